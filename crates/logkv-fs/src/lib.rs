@@ -1,0 +1,101 @@
+//! The file-system seam of logkv.
+//!
+//! Every byte logkv reads or writes goes through [`FileSystem`] and [`File`], so
+//! that tests can swap the real file system ([`StdFs`]) for one that loses
+//! unsynced data, tears writes and fails with EIO or ENOSPC ([`SimFs`]). The
+//! trait is deliberately small: it holds only what a log-structured store
+//! needs (positional reads and writes, `fdatasync`, preallocation, directory
+//! sync, rename and a process lock).
+
+mod sim;
+mod std_fs;
+
+use std::fmt::Debug;
+use std::io;
+use std::path::Path;
+use std::sync::Arc;
+
+pub use sim::{Fault, FaultKind, FaultOp, SimFs};
+pub use std_fs::StdFs;
+
+/// A shared, thread-safe handle to a file system.
+pub type DynFs = Arc<dyn FileSystem>;
+
+/// Operations on paths. Directory-entry changes (create, rename, remove) are
+/// durable only after [`FileSystem::sync_dir`] on the parent directory.
+pub trait FileSystem: Send + Sync + Debug {
+    /// Creates a directory and its parents; existing ones are fine.
+    fn create_dir_all(&self, path: &Path) -> io::Result<()>;
+    /// Opens an existing file for reading and writing.
+    fn open(&self, path: &Path) -> io::Result<Arc<dyn File>>;
+    /// Creates a new, empty file for reading and writing; fails if it exists.
+    fn create(&self, path: &Path) -> io::Result<Arc<dyn File>>;
+    /// Removes a file.
+    fn remove_file(&self, path: &Path) -> io::Result<()>;
+    /// Atomically replaces `to` with `from`.
+    fn rename(&self, from: &Path, to: &Path) -> io::Result<()>;
+    /// The names of the entries of a directory, sorted.
+    fn list_dir(&self, path: &Path) -> io::Result<Vec<String>>;
+    /// Whether a file or directory exists at `path`.
+    fn exists(&self, path: &Path) -> bool;
+    /// Makes the directory's entries durable (fsync of the directory).
+    fn sync_dir(&self, path: &Path) -> io::Result<()>;
+    /// Takes the exclusive lock file at `path` for as long as the guard lives,
+    /// writing `holder` into it so a second opener can say who holds it.
+    fn lock(&self, path: &Path, holder: &str) -> Result<Box<dyn LockGuard>, LockError>;
+}
+
+/// Positional I/O on one open file. All methods take `&self`: callers
+/// coordinate who writes where, so reads never wait for a file-level lock.
+#[allow(clippy::len_without_is_empty)] // a file of length 0 is not a special case here
+pub trait File: Send + Sync + Debug {
+    /// Reads up to `buf.len()` bytes at `offset`; fewer only at end of file.
+    fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize>;
+    /// Writes all of `buf` at `offset`, growing the file if needed.
+    fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<()>;
+    /// `fdatasync`: makes written data (and the size needed to read it) durable.
+    fn sync_data(&self) -> io::Result<()>;
+    /// The current length in bytes.
+    fn len(&self) -> io::Result<u64>;
+    /// Truncates or extends (with zeros) to `len` bytes.
+    fn set_len(&self, len: u64) -> io::Result<()>;
+    /// Reserves space so that the file is at least `len` bytes, zero-filled,
+    /// and later writes below `len` need neither growth nor new blocks.
+    fn allocate(&self, len: u64) -> io::Result<()>;
+    /// A read-only memory map of the first `len` bytes, if this file system
+    /// supports maps; callers fall back to [`File::read_at`] on `None`.
+    fn map(&self, len: u64) -> io::Result<Option<memmap2::Mmap>>;
+
+    /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            let n = self.read_at(&mut buf[done..], offset + done as u64)?;
+            if n == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!("short read at offset {}", offset + done as u64),
+                ));
+            }
+            done += n;
+        }
+        Ok(())
+    }
+}
+
+/// Held while a data directory is open; dropping it releases the lock.
+pub trait LockGuard: Send + Sync + Debug {}
+
+/// Why a lock could not be taken.
+#[derive(Debug, thiserror::Error)]
+pub enum LockError {
+    /// Another process (or another open store in this process) holds it.
+    #[error("locked by {holder}")]
+    Held {
+        /// What the holder wrote into the lock file (pid and command).
+        holder: String,
+    },
+    /// The lock file could not be opened or read.
+    #[error(transparent)]
+    Io(#[from] io::Error),
+}

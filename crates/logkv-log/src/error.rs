@@ -1,0 +1,65 @@
+//! Errors of the log layer.
+
+use std::io;
+use std::path::PathBuf;
+
+/// Everything that can go wrong in the file log.
+#[derive(Debug, thiserror::Error)]
+pub enum LogError {
+    /// A checksum or sequence check failed before the tail of the log.
+    #[error("corruption in {file} at offset {offset}: {detail}")]
+    Corruption {
+        /// The segment file.
+        file: PathBuf,
+        /// Byte offset of the damaged frame or header.
+        offset: u64,
+        /// What was wrong.
+        detail: String,
+    },
+    /// A file was written by a newer logkv; we refuse to guess at it.
+    #[error("{file} uses {what} {found}, but this logkv understands at most {supported}; upgrade logkv")]
+    TooNew {
+        /// The file.
+        file: PathBuf,
+        /// What is versioned ("format version", "record type").
+        what: &'static str,
+        /// The version or type found.
+        found: u32,
+        /// The newest this code reads.
+        supported: u32,
+    },
+    /// An earlier write or fsync failed; the log refuses writes until reopened.
+    #[error("the log is read-only after a failed {0}; reopen it to recover")]
+    ReadOnly(String),
+    /// A configured or format limit was exceeded; nothing was written.
+    #[error("{what} is {got} bytes, over the limit of {limit}")]
+    LimitExceeded {
+        /// The limit's name.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+        /// The size given.
+        got: u64,
+    },
+    /// The log was closed.
+    #[error("the log is closed")]
+    Closed,
+    /// An I/O error, with the file it concerns.
+    #[error("I/O error on {file}: {source}")]
+    Io {
+        /// The file or directory.
+        file: PathBuf,
+        /// The error.
+        source: io::Error,
+    },
+}
+
+impl LogError {
+    /// Wraps an I/O error with the file it happened on.
+    pub fn io(file: impl Into<PathBuf>, source: io::Error) -> Self {
+        Self::Io { file: file.into(), source }
+    }
+}
+
+/// Shorthand for results of this layer.
+pub type Result<T, E = LogError> = std::result::Result<T, E>;

@@ -1,0 +1,21 @@
+//! logkv's embedded log: segment files of CRC-framed records with strictly
+//! increasing positions, written with group commit under a user-chosen
+//! durability mode, and recovered with torn-tail truncation.
+//!
+//! The byte layout is in [`format`] and `docs/format.md`.
+
+mod commit;
+mod config;
+mod error;
+pub mod format;
+mod log;
+mod recovery;
+mod segment;
+mod stats;
+
+pub use config::{Durability, LogConfig, RecoveryMode};
+pub use error::{LogError, Result};
+pub use format::{Loc, RecordType};
+pub use log::FileLog;
+pub use recovery::{RecordRef, RecoveryReport, Truncation};
+pub use stats::{LogStats, LogStatsSnapshot};

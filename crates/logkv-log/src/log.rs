@@ -1,0 +1,410 @@
+//! The file log: appends in position order into an in-process buffer, and a
+//! flush that writes the buffer to segment files and (by durability mode)
+//! syncs it. Group commit lives in [`crate::commit`].
+
+use std::collections::{BTreeMap, VecDeque};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock};
+
+use logkv_fs::DynFs;
+use parking_lot::{Mutex, RwLock};
+
+use crate::commit::Commit;
+use crate::config::{Durability, LogConfig};
+use crate::error::{LogError, Result};
+use crate::format::{
+    begin_frame, seal_frame, Loc, RecordType, FRAME_HEADER_LEN, FRAME_OVERHEAD, MAX_PAYLOAD_LEN,
+    MAX_SEGMENT_BYTES, MAX_SEGMENT_ID, SEGMENT_HEADER_LEN,
+};
+use crate::recovery::{recover, RecordRef, RecoveryReport};
+use crate::segment::Segment;
+use crate::stats::LogStats;
+
+/// Bytes appended but not yet written to a segment file. Readers find
+/// unwritten records here, which is what makes `periodic` acknowledgements
+/// readable at once.
+#[derive(Debug)]
+struct Chunk {
+    segment: u32,
+    start: u64,
+    data: Vec<u8>,
+}
+
+impl Chunk {
+    fn slice(&self, loc: Loc, len: usize) -> Option<&[u8]> {
+        let from = loc.offset().checked_sub(self.start)? as usize;
+        (loc.segment() == self.segment && from + len <= self.data.len()).then(|| &self.data[from..from + len])
+    }
+}
+
+/// The sequencer: everything an append touches, under one lock.
+#[derive(Debug)]
+struct SeqState {
+    next_position: u64,
+    segment: u32,
+    offset: u64,
+    capacity: u64,
+    open: Chunk,
+    sealed: VecDeque<Arc<Chunk>>,
+    buffered_bytes: usize,
+    closed: bool,
+}
+
+impl SeqState {
+    /// Moves the open chunk (if it holds anything) to the sealed queue.
+    fn seal_open(&mut self) {
+        if !self.open.data.is_empty() {
+            let next = Chunk { segment: self.segment, start: self.offset, data: Vec::new() };
+            self.sealed.push_back(Arc::new(std::mem::replace(&mut self.open, next)));
+        }
+    }
+}
+
+pub(crate) struct Inner {
+    fs: DynFs,
+    dir: PathBuf,
+    pub(crate) config: LogConfig,
+    seq: Mutex<SeqState>,
+    segments: RwLock<BTreeMap<u32, Arc<Segment>>>,
+    /// End of the bytes written to segment files, as a packed [`Loc`].
+    written: AtomicU64,
+    /// Newest acknowledged position: readers see nothing newer.
+    visible: AtomicU64,
+    /// One flush at a time, so files are written in order.
+    flush_lock: Mutex<()>,
+    failed: OnceLock<String>,
+    pub(crate) commit: Commit,
+    pub(crate) stats: LogStats,
+}
+
+/// An embedded, segmented, append-only log of CRC-framed records.
+pub struct FileLog {
+    inner: Arc<Inner>,
+    flusher: Option<std::thread::JoinHandle<()>>,
+}
+
+impl std::fmt::Debug for FileLog {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FileLog").field("dir", &self.inner.dir).finish_non_exhaustive()
+    }
+}
+
+impl FileLog {
+    /// Opens (or creates) the log in `dir`, replaying every record through
+    /// `visit` in position order, with `progress(scanned, total)` updates.
+    pub fn open<E: From<LogError>>(
+        fs: DynFs,
+        dir: &Path,
+        config: LogConfig,
+        visit: &mut dyn FnMut(RecordRef<'_>) -> Result<(), E>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<(Self, RecoveryReport), E> {
+        if config.segment_size_bytes < SEGMENT_HEADER_LEN + FRAME_OVERHEAD as u64
+            || config.segment_size_bytes > MAX_SEGMENT_BYTES
+        {
+            return Err(LogError::LimitExceeded {
+                what: "segment_size_bytes",
+                limit: MAX_SEGMENT_BYTES,
+                got: config.segment_size_bytes,
+            }
+            .into());
+        }
+        fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+        let rec = recover(fs.as_ref(), dir, config.recovery, visit, progress)?;
+        let (segment, capacity) = rec.segments.last().map_or((0, 0), |s| (s.id, s.capacity));
+        let written = Loc::new(segment, rec.tail_offset).to_u64();
+        let seq = SeqState {
+            next_position: rec.next_position,
+            segment,
+            offset: rec.tail_offset,
+            capacity,
+            open: Chunk { segment, start: rec.tail_offset, data: Vec::new() },
+            sealed: VecDeque::new(),
+            buffered_bytes: 0,
+            closed: false,
+        };
+        let segments = rec.segments.into_iter().map(|s| (s.id, Arc::new(s))).collect();
+        let inner = Arc::new(Inner {
+            fs,
+            dir: dir.to_path_buf(),
+            commit: Commit::new(rec.next_position - 1),
+            config,
+            seq: Mutex::new(seq),
+            segments: RwLock::new(segments),
+            written: AtomicU64::new(written),
+            visible: AtomicU64::new(rec.next_position - 1),
+            flush_lock: Mutex::new(()),
+            failed: OnceLock::new(),
+            stats: LogStats::default(),
+        });
+        let flusher = match inner.config.durability {
+            Durability::Periodic { .. } => {
+                let inner = inner.clone();
+                Some(
+                    std::thread::Builder::new()
+                        .name("logkv-flusher".into())
+                        .spawn(move || crate::commit::run_flusher(&inner))
+                        .map_err(|e| LogError::io("flusher thread", e))?,
+                )
+            }
+            _ => None,
+        };
+        Ok((Self { inner, flusher }, rec.report))
+    }
+
+    /// Appends one record of `payload_len` bytes, which `fill` writes in
+    /// place. `fill` runs under the sequencing lock, so records (and whatever
+    /// `fill` does, such as updating an index) happen in position order; it
+    /// learns the record's position and where its payload will live. If
+    /// `fill` fails, nothing is appended. Returns the position; call
+    /// [`FileLog::commit`] to wait until it is acknowledged.
+    pub fn append<E: From<LogError>>(
+        &self,
+        rtype: RecordType,
+        payload_len: usize,
+        fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<(), E>,
+    ) -> Result<u64, E> {
+        if payload_len > MAX_PAYLOAD_LEN {
+            return Err(LogError::LimitExceeded {
+                what: "record payload",
+                limit: MAX_PAYLOAD_LEN as u64,
+                got: payload_len as u64,
+            }
+            .into());
+        }
+        let inner = &*self.inner;
+        let frame_len = (FRAME_OVERHEAD + payload_len) as u64;
+        let mut s = inner.seq.lock();
+        inner.check_writable()?;
+        if s.closed {
+            return Err(LogError::Closed.into());
+        }
+        if s.offset + frame_len > s.capacity {
+            inner.roll(&mut s, frame_len)?;
+        }
+        let position = s.next_position;
+        let payload_loc = Loc::new(s.segment, s.offset + FRAME_HEADER_LEN as u64);
+        let start = begin_frame(&mut s.open.data, rtype, position, payload_len);
+        if let Err(e) = fill(position, payload_loc, &mut s.open.data[start + FRAME_HEADER_LEN..]) {
+            s.open.data.truncate(start);
+            return Err(e);
+        }
+        seal_frame(&mut s.open.data, start);
+        s.next_position += 1;
+        s.offset += frame_len;
+        s.buffered_bytes += frame_len as usize;
+        if let Durability::Periodic { flush_size_bytes, .. } = inner.config.durability {
+            inner.visible.store(position, Ordering::Release);
+            if s.buffered_bytes >= flush_size_bytes {
+                inner.commit.request_flush();
+            }
+        }
+        Ok(position)
+    }
+
+    /// Waits until `position` is acknowledged under the durability mode.
+    pub fn commit(&self, position: u64) -> Result<()> {
+        crate::commit::wait(&self.inner, position)
+    }
+
+    /// Writes and syncs everything appended so far, whatever the mode.
+    pub fn sync(&self) -> Result<()> {
+        let last = self.inner.flush(true)?;
+        self.inner.acknowledge(last);
+        Ok(())
+    }
+
+    /// Calls `f` with the `len` bytes at `loc`, wherever they are now.
+    pub fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        self.inner.read(loc, len, f)
+    }
+
+    /// The newest acknowledged position (0 when empty).
+    pub fn visible_position(&self) -> u64 {
+        self.inner.visible.load(Ordering::Acquire)
+    }
+
+    /// Counters for metrics and benchmarks.
+    pub fn stats(&self) -> &LogStats {
+        &self.inner.stats
+    }
+
+    /// The reason the log turned read-only, if it did.
+    pub fn failure(&self) -> Option<&str> {
+        self.inner.failed.get().map(String::as_str)
+    }
+
+    /// The durability mode the log was opened with.
+    pub fn durability(&self) -> Durability {
+        self.inner.config.durability
+    }
+
+    /// Segment files with their capacities, oldest first.
+    pub fn segments(&self) -> Vec<(PathBuf, u64)> {
+        self.inner.segments.read().values().map(|s| (s.path.clone(), s.capacity)).collect()
+    }
+
+    /// Flushes and syncs everything, stops the flusher and refuses new appends.
+    pub fn close(mut self) -> Result<()> {
+        self.shutdown()
+    }
+
+    fn shutdown(&mut self) -> Result<()> {
+        self.inner.seq.lock().closed = true;
+        self.inner.commit.shut_down();
+        if let Some(t) = self.flusher.take() {
+            let _ = t.join();
+        }
+        if self.inner.failed.get().is_some() {
+            return Ok(());
+        }
+        self.sync()
+    }
+}
+
+impl Drop for FileLog {
+    fn drop(&mut self) {
+        let _ = self.shutdown();
+    }
+}
+
+impl Inner {
+    fn check_writable(&self) -> Result<()> {
+        match self.failed.get() {
+            Some(why) => Err(LogError::ReadOnly(why.clone())),
+            None => Ok(()),
+        }
+    }
+
+    /// Marks the log read-only for good. Never retried: after a failed fsync
+    /// the kernel may have dropped the dirty pages it could not write.
+    pub(crate) fn fail(&self, what: String) -> LogError {
+        let _ = self.failed.set(what);
+        LogError::ReadOnly(self.failed.get().cloned().unwrap_or_default())
+    }
+
+    /// Makes everything up to `position` visible to readers.
+    pub(crate) fn publish(&self, position: u64) {
+        self.visible.fetch_max(position, Ordering::AcqRel);
+    }
+
+    /// Publishes `position` and wakes anyone waiting for it.
+    pub(crate) fn acknowledge(&self, position: u64) {
+        self.publish(position);
+        self.commit.acknowledge(position);
+    }
+
+    pub(crate) fn failed(&self) -> Option<&str> {
+        self.failed.get().map(String::as_str)
+    }
+
+    pub(crate) fn buffered_bytes(&self) -> usize {
+        self.seq.lock().buffered_bytes
+    }
+
+    /// Starts a new segment big enough for a frame of `frame_len` bytes. The
+    /// file is created (allocated, header written, synced, directory synced)
+    /// here, under the sequencer, so a full disk is an error for this append
+    /// and nothing else.
+    fn roll(&self, s: &mut SeqState, frame_len: u64) -> Result<()> {
+        let id = s.segment + 1;
+        if id > MAX_SEGMENT_ID {
+            return Err(LogError::LimitExceeded {
+                what: "segment count",
+                limit: MAX_SEGMENT_ID.into(),
+                got: id.into(),
+            });
+        }
+        let capacity = self.config.segment_size_bytes.max(SEGMENT_HEADER_LEN + frame_len);
+        let created =
+            Segment::create(self.fs.as_ref(), &self.dir, id, s.next_position, capacity).and_then(|seg| {
+                self.fs.sync_dir(&self.dir).map_err(|e| LogError::io(&self.dir, e))?;
+                Ok(seg)
+            });
+        let seg = match created {
+            Ok(seg) => seg,
+            Err(e) => {
+                let _ = self.fs.remove_file(&self.dir.join(Segment::file_name(id)));
+                return Err(e);
+            }
+        };
+        self.segments.write().insert(id, Arc::new(seg));
+        s.seal_open();
+        s.segment = id;
+        s.offset = SEGMENT_HEADER_LEN;
+        s.capacity = capacity;
+        s.open = Chunk { segment: id, start: SEGMENT_HEADER_LEN, data: Vec::new() };
+        Ok(())
+    }
+
+    /// Writes every buffered chunk to its segment and, if `sync`, syncs the
+    /// segments written. Returns the last position covered.
+    pub(crate) fn flush(&self, sync: bool) -> Result<u64> {
+        let _one_at_a_time = self.flush_lock.lock();
+        self.check_writable()?;
+        let (chunks, last) = {
+            let mut s = self.seq.lock();
+            s.seal_open();
+            (s.sealed.iter().cloned().collect::<Vec<_>>(), s.next_position - 1)
+        };
+        let segments = self.segments.read().clone();
+        let mut touched: Vec<&Arc<Segment>> = Vec::new();
+        let mut bytes = 0usize;
+        for c in &chunks {
+            let seg = &segments[&c.segment];
+            if let Err(e) = seg.file.write_at(&c.data, c.start) {
+                return Err(self.fail(format!("write to {} ({e})", seg.path.display())));
+            }
+            bytes += c.data.len();
+            if touched.last().is_none_or(|t| t.id != seg.id) {
+                touched.push(seg);
+            }
+        }
+        if let Some(c) = chunks.last() {
+            let end = Loc::new(c.segment, c.start + c.data.len() as u64);
+            let mut s = self.seq.lock();
+            self.written.store(end.to_u64(), Ordering::Release);
+            s.sealed.drain(..chunks.len());
+            s.buffered_bytes -= bytes;
+        }
+        self.stats.record_write(bytes as u64, chunks.len() as u64);
+        if sync {
+            for seg in touched {
+                let started = std::time::Instant::now();
+                if let Err(e) = seg.file.sync_data() {
+                    return Err(self.fail(format!("fsync of {} ({e})", seg.path.display())));
+                }
+                self.stats.record_sync(started.elapsed());
+            }
+        }
+        Ok(last)
+    }
+
+    fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        let end = loc.forward(len as u64).to_u64();
+        if end > self.written.load(Ordering::Acquire) {
+            let s = self.seq.lock();
+            if end > self.written.load(Ordering::Acquire) {
+                let found = s.sealed.iter().map(|c| &**c).chain([&s.open]).find_map(|c| c.slice(loc, len));
+                return match found {
+                    Some(bytes) => Ok(f(bytes)),
+                    None => Err(self.dangling(loc, len)),
+                };
+            }
+        }
+        let seg = self.segments.read().get(&loc.segment()).cloned();
+        match seg {
+            Some(seg) => seg.with_bytes(loc.offset(), len, f),
+            None => Err(self.dangling(loc, len)),
+        }
+    }
+
+    fn dangling(&self, loc: Loc, len: usize) -> LogError {
+        LogError::Corruption {
+            file: self.dir.join(Segment::file_name(loc.segment())),
+            offset: loc.offset(),
+            detail: format!("no record holds the {len} bytes asked for"),
+        }
+    }
+}

@@ -1,0 +1,296 @@
+//! Opening a log: scan every segment in order, hand each intact record to the
+//! caller, and decide what to do with the first damage found.
+//!
+//! The rule (documented in `docs/format.md`): damage is a *torn tail* — the
+//! normal result of a crash — when it looks like a write that was cut short
+//! (zeros where the CRC or a header should be, a frame running past the end
+//! of the file, a gap in positions right after a segment's clean end), or
+//! when no intact record follows it anywhere. A torn tail is truncated and
+//! reported. Any other damage is `Corruption` naming file and offset, unless
+//! the user opened with [`RecoveryMode::TruncateAtCorruption`].
+
+use std::path::{Path, PathBuf};
+
+use logkv_fs::FileSystem;
+
+use crate::config::RecoveryMode;
+use crate::error::{LogError, Result};
+use crate::format::{
+    read_frame, u32_at, u64_at, FrameRead, HeaderError, Loc, RecordType, SegmentHeader, FORMAT_VERSION,
+    FRAME_HEADER_LEN, FRAME_OVERHEAD, MAX_PAYLOAD_LEN,
+};
+use crate::segment::Segment;
+
+/// One intact record met during replay.
+#[derive(Debug, Clone, Copy)]
+pub struct RecordRef<'a> {
+    /// The record's position.
+    pub position: u64,
+    /// Its type.
+    pub rtype: RecordType,
+    /// Its payload.
+    pub payload: &'a [u8],
+    /// Where the payload starts on disk.
+    pub payload_loc: Loc,
+}
+
+/// What recovery dropped because it was a torn tail (or, on request, damage).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Truncation {
+    /// The file where the kept log now ends.
+    pub file: PathBuf,
+    /// The offset where the dropped bytes began.
+    pub offset: u64,
+    /// Non-zero bytes dropped, over this file and any removed later segments.
+    pub dropped_bytes: u64,
+    /// Later segment files removed.
+    pub removed_segments: Vec<PathBuf>,
+    /// Why the bytes were dropped.
+    pub reason: String,
+}
+
+/// What opening the log found.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Records replayed.
+    pub records: u64,
+    /// Segment bytes scanned.
+    pub bytes_scanned: u64,
+    /// Set when a torn tail (or tolerated damage) was cut off.
+    pub truncation: Option<Truncation>,
+}
+
+/// The log as recovery left it: open segments and where appends continue.
+pub(crate) struct Recovered {
+    pub segments: Vec<Segment>,
+    pub next_position: u64,
+    /// Offset in the last segment where the next frame goes.
+    pub tail_offset: u64,
+    pub report: RecoveryReport,
+}
+
+struct Anomaly {
+    index: usize,
+    offset: u64,
+    torn: bool,
+    detail: String,
+}
+
+/// Replays the log in `dir`, calling `visit` for each intact record in order
+/// and `progress(scanned, total)` as segments are read.
+pub(crate) fn recover<E: From<LogError>>(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    mode: RecoveryMode,
+    visit: &mut dyn FnMut(RecordRef<'_>) -> Result<(), E>,
+    progress: &mut dyn FnMut(u64, u64),
+) -> Result<Recovered, E> {
+    let mut ids: Vec<u32> = fs
+        .list_dir(dir)
+        .map_err(|e| LogError::io(dir, e))?
+        .iter()
+        .filter_map(|n| Segment::parse_name(n))
+        .collect();
+    ids.sort_unstable();
+    let mut segments = Vec::with_capacity(ids.len());
+    for (i, &id) in ids.iter().enumerate() {
+        if i > 0 && id != ids[i - 1] + 1 {
+            return Err(LogError::Corruption {
+                file: dir.join(Segment::file_name(ids[i - 1] + 1)),
+                offset: 0,
+                detail: "segment file missing from the middle of the log".into(),
+            }
+            .into());
+        }
+        segments.push(Segment::open(fs, &dir.join(Segment::file_name(id)), id)?);
+    }
+    let total: u64 = segments.iter().map(|s| s.capacity).sum();
+    let mut report = RecoveryReport::default();
+    let mut expected = 1u64;
+    let mut tail_offset = Segment::data_start();
+    let mut anomaly = None;
+    'segments: for (index, seg) in segments.iter().enumerate() {
+        let bytes = seg.contents()?;
+        let found = |offset: u64, torn: bool, detail: String| Some(Anomaly { index, offset, torn, detail });
+        match SegmentHeader::decode(&bytes) {
+            Err(HeaderError::TooNew(v)) => {
+                return Err(LogError::TooNew {
+                    file: seg.path.clone(),
+                    what: "format version",
+                    found: v.into(),
+                    supported: FORMAT_VERSION.into(),
+                }
+                .into())
+            }
+            Err(HeaderError::Unwritten) => {
+                anomaly = found(0, true, "segment header never written".into());
+                break;
+            }
+            Err(HeaderError::Damaged) => {
+                anomaly = found(0, false, "segment header checksum mismatch".into());
+                break;
+            }
+            Ok(h) if h.segment != seg.id => {
+                anomaly = found(0, false, format!("header names segment {}", h.segment));
+                break;
+            }
+            Ok(h) if h.first_position != expected => {
+                let detail = format!("segment starts at position {}, expected {expected}", h.first_position);
+                anomaly = found(0, true, detail);
+                break;
+            }
+            Ok(_) => {}
+        }
+        let mut off = Segment::data_start() as usize;
+        loop {
+            match read_frame(&bytes[off..]) {
+                FrameRead::Intact(f) => {
+                    if f.position != expected {
+                        let detail = format!("record position {}, expected {expected}", f.position);
+                        anomaly = found(off as u64, false, detail);
+                        break 'segments;
+                    }
+                    let Some(rtype) = RecordType::from_byte(f.rtype) else {
+                        return Err(LogError::TooNew {
+                            file: seg.path.clone(),
+                            what: "record type",
+                            found: f.rtype.into(),
+                            supported: RecordType::Batch as u32,
+                        }
+                        .into());
+                    };
+                    let payload_loc = Loc::new(seg.id, (off + FRAME_HEADER_LEN) as u64);
+                    visit(RecordRef { position: expected, rtype, payload: f.payload, payload_loc })?;
+                    report.records += 1;
+                    expected += 1;
+                    off += f.len();
+                }
+                FrameRead::Unwritten => {
+                    if bytes[off..].iter().any(|&b| b != 0) {
+                        anomaly = found(off as u64, true, "data after unwritten space".into());
+                        break 'segments;
+                    }
+                    break;
+                }
+                FrameRead::Damaged { torn } => {
+                    let detail = if torn { "record cut short" } else { "record checksum mismatch" };
+                    anomaly = found(off as u64, torn, detail.into());
+                    break 'segments;
+                }
+            }
+        }
+        tail_offset = off as u64;
+        report.bytes_scanned += seg.capacity;
+        progress(report.bytes_scanned, total);
+    }
+    if let Some(a) = anomaly {
+        let cut = truncate(fs, dir, &mut segments, a, expected, mode)?;
+        tail_offset = cut.offset;
+        if tail_offset == 0 {
+            // The damaged segment itself was removed; continue at the end of
+            // the previous one (its own clean end was found while scanning).
+            tail_offset = previous_tail(&segments)?;
+        }
+        report.truncation = Some(cut);
+    }
+    progress(total, total);
+    Ok(Recovered { segments, next_position: expected, tail_offset, report })
+}
+
+/// Applies the torn-tail rule to `a`, then cuts the log there.
+fn truncate(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    segments: &mut Vec<Segment>,
+    a: Anomaly,
+    expected: u64,
+    mode: RecoveryMode,
+) -> Result<Truncation> {
+    let seg = &segments[a.index];
+    if !a.torn && mode == RecoveryMode::Strict && intact_follows(segments, &a, expected)? {
+        return Err(LogError::Corruption { file: seg.path.clone(), offset: a.offset, detail: a.detail });
+    }
+    let io = |p: &Path, e| LogError::io(p, e);
+    let mut dropped = nonzero_len(&seg.contents()?, a.offset);
+    let mut removed = Vec::new();
+    let first_removed = if a.offset == 0 { a.index } else { a.index + 1 };
+    for later in segments.drain(first_removed..) {
+        dropped += nonzero_len(&later.contents()?, 0);
+        fs.remove_file(&later.path).map_err(|e| io(&later.path, e))?;
+        removed.push(later.path.clone());
+    }
+    let file = if a.offset == 0 {
+        removed[0].clone()
+    } else {
+        let seg = &segments[a.index];
+        // Zero the dropped bytes so a later recovery cannot mistake them for
+        // records, keeping the preallocated capacity.
+        seg.file.set_len(a.offset).map_err(|e| io(&seg.path, e))?;
+        seg.file.allocate(seg.capacity).map_err(|e| io(&seg.path, e))?;
+        seg.file.sync_data().map_err(|e| io(&seg.path, e))?;
+        seg.path.clone()
+    };
+    if !removed.is_empty() {
+        fs.sync_dir(dir).map_err(|e| io(dir, e))?;
+    }
+    Ok(Truncation {
+        file,
+        offset: a.offset,
+        dropped_bytes: dropped,
+        removed_segments: removed,
+        reason: a.detail,
+    })
+}
+
+/// Whether an intact record with a position at or past `expected` exists
+/// after the anomaly: if so, the damage is in the middle of the log.
+fn intact_follows(segments: &[Segment], a: &Anomaly, expected: u64) -> Result<bool> {
+    let first = segments[a.index].contents()?;
+    if scan_for_intact(&first, a.offset as usize + 1, expected) {
+        return Ok(true);
+    }
+    for seg in &segments[a.index + 1..] {
+        if scan_for_intact(&seg.contents()?, Segment::data_start() as usize, expected) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
+}
+
+/// Looks at every byte offset for a frame with a plausible position and a
+/// matching checksum. The position test keeps this cheap.
+fn scan_for_intact(bytes: &[u8], from: usize, min_position: u64) -> bool {
+    let plausible = min_position..min_position.saturating_add(1 << 32);
+    let mut off = from;
+    while off + FRAME_OVERHEAD <= bytes.len() {
+        if plausible.contains(&u64_at(bytes, off + 5)) {
+            let len = u32_at(bytes, off) as usize;
+            if len <= MAX_PAYLOAD_LEN && off + FRAME_OVERHEAD + len <= bytes.len() {
+                if let FrameRead::Intact(_) = read_frame(&bytes[off..]) {
+                    return true;
+                }
+            }
+        }
+        off += 1;
+    }
+    false
+}
+
+/// Bytes from `from` up to the last non-zero byte.
+fn nonzero_len(bytes: &[u8], from: u64) -> u64 {
+    let tail = &bytes[(from as usize).min(bytes.len())..];
+    tail.iter().rposition(|&b| b != 0).map_or(0, |i| i as u64 + 1)
+}
+
+/// Where the data of the (now) last segment ends.
+fn previous_tail(segments: &[Segment]) -> Result<u64> {
+    let Some(seg) = segments.last() else {
+        return Ok(Segment::data_start());
+    };
+    let bytes = seg.contents()?;
+    let mut off = Segment::data_start() as usize;
+    while let FrameRead::Intact(f) = read_frame(&bytes[off..]) {
+        off += f.len();
+    }
+    Ok(off as u64)
+}

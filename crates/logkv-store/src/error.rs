@@ -1,0 +1,55 @@
+//! Errors of the store layer.
+
+use std::path::PathBuf;
+
+use logkv_log::LogError;
+
+/// Everything a store operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// A limit was exceeded; nothing was written.
+    #[error("{what} exceeded: got {got}, limit {limit}")]
+    LimitExceeded {
+        /// The limit's name, as in the configuration.
+        what: &'static str,
+        /// The limit.
+        limit: u64,
+        /// What was given.
+        got: u64,
+    },
+    /// Keys must have at least one byte.
+    #[error("keys must not be empty")]
+    EmptyKey,
+    /// Another process holds the data directory.
+    #[error("data directory {dir} is in use: {holder}")]
+    Locked {
+        /// The data directory.
+        dir: PathBuf,
+        /// Who holds it (pid and command).
+        holder: String,
+    },
+    /// A record that passed its checksum is not a valid batch.
+    #[error("corrupt batch at position {position}: {detail}")]
+    BadRecord {
+        /// The record's position.
+        position: u64,
+        /// What was wrong.
+        detail: String,
+    },
+    /// The configuration is not usable.
+    #[error("invalid configuration: {0}")]
+    Config(String),
+    /// An error of the log below (corruption, I/O, read-only after a failed sync).
+    #[error(transparent)]
+    Log(#[from] LogError),
+}
+
+impl StoreError {
+    /// Whether the data on disk is damaged (as opposed to bad input or I/O).
+    pub fn is_corruption(&self) -> bool {
+        matches!(self, Self::BadRecord { .. } | Self::Log(LogError::Corruption { .. }))
+    }
+}
+
+/// Shorthand for results of this layer.
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
