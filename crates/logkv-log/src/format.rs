@@ -4,13 +4,13 @@
 //! preallocated capacity. A frame carries one record:
 //!
 //! ```text
-//! len u32 | type u8 | position u64 | payload (len bytes) | crc32c u32
+//! len u32 | type u8 | position u64 | payload (len bytes) | crc32c u32 | end u8 = 0x4C
 //! ```
 //!
-//! All integers are little-endian. The CRC covers everything before it. It is
-//! a trailer, not a header field, so a write that was cut short leaves zeros
-//! (or the end of the file) where the CRC should be: that is how recovery tells
-//! a torn write from bit rot.
+//! All integers are little-endian. The CRC covers header and payload. The
+//! frame ends with a fixed non-zero byte: a write cut short leaves a zero (or
+//! the end of the file) where that byte should be, while bit rot leaves it in
+//! place. That is how recovery tells a torn write from corruption.
 
 /// First bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"LOGKVSEG";
@@ -20,8 +20,10 @@ pub const FORMAT_VERSION: u16 = 1;
 pub const SEGMENT_HEADER_LEN: u64 = 32;
 /// Bytes of a frame before its payload.
 pub const FRAME_HEADER_LEN: usize = 13;
-/// Bytes of a frame after its payload.
-pub const FRAME_TRAILER_LEN: usize = 4;
+/// Bytes of a frame after its payload (CRC and end marker).
+pub const FRAME_TRAILER_LEN: usize = 5;
+/// The last byte of every frame.
+pub const FRAME_END: u8 = 0x4C;
 /// Bytes a frame adds to its payload.
 pub const FRAME_OVERHEAD: usize = FRAME_HEADER_LEN + FRAME_TRAILER_LEN;
 /// Largest payload the format allows; a length above it is damage, not data.
@@ -152,10 +154,12 @@ pub fn begin_frame(buf: &mut Vec<u8>, rtype: RecordType, position: u64, payload_
     start
 }
 
-/// Appends the CRC trailer to the frame that starts at `start` in `buf`.
+/// Appends the trailer (CRC and end marker) to the frame that starts at
+/// `start` in `buf`.
 pub fn seal_frame(buf: &mut Vec<u8>, start: usize) {
     let crc = crc32c::crc32c(&buf[start..]);
     buf.extend_from_slice(&crc.to_le_bytes());
+    buf.push(FRAME_END);
 }
 
 /// A frame read from disk whose checksum matched.
@@ -188,7 +192,7 @@ pub enum FrameRead<'a> {
     /// Zeros: nothing was ever written here.
     Unwritten,
     /// Not an intact frame. `torn` says the damage looks like a write that
-    /// was cut short (the frame runs past the data, or its CRC slot is zero).
+    /// was cut short (the frame runs past the data, or its end byte is zero).
     Damaged { torn: bool },
 }
 
@@ -209,9 +213,9 @@ pub fn read_frame(b: &[u8]) -> FrameRead<'_> {
         return FrameRead::Damaged { torn: true };
     }
     let body_end = FRAME_HEADER_LEN + len;
-    let stored = u32_at(b, body_end);
-    if crc32c::crc32c(&b[..body_end]) != stored {
-        return FrameRead::Damaged { torn: stored == 0 };
+    let end = b[body_end + 4];
+    if end != FRAME_END || crc32c::crc32c(&b[..body_end]) != u32_at(b, body_end) {
+        return FrameRead::Damaged { torn: end == 0 };
     }
     FrameRead::Intact(Frame { rtype: b[4], position: u64_at(b, 5), payload: &b[FRAME_HEADER_LEN..body_end] })
 }
@@ -264,7 +268,7 @@ mod tests {
     #[test]
     fn a_flipped_bit_reads_as_damage_not_torn() {
         let buf = frame(1, b"hello world");
-        for i in FRAME_HEADER_LEN..buf.len() - FRAME_TRAILER_LEN {
+        for i in FRAME_HEADER_LEN..buf.len() - 1 {
             let mut b = buf.clone();
             b[i] ^= 0x10;
             assert!(matches!(read_frame(&b), FrameRead::Damaged { torn: false }), "byte {i}");
