@@ -8,6 +8,7 @@ mod commit;
 mod config;
 mod error;
 pub mod format;
+pub mod inspect;
 mod log;
 mod recovery;
 mod segment;
