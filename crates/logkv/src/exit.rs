@@ -1,0 +1,111 @@
+//! How a command ends: its exit code, and the errors that decide it.
+//!
+//! 0 ok, 1 key not found, 2 usage or limit error (clap's own usage errors
+//! exit 2 too), 3 corruption or I/O error — everything a user cannot fix by
+//! changing the command line.
+
+use std::fmt;
+use std::io;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use logkv_log::LogError;
+use logkv_store::StoreError;
+
+/// A command's outcome when it did not fail.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    Ok,
+    NotFound,
+}
+
+/// Why a command failed.
+#[derive(Debug)]
+pub enum CliError {
+    Store(StoreError),
+    Log(LogError),
+    /// The value's file or stdin could not be read.
+    ReadValue {
+        from: String,
+        source: io::Error,
+    },
+    /// The value's file or stdin holds more than `max_value_bytes`.
+    ValueTooLarge {
+        from: String,
+        limit: usize,
+    },
+    /// Stdout could not be written.
+    Output(io::Error),
+    /// `inspect` found damage that is not a torn tail.
+    Damaged {
+        damaged: usize,
+        file: PathBuf,
+        offset: u64,
+        detail: String,
+    },
+}
+
+impl fmt::Display for CliError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            CliError::Store(e) => e.fmt(f),
+            CliError::Log(e) => e.fmt(f),
+            CliError::ReadValue { from, source } => write!(f, "cannot read the value from {from}: {source}"),
+            CliError::ValueTooLarge { from, limit } => {
+                write!(f, "the value from {from} is over max_value_bytes ({limit})")
+            }
+            CliError::Output(e) => write!(f, "cannot write to stdout: {e}"),
+            CliError::Damaged { damaged, file, offset, detail } => write!(
+                f,
+                "corruption: {damaged} damaged segment(s); first in {} at offset {offset}: {detail}",
+                file.display()
+            ),
+        }
+    }
+}
+
+impl From<StoreError> for CliError {
+    fn from(e: StoreError) -> Self {
+        CliError::Store(e)
+    }
+}
+
+impl From<LogError> for CliError {
+    fn from(e: LogError) -> Self {
+        CliError::Log(e)
+    }
+}
+
+const NOT_FOUND: u8 = 1;
+const USAGE: u8 = 2;
+const DAMAGE_OR_IO: u8 = 3;
+
+impl Outcome {
+    pub fn code(self) -> ExitCode {
+        match self {
+            Outcome::Ok => ExitCode::SUCCESS,
+            Outcome::NotFound => ExitCode::from(NOT_FOUND),
+        }
+    }
+}
+
+impl CliError {
+    pub fn code(&self) -> ExitCode {
+        let usage = matches!(
+            self,
+            CliError::Store(
+                StoreError::LimitExceeded { .. }
+                    | StoreError::EmptyKey
+                    | StoreError::Config(_)
+                    | StoreError::Log(LogError::LimitExceeded { .. })
+            ) | CliError::ValueTooLarge { .. }
+        );
+        ExitCode::from(if usage { USAGE } else { DAMAGE_OR_IO })
+    }
+
+    /// Whether stdout was closed by its reader (`logkv scan | head`): not a
+    /// failure worth a message.
+    pub fn is_broken_pipe(&self) -> bool {
+        matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
+    }
+}
