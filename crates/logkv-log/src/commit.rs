@@ -1,19 +1,21 @@
 //! Group commit: how an append waits to be acknowledged in each durability mode.
 //!
-//! `always` and `none`: the first waiter with no flush under way becomes the
+//! `always` and `none`: a waiter that finds no flush under way becomes the
 //! leader; it writes (and, in `always`, syncs) everything appended so far and
-//! wakes the others, so concurrent writers share one write and one sync. A
-//! plain leader/follower scheme splits N writers into two alternating halves
-//! (those acknowledged by one sync return during the next one), which halves
-//! throughput; so a leader first waits, a fraction of a sync at most, for as
-//! many writers as its predecessor's group held.
+//! wakes the waiters it covered, so concurrent writers share one write and one
+//! sync. A plain leader/follower scheme splits N writers into two alternating
+//! halves (those acknowledged by one sync return during the next one), which
+//! halves throughput; so in `always` a flush starts only once as many writers
+//! wait as the previous flush acknowledged, or half a flush time has passed.
+//! The writer that completes the group leads, so starting the flush costs no
+//! wake-up.
 //!
 //! `periodic`: appends are acknowledged at once; a flusher thread writes and
 //! syncs the buffer every interval or when it reaches its size threshold.
 //! Writers block only when the buffer holds twice that threshold.
 
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::{self, Thread};
 use std::time::{Duration, Instant};
 
 use parking_lot::{Condvar, Mutex};
@@ -24,14 +26,12 @@ use crate::log::Inner;
 
 #[derive(Debug, Default)]
 struct State {
-    /// Newest position acknowledged.
+    /// Newest position acknowledged (also in [`Commit::durable`]).
     durable: u64,
     /// A flush is under way.
     leader: bool,
-    /// A leader is waiting for its group to gather.
-    gathering: bool,
-    /// Positions of callers waiting for acknowledgement.
-    waiters: BinaryHeap<Reverse<u64>>,
+    /// Callers waiting for acknowledgement: their position and thread.
+    waiters: Vec<(u64, Thread)>,
     /// Callers the previous flush acknowledged.
     last_group: usize,
     /// Smoothed duration of a flush, in nanoseconds.
@@ -41,11 +41,15 @@ struct State {
 }
 
 /// Shared state of group commit.
+///
+/// Waiters park their own thread and the leader unparks exactly the ones a
+/// flush covered, all at once: a condition variable would hand its mutex
+/// from one woken waiter to the next, serialising the wake-ups.
 #[derive(Debug)]
 pub(crate) struct Commit {
     state: Mutex<State>,
+    durable: AtomicU64,
     acked: Condvar,
-    gather: Condvar,
     flusher: Condvar,
 }
 
@@ -53,16 +57,28 @@ impl Commit {
     pub(crate) fn new(durable: u64) -> Self {
         Self {
             state: Mutex::new(State { durable, ..State::default() }),
+            durable: AtomicU64::new(durable),
             acked: Condvar::new(),
-            gather: Condvar::new(),
             flusher: Condvar::new(),
         }
     }
 
     pub(crate) fn acknowledge(&self, position: u64) {
         let mut st = self.state.lock();
+        let wake = self.complete(&mut st, position);
+        drop(st);
+        wake.iter().for_each(Thread::unpark);
+    }
+
+    /// Records `position` as acknowledged; returns the waiters to wake.
+    fn complete(&self, st: &mut State, position: u64) -> Vec<Thread> {
         st.durable = st.durable.max(position);
+        self.durable.store(st.durable, Ordering::Release);
         self.acked.notify_all();
+        let (done, waiting): (Vec<_>, Vec<_>) = st.waiters.drain(..).partition(|w| w.0 <= st.durable);
+        st.waiters = waiting;
+        st.last_group = done.len();
+        done.into_iter().map(|w| w.1).collect()
     }
 
     pub(crate) fn request_flush(&self) {
@@ -98,63 +114,71 @@ pub(crate) fn wait(inner: &Inner, position: u64) -> Result<()> {
                     c.acked.wait(&mut st);
                 }
             }
-            match inner.failed() {
-                Some(why) => Err(LogError::ReadOnly(why.to_string())),
-                None => Ok(()),
-            }
+            read_only_error(inner)
         }
+    }
+}
+
+fn read_only_error(inner: &Inner) -> Result<()> {
+    match inner.failed() {
+        Some(why) => Err(LogError::ReadOnly(why.to_string())),
+        None => Ok(()),
     }
 }
 
 fn lead_or_follow(inner: &Inner, position: u64, sync: bool) -> Result<()> {
     let c = &inner.commit;
-    let mut st = c.state.lock();
-    if st.durable >= position {
+    if c.durable.load(Ordering::Acquire) >= position {
         return Ok(());
     }
-    st.waiters.push(Reverse(position));
-    if st.gathering {
-        c.gather.notify_one();
-    }
+    let me = thread::current();
+    c.state.lock().waiters.push((position, me.clone()));
+    let mut deadline = None;
     loop {
-        if let Some(why) = inner.failed() {
-            return Err(LogError::ReadOnly(why.to_string()));
+        if inner.failed().is_some() {
+            c.state.lock().waiters.retain(|w| w.1.id() != me.id());
+            return read_only_error(inner);
         }
+        if c.durable.load(Ordering::Acquire) >= position {
+            return Ok(());
+        }
+        let mut st = c.state.lock();
         if st.durable >= position {
             return Ok(());
         }
         if st.leader {
-            c.acked.wait(&mut st);
+            drop(st);
+            thread::park();
             continue;
         }
-        st.leader = true;
+        // Lead once the group is as large as the last one, or the wait
+        // budget (half a flush) is spent; whoever completes the group leads,
+        // so no thread has to be woken to start the flush.
         if sync && st.waiters.len() < st.last_group {
             let budget = Duration::from_nanos(st.flush_ewma_ns / 2).min(Duration::from_millis(5));
-            let deadline = Instant::now() + budget;
-            st.gathering = true;
-            while st.waiters.len() < st.last_group {
-                if c.gather.wait_until(&mut st, deadline).timed_out() {
-                    break;
-                }
+            let until = *deadline.get_or_insert_with(|| Instant::now() + budget);
+            if let Some(left) = until.checked_duration_since(Instant::now()) {
+                drop(st);
+                thread::park_timeout(left);
+                continue;
             }
-            st.gathering = false;
         }
+        st.leader = true;
         let started = Instant::now();
         let flushed = parking_lot::MutexGuard::unlocked(&mut st, || inner.flush(sync));
-        let took = started.elapsed().as_nanos() as u64;
-        st.flush_ewma_ns = (st.flush_ewma_ns * 7 + took) / 8;
+        st.flush_ewma_ns = (st.flush_ewma_ns * 7 + started.elapsed().as_nanos() as u64) / 8;
         st.leader = false;
-        if let Ok(last) = flushed {
-            st.durable = st.durable.max(last);
-            inner.publish(last);
-            let mut group = 0;
-            while st.waiters.peek().is_some_and(|w| w.0 <= last) {
-                st.waiters.pop();
-                group += 1;
+        let mut wake = match flushed {
+            Ok(last) => {
+                inner.publish(last);
+                c.complete(&mut st, last)
             }
-            st.last_group = group;
-        }
-        c.acked.notify_all();
+            Err(_) => st.waiters.drain(..).map(|w| w.1).collect(),
+        };
+        // Someone still waiting must take the lead for the next group.
+        wake.extend(st.waiters.first().map(|w| w.1.clone()));
+        drop(st);
+        wake.iter().filter(|t| t.id() != me.id()).for_each(Thread::unpark);
     }
 }
 
@@ -174,12 +198,10 @@ pub(crate) fn run_flusher(inner: &Inner) {
         }
         st.flush_requested = false;
         let flushed = parking_lot::MutexGuard::unlocked(&mut st, || inner.flush(true));
-        if let Ok(last) = flushed {
-            st.durable = st.durable.max(last);
-        }
         c.acked.notify_all();
-        if flushed.is_err() {
-            return;
+        match flushed {
+            Ok(last) => drop(c.complete(&mut st, last)),
+            Err(_) => return,
         }
     }
 }
