@@ -267,7 +267,9 @@ impl Store {
         let mut next = self.index.read().get(key).map(Loc::from_u64);
         while let Some(loc) = next {
             let h = self.version_record(key, loc)?;
-            if h.version <= visible {
+            // A batch that writes a key twice chains both records under one
+            // version; the newer one (met first) is that version.
+            if h.version <= visible && out.last().is_none_or(|e: &HistoryEntry| e.version != h.version) {
                 out.push(HistoryEntry {
                     version: h.version,
                     deleted: h.kind == OpKind::Delete,
