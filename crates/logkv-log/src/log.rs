@@ -71,8 +71,12 @@ pub(crate) struct Inner {
     written: AtomicU64,
     /// Newest acknowledged position: readers see nothing newer.
     visible: AtomicU64,
-    /// One flush at a time, so files are written in order.
-    flush_lock: Mutex<()>,
+    /// One flush at a time, so files are written in order. Holds the
+    /// segments written (or found by recovery) since their last sync: a sync
+    /// must cover them, not only what this flush wrote, or `sync()` after
+    /// unsynced (`none`) writes, or after reopening a killed process's log,
+    /// would leave acknowledged bytes behind an unsynced gap.
+    flush_lock: Mutex<Vec<u32>>,
     failed: OnceLock<String>,
     pub(crate) commit: Commit,
     pub(crate) stats: LogStats,
@@ -124,6 +128,7 @@ impl FileLog {
             buffered_bytes: 0,
             closed: false,
         };
+        let unsynced = rec.segments.iter().map(|s| s.id).collect();
         let segments = rec.segments.into_iter().map(|s| (s.id, Arc::new(s))).collect();
         let inner = Arc::new(Inner {
             fs,
@@ -134,7 +139,7 @@ impl FileLog {
             segments: RwLock::new(segments),
             written: AtomicU64::new(written),
             visible: AtomicU64::new(rec.next_position - 1),
-            flush_lock: Mutex::new(()),
+            flush_lock: Mutex::new(unsynced),
             failed: OnceLock::new(),
             stats: LogStats::default(),
         });
@@ -338,10 +343,10 @@ impl Inner {
         Ok(())
     }
 
-    /// Writes every buffered chunk to its segment and, if `sync`, syncs the
-    /// segments written. Returns the last position covered.
+    /// Writes every buffered chunk to its segment and, if `sync`, syncs every
+    /// segment not synced since it was written. Returns the last position covered.
     pub(crate) fn flush(&self, sync: bool) -> Result<u64> {
-        let _one_at_a_time = self.flush_lock.lock();
+        let mut unsynced = self.flush_lock.lock();
         self.check_writable()?;
         let (chunks, last) = {
             let mut s = self.seq.lock();
@@ -349,7 +354,6 @@ impl Inner {
             (s.sealed.iter().cloned().collect::<Vec<_>>(), s.next_position - 1)
         };
         let segments = self.segments.read().clone();
-        let mut touched: Vec<&Arc<Segment>> = Vec::new();
         let mut bytes = 0usize;
         for c in &chunks {
             let seg = &segments[&c.segment];
@@ -357,8 +361,8 @@ impl Inner {
                 return Err(self.fail(format!("write to {} ({e})", seg.path.display())));
             }
             bytes += c.data.len();
-            if touched.last().is_none_or(|t| t.id != seg.id) {
-                touched.push(seg);
+            if unsynced.last() != Some(&seg.id) {
+                unsynced.push(seg.id);
             }
         }
         if let Some(c) = chunks.last() {
@@ -370,13 +374,14 @@ impl Inner {
         }
         self.stats.record_write(bytes as u64, chunks.len() as u64);
         if sync {
-            for seg in touched {
+            for seg in unsynced.iter().filter_map(|id| segments.get(id)) {
                 let started = std::time::Instant::now();
                 if let Err(e) = seg.file.sync_data() {
                     return Err(self.fail(format!("fsync of {} ({e})", seg.path.display())));
                 }
                 self.stats.record_sync(started.elapsed());
             }
+            unsynced.clear();
         }
         Ok(last)
     }
