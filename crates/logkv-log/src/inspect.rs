@@ -81,7 +81,7 @@ pub fn inspect(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<SegmentInfo>> {
         }
         next_position = match (&info.damage, info.last_position) {
             (Some(_), _) => None,
-            (None, last) => last.map(|p| p + 1).or(next_position),
+            (None, last) => last.map(|p| p.saturating_add(1)).or(next_position),
         };
         infos.push(info);
     }
@@ -151,7 +151,8 @@ fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
                 info.last_position = Some(expected);
                 info.records += 1;
                 info.data_bytes += f.len() as u64;
-                expected += 1;
+                // Positions come from disk: saturate rather than overflow on garbage.
+                expected = expected.saturating_add(1);
                 off += f.len();
             }
             FrameRead::Unwritten if bytes[off..].iter().all(|&b| b == 0) => return Ok(info),
@@ -259,6 +260,34 @@ mod tests {
         let d = infos[0].damage.clone().unwrap();
         assert!(d.intact_follows && !d.is_torn_tail());
         assert!(infos[1].damage.is_none(), "a segment after damage is still checked on its own");
+    }
+
+    #[test]
+    fn random_damage_is_reported_as_a_strict_open_would_treat_it() {
+        use rand::{Rng, SeedableRng};
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        for round in 0..200 {
+            let dir = tempfile::tempdir().unwrap();
+            let path = segment(dir.path(), 1, 1, 3);
+            let mut b = std::fs::read(&path).unwrap();
+            let from = if round % 2 == 0 { 0 } else { SEGMENT_HEADER_LEN as usize };
+            let len = rng.random_range(1..64);
+            let at = rng.random_range(from..b.len() - len);
+            rng.fill(&mut b[at..at + len]);
+            b.truncate(rng.random_range(0..=b.len()));
+            std::fs::write(&path, b).unwrap();
+            let corrupt = inspect(&StdFs, dir.path())
+                .map(|infos| infos.iter().any(|i| i.damage.as_ref().is_some_and(|d| !d.is_torn_tail())));
+            let opened = crate::FileLog::open(
+                std::sync::Arc::new(StdFs),
+                dir.path(),
+                crate::LogConfig { segment_size_bytes: 4096, ..Default::default() },
+                &mut |_| Ok::<_, LogError>(()),
+                &mut |_, _| {},
+            );
+            let refused = matches!(opened, Err(LogError::Corruption { .. }));
+            assert_eq!(corrupt.ok(), Some(refused), "round {round}: inspect and a strict open disagree");
+        }
     }
 
     #[test]
