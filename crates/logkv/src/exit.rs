@@ -1,8 +1,9 @@
 //! How a command ends: its exit code, and the errors that decide it.
 //!
 //! 0 ok, 1 key not found, 2 usage or limit error (clap's own usage errors
-//! exit 2 too), 3 corruption or I/O error — everything a user cannot fix by
-//! changing the command line.
+//! exit 2 too), 3 everything else: corruption, I/O errors, a data directory
+//! locked by another process. Scripts can tell "fix the command" (2) from
+//! "look at the data" (3).
 
 use std::fmt;
 use std::io;
