@@ -135,12 +135,14 @@ fn lead_or_follow(inner: &Inner, position: u64, sync: bool) -> Result<()> {
     c.state.lock().waiters.push((position, me.clone()));
     let mut deadline = None;
     loop {
+        // Durable first: a flush that covered `position` acknowledged it,
+        // even if a later flush failed before this waiter ran again.
+        if c.durable.load(Ordering::Acquire) >= position {
+            return Ok(());
+        }
         if inner.failed().is_some() {
             c.state.lock().waiters.retain(|w| w.1.id() != me.id());
             return read_only_error(inner);
-        }
-        if c.durable.load(Ordering::Acquire) >= position {
-            return Ok(());
         }
         let mut st = c.state.lock();
         if st.durable >= position {
