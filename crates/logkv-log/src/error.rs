@@ -41,6 +41,9 @@ pub enum LogError {
         /// The size given.
         got: u64,
     },
+    /// The configuration cannot work.
+    #[error("invalid configuration: {0}")]
+    Config(String),
     /// The log was closed.
     #[error("the log is closed")]
     Closed,

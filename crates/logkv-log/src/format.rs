@@ -192,7 +192,7 @@ pub enum FrameRead<'a> {
     /// Zeros: nothing was ever written here.
     Unwritten,
     /// Not an intact frame. `torn` says the damage looks like a write that
-    /// was cut short (the frame runs past the data, or its end byte is zero).
+    /// was cut short (its end byte is zero).
     Damaged { torn: bool },
 }
 
@@ -202,7 +202,7 @@ pub fn read_frame(b: &[u8]) -> FrameRead<'_> {
         return if b.iter().all(|&x| x == 0) {
             FrameRead::Unwritten
         } else {
-            FrameRead::Damaged { torn: true }
+            FrameRead::Damaged { torn: false }
         };
     }
     if b[..FRAME_HEADER_LEN].iter().all(|&x| x == 0) {
@@ -210,7 +210,9 @@ pub fn read_frame(b: &[u8]) -> FrameRead<'_> {
     }
     let len = u32_at(b, 0) as usize;
     if len > MAX_PAYLOAD_LEN || FRAME_OVERHEAD + len > b.len() {
-        return FrameRead::Damaged { torn: true };
+        // Segments are preallocated, so no write runs past the end: this is
+        // a damaged length (or a file cut short), judged by what follows.
+        return FrameRead::Damaged { torn: false };
     }
     let body_end = FRAME_HEADER_LEN + len;
     let end = b[body_end + 4];
@@ -218,6 +220,21 @@ pub fn read_frame(b: &[u8]) -> FrameRead<'_> {
         return FrameRead::Damaged { torn: end == 0 };
     }
     FrameRead::Intact(Frame { rtype: b[4], position: u64_at(b, 5), payload: &b[FRAME_HEADER_LEN..body_end] })
+}
+
+/// Whether an intact frame with a plausible position (at or past
+/// `min_position`) starts at any byte offset from `from`: the test recovery
+/// uses to tell damage in the middle of the log from a torn tail. The
+/// position test keeps the checksum work to a few candidates.
+pub(crate) fn intact_frame_from(bytes: &[u8], from: usize, min_position: u64) -> bool {
+    let Some(last) = bytes.len().checked_sub(FRAME_OVERHEAD) else {
+        return false;
+    };
+    let plausible = min_position..min_position.saturating_add(1 << 32);
+    (from..=last).any(|off| {
+        plausible.contains(&u64_at(bytes, off + 5))
+            && matches!(read_frame(&bytes[off..]), FrameRead::Intact(_))
+    })
 }
 
 /// Reads a little-endian u32 at `at`.
@@ -261,8 +278,25 @@ mod tests {
             let mut b = buf[..cut].to_vec();
             b.resize(buf.len() + 8, 0);
             assert!(matches!(read_frame(&b), FrameRead::Damaged { torn: true }), "cut {cut}");
-            assert!(matches!(read_frame(&buf[..cut]), FrameRead::Damaged { torn: true }));
         }
+    }
+
+    #[test]
+    fn a_frame_running_past_the_segment_is_damage_not_a_torn_write() {
+        let buf = frame(1, b"hello world");
+        for cut in 1..buf.len() {
+            assert!(matches!(read_frame(&buf[..cut]), FrameRead::Damaged { torn: false }), "cut {cut}");
+        }
+    }
+
+    #[test]
+    fn intact_frames_are_found_at_any_offset_and_only_with_later_positions() {
+        let mut bytes = vec![7u8; 5];
+        bytes.extend(frame(9, b"x"));
+        assert!(intact_frame_from(&bytes, 0, 9));
+        assert!(intact_frame_from(&bytes, 5, 3));
+        assert!(!intact_frame_from(&bytes, 0, 10));
+        assert!(!intact_frame_from(&bytes, 6, 9));
     }
 
     #[test]

@@ -12,7 +12,7 @@ use logkv_fs::FileSystem;
 
 use crate::error::{LogError, Result};
 use crate::format::{
-    read_frame, u64_at, FrameRead, HeaderError, RecordType, SegmentHeader, FORMAT_VERSION, FRAME_OVERHEAD,
+    intact_frame_from, read_frame, FrameRead, HeaderError, RecordType, SegmentHeader, FORMAT_VERSION,
 };
 use crate::segment::Segment;
 
@@ -110,7 +110,7 @@ fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
     };
     let header_damage = |looks_torn, detail: String| {
         let min_position = start.unwrap_or(1);
-        let intact_follows = intact_from(&bytes, Segment::data_start() as usize, min_position);
+        let intact_follows = intact_frame_from(&bytes, Segment::data_start() as usize, min_position);
         Some(Damage { offset: 0, detail, looks_torn, intact_follows })
     };
     let header = match SegmentHeader::decode(&bytes) {
@@ -161,23 +161,9 @@ fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
             FrameRead::Damaged { torn: false } => break (false, "record checksum mismatch".to_string()),
         }
     };
-    let intact_follows = intact_from(&bytes, off + 1, expected);
+    let intact_follows = intact_frame_from(&bytes, off + 1, expected);
     info.damage = Some(Damage { offset: off as u64, detail, looks_torn, intact_follows });
     Ok(info)
-}
-
-/// Whether an intact frame with a plausible position (at or past
-/// `min_position`) starts at any byte offset from `from`. The position test
-/// keeps the checksum work to a few candidates.
-fn intact_from(bytes: &[u8], from: usize, min_position: u64) -> bool {
-    let Some(last) = bytes.len().checked_sub(FRAME_OVERHEAD) else {
-        return false;
-    };
-    let plausible = min_position..min_position.saturating_add(1 << 32);
-    (from..=last).any(|off| {
-        plausible.contains(&u64_at(bytes, off + 5))
-            && matches!(read_frame(&bytes[off..]), FrameRead::Intact(_))
-    })
 }
 
 fn too_new(seg: &Segment, what: &'static str, found: u32, supported: u32) -> LogError {
@@ -187,7 +173,7 @@ fn too_new(seg: &Segment, what: &'static str, found: u32, supported: u32) -> Log
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::format::{begin_frame, seal_frame, SEGMENT_HEADER_LEN};
+    use crate::format::{begin_frame, seal_frame, FRAME_OVERHEAD, SEGMENT_HEADER_LEN};
     use logkv_fs::StdFs;
 
     /// Writes segment `id` holding records `first..first + n` of 8-byte payloads.

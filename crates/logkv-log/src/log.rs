@@ -104,9 +104,13 @@ impl FileLog {
         visit: &mut dyn FnMut(RecordRef<'_>) -> Result<(), E>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(Self, RecoveryReport), E> {
-        if config.segment_size_bytes < SEGMENT_HEADER_LEN + FRAME_OVERHEAD as u64
-            || config.segment_size_bytes > MAX_SEGMENT_BYTES
-        {
+        let min_segment_bytes = SEGMENT_HEADER_LEN + FRAME_OVERHEAD as u64;
+        if config.segment_size_bytes < min_segment_bytes {
+            let got = config.segment_size_bytes;
+            let why = format!("segment_size_bytes is {got}, below the minimum of {min_segment_bytes}");
+            return Err(LogError::Config(why).into());
+        }
+        if config.segment_size_bytes > MAX_SEGMENT_BYTES {
             return Err(LogError::LimitExceeded {
                 what: "segment_size_bytes",
                 limit: MAX_SEGMENT_BYTES,

@@ -3,9 +3,9 @@
 //!
 //! The rule (documented in `docs/format.md`): damage is a *torn tail* — the
 //! normal result of a crash — when it looks like a write that was cut short
-//! (zeros where the CRC or a header should be, a frame running past the end
-//! of the file, a gap in positions right after a segment's clean end), or
-//! when no intact record follows it anywhere. A torn tail is truncated and
+//! (a zero where a frame's end byte should be, data after unwritten space, a
+//! gap in positions right after a segment's clean end), or when no intact
+//! record follows it anywhere. A torn tail is truncated and
 //! reported. Any other damage is `Corruption` naming file and offset, unless
 //! the user opened with [`RecoveryMode::TruncateAtCorruption`].
 
@@ -16,8 +16,8 @@ use logkv_fs::FileSystem;
 use crate::config::RecoveryMode;
 use crate::error::{LogError, Result};
 use crate::format::{
-    read_frame, u32_at, u64_at, FrameRead, HeaderError, Loc, RecordType, SegmentHeader, FORMAT_VERSION,
-    FRAME_HEADER_LEN, FRAME_OVERHEAD, MAX_PAYLOAD_LEN,
+    intact_frame_from, read_frame, FrameRead, HeaderError, Loc, RecordType, SegmentHeader, FORMAT_VERSION,
+    FRAME_HEADER_LEN,
 };
 use crate::segment::Segment;
 
@@ -246,34 +246,15 @@ fn truncate(
 /// after the anomaly: if so, the damage is in the middle of the log.
 fn intact_follows(segments: &[Segment], a: &Anomaly, expected: u64) -> Result<bool> {
     let first = segments[a.index].contents()?;
-    if scan_for_intact(&first, a.offset as usize + 1, expected) {
+    if intact_frame_from(&first, a.offset as usize + 1, expected) {
         return Ok(true);
     }
     for seg in &segments[a.index + 1..] {
-        if scan_for_intact(&seg.contents()?, Segment::data_start() as usize, expected) {
+        if intact_frame_from(&seg.contents()?, Segment::data_start() as usize, expected) {
             return Ok(true);
         }
     }
     Ok(false)
-}
-
-/// Looks at every byte offset for a frame with a plausible position and a
-/// matching checksum. The position test keeps this cheap.
-fn scan_for_intact(bytes: &[u8], from: usize, min_position: u64) -> bool {
-    let plausible = min_position..min_position.saturating_add(1 << 32);
-    let mut off = from;
-    while off + FRAME_OVERHEAD <= bytes.len() {
-        if plausible.contains(&u64_at(bytes, off + 5)) {
-            let len = u32_at(bytes, off) as usize;
-            if len <= MAX_PAYLOAD_LEN && off + FRAME_OVERHEAD + len <= bytes.len() {
-                if let FrameRead::Intact(_) = read_frame(&bytes[off..]) {
-                    return true;
-                }
-            }
-        }
-        off += 1;
-    }
-    false
 }
 
 /// Bytes from `from` up to the last non-zero byte.

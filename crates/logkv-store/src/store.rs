@@ -443,8 +443,9 @@ fn reserve_index<'a>(
     check("max_index_bytes", max_index_bytes, projected)
 }
 
-/// What the lock file says about this process.
+/// What the lock file says about this process: its pid and command line
+/// (cut at 200 characters).
 fn lock_holder() -> String {
-    let cmd: Vec<String> = std::env::args().take(3).collect();
-    format!("pid {} ({})", std::process::id(), cmd.join(" "))
+    let cmd: String = std::env::args().collect::<Vec<_>>().join(" ").chars().take(200).collect();
+    format!("pid {} ({cmd})", std::process::id())
 }

@@ -98,7 +98,7 @@ impl CliError {
                 StoreError::LimitExceeded { .. }
                     | StoreError::EmptyKey
                     | StoreError::Config(_)
-                    | StoreError::Log(LogError::LimitExceeded { .. })
+                    | StoreError::Log(LogError::LimitExceeded { .. } | LogError::Config(_))
             ) | CliError::ValueTooLarge { .. }
         );
         ExitCode::from(if usage { USAGE } else { DAMAGE_OR_IO })
