@@ -180,6 +180,29 @@ impl Index {
             let before = self.chunks[ci].heap_bytes();
             let n = self.chunks[ci].slots.len();
             let appending = ci + 1 == self.chunks.len() && slot == n;
+            // A key too large to share a chunk, or one that does not fit
+            // beside a chunk's only entry, gets a chunk of its own: splitting
+            // in the middle would leave an empty chunk (which lookups cannot
+            // handle), or grow a chunk past the 64 KiB its u16 slot offsets
+            // can address.
+            if !appending && (n == 1 || 2 + key.len() + 8 > CHUNK_BYTES / 2) {
+                if slot > 0 && slot < n {
+                    let right = self.chunks[ci].split_off(slot);
+                    // (Compaction can shrink the bytes, so subtract last.)
+                    self.chunk_bytes =
+                        self.chunk_bytes + self.chunks[ci].heap_bytes() + right.heap_bytes() - before;
+                    self.firsts.insert(ci + 1, prefix(right.key(0)));
+                    self.chunks.insert(ci + 1, right);
+                }
+                let at = if slot == 0 { ci } else { ci + 1 };
+                let mut alone = Chunk::new();
+                alone.insert(0, key, meta);
+                self.chunk_bytes += alone.heap_bytes();
+                self.chunks.insert(at, alone);
+                self.firsts.insert(at, prefix(key));
+                self.len += 1;
+                return None;
+            }
             // Appends (sequential keys) leave full chunks behind; random
             // inserts split in the middle.
             let right = if appending { Chunk::new() } else { self.chunks[ci].split_off(n / 2) };
