@@ -21,6 +21,9 @@ use crate::format::{
 };
 use crate::segment::Segment;
 
+/// Replay reports progress at least this often within a segment.
+const PROGRESS_STEP_BYTES: usize = 4 << 20;
+
 /// One intact record met during replay.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
@@ -163,7 +166,11 @@ pub(crate) fn recover<E: From<LogError>>(
                     visit(RecordRef { position: expected, rtype, payload: f.payload, payload_loc })?;
                     report.records += 1;
                     expected += 1;
+                    let before = off;
                     off += f.len();
+                    if before / PROGRESS_STEP_BYTES != off / PROGRESS_STEP_BYTES {
+                        progress(report.bytes_scanned + off as u64, total);
+                    }
                 }
                 FrameRead::Unwritten => {
                     if bytes[off..].iter().any(|&b| b != 0) {
