@@ -90,6 +90,12 @@ impl Oracle {
         state
     }
 
+    /// What the write of `version` left in `key`: `Some(None)` for a
+    /// delete, `None` if that write did not touch `key`.
+    pub fn written(&self, key: &[u8], version: u64) -> Option<Option<&Vec<u8>>> {
+        self.batches.get(&version)?.iter().rev().find(|(k, _)| k == key).map(|(_, v)| v.as_ref())
+    }
+
     /// The value of `key` as of `version`.
     pub fn get_at(&self, key: &[u8], version: u64) -> Option<Value> {
         self.state_at(version).remove(key).map(|(data, version)| Value { data, version })
