@@ -103,7 +103,7 @@ pub(crate) fn wait(inner: &Inner, position: u64) -> Result<()> {
         Durability::Always => lead_or_follow(inner, position, true),
         Durability::None => lead_or_follow(inner, position, false),
         Durability::Periodic { flush_size_bytes, .. } => {
-            if inner.buffered_bytes() >= 2 * flush_size_bytes {
+            if inner.buffered_bytes() >= flush_size_bytes.saturating_mul(2) {
                 let c = &inner.commit;
                 let mut st = c.state.lock();
                 while st.durable < position && !st.shut_down && inner.failed().is_none() {

@@ -416,3 +416,20 @@ fn write_acknowledged_after_reopening_a_killed_store_survives_power_loss() {
         );
     }
 }
+
+/// `periodic` whose buffer never flushes by size (only by interval or an
+/// explicit sync) is a valid setting, not an arithmetic overflow.
+#[test]
+fn periodic_mode_without_a_size_threshold_acknowledges_and_syncs() {
+    let fs = SimFs::new();
+    let store = open(&fs, periodic(usize::MAX), SEGMENT_SIZE_BYTES);
+    let mut oracle = Oracle::default();
+    for i in 0..50u32 {
+        let (k, v) = (key(i % 9), vec![b'p'; 300]);
+        oracle.record(store.put(&k, &v).unwrap(), vec![(k, Some(v))]);
+    }
+    store.sync().unwrap();
+    let snap = take(&fs, Crash::KeepNothing, &Promises::default(), "after sync".into());
+    drop(store);
+    assert_eq!(verify(periodic(usize::MAX), &snap, &oracle), oracle.last_version());
+}
