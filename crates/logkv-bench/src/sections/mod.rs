@@ -1,0 +1,10 @@
+//! The benchmark sections, one module each.
+
+pub mod always;
+pub mod fsync;
+pub mod group_commit;
+pub mod large;
+pub mod memory;
+pub mod periodic;
+pub mod reads;
+pub mod replay;
