@@ -227,14 +227,35 @@ pub fn read_frame(b: &[u8]) -> FrameRead<'_> {
 /// uses to tell damage in the middle of the log from a torn tail. The
 /// position test keeps the checksum work to a few candidates.
 pub(crate) fn intact_frame_from(bytes: &[u8], from: usize, min_position: u64) -> bool {
-    let Some(last) = bytes.len().checked_sub(FRAME_OVERHEAD) else {
-        return false;
-    };
-    let plausible = min_position..min_position.saturating_add(1 << 32);
-    (from..=last).any(|off| {
-        plausible.contains(&u64_at(bytes, off + 5))
+    find_intact_frame(bytes, from, min_position..min_position.saturating_add(1 << 32)).is_some()
+}
+
+/// The first offset from `from` where an intact frame with a position in
+/// `positions` starts.
+fn find_intact_frame(bytes: &[u8], from: usize, positions: std::ops::Range<u64>) -> Option<usize> {
+    let last = bytes.len().checked_sub(FRAME_OVERHEAD)?;
+    (from..=last).find(|&off| {
+        positions.contains(&u64_at(bytes, off + 5))
             && matches!(read_frame(&bytes[off..]), FrameRead::Intact(_))
     })
+}
+
+/// Reads the frame at `off` in a whole segment, where it should carry
+/// `position`. Unlike [`read_frame`], a frame that looks torn is checked
+/// against what follows: a write cut short leaves the next record (if any
+/// survived) exactly where the declared length ends, so finding it anywhere
+/// else means the length itself is damaged, which is corruption.
+pub(crate) fn read_frame_in_segment(bytes: &[u8], off: usize, position: u64) -> FrameRead<'_> {
+    let read = read_frame(&bytes[off..]);
+    if let FrameRead::Damaged { torn: true } = read {
+        let declared_end = off + FRAME_OVERHEAD + u32_at(bytes, off) as usize;
+        let next = position.saturating_add(1);
+        if find_intact_frame(bytes, off + 1, next..next.saturating_add(1)).is_some_and(|q| q != declared_end)
+        {
+            return FrameRead::Damaged { torn: false };
+        }
+    }
+    read
 }
 
 /// Reads a little-endian u32 at `at`.
@@ -307,6 +328,23 @@ mod tests {
             b[i] ^= 0x10;
             assert!(matches!(read_frame(&b), FrameRead::Damaged { torn: false }), "byte {i}");
         }
+    }
+
+    #[test]
+    fn a_damaged_length_is_not_mistaken_for_a_torn_write() {
+        let mut seg = frame(1, &[5u8; 40]);
+        let second = seg.len();
+        seg.extend(frame(2, b"next"));
+        seg.resize(seg.len() + 256, 0);
+        // Longer: the end byte falls on zeros past the data.
+        let mut longer = seg.clone();
+        longer[0] = 120;
+        assert!(matches!(read_frame(&longer), FrameRead::Damaged { torn: true }));
+        assert!(matches!(read_frame_in_segment(&longer, 0, 1), FrameRead::Damaged { torn: false }));
+        // A genuinely torn first record whose successor survived stays torn.
+        let mut torn = seg.clone();
+        torn[second - 1] = 0;
+        assert!(matches!(read_frame_in_segment(&torn, 0, 1), FrameRead::Damaged { torn: true }));
     }
 
     #[test]

@@ -12,7 +12,8 @@ use logkv_fs::FileSystem;
 
 use crate::error::{LogError, Result};
 use crate::format::{
-    intact_frame_from, read_frame, FrameRead, HeaderError, RecordType, SegmentHeader, FORMAT_VERSION,
+    intact_frame_from, read_frame_in_segment, FrameRead, HeaderError, RecordType, SegmentHeader,
+    FORMAT_VERSION,
 };
 use crate::segment::Segment;
 
@@ -139,7 +140,7 @@ fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
     let mut expected = header.first_position;
     let mut off = Segment::data_start() as usize;
     let (looks_torn, detail) = loop {
-        match read_frame(&bytes[off..]) {
+        match read_frame_in_segment(&bytes, off, expected) {
             FrameRead::Intact(f) if f.position != expected => {
                 break (false, format!("record position {}, expected {expected}", f.position));
             }

@@ -16,8 +16,8 @@ use logkv_fs::FileSystem;
 use crate::config::RecoveryMode;
 use crate::error::{LogError, Result};
 use crate::format::{
-    intact_frame_from, read_frame, FrameRead, HeaderError, Loc, RecordType, SegmentHeader, FORMAT_VERSION,
-    FRAME_HEADER_LEN,
+    intact_frame_from, read_frame, read_frame_in_segment, FrameRead, HeaderError, Loc, RecordType,
+    SegmentHeader, FORMAT_VERSION, FRAME_HEADER_LEN,
 };
 use crate::segment::Segment;
 
@@ -146,7 +146,7 @@ pub(crate) fn recover<E: From<LogError>>(
         }
         let mut off = Segment::data_start() as usize;
         loop {
-            match read_frame(&bytes[off..]) {
+            match read_frame_in_segment(&bytes, off, expected) {
                 FrameRead::Intact(f) => {
                     if f.position != expected {
                         let detail = format!("record position {}, expected {expected}", f.position);
