@@ -13,6 +13,7 @@ mod log;
 mod recovery;
 mod segment;
 mod stats;
+mod sync_failure;
 
 pub use config::{Durability, LogConfig, RecoveryMode};
 pub use error::{LogError, Result};
@@ -20,3 +21,4 @@ pub use format::{Loc, RecordType};
 pub use log::FileLog;
 pub use recovery::{RecordRef, RecoveryReport, Truncation};
 pub use stats::{LogStats, LogStatsSnapshot};
+pub use sync_failure::MARKER as SYNC_FAILED_MARKER;

@@ -20,6 +20,7 @@ use crate::format::{
 use crate::recovery::{recover, RecordRef, RecoveryReport};
 use crate::segment::Segment;
 use crate::stats::LogStats;
+use crate::sync_failure;
 
 /// Bytes appended but not yet written to a segment file. Readers find
 /// unwritten records here, which is what makes `periodic` acknowledgements
@@ -119,7 +120,9 @@ impl FileLog {
             .into());
         }
         fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-        let rec = recover(fs.as_ref(), dir, config.recovery, visit, progress)?;
+        let mut rec = recover(fs.as_ref(), dir, config.recovery, visit, progress)?;
+        rec.report.rewritten_segments =
+            sync_failure::repair(fs.as_ref(), dir, &rec.segments, rec.tail_offset)?;
         let (segment, capacity) = rec.segments.last().map_or((0, 0), |s| (s.id, s.capacity));
         let written = Loc::new(segment, rec.tail_offset).to_u64();
         let seq = SeqState {
@@ -289,6 +292,9 @@ impl Inner {
     /// Marks the log read-only for good. Never retried: after a failed fsync
     /// the kernel may have dropped the dirty pages it could not write.
     pub(crate) fn fail(&self, what: String) -> LogError {
+        if self.failed.get().is_none() {
+            sync_failure::record(self.fs.as_ref(), &self.dir, &what);
+        }
         let _ = self.failed.set(what);
         LogError::ReadOnly(self.failed.get().cloned().unwrap_or_default())
     }

@@ -61,6 +61,9 @@ pub struct RecoveryReport {
     pub bytes_scanned: u64,
     /// Set when a torn tail (or tolerated damage) was cut off.
     pub truncation: Option<Truncation>,
+    /// Segments rewritten and synced because the previous run's sync failed
+    /// (see `sync_failure`); 0 normally.
+    pub rewritten_segments: usize,
 }
 
 /// The log as recovery left it: open segments and where appends continue.

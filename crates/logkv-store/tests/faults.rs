@@ -303,3 +303,36 @@ fn failed_sync_while_creating_a_segment_fails_that_write_and_loses_nothing_ackno
         drop(store);
     }
 }
+
+#[test]
+fn after_a_failed_fsync_a_restarted_store_rewrites_what_it_recovered_so_later_writes_survive_power_loss() {
+    // One segment, so the failed write sits in the segment later writes go to.
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, 1 << 20);
+    let mut oracle = Oracle::default();
+    write_some(&store, &mut oracle, 10, "before");
+    fs.inject(Fault::new(FaultOp::Sync, FaultKind::Eio));
+    let failed = (key(4), b"sync failed".to_vec());
+    store.put(&failed.0, &failed.1).unwrap_err();
+    drop(store);
+    assert!(fs.exists(&PathBuf::from(DIR).join(logkv_log::SYNC_FAILED_MARKER)));
+
+    // kill -9 and restart without a reboot: the page cache still shows the
+    // write whose sync failed, but the disk may not have it.
+    let restarted = fs.crash_process();
+    let store = open(&restarted, Durability::Always, 1 << 20);
+    assert_eq!(store.recovery_report().rewritten_segments, 1);
+    assert!(!restarted.exists(&PathBuf::from(DIR).join(logkv_log::SYNC_FAILED_MARKER)));
+    if store.version() > oracle.last_version() {
+        oracle.record(store.version(), vec![(failed.0.clone(), Some(failed.1.clone()))]);
+    }
+    let later = store.put(b"later", b"acknowledged after restart").unwrap();
+    oracle.record(later, vec![(b"later".to_vec(), Some(b"acknowledged after restart".to_vec()))]);
+    drop(store);
+
+    for seed in 0..32 {
+        let store = open(&restarted.power_loss(seed), Durability::Always, 1 << 20);
+        assert_eq!(store.version(), later, "seed {seed}: a write acknowledged after the restart was lost");
+        assert_is_prefix(&store, &oracle, &format!("power loss {seed}"));
+    }
+}
