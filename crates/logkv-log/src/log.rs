@@ -39,6 +39,24 @@ impl Chunk {
     }
 }
 
+/// What flushes remember between them.
+#[derive(Debug)]
+struct FlushState {
+    /// Segments written (or found by recovery) since their last sync: a sync
+    /// must cover them, not only what this flush wrote, or `sync()` after
+    /// unsynced (`none`) writes, or after reopening a killed process's log,
+    /// would leave acknowledged bytes behind an unsynced gap.
+    unsynced: Vec<u32>,
+    /// End of the zeros written ahead of the data in the newest segment.
+    zeroed: Loc,
+}
+
+/// Zeros written ahead of the data at a time. An allocated but never written
+/// block costs a metadata update (an extent conversion) in the first sync
+/// that covers it — measured here, a 5 KiB group's sync took 120 µs instead
+/// of 90 µs. Writing zeros ahead converts many blocks in one sync.
+const ZERO_AHEAD_BYTES: u64 = 256 << 10;
+
 /// The sequencer: everything an append touches, under one lock.
 #[derive(Debug)]
 struct SeqState {
@@ -72,12 +90,8 @@ pub(crate) struct Inner {
     written: AtomicU64,
     /// Newest acknowledged position: readers see nothing newer.
     visible: AtomicU64,
-    /// One flush at a time, so files are written in order. Holds the
-    /// segments written (or found by recovery) since their last sync: a sync
-    /// must cover them, not only what this flush wrote, or `sync()` after
-    /// unsynced (`none`) writes, or after reopening a killed process's log,
-    /// would leave acknowledged bytes behind an unsynced gap.
-    flush_lock: Mutex<Vec<u32>>,
+    /// One flush at a time, so files are written in order.
+    flush_lock: Mutex<FlushState>,
     failed: OnceLock<String>,
     pub(crate) commit: Commit,
     pub(crate) stats: LogStats,
@@ -136,6 +150,7 @@ impl FileLog {
             closed: false,
         };
         let unsynced = rec.segments.iter().map(|s| s.id).collect();
+        let zeroed = Loc::new(segment, rec.tail_offset);
         let segments = rec.segments.into_iter().map(|s| (s.id, Arc::new(s))).collect();
         let inner = Arc::new(Inner {
             fs,
@@ -146,7 +161,7 @@ impl FileLog {
             segments: RwLock::new(segments),
             written: AtomicU64::new(written),
             visible: AtomicU64::new(rec.next_position - 1),
-            flush_lock: Mutex::new(unsynced),
+            flush_lock: Mutex::new(FlushState { unsynced, zeroed }),
             failed: OnceLock::new(),
             stats: LogStats::default(),
         });
@@ -356,7 +371,8 @@ impl Inner {
     /// Writes every buffered chunk to its segment and, if `sync`, syncs every
     /// segment not synced since it was written. Returns the last position covered.
     pub(crate) fn flush(&self, sync: bool) -> Result<u64> {
-        let mut unsynced = self.flush_lock.lock();
+        let mut state = self.flush_lock.lock();
+        let FlushState { unsynced, zeroed } = &mut *state;
         self.check_writable()?;
         let (chunks, last) = {
             let mut s = self.seq.lock();
@@ -367,7 +383,10 @@ impl Inner {
         let mut bytes = 0usize;
         for c in &chunks {
             let seg = &segments[&c.segment];
-            if let Err(e) = seg.file.write_at(&c.data, c.start) {
+            let end = c.start + c.data.len() as u64;
+            let written =
+                self.zero_ahead(seg, zeroed, end).and_then(|()| seg.file.write_at(&c.data, c.start));
+            if let Err(e) = written {
                 return Err(self.fail(format!("write to {} ({e})", seg.path.display())));
             }
             bytes += c.data.len();
@@ -394,6 +413,23 @@ impl Inner {
             unsynced.clear();
         }
         Ok(last)
+    }
+
+    /// Writes zeros past `end` in `seg` when the zeroed stretch runs short,
+    /// before the data that will land in it.
+    fn zero_ahead(&self, seg: &Segment, zeroed: &mut Loc, end: u64) -> std::io::Result<()> {
+        if zeroed.segment() != seg.id {
+            *zeroed = Loc::new(seg.id, SEGMENT_HEADER_LEN);
+        }
+        if zeroed.offset() >= end + ZERO_AHEAD_BYTES / 2 || zeroed.offset() >= seg.capacity {
+            return Ok(());
+        }
+        let from = zeroed.offset().max(end);
+        let to = (end + ZERO_AHEAD_BYTES).min(seg.capacity);
+        static ZEROS: [u8; ZERO_AHEAD_BYTES as usize] = [0; ZERO_AHEAD_BYTES as usize];
+        seg.file.write_at(&ZEROS[..(to - from) as usize], from)?;
+        *zeroed = Loc::new(seg.id, to);
+        Ok(())
     }
 
     fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
