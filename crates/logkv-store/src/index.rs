@@ -155,6 +155,21 @@ impl Index {
         c.search(key).ok().map(|slot| c.meta(slot))
     }
 
+    /// Sets the metadata of `key` only if it is present (never adding a
+    /// key), returning the previous metadata: one search where a `get`
+    /// followed by an `upsert` would take two.
+    pub fn replace(&mut self, key: &[u8], meta: u64) -> Option<u64> {
+        if self.chunks.is_empty() {
+            return None;
+        }
+        let c = self.chunk_for(key);
+        let c = &mut self.chunks[c];
+        let slot = c.search(key).ok()?;
+        let old = c.meta(slot);
+        c.set_meta(slot, meta);
+        Some(old)
+    }
+
     /// Sets the metadata of `key`, returning the previous metadata.
     pub fn upsert(&mut self, key: &[u8], meta: u64) -> Option<u64> {
         debug_assert!(key.len() <= u16::MAX as usize);

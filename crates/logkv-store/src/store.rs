@@ -226,18 +226,21 @@ impl Store {
             let mut at = BATCH_HEADER_LEN;
             let mut live = self.live_keys.load(Ordering::Relaxed);
             for w in writes {
+                // Indexing first finds the previous version with the same
+                // search that updates the key; the header that points back
+                // at it is encoded afterwards.
+                let prev = apply(&mut index, &mut live, w.kind, w.key, payload_loc.forward(at as u64));
                 let header = OpHeader {
                     kind: w.kind,
                     key_len: w.key.len() as u16,
                     value_len: w.value.len() as u32,
                     version: position,
-                    prev: index.get(w.key).map(Loc::from_u64),
+                    prev: prev.map(Loc::from_u64),
                 };
                 header.encode(&mut buf[at..]);
                 let key_at = at + OP_HEADER_LEN;
                 buf[key_at..key_at + w.key.len()].copy_from_slice(w.key);
                 buf[key_at + w.key.len()..at + header.op_len()].copy_from_slice(w.value);
-                apply(&mut index, &mut live, w.kind, w.key, payload_loc.forward(at as u64));
                 at += header.op_len();
             }
             debug_assert_eq!(at, buf.len());
@@ -406,36 +409,54 @@ impl Store {
     }
 }
 
-/// Applies one version record at `loc` to the index (shared by writes and replay).
-fn apply(index: &mut Index, live: &mut u64, kind: OpKind, key: &[u8], loc: Loc) {
+/// Applies one version record at `loc` to the index (shared by writes and
+/// replay). Returns the key's previous metadata, which the record's `prev`
+/// points at.
+fn apply(index: &mut Index, live: &mut u64, kind: OpKind, key: &[u8], loc: Loc) -> Option<u64> {
+    let is_live = |meta: u64| meta & DELETED == 0;
     match kind {
-        OpKind::Put => match index.upsert(key, loc.to_u64()) {
-            Some(old) if old & DELETED == 0 => {}
-            _ => *live += 1,
-        },
-        OpKind::Delete => {
-            // A delete of a key the index never held has nothing to hide.
-            if let Some(old) = index.get(key) {
-                if old & DELETED == 0 {
-                    *live -= 1;
-                }
-                index.upsert(key, loc.to_u64() | DELETED);
+        OpKind::Put => {
+            let old = index.upsert(key, loc.to_u64());
+            if !old.is_some_and(is_live) {
+                *live += 1;
             }
+            old
+        }
+        OpKind::Delete => {
+            // A delete of a key the index never held has nothing to hide,
+            // so it adds no entry.
+            let old = index.replace(key, loc.to_u64() | DELETED);
+            if old.is_some_and(is_live) {
+                *live -= 1;
+            }
+            old
         }
     }
 }
 
 /// Refuses a batch whose new keys could push the index past its ceiling.
 /// The estimate is conservative: splits can at most double the entry bytes.
+///
+/// Knowing which keys are new takes a search per key, so that is done only
+/// when it could change the answer: if the batch fits even with every put
+/// adding a key, it is accepted without looking.
 fn reserve_index<'a>(
     index: &Index,
     max_index_bytes: usize,
-    writes: impl Iterator<Item = (OpKind, &'a [u8])>,
+    writes: impl Iterator<Item = (OpKind, &'a [u8])> + Clone,
 ) -> Result<()> {
-    let new_bytes: usize = writes
-        .filter(|(kind, key)| *kind == OpKind::Put && index.get(key).is_none())
-        .map(|(_, key)| 2 * (key.len() + ENTRY_OVERHEAD))
-        .sum();
+    let new_bytes = |is_new: &dyn Fn(&[u8]) -> bool| -> usize {
+        writes
+            .clone()
+            .filter(|(kind, key)| *kind == OpKind::Put && is_new(key))
+            .map(|(_, key)| 2 * (key.len() + ENTRY_OVERHEAD))
+            .sum()
+    };
+    let room = max_index_bytes.saturating_sub(index.heap_bytes() + CHUNK_BYTES);
+    if new_bytes(&|_| true) <= room {
+        return Ok(());
+    }
+    let new_bytes = new_bytes(&|key| index.get(key).is_none());
     if new_bytes == 0 {
         return Ok(());
     }
@@ -448,4 +469,50 @@ fn reserve_index<'a>(
 fn lock_holder() -> String {
     let cmd: String = std::env::args().collect::<Vec<_>>().join(" ").chars().take(200).collect();
     format!("pid {} ({cmd})", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The verdict with a search for every key, as it was before the
+    /// no-search shortcut.
+    fn searching_verdict(index: &Index, max: usize, writes: &[(OpKind, Vec<u8>)]) -> Result<()> {
+        let new_bytes: usize = writes
+            .iter()
+            .filter(|(kind, key)| *kind == OpKind::Put && index.get(key).is_none())
+            .map(|(_, key)| 2 * (key.len() + ENTRY_OVERHEAD))
+            .sum();
+        if new_bytes == 0 {
+            return Ok(());
+        }
+        check("max_index_bytes", max, index.heap_bytes() + new_bytes + CHUNK_BYTES)
+    }
+
+    proptest! {
+        /// Skipping the searches when the batch fits anyway never changes
+        /// whether a batch is accepted, nor the error it gets.
+        #[test]
+        fn reserve_index_gives_the_searching_verdict(
+            indexed in prop::collection::vec(prop::collection::vec(0u8..3, 1..6), 0..100),
+            batch in prop::collection::vec((any::<bool>(), prop::collection::vec(0u8..3, 1..6)), 0..40),
+            // Around the boundary: the chunk allowance plus at most
+            // 40 new keys of 5 bytes.
+            slack in CHUNK_BYTES - 64..CHUNK_BYTES + 40 * 2 * (5 + ENTRY_OVERHEAD) + 64,
+        ) {
+            let mut index = Index::default();
+            for (i, key) in indexed.iter().enumerate() {
+                index.upsert(key, i as u64);
+            }
+            let writes: Vec<(OpKind, Vec<u8>)> = batch
+                .into_iter()
+                .map(|(put, key)| (if put { OpKind::Put } else { OpKind::Delete }, key))
+                .collect();
+            let max = index.heap_bytes() + slack;
+            let got = reserve_index(&index, max, writes.iter().map(|(kind, key)| (*kind, &key[..])));
+            let want = searching_verdict(&index, max, &writes);
+            prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        }
+    }
 }
