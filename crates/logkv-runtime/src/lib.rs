@@ -1,0 +1,7 @@
+//! logkv's runtime on a shared log (the 0G Storage KV model): streams,
+//! transaction bodies in pluggable codecs, signed entries, access control and
+//! deterministic apply. `../shared/SEMANTICS.md` states the model;
+//! `docs/format.md` documents the bytes.
+
+pub mod codec;
+pub mod types;
