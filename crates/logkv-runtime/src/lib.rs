@@ -3,5 +3,7 @@
 //! deterministic apply. `../shared/SEMANTICS.md` states the model;
 //! `docs/format.md` documents the bytes.
 
+pub mod acl;
+pub mod apply;
 pub mod codec;
 pub mod types;

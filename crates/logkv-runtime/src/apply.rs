@@ -1,0 +1,396 @@
+//! Applying one transaction: SEMANTICS.md's check order with 0G's result
+//! strings. Pure and deterministic — it reads the state through
+//! [`StateView`] and returns the effects for the caller to commit, so the
+//! same logic runs on the embedded store, on a shared-log follower and in
+//! tests. Lists are walked in body order (0G walks hash maps, which lets two
+//! nodes report different failures; body order removes that).
+
+use std::borrow::Cow;
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+
+use crate::acl::{Acl, AclChange};
+use crate::codec::{Codec, ControlOp, ParseError, ValueRef, WriteOp};
+use crate::types::{Address, StreamId};
+
+/// What apply needs to know about the state before a transaction.
+pub trait StateView {
+    /// Version of the newest write (a delete counts) to the key; 0 if none.
+    fn latest_version(&self, stream: &StreamId, key: &[u8]) -> u64;
+    /// The live value of the key (`None` if absent or deleted).
+    fn live_value(&self, stream: &StreamId, key: &[u8]) -> Option<Cow<'_, [u8]>>;
+    /// Access control as of now.
+    fn acl(&self) -> &Acl;
+}
+
+/// The streams a node applies: all, or a set.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub enum Watched {
+    /// Every stream.
+    #[default]
+    All,
+    /// Only these.
+    Only(BTreeSet<StreamId>),
+}
+
+impl Watched {
+    /// Whether `stream` is watched.
+    pub fn contains(&self, stream: &StreamId) -> bool {
+        match self {
+            Watched::All => true,
+            Watched::Only(set) => set.contains(stream),
+        }
+    }
+}
+
+/// One transaction to apply.
+#[derive(Clone, Copy)]
+pub struct TxInput<'a> {
+    /// Who signed the entry.
+    pub sender: Address,
+    /// The streams the transaction writes or controls.
+    pub tags: &'a [StreamId],
+    /// How to read the body.
+    pub codec: &'a dyn Codec,
+    /// The body.
+    pub body: &'a [u8],
+}
+
+/// The outcome of a transaction, as stored per version.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxResult {
+    /// Applied.
+    Commit,
+    /// The body could not be parsed.
+    DataParseError(ParseError),
+    /// A key read or written changed after the transaction's version.
+    VersionConfliction,
+    /// A stream read is not watched, or one written or controlled is not tagged.
+    TagsMismatch,
+    /// The sender has no write right on any tagged stream.
+    SenderNoWritePermission,
+    /// The sender may not write this key.
+    WritePermissionDenied {
+        /// The stream.
+        stream: StreamId,
+        /// The key.
+        key: Vec<u8>,
+    },
+    /// The sender may not perform this access-control op.
+    AccessControlPermissionDenied {
+        /// The op.
+        op: ControlOp,
+        /// Its stream.
+        stream: StreamId,
+        /// Its key (empty if none).
+        key: Vec<u8>,
+        /// Its account.
+        account: Address,
+    },
+    /// A read-modify-write op could not be carried out (native codec).
+    OperationFailed(&'static str),
+    /// The entry's signature does not recover to its sender.
+    BadSignature,
+    /// The entry's nonce was already used (anti-replay).
+    Replayed,
+}
+
+impl fmt::Display for TxResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TxResult::Commit => f.write_str("Commit"),
+            TxResult::DataParseError(e) => write!(f, "DataParseError: {e}"),
+            TxResult::VersionConfliction => f.write_str("VersionConfliction"),
+            TxResult::TagsMismatch => f.write_str("TagsMismatch"),
+            TxResult::SenderNoWritePermission => f.write_str("SenderNoWritePermission"),
+            TxResult::WritePermissionDenied { stream, key } => {
+                write!(f, "WritePermissionDenied: stream: {stream}, key: {}", truncated_key(key))
+            }
+            TxResult::AccessControlPermissionDenied { op, stream, key, account } => write!(
+                f,
+                "AccessControlPermissionDenied: operation: {}, stream: {stream}, key: {}, account: {account}",
+                op.zerog_name(),
+                truncated_key(key)
+            ),
+            TxResult::OperationFailed(why) => write!(f, "OperationFailed: {why}"),
+            TxResult::BadSignature => f.write_str("BadSignature"),
+            TxResult::Replayed => f.write_str("Replayed"),
+        }
+    }
+}
+
+/// A key as 0G prints it in results: `NONE` if empty, its first 32
+/// characters if it is UTF-8, else `UNKNOWN`.
+pub fn truncated_key(key: &[u8]) -> Cow<'_, str> {
+    if key.is_empty() {
+        return Cow::Borrowed("NONE");
+    }
+    match std::str::from_utf8(key) {
+        Ok(s) => match s.char_indices().nth(32) {
+            Some((cut, _)) => Cow::Borrowed(&s[..cut]),
+            None => Cow::Borrowed(s),
+        },
+        Err(_) => Cow::Borrowed("UNKNOWN"),
+    }
+}
+
+/// The new value a committed write leaves.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NewValue {
+    /// Bytes of the body (the index points into the log entry).
+    Body(ValueRef),
+    /// Bytes the runtime computed (increment, append).
+    Computed(Vec<u8>),
+    /// The key is deleted.
+    Deleted,
+}
+
+/// One key a committed transaction changes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EffectWrite {
+    /// The stream.
+    pub stream: StreamId,
+    /// The key.
+    pub key: Vec<u8>,
+    /// What it becomes.
+    pub value: NewValue,
+}
+
+/// What applying a transaction does: its result and, if it committed, its
+/// changes (empty otherwise: all or nothing).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TxEffects {
+    /// The result string's source.
+    pub result: TxResult,
+    /// Keys changed, one per key, in the order of each key's last write.
+    pub writes: Vec<EffectWrite>,
+    /// Access-control changes, merged, in order of first appearance.
+    pub acl: Vec<AclChange>,
+}
+
+impl TxEffects {
+    fn failed(result: TxResult) -> Self {
+        Self { result, writes: Vec::new(), acl: Vec::new() }
+    }
+}
+
+/// Applies one transaction against `state`. `None`: skipped, because a tag
+/// is a stream this node does not watch (no result is recorded).
+pub fn apply_tx(state: &dyn StateView, watched: &Watched, tx: TxInput<'_>) -> Option<TxEffects> {
+    if tx.tags.is_empty() || tx.tags.iter().any(|t| !watched.contains(t)) {
+        return None;
+    }
+    Some(checked(state, watched, tx).unwrap_or_else(TxEffects::failed))
+}
+
+fn checked(state: &dyn StateView, watched: &Watched, tx: TxInput<'_>) -> Result<TxEffects, TxResult> {
+    let acl = state.acl();
+    // 1. A write right on some tagged stream, decided without the body.
+    if !tx.tags.iter().any(|t| acl.can_write_stream(&tx.sender, t)) {
+        return Err(TxResult::SenderNoWritePermission);
+    }
+    let decoded = tx.codec.decode(tx.body).map_err(TxResult::DataParseError)?;
+    let check_versions = decoded.version != u64::MAX;
+    let newer = |stream: &StreamId, key: &[u8]| state.latest_version(stream, key) > decoded.version;
+    // 2. The read set.
+    for read in decoded.reads.map_err(TxResult::DataParseError)? {
+        if !watched.contains(&read.stream) {
+            return Err(TxResult::TagsMismatch);
+        }
+        if check_versions && newer(&read.stream, &read.key) {
+            return Err(TxResult::VersionConfliction);
+        }
+    }
+    // 3. The write set, one check per key at the place of its last write.
+    let writes = decoded.writes.map_err(TxResult::DataParseError)?;
+    let tagged = |s: &StreamId| tx.tags.contains(s);
+    let mut last_at = BTreeMap::new();
+    for (i, w) in writes.iter().enumerate() {
+        last_at.insert((w.stream, w.key.as_slice()), i);
+    }
+    let mut order: Vec<usize> = last_at.values().copied().collect();
+    order.sort_unstable();
+    for &i in &order {
+        let w = &writes[i];
+        if !tagged(&w.stream) {
+            return Err(TxResult::TagsMismatch);
+        }
+        if check_versions && !decoded.check_reads_only && newer(&w.stream, &w.key) {
+            return Err(TxResult::VersionConfliction);
+        }
+        if !acl.has_write_permission(&tx.sender, &w.stream, &w.key) {
+            return Err(TxResult::WritePermissionDenied { stream: w.stream, key: w.key.clone() });
+        }
+    }
+    // 4. Access control.
+    let changes = merge_controls(acl, &tx, decoded.controls.map_err(TxResult::DataParseError)?);
+    for c in &changes {
+        if !tagged(&c.stream) {
+            return Err(TxResult::TagsMismatch);
+        }
+        if !control_allowed(acl, &tx, c) {
+            return Err(TxResult::AccessControlPermissionDenied {
+                op: c.op,
+                stream: c.stream,
+                key: c.key.clone(),
+                account: c.account,
+            });
+        }
+    }
+    // 5. Commit: evaluate the writes in body order, each seeing the ones before.
+    let mut current: BTreeMap<(StreamId, &[u8]), Option<Vec<u8>>> = BTreeMap::new();
+    let mut values: BTreeMap<(StreamId, &[u8]), NewValue> = BTreeMap::new();
+    for w in &writes {
+        let k = (w.stream, w.key.as_slice());
+        let before = match current.get(&k) {
+            Some(v) => v.clone(),
+            None => state.live_value(&w.stream, &w.key).map(Cow::into_owned),
+        };
+        let (value, after) = evaluate(w.op, before, tx.body)?;
+        if let Some(value) = value {
+            current.insert(k, after);
+            values.insert(k, value);
+        }
+    }
+    let writes = order
+        .iter()
+        .filter_map(|&i| {
+            let w = &writes[i];
+            let value = values.remove(&(w.stream, w.key.as_slice()))?;
+            Some(EffectWrite { stream: w.stream, key: w.key.clone(), value })
+        })
+        .collect();
+    Ok(TxEffects { result: TxResult::Commit, writes, acl: changes })
+}
+
+/// One write op on the value `before` (`None` = no live value). Returns the
+/// new value to record (`None`: the op changes nothing) and the live value
+/// after it.
+#[allow(clippy::type_complexity)]
+fn evaluate(
+    op: WriteOp,
+    before: Option<Vec<u8>>,
+    body: &[u8],
+) -> Result<(Option<NewValue>, Option<Vec<u8>>), TxResult> {
+    let put = |v: ValueRef| (Some(NewValue::Body(v)), Some(v.get(body).to_vec()));
+    Ok(match op {
+        WriteOp::Put(v) => put(v),
+        WriteOp::Delete => (Some(NewValue::Deleted), None),
+        WriteOp::PutIfAbsent(v) if before.is_none() => put(v),
+        WriteOp::PutIfPresent(v) if before.is_some() => put(v),
+        WriteOp::PutIfAbsent(_) | WriteOp::PutIfPresent(_) => (None, before),
+        WriteOp::Append(v) => {
+            let mut bytes = before.unwrap_or_default();
+            bytes.extend_from_slice(v.get(body));
+            (Some(NewValue::Computed(bytes.clone())), Some(bytes))
+        }
+        WriteOp::Increment(by) => {
+            let old = match &before {
+                None => 0,
+                Some(b) => parse_i64(b)
+                    .ok_or(TxResult::OperationFailed("value is not an integer or out of range"))?,
+            };
+            let new = old
+                .checked_add(by)
+                .ok_or(TxResult::OperationFailed("increment or decrement would overflow"))?;
+            let bytes = new.to_string().into_bytes();
+            (Some(NewValue::Computed(bytes.clone())), Some(bytes))
+        }
+    })
+}
+
+/// A decimal `i64` as Redis accepts it: optional `-`, digits, no leading
+/// zeros or spaces.
+fn parse_i64(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let canonical = !digits.is_empty()
+        && digits.bytes().all(|c| c.is_ascii_digit())
+        && (digits == "0" || !digits.starts_with('0'));
+    if !canonical || s == "-0" {
+        return None;
+    }
+    s.parse().ok()
+}
+
+/// Merges the controls: implicit admin grants for new tagged streams first,
+/// then the body's ops; ops on the same `(op & 0xF0, stream, key, account)`
+/// merge (the last wins, at the place of the first); an explicit
+/// `GrantAdminRole` is kept only the first time and never for the sender.
+fn merge_controls(acl: &Acl, tx: &TxInput<'_>, controls: Vec<crate::codec::Control>) -> Vec<AclChange> {
+    type MergeKey = (u8, StreamId, Vec<u8>, Address);
+    let mut slots: Vec<AclChange> = Vec::new();
+    let mut index: BTreeMap<MergeKey, usize> = BTreeMap::new();
+    let mut put = |c: AclChange, keep_existing: bool| {
+        let k = (c.op as u8 & 0xF0, c.stream, c.key.clone(), c.account);
+        match index.get(&k) {
+            Some(_) if keep_existing => {}
+            Some(&i) => slots[i] = c,
+            None => {
+                index.insert(k, slots.len());
+                slots.push(c);
+            }
+        }
+    };
+    let mut seen = BTreeSet::new();
+    for t in tx.tags {
+        if acl.is_new(t) && seen.insert(*t) {
+            put(
+                AclChange { op: ControlOp::GrantAdminRole, stream: *t, key: Vec::new(), account: tx.sender },
+                false,
+            );
+        }
+    }
+    for c in controls {
+        let renounce = matches!(
+            c.op,
+            ControlOp::RenounceAdminRole | ControlOp::RenounceWriteRole | ControlOp::RenounceSpecialWriteRole
+        );
+        let account = if renounce { tx.sender } else { c.account.unwrap_or_default() };
+        let change = AclChange { op: c.op, stream: c.stream, key: c.key.unwrap_or_default(), account };
+        if change.op == ControlOp::GrantAdminRole {
+            if change.account != tx.sender {
+                put(change, true);
+            }
+        } else {
+            put(change, false);
+        }
+    }
+    slots
+}
+
+/// The permission check of one merged op, against the state before the
+/// transaction (the sender counts as admin of new tagged streams).
+fn control_allowed(acl: &Acl, tx: &TxInput<'_>, c: &AclChange) -> bool {
+    let admin = acl.is_admin(&tx.sender, &c.stream) || (acl.is_new(&c.stream) && tx.tags.contains(&c.stream));
+    use ControlOp::*;
+    match c.op {
+        GrantAdminRole | SetKeyToSpecial | SetKeyToNormal | RevokeWriteRole | RevokeSpecialWriteRole => admin,
+        GrantWriteRole => admin || acl.is_writer_of_stream(&tx.sender, &c.stream),
+        GrantSpecialWriteRole => admin || acl.is_writer_of_key(&tx.sender, &c.stream, &c.key),
+        RenounceAdminRole | RenounceWriteRole | RenounceSpecialWriteRole => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_print_like_0g() {
+        assert_eq!(truncated_key(b""), "NONE");
+        assert_eq!(truncated_key(&[0xff, 0xfe]), "UNKNOWN");
+        assert_eq!(truncated_key("é".repeat(40).as_bytes()), "é".repeat(32));
+        assert_eq!(truncated_key(b"short"), "short");
+    }
+
+    #[test]
+    fn integers_parse_as_redis_does() {
+        for (s, want) in [("0", Some(0)), ("-12", Some(-12)), ("9223372036854775807", Some(i64::MAX))] {
+            assert_eq!(parse_i64(s.as_bytes()), want, "{s}");
+        }
+        for s in ["", "-", "-0", "01", " 1", "1 ", "+1", "1.5", "9223372036854775808"] {
+            assert_eq!(parse_i64(s.as_bytes()), None, "{s}");
+        }
+    }
+}
