@@ -142,6 +142,11 @@ impl Acl {
         }
     }
 
+    /// Streams with access-control history, in order.
+    pub fn streams(&self) -> impl Iterator<Item = StreamId> + '_ {
+        self.streams.keys().copied()
+    }
+
     /// Every fact that holds, in a fixed order (for digests and checkpoints).
     pub fn facts(&self) -> impl Iterator<Item = AclFact<'_>> {
         self.streams.iter().flat_map(|(stream, s)| {

@@ -6,4 +6,5 @@
 pub mod acl;
 pub mod apply;
 pub mod codec;
+pub mod mem_state;
 pub mod types;

@@ -1,0 +1,134 @@
+//! An in-memory runtime state with full history: what [`apply_tx`] reads
+//! and what its effects change, queryable "as of" any version. It keeps
+//! every version in memory, so it serves tests, examples and small nodes;
+//! the embedded store keeps the same state in its log instead.
+//!
+//! [`apply_tx`]: crate::apply::apply_tx
+
+use std::borrow::Cow;
+use std::collections::BTreeMap;
+
+use crate::acl::Acl;
+use crate::apply::{NewValue, StateView, TxEffects};
+use crate::types::StreamId;
+
+/// Versions of one key, oldest first; `None` is a delete.
+type History = Vec<(u64, Option<Vec<u8>>)>;
+
+/// State with history, in memory.
+#[derive(Debug, Clone, Default)]
+pub struct MemState {
+    data: BTreeMap<(StreamId, Vec<u8>), History>,
+    acl: Acl,
+    /// The access-control state after each version that changed it.
+    acl_history: BTreeMap<u64, Acl>,
+    results: BTreeMap<u64, String>,
+}
+
+impl StateView for MemState {
+    fn latest_version(&self, stream: &StreamId, key: &[u8]) -> u64 {
+        self.history(stream, key).and_then(|h| h.last()).map_or(0, |v| v.0)
+    }
+
+    fn live_value(&self, stream: &StreamId, key: &[u8]) -> Option<Cow<'_, [u8]>> {
+        let (_, value) = self.history(stream, key)?.last()?;
+        value.as_deref().map(Cow::Borrowed)
+    }
+
+    fn acl(&self) -> &Acl {
+        &self.acl
+    }
+}
+
+impl MemState {
+    fn history(&self, stream: &StreamId, key: &[u8]) -> Option<&History> {
+        self.data.get(&(*stream, key.to_vec()))
+    }
+
+    /// Records the result of the transaction at `version` and commits its
+    /// effects; `body` is the transaction body the effects refer into.
+    pub fn commit(&mut self, version: u64, body: &[u8], effects: &TxEffects) {
+        self.results.insert(version, effects.result.to_string());
+        for w in &effects.writes {
+            let value = match &w.value {
+                NewValue::Body(v) => Some(v.get(body).to_vec()),
+                NewValue::Computed(bytes) => Some(bytes.clone()),
+                NewValue::Deleted => None,
+            };
+            self.data.entry((w.stream, w.key.clone())).or_default().push((version, value));
+        }
+        if !effects.acl.is_empty() {
+            effects.acl.iter().for_each(|c| self.acl.apply(c));
+            self.acl_history.insert(version, self.acl.clone());
+        }
+    }
+
+    /// The value of a key as of `version`: `(version written, bytes)`, or
+    /// `None` if absent or deleted then.
+    pub fn get_at(&self, stream: &StreamId, key: &[u8], version: u64) -> Option<(u64, &[u8])> {
+        let h = self.history(stream, key)?;
+        let (v, value) = h.iter().rev().find(|(v, _)| *v <= version)?;
+        value.as_deref().map(|b| (*v, b))
+    }
+
+    /// The version of the newest write (deletes included) at or below `version`.
+    pub fn version_at(&self, stream: &StreamId, key: &[u8], version: u64) -> u64 {
+        self.history(stream, key).and_then(|h| h.iter().rev().find(|(v, _)| *v <= version)).map_or(0, |v| v.0)
+    }
+
+    /// Access control as of `version`.
+    pub fn acl_at(&self, version: u64) -> Cow<'_, Acl> {
+        match self.acl_history.range(..=version).next_back() {
+            Some((_, acl)) => Cow::Borrowed(acl),
+            None => Cow::Owned(Acl::default()),
+        }
+    }
+
+    /// The result of the transaction at `version`, if one was recorded.
+    pub fn result(&self, version: u64) -> Option<&str> {
+        self.results.get(&version).map(String::as_str)
+    }
+
+    /// Live keys of `stream` as of `version`, in order, from `start`
+    /// (inclusive or not), forward or in reverse: the iteration behind
+    /// first / last / next / prev. Deleted keys are skipped.
+    pub fn iter_at<'a>(
+        &'a self,
+        stream: &StreamId,
+        version: u64,
+        start: Option<(&[u8], bool)>,
+        reverse: bool,
+    ) -> Box<dyn Iterator<Item = (&'a [u8], u64, &'a [u8])> + 'a> {
+        use std::ops::Bound::*;
+        let lo = (*stream, Vec::new());
+        let hi = (*stream, vec![0xff; crate::codec::MAX_KEY_BYTES + 1]);
+        let (lo, hi) = match (start, reverse) {
+            (None, _) => (Included(lo), Included(hi)),
+            (Some((k, incl)), false) => {
+                ((if incl { Included } else { Excluded })((*stream, k.to_vec())), Included(hi))
+            }
+            (Some((k, incl)), true) => {
+                (Included(lo), (if incl { Included } else { Excluded })((*stream, k.to_vec())))
+            }
+        };
+        let range = self.data.range((lo, hi));
+        let live = move |((_, key), h): (&'a (StreamId, Vec<u8>), &'a History)| {
+            let (v, value) = h.iter().rev().find(|(v, _)| *v <= version)?;
+            value.as_deref().map(|b| (key.as_slice(), *v, b))
+        };
+        if reverse {
+            Box::new(range.rev().filter_map(live))
+        } else {
+            Box::new(range.filter_map(live))
+        }
+    }
+
+    /// Streams with any data or access-control history, sorted.
+    pub fn streams(&self) -> Vec<StreamId> {
+        let mut out: Vec<StreamId> = self.data.keys().map(|(s, _)| *s).collect();
+        out.extend(self.acl.streams());
+        out.sort_unstable();
+        out.dedup();
+        out
+    }
+}
