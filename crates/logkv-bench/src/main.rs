@@ -14,7 +14,6 @@ mod data;
 mod machine;
 mod report;
 mod sections;
-mod zero_fs;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};

@@ -3,19 +3,17 @@
 
 use std::error::Error;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Barrier};
+use std::sync::Barrier;
 use std::time::{Duration, Instant};
 
 use hdrhistogram::Histogram;
-use logkv_fs::{DynFs, StdFs};
-use logkv_store::{Durability, Store, StoreOptions};
+use logkv_store::{Durability, Store};
 
 use crate::ctx::{fresh, options, Ctx};
 use crate::data::{key, value, SMALL_PUT_FRAME_BYTES};
 use crate::machine::{usage, Usage};
 use crate::report::{dur, pct, per_sec, progress, rate, thousands, times, Row, Table, Target};
 use crate::sections::{fsync, group_commit};
-use crate::zero_fs::ZeroFillFs;
 
 /// Writer counts measured.
 pub const WRITERS: [usize; 3] = [1, 4, 32];
@@ -46,11 +44,11 @@ fn histogram() -> Histogram<u64> {
 
 type Failure = Box<dyn Error + Send + Sync>;
 
-/// `n` threads put distinct keys into a fresh `always` store on `fs` for `run`.
-fn run_writers(ctx: &Ctx, fs: DynFs, n: usize, run: Duration) -> Result<RunResult, Failure> {
+/// `n` threads put distinct keys into a fresh `always` store for `run`.
+fn run_writers(ctx: &Ctx, n: usize, run: Duration) -> Result<RunResult, Failure> {
     let dir = ctx.root.join(format!("always-{n}"));
     fresh(&dir)?;
-    let store = Store::open(&dir, StoreOptions { fs, ..options(Durability::Always) })?;
+    let store = Store::open(&dir, options(Durability::Always))?;
     // The first append creates the first segment; keep that out of the run.
     store.put(&key(KEY_BASE - 1), &value(0))?;
     let probe = fsync::probe(&ctx.root, PROBE_SYNCS)?;
@@ -117,7 +115,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Table, Failure> {
     let mut runs = Vec::new();
     for n in WRITERS {
         progress(format!("  always: {n} writer(s) for {}", dur(ctx.sizes.always_run)));
-        let r = run_writers(ctx, Arc::new(StdFs), n, ctx.sizes.always_run)?;
+        let r = run_writers(ctx, n, ctx.sizes.always_run)?;
         let ops = per_sec(r.puts as f64, r.took);
         let ratio = ops / bound(n, &r);
         let row = Row::new(format!("puts/s, {n} writer(s)"), rate(ops))
@@ -155,27 +153,9 @@ pub fn run(ctx: &mut Ctx) -> Result<Table, Failure> {
         }
         runs.push((n, r));
     }
-    // The same runs on segments whose blocks were written with zeros at
-    // creation, so fdatasync no longer has extent conversions to persist.
-    let mut zeroed = Vec::new();
-    for n in WRITERS {
-        progress(format!("  always, zero-filled segments: {n} writer(s) for {}", dur(ctx.sizes.always_run)));
-        let r = run_writers(ctx, Arc::new(ZeroFillFs), n, ctx.sizes.always_run)?;
-        let ops = per_sec(r.puts as f64, r.took);
-        t.row(
-            Row::new(format!("puts/s, {n} writer(s), zero-filled segments"), rate(ops))
-                .baseline(rate(bound(n, &r)))
-                .ratio(pct(ops / bound(n, &r)))
-                .note("(experiment)"),
-        );
-        detail_rows(&mut t, n, &r);
-        zeroed.push((n, r));
-    }
-    let labelled =
-        runs.iter().map(|(n, r)| (*n, r, "")).chain(zeroed.iter().map(|(n, r)| (*n, r, ", zero-filled")));
-    for (n, r, label) in labelled {
+    for (n, r) in &runs {
         t.note(format!(
-            "{n} writer(s){label}: {} puts in {}, {} syncs",
+            "{n} writer(s): {} puts in {}, {} syncs",
             thousands(r.puts as f64),
             dur(r.took),
             thousands(r.syncs as f64)
@@ -186,10 +166,6 @@ pub fn run(ctx: &mut Ctx) -> Result<Table, Failure> {
          just before and just after each run (the lower median), so bound and run see the same disk; \
          every sync would carry all N writers"
     ));
-    t.note(
-        "zero-filled segments: the same store through a file system whose allocate writes zeros instead of \
-         calling fallocate (unwritten extents), so appends overwrite written blocks",
-    );
     t.note(
         "textbook group commit: the same records appended by N threads to a fallocated raw file; the first \
          writer finding no flush under way writes and syncs the buffer for all (std Mutex + Condvar, no index)",
