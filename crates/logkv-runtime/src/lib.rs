@@ -6,5 +6,10 @@
 pub mod acl;
 pub mod apply;
 pub mod codec;
+pub mod envelope;
+#[cfg(unix)]
+pub mod keyfile;
 pub mod mem_state;
+pub mod nonce;
+pub mod signing;
 pub mod types;
