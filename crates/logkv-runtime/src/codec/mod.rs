@@ -10,6 +10,9 @@
 
 use crate::types::{Address, StreamId};
 
+pub mod native;
+pub mod zerog;
+
 /// Codec byte of the 0G stream-data format.
 pub const ZEROG: u8 = 0;
 /// Codec byte of the logkv native format.

@@ -1,0 +1,225 @@
+//! logkv's native body: the 0G body plus what a Redis-compatible server
+//! needs — a flags byte (check the read set only, as Redis `WATCH`), an op
+//! byte on every write (explicit delete, so an empty value is a value, and
+//! read-modify-write ops applied in log order, so `INCR`, `APPEND` and
+//! `SET NX|XX` need no client retries). Reads and controls are 0G's, byte for
+//! byte. Layout: `docs/format.md`, "Transaction bodies".
+//!
+//! The body carries no format version of its own: the entry's protocol
+//! version covers it, so a node never half-understands a newer body.
+
+use super::zerog::{self, after, Cursor};
+use super::{Codec, Control, Decoded, ParseError, Read, ValueRef, Write, WriteOp, NATIVE};
+use crate::types::StreamId;
+
+/// Flags bit: check versions of the read set only, not of the writes.
+pub const FLAG_CHECK_READS_ONLY: u8 = 0x01;
+
+/// Op bytes of native writes.
+const PUT: u8 = 0x01;
+const DELETE: u8 = 0x02;
+const INCREMENT: u8 = 0x03;
+const APPEND: u8 = 0x04;
+const PUT_IF_ABSENT: u8 = 0x05;
+const PUT_IF_PRESENT: u8 = 0x06;
+
+/// The native codec (codec byte [`NATIVE`]).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Native;
+
+impl Codec for Native {
+    fn id(&self) -> u8 {
+        NATIVE
+    }
+
+    fn name(&self) -> &'static str {
+        "native"
+    }
+
+    fn decode(&self, body: &[u8]) -> Result<Decoded, ParseError> {
+        let mut cur = Cursor::new(body);
+        let version = cur.u64("version")?;
+        let flags = cur.u8("flags")?;
+        if flags & !FLAG_CHECK_READS_ONLY != 0 {
+            return Err(ParseError::invalid(format!("unknown flags 0x{flags:02x} at offset 8")));
+        }
+        let reads = zerog::read_set(&mut cur);
+        let writes = after(&reads, || write_set(&mut cur));
+        let controls = after(&writes, || zerog::last_stage(&mut cur));
+        Ok(Decoded { version, check_reads_only: flags & FLAG_CHECK_READS_ONLY != 0, reads, writes, controls })
+    }
+}
+
+/// A native body as owned data, for building bodies and for tools.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Body {
+    /// Reads were made at this version; `u64::MAX` disables version checks.
+    pub version: u64,
+    /// Check versions of the read set only (Redis `WATCH`), not of the writes.
+    pub check_reads_only: bool,
+    /// The read set.
+    pub reads: Vec<Read>,
+    /// The write set.
+    pub writes: Vec<BodyWrite>,
+    /// The access-control ops.
+    pub controls: Vec<Control>,
+}
+
+/// One write of a native [`Body`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct BodyWrite {
+    /// Its stream.
+    pub stream: StreamId,
+    /// The key.
+    pub key: Vec<u8>,
+    /// What it does.
+    pub op: Op,
+}
+
+/// What a native write does, with its value owned (see [`WriteOp`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Op {
+    /// Set the value; empty is a value.
+    Put(Vec<u8>),
+    /// Remove the key.
+    Delete,
+    /// Add to the value read as a decimal `i64`.
+    Increment(i64),
+    /// Append to the value.
+    Append(Vec<u8>),
+    /// Set only if the key has no live value.
+    PutIfAbsent(Vec<u8>),
+    /// Set only if the key has a live value.
+    PutIfPresent(Vec<u8>),
+}
+
+impl Op {
+    fn byte(&self) -> u8 {
+        match self {
+            Op::Put(_) => PUT,
+            Op::Delete => DELETE,
+            Op::Increment(_) => INCREMENT,
+            Op::Append(_) => APPEND,
+            Op::PutIfAbsent(_) => PUT_IF_ABSENT,
+            Op::PutIfPresent(_) => PUT_IF_PRESENT,
+        }
+    }
+
+    /// The bytes the op carries in the body's data section, if any.
+    fn value(&self) -> Option<&[u8]> {
+        match self {
+            Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => Some(v),
+            Op::Delete | Op::Increment(_) => None,
+        }
+    }
+}
+
+impl Body {
+    /// The streams this body writes or controls, each once, in order of first
+    /// appearance: the transaction's tags.
+    pub fn tags(&self) -> Vec<StreamId> {
+        zerog::tags_of(self.writes.iter().map(|w| w.stream), &self.controls)
+    }
+
+    /// Checks everything the decoder checks, so that a body that passes
+    /// decodes back to itself after [`encode`].
+    pub fn check(&self) -> Result<(), ParseError> {
+        zerog::check_reads(&self.reads)?;
+        zerog::check_list_len(self.writes.len())?;
+        for (i, w) in self.writes.iter().enumerate() {
+            zerog::check_key(&w.key, "writes", i)?;
+            zerog::check_value(w.op.value().map_or(0, <[u8]>::len), "writes", i)?;
+        }
+        zerog::check_controls(&self.controls)
+    }
+}
+
+/// Decodes a body into owned data; the first error of any stage fails it.
+pub fn decode_body(body: &[u8]) -> Result<Body, ParseError> {
+    let decoded = Native.decode(body)?;
+    let (reads, writes, controls) = (decoded.reads?, decoded.writes?, decoded.controls?);
+    let writes = writes
+        .into_iter()
+        .map(|w| {
+            let op = match w.op {
+                WriteOp::Put(v) => Op::Put(v.get(body).to_vec()),
+                WriteOp::Delete => Op::Delete,
+                WriteOp::Increment(n) => Op::Increment(n),
+                WriteOp::Append(v) => Op::Append(v.get(body).to_vec()),
+                WriteOp::PutIfAbsent(v) => Op::PutIfAbsent(v.get(body).to_vec()),
+                WriteOp::PutIfPresent(v) => Op::PutIfPresent(v.get(body).to_vec()),
+            };
+            BodyWrite { stream: w.stream, key: w.key, op }
+        })
+        .collect();
+    let check_reads_only = decoded.check_reads_only;
+    Ok(Body { version: decoded.version, check_reads_only, reads, writes, controls })
+}
+
+/// Encodes a native body. Run [`Body::check`] first to refuse what the
+/// decoder would; lengths too large for their field keep only its low bytes.
+pub fn encode(body: &Body) -> Vec<u8> {
+    let data_len: usize = body.writes.iter().filter_map(|w| w.op.value()).map(<[u8]>::len).sum();
+    let mut out = Vec::with_capacity(64 + data_len);
+    out.extend_from_slice(&body.version.to_be_bytes());
+    out.push(if body.check_reads_only { FLAG_CHECK_READS_ONLY } else { 0 });
+    zerog::put_reads(&mut out, &body.reads);
+    zerog::put_count(&mut out, body.writes.len());
+    for w in &body.writes {
+        out.push(w.op.byte());
+        out.extend_from_slice(&w.stream.0);
+        zerog::put_key(&mut out, &w.key);
+        match &w.op {
+            Op::Delete => {}
+            Op::Increment(n) => out.extend_from_slice(&n.to_be_bytes()),
+            Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
+                out.extend_from_slice(&(v.len() as u32).to_be_bytes())
+            }
+        }
+    }
+    for value in body.writes.iter().filter_map(|w| w.op.value()) {
+        out.extend_from_slice(value);
+    }
+    zerog::put_controls(&mut out, &body.controls);
+    out
+}
+
+/// A write whose header is parsed: complete, or waiting for its value,
+/// which comes after all headers.
+enum Pending {
+    Ready(WriteOp),
+    Value(fn(ValueRef) -> WriteOp, usize),
+}
+
+/// The write set: all headers, then the values of the ops that have one.
+fn write_set(cur: &mut Cursor<'_>) -> Result<Vec<Write>, ParseError> {
+    let count = cur.count("write count")?;
+    let mut headers = Vec::with_capacity(cur.capacity(count, 37));
+    for _ in 0..count {
+        let at = cur.pos();
+        let byte = cur.u8("write op")?;
+        let stream = cur.stream("write stream")?;
+        let key = cur.key("write key")?;
+        let mut value = |op| Ok::<_, ParseError>(Pending::Value(op, cur.value_len(4, "write value_len")?));
+        let pending = match byte {
+            PUT => value(WriteOp::Put)?,
+            DELETE => Pending::Ready(WriteOp::Delete),
+            // Two's complement: the same bits as `i64::from_be_bytes`.
+            INCREMENT => Pending::Ready(WriteOp::Increment(cur.u64("write increment")? as i64)),
+            APPEND => value(WriteOp::Append)?,
+            PUT_IF_ABSENT => value(WriteOp::PutIfAbsent)?,
+            PUT_IF_PRESENT => value(WriteOp::PutIfPresent)?,
+            _ => return Err(ParseError::invalid(format!("unknown write op 0x{byte:02x} at offset {at}"))),
+        };
+        headers.push((stream, key, pending));
+    }
+    let mut writes = Vec::with_capacity(headers.len());
+    for (stream, key, pending) in headers {
+        let op = match pending {
+            Pending::Ready(op) => op,
+            Pending::Value(op, len) => op(cur.value(len, "write value")?),
+        };
+        writes.push(Write { stream, key, op });
+    }
+    Ok(writes)
+}
