@@ -10,6 +10,7 @@
 
 use crate::types::{Address, StreamId};
 
+pub mod json;
 pub mod native;
 pub mod zerog;
 
