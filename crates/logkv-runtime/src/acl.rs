@@ -147,9 +147,9 @@ impl Acl {
         self.streams.keys().copied()
     }
 
-    /// Every fact that holds, in a fixed order (for digests and checkpoints).
-    pub fn facts(&self) -> impl Iterator<Item = AclFact<'_>> {
-        self.streams.iter().flat_map(|(stream, s)| {
+    /// Every fact that holds about `stream`, in a fixed order (for digests).
+    pub fn facts_of<'a>(&'a self, stream: &'a StreamId) -> impl Iterator<Item = AclFact<'a>> + 'a {
+        self.streams.get_key_value(stream).into_iter().flat_map(|(stream, s)| {
             std::iter::once(AclFact::Claimed(stream))
                 .chain(s.admins.iter().map(move |a| AclFact::Admin(stream, a)))
                 .chain(s.writers.iter().map(move |a| AclFact::Writer(stream, a)))

@@ -169,7 +169,8 @@ pub struct TxEffects {
 }
 
 impl TxEffects {
-    fn failed(result: TxResult) -> Self {
+    /// A failed transaction: its result and no changes.
+    pub fn failed(result: TxResult) -> Self {
         Self { result, writes: Vec::new(), acl: Vec::new() }
     }
 }

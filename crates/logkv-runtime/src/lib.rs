@@ -6,6 +6,8 @@
 pub mod acl;
 pub mod apply;
 pub mod codec;
+pub mod digest;
+pub mod entry;
 pub mod envelope;
 #[cfg(unix)]
 pub mod keyfile;

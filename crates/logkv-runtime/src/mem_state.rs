@@ -6,10 +6,12 @@
 //! [`apply_tx`]: crate::apply::apply_tx
 
 use std::borrow::Cow;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 
 use crate::acl::Acl;
 use crate::apply::{NewValue, StateView, TxEffects};
+use crate::digest::{Fact, StateDigest};
+use crate::entry::State;
 use crate::types::StreamId;
 
 /// Versions of one key, oldest first; `None` is a delete.
@@ -23,6 +25,7 @@ pub struct MemState {
     /// The access-control state after each version that changed it.
     acl_history: BTreeMap<u64, Acl>,
     results: BTreeMap<u64, String>,
+    digest: StateDigest,
 }
 
 impl StateView for MemState {
@@ -40,27 +43,48 @@ impl StateView for MemState {
     }
 }
 
-impl MemState {
-    fn history(&self, stream: &StreamId, key: &[u8]) -> Option<&History> {
-        self.data.get(&(*stream, key.to_vec()))
-    }
-
-    /// Records the result of the transaction at `version` and commits its
-    /// effects; `body` is the transaction body the effects refer into.
-    pub fn commit(&mut self, version: u64, body: &[u8], effects: &TxEffects) {
-        self.results.insert(version, effects.result.to_string());
+impl State for MemState {
+    fn commit(&mut self, version: u64, body: &[u8], effects: &TxEffects) {
+        let text = effects.result.to_string();
+        self.digest.add(Fact::Result { version, text: &text });
+        self.results.insert(version, text);
         for w in &effects.writes {
             let value = match &w.value {
                 NewValue::Body(v) => Some(v.get(body).to_vec()),
                 NewValue::Computed(bytes) => Some(bytes.clone()),
                 NewValue::Deleted => None,
             };
-            self.data.entry((w.stream, w.key.clone())).or_default().push((version, value));
+            let history = self.data.entry((w.stream, w.key.clone())).or_default();
+            if let Some((_, Some(old))) = history.last() {
+                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value: old });
+            }
+            if let Some(new) = &value {
+                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value: new });
+            }
+            history.push((version, value));
         }
         if !effects.acl.is_empty() {
+            let streams: BTreeSet<StreamId> = effects.acl.iter().map(|c| c.stream).collect();
+            for s in &streams {
+                self.acl.facts_of(s).for_each(|f| self.digest.remove(Fact::Acl(f)));
+            }
             effects.acl.iter().for_each(|c| self.acl.apply(c));
+            for s in &streams {
+                self.acl.facts_of(s).for_each(|f| self.digest.add(Fact::Acl(f)));
+            }
             self.acl_history.insert(version, self.acl.clone());
         }
+    }
+}
+
+impl MemState {
+    /// The digest of the current state.
+    pub fn digest(&self) -> StateDigest {
+        self.digest
+    }
+
+    fn history(&self, stream: &StreamId, key: &[u8]) -> Option<&History> {
+        self.data.get(&(*stream, key.to_vec()))
     }
 
     /// The value of a key as of `version`: `(version written, bytes)`, or

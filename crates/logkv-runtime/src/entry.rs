@@ -1,0 +1,136 @@
+//! Applying whole entries in log order: the signature, the protocol version,
+//! anti-replay, then each transaction through [`apply_tx`].
+//!
+//! Anti-replay is kept per sender *and stream*: a transaction is `Replayed`
+//! when the entry's nonce was already used by this sender on one of its
+//! tagged streams. A window per sender alone would make a node that watches
+//! fewer streams disagree with a wider one on streams never written together
+//! (an entry it skipped would not have used the nonce there). All
+//! transactions of an entry are checked against the windows as they were
+//! before the entry, then the entry's nonce is recorded.
+
+use std::collections::BTreeMap;
+
+use crate::apply::{apply_tx, StateView, TxEffects, TxInput, TxResult, Watched};
+use crate::codec::{native::Native, zerog::ZeroG, Codec};
+use crate::envelope::{EntryView, EnvelopeError};
+use crate::nonce::NonceWindow;
+use crate::types::{tx_version, Address, StreamId};
+
+/// A state apply can read and commit to.
+pub trait State: StateView {
+    /// Records the result of the transaction at `version` and, if it
+    /// committed, its effects; `body` is the body the effects refer into.
+    fn commit(&mut self, version: u64, body: &[u8], effects: &TxEffects);
+}
+
+/// What happened to an entry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EntryOutcome {
+    /// The transactions were applied (or skipped: `None` where a tag is not
+    /// watched), in order, each at `tx_version(position, index)`.
+    Applied(Vec<Option<TxResult>>),
+    /// Not a well-formed entry: nothing applies and no result is recorded
+    /// (every node judges the same bytes the same way).
+    Malformed(EnvelopeError),
+    /// Written by a newer protocol: apply must stop here until logkv is
+    /// upgraded. Every node stops at the same position, so none diverges.
+    UpgradeNeeded(EnvelopeError),
+}
+
+/// Applies entries: the codecs it knows, the streams it watches, and the
+/// anti-replay windows.
+pub struct Applier {
+    codecs: BTreeMap<u8, Box<dyn Codec>>,
+    watched: Watched,
+    nonces: BTreeMap<(Address, StreamId), NonceWindow>,
+}
+
+impl Applier {
+    /// An applier with the 0G and native codecs.
+    pub fn new(watched: Watched) -> Self {
+        let mut a = Self { codecs: BTreeMap::new(), watched, nonces: BTreeMap::new() };
+        a.register(Box::new(ZeroG));
+        a.register(Box::new(Native));
+        a
+    }
+
+    /// Adds (or replaces) a codec, selected by its [`Codec::id`].
+    pub fn register(&mut self, codec: Box<dyn Codec>) {
+        self.codecs.insert(codec.id(), codec);
+    }
+
+    /// The streams this applier watches.
+    pub fn watched(&self) -> &Watched {
+        &self.watched
+    }
+
+    /// Applies the entry at `position`. `verified` says the caller already
+    /// checked the signature (for example in parallel, or because these exact
+    /// bytes are what this node verified and wrote); `None` checks it here.
+    pub fn apply_entry(
+        &mut self,
+        state: &mut dyn State,
+        position: u64,
+        bytes: &[u8],
+        verified: Option<bool>,
+    ) -> EntryOutcome {
+        let entry = match EntryView::parse(bytes) {
+            Ok(e) => e,
+            Err(e) if e.needs_upgrade() => return EntryOutcome::UpgradeNeeded(e),
+            Err(e) => return EntryOutcome::Malformed(e),
+        };
+        let genuine = verified.unwrap_or_else(|| entry.verify().is_ok());
+        let sender = entry.sender();
+        let watched: Vec<bool> = entry
+            .txs()
+            .iter()
+            .map(|tx| !tx.tags.is_empty() && tx.tags.iter().all(|t| self.watched.contains(&t)))
+            .collect();
+        // Replay check against the windows as they were before this entry.
+        let replayed: Vec<bool> = entry
+            .txs()
+            .iter()
+            .map(|tx| {
+                tx.tags.iter().any(|t| {
+                    let mut w = self.nonces.get(&(sender, t)).cloned().unwrap_or_default();
+                    w.check_and_record(entry.nonce()).is_err()
+                })
+            })
+            .collect();
+        if genuine {
+            for (tx, _) in entry.txs().iter().zip(&watched).filter(|(_, w)| **w) {
+                for t in tx.tags.iter() {
+                    let _ = self.nonces.entry((sender, t)).or_default().check_and_record(entry.nonce());
+                }
+            }
+        }
+        let mut results = Vec::with_capacity(entry.txs().len());
+        for (index, tx) in entry.txs().iter().enumerate() {
+            if !watched[index] {
+                results.push(None);
+                continue;
+            }
+            let version = tx_version(position, index as u16);
+            let effects = if !genuine {
+                TxEffects::failed(TxResult::BadSignature)
+            } else if replayed[index] {
+                TxEffects::failed(TxResult::Replayed)
+            } else {
+                match self.codecs.get(&tx.codec) {
+                    None => TxEffects::failed(TxResult::DataParseError(crate::codec::ParseError::invalid(
+                        format!("unknown codec {}", tx.codec),
+                    ))),
+                    Some(codec) => {
+                        let tags: Vec<StreamId> = tx.tags.iter().collect();
+                        let input = TxInput { sender, tags: &tags, codec: codec.as_ref(), body: tx.body };
+                        apply_tx(state, &self.watched, input).expect("watched transactions are never skipped")
+                    }
+                }
+            };
+            state.commit(version, tx.body, &effects);
+            results.push(Some(effects.result));
+        }
+        EntryOutcome::Applied(results)
+    }
+}
