@@ -89,6 +89,47 @@ pub enum Command {
     /// Verifies every checksum of every segment without changing anything and
     /// prints per-segment statistics; exit 3 on damage that is not a torn tail.
     Inspect,
+    /// Signing keys.
+    #[command(subcommand)]
+    Key(KeyCommand),
+    /// Transaction bodies in the 0G format.
+    #[command(subcommand)]
+    Tx(TxCommand),
+}
+
+/// `logkv key …`.
+#[derive(Debug, Subcommand)]
+pub enum KeyCommand {
+    /// Writes a new secp256k1 key file (mode 0600, never overwritten) and
+    /// prints its Ethereum-style address; the secret is never printed.
+    New {
+        /// Where to write the key.
+        #[arg(long, default_value = "./logkv.key")]
+        out: PathBuf,
+    },
+}
+
+/// `logkv tx …`.
+#[derive(Debug, Subcommand)]
+pub enum TxCommand {
+    /// Prints a 0G-format body as JSON: version (a decimal string), reads,
+    /// writes (base64 keys and values; an empty value deletes) and controls
+    /// (op names, base64 keys, 0x accounts).
+    Decode {
+        /// The body as hex (`0x` optional).
+        #[arg(required_unless_present = "file", conflicts_with = "file")]
+        hex: Option<String>,
+        /// Read the raw body bytes from this file instead.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
+    /// Reads the JSON of `tx decode` (from --file or stdin) and prints the
+    /// body as 0x-hex, byte-identical to the body it came from.
+    Encode {
+        /// Read the JSON from this file instead of stdin.
+        #[arg(long)]
+        file: Option<PathBuf>,
+    },
 }
 
 /// The commands that open the store (and so take its lock and replay it).

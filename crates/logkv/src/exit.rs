@@ -37,6 +37,11 @@ pub enum CliError {
     },
     /// Stdout could not be written.
     Output(io::Error),
+    /// A key file could not be written.
+    Key(logkv_runtime::keyfile::KeyfileError),
+    /// Input that is not what the command takes (bad hex, bad JSON, a body
+    /// that does not parse).
+    BadInput(String),
     /// `inspect` found damage that is not a torn tail.
     Damaged {
         damaged: usize,
@@ -56,6 +61,8 @@ impl fmt::Display for CliError {
                 write!(f, "the value from {from} is over max_value_bytes ({limit})")
             }
             CliError::Output(e) => write!(f, "cannot write to stdout: {e}"),
+            CliError::Key(e) => e.fmt(f),
+            CliError::BadInput(why) => f.write_str(why),
             CliError::Damaged { damaged, file, offset, detail } => write!(
                 f,
                 "corruption: {damaged} damaged segment(s); first in {} at offset {offset}: {detail}",
@@ -100,6 +107,8 @@ impl CliError {
                     | StoreError::Config(_)
                     | StoreError::Log(LogError::LimitExceeded { .. } | LogError::Config(_))
             ) | CliError::ValueTooLarge { .. }
+                | CliError::BadInput(_)
+                | CliError::Key(logkv_runtime::keyfile::KeyfileError::Exists { .. })
         );
         ExitCode::from(if usage { USAGE } else { DAMAGE_OR_IO })
     }

@@ -6,6 +6,7 @@ mod commands;
 mod exit;
 mod inspect;
 mod progress;
+mod runtime_cmds;
 
 use std::process::ExitCode;
 
@@ -18,6 +19,8 @@ fn main() -> ExitCode {
     let result = match cli.command {
         Command::Store(command) => commands::run(&cli.global, command),
         Command::Inspect => inspect::run(&cli.global.data_dir),
+        Command::Key(command) => runtime_cmds::key(command),
+        Command::Tx(command) => runtime_cmds::tx(command),
     };
     match result {
         Ok(outcome) => outcome.code(),

@@ -1,0 +1,60 @@
+//! The commands that need no data directory: signing keys and transaction
+//! bodies (`logkv key …`, `logkv tx …`).
+
+use std::io::{self, Read, Write};
+
+use logkv_runtime::codec::json;
+use logkv_runtime::keyfile;
+
+use crate::cli::{KeyCommand, TxCommand};
+use crate::exit::{CliError, Outcome};
+
+/// Runs `logkv key …`.
+pub fn key(command: KeyCommand) -> Result<Outcome, CliError> {
+    match command {
+        KeyCommand::New { out } => {
+            let address = keyfile::create(&out).map_err(CliError::Key)?;
+            println!("{address}");
+            Ok(Outcome::Ok)
+        }
+    }
+}
+
+/// Runs `logkv tx …`.
+pub fn tx(command: TxCommand) -> Result<Outcome, CliError> {
+    let mut out = io::stdout().lock();
+    match command {
+        TxCommand::Decode { hex, file } => {
+            let body = match (hex, file) {
+                (Some(hex), _) => {
+                    let digits = hex.trim().trim_start_matches("0x");
+                    ::hex::decode(digits).map_err(|e| CliError::BadInput(format!("not hex: {e}")))?
+                }
+                (None, Some(path)) => std::fs::read(&path)
+                    .map_err(|source| CliError::ReadValue { from: path.display().to_string(), source })?,
+                (None, None) => unreachable!("clap requires HEX or --file"),
+            };
+            let text = json::encode_json(&body).map_err(|e| CliError::BadInput(e.to_string()))?;
+            writeln!(out, "{text}").map_err(CliError::Output)?;
+        }
+        TxCommand::Encode { file } => {
+            let (from, text) = match file {
+                Some(path) => (
+                    path.display().to_string(),
+                    std::fs::read_to_string(&path)
+                        .map_err(|source| CliError::ReadValue { from: path.display().to_string(), source })?,
+                ),
+                None => {
+                    let mut text = String::new();
+                    io::stdin()
+                        .read_to_string(&mut text)
+                        .map_err(|source| CliError::ReadValue { from: "stdin".into(), source })?;
+                    ("stdin".into(), text)
+                }
+            };
+            let body = json::decode_json(&text).map_err(|e| CliError::BadInput(format!("{from}: {e}")))?;
+            writeln!(out, "0x{}", ::hex::encode(body)).map_err(CliError::Output)?;
+        }
+    }
+    Ok(Outcome::Ok)
+}
