@@ -12,10 +12,29 @@
 use std::collections::BTreeMap;
 
 use crate::apply::{apply_tx, StateView, TxEffects, TxInput, TxResult, Watched};
-use crate::codec::{native::Native, zerog::ZeroG, Codec};
+use crate::codec::{native::Native, zerog::ZeroG, Codec, Decoded, ParseError};
 use crate::envelope::{EntryView, EnvelopeError};
 use crate::nonce::NonceWindow;
 use crate::types::{tx_version, Address, StreamId};
+
+/// Stands in for a codec this node does not know: every body is a parse
+/// error, reported in its place in the check order (after the sender check,
+/// which does not read the body).
+struct UnknownCodec(u8);
+
+impl Codec for UnknownCodec {
+    fn id(&self) -> u8 {
+        self.0
+    }
+
+    fn name(&self) -> &'static str {
+        "unknown"
+    }
+
+    fn decode(&self, _body: &[u8]) -> Result<Decoded, ParseError> {
+        Err(ParseError::invalid(format!("unknown codec {}", self.0)))
+    }
+}
 
 /// A state apply can read and commit to.
 pub trait State: StateView {
@@ -117,16 +136,11 @@ impl Applier {
             } else if replayed[index] {
                 TxEffects::failed(TxResult::Replayed)
             } else {
-                match self.codecs.get(&tx.codec) {
-                    None => TxEffects::failed(TxResult::DataParseError(crate::codec::ParseError::invalid(
-                        format!("unknown codec {}", tx.codec),
-                    ))),
-                    Some(codec) => {
-                        let tags: Vec<StreamId> = tx.tags.iter().collect();
-                        let input = TxInput { sender, tags: &tags, codec: codec.as_ref(), body: tx.body };
-                        apply_tx(state, &self.watched, input).expect("watched transactions are never skipped")
-                    }
-                }
+                let unknown = UnknownCodec(tx.codec);
+                let codec = self.codecs.get(&tx.codec).map_or(&unknown as &dyn Codec, |c| c.as_ref());
+                let tags: Vec<StreamId> = tx.tags.iter().collect();
+                let input = TxInput { sender, tags: &tags, codec, body: tx.body };
+                apply_tx(state, &self.watched, input).expect("watched transactions are never skipped")
             };
             state.commit(version, tx.body, &effects);
             results.push(Some(effects.result));

@@ -128,6 +128,9 @@ impl MemState {
         let hi = (*stream, vec![0xff; crate::codec::MAX_KEY_BYTES + 1]);
         let (lo, hi) = match (start, reverse) {
             (None, _) => (Included(lo), Included(hi)),
+            // A start past every key a stream can hold is past `hi` too,
+            // which `BTreeMap::range` would refuse with a panic.
+            (Some((k, _)), false) if k > hi.1.as_slice() => return Box::new(std::iter::empty()),
             (Some((k, incl)), false) => {
                 ((if incl { Included } else { Excluded })((*stream, k.to_vec())), Included(hi))
             }
