@@ -125,8 +125,8 @@ impl Chunk {
     ///
     /// Slots are ordered by probe, then by key, and a key that shares the
     /// common prefix sorts among them the same way. The fences narrow the
-    /// search to about `FENCE_STRIDE` slots; a binary search over (probe,
-    /// key) there reads a key only where probes tie.
+    /// search to `FENCE_STRIDE` slots, whose probes are counted; a key is
+    /// read only where probes tie.
     ///
     /// [`search`]: Chunk::search
     fn find(&self, key: &[u8]) -> Result<usize, usize> {
@@ -139,12 +139,27 @@ impl Chunk {
         let upto = below + fences[below..].partition_point(|&f| f == wanted);
         let lo = below.saturating_sub(1) * FENCE_STRIDE;
         let hi = if upto == fences.len() { n } else { upto * FENCE_STRIDE };
-        self.slots[lo..hi]
-            .binary_search_by(|s| {
-                u32::from_be_bytes(s.probe).cmp(&wanted).then_with(|| self.key_at(s.at).cmp(key))
-            })
-            .map(|i| lo + i)
-            .map_err(|i| lo + i)
+        let stretch = &self.slots[lo..hi];
+        if stretch.len() > FENCE_STRIDE {
+            // Probes tie across fences, or past the last fence.
+            return stretch
+                .binary_search_by(|s| {
+                    u32::from_be_bytes(s.probe).cmp(&wanted).then_with(|| self.key_at(s.at).cmp(key))
+                })
+                .map(|i| lo + i)
+                .map_err(|i| lo + i);
+        }
+        // Counting, not halving: the loads do not wait on one another, so
+        // the stretch's cache lines are fetched together.
+        let mut i = lo + stretch.iter().filter(|s| u32::from_be_bytes(s.probe) < wanted).count();
+        while i < hi && u32::from_be_bytes(self.slots[i].probe) == wanted {
+            match self.key_at(self.slots[i].at).cmp(key) {
+                Ordering::Less => i += 1,
+                Ordering::Equal => return Ok(i),
+                Ordering::Greater => break,
+            }
+        }
+        Err(i)
     }
 
     /// `Ok(slot)` if present, else `Err(insertion slot)`.
