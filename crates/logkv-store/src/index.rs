@@ -17,9 +17,10 @@
 //! Each slot therefore carries, beside the entry's offset, a *probe*: the
 //! 4 key bytes that follow the prefix all the chunk's keys share. Keys in a
 //! chunk are neighbours and share a prefix, so its first bytes would tell
-//! them apart poorly; the 4 after it do. The search compares probes in one
-//! contiguous array and reads a key only when probes tie — for a key that is
-//! present, that is the one read that confirms it.
+//! them apart poorly; the 4 after it do. Every 16th probe is also kept as a
+//! fence, so a search narrows to 16 slots without touching the slot array,
+//! compares their probes, and reads a key only when probes tie — for a key
+//! that is present, that is the one read that confirms it.
 
 use std::cmp::Ordering;
 use std::ops::{Bound, Range};
