@@ -16,14 +16,14 @@ pub const LARGE_VALUE_BYTES: usize = 1 << 20;
 /// Bytes of a store batch payload before its first op (see `docs/format.md`).
 pub const BATCH_HEADER_BYTES: usize = 4;
 /// Bytes of a store op before its key (see `docs/format.md`).
-pub const OP_HEADER_BYTES: usize = 23;
+pub const OP_HEADER_BYTES: usize = 27;
 
 /// Bytes one `put` of a `value_len`-byte value under a 16-byte key adds to the log.
 pub const fn put_frame_bytes(value_len: usize) -> usize {
     FRAME_OVERHEAD + BATCH_HEADER_BYTES + OP_HEADER_BYTES + KEY_BYTES + value_len
 }
 
-/// Log bytes of one small put: 18 + 4 + 23 + 16 + 100 = 161.
+/// Log bytes of one small put: 18 + 4 + 27 + 16 + 100 = 165.
 pub const SMALL_PUT_FRAME_BYTES: usize = put_frame_bytes(VALUE_BYTES);
 
 /// SplitMix64's finaliser, a bijection on `u64`.
@@ -80,7 +80,7 @@ mod tests {
     }
 
     #[test]
-    fn small_put_frame_is_161_bytes() {
-        assert_eq!(SMALL_PUT_FRAME_BYTES, 161);
+    fn small_put_frame_is_165_bytes() {
+        assert_eq!(SMALL_PUT_FRAME_BYTES, 165);
     }
 }

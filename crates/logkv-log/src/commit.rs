@@ -173,7 +173,7 @@ fn lead_or_follow(inner: &Inner, position: u64, sync: bool) -> Result<()> {
         let mut wake = match flushed {
             Ok(last) => {
                 inner.publish(last);
-                c.complete(&mut st, last)
+                c.complete(&mut st, last.position)
             }
             Err(_) => st.waiters.drain(..).map(|w| w.1).collect(),
         };
@@ -202,7 +202,7 @@ pub(crate) fn run_flusher(inner: &Inner) {
         let flushed = parking_lot::MutexGuard::unlocked(&mut st, || inner.flush(true));
         c.acked.notify_all();
         match flushed {
-            Ok(last) => drop(c.complete(&mut st, last)),
+            Ok(last) => drop(c.complete(&mut st, last.position)),
             Err(_) => return,
         }
     }

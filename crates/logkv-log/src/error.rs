@@ -44,6 +44,18 @@ pub enum LogError {
     /// The configuration cannot work.
     #[error("invalid configuration: {0}")]
     Config(String),
+    /// A record's version tag is below the one before it (see
+    /// `FileLog::append`): a caller's bug when appending, damage when
+    /// replaying.
+    #[error("record {position} has version {version}, below the {previous} of the record before it")]
+    VersionOrder {
+        /// The record's position.
+        position: u64,
+        /// Its version tag.
+        version: u64,
+        /// The tag of the record before it.
+        previous: u64,
+    },
     /// The log was closed.
     #[error("the log is closed")]
     Closed,

@@ -39,6 +39,9 @@ pub const MAX_SEGMENT_BYTES: u64 = 1 << 40;
 pub enum RecordType {
     /// A committed write batch of the store (see `logkv-store`).
     Batch = 1,
+    /// A signed entry as a node applied it, with the version records it
+    /// derived (see `logkv-store`).
+    Applied = 2,
 }
 
 impl RecordType {
@@ -46,9 +49,13 @@ impl RecordType {
     pub fn from_byte(b: u8) -> Option<Self> {
         match b {
             1 => Some(Self::Batch),
+            2 => Some(Self::Applied),
             _ => None,
         }
     }
+
+    /// The newest type this version knows (for "upgrade logkv" messages).
+    pub const NEWEST: Self = Self::Applied;
 }
 
 /// Where bytes live: a segment and a byte offset inside it, packed in 63 bits

@@ -146,7 +146,7 @@ fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
             }
             FrameRead::Intact(f) => {
                 if RecordType::from_byte(f.rtype).is_none() {
-                    return Err(too_new(seg, "record type", f.rtype.into(), RecordType::Batch as u32));
+                    return Err(too_new(seg, "record type", f.rtype.into(), RecordType::NEWEST as u32));
                 }
                 info.first_position.get_or_insert(expected);
                 info.last_position = Some(expected);
@@ -269,7 +269,7 @@ mod tests {
                 std::sync::Arc::new(StdFs),
                 dir.path(),
                 crate::LogConfig { segment_size_bytes: 4096, ..Default::default() },
-                &mut |_| Ok::<_, LogError>(()),
+                &mut |r| Ok::<_, LogError>(r.position),
                 &mut |_, _| {},
             );
             let refused = matches!(opened, Err(LogError::Corruption { .. }));

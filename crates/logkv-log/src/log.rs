@@ -57,10 +57,21 @@ struct FlushState {
 /// of 90 µs. Writing zeros ahead converts many blocks in one sync.
 const ZERO_AHEAD_BYTES: u64 = 256 << 10;
 
+/// The newest record a flush covered.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Flushed {
+    /// Its position.
+    pub(crate) position: u64,
+    /// Its version tag.
+    pub(crate) version: u64,
+}
+
 /// The sequencer: everything an append touches, under one lock.
 #[derive(Debug)]
 struct SeqState {
     next_position: u64,
+    /// Version tag of the newest record appended.
+    last_version: u64,
     segment: u32,
     offset: u64,
     capacity: u64,
@@ -90,6 +101,10 @@ pub(crate) struct Inner {
     written: AtomicU64,
     /// Newest acknowledged position: readers see nothing newer.
     visible: AtomicU64,
+    /// Version tag of the record at `visible`.
+    visible_version: AtomicU64,
+    /// Version tag of the newest record appended (acknowledged or not).
+    sequenced_version: AtomicU64,
     /// One flush at a time, so files are written in order.
     flush_lock: Mutex<FlushState>,
     failed: OnceLock<String>,
@@ -112,11 +127,13 @@ impl std::fmt::Debug for FileLog {
 impl FileLog {
     /// Opens (or creates) the log in `dir`, replaying every record through
     /// `visit` in position order, with `progress(scanned, total)` updates.
+    /// `visit` returns the record's version tag (see [`FileLog::append`]);
+    /// the last one becomes the visible version.
     pub fn open<E: From<LogError>>(
         fs: DynFs,
         dir: &Path,
         config: LogConfig,
-        visit: &mut dyn FnMut(RecordRef<'_>) -> Result<(), E>,
+        visit: &mut dyn FnMut(RecordRef<'_>) -> Result<u64, E>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(Self, RecoveryReport), E> {
         let min_segment_bytes = SEGMENT_HEADER_LEN + FRAME_OVERHEAD as u64;
@@ -134,13 +151,25 @@ impl FileLog {
             .into());
         }
         fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-        let mut rec = recover(fs.as_ref(), dir, config.recovery, visit, progress)?;
+        let mut last_version = 0u64;
+        let mut tagged = |r: RecordRef<'_>| -> Result<(), E> {
+            let version = visit(r)?;
+            if version < last_version {
+                return Err(
+                    LogError::VersionOrder { position: r.position, version, previous: last_version }.into()
+                );
+            }
+            last_version = version;
+            Ok(())
+        };
+        let mut rec = recover(fs.as_ref(), dir, config.recovery, &mut tagged, progress)?;
         rec.report.rewritten_segments =
             sync_failure::repair(fs.as_ref(), dir, &rec.segments, rec.tail_offset)?;
         let (segment, capacity) = rec.segments.last().map_or((0, 0), |s| (s.id, s.capacity));
         let written = Loc::new(segment, rec.tail_offset).to_u64();
         let seq = SeqState {
             next_position: rec.next_position,
+            last_version,
             segment,
             offset: rec.tail_offset,
             capacity,
@@ -161,6 +190,8 @@ impl FileLog {
             segments: RwLock::new(segments),
             written: AtomicU64::new(written),
             visible: AtomicU64::new(rec.next_position - 1),
+            visible_version: AtomicU64::new(last_version),
+            sequenced_version: AtomicU64::new(last_version),
             flush_lock: Mutex::new(FlushState { unsynced, zeroed }),
             failed: OnceLock::new(),
             stats: LogStats::default(),
@@ -183,14 +214,21 @@ impl FileLog {
     /// Appends one record of `payload_len` bytes, which `fill` writes in
     /// place. `fill` runs under the sequencing lock, so records (and whatever
     /// `fill` does, such as updating an index) happen in position order; it
-    /// learns the record's position and where its payload will live. If
-    /// `fill` fails, nothing is appended. Returns the position; call
-    /// [`FileLog::commit`] to wait until it is acknowledged.
+    /// learns the record's position and where its payload will live, and
+    /// returns the record's *version tag*: a number of the caller's choosing
+    /// that never decreases from one record to the next (the store uses the
+    /// position for its batches and transaction versions for applied
+    /// entries). The log publishes the tag of the newest acknowledged record
+    /// as [`FileLog::visible_version`]. `fill` must not return a tag below
+    /// [`FileLog::sequenced_version`] (which it may read); such a record is
+    /// refused with `VersionOrder`. If `fill` fails, nothing is appended.
+    /// Returns the position; call [`FileLog::commit`] to wait until it is
+    /// acknowledged.
     pub fn append<E: From<LogError>>(
         &self,
         rtype: RecordType,
         payload_len: usize,
-        fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<(), E>,
+        fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<u64, E>,
     ) -> Result<u64, E> {
         if payload_len > MAX_PAYLOAD_LEN {
             return Err(LogError::LimitExceeded {
@@ -213,15 +251,26 @@ impl FileLog {
         let position = s.next_position;
         let payload_loc = Loc::new(s.segment, s.offset + FRAME_HEADER_LEN as u64);
         let start = begin_frame(&mut s.open.data, rtype, position, payload_len);
-        if let Err(e) = fill(position, payload_loc, &mut s.open.data[start + FRAME_HEADER_LEN..]) {
-            s.open.data.truncate(start);
-            return Err(e);
-        }
+        let version = match fill(position, payload_loc, &mut s.open.data[start + FRAME_HEADER_LEN..]) {
+            Ok(v) if v >= s.last_version => v,
+            Ok(v) => {
+                s.open.data.truncate(start);
+                return Err(LogError::VersionOrder { position, version: v, previous: s.last_version }.into());
+            }
+            Err(e) => {
+                s.open.data.truncate(start);
+                return Err(e);
+            }
+        };
         seal_frame(&mut s.open.data, start);
         s.next_position += 1;
+        s.last_version = version;
+        inner.sequenced_version.store(version, Ordering::Release);
         s.offset += frame_len;
         s.buffered_bytes += frame_len as usize;
         if let Durability::Periodic { flush_size_bytes, .. } = inner.config.durability {
+            // Version first: a reader that sees the position sees its version.
+            inner.visible_version.store(version, Ordering::Release);
             inner.visible.store(position, Ordering::Release);
             if s.buffered_bytes >= flush_size_bytes {
                 inner.commit.request_flush();
@@ -242,6 +291,11 @@ impl FileLog {
         Ok(())
     }
 
+    /// The position the next record will get.
+    pub fn next_position(&self) -> u64 {
+        self.inner.seq.lock().next_position
+    }
+
     /// Calls `f` with the `len` bytes at `loc`, wherever they are now.
     pub fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
         self.inner.read(loc, len, f)
@@ -250,6 +304,18 @@ impl FileLog {
     /// The newest acknowledged position (0 when empty).
     pub fn visible_position(&self) -> u64 {
         self.inner.visible.load(Ordering::Acquire)
+    }
+
+    /// The version tag of the newest acknowledged record (0 when empty):
+    /// readers see no version above it.
+    pub fn visible_version(&self) -> u64 {
+        self.inner.visible_version.load(Ordering::Acquire)
+    }
+
+    /// The version tag of the newest record appended, acknowledged or not.
+    /// Cheap (an atomic load), so `fill` may read it.
+    pub fn sequenced_version(&self) -> u64 {
+        self.inner.sequenced_version.load(Ordering::Acquire)
     }
 
     /// Counters for metrics and benchmarks.
@@ -314,15 +380,17 @@ impl Inner {
         LogError::ReadOnly(self.failed.get().cloned().unwrap_or_default())
     }
 
-    /// Makes everything up to `position` visible to readers.
-    pub(crate) fn publish(&self, position: u64) {
-        self.visible.fetch_max(position, Ordering::AcqRel);
+    /// Makes everything up to `last` visible to readers.
+    pub(crate) fn publish(&self, last: Flushed) {
+        // Version first: a reader that sees the position sees its version.
+        self.visible_version.fetch_max(last.version, Ordering::AcqRel);
+        self.visible.fetch_max(last.position, Ordering::AcqRel);
     }
 
-    /// Publishes `position` and wakes anyone waiting for it.
-    pub(crate) fn acknowledge(&self, position: u64) {
-        self.publish(position);
-        self.commit.acknowledge(position);
+    /// Publishes `last` and wakes anyone waiting for it.
+    pub(crate) fn acknowledge(&self, last: Flushed) {
+        self.publish(last);
+        self.commit.acknowledge(last.position);
     }
 
     pub(crate) fn failed(&self) -> Option<&str> {
@@ -369,15 +437,16 @@ impl Inner {
     }
 
     /// Writes every buffered chunk to its segment and, if `sync`, syncs every
-    /// segment not synced since it was written. Returns the last position covered.
-    pub(crate) fn flush(&self, sync: bool) -> Result<u64> {
+    /// segment not synced since it was written. Returns the last record covered.
+    pub(crate) fn flush(&self, sync: bool) -> Result<Flushed> {
         let mut state = self.flush_lock.lock();
         let FlushState { unsynced, zeroed } = &mut *state;
         self.check_writable()?;
         let (chunks, last) = {
             let mut s = self.seq.lock();
             s.seal_open();
-            (s.sealed.iter().cloned().collect::<Vec<_>>(), s.next_position - 1)
+            let last = Flushed { position: s.next_position - 1, version: s.last_version };
+            (s.sealed.iter().cloned().collect::<Vec<_>>(), last)
         };
         let segments = self.segments.read().clone();
         let mut bytes = 0usize;

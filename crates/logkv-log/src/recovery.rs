@@ -161,7 +161,7 @@ pub(crate) fn recover<E: From<LogError>>(
                             file: seg.path.clone(),
                             what: "record type",
                             found: f.rtype.into(),
-                            supported: RecordType::Batch as u32,
+                            supported: RecordType::NEWEST as u32,
                         }
                         .into());
                     };

@@ -35,10 +35,10 @@ fn open(
     config: LogConfig,
 ) -> Result<(FileLog, RecoveryReport, Vec<Replayed>), LogError> {
     let mut records = Vec::new();
-    let mut visit = |r: logkv_log::RecordRef<'_>| -> Result<(), LogError> {
+    let mut visit = |r: logkv_log::RecordRef<'_>| -> Result<u64, LogError> {
         assert_eq!(r.rtype, RecordType::Batch);
         records.push(Replayed { position: r.position, payload: r.payload.to_vec(), loc: r.payload_loc });
-        Ok(())
+        Ok(r.position)
     };
     let (log, report) = FileLog::open(fs, dir, config, &mut visit, &mut |_, _| {})?;
     Ok((log, report, records))
@@ -57,10 +57,10 @@ fn payload(i: u64) -> Vec<u8> {
 fn append(log: &FileLog, data: &[u8]) -> Loc {
     let mut at = None;
     let position = log
-        .append::<LogError>(RecordType::Batch, data.len(), |_, loc, buf| {
+        .append::<LogError>(RecordType::Batch, data.len(), |position, loc, buf| {
             buf.copy_from_slice(data);
             at = Some(loc);
-            Ok(())
+            Ok(position)
         })
         .expect("append");
     log.commit(position).expect("commit");

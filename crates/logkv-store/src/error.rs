@@ -36,6 +36,18 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// Version records given to the store contradict each other or the log
+    /// (a key outside the format, a reference outside the entry, versions
+    /// out of order); nothing was written.
+    #[error("invalid records: {0}")]
+    Invalid(String),
+    /// The write would break the order of versions or positions: its
+    /// versions do not exceed every version already in the log, or it
+    /// would not get the position the caller numbered it for. Nothing was
+    /// written. (The plain API's batches, versioned by position, cannot
+    /// follow applied entries, versioned `position << 16 | index`.)
+    #[error("out of order: {0}")]
+    OutOfOrder(String),
     /// The configuration is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),

@@ -1,19 +1,28 @@
 //! logkv's local store: put, get, delete, atomic batches and ordered scans on
 //! the embedded file log. Values live in the log only; an in-memory index
-//! maps each key to its newest version record; every record points to the
-//! previous version of its key, so history is read from disk.
+//! per keyspace maps each key to its newest version record; every record
+//! points to the previous version of its key, so history is read from disk.
+//! Besides batches, the store appends *applied entries*: a signed entry
+//! verbatim plus the version records a node derived from it, whose values
+//! point into the entry (see [`applied`]).
 
+pub mod applied;
 mod batch;
 mod error;
 mod index;
+mod keyspaces;
 mod limits;
-mod record;
+pub mod record;
 mod scan;
 mod store;
+mod write;
 
+pub use applied::{AppliedOp, AppliedValue};
 pub use batch::{Op, WriteBatch};
 pub use error::{Result, StoreError};
 pub use limits::{Limits, FORMAT_MAX_BATCH_OPS, FORMAT_MAX_KEY_BYTES, FORMAT_MAX_VALUE_BYTES};
 pub use logkv_log::{Durability, LogConfig, RecoveryMode, RecoveryReport, Truncation};
 pub use scan::{Scan, ScanOptions};
-pub use store::{HistoryEntry, Store, StoreOptions, Value, LOCK_FILE};
+pub use store::{
+    HistoryEntry, Newest, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,
+};

@@ -83,6 +83,7 @@ fn prefix_end(prefix: &[u8]) -> Option<Vec<u8>> {
 /// An iterator over `(key, value)` of live keys in order.
 pub struct Scan<'s> {
     store: &'s Store,
+    keyspace: u32,
     options: ScanOptions,
     at: u64,
     page: VecDeque<(Vec<u8>, u64)>,
@@ -91,14 +92,14 @@ pub struct Scan<'s> {
 }
 
 impl<'s> Scan<'s> {
-    pub(crate) fn new(store: &'s Store, options: ScanOptions, at: u64) -> Self {
-        Self { store, options, at, page: VecDeque::new(), exhausted: false, yielded: 0 }
+    pub(crate) fn new(store: &'s Store, keyspace: u32, options: ScanOptions, at: u64) -> Self {
+        Self { store, keyspace, options, at, page: VecDeque::new(), exhausted: false, yielded: 0 }
     }
 
     fn refill(&mut self) {
         let mut out = Vec::with_capacity(PAGE);
         let o = &self.options;
-        self.store.index_page(as_ref(&o.start), as_ref(&o.end), o.reverse, PAGE, &mut out);
+        self.store.index_page(self.keyspace, as_ref(&o.start), as_ref(&o.end), o.reverse, PAGE, &mut out);
         self.exhausted = out.len() < PAGE;
         if let Some((last, _)) = out.last() {
             // The next page starts after the last key taken.
@@ -136,7 +137,7 @@ impl Iterator for Scan<'_> {
                 continue;
             }
             let (key, meta) = self.page.pop_front()?;
-            match self.store.resolve(&key, meta, self.at) {
+            match self.store.resolve(self.keyspace, &key, meta, self.at) {
                 Ok(Some(v)) => {
                     self.yielded += 1;
                     return Some(Ok((key, v)));

@@ -1,31 +1,37 @@
-//! The store: writes go into the log as batch records, the index points at
+//! The store: writes go into the log as records, the index points at
 //! them, and reads resolve a key at a version by walking its chain on disk.
 //!
-//! Visibility: the index is updated when a batch is sequenced (under the
+//! Keys live in numbered keyspaces (the plain API uses keyspace 0), each
+//! with an index of its own. Every record carries a *version tag* (a batch:
+//! its position; an applied entry: the newest transaction version it
+//! creates), and the log publishes the tag of the newest acknowledged
+//! record as the visible version.
+//!
+//! Visibility: the index is updated when a record is sequenced (under the
 //! log's sequencing lock, so in position order), but readers only see
-//! versions up to the log's *visible* position — the newest acknowledged
-//! one. A reader that meets a newer version walks back along the chain, which
-//! is the same mechanism "as of" reads use. So `always` never shows a write
-//! before it is durable, and nothing in memory has to be undone when a write
-//! fails.
+//! versions up to the log's *visible* version. A reader that meets a newer
+//! version walks back along the chain, which is the same mechanism "as of"
+//! reads use. So `always` never shows a write before it is durable, and
+//! nothing in memory has to be undone when a write fails. The one appender
+//! of applied entries may read what it sequenced itself
+//! ([`Store::newest_in`]).
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
 
 use logkv_fs::{DynFs, LockError, LockGuard, StdFs};
 use logkv_log::{FileLog, Loc, LogConfig, LogError, RecordRef, RecordType, RecoveryReport};
 use parking_lot::RwLock;
 
-use crate::batch::{Op, WriteBatch};
+use crate::applied::parse_applied;
 use crate::error::{Result, StoreError};
-use crate::index::{Index, CHUNK_BYTES, ENTRY_OVERHEAD};
-use crate::limits::{check, Limits};
-use crate::record::{parse_batch, OpHeader, OpKind, BATCH_HEADER_LEN, OP_HEADER_LEN};
+use crate::keyspaces::Keyspaces;
+use crate::limits::Limits;
+use crate::record::{parse_batch, OpHeader, OpKind, OpRef, OP_HEADER_LEN, VALUE_BACK_LEN};
 use crate::scan::{Scan, ScanOptions};
 
-/// The index's top bit: the newest version record of the key is a delete.
-const DELETED: u64 = 1 << 63;
+/// The keyspace of the plain API (`put`, `get`, `scan`, ...).
+pub const DEFAULT_KEYSPACE: u32 = 0;
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -49,7 +55,7 @@ impl Default for StoreOptions {
 pub struct Value {
     /// The bytes.
     pub data: Vec<u8>,
-    /// The version (in this layer, the batch's log position).
+    /// The version (for the plain API, the batch's log position).
     pub version: u64,
 }
 
@@ -64,12 +70,42 @@ pub struct HistoryEntry {
     pub value_len: u32,
 }
 
+/// The newest version record of a key, sequenced but perhaps not yet
+/// acknowledged.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Newest {
+    /// Its version.
+    pub version: u64,
+    /// Its value; `None` if it deleted the key.
+    pub value: Option<Vec<u8>>,
+}
+
+/// Where the bytes of a value live on disk.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ValueLocation {
+    /// The segment file.
+    pub file: PathBuf,
+    /// Byte offset of the value in it.
+    pub offset: u64,
+    /// Length of the value.
+    pub len: usize,
+    /// The version that wrote it.
+    pub version: u64,
+}
+
+/// A value found at a version: where its bytes are.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Found {
+    pub(crate) loc: Loc,
+    pub(crate) len: usize,
+    pub(crate) version: u64,
+}
+
 /// An embedded key-value store whose values live in its log.
 pub struct Store {
-    log: FileLog,
-    index: RwLock<Index>,
-    live_keys: AtomicU64,
-    limits: Limits,
+    pub(crate) log: FileLog,
+    pub(crate) index: RwLock<Keyspaces>,
+    pub(crate) limits: Limits,
     dir: PathBuf,
     report: RecoveryReport,
     _lock: Box<dyn LockGuard>,
@@ -84,43 +120,6 @@ impl std::fmt::Debug for Store {
 /// Name of the lock file in a data directory.
 pub const LOCK_FILE: &str = "LOCK";
 
-/// A write as the store lays it out: borrowed key and value.
-#[derive(Debug, Clone, Copy)]
-struct Write<'a> {
-    kind: OpKind,
-    key: &'a [u8],
-    value: &'a [u8],
-}
-
-impl<'a> From<&'a Op> for Write<'a> {
-    fn from(op: &'a Op) -> Self {
-        let kind = match op {
-            Op::Put { .. } => OpKind::Put,
-            Op::Delete { .. } => OpKind::Delete,
-        };
-        Write { kind, key: op.key(), value: op.value() }
-    }
-}
-
-/// Why a sequenced write did not go ahead.
-enum Refused {
-    Store(StoreError),
-    /// `delete` of a key that is not there: nothing to write.
-    Absent,
-}
-
-impl From<LogError> for Refused {
-    fn from(e: LogError) -> Self {
-        Refused::Store(e.into())
-    }
-}
-
-impl From<StoreError> for Refused {
-    fn from(e: StoreError) -> Self {
-        Refused::Store(e)
-    }
-}
-
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
@@ -128,6 +127,8 @@ impl Store {
     }
 
     /// Opens the store, reporting replay progress as `(bytes scanned, total)`.
+    /// Replay indexes the version records of every record; it never looks
+    /// inside applied entries.
     pub fn open_with_progress(
         dir: impl AsRef<Path>,
         options: StoreOptions,
@@ -141,111 +142,38 @@ impl Store {
             LockError::Held { holder } => StoreError::Locked { dir: dir.to_path_buf(), holder },
             LockError::Io(e) => LogError::io(dir.join(LOCK_FILE), e).into(),
         })?;
-        let mut index = Index::default();
-        let mut live = 0u64;
+        let mut index = Keyspaces::default();
         let max_index_bytes = options.limits.max_index_bytes;
-        let mut visit = |r: RecordRef<'_>| -> Result<()> {
+        let mut last_version = 0u64;
+        let mut visit = |r: RecordRef<'_>| -> Result<u64> {
             let bad = |detail| StoreError::BadRecord { position: r.position, detail };
-            let ops = parse_batch(r.payload, r.position).map_err(bad)?;
-            reserve_index(&index, max_index_bytes, ops.iter().map(|o| (o.header.kind, o.key)))?;
-            for op in ops {
-                let loc = r.payload_loc.forward(op.offset as u64);
-                apply(&mut index, &mut live, op.header.kind, op.key, loc);
+            let (ops, version) = match r.rtype {
+                RecordType::Batch => (parse_batch(r.payload, r.position).map_err(bad)?, r.position),
+                RecordType::Applied => {
+                    let parsed = parse_applied(r.payload).map_err(bad)?;
+                    (parsed.ops, parsed.version)
+                }
+            };
+            // Checked here as on append: a record's versions exceed every
+            // version before it, or "as of" reads would change the past.
+            if let Some(first) = ops.first().map(|o| o.header.version).filter(|&v| v <= last_version) {
+                return Err(bad(format!("version {first} does not exceed {last_version}, the one before")));
             }
-            Ok(())
+            last_version = last_version.max(version);
+            index.reserve(max_index_bytes, ops.iter().map(|o| (o.header.keyspace, o.header.kind, o.key)))?;
+            for OpRef { header, key, offset, .. } in ops {
+                index.apply(header.keyspace, header.kind, key, r.payload_loc.forward(offset as u64));
+            }
+            Ok(version)
         };
         let (log, report) = FileLog::open(fs, dir, options.log, &mut visit, progress)?;
         Ok(Self {
             log,
             index: RwLock::new(index),
-            live_keys: AtomicU64::new(live),
             limits: options.limits,
             dir: dir.to_path_buf(),
             report,
             _lock: lock,
-        })
-    }
-
-    /// Sets `key` to `value`; returns the version once acknowledged.
-    pub fn put(&self, key: &[u8], value: &[u8]) -> Result<u64> {
-        self.write_all(&[Write { kind: OpKind::Put, key, value }])
-    }
-
-    /// Deletes `key`; returns the version of the delete, or `None` (writing
-    /// nothing) if the key did not exist.
-    pub fn delete(&self, key: &[u8]) -> Result<Option<u64>> {
-        let w = [Write { kind: OpKind::Delete, key, value: &[] }];
-        match self.sequence(&w, true) {
-            Ok(position) => {
-                self.log.commit(position)?;
-                Ok(Some(position))
-            }
-            Err(Refused::Absent) => Ok(None),
-            Err(Refused::Store(e)) => Err(e),
-        }
-    }
-
-    /// Applies every op of `batch` or none; returns the batch's version.
-    /// An empty batch writes nothing and returns the current version.
-    pub fn write(&self, batch: &WriteBatch) -> Result<u64> {
-        let writes: Vec<Write<'_>> = batch.ops().iter().map(Write::from).collect();
-        self.write_all(&writes)
-    }
-
-    fn write_all(&self, writes: &[Write<'_>]) -> Result<u64> {
-        if writes.is_empty() {
-            return Ok(self.version());
-        }
-        let position = self.sequence(writes, false).map_err(|e| match e {
-            Refused::Store(e) => e,
-            Refused::Absent => unreachable!("only deletes that require a live key refuse"),
-        })?;
-        self.log.commit(position)?;
-        Ok(position)
-    }
-
-    /// Checks limits, then appends the batch record and updates the index in
-    /// one step under the log's sequencing lock.
-    fn sequence(&self, writes: &[Write<'_>], require_live: bool) -> Result<u64, Refused> {
-        check("max_batch_ops", self.limits.max_batch_ops, writes.len())?;
-        let mut data_bytes = 0usize;
-        for w in writes {
-            self.limits.check_key(w.key)?;
-            self.limits.check_value(w.value)?;
-            data_bytes += w.key.len() + w.value.len();
-        }
-        check("max_batch_bytes", self.limits.max_batch_bytes, data_bytes)?;
-        let payload_len = BATCH_HEADER_LEN + writes.len() * OP_HEADER_LEN + data_bytes;
-        self.log.append(RecordType::Batch, payload_len, |position, payload_loc, buf| {
-            let mut index = self.index.write();
-            if require_live && !writes.iter().all(|w| index.get(w.key).is_some_and(|m| m & DELETED == 0)) {
-                return Err(Refused::Absent);
-            }
-            reserve_index(&index, self.limits.max_index_bytes, writes.iter().map(|w| (w.kind, w.key)))?;
-            buf[..4].copy_from_slice(&(writes.len() as u32).to_le_bytes());
-            let mut at = BATCH_HEADER_LEN;
-            let mut live = self.live_keys.load(Ordering::Relaxed);
-            for w in writes {
-                // Indexing first finds the previous version with the same
-                // search that updates the key; the header that points back
-                // at it is encoded afterwards.
-                let prev = apply(&mut index, &mut live, w.kind, w.key, payload_loc.forward(at as u64));
-                let header = OpHeader {
-                    kind: w.kind,
-                    key_len: w.key.len() as u16,
-                    value_len: w.value.len() as u32,
-                    version: position,
-                    prev: prev.map(Loc::from_u64),
-                };
-                header.encode(&mut buf[at..]);
-                let key_at = at + OP_HEADER_LEN;
-                buf[key_at..key_at + w.key.len()].copy_from_slice(w.key);
-                buf[key_at + w.key.len()..at + header.op_len()].copy_from_slice(w.value);
-                at += header.op_len();
-            }
-            debug_assert_eq!(at, buf.len());
-            self.live_keys.store(live, Ordering::Relaxed);
-            Ok(())
         })
     }
 
@@ -256,21 +184,63 @@ impl Store {
 
     /// The value of `key` as of `version`: the newest write at or below it.
     pub fn get_at(&self, key: &[u8], version: u64) -> Result<Option<Value>> {
+        self.get_at_in(DEFAULT_KEYSPACE, key, version)
+    }
+
+    /// The value of `key` in `keyspace` as of `version` (at most the
+    /// visible version).
+    pub fn get_at_in(&self, keyspace: u32, key: &[u8], version: u64) -> Result<Option<Value>> {
         let at = version.min(self.version());
-        let Some(meta) = self.index.read().get(key) else {
+        let Some(meta) = self.index.read().get(keyspace, key) else {
             return Ok(None);
         };
-        self.resolve(key, meta, at)
+        self.resolve(keyspace, key, meta, at)
+    }
+
+    /// The newest version record of `key` in `keyspace`, including one
+    /// sequenced but not yet acknowledged: for the single appender that
+    /// must see its own pending writes (a node applying entries in order).
+    /// Other readers use [`Store::get_at_in`].
+    pub fn newest_in(&self, keyspace: u32, key: &[u8]) -> Result<Option<Newest>> {
+        let Some(meta) = self.index.read().get(keyspace, key) else {
+            return Ok(None);
+        };
+        let loc = Loc::from_u64(meta);
+        let h = self.version_record(keyspace, key, loc)?;
+        let value = match h.kind {
+            OpKind::Delete => None,
+            _ => Some(self.read_value(self.value_loc(loc, &h, key.len())?, h.value_len as usize)?),
+        };
+        Ok(Some(Newest { version: h.version, value }))
+    }
+
+    /// Where the value of `key` in `keyspace` as of `version` lives on disk.
+    pub fn locate_in(&self, keyspace: u32, key: &[u8], version: u64) -> Result<Option<ValueLocation>> {
+        let at = version.min(self.version());
+        let Some(meta) = self.index.read().get(keyspace, key) else {
+            return Ok(None);
+        };
+        Ok(self.locate(keyspace, key, meta, at)?.map(|f| ValueLocation {
+            file: self.segment_path(f.loc.segment()),
+            offset: f.loc.offset(),
+            len: f.len,
+            version: f.version,
+        }))
     }
 
     /// Every retained version of `key`, newest first.
     pub fn history(&self, key: &[u8]) -> Result<Vec<HistoryEntry>> {
+        self.history_in(DEFAULT_KEYSPACE, key)
+    }
+
+    /// Every retained version of `key` in `keyspace`, newest first.
+    pub fn history_in(&self, keyspace: u32, key: &[u8]) -> Result<Vec<HistoryEntry>> {
         let visible = self.version();
         let mut out = Vec::new();
-        let mut next = self.index.read().get(key).map(Loc::from_u64);
+        let mut next = self.index.read().get(keyspace, key).map(Loc::from_u64);
         while let Some(loc) = next {
-            let h = self.version_record(key, loc)?;
-            // A batch that writes a key twice chains both records under one
+            let h = self.version_record(keyspace, key, loc)?;
+            // A record that writes a key twice chains both ops under one
             // version; the newer one (met first) is that version.
             if h.version <= visible && out.last().is_none_or(|e: &HistoryEntry| e.version != h.version) {
                 out.push(HistoryEntry {
@@ -285,17 +255,24 @@ impl Store {
     }
 
     /// Resolves an index entry at version `at` to a value.
-    pub(crate) fn resolve(&self, key: &[u8], meta: u64, at: u64) -> Result<Option<Value>> {
+    pub(crate) fn resolve(&self, keyspace: u32, key: &[u8], meta: u64, at: u64) -> Result<Option<Value>> {
+        match self.locate(keyspace, key, meta, at)? {
+            Some(f) => Ok(Some(Value { data: self.read_value(f.loc, f.len)?, version: f.version })),
+            None => Ok(None),
+        }
+    }
+
+    /// Finds the bytes of the value an index entry has at version `at`.
+    fn locate(&self, keyspace: u32, key: &[u8], meta: u64, at: u64) -> Result<Option<Found>> {
         let mut loc = Loc::from_u64(meta);
         loop {
-            let h = self.version_record(key, loc)?;
+            let h = self.version_record(keyspace, key, loc)?;
             if h.version <= at {
                 if h.kind == OpKind::Delete {
                     return Ok(None);
                 }
-                let value_at = loc.forward((OP_HEADER_LEN + key.len()) as u64);
-                let data = self.log.read(value_at, h.value_len as usize, <[u8]>::to_vec)?;
-                return Ok(Some(Value { data, version: h.version }));
+                let value = self.value_loc(loc, &h, key.len())?;
+                return Ok(Some(Found { loc: value, len: h.value_len as usize, version: h.version }));
             }
             match h.prev {
                 Some(prev) => loc = prev,
@@ -304,36 +281,69 @@ impl Store {
         }
     }
 
+    /// Where the value of the put op at `loc` starts: after its key, or
+    /// for `put_ref`, `value_back` bytes before the op.
+    fn value_loc(&self, loc: Loc, h: &OpHeader, key_len: usize) -> Result<Loc> {
+        let body = loc.forward((OP_HEADER_LEN + key_len) as u64);
+        if h.kind != OpKind::PutRef {
+            return Ok(body);
+        }
+        let back =
+            self.log.read(body, VALUE_BACK_LEN, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))?;
+        match loc.offset().checked_sub(back.into()) {
+            Some(offset) => Ok(Loc::new(loc.segment(), offset)),
+            None => Err(self.corrupt(loc, "a value reference points before the segment")),
+        }
+    }
+
+    fn read_value(&self, loc: Loc, len: usize) -> Result<Vec<u8>> {
+        Ok(self.log.read(loc, len, <[u8]>::to_vec)?)
+    }
+
     /// Reads the version record at `loc` and checks it belongs to `key`.
-    fn version_record(&self, key: &[u8], loc: Loc) -> Result<OpHeader> {
+    fn version_record(&self, keyspace: u32, key: &[u8], loc: Loc) -> Result<OpHeader> {
         let read = self.log.read(loc, OP_HEADER_LEN + key.len(), |b| {
-            OpHeader::decode(b).filter(|h| &b[OP_HEADER_LEN..] == key && h.key_len as usize == key.len())
-        })?;
-        read.ok_or_else(|| {
-            StoreError::Log(LogError::Corruption {
-                file: self.dir.join(format!("{:08}.log", loc.segment())),
-                offset: loc.offset(),
-                detail: "index points at a record that is not a version of this key".into(),
+            OpHeader::decode(b).filter(|h| {
+                &b[OP_HEADER_LEN..] == key && h.key_len as usize == key.len() && h.keyspace == keyspace
             })
+        })?;
+        read.ok_or_else(|| self.corrupt(loc, "index points at a record that is not a version of this key"))
+    }
+
+    fn segment_path(&self, segment: u32) -> PathBuf {
+        self.dir.join(format!("{segment:08}.log"))
+    }
+
+    fn corrupt(&self, loc: Loc, detail: &str) -> StoreError {
+        StoreError::Log(LogError::Corruption {
+            file: self.segment_path(loc.segment()),
+            offset: loc.offset(),
+            detail: detail.into(),
         })
     }
 
     /// An ordered scan (see [`ScanOptions`]).
     pub fn scan(&self, options: ScanOptions) -> Scan<'_> {
+        self.scan_in(DEFAULT_KEYSPACE, options)
+    }
+
+    /// An ordered scan of `keyspace`.
+    pub fn scan_in(&self, keyspace: u32, options: ScanOptions) -> Scan<'_> {
         let at = options.at.unwrap_or(u64::MAX).min(self.version());
-        Scan::new(self, options, at)
+        Scan::new(self, keyspace, options, at)
     }
 
     /// Collects up to `max` index entries in range, for [`Scan`].
     pub(crate) fn index_page(
         &self,
+        keyspace: u32,
         start: Bound<&[u8]>,
         end: Bound<&[u8]>,
         reverse: bool,
         max: usize,
         out: &mut Vec<(Vec<u8>, u64)>,
     ) {
-        self.index.read().range_page(start, end, reverse, max, out);
+        self.index.read().range_page(keyspace, start, end, reverse, max, out);
     }
 
     /// The smallest live key and its value.
@@ -360,12 +370,28 @@ impl Store {
 
     /// The newest acknowledged version; reads see nothing newer.
     pub fn version(&self) -> u64 {
+        self.log.visible_version()
+    }
+
+    /// The version tag of the newest record sequenced, acknowledged or not.
+    pub fn sequenced_version(&self) -> u64 {
+        self.log.sequenced_version()
+    }
+
+    /// The position of the newest acknowledged record.
+    pub fn visible_position(&self) -> u64 {
         self.log.visible_position()
     }
 
-    /// Live keys (counting writes sequenced but not yet acknowledged).
+    /// The position the next record will get.
+    pub fn next_position(&self) -> u64 {
+        self.log.next_position()
+    }
+
+    /// Live keys in every keyspace (counting writes sequenced but not yet
+    /// acknowledged).
     pub fn len(&self) -> u64 {
-        self.live_keys.load(Ordering::Relaxed)
+        self.index.read().live()
     }
 
     /// Whether there are no live keys.
@@ -409,110 +435,9 @@ impl Store {
     }
 }
 
-/// Applies one version record at `loc` to the index (shared by writes and
-/// replay). Returns the key's previous metadata, which the record's `prev`
-/// points at.
-fn apply(index: &mut Index, live: &mut u64, kind: OpKind, key: &[u8], loc: Loc) -> Option<u64> {
-    let is_live = |meta: u64| meta & DELETED == 0;
-    match kind {
-        OpKind::Put => {
-            let old = index.upsert(key, loc.to_u64());
-            if !old.is_some_and(is_live) {
-                *live += 1;
-            }
-            old
-        }
-        OpKind::Delete => {
-            // A delete of a key the index never held has nothing to hide,
-            // so it adds no entry.
-            let old = index.replace(key, loc.to_u64() | DELETED);
-            if old.is_some_and(is_live) {
-                *live -= 1;
-            }
-            old
-        }
-    }
-}
-
-/// Refuses a batch whose new keys could push the index past its ceiling.
-/// The estimate is conservative: splits can at most double the entry bytes.
-///
-/// Knowing which keys are new takes a search per key, so that is done only
-/// when it could change the answer: if the batch fits even with every put
-/// adding a key, it is accepted without looking.
-fn reserve_index<'a>(
-    index: &Index,
-    max_index_bytes: usize,
-    writes: impl Iterator<Item = (OpKind, &'a [u8])> + Clone,
-) -> Result<()> {
-    let new_bytes = |is_new: &dyn Fn(&[u8]) -> bool| -> usize {
-        writes
-            .clone()
-            .filter(|(kind, key)| *kind == OpKind::Put && is_new(key))
-            .map(|(_, key)| 2 * (key.len() + ENTRY_OVERHEAD))
-            .sum()
-    };
-    let room = max_index_bytes.saturating_sub(index.heap_bytes() + CHUNK_BYTES);
-    if new_bytes(&|_| true) <= room {
-        return Ok(());
-    }
-    let new_bytes = new_bytes(&|key| index.get(key).is_none());
-    if new_bytes == 0 {
-        return Ok(());
-    }
-    let projected = index.heap_bytes() + new_bytes + CHUNK_BYTES;
-    check("max_index_bytes", max_index_bytes, projected)
-}
-
 /// What the lock file says about this process: its pid and command line
 /// (cut at 200 characters).
 fn lock_holder() -> String {
     let cmd: String = std::env::args().collect::<Vec<_>>().join(" ").chars().take(200).collect();
     format!("pid {} ({cmd})", std::process::id())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-
-    /// The verdict with a search for every key, as it was before the
-    /// no-search shortcut.
-    fn searching_verdict(index: &Index, max: usize, writes: &[(OpKind, Vec<u8>)]) -> Result<()> {
-        let new_bytes: usize = writes
-            .iter()
-            .filter(|(kind, key)| *kind == OpKind::Put && index.get(key).is_none())
-            .map(|(_, key)| 2 * (key.len() + ENTRY_OVERHEAD))
-            .sum();
-        if new_bytes == 0 {
-            return Ok(());
-        }
-        check("max_index_bytes", max, index.heap_bytes() + new_bytes + CHUNK_BYTES)
-    }
-
-    proptest! {
-        /// Skipping the searches when the batch fits anyway never changes
-        /// whether a batch is accepted, nor the error it gets.
-        #[test]
-        fn reserve_index_gives_the_searching_verdict(
-            indexed in prop::collection::vec(prop::collection::vec(0u8..3, 1..6), 0..100),
-            batch in prop::collection::vec((any::<bool>(), prop::collection::vec(0u8..3, 1..6)), 0..40),
-            // Around the boundary: the chunk allowance plus at most
-            // 40 new keys of 5 bytes.
-            slack in CHUNK_BYTES - 64..CHUNK_BYTES + 40 * 2 * (5 + ENTRY_OVERHEAD) + 64,
-        ) {
-            let mut index = Index::default();
-            for (i, key) in indexed.iter().enumerate() {
-                index.upsert(key, i as u64);
-            }
-            let writes: Vec<(OpKind, Vec<u8>)> = batch
-                .into_iter()
-                .map(|(put, key)| (if put { OpKind::Put } else { OpKind::Delete }, key))
-                .collect();
-            let max = index.heap_bytes() + slack;
-            let got = reserve_index(&index, max, writes.iter().map(|(kind, key)| (*kind, &key[..])));
-            let want = searching_verdict(&index, max, &writes);
-            prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
-        }
-    }
 }

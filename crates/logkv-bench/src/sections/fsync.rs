@@ -137,7 +137,7 @@ pub fn run(ctx: &mut Ctx) -> io::Result<Table> {
         );
     }
     t.note(format!(
-        "{} timed appends of {} B (one put frame: 18 frame + 4 batch + 23 op + 16 key + 100 value), \
+        "{} timed appends of {} B (one put frame: 18 frame + 4 batch + 27 op + 16 key + 100 value), \
          each followed by fdatasync, after {WARMUP_SYNCS} untimed ones",
         thousands(syncs as f64),
         SMALL_PUT_FRAME_BYTES

@@ -38,8 +38,13 @@ fn open_store(dir: &Path) -> Res<(Duration, RecoveryReport)> {
 fn scan_log(dir: &Path) -> Res<Duration> {
     let config = LogConfig { durability: Durability::None, ..LogConfig::default() };
     let began = Instant::now();
-    let (log, _) =
-        FileLog::open(Arc::new(StdFs), dir, config, &mut |_| Ok::<(), LogError>(()), &mut |_, _| {})?;
+    let (log, _) = FileLog::open(
+        Arc::new(StdFs),
+        dir,
+        config,
+        &mut |r| Ok::<u64, LogError>(r.position),
+        &mut |_, _| {},
+    )?;
     let took = began.elapsed();
     log.close()?;
     Ok(took)

@@ -1,0 +1,186 @@
+//! The payload of an `Applied` record: a signed entry exactly as it was
+//! logged, followed by the version records the node derived from it.
+//!
+//! ```text
+//! version   u64   the record's version tag (the newest version it creates)
+//! entry_len u32
+//! entry     entry_len bytes, never modified
+//! op_count  u32
+//! ops       the version records (see [`crate::record`])
+//! ```
+//!
+//! Little-endian. Values written by the entry are not copied: a `put_ref`
+//! op points back into `entry`. Ops carry explicit versions (never
+//! decreasing, at most `version`); replay indexes them without looking at
+//! the entry, which the node verified before it wrote the record.
+
+use crate::record::{parse_ops, OpHeader, OpKind, OpRef, OpRule, OP_HEADER_LEN, VALUE_BACK_LEN};
+
+/// Bytes of an applied payload before the entry.
+pub const APPLIED_HEADER_LEN: usize = 8 + 4;
+
+/// What an op of an applied entry leaves as the key's value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AppliedValue<'a> {
+    /// These bytes, held in the op (computed values, results, facts).
+    Put(&'a [u8]),
+    /// `len` bytes of the entry, starting at `offset` in it: not copied.
+    InEntry {
+        /// Offset in the entry.
+        offset: usize,
+        /// Length.
+        len: usize,
+    },
+    /// No value: the key is deleted.
+    Delete,
+}
+
+/// One version record to derive from an entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AppliedOp<'a> {
+    /// The keyspace of the key.
+    pub keyspace: u32,
+    /// The key.
+    pub key: &'a [u8],
+    /// The version the write creates.
+    pub version: u64,
+    /// What the key becomes.
+    pub value: AppliedValue<'a>,
+}
+
+impl AppliedOp<'_> {
+    /// The op kind on disk.
+    pub(crate) fn kind(&self) -> OpKind {
+        match self.value {
+            AppliedValue::Put(_) => OpKind::Put,
+            AppliedValue::InEntry { .. } => OpKind::PutRef,
+            AppliedValue::Delete => OpKind::Delete,
+        }
+    }
+
+    /// Length of the key's value (0 for deletes).
+    pub(crate) fn value_len(&self) -> usize {
+        match self.value {
+            AppliedValue::Put(v) => v.len(),
+            AppliedValue::InEntry { len, .. } => len,
+            AppliedValue::Delete => 0,
+        }
+    }
+
+    /// Bytes of the op on disk.
+    pub(crate) fn op_len(&self) -> usize {
+        OP_HEADER_LEN
+            + self.key.len()
+            + match self.value {
+                AppliedValue::Put(v) => v.len(),
+                AppliedValue::InEntry { .. } => VALUE_BACK_LEN,
+                AppliedValue::Delete => 0,
+            }
+    }
+
+    /// Writes the op at `at` in `payload` with version `version` and
+    /// previous version record `prev`; `entry_at` is where the record's
+    /// entry starts in `payload` (for `put_ref`). Returns the op's length.
+    pub(crate) fn encode(
+        &self,
+        payload: &mut [u8],
+        at: usize,
+        version: u64,
+        prev: Option<logkv_log::Loc>,
+        entry_at: usize,
+    ) -> usize {
+        let header = OpHeader {
+            kind: self.kind(),
+            key_len: self.key.len() as u16,
+            value_len: self.value_len() as u32,
+            keyspace: self.keyspace,
+            version,
+            prev,
+        };
+        header.encode(&mut payload[at..]);
+        let key_at = at + OP_HEADER_LEN;
+        let body_at = key_at + self.key.len();
+        payload[key_at..body_at].copy_from_slice(self.key);
+        let end = at + header.op_len();
+        match self.value {
+            AppliedValue::Put(v) => payload[body_at..end].copy_from_slice(v),
+            AppliedValue::InEntry { offset, .. } => {
+                let back = (at - (entry_at + offset)) as u32;
+                payload[body_at..end].copy_from_slice(&back.to_le_bytes());
+            }
+            AppliedValue::Delete => {}
+        }
+        end - at
+    }
+}
+
+/// Bytes of the payload of an applied record.
+pub(crate) fn payload_len(entry_len: usize, ops: &[AppliedOp<'_>]) -> usize {
+    APPLIED_HEADER_LEN + entry_len + 4 + ops.iter().map(AppliedOp::op_len).sum::<usize>()
+}
+
+/// An applied payload being read.
+#[derive(Debug)]
+pub struct ParsedApplied<'a> {
+    /// The record's version tag.
+    pub version: u64,
+    /// The entry.
+    pub entry: &'a [u8],
+    /// The ops.
+    pub ops: Vec<OpRef<'a>>,
+}
+
+/// Parses an applied payload. `Err` describes the first inconsistency.
+pub fn parse_applied(payload: &[u8]) -> Result<ParsedApplied<'_>, String> {
+    if payload.len() < APPLIED_HEADER_LEN {
+        return Err("applied record shorter than its header".into());
+    }
+    let version = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
+    let entry_len = u32::from_le_bytes(payload[8..12].try_into().expect("4 bytes")) as usize;
+    let entry_end = APPLIED_HEADER_LEN
+        .checked_add(entry_len)
+        .filter(|&e| e <= payload.len())
+        .ok_or("entry runs past the end of the record")?;
+    let ops =
+        parse_ops(payload, entry_end, OpRule::Applied { version, refs: APPLIED_HEADER_LEN..entry_end })?;
+    Ok(ParsedApplied { version, entry: &payload[APPLIED_HEADER_LEN..entry_end], ops })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_encode_to_what_parse_reads_back() {
+        let entry = b"the signed entry";
+        let ops = [
+            AppliedOp {
+                keyspace: 2,
+                key: b"k",
+                version: 10,
+                value: AppliedValue::InEntry { offset: 4, len: 6 },
+            },
+            AppliedOp { keyspace: 1, key: b"r", version: 10, value: AppliedValue::Put(b"Commit") },
+            AppliedOp { keyspace: 2, key: b"gone", version: 11, value: AppliedValue::Delete },
+        ];
+        let mut payload = vec![0u8; payload_len(entry.len(), &ops)];
+        payload[..8].copy_from_slice(&11u64.to_le_bytes());
+        payload[8..12].copy_from_slice(&(entry.len() as u32).to_le_bytes());
+        payload[12..12 + entry.len()].copy_from_slice(entry);
+        let mut at = 12 + entry.len();
+        payload[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
+        at += 4;
+        for op in &ops {
+            at += op.encode(&mut payload, at, op.version, None, APPLIED_HEADER_LEN);
+        }
+        assert_eq!(at, payload.len());
+        let parsed = parse_applied(&payload).unwrap();
+        assert_eq!((parsed.version, parsed.entry), (11, &entry[..]));
+        let first = &parsed.ops[0];
+        assert_eq!((first.header.kind, first.header.keyspace, first.key), (OpKind::PutRef, 2, &b"k"[..]));
+        let value_at = first.value_at.unwrap();
+        assert_eq!(&payload[value_at..value_at + 6], b"signed");
+        assert_eq!(parsed.ops[2].header.kind, OpKind::Delete);
+        assert!(parse_applied(&payload[..payload.len() - 1]).is_err());
+    }
+}

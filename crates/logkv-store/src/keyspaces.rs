@@ -1,0 +1,195 @@
+//! The index of every keyspace: one [`Index`] per keyspace number, so a
+//! key costs the same memory whatever keyspace it is in (no prefix), and
+//! the `max_index_bytes` ceiling over all of them.
+
+use std::collections::BTreeMap;
+use std::ops::Bound;
+
+use logkv_log::Loc;
+
+use crate::error::Result;
+use crate::index::{Index, CHUNK_BYTES, ENTRY_OVERHEAD};
+use crate::limits::check;
+use crate::record::OpKind;
+
+/// The index's top bit: the newest version record of the key is a delete.
+pub(crate) const DELETED: u64 = 1 << 63;
+
+/// Bytes a keyspace costs besides its index's heap (its map node, roughly).
+const KEYSPACE_OVERHEAD: usize = 64 + std::mem::size_of::<Index>();
+
+/// Every keyspace's index, the heap bytes they hold and the live keys.
+#[derive(Debug, Default)]
+pub(crate) struct Keyspaces {
+    spaces: BTreeMap<u32, Index>,
+    heap_bytes: usize,
+    live: u64,
+}
+
+impl Keyspaces {
+    /// The metadata of `key` in `keyspace`.
+    pub(crate) fn get(&self, keyspace: u32, key: &[u8]) -> Option<u64> {
+        self.spaces.get(&keyspace)?.get(key)
+    }
+
+    /// Whether `key` has a live value in `keyspace`.
+    pub(crate) fn is_live(&self, keyspace: u32, key: &[u8]) -> bool {
+        self.get(keyspace, key).is_some_and(|m| m & DELETED == 0)
+    }
+
+    /// Keys in the indexes, deleted ones included.
+    pub(crate) fn len(&self) -> usize {
+        self.spaces.values().map(Index::len).sum()
+    }
+
+    /// Live keys over all keyspaces.
+    pub(crate) fn live(&self) -> u64 {
+        self.live
+    }
+
+    /// Heap bytes of all indexes (what `max_index_bytes` limits).
+    pub(crate) fn heap_bytes(&self) -> usize {
+        self.heap_bytes
+    }
+
+    /// Collects up to `max` entries of `keyspace` within bounds.
+    pub(crate) fn range_page(
+        &self,
+        keyspace: u32,
+        start: Bound<&[u8]>,
+        end: Bound<&[u8]>,
+        reverse: bool,
+        max: usize,
+        out: &mut Vec<(Vec<u8>, u64)>,
+    ) {
+        if let Some(index) = self.spaces.get(&keyspace) {
+            index.range_page(start, end, reverse, max, out);
+        }
+    }
+
+    /// Applies one version record at `loc` (shared by writes and replay).
+    /// Returns the key's previous metadata, which the record's `prev`
+    /// points at.
+    pub(crate) fn apply(&mut self, keyspace: u32, kind: OpKind, key: &[u8], loc: Loc) -> Option<u64> {
+        let is_live = |meta: u64| meta & DELETED == 0;
+        if kind == OpKind::Delete {
+            // A delete of a key the index never held has nothing to hide,
+            // so it adds no entry (nor a keyspace).
+            let index = self.spaces.get_mut(&keyspace)?;
+            let old = index.replace(key, loc.to_u64() | DELETED);
+            if old.is_some_and(is_live) {
+                self.live -= 1;
+            }
+            return old;
+        }
+        let index = self.spaces.entry(keyspace).or_insert_with(|| {
+            self.heap_bytes += KEYSPACE_OVERHEAD;
+            Index::default()
+        });
+        let before = index.heap_bytes();
+        let old = index.upsert(key, loc.to_u64());
+        self.heap_bytes = self.heap_bytes + index.heap_bytes() - before;
+        if !old.is_some_and(is_live) {
+            self.live += 1;
+        }
+        old
+    }
+
+    /// Refuses writes whose new keys could push the indexes past
+    /// `max_index_bytes`. The estimate is conservative: splits can at most
+    /// double the entry bytes, and a new keyspace costs a chunk.
+    ///
+    /// Knowing which keys are new takes a search per key, so that is done
+    /// only when it could change the answer: if the writes fit even with
+    /// every put adding a key, they are accepted without looking.
+    pub(crate) fn reserve<'a>(
+        &self,
+        max_index_bytes: usize,
+        writes: impl Iterator<Item = (u32, OpKind, &'a [u8])> + Clone,
+    ) -> Result<()> {
+        let new_bytes = |is_new: &dyn Fn(u32, &[u8]) -> bool| -> usize {
+            writes
+                .clone()
+                .filter(|(ks, kind, key)| kind.is_put() && is_new(*ks, key))
+                .map(|(ks, _, key)| {
+                    let space =
+                        if self.spaces.contains_key(&ks) { 0 } else { KEYSPACE_OVERHEAD + CHUNK_BYTES };
+                    2 * (key.len() + ENTRY_OVERHEAD) + space
+                })
+                .sum()
+        };
+        let room = max_index_bytes.saturating_sub(self.heap_bytes + CHUNK_BYTES);
+        if new_bytes(&|_, _| true) <= room {
+            return Ok(());
+        }
+        let new_bytes = new_bytes(&|ks, key| self.get(ks, key).is_none());
+        if new_bytes == 0 {
+            return Ok(());
+        }
+        check("max_index_bytes", max_index_bytes, self.heap_bytes + new_bytes + CHUNK_BYTES)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The verdict with a search for every key, as it was before the
+    /// no-search shortcut.
+    fn searching_verdict(spaces: &Keyspaces, max: usize, writes: &[(OpKind, Vec<u8>)]) -> Result<()> {
+        let new_bytes: usize = writes
+            .iter()
+            .filter(|(kind, key)| kind.is_put() && spaces.get(0, key).is_none())
+            .map(|(_, key)| 2 * (key.len() + ENTRY_OVERHEAD))
+            .sum();
+        if new_bytes == 0 {
+            return Ok(());
+        }
+        check("max_index_bytes", max, spaces.heap_bytes() + new_bytes + CHUNK_BYTES)
+    }
+
+    proptest! {
+        /// Skipping the searches when the batch fits anyway never changes
+        /// whether a batch is accepted, nor the error it gets.
+        #[test]
+        fn reserve_gives_the_searching_verdict(
+            indexed in prop::collection::vec(prop::collection::vec(0u8..3, 1..6), 1..100),
+            batch in prop::collection::vec((any::<bool>(), prop::collection::vec(0u8..3, 1..6)), 0..40),
+            // Around the boundary: the chunk allowance plus at most
+            // 40 new keys of 5 bytes.
+            slack in CHUNK_BYTES - 64..CHUNK_BYTES + 40 * 2 * (5 + ENTRY_OVERHEAD) + 64,
+        ) {
+            let mut spaces = Keyspaces::default();
+            for (i, key) in indexed.iter().enumerate() {
+                spaces.apply(0, OpKind::Put, key, Loc::new(1, i as u64));
+            }
+            let writes: Vec<(OpKind, Vec<u8>)> = batch
+                .into_iter()
+                .map(|(put, key)| (if put { OpKind::Put } else { OpKind::Delete }, key))
+                .collect();
+            let max = spaces.heap_bytes() + slack;
+            let got = spaces.reserve(max, writes.iter().map(|(kind, key)| (0, *kind, &key[..])));
+            let want = searching_verdict(&spaces, max, &writes);
+            prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
+        }
+    }
+
+    #[test]
+    fn keyspaces_are_separate_and_counted_together() {
+        let mut spaces = Keyspaces::default();
+        assert_eq!(spaces.apply(1, OpKind::Delete, b"k", Loc::new(1, 8)), None, "no keyspace made");
+        assert_eq!(spaces.heap_bytes(), 0);
+        spaces.apply(1, OpKind::Put, b"k", Loc::new(1, 8));
+        spaces.apply(2, OpKind::PutRef, b"k", Loc::new(1, 16));
+        assert_eq!(
+            (spaces.get(1, b"k"), spaces.get(2, b"k")),
+            (Some(Loc::new(1, 8).to_u64()), Some(Loc::new(1, 16).to_u64()))
+        );
+        assert_eq!((spaces.len(), spaces.live()), (2, 2));
+        spaces.apply(2, OpKind::Delete, b"k", Loc::new(1, 24));
+        assert!(spaces.is_live(1, b"k") && !spaces.is_live(2, b"k"));
+        assert_eq!((spaces.len(), spaces.live()), (2, 1));
+        assert!(spaces.heap_bytes() >= 2 * KEYSPACE_OVERHEAD);
+    }
+}

@@ -1,0 +1,206 @@
+//! Applied entries in the store: keyspaces, explicit versions inside one
+//! record, values read from the logged entry (never copied), the order of
+//! versions across records, and replay after reopening or power loss.
+
+mod common;
+
+use std::path::Path;
+
+use common::{open, DIR};
+use logkv_fs::SimFs;
+use logkv_store::{
+    AppliedOp, AppliedValue, Durability, HistoryEntry, Newest, ScanOptions, Store, StoreError, StoreOptions,
+};
+
+const SEGMENT: u64 = 64 * 1024;
+
+fn v(position: u64, index: u64) -> u64 {
+    (position << 16) | index
+}
+
+fn put<'a>(keyspace: u32, key: &'a [u8], version: u64, value: &'a [u8]) -> AppliedOp<'a> {
+    AppliedOp { keyspace, key, version, value: AppliedValue::Put(value) }
+}
+
+fn by_ref(keyspace: u32, key: &[u8], version: u64, offset: usize, len: usize) -> AppliedOp<'_> {
+    AppliedOp { keyspace, key, version, value: AppliedValue::InEntry { offset, len } }
+}
+
+fn delete(keyspace: u32, key: &[u8], version: u64) -> AppliedOp<'_> {
+    AppliedOp { keyspace, key, version, value: AppliedValue::Delete }
+}
+
+/// Appends and waits; the record's tag is its last op's version.
+fn apply(store: &Store, entry: &[u8], ops: &[AppliedOp<'_>]) -> u64 {
+    let tag = ops.last().map_or(0, |o| o.version);
+    let position = store.append_applied(None, tag, entry, ops).expect("append");
+    store.commit(position).expect("commit");
+    position
+}
+
+fn data(store: &Store, keyspace: u32, key: &[u8], version: u64) -> Option<(Vec<u8>, u64)> {
+    store.get_at_in(keyspace, key, version).unwrap().map(|v| (v.data, v.version))
+}
+
+fn keys(store: &Store, keyspace: u32, at: u64) -> Vec<Vec<u8>> {
+    store.scan_in(keyspace, ScanOptions::default().at(at)).map(|r| r.unwrap().0).collect()
+}
+
+#[test]
+fn keyspaces_hold_the_same_key_apart_and_survive_reopen() {
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, SEGMENT);
+    apply(
+        &store,
+        b"e1",
+        &[put(1, b"k", v(1, 0), b"one"), put(2, b"k", v(1, 0), b"two"), put(2, b"z", v(1, 0), b"")],
+    );
+    apply(&store, b"e2", &[delete(1, b"k", v(2, 0)), put(7, b"a", v(2, 1), b"seven")]);
+    let check = |store: &Store| {
+        assert_eq!(data(store, 1, b"k", u64::MAX), None);
+        assert_eq!(data(store, 1, b"k", v(1, 0)), Some((b"one".to_vec(), v(1, 0))));
+        assert_eq!(data(store, 2, b"k", u64::MAX), Some((b"two".to_vec(), v(1, 0))));
+        assert_eq!(store.get(b"k").unwrap(), None, "the plain keyspace holds nothing");
+        assert_eq!(keys(store, 2, u64::MAX), [b"k".to_vec(), b"z".to_vec()]);
+        assert_eq!(keys(store, 1, v(1, 0)), [b"k".to_vec()]);
+        assert!(keys(store, 1, u64::MAX).is_empty(), "deleted keys are hidden");
+        assert_eq!(keys(store, 7, v(2, 0)), Vec::<Vec<u8>>::new(), "as of before the write");
+        assert_eq!(keys(store, 7, v(2, 1)), [b"a".to_vec()]);
+        assert_eq!(store.version(), v(2, 1));
+        assert_eq!(store.len(), 3);
+    };
+    check(&store);
+    store.close().unwrap();
+    check(&open(&fs, Durability::Always, SEGMENT));
+}
+
+#[test]
+fn ops_of_one_record_are_visible_as_of_each_of_their_versions() {
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, SEGMENT);
+    let entry = b"....value-a....value-b....";
+    let ops = [
+        by_ref(3, b"k", v(5, 0), 4, 7),
+        put(1, b"r0", v(5, 0), b"Commit"),
+        by_ref(3, b"k", v(5, 1), 15, 7),
+        delete(3, b"k", v(5, 3)),
+        put(1, b"d", v(5, 3), b"digest"),
+    ];
+    let position = store.append_applied(None, v(5, 3), entry, &ops).unwrap();
+    assert_eq!(position, 1, "positions and versions are independent");
+    // Sequenced, not yet acknowledged: hidden from readers, not from the appender.
+    assert_eq!(store.version(), 0);
+    assert_eq!(data(&store, 3, b"k", u64::MAX), None);
+    assert_eq!(store.newest_in(3, b"k").unwrap(), Some(Newest { version: v(5, 3), value: None }));
+    store.commit(position).unwrap();
+    assert_eq!(store.version(), v(5, 3));
+    assert_eq!(data(&store, 3, b"k", v(5, 0)), Some((b"value-a".to_vec(), v(5, 0))));
+    assert_eq!(data(&store, 3, b"k", v(5, 2)), Some((b"value-b".to_vec(), v(5, 1))));
+    assert_eq!(data(&store, 3, b"k", v(5, 3)), None);
+    assert_eq!(data(&store, 3, b"k", v(4, 0xffff)), None);
+    let history = store.history_in(3, b"k").unwrap();
+    let versions: Vec<(u64, bool)> = history.iter().map(|h: &HistoryEntry| (h.version, h.deleted)).collect();
+    assert_eq!(versions, [(v(5, 3), true), (v(5, 1), false), (v(5, 0), false)]);
+    assert_eq!(data(&store, 1, b"d", u64::MAX), Some((b"digest".to_vec(), v(5, 3))));
+}
+
+#[test]
+fn a_value_in_the_entry_is_stored_once_and_read_from_the_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    // A value no other bytes could repeat by chance.
+    let value: Vec<u8> = (0..4096u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8).collect();
+    let mut entry = b"header of a signed entry".to_vec();
+    let offset = entry.len();
+    entry.extend_from_slice(&value);
+    entry.extend_from_slice(b"signature");
+    let store = Store::open(dir.path(), StoreOptions::default()).unwrap();
+    apply(&store, &entry, &[by_ref(2, b"big", v(1, 0), offset, value.len())]);
+    let check = |store: &Store| {
+        let found = store.locate_in(2, b"big", u64::MAX).unwrap().expect("located");
+        let file = std::fs::read(&found.file).unwrap();
+        let entry_at = find(&file, &entry).expect("the entry is in the segment verbatim");
+        assert_eq!(found.offset as usize, entry_at + offset, "the value is read inside the entry");
+        assert_eq!(&file[found.offset as usize..][..found.len], &value[..]);
+        assert_eq!(count(&file, &value), 1, "no second copy of the value");
+        assert_eq!(data(store, 2, b"big", u64::MAX), Some((value.clone(), v(1, 0))));
+    };
+    check(&store);
+    store.close().unwrap();
+    check(&Store::open(dir.path(), StoreOptions::default()).unwrap());
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn count(haystack: &[u8], needle: &[u8]) -> usize {
+    haystack.windows(needle.len()).filter(|w| *w == needle).count()
+}
+
+#[test]
+fn a_damaged_entry_byte_fails_the_record_checksum() {
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, SEGMENT);
+    let entry = b"entry bytes with a value inside";
+    apply(&store, entry, &[by_ref(2, b"k", v(1, 0), 6, 5)]);
+    apply(&store, b"second", &[put(2, b"x", v(2, 0), b"1")]);
+    let file = store.locate_in(2, b"k", u64::MAX).unwrap().unwrap();
+    store.close().unwrap();
+    use logkv_fs::FileSystem;
+    let f = fs.open(&file.file).unwrap();
+    let mut byte = [0u8];
+    f.read_exact_at(&mut byte, file.offset).unwrap();
+    f.write_at(&[byte[0] ^ 0x40], file.offset).unwrap();
+    f.sync_data().unwrap();
+    let err = Store::open(Path::new(DIR), common::options(&fs, Durability::Always, SEGMENT)).unwrap_err();
+    assert!(err.is_corruption(), "{err}");
+}
+
+#[test]
+fn writes_out_of_version_order_are_refused_and_change_nothing() {
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, SEGMENT);
+    apply(&store, b"e", &[put(2, b"k", v(3, 0), b"a"), put(2, b"k", v(3, 4), b"b")]);
+    let before = (store.next_position(), data(&store, 2, b"k", u64::MAX));
+    let not_after = |e: StoreError| assert!(matches!(e, StoreError::OutOfOrder(_)), "{e}");
+    // A plain put is versioned by its position (2), below v(3, 4).
+    not_after(store.put(b"plain", b"x").unwrap_err());
+    not_after(store.append_applied(None, v(3, 9), b"e", &[put(2, b"k", v(3, 4), b"c")]).unwrap_err());
+    not_after(store.append_applied(Some(7), v(4, 0), b"e", &[put(2, b"k", v(4, 0), b"c")]).unwrap_err());
+    let invalid = |e: StoreError| assert!(matches!(e, StoreError::Invalid(_)), "{e}");
+    invalid(store.append_applied(None, v(4, 0), b"e", &[by_ref(2, b"k", v(4, 0), 1, 1)]).unwrap_err());
+    invalid(store.append_applied(None, v(4, 0), b"e", &[put(2, b"k", v(4, 1), b"c")]).unwrap_err());
+    let backwards = [put(2, b"k", v(4, 1), b"c"), put(2, b"j", v(4, 0), b"c")];
+    invalid(store.append_applied(None, v(4, 1), b"e", &backwards).unwrap_err());
+    assert!(matches!(
+        store.append_applied(None, v(4, 0), b"e", &[put(2, b"", v(4, 0), b"c")]),
+        Err(StoreError::EmptyKey)
+    ));
+    assert_eq!((store.next_position(), data(&store, 2, b"k", u64::MAX)), before);
+    // The right numbering goes through, with an empty record too.
+    assert_eq!(store.append_applied(Some(2), v(4, 0), b"malformed", &[]).unwrap(), 2);
+    let p = store.append_applied(Some(3), v(5, 0), b"e", &[put(2, b"k", v(5, 0), b"c")]).unwrap();
+    store.commit(p).unwrap();
+    assert_eq!(data(&store, 2, b"k", u64::MAX), Some((b"c".to_vec(), v(5, 0))));
+    store.close().unwrap();
+    let store = open(&fs, Durability::Always, SEGMENT);
+    assert_eq!((store.version(), store.next_position()), (v(5, 0), 4));
+}
+
+#[test]
+fn power_loss_keeps_every_acknowledged_applied_record() {
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, 4096);
+    let entry = vec![7u8; 300];
+    for p in 1..=40u64 {
+        let key = format!("k{}", p % 5).into_bytes();
+        apply(&store, &entry, &[by_ref(2, &key, v(p, 0), 10, 20), put(1, b"d", v(p, 1), &p.to_le_bytes())]);
+    }
+    for seed in 0..8 {
+        let crashed = fs.power_loss(seed);
+        let store = open(&crashed, Durability::Always, 4096);
+        assert_eq!(store.version(), v(40, 1));
+        assert_eq!(data(&store, 1, b"d", u64::MAX), Some((40u64.to_le_bytes().to_vec(), v(40, 1))));
+        assert_eq!(data(&store, 2, b"k3", v(39, 0xffff)), Some((vec![7; 20], v(38, 0))));
+    }
+}
