@@ -453,8 +453,9 @@ impl Inner {
         for c in &chunks {
             let seg = &segments[&c.segment];
             let end = c.start + c.data.len() as u64;
-            let written =
-                self.zero_ahead(seg, zeroed, end).and_then(|()| seg.file.write_at(&c.data, c.start));
+            let written = self
+                .zero_ahead(seg, zeroed, end, c.data.len() as u64)
+                .and_then(|()| seg.file.write_at(&c.data, c.start));
             if let Err(e) = written {
                 return Err(self.fail(format!("write to {} ({e})", seg.path.display())));
             }
@@ -485,10 +486,16 @@ impl Inner {
     }
 
     /// Writes zeros past `end` in `seg` when the zeroed stretch runs short,
-    /// before the data that will land in it.
-    fn zero_ahead(&self, seg: &Segment, zeroed: &mut Loc, end: u64) -> std::io::Result<()> {
+    /// before the data that will land in it. A large write (`len` at least
+    /// half the stretch) converts its own blocks in one sync, and zeros
+    /// ahead of it would double the bytes written, so it skips them.
+    fn zero_ahead(&self, seg: &Segment, zeroed: &mut Loc, end: u64, len: u64) -> std::io::Result<()> {
         if zeroed.segment() != seg.id {
             *zeroed = Loc::new(seg.id, SEGMENT_HEADER_LEN);
+        }
+        if len >= ZERO_AHEAD_BYTES / 2 {
+            *zeroed = Loc::new(seg.id, zeroed.offset().max(end));
+            return Ok(());
         }
         if zeroed.offset() >= end + ZERO_AHEAD_BYTES / 2 || zeroed.offset() >= seg.capacity {
             return Ok(());
