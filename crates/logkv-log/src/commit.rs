@@ -81,6 +81,12 @@ impl Commit {
         done.into_iter().map(|w| w.1).collect()
     }
 
+    /// Wakes writers held back by a full `periodic` buffer.
+    pub(crate) fn wake_writers(&self) {
+        let _st = self.state.lock();
+        self.acked.notify_all();
+    }
+
     pub(crate) fn request_flush(&self) {
         let mut st = self.state.lock();
         if !st.flush_requested {
@@ -103,10 +109,14 @@ pub(crate) fn wait(inner: &Inner, position: u64) -> Result<()> {
         Durability::Always => lead_or_follow(inner, position, true),
         Durability::None => lead_or_follow(inner, position, false),
         Durability::Periodic { flush_size_bytes, .. } => {
-            if inner.buffered_bytes() >= flush_size_bytes.saturating_mul(2) {
+            // Back-pressure: wait until the flusher has taken the buffer
+            // below twice its threshold (after its write, while it syncs),
+            // not for this write to be synced, so filling and flushing overlap.
+            let limit = flush_size_bytes.saturating_mul(2);
+            if inner.buffered_bytes() >= limit {
                 let c = &inner.commit;
                 let mut st = c.state.lock();
-                while st.durable < position && !st.shut_down && inner.failed().is_none() {
+                while inner.buffered_bytes() >= limit && !st.shut_down && inner.failed().is_none() {
                     if !st.flush_requested {
                         st.flush_requested = true;
                         c.flusher.notify_one();

@@ -4,7 +4,7 @@
 
 use std::collections::{BTreeMap, VecDeque};
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, OnceLock};
 
 use logkv_fs::DynFs;
@@ -77,7 +77,6 @@ struct SeqState {
     capacity: u64,
     open: Chunk,
     sealed: VecDeque<Arc<Chunk>>,
-    buffered_bytes: usize,
     closed: bool,
 }
 
@@ -108,6 +107,9 @@ pub(crate) struct Inner {
     /// One flush at a time, so files are written in order.
     flush_lock: Mutex<FlushState>,
     failed: OnceLock<String>,
+    /// Bytes appended but not yet written to a segment file; an atomic so
+    /// that `periodic` writers can watch it without the sequencer lock.
+    buffered: AtomicUsize,
     pub(crate) commit: Commit,
     pub(crate) stats: LogStats,
 }
@@ -175,7 +177,6 @@ impl FileLog {
             capacity,
             open: Chunk { segment, start: rec.tail_offset, data: Vec::new() },
             sealed: VecDeque::new(),
-            buffered_bytes: 0,
             closed: false,
         };
         let unsynced = rec.segments.iter().map(|s| s.id).collect();
@@ -194,6 +195,7 @@ impl FileLog {
             sequenced_version: AtomicU64::new(last_version),
             flush_lock: Mutex::new(FlushState { unsynced, zeroed }),
             failed: OnceLock::new(),
+            buffered: AtomicUsize::new(0),
             stats: LogStats::default(),
         });
         let flusher = match inner.config.durability {
@@ -267,12 +269,12 @@ impl FileLog {
         s.last_version = version;
         inner.sequenced_version.store(version, Ordering::Release);
         s.offset += frame_len;
-        s.buffered_bytes += frame_len as usize;
+        let buffered = inner.buffered.fetch_add(frame_len as usize, Ordering::AcqRel) + frame_len as usize;
         if let Durability::Periodic { flush_size_bytes, .. } = inner.config.durability {
             // Version first: a reader that sees the position sees its version.
             inner.visible_version.store(version, Ordering::Release);
             inner.visible.store(position, Ordering::Release);
-            if s.buffered_bytes >= flush_size_bytes {
+            if buffered >= flush_size_bytes {
                 inner.commit.request_flush();
             }
         }
@@ -398,7 +400,7 @@ impl Inner {
     }
 
     pub(crate) fn buffered_bytes(&self) -> usize {
-        self.seq.lock().buffered_bytes
+        self.buffered.load(Ordering::Acquire)
     }
 
     /// Starts a new segment big enough for a frame of `frame_len` bytes. The
@@ -469,7 +471,9 @@ impl Inner {
             let mut s = self.seq.lock();
             self.written.store(end.to_u64(), Ordering::Release);
             s.sealed.drain(..chunks.len());
-            s.buffered_bytes -= bytes;
+            self.buffered.fetch_sub(bytes, Ordering::AcqRel);
+            drop(s);
+            self.commit.wake_writers();
         }
         self.stats.record_write(bytes as u64, chunks.len() as u64);
         if sync {
