@@ -18,6 +18,17 @@ pub(crate) const DELETED: u64 = 1 << 63;
 /// Bytes a keyspace costs besides its index's heap (its map node, roughly).
 const KEYSPACE_OVERHEAD: usize = 64 + std::mem::size_of::<Index>();
 
+/// What a delete of a key the index does not hold leaves behind.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Deletes {
+    /// Nothing (the plain API: an absent key and a deleted one read alike,
+    /// so the record is written but indexes nothing).
+    OfHeldKeys,
+    /// A tombstone (applied entries: a delete is a write, and its version
+    /// is what [`crate::Store::newest_in`] reports for the key).
+    Versioned,
+}
+
 /// Every keyspace's index, the heap bytes they hold and the live keys.
 #[derive(Debug, Default)]
 pub(crate) struct Keyspaces {
@@ -70,13 +81,21 @@ impl Keyspaces {
     /// Applies one version record at `loc` (shared by writes and replay).
     /// Returns the key's previous metadata, which the record's `prev`
     /// points at.
-    pub(crate) fn apply(&mut self, keyspace: u32, kind: OpKind, key: &[u8], loc: Loc) -> Option<u64> {
+    pub(crate) fn apply(
+        &mut self,
+        keyspace: u32,
+        kind: OpKind,
+        key: &[u8],
+        loc: Loc,
+        deletes: Deletes,
+    ) -> Option<u64> {
         let is_live = |meta: u64| meta & DELETED == 0;
-        if kind == OpKind::Delete {
+        let meta = if kind == OpKind::Delete { loc.to_u64() | DELETED } else { loc.to_u64() };
+        if kind == OpKind::Delete && deletes == Deletes::OfHeldKeys {
             // A delete of a key the index never held has nothing to hide,
             // so it adds no entry (nor a keyspace).
             let index = self.spaces.get_mut(&keyspace)?;
-            let old = index.replace(key, loc.to_u64() | DELETED);
+            let old = index.replace(key, meta);
             if old.is_some_and(is_live) {
                 self.live -= 1;
             }
@@ -87,10 +106,12 @@ impl Keyspaces {
             Index::default()
         });
         let before = index.heap_bytes();
-        let old = index.upsert(key, loc.to_u64());
+        let old = index.upsert(key, meta);
         self.heap_bytes = self.heap_bytes + index.heap_bytes() - before;
-        if !old.is_some_and(is_live) {
-            self.live += 1;
+        match (old.is_some_and(is_live), kind.is_put()) {
+            (false, true) => self.live += 1,
+            (true, false) => self.live -= 1,
+            _ => {}
         }
         old
     }
@@ -105,12 +126,14 @@ impl Keyspaces {
     pub(crate) fn reserve<'a>(
         &self,
         max_index_bytes: usize,
+        deletes: Deletes,
         writes: impl Iterator<Item = (u32, OpKind, &'a [u8])> + Clone,
     ) -> Result<()> {
+        let adds = |kind: OpKind| kind.is_put() || deletes == Deletes::Versioned;
         let new_bytes = |is_new: &dyn Fn(u32, &[u8]) -> bool| -> usize {
             writes
                 .clone()
-                .filter(|(ks, kind, key)| kind.is_put() && is_new(*ks, key))
+                .filter(|(ks, kind, key)| adds(*kind) && is_new(*ks, key))
                 .map(|(ks, _, key)| {
                     let space =
                         if self.spaces.contains_key(&ks) { 0 } else { KEYSPACE_OVERHEAD + CHUNK_BYTES };
@@ -162,14 +185,14 @@ mod tests {
         ) {
             let mut spaces = Keyspaces::default();
             for (i, key) in indexed.iter().enumerate() {
-                spaces.apply(0, OpKind::Put, key, Loc::new(1, i as u64));
+                spaces.apply(0, OpKind::Put, key, Loc::new(1, i as u64), Deletes::OfHeldKeys);
             }
             let writes: Vec<(OpKind, Vec<u8>)> = batch
                 .into_iter()
                 .map(|(put, key)| (if put { OpKind::Put } else { OpKind::Delete }, key))
                 .collect();
             let max = spaces.heap_bytes() + slack;
-            let got = spaces.reserve(max, writes.iter().map(|(kind, key)| (0, *kind, &key[..])));
+            let got = spaces.reserve(max, Deletes::OfHeldKeys, writes.iter().map(|(kind, key)| (0, *kind, &key[..])));
             let want = searching_verdict(&spaces, max, &writes);
             prop_assert_eq!(format!("{got:?}"), format!("{want:?}"));
         }
@@ -178,18 +201,31 @@ mod tests {
     #[test]
     fn keyspaces_are_separate_and_counted_together() {
         let mut spaces = Keyspaces::default();
-        assert_eq!(spaces.apply(1, OpKind::Delete, b"k", Loc::new(1, 8)), None, "no keyspace made");
+        let held = Deletes::OfHeldKeys;
+        assert_eq!(spaces.apply(1, OpKind::Delete, b"k", Loc::new(1, 8), held), None, "no keyspace made");
         assert_eq!(spaces.heap_bytes(), 0);
-        spaces.apply(1, OpKind::Put, b"k", Loc::new(1, 8));
-        spaces.apply(2, OpKind::PutRef, b"k", Loc::new(1, 16));
+        spaces.apply(1, OpKind::Put, b"k", Loc::new(1, 8), held);
+        spaces.apply(2, OpKind::PutRef, b"k", Loc::new(1, 16), held);
         assert_eq!(
             (spaces.get(1, b"k"), spaces.get(2, b"k")),
             (Some(Loc::new(1, 8).to_u64()), Some(Loc::new(1, 16).to_u64()))
         );
         assert_eq!((spaces.len(), spaces.live()), (2, 2));
-        spaces.apply(2, OpKind::Delete, b"k", Loc::new(1, 24));
+        spaces.apply(2, OpKind::Delete, b"k", Loc::new(1, 24), held);
         assert!(spaces.is_live(1, b"k") && !spaces.is_live(2, b"k"));
         assert_eq!((spaces.len(), spaces.live()), (2, 1));
         assert!(spaces.heap_bytes() >= 2 * KEYSPACE_OVERHEAD);
+    }
+
+    #[test]
+    fn versioned_deletes_leave_a_tombstone_even_for_keys_never_held() {
+        let mut spaces = Keyspaces::default();
+        let versioned = Deletes::Versioned;
+        assert_eq!(spaces.apply(3, OpKind::Delete, b"k", Loc::new(1, 8), versioned), None);
+        assert_eq!(spaces.get(3, b"k"), Some(Loc::new(1, 8).to_u64() | DELETED));
+        assert_eq!((spaces.len(), spaces.live()), (1, 0));
+        spaces.apply(3, OpKind::Put, b"k", Loc::new(1, 16), versioned);
+        spaces.apply(3, OpKind::Delete, b"k", Loc::new(1, 24), versioned);
+        assert_eq!((spaces.len(), spaces.live()), (1, 0));
     }
 }

@@ -25,7 +25,7 @@ use parking_lot::RwLock;
 
 use crate::applied::parse_applied;
 use crate::error::{Result, StoreError};
-use crate::keyspaces::Keyspaces;
+use crate::keyspaces::{Deletes, Keyspaces};
 use crate::limits::Limits;
 use crate::record::{parse_batch, OpHeader, OpKind, OpRef, OP_HEADER_LEN, VALUE_BACK_LEN};
 use crate::scan::{Scan, ScanOptions};
@@ -147,11 +147,13 @@ impl Store {
         let mut last_version = 0u64;
         let mut visit = |r: RecordRef<'_>| -> Result<u64> {
             let bad = |detail| StoreError::BadRecord { position: r.position, detail };
-            let (ops, version) = match r.rtype {
-                RecordType::Batch => (parse_batch(r.payload, r.position).map_err(bad)?, r.position),
+            let (ops, version, deletes) = match r.rtype {
+                RecordType::Batch => {
+                    (parse_batch(r.payload, r.position).map_err(bad)?, r.position, Deletes::OfHeldKeys)
+                }
                 RecordType::Applied => {
                     let parsed = parse_applied(r.payload).map_err(bad)?;
-                    (parsed.ops, parsed.version)
+                    (parsed.ops, parsed.version, Deletes::Versioned)
                 }
             };
             // Checked here as on append: a record's versions exceed every
@@ -160,9 +162,13 @@ impl Store {
                 return Err(bad(format!("version {first} does not exceed {last_version}, the one before")));
             }
             last_version = last_version.max(version);
-            index.reserve(max_index_bytes, ops.iter().map(|o| (o.header.keyspace, o.header.kind, o.key)))?;
+            index.reserve(
+                max_index_bytes,
+                deletes,
+                ops.iter().map(|o| (o.header.keyspace, o.header.kind, o.key)),
+            )?;
             for OpRef { header, key, offset, .. } in ops {
-                index.apply(header.keyspace, header.kind, key, r.payload_loc.forward(offset as u64));
+                index.apply(header.keyspace, header.kind, key, r.payload_loc.forward(offset as u64), deletes);
             }
             Ok(version)
         };

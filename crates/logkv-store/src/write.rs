@@ -7,6 +7,7 @@ use logkv_log::{Loc, LogError, RecordType};
 use crate::applied::{payload_len, AppliedOp, AppliedValue, APPLIED_HEADER_LEN};
 use crate::batch::{Op, WriteBatch};
 use crate::error::{Result, StoreError};
+use crate::keyspaces::Deletes;
 use crate::limits::{check, FORMAT_MAX_KEY_BYTES, FORMAT_MAX_VALUE_BYTES};
 use crate::record::BATCH_HEADER_LEN;
 use crate::store::{Store, DEFAULT_KEYSPACE};
@@ -180,7 +181,15 @@ impl Store {
                     return Err(Refused::Absent);
                 }
             }
-            index.reserve(self.limits.max_index_bytes, ops.iter().map(|o| (o.keyspace, o.kind(), o.key)))?;
+            let deletes = match record {
+                Record::Batch { .. } => Deletes::OfHeldKeys,
+                Record::Applied { .. } => Deletes::Versioned,
+            };
+            index.reserve(
+                self.limits.max_index_bytes,
+                deletes,
+                ops.iter().map(|o| (o.keyspace, o.kind(), o.key)),
+            )?;
             let (tag, mut at) = match record {
                 Record::Batch { .. } => (position, 0),
                 Record::Applied { version, .. } => {
@@ -196,7 +205,8 @@ impl Store {
                 // Indexing first finds the previous version with the same
                 // search that updates the key; the header that points back
                 // at it is encoded afterwards.
-                let prev = index.apply(op.keyspace, op.kind(), op.key, payload_loc.forward(at as u64));
+                let prev =
+                    index.apply(op.keyspace, op.kind(), op.key, payload_loc.forward(at as u64), deletes);
                 let version = match record {
                     Record::Batch { .. } => position,
                     Record::Applied { .. } => op.version,

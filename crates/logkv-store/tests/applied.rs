@@ -204,3 +204,19 @@ fn power_loss_keeps_every_acknowledged_applied_record() {
         assert_eq!(data(&store, 2, b"k3", v(39, 0xffff)), Some((vec![7; 20], v(38, 0))));
     }
 }
+
+#[test]
+fn an_applied_delete_of_a_key_never_held_keeps_its_version() {
+    // In the runtime a delete is a write: a later transaction that read the
+    // key at an older version must conflict with it.
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, SEGMENT);
+    apply(&store, b"e", &[delete(2, b"never", v(1, 0))]);
+    let want = Some(Newest { version: v(1, 0), value: None });
+    assert_eq!(store.newest_in(2, b"never").unwrap(), want);
+    assert_eq!(data(&store, 2, b"never", u64::MAX), None);
+    assert_eq!((store.len(), store.index_entries()), (0, 1));
+    store.close().unwrap();
+    let store = open(&fs, Durability::Always, SEGMENT);
+    assert_eq!(store.newest_in(2, b"never").unwrap(), want);
+}
