@@ -102,6 +102,26 @@ impl Acl {
         }
     }
 
+    /// The access-control state of `stream`, if it has any history.
+    pub fn stream(&self, stream: &StreamId) -> Option<&StreamAcl> {
+        self.streams.get(stream)
+    }
+
+    /// Puts back what [`Acl::stream`] returned (`None`: the stream is new
+    /// again): to undo changes whose effects could not be stored.
+    pub fn restore_stream(&mut self, stream: StreamId, state: Option<StreamAcl>) {
+        match state {
+            Some(s) => self.streams.insert(stream, s),
+            None => self.streams.remove(&stream),
+        };
+    }
+
+    /// Claims `stream` with no roles (the `Claimed` fact alone), as when
+    /// rebuilding the state from its facts.
+    pub fn claim(&mut self, stream: StreamId) {
+        self.streams.entry(stream).or_default();
+    }
+
     /// Applies a committed change. Any change claims a new stream.
     pub fn apply(&mut self, c: &AclChange) {
         let s = self.streams.entry(c.stream).or_default();

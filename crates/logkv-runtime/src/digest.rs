@@ -104,6 +104,11 @@ impl StateDigest {
         }
     }
 
+    /// The digest from what [`StateDigest::to_bytes`] wrote.
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(limbs(&bytes))
+    }
+
     /// The digest as 32 big-endian bytes.
     pub fn to_bytes(&self) -> [u8; 32] {
         let mut out = [0u8; 32];
@@ -159,6 +164,14 @@ mod tests {
         a.remove(value(&s, b"x", b"1"));
         a.remove(value(&s, b"y", b"2"));
         assert_eq!(a, StateDigest::default());
+    }
+
+    #[test]
+    fn bytes_round_trip() {
+        let s = StreamId([7; 32]);
+        let mut d = StateDigest::default();
+        d.add(value(&s, b"x", b"1"));
+        assert_eq!(StateDigest::from_bytes(d.to_bytes()), d);
     }
 
     #[test]

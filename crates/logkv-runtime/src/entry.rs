@@ -39,8 +39,10 @@ impl Codec for UnknownCodec {
 /// A state apply can read and commit to.
 pub trait State: StateView {
     /// Records the result of the transaction at `version` and, if it
-    /// committed, its effects; `body` is the body the effects refer into.
-    fn commit(&mut self, version: u64, body: &[u8], effects: &TxEffects);
+    /// committed, its effects; `body` is the body the effects refer into,
+    /// which starts `body_offset` bytes into the entry (so a state that
+    /// keeps the entry can point at a value inside it instead of copying it).
+    fn commit(&mut self, version: u64, body: &[u8], body_offset: usize, effects: &TxEffects);
 }
 
 /// What happened to an entry.
@@ -82,6 +84,26 @@ impl Applier {
     /// The streams this applier watches.
     pub fn watched(&self) -> &Watched {
         &self.watched
+    }
+
+    /// The anti-replay window of `sender` on `stream`, if it used a nonce there.
+    pub fn nonce_window(&self, sender: &Address, stream: &StreamId) -> Option<NonceWindow> {
+        self.nonces.get(&(*sender, *stream)).copied()
+    }
+
+    /// Every anti-replay window, by sender and stream (for checkpoints).
+    pub fn nonce_windows(&self) -> impl Iterator<Item = (Address, StreamId, &NonceWindow)> + '_ {
+        self.nonces.iter().map(|((a, s), w)| (*a, *s, w))
+    }
+
+    /// Sets (or, with `None`, forgets) the window of `sender` on `stream`:
+    /// to restore windows from a checkpoint, or to undo an entry whose
+    /// effects could not be stored.
+    pub fn set_nonce_window(&mut self, sender: Address, stream: StreamId, window: Option<NonceWindow>) {
+        match window {
+            Some(w) => self.nonces.insert((sender, stream), w),
+            None => self.nonces.remove(&(sender, stream)),
+        };
     }
 
     /// Applies the entry at `position`. `verified` says the caller already
@@ -142,7 +164,7 @@ impl Applier {
                 let input = TxInput { sender, tags: &tags, codec, body: tx.body };
                 apply_tx(state, &self.watched, input).expect("watched transactions are never skipped")
             };
-            state.commit(version, tx.body, &effects);
+            state.commit(version, tx.body, tx.body_offset, &effects);
             results.push(Some(effects.result));
         }
         EntryOutcome::Applied(results)

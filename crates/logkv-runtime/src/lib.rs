@@ -1,7 +1,8 @@
 //! logkv's runtime on a shared log (the 0G Storage KV model): streams,
 //! transaction bodies in pluggable codecs, signed entries, access control and
 //! deterministic apply. `../shared/SEMANTICS.md` states the model;
-//! `docs/format.md` documents the bytes.
+//! `docs/format.md` documents the bytes. [`node::Node`] runs the runtime
+//! on the embedded store, its state kept in its file log.
 
 pub mod acl;
 pub mod apply;
@@ -12,6 +13,9 @@ pub mod envelope;
 #[cfg(unix)]
 pub mod keyfile;
 pub mod mem_state;
+pub mod node;
 pub mod nonce;
 pub mod signing;
+mod store_state;
+pub mod system;
 pub mod types;

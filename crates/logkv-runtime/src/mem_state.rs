@@ -44,7 +44,7 @@ impl StateView for MemState {
 }
 
 impl State for MemState {
-    fn commit(&mut self, version: u64, body: &[u8], effects: &TxEffects) {
+    fn commit(&mut self, version: u64, body: &[u8], _body_offset: usize, effects: &TxEffects) {
         let text = effects.result.to_string();
         self.digest.add(Fact::Result { version, text: &text });
         self.results.insert(version, text);

@@ -1,0 +1,360 @@
+//! A node on the embedded store: it applies signed entries and keeps the
+//! state they build in its file log, queryable as of any version.
+//!
+//! Each entry becomes one `Applied` record: the entry verbatim, then the
+//! version records derived from it (see `docs/runtime.md`): data in the
+//! stream's keyspace (values written by the entry point into it; computed
+//! ones are stored), and in the system keyspace the result of every
+//! transaction, the access-control facts that changed, new stream
+//! keyspaces, the anti-replay windows that moved and the digest. Opening a
+//! node replays the log by indexing those records — never re-applying or
+//! re-verifying an entry — and rebuilds the little apply keeps in memory
+//! (access control, windows, stream map, digest) from the system keyspace.
+//!
+//! Applying: the signature is checked outside any lock; then, under the
+//! apply lock, the effects are computed against the newest sequenced state,
+//! the record is appended (and indexed) and the lock released; the caller
+//! then waits for the group commit that acknowledges it. Reads are in
+//! [`query`].
+
+mod query;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use logkv_store::{ScanOptions, Store, StoreError, StoreOptions};
+use parking_lot::{Mutex, RwLock};
+
+use crate::acl::Acl;
+use crate::apply::Watched;
+use crate::digest::StateDigest;
+use crate::entry::{Applier, EntryOutcome};
+use crate::envelope::{Entry, EntryView, EnvelopeError, TxPart};
+use crate::nonce::NonceWindow;
+use crate::signing::Signer;
+use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
+use crate::system::{
+    nonce_key, nonce_key_parts, stream_of_key, FactOf, DIGEST_KEY, FACT_PREFIX, FIRST_STREAM_KEYSPACE,
+    NONCE_PREFIX, STREAM_PREFIX, SYSTEM_KEYSPACE,
+};
+use crate::types::{tx_version, version_position, Address, StreamId};
+
+/// Everything a node operation can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum NodeError {
+    /// The store below failed (I/O, corruption, a limit, read-only).
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The entry was written by a newer protocol: this node does not log
+    /// what it could not apply.
+    #[error("entry needs a newer logkv: {0}")]
+    UpgradeNeeded(EnvelopeError),
+    /// An entry of the node's own could not be built.
+    #[error("cannot build the entry: {0}")]
+    Envelope(EnvelopeError),
+    /// A record of the system keyspace cannot be read back.
+    #[error("bad system record {key}: {detail}")]
+    BadSystemRecord {
+        /// The key, in hex.
+        key: String,
+        /// What is wrong.
+        detail: String,
+    },
+}
+
+/// Shorthand for results of this module.
+pub type Result<T, E = NodeError> = std::result::Result<T, E>;
+
+/// How to open a node.
+#[derive(Debug, Clone, Default)]
+pub struct NodeOptions {
+    /// The store (file system, log configuration, limits).
+    pub store: StoreOptions,
+    /// The streams this node applies.
+    pub watched: Watched,
+}
+
+/// An entry the node logged and applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Applied {
+    /// The entry's position in the log.
+    pub position: u64,
+    /// The newest version it created (the version readers see once it is
+    /// acknowledged).
+    pub version: u64,
+    /// What happened to it.
+    pub outcome: EntryOutcome,
+}
+
+/// A key, its value and the version that wrote it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct KeyValue {
+    /// The key.
+    pub key: Vec<u8>,
+    /// The value.
+    pub value: Vec<u8>,
+    /// The version that wrote it.
+    pub version: u64,
+}
+
+/// How far the node has applied the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayProgress {
+    /// Position of the newest entry applied and acknowledged.
+    pub applied_position: u64,
+    /// The newest version readers see.
+    pub applied_version: u64,
+}
+
+/// What apply keeps in memory, under the apply lock.
+struct Core {
+    applier: Applier,
+    acl: Acl,
+    digest: StateDigest,
+    next_keyspace: u32,
+}
+
+/// A node: the runtime on the embedded store.
+pub struct Node {
+    store: Store,
+    core: Mutex<Core>,
+    streams: StreamMap,
+    /// Next nonce of each local signer.
+    local_nonces: Mutex<BTreeMap<Address, u64>>,
+    verified: AtomicU64,
+    applied: AtomicU64,
+}
+
+impl std::fmt::Debug for Node {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Node").field("store", &self.store).finish_non_exhaustive()
+    }
+}
+
+fn bad(key: &[u8], detail: impl Into<String>) -> NodeError {
+    NodeError::BadSystemRecord { key: hex::encode(key), detail: detail.into() }
+}
+
+impl Node {
+    /// Opens (or creates) a node in `dir`. Replay indexes the log's records
+    /// and reads back the system keyspace; no entry is applied or verified.
+    pub fn open(dir: impl AsRef<Path>, options: NodeOptions) -> Result<Self> {
+        let store = Store::open(dir, options.store)?;
+        let mut applier = Applier::new(options.watched);
+        let system = |prefix: u8| store.scan_in(SYSTEM_KEYSPACE, ScanOptions::prefix(&[prefix]));
+        let mut acl = Acl::default();
+        for kv in system(FACT_PREFIX) {
+            let (key, value) = kv?;
+            FactOf::parse(&key, &value.data)
+                .ok_or_else(|| bad(&key, "not an access-control fact"))?
+                .restore(&mut acl);
+        }
+        let mut streams = BTreeMap::new();
+        let mut next_keyspace = FIRST_STREAM_KEYSPACE;
+        for kv in system(STREAM_PREFIX) {
+            let (key, value) = kv?;
+            let stream = stream_of_key(&key).ok_or_else(|| bad(&key, "not a stream key"))?;
+            let ks =
+                <[u8; 4]>::try_from(&value.data[..]).map_err(|_| bad(&key, "keyspace is not 4 bytes"))?;
+            let ks = u32::from_be_bytes(ks);
+            next_keyspace = next_keyspace.max(ks.saturating_add(1));
+            streams.insert(stream, ks);
+        }
+        for kv in system(NONCE_PREFIX) {
+            let (key, value) = kv?;
+            let (sender, stream) = nonce_key_parts(&key).ok_or_else(|| bad(&key, "not a nonce key"))?;
+            let window = NonceWindow::decode(&value.data).map_err(|e| bad(&key, e.to_string()))?;
+            applier.set_nonce_window(sender, stream, Some(window));
+        }
+        let digest = match store.get_at_in(SYSTEM_KEYSPACE, DIGEST_KEY, u64::MAX)? {
+            None => StateDigest::default(),
+            Some(v) => {
+                StateDigest::from_bytes(v.data[..].try_into().map_err(|_| bad(DIGEST_KEY, "not 32 bytes"))?)
+            }
+        };
+        Ok(Self {
+            store,
+            core: Mutex::new(Core { applier, acl, digest, next_keyspace }),
+            streams: RwLock::new(streams),
+            local_nonces: Mutex::new(BTreeMap::new()),
+            verified: AtomicU64::new(0),
+            applied: AtomicU64::new(0),
+        })
+    }
+
+    /// Logs and applies an entry from a client: verifies its signature
+    /// (outside any lock), applies it at the next position, and returns
+    /// once it is acknowledged. Malformed and forged entries are logged too
+    /// (they record what every node records for them); an entry of a newer
+    /// protocol is refused.
+    pub fn submit(&self, entry: &[u8]) -> Result<Applied> {
+        let verified = match EntryView::parse(entry) {
+            Ok(view) => {
+                self.verified.fetch_add(1, Ordering::Relaxed);
+                Some(view.verify().is_ok())
+            }
+            Err(e) if e.needs_upgrade() => return Err(NodeError::UpgradeNeeded(e)),
+            Err(_) => None,
+        };
+        self.apply(None, entry, verified)
+    }
+
+    /// Builds, signs and applies an entry of the node's own: `signer`'s
+    /// next nonce (above every nonce it used on any stream), the
+    /// transactions given. Not verified again: this node signed it.
+    pub fn append_local(&self, signer: &Signer, txs: Vec<TxPart>) -> Result<Applied> {
+        let nonce = self.next_local_nonce(&signer.address());
+        let entry = Entry { sender: signer.address(), nonce, txs };
+        let bytes = entry.encode_signed(signer).map_err(NodeError::Envelope)?;
+        self.apply(None, &bytes, Some(true))
+    }
+
+    /// Applies an entry that holds `position` in another log (a shared log
+    /// this node follows), keeping a local copy: versions come from
+    /// `position`, which must increase from one call to the next; the
+    /// local record gets the next local position. `verified` as in
+    /// [`Applier::apply_entry`].
+    pub fn apply_replicated(&self, position: u64, entry: &[u8], verified: Option<bool>) -> Result<Applied> {
+        if let Err(e) = EntryView::parse(entry).map(|_| ()) {
+            if e.needs_upgrade() {
+                return Err(NodeError::UpgradeNeeded(e));
+            }
+        }
+        if verified.is_none() {
+            self.verified.fetch_add(1, Ordering::Relaxed);
+        }
+        self.apply(Some(position), entry, verified)
+    }
+
+    fn next_local_nonce(&self, sender: &Address) -> u64 {
+        let mut nonces = self.local_nonces.lock();
+        let next = nonces.entry(*sender).or_insert_with(|| {
+            let core = self.core.lock();
+            let highest =
+                core.applier.nonce_windows().filter(|(a, _, _)| a == sender).map(|(_, _, w)| w.highest());
+            highest.max().unwrap_or(0) + 1
+        });
+        let nonce = *next;
+        *next += 1;
+        nonce
+    }
+
+    /// Applies `bytes` at `position` (the next local one if `None`),
+    /// appends the record and waits for its acknowledgement.
+    fn apply(&self, position: Option<u64>, bytes: &[u8], verified: Option<bool>) -> Result<Applied> {
+        let applied = {
+            let mut core = self.core.lock();
+            self.apply_locked(&mut core, position, bytes, verified)?
+        };
+        self.store.commit(applied.position)?;
+        Ok(applied)
+    }
+
+    fn apply_locked(
+        &self,
+        core: &mut Core,
+        position: Option<u64>,
+        bytes: &[u8],
+        verified: Option<bool>,
+    ) -> Result<Applied> {
+        let local = self.store.next_position();
+        let at = position.unwrap_or(local);
+        let view = EntryView::parse(bytes).ok();
+        let tx_count = view.as_ref().map_or(0, |v| v.txs().len());
+        let last_version = tx_version(at, tx_count.saturating_sub(1) as u16);
+        // What an entry may change besides the stores' records, to undo it
+        // if the record cannot be stored.
+        let windows_before: Vec<(Address, StreamId, Option<NonceWindow>)> = view
+            .iter()
+            .flat_map(|v| v.tags().iter().map(move |t| (v.sender(), t)))
+            .map(|(a, t)| (a, t, core.applier.nonce_window(&a, &t)))
+            .collect();
+        let digest_before = core.digest;
+        let Core { applier, acl, digest, next_keyspace } = core;
+        let mut state = EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest);
+        let outcome = applier.apply_entry(&mut state, at, bytes, verified);
+        let EntryState { new_streams, acl_before, error, mut ops, .. } = state;
+        for (sender, stream, before) in &windows_before {
+            let after = core.applier.nonce_window(sender, stream);
+            if let Some(w) = after.filter(|w| Some(*w) != *before) {
+                ops.push(DerivedOp::system(
+                    &nonce_key(sender, stream),
+                    last_version,
+                    Derived::Bytes(w.encode().to_vec()),
+                ));
+            }
+        }
+        if core.digest != digest_before {
+            ops.push(DerivedOp::system(
+                DIGEST_KEY,
+                last_version,
+                Derived::Bytes(core.digest.to_bytes().to_vec()),
+            ));
+        }
+        let undo = |core: &mut Core| {
+            for (sender, stream, before) in windows_before.iter() {
+                core.applier.set_nonce_window(*sender, *stream, *before);
+            }
+            for (stream, before) in acl_before {
+                core.acl.restore_stream(stream, before);
+            }
+            core.digest = digest_before;
+            let mut streams = self.streams.write();
+            new_streams.iter().for_each(|(s, _)| {
+                streams.remove(s);
+            });
+        };
+        if let EntryOutcome::UpgradeNeeded(e) = outcome {
+            undo(core);
+            return Err(NodeError::UpgradeNeeded(e));
+        }
+        if let Some(e) = error.into_inner() {
+            undo(core);
+            return Err(e.into());
+        }
+        // Readers may learn the new keyspaces before the record is visible:
+        // they find nothing there until it is.
+        self.streams.write().extend(new_streams.iter().copied());
+        let applied_ops: Vec<_> = ops.iter().map(DerivedOp::as_applied).collect();
+        let expect = position.is_none().then_some(local);
+        match self.store.append_applied(expect, last_version, bytes, &applied_ops) {
+            Ok(p) => {
+                core.next_keyspace =
+                    new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
+                self.applied.fetch_add(1, Ordering::Relaxed);
+                Ok(Applied { position: p, version: last_version, outcome })
+            }
+            Err(e) => {
+                undo(core);
+                Err(e.into())
+            }
+        }
+    }
+
+    /// How far the node has applied the log.
+    pub fn replay_progress(&self) -> ReplayProgress {
+        let version = self.store.version();
+        ReplayProgress { applied_position: version_position(version), applied_version: version }
+    }
+
+    /// Signatures this process checked (replay checks none).
+    pub fn signatures_verified(&self) -> u64 {
+        self.verified.load(Ordering::Relaxed)
+    }
+
+    /// Entries this process applied (replay applies none).
+    pub fn entries_applied(&self) -> u64 {
+        self.applied.load(Ordering::Relaxed)
+    }
+
+    /// The store below.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Syncs and closes the node.
+    pub fn close(self) -> Result<()> {
+        Ok(self.store.close()?)
+    }
+}

@@ -1,0 +1,211 @@
+//! The keys a node derives from the entries it applies, in the store's
+//! system keyspace (1). Data of a stream lives in a keyspace of its own
+//! (numbered from 2 in order of first appearance, recorded here).
+//!
+//! | key | value |
+//! |---|---|
+//! | `"r"` version u64 BE | the result string of the transaction at that version |
+//! | `"a"` kind u8, stream 32, \[keccak256(key) 32\], \[account 20\] | `1`, then the key (empty for facts without one): the access-control fact holds |
+//! | `"s"` stream 32 | the stream's keyspace, u32 BE |
+//! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (136 bytes) |
+//! | `"d"` | the state digest after the entry (32 bytes) |
+//!
+//! Fact kinds are those of the digest: 0 claimed (no key, no account),
+//! 1 admin, 2 stream writer (account), 3 special key (key), 4 special
+//! writer (key and account). Keys are hashed so fact keys stay short
+//! whatever the protocol key's length; the value keeps the key itself, to
+//! rebuild the access-control state and to rule out hash collisions.
+
+use crate::acl::{Acl, AclChange, AclFact};
+use crate::codec::ControlOp;
+use crate::signing::keccak256;
+use crate::types::{Address, StreamId};
+
+/// The keyspace of the node's derived keys.
+pub const SYSTEM_KEYSPACE: u32 = 1;
+/// The keyspace of the first stream; later streams count up from it.
+pub const FIRST_STREAM_KEYSPACE: u32 = 2;
+/// The key of the state digest.
+pub const DIGEST_KEY: &[u8] = b"d";
+/// Prefix of result keys.
+pub const RESULT_PREFIX: u8 = b'r';
+/// Prefix of access-control fact keys.
+pub const FACT_PREFIX: u8 = b'a';
+/// Prefix of stream keys.
+pub const STREAM_PREFIX: u8 = b's';
+/// Prefix of anti-replay window keys.
+pub const NONCE_PREFIX: u8 = b'n';
+
+/// The key of the result of the transaction at `version`.
+pub fn result_key(version: u64) -> [u8; 9] {
+    let mut k = [RESULT_PREFIX; 9];
+    k[1..].copy_from_slice(&version.to_be_bytes());
+    k
+}
+
+/// The key that maps `stream` to its keyspace.
+pub fn stream_key(stream: &StreamId) -> [u8; 33] {
+    let mut k = [STREAM_PREFIX; 33];
+    k[1..].copy_from_slice(&stream.0);
+    k
+}
+
+/// The stream a stream key names.
+pub fn stream_of_key(key: &[u8]) -> Option<StreamId> {
+    StreamId::from_slice(key.strip_prefix(&[STREAM_PREFIX])?)
+}
+
+/// The key of `sender`'s anti-replay window on `stream`.
+pub fn nonce_key(sender: &Address, stream: &StreamId) -> [u8; 53] {
+    let mut k = [NONCE_PREFIX; 53];
+    k[1..21].copy_from_slice(&sender.0);
+    k[21..].copy_from_slice(&stream.0);
+    k
+}
+
+/// The sender and stream a nonce key names.
+pub fn nonce_key_parts(key: &[u8]) -> Option<(Address, StreamId)> {
+    let rest = key.strip_prefix(&[NONCE_PREFIX])?;
+    if rest.len() != 52 {
+        return None;
+    }
+    Some((Address::from_slice(&rest[..20])?, StreamId::from_slice(&rest[20..])?))
+}
+
+/// An access-control fact, owned (the form stored and queried).
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub enum FactOf {
+    /// The stream has access-control history.
+    Claimed(StreamId),
+    /// An admin.
+    Admin(StreamId, Address),
+    /// A stream writer.
+    Writer(StreamId, Address),
+    /// A special key.
+    SpecialKey(StreamId, Vec<u8>),
+    /// A special writer of a key.
+    SpecialWriter(StreamId, Vec<u8>, Address),
+}
+
+impl From<AclFact<'_>> for FactOf {
+    fn from(f: AclFact<'_>) -> Self {
+        match f {
+            AclFact::Claimed(s) => FactOf::Claimed(*s),
+            AclFact::Admin(s, a) => FactOf::Admin(*s, *a),
+            AclFact::Writer(s, a) => FactOf::Writer(*s, *a),
+            AclFact::SpecialKey(s, k) => FactOf::SpecialKey(*s, k.to_vec()),
+            AclFact::SpecialWriter(s, k, a) => FactOf::SpecialWriter(*s, k.to_vec(), *a),
+        }
+    }
+}
+
+impl FactOf {
+    /// The fact's key in the system keyspace.
+    pub fn key(&self) -> Vec<u8> {
+        let (kind, stream, key, account): (u8, _, Option<&[u8]>, Option<&Address>) = match self {
+            FactOf::Claimed(s) => (0, s, None, None),
+            FactOf::Admin(s, a) => (1, s, None, Some(a)),
+            FactOf::Writer(s, a) => (2, s, None, Some(a)),
+            FactOf::SpecialKey(s, k) => (3, s, Some(k), None),
+            FactOf::SpecialWriter(s, k, a) => (4, s, Some(k), Some(a)),
+        };
+        let mut out = Vec::with_capacity(86);
+        out.push(FACT_PREFIX);
+        out.push(kind);
+        out.extend_from_slice(&stream.0);
+        if let Some(k) = key {
+            out.extend_from_slice(&keccak256(k));
+        }
+        if let Some(a) = account {
+            out.extend_from_slice(&a.0);
+        }
+        out
+    }
+
+    /// The fact's value: `1`, then its key (empty if it has none).
+    pub fn value(&self) -> Vec<u8> {
+        let mut out = vec![1];
+        if let FactOf::SpecialKey(_, k) | FactOf::SpecialWriter(_, k, _) = self {
+            out.extend_from_slice(k);
+        }
+        out
+    }
+
+    /// Whether a stored value is this fact's (its key, not a colliding one).
+    pub fn matches(&self, value: &[u8]) -> bool {
+        value == self.value()
+    }
+
+    /// Reads a fact back from its key and value.
+    pub fn parse(key: &[u8], value: &[u8]) -> Option<Self> {
+        let rest = key.strip_prefix(&[FACT_PREFIX])?;
+        let (&kind, rest) = rest.split_first()?;
+        let stream = StreamId::from_slice(rest.get(..32)?)?;
+        let rest = &rest[32..];
+        let (&one, protocol_key) = value.split_first()?;
+        if one != 1 {
+            return None;
+        }
+        let hashed = |rest: &[u8]| rest.get(..32) == Some(&keccak256(protocol_key)[..]);
+        let fact = match (kind, rest.len()) {
+            (0, 0) if protocol_key.is_empty() => FactOf::Claimed(stream),
+            (1, 20) if protocol_key.is_empty() => FactOf::Admin(stream, Address::from_slice(rest)?),
+            (2, 20) if protocol_key.is_empty() => FactOf::Writer(stream, Address::from_slice(rest)?),
+            (3, 32) if hashed(rest) => FactOf::SpecialKey(stream, protocol_key.to_vec()),
+            (4, 52) if hashed(rest) => {
+                FactOf::SpecialWriter(stream, protocol_key.to_vec(), Address::from_slice(&rest[32..])?)
+            }
+            _ => return None,
+        };
+        Some(fact)
+    }
+
+    /// Makes the fact hold in `acl` (rebuilding it from stored facts).
+    pub fn restore(&self, acl: &mut Acl) {
+        let change = |op, stream: &StreamId, key: &[u8], account: &Address| AclChange {
+            op,
+            stream: *stream,
+            key: key.to_vec(),
+            account: *account,
+        };
+        match self {
+            FactOf::Claimed(s) => acl.claim(*s),
+            FactOf::Admin(s, a) => acl.apply(&change(ControlOp::GrantAdminRole, s, &[], a)),
+            FactOf::Writer(s, a) => acl.apply(&change(ControlOp::GrantWriteRole, s, &[], a)),
+            FactOf::SpecialKey(s, k) => {
+                acl.apply(&change(ControlOp::SetKeyToSpecial, s, k, &Address::default()))
+            }
+            FactOf::SpecialWriter(s, k, a) => acl.apply(&change(ControlOp::GrantSpecialWriteRole, s, k, a)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn facts_round_trip_through_key_and_value() {
+        let (s, a) = (StreamId([3; 32]), Address([9; 20]));
+        let facts = [
+            FactOf::Claimed(s),
+            FactOf::Admin(s, a),
+            FactOf::Writer(s, a),
+            FactOf::SpecialKey(s, b"k".to_vec()),
+            FactOf::SpecialWriter(s, vec![0xff; 300], a),
+        ];
+        for f in &facts {
+            assert!(f.key().len() <= 86);
+            assert_eq!(FactOf::parse(&f.key(), &f.value()).as_ref(), Some(f));
+            assert!(f.matches(&f.value()));
+        }
+        let other = FactOf::SpecialKey(s, b"j".to_vec());
+        assert_eq!(
+            FactOf::parse(&facts[3].key(), &other.value()),
+            None,
+            "a key that does not hash to the key's hash"
+        );
+        assert_eq!(nonce_key_parts(&nonce_key(&a, &s)), Some((a, s)));
+        assert_eq!(stream_of_key(&stream_key(&s)), Some(s));
+    }
+}
