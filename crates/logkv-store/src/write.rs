@@ -169,6 +169,12 @@ impl Store {
                 let why = format!("version {first} does not exceed {previous}, the newest in the log");
                 return Err(StoreError::OutOfOrder(why).into());
             }
+            if let Record::Applied { version, .. } = record {
+                if version < previous {
+                    let why = format!("version tag {version} is below {previous}, the newest in the log");
+                    return Err(StoreError::OutOfOrder(why).into());
+                }
+            }
             if let Record::Applied { position: Some(want), .. } = record {
                 if want != position {
                     let why = format!("the entry was numbered for position {want} but would get {position}");

@@ -170,6 +170,7 @@ fn writes_out_of_version_order_are_refused_and_change_nothing() {
     let invalid = |e: StoreError| assert!(matches!(e, StoreError::Invalid(_)), "{e}");
     invalid(store.append_applied(None, v(4, 0), b"e", &[by_ref(2, b"k", v(4, 0), 1, 1)]).unwrap_err());
     invalid(store.append_applied(None, v(4, 0), b"e", &[put(2, b"k", v(4, 1), b"c")]).unwrap_err());
+    not_after(store.append_applied(None, v(3, 3), b"nothing", &[]).unwrap_err());
     let backwards = [put(2, b"k", v(4, 1), b"c"), put(2, b"j", v(4, 0), b"c")];
     invalid(store.append_applied(None, v(4, 1), b"e", &backwards).unwrap_err());
     assert!(matches!(

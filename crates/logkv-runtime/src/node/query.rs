@@ -139,6 +139,8 @@ impl Node {
         key: &[u8],
         version: Option<u64>,
     ) -> Result<bool> {
+        // One version for every fact read, even if a newer one becomes visible meanwhile.
+        let version = Some(version.unwrap_or_else(|| self.store.version()));
         if self.is_new_stream(stream, version)? || self.is_admin(account, stream, version)? {
             return Ok(true);
         }
