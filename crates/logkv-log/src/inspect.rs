@@ -61,13 +61,7 @@ impl Damage {
 /// unreadable files or a format newer than this code are errors; damage is
 /// reported in the result.
 pub fn inspect(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<SegmentInfo>> {
-    let mut ids: Vec<u32> = fs
-        .list_dir(dir)
-        .map_err(|e| LogError::io(dir, e))?
-        .iter()
-        .filter_map(|n| Segment::parse_name(n))
-        .collect();
-    ids.sort_unstable();
+    let ids = Segment::list(fs, dir)?;
     let mut infos: Vec<SegmentInfo> = Vec::with_capacity(ids.len());
     // Where the next segment must start; known only after a clean segment.
     let mut next_position = Some(1);

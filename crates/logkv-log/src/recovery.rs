@@ -91,13 +91,7 @@ pub(crate) fn recover<E: From<LogError>>(
     visit: &mut dyn FnMut(RecordRef<'_>) -> Result<(), E>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Recovered, E> {
-    let mut ids: Vec<u32> = fs
-        .list_dir(dir)
-        .map_err(|e| LogError::io(dir, e))?
-        .iter()
-        .filter_map(|n| Segment::parse_name(n))
-        .collect();
-    ids.sort_unstable();
+    let ids = Segment::list(fs, dir)?;
     let mut segments = Vec::with_capacity(ids.len());
     for (i, &id) in ids.iter().enumerate() {
         if i > 0 && id != ids[i - 1] + 1 {

@@ -39,6 +39,18 @@ impl Segment {
         digits.parse().ok()
     }
 
+    /// The numbers of the segment files in `dir`, in order.
+    pub fn list(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<u32>> {
+        let mut ids: Vec<u32> = fs
+            .list_dir(dir)
+            .map_err(|e| LogError::io(dir, e))?
+            .iter()
+            .filter_map(|n| Self::parse_name(n))
+            .collect();
+        ids.sort_unstable();
+        Ok(ids)
+    }
+
     /// Creates segment `id`: allocates `capacity` bytes, writes the header and
     /// syncs the file. The caller syncs the directory.
     pub fn create(
