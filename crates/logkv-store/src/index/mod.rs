@@ -22,249 +22,12 @@
 //! compares their probes, and reads a key only when probes tie — for a key
 //! that is present, that is the one read that confirms it.
 
-use std::cmp::Ordering;
-use std::ops::{Bound, Range};
+mod chunk;
 
-/// Bytes of entry data a chunk holds before it splits.
-pub const CHUNK_BYTES: usize = 16 * 1024;
-/// Bytes an entry adds to its key (length and metadata, slot).
-pub const ENTRY_OVERHEAD: usize = 2 + 8 + SLOT_BYTES;
-/// Bytes of a slot: a 4-byte probe and a 2-byte offset.
-const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
-/// Bytes a chunk's data grows by when full (up to [`CHUNK_BYTES`]): the
-/// memory a chunk holds beyond its entries stays under this, at the cost of
-/// copying the chunk once per this many bytes of new entries.
-const DATA_GROWTH: usize = 1024;
-/// Slots a chunk's slot array grows by when full. Growing by a fixed step
-/// instead of doubling wastes at most this many slots per chunk; the extra
-/// copying is small next to the shift every sorted insert already does.
-const SLOT_GROWTH: usize = 32;
-/// Slots per fence: the search narrows to this many slots using only the
-/// chunk's fences.
-const FENCE_STRIDE: usize = 16;
-/// Fences a chunk keeps, covering `FENCES * FENCE_STRIDE` slots (chunks of
-/// keys shorter than 11 bytes hold more, and search their last stretch
-/// with a longer binary search).
-const FENCES: usize = 48;
+use std::ops::Bound;
 
-/// An entry's place in a chunk, in key order.
-#[derive(Debug, Clone, Copy)]
-struct Slot {
-    /// Big-endian key bytes after the chunk's shared prefix, zero-padded.
-    probe: [u8; 4],
-    /// Offset of the entry in the chunk's data.
-    at: u16,
-}
-
-/// The 4 bytes of `key` from `from` on, big-endian and zero-padded. Among
-/// keys that share their first `from` bytes, a smaller probe means a smaller
-/// key; equal probes say nothing.
-fn probe(key: &[u8], from: usize) -> u32 {
-    let mut b = [0u8; 4];
-    let tail = key.get(from..).unwrap_or_default();
-    let n = tail.len().min(4);
-    b[..n].copy_from_slice(&tail[..n]);
-    u32::from_be_bytes(b)
-}
-
-/// Length of the longest common prefix of `a` and `b`.
-fn shared_len(a: &[u8], b: &[u8]) -> usize {
-    a.iter().zip(b).take_while(|(x, y)| x == y).count()
-}
-
-#[derive(Debug)]
-struct Chunk {
-    data: Vec<u8>,
-    slots: Vec<Slot>,
-    /// Every key in the chunk starts with the same `common` bytes (it may
-    /// share more); the probes are taken from this offset.
-    common: usize,
-    /// The probe of every `FENCE_STRIDE`th slot, so a search meets the slot
-    /// array only at the stretch of slots it narrowed to. Every search in
-    /// the chunk reads them, so they stay in cache. They are boxed because
-    /// inline they would make the chunk table, which every split shifts,
-    /// four times larger.
-    fences: Box<[u32; FENCES]>,
-}
-
-impl Chunk {
-    /// A chunk holding one entry.
-    fn with_entry(key: &[u8], meta: u64) -> Self {
-        let mut c =
-            Self { data: Vec::new(), slots: Vec::new(), common: key.len(), fences: Box::new([0; FENCES]) };
-        c.push(key, meta);
-        c
-    }
-
-    fn key_at(&self, at: u16) -> &[u8] {
-        let at = at as usize;
-        let len = u16::from_le_bytes([self.data[at], self.data[at + 1]]) as usize;
-        &self.data[at + 2..at + 2 + len]
-    }
-
-    fn key(&self, slot: usize) -> &[u8] {
-        self.key_at(self.slots[slot].at)
-    }
-
-    fn meta_at(&self, slot: usize) -> usize {
-        let at = self.slots[slot].at as usize;
-        at + 2 + u16::from_le_bytes([self.data[at], self.data[at + 1]]) as usize
-    }
-
-    fn meta(&self, slot: usize) -> u64 {
-        let at = self.meta_at(slot);
-        u64::from_le_bytes(self.data[at..at + 8].try_into().expect("8 bytes"))
-    }
-
-    fn set_meta(&mut self, slot: usize, meta: u64) {
-        let at = self.meta_at(slot);
-        self.data[at..at + 8].copy_from_slice(&meta.to_le_bytes());
-    }
-
-    /// `Ok(slot)` if present. Otherwise `Err` of the insertion slot — but
-    /// only for a key that shares the chunk's common prefix (see [`search`]).
-    ///
-    /// Slots are ordered by probe, then by key, and a key that shares the
-    /// common prefix sorts among them the same way. The fences narrow the
-    /// search to `FENCE_STRIDE` slots, whose probes are counted; a key is
-    /// read only where probes tie.
-    ///
-    /// [`search`]: Chunk::search
-    fn find(&self, key: &[u8]) -> Result<usize, usize> {
-        let wanted = probe(key, self.common);
-        // Slots before the last fence below `wanted` are below it; slots
-        // from the first fence above it on are above it.
-        let n = self.slots.len();
-        let fences = &self.fences[..n.div_ceil(FENCE_STRIDE).min(FENCES)];
-        let below = fences.partition_point(|&f| f < wanted);
-        let upto = below + fences[below..].partition_point(|&f| f == wanted);
-        let lo = below.saturating_sub(1) * FENCE_STRIDE;
-        let hi = if upto == fences.len() { n } else { upto * FENCE_STRIDE };
-        let stretch = &self.slots[lo..hi];
-        if stretch.len() > FENCE_STRIDE {
-            // Probes tie across fences, or past the last fence.
-            return stretch
-                .binary_search_by(|s| {
-                    u32::from_be_bytes(s.probe).cmp(&wanted).then_with(|| self.key_at(s.at).cmp(key))
-                })
-                .map(|i| lo + i)
-                .map_err(|i| lo + i);
-        }
-        // Counting, not halving: the loads do not wait on one another, so
-        // the stretch's cache lines are fetched together.
-        let mut i = lo + stretch.iter().filter(|s| u32::from_be_bytes(s.probe) < wanted).count();
-        while i < hi && u32::from_be_bytes(self.slots[i].probe) == wanted {
-            match self.key_at(self.slots[i].at).cmp(key) {
-                Ordering::Less => i += 1,
-                Ordering::Equal => return Ok(i),
-                Ordering::Greater => break,
-            }
-        }
-        Err(i)
-    }
-
-    /// `Ok(slot)` if present, else `Err(insertion slot)`.
-    fn search(&self, key: &[u8]) -> Result<usize, usize> {
-        self.find(key).map_err(|slot| {
-            // A key that does not share the common prefix goes before or
-            // after every key here; its probe does not tell which.
-            let common = &self.key(0)[..self.common];
-            match key[..key.len().min(self.common)].cmp(common) {
-                Ordering::Less => 0,
-                Ordering::Equal => slot,
-                Ordering::Greater => self.slots.len(),
-            }
-        })
-    }
-
-    fn fits(&self, key: &[u8]) -> bool {
-        self.data.len() + 2 + key.len() + 8 <= CHUNK_BYTES
-    }
-
-    /// Inserts at `slot` (from [`Chunk::search`]).
-    fn insert(&mut self, slot: usize, key: &[u8], meta: u64) {
-        // Only a new first or last key can share less with the others, and
-        // then every probe must be taken again from the new offset.
-        if slot == 0 || slot == self.slots.len() {
-            let shared = shared_len(key, self.key(0));
-            if shared < self.common {
-                self.common = shared;
-                for i in 0..self.slots.len() {
-                    self.slots[i].probe = probe(self.key(i), shared).to_be_bytes();
-                }
-                self.set_fences(0);
-            }
-        }
-        let at = self.append(key, meta);
-        self.reserve_slot();
-        self.slots.insert(slot, at);
-        self.set_fences(slot);
-    }
-
-    /// Adds an entry after every other; `key` must sort last and share the
-    /// common prefix.
-    fn push(&mut self, key: &[u8], meta: u64) {
-        let at = self.append(key, meta);
-        self.reserve_slot();
-        self.slots.push(at);
-        self.set_fences(self.slots.len() - 1);
-    }
-
-    /// Takes the fences again from the one covering `slot` on.
-    fn set_fences(&mut self, slot: usize) {
-        let end = self.slots.len().div_ceil(FENCE_STRIDE).min(FENCES);
-        for f in slot / FENCE_STRIDE..end {
-            self.fences[f] = u32::from_be_bytes(self.slots[f * FENCE_STRIDE].probe);
-        }
-    }
-
-    /// Appends the entry's bytes; returns its slot.
-    fn append(&mut self, key: &[u8], meta: u64) -> Slot {
-        let at = self.data.len();
-        let entry = 2 + key.len() + 8;
-        if at + entry > self.data.capacity() {
-            let step = DATA_GROWTH.min(CHUNK_BYTES.saturating_sub(at));
-            self.data.reserve_exact(entry.max(step));
-        }
-        self.data.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        self.data.extend_from_slice(key);
-        self.data.extend_from_slice(&meta.to_le_bytes());
-        Slot { probe: probe(key, self.common).to_be_bytes(), at: at as u16 }
-    }
-
-    fn reserve_slot(&mut self) {
-        if self.slots.len() == self.slots.capacity() {
-            self.slots.reserve_exact(SLOT_GROWTH);
-        }
-    }
-
-    /// A new chunk with the entries of `slots`, packed, with no spare room.
-    fn copy(&self, slots: Range<usize>) -> Chunk {
-        let common = shared_len(self.key(slots.start), self.key(slots.end - 1));
-        let bytes = slots.clone().map(|i| self.meta_at(i) + 8 - self.slots[i].at as usize).sum();
-        let mut c = Chunk {
-            data: Vec::with_capacity(bytes),
-            slots: Vec::with_capacity(slots.len()),
-            common,
-            fences: Box::new([0; FENCES]),
-        };
-        for i in slots {
-            c.push(self.key(i), self.meta(i));
-        }
-        c
-    }
-
-    /// Moves the entries from `slot` on into a new chunk, compacting both.
-    fn split_off(&mut self, slot: usize) -> Chunk {
-        let right = self.copy(slot..self.slots.len());
-        *self = self.copy(0..slot);
-        right
-    }
-
-    fn heap_bytes(&self) -> usize {
-        self.data.capacity() + self.slots.capacity() * SLOT_BYTES + FENCES * 4
-    }
-}
+use chunk::Chunk;
+pub use chunk::{CHUNK_BYTES, ENTRY_OVERHEAD};
 
 /// The first 8 bytes of a key, big-endian and zero-padded: comparing these
 /// orders keys correctly except between keys that share them.
@@ -363,7 +126,7 @@ impl Index {
         };
         self.len += 1;
         if !self.chunks[ci].fits(key) {
-            let n = self.chunks[ci].slots.len();
+            let n = self.chunks[ci].len();
             // Appends (sequential keys) leave full chunks behind.
             if ci + 1 == self.chunks.len() && slot == n {
                 self.add_chunk(ci + 1, Chunk::with_entry(key, meta));
@@ -425,7 +188,7 @@ impl Index {
     }
 
     fn normalize(&self, mut c: Cursor) -> Cursor {
-        while c.chunk < self.chunks.len() && c.slot >= self.chunks[c.chunk].slots.len() {
+        while c.chunk < self.chunks.len() && c.slot >= self.chunks[c.chunk].len() {
             c = Cursor { chunk: c.chunk + 1, slot: 0 };
         }
         c
@@ -484,7 +247,7 @@ impl Index {
                         break;
                     }
                     c.chunk -= 1;
-                    c.slot = self.chunks[c.chunk].slots.len();
+                    c.slot = self.chunks[c.chunk].len();
                     continue;
                 }
                 c.slot -= 1;
