@@ -1,0 +1,209 @@
+//! Local writes batched into one signed entry per group commit.
+//!
+//! Each [`Node::append_local`] caller queues its transactions. The first
+//! caller to find no batch under way becomes the leader: it takes the
+//! transactions queued meanwhile (one signer's, at most
+//! [`MAX_TXS_PER_ENTRY`] transactions and about [`MAX_BATCH_BYTES`]),
+//! signs one entry, applies it and waits for its acknowledgement, then
+//! hands every caller its own transactions' results and steps down. While
+//! it waits, new callers queue up for the next batch, so under load one
+//! signature and one record carry many transactions. A caller's
+//! transactions stay together and in order inside the entry.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+use std::sync::Arc;
+
+use parking_lot::{Condvar, Mutex, MutexGuard};
+
+use super::{Applied, Node, NodeError, Result};
+use crate::entry::EntryOutcome;
+use crate::envelope::{Entry, TxPart};
+use crate::signing::{keccak256, Signer};
+use crate::types::{tx_version, version_position, StreamId, MAX_TXS_PER_ENTRY};
+
+/// About how many bytes of transactions one batch takes (a single caller's
+/// transactions always go, whatever their size).
+pub const MAX_BATCH_BYTES: usize = 4 << 20;
+
+/// How many entry hashes a node remembers as verified (or signed) and
+/// written by itself.
+pub const REMEMBERED_ENTRIES: usize = 1 << 16;
+
+struct Pending {
+    ticket: u64,
+    signer: Signer,
+    txs: Vec<TxPart>,
+    bytes: usize,
+}
+
+#[derive(Default)]
+struct Queue {
+    pending: VecDeque<Pending>,
+    leading: bool,
+    next_ticket: u64,
+    done: HashMap<u64, Result<Applied>>,
+}
+
+/// The queue of local writes and the batch under way.
+#[derive(Default)]
+pub(super) struct Batcher {
+    queue: Mutex<Queue>,
+    changed: Condvar,
+}
+
+/// Hashes of entries this node verified (or signed) and wrote, the newest
+/// [`REMEMBERED_ENTRIES`] of them: the same bytes coming back need no
+/// second verification.
+#[derive(Default)]
+pub(super) struct Remembered {
+    set: HashSet<[u8; 32]>,
+    order: VecDeque<[u8; 32]>,
+}
+
+impl Remembered {
+    pub(super) fn contains(&self, hash: &[u8; 32]) -> bool {
+        self.set.contains(hash)
+    }
+
+    pub(super) fn insert(&mut self, hash: [u8; 32]) {
+        if self.set.insert(hash) {
+            self.order.push_back(hash);
+            if self.order.len() > REMEMBERED_ENTRIES {
+                let old = self.order.pop_front().expect("not empty");
+                self.set.remove(&old);
+            }
+        }
+    }
+}
+
+/// Bytes a transaction adds to an entry.
+fn tx_bytes(tx: &TxPart) -> usize {
+    1 + 4 + tx.tags.len() * StreamId::LEN + 4 + tx.body.len()
+}
+
+/// Takes the next batch off the queue: the front caller's signer, then
+/// every queued caller of the same signer while the bounds allow.
+fn take_batch(queue: &mut VecDeque<Pending>) -> Vec<Pending> {
+    let Some(first) = queue.pop_front() else { return Vec::new() };
+    let signer = first.signer.address();
+    let (mut txs, mut bytes) = (first.txs.len(), first.bytes);
+    let mut batch = vec![first];
+    let mut rest = VecDeque::with_capacity(queue.len());
+    while let Some(p) = queue.pop_front() {
+        if p.signer.address() == signer
+            && txs + p.txs.len() <= MAX_TXS_PER_ENTRY
+            && bytes + p.bytes <= MAX_BATCH_BYTES
+        {
+            txs += p.txs.len();
+            bytes += p.bytes;
+            batch.push(p);
+        } else {
+            rest.push_back(p);
+        }
+    }
+    *queue = rest;
+    batch
+}
+
+impl Node {
+    /// Applies `txs` of the node's own, signed by `signer`, in an entry it
+    /// may share with other concurrent callers (one signature, one record
+    /// per batch; see [`batch`](self)). Returns once the entry is
+    /// acknowledged (durable per the durability mode, and applied), with
+    /// the entry's position, the version of the caller's *last*
+    /// transaction (its transactions hold consecutive versions) and only
+    /// the caller's results in `outcome`. Not verified again: this node
+    /// signed it. `signer`'s nonces start above every nonce it used on any
+    /// stream.
+    pub fn append_local(&self, signer: &Signer, txs: Vec<TxPart>) -> Result<Applied> {
+        if txs.is_empty() || txs.len() > MAX_TXS_PER_ENTRY {
+            // Nothing to share, or too much for any entry (encoding says so).
+            return self.append_batch(signer, txs.len(), txs).map(|(a, _)| a);
+        }
+        let bytes = txs.iter().map(tx_bytes).sum();
+        let mut q = self.batcher.queue.lock();
+        let ticket = q.next_ticket;
+        q.next_ticket += 1;
+        q.pending.push_back(Pending { ticket, signer: signer.clone(), txs, bytes });
+        loop {
+            if let Some(r) = q.done.remove(&ticket) {
+                return r;
+            }
+            if q.leading {
+                self.batcher.changed.wait(&mut q);
+                continue;
+            }
+            q.leading = true;
+            let batch = take_batch(&mut q.pending);
+            let results = MutexGuard::unlocked(&mut q, || self.run_batch(batch));
+            q.done.extend(results);
+            q.leading = false;
+            self.batcher.changed.notify_all();
+        }
+    }
+
+    /// Signs one entry holding every transaction of `batch`, applies it,
+    /// waits for it, and splits the outcome among the callers.
+    fn run_batch(&self, batch: Vec<Pending>) -> Vec<(u64, Result<Applied>)> {
+        let signer = batch[0].signer.clone();
+        let mut spans = Vec::with_capacity(batch.len());
+        let mut txs = Vec::with_capacity(batch.iter().map(|p| p.txs.len()).sum());
+        for p in batch {
+            spans.push((p.ticket, txs.len(), p.txs.len()));
+            txs.extend(p.txs);
+        }
+        let count = txs.len();
+        match self.append_batch(&signer, count, txs) {
+            Ok((applied, _)) => {
+                let position = version_position(applied.version);
+                spans
+                    .into_iter()
+                    .map(|(ticket, start, n)| {
+                        let outcome = match &applied.outcome {
+                            EntryOutcome::Applied(r) => EntryOutcome::Applied(r[start..start + n].to_vec()),
+                            other => other.clone(),
+                        };
+                        let version = tx_version(position, (start + n - 1) as u16);
+                        (ticket, Ok(Applied { position: applied.position, version, outcome }))
+                    })
+                    .collect()
+            }
+            Err(e) if spans.len() == 1 => vec![(spans[0].0, Err(e))],
+            Err(e) => {
+                let e = Arc::new(e);
+                spans.into_iter().map(|(t, ..)| (t, Err(NodeError::Batch(e.clone())))).collect()
+            }
+        }
+    }
+
+    /// Signs `txs` into one entry at `signer`'s next nonce, applies it and
+    /// waits for its acknowledgement; remembers its hash.
+    fn append_batch(&self, signer: &Signer, count: usize, txs: Vec<TxPart>) -> Result<(Applied, [u8; 32])> {
+        let nonce = self.next_local_nonce(&signer.address());
+        let entry = Entry { sender: signer.address(), nonce, txs };
+        let bytes = entry.encode_signed(signer).map_err(NodeError::Envelope)?;
+        self.counters.signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        self.counters.local_txs.fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
+        let hash = keccak256(&bytes);
+        let applied = self.apply(None, &bytes, Some(true))?;
+        self.remembered.lock().insert(hash);
+        Ok((applied, hash))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn remembered_hashes_are_bounded_and_forget_the_oldest() {
+        let mut r = Remembered::default();
+        let h = |i: u32| keccak256(&i.to_be_bytes());
+        for i in 0..(REMEMBERED_ENTRIES as u32 + 10) {
+            r.insert(h(i));
+        }
+        assert_eq!(r.set.len(), REMEMBERED_ENTRIES);
+        assert!(!r.contains(&h(0)) && !r.contains(&h(9)));
+        assert!(r.contains(&h(10)) && r.contains(&h(REMEMBERED_ENTRIES as u32 + 9)));
+    }
+}
