@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use logkv_log::format::{FRAME_OVERHEAD, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN};
+use logkv_runtime::types::StreamId;
 use logkv_store::{Durability, Limits, LogConfig, RecoveryMode, StoreOptions};
 
 /// The smallest segment the log accepts: a header and one empty frame.
@@ -132,11 +133,24 @@ pub enum TxCommand {
     },
 }
 
-/// The commands that open the store (and so take its lock and replay it).
+/// The stream the key-value commands use unless `--stream` names another:
+/// `0x` and 64 zeros.
+pub const DEFAULT_STREAM: &str = "0x0000000000000000000000000000000000000000000000000000000000000000";
+
+/// The commands that open the node in the data directory (and so take its
+/// lock and replay its log). Each works on one stream; writes are
+/// transactions signed by the node's own key (`node.key` in the data
+/// directory, created on the first write) and print their transaction
+/// version, `(position << 16) | index`.
 #[derive(Debug, Subcommand)]
 pub enum StoreCommand {
     /// Sets KEY to VALUE (or the contents of --file, or stdin); prints the version.
+    ///
+    /// One native Put transaction: an empty value is a value, not a delete.
     Put {
+        /// The stream (0x and 64 hex digits).
+        #[arg(long, default_value = DEFAULT_STREAM)]
+        stream: StreamId,
         key: OsString,
         #[arg(conflicts_with = "file")]
         value: Option<OsString>,
@@ -146,19 +160,34 @@ pub enum StoreCommand {
     },
     /// Writes KEY's value to stdout, byte for byte; exit 1 if there is none.
     Get {
+        /// The stream (0x and 64 hex digits).
+        #[arg(long, default_value = DEFAULT_STREAM)]
+        stream: StreamId,
         key: OsString,
         /// Read as of this version.
         #[arg(long)]
         at: Option<u64>,
     },
     /// Deletes KEY; prints the version of the delete; exit 1 if KEY did not exist.
-    Del { key: OsString },
+    ///
+    /// KEY is read first (under the data directory's lock, so nothing can
+    /// write in between); if it has a live value, one native Delete
+    /// transaction is appended, else nothing is.
+    Del {
+        /// The stream (0x and 64 hex digits).
+        #[arg(long, default_value = DEFAULT_STREAM)]
+        stream: StreamId,
+        key: OsString,
+    },
     /// Prints `KEY<TAB>VALUE` lines in key order.
     ///
     /// Keys and values are escaped like Rust's `escape_ascii`: `\t`, `\n`,
     /// `\r`, `\\`, `\'` and `\"`, and `\xNN` for any other byte outside
     /// printable ASCII, so every line holds exactly one pair.
     Scan {
+        /// The stream (0x and 64 hex digits).
+        #[arg(long, default_value = DEFAULT_STREAM)]
+        stream: StreamId,
         /// Only keys starting with this.
         #[arg(long, conflicts_with_all = ["start", "end"])]
         prefix: Option<OsString>,
@@ -179,7 +208,12 @@ pub enum StoreCommand {
         at: Option<u64>,
     },
     /// Prints KEY's versions, newest first: `VERSION<TAB>put N bytes` or `VERSION<TAB>delete`.
-    History { key: OsString },
+    History {
+        /// The stream (0x and 64 hex digits).
+        #[arg(long, default_value = DEFAULT_STREAM)]
+        stream: StreamId,
+        key: OsString,
+    },
 }
 
 impl GlobalArgs {

@@ -42,6 +42,15 @@ pub enum CliError {
     /// Input that is not what the command takes (bad hex, bad JSON, a body
     /// that does not parse).
     BadInput(String),
+    /// The node failed otherwise than in its store (a bad system record, an
+    /// entry it could not build).
+    Node(logkv_runtime::node::NodeError),
+    /// The runtime applied the write's transaction but did not commit it
+    /// (its result string says why, e.g. a permission the node's key lacks).
+    NotCommitted {
+        version: u64,
+        result: String,
+    },
     /// `inspect` found damage that is not a torn tail.
     Damaged {
         damaged: usize,
@@ -63,6 +72,10 @@ impl fmt::Display for CliError {
             CliError::Output(e) => write!(f, "cannot write to stdout: {e}"),
             CliError::Key(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
+            CliError::Node(e) => e.fmt(f),
+            CliError::NotCommitted { version, result } => {
+                write!(f, "the transaction at version {version} was not committed: {result}")
+            }
             CliError::Damaged { damaged, file, offset, detail } => write!(
                 f,
                 "corruption: {damaged} damaged segment(s); first in {} at offset {offset}: {detail}",
@@ -75,6 +88,15 @@ impl fmt::Display for CliError {
 impl From<StoreError> for CliError {
     fn from(e: StoreError) -> Self {
         CliError::Store(e)
+    }
+}
+
+impl From<logkv_runtime::node::NodeError> for CliError {
+    fn from(e: logkv_runtime::node::NodeError) -> Self {
+        match e {
+            logkv_runtime::node::NodeError::Store(e) => CliError::Store(e),
+            e => CliError::Node(e),
+        }
     }
 }
 

@@ -1,5 +1,7 @@
 //! The `logkv` binary as a user runs it: output formats, exit codes and how
-//! it reports damage, torn tails and a locked data directory.
+//! it reports damage, torn tails and a locked data directory. The data
+//! directory holds a node: writes are transactions signed by its own key,
+//! versions are transaction versions `(position << 16) | index`.
 
 use std::ffi::OsStr;
 use std::io::Write;
@@ -88,6 +90,16 @@ impl Fixture {
     }
 }
 
+/// The version of the only transaction of the entry at `position`, as printed.
+fn v(position: u64) -> String {
+    (position << 16).to_string()
+}
+
+/// The version of the only transaction of the entry at `position`, as a `put` prints it.
+fn printed(position: u64) -> String {
+    format!("{}\n", v(position))
+}
+
 /// Offsets of the frames in a segment's bytes, in order.
 fn frame_offsets(segment: &[u8]) -> Vec<usize> {
     let mut offsets = Vec::new();
@@ -103,13 +115,16 @@ fn frame_offsets(segment: &[u8]) -> Vec<usize> {
 #[test]
 fn put_and_get_round_trip_values_from_the_argument_a_file_and_stdin() {
     let f = Fixture::new();
-    assert_eq!(f.ok(&["put", "arg", "from the argument"]), "1\n");
+    assert_eq!(f.ok(&["put", "arg", "from the argument"]), printed(1));
     let file = f.tmp.path().join("value.bin");
     let binary = b"\x00\x01line\nnext\ttab\xff".to_vec();
     std::fs::write(&file, &binary).unwrap();
-    assert_eq!(f.ok(&[OsStr::new("put"), OsStr::new("file"), OsStr::new("--file"), file.as_os_str()]), "2\n");
+    assert_eq!(
+        f.ok(&[OsStr::new("put"), OsStr::new("file"), OsStr::new("--file"), file.as_os_str()]),
+        printed(2)
+    );
     let run = f.run_with_stdin(&["put", "stdin"], b"from\nstdin\n");
-    assert_eq!((run.code, run.out()), (0, "3\n".to_string()), "{run:?}");
+    assert_eq!((run.code, run.out()), (0, printed(3)), "{run:?}");
 
     assert_eq!(f.ok(&["get", "arg"]), "from the argument", "no newline is added");
     assert_eq!(f.run(&["get", "file"]).stdout, binary);
@@ -141,12 +156,17 @@ fn get_at_an_old_version_returns_the_value_written_then() {
 fn del_prints_its_version_and_exits_1_when_the_key_is_absent() {
     let f = Fixture::new();
     f.ok(&["put", "k", "v"]);
-    assert_eq!(f.ok(&["del", "k"]), "2\n");
+    assert_eq!(f.ok(&["del", "k"]), printed(2));
     assert_eq!(f.run(&["get", "k"]).code, 1);
     let run = f.run(&["del", "k"]);
     assert_eq!(run.code, 1, "{run:?}");
     assert_eq!(f.run(&["del", "never-written"]).code, 1);
-    assert_eq!(f.ok(&["get", "k", "--at", "1"]), "v", "the old version is still readable");
+    assert_eq!(f.ok(&["get", "k", "--at", &v(1)]), "v", "the old version is still readable");
+    assert_eq!(
+        f.ok(&["history", "k"]),
+        format!("{}\tdelete\n{}\tput 1 bytes\n", v(2), v(1)),
+        "no write for a missing key"
+    );
 }
 
 #[test]
@@ -168,7 +188,8 @@ fn scan_prints_one_escaped_pair_per_line_within_prefix_range_direction_and_limit
     assert_eq!(f.ok(&["scan", "--start", "a1", "--end", "c1"]), "a1\tx\na2\ttwo words\nb1\ty\n");
     assert_eq!(f.ok(&["scan", "--reverse", "--limit", "2"]), "c1\tz\nb1\ty\n");
     assert_eq!(f.ok(&["scan", "--start", "b", "--reverse"]), "c1\tz\nb1\ty\n");
-    assert_eq!(f.ok(&["scan", "--prefix", "b", "--at", "2"]), "", "b1 was written at version 3");
+    assert_eq!(f.ok(&["scan", "--prefix", "b", "--at", &v(2)]), "", "b1 was written at position 3");
+    assert_eq!(f.ok(&["scan", "--prefix", "b", "--at", &v(3)]), "b1\ty\n");
     assert_eq!(
         f.run(&["scan", "--prefix", "a", "--start", "a"]).code,
         2,
@@ -184,7 +205,10 @@ fn history_lists_puts_and_deletes_newest_first() {
     f.ok(&["put", "k", "333"]);
     f.ok(&["del", "k"]);
     f.ok(&["put", "k", ""]);
-    assert_eq!(f.ok(&["history", "k"]), "5\tput 0 bytes\n4\tdelete\n3\tput 3 bytes\n1\tput 1 bytes\n");
+    assert_eq!(
+        f.ok(&["history", "k"]),
+        format!("{}\tput 0 bytes\n{}\tdelete\n{}\tput 3 bytes\n{}\tput 1 bytes\n", v(5), v(4), v(3), v(1))
+    );
     assert_eq!(f.ok(&["history", "never-written"]), "");
 }
 
@@ -342,4 +366,45 @@ fn inspect_of_a_missing_directory_is_an_io_error() {
     assert_eq!(run.code, 3, "{run:?}");
     assert!(run.stderr.starts_with("logkv: I/O error on "), "{run:?}");
     assert!(!Path::new(&f.data_dir()).exists(), "inspect creates nothing");
+}
+
+const STREAM_A: &str = "0xaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa";
+const DEFAULT_STREAM: &str = "0x0000000000000000000000000000000000000000000000000000000000000000";
+
+#[test]
+fn streams_are_separate_key_spaces_and_the_default_is_the_zero_stream() {
+    let f = Fixture::new();
+    f.ok(&["put", "k", "default"]);
+    f.ok(&["put", "--stream", STREAM_A, "k", "in a"]);
+    f.ok(&["put", "--stream", STREAM_A, "only-a", "1"]);
+    assert_eq!(f.ok(&["get", "k"]), "default");
+    assert_eq!(f.ok(&["get", "--stream", DEFAULT_STREAM, "k"]), "default");
+    assert_eq!(f.ok(&["get", "--stream", STREAM_A, "k"]), "in a");
+    assert_eq!(f.ok(&["scan"]), "k\tdefault\n");
+    assert_eq!(f.ok(&["scan", "--stream", STREAM_A]), "k\tin a\nonly-a\t1\n");
+    assert_eq!(f.run(&["get", "only-a"]).code, 1);
+    assert_eq!(f.run(&["del", "only-a"]).code, 1, "absent from the default stream");
+    assert_eq!(f.ok(&["del", "--stream", STREAM_A, "only-a"]), printed(4));
+    assert_eq!(f.ok(&["history", "--stream", STREAM_A, "k"]), format!("{}\tput 4 bytes\n", v(2)));
+    assert_eq!(f.ok(&["history", "k"]), format!("{}\tput 7 bytes\n", v(1)));
+    let run = f.run(&["get", "--stream", "0x12", "k"]);
+    assert_eq!(run.code, 2, "a stream ID is 32 bytes: {run:?}");
+}
+
+#[test]
+fn the_node_key_is_created_once_owner_only_inside_the_data_directory_and_never_printed() {
+    use std::os::unix::fs::PermissionsExt;
+    let f = Fixture::new();
+    let key = f.data_dir().join("node.key");
+    assert_eq!(f.run(&["get", "k"]).code, 1);
+    assert!(!key.exists(), "reads need no key");
+    let run = f.run(&["put", "k", "v"]);
+    assert_eq!(run.code, 0, "{run:?}");
+    let secret = std::fs::read_to_string(&key).expect("the key was created");
+    assert_eq!(std::fs::metadata(&key).unwrap().permissions().mode() & 0o777, 0o600);
+    let digits = secret.trim().trim_start_matches("0x");
+    assert!(!run.out().contains(digits) && !run.stderr.contains(digits));
+    f.ok(&["put", "k", "w"]);
+    assert_eq!(std::fs::read_to_string(&key).unwrap(), secret, "the same key signs every write");
+    assert_eq!(f.ok(&["get", "k"]), "w");
 }

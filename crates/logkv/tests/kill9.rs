@@ -1,18 +1,30 @@
-//! `kill -9` loses nothing acknowledged in `always` mode.
+//! `kill -9` loses nothing acknowledged in `always` mode, on the node the
+//! CLI runs.
 //!
 //! A writer process (this test binary, re-executed to run only
-//! [`kill9_child_writer`]) puts from four threads and prints one line per
-//! acknowledged write. The parent kills it with SIGKILL after a random number
-//! of acknowledgements, reopens the store and checks every acknowledged write,
-//! for many rounds on the same data directory, so each round also recovers
-//! from the previous kill.
+//! [`kill9_child_writer`]) opens the node in the data directory and, from
+//! four threads, appends native Put transactions signed by the node's key
+//! (`node.key`, as the CLI does), printing one line per acknowledged
+//! (committed) write. The parent kills it with SIGKILL after a random number
+//! of acknowledgements, reopens the node and checks every acknowledged write
+//! as of its version, for many rounds on the same data directory, so each
+//! round also recovers from the previous kill; at the end the `logkv` binary
+//! reads a sample of them back too.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use logkv_store::{LogConfig, Store, StoreOptions, Value};
+use logkv_runtime::apply::{TxResult, Watched};
+use logkv_runtime::codec::{native, NATIVE};
+use logkv_runtime::entry::EntryOutcome;
+use logkv_runtime::envelope::TxPart;
+use logkv_runtime::keyfile;
+use logkv_runtime::node::{Node, NodeOptions};
+use logkv_runtime::signing::Signer;
+use logkv_runtime::types::StreamId;
+use logkv_store::{LogConfig, StoreOptions};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -29,11 +41,43 @@ const KEYS_PER_THREAD: u64 = 50;
 const SEGMENT_SIZE_BYTES: u64 = 128 << 10;
 const SEED: u64 = 0x6b69_6c6c_392d_6c6f;
 
-fn options() -> StoreOptions {
-    StoreOptions {
+/// The CLI's default stream.
+const STREAM: StreamId = StreamId([0; 32]);
+
+fn options() -> NodeOptions {
+    let store = StoreOptions {
         log: LogConfig { segment_size_bytes: SEGMENT_SIZE_BYTES, ..LogConfig::default() },
         ..StoreOptions::default()
+    };
+    NodeOptions { store, watched: Watched::All }
+}
+
+/// The node's key, created on first use, as the CLI does.
+fn node_key(dir: &Path) -> Signer {
+    let path = dir.join("node.key");
+    if !path.exists() {
+        keyfile::create(&path).expect("create the node key");
     }
+    keyfile::load(&path).expect("load the node key")
+}
+
+/// One native Put, signed by the node and acknowledged; its version.
+fn put(node: &Node, signer: &Signer, key: &[u8], value: &[u8]) -> u64 {
+    let body = native::Body {
+        version: u64::MAX,
+        check_reads_only: false,
+        reads: Vec::new(),
+        writes: vec![native::BodyWrite {
+            stream: STREAM,
+            key: key.to_vec(),
+            op: native::Op::Put(value.to_vec()),
+        }],
+        controls: Vec::new(),
+    };
+    let tx = TxPart { codec: NATIVE, tags: body.tags(), body: native::encode(&body) };
+    let applied = node.append_local(signer, vec![tx]).expect("append");
+    assert_eq!(applied.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]), "committed");
+    applied.version
 }
 
 fn key(round: u64, thread: u64, i: u64) -> String {
@@ -73,16 +117,17 @@ fn kill9_child_writer() {
         return;
     };
     let round: u64 = std::env::var(CHILD_ROUND_ENV).expect("round set").parse().expect("numeric round");
-    let store = Store::open(&dir, options()).expect("open the store");
+    let node = Node::open(&dir, options()).expect("open the node");
+    let signer = node_key(Path::new(&dir));
     let stdout = std::io::stdout();
     std::thread::scope(|s| {
         for thread in 0..THREADS {
-            let (store, stdout) = (&store, &stdout);
+            let (node, signer, stdout) = (&node, &signer, &stdout);
             s.spawn(move || {
                 // Runs until killed (or until stdout closes, if the parent died).
                 for i in 0u64.. {
                     let version =
-                        store.put(key(round, thread, i).as_bytes(), &value(round, thread, i)).expect("put");
+                        put(node, signer, key(round, thread, i).as_bytes(), &value(round, thread, i));
                     let mut out = stdout.lock();
                     writeln!(out, "ack {thread} {i} {version}").and_then(|()| out.flush()).expect("stdout");
                 }
@@ -104,6 +149,21 @@ fn acknowledged_writes_survive_kill_9() {
         assert!(round_acks.len() >= kill_after, "round {round}: {} acks", round_acks.len());
         acks.extend(round_acks);
         check(&dir, &acks, round);
+    }
+    check_with_the_cli(&dir, &acks);
+}
+
+/// The `logkv` binary reads acknowledged writes back as of their versions.
+fn check_with_the_cli(dir: &Path, acks: &[Ack]) {
+    for a in acks.iter().step_by(acks.len() / 10 + 1) {
+        let out = Command::new(env!("CARGO_BIN_EXE_logkv"))
+            .env_remove("LOGKV_DATA_DIR")
+            .args(["get", &key(a.round, a.thread, a.i), "--at", &a.version.to_string(), "--data-dir"])
+            .arg(dir)
+            .output()
+            .expect("run logkv");
+        assert!(out.status.success(), "{a:?}: {out:?}");
+        assert_eq!(out.stdout, value(a.round, a.thread, a.i), "{a:?}");
     }
 }
 
@@ -143,15 +203,16 @@ fn run_and_kill(exe: &Path, dir: &Path, round: u64, kill_after: usize) -> Vec<Ac
     acks
 }
 
-/// Reopens the store and checks every write acknowledged so far.
+/// Reopens the node and checks every write acknowledged so far.
 fn check(dir: &Path, acks: &[Ack], round: u64) {
-    let store = Store::open(dir, options()).expect("reopen after kill -9");
-    let records = store.recovery_report().records;
-    assert!(records >= acks.len() as u64, "round {round}: {records} records replayed, {} acked", acks.len());
+    let node = Node::open(dir, options()).expect("reopen after kill -9");
+    let newest = acks.iter().map(|a| a.version).max().unwrap_or(0);
+    let visible = node.replay_progress().applied_version;
+    assert!(visible >= newest, "round {round}: version {visible} visible, {newest} acknowledged");
     for a in acks {
-        let got = store.get_at(key(a.round, a.thread, a.i).as_bytes(), a.version).expect("read");
-        let want = Value { data: value(a.round, a.thread, a.i), version: a.version };
-        assert_eq!(got.as_ref(), Some(&want), "round {round}: lost {a:?}");
+        let got = node.get(&STREAM, key(a.round, a.thread, a.i).as_bytes(), Some(a.version)).expect("read");
+        let want = (value(a.round, a.thread, a.i), a.version);
+        assert_eq!(got, Some(want), "round {round}: lost {a:?}");
     }
-    store.close().expect("close");
+    node.close().expect("close");
 }

@@ -2,7 +2,7 @@
 //! values, iteration that skips deleted keys, results, permissions from
 //! the stored access-control facts, digests and holding streams.
 
-use logkv_store::{ScanOptions, ValueLocation};
+use logkv_store::{HistoryEntry, ScanOptions, ValueLocation};
 
 use super::{bad, KeyValue, Node, Result};
 use crate::digest::StateDigest;
@@ -85,6 +85,30 @@ impl Node {
     ) -> Result<Option<KeyValue>> {
         let end = bound(key, inclusive);
         self.first_in_range(stream, ScanOptions { end, ..ScanOptions::default() }.reverse(), version)
+    }
+
+    /// The live keys of `stream` that `options` selects (range or prefix,
+    /// direction, limit, `at` version; default: the newest visible), in
+    /// key order (reversed if asked). Deleted keys are skipped.
+    pub fn scan(
+        &self,
+        stream: &StreamId,
+        options: ScanOptions,
+    ) -> impl Iterator<Item = Result<KeyValue>> + '_ {
+        let found = self.keyspace(stream).map(|ks| self.store.scan_in(ks, options));
+        found.into_iter().flatten().map(|item| {
+            let (key, v) = item?;
+            Ok(KeyValue { key, value: v.data, version: v.version })
+        })
+    }
+
+    /// Every visible version of `key` in `stream`, newest first: puts and
+    /// deletes, with the value's length.
+    pub fn history(&self, stream: &StreamId, key: &[u8]) -> Result<Vec<HistoryEntry>> {
+        match self.keyspace(stream) {
+            None => Ok(Vec::new()),
+            Some(ks) => Ok(self.store.history_in(ks, key)?),
+        }
     }
 
     /// The stored value of an access-control fact as of `version`, if it held.
