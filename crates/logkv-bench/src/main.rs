@@ -23,7 +23,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::ctx::{fresh, Ctx, Sizes};
 use crate::report::{dur, progress, Table};
-use crate::sections::{always, fsync, large, memory, periodic, reads, replay};
+use crate::sections::{always, fsync, large, memory, periodic, reads, replay, runtime};
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
@@ -45,9 +45,11 @@ enum Section {
     Memory,
     /// 7. write throughput of 1 MiB values (`periodic`).
     LargeWrite,
+    /// 8. the runtime node: trusted and verified replay, batched local writes.
+    Runtime,
 }
 
-const ALL: [Section; 7] = [
+const ALL: [Section; 8] = [
     Section::Fsync,
     Section::Always,
     Section::Periodic,
@@ -55,6 +57,7 @@ const ALL: [Section; 7] = [
     Section::Replay,
     Section::Memory,
     Section::LargeWrite,
+    Section::Runtime,
 ];
 
 impl Section {
@@ -67,6 +70,7 @@ impl Section {
             Section::Replay => "5. replay (full recovery)",
             Section::Memory => "6. index memory",
             Section::LargeWrite => "7. 1 MiB values: write throughput",
+            Section::Runtime => "8. runtime: node replay, verification, batched local writes",
         }
     }
 
@@ -87,6 +91,7 @@ impl Section {
             Section::Replay => replay::run(ctx),
             Section::Memory => memory::run(ctx),
             Section::LargeWrite => large::run(ctx),
+            Section::Runtime => runtime::run(ctx),
         }
     }
 }

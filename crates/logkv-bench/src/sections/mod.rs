@@ -8,3 +8,4 @@ pub mod memory;
 pub mod periodic;
 pub mod reads;
 pub mod replay;
+pub mod runtime;
