@@ -1,0 +1,783 @@
+//! The reference model of SEMANTICS.md (and of the choices
+//! `docs/runtime.md` records where SEMANTICS.md is silent), and the random
+//! logs it is compared on: shared by `reference_model.rs` (the in-memory
+//! runtime) and `store_nodes_model.rs` (two nodes on the embedded store).
+//!
+//! The model shares no code with the runtime: it has its own data, ACL,
+//! check order, merge, result formatting and layout arithmetic. The runtime
+//! is used only to *build* the inputs (body encoders, signing).
+// Each test binary uses only part of this module.
+#![allow(dead_code)]
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use logkv_runtime::codec::{native, zerog, Control, ControlOp, Read, NATIVE, ZEROG};
+use logkv_runtime::envelope::TxPart;
+use logkv_runtime::types::{Address, StreamId};
+use proptest::prelude::*;
+
+// ============================================================ the model
+
+pub type S = [u8; 32];
+pub type A = [u8; 20];
+pub type K = Vec<u8>;
+/// Versions of a key, oldest first; `None` is a delete.
+pub type History = Vec<(u64, Option<Vec<u8>>)>;
+
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().fold(String::from("0x"), |s, b| s + &format!("{b:02x}"))
+}
+
+/// A key as 0G prints it: `NONE` if empty, else its first 32 characters if
+/// UTF-8, else `UNKNOWN`.
+pub fn printed_key(key: &[u8]) -> String {
+    match (key.is_empty(), std::str::from_utf8(key)) {
+        (true, _) => "NONE".into(),
+        (false, Ok(s)) => s.chars().take(32).collect(),
+        (false, Err(_)) => "UNKNOWN".into(),
+    }
+}
+
+pub const PARSE_ERROR: &str = "DataParseError: Invalid stream data";
+
+// Control op bytes (SEMANTICS.md table).
+pub const GRANT_ADMIN: u8 = 0x00;
+pub const RENOUNCE_ADMIN: u8 = 0x01;
+pub const SET_SPECIAL: u8 = 0x10;
+pub const SET_NORMAL: u8 = 0x11;
+pub const GRANT_WRITER: u8 = 0x20;
+pub const REVOKE_WRITER: u8 = 0x21;
+pub const RENOUNCE_WRITER: u8 = 0x22;
+pub const GRANT_SPECIAL: u8 = 0x30;
+pub const REVOKE_SPECIAL: u8 = 0x31;
+pub const RENOUNCE_SPECIAL: u8 = 0x32;
+pub const OPS: [u8; 10] = [
+    GRANT_ADMIN,
+    RENOUNCE_ADMIN,
+    SET_SPECIAL,
+    SET_NORMAL,
+    GRANT_WRITER,
+    REVOKE_WRITER,
+    RENOUNCE_WRITER,
+    GRANT_SPECIAL,
+    REVOKE_SPECIAL,
+    RENOUNCE_SPECIAL,
+];
+
+pub fn op_has_key(op: u8) -> bool {
+    matches!(op, SET_SPECIAL | SET_NORMAL | GRANT_SPECIAL | REVOKE_SPECIAL | RENOUNCE_SPECIAL)
+}
+
+pub fn op_has_account(op: u8) -> bool {
+    matches!(op, GRANT_ADMIN | GRANT_WRITER | REVOKE_WRITER | GRANT_SPECIAL | REVOKE_SPECIAL)
+}
+
+pub fn op_is_renounce(op: u8) -> bool {
+    matches!(op, RENOUNCE_ADMIN | RENOUNCE_WRITER | RENOUNCE_SPECIAL)
+}
+
+pub fn op_name(op: u8) -> &'static str {
+    match op {
+        GRANT_ADMIN => "GRANT_ADMIN_ROLE",
+        RENOUNCE_ADMIN => "RENOUNCE_ADMIN_ROLE",
+        SET_SPECIAL => "SET_KEY_TO_SPECIAL",
+        SET_NORMAL => "SET_KEY_TO_NORMAL",
+        GRANT_WRITER => "GRANT_WRITER_ROLE",
+        REVOKE_WRITER => "REVOKE_WRITER_ROLE",
+        RENOUNCE_WRITER => "RENOUNCE_WRITER_ROLE",
+        GRANT_SPECIAL => "GRANT_SPECIAL_WRITER_ROLE",
+        REVOKE_SPECIAL => "REVOKE_SPECIAL_WRITER_ROLE",
+        RENOUNCE_SPECIAL => "RENOUNCE_SPECIAL_WRITER_ROLE",
+        _ => unreachable!("only the table's ops are generated"),
+    }
+}
+
+/// Access control of one claimed stream.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelStreamAcl {
+    pub admins: BTreeSet<A>,
+    pub writers: BTreeSet<A>,
+    pub special_keys: BTreeSet<K>,
+    pub special_writers: BTreeSet<(K, A)>,
+}
+
+/// Access control: a stream is claimed once it has an entry here.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ModelAcl {
+    pub streams: BTreeMap<S, ModelStreamAcl>,
+}
+
+impl ModelAcl {
+    pub fn is_new(&self, s: &S) -> bool {
+        !self.streams.contains_key(s)
+    }
+    pub fn admin(&self, a: &A, s: &S) -> bool {
+        self.streams.get(s).is_some_and(|x| x.admins.contains(a))
+    }
+    pub fn writer(&self, a: &A, s: &S) -> bool {
+        self.streams.get(s).is_some_and(|x| x.writers.contains(a))
+    }
+    pub fn special(&self, s: &S, k: &[u8]) -> bool {
+        self.streams.get(s).is_some_and(|x| x.special_keys.contains(k))
+    }
+    pub fn special_writer(&self, a: &A, s: &S, k: &[u8]) -> bool {
+        self.streams.get(s).is_some_and(|x| x.special_writers.contains(&(k.to_vec(), *a)))
+    }
+    /// Step 1's "a write right on the stream".
+    pub fn has_right(&self, a: &A, s: &S) -> bool {
+        self.is_new(s)
+            || self.admin(a, s)
+            || self.writer(a, s)
+            || self.streams[s].special_writers.iter().any(|(_, w)| w == a)
+    }
+    /// Step 3's write permission.
+    pub fn may_write(&self, a: &A, s: &S, k: &[u8]) -> bool {
+        if self.is_new(s) || self.admin(a, s) {
+            true
+        } else if self.special(s, k) {
+            self.special_writer(a, s, k)
+        } else {
+            self.writer(a, s)
+        }
+    }
+    pub fn apply(&mut self, op: u8, s: S, key: &[u8], account: A) {
+        let x = self.streams.entry(s).or_default();
+        // Granting a role held, or revoking one not held, changes nothing.
+        match op {
+            GRANT_ADMIN => {
+                x.admins.insert(account);
+            }
+            RENOUNCE_ADMIN => {
+                x.admins.remove(&account);
+            }
+            SET_SPECIAL => {
+                x.special_keys.insert(key.to_vec());
+            }
+            SET_NORMAL => {
+                x.special_keys.remove(key);
+            }
+            GRANT_WRITER => {
+                x.writers.insert(account);
+            }
+            REVOKE_WRITER | RENOUNCE_WRITER => {
+                x.writers.remove(&account);
+            }
+            GRANT_SPECIAL => {
+                x.special_writers.insert((key.to_vec(), account));
+            }
+            REVOKE_SPECIAL | RENOUNCE_SPECIAL => {
+                x.special_writers.remove(&(key.to_vec(), account));
+            }
+            _ => unreachable!("only the table's ops are generated"),
+        }
+    }
+}
+
+/// A write as the model understands it.
+#[derive(Debug, Clone)]
+pub enum MOp {
+    Put(Vec<u8>),
+    Delete,
+    Incr(i64),
+    Append(Vec<u8>),
+    IfAbsent(Vec<u8>),
+    IfPresent(Vec<u8>),
+}
+
+#[derive(Debug, Clone)]
+pub struct MControl {
+    pub op: u8,
+    pub stream: S,
+    pub key: Option<K>,
+    pub account: Option<A>,
+}
+
+/// A transaction as the model sees it. `parse_fails_in`: the stage whose
+/// bytes are broken (0 header, 1 reads, 2 writes, 3 controls or trailing).
+#[derive(Debug, Clone)]
+pub struct MTx {
+    pub tags: BTreeSet<S>,
+    pub version: u64,
+    pub check_reads_only: bool,
+    pub reads: Vec<(S, K)>,
+    pub writes: Vec<(S, K, MOp)>,
+    pub controls: Vec<MControl>,
+    pub parse_fails_in: Option<u8>,
+}
+
+#[derive(Debug, Clone)]
+pub struct MEntry {
+    pub sender: A,
+    pub nonce: u64,
+    pub genuine: bool,
+    pub malformed: bool,
+    pub txs: Vec<MTx>,
+}
+
+/// A decimal i64 as Redis `INCRBY` reads it: optional `-`, digits, no
+/// leading zeros, no `-0`, in range.
+pub fn redis_int(b: &[u8]) -> Option<i64> {
+    let s = std::str::from_utf8(b).ok()?;
+    let digits = s.strip_prefix('-').unwrap_or(s);
+    let ok = !digits.is_empty()
+        && digits.chars().all(|c| c.is_ascii_digit())
+        && !(digits.len() > 1 && digits.starts_with('0'))
+        && s != "-0";
+    if ok {
+        s.parse().ok()
+    } else {
+        None
+    }
+}
+
+#[derive(Debug, Default)]
+pub struct Model {
+    /// `None`: every stream.
+    pub watched: Option<BTreeSet<S>>,
+    pub data: BTreeMap<(S, K), History>,
+    pub acl: ModelAcl,
+    pub acl_history: Vec<(u64, ModelAcl)>,
+    pub results: BTreeMap<u64, String>,
+    /// (sender, stream, nonce) used by a genuine applied transaction.
+    pub used: BTreeSet<(A, S, u64)>,
+}
+
+impl Model {
+    pub fn watches(&self, s: &S) -> bool {
+        self.watched.as_ref().is_none_or(|w| w.contains(s))
+    }
+
+    pub fn latest_version(&self, s: &S, k: &[u8]) -> u64 {
+        self.data.get(&(*s, k.to_vec())).and_then(|h| h.last()).map_or(0, |e| e.0)
+    }
+
+    pub fn live(&self, s: &S, k: &[u8]) -> Option<Vec<u8>> {
+        self.data.get(&(*s, k.to_vec())).and_then(|h| h.last()).and_then(|e| e.1.clone())
+    }
+
+    pub fn at(&self, s: &S, k: &[u8], v: u64) -> Option<&(u64, Option<Vec<u8>>)> {
+        self.data.get(&(*s, k.to_vec()))?.iter().rev().find(|e| e.0 <= v)
+    }
+
+    pub fn get_at(&self, s: &S, k: &[u8], v: u64) -> Option<(u64, Vec<u8>)> {
+        self.at(s, k, v).and_then(|(ver, val)| val.clone().map(|val| (*ver, val)))
+    }
+
+    pub fn version_at(&self, s: &S, k: &[u8], v: u64) -> u64 {
+        self.at(s, k, v).map_or(0, |e| e.0)
+    }
+
+    pub fn acl_at(&self, v: u64) -> ModelAcl {
+        self.acl_history.iter().rev().find(|(ver, _)| *ver <= v).map(|(_, a)| a.clone()).unwrap_or_default()
+    }
+
+    pub fn iter(&self, s: &S, v: u64, start: Option<(&[u8], bool)>, rev: bool) -> Vec<(K, u64, Vec<u8>)> {
+        let mut out: Vec<(K, u64, Vec<u8>)> = self
+            .data
+            .keys()
+            .filter(|(st, _)| st == s)
+            .filter_map(|(_, k)| self.get_at(s, k, v).map(|(ver, val)| (k.clone(), ver, val)))
+            .filter(|(k, _, _)| match (start, rev) {
+                (None, _) => true,
+                (Some((from, true)), false) => k.as_slice() >= from,
+                (Some((from, false)), false) => k.as_slice() > from,
+                (Some((from, true)), true) => k.as_slice() <= from,
+                (Some((from, false)), true) => k.as_slice() < from,
+            })
+            .collect();
+        out.sort();
+        if rev {
+            out.reverse();
+        }
+        out
+    }
+
+    /// An entry: `Err` when it is malformed (nothing recorded).
+    pub fn apply_entry(&mut self, position: u64, e: &MEntry) -> Result<Vec<Option<String>>, &'static str> {
+        if e.malformed {
+            return Err("malformed");
+        }
+        let applied: Vec<bool> =
+            e.txs.iter().map(|tx| !tx.tags.is_empty() && tx.tags.iter().all(|t| self.watches(t))).collect();
+        let replayed: Vec<bool> = e
+            .txs
+            .iter()
+            .map(|tx| tx.tags.iter().any(|t| self.used.contains(&(e.sender, *t, e.nonce))))
+            .collect();
+        if e.genuine {
+            for (tx, _) in e.txs.iter().zip(&applied).filter(|(_, a)| **a) {
+                self.used.extend(tx.tags.iter().map(|t| (e.sender, *t, e.nonce)));
+            }
+        }
+        let mut out = Vec::new();
+        for (i, tx) in e.txs.iter().enumerate() {
+            if !applied[i] {
+                out.push(None);
+                continue;
+            }
+            let version = (position << 16) | i as u64;
+            let result = if !e.genuine {
+                "BadSignature".to_string()
+            } else if replayed[i] {
+                "Replayed".to_string()
+            } else {
+                self.apply_tx(version, e.sender, tx).unwrap_or_else(|failure| failure)
+            };
+            self.results.insert(version, result.clone());
+            out.push(Some(result));
+        }
+        Ok(out)
+    }
+
+    /// One transaction, SEMANTICS.md's steps 1-5. `Err`: the failure.
+    pub fn apply_tx(&mut self, version: u64, sender: A, tx: &MTx) -> Result<String, String> {
+        // 1. A right on some tagged stream.
+        if !tx.tags.iter().any(|t| self.acl.has_right(&sender, t)) {
+            return Err("SenderNoWritePermission".into());
+        }
+        let broken = |stage: u8| tx.parse_fails_in == Some(stage);
+        if broken(0) || broken(1) {
+            return Err(PARSE_ERROR.into());
+        }
+        let check = tx.version != u64::MAX;
+        // 2. Reads, in body order.
+        for (s, k) in &tx.reads {
+            if !self.watches(s) {
+                return Err("TagsMismatch".into());
+            }
+            if check && self.latest_version(s, k) > tx.version {
+                return Err("VersionConfliction".into());
+            }
+        }
+        if broken(2) {
+            return Err(PARSE_ERROR.into());
+        }
+        // 3. Writes: the last per key, at the place of that last write.
+        let mut last: BTreeMap<(S, K), usize> = BTreeMap::new();
+        for (i, (s, k, _)) in tx.writes.iter().enumerate() {
+            last.insert((*s, k.clone()), i);
+        }
+        let mut order: Vec<usize> = last.into_values().collect();
+        order.sort();
+        for i in order {
+            let (s, k, _) = &tx.writes[i];
+            if !tx.tags.contains(s) {
+                return Err("TagsMismatch".into());
+            }
+            if check && !tx.check_reads_only && self.latest_version(s, k) > tx.version {
+                return Err("VersionConfliction".into());
+            }
+            if !self.acl.may_write(&sender, s, k) {
+                return Err(format!("WritePermissionDenied: stream: {}, key: {}", hex(s), printed_key(k)));
+            }
+        }
+        if broken(3) {
+            return Err(PARSE_ERROR.into());
+        }
+        // 4. Controls: implicit grants, then the body's ops, merged on
+        // (op & 0xF0, stream, key, account), the last winning at the place
+        // of the first; an explicit grant of admin only once, never to the sender.
+        let mut slots: Vec<(u8, S, K, A)> = Vec::new();
+        for t in &tx.tags {
+            if self.acl.is_new(t) {
+                slots.push((GRANT_ADMIN, *t, vec![], sender));
+            }
+        }
+        for c in &tx.controls {
+            let account = if op_is_renounce(c.op) { sender } else { c.account.unwrap_or([0; 20]) };
+            let key = c.key.clone().unwrap_or_default();
+            let same = slots
+                .iter()
+                .position(|x| x.0 & 0xF0 == c.op & 0xF0 && x.1 == c.stream && x.2 == key && x.3 == account);
+            let slot = (c.op, c.stream, key, account);
+            match (c.op, same) {
+                (GRANT_ADMIN, _) if account == sender => {}
+                (GRANT_ADMIN, Some(_)) => {}
+                (_, Some(at)) => slots[at] = slot,
+                (_, None) => slots.push(slot),
+            }
+        }
+        for (op, s, key, account) in &slots {
+            if !tx.tags.contains(s) {
+                return Err("TagsMismatch".into());
+            }
+            let admin = self.acl.admin(&sender, s) || self.acl.is_new(s);
+            let allowed = match *op {
+                GRANT_ADMIN | SET_SPECIAL | SET_NORMAL | REVOKE_WRITER | REVOKE_SPECIAL => admin,
+                GRANT_WRITER => admin || self.acl.writer(&sender, s),
+                GRANT_SPECIAL => admin || self.acl.special_writer(&sender, s, key),
+                _ => true,
+            };
+            if !allowed {
+                return Err(format!(
+                    "AccessControlPermissionDenied: operation: {}, stream: {}, key: {}, account: {}",
+                    op_name(*op),
+                    hex(s),
+                    printed_key(key),
+                    hex(account)
+                ));
+            }
+        }
+        // 5. Commit: writes in body order, each seeing the ones before; an
+        // op that changes nothing writes nothing.
+        let mut changed: BTreeMap<(S, K), Option<Vec<u8>>> = BTreeMap::new();
+        for (s, k, op) in &tx.writes {
+            let id = (*s, k.clone());
+            let before = changed.get(&id).cloned().unwrap_or_else(|| self.live(s, k));
+            let after = match op {
+                MOp::Put(v) => Some(Some(v.clone())),
+                MOp::Delete => Some(None),
+                MOp::IfAbsent(v) => before.is_none().then(|| Some(v.clone())),
+                MOp::IfPresent(v) => before.is_some().then(|| Some(v.clone())),
+                MOp::Append(v) => Some(Some([before.unwrap_or_default(), v.clone()].concat())),
+                MOp::Incr(n) => {
+                    let old = match before {
+                        None => 0,
+                        Some(b) => redis_int(&b)
+                            .ok_or("OperationFailed: value is not an integer or out of range".to_string())?,
+                    };
+                    let new = old
+                        .checked_add(*n)
+                        .ok_or("OperationFailed: increment or decrement would overflow")?;
+                    Some(Some(new.to_string().into_bytes()))
+                }
+            };
+            if let Some(after) = after {
+                changed.insert(id, after);
+            }
+        }
+        for (id, value) in changed {
+            self.data.entry(id).or_default().push((version, value));
+        }
+        if !slots.is_empty() {
+            for (op, s, key, account) in &slots {
+                self.acl.apply(*op, *s, key, *account);
+            }
+            self.acl_history.push((version, self.acl.clone()));
+        }
+        Ok("Commit".into())
+    }
+}
+
+// ============================================================ generated logs
+
+pub const STREAMS: [S; 3] = [[0x10; 32], [0x20; 32], [0x30; 32]];
+pub const LONG_KEY: &str = "ключ-ключ-ключ-ключ-ключ-ключ-ключ-ключ"; // 39 characters
+pub const KEYS: [&[u8]; 5] = [b"a", b"b", b"c", LONG_KEY.as_bytes(), &[0xff, 0x00]];
+pub const VALUES: [&[u8]; 5] = [b"", b"1", b"-7", b"xyz", b"9223372036854775807"];
+pub const OUTSIDER: A = [0x99; 20];
+pub const SENDERS: usize = 4;
+
+#[derive(Debug, Clone)]
+pub enum VersionGen {
+    Max,
+    Zero,
+    /// Transaction `index` of the entry `back` positions before this one.
+    Back(u8, u8),
+}
+
+#[derive(Debug, Clone)]
+pub enum WriteGen {
+    Put(usize),
+    Delete,
+    Incr(i64),
+    Append(usize),
+    IfAbsent(usize),
+    IfPresent(usize),
+}
+
+#[derive(Debug, Clone)]
+pub enum TagTweak {
+    Exact,
+    Drop(usize),
+    Add(usize),
+}
+
+#[derive(Debug, Clone)]
+pub enum Garble {
+    None,
+    /// Cut the body to `permille` of its length.
+    Cut(u16),
+    Trailing,
+    /// A codec byte no node knows.
+    UnknownCodec,
+}
+
+#[derive(Debug, Clone)]
+pub struct TxGen {
+    pub native: bool,
+    pub check_reads_only: bool,
+    pub version: VersionGen,
+    pub reads: Vec<(usize, usize)>,
+    pub writes: Vec<(usize, usize, WriteGen)>,
+    /// (op index, stream, key, account: 0..4 a sender, 4 an outsider)
+    pub controls: Vec<(usize, usize, usize, usize)>,
+    pub tags: TagTweak,
+    pub garble: Garble,
+}
+
+#[derive(Debug, Clone)]
+pub enum NonceGen {
+    Fresh,
+    /// One this sender used before, if any.
+    Reuse(usize),
+}
+
+#[derive(Debug, Clone)]
+pub enum Action {
+    Entry {
+        sender: usize,
+        nonce: NonceGen,
+        forged: bool,
+        truncated: bool,
+        txs: Vec<TxGen>,
+    },
+    /// Append again the bytes of an earlier entry.
+    Replay(usize),
+}
+
+pub fn write_gen() -> impl Strategy<Value = WriteGen> {
+    let value = 0..VALUES.len();
+    prop_oneof![
+        5 => value.clone().prop_map(WriteGen::Put),
+        1 => Just(WriteGen::Delete),
+        2 => prop_oneof![-3i64..=3, Just(i64::MAX), Just(i64::MIN)].prop_map(WriteGen::Incr),
+        1 => value.clone().prop_map(WriteGen::Append),
+        1 => value.clone().prop_map(WriteGen::IfAbsent),
+        1 => value.prop_map(WriteGen::IfPresent),
+    ]
+}
+
+pub fn tx_gen() -> impl Strategy<Value = TxGen> {
+    let stream = 0..STREAMS.len();
+    let key = 0..KEYS.len();
+    let version = prop_oneof![
+        2 => Just(VersionGen::Max),
+        1 => Just(VersionGen::Zero),
+        5 => (0u8..4, 0u8..3).prop_map(|(b, i)| VersionGen::Back(b, i)),
+    ];
+    let tags = prop_oneof![
+        12 => Just(TagTweak::Exact),
+        1 => any::<usize>().prop_map(TagTweak::Drop),
+        1 => stream.clone().prop_map(TagTweak::Add),
+    ];
+    let garble = prop_oneof![
+        14 => Just(Garble::None),
+        1 => (0u16..1000).prop_map(Garble::Cut),
+        1 => Just(Garble::Trailing),
+        1 => Just(Garble::UnknownCodec),
+    ];
+    (
+        prop::bool::weighted(0.3),
+        prop::bool::weighted(0.3),
+        version,
+        prop::collection::vec((stream.clone(), key.clone()), 0..3),
+        prop::collection::vec((stream.clone(), key.clone(), write_gen()), 0..4),
+        prop::collection::vec((0..OPS.len(), stream, key, 0..SENDERS + 1), 0..4),
+        tags,
+        garble,
+    )
+        .prop_map(|(native, check_reads_only, version, reads, writes, controls, tags, garble)| TxGen {
+            native,
+            check_reads_only,
+            version,
+            reads,
+            writes,
+            controls,
+            tags,
+            garble,
+        })
+}
+
+pub fn action_gen() -> impl Strategy<Value = Action> {
+    let sender = prop_oneof![3 => Just(0usize), 2 => Just(1usize), 2 => Just(2usize), 1 => Just(3usize)];
+    let nonce = prop_oneof![10 => Just(NonceGen::Fresh), 1 => any::<usize>().prop_map(NonceGen::Reuse)];
+    prop_oneof![
+        10 => (sender, nonce, prop::bool::weighted(0.06), prop::bool::weighted(0.03),
+               prop::collection::vec(tx_gen(), 1..4))
+            .prop_map(|(sender, nonce, forged, truncated, txs)| Action::Entry { sender, nonce, forged, truncated, txs }),
+        1 => any::<usize>().prop_map(Action::Replay),
+    ]
+}
+
+/// Whether every stream is watched, and the log.
+pub fn case_gen() -> impl Strategy<Value = (bool, Vec<Action>)> {
+    (prop::bool::weighted(0.75), prop::collection::vec(action_gen(), 1..24))
+}
+
+/// Builds the bytes of a transaction with the runtime's encoders, and the
+/// model's view of it, with the layout arithmetic done by the model.
+pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
+    let version = match g.version {
+        VersionGen::Max => u64::MAX,
+        VersionGen::Zero => 0,
+        VersionGen::Back(back, index) => (position.saturating_sub(back.into()) << 16) | u64::from(index),
+    };
+    let reads: Vec<(S, K)> = g.reads.iter().map(|&(s, k)| (STREAMS[s], KEYS[k].to_vec())).collect();
+    let controls: Vec<MControl> = g
+        .controls
+        .iter()
+        .map(|&(op, s, k, a)| {
+            let op = OPS[op];
+            MControl {
+                op,
+                stream: STREAMS[s],
+                key: op_has_key(op).then(|| KEYS[k].to_vec()),
+                account: op_has_account(op).then_some(accounts[a]),
+            }
+        })
+        .collect();
+    let writes: Vec<(S, K, MOp)> = g
+        .writes
+        .iter()
+        .map(|(s, k, w)| {
+            let value = |i: &usize| VALUES[*i].to_vec();
+            let op = if g.native {
+                match w {
+                    WriteGen::Put(v) => MOp::Put(value(v)),
+                    WriteGen::Delete => MOp::Delete,
+                    WriteGen::Incr(n) => MOp::Incr(*n),
+                    WriteGen::Append(v) => MOp::Append(value(v)),
+                    WriteGen::IfAbsent(v) => MOp::IfAbsent(value(v)),
+                    WriteGen::IfPresent(v) => MOp::IfPresent(value(v)),
+                }
+            } else {
+                // 0G has puts only, and an empty put deletes.
+                let bytes = match w {
+                    WriteGen::Put(v)
+                    | WriteGen::Append(v)
+                    | WriteGen::IfAbsent(v)
+                    | WriteGen::IfPresent(v) => value(v),
+                    WriteGen::Delete => vec![],
+                    WriteGen::Incr(n) => n.to_string().into_bytes(),
+                };
+                if bytes.is_empty() {
+                    MOp::Delete
+                } else {
+                    MOp::Put(bytes)
+                }
+            };
+            (STREAMS[*s], KEYS[*k].to_vec(), op)
+        })
+        .collect();
+
+    // The layout, from SEMANTICS.md and docs/format.md.
+    let key_field = |k: &K| 3 + k.len();
+    let header = if g.native { 9 } else { 8 };
+    let reads_end = header + 4 + reads.iter().map(|(_, k)| 32 + key_field(k)).sum::<usize>();
+    let write_bytes = |op: &MOp| match op {
+        MOp::Put(v) | MOp::Append(v) | MOp::IfAbsent(v) | MOp::IfPresent(v) => v.len(),
+        MOp::Delete | MOp::Incr(_) => 0,
+    };
+    let write_header = |op: &MOp| {
+        if !g.native {
+            8
+        } else {
+            1 + match op {
+                MOp::Delete => 0,
+                MOp::Incr(_) => 8,
+                _ => 4,
+            }
+        }
+    };
+    let writes_end = reads_end
+        + 4
+        + writes
+            .iter()
+            .map(|(_, k, op)| 32 + key_field(k) + write_header(op) + write_bytes(op))
+            .sum::<usize>();
+    let body_len = writes_end
+        + 4
+        + controls
+            .iter()
+            .map(|c| 1 + 32 + c.key.as_ref().map_or(0, key_field) + if c.account.is_some() { 20 } else { 0 })
+            .sum::<usize>();
+
+    let to_read = |(s, k): &(S, K)| Read { stream: StreamId(*s), key: k.clone() };
+    let to_control = |c: &MControl| Control {
+        op: ControlOp::from_byte(c.op).expect("a table op"),
+        stream: StreamId(c.stream),
+        key: c.key.clone(),
+        account: c.account.map(Address),
+    };
+    let (mut codec, mut body) = if g.native {
+        let body = native::Body {
+            version,
+            check_reads_only: g.check_reads_only,
+            reads: reads.iter().map(to_read).collect(),
+            writes: writes
+                .iter()
+                .map(|(s, k, op)| native::BodyWrite {
+                    stream: StreamId(*s),
+                    key: k.clone(),
+                    op: match op {
+                        MOp::Put(v) => native::Op::Put(v.clone()),
+                        MOp::Delete => native::Op::Delete,
+                        MOp::Incr(n) => native::Op::Increment(*n),
+                        MOp::Append(v) => native::Op::Append(v.clone()),
+                        MOp::IfAbsent(v) => native::Op::PutIfAbsent(v.clone()),
+                        MOp::IfPresent(v) => native::Op::PutIfPresent(v.clone()),
+                    },
+                })
+                .collect(),
+            controls: controls.iter().map(to_control).collect(),
+        };
+        (NATIVE, native::encode(&body))
+    } else {
+        let body = zerog::Body {
+            version,
+            reads: reads.iter().map(to_read).collect(),
+            writes: writes
+                .iter()
+                .map(|(s, k, op)| zerog::BodyWrite {
+                    stream: StreamId(*s),
+                    key: k.clone(),
+                    value: match op {
+                        MOp::Put(v) => v.clone(),
+                        _ => vec![],
+                    },
+                })
+                .collect(),
+            controls: controls.iter().map(to_control).collect(),
+        };
+        (ZEROG, zerog::encode(&body))
+    };
+    assert_eq!(body.len(), body_len, "the encoder follows the documented layout");
+    let parse_fails_in = match g.garble {
+        Garble::None => None,
+        Garble::Trailing => {
+            body.push(0);
+            Some(3)
+        }
+        Garble::UnknownCodec => {
+            codec = 0x7f;
+            Some(0)
+        }
+        Garble::Cut(permille) => {
+            let cut = body.len() * usize::from(permille) / 1000;
+            body.truncate(cut);
+            Some(match cut {
+                c if c < header => 0,
+                c if c < reads_end => 1,
+                c if c < writes_end => 2,
+                _ => 3,
+            })
+        }
+    };
+
+    let mut tags: BTreeSet<S> = writes.iter().map(|w| w.0).chain(controls.iter().map(|c| c.stream)).collect();
+    match g.tags {
+        TagTweak::Exact => {}
+        TagTweak::Drop(i) => {
+            if let Some(t) = tags.iter().nth(i % tags.len().max(1)).copied() {
+                tags.remove(&t);
+            }
+        }
+        TagTweak::Add(s) => {
+            tags.insert(STREAMS[s]);
+        }
+    }
+    let check_reads_only = g.native && g.check_reads_only;
+    let part = TxPart { codec, tags: tags.iter().map(|t| StreamId(*t)).collect(), body };
+    (part, MTx { tags, version, check_reads_only, reads, writes, controls, parse_fails_in })
+}
