@@ -73,25 +73,39 @@ pub enum KeyfileError {
 
 /// Creates a key file at `path` holding a new random secret key, with mode
 /// 0600, and returns its account. Fails with [`KeyfileError::Exists`] if
-/// anything is at `path`. The file and its directory entry are synced, so
-/// the key survives a crash once this returns; on failure nothing is left.
+/// anything is at `path`. The key is written and synced under a temporary
+/// name first and then linked into place (a link, unlike a rename, never
+/// replaces an existing file), so a crash never leaves a partial key at
+/// `path`; the directory is synced before this returns.
 pub fn create(path: impl AsRef<Path>) -> Result<Address, KeyfileError> {
     let path = path.as_ref();
-    let (secret, address) = random_key()?;
-    let mut file = OpenOptions::new().write(true).create_new(true).mode(0o600).open(path).map_err(|e| {
-        if e.kind() == io::ErrorKind::AlreadyExists {
-            KeyfileError::Exists { path: path.to_path_buf() }
-        } else {
-            io_error(path)(e)
-        }
-    })?;
-    let line = format!("0x{}\n", hex::encode(secret));
-    let written = file.write_all(line.as_bytes()).and_then(|()| file.sync_all()).map_err(io_error(path));
-    if let Err(e) = written {
-        // A partial key is worse than none: remove it so a retry can succeed.
-        let _ = fs::remove_file(path);
-        return Err(e);
+    if path.exists() {
+        return Err(KeyfileError::Exists { path: path.to_path_buf() });
     }
+    let (secret, address) = random_key()?;
+    let mut tmp_name = path.as_os_str().to_owned();
+    tmp_name.push(format!(".tmp-{}", std::process::id()));
+    let tmp = Path::new(&tmp_name);
+    let _ = fs::remove_file(tmp);
+    let line = format!("0x{}\n", hex::encode(secret));
+    let written = OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(tmp)
+        .and_then(|mut file| file.write_all(line.as_bytes()).and_then(|()| file.sync_all()))
+        .map_err(io_error(tmp))
+        .and_then(|()| {
+            fs::hard_link(tmp, path).map_err(|e| {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    KeyfileError::Exists { path: path.to_path_buf() }
+                } else {
+                    io_error(path)(e)
+                }
+            })
+        });
+    let _ = fs::remove_file(tmp);
+    written?;
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
