@@ -5,15 +5,18 @@
 //! transactions queued meanwhile (one signer's, at most
 //! [`MAX_TXS_PER_ENTRY`] transactions and about [`MAX_BATCH_BYTES`]),
 //! signs one entry, applies it and waits for its acknowledgement, then
-//! hands every caller its own transactions' results and steps down. While
-//! it waits, new callers queue up for the next batch, so under load one
-//! signature and one record carry many transactions. A caller's
-//! transactions stay together and in order inside the entry.
+//! hands every caller its own transactions' results and steps down, waking
+//! the caller at the front of the queue (if any) to lead the next batch.
+//! While it works, new callers queue up for the next batch, so under load
+//! one signature and one record carry many transactions. A caller's
+//! transactions stay together and in order inside the entry. Each caller
+//! waits on its own slot: a batch wakes exactly its callers and the next
+//! leader, never every waiter.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::{HashSet, VecDeque};
 use std::sync::Arc;
 
-use parking_lot::{Condvar, Mutex, MutexGuard};
+use parking_lot::{Condvar, Mutex};
 
 use super::{Applied, Node, NodeError, Result};
 use crate::entry::EntryOutcome;
@@ -29,8 +32,42 @@ pub const MAX_BATCH_BYTES: usize = 4 << 20;
 /// written by itself.
 pub const REMEMBERED_ENTRIES: usize = 1 << 16;
 
+/// Where a queued caller waits.
+#[derive(Default)]
+struct Slot {
+    state: Mutex<SlotState>,
+    changed: Condvar,
+}
+
+#[derive(Default)]
+enum SlotState {
+    /// Queued (or in the batch under way).
+    #[default]
+    Waiting,
+    /// Chosen to lead the next batch.
+    Lead,
+    /// Its transactions were applied (or failed).
+    Done(Result<Applied>),
+}
+
+impl Slot {
+    fn set(&self, state: SlotState) {
+        *self.state.lock() = state;
+        self.changed.notify_one();
+    }
+
+    /// Waits until the slot is no longer `Waiting`; takes what it became.
+    fn wait(&self) -> SlotState {
+        let mut s = self.state.lock();
+        while matches!(*s, SlotState::Waiting) {
+            self.changed.wait(&mut s);
+        }
+        std::mem::take(&mut *s)
+    }
+}
+
 struct Pending {
-    ticket: u64,
+    slot: Arc<Slot>,
     signer: Signer,
     txs: Vec<TxPart>,
     bytes: usize,
@@ -40,15 +77,12 @@ struct Pending {
 struct Queue {
     pending: VecDeque<Pending>,
     leading: bool,
-    next_ticket: u64,
-    done: HashMap<u64, Result<Applied>>,
 }
 
-/// The queue of local writes and the batch under way.
+/// The queue of local writes and whether a batch is under way.
 #[derive(Default)]
 pub(super) struct Batcher {
     queue: Mutex<Queue>,
-    changed: Condvar,
 }
 
 /// Hashes of entries this node verified (or signed) and wrote, the newest
@@ -121,35 +155,42 @@ impl Node {
             return self.append_batch(signer, txs.len(), txs).map(|(a, _)| a);
         }
         let bytes = txs.iter().map(tx_bytes).sum();
-        let mut q = self.batcher.queue.lock();
-        let ticket = q.next_ticket;
-        q.next_ticket += 1;
-        q.pending.push_back(Pending { ticket, signer: signer.clone(), txs, bytes });
+        let slot = Arc::new(Slot::default());
+        let lead = {
+            let mut q = self.batcher.queue.lock();
+            q.pending.push_back(Pending { slot: slot.clone(), signer: signer.clone(), txs, bytes });
+            !std::mem::replace(&mut q.leading, true)
+        };
+        let mut state = if lead { SlotState::Lead } else { slot.wait() };
         loop {
-            if let Some(r) = q.done.remove(&ticket) {
-                return r;
+            match state {
+                SlotState::Done(r) => return r,
+                SlotState::Lead => {
+                    let batch = take_batch(&mut self.batcher.queue.lock().pending);
+                    for (slot, r) in self.run_batch(batch) {
+                        slot.set(SlotState::Done(r));
+                    }
+                    // Hand over to the first caller queued meanwhile.
+                    let mut q = self.batcher.queue.lock();
+                    match q.pending.front() {
+                        Some(next) => next.slot.set(SlotState::Lead),
+                        None => q.leading = false,
+                    }
+                }
+                SlotState::Waiting => unreachable!("wait returns once the slot changed"),
             }
-            if q.leading {
-                self.batcher.changed.wait(&mut q);
-                continue;
-            }
-            q.leading = true;
-            let batch = take_batch(&mut q.pending);
-            let results = MutexGuard::unlocked(&mut q, || self.run_batch(batch));
-            q.done.extend(results);
-            q.leading = false;
-            self.batcher.changed.notify_all();
+            state = slot.wait();
         }
     }
 
     /// Signs one entry holding every transaction of `batch`, applies it,
     /// waits for it, and splits the outcome among the callers.
-    fn run_batch(&self, batch: Vec<Pending>) -> Vec<(u64, Result<Applied>)> {
+    fn run_batch(&self, batch: Vec<Pending>) -> Vec<(Arc<Slot>, Result<Applied>)> {
         let signer = batch[0].signer.clone();
         let mut spans = Vec::with_capacity(batch.len());
         let mut txs = Vec::with_capacity(batch.iter().map(|p| p.txs.len()).sum());
         for p in batch {
-            spans.push((p.ticket, txs.len(), p.txs.len()));
+            spans.push((p.slot, txs.len(), p.txs.len()));
             txs.extend(p.txs);
         }
         let count = txs.len();
@@ -168,7 +209,10 @@ impl Node {
                     })
                     .collect()
             }
-            Err(e) if spans.len() == 1 => vec![(spans[0].0, Err(e))],
+            Err(e) if spans.len() == 1 => {
+                let (slot, ..) = spans.into_iter().next().expect("one caller");
+                vec![(slot, Err(e))]
+            }
             Err(e) => {
                 let e = Arc::new(e);
                 spans.into_iter().map(|(t, ..)| (t, Err(NodeError::Batch(e.clone())))).collect()
