@@ -150,7 +150,8 @@ fn own_entries_coming_back_are_not_verified_again_but_a_tampered_copy_is() {
 fn parallel_verification_equals_sequential_on_a_mixed_batch() {
     let forger = signer(9);
     let mut entries: Vec<Vec<u8>> = Vec::new();
-    for i in 0..200u64 {
+    // More than two pipeline chunks, so apply_replicated_batch verifies while it applies.
+    for i in 0..700u64 {
         let who = signer(1 + (i % 5) as u8);
         let e =
             signed(&who, i + 1, vec![puts(vec![zwrite(stream(1 + (i % 3) as u8), b"k", &i.to_be_bytes())])]);

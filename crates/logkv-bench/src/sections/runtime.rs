@@ -43,7 +43,7 @@ const TARGET_VERIFY_SHARE: f64 = 0.8;
 /// Recoveries timed one by one for the bound.
 const RECOVERIES: usize = 2_000;
 /// Entries per `apply_replicated_batch` call when loading.
-const APPLY_BATCH: usize = 4_096;
+const APPLY_BATCH: usize = 16_384;
 
 fn node_options(durability: Durability) -> NodeOptions {
     NodeOptions { store: options(durability), watched: Watched::All }

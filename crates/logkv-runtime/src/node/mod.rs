@@ -50,6 +50,9 @@ use crate::system::{
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
 
+/// Entries verified per chunk while earlier chunks are applied.
+const PIPELINE_CHUNK: usize = 256;
+
 /// Everything a node operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -283,29 +286,41 @@ impl Node {
 
     /// [`Node::apply_replicated`] of many entries `(position, bytes)` from
     /// another log: their signatures are checked on all cores (skipping
-    /// entries this node verified or signed and wrote), then they are
-    /// applied in order under one hold of the apply lock, and the call
-    /// returns once the last is acknowledged. It stops at the first entry
-    /// that fails (an entry of a newer protocol, a store error): the
-    /// entries before it are applied.
+    /// entries this node verified or signed and wrote) while this thread
+    /// applies the entries already checked, in order, under one hold of
+    /// the apply lock; the call returns once the last is acknowledged. It
+    /// stops at the first entry that fails (an entry of a newer protocol, a
+    /// store error): the entries before it are applied.
     pub fn apply_replicated_batch<B: AsRef<[u8]> + Sync>(
         &self,
         entries: &[(u64, B)],
     ) -> Result<Vec<Applied>> {
-        let checks = verify::par_map(entries, verify::threads(), |(_, b)| self.check(b.as_ref()));
         let mut out = Vec::with_capacity(entries.len());
-        {
+        let mut genuine = Vec::new();
+        let applied = {
             let mut core = self.core.lock();
-            for ((position, bytes), (verified, _)) in entries.iter().zip(&checks) {
-                out.push(self.apply_locked(&mut core, Some(*position), bytes.as_ref(), *verified)?);
+            let mut apply = |chunk: &[(u64, B)], checks: Vec<(Option<bool>, [u8; 32])>| -> Result<()> {
+                for ((position, bytes), (verified, hash)) in chunk.iter().zip(checks) {
+                    out.push(self.apply_locked(&mut core, Some(*position), bytes.as_ref(), verified)?);
+                    if verified == Some(true) {
+                        genuine.push(hash);
+                    }
+                }
+                Ok(())
+            };
+            if entries.len() < 2 * PIPELINE_CHUNK {
+                let checks = verify::par_map(entries, verify::threads(), |(_, b)| self.check(b.as_ref()));
+                apply(entries, checks)
+            } else {
+                verify::pipeline(entries, PIPELINE_CHUNK, |(_, b)| self.check(b.as_ref()), apply)
             }
-        }
+        };
         if let Some(last) = out.last() {
             self.store.commit(last.position)?;
         }
         let mut remembered = self.remembered.lock();
-        checks.iter().filter(|(v, _)| *v == Some(true)).for_each(|(_, h)| remembered.insert(*h));
-        Ok(out)
+        genuine.into_iter().for_each(|h| remembered.insert(h));
+        applied.map(|()| out)
     }
 
     fn next_local_nonce(&self, sender: &Address) -> u64 {
