@@ -24,6 +24,7 @@ use logkv_store::ScanOptions;
 
 use crate::cli::{GlobalArgs, StoreCommand};
 use crate::exit::{CliError, Outcome};
+use crate::progress::Replay;
 
 /// The node's signing key, inside the data directory.
 pub const NODE_KEY_FILE: &str = "node.key";
@@ -142,7 +143,10 @@ fn node_key(dir: &Path) -> Result<Signer, CliError> {
 /// Opens the node (watching every stream) and warns about a cut-off tail.
 fn open(global: &GlobalArgs) -> Result<Node, CliError> {
     let options = NodeOptions { store: global.store_options(), watched: Watched::All };
-    let node = Node::open(&global.data_dir, options)?;
+    let mut replay = Replay::default();
+    let node =
+        Node::open_with_progress(&global.data_dir, options, &mut |done, total| replay.update(done, total))?;
+    drop(replay);
     if let Some(t) = &node.store().recovery_report().truncation {
         let removed = match t.removed_segments.len() {
             0 => String::new(),

@@ -5,6 +5,7 @@ mod cli;
 mod commands;
 mod exit;
 mod inspect;
+mod progress;
 mod runtime_cmds;
 
 use std::process::ExitCode;

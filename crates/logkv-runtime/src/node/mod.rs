@@ -167,7 +167,16 @@ impl Node {
     /// Opens (or creates) a node in `dir`. Replay indexes the log's records
     /// and reads back the system keyspace; no entry is applied or verified.
     pub fn open(dir: impl AsRef<Path>, options: NodeOptions) -> Result<Self> {
-        let store = Store::open(dir, options.store)?;
+        Self::open_with_progress(dir, options, &mut |_, _| {})
+    }
+
+    /// [`Node::open`], reporting replay progress as `(bytes scanned, total)`.
+    pub fn open_with_progress(
+        dir: impl AsRef<Path>,
+        options: NodeOptions,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Self> {
+        let store = Store::open_with_progress(dir, options.store, progress)?;
         let mut applier = Applier::new(options.watched);
         let system = |prefix: u8| store.scan_in(SYSTEM_KEYSPACE, ScanOptions::prefix(&[prefix]));
         let mut acl = Acl::default();
