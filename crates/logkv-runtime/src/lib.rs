@@ -2,7 +2,8 @@
 //! transaction bodies in pluggable codecs, signed entries, access control and
 //! deterministic apply. `../shared/SEMANTICS.md` states the model;
 //! `docs/format.md` documents the bytes. [`node::Node`] runs the runtime
-//! on the embedded store, its state kept in its file log.
+//! on the embedded store, its state kept in its file log; it follows any
+//! [`shared_log::Log`] with [`node::Node::catch_up`].
 
 pub mod acl;
 pub mod apply;
@@ -15,6 +16,7 @@ pub mod keyfile;
 pub mod mem_state;
 pub mod node;
 pub mod nonce;
+pub mod shared_log;
 pub mod signing;
 mod store_state;
 pub mod system;

@@ -25,6 +25,7 @@
 //! ([`Node::apply_replicated_batch`], [`verify`]).
 
 pub mod batch;
+mod follow;
 mod query;
 pub mod verify;
 
@@ -78,6 +79,9 @@ pub enum NodeError {
     /// (every caller of the batch gets the same error).
     #[error("the batch holding these writes failed: {0}")]
     Batch(Arc<NodeError>),
+    /// The shared log the node follows failed ([`Node::catch_up`]).
+    #[error(transparent)]
+    SharedLog(#[from] crate::shared_log::SharedLogError),
 }
 
 /// Shorthand for results of this module.
