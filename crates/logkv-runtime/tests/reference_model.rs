@@ -20,15 +20,12 @@ use std::collections::BTreeSet;
 
 use logkv_runtime::apply::Watched;
 use logkv_runtime::entry::{Applier, EntryOutcome};
-use logkv_runtime::envelope::{Entry, TxPart};
 use logkv_runtime::mem_state::MemState;
-use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{Address, StreamId};
 use proptest::prelude::*;
 use proptest::strategy::ValueTree;
 use proptest::test_runner::TestRunner;
 use reference::*;
-use support::{forged, signer};
 
 // ============================================================ the check
 
@@ -51,9 +48,8 @@ fn kind(result: &Option<String>) -> String {
 }
 
 fn run_case(watch_all: bool, actions: &[Action], seen: &mut Seen) -> Result<(), TestCaseError> {
-    let signers: Vec<Signer> = (1..=SENDERS as u8).map(signer).collect();
-    let forger = signer(9);
-    let accounts: Vec<A> = signers.iter().map(|s| s.address().0).chain([OUTSIDER]).collect();
+    let cast = Cast::new();
+    let accounts = &cast.accounts;
     let some: BTreeSet<StreamId> = STREAMS[..2].iter().map(|s| StreamId(*s)).collect();
     let every: BTreeSet<StreamId> = STREAMS.iter().map(|s| StreamId(*s)).collect();
     let (watched_a, watched_b) = if watch_all {
@@ -66,45 +62,11 @@ fn run_case(watch_all: bool, actions: &[Action], seen: &mut Seen) -> Result<(), 
     let mut model =
         Model { watched: (!watch_all).then(|| STREAMS[..2].iter().copied().collect()), ..Model::default() };
 
-    let mut log: Vec<(Vec<u8>, MEntry)> = Vec::new();
-    let mut nonces: Vec<Vec<u64>> = vec![Vec::new(); SENDERS];
+    let mut entries = EntryLog::default();
     let mut versions: BTreeSet<u64> = BTreeSet::from([0, u64::MAX]);
     let mut position = 0u64;
     for action in actions {
-        let (bytes, entry) = match action {
-            Action::Replay(_) if log.is_empty() => continue,
-            Action::Replay(i) => log[i % log.len()].clone(),
-            Action::Entry { sender, nonce, forged: forge, truncated, txs } => {
-                let used = &mut nonces[*sender];
-                let nonce = match nonce {
-                    NonceGen::Reuse(i) if !used.is_empty() => used[i % used.len()],
-                    _ => used.last().map_or(1, |n| n + 1),
-                };
-                used.push(nonce);
-                // Built for the position it is applied at, just below.
-                let (parts, mtxs): (Vec<TxPart>, Vec<MTx>) =
-                    txs.iter().map(|g| build_tx(g, position + 1, &accounts)).unzip();
-                let signer = &signers[*sender];
-                let mut bytes = Entry { sender: signer.address(), nonce, txs: parts }
-                    .encode_signed(signer)
-                    .expect("small entries encode");
-                if *forge {
-                    bytes = forged(&bytes, &forger);
-                }
-                if *truncated {
-                    bytes.pop();
-                }
-                let entry = MEntry {
-                    sender: accounts[*sender],
-                    nonce,
-                    genuine: !forge,
-                    malformed: *truncated,
-                    txs: mtxs,
-                };
-                log.push((bytes.clone(), entry.clone()));
-                (bytes, entry)
-            }
-        };
+        let Some((bytes, entry)) = entries.next(&cast, action, position + 1) else { continue };
         position += 1;
         let out_a = a.applier.apply_entry(&mut a.state, position, &bytes, None);
         let out_b = b.applier.apply_entry(&mut b.state, position, &bytes, Some(entry.genuine));
@@ -126,7 +88,7 @@ fn run_case(watch_all: bool, actions: &[Action], seen: &mut Seen) -> Result<(), 
         versions.extend((0..entry.txs.len() as u64).map(|i| (position << 16) | i));
     }
     for replica in [&a, &b] {
-        compare_everything(&replica.state, &model, &versions, &accounts)?;
+        compare_everything(&replica.state, &model, &versions, accounts)?;
     }
     Ok(())
 }

@@ -25,14 +25,11 @@ use logkv_fs::SimFs;
 use logkv_runtime::apply::Watched;
 use logkv_runtime::digest::StateDigest;
 use logkv_runtime::entry::EntryOutcome;
-use logkv_runtime::envelope::{Entry, TxPart};
 use logkv_runtime::node::{Node, NodeError, NodeOptions};
-use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{Address, StreamId};
 use logkv_store::{Durability, LogConfig, RecoveryMode, ScanOptions, StoreOptions};
 use proptest::prelude::*;
 use reference::*;
-use support::{forged, signer};
 
 const DIR: &str = "/node";
 
@@ -69,9 +66,8 @@ fn results(outcome: &EntryOutcome) -> Result<Vec<Option<String>>, &'static str> 
 }
 
 fn run_case(watch_all: bool, actions: &[Action], reopen_at: usize) -> Result<(), TestCaseError> {
-    let signers: Vec<Signer> = (1..=SENDERS as u8).map(signer).collect();
-    let forger = signer(9);
-    let accounts: Vec<A> = signers.iter().map(|s| s.address().0).chain([OUTSIDER]).collect();
+    let cast = Cast::new();
+    let accounts = &cast.accounts;
     let some: BTreeSet<StreamId> = STREAMS[..2].iter().map(|s| StreamId(*s)).collect();
     let every: BTreeSet<StreamId> = STREAMS.iter().map(|s| StreamId(*s)).collect();
     let (watched_a, watched_b) = if watch_all {
@@ -87,8 +83,7 @@ fn run_case(watch_all: bool, actions: &[Action], reopen_at: usize) -> Result<(),
     let mut model =
         Model { watched: (!watch_all).then(|| STREAMS[..2].iter().copied().collect()), ..Model::default() };
 
-    let mut log: Vec<(Vec<u8>, MEntry)> = Vec::new();
-    let mut nonces: Vec<Vec<u64>> = vec![Vec::new(); SENDERS];
+    let mut entries = EntryLog::default();
     let mut versions: BTreeSet<u64> = BTreeSet::from([0, u64::MAX]);
     // The last version of each entry and the digest after it.
     let mut digests: Vec<(u64, StateDigest)> = Vec::new();
@@ -99,39 +94,7 @@ fn run_case(watch_all: bool, actions: &[Action], reopen_at: usize) -> Result<(),
             ok(node_b.close())?;
             node_b = b.open()?;
         }
-        let (bytes, entry) = match action {
-            Action::Replay(_) if log.is_empty() => continue,
-            Action::Replay(i) => log[i % log.len()].clone(),
-            Action::Entry { sender, nonce, forged: forge, truncated, txs } => {
-                let used = &mut nonces[*sender];
-                let nonce = match nonce {
-                    NonceGen::Reuse(i) if !used.is_empty() => used[i % used.len()],
-                    _ => used.last().map_or(1, |n| n + 1),
-                };
-                used.push(nonce);
-                let (parts, mtxs): (Vec<TxPart>, Vec<MTx>) =
-                    txs.iter().map(|g| build_tx(g, position + 1, &accounts)).unzip();
-                let signer = &signers[*sender];
-                let mut bytes = Entry { sender: signer.address(), nonce, txs: parts }
-                    .encode_signed(signer)
-                    .expect("small entries encode");
-                if *forge {
-                    bytes = forged(&bytes, &forger);
-                }
-                if *truncated {
-                    bytes.pop();
-                }
-                let entry = MEntry {
-                    sender: accounts[*sender],
-                    nonce,
-                    genuine: !forge,
-                    malformed: *truncated,
-                    txs: mtxs,
-                };
-                log.push((bytes.clone(), entry.clone()));
-                (bytes, entry)
-            }
-        };
+        let Some((bytes, entry)) = entries.next(&cast, action, position + 1) else { continue };
         position += 1;
         let got_a = ok(node_a.submit(&bytes))?;
         let got_b = ok(node_b.apply_replicated(position, &bytes, Some(entry.genuine)))?;
@@ -153,7 +116,7 @@ fn run_case(watch_all: bool, actions: &[Action], reopen_at: usize) -> Result<(),
         prop_assert_eq!(da, db, "digests as of {} differ", v);
     }
     for node in [&node_a, &node_b] {
-        compare_with_model(node, &model, &versions, &accounts)?;
+        compare_with_model(node, &model, &versions, accounts)?;
     }
     Ok(())
 }

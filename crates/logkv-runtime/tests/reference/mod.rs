@@ -12,7 +12,10 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use logkv_runtime::codec::{native, zerog, Control, ControlOp, Read, NATIVE, ZEROG};
-use logkv_runtime::envelope::TxPart;
+use logkv_runtime::envelope::{Entry, TxPart};
+use logkv_runtime::signing::Signer;
+
+use crate::support::{forged, signer};
 use logkv_runtime::types::{Address, StreamId};
 use proptest::prelude::*;
 
@@ -780,4 +783,70 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
     let check_reads_only = g.native && g.check_reads_only;
     let part = TxPart { codec, tags: tags.iter().map(|t| StreamId(*t)).collect(), body };
     (part, MTx { tags, version, check_reads_only, reads, writes, controls, parse_fails_in })
+}
+
+/// The senders of generated logs, their accounts (then an outsider's) and a
+/// forger who signs entries in their name.
+pub struct Cast {
+    /// One signer per sender.
+    pub signers: Vec<Signer>,
+    /// Signs forged entries.
+    pub forger: Signer,
+    /// The senders' accounts, then [`OUTSIDER`].
+    pub accounts: Vec<A>,
+}
+
+impl Cast {
+    /// The fixed cast every generated log uses.
+    pub fn new() -> Self {
+        let signers: Vec<Signer> = (1..=SENDERS as u8).map(signer).collect();
+        let accounts = signers.iter().map(|s| s.address().0).chain([OUTSIDER]).collect();
+        Self { signers, forger: signer(9), accounts }
+    }
+}
+
+/// Turns generated actions into entry bytes, remembering every entry logged
+/// (for replays) and each sender's nonces (for reuse).
+#[derive(Default)]
+pub struct EntryLog {
+    log: Vec<(Vec<u8>, MEntry)>,
+    nonces: BTreeMap<usize, Vec<u64>>,
+}
+
+impl EntryLog {
+    /// The bytes of `action` as applied at `position`, and what the model
+    /// makes of them; `None` for a replay before anything was logged.
+    pub fn next(&mut self, cast: &Cast, action: &Action, position: u64) -> Option<(Vec<u8>, MEntry)> {
+        let Action::Entry { sender, nonce, forged: forge, truncated, txs } = action else {
+            let Action::Replay(i) = action else { unreachable!("two kinds of action") };
+            return (!self.log.is_empty()).then(|| self.log[i % self.log.len()].clone());
+        };
+        let used = self.nonces.entry(*sender).or_default();
+        let nonce = match nonce {
+            NonceGen::Reuse(i) if !used.is_empty() => used[i % used.len()],
+            _ => used.last().map_or(1, |n| n + 1),
+        };
+        used.push(nonce);
+        let (parts, mtxs): (Vec<TxPart>, Vec<MTx>) =
+            txs.iter().map(|g| build_tx(g, position, &cast.accounts)).unzip();
+        let signer = &cast.signers[*sender];
+        let mut bytes = Entry { sender: signer.address(), nonce, txs: parts }
+            .encode_signed(signer)
+            .expect("small entries encode");
+        if *forge {
+            bytes = forged(&bytes, &cast.forger);
+        }
+        if *truncated {
+            bytes.pop();
+        }
+        let entry = MEntry {
+            sender: cast.accounts[*sender],
+            nonce,
+            genuine: !forge,
+            malformed: *truncated,
+            txs: mtxs,
+        };
+        self.log.push((bytes.clone(), entry.clone()));
+        Some((bytes, entry))
+    }
 }
