@@ -1,0 +1,235 @@
+//! The `kv_*` methods of 0G Storage KV over the node's reads, with 0G's
+//! encodings: stream IDs and accounts as `0x` hex, keys and values as
+//! standard base64, optional `version` (absent or `null` = the newest
+//! visible), values in pages of `startIndex`/`len`.
+
+use base64::engine::general_purpose::STANDARD;
+use base64::Engine;
+use logkv_runtime::node::{KeyValue, Node, NodeError};
+use logkv_runtime::types::{Address, StreamId};
+use serde_json::{json, Value};
+
+use super::{RpcError, MAX_QUERY_LEN_BYTES};
+
+/// Runs `method` with `params` on `node`.
+pub fn dispatch(node: &Node, method: &str, params: &[Value]) -> Result<Value, RpcError> {
+    let p = Params(params);
+    match method {
+        "kv_getStatus" => {
+            p.at_most(0)?;
+            Ok(Value::Bool(true))
+        }
+        "kv_getValue" => get_value(node, &p),
+        "kv_getNext" | "kv_getPrev" => {
+            p.at_most(6)?;
+            let (stream, key, page) = (p.stream(0)?, p.key(1)?, p.page(2)?);
+            let inclusive = p.bool(4, "inclusive")?;
+            let version = p.version(5)?;
+            let found = if method == "kv_getNext" {
+                node.next(&stream, &key, inclusive, version)
+            } else {
+                node.prev(&stream, &key, inclusive, version)
+            };
+            key_value(found.map_err(internal)?, page)
+        }
+        "kv_getFirst" | "kv_getLast" => {
+            p.at_most(4)?;
+            let (stream, page, version) = (p.stream(0)?, p.page(1)?, p.version(3)?);
+            let found = if method == "kv_getFirst" {
+                node.first(&stream, version)
+            } else {
+                node.last(&stream, version)
+            };
+            key_value(found.map_err(internal)?, page)
+        }
+        "kv_getTransactionResult" => {
+            p.at_most(1)?;
+            let version = p.u64_or_decimal(0, "tx_seq")?;
+            Ok(node.result(version).map_err(internal)?.map_or(Value::Null, Value::String))
+        }
+        "kv_getHoldingStreamIds" => {
+            p.at_most(0)?;
+            let ids = node.holding_stream_ids().map_err(internal)?;
+            Ok(Value::Array(ids.iter().map(|id| Value::String(id.to_string())).collect()))
+        }
+        "kv_getReplayProgress" => {
+            p.at_most(0)?;
+            let progress = node.replay_progress();
+            // 0G's `appliedSeq` is the next one to replay; positions start at 1.
+            Ok(json!({
+                "appliedPosition": progress.applied_position,
+                "appliedVersion": progress.applied_version,
+                "appliedSeq": progress.applied_position + 1,
+                "firstTxSeq": Value::Null,
+            }))
+        }
+        "kv_hasWritePermission" => {
+            p.at_most(4)?;
+            let (account, stream, key, version) = (p.account(0)?, p.stream(1)?, p.key(2)?, p.version(3)?);
+            boolean(node.has_write_permission(&account, &stream, &key, version))
+        }
+        "kv_isAdmin" | "kv_IsAdmin" => {
+            p.at_most(3)?;
+            let (account, stream, version) = (p.account(0)?, p.stream(1)?, p.version(2)?);
+            boolean(node.is_admin(&account, &stream, version))
+        }
+        "kv_isSpecialKey" => {
+            p.at_most(3)?;
+            let (stream, key, version) = (p.stream(0)?, p.key(1)?, p.version(2)?);
+            boolean(node.is_special_key(&stream, &key, version))
+        }
+        "kv_isWriterOfKey" => {
+            p.at_most(4)?;
+            let (account, stream, key, version) = (p.account(0)?, p.stream(1)?, p.key(2)?, p.version(3)?);
+            boolean(node.is_writer_of_key(&account, &stream, &key, version))
+        }
+        "kv_isWriterOfStream" => {
+            p.at_most(3)?;
+            let (account, stream, version) = (p.account(0)?, p.stream(1)?, p.version(2)?);
+            boolean(node.is_writer_of_stream(&account, &stream, version))
+        }
+        _ => Err(RpcError::MethodNotFound(method.to_string())),
+    }
+}
+
+/// `kv_getValue(streamId, key, startIndex, len, version?)`: a missing key
+/// is `{version: 0, data: "", size: 0}`, a deleted one the delete's
+/// version with size 0.
+fn get_value(node: &Node, p: &Params) -> Result<Value, RpcError> {
+    p.at_most(5)?;
+    let page = p.page(2)?;
+    let (stream, key) = (p.stream(0)?, p.key(1)?);
+    // One version for both reads below, even if a newer one becomes visible.
+    let version = p.version(4)?.unwrap_or_else(|| node.replay_progress().applied_version);
+    if let Some((value, written)) = node.get(&stream, &key, Some(version)).map_err(internal)? {
+        return segment(written, &value, page).map(Value::Object);
+    }
+    let history = node.history(&stream, &key).map_err(internal)?;
+    let deleted_at = history.iter().find(|h| h.version <= version).filter(|h| h.deleted).map(|h| h.version);
+    Ok(json!({ "version": deleted_at.unwrap_or(0), "data": "", "size": 0 }))
+}
+
+/// A key found by iteration as `{version, key, data, size}`, or `null`.
+fn key_value(found: Option<KeyValue>, page: Page) -> Result<Value, RpcError> {
+    let Some(kv) = found else {
+        return Ok(Value::Null);
+    };
+    let mut out = segment(kv.version, &kv.value, page)?;
+    out.insert("key".into(), Value::String(STANDARD.encode(&kv.key)));
+    Ok(Value::Object(out))
+}
+
+/// Which bytes of a value to return.
+#[derive(Debug, Clone, Copy)]
+struct Page {
+    start: u64,
+    len: u64,
+}
+
+/// `{version, data, size}` with the bytes of `page`: `len = 0` gives only
+/// the metadata; `start` past the end is an error; the end is clamped.
+fn segment(version: u64, value: &[u8], page: Page) -> Result<serde_json::Map<String, Value>, RpcError> {
+    let size = value.len() as u64;
+    let data = if page.len == 0 {
+        &[][..]
+    } else if page.start > size {
+        return Err(RpcError::params("start_index", "start index is greater than value length"));
+    } else {
+        let end = page.start.saturating_add(page.len).min(size);
+        // Both are at most `size`, which came from a slice length.
+        &value[page.start as usize..end as usize]
+    };
+    let mut out = serde_json::Map::new();
+    out.insert("version".into(), json!(version));
+    out.insert("data".into(), Value::String(STANDARD.encode(data)));
+    out.insert("size".into(), json!(size));
+    Ok(out)
+}
+
+fn boolean(answer: Result<bool, NodeError>) -> Result<Value, RpcError> {
+    answer.map(Value::Bool).map_err(internal)
+}
+
+fn internal(e: NodeError) -> RpcError {
+    RpcError::Internal(e.to_string())
+}
+
+/// Positional parameters, read with 0G's parameter names in errors.
+struct Params<'a>(&'a [Value]);
+
+impl Params<'_> {
+    fn at_most(&self, n: usize) -> Result<(), RpcError> {
+        if self.0.len() > n {
+            return Err(RpcError::params(
+                "params",
+                format!("expected at most {n} parameters, got {}", self.0.len()),
+            ));
+        }
+        Ok(())
+    }
+
+    fn required(&self, i: usize, name: &'static str) -> Result<&Value, RpcError> {
+        match self.0.get(i) {
+            None | Some(Value::Null) => Err(RpcError::params(name, "missing")),
+            Some(v) => Ok(v),
+        }
+    }
+
+    fn string(&self, i: usize, name: &'static str) -> Result<&str, RpcError> {
+        self.required(i, name)?.as_str().ok_or_else(|| RpcError::params(name, "expected a string"))
+    }
+
+    fn stream(&self, i: usize) -> Result<StreamId, RpcError> {
+        self.string(i, "stream_id")?.parse().map_err(|e| RpcError::params("stream_id", format!("{e}")))
+    }
+
+    fn account(&self, i: usize) -> Result<Address, RpcError> {
+        self.string(i, "account")?.parse().map_err(|e| RpcError::params("account", format!("{e}")))
+    }
+
+    /// A non-empty key in standard base64.
+    fn key(&self, i: usize) -> Result<Vec<u8>, RpcError> {
+        let key = STANDARD
+            .decode(self.string(i, "key")?)
+            .map_err(|e| RpcError::params("key", format!("not base64: {e}")))?;
+        if key.is_empty() {
+            return Err(RpcError::params("key", "key is empty"));
+        }
+        Ok(key)
+    }
+
+    fn u64(&self, i: usize, name: &'static str) -> Result<u64, RpcError> {
+        self.required(i, name)?.as_u64().ok_or_else(|| RpcError::params(name, "expected an unsigned integer"))
+    }
+
+    /// A number, or a decimal string (the TypeScript SDK sends `txSeq.toString()`).
+    fn u64_or_decimal(&self, i: usize, name: &'static str) -> Result<u64, RpcError> {
+        match self.required(i, name)? {
+            Value::String(s) => s
+                .parse()
+                .map_err(|_| RpcError::params(name, "expected an unsigned integer or its decimal string")),
+            _ => self.u64(i, name),
+        }
+    }
+
+    fn bool(&self, i: usize, name: &'static str) -> Result<bool, RpcError> {
+        self.required(i, name)?.as_bool().ok_or_else(|| RpcError::params(name, "expected a boolean"))
+    }
+
+    /// `startIndex` at `i` and `len` at `i + 1`, `len` checked first as in 0G.
+    fn page(&self, i: usize) -> Result<Page, RpcError> {
+        let len = self.u64(i + 1, "len")?;
+        if len > MAX_QUERY_LEN_BYTES {
+            return Err(RpcError::params("len", "query length too large"));
+        }
+        Ok(Page { start: self.u64(i, "start_index")?, len })
+    }
+
+    /// An optional version: absent or `null` = the newest visible.
+    fn version(&self, i: usize) -> Result<Option<u64>, RpcError> {
+        match self.0.get(i) {
+            None | Some(Value::Null) => Ok(None),
+            Some(_) => self.u64(i, "version").map(Some),
+        }
+    }
+}
