@@ -2,4 +2,5 @@
 //! RESP3) and JSON-RPC with the 0G `kv_*` methods, as protocol layers over
 //! the runtime's node. The network server is built on these.
 
+pub mod resp;
 pub mod rpc;

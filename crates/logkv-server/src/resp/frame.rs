@@ -1,0 +1,193 @@
+//! Incremental request parser: multibulk arrays of bulk strings (what client
+//! libraries send) and inline commands (what `redis-cli` and telnet send).
+//!
+//! [`parse`] looks at the front of a connection's input buffer and returns
+//! either one whole request and the number of bytes it used, `Ok(None)` when
+//! more bytes are needed, or a [`ProtocolError`] after which the connection
+//! must be answered with the error and closed (as Redis does). Every length
+//! read from a header is checked against [`Limits`] before any body is
+//! waited for, so a peer cannot make the server buffer more than the limits.
+
+use super::inline;
+
+/// Default largest bulk string: a 1 MiB value plus 64 KiB for the key and
+/// headers. Redis's own default (`proto-max-bulk-len`) is 512 MiB.
+pub const DEFAULT_MAX_BULK_BYTES: usize = 1024 * 1024 + 64 * 1024;
+/// Default largest number of arguments in one request (Redis's old limit).
+pub const DEFAULT_MAX_ARGS: usize = 1024 * 1024;
+/// Default longest inline request and longest header line (Redis's
+/// `PROTO_INLINE_MAX_SIZE`).
+pub const DEFAULT_MAX_INLINE_BYTES: usize = 64 * 1024;
+
+/// Limits on what one request may hold, checked before buffering.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// Largest bulk string (one argument) in bytes.
+    pub max_bulk_bytes: usize,
+    /// Largest number of arguments in one multibulk request.
+    pub max_args: usize,
+    /// Longest inline request line, and longest `*`/`$` header line, in bytes.
+    pub max_inline_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            max_bulk_bytes: DEFAULT_MAX_BULK_BYTES,
+            max_args: DEFAULT_MAX_ARGS,
+            max_inline_bytes: DEFAULT_MAX_INLINE_BYTES,
+        }
+    }
+}
+
+/// One client request: the command name and its arguments, as raw bytes.
+/// An empty request (`*0\r\n`, `*-1\r\n` or a blank inline line) is valid
+/// and is skipped by the server without a reply, as Redis does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `args[0]` is the command name.
+    pub args: Vec<Vec<u8>>,
+}
+
+/// A malformed request. Messages are Redis's, so clients see the same text.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProtocolError {
+    /// The `*` header is not an integer.
+    #[error("ERR Protocol error: invalid multibulk length")]
+    InvalidMultibulkLength,
+    /// The `*` header asks for more arguments than [`Limits::max_args`].
+    #[error("ERR Protocol error: invalid multibulk length")]
+    TooManyArgs { limit: usize, got: u64 },
+    /// A `$` header is not a non-negative integer.
+    #[error("ERR Protocol error: invalid bulk length")]
+    InvalidBulkLength,
+    /// A `$` header asks for more bytes than [`Limits::max_bulk_bytes`].
+    #[error("ERR Protocol error: invalid bulk length")]
+    BulkTooBig { limit: usize, got: u64 },
+    /// An element of a request array is not a bulk string.
+    #[error("ERR Protocol error: expected '$', got '{}'", char::from(*.got))]
+    ExpectedBulk { got: u8 },
+    /// A bulk string's body is not followed by `\r\n`.
+    #[error("ERR Protocol error: expected '\\r\\n' after bulk string")]
+    BulkNotTerminated,
+    /// A `*` header line longer than [`Limits::max_inline_bytes`].
+    #[error("ERR Protocol error: too big mbulk count string")]
+    MultibulkHeaderTooBig { limit: usize },
+    /// A `$` header line longer than [`Limits::max_inline_bytes`].
+    #[error("ERR Protocol error: too big bulk count string")]
+    BulkHeaderTooBig { limit: usize },
+    /// An inline request longer than [`Limits::max_inline_bytes`].
+    #[error("ERR Protocol error: too big inline request")]
+    InlineTooBig { limit: usize },
+    /// An inline request with an unclosed quote, or a closing quote not
+    /// followed by a space.
+    #[error("ERR Protocol error: unbalanced quotes in request")]
+    UnbalancedQuotes,
+}
+
+/// Parses one request from the front of `buf` with the given limits.
+/// Returns the request and how many bytes of `buf` it used, or `Ok(None)`
+/// when `buf` holds only part of a request.
+pub fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, ProtocolError> {
+    match buf.first() {
+        None => Ok(None),
+        Some(b'*') => parse_multibulk(buf, limits),
+        Some(_) => parse_inline(buf, limits),
+    }
+}
+
+fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, ProtocolError> {
+    let too_big = ProtocolError::InlineTooBig { limit: limits.max_inline_bytes };
+    let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
+        return if buf.len() > limits.max_inline_bytes { Err(too_big) } else { Ok(None) };
+    };
+    if newline > limits.max_inline_bytes {
+        return Err(too_big);
+    }
+    let mut line = &buf[..newline];
+    if let Some(stripped) = line.strip_suffix(b"\r") {
+        line = stripped;
+    }
+    let args = inline::split_args(line).ok_or(ProtocolError::UnbalancedQuotes)?;
+    Ok(Some((Request { args }, newline + 1)))
+}
+
+fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, ProtocolError> {
+    let header_too_big = ProtocolError::MultibulkHeaderTooBig { limit: limits.max_inline_bytes };
+    let Some((count, mut pos)) = header_line(buf, limits.max_inline_bytes, header_too_big)? else {
+        return Ok(None);
+    };
+    let count = parse_int(count).ok_or(ProtocolError::InvalidMultibulkLength)?;
+    if count <= 0 {
+        return Ok(Some((Request { args: Vec::new() }, pos)));
+    }
+    let count = count.unsigned_abs();
+    if count > limits.max_args as u64 {
+        return Err(ProtocolError::TooManyArgs { limit: limits.max_args, got: count });
+    }
+    // Reserve only what the bytes already received can justify (each
+    // argument takes at least 6 bytes: `$0\r\n\r\n`), not what a header asks.
+    let mut args = Vec::with_capacity((count as usize).min(buf.len() / 6 + 1));
+    for _ in 0..count {
+        let rest = &buf[pos..];
+        let Some(&first) = rest.first() else {
+            return Ok(None);
+        };
+        if first != b'$' {
+            return Err(ProtocolError::ExpectedBulk { got: first });
+        }
+        let header_too_big = ProtocolError::BulkHeaderTooBig { limit: limits.max_inline_bytes };
+        let Some((len, used)) = header_line(rest, limits.max_inline_bytes, header_too_big)? else {
+            return Ok(None);
+        };
+        let len =
+            parse_int(len).filter(|len| *len >= 0).ok_or(ProtocolError::InvalidBulkLength)?.unsigned_abs();
+        if len > limits.max_bulk_bytes as u64 {
+            return Err(ProtocolError::BulkTooBig { limit: limits.max_bulk_bytes, got: len });
+        }
+        // Cannot truncate: len <= max_bulk_bytes, a usize.
+        let len = len as usize;
+        let body = &rest[used..];
+        if body.len() < len + 2 {
+            return Ok(None);
+        }
+        if &body[len..len + 2] != b"\r\n" {
+            return Err(ProtocolError::BulkNotTerminated);
+        }
+        args.push(body[..len].to_vec());
+        pos += used + len + 2;
+    }
+    Ok(Some((Request { args }, pos)))
+}
+
+/// Finds the `\r\n`-terminated header line at the front of `buf` (which
+/// starts with its type byte). Returns the digits after the type byte and the
+/// length of the whole line, `None` if the line is not complete yet, or
+/// `too_big` if the line is longer than `max_bytes`.
+fn header_line(
+    buf: &[u8],
+    max_bytes: usize,
+    too_big: ProtocolError,
+) -> Result<Option<(&[u8], usize)>, ProtocolError> {
+    match buf.windows(2).position(|w| w == b"\r\n") {
+        Some(end) if end <= max_bytes => Ok(Some((&buf[1..end], end + 2))),
+        Some(_) => Err(too_big),
+        None if buf.len() > max_bytes => Err(too_big),
+        None => Ok(None),
+    }
+}
+
+/// Parses a decimal integer strictly: optional `-`, digits, no leading zeros,
+/// no spaces, no `+`, within `i64`.
+fn parse_int(digits: &[u8]) -> Option<i64> {
+    let unsigned = digits.strip_prefix(b"-").unwrap_or(digits);
+    let well_formed = match unsigned {
+        [] => false,
+        [b'0'] => digits.len() == 1,
+        [first, ..] => *first != b'0' && unsigned.iter().all(u8::is_ascii_digit),
+    };
+    if !well_formed {
+        return None;
+    }
+    std::str::from_utf8(digits).ok()?.parse().ok()
+}

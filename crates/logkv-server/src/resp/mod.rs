@@ -1,0 +1,8 @@
+//! The Redis protocol (RESP2 and RESP3) as a pure byte layer, no networking:
+//! [`frame`] cuts requests out of a byte buffer, [`command`] turns a request's
+//! arguments into a typed [`command::Command`], and [`reply`] writes answers
+//! byte for byte as Redis does.
+
+pub mod frame;
+mod inline;
+pub mod reply;
