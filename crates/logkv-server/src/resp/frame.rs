@@ -8,7 +8,7 @@
 //! read from a header is checked against [`Limits`] before any body is
 //! waited for, so a peer cannot make the server buffer more than the limits.
 
-use super::inline;
+use super::{inline, number::parse_i64};
 
 /// Default largest bulk string: a 1 MiB value plus 64 KiB for the key and
 /// headers. Redis's own default (`proto-max-bulk-len`) is 512 MiB.
@@ -117,7 +117,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize
     let Some((count, mut pos)) = header_line(buf, limits.max_inline_bytes, header_too_big)? else {
         return Ok(None);
     };
-    let count = parse_int(count).ok_or(ProtocolError::InvalidMultibulkLength)?;
+    let count = parse_i64(count).ok_or(ProtocolError::InvalidMultibulkLength)?;
     if count <= 0 {
         return Ok(Some((Request { args: Vec::new() }, pos)));
     }
@@ -141,7 +141,7 @@ fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize
             return Ok(None);
         };
         let len =
-            parse_int(len).filter(|len| *len >= 0).ok_or(ProtocolError::InvalidBulkLength)?.unsigned_abs();
+            parse_i64(len).filter(|len| *len >= 0).ok_or(ProtocolError::InvalidBulkLength)?.unsigned_abs();
         if len > limits.max_bulk_bytes as u64 {
             return Err(ProtocolError::BulkTooBig { limit: limits.max_bulk_bytes, got: len });
         }
@@ -175,19 +175,4 @@ fn header_line(
         None if buf.len() > max_bytes => Err(too_big),
         None => Ok(None),
     }
-}
-
-/// Parses a decimal integer strictly: optional `-`, digits, no leading zeros,
-/// no spaces, no `+`, within `i64`.
-fn parse_int(digits: &[u8]) -> Option<i64> {
-    let unsigned = digits.strip_prefix(b"-").unwrap_or(digits);
-    let well_formed = match unsigned {
-        [] => false,
-        [b'0'] => digits.len() == 1,
-        [first, ..] => *first != b'0' && unsigned.iter().all(u8::is_ascii_digit),
-    };
-    if !well_formed {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
 }

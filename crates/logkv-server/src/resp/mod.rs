@@ -3,6 +3,11 @@
 //! arguments into a typed [`command::Command`], and [`reply`] writes answers
 //! byte for byte as Redis does.
 
+pub mod command;
+mod command_error;
 pub mod frame;
 mod inline;
+mod number;
 pub mod reply;
+
+pub use command_error::CommandError;

@@ -1,0 +1,455 @@
+//! A request's arguments as a typed command: name looked up without regard
+//! to case, arity and options checked, integers read, with Redis's exact
+//! error texts (see [`CommandError`]).
+
+use super::command_error::{printable, unknown_command};
+use super::number::{parse_i64, parse_u64};
+use super::reply::Protocol;
+use super::CommandError;
+
+/// A key, value, name or pattern: raw bytes.
+pub type Bytes = Vec<u8>;
+
+/// How `SET` treats an existing key.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetCondition {
+    /// Always set (no `NX` or `XX`).
+    Always,
+    /// `NX`: only if the key does not exist.
+    IfAbsent,
+    /// `XX`: only if the key exists.
+    IfPresent,
+}
+
+/// A user name and password given to `AUTH` or `HELLO ... AUTH`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credentials {
+    /// `None` for the one-argument `AUTH password` (the `default` user).
+    pub username: Option<Bytes>,
+    pub password: Bytes,
+}
+
+/// What `COMMAND` asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CommandQuery {
+    /// `COMMAND`: details of every command.
+    List,
+    /// `COMMAND COUNT`.
+    Count,
+    /// `COMMAND DOCS [name ...]`: docs of the named commands, or of all.
+    Docs { names: Vec<Bytes> },
+}
+
+/// One command logkv serves over RESP.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    Ping {
+        message: Option<Bytes>,
+    },
+    Echo {
+        message: Bytes,
+    },
+    Hello {
+        protocol: Option<Protocol>,
+        auth: Option<Credentials>,
+        client_name: Option<Bytes>,
+    },
+    Auth(Credentials),
+    Select {
+        db: i64,
+    },
+    Quit,
+    Get {
+        key: Bytes,
+    },
+    Set {
+        key: Bytes,
+        value: Bytes,
+        condition: SetCondition,
+        /// `GET`: reply with the old value.
+        get: bool,
+    },
+    SetNx {
+        key: Bytes,
+        value: Bytes,
+    },
+    GetSet {
+        key: Bytes,
+        value: Bytes,
+    },
+    /// `DEL` and `UNLINK`, which are the same for logkv.
+    Del {
+        keys: Vec<Bytes>,
+    },
+    Exists {
+        keys: Vec<Bytes>,
+    },
+    MGet {
+        keys: Vec<Bytes>,
+    },
+    MSet {
+        pairs: Vec<(Bytes, Bytes)>,
+    },
+    StrLen {
+        key: Bytes,
+    },
+    Append {
+        key: Bytes,
+        value: Bytes,
+    },
+    /// `INCR`, `INCRBY`, `DECR` and `DECRBY`, as the signed amount added.
+    IncrBy {
+        key: Bytes,
+        delta: i64,
+    },
+    Scan {
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: Option<u64>,
+    },
+    Keys {
+        pattern: Bytes,
+    },
+    DbSize,
+    Type {
+        key: Bytes,
+    },
+    Info {
+        sections: Vec<Bytes>,
+    },
+    Command(CommandQuery),
+    ClientSetName {
+        name: Bytes,
+    },
+    ClientGetName,
+    ClientId,
+    ConfigGet {
+        patterns: Vec<Bytes>,
+    },
+    Watch {
+        keys: Vec<Bytes>,
+    },
+    Multi,
+    Exec,
+    Discard,
+    Unwatch,
+}
+
+/// Redis's arity: exactly `n` arguments (with the name) when positive, at
+/// least `-n` when negative.
+fn check_arity(args: &[Bytes], arity: i32, command: &'static str) -> Result<(), CommandError> {
+    let count = args.len();
+    let fits = match usize::try_from(arity) {
+        Ok(exact) => count == exact,
+        Err(_) => count >= arity.unsigned_abs() as usize,
+    };
+    if fits {
+        Ok(())
+    } else {
+        Err(CommandError::WrongArity { command })
+    }
+}
+
+fn integer(arg: &[u8]) -> Result<i64, CommandError> {
+    parse_i64(arg).ok_or(CommandError::NotInteger)
+}
+
+fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// Parses a request's arguments (`args[0]` is the name) into a command.
+pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
+    let Some(name) = args.first() else {
+        return Err(CommandError::Empty);
+    };
+    let name = name.to_ascii_lowercase();
+    let arity = |arity, command| check_arity(args, arity, command);
+    let one = |i: usize| args[i].clone();
+    let rest = |from: usize| args[from..].to_vec();
+    let command = match name.as_slice() {
+        b"ping" => {
+            arity(-1, "ping")?;
+            if args.len() > 2 {
+                return Err(CommandError::WrongArity { command: "ping" });
+            }
+            Command::Ping { message: args.get(1).cloned() }
+        }
+        b"echo" => {
+            arity(2, "echo")?;
+            Command::Echo { message: one(1) }
+        }
+        b"hello" => parse_hello(args)?,
+        b"auth" => {
+            arity(-2, "auth")?;
+            match args {
+                [_, password] => Command::Auth(Credentials { username: None, password: password.clone() }),
+                [_, username, password] => Command::Auth(Credentials {
+                    username: Some(username.clone()),
+                    password: password.clone(),
+                }),
+                _ => return Err(CommandError::Syntax),
+            }
+        }
+        b"select" => {
+            arity(2, "select")?;
+            Command::Select { db: integer(&args[1])? }
+        }
+        b"quit" => {
+            arity(-1, "quit")?;
+            Command::Quit
+        }
+        b"get" => {
+            arity(2, "get")?;
+            Command::Get { key: one(1) }
+        }
+        b"set" => parse_set(args)?,
+        b"setnx" => {
+            arity(3, "setnx")?;
+            Command::SetNx { key: one(1), value: one(2) }
+        }
+        b"getset" => {
+            arity(3, "getset")?;
+            Command::GetSet { key: one(1), value: one(2) }
+        }
+        b"del" => {
+            arity(-2, "del")?;
+            Command::Del { keys: rest(1) }
+        }
+        b"unlink" => {
+            arity(-2, "unlink")?;
+            Command::Del { keys: rest(1) }
+        }
+        b"exists" => {
+            arity(-2, "exists")?;
+            Command::Exists { keys: rest(1) }
+        }
+        b"mget" => {
+            arity(-2, "mget")?;
+            Command::MGet { keys: rest(1) }
+        }
+        b"mset" => {
+            arity(-3, "mset")?;
+            if args.len().is_multiple_of(2) {
+                return Err(CommandError::WrongArity { command: "mset" });
+            }
+            Command::MSet {
+                pairs: args[1..].chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect(),
+            }
+        }
+        b"strlen" => {
+            arity(2, "strlen")?;
+            Command::StrLen { key: one(1) }
+        }
+        b"append" => {
+            arity(3, "append")?;
+            Command::Append { key: one(1), value: one(2) }
+        }
+        b"incr" => {
+            arity(2, "incr")?;
+            Command::IncrBy { key: one(1), delta: 1 }
+        }
+        b"decr" => {
+            arity(2, "decr")?;
+            Command::IncrBy { key: one(1), delta: -1 }
+        }
+        b"incrby" => {
+            arity(3, "incrby")?;
+            Command::IncrBy { key: one(1), delta: integer(&args[2])? }
+        }
+        b"decrby" => {
+            arity(3, "decrby")?;
+            let decrement = integer(&args[2])?;
+            Command::IncrBy {
+                key: one(1),
+                delta: decrement.checked_neg().ok_or(CommandError::DecrementOverflow)?,
+            }
+        }
+        b"scan" => parse_scan(args)?,
+        b"keys" => {
+            arity(2, "keys")?;
+            Command::Keys { pattern: one(1) }
+        }
+        b"dbsize" => {
+            arity(1, "dbsize")?;
+            Command::DbSize
+        }
+        b"type" => {
+            arity(2, "type")?;
+            Command::Type { key: one(1) }
+        }
+        b"info" => {
+            arity(-1, "info")?;
+            Command::Info { sections: rest(1) }
+        }
+        b"command" => parse_command_query(args)?,
+        b"client" => parse_client(args)?,
+        b"config" => {
+            arity(-2, "config")?;
+            if !is(&args[1], "get") {
+                return Err(unknown_subcommand("CONFIG", &args[1]));
+            }
+            arity(-3, "config|get")?;
+            Command::ConfigGet { patterns: rest(2) }
+        }
+        b"watch" => {
+            arity(-2, "watch")?;
+            Command::Watch { keys: rest(1) }
+        }
+        b"multi" => {
+            arity(1, "multi")?;
+            Command::Multi
+        }
+        b"exec" => {
+            arity(1, "exec")?;
+            Command::Exec
+        }
+        b"discard" => {
+            arity(1, "discard")?;
+            Command::Discard
+        }
+        b"unwatch" => {
+            arity(1, "unwatch")?;
+            Command::Unwatch
+        }
+        _ => return Err(unknown_command(args)),
+    };
+    Ok(command)
+}
+
+fn unknown_subcommand(command: &'static str, subcommand: &[u8]) -> CommandError {
+    CommandError::UnknownSubcommand {
+        command,
+        subcommand: printable(&subcommand[..subcommand.len().min(128)]),
+    }
+}
+
+/// `SET key value [NX|XX] [GET]`; expiry options are refused.
+fn parse_set(args: &[Bytes]) -> Result<Command, CommandError> {
+    check_arity(args, -3, "set")?;
+    let mut condition = SetCondition::Always;
+    let mut get = false;
+    let mut i = 3;
+    while let Some(option) = args.get(i) {
+        let has_value = i + 1 < args.len();
+        if is(option, "nx") && condition != SetCondition::IfPresent {
+            condition = SetCondition::IfAbsent;
+        } else if is(option, "xx") && condition != SetCondition::IfAbsent {
+            condition = SetCondition::IfPresent;
+        } else if is(option, "get") {
+            get = true;
+        } else if is(option, "keepttl") {
+            return Err(CommandError::ExpiryUnsupported { option: "KEEPTTL" });
+        } else if let Some(expiry) =
+            ["EX", "PX", "EXAT", "PXAT"].into_iter().find(|expiry| is(option, expiry))
+        {
+            if !has_value {
+                return Err(CommandError::Syntax);
+            }
+            return Err(CommandError::ExpiryUnsupported { option: expiry });
+        } else {
+            return Err(CommandError::Syntax);
+        }
+        i += 1;
+    }
+    Ok(Command::Set { key: args[1].clone(), value: args[2].clone(), condition, get })
+}
+
+/// `SCAN cursor [MATCH pattern] [COUNT count]`.
+fn parse_scan(args: &[Bytes]) -> Result<Command, CommandError> {
+    check_arity(args, -2, "scan")?;
+    let cursor = parse_u64(&args[1]).ok_or(CommandError::InvalidCursor)?;
+    let mut pattern = None;
+    let mut count = None;
+    for option in args[2..].chunks(2) {
+        let [name, value] = option else {
+            return Err(CommandError::Syntax);
+        };
+        if is(name, "match") {
+            pattern = Some(value.clone());
+        } else if is(name, "count") {
+            let n = integer(value)?;
+            count = Some(u64::try_from(n).ok().filter(|n| *n >= 1).ok_or(CommandError::Syntax)?);
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(Command::Scan { cursor, pattern, count })
+}
+
+/// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.
+fn parse_hello(args: &[Bytes]) -> Result<Command, CommandError> {
+    check_arity(args, -1, "hello")?;
+    let protocol = match args.get(1) {
+        None => None,
+        Some(version) => match parse_i64(version) {
+            None => return Err(CommandError::ProtocolVersionNotInteger),
+            Some(2) => Some(Protocol::Resp2),
+            Some(3) => Some(Protocol::Resp3),
+            Some(_) => return Err(CommandError::UnsupportedProtocol),
+        },
+    };
+    let mut auth = None;
+    let mut client_name = None;
+    let mut i = 2;
+    while let Some(option) = args.get(i) {
+        let more = args.len() - 1 - i;
+        if is(option, "auth") && more >= 2 {
+            auth = Some(Credentials { username: Some(args[i + 1].clone()), password: args[i + 2].clone() });
+            i += 3;
+        } else if is(option, "setname") && more >= 1 {
+            let name = &args[i + 1];
+            check_client_name(name)?;
+            client_name = Some(name.clone());
+            i += 2;
+        } else {
+            return Err(CommandError::HelloOption { option: printable(&option[..option.len().min(128)]) });
+        }
+    }
+    Ok(Command::Hello { protocol, auth, client_name })
+}
+
+/// `COMMAND`, `COMMAND COUNT`, `COMMAND DOCS [name ...]`.
+fn parse_command_query(args: &[Bytes]) -> Result<Command, CommandError> {
+    check_arity(args, -1, "command")?;
+    let Some(subcommand) = args.get(1) else {
+        return Ok(Command::Command(CommandQuery::List));
+    };
+    let query = if is(subcommand, "count") {
+        check_arity(args, 2, "command|count")?;
+        CommandQuery::Count
+    } else if is(subcommand, "docs") {
+        CommandQuery::Docs { names: args[2..].to_vec() }
+    } else {
+        return Err(unknown_subcommand("COMMAND", subcommand));
+    };
+    Ok(Command::Command(query))
+}
+
+/// `CLIENT SETNAME name`, `CLIENT GETNAME`, `CLIENT ID`.
+fn parse_client(args: &[Bytes]) -> Result<Command, CommandError> {
+    check_arity(args, -2, "client")?;
+    let subcommand = &args[1];
+    if is(subcommand, "setname") {
+        check_arity(args, 3, "client|setname")?;
+        check_client_name(&args[2])?;
+        Ok(Command::ClientSetName { name: args[2].clone() })
+    } else if is(subcommand, "getname") {
+        check_arity(args, 2, "client|getname")?;
+        Ok(Command::ClientGetName)
+    } else if is(subcommand, "id") {
+        check_arity(args, 2, "client|id")?;
+        Ok(Command::ClientId)
+    } else {
+        Err(unknown_subcommand("CLIENT", subcommand))
+    }
+}
+
+/// Client names are printable ASCII without spaces (`!` to `~`), as in Redis.
+fn check_client_name(name: &[u8]) -> Result<(), CommandError> {
+    if name.iter().all(|b| (b'!'..=b'~').contains(b)) {
+        Ok(())
+    } else {
+        Err(CommandError::InvalidClientName)
+    }
+}

@@ -1,0 +1,80 @@
+//! Errors in a request's command and arguments, with Redis's exact texts.
+
+/// Why a request is not a valid command. `Display` is the error text sent
+/// to the client (after `-`), the same as Redis sends.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CommandError {
+    /// A request with no arguments at all (the server skips these).
+    #[error("ERR empty command")]
+    Empty,
+    /// The command name is not one logkv knows.
+    #[error("ERR unknown command '{name}', with args beginning with: {args_preview}")]
+    UnknownCommand {
+        /// The name as sent, at most 128 bytes.
+        name: String,
+        /// The first arguments quoted, at most about 128 bytes.
+        args_preview: String,
+    },
+    /// A container command (`CLIENT`, `CONFIG`, `COMMAND`) with an unknown
+    /// subcommand.
+    #[error("ERR unknown subcommand '{subcommand}'. Try {command} HELP.")]
+    UnknownSubcommand { command: &'static str, subcommand: String },
+    /// Too few or too many arguments; `command` is Redis's lowercase full
+    /// name, such as `get` or `client|setname`.
+    #[error("ERR wrong number of arguments for '{command}' command")]
+    WrongArity { command: &'static str },
+    /// An unknown or misplaced option.
+    #[error("ERR syntax error")]
+    Syntax,
+    /// An argument that must be an integer is not one.
+    #[error("ERR value is not an integer or out of range")]
+    NotInteger,
+    /// `DECRBY` by `i64::MIN`, whose negation does not fit.
+    #[error("ERR decrement would overflow")]
+    DecrementOverflow,
+    /// A `SCAN` cursor that is not an unsigned integer.
+    #[error("ERR invalid cursor")]
+    InvalidCursor,
+    /// A `HELLO` protocol version that is not an integer.
+    #[error("ERR Protocol version is not an integer or out of range")]
+    ProtocolVersionNotInteger,
+    /// A `HELLO` protocol version other than 2 or 3.
+    #[error("NOPROTO unsupported protocol version")]
+    UnsupportedProtocol,
+    /// An unknown `HELLO` option, or one missing its arguments.
+    #[error("ERR Syntax error in HELLO option '{option}'")]
+    HelloOption { option: String },
+    /// A client name with spaces, line breaks or non-printable bytes.
+    #[error("ERR Client names cannot contain spaces, newlines or special characters.")]
+    InvalidClientName,
+    /// An expiry option (`EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`): logkv keys
+    /// never expire.
+    #[error("ERR logkv does not support key expiry ('{option}' option of 'set')")]
+    ExpiryUnsupported { option: &'static str },
+}
+
+/// Redis's text for an unknown command: the name cut at 128 bytes, then
+/// each argument in single quotes followed by a space, while the list is
+/// shorter than 128 bytes, cutting the last argument to fit. Line breaks
+/// become spaces.
+pub(crate) fn unknown_command(args: &[Vec<u8>]) -> CommandError {
+    const MAX_BYTES: usize = 128;
+    let name = args.first().map_or(&[][..], Vec::as_slice);
+    let name = &name[..name.len().min(MAX_BYTES)];
+    let mut preview = Vec::new();
+    for arg in args.iter().skip(1) {
+        if preview.len() >= MAX_BYTES {
+            break;
+        }
+        let room = MAX_BYTES - preview.len();
+        preview.push(b'\'');
+        preview.extend_from_slice(&arg[..arg.len().min(room)]);
+        preview.extend_from_slice(b"' ");
+    }
+    CommandError::UnknownCommand { name: printable(name), args_preview: printable(&preview) }
+}
+
+/// Text for an error message: lossy UTF-8 with CR and LF as spaces.
+pub(crate) fn printable(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).replace(['\r', '\n'], " ")
+}

@@ -1,0 +1,270 @@
+//! Request arguments become typed commands, with Redis's arity, option,
+//! integer and unknown-command errors.
+
+use logkv_server::resp::command::{parse, Command, CommandQuery, Credentials, SetCondition};
+use logkv_server::resp::reply::Protocol;
+use logkv_server::resp::CommandError;
+
+fn args(line: &str) -> Vec<Vec<u8>> {
+    line.split_whitespace().map(|a| a.as_bytes().to_vec()).collect()
+}
+
+fn cmd(line: &str) -> Command {
+    parse(&args(line)).unwrap_or_else(|e| panic!("{line}: {e}"))
+}
+
+fn err(line: &str) -> String {
+    parse(&args(line)).unwrap_err().to_string()
+}
+
+fn b(s: &str) -> Vec<u8> {
+    s.as_bytes().to_vec()
+}
+
+#[test]
+fn command_names_are_case_insensitive() {
+    assert_eq!(cmd("get k"), Command::Get { key: b("k") });
+    assert_eq!(cmd("GET k"), Command::Get { key: b("k") });
+    assert_eq!(cmd("gEt k"), Command::Get { key: b("k") });
+    assert_eq!(cmd("Client GetName"), Command::ClientGetName);
+}
+
+#[test]
+fn empty_request_is_an_error() {
+    assert_eq!(parse(&[]), Err(CommandError::Empty));
+}
+
+#[test]
+fn unknown_command_quotes_its_first_args_like_redis() {
+    assert_eq!(err("foo a b"), "ERR unknown command 'foo', with args beginning with: 'a' 'b' ");
+    assert_eq!(err("foo"), "ERR unknown command 'foo', with args beginning with: ");
+}
+
+#[test]
+fn unknown_command_text_is_bounded_and_single_line() {
+    let long = vec![b'x'; 300];
+    let text = parse(&[long.clone(), long.clone(), long]).unwrap_err().to_string();
+    let expected = format!(
+        "ERR unknown command '{}', with args beginning with: '{}' ",
+        "x".repeat(128),
+        "x".repeat(128)
+    );
+    assert_eq!(text, expected);
+    let text = parse(&[b("bad\r\nname"), b("a\nb")]).unwrap_err().to_string();
+    assert_eq!(text, "ERR unknown command 'bad  name', with args beginning with: 'a b' ");
+}
+
+#[test]
+fn wrong_arity_names_the_command_in_lowercase() {
+    let cases = [
+        ("GET", "get"),
+        ("get a b", "get"),
+        ("echo", "echo"),
+        ("ping a b", "ping"),
+        ("auth", "auth"),
+        ("select", "select"),
+        ("set k", "set"),
+        ("setnx k", "setnx"),
+        ("getset k", "getset"),
+        ("del", "del"),
+        ("unlink", "unlink"),
+        ("exists", "exists"),
+        ("mget", "mget"),
+        ("mset k", "mset"),
+        ("mset k v k2", "mset"),
+        ("strlen", "strlen"),
+        ("append k", "append"),
+        ("incr", "incr"),
+        ("incrby k", "incrby"),
+        ("decr", "decr"),
+        ("decrby k", "decrby"),
+        ("scan", "scan"),
+        ("keys", "keys"),
+        ("dbsize x", "dbsize"),
+        ("type", "type"),
+        ("client", "client"),
+        ("client setname", "client|setname"),
+        ("client getname x", "client|getname"),
+        ("client id x", "client|id"),
+        ("config", "config"),
+        ("config get", "config|get"),
+        ("command count x", "command|count"),
+        ("watch", "watch"),
+        ("multi x", "multi"),
+        ("exec x", "exec"),
+        ("discard x", "discard"),
+        ("unwatch x", "unwatch"),
+    ];
+    for (line, name) in cases {
+        assert_eq!(err(line), format!("ERR wrong number of arguments for '{name}' command"), "{line}");
+    }
+}
+
+#[test]
+fn connection_commands_parse() {
+    assert_eq!(cmd("ping"), Command::Ping { message: None });
+    assert_eq!(cmd("ping hi"), Command::Ping { message: Some(b("hi")) });
+    assert_eq!(cmd("echo hi"), Command::Echo { message: b("hi") });
+    assert_eq!(cmd("select 0"), Command::Select { db: 0 });
+    assert_eq!(err("select x"), "ERR value is not an integer or out of range");
+    assert_eq!(cmd("quit"), Command::Quit);
+}
+
+#[test]
+fn auth_takes_a_password_or_user_and_password() {
+    let password_only = Credentials { username: None, password: b("pw") };
+    assert_eq!(cmd("auth pw"), Command::Auth(password_only));
+    let with_user = Credentials { username: Some(b("u")), password: b("pw") };
+    assert_eq!(cmd("AUTH u pw"), Command::Auth(with_user));
+    assert_eq!(err("auth a b c"), "ERR syntax error");
+}
+
+#[test]
+fn hello_parses_version_auth_and_setname() {
+    assert_eq!(cmd("hello"), Command::Hello { protocol: None, auth: None, client_name: None });
+    assert_eq!(
+        cmd("HELLO 3 auth u pw setname app"),
+        Command::Hello {
+            protocol: Some(Protocol::Resp3),
+            auth: Some(Credentials { username: Some(b("u")), password: b("pw") }),
+            client_name: Some(b("app")),
+        }
+    );
+    assert_eq!(
+        cmd("hello 2"),
+        Command::Hello { protocol: Some(Protocol::Resp2), auth: None, client_name: None }
+    );
+}
+
+#[test]
+fn hello_errors_match_redis() {
+    assert_eq!(err("hello x"), "ERR Protocol version is not an integer or out of range");
+    assert_eq!(err("hello 4"), "NOPROTO unsupported protocol version");
+    assert_eq!(err("hello 1"), "NOPROTO unsupported protocol version");
+    assert_eq!(err("hello 3 auth u"), "ERR Syntax error in HELLO option 'auth'");
+    assert_eq!(err("hello 3 setname"), "ERR Syntax error in HELLO option 'setname'");
+    assert_eq!(err("hello 3 bogus"), "ERR Syntax error in HELLO option 'bogus'");
+}
+
+#[test]
+fn set_parses_conditions_and_get() {
+    let set = |condition, get| Command::Set { key: b("k"), value: b("v"), condition, get };
+    assert_eq!(cmd("set k v"), set(SetCondition::Always, false));
+    assert_eq!(cmd("set k v nx"), set(SetCondition::IfAbsent, false));
+    assert_eq!(cmd("set k v XX get"), set(SetCondition::IfPresent, true));
+    assert_eq!(cmd("set k v GET NX"), set(SetCondition::IfAbsent, true));
+}
+
+#[test]
+fn set_with_conflicting_or_unknown_options_is_a_syntax_error() {
+    assert_eq!(err("set k v nx xx"), "ERR syntax error");
+    assert_eq!(err("set k v xx nx"), "ERR syntax error");
+    assert_eq!(err("set k v bogus"), "ERR syntax error");
+    assert_eq!(err("set k v ex"), "ERR syntax error");
+}
+
+#[test]
+fn set_with_expiry_says_logkv_has_no_expiry() {
+    for option in ["EX", "PX", "EXAT", "PXAT"] {
+        assert_eq!(
+            parse(&args(&format!("set k v {} 10", option.to_lowercase()))),
+            Err(CommandError::ExpiryUnsupported { option })
+        );
+    }
+    assert_eq!(err("set k v keepttl"), "ERR logkv does not support key expiry ('KEEPTTL' option of 'set')");
+}
+
+#[test]
+fn string_commands_parse() {
+    assert_eq!(cmd("setnx k v"), Command::SetNx { key: b("k"), value: b("v") });
+    assert_eq!(cmd("getset k v"), Command::GetSet { key: b("k"), value: b("v") });
+    assert_eq!(cmd("del a b"), Command::Del { keys: args("a b") });
+    assert_eq!(cmd("unlink a"), Command::Del { keys: args("a") });
+    assert_eq!(cmd("exists a a"), Command::Exists { keys: args("a a") });
+    assert_eq!(cmd("mget a b"), Command::MGet { keys: args("a b") });
+    assert_eq!(cmd("mset a 1 b 2"), Command::MSet { pairs: vec![(b("a"), b("1")), (b("b"), b("2"))] });
+    assert_eq!(cmd("strlen k"), Command::StrLen { key: b("k") });
+    assert_eq!(cmd("append k v"), Command::Append { key: b("k"), value: b("v") });
+    assert_eq!(cmd("type k"), Command::Type { key: b("k") });
+}
+
+#[test]
+fn counters_become_signed_deltas() {
+    let delta = |delta| Command::IncrBy { key: b("k"), delta };
+    assert_eq!(cmd("incr k"), delta(1));
+    assert_eq!(cmd("decr k"), delta(-1));
+    assert_eq!(cmd("incrby k -5"), delta(-5));
+    assert_eq!(cmd("decrby k 5"), delta(-5));
+    assert_eq!(cmd("decrby k 9223372036854775807"), delta(-i64::MAX));
+    assert_eq!(err("decrby k -9223372036854775808"), "ERR decrement would overflow");
+}
+
+#[test]
+fn non_integer_amounts_are_refused() {
+    for line in ["incrby k x", "incrby k 1.5", "incrby k +1", "incrby k 01", "decrby k 9223372036854775808"] {
+        assert_eq!(err(line), "ERR value is not an integer or out of range", "{line}");
+    }
+}
+
+#[test]
+fn scan_parses_cursor_match_and_count() {
+    assert_eq!(cmd("scan 0"), Command::Scan { cursor: 0, pattern: None, count: None });
+    assert_eq!(
+        cmd("SCAN 17 match user:* COUNT 100"),
+        Command::Scan { cursor: 17, pattern: Some(b("user:*")), count: Some(100) }
+    );
+}
+
+#[test]
+fn scan_errors_match_redis() {
+    assert_eq!(err("scan x"), "ERR invalid cursor");
+    assert_eq!(err("scan -1"), "ERR invalid cursor");
+    assert_eq!(err("scan 0 count 0"), "ERR syntax error");
+    assert_eq!(err("scan 0 count x"), "ERR value is not an integer or out of range");
+    assert_eq!(err("scan 0 match"), "ERR syntax error");
+    assert_eq!(err("scan 0 bogus 1"), "ERR syntax error");
+}
+
+#[test]
+fn keyspace_and_server_commands_parse() {
+    assert_eq!(cmd("keys *"), Command::Keys { pattern: b("*") });
+    assert_eq!(cmd("dbsize"), Command::DbSize);
+    assert_eq!(cmd("info"), Command::Info { sections: Vec::new() });
+    assert_eq!(cmd("info server memory"), Command::Info { sections: args("server memory") });
+    assert_eq!(cmd("config get maxmemory *"), Command::ConfigGet { patterns: args("maxmemory *") });
+}
+
+#[test]
+fn command_command_parses_list_count_and_docs() {
+    assert_eq!(cmd("command"), Command::Command(CommandQuery::List));
+    assert_eq!(cmd("command count"), Command::Command(CommandQuery::Count));
+    assert_eq!(cmd("command docs"), Command::Command(CommandQuery::Docs { names: Vec::new() }));
+    assert_eq!(cmd("COMMAND DOCS get"), Command::Command(CommandQuery::Docs { names: args("get") }));
+}
+
+#[test]
+fn client_commands_parse_and_check_names() {
+    assert_eq!(cmd("client setname app-1"), Command::ClientSetName { name: b("app-1") });
+    assert_eq!(cmd("client id"), Command::ClientId);
+    assert_eq!(parse(&[b("client"), b("setname"), b("a b")]), Err(CommandError::InvalidClientName));
+    assert_eq!(
+        err("hello 3 setname \u{7f}"),
+        "ERR Client names cannot contain spaces, newlines or special characters."
+    );
+}
+
+#[test]
+fn unknown_subcommands_say_try_help() {
+    assert_eq!(err("client kill"), "ERR unknown subcommand 'kill'. Try CLIENT HELP.");
+    assert_eq!(err("config set a b"), "ERR unknown subcommand 'set'. Try CONFIG HELP.");
+    assert_eq!(err("command info get"), "ERR unknown subcommand 'info'. Try COMMAND HELP.");
+}
+
+#[test]
+fn transaction_commands_parse() {
+    assert_eq!(cmd("watch a b"), Command::Watch { keys: args("a b") });
+    assert_eq!(cmd("multi"), Command::Multi);
+    assert_eq!(cmd("exec"), Command::Exec);
+    assert_eq!(cmd("discard"), Command::Discard);
+    assert_eq!(cmd("unwatch"), Command::Unwatch);
+}
