@@ -4,6 +4,7 @@
 use logkv_server::resp::command::{parse, Command, CommandQuery, Credentials, SetCondition};
 use logkv_server::resp::reply::Protocol;
 use logkv_server::resp::CommandError;
+use proptest::strategy::Strategy;
 
 fn args(line: &str) -> Vec<Vec<u8>> {
     line.split_whitespace().map(|a| a.as_bytes().to_vec()).collect()
@@ -267,4 +268,30 @@ fn transaction_commands_parse() {
     assert_eq!(cmd("exec"), Command::Exec);
     assert_eq!(cmd("discard"), Command::Discard);
     assert_eq!(cmd("unwatch"), Command::Unwatch);
+}
+
+proptest::proptest! {
+    #[test]
+    fn random_arguments_never_panic(
+        name in proptest::sample::select(vec![
+            "ping", "echo", "hello", "auth", "select", "quit", "get", "set", "setnx", "getset",
+            "del", "unlink", "exists", "mget", "mset", "strlen", "append", "incr", "incrby",
+            "decr", "decrby", "scan", "keys", "dbsize", "type", "info", "command", "client",
+            "config", "watch", "multi", "exec", "discard", "unwatch", "nope",
+        ]),
+        rest in proptest::collection::vec(
+            proptest::prop_oneof![
+                proptest::sample::select(vec![
+                    "nx", "xx", "get", "ex", "keepttl", "match", "count", "auth", "setname",
+                    "docs", "count", "id", "getname", "0", "3", "-1",
+                ]).prop_map(|s| s.as_bytes().to_vec()),
+                proptest::collection::vec(proptest::prelude::any::<u8>(), 0..8),
+            ],
+            0..6,
+        ),
+    ) {
+        let mut request = vec![name.as_bytes().to_vec()];
+        request.extend(rest);
+        let _ = parse(&request);
+    }
 }
