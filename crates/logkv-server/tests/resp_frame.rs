@@ -1,6 +1,6 @@
 //! The RESP request parser: whole, partial, pipelined and malformed input.
 
-use logkv_server::resp::frame::{parse, Limits, ProtocolError, Request};
+use logkv_server::resp::frame::{parse, Limits, Parser, ProtocolError, Request};
 use proptest::prelude::*;
 
 fn args(list: &[&str]) -> Vec<Vec<u8>> {
@@ -164,7 +164,50 @@ fn endless_header_lines_are_refused_past_the_limit() {
     );
 }
 
+#[test]
+fn parser_resumes_a_request_arriving_byte_by_byte() {
+    let buf = b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n*1\r\n$4\r\nPING\r\n";
+    let mut parser = Parser::new(Limits::default());
+    let mut start = 0;
+    let mut seen = Vec::new();
+    for end in 1..=buf.len() {
+        if let Some((request, used)) = parser.parse(&buf[start..end]).unwrap() {
+            seen.push(request.args);
+            start += used;
+        }
+    }
+    assert_eq!(seen, vec![args(&["SET", "k", "value"]), args(&["PING"])]);
+    assert_eq!(start, buf.len());
+}
+
+#[test]
+fn parser_refuses_a_huge_bulk_in_a_later_argument_before_its_body() {
+    let mut parser = Parser::new(Limits { max_bulk_bytes: 8, ..Limits::default() });
+    assert_eq!(parser.parse(b"*2\r\n$1\r\na\r\n").unwrap(), None);
+    assert_eq!(parser.parse(b"*2\r\n$1\r\na\r\n$9\r\n"), Err(ProtocolError::BulkTooBig { limit: 8, got: 9 }));
+}
+
 proptest! {
+    #[test]
+    fn parser_fed_in_two_parts_matches_one_shot_parse(
+        list in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..16), 0..6),
+        split in any::<proptest::sample::Index>(),
+    ) {
+        let mut buf = format!("*{}\r\n", list.len()).into_bytes();
+        for arg in &list {
+            buf.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
+            buf.extend_from_slice(arg);
+            buf.extend_from_slice(b"\r\n");
+        }
+        let split = split.index(buf.len());
+        let mut parser = Parser::new(Limits::default());
+        let first = parser.parse(&buf[..split]).unwrap();
+        prop_assert_eq!(first, None);
+        let whole = parser.parse(&buf).unwrap();
+        prop_assert_eq!(whole, parse_default(&buf).unwrap());
+    }
+
+
     #[test]
     fn random_bytes_never_panic_and_never_overconsume(buf in proptest::collection::vec(any::<u8>(), 0..256)) {
         let limits = Limits { max_bulk_bytes: 64, max_args: 8, max_inline_bytes: 64 };

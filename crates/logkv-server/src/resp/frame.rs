@@ -87,12 +87,66 @@ pub enum ProtocolError {
 
 /// Parses one request from the front of `buf` with the given limits.
 /// Returns the request and how many bytes of `buf` it used, or `Ok(None)`
-/// when `buf` holds only part of a request.
+/// when `buf` holds only part of a request. Stateless: a partial request is
+/// read again from its start on the next call; a connection should use a
+/// [`Parser`], which resumes where it stopped.
 pub fn parse(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, ProtocolError> {
-    match buf.first() {
-        None => Ok(None),
-        Some(b'*') => parse_multibulk(buf, limits),
-        Some(_) => parse_inline(buf, limits),
+    Parser::new(*limits).parse(buf)
+}
+
+/// A connection's request parser. It remembers the arguments of a partly
+/// received multibulk request, so a large request arriving in many reads is
+/// examined once, not once per read.
+#[derive(Debug, Clone)]
+pub struct Parser {
+    limits: Limits,
+    partial: Option<Partial>,
+}
+
+/// A multibulk request whose header and first arguments have been parsed.
+#[derive(Debug, Clone)]
+struct Partial {
+    remaining: u64,
+    args: Vec<Vec<u8>>,
+    used: usize,
+}
+
+impl Parser {
+    /// A parser with the given limits and nothing parsed yet.
+    pub fn new(limits: Limits) -> Parser {
+        Parser { limits, partial: None }
+    }
+
+    /// Parses one request from the front of `buf`, like [`parse`]. After
+    /// `Ok(None)`, call again with the same bytes at the front of `buf` and
+    /// more after them (the caller consumes bytes only when a request is
+    /// returned). After an error the connection must be closed.
+    pub fn parse(&mut self, buf: &[u8]) -> Result<Option<(Request, usize)>, ProtocolError> {
+        let mut partial = match self.partial.take() {
+            Some(partial) => partial,
+            None => match buf.first() {
+                None => return Ok(None),
+                Some(b'*') => match multibulk_header(buf, &self.limits)? {
+                    None => return Ok(None),
+                    Some(partial) => partial,
+                },
+                Some(_) => return parse_inline(buf, &self.limits),
+            },
+        };
+        while partial.remaining > 0 {
+            let parsed = match buf.get(partial.used..) {
+                Some(rest) => bulk(rest, &self.limits)?,
+                None => None,
+            };
+            let Some((arg, used)) = parsed else {
+                self.partial = Some(partial);
+                return Ok(None);
+            };
+            partial.args.push(arg);
+            partial.used += used;
+            partial.remaining -= 1;
+        }
+        Ok(Some((Request { args: partial.args }, partial.used)))
     }
 }
 
@@ -112,52 +166,52 @@ fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>,
     Ok(Some((Request { args }, newline + 1)))
 }
 
-fn parse_multibulk(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, ProtocolError> {
+/// Parses a `*` header into an empty [`Partial`] expecting its arguments.
+fn multibulk_header(buf: &[u8], limits: &Limits) -> Result<Option<Partial>, ProtocolError> {
     let header_too_big = ProtocolError::MultibulkHeaderTooBig { limit: limits.max_inline_bytes };
-    let Some((count, mut pos)) = header_line(buf, limits.max_inline_bytes, header_too_big)? else {
+    let Some((count, used)) = header_line(buf, limits.max_inline_bytes, header_too_big)? else {
         return Ok(None);
     };
     let count = parse_i64(count).ok_or(ProtocolError::InvalidMultibulkLength)?;
-    if count <= 0 {
-        return Ok(Some((Request { args: Vec::new() }, pos)));
-    }
-    let count = count.unsigned_abs();
+    // `*0` and `*-1` are empty requests: a Partial with nothing remaining.
+    let count = u64::try_from(count).unwrap_or(0);
     if count > limits.max_args as u64 {
         return Err(ProtocolError::TooManyArgs { limit: limits.max_args, got: count });
     }
     // Reserve only what the bytes already received can justify (each
     // argument takes at least 6 bytes: `$0\r\n\r\n`), not what a header asks.
-    let mut args = Vec::with_capacity((count as usize).min(buf.len() / 6 + 1));
-    for _ in 0..count {
-        let rest = &buf[pos..];
-        let Some(&first) = rest.first() else {
-            return Ok(None);
-        };
-        if first != b'$' {
-            return Err(ProtocolError::ExpectedBulk { got: first });
-        }
-        let header_too_big = ProtocolError::BulkHeaderTooBig { limit: limits.max_inline_bytes };
-        let Some((len, used)) = header_line(rest, limits.max_inline_bytes, header_too_big)? else {
-            return Ok(None);
-        };
-        let len =
-            parse_i64(len).filter(|len| *len >= 0).ok_or(ProtocolError::InvalidBulkLength)?.unsigned_abs();
-        if len > limits.max_bulk_bytes as u64 {
-            return Err(ProtocolError::BulkTooBig { limit: limits.max_bulk_bytes, got: len });
-        }
-        // Cannot truncate: len <= max_bulk_bytes, a usize.
-        let len = len as usize;
-        let body = &rest[used..];
-        if body.len() < len + 2 {
-            return Ok(None);
-        }
-        if &body[len..len + 2] != b"\r\n" {
-            return Err(ProtocolError::BulkNotTerminated);
-        }
-        args.push(body[..len].to_vec());
-        pos += used + len + 2;
+    let reserve = usize::try_from(count).unwrap_or(usize::MAX).min(buf.len() / 6 + 1);
+    Ok(Some(Partial { remaining: count, args: Vec::with_capacity(reserve), used }))
+}
+
+/// Parses one `$` bulk string at the front of `buf`: its bytes and the
+/// length of header, body and `\r\n`.
+fn bulk(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<u8>, usize)>, ProtocolError> {
+    let Some(&first) = buf.first() else {
+        return Ok(None);
+    };
+    if first != b'$' {
+        return Err(ProtocolError::ExpectedBulk { got: first });
     }
-    Ok(Some((Request { args }, pos)))
+    let header_too_big = ProtocolError::BulkHeaderTooBig { limit: limits.max_inline_bytes };
+    let Some((len, header)) = header_line(buf, limits.max_inline_bytes, header_too_big)? else {
+        return Ok(None);
+    };
+    let len =
+        parse_i64(len).and_then(|len| u64::try_from(len).ok()).ok_or(ProtocolError::InvalidBulkLength)?;
+    if len > limits.max_bulk_bytes as u64 {
+        return Err(ProtocolError::BulkTooBig { limit: limits.max_bulk_bytes, got: len });
+    }
+    // Cannot truncate: len <= max_bulk_bytes, a usize.
+    let len = len as usize;
+    let body = &buf[header..];
+    if body.len() < len.saturating_add(2) {
+        return Ok(None);
+    }
+    if &body[len..len + 2] != b"\r\n" {
+        return Err(ProtocolError::BulkNotTerminated);
+    }
+    Ok(Some((body[..len].to_vec(), header + len + 2)))
 }
 
 /// Finds the `\r\n`-terminated header line at the front of `buf` (which
@@ -169,7 +223,8 @@ fn header_line(
     max_bytes: usize,
     too_big: ProtocolError,
 ) -> Result<Option<(&[u8], usize)>, ProtocolError> {
-    match buf.windows(2).position(|w| w == b"\r\n") {
+    let searched = &buf[..buf.len().min(max_bytes.saturating_add(2))];
+    match searched.windows(2).position(|w| w == b"\r\n") {
         Some(end) if end <= max_bytes => Ok(Some((&buf[1..end], end + 2))),
         Some(_) => Err(too_big),
         None if buf.len() > max_bytes => Err(too_big),
