@@ -121,3 +121,15 @@ fn aggregate(out: &mut Vec<u8>, kind: u8, items: &[Reply], protocol: Protocol) {
 fn len_i64(len: usize) -> i64 {
     i64::try_from(len).unwrap_or(i64::MAX)
 }
+
+impl From<&super::CommandError> for Reply {
+    fn from(error: &super::CommandError) -> Reply {
+        Reply::Error(error.to_string())
+    }
+}
+
+impl From<&super::frame::ProtocolError> for Reply {
+    fn from(error: &super::frame::ProtocolError) -> Reply {
+        Reply::Error(error.to_string())
+    }
+}
