@@ -279,7 +279,8 @@ fn evaluate(
         WriteOp::Delete => (Some(NewValue::Deleted), None),
         WriteOp::PutIfAbsent(v) if before.is_none() => put(v),
         WriteOp::PutIfPresent(v) if before.is_some() => put(v),
-        WriteOp::PutIfAbsent(_) | WriteOp::PutIfPresent(_) => (None, before),
+        WriteOp::DeleteIfPresent if before.is_some() => (Some(NewValue::Deleted), None),
+        WriteOp::PutIfAbsent(_) | WriteOp::PutIfPresent(_) | WriteOp::DeleteIfPresent => (None, before),
         WriteOp::Append(v) => {
             let mut bytes = before.unwrap_or_default();
             bytes.extend_from_slice(v.get(body));

@@ -119,6 +119,8 @@ pub enum WriteOp {
     PutIfAbsent(ValueRef),
     /// Set only if the key has a live value.
     PutIfPresent(ValueRef),
+    /// Remove the key only if it has a live value.
+    DeleteIfPresent,
 }
 
 /// One write of a transaction.

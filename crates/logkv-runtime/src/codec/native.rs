@@ -22,6 +22,7 @@ const INCREMENT: u8 = 0x03;
 const APPEND: u8 = 0x04;
 const PUT_IF_ABSENT: u8 = 0x05;
 const PUT_IF_PRESENT: u8 = 0x06;
+const DELETE_IF_PRESENT: u8 = 0x07;
 
 /// The native codec (codec byte [`NATIVE`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -91,6 +92,10 @@ pub enum Op {
     PutIfAbsent(Vec<u8>),
     /// Set only if the key has a live value.
     PutIfPresent(Vec<u8>),
+    /// Remove the key only if it has a live value, so deleting a missing
+    /// key creates no version (Redis `DEL` does not touch a missing key,
+    /// which `WATCH` can tell).
+    DeleteIfPresent,
 }
 
 impl Op {
@@ -102,6 +107,7 @@ impl Op {
             Op::Append(_) => APPEND,
             Op::PutIfAbsent(_) => PUT_IF_ABSENT,
             Op::PutIfPresent(_) => PUT_IF_PRESENT,
+            Op::DeleteIfPresent => DELETE_IF_PRESENT,
         }
     }
 
@@ -109,7 +115,7 @@ impl Op {
     fn value(&self) -> Option<&[u8]> {
         match self {
             Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => Some(v),
-            Op::Delete | Op::Increment(_) => None,
+            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) => None,
         }
     }
 }
@@ -148,6 +154,7 @@ pub fn decode_body(body: &[u8]) -> Result<Body, ParseError> {
                 WriteOp::Append(v) => Op::Append(v.get(body).to_vec()),
                 WriteOp::PutIfAbsent(v) => Op::PutIfAbsent(v.get(body).to_vec()),
                 WriteOp::PutIfPresent(v) => Op::PutIfPresent(v.get(body).to_vec()),
+                WriteOp::DeleteIfPresent => Op::DeleteIfPresent,
             };
             BodyWrite { stream: w.stream, key: w.key, op }
         })
@@ -170,7 +177,7 @@ pub fn encode(body: &Body) -> Vec<u8> {
         out.extend_from_slice(&w.stream.0);
         zerog::put_key(&mut out, &w.key);
         match &w.op {
-            Op::Delete => {}
+            Op::Delete | Op::DeleteIfPresent => {}
             Op::Increment(n) => out.extend_from_slice(&n.to_be_bytes()),
             Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
                 out.extend_from_slice(&(v.len() as u32).to_be_bytes())
@@ -209,6 +216,7 @@ fn write_set(cur: &mut Cursor<'_>) -> Result<Vec<Write>, ParseError> {
             APPEND => value(WriteOp::Append)?,
             PUT_IF_ABSENT => value(WriteOp::PutIfAbsent)?,
             PUT_IF_PRESENT => value(WriteOp::PutIfPresent)?,
+            DELETE_IF_PRESENT => Pending::Ready(WriteOp::DeleteIfPresent),
             _ => return Err(ParseError::invalid(format!("unknown write op 0x{byte:02x} at offset {at}"))),
         };
         headers.push((stream, key, pending));

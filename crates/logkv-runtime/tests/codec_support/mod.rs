@@ -66,6 +66,7 @@ pub fn native_op() -> impl Strategy<Value = native::Op> {
         value().prop_map(Op::Append),
         value().prop_map(Op::PutIfAbsent),
         value().prop_map(Op::PutIfPresent),
+        Just(Op::DeleteIfPresent),
     ]
 }
 

@@ -185,6 +185,7 @@ pub enum MOp {
     Append(Vec<u8>),
     IfAbsent(Vec<u8>),
     IfPresent(Vec<u8>),
+    DeleteIfPresent,
 }
 
 #[derive(Debug, Clone)]
@@ -432,6 +433,7 @@ impl Model {
                 MOp::Delete => Some(None),
                 MOp::IfAbsent(v) => before.is_none().then(|| Some(v.clone())),
                 MOp::IfPresent(v) => before.is_some().then(|| Some(v.clone())),
+                MOp::DeleteIfPresent => before.is_some().then_some(None),
                 MOp::Append(v) => Some(Some([before.unwrap_or_default(), v.clone()].concat())),
                 MOp::Incr(n) => {
                     let old = match before {
@@ -487,6 +489,7 @@ pub enum WriteGen {
     Append(usize),
     IfAbsent(usize),
     IfPresent(usize),
+    DeleteIfPresent,
 }
 
 #[derive(Debug, Clone)]
@@ -548,6 +551,7 @@ pub fn write_gen() -> impl Strategy<Value = WriteGen> {
         1 => value.clone().prop_map(WriteGen::Append),
         1 => value.clone().prop_map(WriteGen::IfAbsent),
         1 => value.prop_map(WriteGen::IfPresent),
+        1 => Just(WriteGen::DeleteIfPresent),
     ]
 }
 
@@ -643,6 +647,7 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
                     WriteGen::Append(v) => MOp::Append(value(v)),
                     WriteGen::IfAbsent(v) => MOp::IfAbsent(value(v)),
                     WriteGen::IfPresent(v) => MOp::IfPresent(value(v)),
+                    WriteGen::DeleteIfPresent => MOp::DeleteIfPresent,
                 }
             } else {
                 // 0G has puts only, and an empty put deletes.
@@ -651,7 +656,7 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
                     | WriteGen::Append(v)
                     | WriteGen::IfAbsent(v)
                     | WriteGen::IfPresent(v) => value(v),
-                    WriteGen::Delete => vec![],
+                    WriteGen::Delete | WriteGen::DeleteIfPresent => vec![],
                     WriteGen::Incr(n) => n.to_string().into_bytes(),
                 };
                 if bytes.is_empty() {
@@ -670,14 +675,14 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
     let reads_end = header + 4 + reads.iter().map(|(_, k)| 32 + key_field(k)).sum::<usize>();
     let write_bytes = |op: &MOp| match op {
         MOp::Put(v) | MOp::Append(v) | MOp::IfAbsent(v) | MOp::IfPresent(v) => v.len(),
-        MOp::Delete | MOp::Incr(_) => 0,
+        MOp::Delete | MOp::DeleteIfPresent | MOp::Incr(_) => 0,
     };
     let write_header = |op: &MOp| {
         if !g.native {
             8
         } else {
             1 + match op {
-                MOp::Delete => 0,
+                MOp::Delete | MOp::DeleteIfPresent => 0,
                 MOp::Incr(_) => 8,
                 _ => 4,
             }
@@ -720,6 +725,7 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
                         MOp::Append(v) => native::Op::Append(v.clone()),
                         MOp::IfAbsent(v) => native::Op::PutIfAbsent(v.clone()),
                         MOp::IfPresent(v) => native::Op::PutIfPresent(v.clone()),
+                        MOp::DeleteIfPresent => native::Op::DeleteIfPresent,
                     },
                 })
                 .collect(),
