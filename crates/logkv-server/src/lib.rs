@@ -1,6 +1,16 @@
-//! logkv's interfaces for remote clients: the Redis protocol (RESP2 and
-//! RESP3) and JSON-RPC with the 0G `kv_*` methods, as protocol layers over
-//! the runtime's node. The network server is built on these.
+//! logkv's network server: the Redis protocol (RESP2 and RESP3) and
+//! JSON-RPC with the 0G `kv_*` methods over HTTP, on a runtime node.
+//! [`resp`] and [`rpc`] are the protocol layers (bytes in, bytes out, no
+//! sockets); [`session`] runs a RESP connection's commands on the node;
+//! [`server`] is `logkv serve` itself.
 
+pub mod config;
+pub mod metrics;
 pub mod resp;
 pub mod rpc;
+pub mod server;
+pub mod session;
+pub mod shared;
+
+pub use config::ServeConfig;
+pub use server::{run, ServeError};

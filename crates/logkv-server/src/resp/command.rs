@@ -135,6 +135,46 @@ pub enum Command {
     Unwatch,
 }
 
+impl Command {
+    /// The command's name in lower case, as metrics and `COMMAND` know it.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Command::Ping { .. } => "ping",
+            Command::Echo { .. } => "echo",
+            Command::Hello { .. } => "hello",
+            Command::Auth(_) => "auth",
+            Command::Select { .. } => "select",
+            Command::Quit => "quit",
+            Command::Get { .. } => "get",
+            Command::Set { .. } => "set",
+            Command::SetNx { .. } => "setnx",
+            Command::GetSet { .. } => "getset",
+            Command::Del { .. } => "del",
+            Command::Exists { .. } => "exists",
+            Command::MGet { .. } => "mget",
+            Command::MSet { .. } => "mset",
+            Command::StrLen { .. } => "strlen",
+            Command::Append { .. } => "append",
+            Command::IncrBy { .. } => "incrby",
+            Command::Scan { .. } => "scan",
+            Command::Keys { .. } => "keys",
+            Command::DbSize => "dbsize",
+            Command::Type { .. } => "type",
+            Command::Info { .. } => "info",
+            Command::Command(_) => "command",
+            Command::ClientSetName { .. } => "client|setname",
+            Command::ClientGetName => "client|getname",
+            Command::ClientId => "client|id",
+            Command::ConfigGet { .. } => "config|get",
+            Command::Watch { .. } => "watch",
+            Command::Multi => "multi",
+            Command::Exec => "exec",
+            Command::Discard => "discard",
+            Command::Unwatch => "unwatch",
+        }
+    }
+}
+
 /// Redis's arity: exactly `n` arguments (with the name) when positive, at
 /// least `-n` when negative.
 fn check_arity(args: &[Bytes], arity: i32, command: &'static str) -> Result<(), CommandError> {

@@ -1,0 +1,194 @@
+//! Counters and latency histograms of the server, and their rendering in
+//! the Prometheus text format for `GET /metrics`. Node and log figures
+//! (applied position, index bytes, fsyncs) are read at render time, so
+//! nothing on the hot path updates them twice.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
+use std::sync::Arc;
+use std::time::Duration;
+
+use logkv_runtime::node::Node;
+use parking_lot::RwLock;
+
+/// Upper bounds of the latency buckets, in seconds.
+const BOUNDS: [f64; 17] = [
+    0.00005, 0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+    10.0,
+];
+
+/// A latency histogram with fixed buckets.
+#[derive(Debug, Default)]
+pub struct Histogram {
+    buckets: [AtomicU64; BOUNDS.len()],
+    count: AtomicU64,
+    sum_nanos: AtomicU64,
+}
+
+impl Histogram {
+    /// Records one observation.
+    pub fn observe(&self, took: Duration) {
+        let seconds = took.as_secs_f64();
+        if let Some(i) = BOUNDS.iter().position(|&b| seconds <= b) {
+            self.buckets[i].fetch_add(1, Relaxed);
+        }
+        self.count.fetch_add(1, Relaxed);
+        self.sum_nanos.fetch_add(took.as_nanos() as u64, Relaxed);
+    }
+
+    fn render(&self, out: &mut String, name: &str, labels: &str) {
+        let sep = if labels.is_empty() { "" } else { "," };
+        let mut cumulative = 0;
+        for (bound, bucket) in BOUNDS.iter().zip(&self.buckets) {
+            cumulative += bucket.load(Relaxed);
+            let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"{bound}\"}} {cumulative}");
+        }
+        let count = self.count.load(Relaxed);
+        let _ = writeln!(out, "{name}_bucket{{{labels}{sep}le=\"+Inf\"}} {count}");
+        let braces = if labels.is_empty() { String::new() } else { format!("{{{labels}}}") };
+        let _ = writeln!(out, "{name}_sum{braces} {}", self.sum_nanos.load(Relaxed) as f64 / 1e9);
+        let _ = writeln!(out, "{name}_count{braces} {count}");
+    }
+}
+
+/// Requests and errors of one command or method.
+#[derive(Debug, Default)]
+pub struct Series {
+    errors: AtomicU64,
+    latency: Histogram,
+}
+
+/// One series per name (RESP command or JSON-RPC method), created on first
+/// use. Names come from the server's own tables, never from a client, so
+/// the set stays small.
+#[derive(Debug, Default)]
+struct Family(RwLock<BTreeMap<&'static str, Arc<Series>>>);
+
+impl Family {
+    fn get(&self, name: &'static str) -> Arc<Series> {
+        if let Some(s) = self.0.read().get(name) {
+            return s.clone();
+        }
+        self.0.write().entry(name).or_default().clone()
+    }
+
+    fn render(&self, out: &mut String, metric: &str, label: &str) {
+        let family = self.0.read();
+        let _ = writeln!(out, "# TYPE {metric}_seconds histogram");
+        for (name, s) in family.iter() {
+            s.latency.render(out, &format!("{metric}_seconds"), &format!("{label}=\"{name}\""));
+        }
+        let _ = writeln!(out, "# TYPE {metric}_errors_total counter");
+        for (name, s) in family.iter() {
+            let _ = writeln!(out, "{metric}_errors_total{{{label}=\"{name}\"}} {}", s.errors.load(Relaxed));
+        }
+    }
+}
+
+/// Everything `/metrics` reports about the server itself.
+#[derive(Debug, Default)]
+pub struct Metrics {
+    resp: Family,
+    rpc: Family,
+    /// Open connections.
+    pub connections: AtomicI64,
+    /// Connections refused because `max_connections` were open.
+    pub rejected_connections: AtomicU64,
+    /// Connections closed for idling past `idle_timeout_secs`.
+    pub idle_closed: AtomicU64,
+    /// RESP connections closed on a protocol error.
+    pub protocol_errors: AtomicU64,
+}
+
+impl Metrics {
+    /// Records a RESP command that took `took`.
+    pub fn resp(&self, command: &'static str, took: Duration, failed: bool) {
+        Self::record(&self.resp, command, took, failed);
+    }
+
+    /// Records a JSON-RPC call that took `took`.
+    pub fn rpc(&self, method: &'static str, took: Duration, failed: bool) {
+        Self::record(&self.rpc, method, took, failed);
+    }
+
+    fn record(family: &Family, name: &'static str, took: Duration, failed: bool) {
+        let s = family.get(name);
+        s.latency.observe(took);
+        if failed {
+            s.errors.fetch_add(1, Relaxed);
+        }
+    }
+
+    /// The Prometheus text exposition of these metrics and of `node`.
+    pub fn render(&self, node: &Node) -> String {
+        let mut out = String::new();
+        self.resp.render(&mut out, "logkv_resp_command", "command");
+        self.rpc.render(&mut out, "logkv_rpc_call", "method");
+        let progress = node.replay_progress();
+        let log = node.store().log().stats().snapshot();
+        let gauges: [(&str, &str, &str, f64); 12] = [
+            ("logkv_connections", "gauge", "open client connections", self.connections.load(Relaxed) as f64),
+            (
+                "logkv_connections_rejected_total",
+                "counter",
+                "connections refused at max_connections",
+                self.rejected_connections.load(Relaxed) as f64,
+            ),
+            (
+                "logkv_connections_idle_closed_total",
+                "counter",
+                "connections closed after idling",
+                self.idle_closed.load(Relaxed) as f64,
+            ),
+            (
+                "logkv_resp_protocol_errors_total",
+                "counter",
+                "RESP connections closed on a protocol error",
+                self.protocol_errors.load(Relaxed) as f64,
+            ),
+            (
+                "logkv_applied_position",
+                "gauge",
+                "log position of the newest applied entry",
+                progress.applied_position as f64,
+            ),
+            ("logkv_applied_version", "gauge", "newest version readers see", progress.applied_version as f64),
+            (
+                "logkv_index_bytes",
+                "gauge",
+                "bytes held by the in-memory index",
+                node.store().index_bytes() as f64,
+            ),
+            (
+                "logkv_log_bytes_written_total",
+                "counter",
+                "bytes written to segment files",
+                log.bytes_written as f64,
+            ),
+            ("logkv_log_fsyncs_total", "counter", "fdatasync calls", log.syncs as f64),
+            (
+                "logkv_log_fsync_seconds_total",
+                "counter",
+                "time spent in fdatasync",
+                log.sync_nanos as f64 / 1e9,
+            ),
+            (
+                "logkv_entries_signed_total",
+                "counter",
+                "entries the node signed (one per group of local writes)",
+                node.entries_signed() as f64,
+            ),
+            (
+                "logkv_local_transactions_total",
+                "counter",
+                "transactions of the node's own clients",
+                node.local_txs() as f64,
+            ),
+        ];
+        for (name, kind, help, value) in gauges {
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        }
+        out
+    }
+}

@@ -1,0 +1,172 @@
+//! `logkv serve`: opens the node, listens for RESP and HTTP, and shuts down
+//! gracefully on SIGINT or SIGTERM — stop accepting, let every connection
+//! finish the requests it is running, then close the node (which syncs)
+//! and return.
+
+mod http;
+mod resp_listener;
+
+use std::sync::atomic::Ordering::Relaxed;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use logkv_runtime::apply::Watched;
+use logkv_runtime::keyfile::{self, KeyfileError};
+use logkv_runtime::node::{Node, NodeError, NodeOptions};
+use logkv_runtime::signing::Signer;
+use tokio::net::TcpListener;
+
+use crate::config::ServeConfig;
+use crate::shared::Shared;
+
+/// Longest wait for in-flight requests at shutdown.
+const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Why the server could not start or stop cleanly.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    /// The node's key file cannot be created or read.
+    #[error("node key: {0}")]
+    Key(#[from] KeyfileError),
+    /// The node cannot be opened (a held lock, corruption, I/O).
+    #[error("cannot open the node in {dir}: {source}")]
+    Open {
+        /// The data directory.
+        dir: String,
+        /// Why.
+        source: NodeError,
+    },
+    /// A listener cannot be bound.
+    #[error("cannot listen on {addr} ({what}): {source}")]
+    Bind {
+        /// `resp` or `http`.
+        what: &'static str,
+        /// The address.
+        addr: String,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The async runtime or a signal handler cannot be set up.
+    #[error("runtime: {0}")]
+    Runtime(std::io::Error),
+    /// Closing the node failed (its final sync).
+    #[error("closing the node: {0}")]
+    Close(NodeError),
+}
+
+/// Runs a node until SIGINT or SIGTERM.
+pub fn run(config: ServeConfig) -> Result<(), ServeError> {
+    let identity = node_identity(&config)?;
+    let node = Arc::new(open_node(&config)?);
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("logkv-io")
+        .build()
+        .map_err(ServeError::Runtime)?;
+    let shared = Arc::new(Shared::new(node, identity, config));
+    runtime.block_on(serve(shared.clone()))?;
+    drop(runtime);
+    let Shared { node, .. } = Arc::into_inner(shared).expect("every task ended with the runtime");
+    let node = Arc::into_inner(node).expect("no request holds the node after the runtime ended");
+    node.close().map_err(ServeError::Close)?;
+    tracing::info!("node closed; bye");
+    Ok(())
+}
+
+/// The node's signing key, created (mode 0600) on first start.
+fn node_identity(config: &ServeConfig) -> Result<Signer, ServeError> {
+    let path = config.key_path();
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir)
+            .map_err(|source| KeyfileError::Io { path: dir.to_path_buf(), source })?;
+    }
+    match keyfile::create(&path) {
+        Ok(address) => tracing::info!(%address, path = %path.display(), "created the node key"),
+        Err(KeyfileError::Exists { .. }) => {}
+        Err(e) => return Err(e.into()),
+    }
+    let signer = keyfile::load(&path)?;
+    tracing::info!(address = %signer.address(), "node identity");
+    Ok(signer)
+}
+
+/// Opens the node, logging replay progress about once a second.
+fn open_node(config: &ServeConfig) -> Result<Node, ServeError> {
+    let started = Instant::now();
+    let mut last = Instant::now();
+    let options = NodeOptions { store: config.store_options(), watched: Watched::All };
+    let node = Node::open_with_progress(&config.data_dir, options, &mut |done, total| {
+        if last.elapsed() >= Duration::from_secs(1) {
+            last = Instant::now();
+            let pct = if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 };
+            tracing::info!(done, total, "replaying the log: {pct:.0}%");
+        }
+    })
+    .map_err(|source| ServeError::Open { dir: config.data_dir.display().to_string(), source })?;
+    let progress = node.replay_progress();
+    tracing::info!(
+        dir = %config.data_dir.display(),
+        applied_version = progress.applied_version,
+        took_ms = started.elapsed().as_millis() as u64,
+        "node open"
+    );
+    Ok(node)
+}
+
+async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
+    let bind = |what: &'static str, addr: String| async move {
+        TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { what, addr, source })
+    };
+    let resp = bind("resp", shared.config.resp_addr.clone()).await?;
+    let http = bind("http", shared.config.http_addr.clone()).await?;
+    let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    tracing::info!(resp = %local(&resp), http = %local(&http), durability = ?shared.config.durability, "listening");
+    let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .map_err(ServeError::Runtime)?;
+    let resp_task = tokio::spawn(resp_listener::accept(resp, shared.clone()));
+    let router = http::router(shared.clone());
+    let stop = shared.shutdown.clone();
+    let http_task = tokio::spawn(async move {
+        axum::serve(http, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+    });
+    shared.set_ready();
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
+        _ = term.recv() => tracing::info!("SIGTERM: shutting down"),
+    }
+    shared.shutdown.cancel();
+    let _ = resp_task.await;
+    shared.tasks.close();
+    if tokio::time::timeout(DRAIN_TIMEOUT, async {
+        shared.tasks.wait().await;
+        let _ = http_task.await;
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing anyway");
+    }
+    Ok(())
+}
+
+/// One open connection, counted against `max_connections` while it lives.
+pub(crate) struct ConnectionGuard(Arc<Shared>);
+
+impl ConnectionGuard {
+    /// Counts a new connection, or `None` when the limit is reached.
+    pub(crate) fn try_new(shared: &Arc<Shared>) -> Option<ConnectionGuard> {
+        let max = shared.config.max_connections as i64;
+        let open = shared.metrics.connections.fetch_add(1, Relaxed);
+        if open >= max {
+            shared.metrics.connections.fetch_sub(1, Relaxed);
+            return None;
+        }
+        Some(ConnectionGuard(shared.clone()))
+    }
+}
+
+impl Drop for ConnectionGuard {
+    fn drop(&mut self) {
+        self.0.metrics.connections.fetch_sub(1, Relaxed);
+    }
+}

@@ -1,0 +1,75 @@
+//! What every connection of a running server shares: the node, the node's
+//! signing identity, the configuration, metrics and the shutdown signal.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+
+use logkv_runtime::envelope::TxPart;
+use logkv_runtime::node::{Applied, Node, NodeError};
+use logkv_runtime::signing::Signer;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::config::ServeConfig;
+use crate::metrics::Metrics;
+
+/// State shared by all connections.
+pub struct Shared {
+    /// The node every request reads from and writes to.
+    pub node: Arc<Node>,
+    /// The node's own identity: RESP writes are signed with it unless
+    /// `AUTH` chose another.
+    pub identity: Signer,
+    /// The configuration the server started with.
+    pub config: ServeConfig,
+    /// Counters and latencies for `/metrics`.
+    pub metrics: Metrics,
+    /// Cancelled when the server starts shutting down: listeners stop
+    /// accepting and idle connections close.
+    pub shutdown: CancellationToken,
+    /// Every connection task, so shutdown can wait for in-flight requests.
+    pub tasks: TaskTracker,
+    ready: AtomicBool,
+}
+
+impl Shared {
+    /// Shared state for a node that has finished opening.
+    pub fn new(node: Arc<Node>, identity: Signer, config: ServeConfig) -> Shared {
+        Shared {
+            node,
+            identity,
+            config,
+            metrics: Metrics::default(),
+            shutdown: CancellationToken::new(),
+            tasks: TaskTracker::new(),
+            ready: AtomicBool::new(false),
+        }
+    }
+
+    /// Whether the node serves requests (`/readyz`): listening and not
+    /// shutting down.
+    pub fn is_ready(&self) -> bool {
+        self.ready.load(Ordering::Acquire) && !self.shutdown.is_cancelled()
+    }
+
+    /// Marks the node ready once every listener is bound.
+    pub fn set_ready(&self) {
+        self.ready.store(true, Ordering::Release);
+    }
+
+    /// Signs `txs` as `signer` into an entry shared with concurrent writers
+    /// and waits, off the async workers, until it is durable per the
+    /// durability mode and applied.
+    pub async fn append(&self, signer: Signer, txs: Vec<TxPart>) -> Result<Applied, NodeError> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || node.append_local(&signer, txs))
+            .await
+            .expect("append_local does not panic")
+    }
+
+    /// Applies a client's signed entry, waiting off the async workers.
+    pub async fn submit(&self, entry: Vec<u8>) -> Result<Applied, NodeError> {
+        let node = self.node.clone();
+        tokio::task::spawn_blocking(move || node.submit(&entry)).await.expect("submit does not panic")
+    }
+}

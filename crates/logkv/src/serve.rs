@@ -1,0 +1,140 @@
+//! `logkv serve`: builds the server's configuration from the file, the
+//! environment and the flags, sets up logging, and runs the server.
+//!
+//! Precedence is flag > environment > file > default. The store options
+//! are global flags with defaults, so whether one was really given is read
+//! from clap's value source rather than from its value.
+
+use std::path::PathBuf;
+
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args};
+use logkv_runtime::types::StreamId;
+use logkv_server::config::{DurabilityName, RecoveryName};
+use logkv_server::ServeConfig;
+
+use crate::cli::{DurabilityArg, GlobalArgs, RecoveryArg};
+use crate::exit::{CliError, Outcome};
+
+/// `logkv serve` flags; each can also come from the environment variable
+/// named in its help or from the config file's key of the same name.
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// TOML configuration file (keys: docs/server.md).
+    #[arg(long, env = "LOGKV_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Redis protocol address [default: 127.0.0.1:7379].
+    #[arg(long = "resp", env = "LOGKV_RESP_ADDR", value_name = "ADDR")]
+    pub resp_addr: Option<String>,
+    /// HTTP address: JSON-RPC, kv_watch, /metrics, /healthz, /readyz
+    /// [default: 127.0.0.1:7380].
+    #[arg(long = "http", env = "LOGKV_HTTP_ADDR", value_name = "ADDR")]
+    pub http_addr: Option<String>,
+    /// The stream RESP commands use [default: 0x and 64 zeros].
+    #[arg(long, env = "LOGKV_STREAM")]
+    pub stream: Option<StreamId>,
+    /// The node's signing key [default: DATA_DIR/node.key, created on
+    /// first start with mode 0600].
+    #[arg(long, env = "LOGKV_NODE_KEY", value_name = "FILE")]
+    pub node_key: Option<PathBuf>,
+    /// Users for AUTH and the keys their writes are signed with.
+    #[arg(long, env = "LOGKV_USERS_FILE", value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+    /// Token that administrative JSON-RPC calls must present (without
+    /// one, administrative calls are refused).
+    #[arg(long, env = "LOGKV_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+    /// Connections served at once [default: 10000].
+    #[arg(long, env = "LOGKV_MAX_CONNECTIONS")]
+    pub max_connections: Option<usize>,
+    /// Seconds before an idle RESP connection is closed; 0 = never
+    /// [default: 300].
+    #[arg(long, env = "LOGKV_IDLE_TIMEOUT_SECS")]
+    pub idle_timeout_secs: Option<u64>,
+    /// Largest HTTP request body in bytes [default: 4194304].
+    #[arg(long, env = "LOGKV_MAX_REQUEST_BYTES")]
+    pub max_request_bytes: Option<usize>,
+}
+
+/// Runs `logkv serve`.
+pub fn run(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Result<Outcome, CliError> {
+    init_logging();
+    let config = configure(global, args, matches)?;
+    logkv_server::run(config).map_err(CliError::Serve)?;
+    Ok(Outcome::Ok)
+}
+
+/// Structured logs on stderr; `LOGKV_LOG` filters them (`info` by default,
+/// e.g. `LOGKV_LOG=debug` or `LOGKV_LOG=logkv_server=debug`).
+fn init_logging() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("LOGKV_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let ansi = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    tracing_subscriber::fmt().with_env_filter(filter).with_ansi(ansi).with_writer(std::io::stderr).init();
+}
+
+/// The configuration: file (or defaults), then every flag or variable given.
+fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Result<ServeConfig, CliError> {
+    let mut c = match &args.config {
+        Some(path) => ServeConfig::from_file(path).map_err(|e| CliError::BadInput(e.to_string()))?,
+        None => ServeConfig::default(),
+    };
+    let given = |id: &str| {
+        let source =
+            matches.subcommand_matches("serve").and_then(|m| m.value_source(id)).or(matches.value_source(id));
+        matches!(source, Some(ValueSource::CommandLine | ValueSource::EnvVariable))
+    };
+    if given("data_dir") {
+        c.data_dir = global.data_dir.clone();
+    }
+    if given("durability") {
+        c.durability = match global.durability {
+            DurabilityArg::Always => DurabilityName::Always,
+            DurabilityArg::Periodic => DurabilityName::Periodic,
+            DurabilityArg::None => DurabilityName::None,
+        };
+    }
+    if given("flush_interval_ms") {
+        c.flush_interval_ms = global.flush_interval_ms;
+    }
+    if given("flush_size_bytes") {
+        c.flush_size_bytes = global.flush_size_bytes;
+    }
+    if given("segment_size_bytes") {
+        c.segment_size_bytes = global.segment_size_bytes;
+    }
+    if given("recovery") {
+        c.recovery = match global.recovery {
+            RecoveryArg::Strict => RecoveryName::Strict,
+            RecoveryArg::Truncate => RecoveryName::Truncate,
+        };
+    }
+    if given("max_key_bytes") {
+        c.max_key_bytes = global.max_key_bytes;
+    }
+    if given("max_value_bytes") {
+        c.max_value_bytes = global.max_value_bytes;
+    }
+    let ServeArgs {
+        config: _,
+        resp_addr,
+        http_addr,
+        stream,
+        node_key,
+        users_file,
+        admin_token,
+        max_connections,
+        idle_timeout_secs,
+        max_request_bytes,
+    } = args;
+    c.resp_addr = resp_addr.unwrap_or(c.resp_addr);
+    c.http_addr = http_addr.unwrap_or(c.http_addr);
+    c.stream = stream.unwrap_or(c.stream);
+    c.key_file = node_key.or(c.key_file);
+    c.users_file = users_file.or(c.users_file);
+    c.admin_token = admin_token.or(c.admin_token);
+    c.max_connections = max_connections.unwrap_or(c.max_connections);
+    c.idle_timeout_secs = idle_timeout_secs.unwrap_or(c.idle_timeout_secs);
+    c.max_request_bytes = max_request_bytes.unwrap_or(c.max_request_bytes);
+    Ok(c)
+}
