@@ -6,7 +6,8 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use logkv_log::format::{FRAME_OVERHEAD, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN};
-use logkv_runtime::types::StreamId;
+use logkv_runtime::codec::{Control, ControlOp};
+use logkv_runtime::types::{Address, StreamId};
 use logkv_store::{Durability, Limits, LogConfig, RecoveryMode, StoreOptions};
 
 /// The smallest segment the log accepts: a header and one empty frame.
@@ -17,8 +18,12 @@ const MIN_SEGMENT_BYTES: u64 = SEGMENT_HEADER_LEN + FRAME_OVERHEAD as u64;
 /// Keys and values are raw bytes. `scan` prints them escaped (see its help);
 /// `get` prints a value exactly as stored.
 ///
+/// With `--server URL` the key-value, `tx submit` and `acl` commands talk to
+/// a running `logkv serve` instead of opening the data directory.
+///
 /// Exit codes: 0 ok, 1 key not found, 2 usage or limit error, 3 corruption or
-/// I/O error (including a data directory locked by another process).
+/// I/O error (including a data directory locked by another process, an
+/// unreachable server and a write that did not commit).
 #[derive(Debug, Parser)]
 #[command(name = "logkv", version)]
 pub struct Cli {
@@ -61,7 +66,27 @@ pub struct GlobalArgs {
     /// Largest value accepted.
     #[arg(long, global = true, default_value_t = Limits::default().max_value_bytes)]
     pub max_value_bytes: usize,
+    /// Talk JSON-RPC to the `logkv serve` at this URL instead of opening
+    /// the data directory (which a running server holds locked).
+    #[arg(long, global = true, env = "LOGKV_SERVER", value_name = "URL", help_heading = "Client options")]
+    pub server: Option<String>,
+    /// The key file that signs writes and access-control changes. Without
+    /// it, writes to the data directory are signed by the node's own key
+    /// (`node.key` inside it) and writes to a server by `./logkv.key`.
+    #[arg(
+        long = "key",
+        id = "key_file",
+        global = true,
+        env = "LOGKV_KEY",
+        value_name = "FILE",
+        help_heading = "Client options"
+    )]
+    pub key_file: Option<PathBuf>,
 }
+
+/// The key file `logkv key new` writes and writes to a server are signed
+/// with unless `--key` names another.
+pub const DEFAULT_KEY_FILE: &str = "./logkv.key";
 
 /// `--durability`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -93,9 +118,12 @@ pub enum Command {
     /// Signing keys.
     #[command(subcommand)]
     Key(KeyCommand),
-    /// Transaction bodies in the 0G format.
+    /// Transaction bodies in the 0G format, and submitting signed entries.
     #[command(subcommand)]
     Tx(TxCommand),
+    /// Access control of a stream: one signed transaction per command,
+    /// printing `VERSION<TAB>RESULT`; exit 3 if it did not commit.
+    Acl(AclCommand),
 }
 
 /// `logkv key …`.
@@ -105,7 +133,7 @@ pub enum KeyCommand {
     /// prints its Ethereum-style address; the secret is never printed.
     New {
         /// Where to write the key.
-        #[arg(long, default_value = "./logkv.key")]
+        #[arg(long, default_value = DEFAULT_KEY_FILE)]
         out: PathBuf,
     },
 }
@@ -113,6 +141,28 @@ pub enum KeyCommand {
 /// `logkv tx …`.
 #[derive(Debug, Subcommand)]
 pub enum TxCommand {
+    #[command(flatten)]
+    Body(TxBodyCommand),
+    /// Submits a signed entry (as built by any client) to the data
+    /// directory's node or, with --server, to a server; prints
+    /// `VERSION<TAB>RESULT` per transaction; exit 3 if any did not commit.
+    Submit(SubmitArgs),
+}
+
+/// `logkv tx submit`'s entry.
+#[derive(Debug, Args)]
+pub struct SubmitArgs {
+    /// The entry as hex (`0x` optional).
+    #[arg(required_unless_present = "file", conflicts_with = "file")]
+    pub hex: Option<String>,
+    /// Read the raw entry bytes from this file instead.
+    #[arg(long)]
+    pub file: Option<PathBuf>,
+}
+
+/// The `tx` commands that only convert bodies, touching no node.
+#[derive(Debug, Subcommand)]
+pub enum TxBodyCommand {
     /// Prints a 0G-format body as JSON: version (a decimal string), reads,
     /// writes (base64 keys and values; an empty value deletes) and controls
     /// (op names, base64 keys, 0x accounts).
@@ -240,5 +290,67 @@ impl GlobalArgs {
             },
             ..StoreOptions::default()
         }
+    }
+}
+
+/// `logkv acl …`: the stream and the op.
+#[derive(Debug, Args)]
+pub struct AclCommand {
+    /// The stream (0x and 64 hex digits).
+    #[arg(long, global = true, default_value = DEFAULT_STREAM)]
+    pub stream: StreamId,
+    #[command(subcommand)]
+    pub op: AclOp,
+}
+
+/// Every access-control op of the 0G model (SEMANTICS.md). Accounts are
+/// `0x` and 40 hex digits; renounce ops act on the signer. The signer
+/// needs the right the op asks for: admin for grant-admin, set-special,
+/// set-normal and revoke ops; admin or writer for grant-writer; admin or
+/// special writer of the key for grant-special-writer.
+#[derive(Debug, Subcommand)]
+pub enum AclOp {
+    /// Makes ACCOUNT an admin of the stream (no op revokes an admin).
+    GrantAdmin { account: Address },
+    /// The signer stops being an admin of the stream.
+    RenounceAdmin,
+    /// Makes ACCOUNT a writer of the stream's normal keys.
+    GrantWriter { account: Address },
+    /// ACCOUNT stops being a writer of the stream.
+    RevokeWriter { account: Address },
+    /// The signer stops being a writer of the stream.
+    RenounceWriter,
+    /// Only special writers of KEY (and admins) may write it from now on.
+    SetSpecial { key: OsString },
+    /// KEY is written by the stream's writers again.
+    SetNormal { key: OsString },
+    /// Makes ACCOUNT a special writer of KEY.
+    GrantSpecialWriter { key: OsString, account: Address },
+    /// ACCOUNT stops being a special writer of KEY.
+    RevokeSpecialWriter { key: OsString, account: Address },
+    /// The signer stops being a special writer of KEY.
+    RenounceSpecialWriter { key: OsString },
+}
+
+impl AclOp {
+    /// The op as a control of a transaction body on `stream`.
+    pub fn control(self, stream: StreamId) -> Control {
+        let (op, key, account) = match self {
+            AclOp::GrantAdmin { account } => (ControlOp::GrantAdminRole, None, Some(account)),
+            AclOp::RenounceAdmin => (ControlOp::RenounceAdminRole, None, None),
+            AclOp::GrantWriter { account } => (ControlOp::GrantWriteRole, None, Some(account)),
+            AclOp::RevokeWriter { account } => (ControlOp::RevokeWriteRole, None, Some(account)),
+            AclOp::RenounceWriter => (ControlOp::RenounceWriteRole, None, None),
+            AclOp::SetSpecial { key } => (ControlOp::SetKeyToSpecial, Some(key), None),
+            AclOp::SetNormal { key } => (ControlOp::SetKeyToNormal, Some(key), None),
+            AclOp::GrantSpecialWriter { key, account } => {
+                (ControlOp::GrantSpecialWriteRole, Some(key), Some(account))
+            }
+            AclOp::RevokeSpecialWriter { key, account } => {
+                (ControlOp::RevokeSpecialWriteRole, Some(key), Some(account))
+            }
+            AclOp::RenounceSpecialWriter { key } => (ControlOp::RenounceSpecialWriteRole, Some(key), None),
+        };
+        Control { op, stream, key: key.map(OsString::into_encoded_bytes), account }
     }
 }

@@ -1,10 +1,12 @@
-//! The commands that open the node in the data directory: put, get, del,
-//! scan and history, each on one stream.
+//! The commands on one stream — put, get, del, scan and history — and
+//! `tx submit`, run against a [`Target`]: the node in the data directory,
+//! or, with `--server`, a running server over JSON-RPC.
 //!
-//! Writes are native transactions signed by the node's own key (`node.key`
-//! in the data directory, created with mode 0600 on the first write and
-//! never printed), appended through the node like any client's; versions
-//! are transaction versions, `(position << 16) | index`.
+//! Writes are native transactions in entries signed by a key of the
+//! client's: `--key FILE` if given; else, on the data directory, the node's
+//! own key (`node.key` inside it, created with mode 0600 on the first write
+//! and never printed), and against a server `./logkv.key`. Versions are
+//! transaction versions, `(position << 16) | index`.
 
 use std::ffi::OsString;
 use std::fs::File;
@@ -12,42 +14,223 @@ use std::io::{self, BufWriter, Read, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
-use logkv_runtime::apply::{TxResult, Watched};
-use logkv_runtime::codec::{native, NATIVE};
+use logkv_runtime::apply::Watched;
+use logkv_runtime::codec::{native, Read as BodyRead, MAX_VALUE_BYTES, NATIVE};
 use logkv_runtime::entry::EntryOutcome;
-use logkv_runtime::envelope::TxPart;
+use logkv_runtime::envelope::{Entry, TxPart};
 use logkv_runtime::keyfile::{self, KeyfileError};
-use logkv_runtime::node::{Node, NodeOptions};
+use logkv_runtime::node::{Applied, Node, NodeError, NodeOptions};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
-use logkv_store::ScanOptions;
+use logkv_store::{HistoryEntry, ScanOptions};
 
-use crate::cli::{GlobalArgs, StoreCommand};
+use crate::cli::{GlobalArgs, StoreCommand, SubmitArgs, DEFAULT_KEY_FILE};
 use crate::exit::{CliError, Outcome};
 use crate::progress::Replay;
+use crate::remote::{Remote, RemoteError};
 
 /// The node's signing key, inside the data directory.
 pub const NODE_KEY_FILE: &str = "node.key";
 
-/// Opens the node, runs `command` on it and closes it, so that a failure
-/// to sync at close is reported too.
+/// Where a command's reads and writes go.
+pub enum Target {
+    /// The node in the data directory, opened (and locked) by this process
+    /// (boxed: a node is large, a client small).
+    Local { node: Box<Node>, dir: PathBuf },
+    /// A running server that holds the data directory.
+    Remote(Remote),
+}
+
+/// What became of an entry's transactions: each one's version and result
+/// string (`None` where the node skipped it: a stream it does not watch).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Submitted {
+    pub versions: Vec<u64>,
+    pub results: Vec<Option<String>>,
+}
+
+impl Submitted {
+    /// The first transaction that did not commit, as the error that says so.
+    pub fn first_failure(&self) -> Option<CliError> {
+        self.versions.iter().zip(&self.results).find(|(_, r)| r.as_deref() != Some("Commit")).map(|(v, r)| {
+            CliError::NotCommitted { version: *v, result: r.clone().unwrap_or_else(|| "skipped".into()) }
+        })
+    }
+
+    /// Writes `VERSION<TAB>RESULT` per transaction (`skipped` for none).
+    pub fn print(&self, out: &mut impl Write) -> Result<(), CliError> {
+        for (version, result) in self.versions.iter().zip(&self.results) {
+            writeln!(out, "{version}\t{}", result.as_deref().unwrap_or("skipped"))
+                .map_err(CliError::Output)?;
+        }
+        Ok(())
+    }
+
+    /// The transactions' versions and results from what the node applied,
+    /// whose `version` is that of the last of `count` consecutive ones.
+    fn from_applied(applied: Applied, count: usize) -> Result<Self, CliError> {
+        match applied.outcome {
+            EntryOutcome::Applied(results) => {
+                let first = applied.version + 1 - count as u64;
+                Ok(Submitted {
+                    versions: (first..=applied.version).collect(),
+                    results: results.into_iter().map(|r| r.map(|r| r.to_string())).collect(),
+                })
+            }
+            EntryOutcome::Malformed(e) | EntryOutcome::UpgradeNeeded(e) => Err(CliError::NotCommitted {
+                version: applied.version,
+                result: format!("not a well-formed entry, nothing applied: {e}"),
+            }),
+        }
+    }
+}
+
+impl Target {
+    /// The server of `--server`, else the node in the data directory.
+    pub fn open(global: &GlobalArgs) -> Result<Self, CliError> {
+        match &global.server {
+            Some(url) => Ok(Target::Remote(Remote::new(url))),
+            None => Ok(Target::Local { node: Box::new(open(global)?), dir: global.data_dir.clone() }),
+        }
+    }
+
+    /// Closes the node (syncing it, so a failure to sync is reported too).
+    pub fn close(self) -> Result<(), CliError> {
+        match self {
+            Target::Local { node, .. } => Ok(node.close()?),
+            Target::Remote(_) => Ok(()),
+        }
+    }
+
+    /// The key that signs this command's entries: `key` if given, else the
+    /// node's own key (created if missing) or, against a server,
+    /// [`DEFAULT_KEY_FILE`].
+    pub fn signer(&self, key: Option<&Path>) -> Result<Signer, CliError> {
+        match (key, self) {
+            (Some(path), _) => load_key(path),
+            (None, Target::Local { dir, .. }) => node_key(dir),
+            (None, Target::Remote(_)) => load_key(Path::new(DEFAULT_KEY_FILE)),
+        }
+    }
+
+    /// Signs `txs` into one entry with `signer` at its next nonce, submits
+    /// it and waits until it is applied and acknowledged.
+    pub fn write(&self, signer: &Signer, txs: Vec<TxPart>) -> Result<Submitted, CliError> {
+        let count = txs.len();
+        match self {
+            Target::Local { node, .. } => Submitted::from_applied(node.append_local(signer, txs)?, count),
+            Target::Remote(remote) => {
+                let nonce = remote.next_nonce(&signer.address())?;
+                let entry = Entry { sender: signer.address(), nonce, txs };
+                let bytes =
+                    entry.encode_signed(signer).map_err(|e| CliError::Node(NodeError::Envelope(e)))?;
+                let submitted = remote.submit(&bytes)?;
+                if submitted.versions.len() != count {
+                    let detail = format!("{} results for {count} transactions", submitted.versions.len());
+                    return Err(RemoteError::BadResponse { method: "kv_submit", detail }.into());
+                }
+                Ok(submitted)
+            }
+        }
+    }
+
+    /// Submits an entry signed elsewhere and waits until it is applied.
+    fn submit(&self, entry: &[u8]) -> Result<Submitted, CliError> {
+        match self {
+            Target::Local { node, .. } => {
+                let applied = node.submit(entry)?;
+                let count = match &applied.outcome {
+                    EntryOutcome::Applied(results) => results.len(),
+                    _ => 0,
+                };
+                Submitted::from_applied(applied, count)
+            }
+            Target::Remote(remote) => Ok(remote.submit(entry)?),
+        }
+    }
+
+    fn get(
+        &self,
+        stream: &StreamId,
+        key: &[u8],
+        at: Option<u64>,
+    ) -> Result<Option<(Vec<u8>, u64)>, CliError> {
+        match self {
+            Target::Local { node, .. } => Ok(node.get(stream, key, at)?),
+            Target::Remote(remote) => Ok(remote.get(stream, key, at)?),
+        }
+    }
+
+    /// The version of `key`'s live value, if it has one.
+    fn live_version(&self, stream: &StreamId, key: &[u8]) -> Result<Option<u64>, CliError> {
+        match self {
+            Target::Local { node, .. } => Ok(node.get(stream, key, None)?.map(|(_, version)| version)),
+            Target::Remote(remote) => Ok(remote.live(stream, key, None)?.map(|(version, _)| version)),
+        }
+    }
+
+    fn scan(
+        &self,
+        stream: &StreamId,
+        options: ScanOptions,
+        mut each: impl FnMut(Vec<u8>, Vec<u8>) -> Result<(), CliError>,
+    ) -> Result<(), CliError> {
+        match self {
+            Target::Local { node, .. } => {
+                for item in node.scan(stream, options) {
+                    let kv = item?;
+                    each(kv.key, kv.value)?;
+                }
+                Ok(())
+            }
+            Target::Remote(remote) => remote.scan(stream, &options, each),
+        }
+    }
+
+    fn history(&self, stream: &StreamId, key: &[u8]) -> Result<Vec<HistoryEntry>, CliError> {
+        match self {
+            Target::Local { node, .. } => Ok(node.history(stream, key)?),
+            Target::Remote(remote) => Ok(remote.history(stream, key)?),
+        }
+    }
+
+    /// Checks `key` against the node's limits; a server checks its own.
+    fn check_key(&self, key: &[u8]) -> Result<(), CliError> {
+        match self {
+            Target::Local { node, .. } => Ok(node.store().limits().check_key(key)?),
+            Target::Remote(_) => Ok(()),
+        }
+    }
+
+    /// The largest value this client reads from a file or stdin: the node's
+    /// limit, or the protocol's for a server (which applies its own).
+    fn max_value_bytes(&self) -> usize {
+        match self {
+            Target::Local { node, .. } => node.store().limits().max_value_bytes,
+            Target::Remote(_) => MAX_VALUE_BYTES,
+        }
+    }
+}
+
+/// Opens the target, runs `command` on it and closes it.
 pub fn run(global: &GlobalArgs, command: StoreCommand) -> Result<Outcome, CliError> {
-    let node = open(global)?;
+    let target = Target::open(global)?;
     let mut out = BufWriter::new(io::stdout().lock());
     let outcome = match command {
         StoreCommand::Put { stream, key, value, file } => {
             let key = key.into_encoded_bytes();
-            node.store().limits().check_key(&key)?;
+            target.check_key(&key)?;
+            let signer = target.signer(global.key_file.as_deref())?;
             // The value is read after opening, so a slow stdin holds the lock
             // rather than racing another writer.
-            let value = read_value(value, file, node.store().limits().max_value_bytes)?;
-            let version = write(&node, &global.data_dir, stream, key, native::Op::Put(value))?;
+            let value = read_value(value, file, target.max_value_bytes())?;
+            let version = write(&target, &signer, stream, key, native::Op::Put(value), None)?;
             writeln!(out, "{version}").map_err(CliError::Output)?;
             Outcome::Ok
         }
         StoreCommand::Get { stream, key, at } => {
             let key = key.into_encoded_bytes();
-            match node.get(&stream, &key, at)? {
+            match target.get(&stream, &key, at)? {
                 Some((value, _)) => {
                     out.write_all(&value).map_err(CliError::Output)?;
                     Outcome::Ok
@@ -57,15 +240,15 @@ pub fn run(global: &GlobalArgs, command: StoreCommand) -> Result<Outcome, CliErr
         }
         StoreCommand::Del { stream, key } => {
             let key = key.into_encoded_bytes();
-            node.store().limits().check_key(&key)?;
-            // Read, then write: this process holds the data directory's
-            // lock, so no other write comes in between.
-            if node.get(&stream, &key, None)?.is_none() {
-                not_found(&key)
-            } else {
-                let version = write(&node, &global.data_dir, stream, key, native::Op::Delete)?;
-                writeln!(out, "{version}").map_err(CliError::Output)?;
-                Outcome::Ok
+            target.check_key(&key)?;
+            let signer = target.signer(global.key_file.as_deref())?;
+            match target.live_version(&stream, &key)? {
+                None => not_found(&key),
+                Some(read) => {
+                    let version = write(&target, &signer, stream, key, native::Op::Delete, Some(read))?;
+                    writeln!(out, "{version}").map_err(CliError::Output)?;
+                    Outcome::Ok
+                }
             }
         }
         StoreCommand::Scan { stream, prefix, start, end, reverse, limit, at } => {
@@ -78,15 +261,13 @@ pub fn run(global: &GlobalArgs, command: StoreCommand) -> Result<Outcome, CliErr
                 },
             };
             let options = ScanOptions { reverse, limit, at, ..options };
-            for item in node.scan(&stream, options) {
-                let kv = item?;
-                writeln!(out, "{}\t{}", kv.key.escape_ascii(), kv.value.escape_ascii())
-                    .map_err(CliError::Output)?;
-            }
+            target.scan(&stream, options, |key, value| {
+                writeln!(out, "{}\t{}", key.escape_ascii(), value.escape_ascii()).map_err(CliError::Output)
+            })?;
             Outcome::Ok
         }
         StoreCommand::History { stream, key } => {
-            for h in node.history(&stream, &key.into_encoded_bytes())? {
+            for h in target.history(&stream, &key.into_encoded_bytes())? {
                 if h.deleted {
                     writeln!(out, "{}\tdelete", h.version)
                 } else {
@@ -98,34 +279,69 @@ pub fn run(global: &GlobalArgs, command: StoreCommand) -> Result<Outcome, CliErr
         }
     };
     out.flush().map_err(CliError::Output)?;
-    node.close()?;
+    target.close()?;
     Ok(outcome)
 }
 
-/// Signs one native transaction writing `key` in `stream` with the node's
-/// key, appends it and waits for its acknowledgement; its version, or why
-/// the runtime did not commit it.
-fn write(node: &Node, dir: &Path, stream: StreamId, key: Vec<u8>, op: native::Op) -> Result<u64, CliError> {
-    let signer = node_key(dir)?;
+/// `logkv tx submit`: submits a signed entry as it is; prints each
+/// transaction's version and result; fails if any did not commit.
+pub fn submit(global: &GlobalArgs, args: SubmitArgs) -> Result<Outcome, CliError> {
+    let entry = crate::runtime_cmds::hex_or_file(args.hex, args.file)?;
+    let target = Target::open(global)?;
+    let submitted = target.submit(&entry)?;
+    target.close()?;
+    report(&submitted)
+}
+
+/// Prints `VERSION<TAB>RESULT` per transaction; the first that did not
+/// commit is the command's error.
+pub fn report(submitted: &Submitted) -> Result<Outcome, CliError> {
+    let mut out = io::stdout().lock();
+    submitted.print(&mut out)?;
+    out.flush().map_err(CliError::Output)?;
+    submitted.first_failure().map_or(Ok(Outcome::Ok), Err)
+}
+
+/// Writes `key` in `stream` with one native transaction signed by `signer`;
+/// its version, or why the runtime did not commit it. With `read_at`, the
+/// transaction reads the key at that version first, so it does not commit
+/// if anything wrote the key since (a server holds no lock for the client
+/// between its read and its write).
+fn write(
+    target: &Target,
+    signer: &Signer,
+    stream: StreamId,
+    key: Vec<u8>,
+    op: native::Op,
+    read_at: Option<u64>,
+) -> Result<u64, CliError> {
+    let (version, reads) = match read_at {
+        Some(at) => (at, vec![BodyRead { stream, key: key.clone() }]),
+        None => (u64::MAX, Vec::new()),
+    };
     let body = native::Body {
-        version: u64::MAX,
-        check_reads_only: false,
-        reads: Vec::new(),
+        version,
+        check_reads_only: read_at.is_some(),
+        reads,
         writes: vec![native::BodyWrite { stream, key, op }],
         controls: Vec::new(),
     };
     let tx = TxPart { codec: NATIVE, tags: body.tags(), body: native::encode(&body) };
-    let applied = node.append_local(&signer, vec![tx])?;
-    match applied.outcome {
-        EntryOutcome::Applied(results) if results == [Some(TxResult::Commit)] => Ok(applied.version),
-        EntryOutcome::Applied(results) => Err(CliError::NotCommitted {
-            version: applied.version,
-            result: match results.first() {
-                Some(Some(r)) => r.to_string(),
-                _ => "skipped".to_string(),
-            },
-        }),
-        other => Err(CliError::NotCommitted { version: applied.version, result: format!("{other:?}") }),
+    let submitted = target.write(signer, vec![tx])?;
+    match submitted.first_failure() {
+        Some(e) => Err(e),
+        // One transaction written, so one version.
+        None => Ok(submitted.versions[0]),
+    }
+}
+
+/// Loads a signing key; a missing file is an error that says how to get one.
+pub fn load_key(path: &Path) -> Result<Signer, CliError> {
+    match keyfile::load(path) {
+        Err(KeyfileError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+            Err(CliError::NoKey { path: path.to_path_buf() })
+        }
+        loaded => loaded.map_err(CliError::Key),
     }
 }
 

@@ -1,9 +1,11 @@
 //! How a command ends: its exit code, and the errors that decide it.
 //!
 //! 0 ok, 1 key not found, 2 usage or limit error (clap's own usage errors
-//! exit 2 too), 3 everything else: corruption, I/O errors, a data directory
-//! locked by another process. Scripts can tell "fix the command" (2) from
-//! "look at the data" (3).
+//! exit 2 too, and so do a missing key file, a bad `--server` URL and a
+//! parameter the server refused), 3 everything else: corruption, I/O
+//! errors, a data directory locked by another process, a server that cannot
+//! be reached, a write that did not commit. Scripts can tell "fix the
+//! command" (2) from "look at the data" (3).
 
 use std::fmt;
 use std::io;
@@ -12,6 +14,11 @@ use std::process::ExitCode;
 
 use logkv_log::LogError;
 use logkv_store::StoreError;
+
+use crate::remote::RemoteError;
+
+/// Where `logkv serve` listens for JSON-RPC unless configured otherwise.
+const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:7380";
 
 /// A command's outcome when it did not fail.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -37,8 +44,14 @@ pub enum CliError {
     },
     /// Stdout could not be written.
     Output(io::Error),
-    /// A key file could not be written.
+    /// A key file could not be written or read.
     Key(logkv_runtime::keyfile::KeyfileError),
+    /// The signing key file does not exist.
+    NoKey {
+        path: PathBuf,
+    },
+    /// A call to the server of `--server` failed.
+    Remote(RemoteError),
     /// Input that is not what the command takes (bad hex, bad JSON, a body
     /// that does not parse).
     BadInput(String),
@@ -63,6 +76,20 @@ pub enum CliError {
 impl fmt::Display for CliError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
+            CliError::Store(e @ StoreError::Locked { holder, .. }) => {
+                write!(f, "{e}; ")?;
+                match serve_url(holder) {
+                    Some(url) => write!(
+                        f,
+                        "it is held by a running logkv server: talk to it with --server {url} (or LOGKV_SERVER)"
+                    ),
+                    None => write!(
+                        f,
+                        "if that is a running logkv server, talk to it with --server {DEFAULT_SERVER_URL} (or \
+                         LOGKV_SERVER)"
+                    ),
+                }
+            }
             CliError::Store(e) => e.fmt(f),
             CliError::Log(e) => e.fmt(f),
             CliError::ReadValue { from, source } => write!(f, "cannot read the value from {from}: {source}"),
@@ -71,6 +98,13 @@ impl fmt::Display for CliError {
             }
             CliError::Output(e) => write!(f, "cannot write to stdout: {e}"),
             CliError::Key(e) => e.fmt(f),
+            CliError::NoKey { path } => write!(
+                f,
+                "no signing key at {0}: create one with `logkv key new --out {0}` and ask the stream's admin \
+                 to grant its address writer rights (`logkv acl grant-writer ADDRESS`)",
+                path.display()
+            ),
+            CliError::Remote(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
             CliError::Node(e) => e.fmt(f),
             CliError::NotCommitted { version, result } => {
@@ -98,6 +132,37 @@ impl From<logkv_runtime::node::NodeError> for CliError {
             e => CliError::Node(e),
         }
     }
+}
+
+impl From<RemoteError> for CliError {
+    fn from(e: RemoteError) -> Self {
+        CliError::Remote(e)
+    }
+}
+
+/// The JSON-RPC URL of the `logkv serve` whose lock holder line is
+/// `holder` (`pid N (COMMAND LINE)`): its `--http` address if the command
+/// line gives one (a wildcard host reached over loopback), else the
+/// default; `None` if the holder is not a server.
+fn serve_url(holder: &str) -> Option<String> {
+    let command = holder.split_once('(')?.1.trim_end_matches(')');
+    let mut words = command.split_whitespace();
+    words.by_ref().find(|w| *w == "serve")?;
+    let mut http = None;
+    while let Some(word) = words.next() {
+        if let Some(addr) = word.strip_prefix("--http=") {
+            http = Some(addr);
+        } else if word == "--http" {
+            http = words.next();
+        }
+    }
+    Some(match http {
+        None => DEFAULT_SERVER_URL.to_string(),
+        Some(addr) => {
+            let addr = addr.replacen("0.0.0.0:", "127.0.0.1:", 1).replacen("[::]:", "[::1]:", 1);
+            format!("http://{addr}")
+        }
+    })
 }
 
 impl From<LogError> for CliError {
@@ -131,7 +196,8 @@ impl CliError {
             ) | CliError::ValueTooLarge { .. }
                 | CliError::BadInput(_)
                 | CliError::Key(logkv_runtime::keyfile::KeyfileError::Exists { .. })
-        );
+                | CliError::NoKey { .. }
+        ) || matches!(self, CliError::Remote(e) if e.is_usage());
         ExitCode::from(if usage { USAGE } else { DAMAGE_OR_IO })
     }
 

@@ -1,18 +1,21 @@
 //! The `logkv` command-line tool: one command per run against a data
-//! directory. Exit codes are in [`exit`].
+//! directory or, with `--server`, a running server ([`remote`]). Exit codes
+//! are in [`exit`].
 
+mod acl;
 mod cli;
 mod commands;
 mod exit;
 mod inspect;
 mod progress;
+mod remote;
 mod runtime_cmds;
 
 use std::process::ExitCode;
 
 use clap::Parser;
 
-use crate::cli::{Cli, Command};
+use crate::cli::{Cli, Command, TxCommand};
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -20,7 +23,9 @@ fn main() -> ExitCode {
         Command::Store(command) => commands::run(&cli.global, command),
         Command::Inspect => inspect::run(&cli.global.data_dir),
         Command::Key(command) => runtime_cmds::key(command),
-        Command::Tx(command) => runtime_cmds::tx(command),
+        Command::Tx(TxCommand::Body(command)) => runtime_cmds::tx(command),
+        Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
+        Command::Acl(command) => acl::run(&cli.global, command),
     };
     match result {
         Ok(outcome) => outcome.code(),

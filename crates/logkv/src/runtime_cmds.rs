@@ -2,11 +2,12 @@
 //! bodies (`logkv key …`, `logkv tx …`).
 
 use std::io::{self, Read, Write};
+use std::path::PathBuf;
 
 use logkv_runtime::codec::json;
 use logkv_runtime::keyfile;
 
-use crate::cli::{KeyCommand, TxCommand};
+use crate::cli::{KeyCommand, TxBodyCommand};
 use crate::exit::{CliError, Outcome};
 
 /// Runs `logkv key …`.
@@ -20,24 +21,16 @@ pub fn key(command: KeyCommand) -> Result<Outcome, CliError> {
     }
 }
 
-/// Runs `logkv tx …`.
-pub fn tx(command: TxCommand) -> Result<Outcome, CliError> {
+/// Runs `logkv tx decode|encode`.
+pub fn tx(command: TxBodyCommand) -> Result<Outcome, CliError> {
     let mut out = io::stdout().lock();
     match command {
-        TxCommand::Decode { hex, file } => {
-            let body = match (hex, file) {
-                (Some(hex), _) => {
-                    let digits = hex.trim().trim_start_matches("0x");
-                    ::hex::decode(digits).map_err(|e| CliError::BadInput(format!("not hex: {e}")))?
-                }
-                (None, Some(path)) => std::fs::read(&path)
-                    .map_err(|source| CliError::ReadValue { from: path.display().to_string(), source })?,
-                (None, None) => unreachable!("clap requires HEX or --file"),
-            };
+        TxBodyCommand::Decode { hex, file } => {
+            let body = hex_or_file(hex, file)?;
             let text = json::encode_json(&body).map_err(|e| CliError::BadInput(e.to_string()))?;
             writeln!(out, "{text}").map_err(CliError::Output)?;
         }
-        TxCommand::Encode { file } => {
+        TxBodyCommand::Encode { file } => {
             let (from, text) = match file {
                 Some(path) => (
                     path.display().to_string(),
@@ -57,4 +50,18 @@ pub fn tx(command: TxCommand) -> Result<Outcome, CliError> {
         }
     }
     Ok(Outcome::Ok)
+}
+
+/// Bytes given as hex on the command line (`0x` optional), else a file's
+/// raw bytes; clap makes sure one of the two is given.
+pub fn hex_or_file(hex: Option<String>, file: Option<PathBuf>) -> Result<Vec<u8>, CliError> {
+    match (hex, file) {
+        (Some(hex), _) => {
+            let digits = hex.trim().trim_start_matches("0x");
+            ::hex::decode(digits).map_err(|e| CliError::BadInput(format!("not hex: {e}")))
+        }
+        (None, Some(path)) => std::fs::read(&path)
+            .map_err(|source| CliError::ReadValue { from: path.display().to_string(), source }),
+        (None, None) => unreachable!("clap requires HEX or --file"),
+    }
 }
