@@ -163,6 +163,16 @@ impl std::fmt::Debug for Node {
     }
 }
 
+/// The highest nonce of `sender` the node applied, on any stream (0: none).
+fn highest_nonce(core: &Core, sender: &Address) -> u64 {
+    core.applier
+        .nonce_windows()
+        .filter(|(a, _, _)| a == sender)
+        .map(|(_, _, w)| w.highest())
+        .max()
+        .unwrap_or(0)
+}
+
 fn bad(key: &[u8], detail: impl Into<String>) -> NodeError {
     NodeError::BadSystemRecord { key: hex::encode(key), detail: detail.into() }
 }
@@ -336,17 +346,31 @@ impl Node {
         applied.map(|()| out)
     }
 
+    /// The next nonce `sender`'s local entries use: above every nonce the
+    /// node has applied from it and every nonce it handed out before.
     fn next_local_nonce(&self, sender: &Address) -> u64 {
+        if let Some(next) = self.local_nonces.lock().get_mut(sender) {
+            let nonce = *next;
+            *next = next.saturating_add(1);
+            return nonce;
+        }
+        // The apply lock first, as apply takes them: no entry of `sender`
+        // lands between reading its windows and caching the counter.
+        let core = self.core.lock();
         let mut nonces = self.local_nonces.lock();
-        let next = nonces.entry(*sender).or_insert_with(|| {
-            let core = self.core.lock();
-            let highest =
-                core.applier.nonce_windows().filter(|(a, _, _)| a == sender).map(|(_, _, w)| w.highest());
-            highest.max().unwrap_or(0) + 1
-        });
+        let next = nonces.entry(*sender).or_insert_with(|| highest_nonce(&core, sender).saturating_add(1));
         let nonce = *next;
-        *next += 1;
+        *next = next.saturating_add(1);
         nonce
+    }
+
+    /// Reserves the nonce `sender` should sign its next entry with: above
+    /// every nonce the node has applied from it and every nonce it handed
+    /// out before — for local writes or to earlier callers — so a client
+    /// signing elsewhere with the node's key (or two clients sharing a key)
+    /// never collides with the node's own entries.
+    pub fn reserve_nonce(&self, sender: &Address) -> u64 {
+        self.next_local_nonce(sender)
     }
 
     /// Applies `bytes` at `position` (the next local one if `None`),
@@ -429,6 +453,20 @@ impl Node {
         let expect = position.is_none().then_some(local);
         match self.store.append_applied(expect, last_version, bytes, &applied_ops) {
             Ok(p) => {
+                // An entry of a local signer from elsewhere (a client
+                // holding the same key) moves its counter past the nonces
+                // the entry's windows now hold.
+                if let Some((sender, ..)) = windows_before.first() {
+                    if let Some(next) = self.local_nonces.lock().get_mut(sender) {
+                        let seen = windows_before
+                            .iter()
+                            .filter_map(|(a, t, _)| core.applier.nonce_window(a, t))
+                            .map(|w| w.highest())
+                            .max()
+                            .unwrap_or(0);
+                        *next = (*next).max(seen.saturating_add(1));
+                    }
+                }
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 self.applied.fetch_add(1, Ordering::Relaxed);
