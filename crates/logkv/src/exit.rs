@@ -207,3 +207,21 @@ impl CliError {
         matches!(self, CliError::Output(e) if e.kind() == io::ErrorKind::BrokenPipe)
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::serve_url;
+
+    #[test]
+    fn the_suggested_url_is_the_holding_servers_http_address() {
+        assert_eq!(serve_url("pid 7 (logkv put k)"), None, "not a server");
+        assert_eq!(serve_url("pid 7 (/bin/logkv serve)").as_deref(), Some("http://127.0.0.1:7380"));
+        let holder = "pid 7 (logkv serve --resp 0.0.0.0:1 --http 0.0.0.0:8080 --data-dir d)";
+        assert_eq!(
+            serve_url(holder).as_deref(),
+            Some("http://127.0.0.1:8080"),
+            "a wildcard is reached over loopback"
+        );
+        assert_eq!(serve_url("pid 7 (logkv serve --http=[::]:9)").as_deref(), Some("http://[::1]:9"));
+    }
+}
