@@ -3,10 +3,12 @@
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
+use std::time::Instant;
 
 use logkv_runtime::envelope::TxPart;
 use logkv_runtime::node::{Applied, Node, NodeError};
 use logkv_runtime::signing::Signer;
+use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
@@ -29,12 +31,19 @@ pub struct Shared {
     pub shutdown: CancellationToken,
     /// Every connection task, so shutdown can wait for in-flight requests.
     pub tasks: TaskTracker,
+    /// When the server started (for `admin_nodeInfo`'s uptime).
+    pub started: Instant,
+    /// The newest version readers see, as of the last write that went
+    /// through [`Shared::append`] or [`Shared::submit`]: waiters
+    /// (`kv_waitForVersion`, `kv_watch`) subscribe instead of polling.
+    versions: watch::Sender<u64>,
     ready: AtomicBool,
 }
 
 impl Shared {
     /// Shared state for a node that has finished opening.
     pub fn new(node: Arc<Node>, identity: Signer, config: ServeConfig) -> Shared {
+        let versions = watch::Sender::new(node.replay_progress().applied_version);
         Shared {
             node,
             identity,
@@ -42,6 +51,8 @@ impl Shared {
             metrics: Metrics::default(),
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
+            started: Instant::now(),
+            versions,
             ready: AtomicBool::new(false),
         }
     }
@@ -62,14 +73,37 @@ impl Shared {
     /// durability mode and applied.
     pub async fn append(&self, signer: Signer, txs: Vec<TxPart>) -> Result<Applied, NodeError> {
         let node = self.node.clone();
-        tokio::task::spawn_blocking(move || node.append_local(&signer, txs))
+        let applied = tokio::task::spawn_blocking(move || node.append_local(&signer, txs))
             .await
-            .expect("append_local does not panic")
+            .expect("append_local does not panic");
+        self.versions_advanced();
+        applied
     }
 
     /// Applies a client's signed entry, waiting off the async workers.
     pub async fn submit(&self, entry: Vec<u8>) -> Result<Applied, NodeError> {
         let node = self.node.clone();
-        tokio::task::spawn_blocking(move || node.submit(&entry)).await.expect("submit does not panic")
+        let applied =
+            tokio::task::spawn_blocking(move || node.submit(&entry)).await.expect("submit does not panic");
+        self.versions_advanced();
+        applied
+    }
+
+    /// Publishes the node's newest visible version to the waiters, if it
+    /// moved (every write path calls it once its write is acknowledged).
+    pub fn versions_advanced(&self) {
+        let now = self.node.replay_progress().applied_version;
+        self.versions.send_if_modified(|seen| {
+            let moved = now > *seen;
+            if moved {
+                *seen = now;
+            }
+            moved
+        });
+    }
+
+    /// A receiver of the newest visible version, woken whenever it moves.
+    pub fn watch_versions(&self) -> watch::Receiver<u64> {
+        self.versions.subscribe()
     }
 }

@@ -11,7 +11,41 @@ use serde_json::{json, Value};
 
 use super::{RpcError, MAX_QUERY_LEN_BYTES};
 
-/// Runs `method` with `params` on `node`.
+/// Every method the server answers, as the static names `/metrics` labels
+/// its series with (a client's name is never a label: unknown ones count
+/// as `unknown`).
+pub const METHODS: &[&str] = &[
+    "kv_getStatus",
+    "kv_getValue",
+    "kv_getNext",
+    "kv_getPrev",
+    "kv_getFirst",
+    "kv_getLast",
+    "kv_getTransactionResult",
+    "kv_getHoldingStreamIds",
+    "kv_getReplayProgress",
+    "kv_hasWritePermission",
+    "kv_isAdmin",
+    "kv_IsAdmin",
+    "kv_isSpecialKey",
+    "kv_isWriterOfKey",
+    "kv_isWriterOfStream",
+    "kv_getHistory",
+    "kv_nextNonce",
+    "kv_submit",
+    "kv_waitForVersion",
+    "kv_watch",
+    "kv_unwatch",
+    "admin_nodeInfo",
+    "admin_sync",
+];
+
+/// `method`'s name from [`METHODS`], or `"unknown"`.
+pub fn metric_name(method: &str) -> &'static str {
+    METHODS.iter().find(|m| **m == method).copied().unwrap_or("unknown")
+}
+
+/// Runs the read method `method` with `params` on `node`.
 pub fn dispatch(node: &Node, method: &str, params: &[Value]) -> Result<Value, RpcError> {
     let p = Params(params);
     match method {
@@ -88,6 +122,23 @@ pub fn dispatch(node: &Node, method: &str, params: &[Value]) -> Result<Value, Rp
             let (account, stream, version) = (p.account(0)?, p.stream(1)?, p.version(2)?);
             boolean(node.is_writer_of_stream(&account, &stream, version))
         }
+        "kv_getHistory" => {
+            p.at_most(3)?;
+            let (stream, key, version) = (p.stream(0)?, p.key(1)?, p.version(2)?);
+            let history = node.history(&stream, &key).map_err(internal)?;
+            let limit = version.unwrap_or(u64::MAX);
+            Ok(Value::Array(
+                history
+                    .iter()
+                    .filter(|h| h.version <= limit)
+                    .map(|h| json!({ "version": h.version, "deleted": h.deleted, "size": h.value_len }))
+                    .collect(),
+            ))
+        }
+        "kv_nextNonce" => {
+            p.at_most(1)?;
+            Ok(json!(node.reserve_nonce(&p.account(0)?)))
+        }
         _ => Err(RpcError::MethodNotFound(method.to_string())),
     }
 }
@@ -121,7 +172,7 @@ fn key_value(found: Option<KeyValue>, page: Page) -> Result<Value, RpcError> {
 
 /// Which bytes of a value to return.
 #[derive(Debug, Clone, Copy)]
-struct Page {
+pub(crate) struct Page {
     start: u64,
     len: u64,
 }
@@ -155,10 +206,10 @@ fn internal(e: NodeError) -> RpcError {
 }
 
 /// Positional parameters, read with 0G's parameter names in errors.
-struct Params<'a>(&'a [Value]);
+pub(crate) struct Params<'a>(pub(crate) &'a [Value]);
 
 impl Params<'_> {
-    fn at_most(&self, n: usize) -> Result<(), RpcError> {
+    pub(crate) fn at_most(&self, n: usize) -> Result<(), RpcError> {
         if self.0.len() > n {
             return Err(RpcError::params(
                 "params",
@@ -168,27 +219,27 @@ impl Params<'_> {
         Ok(())
     }
 
-    fn required(&self, i: usize, name: &'static str) -> Result<&Value, RpcError> {
+    pub(crate) fn required(&self, i: usize, name: &'static str) -> Result<&Value, RpcError> {
         match self.0.get(i) {
             None | Some(Value::Null) => Err(RpcError::params(name, "missing")),
             Some(v) => Ok(v),
         }
     }
 
-    fn string(&self, i: usize, name: &'static str) -> Result<&str, RpcError> {
+    pub(crate) fn string(&self, i: usize, name: &'static str) -> Result<&str, RpcError> {
         self.required(i, name)?.as_str().ok_or_else(|| RpcError::params(name, "expected a string"))
     }
 
-    fn stream(&self, i: usize) -> Result<StreamId, RpcError> {
+    pub(crate) fn stream(&self, i: usize) -> Result<StreamId, RpcError> {
         self.string(i, "stream_id")?.parse().map_err(|e| RpcError::params("stream_id", format!("{e}")))
     }
 
-    fn account(&self, i: usize) -> Result<Address, RpcError> {
+    pub(crate) fn account(&self, i: usize) -> Result<Address, RpcError> {
         self.string(i, "account")?.parse().map_err(|e| RpcError::params("account", format!("{e}")))
     }
 
     /// A non-empty key in standard base64.
-    fn key(&self, i: usize) -> Result<Vec<u8>, RpcError> {
+    pub(crate) fn key(&self, i: usize) -> Result<Vec<u8>, RpcError> {
         let key = STANDARD
             .decode(self.string(i, "key")?)
             .map_err(|e| RpcError::params("key", format!("not base64: {e}")))?;
@@ -198,12 +249,12 @@ impl Params<'_> {
         Ok(key)
     }
 
-    fn u64(&self, i: usize, name: &'static str) -> Result<u64, RpcError> {
+    pub(crate) fn u64(&self, i: usize, name: &'static str) -> Result<u64, RpcError> {
         self.required(i, name)?.as_u64().ok_or_else(|| RpcError::params(name, "expected an unsigned integer"))
     }
 
     /// A number, or a decimal string (the TypeScript SDK sends `txSeq.toString()`).
-    fn u64_or_decimal(&self, i: usize, name: &'static str) -> Result<u64, RpcError> {
+    pub(crate) fn u64_or_decimal(&self, i: usize, name: &'static str) -> Result<u64, RpcError> {
         match self.required(i, name)? {
             Value::String(s) => s
                 .parse()
@@ -212,12 +263,12 @@ impl Params<'_> {
         }
     }
 
-    fn bool(&self, i: usize, name: &'static str) -> Result<bool, RpcError> {
+    pub(crate) fn bool(&self, i: usize, name: &'static str) -> Result<bool, RpcError> {
         self.required(i, name)?.as_bool().ok_or_else(|| RpcError::params(name, "expected a boolean"))
     }
 
     /// `startIndex` at `i` and `len` at `i + 1`, `len` checked first as in 0G.
-    fn page(&self, i: usize) -> Result<Page, RpcError> {
+    pub(crate) fn page(&self, i: usize) -> Result<Page, RpcError> {
         let len = self.u64(i + 1, "len")?;
         if len > MAX_QUERY_LEN_BYTES {
             return Err(RpcError::params("len", "query length too large"));
@@ -226,7 +277,7 @@ impl Params<'_> {
     }
 
     /// An optional version: absent or `null` = the newest visible.
-    fn version(&self, i: usize) -> Result<Option<u64>, RpcError> {
+    pub(crate) fn version(&self, i: usize) -> Result<Option<u64>, RpcError> {
         match self.0.get(i) {
             None | Some(Value::Null) => Ok(None),
             Some(_) => self.u64(i, "version").map(Some),

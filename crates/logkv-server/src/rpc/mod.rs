@@ -1,8 +1,15 @@
 //! JSON-RPC 2.0 with 0G Storage KV's `kv_*` methods, as a layer over the
 //! node with no networking: bytes of a request (or batch) in, bytes of the
-//! response out. The HTTP server sends what [`handle`] returns with status
-//! 200, errors included (the 0G SDK retries any other status).
+//! response out. The HTTP server sends what [`exec::handle`] returns with
+//! status 200, errors included (the 0G SDK retries any other status).
+//!
+//! [`methods`] holds the reads (synchronous, over a [`Node`]); [`exec`]
+//! runs every method for the server, the ones that wait — `kv_submit`,
+//! `kv_waitForVersion`, `admin_sync` — as async work that never blocks a
+//! tokio worker, and the reads on the blocking pool. [`handle`] answers
+//! the reads alone, without a server.
 
+pub mod exec;
 pub mod methods;
 pub mod request;
 pub mod response;
@@ -40,7 +47,32 @@ pub enum RpcError {
     /// The node failed to answer (-32603).
     #[error("Internal error: {0}")]
     Internal(String),
+    /// A logkv server error with its own code (docs/jsonrpc.md): an admin
+    /// call without the right token, an entry that cannot be logged, a
+    /// wait that timed out, a subscription that was closed.
+    #[error("{message}: {detail}")]
+    Server {
+        /// The code, in JSON-RPC's server range -32000..=-32099.
+        code: i64,
+        /// The error object's message.
+        message: &'static str,
+        /// What happened.
+        detail: String,
+    },
 }
+
+/// -32001: an administrative call without the configured token.
+pub const UNAUTHORIZED: i64 = -32001;
+/// -32010: `kv_submit` of bytes that are not a well-formed entry.
+pub const MALFORMED_ENTRY: i64 = -32010;
+/// -32011: `kv_submit` of an entry of a newer protocol than this logkv's.
+pub const UPGRADE_NEEDED: i64 = -32011;
+/// -32012: the node could not log an entry (read-only log, I/O, a limit).
+pub const WRITE_FAILED: i64 = -32012;
+/// -32020: `kv_waitForVersion` timed out.
+pub const TIMEOUT: i64 = -32020;
+/// -32030: a `kv_watch` subscription was closed by the server.
+pub const SUBSCRIPTION_CLOSED: i64 = -32030;
 
 impl RpcError {
     /// The JSON-RPC error code.
@@ -51,6 +83,7 @@ impl RpcError {
             RpcError::MethodNotFound(_) => -32601,
             RpcError::InvalidParams { .. } => -32602,
             RpcError::Internal(_) => -32603,
+            RpcError::Server { code, .. } => *code,
         }
     }
 
@@ -62,6 +95,7 @@ impl RpcError {
             RpcError::MethodNotFound(_) => "Method not found".into(),
             RpcError::InvalidParams { param, .. } => format!("Invalid params: {param}"),
             RpcError::Internal(_) => "Internal error".into(),
+            RpcError::Server { message, .. } => (*message).into(),
         }
     }
 
@@ -72,17 +106,25 @@ impl RpcError {
             | RpcError::InvalidRequest(d)
             | RpcError::MethodNotFound(d)
             | RpcError::InvalidParams { detail: d, .. }
-            | RpcError::Internal(d) => d,
+            | RpcError::Internal(d)
+            | RpcError::Server { detail: d, .. } => d,
         }
     }
 
     pub(crate) fn params(param: &'static str, detail: impl Into<String>) -> Self {
         RpcError::InvalidParams { param, detail: detail.into() }
     }
+
+    pub(crate) fn server(code: i64, message: &'static str, detail: impl Into<String>) -> Self {
+        RpcError::Server { code, message, detail: detail.into() }
+    }
 }
 
-/// Answers the request or batch in `body`: the response bytes, or `None`
-/// when there is nothing to send (only notifications).
+/// Answers the read methods' request or batch in `body` on `node` alone:
+/// the response bytes, or `None` when there is nothing to send (only
+/// notifications). The methods that need a server (`kv_submit`,
+/// `kv_waitForVersion`, `admin_*`) are not found here; the server runs
+/// every method through [`exec::handle`].
 pub fn handle(node: &Node, body: &[u8]) -> Option<Vec<u8>> {
     let answer = |call: Call| -> Option<Response> {
         match call {

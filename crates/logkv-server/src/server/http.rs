@@ -1,16 +1,19 @@
-//! HTTP: JSON-RPC 2.0 on `POST /`, and the operations endpoints `/metrics`,
-//! `/healthz` and `/readyz`.
+//! HTTP: JSON-RPC 2.0 on `POST /`, JSON-RPC with the `kv_watch`
+//! subscription on the WebSocket `GET /ws`, and the operations endpoints
+//! `/metrics`, `/healthz` and `/readyz`.
 
 use std::sync::Arc;
-use std::time::Instant;
 
-use axum::body::Bytes;
+use axum::body::Body;
+use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{DefaultBodyLimit, State};
-use axum::http::{header, StatusCode};
-use axum::response::IntoResponse;
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::Router;
+use serde_json::json;
 
+use crate::rpc::exec::{self, Admin};
 use crate::shared::Shared;
 
 /// The HTTP routes.
@@ -18,6 +21,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
     let limit = shared.config.max_request_bytes;
     Router::new()
         .route("/", post(json_rpc))
+        .route("/ws", get(websocket))
         .route("/metrics", get(metrics))
         .route("/healthz", get(|| async { "ok\n" }))
         .route("/readyz", get(ready))
@@ -25,19 +29,76 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .with_state(shared)
 }
 
-/// Every answer is 200 with a JSON body, errors included: the 0G SDK
-/// retries any other status.
-async fn json_rpc(State(shared): State<Arc<Shared>>, body: Bytes) -> impl IntoResponse {
-    let started = Instant::now();
-    let node = shared.node.clone();
-    let answer = tokio::task::spawn_blocking(move || crate::rpc::handle(&node, &body))
-        .await
-        .expect("rpc::handle does not panic");
-    shared.metrics.rpc("http", started.elapsed(), false);
-    match answer {
+fn admin(shared: &Shared, headers: &HeaderMap) -> Admin {
+    let presented = headers.get(header::AUTHORIZATION).map(|v| v.as_bytes());
+    Admin::check(shared.config.admin_token.as_deref(), presented)
+}
+
+/// Every JSON-RPC answer is 200 with a JSON body, errors included: the 0G
+/// SDK retries any other status. A body over `max_request_bytes` is the
+/// exception: refused with 413 — from its `Content-Length` before any of
+/// it is read, or as soon as a body without one grows past the limit —
+/// with a JSON-RPC error saying so.
+async fn json_rpc(State(shared): State<Arc<Shared>>, headers: HeaderMap, body: Body) -> Response {
+    let limit = shared.config.max_request_bytes;
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|n| n > limit as u64) {
+        return too_large(&shared, limit);
+    }
+    let body = match axum::body::to_bytes(body, limit).await {
+        Ok(body) => body,
+        Err(e) => {
+            if over_limit(&e) {
+                return too_large(&shared, limit);
+            }
+            // The client went away mid-body: nobody to answer.
+            return StatusCode::BAD_REQUEST.into_response();
+        }
+    };
+    match exec::handle(&shared, &body, admin(&shared, &headers)).await {
         Some(bytes) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     }
+}
+
+/// Whether reading a body failed because it grew past the limit.
+fn over_limit(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut cause = Some(e);
+    while let Some(c) = cause {
+        if c.is::<http_body_util::LengthLimitError>() {
+            return true;
+        }
+        cause = c.source();
+    }
+    false
+}
+
+fn too_large(shared: &Shared, limit: usize) -> Response {
+    shared.metrics.rpc("invalid", std::time::Duration::ZERO, true);
+    let error = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": {
+            "code": -32600,
+            "message": "Invalid request",
+            "data": format!("request body larger than max_request_bytes ({limit} bytes)"),
+        },
+    });
+    let headers = [(header::CONTENT_TYPE, "application/json"), (header::CONNECTION, "close")];
+    (StatusCode::PAYLOAD_TOO_LARGE, headers, error.to_string()).into_response()
+}
+
+async fn websocket(
+    State(shared): State<Arc<Shared>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let admin = admin(&shared, &headers);
+    let limit = shared.config.max_request_bytes;
+    let tasks = shared.tasks.clone();
+    upgrade
+        .max_message_size(limit)
+        .on_upgrade(move |socket| tasks.track_future(super::ws::serve(socket, shared, admin)))
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {

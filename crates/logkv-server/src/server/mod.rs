@@ -3,8 +3,13 @@
 //! finish the requests it is running, then close the node (which syncs)
 //! and return.
 
+mod changes;
 mod http;
+mod listener;
 mod resp_listener;
+mod ws;
+
+pub use changes::{Change, ChangeReader};
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
@@ -126,8 +131,11 @@ async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
     let resp_task = tokio::spawn(resp_listener::accept(resp, shared.clone()));
     let router = http::router(shared.clone());
     let stop = shared.shutdown.clone();
+    let shared_http = shared.clone();
     let http_task = tokio::spawn(async move {
-        axum::serve(http, router).with_graceful_shutdown(async move { stop.cancelled().await }).await
+        axum::serve(listener::CountingListener::new(http, shared_http), router)
+            .with_graceful_shutdown(async move { stop.cancelled().await })
+            .await
     });
     shared.set_ready();
     tokio::select! {
