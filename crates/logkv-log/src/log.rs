@@ -49,6 +49,11 @@ struct FlushState {
     unsynced: Vec<u32>,
     /// End of the zeros written ahead of the data in the newest segment.
     zeroed: Loc,
+    /// The newest record written by a flush.
+    flushed: u64,
+    /// Records and bytes written since the last sync: the next sync's
+    /// group (for [`LogStats`]).
+    group: (u64, u64),
 }
 
 /// Zeros written ahead of the data at a time. An allocated but never written
@@ -193,7 +198,12 @@ impl FileLog {
             visible: AtomicU64::new(rec.next_position - 1),
             visible_version: AtomicU64::new(last_version),
             sequenced_version: AtomicU64::new(last_version),
-            flush_lock: Mutex::new(FlushState { unsynced, zeroed }),
+            flush_lock: Mutex::new(FlushState {
+                unsynced,
+                zeroed,
+                flushed: rec.next_position - 1,
+                group: (0, 0),
+            }),
             failed: OnceLock::new(),
             buffered: AtomicUsize::new(0),
             stats: LogStats::default(),
@@ -442,7 +452,7 @@ impl Inner {
     /// segment not synced since it was written. Returns the last record covered.
     pub(crate) fn flush(&self, sync: bool) -> Result<Flushed> {
         let mut state = self.flush_lock.lock();
-        let FlushState { unsynced, zeroed } = &mut *state;
+        let FlushState { unsynced, zeroed, flushed, group } = &mut *state;
         self.check_writable()?;
         let (chunks, last) = {
             let mut s = self.seq.lock();
@@ -476,7 +486,14 @@ impl Inner {
             self.commit.wake_writers();
         }
         self.stats.record_write(bytes as u64, chunks.len() as u64);
+        group.0 += last.position.saturating_sub(*flushed);
+        group.1 += bytes as u64;
+        *flushed = (*flushed).max(last.position);
         if sync {
+            if group.0 > 0 {
+                self.stats.record_group(group.0, group.1);
+            }
+            *group = (0, 0);
             for seg in unsynced.iter().filter_map(|id| segments.get(id)) {
                 let started = std::time::Instant::now();
                 if let Err(e) = seg.file.sync_data() {

@@ -127,7 +127,8 @@ impl Metrics {
         self.rpc.render(&mut out, "logkv_rpc_call", "method");
         let progress = node.replay_progress();
         let log = node.store().log().stats().snapshot();
-        let gauges: [(&str, &str, &str, f64); 12] = [
+        let segment_bytes: u64 = node.store().log().segments().iter().map(|(_, capacity)| capacity).sum();
+        let gauges: [(&str, &str, &str, f64); 13] = [
             ("logkv_connections", "gauge", "open client connections", self.connections.load(Relaxed) as f64),
             (
                 "logkv_connections_rejected_total",
@@ -166,6 +167,7 @@ impl Metrics {
                 "bytes written to segment files",
                 log.bytes_written as f64,
             ),
+            ("logkv_log_segment_bytes", "gauge", "bytes of the log's segment files", segment_bytes as f64),
             ("logkv_log_fsyncs_total", "counter", "fdatasync calls", log.syncs as f64),
             (
                 "logkv_log_fsync_seconds_total",
@@ -189,6 +191,46 @@ impl Metrics {
         for (name, kind, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
+        let fsync_bounds: Vec<f64> = (0..log.sync_micros.len()).map(|i| (1u64 << i) as f64 / 1e6).collect();
+        pow2_histogram(
+            &mut out,
+            ("logkv_log_fsync_duration_seconds", "fdatasync calls by duration"),
+            &fsync_bounds,
+            &log.sync_micros,
+            log.sync_nanos as f64 / 1e9,
+        );
+        let bounds: Vec<f64> = (0..log.group_records.len()).map(|i| (1u64 << i) as f64).collect();
+        pow2_histogram(
+            &mut out,
+            ("logkv_group_commit_records", "records made durable by one sync (group commit size)"),
+            &bounds,
+            &log.group_records,
+            log.group_records_sum as f64,
+        );
+        pow2_histogram(
+            &mut out,
+            ("logkv_group_commit_bytes", "bytes made durable by one sync"),
+            &bounds,
+            &log.group_bytes,
+            log.group_bytes_sum as f64,
+        );
         out
     }
+}
+
+/// A histogram from non-cumulative `counts` under the upper `bounds`
+/// (the last bucket also holds everything larger, so it is `+Inf`).
+fn pow2_histogram(out: &mut String, (name, help): (&str, &str), bounds: &[f64], counts: &[u64], sum: f64) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    let mut cumulative = 0;
+    let last = counts.len().saturating_sub(1);
+    for (bound, count) in bounds.iter().zip(counts).take(last) {
+        cumulative += count;
+        let _ = writeln!(out, "{name}_bucket{{le=\"{bound}\"}} {cumulative}");
+    }
+    cumulative += counts.get(last).copied().unwrap_or(0);
+    let _ = writeln!(
+        out,
+        "{name}_bucket{{le=\"+Inf\"}} {cumulative}\n{name}_sum {sum}\n{name}_count {cumulative}"
+    );
 }
