@@ -124,6 +124,11 @@ pub enum Command {
     /// Access control of a stream: one signed transaction per command,
     /// printing `VERSION<TAB>RESULT`; exit 3 if it did not commit.
     Acl(AclCommand),
+    /// Runs a node: the Redis protocol and JSON-RPC over HTTP on the data
+    /// directory (see docs/server.md). Settings come from --config FILE,
+    /// then environment variables, then flags (flags win); the store
+    /// options above apply too. Stops gracefully on SIGINT or SIGTERM.
+    Serve(crate::serve::ServeArgs),
 }
 
 /// `logkv key …`.

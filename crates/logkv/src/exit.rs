@@ -52,6 +52,8 @@ pub enum CliError {
     },
     /// A call to the server of `--server` failed.
     Remote(RemoteError),
+    /// `logkv serve` could not start or stop cleanly.
+    Serve(logkv_server::ServeError),
     /// Input that is not what the command takes (bad hex, bad JSON, a body
     /// that does not parse).
     BadInput(String),
@@ -105,6 +107,7 @@ impl fmt::Display for CliError {
                 path.display()
             ),
             CliError::Remote(e) => e.fmt(f),
+            CliError::Serve(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
             CliError::Node(e) => e.fmt(f),
             CliError::NotCommitted { version, result } => {

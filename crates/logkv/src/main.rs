@@ -10,15 +10,17 @@ mod inspect;
 mod progress;
 mod remote;
 mod runtime_cmds;
+mod serve;
 
 use std::process::ExitCode;
 
-use clap::Parser;
+use clap::{CommandFactory, FromArgMatches};
 
 use crate::cli::{Cli, Command, TxCommand};
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    let matches = Cli::command().get_matches();
+    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let result = match cli.command {
         Command::Store(command) => commands::run(&cli.global, command),
         Command::Inspect => inspect::run(&cli.global.data_dir),
@@ -26,6 +28,7 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::Body(command)) => runtime_cmds::tx(command),
         Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
         Command::Acl(command) => acl::run(&cli.global, command),
+        Command::Serve(args) => serve::run(&cli.global, args, &matches),
     };
     match result {
         Ok(outcome) => outcome.code(),
