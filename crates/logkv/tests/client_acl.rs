@@ -287,3 +287,128 @@ fn a_server_that_is_not_there_exits_3_naming_its_url() {
     let run = f.run(&["scan", "--server", "127.0.0.1:7380"]);
     assert_eq!(run.code, 2, "a URL without a scheme is a usage error: {run:?}");
 }
+
+/// A `logkv serve` on the fixture's data directory, on ports picked free,
+/// killed when dropped.
+struct Server {
+    child: Child,
+    url: String,
+}
+
+impl Server {
+    fn start(f: &Fixture) -> Server {
+        // Bound, read and released: nothing else listens there right after.
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let (resp, http) = (free(), free());
+        let log = std::fs::File::create(f.path("serve.log")).unwrap();
+        let child = f
+            .command(&[
+                "serve",
+                "--resp",
+                &format!("127.0.0.1:{resp}"),
+                "--http",
+                &format!("127.0.0.1:{http}"),
+            ])
+            .stdin(Stdio::null())
+            .stdout(log.try_clone().unwrap())
+            .stderr(log)
+            .spawn()
+            .expect("spawn logkv serve");
+        let server = Server { child, url: format!("http://127.0.0.1:{http}") };
+        let ready = format!("{}/readyz", server.url);
+        let mut waits = 0;
+        while !ureq::get(&ready).call().is_ok_and(|r| r.status() == 200) {
+            waits += 1;
+            let log = std::fs::read_to_string(f.path("serve.log")).unwrap_or_default();
+            assert!(waits < 1000, "logkv serve never became ready: {log}");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        server
+    }
+}
+
+impl Drop for Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn every_client_command_round_trips_through_a_running_server() {
+    let f = Fixture::new();
+    let server = Server::start(&f);
+    let url = server.url.as_str();
+    let (admin, _) = f.key("admin");
+    let (writer, writer_address) = f.key("writer");
+    let remote = |args: &[&str]| f.run(&[args, &["--server", url, "--key", &admin]].concat());
+    let ok = |args: &[&str]| {
+        let run = remote(args);
+        assert_eq!(run.code, 0, "{args:?}: {run:?}");
+        run.stdout
+    };
+
+    // The directory is the server's: opening it names the server's URL.
+    let run = f.run(&["get", "k"]);
+    assert_eq!(run.code, 3, "{run:?}");
+    assert!(
+        run.stderr.contains(&format!("held by a running logkv server: talk to it with --server {url}")),
+        "{run:?}"
+    );
+
+    let put = ok(&["put", "greeting", "hello"]);
+    let put: u64 = put.trim().parse().expect("a version");
+    assert_eq!(ok(&["get", "greeting"]), "hello");
+    // A value of several pages, and an empty value (not a delete).
+    let big: Vec<u8> = (0..600_000u32).map(|i| (i % 251) as u8).collect();
+    std::fs::write(f.path("big"), &big).unwrap();
+    ok(&["put", "big", "--file", f.path("big").to_str().unwrap()]);
+    let out = f.command(&["get", "big", "--server", url]).output().unwrap();
+    assert!(out.status.success() && out.stdout == big, "{} bytes back", out.stdout.len());
+    ok(&["put", "empty", ""]);
+    assert_eq!(ok(&["get", "empty"]), "");
+
+    let del: u64 = ok(&["del", "greeting"]).trim().parse().expect("a version");
+    assert_eq!(remote(&["get", "greeting"]).code, 1);
+    assert_eq!(remote(&["del", "greeting"]).code, 1, "nothing to delete");
+    assert_eq!(ok(&["get", "greeting", "--at", &put.to_string()]), "hello");
+    assert_eq!(ok(&["history", "greeting"]), format!("{del}\tdelete\n{put}\tput 5 bytes\n"));
+
+    for key in ["a1", "a2", "a3", "b1"] {
+        ok(&["put", key, &format!("v-{key}")]);
+    }
+    assert_eq!(ok(&["scan", "--prefix", "a"]), "a1\tv-a1\na2\tv-a2\na3\tv-a3\n");
+    assert_eq!(ok(&["scan", "--start", "a2", "--end", "b1", "--reverse"]), "a3\tv-a3\na2\tv-a2\n");
+    assert_eq!(ok(&["scan", "--limit", "2"]), "a1\tv-a1\na2\tv-a2\n");
+
+    // Access control over the server, then the grantee's own writes.
+    assert_not_committed(
+        &f.run(&["put", "w", "x", "--server", url, "--key", &writer]),
+        "SenderNoWritePermission",
+    );
+    assert_committed(&ok(&["acl", "grant-writer", &writer_address]));
+    f.ok(&["put", "w", "by writer", "--server", url, "--key", &writer]);
+    assert_eq!(ok(&["get", "w"]), "by writer");
+    // (A grant of admin naming the signer itself is dropped, SEMANTICS.md.)
+    let (_, other_address) = f.key("other");
+    let run = f.run(&["acl", "grant-admin", &other_address, "--server", url, "--key", &writer]);
+    assert_not_committed(&run, "AccessControlPermissionDenied: operation: GRANT_ADMIN_ROLE");
+
+    // An entry signed elsewhere, submitted as it is, on a new stream.
+    let signer = keyfile::load(&writer).unwrap();
+    let stream = StreamId([9; 32]);
+    let body = native::Body {
+        version: u64::MAX,
+        check_reads_only: false,
+        reads: Vec::new(),
+        writes: vec![native::BodyWrite { stream, key: b"t".to_vec(), op: native::Op::Put(b"tx".to_vec()) }],
+        controls: Vec::new(),
+    };
+    let tx = TxPart { codec: NATIVE, tags: body.tags(), body: native::encode(&body) };
+    let entry = Entry { sender: signer.address(), nonce: 1 << 40, txs: vec![tx] };
+    let hex = format!("0x{}", hex::encode(entry.encode_signed(&signer).unwrap()));
+    let out = ok(&["tx", "submit", &hex]);
+    assert!(out.ends_with("\tCommit\n") && out.lines().count() == 1, "{out:?}");
+    assert_eq!(ok(&["get", "t", "--stream", &stream.to_string()]), "tx");
+    assert_not_committed(&remote(&["tx", "submit", &hex]), "Replayed");
+}
