@@ -316,25 +316,53 @@ pub struct AclCommand {
 #[derive(Debug, Subcommand)]
 pub enum AclOp {
     /// Makes ACCOUNT an admin of the stream (no op revokes an admin).
-    GrantAdmin { account: Address },
+    GrantAdmin {
+        /// The account (0x and 40 hex digits).
+        account: Address,
+    },
     /// The signer stops being an admin of the stream.
     RenounceAdmin,
     /// Makes ACCOUNT a writer of the stream's normal keys.
-    GrantWriter { account: Address },
+    GrantWriter {
+        /// The account (0x and 40 hex digits).
+        account: Address,
+    },
     /// ACCOUNT stops being a writer of the stream.
-    RevokeWriter { account: Address },
+    RevokeWriter {
+        /// The account (0x and 40 hex digits).
+        account: Address,
+    },
     /// The signer stops being a writer of the stream.
     RenounceWriter,
     /// Only special writers of KEY (and admins) may write it from now on.
-    SetSpecial { key: OsString },
+    SetSpecial {
+        /// The key.
+        key: OsString,
+    },
     /// KEY is written by the stream's writers again.
-    SetNormal { key: OsString },
+    SetNormal {
+        /// The key.
+        key: OsString,
+    },
     /// Makes ACCOUNT a special writer of KEY.
-    GrantSpecialWriter { key: OsString, account: Address },
+    GrantSpecialWriter {
+        /// The key.
+        key: OsString,
+        /// The account (0x and 40 hex digits).
+        account: Address,
+    },
     /// ACCOUNT stops being a special writer of KEY.
-    RevokeSpecialWriter { key: OsString, account: Address },
+    RevokeSpecialWriter {
+        /// The key.
+        key: OsString,
+        /// The account (0x and 40 hex digits).
+        account: Address,
+    },
     /// The signer stops being a special writer of KEY.
-    RenounceSpecialWriter { key: OsString },
+    RenounceSpecialWriter {
+        /// The key.
+        key: OsString,
+    },
 }
 
 impl AclOp {
