@@ -14,6 +14,8 @@ use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
+use crate::session::auth::UsersError;
+use crate::session::ServerState;
 
 /// State shared by all connections.
 pub struct Shared {
@@ -37,14 +39,31 @@ pub struct Shared {
     /// through [`Shared::append`] or [`Shared::submit`]: waiters
     /// (`kv_waitForVersion`, `kv_watch`) subscribe instead of polling.
     versions: watch::Sender<u64>,
+    /// What RESP sessions share: the users file's users, `SCAN` cursors,
+    /// counters (`crate::session`).
+    pub resp: ServerState,
     ready: AtomicBool,
 }
 
 impl Shared {
-    /// Shared state for a node that has finished opening.
+    /// [`Shared::try_new`], ending the process with exit status 2 and the
+    /// reason on stderr when the users file cannot be used: `logkv serve`
+    /// must not start without the users it was told to require.
     pub fn new(node: Arc<Node>, identity: Signer, config: ServeConfig) -> Shared {
+        Shared::try_new(node, identity, config).unwrap_or_else(|e| {
+            tracing::error!(error = %e, "cannot start");
+            eprintln!("logkv serve: {e}");
+            std::process::exit(2)
+        })
+    }
+
+    /// Shared state for a node that has finished opening; fails if the
+    /// users file (`config.users_file`) is unreadable or malformed, or a
+    /// user's key file cannot be loaded.
+    pub fn try_new(node: Arc<Node>, identity: Signer, config: ServeConfig) -> Result<Shared, UsersError> {
+        let resp = ServerState::load(&config)?;
         let versions = watch::Sender::new(node.replay_progress().applied_version);
-        Shared {
+        Ok(Shared {
             node,
             identity,
             config,
@@ -53,8 +72,9 @@ impl Shared {
             tasks: TaskTracker::new(),
             started: Instant::now(),
             versions,
+            resp,
             ready: AtomicBool::new(false),
-        }
+        })
     }
 
     /// Whether the node serves requests (`/readyz`): listening and not

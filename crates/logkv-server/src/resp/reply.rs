@@ -39,6 +39,9 @@ pub enum Reply {
     Double(f64),
     /// `#t` / `#f` in RESP3.
     Boolean(bool),
+    /// Text for humans (`INFO`): `=N\r\ntxt:...` in RESP3, a bulk string
+    /// in RESP2.
+    Verbatim(String),
 }
 
 impl Reply {
@@ -78,6 +81,13 @@ pub fn encode(reply: &Reply, protocol: Protocol, out: &mut Vec<u8>) {
         Reply::Double(value) => bulk(out, format_double(*value).as_bytes()),
         Reply::Boolean(value) if resp3 => line(out, b'#', if *value { b"t" } else { b"f" }),
         Reply::Boolean(value) => header(out, b':', i64::from(*value)),
+        Reply::Verbatim(text) if resp3 => {
+            header(out, b'=', len_i64(text.len() + 4));
+            out.extend_from_slice(b"txt:");
+            out.extend_from_slice(text.as_bytes());
+            out.extend_from_slice(b"\r\n");
+        }
+        Reply::Verbatim(text) => bulk(out, text.as_bytes()),
     }
 }
 

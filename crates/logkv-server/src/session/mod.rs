@@ -1,13 +1,38 @@
-//! One RESP connection's session: its protocol version, name and identity,
-//! and the execution of its requests against the node.
+//! One RESP connection's session: its protocol version, name, user and
+//! transaction state, and the execution of its requests against the node.
 //!
 //! A batch of pipelined requests runs in order. Consecutive writes are
 //! handed to the node together, as transactions of one entry, so a
 //! pipeline of writes costs one group commit rather than one each; a read
 //! that follows them waits for them, so a pipeline reads its own writes.
+//!
+//! Each request goes through Redis's checks in Redis's order: an unknown
+//! command or a wrong argument count is rejected (and aborts a `MULTI`
+//! block), then authentication, then queueing inside `MULTI`, then the
+//! command runs — where its other argument errors show.
+//!
+//! | module | job |
+//! |---|---|
+//! | `writes` | write commands as native transactions |
+//! | `overlay` | replies simulated on the state a transaction saw |
+//! | `multi` | `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` |
+//! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
+//! | `keyspace` | `SCAN` (and its cursor table), `KEYS`, `DBSIZE` |
+//! | `glob` | Redis's glob patterns |
+//! | `info` | `INFO`, `CONFIG GET` |
+//! | `table` | the command table: `COMMAND`, arities |
 
+pub mod auth;
+pub mod glob;
+pub mod info;
+pub mod keyspace;
+mod multi;
+pub mod overlay;
+mod sha256;
+pub mod table;
 pub mod writes;
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -16,11 +41,47 @@ use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 
-use crate::resp::command::{self, Command};
+use crate::config::ServeConfig;
+use crate::resp::command::{self, Bytes, Command, CommandQuery, Credentials};
 use crate::resp::frame::Request;
 use crate::resp::reply::{encode, Protocol, Reply};
+use crate::resp::CommandError;
 use crate::shared::Shared;
+use auth::{Users, UsersError};
+use overlay::Overlay;
 use writes::Planned;
+
+/// The Redis version logkv reports (`HELLO`, `INFO`): the release whose
+/// command replies it reproduces.
+pub const REDIS_VERSION: &str = "7.0.15";
+
+/// What all RESP sessions of a server share.
+pub struct ServerState {
+    /// The users of the users file; `None` without one (no `AUTH` needed).
+    pub users: Option<Users>,
+    /// Open `SCAN` cursors.
+    pub cursors: keyspace::Cursors,
+    /// When the server started (`INFO`'s uptime).
+    pub started: Instant,
+    /// Connections accepted since start.
+    pub connections_received: AtomicU64,
+    /// Commands run since start.
+    pub commands_processed: AtomicU64,
+}
+
+impl ServerState {
+    /// The state for `config`, with its users file loaded and checked.
+    pub fn load(config: &ServeConfig) -> Result<ServerState, UsersError> {
+        let users = config.users_file.as_deref().map(Users::load).transpose()?;
+        Ok(ServerState {
+            users,
+            cursors: keyspace::Cursors::default(),
+            started: Instant::now(),
+            connections_received: AtomicU64::new(0),
+            commands_processed: AtomicU64::new(0),
+        })
+    }
+}
 
 /// A connection's state.
 pub struct Session {
@@ -30,6 +91,8 @@ pub struct Session {
     name: Option<Vec<u8>>,
     signer: Signer,
     stream: StreamId,
+    authenticated: bool,
+    multi: multi::State,
 }
 
 /// What running a batch of requests asks of the connection afterwards.
@@ -41,43 +104,80 @@ pub enum After {
     Close,
 }
 
+/// A request as checked before it runs.
+struct Checked {
+    /// The parsed command, or the error it answers when it runs.
+    command: Result<Command, CommandError>,
+    /// Redis's name for metrics.
+    name: &'static str,
+}
+
 impl Session {
-    /// A new connection's session, writing as the node's identity.
+    /// A new connection's session, writing as the node's identity (until
+    /// `AUTH` names a user, when there is a users file).
     pub fn new(shared: Arc<Shared>, id: u64) -> Session {
+        shared.resp.connections_received.fetch_add(1, Relaxed);
         let signer = shared.identity.clone();
         let stream = shared.config.stream;
-        Session { shared, id, protocol: Protocol::default(), name: None, signer, stream }
+        let authenticated = shared.resp.users.is_none();
+        Session {
+            shared,
+            id,
+            protocol: Protocol::default(),
+            name: None,
+            signer,
+            stream,
+            authenticated,
+            multi: multi::State::default(),
+        }
     }
 
     /// Runs `requests` in order and appends their encoded replies to `out`.
     pub async fn run(&mut self, requests: Vec<Request>, out: &mut Vec<u8>) -> After {
-        let parsed: Vec<_> = requests.iter().map(|r| command::parse(&r.args)).collect();
-        let mut commands = parsed.into_iter().map(|c| (c, Instant::now())).peekable();
-        while let Some((parsed, started)) = commands.next() {
-            let command = match parsed {
+        let mut pending = requests.into_iter().peekable();
+        while let Some(request) = pending.next() {
+            let started = Instant::now();
+            self.shared.resp.commands_processed.fetch_add(1, Relaxed);
+            let checked = match self.check(&request.args) {
+                Ok(checked) => checked,
+                Err((name, reply)) => {
+                    self.shared.metrics.resp(name, started.elapsed(), true);
+                    self.reply(&reply, out);
+                    continue;
+                }
+            };
+            if self.multi.in_multi() && !multi::runs_inside(&checked.command) {
+                self.multi.queue(checked.command);
+                self.shared.metrics.resp(checked.name, started.elapsed(), false);
+                self.reply(&Reply::Simple("QUEUED".into()), out);
+                continue;
+            }
+            let command = match checked.command {
                 Ok(c) => c,
                 Err(e) => {
-                    self.reply(&Reply::Error(e.to_string()), out);
-                    self.shared.metrics.resp("unknown", started.elapsed(), true);
+                    self.shared.metrics.resp(checked.name, started.elapsed(), true);
+                    self.reply(&Reply::from(&e), out);
                     continue;
                 }
             };
             if let Some(plan) = writes::plan(&command) {
-                let mut run = vec![(command.name(), plan)];
-                while let Some((Ok(next), _)) = commands.peek() {
-                    let Some(plan) = writes::plan(next) else { break };
-                    run.push((next.name(), plan));
-                    commands.next();
+                let mut run = vec![(checked.name, plan, started)];
+                while let Some(next) = pending.peek() {
+                    let parsed = command::parse(&next.args);
+                    let Some(plan) = parsed.as_ref().ok().and_then(writes::plan) else { break };
+                    let name = parsed.as_ref().map(Command::name).unwrap_or("unknown");
+                    self.shared.resp.commands_processed.fetch_add(1, Relaxed);
+                    run.push((name, plan, Instant::now()));
+                    pending.next();
                 }
-                for (name, reply) in self.write(run).await {
+                for (name, reply, started) in self.write(run).await {
                     self.shared.metrics.resp(name, started.elapsed(), matches!(reply, Reply::Error(_)));
                     self.reply(&reply, out);
                 }
                 continue;
             }
-            let name = command.name();
             let (reply, after) = self.execute(command).await;
-            self.shared.metrics.resp(name, started.elapsed(), matches!(reply, Reply::Error(_)));
+            self.shared.metrics.resp(checked.name, started.elapsed(), matches!(reply, Reply::Error(_)));
             self.reply(&reply, out);
             if after == After::Close {
                 return After::Close;
@@ -86,22 +186,47 @@ impl Session {
         After::Continue
     }
 
+    /// Redis's checks before a command runs: an unknown command or wrong
+    /// argument count is rejected (aborting a `MULTI` block), then a
+    /// client that must authenticate may only `AUTH`, `HELLO` and `QUIT`.
+    fn check(&mut self, args: &[Bytes]) -> Result<Checked, (&'static str, Reply)> {
+        let parsed = command::parse(args);
+        if let Err(e) = &parsed {
+            if !table::accepted(args) {
+                self.multi.abort();
+                return Err(("unknown", Reply::from(e)));
+            }
+        }
+        let name = match &parsed {
+            Ok(c) => c.name(),
+            Err(_) => table_name(args),
+        };
+        if !self.authenticated && !matches!(name, "auth" | "hello" | "quit") {
+            self.multi.abort();
+            return Err((name, Reply::Error(auth::NOAUTH.into())));
+        }
+        Ok(Checked { command: parsed, name })
+    }
+
     fn reply(&self, reply: &Reply, out: &mut Vec<u8>) {
         encode(reply, self.protocol, out);
     }
 
     /// Runs write commands as the transactions of one entry; a reply each.
-    async fn write(&mut self, run: Vec<(&'static str, Planned)>) -> Vec<(&'static str, Reply)> {
+    async fn write(
+        &mut self,
+        run: Vec<(&'static str, Planned, Instant)>,
+    ) -> Vec<(&'static str, Reply, Instant)> {
         let config = &self.shared.config;
         let mut replies: Vec<Option<Reply>> = run
             .iter()
-            .map(|(_, p)| writes::check_limits(p, config.max_key_bytes, config.max_value_bytes))
+            .map(|(_, p, _)| writes::check_limits(&p.ops, config.max_key_bytes, config.max_value_bytes))
             .collect();
         let txs: Vec<_> = run
             .iter()
             .zip(&replies)
             .filter(|(_, refused)| refused.is_none())
-            .map(|((_, p), _)| writes::transaction(self.stream, p.ops.clone(), Vec::new(), 0))
+            .map(|((_, p, _), _)| writes::transaction(self.stream, p.ops.clone(), Vec::new(), 0))
             .collect();
         if !txs.is_empty() {
             let count = txs.len() as u64;
@@ -115,11 +240,13 @@ impl Session {
                         EntryOutcome::Applied(results) => results.clone(),
                         _ => Vec::new(),
                     };
-                    for (i, ((_, plan), reply)) in pending.by_ref() {
+                    for (i, ((_, plan, _), reply)) in pending.by_ref() {
                         let version = first + i as u64;
                         *reply = Some(match results.get(i) {
                             Some(Some(TxResult::Commit)) => {
-                                writes::committed_reply(&self.shared.node, &self.stream, plan, version)
+                                let node = &self.shared.node;
+                                Overlay::new(node, self.stream, Some(version - 1))
+                                    .write(&plan.ops, &plan.answer)
                                     .unwrap_or_else(|e| writes::node_error(&e))
                             }
                             other => writes::not_committed(other.and_then(Option::as_ref)),
@@ -128,58 +255,143 @@ impl Session {
                 }
             }
         }
-        run.iter()
-            .map(|(name, _)| *name)
-            .zip(replies.into_iter().map(|r| r.expect("every write answered")))
+        run.into_iter()
+            .zip(replies)
+            .map(|((name, _, started), r)| (name, r.expect("every write answered"), started))
             .collect()
     }
 
-    /// Runs one command that does not write.
+    /// Runs one command that does not write (or `EXEC`, which may).
     async fn execute(&mut self, command: Command) -> (Reply, After) {
-        let node = &self.shared.node;
-        let get = |key: &[u8]| node.get(&self.stream, key, None).map(|v| v.map(|(value, _)| value));
         let reply = match command {
-            Command::Ping { message: None } => Reply::Simple("PONG".into()),
-            Command::Ping { message: Some(m) } | Command::Echo { message: m } => Reply::Bulk(m),
             Command::Quit => return (Reply::ok(), After::Close),
-            Command::Select { db: 0 } => Reply::ok(),
-            Command::Select { .. } => Reply::Error("ERR DB index is out of range".into()),
-            Command::Get { key } => match get(&key) {
-                Ok(v) => v.map_or(Reply::Null, Reply::Bulk),
-                Err(e) => writes::node_error(&e),
-            },
-            Command::MGet { keys } => {
-                let values: Result<Vec<_>, _> = keys.iter().map(|k| get(k)).collect();
-                match values {
-                    Ok(vs) => {
-                        Reply::Array(vs.into_iter().map(|v| v.map_or(Reply::Null, Reply::Bulk)).collect())
-                    }
-                    Err(e) => writes::node_error(&e),
-                }
+            Command::Watch { keys } => self.multi.watch(&self.shared.node, keys),
+            Command::Unwatch => self.multi.unwatch(),
+            Command::Multi => self.multi.begin(),
+            Command::Discard => self.multi.discard(),
+            Command::Exec => self.exec().await,
+            other => {
+                let node = self.shared.node.clone();
+                let mut view = Overlay::new(&node, self.stream, None);
+                self.run_in(&mut view, &other)
             }
-            Command::Exists { keys } => {
-                let found: Result<Vec<_>, _> = keys.iter().map(|k| get(k).map(|v| v.is_some())).collect();
-                match found {
-                    Ok(f) => Reply::Integer(f.into_iter().filter(|&b| b).count() as i64),
-                    Err(e) => writes::node_error(&e),
-                }
-            }
-            Command::StrLen { key } => match get(&key) {
-                Ok(v) => Reply::Integer(v.map_or(0, |v| v.len() as i64)),
-                Err(e) => writes::node_error(&e),
-            },
-            Command::Type { key } => match get(&key) {
-                Ok(v) => Reply::Simple(if v.is_some() { "string" } else { "none" }.into()),
-                Err(e) => writes::node_error(&e),
-            },
-            Command::ClientId => Reply::Integer(self.id as i64),
-            Command::ClientSetName { name } => {
-                self.name = Some(name);
-                Reply::ok()
-            }
-            Command::ClientGetName => self.name.clone().map_or(Reply::Null, Reply::Bulk),
-            other => Reply::Error(format!("ERR '{}' is not served yet", other.name())),
         };
         (reply, After::Continue)
     }
+
+    /// Runs a command that reads through `view` (the newest state, or a
+    /// `MULTI` block's state) or touches only the session.
+    fn run_in(&mut self, view: &mut Overlay<'_>, command: &Command) -> Reply {
+        let shared = self.shared.clone();
+        let data = match command {
+            Command::Scan { cursor, pattern, count } => {
+                keyspace::scan(view, &shared.resp.cursors, *cursor, pattern.as_deref(), *count)
+            }
+            Command::Keys { pattern } => keyspace::keys(view, pattern),
+            Command::DbSize => keyspace::dbsize(view),
+            Command::Info { sections } => info::info(&shared, sections),
+            other => match view.run(other) {
+                Ok(Some(reply)) => Ok(reply),
+                Ok(None) => return self.session_command(command),
+                Err(e) => Err(e),
+            },
+        };
+        data.unwrap_or_else(|e| writes::node_error(&e))
+    }
+
+    /// Commands about the connection and the server, not the data.
+    fn session_command(&mut self, command: &Command) -> Reply {
+        match command {
+            Command::Ping { message: None } => Reply::Simple("PONG".into()),
+            Command::Ping { message: Some(m) } | Command::Echo { message: m } => Reply::Bulk(m.clone()),
+            Command::Select { db: 0 } => Reply::ok(),
+            Command::Select { .. } => Reply::Error("ERR DB index is out of range".into()),
+            Command::ClientId => Reply::Integer(self.id as i64),
+            Command::ClientSetName { name } => {
+                self.name = (!name.is_empty()).then(|| name.clone());
+                Reply::ok()
+            }
+            Command::ClientGetName => self.name.clone().map_or(Reply::Null, Reply::Bulk),
+            Command::Auth(credentials) => match self.authenticate(credentials) {
+                Ok(()) => Reply::ok(),
+                Err(reply) => reply,
+            },
+            Command::Hello { protocol, auth, client_name } => {
+                self.hello(*protocol, auth.as_ref(), client_name.as_ref())
+            }
+            Command::Command(CommandQuery::List) => table::list(),
+            Command::Command(CommandQuery::Count) => table::count(),
+            Command::Command(CommandQuery::Docs { names }) => table::docs(names),
+            Command::ConfigGet { patterns } => info::config_get(&self.shared, patterns),
+            Command::Unwatch => self.multi.unwatch(),
+            other => Reply::Error(format!("ERR '{}' cannot run here", other.name())),
+        }
+    }
+
+    /// `AUTH [user] password`: becomes that user (writes are signed with
+    /// the user's key). Without a users file, Redis's answers for a
+    /// default user with no password.
+    fn authenticate(&mut self, credentials: &Credentials) -> Result<(), Reply> {
+        let shared = self.shared.clone();
+        let Some(users) = &shared.resp.users else {
+            return match &credentials.username {
+                None => Err(Reply::Error(auth::NO_PASSWORD.into())),
+                Some(name) if name == auth::DEFAULT_USER => Ok(()),
+                Some(_) => Err(Reply::Error(auth::WRONGPASS.into())),
+            };
+        };
+        let name = credentials.username.as_deref().unwrap_or(auth::DEFAULT_USER);
+        match users.authenticate(name, &credentials.password) {
+            Some(user) => {
+                self.signer = user.signer.clone();
+                self.authenticated = true;
+                Ok(())
+            }
+            None => Err(Reply::Error(auth::WRONGPASS.into())),
+        }
+    }
+
+    /// `HELLO [protover [AUTH user pass] [SETNAME name]]`.
+    fn hello(
+        &mut self,
+        protocol: Option<Protocol>,
+        auth: Option<&Credentials>,
+        name: Option<&Bytes>,
+    ) -> Reply {
+        if let Some(credentials) = auth {
+            if let Err(reply) = self.authenticate(credentials) {
+                return reply;
+            }
+        }
+        if !self.authenticated {
+            return Reply::Error(auth::NOAUTH_HELLO.into());
+        }
+        if let Some(name) = name {
+            self.name = (!name.is_empty()).then(|| name.clone());
+        }
+        if let Some(protocol) = protocol {
+            self.protocol = protocol;
+        }
+        let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+        let proto = match self.protocol {
+            Protocol::Resp2 => 2,
+            Protocol::Resp3 => 3,
+        };
+        Reply::Map(vec![
+            (bulk("server"), bulk("redis")),
+            (bulk("version"), bulk(REDIS_VERSION)),
+            (bulk("proto"), Reply::Integer(proto)),
+            (bulk("id"), Reply::Integer(self.id as i64)),
+            (bulk("mode"), bulk("standalone")),
+            (bulk("role"), bulk("master")),
+            (bulk("modules"), Reply::Array(Vec::new())),
+        ])
+    }
+}
+
+/// The metrics name of a request that did not parse but is a known
+/// command (its error shows when it runs).
+fn table_name(args: &[Bytes]) -> &'static str {
+    let name = args.first().map(|n| n.to_ascii_lowercase()).unwrap_or_default();
+    table::COMMANDS.iter().find(|s| s.name.as_bytes() == name).map_or("unknown", |s| s.name)
 }

@@ -12,13 +12,14 @@ use logkv_runtime::apply::TxResult;
 use logkv_runtime::codec::native::{self, BodyWrite, Op};
 use logkv_runtime::codec::NATIVE;
 use logkv_runtime::envelope::TxPart;
-use logkv_runtime::node::{Node, NodeError};
+use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
 
 use crate::resp::command::{Bytes, Command, SetCondition};
 use crate::resp::reply::Reply;
 
-/// What the reply of a write is made of.
+/// What the reply of a write is made of (computed by [`super::overlay`]
+/// from the values each op saw).
 #[derive(Debug, Clone)]
 pub enum Answer {
     /// `+OK`.
@@ -30,11 +31,11 @@ pub enum Answer {
     /// `SETNX`: 1 if set, 0 if not.
     SetNx,
     /// `DEL`: how many of the keys existed.
-    Deleted(Vec<Bytes>),
+    Deleted,
     /// `APPEND`: the new length.
-    Length(usize),
+    Length,
     /// `INCRBY` and friends: the new value.
-    Incremented(i64),
+    Incremented,
 }
 
 /// A write command as ops and the recipe for its reply.
@@ -42,19 +43,13 @@ pub enum Answer {
 pub struct Planned {
     /// The ops, in order.
     pub ops: Vec<(Bytes, Op)>,
-    /// The key whose earlier value the reply needs, if one.
-    pub key: Option<Bytes>,
     /// How to answer.
     pub answer: Answer,
 }
 
 /// The plan of a write command, or `None` for commands that do not write.
 pub fn plan(command: &Command) -> Option<Planned> {
-    let one = |key: &Bytes, op: Op, answer: Answer, needs_old: bool| Planned {
-        ops: vec![(key.clone(), op)],
-        key: needs_old.then(|| key.clone()),
-        answer,
-    };
+    let one = |key: &Bytes, op: Op, answer: Answer| Planned { ops: vec![(key.clone(), op)], answer };
     Some(match command {
         Command::Set { key, value, condition, get } => {
             let op = match condition {
@@ -67,23 +62,18 @@ pub fn plan(command: &Command) -> Option<Planned> {
                 (false, SetCondition::Always) => Answer::Ok,
                 (false, c) => Answer::SetIf(*c),
             };
-            let needs_old = !matches!(answer, Answer::Ok);
-            one(key, op, answer, needs_old)
+            one(key, op, answer)
         }
-        Command::SetNx { key, value } => one(key, Op::PutIfAbsent(value.clone()), Answer::SetNx, true),
-        Command::GetSet { key, value } => one(key, Op::Put(value.clone()), Answer::OldValue, true),
-        Command::Append { key, value } => {
-            one(key, Op::Append(value.clone()), Answer::Length(value.len()), true)
-        }
-        Command::IncrBy { key, delta } => one(key, Op::Increment(*delta), Answer::Incremented(*delta), true),
+        Command::SetNx { key, value } => one(key, Op::PutIfAbsent(value.clone()), Answer::SetNx),
+        Command::GetSet { key, value } => one(key, Op::Put(value.clone()), Answer::OldValue),
+        Command::Append { key, value } => one(key, Op::Append(value.clone()), Answer::Length),
+        Command::IncrBy { key, delta } => one(key, Op::Increment(*delta), Answer::Incremented),
         Command::Del { keys } => Planned {
             ops: keys.iter().map(|k| (k.clone(), Op::DeleteIfPresent)).collect(),
-            key: None,
-            answer: Answer::Deleted(keys.clone()),
+            answer: Answer::Deleted,
         },
         Command::MSet { pairs } => Planned {
             ops: pairs.iter().map(|(k, v)| (k.clone(), Op::Put(v.clone()))).collect(),
-            key: None,
             answer: Answer::Ok,
         },
         _ => return None,
@@ -102,52 +92,6 @@ pub fn transaction(stream: StreamId, ops: Vec<(Bytes, Op)>, reads: Vec<Bytes>, r
         controls: Vec::new(),
     };
     TxPart { codec: NATIVE, tags: vec![stream], body: native::encode(&body) }
-}
-
-/// The reply to a write whose transaction committed at `version`.
-pub fn committed_reply(
-    node: &Node,
-    stream: &StreamId,
-    plan: &Planned,
-    version: u64,
-) -> Result<Reply, NodeError> {
-    let before = |key: &[u8]| node.get(stream, key, Some(version - 1)).map(|v| v.map(|(value, _)| value));
-    let old = match &plan.key {
-        Some(key) => before(key)?,
-        None => None,
-    };
-    Ok(match &plan.answer {
-        Answer::Ok => Reply::ok(),
-        Answer::SetIf(SetCondition::IfAbsent) | Answer::SetNx if old.is_some() => idle_reply(&plan.answer),
-        Answer::SetIf(SetCondition::IfPresent) if old.is_none() => Reply::Null,
-        Answer::SetIf(_) => Reply::ok(),
-        Answer::SetNx => Reply::Integer(1),
-        Answer::OldValue => old.map_or(Reply::Null, Reply::Bulk),
-        Answer::Length(added) => Reply::Integer((old.map_or(0, |v| v.len()) + added) as i64),
-        Answer::Incremented(delta) => {
-            // The transaction committed, so the old value parsed and the sum fit.
-            let old: i64 = old.map_or(Some(0), |v| std::str::from_utf8(&v).ok()?.parse().ok()).unwrap_or(0);
-            Reply::Integer(old + delta)
-        }
-        Answer::Deleted(keys) => {
-            let mut distinct: Vec<&Bytes> = keys.iter().collect();
-            distinct.sort();
-            distinct.dedup();
-            let mut n = 0;
-            for key in distinct {
-                n += i64::from(before(key)?.is_some());
-            }
-            Reply::Integer(n)
-        }
-    })
-}
-
-/// The reply of a conditional write that did not write.
-fn idle_reply(answer: &Answer) -> Reply {
-    match answer {
-        Answer::SetNx => Reply::Integer(0),
-        _ => Reply::Null,
-    }
 }
 
 /// The error reply for a transaction the runtime did not commit.
@@ -170,8 +114,8 @@ pub fn node_error(e: &NodeError) -> Reply {
 /// The error reply for a write whose keys or values this node refuses to
 /// store, checked before the write joins a shared entry (a refused record
 /// would fail every caller of the entry).
-pub fn check_limits(plan: &Planned, max_key_bytes: usize, max_value_bytes: usize) -> Option<Reply> {
-    for (key, op) in &plan.ops {
+pub fn check_limits(ops: &[(Bytes, Op)], max_key_bytes: usize, max_value_bytes: usize) -> Option<Reply> {
+    for (key, op) in ops {
         if key.is_empty() || key.len() > max_key_bytes {
             return Some(Reply::Error(format!(
                 "ERR key of {} bytes: logkv keys are 1 to {max_key_bytes} bytes",

@@ -1,0 +1,174 @@
+//! `SCAN`, `KEYS` and `DBSIZE` over the live keys of the connection's
+//! stream (overlaid with a `MULTI` block's earlier writes).
+//!
+//! Keys are arbitrary bytes, so a `u64` cursor cannot hold the place of a
+//! scan. A server-wide table maps each cursor handed out to the last key
+//! examined; the next call continues after that key, in key order, at the
+//! state of that moment. A key present from the first call to the last is
+//! therefore returned (Redis's guarantee), exactly once. The table keeps
+//! the newest [`MAX_CURSORS`] cursors; an older one answers `ERR invalid
+//! cursor`, as does a number never handed out.
+
+use std::collections::{HashMap, VecDeque};
+use std::ops::Bound;
+
+use logkv_runtime::node::NodeError;
+use logkv_store::ScanOptions;
+use parking_lot::Mutex;
+
+use super::glob;
+use super::overlay::Overlay;
+use crate::resp::command::Bytes;
+use crate::resp::reply::Reply;
+
+/// Cursors remembered server-wide; older ones expire.
+pub const MAX_CURSORS: usize = 65_536;
+/// `SCAN`'s default `COUNT`, as in Redis.
+const DEFAULT_COUNT: u64 = 10;
+
+/// The server's table of open scan cursors.
+#[derive(Default)]
+pub struct Cursors(Mutex<Table>);
+
+#[derive(Default)]
+struct Table {
+    last: u64,
+    keys: HashMap<u64, Bytes>,
+    order: VecDeque<u64>,
+}
+
+impl Cursors {
+    /// A new cursor that continues after `key`.
+    fn open(&self, key: Bytes) -> u64 {
+        let mut t = self.0.lock();
+        t.last += 1;
+        let cursor = t.last;
+        t.keys.insert(cursor, key);
+        t.order.push_back(cursor);
+        while t.order.len() > MAX_CURSORS {
+            let old = t.order.pop_front().expect("not empty");
+            t.keys.remove(&old);
+        }
+        cursor
+    }
+
+    /// The key a cursor continues after.
+    fn resume(&self, cursor: u64) -> Option<Bytes> {
+        self.0.lock().keys.get(&cursor).cloned()
+    }
+
+    /// How many cursors are remembered.
+    pub fn len(&self) -> usize {
+        self.0.lock().keys.len()
+    }
+
+    /// Whether none are.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Visits the live keys after `after` (all if `None`) in order until
+/// `visit` returns false.
+fn each_key(
+    view: &Overlay<'_>,
+    after: Option<&[u8]>,
+    mut visit: impl FnMut(&[u8]) -> bool,
+) -> Result<(), NodeError> {
+    let start = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.to_vec()));
+    let options = ScanOptions { start: start.clone(), at: view.at(), ..ScanOptions::default() };
+    let mut base = view.node().scan(view.stream(), options).peekable();
+    let mut changed = view.changes().range::<Bytes, _>((start, Bound::Unbounded)).peekable();
+    loop {
+        let base_key = match base.peek() {
+            Some(Ok(kv)) => Some(kv.key.as_slice()),
+            Some(Err(_)) => return Err(base.next().expect("peeked").expect_err("an error")),
+            None => None,
+        };
+        let change = changed.peek().map(|(k, v)| (k.as_slice(), v.is_some()));
+        let (key, live, take_base, take_change) = match (base_key, change) {
+            (None, None) => return Ok(()),
+            (Some(b), None) => (b.to_vec(), true, true, false),
+            (None, Some((c, live))) => (c.to_vec(), live, false, true),
+            (Some(b), Some((c, live))) => match b.cmp(c) {
+                std::cmp::Ordering::Less => (b.to_vec(), true, true, false),
+                std::cmp::Ordering::Equal => (c.to_vec(), live, true, true),
+                std::cmp::Ordering::Greater => (c.to_vec(), live, false, true),
+            },
+        };
+        if take_base {
+            base.next();
+        }
+        if take_change {
+            changed.next();
+        }
+        if live && !visit(&key) {
+            return Ok(());
+        }
+    }
+}
+
+/// `DBSIZE`: the number of live keys.
+pub fn dbsize(view: &Overlay<'_>) -> Result<Reply, NodeError> {
+    let mut n = 0i64;
+    each_key(view, None, |_| {
+        n += 1;
+        true
+    })?;
+    Ok(Reply::Integer(n))
+}
+
+/// `KEYS pattern`: every live key matching, in key order.
+pub fn keys(view: &Overlay<'_>, pattern: &[u8]) -> Result<Reply, NodeError> {
+    let all = pattern == b"*";
+    let mut found = Vec::new();
+    each_key(view, None, |k| {
+        if all || glob::matches(pattern, k) {
+            found.push(Reply::Bulk(k.to_vec()));
+        }
+        true
+    })?;
+    Ok(Reply::Array(found))
+}
+
+/// `SCAN cursor [MATCH p] [COUNT n]`: examines up to `count` keys after
+/// the cursor's place and returns those matching, with the next cursor
+/// (`0` when the scan is complete).
+pub fn scan(
+    view: &Overlay<'_>,
+    cursors: &Cursors,
+    cursor: u64,
+    pattern: Option<&[u8]>,
+    count: Option<u64>,
+) -> Result<Reply, NodeError> {
+    let after = match cursor {
+        0 => None,
+        c => match cursors.resume(c) {
+            Some(key) => Some(key),
+            None => return Ok(Reply::Error("ERR invalid cursor".into())),
+        },
+    };
+    let count = count.unwrap_or(DEFAULT_COUNT);
+    let pattern = pattern.filter(|p| *p != b"*");
+    let mut examined = 0u64;
+    let mut last: Option<Bytes> = None;
+    let mut found = Vec::new();
+    let mut more = false;
+    each_key(view, after.as_deref(), |k| {
+        if examined == count {
+            more = true;
+            return false;
+        }
+        examined += 1;
+        if pattern.is_none_or(|p| glob::matches(p, k)) {
+            found.push(Reply::Bulk(k.to_vec()));
+        }
+        last = Some(k.to_vec());
+        true
+    })?;
+    let next = match (more, last) {
+        (true, Some(key)) => cursors.open(key),
+        _ => 0,
+    };
+    Ok(Reply::Array(vec![Reply::Bulk(next.to_string().into_bytes()), Reply::Array(found)]))
+}
