@@ -46,17 +46,6 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// [`Shared::try_new`], ending the process with exit status 2 and the
-    /// reason on stderr when the users file cannot be used: `logkv serve`
-    /// must not start without the users it was told to require.
-    pub fn new(node: Arc<Node>, identity: Signer, config: ServeConfig) -> Shared {
-        Shared::try_new(node, identity, config).unwrap_or_else(|e| {
-            tracing::error!(error = %e, "cannot start");
-            eprintln!("logkv serve: {e}");
-            std::process::exit(2)
-        })
-    }
-
     /// Shared state for a node that has finished opening; fails if the
     /// users file (`config.users_file`) is unreadable or malformed, or a
     /// user's key file cannot be loaded.

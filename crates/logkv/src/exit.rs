@@ -200,7 +200,8 @@ impl CliError {
                 | CliError::BadInput(_)
                 | CliError::Key(logkv_runtime::keyfile::KeyfileError::Exists { .. })
                 | CliError::NoKey { .. }
-        ) || matches!(self, CliError::Remote(e) if e.is_usage());
+        ) || matches!(self, CliError::Remote(e) if e.is_usage())
+            || matches!(self, CliError::Serve(e) if e.is_usage());
         ExitCode::from(if usage { USAGE } else { DAMAGE_OR_IO })
     }
 

@@ -30,6 +30,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// The users file cannot be used.
+    #[error(transparent)]
+    Users(#[from] crate::session::auth::UsersError),
     /// The node's key file cannot be created or read.
     #[error("node key: {0}")]
     Key(#[from] KeyfileError),
@@ -59,6 +62,14 @@ pub enum ServeError {
     Close(NodeError),
 }
 
+impl ServeError {
+    /// Whether the configuration is at fault (exit status 2) rather than
+    /// the machine or the data (3).
+    pub fn is_usage(&self) -> bool {
+        matches!(self, ServeError::Users(_))
+    }
+}
+
 /// Runs a node until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     let identity = node_identity(&config)?;
@@ -68,7 +79,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         .thread_name("logkv-io")
         .build()
         .map_err(ServeError::Runtime)?;
-    let shared = Arc::new(Shared::new(node, identity, config));
+    let shared = Arc::new(Shared::try_new(node, identity, config)?);
     runtime.block_on(serve(shared.clone()))?;
     drop(runtime);
     let Shared { node, .. } = Arc::into_inner(shared).expect("every task ended with the runtime");
