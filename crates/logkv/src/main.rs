@@ -21,7 +21,16 @@ use crate::cli::{Cli, Command, TxCommand};
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let local_only = matches!(
+        cli.command,
+        Command::Inspect | Command::Key(_) | Command::Tx(TxCommand::Body(_)) | Command::Serve(_)
+    );
+    let server_flag = matches.value_source("server") == Some(clap::parser::ValueSource::CommandLine);
     let result = match cli.command {
+        _ if local_only && server_flag => Err(exit::CliError::BadInput(
+            "--server applies to put, get, del, scan, history, tx submit and acl; this command does not talk to a server"
+                .into(),
+        )),
         Command::Store(command) => commands::run(&cli.global, command),
         Command::Inspect => inspect::run(&cli.global.data_dir),
         Command::Key(command) => runtime_cmds::key(command),

@@ -228,6 +228,8 @@ fn limit_and_usage_errors_exit_2_naming_the_limit() {
     assert_eq!(f.run(&["--durability", "sometimes", "get", "k"]).code, 2, "clap's usage error");
     assert_eq!(f.run(&["--segment-size-bytes", "3", "get", "k"]).code, 2);
     assert_eq!(f.run(&["get", "k"]).code, 1, "no write above went through");
+    let run = f.run(&["inspect", "--server", "http://127.0.0.1:1"]);
+    assert!(run.code == 2 && run.stderr.contains("does not talk to a server"), "{run:?}");
 }
 
 #[test]
