@@ -113,11 +113,15 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-# A port nothing on loopback accepts on (bash's /dev/tcp: connection refused).
+# A port nothing on loopback accepts on (bash's /dev/tcp: connection
+# refused), below the kernel's ephemeral range so that no client socket
+# (redis-benchmark opens many) holds it.
+EPHEMERAL_LOW=$(awk '{print $1}' /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+[ "$EPHEMERAL_LOW" -gt 11024 ] || EPHEMERAL_LOW=61000
 free_port() {
     local port
     while :; do
-        port=$((20000 + RANDOM % 40000))
+        port=$((10000 + RANDOM % (EPHEMERAL_LOW - 11000)))
         if ! (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
             echo "$port"
             return
@@ -153,7 +157,21 @@ logkv_ready() { [ "$(http_status "$HTTP_PORT" /readyz)" = 200 ]; }
 redis_ready() { [ "$(redis-cli -h 127.0.0.1 -p "$PORT" ping)" = PONG ]; }
 
 # start_server logkv|redis always|periodic DIR: sets SERVER_PID and PORT.
+# A port taken between the check and the bind is retried with new ports.
 start_server() {
+    local attempt
+    for attempt in 1 2 3 4 5; do
+        if start_server_once "$@"; then return 0; fi
+        if [ -n "$SERVER_PID" ] && kill -0 "$SERVER_PID" 2>/dev/null; then return 1; fi
+        SERVER_PID=""
+        grep -qi "address already in use" "$3/server.log" || { tail -n 20 "$3/server.log" >&2; return 1; }
+        log "port taken, retrying ($attempt)"
+        rm -rf "$3/data"
+    done
+    return 1
+}
+
+start_server_once() {
     local kind=$1 pairing=$2 dir=$3
     PORT=$(free_port)
     case "$kind" in
@@ -165,7 +183,7 @@ start_server() {
             "$LOGKV" serve --data-dir "$dir/data" --resp "127.0.0.1:$PORT" --http "127.0.0.1:$HTTP_PORT" \
                 "${durability[@]}" >"$dir/server.log" 2>&1 &
             SERVER_PID=$!
-            wait_until "logkv serve" logkv_ready || { tail -n 20 "$dir/server.log" >&2; return 1; }
+            wait_until "logkv serve" logkv_ready
             ;;
         redis)
             local fsync=always
@@ -175,7 +193,7 @@ start_server() {
                 --appendonly yes --appendfsync "$fsync" --daemonize no \
                 --logfile "$dir/server.log" &
             SERVER_PID=$!
-            wait_until "redis-server" redis_ready || { tail -n 20 "$dir/server.log" >&2; return 1; }
+            wait_until "redis-server" redis_ready
             ;;
     esac
 }
