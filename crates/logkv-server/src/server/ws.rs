@@ -6,13 +6,15 @@
 //! the log's records, then live writes as they are acknowledged.
 //! `kv_unwatch([id])` ends one. Every other method is answered as over HTTP.
 //!
-//! Backpressure: everything sent to a connection goes through one bounded
-//! queue. While a subscription sends its history it waits for room (the
-//! log is read only as fast as the client takes it); once live, a full
-//! queue means the client cannot keep up, and the subscription is closed
-//! with an error notification rather than buffer without bound.
+//! Backpressure: everything sent to a connection goes through one queue
+//! bounded in messages ([`QUEUE`]) and in bytes ([`QUEUE_BYTES`]). While a
+//! subscription sends its history it waits for room (the log is read only
+//! as fast as the client takes it); once live, a full queue means the
+//! client cannot keep up, and the subscription is closed with an error
+//! notification rather than buffer without bound.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 use axum::extract::ws::{Message, WebSocket};
@@ -34,6 +36,47 @@ use crate::shared::Shared;
 /// Messages queued for one connection (answers and notifications).
 pub const QUEUE: usize = 1024;
 
+/// Bytes of live notifications a connection may have queued before the
+/// subscription adding one more is closed.
+pub const QUEUE_BYTES: usize = 4 << 20;
+
+/// The sending side of a connection's queue, counting its bytes.
+#[derive(Clone)]
+struct Out {
+    tx: mpsc::Sender<String>,
+    bytes: Arc<AtomicUsize>,
+}
+
+impl Out {
+    /// Waits for room.
+    async fn send(&self, text: String) -> Result<(), ()> {
+        let len = text.len();
+        self.bytes.fetch_add(len, Relaxed);
+        self.tx.send(text).await.map_err(|_| {
+            self.bytes.fetch_sub(len, Relaxed);
+        })
+    }
+
+    /// Queues without waiting; `Ok(false)` when the queue is full.
+    fn try_send(&self, text: String) -> Result<bool, ()> {
+        let len = text.len();
+        if self.bytes.fetch_add(len, Relaxed) + len > QUEUE_BYTES {
+            self.bytes.fetch_sub(len, Relaxed);
+            return Ok(false);
+        }
+        match self.tx.try_send(text) {
+            Ok(()) => Ok(true),
+            Err(e) => {
+                self.bytes.fetch_sub(len, Relaxed);
+                match e {
+                    mpsc::error::TrySendError::Full(_) => Ok(false),
+                    mpsc::error::TrySendError::Closed(_) => Err(()),
+                }
+            }
+        }
+    }
+}
+
 /// Changes read from the log per step.
 const STEP: usize = 256;
 
@@ -42,7 +85,8 @@ pub const MAX_SUBSCRIPTIONS: usize = 64;
 
 /// Serves one WebSocket until the client closes it or the server stops.
 pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, admin: Admin) {
-    let (out, mut queued) = mpsc::channel::<String>(QUEUE);
+    let (tx, mut queued) = mpsc::channel::<String>(QUEUE);
+    let out = Out { tx, bytes: Arc::new(AtomicUsize::new(0)) };
     let mut subscriptions: HashMap<String, CancellationToken> = HashMap::new();
     let mut next_id = 1u64;
     let closing = CancellationToken::new();
@@ -50,6 +94,7 @@ pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, admin: Admin) {
         tokio::select! {
             _ = shared.shutdown.cancelled() => break,
             Some(text) = queued.recv() => {
+                out.bytes.fetch_sub(text.len(), Relaxed);
                 if socket.send(Message::Text(text.into())).await.is_err() {
                     break;
                 }
@@ -106,7 +151,7 @@ fn watch(
     shared: &Arc<Shared>,
     request: &Request,
     id: &str,
-    out: &mpsc::Sender<String>,
+    out: &Out,
     subscriptions: &mut HashMap<String, CancellationToken>,
     closing: &CancellationToken,
 ) -> Result<(), RpcError> {
@@ -146,7 +191,7 @@ fn unwatch(
 struct Subscription {
     shared: Arc<Shared>,
     id: String,
-    out: mpsc::Sender<String>,
+    out: Out,
     token: CancellationToken,
 }
 
@@ -183,15 +228,14 @@ impl Subscription {
                 let text = notification(id, &change);
                 if live {
                     match out.try_send(text) {
-                        Ok(()) => {}
-                        Err(mpsc::error::TrySendError::Full(_)) => {
-                            return self
-                                .close(&format!(
-                                "the client is not reading fast enough: more than {QUEUE} messages waiting"
-                            ))
-                                .await
+                        Ok(true) => {}
+                        Ok(false) => {
+                            let detail = format!(
+                                "the client is not reading fast enough: {QUEUE} messages or {QUEUE_BYTES} bytes waiting"
+                            );
+                            return self.close(&detail).await;
                         }
-                        Err(mpsc::error::TrySendError::Closed(_)) => return,
+                        Err(()) => return,
                     }
                 } else {
                     tokio::select! {
