@@ -9,10 +9,11 @@
 //! Several rounds run on one directory, so each restart also recovers from
 //! the previous kill; the last start is stopped with SIGTERM and must exit 0.
 
-use std::io::{BufRead, BufReader, Read, Write};
+mod server;
+
+use std::io::{BufRead, BufReader, Write};
 use std::net::TcpStream;
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -20,127 +21,20 @@ use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use server::resp::request;
+use server::{Server, PATIENCE};
 
 const ROUNDS: usize = 5;
 const THREADS: usize = 4;
 const BATCH: usize = 16;
 const SEED: u64 = 0x7365_7276_652d_6b39;
-/// Longest wait for a server to start or a reply to come: a hang detector,
-/// not a measurement.
-const PATIENCE: Duration = Duration::from_secs(60);
 
 /// Writes whose `+OK` a client read: key and value.
 type Acked = Arc<Mutex<Vec<(String, Vec<u8>)>>>;
 
-/// A running `logkv serve` and where it listens.
-struct Server {
-    child: Child,
-    resp: String,
-    log: PathBuf,
-}
-
-impl Server {
-    /// Starts `logkv serve` on `dir` with OS-chosen loopback ports and
-    /// waits until `/readyz` answers 200.
-    fn start(dir: &Path, log: &Path) -> Server {
-        let stderr = std::fs::File::create(log).expect("create the server log");
-        let child = Command::new(env!("CARGO_BIN_EXE_logkv"))
-            .arg("serve")
-            .arg("--data-dir")
-            .arg(dir)
-            .args(["--durability", "always", "--resp", "127.0.0.1:0", "--http", "127.0.0.1:0"])
-            .env("LOGKV_LOG", "info")
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .expect("spawn logkv serve");
-        let mut server = Server { child, resp: String::new(), log: log.to_path_buf() };
-        let started = Instant::now();
-        let (resp, http) = loop {
-            if let Some(addrs) = listening(&server.log) {
-                break addrs;
-            }
-            if let Some(status) = server.child.try_wait().expect("poll the server") {
-                panic!("logkv serve exited ({status}) before listening:\n{}", server.log_text());
-            }
-            assert!(started.elapsed() < PATIENCE, "logkv serve did not listen:\n{}", server.log_text());
-            thread::sleep(Duration::from_millis(20));
-        };
-        while http_status(&http, "/readyz") != Some(200) {
-            assert!(started.elapsed() < PATIENCE, "/readyz never answered 200:\n{}", server.log_text());
-            thread::sleep(Duration::from_millis(20));
-        }
-        server.resp = resp;
-        server
-    }
-
-    fn connect(&self) -> TcpStream {
-        let stream = TcpStream::connect(&self.resp).expect("connect to RESP");
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        stream.set_nodelay(true).unwrap();
-        stream
-    }
-
-    fn log_text(&self) -> String {
-        std::fs::read_to_string(&self.log).unwrap_or_default()
-    }
-
-    /// SIGKILL, and reap the process.
-    fn kill9(mut self) {
-        self.child.kill().expect("SIGKILL");
-        let status = self.child.wait().expect("reap");
-        assert!(!status.success(), "killed server cannot exit 0");
-    }
-
-    /// SIGTERM; the server must drain and exit 0.
-    fn terminate(mut self) {
-        let pid = self.child.id() as libc::pid_t;
-        assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0, "SIGTERM");
-        let status = self.child.wait().expect("reap");
-        assert!(status.success(), "SIGTERM must exit 0, got {status}:\n{}", self.log_text());
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        // A failed assertion must not leave the server running.
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-/// The RESP and HTTP addresses from the server's "listening" log line.
-fn listening(log: &Path) -> Option<(String, String)> {
-    let text = std::fs::read_to_string(log).ok()?;
-    let line = text.lines().find(|l| l.contains("listening"))?;
-    let field = |name: &str| {
-        let start = line.find(&format!("{name}="))? + name.len() + 1;
-        let rest = &line[start..];
-        Some(rest.split_whitespace().next()?.trim_matches('"').to_string())
-    };
-    Some((field("resp")?, field("http")?))
-}
-
-/// The status code of `GET path` over HTTP/1.0, or `None` if the server
-/// does not answer.
-fn http_status(addr: &str, path: &str) -> Option<u16> {
-    let mut stream = TcpStream::connect(addr).ok()?;
-    stream.set_read_timeout(Some(PATIENCE)).ok()?;
-    write!(stream, "GET {path} HTTP/1.0\r\nHost: {addr}\r\n\r\n").ok()?;
-    let mut answer = String::new();
-    stream.read_to_string(&mut answer).ok()?;
-    answer.split_whitespace().nth(1)?.parse().ok()
-}
-
-/// A RESP request as a multibulk array.
-fn request(out: &mut Vec<u8>, args: &[&[u8]]) {
-    out.extend_from_slice(format!("*{}\r\n", args.len()).as_bytes());
-    for arg in args {
-        out.extend_from_slice(format!("${}\r\n", arg.len()).as_bytes());
-        out.extend_from_slice(arg);
-        out.extend_from_slice(b"\r\n");
-    }
+/// `logkv serve` in `always` mode on `data` (kept across restarts).
+fn start(data: &Path) -> Server {
+    Server::builder().data_dir(data).args(["--durability", "always"]).start()
 }
 
 /// One reply line (without CRLF); `None` at end of stream or on error.
@@ -203,7 +97,7 @@ fn writer(server_addr: String, round: usize, thread: usize, acked: Acked, count:
         i += BATCH;
         let mut bytes = Vec::new();
         for (key, value) in &batch {
-            request(&mut bytes, &[b"SET", key.as_bytes(), value]);
+            bytes.extend(request(&[b"SET", key.as_bytes(), value]));
         }
         if out.write_all(&bytes).is_err() {
             return;
@@ -230,7 +124,7 @@ fn check(server: &Server, acked: &[(String, Vec<u8>)]) {
     for chunk in acked.chunks(256) {
         let mut bytes = Vec::new();
         for (key, _) in chunk {
-            request(&mut bytes, &[b"GET", key.as_bytes()]);
+            bytes.extend(request(&[b"GET", key.as_bytes()]));
         }
         out.write_all(&bytes).unwrap();
         for (key, value) in chunk {
@@ -251,7 +145,7 @@ fn acknowledged_sets_survive_kill9_of_serve() {
     let mut rng = StdRng::seed_from_u64(SEED);
     let acked: Acked = Arc::default();
     for round in 0..ROUNDS {
-        let server = Server::start(&data, &dir.path().join(format!("serve-{round}.log")));
+        let server = start(&data);
         check(&server, &acked.lock().unwrap());
         let before = acked.lock().unwrap().len();
         let count = Arc::new(AtomicUsize::new(0));
@@ -268,29 +162,30 @@ fn acknowledged_sets_survive_kill9_of_serve() {
                 started.elapsed() < PATIENCE,
                 "writers stalled at {}:\n{}",
                 count.load(Ordering::Relaxed),
-                server.log_text()
+                server.stderr()
             );
-            assert!(!writers.iter().all(|w| w.is_finished()), "every writer stopped:\n{}", server.log_text());
+            assert!(!writers.iter().all(|w| w.is_finished()), "every writer stopped:\n{}", server.stderr());
             thread::sleep(Duration::from_millis(1));
         }
-        server.kill9();
+        let status = server.kill9();
+        assert!(!status.success(), "a killed server cannot exit 0: {status}");
         for w in writers {
             w.join().expect("writer thread");
         }
         let now = acked.lock().unwrap().len();
         assert!(now - before >= kill_after, "round {round}: {} acknowledged", now - before);
     }
-    let server = Server::start(&data, &dir.path().join("serve-last.log"));
+    let server = start(&data);
     let acked = acked.lock().unwrap();
     check(&server, &acked);
     // A key nobody wrote is nil, so `check` is not vacuous.
     let stream = server.connect();
     let mut out = stream.try_clone().unwrap();
     let mut reader = BufReader::new(stream);
-    let mut bytes = Vec::new();
-    request(&mut bytes, &[b"GET", b"key_never_written"]);
-    out.write_all(&bytes).unwrap();
+    out.write_all(&request(&[b"GET", b"key_never_written"])).unwrap();
     assert_eq!(read_bulk(&mut reader), None);
     drop((out, reader));
-    server.terminate();
+    let stderr = server.stderr();
+    let status = server.stop();
+    assert!(status.success(), "SIGTERM must exit 0, got {status}:\n{stderr}");
 }
