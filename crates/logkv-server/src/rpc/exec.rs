@@ -204,16 +204,29 @@ async fn wait_for_version(shared: &Arc<Shared>, p: &Params<'_>) -> Result<Value,
     let mut versions = shared.watch_versions();
     let applied = || shared.node.replay_progress().applied_version;
     if applied() < version {
-        let reached = tokio::time::timeout(timeout, versions.wait_for(|v| *v >= version)).await;
-        if !matches!(reached, Ok(Ok(_))) && applied() < version {
+        // Shutdown ends the wait too: the server drains in-flight requests.
+        let reached = tokio::select! {
+            reached = tokio::time::timeout(timeout, versions.wait_for(|v| *v >= version)) => {
+                matches!(reached, Ok(Ok(_)))
+            }
+            _ = shared.shutdown.cancelled() => false,
+        };
+        if !reached && applied() < version {
             return Err(RpcError::server(
                 TIMEOUT,
                 "Timeout",
-                format!(
-                    "version {version} not visible within {} ms (applied version: {})",
-                    timeout.as_millis(),
-                    applied()
-                ),
+                if shared.shutdown.is_cancelled() {
+                    format!(
+                        "version {version} not visible: the server is shutting down (applied version: {})",
+                        applied()
+                    )
+                } else {
+                    format!(
+                        "version {version} not visible within {} ms (applied version: {})",
+                        timeout.as_millis(),
+                        applied()
+                    )
+                },
             ));
         }
     }
