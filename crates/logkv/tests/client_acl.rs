@@ -2,6 +2,8 @@
 //! client says when the data directory is held by another process or the
 //! server of `--server` cannot be reached — run as the real binary.
 
+mod server;
+
 use std::ffi::OsStr;
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -12,6 +14,7 @@ use logkv_runtime::codec::{native, NATIVE};
 use logkv_runtime::envelope::{Entry, TxPart};
 use logkv_runtime::keyfile;
 use logkv_runtime::types::StreamId;
+use server::Server;
 
 /// A temporary directory holding the data directory and key files; logkv
 /// runs with it as the working directory.
@@ -288,57 +291,12 @@ fn a_server_that_is_not_there_exits_3_naming_its_url() {
     assert_eq!(run.code, 2, "a URL without a scheme is a usage error: {run:?}");
 }
 
-/// A `logkv serve` on the fixture's data directory, on ports picked free,
-/// killed when dropped.
-struct Server {
-    child: Child,
-    url: String,
-}
-
-impl Server {
-    fn start(f: &Fixture) -> Server {
-        // Bound, read and released: nothing else listens there right after.
-        let free = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
-        let (resp, http) = (free(), free());
-        let log = std::fs::File::create(f.path("serve.log")).unwrap();
-        let child = f
-            .command(&[
-                "serve",
-                "--resp",
-                &format!("127.0.0.1:{resp}"),
-                "--http",
-                &format!("127.0.0.1:{http}"),
-            ])
-            .stdin(Stdio::null())
-            .stdout(log.try_clone().unwrap())
-            .stderr(log)
-            .spawn()
-            .expect("spawn logkv serve");
-        let server = Server { child, url: format!("http://127.0.0.1:{http}") };
-        let ready = format!("{}/readyz", server.url);
-        let mut waits = 0;
-        while !ureq::get(&ready).call().is_ok_and(|r| r.status() == 200) {
-            waits += 1;
-            let log = std::fs::read_to_string(f.path("serve.log")).unwrap_or_default();
-            assert!(waits < 1000, "logkv serve never became ready: {log}");
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        server
-    }
-}
-
-impl Drop for Server {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
 #[test]
 fn every_client_command_round_trips_through_a_running_server() {
     let f = Fixture::new();
-    let server = Server::start(&f);
-    let url = server.url.as_str();
+    let server = Server::builder().data_dir(f.data_dir()).start();
+    let http_url = server.http_url();
+    let url = http_url.as_str();
     let (admin, _) = f.key("admin");
     let (writer, writer_address) = f.key("writer");
     let remote = |args: &[&str]| f.run(&[args, &["--server", url, "--key", &admin]].concat());

@@ -7,6 +7,7 @@
 //! `/readyz`.
 
 mod rpc_support;
+mod server;
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -16,8 +17,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::types::{tx_version, StreamId};
-use rpc_support::{entry_hex, native_tx, signer, Server, PATIENCE};
+use rpc_support::{entry_hex, native_tx, signer, Rpc};
 use serde_json::{json, Value};
+use server::{Server, PATIENCE};
 
 const S: StreamId = StreamId([1; 32]);
 const OTHER: StreamId = StreamId([2; 32]);
@@ -36,79 +38,78 @@ fn version_of(submitted: &Value) -> u64 {
 
 #[test]
 fn kv_methods_answer_over_http_with_paging_versions_and_history() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("node"), &[]);
+    let server = Server::builder().start();
+    let rpc = Rpc::new(&server);
     let me = signer(1);
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
     let v1 =
-        version_of(&server.submit(
+        version_of(&rpc.submit(
             &me,
             vec![(S, b"a", Op::Put(b"hello world".to_vec())), (S, b"b", Op::Put(b"bee".to_vec()))],
         ));
-    let v2 =
-        version_of(&server.submit(&me, vec![(S, b"a", Op::Put(b"HELLO".to_vec())), (S, b"b", Op::Delete)]));
-    let v3 = version_of(&server.submit(&me, vec![(S, b"c", Op::Put(big.clone()))]));
+    let v2 = version_of(&rpc.submit(&me, vec![(S, b"a", Op::Put(b"HELLO".to_vec())), (S, b"b", Op::Delete)]));
+    let v3 = version_of(&rpc.submit(&me, vec![(S, b"c", Op::Put(big.clone()))]));
     assert!(v1 < v2 && v2 < v3);
 
-    assert_eq!(server.result("kv_getStatus", json!([])), json!(true));
+    assert_eq!(rpc.result("kv_getStatus", json!([])), json!(true));
     // Paging: startIndex/len, and len 0 for the metadata only.
-    let page = server.result("kv_getValue", json!([s(S), b64(b"a"), 1, 3, v1]));
+    let page = rpc.result("kv_getValue", json!([s(S), b64(b"a"), 1, 3, v1]));
     assert_eq!(page, json!({ "version": v1, "data": b64(b"ell"), "size": 11 }));
-    let now = server.result("kv_getValue", json!([s(S), b64(b"a"), 0, 100]));
+    let now = rpc.result("kv_getValue", json!([s(S), b64(b"a"), 0, 100]));
     assert_eq!(now, json!({ "version": v2, "data": b64(b"HELLO"), "size": 5 }));
-    let meta = server.result("kv_getValue", json!([s(S), b64(b"c"), 0, 0]));
+    let meta = rpc.result("kv_getValue", json!([s(S), b64(b"c"), 0, 0]));
     assert_eq!(meta, json!({ "version": v3, "data": "", "size": big.len() }));
     let mut read = Vec::new();
     while read.len() < big.len() {
-        let page = server.result("kv_getValue", json!([s(S), b64(b"c"), read.len(), 262_144, v3]));
+        let page = rpc.result("kv_getValue", json!([s(S), b64(b"c"), read.len(), 262_144, v3]));
         read.extend(STANDARD.decode(page["data"].as_str().unwrap()).unwrap());
     }
     assert_eq!(read, big, "a value larger than one page reads back page by page");
-    let too_long = server.error("kv_getValue", json!([s(S), b64(b"c"), 0, 262_145]));
+    let too_long = rpc.error("kv_getValue", json!([s(S), b64(b"c"), 0, 262_145]));
     assert_eq!(too_long["code"], json!(-32602));
     // A deleted key: the delete's version, size 0; as of v1 it was live.
     assert_eq!(
-        server.result("kv_getValue", json!([s(S), b64(b"b"), 0, 10])),
+        rpc.result("kv_getValue", json!([s(S), b64(b"b"), 0, 10])),
         json!({ "version": v2, "data": "", "size": 0 })
     );
-    assert_eq!(server.result("kv_getValue", json!([s(S), b64(b"b"), 0, 10, v1]))["data"], json!(b64(b"bee")));
+    assert_eq!(rpc.result("kv_getValue", json!([s(S), b64(b"b"), 0, 10, v1]))["data"], json!(b64(b"bee")));
     // Iteration skips deleted keys, as of any version.
-    let first = server.result("kv_getFirst", json!([s(S), 0, 10]));
+    let first = rpc.result("kv_getFirst", json!([s(S), 0, 10]));
     assert_eq!((first["key"].clone(), first["data"].clone()), (json!(b64(b"a")), json!(b64(b"HELLO"))));
-    let next = server.result("kv_getNext", json!([s(S), b64(b"a"), 0, 0, false]));
+    let next = rpc.result("kv_getNext", json!([s(S), b64(b"a"), 0, 0, false]));
     assert_eq!(next["key"], json!(b64(b"c")), "b is deleted");
-    let next_then = server.result("kv_getNext", json!([s(S), b64(b"a"), 0, 3, false, v1]));
+    let next_then = rpc.result("kv_getNext", json!([s(S), b64(b"a"), 0, 3, false, v1]));
     assert_eq!((next_then["key"].clone(), next_then["data"].clone()), (json!(b64(b"b")), json!(b64(b"bee"))));
-    assert_eq!(server.result("kv_getLast", json!([s(S), 0, 0]))["key"], json!(b64(b"c")));
-    assert_eq!(server.result("kv_getPrev", json!([s(S), b64(b"c"), 0, 0, false]))["key"], json!(b64(b"a")));
-    assert_eq!(server.result("kv_getPrev", json!([s(S), b64(b"a"), 0, 0, false])), Value::Null);
+    assert_eq!(rpc.result("kv_getLast", json!([s(S), 0, 0]))["key"], json!(b64(b"c")));
+    assert_eq!(rpc.result("kv_getPrev", json!([s(S), b64(b"c"), 0, 0, false]))["key"], json!(b64(b"a")));
+    assert_eq!(rpc.result("kv_getPrev", json!([s(S), b64(b"a"), 0, 0, false])), Value::Null);
     // Results, streams, progress, permissions.
-    assert_eq!(server.result("kv_getTransactionResult", json!([v1])), json!("Commit"));
-    assert_eq!(server.result("kv_getTransactionResult", json!([v3.to_string()])), json!("Commit"));
-    assert_eq!(server.result("kv_getHoldingStreamIds", json!([])), json!([s(S)]));
-    let progress = server.result("kv_getReplayProgress", json!([]));
+    assert_eq!(rpc.result("kv_getTransactionResult", json!([v1])), json!("Commit"));
+    assert_eq!(rpc.result("kv_getTransactionResult", json!([v3.to_string()])), json!("Commit"));
+    assert_eq!(rpc.result("kv_getHoldingStreamIds", json!([])), json!([s(S)]));
+    let progress = rpc.result("kv_getReplayProgress", json!([]));
     assert_eq!(progress["appliedVersion"], json!(v3));
     let me_hex = me.address().to_string();
     let stranger = signer(9).address().to_string();
-    assert_eq!(server.result("kv_hasWritePermission", json!([me_hex, s(S), b64(b"a")])), json!(true));
-    assert_eq!(server.result("kv_hasWritePermission", json!([stranger, s(S), b64(b"a")])), json!(false));
-    assert_eq!(server.result("kv_isAdmin", json!([me_hex, s(S)])), json!(true));
-    assert_eq!(server.result("kv_IsAdmin", json!([stranger, s(S)])), json!(false));
-    assert_eq!(server.result("kv_isSpecialKey", json!([s(S), b64(b"a")])), json!(false));
-    assert_eq!(server.result("kv_isWriterOfKey", json!([stranger, s(S), b64(b"a")])), json!(false));
-    assert_eq!(server.result("kv_isWriterOfStream", json!([stranger, s(S)])), json!(false));
+    assert_eq!(rpc.result("kv_hasWritePermission", json!([me_hex, s(S), b64(b"a")])), json!(true));
+    assert_eq!(rpc.result("kv_hasWritePermission", json!([stranger, s(S), b64(b"a")])), json!(false));
+    assert_eq!(rpc.result("kv_isAdmin", json!([me_hex, s(S)])), json!(true));
+    assert_eq!(rpc.result("kv_IsAdmin", json!([stranger, s(S)])), json!(false));
+    assert_eq!(rpc.result("kv_isSpecialKey", json!([s(S), b64(b"a")])), json!(false));
+    assert_eq!(rpc.result("kv_isWriterOfKey", json!([stranger, s(S), b64(b"a")])), json!(false));
+    assert_eq!(rpc.result("kv_isWriterOfStream", json!([stranger, s(S)])), json!(false));
     // History, newest first, limited by a version.
-    let history = server.result("kv_getHistory", json!([s(S), b64(b"b")]));
+    let history = rpc.result("kv_getHistory", json!([s(S), b64(b"b")]));
     assert_eq!(
         history,
         json!([{ "version": v2, "deleted": true, "size": 0 }, { "version": v1, "deleted": false, "size": 3 }])
     );
-    let before = server.result("kv_getHistory", json!([s(S), b64(b"b"), v1]));
+    let before = rpc.result("kv_getHistory", json!([s(S), b64(b"b"), v1]));
     assert_eq!(before, json!([{ "version": v1, "deleted": false, "size": 3 }]));
-    assert_eq!(server.result("kv_getHistory", json!([s(S), b64(b"never")])), json!([]));
+    assert_eq!(rpc.result("kv_getHistory", json!([s(S), b64(b"never")])), json!([]));
     // Unknown methods and bad JSON.
-    assert_eq!(server.error("kv_nope", json!([]))["code"], json!(-32601));
-    let (status, body) = server.post("{not json", None);
+    assert_eq!(rpc.error("kv_nope", json!([]))["code"], json!(-32601));
+    let (status, body) = rpc.post("{not json", None);
     assert_eq!(status, 200);
     assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["error"]["code"], json!(-32700));
     // A batch runs in order, reads and writes alike.
@@ -116,22 +117,22 @@ fn kv_methods_answer_over_http_with_paging_versions_and_history() {
         { "jsonrpc": "2.0", "id": 1, "method": "kv_getValue", "params": [s(S), b64(b"a"), 0, 5] },
         { "jsonrpc": "2.0", "id": 2, "method": "kv_waitForVersion", "params": [v3, 1000] },
     ]);
-    let (_, body) = server.post(&batch.to_string(), None);
+    let (_, body) = rpc.post(&batch.to_string(), None);
     let answers: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(answers[0]["result"]["data"], json!(b64(b"HELLO")));
     assert_eq!(answers[1]["result"]["appliedVersion"], json!(v3));
-    server.terminate();
+    server.stop_cleanly();
 }
 
 #[test]
 fn kv_submit_takes_client_signed_entries_and_reports_each_transaction() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("node"), &[]);
+    let server = Server::builder().start();
+    let rpc = Rpc::new(&server);
     let (owner, intruder) = (signer(1), signer(2));
     let address = owner.address().to_string();
     // Nonces are reserved: never the same twice, above every one applied.
-    let n1 = server.result("kv_nextNonce", json!([address])).as_u64().unwrap();
-    let n2 = server.result("kv_nextNonce", json!([address])).as_u64().unwrap();
+    let n1 = rpc.result("kv_nextNonce", json!([address])).as_u64().unwrap();
+    let n2 = rpc.result("kv_nextNonce", json!([address])).as_u64().unwrap();
     assert!(n2 > n1);
     let entry = entry_hex(
         &owner,
@@ -141,7 +142,7 @@ fn kv_submit_takes_client_signed_entries_and_reports_each_transaction() {
             native_tx(vec![(S, b"k2", Op::Put(b"v2".to_vec()))]),
         ],
     );
-    let submitted = server.result("kv_submit", json!([entry]));
+    let submitted = rpc.result("kv_submit", json!([entry]));
     let position = submitted["position"].as_u64().unwrap();
     assert_eq!(
         submitted,
@@ -153,60 +154,60 @@ fn kv_submit_takes_client_signed_entries_and_reports_each_transaction() {
         })
     );
     // The same bytes again: a replay, logged with its result.
-    let again = server.result("kv_submit", json!([entry]));
+    let again = rpc.result("kv_submit", json!([entry]));
     assert_eq!(again["results"], json!(["Replayed", "Replayed"]), "{again}");
     // The reserved n1 is still the owner's to use.
-    let late = server.result(
+    let late = rpc.result(
         "kv_submit",
         json!([entry_hex(&owner, n1, vec![native_tx(vec![(S, b"k", Op::Put(b"v3".to_vec()))])])]),
     );
     assert_eq!(late["results"], json!(["Commit"]));
-    assert!(server.result("kv_nextNonce", json!([address])).as_u64().unwrap() > n2);
+    assert!(rpc.result("kv_nextNonce", json!([address])).as_u64().unwrap() > n2);
     // Another key cannot write the owner's stream.
-    let denied = server.submit(&intruder, vec![(S, b"k", Op::Put(b"mine".to_vec()))]);
+    let denied = rpc.submit(&intruder, vec![(S, b"k", Op::Put(b"mine".to_vec()))]);
     assert_eq!(denied["results"], json!(["SenderNoWritePermission"]), "{denied}");
-    assert_eq!(server.result("kv_getValue", json!([s(S), b64(b"k"), 0, 10]))["data"], json!(b64(b"v3")));
+    assert_eq!(rpc.result("kv_getValue", json!([s(S), b64(b"k"), 0, 10]))["data"], json!(b64(b"v3")));
     // Its own new stream it can.
-    let own = server.submit(&intruder, vec![(OTHER, b"k", Op::Put(b"mine".to_vec()))]);
+    let own = rpc.submit(&intruder, vec![(OTHER, b"k", Op::Put(b"mine".to_vec()))]);
     assert_eq!(own["results"], json!(["Commit"]));
     // Refusals: bad hex, not an entry, a newer protocol, no parameter.
-    let bad_hex = server.error("kv_submit", json!(["0xzz"]));
+    let bad_hex = rpc.error("kv_submit", json!(["0xzz"]));
     assert_eq!(
         (bad_hex["code"].clone(), bad_hex["message"].clone()),
         (json!(-32602), json!("Invalid params: entry"))
     );
-    let garbage = server.error("kv_submit", json!(["0x00010203"]));
+    let garbage = rpc.error("kv_submit", json!(["0x00010203"]));
     assert_eq!(garbage["code"], json!(-32010), "{garbage}");
     assert!(garbage["data"].as_str().unwrap().contains("not a logkv entry"), "{garbage}");
     let mut newer = hex::decode(&entry[2..]).unwrap();
     newer[4..6].copy_from_slice(&u16::MAX.to_be_bytes());
-    let upgrade = server.error("kv_submit", json!([format!("0x{}", hex::encode(&newer))]));
+    let upgrade = rpc.error("kv_submit", json!([format!("0x{}", hex::encode(&newer))]));
     assert_eq!(upgrade["code"], json!(-32011), "{upgrade}");
     assert!(upgrade["data"].as_str().unwrap().contains("upgrade logkv"), "{upgrade}");
-    assert_eq!(server.error("kv_submit", json!([]))["code"], json!(-32602));
-    server.terminate();
+    assert_eq!(rpc.error("kv_submit", json!([]))["code"], json!(-32602));
+    server.stop_cleanly();
 }
 
 #[test]
 fn kv_wait_for_version_wakes_on_a_resp_write_and_times_out_with_an_error() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("node"), &[]);
-    let now = server.result("kv_getReplayProgress", json!([]))["appliedVersion"].as_u64().unwrap();
+    let server = Server::builder().start();
+    let rpc = Rpc::new(&server);
+    let now = rpc.result("kv_getReplayProgress", json!([]))["appliedVersion"].as_u64().unwrap();
     let target = tx_version((now >> 16) + 1, 0);
     let done = thread::scope(|scope| {
-        let waiter = scope.spawn(|| server.call("kv_waitForVersion", json!([target, 30_000])));
-        assert_eq!(server.redis(&["SET", "x", "1"]), "+OK\r\n");
+        let waiter = scope.spawn(|| rpc.call("kv_waitForVersion", json!([target, 30_000])));
+        assert_eq!(rpc.redis(&["SET", "x", "1"]), "+OK\r\n");
         waiter.join().unwrap()
     });
     assert!(done["result"]["appliedVersion"].as_u64().unwrap() >= target, "{done}");
     // Already visible: answered at once.
-    let at_once = server.result("kv_waitForVersion", json!([target, 0]));
+    let at_once = rpc.result("kv_waitForVersion", json!([target, 0]));
     assert!(at_once["appliedVersion"].as_u64().unwrap() >= target, "{at_once}");
-    let timeout = server.error("kv_waitForVersion", json!([u64::MAX, 20]));
+    let timeout = rpc.error("kv_waitForVersion", json!([u64::MAX, 20]));
     assert_eq!(timeout["code"], json!(-32020), "{timeout}");
     assert!(timeout["data"].as_str().unwrap().contains("not visible"), "{timeout}");
-    assert_eq!(server.error("kv_waitForVersion", json!([]))["code"], json!(-32602));
-    server.terminate();
+    assert_eq!(rpc.error("kv_waitForVersion", json!([]))["code"], json!(-32602));
+    server.stop_cleanly();
 }
 
 /// A WebSocket client of `/ws`.
@@ -264,13 +265,13 @@ impl Ws {
 
 #[test]
 fn kv_watch_sends_the_history_then_live_writes_in_version_order() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("node"), &[]);
+    let server = Server::builder().start();
+    let rpc = Rpc::new(&server);
     let me = signer(1);
-    let v1 = version_of(&server.submit(&me, vec![(S, b"a", Op::Put(b"1".to_vec()))]));
-    server.submit(&me, vec![(OTHER, b"elsewhere", Op::Put(b"x".to_vec()))]);
-    let v2 = version_of(&server.submit(&me, vec![(S, b"b", Op::Put(b"2".to_vec())), (S, b"a", Op::Delete)]));
-    let v3 = version_of(&server.submit(&me, vec![(S, b"a", Op::Put(b"3".to_vec()))]));
+    let v1 = version_of(&rpc.submit(&me, vec![(S, b"a", Op::Put(b"1".to_vec()))]));
+    rpc.submit(&me, vec![(OTHER, b"elsewhere", Op::Put(b"x".to_vec()))]);
+    let v2 = version_of(&rpc.submit(&me, vec![(S, b"b", Op::Put(b"2".to_vec())), (S, b"a", Op::Delete)]));
+    let v3 = version_of(&rpc.submit(&me, vec![(S, b"a", Op::Put(b"3".to_vec()))]));
     let mut ws = Ws::connect(&server);
     let all = ws.watch(S, 0);
     let expected_history = vec![
@@ -286,16 +287,16 @@ fn kv_watch_sends_the_history_then_live_writes_in_version_order() {
     assert_eq!(late.changes(&from_v3, 1), vec![(v3, b"a".to_vec(), Some(b"3".to_vec()))]);
     // Live: a client's entry, then a RESP write of the node (its stream is
     // the default one, not S, so it must not show up).
-    let v4 = version_of(&server.submit(&me, vec![(S, b"c", Op::Put(b"4".to_vec()))]));
-    assert_eq!(server.redis(&["SET", "resp-key", "r"]), "+OK\r\n");
-    let v5 = version_of(&server.submit(&me, vec![(S, b"c", Op::Delete)]));
+    let v4 = version_of(&rpc.submit(&me, vec![(S, b"c", Op::Put(b"4".to_vec()))]));
+    assert_eq!(rpc.redis(&["SET", "resp-key", "r"]), "+OK\r\n");
+    let v5 = version_of(&rpc.submit(&me, vec![(S, b"c", Op::Delete)]));
     let live = vec![(v4, b"c".to_vec(), Some(b"4".to_vec())), (v5, b"c".to_vec(), None)];
     assert_eq!(ws.changes(&all, 2), live);
     assert_eq!(late.changes(&from_v3, 2), live);
     // A stream that does not exist yet is watched until it does.
     let fresh = StreamId([7; 32]);
     let waiting = ws.watch(fresh, 0);
-    let v6 = version_of(&server.submit(&me, vec![(fresh, b"new", Op::Put(b"6".to_vec()))]));
+    let v6 = version_of(&rpc.submit(&me, vec![(fresh, b"new", Op::Put(b"6".to_vec()))]));
     assert_eq!(ws.changes(&waiting, 1), vec![(v6, b"new".to_vec(), Some(b"6".to_vec()))]);
     // Ordinary methods work over the socket too; unwatch ends one.
     ws.send(json!({ "jsonrpc": "2.0", "id": 5, "method": "kv_unwatch", "params": [all] }));
@@ -303,16 +304,15 @@ fn kv_watch_sends_the_history_then_live_writes_in_version_order() {
     ws.send(json!({ "jsonrpc": "2.0", "id": 6, "method": "kv_getValue", "params": [s(fresh), b64(b"new"), 0, 10] }));
     assert_eq!(ws.next()["result"]["data"], json!(b64(b"6")));
     // kv_watch is not a plain HTTP method.
-    assert_eq!(server.error("kv_watch", json!([s(S), 0]))["code"], json!(-32601));
+    assert_eq!(rpc.error("kv_watch", json!([s(S), 0]))["code"], json!(-32601));
     drop((ws, late));
-    server.terminate();
+    server.stop_cleanly();
 }
 
 #[test]
 fn a_watcher_that_does_not_read_is_closed_with_an_error_not_buffered() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server =
-        Server::start(&tmp.path().join("node"), &["--durability", "none", "--max-request-bytes", "10000000"]);
+    let server = Server::builder().args(["--durability", "none", "--max-request-bytes", "10000000"]).start();
+    let rpc = Rpc::new(&server);
     let me = signer(1);
     let mut ws = Ws::connect(&server);
     let id = ws.watch(S, 0);
@@ -323,7 +323,7 @@ fn a_watcher_that_does_not_read_is_closed_with_an_error_not_buffered() {
     const ROUNDS: usize = 4;
     for round in 0..ROUNDS {
         let writes = keys.iter().map(|k| (S, &k[..], Op::Put(value.clone()))).collect();
-        let submitted = server.submit(&me, writes);
+        let submitted = rpc.submit(&me, writes);
         assert_eq!(submitted["results"], json!(["Commit"]), "round {round}");
     }
     // Reading now: changes, then the error, then nothing more for it.
@@ -343,15 +343,15 @@ fn a_watcher_that_does_not_read_is_closed_with_an_error_not_buffered() {
     ws.send(json!({ "jsonrpc": "2.0", "id": 9, "method": "kv_getStatus" }));
     assert_eq!(ws.next()["result"], json!(true));
     drop(ws);
-    server.terminate();
+    server.stop_cleanly();
 }
 
 #[test]
 fn admin_calls_need_the_configured_bearer_token() {
-    let tmp = tempfile::tempdir().unwrap();
     let token = "s3cret-token-value";
-    let server = Server::start(&tmp.path().join("node"), &["--admin-token", token]);
-    let call = |method: &str, token: Option<&str>| server.call_with(method, json!([]), token);
+    let server = Server::builder().args(["--admin-token", token]).start();
+    let rpc = Rpc::new(&server);
+    let call = |method: &str, token: Option<&str>| rpc.call_with(method, json!([]), token);
     let missing = call("admin_nodeInfo", None);
     assert_eq!(missing["error"]["code"], json!(-32001), "{missing}");
     assert!(missing["error"]["data"].as_str().unwrap().contains("Authorization: Bearer"), "{missing}");
@@ -360,23 +360,23 @@ fn admin_calls_need_the_configured_bearer_token() {
     assert!(wrong["error"]["data"].as_str().unwrap().contains("not the server's admin_token"), "{wrong}");
     assert_eq!(call("admin_sync", Some("s3cret-token-valuE"))["error"]["code"], json!(-32001));
     let info = call("admin_nodeInfo", Some(token))["result"].clone();
-    let node_key = logkv_runtime::keyfile::load(tmp.path().join("node").join("node.key")).unwrap();
+    let node_key = logkv_runtime::keyfile::load(server.dir().join("node.key")).unwrap();
     assert_eq!(info["address"], json!(node_key.address().to_string()));
-    assert_eq!(info["dataDir"], json!(tmp.path().join("node").display().to_string()));
+    assert_eq!(info["dataDir"], json!(server.dir().display().to_string()));
     assert_eq!(info["durability"], json!("always"));
     assert!(info["uptimeSeconds"].is_u64() && info["appliedVersion"].is_u64(), "{info}");
     let synced = call("admin_sync", Some(token));
     assert!(synced["result"]["appliedVersion"].is_u64(), "{synced}");
     // The token shows up in neither the metrics nor the log.
-    let (_, metrics) = server.get("/metrics");
-    assert!(!metrics.contains(token) && !server.log_text().contains(token));
-    server.terminate();
+    let (_, metrics) = rpc.get("/metrics");
+    assert!(!metrics.contains(token) && !server.stderr().contains(token));
+    server.stop_cleanly();
 
-    let plain = Server::start(&tmp.path().join("plain"), &[]);
-    let disabled = plain.call_with("admin_sync", json!([]), Some(token));
+    let plain = Server::builder().start();
+    let disabled = Rpc::new(&plain).call_with("admin_sync", json!([]), Some(token));
     assert_eq!(disabled["error"]["code"], json!(-32001));
     assert!(disabled["error"]["data"].as_str().unwrap().contains("no admin_token configured"), "{disabled}");
-    plain.terminate();
+    plain.stop_cleanly();
 }
 
 /// Sends raw bytes over a new connection; everything the server answers
@@ -397,10 +397,10 @@ fn raw_exchange(addr: &str, parts: &[&[u8]]) -> String {
 
 #[test]
 fn oversized_bodies_are_refused_before_they_are_buffered() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("node"), &["--max-request-bytes", "1024"]);
+    let server = Server::builder().args(["--max-request-bytes", "1024"]).start();
+    let rpc = Rpc::new(&server);
     let big = format!(r#"{{"jsonrpc":"2.0","id":1,"method":"kv_getStatus","pad":"{}"}}"#, "x".repeat(2000));
-    let (status, body) = server.post(&big, None);
+    let (status, body) = rpc.post(&big, None);
     assert_eq!(status, 413, "{body}");
     let error: Value = serde_json::from_str(&body).unwrap();
     assert_eq!(error["error"]["code"], json!(-32600));
@@ -425,14 +425,13 @@ fn oversized_bodies_are_refused_before_they_are_buffered() {
     assert!(answer.starts_with("HTTP/1.1 413"), "{answer}");
     assert!(answer.contains("\"code\":-32600"), "{answer}");
     // Within the limit it is served.
-    assert_eq!(server.result("kv_getStatus", json!([])), json!(true));
-    server.terminate();
+    assert_eq!(rpc.result("kv_getStatus", json!([])), json!(true));
+    server.stop_cleanly();
 }
 
 #[test]
 fn connections_over_max_connections_get_503_and_close() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("node"), &["--max-connections", "2"]);
+    let server = Server::builder().args(["--max-connections", "2"]).start();
     // Two connections held open: a RESP one and an HTTP keep-alive one,
     // each known to be accepted because it was answered.
     let mut resp = TcpStream::connect(&server.resp).unwrap();
@@ -473,22 +472,22 @@ fn connections_over_max_connections_get_503_and_close() {
         .unwrap_or(0);
     assert!(rejected >= 1, "{metrics}");
     drop(http);
-    server.terminate();
+    server.stop_cleanly();
 }
 
 #[test]
 fn metrics_name_each_method_and_command_and_health_endpoints_answer() {
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("node"), &[]);
-    assert_eq!(server.get("/healthz"), (200, "ok\n".to_string()));
-    assert_eq!(server.get("/readyz"), (200, "ready\n".to_string()));
-    server.submit(&signer(1), vec![(S, b"a", Op::Put(b"1".to_vec()))]);
-    server.result("kv_getValue", json!([s(S), b64(b"a"), 0, 1]));
-    server.error("kv_getValue", json!([s(S), b64(b"a"), 0]));
-    server.error("no_such_method", json!([]));
-    assert_eq!(server.redis(&["SET", "k", "v"]), "+OK\r\n");
-    assert_eq!(server.redis(&["GET", "k"]), "$1\r\nv\r\n");
-    let (status, text) = server.get("/metrics");
+    let server = Server::builder().start();
+    let rpc = Rpc::new(&server);
+    assert_eq!(rpc.get("/healthz"), (200, "ok\n".to_string()));
+    assert_eq!(rpc.get("/readyz"), (200, "ready\n".to_string()));
+    rpc.submit(&signer(1), vec![(S, b"a", Op::Put(b"1".to_vec()))]);
+    rpc.result("kv_getValue", json!([s(S), b64(b"a"), 0, 1]));
+    rpc.error("kv_getValue", json!([s(S), b64(b"a"), 0]));
+    rpc.error("no_such_method", json!([]));
+    assert_eq!(rpc.redis(&["SET", "k", "v"]), "+OK\r\n");
+    assert_eq!(rpc.redis(&["GET", "k"]), "$1\r\nv\r\n");
+    let (status, text) = rpc.get("/metrics");
     assert_eq!(status, 200);
     for series in [
         r#"logkv_rpc_call_seconds_count{method="kv_getValue"} 2"#,
@@ -516,5 +515,5 @@ fn metrics_name_each_method_and_command_and_health_endpoints_answer() {
         .and_then(|v| v.parse().ok())
         .unwrap();
     assert!(groups >= 2, "each always-mode write is synced: {groups} groups");
-    server.terminate();
+    server.stop_cleanly();
 }

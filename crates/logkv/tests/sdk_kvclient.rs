@@ -10,6 +10,7 @@
 //! run. Without them the test fails, saying so.
 
 mod rpc_support;
+mod server;
 
 use std::path::PathBuf;
 use std::process::Command;
@@ -18,8 +19,9 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::types::StreamId;
-use rpc_support::{signer, Server};
+use rpc_support::{signer, Rpc};
 use serde_json::{json, Value};
+use server::Server;
 
 const S: StreamId = StreamId([0x5d; 32]);
 const LARGE: StreamId = StreamId([0x5e; 32]);
@@ -57,16 +59,15 @@ fn b64(bytes: &[u8]) -> String {
 #[test]
 fn the_0g_sdk_kvclient_reads_values_and_iterates_streams() {
     install_sdk();
-    let tmp = tempfile::tempdir().unwrap();
-    let server = Server::start(&tmp.path().join("node"), &[]);
+    let server = Server::builder().start();
+    let rpc = Rpc::new(&server);
     let me = signer(3);
     // Within the SDK's 256 KiB page, as getValue and the iterator need.
     let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
     // Larger than three pages, in a stream of its own.
     let huge: Vec<u8> = (0..800_000u32).map(|i| (i * 13 % 251) as u8).collect();
-    let v_huge =
-        server.submit(&me, vec![(LARGE, b"huge", Op::Put(huge.clone()))])["version"].as_u64().unwrap();
-    server.submit(
+    let v_huge = rpc.submit(&me, vec![(LARGE, b"huge", Op::Put(huge.clone()))])["version"].as_u64().unwrap();
+    rpc.submit(
         &me,
         vec![
             (S, b"apple", Op::Put(b"red".to_vec())),
@@ -75,12 +76,12 @@ fn the_0g_sdk_kvclient_reads_values_and_iterates_streams() {
             (S, b"gone", Op::Put(b"soon deleted".to_vec())),
         ],
     );
-    server.submit(&me, vec![(S, b"big", Op::Put(big.clone())), (S, b"gone", Op::Delete)]);
-    let last = server.submit(&me, vec![(S, b"apple", Op::Put(b"green".to_vec()))]);
+    rpc.submit(&me, vec![(S, b"big", Op::Put(big.clone())), (S, b"gone", Op::Delete)]);
+    let last = rpc.submit(&me, vec![(S, b"apple", Op::Put(b"green".to_vec()))]);
     let v_last = last["version"].as_u64().unwrap();
     // The live keys in key order: (key, value, version).
     let versions = |key: &[u8]| {
-        server.result("kv_getValue", json!([S.to_string(), b64(key), 0, 0]))["version"].as_u64().unwrap()
+        rpc.result("kv_getValue", json!([S.to_string(), b64(key), 0, 0]))["version"].as_u64().unwrap()
     };
     assert_eq!(versions(b"apple"), v_last);
     assert!(versions(b"big") < v_last);
@@ -94,7 +95,7 @@ fn the_0g_sdk_kvclient_reads_values_and_iterates_streams() {
     let forward: Vec<Value> = live.iter().map(expected).collect();
     let backward: Vec<Value> = live.iter().rev().map(expected).collect();
 
-    let url = server.url();
+    let url = rpc.url();
     let stream = S.to_string();
     let out = run("node", &["kvclient.mjs", &url, &stream, "big", "banana", "missing", "--paged=big"]);
     let seen: Value = serde_json::from_str(out.trim()).unwrap_or_else(|e| panic!("not JSON ({e}): {out}"));
@@ -114,5 +115,5 @@ fn the_0g_sdk_kvclient_reads_values_and_iterates_streams() {
         json!([{ "key": b64(b"huge"), "data": b64(&huge), "size": huge.len(), "version": v_huge, "pages": 4 }]),
         "an 800 kB value in four pages of MAX_QUERY_SIZE"
     );
-    server.terminate();
+    server.stop_cleanly();
 }

@@ -1,7 +1,8 @@
 //! A real `logkv serve` for integration tests: free loopback ports, a
-//! temporary data directory, started with any extra flags and environment,
-//! ready once `GET /readyz` answers 200; stopped with SIGTERM (its exit
-//! status reported) or SIGKILL, and killed when dropped.
+//! temporary data directory, started with any extra flags and environment
+//! (none of the caller's `LOGKV_*` settings but `LOGKV_LOG`), ready once
+//! `GET /readyz` answers 200; stopped with SIGTERM (its exit status
+//! reported) or SIGKILL, and killed when dropped.
 //!
 //! `mod server;` in a test file of this crate, then `Server::start()` or
 //! `Server::builder().arg("--durability").arg("none").start()`.
@@ -50,7 +51,8 @@ impl Builder {
         self
     }
 
-    /// Sets an environment variable of the server process.
+    /// Sets an environment variable of the server process (the caller's
+    /// own `LOGKV_*` variables, but `LOGKV_LOG`, are not passed on).
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.envs.push((key.into(), value.into()));
         self
@@ -81,6 +83,13 @@ impl Builder {
         let resp = format!("127.0.0.1:{}", free_port());
         let http = format!("127.0.0.1:{}", free_port());
         let mut command = Command::new(binary());
+        // A variable of the caller's shell must not configure the server
+        // under test; `LOGKV_LOG` only filters its log.
+        for (key, _) in std::env::vars_os() {
+            if key.to_str().is_some_and(|k| k.starts_with("LOGKV_") && k != "LOGKV_LOG") {
+                command.env_remove(key);
+            }
+        }
         command
             .arg("--data-dir")
             .arg(&data_dir)
@@ -167,7 +176,12 @@ impl Server {
         format!("redis://{}/", self.resp)
     }
 
-    /// What the server wrote on stderr so far.
+    /// The HTTP address as URL, `http://127.0.0.1:PORT` (no trailing `/`).
+    pub fn http_url(&self) -> String {
+        format!("http://{}", self.http)
+    }
+
+    /// What the server wrote on stderr (its log) so far.
     pub fn stderr(&self) -> String {
         std::fs::read_to_string(&self.log).unwrap_or_default()
     }
@@ -188,6 +202,14 @@ impl Server {
     pub fn stop(mut self) -> ExitStatus {
         self.signal(libc::SIGTERM);
         self.wait()
+    }
+
+    /// Sends SIGTERM; the server must drain and exit 0 (panics with its
+    /// stderr otherwise).
+    pub fn stop_cleanly(mut self) {
+        self.signal(libc::SIGTERM);
+        let status = self.wait();
+        assert!(status.success(), "SIGTERM must exit 0, got {status}; stderr:\n{}", self.stderr());
     }
 
     /// Sends SIGKILL (no shutdown at all) and waits for the process to end.
