@@ -77,6 +77,18 @@ impl Builder {
     /// Starts the server and waits until it is ready, or returns how it
     /// failed: its exit status and stderr if it exited.
     pub fn try_start(self) -> Result<Server, Failed> {
+        // A port found free can be taken by another process before the
+        // server binds it: start again on new ports when that happened.
+        let mut attempts = 0;
+        loop {
+            match self.start_once() {
+                Err(f) if f.stderr.contains("cannot listen on") && attempts < 5 => attempts += 1,
+                result => return result,
+            }
+        }
+    }
+
+    fn start_once(&self) -> Result<Server, Failed> {
         let temp = tempfile::tempdir().expect("temporary directory");
         let data_dir = self.data_dir.clone().unwrap_or_else(|| temp.path().join("data"));
         let log = temp.path().join("stderr.log");
