@@ -256,6 +256,13 @@ cell() {
     for r in $runs; do echo "$r" | cut -d/ -f"$k"; done | median
 }
 
+# rps of every run of a cell: "min–max", or nothing for a single run.
+cell_range() {
+    local runs=${RESULT[$1]:-}
+    for r in $runs; do echo "$r" | cut -d/ -f1; done | sort -g |
+        awk '{ v[NR] = $1 } END { if (NR > 1) printf "%d–%d", v[1] + 0.5, v[NR] + 0.5 }'
+}
+
 # ---- machine ----
 DATA_FS=$(df --output=fstype "$WORK" | tail -n 1 | tr -d ' ')
 DATA_DEV=$(df --output=source "$WORK" | tail -n 1 | tr -d ' ')
@@ -350,28 +357,34 @@ for pairing in $PAIRINGS; do
                     if (r >= t) printf "met (+%.0f%%)", (r / t - 1) * 100;
                     else printf "missed by %.0f%%", (1 - r / t) * 100 }')
             fi
-            ROWS+=("$test|$pipeline|$(promise logkv "$pairing")|$(promise redis "$pairing")|$l_rps|$r_rps|$ratio|$tgt|$verdict|$l_p50 / $l_p99|$r_p50 / $r_p99")
+            l_range=$(cell_range "$pairing,logkv,$test,$pipeline")
+            r_range=$(cell_range "$pairing,redis,$test,$pipeline")
+            ROWS+=("$test|$pipeline|$(promise logkv "$pairing")|$(promise redis "$pairing")|$l_rps|$r_rps|$ratio|$tgt|$verdict|$l_p50 / $l_p99|$r_p50 / $r_p99|$l_range|$r_range")
         done
     done
 done
 
 fmt_int() { awk -v v="$1" 'BEGIN { if (v == "nan") print v; else printf "%d", v + 0.5 }'; }
 
+# "median (min–max)" when there were several runs.
+fmt_rps() { if [ -n "$2" ]; then echo "$(fmt_int "$1") ($2)"; else fmt_int "$1"; fi; }
+
 markdown() {
-    echo "| test | -P | logkv promise | redis promise | logkv rps | redis rps | ratio | target | verdict | logkv p50 / p99 ms | redis p50 / p99 ms |"
+    echo "| test | -P | logkv promise | redis promise | logkv rps (median, range) | redis rps (median, range) | ratio of medians | target | verdict | logkv p50 / p99 ms | redis p50 / p99 ms |"
     echo "|---|---:|---|---|---:|---:|---:|---|---|---:|---:|"
     local row
     for row in "${ROWS[@]}"; do
-        IFS='|' read -r test p lp rp lr rr ratio tgt verdict ll rl <<<"$row"
-        echo "| $test | $p | $lp | $rp | $(fmt_int "$lr") | $(fmt_int "$rr") | ${ratio}× | $tgt | $verdict | $ll | $rl |"
+        IFS='|' read -r test p lp rp lr rr ratio tgt verdict ll rl lx rx <<<"$row"
+        echo "| $test | $p | $lp | $rp | $(fmt_rps "$lr" "$lx") | $(fmt_rps "$rr" "$rx") | ${ratio}× | $tgt | $verdict | $ll | $rl |"
     done
 }
 
 echo "== logkv serve vs redis-server (redis-benchmark) =="
 for row in "${ROWS[@]}"; do
-    IFS='|' read -r test p lp rp lr rr ratio tgt verdict ll rl <<<"$row"
+    IFS='|' read -r test p lp rp lr rr ratio tgt verdict ll rl lx rx <<<"$row"
     printf '%-3s -P %-2s  logkv %9s rps  redis %9s rps  ratio %5s×  target %-14s %s\n' \
         "$test" "$p" "$(fmt_int "$lr")" "$(fmt_int "$rr")" "$ratio" "$tgt" "$verdict"
+    [ -z "$lx" ] || printf '            runs: logkv %s, redis %s rps\n' "$lx" "$rx"
     printf '            %s  (p50/p99 %s ms)\n' "$lp" "$ll"
     printf '        vs  %s  (p50/p99 %s ms)\n' "$rp" "$rl"
 done
