@@ -12,6 +12,7 @@ use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
+use crate::committer::Committer;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::session::auth::UsersError;
@@ -28,6 +29,8 @@ pub struct Shared {
     pub config: ServeConfig,
     /// Counters and latencies for `/metrics`.
     pub metrics: Metrics,
+    /// Signs and commits the writes of every connection.
+    pub committer: Committer,
     /// Cancelled when the server starts shutting down: listeners stop
     /// accepting and idle connections close.
     pub shutdown: CancellationToken,
@@ -52,11 +55,13 @@ impl Shared {
     pub fn try_new(node: Arc<Node>, identity: Signer, config: ServeConfig) -> Result<Shared, UsersError> {
         let resp = ServerState::load(&config)?;
         let versions = watch::Sender::new(node.replay_progress().applied_version);
+        let committer = Committer::start(Arc::clone(&node));
         Ok(Shared {
             node,
             identity,
             config,
             metrics: Metrics::default(),
+            committer,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: Instant::now(),
@@ -81,10 +86,7 @@ impl Shared {
     /// and waits, off the async workers, until it is durable per the
     /// durability mode and applied.
     pub async fn append(&self, signer: Signer, txs: Vec<TxPart>) -> Result<Applied, NodeError> {
-        let node = self.node.clone();
-        let applied = tokio::task::spawn_blocking(move || node.append_local(&signer, txs))
-            .await
-            .expect("append_local does not panic");
+        let applied = self.committer.append(signer, txs).await;
         self.versions_advanced();
         applied
     }

@@ -111,7 +111,7 @@ impl Remembered {
 }
 
 /// Bytes a transaction adds to an entry.
-fn tx_bytes(tx: &TxPart) -> usize {
+pub fn tx_bytes(tx: &TxPart) -> usize {
     1 + 4 + tx.tags.len() * StreamId::LEN + 4 + tx.body.len()
 }
 
@@ -137,6 +137,20 @@ fn take_batch(queue: &mut VecDeque<Pending>) -> Vec<Pending> {
     }
     *queue = rest;
     batch
+}
+
+impl Applied {
+    /// The part of a batched entry's outcome that belongs to the caller
+    /// whose `n` transactions start at index `start`: their results, and
+    /// the version of the last of them.
+    pub fn share(&self, start: usize, n: usize) -> Applied {
+        let outcome = match &self.outcome {
+            EntryOutcome::Applied(r) => EntryOutcome::Applied(r[start..start + n].to_vec()),
+            other => other.clone(),
+        };
+        let version = tx_version(version_position(self.version), (start + n - 1) as u16);
+        Applied { position: self.position, version, outcome }
+    }
 }
 
 impl Node {
@@ -196,18 +210,7 @@ impl Node {
         let count = txs.len();
         match self.append_batch(&signer, count, txs) {
             Ok((applied, _)) => {
-                let position = version_position(applied.version);
-                spans
-                    .into_iter()
-                    .map(|(ticket, start, n)| {
-                        let outcome = match &applied.outcome {
-                            EntryOutcome::Applied(r) => EntryOutcome::Applied(r[start..start + n].to_vec()),
-                            other => other.clone(),
-                        };
-                        let version = tx_version(position, (start + n - 1) as u16);
-                        (ticket, Ok(Applied { position: applied.position, version, outcome }))
-                    })
-                    .collect()
+                spans.into_iter().map(|(ticket, start, n)| (ticket, Ok(applied.share(start, n)))).collect()
             }
             Err(e) if spans.len() == 1 => {
                 let (slot, ..) = spans.into_iter().next().expect("one caller");
@@ -218,6 +221,17 @@ impl Node {
                 spans.into_iter().map(|(t, ..)| (t, Err(NodeError::Batch(e.clone())))).collect()
             }
         }
+    }
+
+    /// Signs `txs` into one entry of their own — not shared with other
+    /// callers: the caller batched them — applies it and waits for its
+    /// acknowledgement. Concurrent calls apply one after another but wait
+    /// for the log's group commit together, so one caller's signing and
+    /// applying overlaps another's sync. The version is the entry's last
+    /// transaction's; `outcome` holds every transaction's result.
+    pub fn append_entry(&self, signer: &Signer, txs: Vec<TxPart>) -> Result<Applied> {
+        let count = txs.len();
+        self.append_batch(signer, count, txs).map(|(applied, _)| applied)
     }
 
     /// Signs `txs` into one entry at `signer`'s next nonce, applies it and

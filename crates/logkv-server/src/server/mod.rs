@@ -82,7 +82,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     let shared = Arc::new(Shared::try_new(node, identity, config)?);
     runtime.block_on(serve(shared.clone()))?;
     drop(runtime);
-    let Shared { node, .. } = Arc::into_inner(shared).expect("every task ended with the runtime");
+    let Shared { node, committer, .. } = Arc::into_inner(shared).expect("every task ended with the runtime");
+    committer.close();
     let node = Arc::into_inner(node).expect("no request holds the node after the runtime ended");
     node.close().map_err(ServeError::Close)?;
     tracing::info!("node closed; bye");
