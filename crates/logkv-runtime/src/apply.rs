@@ -301,9 +301,10 @@ fn evaluate(
     })
 }
 
-/// A decimal `i64` as Redis accepts it: optional `-`, digits, no leading
-/// zeros or spaces.
-fn parse_i64(b: &[u8]) -> Option<i64> {
+/// A decimal `i64` as Redis accepts it (`string2ll`): optional `-`,
+/// digits, no leading zeros, `+` or spaces. What `Increment` reads, so a
+/// server predicting its outcome must read values the same way.
+pub fn parse_i64(b: &[u8]) -> Option<i64> {
     let s = std::str::from_utf8(b).ok()?;
     let digits = s.strip_prefix('-').unwrap_or(s);
     let canonical = !digits.is_empty()

@@ -15,7 +15,6 @@ use tokio_util::task::TaskTracker;
 use crate::committer::Committer;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
-use crate::session::auth::UsersError;
 use crate::session::ServerState;
 
 /// State shared by all connections.
@@ -49,14 +48,12 @@ pub struct Shared {
 }
 
 impl Shared {
-    /// Shared state for a node that has finished opening; fails if the
-    /// users file (`config.users_file`) is unreadable or malformed, or a
-    /// user's key file cannot be loaded.
-    pub fn try_new(node: Arc<Node>, identity: Signer, config: ServeConfig) -> Result<Shared, UsersError> {
-        let resp = ServerState::load(&config)?;
+    /// Shared state for a node that has finished opening, with the RESP
+    /// sessions' state loaded from `config` ([`ServerState::load`]).
+    pub fn new(node: Arc<Node>, identity: Signer, config: ServeConfig, resp: ServerState) -> Shared {
         let versions = watch::Sender::new(node.replay_progress().applied_version);
         let committer = Committer::start(Arc::clone(&node));
-        Ok(Shared {
+        Shared {
             node,
             identity,
             config,
@@ -68,7 +65,7 @@ impl Shared {
             versions,
             resp,
             ready: AtomicBool::new(false),
-        })
+        }
     }
 
     /// Whether the node serves requests (`/readyz`): listening and not

@@ -11,7 +11,7 @@ use logkv_runtime::envelope::{Entry, TxPart};
 use logkv_runtime::node::{Node, NodeOptions};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{tx_version, StreamId};
-use logkv_server::rpc::handle;
+use logkv_server::rpc::{methods, parse, response, Call, Incoming, Response};
 use serde_json::{json, Value};
 
 const S: StreamId = StreamId([1; 32]);
@@ -296,4 +296,23 @@ fn a_batch_is_answered_in_order_and_notifications_get_no_response() {
     assert_eq!((r[2]["id"].clone(), r[2]["error"]["code"].clone()), (json!(2), json!(-32601)));
     assert_eq!(raw(&f.node, r#"{"jsonrpc":"2.0","method":"kv_getStatus"}"#), None);
     assert_eq!(raw(&f.node, r#"[{"jsonrpc":"2.0","method":"kv_getStatus"}]"#), None);
+}
+
+/// The read methods' answer to `body` on `node` alone, as the server's
+/// `exec::handle` gives it minus the server: parse, dispatch, encode.
+fn handle(node: &Node, body: &[u8]) -> Option<Vec<u8>> {
+    let answer = |call: Call| match call {
+        Call::Valid(request) => {
+            let outcome = methods::dispatch(node, &request.method, &request.params);
+            request.id.map(|id| Response::new(id, outcome))
+        }
+        Call::Invalid { id, error } => Some(Response::new(id, Err(error))),
+    };
+    match parse(body) {
+        Err(error) => response::encode_one(&Response::new(response::null_id(), Err(error))),
+        Ok(Incoming::Single(call)) => answer(call).and_then(|r| response::encode_one(&r)),
+        Ok(Incoming::Batch(calls)) => {
+            response::encode_batch(&calls.into_iter().filter_map(answer).collect::<Vec<_>>())
+        }
+    }
 }

@@ -1,19 +1,7 @@
 //! Integers in requests, read as strictly as Redis's `string2ll`: an
 //! optional `-`, decimal digits, no leading zeros, no `+`, no spaces.
 
-/// Parses `digits` as an `i64`, or `None` if it is not one.
-pub(crate) fn parse_i64(digits: &[u8]) -> Option<i64> {
-    let unsigned = digits.strip_prefix(b"-").unwrap_or(digits);
-    let well_formed = match unsigned {
-        [] => false,
-        [b'0'] => digits.len() == 1,
-        [first, ..] => *first != b'0' && unsigned.iter().all(u8::is_ascii_digit),
-    };
-    if !well_formed {
-        return None;
-    }
-    std::str::from_utf8(digits).ok()?.parse().ok()
-}
+pub(crate) use logkv_runtime::apply::parse_i64;
 
 /// Parses `digits` as a `u64` (no sign), or `None` if it is not one.
 pub(crate) fn parse_u64(digits: &[u8]) -> Option<u64> {

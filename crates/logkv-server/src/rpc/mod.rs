@@ -3,18 +3,15 @@
 //! response out. The HTTP server sends what [`exec::handle`] returns with
 //! status 200, errors included (the 0G SDK retries any other status).
 //!
-//! [`methods`] holds the reads (synchronous, over a [`Node`]); [`exec`]
-//! runs every method for the server, the ones that wait — `kv_submit`,
+//! [`methods`] holds the reads (synchronous, over a node); [`exec`] runs
+//! every method for the server, the ones that wait — `kv_submit`,
 //! `kv_waitForVersion`, `admin_sync` — as async work that never blocks a
-//! tokio worker, and the reads on the blocking pool. [`handle`] answers
-//! the reads alone, without a server.
+//! tokio worker, and the reads on the blocking pool.
 
 pub mod exec;
 pub mod methods;
 pub mod request;
 pub mod response;
-
-use logkv_runtime::node::Node;
 
 pub use request::{parse, Call, Incoming, Request};
 pub use response::Response;
@@ -117,30 +114,5 @@ impl RpcError {
 
     pub(crate) fn server(code: i64, message: &'static str, detail: impl Into<String>) -> Self {
         RpcError::Server { code, message, detail: detail.into() }
-    }
-}
-
-/// Answers the read methods' request or batch in `body` on `node` alone:
-/// the response bytes, or `None` when there is nothing to send (only
-/// notifications). The methods that need a server (`kv_submit`,
-/// `kv_waitForVersion`, `admin_*`) are not found here; the server runs
-/// every method through [`exec::handle`].
-pub fn handle(node: &Node, body: &[u8]) -> Option<Vec<u8>> {
-    let answer = |call: Call| -> Option<Response> {
-        match call {
-            Call::Valid(request) => {
-                let outcome = methods::dispatch(node, &request.method, &request.params);
-                request.id.map(|id| Response::new(id, outcome))
-            }
-            Call::Invalid { id, error } => Some(Response::new(id, Err(error))),
-        }
-    };
-    match parse(body) {
-        Err(error) => response::encode_one(&Response::new(response::null_id(), Err(error))),
-        Ok(Incoming::Single(call)) => answer(call).and_then(|r| response::encode_one(&r)),
-        Ok(Incoming::Batch(calls)) => {
-            let responses: Vec<Response> = calls.into_iter().filter_map(answer).collect();
-            response::encode_batch(&responses)
-        }
     }
 }

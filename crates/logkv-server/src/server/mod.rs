@@ -22,6 +22,7 @@ use logkv_runtime::signing::Signer;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
+use crate::session::ServerState;
 use crate::shared::Shared;
 
 /// Longest wait for in-flight requests at shutdown.
@@ -72,6 +73,8 @@ impl ServeError {
 
 /// Runs a node until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> Result<(), ServeError> {
+    // Configuration errors are reported before the log's replay, not after.
+    let resp = ServerState::load(&config)?;
     let identity = node_identity(&config)?;
     let node = Arc::new(open_node(&config)?);
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -79,7 +82,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         .thread_name("logkv-io")
         .build()
         .map_err(ServeError::Runtime)?;
-    let shared = Arc::new(Shared::try_new(node, identity, config)?);
+    let shared = Arc::new(Shared::new(node, identity, config, resp));
     runtime.block_on(serve(shared.clone()))?;
     drop(runtime);
     let Shared { node, committer, .. } = Arc::into_inner(shared).expect("every task ended with the runtime");

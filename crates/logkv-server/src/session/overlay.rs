@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use logkv_runtime::apply::parse_i64;
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::types::StreamId;
@@ -164,18 +165,4 @@ impl<'a> Overlay<'a> {
             Answer::Deleted => Reply::Integer(befores.iter().filter(|b| b.is_some()).count() as i64),
         })
     }
-}
-
-/// A decimal `i64` as Redis (and the runtime) accepts it: optional `-`,
-/// digits, no leading zeros, spaces or `+`.
-fn parse_i64(b: &[u8]) -> Option<i64> {
-    let s = std::str::from_utf8(b).ok()?;
-    let digits = s.strip_prefix('-').unwrap_or(s);
-    let canonical = !digits.is_empty()
-        && digits.bytes().all(|c| c.is_ascii_digit())
-        && (digits == "0" || !digits.starts_with('0'));
-    if !canonical || s == "-0" {
-        return None;
-    }
-    s.parse().ok()
 }
