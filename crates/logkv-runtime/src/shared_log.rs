@@ -21,6 +21,10 @@ pub enum SharedLogError {
     /// The backend failed (I/O, the network, a server refusing).
     #[error("shared log unavailable: {0}")]
     Unavailable(String),
+    /// The log will never take this entry (it is larger than the log's
+    /// limit): retrying cannot help.
+    #[error("shared log refused the entry: {0}")]
+    Refused(String),
     /// The log answered what its contract rules out: a read that skips or
     /// repeats positions, or stops short of the tail it reported.
     #[error("shared log broke its contract: {0}")]
@@ -29,10 +33,12 @@ pub enum SharedLogError {
 
 /// A shared log of entries (opaque bytes). Positions start at 1 and
 /// increase by one per entry; an entry never moves or changes once its
-/// position is returned.
+/// position is returned. Several writers may append at once (JetStream):
+/// their entries interleave.
 pub trait Log: Send + Sync {
-    /// Appends `entries`, in order, and returns their positions (as many as
-    /// entries, consecutive, after every earlier entry).
+    /// Appends `entries` and returns their positions (as many as entries,
+    /// each after every entry appended before the call; consecutive only
+    /// when nobody else appends meanwhile).
     fn append(&self, entries: &[Vec<u8>]) -> Result<Vec<u64>, SharedLogError>;
 
     /// The entries at positions `from` and after, in order, at most `max`

@@ -237,15 +237,29 @@ impl Node {
     /// Signs `txs` into one entry at `signer`'s next nonce, applies it and
     /// waits for its acknowledgement; remembers its hash.
     fn append_batch(&self, signer: &Signer, count: usize, txs: Vec<TxPart>) -> Result<(Applied, [u8; 32])> {
+        let (bytes, hash) = self.sign(signer, count, txs)?;
+        let applied = self.apply(None, &bytes, Some(true))?;
+        self.remembered.lock().insert(hash);
+        Ok((applied, hash))
+    }
+
+    /// Signs `txs` into one entry at `signer`'s next nonce, for a shared
+    /// log: the node applies it when the log delivers it back, and
+    /// remembers its hash now so that needs no verification.
+    pub fn sign_entry(&self, signer: &Signer, txs: Vec<TxPart>) -> Result<(Vec<u8>, [u8; 32])> {
+        let (bytes, hash) = self.sign(signer, txs.len(), txs)?;
+        self.remembered.lock().insert(hash);
+        Ok((bytes, hash))
+    }
+
+    fn sign(&self, signer: &Signer, count: usize, txs: Vec<TxPart>) -> Result<(Vec<u8>, [u8; 32])> {
         let nonce = self.next_local_nonce(&signer.address());
         let entry = Entry { sender: signer.address(), nonce, txs };
         let bytes = entry.encode_signed(signer).map_err(NodeError::Envelope)?;
         self.counters.signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.counters.local_txs.fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
         let hash = keccak256(&bytes);
-        let applied = self.apply(None, &bytes, Some(true))?;
-        self.remembered.lock().insert(hash);
-        Ok((applied, hash))
+        Ok((bytes, hash))
     }
 }
 

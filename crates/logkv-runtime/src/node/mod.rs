@@ -485,6 +485,14 @@ impl Node {
         ReplayProgress { applied_position: version_position(version), applied_version: version }
     }
 
+    /// The state digest and the applied version it is the digest of, read
+    /// together (nodes that applied the same entries, watching the same
+    /// streams, hold the same pair).
+    pub fn state_digest(&self) -> ([u8; 32], u64) {
+        let core = self.core.lock();
+        (core.digest.to_bytes(), self.store.version())
+    }
+
     /// Signatures this process checked (replay checks none).
     pub fn signatures_verified(&self) -> u64 {
         self.verified.load(Ordering::Relaxed)

@@ -1,0 +1,366 @@
+//! [`Follower`]: the stream's entries from a position on, in order, read
+//! through one ordered consumer per subject filter.
+//!
+//! With one filter (a node watching every stream) messages arrive in
+//! stream order and are passed on as they come. With several (a node
+//! watching a set: [`Subjects::filters`]) each consumer is in order but
+//! they interleave, so an entry is passed on only once every other
+//! consumer is known to hold nothing before it: because its next message
+//! is later, or because a probe showed it complete — the stream's last
+//! sequence `L` is read, then each idle filter's last message; if that is
+//! one the node already received, the filter holds nothing more up to `L`.
+//!
+//! Messages on a subject other than the one their bytes belong on
+//! ([`Subjects::of_entry`]) are dropped here, the same way on every node.
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_nats::jetstream::consumer::push::OrderedConfig;
+use async_nats::jetstream::consumer::DeliverPolicy;
+use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
+use bytes::Bytes;
+use futures::StreamExt;
+use logkv_runtime::apply::Watched;
+use logkv_runtime::shared_log::SharedLogError;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+
+use crate::log::last_sequence;
+use crate::subjects::Subjects;
+
+/// Messages a consumer may have waiting in the follower.
+const SOURCE_QUEUE: usize = 4096;
+
+/// Entries handed over at most per batch.
+const MAX_BATCH: usize = 4096;
+
+/// How often an idle follower of several filters probes, so `through`
+/// moves while nothing it reads is written.
+const IDLE_PROBE: Duration = Duration::from_millis(200);
+
+/// Wait before recreating a consumer that failed.
+const RECREATE_DELAY: Duration = Duration::from_millis(250);
+
+/// Entries in stream order and how far the stream is known read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Batch {
+    /// `(position, entry)`, positions increasing (with gaps where other
+    /// filters' entries are).
+    pub entries: Vec<(u64, Bytes)>,
+    /// Every position up to this one is either in a batch handed over or
+    /// not for this follower.
+    pub through: u64,
+}
+
+/// What a follower counted.
+#[derive(Debug, Default)]
+pub struct FollowStats {
+    /// Messages dropped for being on a subject their bytes do not belong on.
+    pub misrouted: AtomicU64,
+    /// Consumers recreated after an error.
+    pub recreated: AtomicU64,
+}
+
+/// Reads the stream from a position on; stops when dropped.
+pub struct Follower {
+    handle: Handle,
+    batches: mpsc::Receiver<Result<Batch, SharedLogError>>,
+    tasks: Vec<JoinHandle<()>>,
+    stats: Arc<FollowStats>,
+}
+
+impl std::fmt::Debug for Follower {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Follower").field("stats", &self.stats).finish_non_exhaustive()
+    }
+}
+
+impl Drop for Follower {
+    fn drop(&mut self) {
+        self.tasks.iter().for_each(JoinHandle::abort);
+    }
+}
+
+/// One message from one filter's consumer.
+struct Delivered {
+    source: usize,
+    position: u64,
+    subject: String,
+    entry: Bytes,
+}
+
+impl Follower {
+    pub(crate) fn start(
+        handle: &Handle,
+        stream: Stream,
+        subjects: &Subjects,
+        watched: &Watched,
+        from: u64,
+    ) -> Self {
+        let from = from.max(1);
+        let filters = subjects.filters(watched);
+        let stats = Arc::new(FollowStats::default());
+        let (deliver, delivered) = mpsc::channel(SOURCE_QUEUE * filters.len());
+        let (out, batches) = mpsc::channel(4);
+        let mut tasks: Vec<JoinHandle<()>> = filters
+            .iter()
+            .enumerate()
+            .map(|(i, f)| {
+                handle.spawn(consume(stream.clone(), i, f.clone(), from, deliver.clone(), stats.clone()))
+            })
+            .collect();
+        let whole = filters.len() == 1 && filters[0] == subjects.all();
+        let merge = Merge::new(stream, filters, whole, from, subjects.clone(), stats.clone());
+        tasks.push(handle.spawn(merge.run(delivered, out)));
+        Follower { handle: handle.clone(), batches, tasks, stats }
+    }
+
+    /// The next batch of at most `max` entries (fewer if fewer are ready),
+    /// waiting up to `wait`; `None` if nothing came. Blocks: call it from a
+    /// plain thread.
+    pub fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Option<Batch>, SharedLogError> {
+        let handle = self.handle.clone();
+        handle.block_on(async { tokio::time::timeout(wait, self.next(max)).await.unwrap_or(Ok(None)) })
+    }
+
+    /// The next batch, as [`Follower::next_batch`] but async and without a
+    /// time limit.
+    pub async fn next(&mut self, max: usize) -> Result<Option<Batch>, SharedLogError> {
+        match self.batches.recv().await {
+            Some(Ok(mut batch)) if batch.entries.len() > max => {
+                // Rare (a reader asking for fewer than a batch): keep the rest.
+                let rest = batch.entries.split_off(max);
+                let through = batch.entries.last().map_or(batch.through, |(p, _)| *p);
+                let (tx, rx) = mpsc::channel(4);
+                let _ = tx.try_send(Ok(Batch { entries: rest, through: batch.through }));
+                let old = std::mem::replace(&mut self.batches, rx);
+                self.tasks.push(self.handle.spawn(forward(old, tx)));
+                batch.through = through;
+                Ok(Some(batch))
+            }
+            Some(b) => b.map(Some),
+            None => Err(SharedLogError::Unavailable("the follower stopped".into())),
+        }
+    }
+
+    /// What the follower counted.
+    pub fn stats(&self) -> &FollowStats {
+        &self.stats
+    }
+}
+
+async fn forward<T>(mut from: mpsc::Receiver<T>, to: mpsc::Sender<T>) {
+    while let Some(item) = from.recv().await {
+        if to.send(item).await.is_err() {
+            return;
+        }
+    }
+}
+
+/// Runs one filter's ordered consumer from `from`, recreating it from the
+/// next position after any error (its server died, the consumer vanished).
+async fn consume(
+    stream: Stream,
+    source: usize,
+    filter: String,
+    from: u64,
+    deliver: mpsc::Sender<Delivered>,
+    stats: Arc<FollowStats>,
+) {
+    let mut next = from;
+    loop {
+        let config = OrderedConfig {
+            filter_subject: filter.clone(),
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: next },
+            ..Default::default()
+        };
+        let messages = match stream.create_consumer(config).await {
+            Ok(consumer) => consumer.messages().await.map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        let mut messages = match messages {
+            Ok(m) => m,
+            Err(e) => {
+                tracing::warn!(%filter, error = %e, "cannot create a consumer; retrying");
+                stats.recreated.fetch_add(1, Ordering::Relaxed);
+                tokio::time::sleep(RECREATE_DELAY).await;
+                continue;
+            }
+        };
+        while let Some(message) = messages.next().await {
+            let message = match message {
+                Ok(m) => m,
+                Err(e) => {
+                    tracing::warn!(%filter, error = %e, "consumer failed; recreating it at {next}");
+                    break;
+                }
+            };
+            let Ok(position) = message.info().map(|i| i.stream_sequence) else { continue };
+            if position < next {
+                continue;
+            }
+            next = position + 1;
+            let m = message.message;
+            let d = Delivered { source, position, subject: m.subject.to_string(), entry: m.payload };
+            if deliver.send(d).await.is_err() {
+                return;
+            }
+        }
+        stats.recreated.fetch_add(1, Ordering::Relaxed);
+        tokio::time::sleep(RECREATE_DELAY).await;
+    }
+}
+
+/// One filter's state in the merge.
+struct Source {
+    filter: String,
+    queue: VecDeque<Delivered>,
+    /// Highest position received.
+    received: u64,
+    /// Known to hold nothing more up to here (a probe).
+    complete_to: u64,
+}
+
+impl Source {
+    /// Up to where this filter is known complete.
+    fn complete(&self) -> u64 {
+        match self.queue.front() {
+            Some(d) => d.position - 1,
+            None => self.received.max(self.complete_to),
+        }
+    }
+}
+
+/// Merges the filters' consumers into batches in stream order.
+struct Merge {
+    stream: Stream,
+    sources: Vec<Source>,
+    /// One filter covering the whole stream: nothing to prove.
+    whole: bool,
+    subjects: Subjects,
+    stats: Arc<FollowStats>,
+    through: u64,
+}
+
+impl Merge {
+    fn new(
+        stream: Stream,
+        filters: Vec<String>,
+        whole: bool,
+        from: u64,
+        subjects: Subjects,
+        stats: Arc<FollowStats>,
+    ) -> Self {
+        let sources = filters
+            .into_iter()
+            .map(|filter| Source {
+                filter,
+                queue: VecDeque::new(),
+                received: from - 1,
+                complete_to: from - 1,
+            })
+            .collect();
+        Merge { stream, sources, whole, subjects, stats, through: from - 1 }
+    }
+
+    fn push(&mut self, d: Delivered) {
+        let source = &mut self.sources[d.source];
+        source.received = source.received.max(d.position);
+        source.queue.push_back(d);
+    }
+
+    /// Takes every entry that is provably next, in order.
+    fn take(&mut self) -> Batch {
+        let mut entries = Vec::new();
+        while entries.len() < MAX_BATCH {
+            let Some((i, head)) = self
+                .sources
+                .iter()
+                .enumerate()
+                .filter_map(|(i, s)| s.queue.front().map(|d| (i, d.position)))
+                .min_by_key(|(_, p)| *p)
+            else {
+                break;
+            };
+            let others_done = self.sources.iter().enumerate().all(|(j, s)| j == i || s.complete() >= head);
+            if !others_done {
+                break;
+            }
+            let d = self.sources[i].queue.pop_front().expect("a head");
+            if d.subject == self.subjects.of_entry(&d.entry) {
+                entries.push((d.position, d.entry));
+            } else {
+                tracing::warn!(position = d.position, subject = %d.subject, "dropped an entry on the wrong subject");
+                self.stats.misrouted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
+        let through = self.sources.iter().map(Source::complete).min().unwrap_or(self.through);
+        self.through = self.through.max(through);
+        Batch { entries, through: self.through }
+    }
+
+    /// Reads the stream's last position, then marks complete up to it
+    /// every idle filter whose last message was already received.
+    async fn probe(&mut self) -> Result<(), SharedLogError> {
+        let last = last_sequence(&self.stream).await?;
+        for s in self.sources.iter_mut().filter(|s| s.queue.is_empty() && s.complete() < last) {
+            let newest = if self.whole {
+                last
+            } else {
+                match self.stream.get_last_raw_message_by_subject(&s.filter).await {
+                    Ok(m) => m.sequence,
+                    Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => 0,
+                    Err(e) => return Err(SharedLogError::Unavailable(format!("last of {}: {e}", s.filter))),
+                }
+            };
+            if newest <= s.received {
+                s.complete_to = s.complete_to.max(last);
+            }
+        }
+        Ok(())
+    }
+
+    async fn run(
+        mut self,
+        mut delivered: mpsc::Receiver<Delivered>,
+        out: mpsc::Sender<Result<Batch, SharedLogError>>,
+    ) {
+        let mut probe_now = true;
+        loop {
+            while let Ok(d) = delivered.try_recv() {
+                self.push(d);
+            }
+            let before = self.through;
+            let batch = self.take();
+            if !batch.entries.is_empty() || batch.through > before {
+                if out.send(Ok(batch)).await.is_err() {
+                    return;
+                }
+                continue;
+            }
+            if probe_now {
+                probe_now = false;
+                if let Err(e) = self.probe().await {
+                    tracing::warn!(error = %e, "probe failed");
+                    tokio::time::sleep(RECREATE_DELAY).await;
+                }
+                continue;
+            }
+            // Waiting on a filter to prove itself: probe again soon; else
+            // wait for a message, probing now and then.
+            let blocked = self.sources.iter().any(|s| !s.queue.is_empty());
+            let wait = if blocked { Duration::from_millis(2) } else { IDLE_PROBE };
+            tokio::select! {
+                d = delivered.recv() => match d {
+                    Some(d) => self.push(d),
+                    None => return,
+                },
+                _ = tokio::time::sleep(wait) => probe_now = true,
+            }
+        }
+    }
+}
