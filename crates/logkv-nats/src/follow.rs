@@ -96,6 +96,7 @@ struct Delivered {
 impl Follower {
     pub(crate) fn start(
         handle: &Handle,
+        client: &async_nats::Client,
         stream: Stream,
         subjects: &Subjects,
         watched: &Watched,
@@ -110,7 +111,16 @@ impl Follower {
             .iter()
             .enumerate()
             .map(|(i, f)| {
-                handle.spawn(consume(stream.clone(), i, f.clone(), from, deliver.clone(), stats.clone()))
+                let consumer = consume(
+                    client.clone(),
+                    stream.clone(),
+                    i,
+                    f.clone(),
+                    from,
+                    deliver.clone(),
+                    stats.clone(),
+                );
+                handle.spawn(consumer)
             })
             .collect();
         let whole = filters.len() == 1 && filters[0] == subjects.all();
@@ -164,6 +174,7 @@ async fn forward<T>(mut from: mpsc::Receiver<T>, to: mpsc::Sender<T>) {
 /// Runs one filter's ordered consumer from `from`, recreating it from the
 /// next position after any error (its server died, the consumer vanished).
 async fn consume(
+    client: async_nats::Client,
     stream: Stream,
     source: usize,
     filter: String,
@@ -174,6 +185,10 @@ async fn consume(
     let mut next = from;
     loop {
         let config = OrderedConfig {
+            // A push consumer needs somewhere to push: without a deliver
+            // subject the server takes it for a pull consumer and refuses
+            // its idle heartbeat (error 10088), so nothing was ever read.
+            deliver_subject: client.new_inbox(),
             filter_subject: filter.clone(),
             deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: next },
             ..Default::default()

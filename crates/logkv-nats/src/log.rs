@@ -12,6 +12,7 @@
 //! threads (the node's committer and follower) and its futures from any
 //! other runtime.
 
+use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind, PublishErrorKind};
@@ -72,14 +73,34 @@ pub enum OpenError {
 
 /// A JetStream stream used as the shared log.
 pub struct JetStreamLog {
-    runtime: Runtime,
+    /// Always `Some` until dropped.
+    runtime: Option<Runtime>,
     client: async_nats::Client,
     js: jetstream::Context,
     stream: Stream,
     subjects: Subjects,
     config: NatsConfig,
-    /// The follower behind [`Log::read`], with the position it reads next.
-    reader: Mutex<Option<(u64, Follower)>>,
+    /// When the stream was created: tells a stream from a later one of the
+    /// same name.
+    created: String,
+    /// The follower behind [`Log::read`].
+    reader: Mutex<Option<Reader>>,
+}
+
+/// How long a read waits for the follower's next batch.
+const READ_WAIT: Duration = Duration::from_secs(30);
+
+/// The follower behind [`Log::read`] and what it handed over that no read
+/// returned yet.
+struct Reader {
+    /// The position the next read must start at to reuse this follower.
+    next: u64,
+    follower: Follower,
+    /// Entries handed over, not yet returned (past the last read's range).
+    ahead: VecDeque<(u64, Bytes)>,
+    /// The follower's `through`: every position up to it was handed over
+    /// (into `ahead` or a read) or passed over.
+    through: u64,
 }
 
 impl std::fmt::Debug for JetStreamLog {
@@ -99,15 +120,28 @@ impl JetStreamLog {
             .build()
             .map_err(OpenError::Runtime)?;
         let (client, js, stream) = runtime.block_on(connect(config))?;
+        let created = stream.cached_info().created.to_string();
         Ok(JetStreamLog {
-            runtime,
+            runtime: Some(runtime),
             client,
             js,
             stream,
             subjects: Subjects::new(&config.stream),
             config: config.clone(),
+            created,
             reader: Mutex::new(None),
         })
+    }
+
+    /// When the stream was created (a node's copy belongs to one stream,
+    /// not to any later stream of the same name).
+    pub fn stream_created(&self) -> &str {
+        &self.created
+    }
+
+    /// What the log was opened with.
+    pub fn config(&self) -> &NatsConfig {
+        &self.config
     }
 
     /// The stream's subjects.
@@ -117,7 +151,7 @@ impl JetStreamLog {
 
     /// The client's runtime (to spawn appends that others await).
     pub fn handle(&self) -> &Handle {
-        self.runtime.handle()
+        self.runtime.as_ref().expect("the runtime lives until drop").handle()
     }
 
     /// Bytes this process received from the servers: what selective
@@ -174,7 +208,18 @@ impl JetStreamLog {
     /// Follows the stream from position `from` on, reading only what a
     /// node watching `watched` needs ([`Subjects::filters`]).
     pub fn follow(&self, from: u64, watched: &Watched) -> Follower {
-        Follower::start(self.handle(), self.stream.clone(), &self.subjects, watched, from)
+        Follower::start(self.handle(), &self.client, self.stream.clone(), &self.subjects, watched, from)
+    }
+}
+
+impl Drop for JetStreamLog {
+    /// Stops the client's runtime without waiting: the last reference may
+    /// be dropped by a task on that very runtime.
+    fn drop(&mut self) {
+        self.reader.lock().take();
+        if let Some(runtime) = self.runtime.take() {
+            runtime.shutdown_background();
+        }
     }
 }
 
@@ -182,7 +227,7 @@ impl Log for JetStreamLog {
     /// Publishes every entry before waiting for the first ack, so a batch
     /// costs about one round trip.
     fn append(&self, entries: &[Vec<u8>]) -> Result<Vec<u64>, SharedLogError> {
-        self.runtime.block_on(async {
+        self.handle().block_on(async {
             let appends = entries.iter().map(|e| self.append_one(Bytes::copy_from_slice(e)));
             futures::future::try_join_all(appends).await
         })
@@ -190,35 +235,74 @@ impl Log for JetStreamLog {
 
     /// Reads through a follower kept between calls, so consecutive reads
     /// cost no new consumer.
+    ///
+    /// Every position from `from` to the end of the range is returned:
+    /// a position the follower passes over (a message on the wrong subject,
+    /// which every follower drops, or one deleted from the stream) is
+    /// returned as an empty entry — not an entry, which a node applies as
+    /// nothing — so the positions stay consecutive as the trait promises
+    /// and every node skips the same messages.
     fn read(&self, from: u64, max: usize) -> Result<Vec<(u64, Vec<u8>)>, SharedLogError> {
         let from = from.max(1);
         let tail = self.tail()?;
         if from > tail || max == 0 {
             return Ok(Vec::new());
         }
-        let mut reader = self.reader.lock();
-        if reader.as_ref().is_none_or(|(next, _)| *next != from) {
-            *reader = Some((from, self.follow(from, &Watched::All)));
+        let end = tail.min(from.saturating_add(max as u64 - 1));
+        let mut guard = self.reader.lock();
+        if guard.as_ref().is_none_or(|r| r.next != from) {
+            let follower = self.follow(from, &Watched::All);
+            *guard = Some(Reader { next: from, follower, ahead: VecDeque::new(), through: from - 1 });
         }
-        let (next, follower) = reader.as_mut().expect("set above");
-        let want = usize::try_from(tail - from + 1).map_or(max, |n| n.min(max));
-        let mut out = Vec::with_capacity(want);
-        while out.len() < want {
-            let batch = follower.next_batch(want - out.len(), Duration::from_secs(30))?;
-            match batch {
-                Some(b) => out.extend(b.entries.into_iter().map(|(p, e)| (p, e.to_vec()))),
-                None => {
-                    *reader = None;
-                    return Err(SharedLogError::Unavailable(format!("no entry from {from} within 30 s")));
+        let reader = guard.as_mut().expect("set above");
+        let mut out = Vec::with_capacity(usize::try_from(end - from + 1).unwrap_or(0));
+        // Empty entries for the positions passed over, up to `upto`.
+        let pad = |out: &mut Vec<(u64, Vec<u8>)>, upto: u64| {
+            let next = out.last().map_or(from, |(p, _)| p + 1);
+            out.extend((next..=upto).map(|skipped| (skipped, Vec::new())));
+        };
+        loop {
+            // Entries the follower handed over earlier (possibly past the
+            // previous read's range) come first.
+            while let Some((p, _)) = reader.ahead.front() {
+                if *p > end {
+                    break;
+                }
+                let (p, e) = reader.ahead.pop_front().expect("a front");
+                pad(&mut out, p - 1);
+                out.push((p, e.to_vec()));
+            }
+            // Everything up to `end` handed over (or passed over)?
+            if reader.through >= end || !reader.ahead.is_empty() {
+                break;
+            }
+            match reader.follower.next_batch(usize::MAX, READ_WAIT) {
+                Ok(Some(b)) => {
+                    reader.ahead.extend(b.entries);
+                    reader.through = reader.through.max(b.through);
+                }
+                // A failed read drops the reader: what it took from `ahead`
+                // is lost with `out`, so the next read must start afresh.
+                Ok(None) => {
+                    *guard = None;
+                    let at = out.last().map_or(from, |(p, _)| p + 1);
+                    return Err(SharedLogError::Unavailable(format!(
+                        "no entry from {at} within {READ_WAIT:?}"
+                    )));
+                }
+                Err(e) => {
+                    *guard = None;
+                    return Err(e);
                 }
             }
         }
-        *next = out.last().map_or(from, |(p, _)| p + 1);
+        pad(&mut out, end);
+        reader.next = end + 1;
         Ok(out)
     }
 
     fn tail(&self) -> Result<u64, SharedLogError> {
-        self.runtime.block_on(self.last_position())
+        self.handle().block_on(self.last_position())
     }
 }
 
@@ -250,7 +334,9 @@ async fn connect(config: &NatsConfig) -> Result<(async_nats::Client, jetstream::
         retention: RetentionPolicy::Limits,
         discard: DiscardPolicy::New,
         num_replicas: config.replicas,
-        duplicate_window: DUPLICATE_WINDOW,
+        // Above the retries however long they are configured: a stream
+        // created with a shorter window would fail the check below.
+        duplicate_window: DUPLICATE_WINDOW.max(config.append_deadline + MAX_BACKOFF),
         ..Default::default()
     };
     // Creating may race another node creating it: then open it.

@@ -7,7 +7,9 @@
 //! most of the server's CPU switching between those threads. Each
 //! committer thread takes everything queued, signs one entry per signer
 //! and waits for it; with two threads, one signs and applies the next
-//! entry while the other waits for its sync.
+//! entry while the other waits for its sync. On a shared log the entry is
+//! handed to the log's runtime to append and wait for, so the thread goes
+//! on signing at once.
 
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
@@ -20,6 +22,8 @@ use logkv_runtime::signing::Signer;
 use logkv_runtime::types::MAX_TXS_PER_ENTRY;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
+
+use crate::replica::Replica;
 
 /// Threads committing entries: one signs and applies while another syncs.
 const THREADS: usize = 2;
@@ -39,16 +43,17 @@ pub struct Committer {
 }
 
 impl Committer {
-    /// Starts the committer threads on `node`.
-    pub fn start(node: Arc<Node>) -> Committer {
+    /// Starts the committer threads on `node`, appending to `replica`'s
+    /// shared log if there is one, else to the node's own.
+    pub fn start(node: Arc<Node>, replica: Option<Arc<Replica>>) -> Committer {
         let (queue, jobs) = mpsc::channel();
         let jobs = Arc::new(Mutex::new(jobs));
         let threads = (0..THREADS)
             .map(|i| {
-                let (node, jobs) = (node.clone(), jobs.clone());
+                let (node, replica, jobs) = (node.clone(), replica.clone(), jobs.clone());
                 std::thread::Builder::new()
                     .name(format!("logkv-commit-{i}"))
-                    .spawn(move || commit_loop(&node, &jobs))
+                    .spawn(move || commit_loop(&node, replica.as_ref(), &jobs))
                     .expect("spawn a committer thread")
             })
             .collect();
@@ -77,7 +82,7 @@ impl Committer {
 }
 
 /// Takes every queued job, commits them, repeats until the queue closes.
-fn commit_loop(node: &Node, jobs: &Mutex<Receiver<Job>>) {
+fn commit_loop(node: &Arc<Node>, replica: Option<&Arc<Replica>>, jobs: &Mutex<Receiver<Job>>) {
     loop {
         let taken = {
             let jobs = jobs.lock();
@@ -87,7 +92,10 @@ fn commit_loop(node: &Node, jobs: &Mutex<Receiver<Job>>) {
             taken
         };
         for entry in entries(taken) {
-            commit(node, entry);
+            match replica {
+                None => commit(node, entry),
+                Some(replica) => commit_shared(node, replica, entry),
+            }
         }
     }
 }
@@ -120,13 +128,44 @@ fn entries(jobs: Vec<Job>) -> Vec<Vec<Job>> {
 /// Commits one entry and answers each of its jobs with its own share.
 fn commit(node: &Node, jobs: Vec<Job>) {
     let signer = jobs[0].signer.clone();
+    let (txs, answers) = gather(jobs);
+    answer(answers, node.append_entry(&signer, txs));
+}
+
+/// Signs one entry and leaves appending it to the shared log, and waiting
+/// until the node applied it, to the log's runtime.
+fn commit_shared(node: &Arc<Node>, replica: &Arc<Replica>, jobs: Vec<Job>) {
+    let signer = jobs[0].signer.clone();
+    let (txs, answers) = gather(jobs);
+    match node.sign_entry(&signer, txs) {
+        Ok((entry, hash)) => {
+            let (node, replica) = (node.clone(), replica.clone());
+            replica.clone().log().handle().spawn(async move {
+                answer(answers, replica.append_own(&node, &signer, entry.into(), hash).await);
+            });
+        }
+        Err(e) => answer(answers, Err(e)),
+    }
+}
+
+/// Where each job's answer goes and which of the entry's transactions
+/// are its: `(answer, first index, count)`.
+type Answers = Vec<(oneshot::Sender<Result<Applied, NodeError>>, usize, usize)>;
+
+/// The jobs' transactions in one list, and their answers.
+fn gather(jobs: Vec<Job>) -> (Vec<TxPart>, Answers) {
     let mut answers = Vec::with_capacity(jobs.len());
     let mut txs = Vec::new();
     for job in jobs {
         answers.push((job.answer, txs.len(), job.txs.len()));
         txs.extend(job.txs);
     }
-    match node.append_entry(&signer, txs) {
+    (txs, answers)
+}
+
+/// Answers every job of an entry with its share of `result`.
+fn answer(mut answers: Answers, result: Result<Applied, NodeError>) {
+    match result {
         Ok(applied) => {
             for (answer, start, n) in answers {
                 let _ = answer.send(Ok(applied.share(start, n)));

@@ -6,6 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use logkv_nats::NatsConfig;
+use logkv_runtime::apply::Watched;
 use logkv_runtime::types::StreamId;
 use logkv_store::{Durability, Limits, LogConfig, RecoveryMode, StoreOptions};
 use serde::Deserialize;
@@ -57,6 +59,18 @@ pub struct ServeConfig {
     /// Largest HTTP request body; a longer one is refused from its
     /// `Content-Length` or as soon as it grows past this, never buffered.
     pub max_request_bytes: usize,
+    /// The log: `file` (the node's own file log, the embedded default) or
+    /// `nats://HOST:PORT[,HOST:PORT...]`, a JetStream stream shared with
+    /// other nodes (docs/distributed.md).
+    pub log: String,
+    /// The JetStream stream's name (with `nats://`).
+    pub log_stream: String,
+    /// Replicas of the JetStream stream when this node creates it.
+    pub replicas: usize,
+    /// Streams this node applies (with `nats://`): empty = every stream;
+    /// otherwise it downloads only what these need.
+    #[serde(deserialize_with = "stream_ids")]
+    pub watch: Vec<StreamId>,
 }
 
 /// The durability mode's name, as configuration spells it.
@@ -92,6 +106,10 @@ impl Default for ServeConfig {
             max_connections: 10_000,
             idle_timeout_secs: 300,
             max_request_bytes: 4 << 20,
+            log: "file".into(),
+            log_stream: "logkv".into(),
+            replicas: 1,
+            watch: Vec::new(),
         }
     }
 }
@@ -99,6 +117,11 @@ impl Default for ServeConfig {
 fn stream_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<StreamId, D::Error> {
     let text = String::deserialize(d)?;
     text.parse().map_err(serde::de::Error::custom)
+}
+
+fn stream_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StreamId>, D::Error> {
+    let texts = Vec::<String>::deserialize(d)?;
+    texts.iter().map(|t| t.parse().map_err(serde::de::Error::custom)).collect()
 }
 
 /// The recovery mode's name, as configuration spells it.
@@ -172,6 +195,23 @@ impl ServeConfig {
                 ..Limits::default()
             },
             ..StoreOptions::default()
+        }
+    }
+
+    /// The shared log to follow: `None` for the node's own file log.
+    pub fn shared_log(&self) -> Result<Option<NatsConfig>, logkv_nats::ConfigError> {
+        if self.log == "file" {
+            return Ok(None);
+        }
+        NatsConfig::new(&self.log, &self.log_stream, self.replicas).map(Some)
+    }
+
+    /// The streams this node applies.
+    pub fn watched(&self) -> Watched {
+        if self.watch.is_empty() {
+            Watched::All
+        } else {
+            Watched::Only(self.watch.iter().copied().collect())
         }
     }
 

@@ -7,6 +7,7 @@
 pub mod committer;
 pub mod config;
 pub mod metrics;
+pub mod replica;
 pub mod resp;
 pub mod rpc;
 pub mod server;

@@ -10,6 +10,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logkv_runtime::node::Node;
+
+use crate::replica::Replica;
 use parking_lot::RwLock;
 
 /// Upper bounds of the latency buckets, in seconds.
@@ -120,8 +122,9 @@ impl Metrics {
         }
     }
 
-    /// The Prometheus text exposition of these metrics and of `node`.
-    pub fn render(&self, node: &Node) -> String {
+    /// The Prometheus text exposition of these metrics, of `node` and of
+    /// the shared log it follows, if any.
+    pub fn render(&self, node: &Node, replica: Option<&Replica>) -> String {
         let mut out = String::new();
         self.resp.render(&mut out, "logkv_resp_command", "command");
         self.rpc.render(&mut out, "logkv_rpc_call", "method");
@@ -188,7 +191,37 @@ impl Metrics {
                 node.local_txs() as f64,
             ),
         ];
-        for (name, kind, help, value) in gauges {
+        let shared_log: Vec<(&str, &str, &str, f64)> = replica
+            .map(|r| {
+                vec![
+                    (
+                        "logkv_shared_log_through",
+                        "gauge",
+                        "shared-log position up to which everything is applied or not for this node",
+                        r.through() as f64,
+                    ),
+                    (
+                        "logkv_shared_log_received_bytes_total",
+                        "counter",
+                        "bytes received from the NATS servers",
+                        r.received_bytes() as f64,
+                    ),
+                    (
+                        "logkv_shared_log_misrouted_total",
+                        "counter",
+                        "shared-log messages dropped for being on the wrong subject",
+                        r.misrouted() as f64,
+                    ),
+                    (
+                        "logkv_shared_log_caught_up",
+                        "gauge",
+                        "1 once caught up with the shared log",
+                        r.caught_up() as u8 as f64,
+                    ),
+                ]
+            })
+            .unwrap_or_default();
+        for (name, kind, help, value) in gauges.into_iter().chain(shared_log) {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
         let fsync_bounds: Vec<f64> = (0..log.sync_micros.len()).map(|i| (1u64 << i) as f64 / 1e6).collect();

@@ -5,9 +5,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use logkv_runtime::envelope::TxPart;
+use logkv_runtime::envelope::{EntryView, TxPart};
 use logkv_runtime::node::{Applied, Node, NodeError};
+use logkv_runtime::signing::keccak256;
 use logkv_runtime::signing::Signer;
+use logkv_runtime::types::{tx_version, version_position};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -15,6 +17,7 @@ use tokio_util::task::TaskTracker;
 use crate::committer::Committer;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
+use crate::replica::Replica;
 use crate::session::ServerState;
 
 /// State shared by all connections.
@@ -30,6 +33,8 @@ pub struct Shared {
     pub metrics: Metrics,
     /// Signs and commits the writes of every connection.
     pub committer: Committer,
+    /// The shared log the node follows, if not its own file log.
+    pub replica: Option<Arc<Replica>>,
     /// Cancelled when the server starts shutting down: listeners stop
     /// accepting and idle connections close.
     pub shutdown: CancellationToken,
@@ -49,16 +54,24 @@ pub struct Shared {
 
 impl Shared {
     /// Shared state for a node that has finished opening, with the RESP
-    /// sessions' state loaded from `config` ([`ServerState::load`]).
-    pub fn new(node: Arc<Node>, identity: Signer, config: ServeConfig, resp: ServerState) -> Shared {
+    /// sessions' state loaded from `config` ([`ServerState::load`]), on
+    /// `replica`'s shared log if there is one.
+    pub fn new(
+        node: Arc<Node>,
+        identity: Signer,
+        config: ServeConfig,
+        resp: ServerState,
+        replica: Option<Arc<Replica>>,
+    ) -> Shared {
         let versions = watch::Sender::new(node.replay_progress().applied_version);
-        let committer = Committer::start(Arc::clone(&node));
+        let committer = Committer::start(Arc::clone(&node), replica.clone());
         Shared {
             node,
             identity,
             config,
             metrics: Metrics::default(),
             committer,
+            replica,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
             started: Instant::now(),
@@ -68,10 +81,28 @@ impl Shared {
         }
     }
 
-    /// Whether the node serves requests (`/readyz`): listening and not
-    /// shutting down.
+    /// Whether the node serves requests (`/readyz`): listening, caught up
+    /// with the shared log if it follows one, and not shutting down.
     pub fn is_ready(&self) -> bool {
-        self.ready.load(Ordering::Acquire) && !self.shutdown.is_cancelled()
+        self.ready.load(Ordering::Acquire)
+            && !self.shutdown.is_cancelled()
+            && self.replica.as_ref().is_none_or(|r| r.caught_up())
+    }
+
+    /// Why the node cannot serve data requests yet: it is still catching
+    /// up with the shared log, or stopped following it.
+    pub fn not_serving(&self) -> Option<String> {
+        let replica = self.replica.as_ref()?;
+        if let Some(why) = replica.failure() {
+            return Some(format!("this node stopped following the shared log: {why}"));
+        }
+        (!replica.caught_up()).then(|| {
+            format!(
+                "catching up with the shared log: through {} of {}",
+                replica.through(),
+                replica.start_tail()
+            )
+        })
     }
 
     /// Marks the node ready once every listener is bound.
@@ -88,19 +119,41 @@ impl Shared {
         applied
     }
 
-    /// Applies a client's signed entry, waiting off the async workers.
+    /// Applies a client's signed entry, waiting off the async workers; on
+    /// a shared log, appends it there and waits until the node applied it.
     pub async fn submit(&self, entry: Vec<u8>) -> Result<Applied, NodeError> {
-        let node = self.node.clone();
-        let applied =
-            tokio::task::spawn_blocking(move || node.submit(&entry)).await.expect("submit does not panic");
+        let applied = match &self.replica {
+            None => {
+                let node = self.node.clone();
+                tokio::task::spawn_blocking(move || node.submit(&entry)).await.expect("submit does not panic")
+            }
+            Some(replica) => match EntryView::parse(&entry) {
+                Err(e) if e.needs_upgrade() => Err(NodeError::UpgradeNeeded(e)),
+                _ => {
+                    let hash = keccak256(&entry);
+                    replica.append(entry.into(), hash).await
+                }
+            },
+        };
         self.versions_advanced();
         applied
+    }
+
+    /// The newest version readers see: the node's, or on a shared log the
+    /// last version of the position it has read through (a node watching
+    /// some streams has nothing to apply for the others' positions).
+    pub fn visible_version(&self) -> u64 {
+        let own = self.node.replay_progress().applied_version;
+        match &self.replica {
+            Some(r) if r.through() > version_position(own) => tx_version(r.through(), u16::MAX),
+            _ => own,
+        }
     }
 
     /// Publishes the node's newest visible version to the waiters, if it
     /// moved (every write path calls it once its write is acknowledged).
     pub fn versions_advanced(&self) {
-        let now = self.node.replay_progress().applied_version;
+        let now = self.visible_version();
         self.versions.send_if_modified(|seen| {
             let moved = now > *seen;
             if moved {

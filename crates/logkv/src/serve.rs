@@ -54,6 +54,22 @@ pub struct ServeArgs {
     /// Largest HTTP request body in bytes [default: 4194304].
     #[arg(long, env = "LOGKV_MAX_REQUEST_BYTES")]
     pub max_request_bytes: Option<usize>,
+    /// The log: `file` (this node's own, the default) or
+    /// nats://HOST:PORT[,HOST:PORT...], a JetStream stream shared by many
+    /// nodes (docs/distributed.md).
+    #[arg(long, env = "LOGKV_SHARED_LOG", value_name = "URL")]
+    pub log: Option<String>,
+    /// The JetStream stream's name [default: logkv].
+    #[arg(long, env = "LOGKV_LOG_STREAM", value_name = "NAME")]
+    pub log_stream: Option<String>,
+    /// Replicas of the JetStream stream if this node creates it, 1 to 5
+    /// [default: 1].
+    #[arg(long, env = "LOGKV_REPLICAS")]
+    pub replicas: Option<usize>,
+    /// Streams this node applies, comma-separated (with --log nats://):
+    /// it downloads only what they need [default: every stream].
+    #[arg(long, env = "LOGKV_WATCH", value_name = "STREAM,...", value_delimiter = ',')]
+    pub watch: Option<Vec<StreamId>>,
 }
 
 /// Runs `logkv serve`.
@@ -126,6 +142,10 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
         max_connections,
         idle_timeout_secs,
         max_request_bytes,
+        log,
+        log_stream,
+        replicas,
+        watch,
     } = args;
     c.resp_addr = resp_addr.unwrap_or(c.resp_addr);
     c.http_addr = http_addr.unwrap_or(c.http_addr);
@@ -136,5 +156,9 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
     c.max_connections = max_connections.unwrap_or(c.max_connections);
     c.idle_timeout_secs = idle_timeout_secs.unwrap_or(c.idle_timeout_secs);
     c.max_request_bytes = max_request_bytes.unwrap_or(c.max_request_bytes);
+    c.log = log.unwrap_or(c.log);
+    c.log_stream = log_stream.unwrap_or(c.log_stream);
+    c.replicas = replicas.unwrap_or(c.replicas);
+    c.watch = watch.unwrap_or(c.watch);
     Ok(c)
 }

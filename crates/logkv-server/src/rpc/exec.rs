@@ -17,7 +17,7 @@ use serde_json::{json, Value};
 use super::methods::{self, Params};
 use super::request::{parse, Call, Incoming, Request};
 use super::response::{self, Response};
-use super::{RpcError, MALFORMED_ENTRY, TIMEOUT, UNAUTHORIZED, UPGRADE_NEEDED, WRITE_FAILED};
+use super::{RpcError, MALFORMED_ENTRY, NOT_CAUGHT_UP, TIMEOUT, UNAUTHORIZED, UPGRADE_NEEDED, WRITE_FAILED};
 use crate::config::DurabilityName;
 use crate::shared::Shared;
 
@@ -111,6 +111,11 @@ async fn answer(shared: &Arc<Shared>, call: Call, admin: Admin, started: Instant
 /// Runs one request's method.
 pub async fn run(shared: &Arc<Shared>, request: &Request, admin: Admin) -> Result<Value, RpcError> {
     let p = Params(&request.params);
+    if request.method.starts_with("kv_") {
+        if let Some(detail) = shared.not_serving() {
+            return Err(RpcError::Server { code: NOT_CAUGHT_UP, message: "Not caught up", detail });
+        }
+    }
     match request.method.as_str() {
         "kv_submit" => submit(shared, &p).await,
         "kv_waitForVersion" => wait_for_version(shared, &p).await,
@@ -242,6 +247,19 @@ fn node_info(shared: &Shared) -> Value {
         DurabilityName::Periodic => "periodic",
         DurabilityName::None => "none",
     };
+    let (digest, digest_version) = shared.node.state_digest();
+    let shared_log = shared.replica.as_ref().map(|r| {
+        json!({
+            "servers": r.log().config().servers,
+            "stream": r.log().config().stream,
+            "replicas": r.log().config().replicas,
+            "through": r.through(),
+            "caughtUp": r.caught_up(),
+            "failure": r.failure(),
+            "receivedBytes": r.received_bytes(),
+            "misrouted": r.misrouted(),
+        })
+    });
     json!({
         "address": shared.identity.address().to_string(),
         "dataDir": config.data_dir.display().to_string(),
@@ -249,6 +267,9 @@ fn node_info(shared: &Shared) -> Value {
         "stream": config.stream.to_string(),
         "appliedPosition": progress.applied_position,
         "appliedVersion": progress.applied_version,
+        "stateDigest": format!("0x{}", hex::encode(digest)),
+        "stateDigestVersion": digest_version,
+        "sharedLog": shared_log,
         "uptimeSeconds": shared.started.elapsed().as_secs(),
         "logkvVersion": env!("CARGO_PKG_VERSION"),
     })

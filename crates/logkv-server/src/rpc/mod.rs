@@ -70,6 +70,9 @@ pub const WRITE_FAILED: i64 = -32012;
 pub const TIMEOUT: i64 = -32020;
 /// -32030: a `kv_watch` subscription was closed by the server.
 pub const SUBSCRIPTION_CLOSED: i64 = -32030;
+/// -32040: the node is still catching up with the shared log (or stopped
+/// following it): it serves once `/readyz` says so.
+pub const NOT_CAUGHT_UP: i64 = -32040;
 
 impl RpcError {
     /// The JSON-RPC error code.

@@ -102,7 +102,7 @@ async fn websocket(
 }
 
 async fn metrics(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
-    let text = shared.metrics.render(&shared.node);
+    let text = shared.metrics.render(&shared.node, shared.replica.as_deref());
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }
 

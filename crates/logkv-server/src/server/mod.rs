@@ -12,16 +12,16 @@ mod ws;
 pub use changes::{Change, ChangeReader};
 
 use std::sync::atomic::Ordering::Relaxed;
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
-use logkv_runtime::apply::Watched;
 use logkv_runtime::keyfile::{self, KeyfileError};
 use logkv_runtime::node::{Node, NodeError, NodeOptions};
 use logkv_runtime::signing::Signer;
 use tokio::net::TcpListener;
 
 use crate::config::ServeConfig;
+use crate::replica::{self, Replica, ReplicaError};
 use crate::session::ServerState;
 use crate::shared::Shared;
 
@@ -61,13 +61,22 @@ pub enum ServeError {
     /// Closing the node failed (its final sync).
     #[error("closing the node: {0}")]
     Close(NodeError),
+    /// The `log` setting is neither `file` nor a usable `nats://` list.
+    #[error("log: {0} (use `file` or nats://HOST:PORT[,HOST:PORT...])")]
+    Log(#[from] logkv_nats::ConfigError),
+    /// `watch` only applies to a node on a shared log.
+    #[error("watch needs a shared log (--log nats://...): a node on its own file log applies every stream")]
+    WatchWithoutSharedLog,
+    /// The shared log cannot be followed.
+    #[error(transparent)]
+    Replica(#[from] ReplicaError),
 }
 
 impl ServeError {
     /// Whether the configuration is at fault (exit status 2) rather than
     /// the machine or the data (3).
     pub fn is_usage(&self) -> bool {
-        matches!(self, ServeError::Users(_))
+        matches!(self, ServeError::Users(_) | ServeError::Log(_) | ServeError::WatchWithoutSharedLog)
     }
 }
 
@@ -75,18 +84,50 @@ impl ServeError {
 pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     // Configuration errors are reported before the log's replay, not after.
     let resp = ServerState::load(&config)?;
+    let shared_log = config.shared_log()?;
+    if shared_log.is_none() && !config.watch.is_empty() {
+        return Err(ServeError::WatchWithoutSharedLog);
+    }
+    if shared_log.is_none() && replica::is_shared_log_copy(&config.data_dir) {
+        let why = "it holds a copy of a shared log; start it with --log nats://... or use another directory";
+        return Err(ReplicaError::WrongDirectory {
+            dir: config.data_dir.display().to_string(),
+            why: why.into(),
+        }
+        .into());
+    }
     let identity = node_identity(&config)?;
     let node = Arc::new(open_node(&config)?);
+    // The follower reports applied batches to the shared state, which is
+    // built after it: it finds it here.
+    let notify: Arc<OnceLock<Weak<Shared>>> = Arc::new(OnceLock::new());
+    let replica = match &shared_log {
+        None => None,
+        Some(log) => {
+            let notify = notify.clone();
+            let advanced = Box::new(move || {
+                if let Some(shared) = notify.get().and_then(Weak::upgrade) {
+                    shared.versions_advanced();
+                }
+            });
+            Some(Replica::start(node.clone(), log, &config.watched(), &config.data_dir, advanced)?)
+        }
+    };
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .thread_name("logkv-io")
         .build()
         .map_err(ServeError::Runtime)?;
-    let shared = Arc::new(Shared::new(node, identity, config, resp));
+    let shared = Arc::new(Shared::new(node, identity, config, resp, replica));
+    let _ = notify.set(Arc::downgrade(&shared));
     runtime.block_on(serve(shared.clone()))?;
     drop(runtime);
-    let Shared { node, committer, .. } = Arc::into_inner(shared).expect("every task ended with the runtime");
+    let Shared { node, committer, replica, .. } =
+        Arc::into_inner(shared).expect("every task ended with the runtime");
     committer.close();
+    if let Some(replica) = replica {
+        replica.stop();
+    }
     let node = Arc::into_inner(node).expect("no request holds the node after the runtime ended");
     node.close().map_err(ServeError::Close)?;
     tracing::info!("node closed; bye");
@@ -114,7 +155,7 @@ fn node_identity(config: &ServeConfig) -> Result<Signer, ServeError> {
 fn open_node(config: &ServeConfig) -> Result<Node, ServeError> {
     let started = Instant::now();
     let mut last = Instant::now();
-    let options = NodeOptions { store: config.store_options(), watched: Watched::All };
+    let options = NodeOptions { store: config.store_options(), watched: config.watched() };
     let node = Node::open_with_progress(&config.data_dir, options, &mut |done, total| {
         if last.elapsed() >= Duration::from_secs(1) {
             last = Instant::now();

@@ -205,6 +205,12 @@ impl Session {
             self.multi.abort();
             return Err((name, Reply::Error(auth::NOAUTH.into())));
         }
+        if !matches!(name, "auth" | "hello" | "quit" | "ping" | "info" | "client" | "command") {
+            if let Some(why) = self.shared.not_serving() {
+                self.multi.abort();
+                return Err((name, Reply::Error(format!("LOADING {why}"))));
+            }
+        }
         Ok(Checked { command: parsed, name })
     }
 

@@ -1,0 +1,373 @@
+//! A node on a shared JetStream log: its writes are appended to the stream
+//! and answered once the node has applied them from it, and a follower
+//! thread applies everything the stream delivers (docs/distributed.md).
+//!
+//! A write is acknowledged only after JetStream acknowledged the entry
+//! (stored by a majority of the stream's replicas) *and* this node applied
+//! it, so the writer can read it here at once. Waiters are keyed by the
+//! entry's keccak256, registered before the append, so the follower cannot
+//! apply an entry before someone is there to hear of it.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use logkv_nats::{Follower, JetStreamLog, NatsConfig};
+use logkv_runtime::apply::{TxResult, Watched};
+use logkv_runtime::entry::EntryOutcome;
+use logkv_runtime::envelope::EntryView;
+use logkv_runtime::node::{Applied, Node, NodeError};
+use logkv_runtime::shared_log::SharedLogError;
+use logkv_runtime::signing::{keccak256, Signer};
+use parking_lot::Mutex;
+use tokio::sync::oneshot;
+
+/// Times an entry of the node's own is signed again after losing its
+/// nonce to another node.
+const MAX_RESIGN: usize = 8;
+
+/// Entries applied per batch at most.
+const APPLY_BATCH: usize = 1024;
+
+/// How long the follower waits for entries before checking for shutdown.
+const POLL: Duration = Duration::from_millis(100);
+
+/// The file in the data directory naming the stream the node's copy
+/// belongs to.
+const MARKER: &str = "shared-log.toml";
+
+/// Why a node cannot follow the shared log.
+#[derive(Debug, thiserror::Error)]
+pub enum ReplicaError {
+    /// The stream cannot be reached or used.
+    #[error(transparent)]
+    Open(#[from] logkv_nats::OpenError),
+    /// The data directory belongs to another log, stream or watched set.
+    #[error("data directory {dir}: {why}")]
+    WrongDirectory {
+        /// The directory.
+        dir: String,
+        /// What it belongs to instead.
+        why: String,
+    },
+    /// The marker file cannot be read or written.
+    #[error("data directory marker {path}: {source}")]
+    Marker {
+        /// The file.
+        path: String,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+type Answer = oneshot::Sender<Result<Applied, NodeError>>;
+
+/// The shared log, the follower applying it, and the writers waiting.
+pub struct Replica {
+    log: JetStreamLog,
+    waiters: Mutex<HashMap<[u8; 32], Vec<Answer>>>,
+    /// Every position up to here is applied (or not for this node).
+    through: AtomicU64,
+    /// The stream's last position when the node started: it serves once
+    /// `through` reaches it.
+    start_tail: u64,
+    caught_up: AtomicBool,
+    /// Why the follower stopped, if it failed.
+    failed: Mutex<Option<String>>,
+    stopping: AtomicBool,
+    follower: Mutex<Option<JoinHandle<()>>>,
+    misrouted: Arc<AtomicU64>,
+}
+
+impl Replica {
+    /// Connects to the stream, checks the data directory belongs to it
+    /// (marking a new one), and starts following from the node's applied
+    /// position; `advanced` is called after every applied batch.
+    pub fn start(
+        node: Arc<Node>,
+        config: &NatsConfig,
+        watched: &Watched,
+        data_dir: &Path,
+        advanced: Box<dyn Fn() + Send>,
+    ) -> Result<Arc<Replica>, ReplicaError> {
+        let log = JetStreamLog::open(config)?;
+        check_marker(data_dir, &node, &log, watched)?;
+        let from = node.replay_progress().applied_position + 1;
+        let start_tail = log.handle().block_on(log.last_position()).map_err(|e| {
+            logkv_nats::OpenError::Stream { stream: config.stream.clone(), why: e.to_string() }
+        })?;
+        let follower = log.follow(from, watched);
+        let replica = Arc::new(Replica {
+            log,
+            waiters: Mutex::new(HashMap::new()),
+            through: AtomicU64::new(from - 1),
+            start_tail,
+            caught_up: AtomicBool::new(from > start_tail),
+            failed: Mutex::new(None),
+            stopping: AtomicBool::new(false),
+            follower: Mutex::new(None),
+            misrouted: Arc::new(AtomicU64::new(0)),
+        });
+        tracing::info!(stream = %config.stream, from, tail = start_tail, "following the shared log");
+        let r = replica.clone();
+        let thread = std::thread::Builder::new()
+            .name("logkv-follow".into())
+            .spawn(move || r.follow(&node, follower, advanced))
+            .map_err(|source| ReplicaError::Marker { path: "follower thread".into(), source })?;
+        *replica.follower.lock() = Some(thread);
+        Ok(replica)
+    }
+
+    /// Appends `entry` (whose keccak256 is `hash`) and waits until this
+    /// node applied it. An entry already in the stream and applied long
+    /// ago (a resubmission) is reported, not waited for forever.
+    pub async fn append(&self, entry: Bytes, hash: [u8; 32]) -> Result<Applied, NodeError> {
+        if let Some(why) = self.failed.lock().clone() {
+            return Err(SharedLogError::Unavailable(format!("this node stopped following: {why}")).into());
+        }
+        let (answer, answered) = oneshot::channel();
+        self.waiters.lock().entry(hash).or_default().push(answer);
+        let position = match self.log.append_one(entry).await {
+            Ok(p) => p,
+            Err(e) => {
+                self.waiters.lock().remove(&hash);
+                return Err(e.into());
+            }
+        };
+        // The follower answers before it moves `through`: a waiter still
+        // here once `through` passed the position was never answered.
+        if self.through() >= position && self.waiters.lock().remove(&hash).is_some() {
+            let why = format!("this entry is already in the log at position {position}");
+            return Err(SharedLogError::Refused(why).into());
+        }
+        answered.await.unwrap_or_else(|_| {
+            Err(SharedLogError::Unavailable("the follower stopped before applying the entry".into()).into())
+        })
+    }
+
+    /// [`Replica::append`] of an entry `node` signed as `signer`. If every
+    /// transaction comes back `Replayed` — another node signing as the
+    /// same account (a user of the users file, a shared key) used the
+    /// nonce first — the transactions are signed again at a fresh nonce:
+    /// applying the other entry moved the node's counter past it.
+    pub async fn append_own(
+        &self,
+        node: &Node,
+        signer: &Signer,
+        mut entry: Bytes,
+        mut hash: [u8; 32],
+    ) -> Result<Applied, NodeError> {
+        for attempt in 1.. {
+            let applied = self.append(entry.clone(), hash).await?;
+            let replayed = matches!(&applied.outcome, EntryOutcome::Applied(results)
+                if !results.is_empty() && results.iter().all(|r| matches!(r, Some(TxResult::Replayed))));
+            if !replayed || attempt == MAX_RESIGN {
+                return Ok(applied);
+            }
+            tracing::debug!(attempt, "nonce used by another node first; signing again");
+            let txs = EntryView::parse(&entry).map_err(NodeError::Envelope)?.to_entry().txs;
+            let (bytes, h) = node.sign_entry(signer, txs)?;
+            (entry, hash) = (Bytes::from(bytes), h);
+        }
+        unreachable!("the loop returns by its last attempt")
+    }
+
+    /// Every position up to this one is applied or not for this node.
+    pub fn through(&self) -> u64 {
+        self.through.load(Ordering::Acquire)
+    }
+
+    /// Whether the node has applied the stream up to where it stood when
+    /// the node started (and the follower has not failed).
+    pub fn caught_up(&self) -> bool {
+        self.caught_up.load(Ordering::Acquire) && self.failed.lock().is_none()
+    }
+
+    /// Why the follower stopped, if it failed.
+    pub fn failure(&self) -> Option<String> {
+        self.failed.lock().clone()
+    }
+
+    /// The stream's last position when the node started.
+    pub fn start_tail(&self) -> u64 {
+        self.start_tail
+    }
+
+    /// Bytes received from the servers (what selective transfer saves).
+    pub fn received_bytes(&self) -> u64 {
+        self.log.received_bytes()
+    }
+
+    /// Messages dropped for being on the wrong subject.
+    pub fn misrouted(&self) -> u64 {
+        self.misrouted.load(Ordering::Relaxed)
+    }
+
+    /// The shared log's settings, for `admin_nodeInfo`.
+    pub fn log(&self) -> &JetStreamLog {
+        &self.log
+    }
+
+    /// Stops the follower thread (after its current batch).
+    pub fn stop(&self) {
+        self.stopping.store(true, Ordering::Release);
+        if let Some(t) = self.follower.lock().take() {
+            let _ = t.join();
+        }
+    }
+
+    /// The follower thread: applies what the stream delivers, answers the
+    /// writers waiting for it, and reports progress while catching up.
+    fn follow(&self, node: &Node, mut follower: Follower, advanced: Box<dyn Fn() + Send>) {
+        let mut progress = CatchUp::new(self.through(), self.start_tail);
+        while !self.stopping.load(Ordering::Acquire) {
+            let batch = match follower.next_batch(APPLY_BATCH, POLL) {
+                Ok(Some(b)) => b,
+                Ok(None) => continue,
+                Err(e) => {
+                    tracing::warn!(error = %e, "shared log read failed; retrying");
+                    std::thread::sleep(POLL);
+                    continue;
+                }
+            };
+            self.misrouted.store(follower.stats().misrouted.load(Ordering::Relaxed), Ordering::Relaxed);
+            if !batch.entries.is_empty() {
+                match node.apply_replicated_batch(&batch.entries) {
+                    Ok(applied) => self.answer(&batch.entries, applied),
+                    Err(e) => {
+                        tracing::error!(error = %e, "cannot apply the shared log; this node stops following it");
+                        *self.failed.lock() = Some(e.to_string());
+                        let e = Arc::new(e);
+                        for (_, answers) in self.waiters.lock().drain() {
+                            for a in answers {
+                                let _ = a.send(Err(NodeError::Batch(e.clone())));
+                            }
+                        }
+                        return;
+                    }
+                }
+            }
+            self.through.store(batch.through, Ordering::Release);
+            if !self.caught_up.load(Ordering::Acquire) {
+                progress.report(batch.through);
+                if batch.through >= self.start_tail {
+                    self.caught_up.store(true, Ordering::Release);
+                    progress.done(batch.through);
+                }
+            }
+            advanced();
+        }
+    }
+
+    /// Answers the writers waiting for any of `entries`.
+    fn answer(&self, entries: &[(u64, Bytes)], applied: Vec<Applied>) {
+        if self.waiters.lock().is_empty() {
+            return;
+        }
+        for ((_, bytes), applied) in entries.iter().zip(applied) {
+            let answers = self.waiters.lock().remove(&keccak256(bytes));
+            for a in answers.into_iter().flatten() {
+                let _ = a.send(Ok(applied.clone()));
+            }
+        }
+    }
+}
+
+/// Catch-up progress in the log, about once a second.
+struct CatchUp {
+    started: Instant,
+    from: u64,
+    tail: u64,
+    last: Instant,
+}
+
+impl CatchUp {
+    fn new(from: u64, tail: u64) -> Self {
+        CatchUp { started: Instant::now(), from, tail, last: Instant::now() }
+    }
+
+    fn report(&mut self, through: u64) {
+        if self.last.elapsed() < Duration::from_secs(1) {
+            return;
+        }
+        self.last = Instant::now();
+        let span = self.tail.saturating_sub(self.from).max(1);
+        let pct = through.saturating_sub(self.from) as f64 * 100.0 / span as f64;
+        let rate = through.saturating_sub(self.from) as f64 / self.started.elapsed().as_secs_f64();
+        tracing::info!(
+            through,
+            tail = self.tail,
+            "catching up with the shared log: {pct:.0}%, {rate:.0} positions/s"
+        );
+    }
+
+    fn done(&self, through: u64) {
+        let secs = self.started.elapsed().as_secs_f64();
+        let n = through.saturating_sub(self.from);
+        tracing::info!(
+            through,
+            took_ms = (secs * 1000.0) as u64,
+            "caught up with the shared log ({:.0} positions/s)",
+            n as f64 / secs.max(1e-9)
+        );
+    }
+}
+
+/// Checks the data directory's copy belongs to this stream and watched
+/// set, writing the marker into a new one. A node's copy of one stream is
+/// not a copy of another (positions would mean different entries), nor is
+/// an embedded node's log a copy of any stream.
+fn check_marker(dir: &Path, node: &Node, log: &JetStreamLog, watched: &Watched) -> Result<(), ReplicaError> {
+    let path = dir.join(MARKER);
+    let wrong = |why: String| ReplicaError::WrongDirectory { dir: dir.display().to_string(), why };
+    let marker = |source| ReplicaError::Marker { path: path.display().to_string(), source };
+    let want = marker_text(log, watched);
+    match std::fs::read_to_string(&path) {
+        Ok(have) if have == want => Ok(()),
+        Ok(have) => Err(wrong(format!(
+            "it holds a copy of another stream or watched set ({MARKER}: {}); use a new data directory",
+            have.trim().replace('\n', "; ")
+        ))),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            if node.replay_progress().applied_position > 0 {
+                return Err(wrong("it holds an embedded node's log, not a copy of a shared log".into()));
+            }
+            write_durably(&path, &want).map_err(marker)
+        }
+        Err(e) => Err(marker(e)),
+    }
+}
+
+/// Whether `dir` holds a shared log's copy (an embedded node refuses it).
+pub fn is_shared_log_copy(dir: &Path) -> bool {
+    dir.join(MARKER).exists()
+}
+
+fn marker_text(log: &JetStreamLog, watched: &Watched) -> String {
+    let watch = match watched {
+        Watched::All => "all".to_string(),
+        Watched::Only(s) => s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
+    };
+    format!(
+        "stream = \"{}\"\ncreated = \"{}\"\nwatch = \"{watch}\"\n",
+        log.subjects().all().trim_end_matches(".>"),
+        log.stream_created()
+    )
+}
+
+fn write_durably(path: &Path, text: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    let tmp = path.with_extension("tmp");
+    let mut f = std::fs::File::create(&tmp)?;
+    f.write_all(text.as_bytes())?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)?;
+    if let Some(parent) = path.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
