@@ -9,6 +9,7 @@
 //! apply an entry before someone is there to hear of it.
 
 use std::collections::HashMap;
+use std::io::IsTerminal;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use indicatif::{ProgressBar, ProgressStyle};
 use logkv_nats::{Follower, JetStreamLog, NatsConfig};
 use logkv_runtime::apply::{TxResult, Watched};
 use logkv_runtime::entry::EntryOutcome;
@@ -277,27 +279,41 @@ impl Replica {
     }
 }
 
-/// Catch-up progress in the log, about once a second.
+/// Catch-up progress: a bar when stderr is a terminal, else a log line
+/// about once a second.
 struct CatchUp {
     started: Instant,
     from: u64,
     tail: u64,
     last: Instant,
+    bar: Option<ProgressBar>,
 }
 
 impl CatchUp {
     fn new(from: u64, tail: u64) -> Self {
-        CatchUp { started: Instant::now(), from, tail, last: Instant::now() }
+        let bar = (std::io::stderr().is_terminal() && tail > from).then(|| {
+            let style = ProgressStyle::with_template(
+                "catching up with the shared log {bar:40} {pos}/{len} positions ({per_sec}, eta {eta})",
+            )
+            .expect("the template is a valid constant");
+            ProgressBar::new(tail).with_style(style).with_position(from)
+        });
+        CatchUp { started: Instant::now(), from, tail, last: Instant::now(), bar }
     }
 
     fn report(&mut self, through: u64) {
+        if let Some(bar) = &self.bar {
+            bar.set_position(through.min(self.tail));
+            return;
+        }
         if self.last.elapsed() < Duration::from_secs(1) {
             return;
         }
         self.last = Instant::now();
         let span = self.tail.saturating_sub(self.from).max(1);
-        let pct = through.saturating_sub(self.from) as f64 * 100.0 / span as f64;
-        let rate = through.saturating_sub(self.from) as f64 / self.started.elapsed().as_secs_f64();
+        let done = through.saturating_sub(self.from);
+        let pct = done as f64 * 100.0 / span as f64;
+        let rate = done as f64 / self.started.elapsed().as_secs_f64();
         tracing::info!(
             through,
             tail = self.tail,
@@ -306,14 +322,13 @@ impl CatchUp {
     }
 
     fn done(&self, through: u64) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
         let secs = self.started.elapsed().as_secs_f64();
-        let n = through.saturating_sub(self.from);
-        tracing::info!(
-            through,
-            took_ms = (secs * 1000.0) as u64,
-            "caught up with the shared log ({:.0} positions/s)",
-            n as f64 / secs.max(1e-9)
-        );
+        let rate = through.saturating_sub(self.from) as f64 / secs.max(1e-9);
+        let took_ms = (secs * 1000.0) as u64;
+        tracing::info!(through, took_ms, "caught up with the shared log ({rate:.0} positions/s)");
     }
 }
 
