@@ -69,6 +69,8 @@ pub struct FollowStats {
 pub struct Follower {
     handle: Handle,
     batches: mpsc::Receiver<Result<Batch, SharedLogError>>,
+    /// What a caller asking for fewer entries than a batch left.
+    rest: Option<Batch>,
     tasks: Vec<JoinHandle<()>>,
     stats: Arc<FollowStats>,
 }
@@ -126,7 +128,7 @@ impl Follower {
         let whole = filters.len() == 1 && filters[0] == subjects.all();
         let merge = Merge::new(stream, filters, whole, from, subjects.clone(), stats.clone());
         tasks.push(handle.spawn(merge.run(delivered, out)));
-        Follower { handle: handle.clone(), batches, tasks, stats }
+        Follower { handle: handle.clone(), batches, rest: None, tasks, stats }
     }
 
     /// The next batch of at most `max` entries (fewer if fewer are ready),
@@ -140,34 +142,27 @@ impl Follower {
     /// The next batch, as [`Follower::next_batch`] but async and without a
     /// time limit.
     pub async fn next(&mut self, max: usize) -> Result<Option<Batch>, SharedLogError> {
-        match self.batches.recv().await {
-            Some(Ok(mut batch)) if batch.entries.len() > max => {
-                // Rare (a reader asking for fewer than a batch): keep the rest.
-                let rest = batch.entries.split_off(max);
-                let through = batch.entries.last().map_or(batch.through, |(p, _)| *p);
-                let (tx, rx) = mpsc::channel(4);
-                let _ = tx.try_send(Ok(Batch { entries: rest, through: batch.through }));
-                let old = std::mem::replace(&mut self.batches, rx);
-                self.tasks.push(self.handle.spawn(forward(old, tx)));
-                batch.through = through;
-                Ok(Some(batch))
-            }
-            Some(b) => b.map(Some),
-            None => Err(SharedLogError::Unavailable("the follower stopped".into())),
+        let mut batch = match self.rest.take() {
+            Some(rest) => rest,
+            None => match self.batches.recv().await {
+                Some(b) => b?,
+                None => return Err(SharedLogError::Unavailable("the follower stopped".into())),
+            },
+        };
+        if batch.entries.len() > max.max(1) {
+            // A reader asking for fewer than a batch: keep the rest for the
+            // next call; this part is through its own last entry only.
+            let rest = batch.entries.split_off(max.max(1));
+            let through = batch.entries.last().map_or(batch.through, |(p, _)| *p);
+            self.rest = Some(Batch { entries: rest, through: batch.through });
+            batch.through = through;
         }
+        Ok(Some(batch))
     }
 
     /// What the follower counted.
     pub fn stats(&self) -> &FollowStats {
         &self.stats
-    }
-}
-
-async fn forward<T>(mut from: mpsc::Receiver<T>, to: mpsc::Sender<T>) {
-    while let Some(item) = from.recv().await {
-        if to.send(item).await.is_err() {
-            return;
-        }
     }
 }
 
