@@ -11,9 +11,11 @@
 
 #![allow(dead_code)]
 
-use std::net::TcpListener;
+use std::io::{BufRead, BufReader, Read, Write};
+use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
+use std::time::Duration;
 
 /// Node i (1-based) uses BASE+i-1 for clients, BASE+100+i-1 for
 /// monitoring and BASE+200+i-1 for routes (see the script).
@@ -159,6 +161,41 @@ impl Cluster {
         self.node_command("restart", i);
     }
 
+    /// The JetStream state of `stream` as node `i` sees it (`/jsz`):
+    /// `{"name", "state": {"messages", "last_seq", ...}, "cluster":
+    /// {"leader": "nK", ...}}`, or `None` if the node does not report it.
+    pub fn stream_info(&self, i: usize, stream: &str) -> Option<serde_json::Value> {
+        let url = format!("http://{}/jsz?accounts=true&streams=true", self.monitor_addr(i));
+        let agent: ureq::Agent =
+            ureq::Agent::config_builder().timeout_global(Some(Duration::from_secs(10))).build().into();
+        let body = agent.get(&url).call().ok()?.body_mut().read_to_string().ok()?;
+        let jsz: serde_json::Value = serde_json::from_str(&body).ok()?;
+        jsz["account_details"]
+            .as_array()?
+            .iter()
+            .flat_map(|account| account["stream_detail"].as_array().cloned().unwrap_or_default())
+            .find(|s| s["name"] == stream)
+    }
+
+    /// The stream's last sequence (position) as node `i` stores it.
+    pub fn last_seq(&self, i: usize, stream: &str) -> Option<u64> {
+        self.stream_info(i, stream)?["state"]["last_seq"].as_u64()
+    }
+
+    /// The node (1-based) leading `stream`'s replicas, as node `i` reports.
+    pub fn stream_leader(&self, i: usize, stream: &str) -> Option<usize> {
+        let info = self.stream_info(i, stream)?;
+        info["cluster"]["leader"].as_str()?.strip_prefix('n')?.parse().ok()
+    }
+
+    /// Publishes `payload` on `subject` through node `i` with the plain
+    /// NATS text protocol (no JetStream client: what any publisher that
+    /// bypasses logkv can do) and returns the stream sequence JetStream's
+    /// acknowledgement names; panics on an error or no acknowledgement.
+    pub fn publish(&self, i: usize, subject: &str, payload: &[u8]) -> u64 {
+        publish(&self.addr(i), subject, payload).unwrap_or_else(|why| panic!("publish on {subject}: {why}"))
+    }
+
     fn node_command(&self, command: &str, i: usize) {
         let out = run_script(&[command.to_string(), path_arg(self.dir()), i.to_string()]);
         assert!(
@@ -186,6 +223,56 @@ impl Drop for Cluster {
         if !out.status.success() {
             // No panic while a test may already be unwinding.
             eprintln!("nats-cluster.sh stop failed ({}):\n{}", out.status, text(&out.stderr));
+        }
+    }
+}
+
+/// `PUB subject INBOX len` on a fresh connection to `addr`, then waits for
+/// the JetStream acknowledgement on INBOX: the stored sequence.
+fn publish(addr: &str, subject: &str, payload: &[u8]) -> Result<u64, String> {
+    const INBOX: &str = "_INBOX.logkv_test";
+    let stream = TcpStream::connect(addr).map_err(|e| format!("connect to {addr}: {e}"))?;
+    stream.set_read_timeout(Some(Duration::from_secs(20))).map_err(|e| e.to_string())?;
+    let mut out = stream.try_clone().map_err(|e| e.to_string())?;
+    let mut reader = BufReader::new(stream);
+    let mut line = String::new();
+    let read_line = |reader: &mut BufReader<TcpStream>, line: &mut String| -> Result<(), String> {
+        line.clear();
+        match reader.read_line(line) {
+            Ok(0) => Err("connection closed".to_string()),
+            Ok(_) => Ok(()),
+            Err(e) => Err(format!("read: {e}")),
+        }
+    };
+    read_line(&mut reader, &mut line)?;
+    if !line.starts_with("INFO ") {
+        return Err(format!("greeted with {line:?}"));
+    }
+    let mut request = format!(
+        "CONNECT {{\"verbose\":false,\"pedantic\":false}}\r\nSUB {INBOX} 1\r\nPUB {subject} {INBOX} {}\r\n",
+        payload.len()
+    )
+    .into_bytes();
+    request.extend_from_slice(payload);
+    request.extend_from_slice(b"\r\nPING\r\n");
+    out.write_all(&request).map_err(|e| format!("write: {e}"))?;
+    loop {
+        read_line(&mut reader, &mut line)?;
+        let head = line.trim_end();
+        if head == "PING" {
+            out.write_all(b"PONG\r\n").map_err(|e| format!("write: {e}"))?;
+        } else if head == "PONG" || head == "+OK" {
+            continue;
+        } else if let Some(msg) = head.strip_prefix("MSG ") {
+            let len: usize =
+                msg.rsplit(' ').next().and_then(|n| n.parse().ok()).ok_or(format!("{head:?}"))?;
+            let mut body = vec![0; len + 2];
+            reader.read_exact(&mut body).map_err(|e| format!("read the acknowledgement: {e}"))?;
+            let ack: serde_json::Value = serde_json::from_slice(&body[..len])
+                .map_err(|e| format!("acknowledgement {:?}: {e}", text(&body)))?;
+            return ack["seq"].as_u64().ok_or_else(|| format!("JetStream answered {ack}"));
+        } else {
+            return Err(format!("the server said {head:?}"));
         }
     }
 }
