@@ -58,9 +58,12 @@ fi
 
 echo "workspace tests; NATS tests with $("$(command -v nats-server || echo /usr/sbin/nats-server)" --version)"
 cargo test --workspace --all-targets
-echo "NATS tests again with $(/opt/nats-new/bin/nats-server --version)"
+echo "NATS tests again with $(/opt/nats-new/bin/nats-server --version), every write synced"
 # The glob picks up every tests/nats_*.rs target.
-LOGKV_NATS_SERVER=/opt/nats-new/bin/nats-server cargo test -p logkv --test 'nats_*'
+export LOGKV_NATS_SERVER=/opt/nats-new/bin/nats-server LOGKV_NATS_SYNC=always
+cargo test -p logkv --test 'nats_*'
+cargo test -p logkv-nats --test jetstream_log
+unset LOGKV_NATS_SERVER LOGKV_NATS_SYNC
 bash scripts/golden/check.sh
 cargo run --release --quiet -p logkv-bench -- --quick
 bash bench/redis-benchmark.sh --quick

@@ -68,8 +68,14 @@ impl Cluster {
     /// Starts `nodes` nodes (1: standalone JetStream) and waits until they
     /// are healthy and, for more than one, a meta leader is elected;
     /// panics with the script's output and the servers' logs otherwise.
+    /// `LOGKV_NATS_SYNC=always` (set by scripts/test.sh for its run on a
+    /// newer server) makes every server sync each write before it is
+    /// acknowledged.
     pub fn start(nodes: usize) -> Cluster {
-        Cluster::start_with(nodes, &[])
+        match std::env::var("LOGKV_NATS_SYNC") {
+            Ok(sync) => Cluster::start_with(nodes, &["--sync", &sync]),
+            Err(_) => Cluster::start_with(nodes, &[]),
+        }
     }
 
     /// Starts with extra flags of `nats-cluster.sh start`, such as
