@@ -26,17 +26,42 @@ pub struct Sizes {
     /// Timed repetitions of the periodic load, the random reads and each
     /// replay (the median is reported, with the range).
     pub runs: usize,
+    /// How long each timed write run of the NATS section lasts (after a
+    /// warm-up of a fifth of it).
+    pub nats_run: Duration,
+    /// Concurrent writers of the NATS section's write runs.
+    pub nats_writers: &'static [usize],
+    /// Entries of the NATS section's catch-up stream.
+    pub nats_entries: usize,
 }
 
 impl Sizes {
     /// The full run.
     pub fn full() -> Self {
-        Self { keys: 1_000_000, large_values: 2_000, always_run: Duration::from_secs(3), syncs: 300, runs: 3 }
+        Self {
+            keys: 1_000_000,
+            large_values: 2_000,
+            always_run: Duration::from_secs(3),
+            syncs: 300,
+            runs: 3,
+            nats_run: Duration::from_secs(3),
+            nats_writers: &[1, 16, 64],
+            nats_entries: 50_000,
+        }
     }
 
     /// A smoke run that finishes in a few seconds.
     pub fn quick() -> Self {
-        Self { keys: 20_000, large_values: 50, always_run: Duration::from_millis(200), syncs: 40, runs: 1 }
+        Self {
+            keys: 20_000,
+            large_values: 50,
+            always_run: Duration::from_millis(200),
+            syncs: 40,
+            runs: 1,
+            nats_run: Duration::from_secs(1),
+            nats_writers: &[16],
+            nats_entries: 5_000,
+        }
     }
 }
 

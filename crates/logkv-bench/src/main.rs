@@ -23,7 +23,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::ctx::{fresh, Ctx, Sizes};
 use crate::report::{dur, progress, Table};
-use crate::sections::{always, fsync, large, memory, periodic, reads, replay, runtime};
+use crate::sections::{always, fsync, large, memory, nats, periodic, reads, replay, runtime};
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
@@ -47,9 +47,11 @@ enum Section {
     LargeWrite,
     /// 8. the runtime node: trusted and verified replay, batched local writes.
     Runtime,
+    /// 9. NATS JetStream shared log: writes and catch-up against raw JetStream.
+    Nats,
 }
 
-const ALL: [Section; 8] = [
+const ALL: [Section; 9] = [
     Section::Fsync,
     Section::Always,
     Section::Periodic,
@@ -58,6 +60,7 @@ const ALL: [Section; 8] = [
     Section::Memory,
     Section::LargeWrite,
     Section::Runtime,
+    Section::Nats,
 ];
 
 impl Section {
@@ -71,6 +74,7 @@ impl Section {
             Section::Memory => "6. index memory",
             Section::LargeWrite => "7. 1 MiB values: write throughput",
             Section::Runtime => "8. runtime: node replay, verification, batched local writes",
+            Section::Nats => "9. NATS JetStream shared log: writes and catch-up",
         }
     }
 
@@ -92,6 +96,7 @@ impl Section {
             Section::Memory => memory::run(ctx),
             Section::LargeWrite => large::run(ctx),
             Section::Runtime => runtime::run(ctx),
+            Section::Nats => nats::run(ctx),
         }
     }
 }

@@ -5,6 +5,7 @@ pub mod fsync;
 pub mod group_commit;
 pub mod large;
 pub mod memory;
+pub mod nats;
 pub mod periodic;
 pub mod reads;
 pub mod replay;
