@@ -73,8 +73,9 @@ pub enum OpenError {
 
 /// A JetStream stream used as the shared log.
 pub struct JetStreamLog {
-    /// Always `Some` until dropped.
-    runtime: Option<Runtime>,
+    /// `Some` until [`JetStreamLog::close`] or drop.
+    runtime: Mutex<Option<Runtime>>,
+    handle: Handle,
     client: async_nats::Client,
     js: jetstream::Context,
     stream: Stream,
@@ -122,7 +123,8 @@ impl JetStreamLog {
         let (client, js, stream) = runtime.block_on(connect(config))?;
         let created = stream.cached_info().created.to_string();
         Ok(JetStreamLog {
-            runtime: Some(runtime),
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
             client,
             js,
             stream,
@@ -151,7 +153,18 @@ impl JetStreamLog {
 
     /// The client's runtime (to spawn appends that others await).
     pub fn handle(&self) -> &Handle {
-        self.runtime.as_ref().expect("the runtime lives until drop").handle()
+        &self.handle
+    }
+
+    /// Stops the client and every task on its runtime (appends still
+    /// retrying, followers), waiting up to a few seconds for them to be
+    /// dropped, so what they hold is released. Must not be called from
+    /// inside an async runtime; the log is unusable afterwards.
+    pub fn close(&self) {
+        if let Some(runtime) = self.runtime.lock().take() {
+            self.reader.lock().take();
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
     }
 
     /// Bytes this process received from the servers: what selective
@@ -217,7 +230,7 @@ impl Drop for JetStreamLog {
     /// be dropped by a task on that very runtime.
     fn drop(&mut self) {
         self.reader.lock().take();
-        if let Some(runtime) = self.runtime.take() {
+        if let Some(runtime) = self.runtime.lock().take() {
             runtime.shutdown_background();
         }
     }

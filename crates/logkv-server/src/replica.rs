@@ -214,12 +214,15 @@ impl Replica {
         &self.log
     }
 
-    /// Stops the follower thread (after its current batch).
+    /// Stops the follower thread (after its current batch), then the
+    /// shared log's client with every append still in flight (retrying
+    /// while the servers are unreachable), so nothing holds the node.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
         if let Some(t) = self.follower.lock().take() {
             let _ = t.join();
         }
+        self.log.close();
     }
 
     /// The follower thread: applies what the stream delivers, answers the
