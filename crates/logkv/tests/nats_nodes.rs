@@ -552,3 +552,37 @@ fn forged_entry_is_rejected_by_every_node_alike() {
     );
     eprintln!("took {:?}", started.elapsed());
 }
+
+/// A client that wrote through node 1 reads its write through node 2 by
+/// asking for the version its write got: the read waits (bounded) until
+/// node 2 applied it, and a version nobody wrote yet times out with
+/// `-32020` instead of answering from an older state.
+#[test]
+fn a_read_as_of_a_version_waits_for_it_on_another_node() {
+    const NAME: &str = "ryw";
+    let cluster = Cluster::start(1);
+    let root = tempfile::tempdir().expect("temporary directory");
+    let args = shared_log_args(&cluster, NAME, 1);
+    let n1 = Arc::new(Mutex::new(Node::start("node1", root.path(), args.clone())));
+    let n2 = Arc::new(Mutex::new(Node::start("node2", root.path(), args)));
+    let _witness = Witness { nodes: vec![n1.clone(), n2.clone()], cluster: &cluster };
+    let (n1, n2) = (n1.lock().unwrap(), n2.lock().unwrap());
+    let stream = StreamId([9; 32]);
+    let client = rpc_support::signer(9);
+    for i in 0..20u32 {
+        let value = format!("value {i}");
+        let written =
+            n1.rpc().submit(&client, vec![(stream, b"k", native::Op::Put(value.clone().into_bytes()))]);
+        let version = written["version"].as_u64().expect("a version");
+        let read = n2
+            .rpc()
+            .result("kv_getValue", json!([stream.to_string(), STANDARD.encode(b"k"), 0, 100, version]));
+        assert_eq!(read["data"], json!(STANDARD.encode(value.as_bytes())), "read {i} through node 2: {read}");
+        assert_eq!(read["version"], json!(version));
+    }
+    let visible = n2.info()["appliedVersion"].as_u64().unwrap();
+    let future = tx_version((visible >> 16) + 1_000, 0);
+    let error =
+        n2.rpc().error("kv_getValue", json!([stream.to_string(), STANDARD.encode(b"k"), 0, 100, future]));
+    assert_eq!(error["code"], json!(-32020), "a version nobody wrote: {error}");
+}

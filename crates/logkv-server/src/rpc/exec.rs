@@ -24,6 +24,9 @@ use crate::shared::Shared;
 /// Longest `kv_waitForVersion` wait; a longer `timeoutMs` is cut to it.
 pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
+/// Longest wait of a read as of a version the node has not reached.
+pub const READ_WAIT: Duration = Duration::from_secs(5);
+
 /// What the request showed of the administrative token.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Admin {
@@ -138,6 +141,11 @@ pub async fn run(shared: &Arc<Shared>, request: &Request, admin: Admin) -> Resul
             Ok(json!({ "appliedVersion": shared.node.replay_progress().applied_version }))
         }
         method => {
+            // A read as of a version this node has not reached yet (one
+            // written through another node of a shared log) waits for it.
+            if let Some(Ok(Some(version))) = methods::version_param(method).map(|i| p.version(i)) {
+                reach(shared, version, READ_WAIT).await?;
+            }
             let (node, method, params) = (shared.node.clone(), method.to_string(), request.params.clone());
             tokio::task::spawn_blocking(move || methods::dispatch(&node, &method, &params))
                 .await
@@ -206,36 +214,36 @@ async fn wait_for_version(shared: &Arc<Shared>, p: &Params<'_>) -> Result<Value,
         None | Some(Value::Null) => MAX_WAIT,
         Some(_) => Duration::from_millis(p.u64(1, "timeoutMs")?).min(MAX_WAIT),
     };
-    let mut versions = shared.watch_versions();
-    let applied = || shared.node.replay_progress().applied_version;
-    if applied() < version {
-        // Shutdown ends the wait too: the server drains in-flight requests.
-        let reached = tokio::select! {
-            reached = tokio::time::timeout(timeout, versions.wait_for(|v| *v >= version)) => {
-                matches!(reached, Ok(Ok(_)))
-            }
-            _ = shared.shutdown.cancelled() => false,
-        };
-        if !reached && applied() < version {
-            return Err(RpcError::server(
-                TIMEOUT,
-                "Timeout",
-                if shared.shutdown.is_cancelled() {
-                    format!(
-                        "version {version} not visible: the server is shutting down (applied version: {})",
-                        applied()
-                    )
-                } else {
-                    format!(
-                        "version {version} not visible within {} ms (applied version: {})",
-                        timeout.as_millis(),
-                        applied()
-                    )
-                },
-            ));
-        }
+    reach(shared, version, timeout).await?;
+    Ok(json!({ "appliedVersion": shared.visible_version() }))
+}
+
+/// Waits until `version` is visible (on a shared log: applied, or at a
+/// position with nothing for this node), at most `timeout`; a `-32020`
+/// error says how far the node got.
+async fn reach(shared: &Arc<Shared>, version: u64, timeout: Duration) -> Result<(), RpcError> {
+    if shared.visible_version() >= version {
+        return Ok(());
     }
-    Ok(json!({ "appliedVersion": applied() }))
+    let mut versions = shared.watch_versions();
+    // Shutdown ends the wait too: the server drains in-flight requests.
+    tokio::select! {
+        _ = tokio::time::timeout(timeout, versions.wait_for(|v| *v >= version)) => {}
+        _ = shared.shutdown.cancelled() => {}
+    }
+    let visible = shared.visible_version();
+    if visible >= version {
+        return Ok(());
+    }
+    let why = if shared.shutdown.is_cancelled() {
+        format!("version {version} not visible: the server is shutting down (applied version: {visible})")
+    } else {
+        format!(
+            "version {version} not visible within {} ms (applied version: {visible})",
+            timeout.as_millis()
+        )
+    };
+    Err(RpcError::server(TIMEOUT, "Timeout", why))
 }
 
 /// `admin_nodeInfo`: who and where the node is, and how far it is.

@@ -45,6 +45,18 @@ pub fn metric_name(method: &str) -> &'static str {
     METHODS.iter().find(|m| **m == method).copied().unwrap_or("unknown")
 }
 
+/// Which parameter of the read method `method` is the version it reads
+/// as of, if it takes one.
+pub fn version_param(method: &str) -> Option<usize> {
+    match method {
+        "kv_getValue" => Some(4),
+        "kv_getNext" | "kv_getPrev" => Some(5),
+        "kv_getFirst" | "kv_getLast" | "kv_hasWritePermission" | "kv_isWriterOfKey" => Some(3),
+        "kv_isAdmin" | "kv_IsAdmin" | "kv_isSpecialKey" | "kv_isWriterOfStream" | "kv_getHistory" => Some(2),
+        _ => None,
+    }
+}
+
 /// Runs the read method `method` with `params` on `node`.
 pub fn dispatch(node: &Node, method: &str, params: &[Value]) -> Result<Value, RpcError> {
     let p = Params(params);
