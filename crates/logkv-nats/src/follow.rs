@@ -160,8 +160,9 @@ impl Follower {
         Ok(Some(batch))
     }
 
-    /// What the follower counted.
-    pub fn stats(&self) -> &FollowStats {
+    /// What the follower counted (shared, so it can be read while the
+    /// follower is busy on another thread).
+    pub fn stats(&self) -> &Arc<FollowStats> {
         &self.stats
     }
 }

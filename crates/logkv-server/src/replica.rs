@@ -18,7 +18,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
-use logkv_nats::{Follower, JetStreamLog, NatsConfig};
+use logkv_nats::{FollowStats, Follower, JetStreamLog, NatsConfig};
 use logkv_runtime::apply::{TxResult, Watched};
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::envelope::EntryView;
@@ -56,6 +56,9 @@ pub enum ReplicaError {
         /// What it belongs to instead.
         why: String,
     },
+    /// The follower thread cannot be started.
+    #[error("cannot start the follower thread: {0}")]
+    Thread(std::io::Error),
     /// The marker file cannot be read or written.
     #[error("data directory marker {path}: {source}")]
     Marker {
@@ -82,7 +85,8 @@ pub struct Replica {
     failed: Mutex<Option<String>>,
     stopping: AtomicBool,
     follower: Mutex<Option<JoinHandle<()>>>,
-    misrouted: Arc<AtomicU64>,
+    /// What the follower counted (messages on the wrong subject).
+    follow_stats: Arc<FollowStats>,
 }
 
 impl Replica {
@@ -112,14 +116,14 @@ impl Replica {
             failed: Mutex::new(None),
             stopping: AtomicBool::new(false),
             follower: Mutex::new(None),
-            misrouted: Arc::new(AtomicU64::new(0)),
+            follow_stats: follower.stats().clone(),
         });
         tracing::info!(stream = %config.stream, from, tail = start_tail, "following the shared log");
         let r = replica.clone();
         let thread = std::thread::Builder::new()
             .name("logkv-follow".into())
             .spawn(move || r.follow(&node, follower, advanced))
-            .map_err(|source| ReplicaError::Marker { path: "follower thread".into(), source })?;
+            .map_err(ReplicaError::Thread)?;
         *replica.follower.lock() = Some(thread);
         Ok(replica)
     }
@@ -206,7 +210,7 @@ impl Replica {
 
     /// Messages dropped for being on the wrong subject.
     pub fn misrouted(&self) -> u64 {
-        self.misrouted.load(Ordering::Relaxed)
+        self.follow_stats.misrouted.load(Ordering::Relaxed)
     }
 
     /// The shared log's settings, for `admin_nodeInfo`.
@@ -239,7 +243,6 @@ impl Replica {
                     continue;
                 }
             };
-            self.misrouted.store(follower.stats().misrouted.load(Ordering::Relaxed), Ordering::Relaxed);
             if !batch.entries.is_empty() {
                 match node.apply_replicated_batch(&batch.entries) {
                     Ok(applied) => self.answer(&batch.entries, applied),
