@@ -12,6 +12,16 @@
 //!
 //! Messages on a subject other than the one their bytes belong on
 //! ([`Subjects::of_entry`]) are dropped here, the same way on every node.
+//!
+//! A consumer passes over positions that are gone as silently as over
+//! other filters' ones, so a trimmed stream ([`crate::trim`]) would look
+//! complete. A message that comes after a gap in its filter is therefore
+//! held until the stream's first position, read after it arrived, shows
+//! nothing in the gap was purged; otherwise, and whenever the stream's
+//! first position passes one a filter still needs, the follower stops
+//! with [`Trimmed`]. (This is conservative for a filter that had nothing
+//! in the purged range, which only a trim past what the follower handed
+//! over can cause.)
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -28,9 +38,10 @@ use logkv_runtime::shared_log::SharedLogError;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
+use tokio::time::Instant;
 
-use crate::log::last_sequence;
 use crate::subjects::Subjects;
+use crate::trim::{self, Trimmed};
 
 /// Messages a consumer may have waiting in the follower.
 const SOURCE_QUEUE: usize = 4096;
@@ -226,6 +237,26 @@ async fn consume(
     }
 }
 
+/// Why a probe did not complete.
+enum ProbeError {
+    /// The servers did not answer: probe again later.
+    Unavailable(SharedLogError),
+    /// The stream no longer holds a position a filter needs: stop.
+    Trimmed(Trimmed),
+}
+
+impl From<SharedLogError> for ProbeError {
+    fn from(e: SharedLogError) -> Self {
+        ProbeError::Unavailable(e)
+    }
+}
+
+impl From<Trimmed> for ProbeError {
+    fn from(t: Trimmed) -> Self {
+        ProbeError::Trimmed(t)
+    }
+}
+
 /// One filter's state in the merge.
 struct Source {
     filter: String,
@@ -234,15 +265,27 @@ struct Source {
     received: u64,
     /// Known to hold nothing more up to here (a probe).
     complete_to: u64,
+    /// Where this filter was known complete when a message came after a
+    /// gap: what was in the gap may have been purged rather than never
+    /// this filter's, until a probe shows the stream still started inside
+    /// it. Later gaps are proven by the same probe.
+    gap_after: Option<u64>,
 }
 
 impl Source {
     /// Up to where this filter is known complete.
     fn complete(&self) -> u64 {
-        match self.queue.front() {
+        let known = match self.queue.front() {
             Some(d) => d.position - 1,
             None => self.received.max(self.complete_to),
-        }
+        };
+        self.gap_after.map_or(known, |g| known.min(g))
+    }
+
+    /// The first position this filter may lack: what a trim must not
+    /// pass.
+    fn needs(&self) -> u64 {
+        self.gap_after.unwrap_or(self.received.max(self.complete_to)) + 1
     }
 }
 
@@ -273,6 +316,7 @@ impl Merge {
                 queue: VecDeque::new(),
                 received: from - 1,
                 complete_to: from - 1,
+                gap_after: None,
             })
             .collect();
         Merge { stream, sources, whole, subjects, stats, through: from - 1 }
@@ -280,6 +324,10 @@ impl Merge {
 
     fn push(&mut self, d: Delivered) {
         let source = &mut self.sources[d.source];
+        let known = source.received.max(source.complete_to);
+        if d.position > known + 1 && source.gap_after.is_none() {
+            source.gap_after = Some(known);
+        }
         source.received = source.received.max(d.position);
         source.queue.push_back(d);
     }
@@ -297,8 +345,9 @@ impl Merge {
             else {
                 break;
             };
+            let after_gap = self.sources[i].gap_after.is_some_and(|g| head > g);
             let others_done = self.sources.iter().enumerate().all(|(j, s)| j == i || s.complete() >= head);
-            if !others_done {
+            if after_gap || !others_done {
                 break;
             }
             let d = self.sources[i].queue.pop_front().expect("a head");
@@ -315,23 +364,59 @@ impl Merge {
     }
 
     /// Reads the stream's last position, then marks complete up to it
-    /// every idle filter whose last message was already received.
-    async fn probe(&mut self) -> Result<(), SharedLogError> {
-        let last = last_sequence(&self.stream).await?;
-        for s in self.sources.iter_mut().filter(|s| s.queue.is_empty() && s.complete() < last) {
+    /// every idle filter whose last message was already received — once
+    /// the stream's first position, read after every message and lookup
+    /// judged here, shows that nothing a filter lacked was purged.
+    async fn probe(&mut self) -> Result<(), ProbeError> {
+        let trim::Bounds { mut first, last } = trim::bounds(&self.stream).await?;
+        let mut complete = vec![false; self.sources.len()];
+        let mut looked_up = false;
+        for (i, s) in self.sources.iter().enumerate() {
+            if !s.queue.is_empty() || s.complete() >= last {
+                continue;
+            }
             let newest = if self.whole {
                 last
             } else {
+                looked_up = true;
                 match self.stream.get_last_raw_message_by_subject(&s.filter).await {
                     Ok(m) => m.sequence,
                     Err(e) if e.kind() == LastRawMessageErrorKind::NoMessageFound => 0,
-                    Err(e) => return Err(SharedLogError::Unavailable(format!("last of {}: {e}", s.filter))),
+                    Err(e) => {
+                        return Err(SharedLogError::Unavailable(format!("last of {}: {e}", s.filter)).into())
+                    }
                 }
             };
-            if newest <= s.received {
+            complete[i] = newest <= s.received;
+        }
+        if looked_up {
+            // A message purged after the bounds were read would have been
+            // missing from its filter's lookup.
+            first = trim::bounds(&self.stream).await?.first;
+        }
+        self.check_trim(first)?;
+        for (s, complete) in self.sources.iter_mut().zip(complete) {
+            if complete {
                 s.complete_to = s.complete_to.max(last);
             }
         }
+        Ok(())
+    }
+
+    /// Proves the gaps held: the stream's first position, read now (after
+    /// every message pushed), must not have passed what a filter lacks.
+    async fn prove_gaps(&mut self) -> Result<(), ProbeError> {
+        let first = trim::bounds(&self.stream).await?.first;
+        Ok(self.check_trim(first)?)
+    }
+
+    /// [`Trimmed`] if `first` (read after every message pushed) passed a
+    /// position a filter lacks; else every gap held is proven.
+    fn check_trim(&mut self, first: u64) -> Result<(), Trimmed> {
+        if let Some(needed) = self.sources.iter().map(Source::needs).min() {
+            Trimmed::check(first, needed)?;
+        }
+        self.sources.iter_mut().for_each(|s| s.gap_after = None);
         Ok(())
     }
 
@@ -341,6 +426,9 @@ impl Merge {
         out: mpsc::Sender<Result<Batch, SharedLogError>>,
     ) {
         let mut probe_now = true;
+        // When the next probe is due: kept across messages, so a steady
+        // trickle of them cannot postpone it.
+        let mut probe_at: Option<Instant> = None;
         loop {
             while let Ok(d) = delivered.try_recv() {
                 self.push(d);
@@ -353,11 +441,28 @@ impl Merge {
                 }
                 continue;
             }
-            if probe_now {
+            let step = if self.sources.iter().any(|s| s.gap_after.is_some()) {
+                // Held behind a gap: proven at once, not after a wait.
+                Some(self.prove_gaps().await)
+            } else if probe_now {
                 probe_now = false;
-                if let Err(e) = self.probe().await {
-                    tracing::warn!(error = %e, "probe failed");
-                    tokio::time::sleep(RECREATE_DELAY).await;
+                probe_at = None;
+                Some(self.probe().await)
+            } else {
+                None
+            };
+            if let Some(done) = step {
+                match done {
+                    Ok(()) => {}
+                    Err(ProbeError::Unavailable(e)) => {
+                        tracing::warn!(error = %e, "probe failed");
+                        tokio::time::sleep(RECREATE_DELAY).await;
+                    }
+                    Err(ProbeError::Trimmed(t)) => {
+                        tracing::error!(error = %t, "the stream no longer holds what this follower needs");
+                        let _ = out.send(Err(t.into())).await;
+                        return;
+                    }
                 }
                 continue;
             }
@@ -365,12 +470,14 @@ impl Merge {
             // wait for a message, probing now and then.
             let blocked = self.sources.iter().any(|s| !s.queue.is_empty());
             let wait = if blocked { Duration::from_millis(2) } else { IDLE_PROBE };
+            let due = Instant::now() + wait;
+            let at = *probe_at.insert(probe_at.map_or(due, |p| p.min(due)));
             tokio::select! {
                 d = delivered.recv() => match d {
                     Some(d) => self.push(d),
                     None => return,
                 },
-                _ = tokio::time::sleep(wait) => probe_now = true,
+                _ = tokio::time::sleep_until(at) => probe_now = true,
             }
         }
     }

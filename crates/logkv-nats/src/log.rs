@@ -29,6 +29,7 @@ use tokio::runtime::{Handle, Runtime};
 use crate::config::NatsConfig;
 use crate::follow::Follower;
 use crate::subjects::Subjects;
+use crate::trim::{self, Trimmed};
 
 /// The stream's duplicate window: longer than any append's retries.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -114,13 +115,24 @@ impl JetStreamLog {
     /// Connects and opens the stream, creating it if it does not exist.
     /// Must not be called from inside an async runtime.
     pub fn open(config: &NatsConfig) -> Result<JetStreamLog, OpenError> {
+        JetStreamLog::open_as(config, Opening::Node)
+    }
+
+    /// Connects and opens the stream, which must exist, whatever its
+    /// replica count (`config.replicas` is not used): for administering
+    /// it, not for a node. Must not be called from inside an async runtime.
+    pub fn open_existing(config: &NatsConfig) -> Result<JetStreamLog, OpenError> {
+        JetStreamLog::open_as(config, Opening::Existing)
+    }
+
+    fn open_as(config: &NatsConfig, opening: Opening) -> Result<JetStreamLog, OpenError> {
         let runtime = tokio::runtime::Builder::new_multi_thread()
             .worker_threads(1)
             .thread_name("logkv-nats")
             .enable_all()
             .build()
             .map_err(OpenError::Runtime)?;
-        let (client, js, stream) = runtime.block_on(connect(config))?;
+        let (client, js, stream) = runtime.block_on(connect(config, opening))?;
         let created = stream.cached_info().created.to_string();
         Ok(JetStreamLog {
             handle: runtime.handle().clone(),
@@ -215,7 +227,24 @@ impl JetStreamLog {
     /// The newest position (the stream's last sequence). Runs on any
     /// runtime.
     pub async fn last_position(&self) -> Result<u64, SharedLogError> {
-        last_sequence(&self.stream).await
+        Ok(trim::bounds(&self.stream).await?.last)
+    }
+
+    /// The oldest position the stream still holds (its first sequence):
+    /// every position below it was trimmed; the last position + 1 when
+    /// every one was. Runs on any runtime.
+    pub async fn first_position(&self) -> Result<u64, SharedLogError> {
+        Ok(trim::bounds(&self.stream).await?.first)
+    }
+
+    /// Purges every entry below position `first_kept` from the stream and
+    /// returns how many messages that removed (0 if it starts there
+    /// already). A node that still needs a purged position can no longer
+    /// catch up from the stream ([`Trimmed`]). `first_kept` past the last
+    /// position + 1 is refused. Must not be called from inside an async
+    /// runtime.
+    pub fn trim_below(&self, first_kept: u64) -> Result<u64, SharedLogError> {
+        self.handle().block_on(trim::purge_below(&self.stream, first_kept))
     }
 
     /// Follows the stream from position `from` on, reading only what a
@@ -249,6 +278,9 @@ impl Log for JetStreamLog {
     /// Reads through a follower kept between calls, so consecutive reads
     /// cost no new consumer.
     ///
+    /// A `from` below the stream's first position is [`Trimmed`]; 0
+    /// reads from the first position.
+    ///
     /// Every position from `from` to the end of the range is returned:
     /// a position the follower passes over (a message on the wrong subject,
     /// which every follower drops, or one deleted from the stream) is
@@ -256,8 +288,9 @@ impl Log for JetStreamLog {
     /// nothing — so the positions stay consecutive as the trait promises
     /// and every node skips the same messages.
     fn read(&self, from: u64, max: usize) -> Result<Vec<(u64, Vec<u8>)>, SharedLogError> {
-        let from = from.max(1);
-        let tail = self.tail()?;
+        let trim::Bounds { first, last: tail } = self.handle().block_on(trim::bounds(&self.stream))?;
+        let from = if from == 0 { first } else { from };
+        Trimmed::check(first, from)?;
         if from > tail || max == 0 {
             return Ok(Vec::new());
         }
@@ -319,15 +352,21 @@ impl Log for JetStreamLog {
     }
 }
 
-/// The stream's last sequence.
-pub(crate) async fn last_sequence(stream: &Stream) -> Result<u64, SharedLogError> {
-    let info =
-        stream.get_info().await.map_err(|e| SharedLogError::Unavailable(format!("stream info: {e}")))?;
-    Ok(info.state.last_sequence)
+/// Who opens the stream, deciding what is checked.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Opening {
+    /// A node: the stream is created if missing and must have the
+    /// configured replicas.
+    Node,
+    /// An administrator: the stream must exist, with any replicas.
+    Existing,
 }
 
-/// Connects and opens (or creates) the stream.
-async fn connect(config: &NatsConfig) -> Result<(async_nats::Client, jetstream::Context, Stream), OpenError> {
+/// Connects and opens (or, for a node, creates) the stream.
+async fn connect(
+    config: &NatsConfig,
+    opening: Opening,
+) -> Result<(async_nats::Client, jetstream::Context, Stream), OpenError> {
     let servers = config.servers.join(",");
     let client = async_nats::ConnectOptions::new()
         .name("logkv")
@@ -355,6 +394,9 @@ async fn connect(config: &NatsConfig) -> Result<(async_nats::Client, jetstream::
     // Creating may race another node creating it: then open it.
     let mut stream = match js.get_stream(&config.stream).await {
         Ok(s) => s,
+        Err(e) if is_not_found(&e) && opening == Opening::Existing => {
+            return Err(stream_error("no such stream on these servers".into()))
+        }
         Err(e) if is_not_found(&e) => match js.create_stream(wanted.clone()).await {
             Ok(s) => {
                 tracing::info!(stream = %name, replicas = config.replicas, "created the stream");
@@ -372,7 +414,7 @@ async fn connect(config: &NatsConfig) -> Result<(async_nats::Client, jetstream::
     if have.subjects != wanted.subjects {
         return Err(mismatch(format!("captures {:?}, not {:?}", have.subjects, wanted.subjects)));
     }
-    if have.num_replicas != config.replicas {
+    if opening == Opening::Node && have.num_replicas != config.replicas {
         return Err(mismatch(format!("has {} replicas, not {}", have.num_replicas, config.replicas)));
     }
     if have.duplicate_window < config.append_deadline {

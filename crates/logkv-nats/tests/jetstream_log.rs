@@ -5,7 +5,10 @@
 //! limit), a node catching up from JetStream agreeing with one catching up
 //! from a `MemLog`, selective followers reading only their subjects (and
 //! transferring only those bytes), misrouted messages dropped alike, live
-//! tailing, and appends surviving a crashed server of a 3-node cluster.
+//! tailing, appends surviving a crashed server of a 3-node cluster, and
+//! trimming: exactly the positions below the point purged, and readers
+//! (reads, followers, a node catching up) that need one of them stopped
+//! with `Trimmed` rather than skipping it.
 //!
 //! Waits are bounded (hang detectors); nothing asserts on time.
 
@@ -18,7 +21,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use logkv_nats::{Follower, JetStreamLog, NatsConfig, OpenError};
+use logkv_nats::{Follower, JetStreamLog, NatsConfig, OpenError, Trimmed};
 use logkv_runtime::apply::Watched;
 use logkv_runtime::codec::{native, NATIVE};
 use logkv_runtime::envelope::{Entry, TxPart};
@@ -574,4 +577,101 @@ fn appends_survive_a_crashed_server_and_every_acknowledged_one_is_stored_once() 
     // subject, which a selective follower reads too.
     assert_eq!(owned(&collect(&mut whole, tail)), acked, "the whole follower through the crash");
     assert_eq!(owned(&collect(&mut selective, tail)), acked, "the selective follower through the crash");
+}
+
+/// The stream's first position, read through `log`.
+fn first_position(log: &JetStreamLog) -> u64 {
+    log.handle().block_on(log.first_position()).expect("stream info")
+}
+
+/// The error `follower` stops with; panics if it hands over an entry
+/// first or has not failed within PATIENCE.
+fn stop_error(follower: &mut Follower) -> SharedLogError {
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        assert!(Instant::now() < deadline, "the follower did not fail within {PATIENCE:?}");
+        match follower.next_batch(4096, Duration::from_secs(1)) {
+            Err(e) => return e,
+            Ok(Some(b)) => assert!(b.entries.is_empty(), "handed over {:?}", b.entries.first().map(|e| e.0)),
+            Ok(None) => {}
+        }
+    }
+}
+
+#[test]
+fn trimming_purges_exactly_the_positions_below_and_reading_one_of_them_is_an_error() {
+    let cluster = Cluster::start(1);
+    let log = open(&cluster, "trim", 1);
+    assert_eq!(first_position(&log), 1, "a new stream starts at 1");
+    assert_eq!(log.trim_below(1).unwrap(), 0);
+    let entries: Vec<Vec<u8>> = (1..=10).map(|i| format!("entry {i}").into_bytes()).collect();
+    for e in &entries {
+        log.append(std::slice::from_ref(e)).unwrap();
+    }
+    let at = |p: u64| (p, entries[p as usize - 1].clone());
+    // A reader left at position 3, which is about to go.
+    assert_eq!(log.read(1, 2).unwrap(), vec![at(1), at(2)]);
+
+    assert_eq!(log.trim_below(4).unwrap(), 3);
+    assert_eq!(first_position(&log), 4);
+    assert_eq!(log.tail().unwrap(), 10, "the tail stays");
+    let messages =
+        cluster.stream_info(1, "trim").expect("/jsz reports the stream")["state"]["messages"].clone();
+    assert_eq!(messages, 7, "only positions 1 to 3 purged");
+    for needed in [3, 1] {
+        assert_eq!(log.read(needed, 10), Err(Trimmed { first_kept: 4, needed }.into()));
+    }
+    assert_eq!(log.read(4, 100).unwrap(), (4..=10).map(at).collect::<Vec<_>>());
+    assert_eq!(log.read(0, 2).unwrap(), vec![at(4), at(5)], "position 0 reads from the first kept");
+    let node_dir = tempfile::tempdir().unwrap();
+    let error = open_node(node_dir.path()).catch_up(&log, 100).expect_err("position 1 is gone");
+    assert!(error.to_string().contains(&Trimmed { first_kept: 4, needed: 1 }.to_string()), "{error}");
+
+    assert_eq!(log.trim_below(4).unwrap(), 0, "trimming again purges nothing");
+    assert_eq!(log.trim_below(2).unwrap(), 0, "below the first position: nothing");
+    assert!(matches!(log.trim_below(12), Err(SharedLogError::Refused(_))), "past the tail + 1");
+    assert_eq!(first_position(&log), 4);
+
+    // Everything: the stream starts where the next append lands.
+    assert_eq!(log.trim_below(11).unwrap(), 7);
+    assert_eq!(first_position(&log), 11);
+    assert!(log.read(11, 10).unwrap().is_empty());
+    assert_eq!(log.read(10, 10), Err(Trimmed { first_kept: 11, needed: 10 }.into()));
+    assert_eq!(log.append(&[b"next".to_vec()]).unwrap(), vec![11]);
+    assert_eq!(log.read(11, 10).unwrap(), vec![(11, b"next".to_vec())]);
+}
+
+#[test]
+fn a_follower_that_needs_a_trimmed_position_stops_instead_of_skipping_it() {
+    let cluster = Cluster::start(1);
+    let log = open(&cluster, "trim-follow", 1);
+    let (a, b) = (stream_id(0xa), stream_id(0xb));
+    let mut w = Writer::new(1);
+    // A at the odd positions, B at the even ones.
+    let entries: Vec<Vec<u8>> =
+        (1..=10u8).map(|i| w.put(&[(if i % 2 == 1 { a } else { b }, &[i], b"v")])).collect();
+    for e in &entries {
+        log.append(std::slice::from_ref(e)).unwrap();
+    }
+    assert_eq!(log.trim_below(5).unwrap(), 4);
+    let only_a = Watched::Only(BTreeSet::from([a]));
+    for watched in [Watched::All, only_a.clone()] {
+        // Its first message comes after a gap: a purge, not other streams'.
+        let error = stop_error(&mut log.follow(2, &watched));
+        assert_eq!(error, Trimmed { first_kept: 5, needed: 2 }.into(), "{watched:?}");
+        // From the first kept on, nothing is missing.
+        let got = collect(&mut log.follow(5, &watched), 10);
+        let expect: Vec<(u64, Vec<u8>)> = (5..=10u64)
+            .filter(|p| watched == Watched::All || p % 2 == 1)
+            .map(|p| (p, entries[p as usize - 1].clone()))
+            .collect();
+        assert_eq!(owned(&got), expect, "{watched:?}");
+    }
+    // Everything purged: nothing is ever delivered, yet the follower finds
+    // out.
+    assert_eq!(log.trim_below(11).unwrap(), 6);
+    for watched in [Watched::All, only_a] {
+        let error = stop_error(&mut log.follow(7, &watched));
+        assert_eq!(error, Trimmed { first_kept: 11, needed: 7 }.into(), "{watched:?}");
+    }
 }
