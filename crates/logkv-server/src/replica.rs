@@ -7,6 +7,12 @@
 //! it, so the writer can read it here at once. Waiters are keyed by the
 //! entry's keccak256, registered before the append, so the follower cannot
 //! apply an entry before someone is there to hear of it.
+//!
+//! The stream may be trimmed below what nodes still need. A node whose
+//! next position is gone refuses to start ([`ReplicaError::Trimmed`]): it
+//! can only be seeded from another node's checkpoint. One that falls
+//! behind a trim while running stops following, like a node that cannot
+//! apply an entry, rather than skip what it never saw.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -59,6 +65,22 @@ pub enum ReplicaError {
     /// The follower thread cannot be started.
     #[error("cannot start the follower thread: {0}")]
     Thread(std::io::Error),
+    /// The stream no longer holds the position this node needs next.
+    #[error(
+        "stream {stream} was trimmed past this node's position: it now starts at position {first_kept}, \
+         but this node has applied up to position {applied} and needs {} next; start this node from a \
+         checkpoint exported by another node (`logkv checkpoint export` on a node that is caught up, then \
+         `logkv checkpoint import` into this node's data directory)",
+        applied + 1
+    )]
+    Trimmed {
+        /// The stream.
+        stream: String,
+        /// The stream's first position.
+        first_kept: u64,
+        /// What this node has applied.
+        applied: u64,
+    },
     /// The marker file cannot be read or written.
     #[error("data directory marker {path}: {source}")]
     Marker {
@@ -103,9 +125,19 @@ impl Replica {
         let log = JetStreamLog::open(config)?;
         check_marker(data_dir, &node, &log, watched)?;
         let from = node.replay_progress().applied_position + 1;
-        let start_tail = log.handle().block_on(log.last_position()).map_err(|e| {
-            logkv_nats::OpenError::Stream { stream: config.stream.clone(), why: e.to_string() }
-        })?;
+        let unavailable = |e: SharedLogError| logkv_nats::OpenError::Stream {
+            stream: config.stream.clone(),
+            why: e.to_string(),
+        };
+        let first_kept = log.handle().block_on(log.first_position()).map_err(unavailable)?;
+        if from < first_kept {
+            return Err(ReplicaError::Trimmed {
+                stream: config.stream.clone(),
+                first_kept,
+                applied: from - 1,
+            });
+        }
+        let start_tail = log.handle().block_on(log.last_position()).map_err(unavailable)?;
         let follower = log.follow(from, watched);
         let replica = Arc::new(Replica {
             log,
@@ -237,25 +269,21 @@ impl Replica {
             let batch = match follower.next_batch(APPLY_BATCH, POLL) {
                 Ok(Some(b)) => b,
                 Ok(None) => continue,
-                Err(e) => {
+                Err(e @ SharedLogError::Unavailable(_)) => {
                     tracing::warn!(error = %e, "shared log read failed; retrying");
                     std::thread::sleep(POLL);
                     continue;
                 }
+                // The stream no longer holds what this node needs (it was
+                // trimmed): reading on would skip it.
+                Err(e) => return self.give_up(&e, || e.clone().into()),
             };
             if !batch.entries.is_empty() {
                 match node.apply_replicated_batch(&batch.entries) {
                     Ok(applied) => self.answer(&batch.entries, applied),
                     Err(e) => {
-                        tracing::error!(error = %e, "cannot apply the shared log; this node stops following it");
-                        *self.failed.lock() = Some(e.to_string());
                         let e = Arc::new(e);
-                        for (_, answers) in self.waiters.lock().drain() {
-                            for a in answers {
-                                let _ = a.send(Err(NodeError::Batch(e.clone())));
-                            }
-                        }
-                        return;
+                        return self.give_up(&e, || NodeError::Batch(e.clone()));
                     }
                 }
             }
@@ -268,6 +296,18 @@ impl Replica {
                 }
             }
             advanced();
+        }
+    }
+
+    /// Stops following for good: records why (so the node reports it and
+    /// refuses requests) and fails every writer waiting with `error`.
+    fn give_up(&self, why: &dyn std::fmt::Display, error: impl Fn() -> NodeError) {
+        tracing::error!(error = %why, "cannot follow the shared log; this node stops following it");
+        *self.failed.lock() = Some(why.to_string());
+        for (_, answers) in self.waiters.lock().drain() {
+            for a in answers {
+                let _ = a.send(Err(error()));
+            }
         }
     }
 
