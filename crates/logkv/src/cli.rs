@@ -129,6 +129,18 @@ pub enum Command {
     /// then environment variables, then flags (flags win); the store
     /// options above apply too. Stops gracefully on SIGINT or SIGTERM.
     Serve(crate::serve::ServeArgs),
+    /// The shared log (a JetStream stream many nodes follow).
+    #[command(subcommand)]
+    Log(LogCommand),
+}
+
+/// `logkv log …`.
+#[derive(Debug, Subcommand)]
+pub enum LogCommand {
+    /// Purges the stream's entries below a position (docs/distributed.md);
+    /// prints what was purged. With --nodes, only what every node's newest
+    /// checkpoint covers; exit 3 if a node has none.
+    Trim(crate::trim::TrimArgs),
 }
 
 /// `logkv key …`.

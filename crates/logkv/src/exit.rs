@@ -54,6 +54,8 @@ pub enum CliError {
     Remote(RemoteError),
     /// `logkv serve` could not start or stop cleanly.
     Serve(logkv_server::ServeError),
+    /// `logkv log trim` did not trim.
+    Trim(crate::trim::TrimError),
     /// Input that is not what the command takes (bad hex, bad JSON, a body
     /// that does not parse).
     BadInput(String),
@@ -108,6 +110,7 @@ impl fmt::Display for CliError {
             ),
             CliError::Remote(e) => e.fmt(f),
             CliError::Serve(e) => e.fmt(f),
+            CliError::Trim(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
             CliError::Node(e) => e.fmt(f),
             CliError::NotCommitted { version, result } => {
@@ -134,6 +137,12 @@ impl From<logkv_runtime::node::NodeError> for CliError {
             logkv_runtime::node::NodeError::Store(e) => CliError::Store(e),
             e => CliError::Node(e),
         }
+    }
+}
+
+impl From<crate::trim::TrimError> for CliError {
+    fn from(e: crate::trim::TrimError) -> Self {
+        CliError::Trim(e)
     }
 }
 
@@ -201,7 +210,8 @@ impl CliError {
                 | CliError::Key(logkv_runtime::keyfile::KeyfileError::Exists { .. })
                 | CliError::NoKey { .. }
         ) || matches!(self, CliError::Remote(e) if e.is_usage())
-            || matches!(self, CliError::Serve(e) if e.is_usage());
+            || matches!(self, CliError::Serve(e) if e.is_usage())
+            || matches!(self, CliError::Trim(e) if e.is_usage());
         ExitCode::from(if usage { USAGE } else { DAMAGE_OR_IO })
     }
 

@@ -11,19 +11,24 @@ mod progress;
 mod remote;
 mod runtime_cmds;
 mod serve;
+mod trim;
 
 use std::process::ExitCode;
 
 use clap::{CommandFactory, FromArgMatches};
 
-use crate::cli::{Cli, Command, TxCommand};
+use crate::cli::{Cli, Command, LogCommand, TxCommand};
 
 fn main() -> ExitCode {
     let matches = Cli::command().get_matches();
     let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let local_only = matches!(
         cli.command,
-        Command::Inspect | Command::Key(_) | Command::Tx(TxCommand::Body(_)) | Command::Serve(_)
+        Command::Inspect
+            | Command::Key(_)
+            | Command::Tx(TxCommand::Body(_))
+            | Command::Serve(_)
+            | Command::Log(_)
     );
     let server_flag = matches.value_source("server") == Some(clap::parser::ValueSource::CommandLine);
     let result = match cli.command {
@@ -38,6 +43,7 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
         Command::Acl(command) => acl::run(&cli.global, command),
         Command::Serve(args) => serve::run(&cli.global, args, &matches),
+        Command::Log(LogCommand::Trim(args)) => trim::run(args),
     };
     match result {
         Ok(outcome) => outcome.code(),

@@ -93,6 +93,8 @@ struct Found {
 /// A JSON-RPC connection to one server.
 pub struct Remote {
     url: String,
+    /// Presented as `Authorization: Bearer` to administrative methods.
+    admin_token: Option<String>,
     agent: ureq::Agent,
     next_id: std::cell::Cell<u64>,
 }
@@ -108,7 +110,14 @@ impl Remote {
             .http_status_as_error(false)
             .build()
             .into();
-        Remote { url: url.to_string(), agent, next_id: std::cell::Cell::new(1) }
+        Remote { url: url.to_string(), admin_token: None, agent, next_id: std::cell::Cell::new(1) }
+    }
+
+    /// The same client, presenting `token` (if any) to the server's
+    /// administrative methods.
+    pub fn with_admin_token(mut self, token: Option<&str>) -> Self {
+        self.admin_token = token.map(str::to_string);
+        self
     }
 
     /// Calls `method` with positional `params`; its `result`.
@@ -116,12 +125,11 @@ impl Remote {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
-        let mut response = self
-            .agent
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .send(request.to_string())
-            .map_err(|e| self.http_error(e))?;
+        let mut post = self.agent.post(&self.url).header("content-type", "application/json");
+        if let Some(token) = &self.admin_token {
+            post = post.header("authorization", format!("Bearer {token}"));
+        }
+        let mut response = post.send(request.to_string()).map_err(|e| self.http_error(e))?;
         let status = response.status().as_u16();
         let body = response.body_mut().read_to_string().map_err(|e| self.http_error(e))?;
         if status != 200 {
@@ -168,6 +176,11 @@ impl Remote {
             }
             e => RemoteError::Transport { url, detail: e.to_string() },
         }
+    }
+
+    /// The node's `admin_nodeInfo` (needs the admin token).
+    pub fn node_info(&self) -> Result<Value, RemoteError> {
+        self.call("admin_nodeInfo", json!([]))
     }
 
     /// The newest version the server's readers see.
