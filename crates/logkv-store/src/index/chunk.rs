@@ -1,5 +1,8 @@
 //! One chunk of the index: packed entries, their slots in key order with
 //! probes, and the fences that narrow a search (see the index module doc).
+//!
+//! A chunk is never empty: the index drops a chunk with its last entry,
+//! since a search needs a first key to compare with.
 
 use std::cmp::Ordering;
 use std::ops::Range;
@@ -10,9 +13,13 @@ pub const CHUNK_BYTES: usize = 16 * 1024;
 pub const ENTRY_OVERHEAD: usize = 2 + 8 + SLOT_BYTES;
 /// Bytes of a slot: a 4-byte probe and a 2-byte offset.
 pub(super) const SLOT_BYTES: usize = std::mem::size_of::<Slot>();
-/// Bytes a chunk's data grows by when full (up to [`CHUNK_BYTES`]): the
-/// memory a chunk holds beyond its entries stays under this, at the cost of
-/// copying the chunk once per this many bytes of new entries.
+/// Longest key a chunk holds: an entry stores its key's length in 2 bytes.
+pub(super) const MAX_KEY_BYTES: usize = u16::MAX as usize;
+/// Bytes a chunk's data grows by when full (up to [`CHUNK_BYTES`]), and
+/// the bytes of removed entries it keeps before it packs itself again: the
+/// memory a chunk holds beyond its entries stays under twice this, at the
+/// cost of copying the chunk once per this many bytes of new or removed
+/// entries.
 const DATA_GROWTH: usize = 1024;
 /// Slots a chunk's slot array grows by when full. Growing by a fixed step
 /// instead of doubling wastes at most this many slots per chunk; the extra
@@ -46,6 +53,28 @@ fn probe(key: &[u8], from: usize) -> u32 {
     u32::from_be_bytes(b)
 }
 
+/// Bytes an entry of `key` takes in a chunk's data.
+pub(super) fn entry_bytes(key: &[u8]) -> usize {
+    2 + key.len() + 8
+}
+
+/// Appends the entry `key_len u16 | key | meta u64` to `data`; returns its
+/// offset, which the caller keeps under 64 KiB.
+pub(super) fn encode(data: &mut Vec<u8>, key: &[u8], meta: u64) -> u16 {
+    let at = data.len() as u16;
+    data.extend_from_slice(&(key.len() as u16).to_le_bytes());
+    data.extend_from_slice(key);
+    data.extend_from_slice(&meta.to_le_bytes());
+    at
+}
+
+/// The key of the entry at offset `at` of `data`.
+fn entry_key(data: &[u8], at: u16) -> &[u8] {
+    let at = at as usize;
+    let len = u16::from_le_bytes([data[at], data[at + 1]]) as usize;
+    &data[at + 2..at + 2 + len]
+}
+
 /// Length of the longest common prefix of `a` and `b`.
 fn shared_len(a: &[u8], b: &[u8]) -> usize {
     a.iter().zip(b).take_while(|(x, y)| x == y).count()
@@ -58,12 +87,21 @@ pub(super) struct Chunk {
     /// Every key in the chunk starts with the same `common` bytes (it may
     /// share more); the probes are taken from this offset.
     common: usize,
+    /// Bytes of `data` that removed entries left behind.
+    dead: usize,
     /// The probe of every `FENCE_STRIDE`th slot, so a search meets the slot
     /// array only at the stretch of slots it narrowed to. Every search in
-    /// the chunk reads them, so they stay in cache. They are boxed because
-    /// inline they would make the chunk table, which every split shifts,
-    /// four times larger.
-    fences: Box<[u32; FENCES]>,
+    /// the chunk reads them, so they stay in cache. (The index holds chunks
+    /// behind pointers, so they cost its chunk table nothing.)
+    fences: [u32; FENCES],
+}
+
+impl Clone for Chunk {
+    /// A packed copy: no spare room and no removed entries' bytes, so a
+    /// chunk copied because a snapshot shares it costs only its entries.
+    fn clone(&self) -> Self {
+        self.copy(0..self.len())
+    }
 }
 
 impl Chunk {
@@ -75,15 +113,27 @@ impl Chunk {
     /// A chunk holding one entry.
     pub(super) fn with_entry(key: &[u8], meta: u64) -> Self {
         let mut c =
-            Self { data: Vec::new(), slots: Vec::new(), common: key.len(), fences: Box::new([0; FENCES]) };
+            Self { data: Vec::new(), slots: Vec::new(), common: key.len(), dead: 0, fences: [0; FENCES] };
         c.push(key, meta);
         c
     }
 
+    /// A chunk of the entries of `data` at offsets `ats`, which are in
+    /// strictly increasing key order and not empty: the common prefix, the
+    /// probes and the fences are taken once for all of them, and the chunk
+    /// gets no spare room.
+    pub(super) fn packed(data: &[u8], ats: &[u16]) -> Chunk {
+        let common = shared_len(entry_key(data, ats[0]), entry_key(data, ats[ats.len() - 1]));
+        let slots =
+            ats.iter().map(|&at| Slot { probe: probe(entry_key(data, at), common).to_be_bytes(), at });
+        let mut c =
+            Chunk { data: data.to_vec(), slots: slots.collect(), common, dead: 0, fences: [0; FENCES] };
+        c.set_fences(0);
+        c
+    }
+
     pub(super) fn key_at(&self, at: u16) -> &[u8] {
-        let at = at as usize;
-        let len = u16::from_le_bytes([self.data[at], self.data[at + 1]]) as usize;
-        &self.data[at + 2..at + 2 + len]
+        entry_key(&self.data, at)
     }
 
     pub(super) fn key(&self, slot: usize) -> &[u8] {
@@ -162,7 +212,7 @@ impl Chunk {
     }
 
     pub(super) fn fits(&self, key: &[u8]) -> bool {
-        self.data.len() + 2 + key.len() + 8 <= CHUNK_BYTES
+        self.data.len() + entry_bytes(key) <= CHUNK_BYTES
     }
 
     /// Inserts at `slot` (from [`Chunk::search`]).
@@ -185,6 +235,22 @@ impl Chunk {
         self.set_fences(slot);
     }
 
+    /// Removes the entry at `slot`, which is not the chunk's only one.
+    /// Its bytes stay in the data until removed entries add up to
+    /// [`DATA_GROWTH`], and then the chunk is packed, so removing costs a
+    /// copy of the chunk per that many bytes rather than one per entry.
+    /// (The common prefix stays right: fewer keys share at least as much.)
+    pub(super) fn remove(&mut self, slot: usize) {
+        debug_assert!(self.slots.len() > 1, "an index drops a chunk with its last entry");
+        self.dead += self.meta_at(slot) + 8 - self.slots[slot].at as usize;
+        self.slots.remove(slot);
+        if self.dead >= DATA_GROWTH {
+            *self = self.copy(0..self.slots.len());
+        } else {
+            self.set_fences(slot);
+        }
+    }
+
     /// Adds an entry after every other; `key` must sort last and share the
     /// common prefix.
     pub(super) fn push(&mut self, key: &[u8], meta: u64) {
@@ -204,16 +270,14 @@ impl Chunk {
 
     /// Appends the entry's bytes; returns its slot.
     fn append(&mut self, key: &[u8], meta: u64) -> Slot {
-        let at = self.data.len();
-        let entry = 2 + key.len() + 8;
-        if at + entry > self.data.capacity() {
-            let step = DATA_GROWTH.min(CHUNK_BYTES.saturating_sub(at));
+        let len = self.data.len();
+        let entry = entry_bytes(key);
+        if len + entry > self.data.capacity() {
+            let step = DATA_GROWTH.min(CHUNK_BYTES.saturating_sub(len));
             self.data.reserve_exact(entry.max(step));
         }
-        self.data.extend_from_slice(&(key.len() as u16).to_le_bytes());
-        self.data.extend_from_slice(key);
-        self.data.extend_from_slice(&meta.to_le_bytes());
-        Slot { probe: probe(key, self.common).to_be_bytes(), at: at as u16 }
+        let at = encode(&mut self.data, key, meta);
+        Slot { probe: probe(key, self.common).to_be_bytes(), at }
     }
 
     pub(super) fn reserve_slot(&mut self) {
@@ -222,7 +286,8 @@ impl Chunk {
         }
     }
 
-    /// A new chunk with the entries of `slots`, packed, with no spare room.
+    /// A new chunk with the entries of `slots` (not empty), packed, with
+    /// no spare room.
     pub(super) fn copy(&self, slots: Range<usize>) -> Chunk {
         let common = shared_len(self.key(slots.start), self.key(slots.end - 1));
         let bytes = slots.clone().map(|i| self.meta_at(i) + 8 - self.slots[i].at as usize).sum();
@@ -230,7 +295,8 @@ impl Chunk {
             data: Vec::with_capacity(bytes),
             slots: Vec::with_capacity(slots.len()),
             common,
-            fences: Box::new([0; FENCES]),
+            dead: 0,
+            fences: [0; FENCES],
         };
         for i in slots {
             c.push(self.key(i), self.meta(i));
@@ -238,14 +304,8 @@ impl Chunk {
         c
     }
 
-    /// Moves the entries from `slot` on into a new chunk, compacting both.
-    pub(super) fn split_off(&mut self, slot: usize) -> Chunk {
-        let right = self.copy(slot..self.slots.len());
-        *self = self.copy(0..slot);
-        right
-    }
-
+    /// Bytes the chunk holds on the heap besides itself.
     pub(super) fn heap_bytes(&self) -> usize {
-        self.data.capacity() + self.slots.capacity() * SLOT_BYTES + FENCES * 4
+        self.data.capacity() + self.slots.capacity() * SLOT_BYTES
     }
 }

@@ -21,13 +21,32 @@
 //! fence, so a search narrows to 16 slots without touching the slot array,
 //! compares their probes, and reads a key only when probes tie — for a key
 //! that is present, that is the one read that confirms it.
+//!
+//! Chunks are shared, copied on write: a [`Snapshot`] for a checkpoint
+//! written in the background costs a pointer per chunk to take, and then
+//! the index copies each chunk it changes while the snapshot holds it, so
+//! writers are never blocked and the snapshot never changes. Compaction
+//! moves and drops version records under the writers' feet, so it updates
+//! the index only where a key still points where it found it
+//! ([`Index::replace_if`], [`Index::remove_if`]). A checkpoint is loaded
+//! with a [`Builder`], which packs the keys, already in order, into chunks
+//! without searching.
 
+mod build;
 mod chunk;
+mod snapshot;
 
 use std::ops::Bound;
+use std::sync::Arc;
 
+pub use build::Builder;
 use chunk::Chunk;
 pub use chunk::{CHUNK_BYTES, ENTRY_OVERHEAD};
+pub use snapshot::Snapshot;
+
+/// Heap bytes of a chunk besides its data and slots: the chunk, with the
+/// reference counts of the `Arc` that holds it.
+const CHUNK_FIXED_BYTES: usize = std::mem::size_of::<Chunk>() + 2 * std::mem::size_of::<usize>();
 
 /// The first 8 bytes of a key, big-endian and zero-padded: comparing these
 /// orders keys correctly except between keys that share them.
@@ -48,9 +67,13 @@ struct Cursor {
 /// An ordered map from byte-string keys to `u64` metadata.
 #[derive(Debug, Default)]
 pub struct Index {
-    chunks: Vec<Chunk>,
+    /// Never empty chunks, in key order. Every change to one goes through
+    /// [`Index::modify`], which copies it first if a snapshot shares it.
+    chunks: Vec<Arc<Chunk>>,
+    /// The [`prefix`] of each chunk's first key.
     firsts: Vec<u64>,
     len: usize,
+    /// Sum of the chunks' [`Chunk::heap_bytes`].
     chunk_bytes: usize,
 }
 
@@ -60,9 +83,24 @@ impl Index {
         self.len
     }
 
-    /// Heap bytes held, the figure `max_index_bytes` limits.
+    /// Heap bytes held, the figure `max_index_bytes` limits. Chunks a
+    /// snapshot shares count in full: they are the index's as much as the
+    /// snapshot's. While a snapshot lives, each chunk the index changes is
+    /// copied, so the process holds those chunks twice until the snapshot
+    /// is dropped; that transient cost is not in this figure.
     pub fn heap_bytes(&self) -> usize {
-        self.chunk_bytes + self.chunks.capacity() * std::mem::size_of::<Chunk>() + self.firsts.capacity() * 8
+        self.chunk_bytes
+            + self.chunks.len() * CHUNK_FIXED_BYTES
+            + self.chunks.capacity() * std::mem::size_of::<Arc<Chunk>>()
+            + self.firsts.capacity() * 8
+    }
+
+    /// Every key and its metadata as they are now, unchanged by whatever
+    /// the index does afterwards. Costs a pointer per chunk (a chunk holds
+    /// about 500 keys of 16 bytes); see [`Index::heap_bytes`] for what it
+    /// costs while it lives.
+    pub fn snapshot(&self) -> Snapshot {
+        Snapshot::new(self.chunks.clone(), self.len)
     }
 
     /// The chunk that holds `key` or would hold it.
@@ -83,28 +121,80 @@ impl Index {
         a.saturating_sub(1)
     }
 
-    /// The metadata of `key`.
-    pub fn get(&self, key: &[u8]) -> Option<u64> {
+    /// The chunk and slot of `key`, if present.
+    fn locate(&self, key: &[u8]) -> Option<Cursor> {
         if self.chunks.is_empty() {
             return None;
         }
-        let c = &self.chunks[self.chunk_for(key)];
-        c.find(key).ok().map(|slot| c.meta(slot))
+        let chunk = self.chunk_for(key);
+        let slot = self.chunks[chunk].find(key).ok()?;
+        Some(Cursor { chunk, slot })
+    }
+
+    /// The metadata at `at`.
+    fn meta(&self, at: Cursor) -> u64 {
+        self.chunks[at.chunk].meta(at.slot)
+    }
+
+    /// Changes chunk `ci` with `f`, copying the chunk first if a snapshot
+    /// shares it, and keeps the byte count.
+    fn modify<R>(&mut self, ci: usize, f: impl FnOnce(&mut Chunk) -> R) -> R {
+        let before = self.chunks[ci].heap_bytes();
+        let r = f(Arc::make_mut(&mut self.chunks[ci]));
+        // (A copy or a removal can shrink the bytes, so subtract last.)
+        self.chunk_bytes = self.chunk_bytes + self.chunks[ci].heap_bytes() - before;
+        r
+    }
+
+    /// The metadata of `key`.
+    pub fn get(&self, key: &[u8]) -> Option<u64> {
+        self.locate(key).map(|at| self.meta(at))
     }
 
     /// Sets the metadata of `key` only if it is present (never adding a
     /// key), returning the previous metadata: one search where a `get`
     /// followed by an `upsert` would take two.
     pub fn replace(&mut self, key: &[u8], meta: u64) -> Option<u64> {
-        if self.chunks.is_empty() {
-            return None;
-        }
-        let c = self.chunk_for(key);
-        let c = &mut self.chunks[c];
-        let slot = c.find(key).ok()?;
-        let old = c.meta(slot);
-        c.set_meta(slot, meta);
+        let at = self.locate(key)?;
+        let old = self.meta(at);
+        self.modify(at.chunk, |c| c.set_meta(at.slot, meta));
         Some(old)
+    }
+
+    /// Sets the metadata of `key` to `new` only if it is present with
+    /// exactly `expected`; returns whether it did. Compaction, having
+    /// copied a record, points the key at the copy this way, so a write
+    /// that came in meanwhile is not undone.
+    pub fn replace_if(&mut self, key: &[u8], expected: u64, new: u64) -> bool {
+        match self.locate(key) {
+            Some(at) if self.meta(at) == expected => {
+                self.modify(at.chunk, |c| c.set_meta(at.slot, new));
+                true
+            }
+            _ => false,
+        }
+    }
+
+    /// Removes `key` only if its metadata is exactly `expected`; returns
+    /// whether it did. Compaction drops a key whose history it dropped
+    /// this way, so a write that came in meanwhile is kept.
+    pub fn remove_if(&mut self, key: &[u8], expected: u64) -> bool {
+        let Some(at) = self.locate(key).filter(|&at| self.meta(at) == expected) else {
+            return false;
+        };
+        self.len -= 1;
+        if self.chunks[at.chunk].len() == 1 {
+            // Lookups need every chunk to have a first key.
+            let gone = self.chunks.remove(at.chunk);
+            self.firsts.remove(at.chunk);
+            self.chunk_bytes -= gone.heap_bytes();
+        } else {
+            self.modify(at.chunk, |c| c.remove(at.slot));
+            if at.slot == 0 {
+                self.firsts[at.chunk] = prefix(self.chunks[at.chunk].key(0));
+            }
+        }
+        true
     }
 
     /// Sets the metadata of `key`, returning the previous metadata.
@@ -119,7 +209,7 @@ impl Index {
         let mut slot = match self.chunks[ci].search(key) {
             Ok(slot) => {
                 let old = self.chunks[ci].meta(slot);
-                self.chunks[ci].set_meta(slot, meta);
+                self.modify(ci, |c| c.set_meta(slot, meta));
                 return Some(old);
             }
             Err(slot) => slot,
@@ -137,7 +227,7 @@ impl Index {
             // in the middle would leave an empty chunk (which lookups cannot
             // handle), or grow a chunk past the 64 KiB its u16 slot offsets
             // can address.
-            if n == 1 || 2 + key.len() + 8 > CHUNK_BYTES / 2 {
+            if n == 1 || chunk::entry_bytes(key) > CHUNK_BYTES / 2 {
                 if slot > 0 && slot < n {
                     self.split(ci, slot);
                 }
@@ -152,12 +242,10 @@ impl Index {
                 slot -= n / 2;
             }
         }
-        let before = self.chunks[ci].heap_bytes();
-        self.chunks[ci].insert(slot, key, meta);
+        self.modify(ci, |c| c.insert(slot, key, meta));
         if slot == 0 {
             self.firsts[ci] = prefix(key);
         }
-        self.chunk_bytes = self.chunk_bytes + self.chunks[ci].heap_bytes() - before;
         None
     }
 
@@ -165,15 +253,18 @@ impl Index {
     fn add_chunk(&mut self, at: usize, chunk: Chunk) {
         self.chunk_bytes += chunk.heap_bytes();
         self.firsts.insert(at, prefix(chunk.key(0)));
-        self.chunks.insert(at, chunk);
+        self.chunks.insert(at, Arc::new(chunk));
     }
 
-    /// Moves chunk `ci`'s entries from `slot` on into a new chunk after it.
+    /// Moves chunk `ci`'s entries from `slot` on into a new chunk after it,
+    /// packing both. Both halves are new chunks, so a chunk a snapshot
+    /// shares is left to it, not copied only to be split.
     fn split(&mut self, ci: usize, slot: usize) {
-        let before = self.chunks[ci].heap_bytes();
-        let right = self.chunks[ci].split_off(slot);
-        // (Compaction can shrink the bytes, so subtract last.)
-        self.chunk_bytes = self.chunk_bytes + self.chunks[ci].heap_bytes() - before;
+        let old = &self.chunks[ci];
+        let (left, right) = (old.copy(0..slot), old.copy(slot..old.len()));
+        // (Packing can shrink the bytes, so subtract last.)
+        self.chunk_bytes = self.chunk_bytes + left.heap_bytes() - old.heap_bytes();
+        self.chunks[ci] = Arc::new(left);
         self.add_chunk(ci + 1, right);
     }
 
@@ -264,141 +355,4 @@ impl Index {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use proptest::prelude::*;
-    use std::collections::BTreeMap;
-
-    fn collect(ix: &Index, start: Bound<&[u8]>, end: Bound<&[u8]>, reverse: bool) -> Vec<Vec<u8>> {
-        let mut out = Vec::new();
-        ix.range_page(start, end, reverse, usize::MAX, &mut out);
-        out.into_iter().map(|(k, _)| k).collect()
-    }
-
-    #[test]
-    fn sequential_inserts_fill_chunks() {
-        let mut ix = Index::default();
-        for i in 0u32..100_000 {
-            ix.upsert(&i.to_be_bytes(), i as u64);
-        }
-        assert_eq!(ix.len(), 100_000);
-        assert_eq!(ix.get(&77_777u32.to_be_bytes()), Some(77_777));
-        let per_key = ix.heap_bytes() as f64 / 100_000.0;
-        assert!(per_key < 4.0 + 20.0, "{per_key} bytes per key");
-    }
-
-    #[test]
-    fn random_inserts_allocate_little_beyond_their_entries() {
-        let mut ix = Index::default();
-        let n = 200_000u64;
-        for i in 0..n {
-            // A bijection on u64 (SplitMix64's finaliser): distinct keys in
-            // random order.
-            let mut z = i.wrapping_add(0x9E37_79B9_7F4A_7C15);
-            z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-            z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-            ix.upsert(format!("{:016x}", z ^ (z >> 31)).as_bytes(), i);
-        }
-        // Splits leave chunks about three quarters full; that free space
-        // would cost about 9 bytes per key if it were allocated.
-        let per_key = ix.heap_bytes() as f64 / n as f64;
-        assert!(per_key < (16 + ENTRY_OVERHEAD + 4) as f64, "{per_key} bytes per key");
-    }
-
-    #[test]
-    fn keys_sharing_long_prefixes_stay_ordered() {
-        let mut ix = Index::default();
-        let key = |i: u32| format!("user:profile:{i:08}").into_bytes();
-        for i in (0..20_000u32).rev() {
-            ix.upsert(&key(i), i.into());
-        }
-        for i in (0..20_000u32).step_by(997) {
-            assert_eq!(ix.get(&key(i)), Some(i.into()));
-        }
-        let all = collect(&ix, Bound::Unbounded, Bound::Unbounded, false);
-        assert!(all.windows(2).all(|w| w[0] < w[1]));
-        assert_eq!(all.len(), 20_000);
-    }
-
-    /// Checks `ix` against `model`: lengths, every key, keys near present
-    /// ones (extended, cut short, last byte changed) and ranges from `lo`
-    /// to `hi` both ways.
-    fn agrees(ix: &Index, model: &BTreeMap<Vec<u8>, u64>, lo: &[u8], hi: &[u8]) -> Result<(), TestCaseError> {
-        prop_assert_eq!(ix.len(), model.len());
-        for (k, v) in model {
-            prop_assert_eq!(ix.get(k), Some(*v));
-            let mut longer = k.clone();
-            longer.push(0);
-            let mut other = k.clone();
-            *other.last_mut().expect("keys are not empty") ^= 0x81;
-            for near in [longer, k[..k.len() - 1].to_vec(), other] {
-                prop_assert_eq!(ix.get(&near), model.get(&near).copied(), "near {:?}", near);
-            }
-        }
-        let bounds = [
-            (Bound::Included(lo), Bound::Excluded(hi)),
-            (Bound::Excluded(lo), Bound::Included(hi)),
-            (Bound::Unbounded, Bound::Included(hi)),
-            (Bound::Included(lo), Bound::Unbounded),
-        ];
-        for (s, e) in bounds {
-            if lo > hi && !matches!(s, Bound::Unbounded) && !matches!(e, Bound::Unbounded) {
-                continue;
-            }
-            let want: Vec<Vec<u8>> = model.range::<[u8], _>((s, e)).map(|(k, _)| k.clone()).collect();
-            prop_assert_eq!(&collect(ix, s, e, false), &want);
-            let rev: Vec<Vec<u8>> = want.iter().rev().cloned().collect();
-            prop_assert_eq!(collect(ix, s, e, true), rev);
-        }
-        Ok(())
-    }
-
-    /// Keys that share long prefixes in some chunks and none in others, with
-    /// bytes at both ends of the range, long enough to fill many chunks.
-    fn clustered_key() -> impl Strategy<Value = Vec<u8>> {
-        let heads: Vec<&[u8]> = vec![b"", b"user:", b"user:profile:", &[0; 6], &[0xff; 6]];
-        (
-            prop::sample::select(heads),
-            prop::collection::vec(prop::sample::select(&[0u8, 1, b'a', 0xff][..]), 1..24),
-        )
-            .prop_map(|(head, tail)| [head, &tail].concat())
-    }
-
-    proptest! {
-        #[test]
-        fn behaves_like_a_btreemap(
-            ops in prop::collection::vec((prop::collection::vec(0u8..4, 1..12), any::<u64>()), 1..3000),
-            lo in prop::collection::vec(0u8..4, 0..4),
-            hi in prop::collection::vec(0u8..4, 0..4),
-        ) {
-            let mut ix = Index::default();
-            let mut model = BTreeMap::new();
-            for (k, v) in &ops {
-                prop_assert_eq!(ix.upsert(k, *v), model.insert(k.clone(), *v));
-            }
-            prop_assert_eq!(ix.get(&[9, 9]), None);
-            agrees(&ix, &model, &lo, &hi)?;
-        }
-
-        /// Probes are taken after each chunk's shared prefix, which shrinks
-        /// as keys arrive at a chunk's ends and is recomputed at splits.
-        #[test]
-        fn clustered_keys_behave_like_a_btreemap(
-            ops in prop::collection::vec((clustered_key(), any::<u64>(), any::<bool>()), 1..4000),
-            lo in clustered_key(),
-            hi in clustered_key(),
-        ) {
-            let mut ix = Index::default();
-            let mut model = BTreeMap::new();
-            for (k, v, replace_only) in &ops {
-                if *replace_only {
-                    let old = model.get_mut(k).map(|m| std::mem::replace(m, *v));
-                    prop_assert_eq!(ix.replace(k, *v), old);
-                } else {
-                    prop_assert_eq!(ix.upsert(k, *v), model.insert(k.clone(), *v));
-                }
-            }
-            agrees(&ix, &model, &lo, &hi)?;
-        }
-    }
-}
+mod tests;
