@@ -124,6 +124,7 @@ pub fn options(durability: Durability) -> StoreOptions {
         fs: Arc::new(StdFs),
         log: LogConfig { durability, ..LogConfig::default() },
         limits: Limits::default(),
+        ..StoreOptions::default()
     }
 }
 

@@ -28,6 +28,17 @@ pub enum LogError {
         /// The newest this code reads.
         supported: u32,
     },
+    /// A file was written by an older logkv in a format this one no longer
+    /// reads.
+    #[error("{file} uses format version {found}, which this logkv no longer reads (it reads {supported}); open it with the logkv that wrote it and export it")]
+    TooOld {
+        /// The file.
+        file: PathBuf,
+        /// The version found.
+        found: u32,
+        /// The version this code reads.
+        supported: u32,
+    },
     /// An earlier write or fsync failed; the log refuses writes until reopened.
     #[error("the log is read-only after a failed {0}; reopen it to recover")]
     ReadOnly(String),

@@ -4,8 +4,12 @@
 //! preallocated capacity. A frame carries one record:
 //!
 //! ```text
-//! len u32 | type u8 | position u64 | payload (len bytes) | crc32c u32 | end u8 = 0x4C
+//! len u32 | type u8 | position u64 | time_ms u64 | payload (len bytes) | crc32c u32 | end u8 = 0x4C
 //! ```
+//!
+//! `time_ms` is the record's append time (Unix milliseconds, never
+//! decreasing along the log), so point-in-time restore and time-based
+//! retention can map a wall-clock time to a position.
 //!
 //! All integers are little-endian. The CRC covers header and payload. The
 //! frame ends with a fixed non-zero byte: a write cut short leaves a zero (or
@@ -14,12 +18,13 @@
 
 /// First bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"LOGKVSEG";
-/// The segment format this code writes and the newest it reads.
-pub const FORMAT_VERSION: u16 = 1;
+/// The segment format this code writes and the only one it reads (format 1
+/// had no append times).
+pub const FORMAT_VERSION: u16 = 2;
 /// Bytes reserved for the segment header; the first frame starts here.
 pub const SEGMENT_HEADER_LEN: u64 = 32;
 /// Bytes of a frame before its payload.
-pub const FRAME_HEADER_LEN: usize = 13;
+pub const FRAME_HEADER_LEN: usize = 21;
 /// Bytes of a frame after its payload (CRC and end marker).
 pub const FRAME_TRAILER_LEN: usize = 5;
 /// The last byte of every frame.
@@ -30,6 +35,9 @@ pub const FRAME_OVERHEAD: usize = FRAME_HEADER_LEN + FRAME_TRAILER_LEN;
 pub const MAX_PAYLOAD_LEN: usize = 1 << 30;
 /// Largest segment number a [`Loc`] can address.
 pub const MAX_SEGMENT_ID: u32 = (1 << 23) - 1;
+/// Largest number of a log segment: the numbers above it name the store's
+/// compacted files, so a location says which kind of file it is in.
+pub const MAX_LOG_SEGMENT_ID: u32 = (1 << 22) - 1;
 /// Largest segment capacity a [`Loc`] can address.
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 40;
 
@@ -42,6 +50,9 @@ pub enum RecordType {
     /// A signed entry as a node applied it, with the version records it
     /// derived (see `logkv-store`).
     Applied = 2,
+    /// A block of a compacted file (see `logkv-store`): never in a log
+    /// segment, but framed the same way.
+    Compacted = 3,
 }
 
 impl RecordType {
@@ -50,12 +61,13 @@ impl RecordType {
         match b {
             1 => Some(Self::Batch),
             2 => Some(Self::Applied),
+            3 => Some(Self::Compacted),
             _ => None,
         }
     }
 
     /// The newest type this version knows (for "upgrade logkv" messages).
-    pub const NEWEST: Self = Self::Applied;
+    pub const NEWEST: Self = Self::Compacted;
 }
 
 /// Where bytes live: a segment and a byte offset inside it, packed in 63 bits
@@ -113,6 +125,8 @@ pub enum HeaderError {
     Damaged,
     /// Written by a newer format version.
     TooNew(u16),
+    /// Written by an older format version this code no longer reads.
+    TooOld(u16),
 }
 
 impl SegmentHeader {
@@ -145,6 +159,9 @@ impl SegmentHeader {
         if version > FORMAT_VERSION {
             return Err(HeaderError::TooNew(version));
         }
+        if version < FORMAT_VERSION {
+            return Err(HeaderError::TooOld(version));
+        }
         Ok(Self { version, segment: u32_at(b, 12), first_position: u64_at(b, 16) })
     }
 }
@@ -152,11 +169,18 @@ impl SegmentHeader {
 /// Writes a frame around a payload that the caller fills in place:
 /// appends the header and `payload_len` zero bytes to `buf` and returns the
 /// range of the payload; call [`seal_frame`] once the payload is written.
-pub fn begin_frame(buf: &mut Vec<u8>, rtype: RecordType, position: u64, payload_len: usize) -> usize {
+pub fn begin_frame(
+    buf: &mut Vec<u8>,
+    rtype: RecordType,
+    position: u64,
+    time_ms: u64,
+    payload_len: usize,
+) -> usize {
     let start = buf.len();
     buf.extend_from_slice(&(payload_len as u32).to_le_bytes());
     buf.push(rtype as u8);
     buf.extend_from_slice(&position.to_le_bytes());
+    buf.extend_from_slice(&time_ms.to_le_bytes());
     buf.resize(start + FRAME_HEADER_LEN + payload_len, 0);
     start
 }
@@ -176,6 +200,8 @@ pub struct Frame<'a> {
     pub rtype: u8,
     /// The record's position.
     pub position: u64,
+    /// When it was appended (Unix milliseconds).
+    pub time_ms: u64,
     /// The payload bytes.
     pub payload: &'a [u8],
 }
@@ -226,7 +252,12 @@ pub fn read_frame(b: &[u8]) -> FrameRead<'_> {
     if end != FRAME_END || crc32c::crc32c(&b[..body_end]) != u32_at(b, body_end) {
         return FrameRead::Damaged { torn: end == 0 };
     }
-    FrameRead::Intact(Frame { rtype: b[4], position: u64_at(b, 5), payload: &b[FRAME_HEADER_LEN..body_end] })
+    FrameRead::Intact(Frame {
+        rtype: b[4],
+        position: u64_at(b, 5),
+        time_ms: u64_at(b, 13),
+        payload: &b[FRAME_HEADER_LEN..body_end],
+    })
 }
 
 /// Whether an intact frame with a plausible position (at or past
@@ -281,7 +312,7 @@ mod tests {
 
     fn frame(position: u64, payload: &[u8]) -> Vec<u8> {
         let mut buf = Vec::new();
-        let start = begin_frame(&mut buf, RecordType::Batch, position, payload.len());
+        let start = begin_frame(&mut buf, RecordType::Batch, position, 1_700_000_000_000, payload.len());
         buf[start + FRAME_HEADER_LEN..].copy_from_slice(payload);
         seal_frame(&mut buf, start);
         buf
@@ -292,7 +323,10 @@ mod tests {
         let buf = frame(7, b"hello");
         match read_frame(&buf) {
             FrameRead::Intact(f) => {
-                assert_eq!((f.rtype, f.position, f.payload), (1, 7, &b"hello"[..]));
+                assert_eq!(
+                    (f.rtype, f.position, f.time_ms, f.payload),
+                    (1, 7, 1_700_000_000_000, &b"hello"[..])
+                );
                 assert_eq!(f.len(), buf.len());
             }
             other => panic!("{other:?}"),
@@ -366,6 +400,8 @@ mod tests {
         assert_eq!(SegmentHeader::decode(&h.encode()), Ok(h));
         let newer = SegmentHeader { version: FORMAT_VERSION + 1, ..h }.encode();
         assert_eq!(SegmentHeader::decode(&newer), Err(HeaderError::TooNew(FORMAT_VERSION + 1)));
+        let older = SegmentHeader { version: 1, ..h }.encode();
+        assert_eq!(SegmentHeader::decode(&older), Err(HeaderError::TooOld(1)));
         let mut bad = h.encode();
         bad[20] ^= 1;
         assert_eq!(SegmentHeader::decode(&bad), Err(HeaderError::Damaged));

@@ -113,6 +113,13 @@ fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
         Err(HeaderError::TooNew(v)) => {
             return Err(too_new(seg, "format version", v.into(), FORMAT_VERSION.into()))
         }
+        Err(HeaderError::TooOld(v)) => {
+            return Err(LogError::TooOld {
+                file: seg.path.clone(),
+                found: v.into(),
+                supported: FORMAT_VERSION.into(),
+            })
+        }
         Err(HeaderError::Unwritten) => {
             info.damage = header_damage(true, "segment header never written".into());
             return Ok(info);
@@ -176,7 +183,7 @@ mod tests {
         let mut buf =
             SegmentHeader { version: FORMAT_VERSION, segment: id, first_position: first }.encode().to_vec();
         for p in first..first + n {
-            let start = begin_frame(&mut buf, RecordType::Batch, p, 8);
+            let start = begin_frame(&mut buf, RecordType::Batch, p, 0, 8);
             seal_frame(&mut buf, start);
         }
         buf.resize(4096, 0);
@@ -263,6 +270,8 @@ mod tests {
                 std::sync::Arc::new(StdFs),
                 dir.path(),
                 crate::LogConfig { segment_size_bytes: 4096, ..Default::default() },
+                crate::ReplayStart::default(),
+                0,
                 &mut |r| Ok::<_, LogError>(r.position),
                 &mut |_, _| {},
             );

@@ -14,10 +14,10 @@ use crate::commit::Commit;
 use crate::config::{Durability, LogConfig};
 use crate::error::{LogError, Result};
 use crate::format::{
-    begin_frame, seal_frame, Loc, RecordType, FRAME_HEADER_LEN, FRAME_OVERHEAD, MAX_PAYLOAD_LEN,
-    MAX_SEGMENT_BYTES, MAX_SEGMENT_ID, SEGMENT_HEADER_LEN,
+    begin_frame, seal_frame, u64_at, Loc, RecordType, SegmentHeader, FRAME_HEADER_LEN, FRAME_OVERHEAD,
+    MAX_LOG_SEGMENT_ID, MAX_PAYLOAD_LEN, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN,
 };
-use crate::recovery::{recover, RecordRef, RecoveryReport};
+use crate::recovery::{recover, RecordRef, RecoveryReport, ReplayStart};
 use crate::segment::Segment;
 use crate::stats::LogStats;
 use crate::sync_failure;
@@ -83,6 +83,9 @@ struct SeqState {
     open: Chunk,
     sealed: VecDeque<Arc<Chunk>>,
     closed: bool,
+    /// Append time of the newest record: times never decrease along the
+    /// log even if the clock steps back.
+    last_time_ms: u64,
 }
 
 impl SeqState {
@@ -132,14 +135,17 @@ impl std::fmt::Debug for FileLog {
 }
 
 impl FileLog {
-    /// Opens (or creates) the log in `dir`, replaying every record through
-    /// `visit` in position order, with `progress(scanned, total)` updates.
-    /// `visit` returns the record's version tag (see [`FileLog::append`]);
-    /// the last one becomes the visible version.
+    /// Opens (or creates) the log in `dir`, replaying every record after
+    /// `start` through `visit` in position order, with `progress(scanned,
+    /// total)` updates. `visit` returns the record's version tag (see
+    /// [`FileLog::append`]); the last one becomes the visible version
+    /// (`start_version` when no record is visited).
     pub fn open<E: From<LogError>>(
         fs: DynFs,
         dir: &Path,
         config: LogConfig,
+        start: ReplayStart,
+        start_version: u64,
         visit: &mut dyn FnMut(RecordRef<'_>) -> Result<u64, E>,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<(Self, RecoveryReport), E> {
@@ -158,7 +164,7 @@ impl FileLog {
             .into());
         }
         fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-        let mut last_version = 0u64;
+        let mut last_version = start_version;
         let mut tagged = |r: RecordRef<'_>| -> Result<(), E> {
             let version = visit(r)?;
             if version < last_version {
@@ -169,7 +175,7 @@ impl FileLog {
             last_version = version;
             Ok(())
         };
-        let mut rec = recover(fs.as_ref(), dir, config.recovery, &mut tagged, progress)?;
+        let mut rec = recover(fs.as_ref(), dir, config.recovery, start, &mut tagged, progress)?;
         rec.report.rewritten_segments =
             sync_failure::repair(fs.as_ref(), dir, &rec.segments, rec.tail_offset)?;
         let (segment, capacity) = rec.segments.last().map_or((0, 0), |s| (s.id, s.capacity));
@@ -183,6 +189,7 @@ impl FileLog {
             open: Chunk { segment, start: rec.tail_offset, data: Vec::new() },
             sealed: VecDeque::new(),
             closed: false,
+            last_time_ms: rec.last_time_ms,
         };
         let unsynced = rec.segments.iter().map(|s| s.id).collect();
         let zeroed = Loc::new(segment, rec.tail_offset);
@@ -262,7 +269,8 @@ impl FileLog {
         }
         let position = s.next_position;
         let payload_loc = Loc::new(s.segment, s.offset + FRAME_HEADER_LEN as u64);
-        let start = begin_frame(&mut s.open.data, rtype, position, payload_len);
+        let time_ms = s.last_time_ms.max(now_ms());
+        let start = begin_frame(&mut s.open.data, rtype, position, time_ms, payload_len);
         let version = match fill(position, payload_loc, &mut s.open.data[start + FRAME_HEADER_LEN..]) {
             Ok(v) if v >= s.last_version => v,
             Ok(v) => {
@@ -275,6 +283,7 @@ impl FileLog {
             }
         };
         seal_frame(&mut s.open.data, start);
+        s.last_time_ms = time_ms;
         s.next_position += 1;
         s.last_version = version;
         inner.sequenced_version.store(version, Ordering::Release);
@@ -350,6 +359,74 @@ impl FileLog {
         self.inner.segments.read().values().map(|s| (s.path.clone(), s.capacity)).collect()
     }
 
+    /// Every segment with where it starts, oldest first; the last one is
+    /// the segment appends go to.
+    pub fn segment_info(&self) -> Result<Vec<SegmentInfo>> {
+        let segments = self.inner.segments.read().clone();
+        segments
+            .values()
+            .map(|seg| {
+                let header =
+                    seg.with_bytes(0, SEGMENT_HEADER_LEN as usize, |b| SegmentHeader::decode(b).ok())?;
+                let first = seg.with_bytes(SEGMENT_HEADER_LEN, FRAME_HEADER_LEN, |b| {
+                    (b.iter().any(|&x| x != 0)).then(|| (b[4], u64_at(b, 13)))
+                })?;
+                Ok(SegmentInfo {
+                    id: seg.id,
+                    path: seg.path.clone(),
+                    capacity: seg.capacity,
+                    first_position: header.map_or(0, |h| h.first_position),
+                    first_record: first.map(|(rtype, time_ms)| FirstRecord {
+                        rtype: RecordType::from_byte(rtype),
+                        time_ms,
+                        payload: Loc::new(seg.id, SEGMENT_HEADER_LEN + FRAME_HEADER_LEN as u64),
+                    }),
+                })
+            })
+            .collect()
+    }
+
+    /// Starts a new segment now, so that everything appended so far lies in
+    /// sealed segments (which compaction may rewrite).
+    pub fn roll(&self) -> Result<RollPoint> {
+        let mut s = self.inner.seq.lock();
+        self.inner.check_writable()?;
+        if s.closed {
+            return Err(LogError::Closed);
+        }
+        self.inner.roll(&mut s, 0)?;
+        Ok(RollPoint { segment: s.segment, first_position: s.next_position, version_before: s.last_version })
+    }
+
+    /// Removes the segments up to `last` (their records now live in a
+    /// compacted file the caller installed): closes them, deletes their
+    /// files and syncs the directory. Everything in them must have been
+    /// synced, and `last` must be older than the segment appends go to.
+    pub fn retire_through(&self, last: u32) -> Result<()> {
+        if last >= self.inner.seq.lock().segment {
+            return Err(LogError::Config(format!("segment {last} is still being appended to")));
+        }
+        let retired: Vec<Arc<Segment>> = {
+            let mut segments = self.inner.segments.write();
+            let keep = segments.split_off(&(last + 1));
+            std::mem::replace(&mut *segments, keep).into_values().collect()
+        };
+        self.inner.flush_lock.lock().unsynced.retain(|&id| id > last);
+        for seg in &retired {
+            self.inner.fs.remove_file(&seg.path).map_err(|e| LogError::io(&seg.path, e))?;
+        }
+        if !retired.is_empty() {
+            self.inner.fs.sync_dir(&self.inner.dir).map_err(|e| LogError::io(&self.inner.dir, e))?;
+        }
+        Ok(())
+    }
+
+    /// Whether `segment` is no longer part of the log (retired, or never
+    /// written): locations in it are stale.
+    pub fn is_retired(&self, segment: u32) -> bool {
+        self.inner.segments.read().first_key_value().is_some_and(|(&first, _)| segment < first)
+    }
+
     /// Flushes and syncs everything, stops the flusher and refuses new appends.
     pub fn close(mut self) -> Result<()> {
         self.shutdown()
@@ -366,6 +443,48 @@ impl FileLog {
         }
         self.sync()
     }
+}
+
+/// A segment of the log, as [`FileLog::segment_info`] lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    /// Its number.
+    pub id: u32,
+    /// Its file.
+    pub path: PathBuf,
+    /// Bytes allocated.
+    pub capacity: u64,
+    /// Position of its first record (0 if its header is unreadable).
+    pub first_position: u64,
+    /// Its first record, if it has one.
+    pub first_record: Option<FirstRecord>,
+}
+
+/// The first record of a segment, as [`SegmentInfo`] describes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FirstRecord {
+    /// Its type (`None`: unknown to this version).
+    pub rtype: Option<RecordType>,
+    /// Its append time (Unix milliseconds).
+    pub time_ms: u64,
+    /// Where its payload starts.
+    pub payload: Loc,
+}
+
+/// Where [`FileLog::roll`] cut the log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RollPoint {
+    /// The new segment appends go to.
+    pub segment: u32,
+    /// The position its first record will get.
+    pub first_position: u64,
+    /// The version tag of the last record before it.
+    pub version_before: u64,
+}
+
+/// The wall clock in Unix milliseconds (0 if it is before 1970).
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
 }
 
 impl Drop for FileLog {
@@ -419,10 +538,10 @@ impl Inner {
     /// and nothing else.
     fn roll(&self, s: &mut SeqState, frame_len: u64) -> Result<()> {
         let id = s.segment + 1;
-        if id > MAX_SEGMENT_ID {
+        if id > MAX_LOG_SEGMENT_ID {
             return Err(LogError::LimitExceeded {
                 what: "segment count",
-                limit: MAX_SEGMENT_ID.into(),
+                limit: MAX_LOG_SEGMENT_ID.into(),
                 got: id.into(),
             });
         }

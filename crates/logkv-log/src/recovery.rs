@@ -17,18 +17,39 @@ use crate::config::RecoveryMode;
 use crate::error::{LogError, Result};
 use crate::format::{
     intact_frame_from, read_frame, read_frame_in_segment, FrameRead, HeaderError, Loc, RecordType,
-    SegmentHeader, FORMAT_VERSION, FRAME_HEADER_LEN,
+    SegmentHeader, FORMAT_VERSION, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
 };
 use crate::segment::Segment;
 
 /// Replay reports progress at least this often within a segment.
 const PROGRESS_STEP_BYTES: usize = 4 << 20;
 
+/// Where replay begins: what the caller already knows from a checkpoint
+/// or a compacted file, so that only the records after it are read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ReplayStart {
+    /// Position the oldest segment must start at: 1, or the position after
+    /// the last one a compacted file covers (its segments were removed).
+    pub first_position: u64,
+    /// Records up to this position are already known: segments wholly
+    /// before it are not read, and its records are not visited (0: visit
+    /// all).
+    pub known_through: u64,
+}
+
+impl Default for ReplayStart {
+    fn default() -> Self {
+        Self { first_position: 1, known_through: 0 }
+    }
+}
+
 /// One intact record met during replay.
 #[derive(Debug, Clone, Copy)]
 pub struct RecordRef<'a> {
     /// The record's position.
     pub position: u64,
+    /// When it was appended (Unix milliseconds).
+    pub time_ms: u64,
     /// Its type.
     pub rtype: RecordType,
     /// Its payload.
@@ -72,6 +93,8 @@ pub(crate) struct Recovered {
     pub next_position: u64,
     /// Offset in the last segment where the next frame goes.
     pub tail_offset: u64,
+    /// Append time of the last intact record (0: none).
+    pub last_time_ms: u64,
     pub report: RecoveryReport,
 }
 
@@ -88,31 +111,85 @@ pub(crate) fn recover<E: From<LogError>>(
     fs: &dyn FileSystem,
     dir: &Path,
     mode: RecoveryMode,
+    start: ReplayStart,
     visit: &mut dyn FnMut(RecordRef<'_>) -> Result<(), E>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Recovered, E> {
-    let ids = Segment::list(fs, dir)?;
-    let mut segments = Vec::with_capacity(ids.len());
-    for (i, &id) in ids.iter().enumerate() {
-        if i > 0 && id != ids[i - 1] + 1 {
+    let mut segments = Vec::new();
+    for id in Segment::list(fs, dir)? {
+        segments.push(Segment::open(fs, &dir.join(Segment::file_name(id)), id)?);
+    }
+    // Segments a compacted file replaced, left behind (any of them, in any
+    // order) by a crash before their removal was synced: they start before
+    // the first position the log must hold, which the segment cut for the
+    // compaction starts exactly at.
+    if start.first_position > 1 {
+        let mut kept = Vec::with_capacity(segments.len());
+        let mut removed = false;
+        for seg in segments {
+            if header_of(&seg)?.is_some_and(|h| h.first_position < start.first_position) {
+                fs.remove_file(&seg.path).map_err(|e| LogError::io(&seg.path, e))?;
+                removed = true;
+            } else {
+                kept.push(seg);
+            }
+        }
+        if removed {
+            fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+        }
+        segments = kept;
+    }
+    for pair in segments.windows(2) {
+        if pair[1].id != pair[0].id + 1 {
             return Err(LogError::Corruption {
-                file: dir.join(Segment::file_name(ids[i - 1] + 1)),
+                file: dir.join(Segment::file_name(pair[0].id + 1)),
                 offset: 0,
                 detail: "segment file missing from the middle of the log".into(),
             }
             .into());
         }
-        segments.push(Segment::open(fs, &dir.join(Segment::file_name(id)), id)?);
     }
-    let total: u64 = segments.iter().map(|s| s.capacity).sum();
+    // Segments wholly before `known_through` are not read: the newest
+    // segment starting at or before the first unknown position is where
+    // replay begins, and the oldest must start where the caller says.
+    let mut first_read = 0;
+    for index in (1..segments.len()).rev() {
+        if header_of(&segments[index])?
+            .is_some_and(|h| h.first_position <= start.known_through.saturating_add(1))
+        {
+            first_read = index;
+            break;
+        }
+    }
+    let mut expected = start.first_position;
+    if first_read > 0 {
+        if header_of(&segments[0])?.map(|h| h.first_position) != Some(start.first_position) {
+            return Err(LogError::Corruption {
+                file: segments[0].path.clone(),
+                offset: 0,
+                detail: format!("the oldest segment does not start at position {}", start.first_position),
+            }
+            .into());
+        }
+        expected = header_of(&segments[first_read])?.map_or(expected, |h| h.first_position);
+    }
+    let total: u64 = segments[first_read..].iter().map(|s| s.capacity).sum();
     let mut report = RecoveryReport::default();
-    let mut expected = 1u64;
     let mut tail_offset = Segment::data_start();
+    let mut last_time_ms = 0;
     let mut anomaly = None;
-    'segments: for (index, seg) in segments.iter().enumerate() {
+    'segments: for (index, seg) in segments.iter().enumerate().skip(first_read) {
         let bytes = seg.contents()?;
         let found = |offset: u64, torn: bool, detail: String| Some(Anomaly { index, offset, torn, detail });
         match SegmentHeader::decode(&bytes) {
+            Err(HeaderError::TooOld(v)) => {
+                return Err(LogError::TooOld {
+                    file: seg.path.clone(),
+                    found: v.into(),
+                    supported: FORMAT_VERSION.into(),
+                }
+                .into())
+            }
             Err(HeaderError::TooNew(v)) => {
                 return Err(LogError::TooNew {
                     file: seg.path.clone(),
@@ -133,6 +210,17 @@ pub(crate) fn recover<E: From<LogError>>(
             Ok(h) if h.segment != seg.id => {
                 anomaly = found(0, false, format!("header names segment {}", h.segment));
                 break;
+            }
+            Ok(h) if index == 0 && h.first_position != expected => {
+                return Err(LogError::Corruption {
+                    file: seg.path.clone(),
+                    offset: 0,
+                    detail: format!(
+                        "the oldest segment starts at position {}, expected {expected}",
+                        h.first_position
+                    ),
+                }
+                .into())
             }
             Ok(h) if h.first_position != expected => {
                 let detail = format!("segment starts at position {}, expected {expected}", h.first_position);
@@ -159,9 +247,19 @@ pub(crate) fn recover<E: From<LogError>>(
                         }
                         .into());
                     };
-                    let payload_loc = Loc::new(seg.id, (off + FRAME_HEADER_LEN) as u64);
-                    visit(RecordRef { position: expected, rtype, payload: f.payload, payload_loc })?;
-                    report.records += 1;
+                    last_time_ms = f.time_ms;
+                    if expected > start.known_through {
+                        let payload_loc = Loc::new(seg.id, (off + FRAME_HEADER_LEN) as u64);
+                        let time_ms = f.time_ms;
+                        visit(RecordRef {
+                            position: expected,
+                            time_ms,
+                            rtype,
+                            payload: f.payload,
+                            payload_loc,
+                        })?;
+                        report.records += 1;
+                    }
                     expected += 1;
                     let before = off;
                     off += f.len();
@@ -198,7 +296,12 @@ pub(crate) fn recover<E: From<LogError>>(
         report.truncation = Some(cut);
     }
     progress(total, total);
-    Ok(Recovered { segments, next_position: expected, tail_offset, report })
+    Ok(Recovered { segments, next_position: expected, tail_offset, last_time_ms, report })
+}
+
+/// The header of `seg`, if it is intact.
+fn header_of(seg: &Segment) -> Result<Option<SegmentHeader>> {
+    seg.with_bytes(0, SEGMENT_HEADER_LEN as usize, |b| SegmentHeader::decode(b).ok())
 }
 
 /// Applies the torn-tail rule to `a`, then cuts the log there.

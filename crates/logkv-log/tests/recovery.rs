@@ -11,7 +11,9 @@ use logkv_log::format::{
     begin_frame, seal_frame, SegmentHeader, FORMAT_VERSION, FRAME_HEADER_LEN, FRAME_OVERHEAD,
     SEGMENT_HEADER_LEN,
 };
-use logkv_log::{Durability, FileLog, Loc, LogConfig, LogError, RecordType, RecoveryMode, RecoveryReport};
+use logkv_log::{
+    Durability, FileLog, Loc, LogConfig, LogError, RecordType, RecoveryMode, RecoveryReport, ReplayStart,
+};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -40,7 +42,8 @@ fn open(
         records.push(Replayed { position: r.position, payload: r.payload.to_vec(), loc: r.payload_loc });
         Ok(r.position)
     };
-    let (log, report) = FileLog::open(fs, dir, config, &mut visit, &mut |_, _| {})?;
+    let (log, report) =
+        FileLog::open(fs, dir, config, ReplayStart::default(), 0, &mut visit, &mut |_, _| {})?;
     Ok((log, report, records))
 }
 
@@ -277,7 +280,10 @@ fn segment_header_with_a_newer_format_version_is_refused_as_too_new() {
         Err(e @ LogError::TooNew { .. }) => {
             let LogError::TooNew { ref file, what, found, supported } = e else { unreachable!() };
             assert_eq!(file, &segment_path(dir, last));
-            assert_eq!((what, found, supported), ("format version", u32::from(FORMAT_VERSION) + 1, 1));
+            assert_eq!(
+                (what, found, supported),
+                ("format version", u32::from(FORMAT_VERSION) + 1, u32::from(FORMAT_VERSION))
+            );
             let message = e.to_string();
             assert!(
                 message.contains("upgrade") && message.contains(&format!("{:08}.log", last)),
@@ -295,7 +301,7 @@ fn unknown_record_type_is_refused_as_too_new() {
     let locs = write_log(sim(&fs), dir, 4096, 3);
     // A well-formed frame of a type this code does not know, after the last record.
     let mut frame = Vec::new();
-    let start = begin_frame(&mut frame, RecordType::Batch, 4, 5);
+    let start = begin_frame(&mut frame, RecordType::Batch, 4, 0, 5);
     frame[start + 4] = 77;
     frame[start + FRAME_HEADER_LEN..].copy_from_slice(b"newer");
     seal_frame(&mut frame, start);

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logkv_fs::{DynFs, SimFs};
-use logkv_log::{Durability, FileLog, LogConfig, LogError, RecordType, RecoveryMode};
+use logkv_log::{Durability, FileLog, LogConfig, LogError, RecordType, RecoveryMode, ReplayStart};
 
 const DIR: &str = "/log";
 
@@ -21,7 +21,8 @@ fn open(fs: &SimFs, durability: Durability) -> Result<(FileLog, Vec<u64>), LogEr
         tags.push(tag);
         Ok(tag)
     };
-    let (log, _) = FileLog::open(fs, Path::new(DIR), config, &mut visit, &mut |_, _| {})?;
+    let (log, _) =
+        FileLog::open(fs, Path::new(DIR), config, ReplayStart::default(), 0, &mut visit, &mut |_, _| {})?;
     Ok((log, tags))
 }
 
@@ -91,7 +92,15 @@ fn reopening_restores_the_last_tag_and_refuses_tags_that_decrease_on_disk() {
         n += 1;
         Ok(10 - n)
     };
-    let err =
-        FileLog::open(fs2, Path::new(DIR), LogConfig::default(), &mut visit, &mut |_, _| {}).unwrap_err();
+    let err = FileLog::open(
+        fs2,
+        Path::new(DIR),
+        LogConfig::default(),
+        ReplayStart::default(),
+        0,
+        &mut visit,
+        &mut |_, _| {},
+    )
+    .unwrap_err();
     assert!(matches!(err, LogError::VersionOrder { position: 2, .. }), "{err}");
 }

@@ -96,6 +96,7 @@ impl AppliedOp<'_> {
             keyspace: self.keyspace,
             version,
             prev,
+            truncated: false,
         };
         header.encode(&mut payload[at..]);
         let key_at = at + OP_HEADER_LEN;

@@ -48,6 +48,19 @@ pub enum StoreError {
     /// follow applied entries, versioned `position << 16 | index`.)
     #[error("out of order: {0}")]
     OutOfOrder(String),
+    /// The read asks for a version whose data compaction dropped under the
+    /// retention settings (like etcd's "required revision has been
+    /// compacted"): never answered with a wrong value.
+    #[error("version {version} was compacted: history is kept from version {oldest} on")]
+    Compacted {
+        /// The version asked for.
+        version: u64,
+        /// The oldest version still readable for this read.
+        oldest: u64,
+    },
+    /// What was asked for is older than what the store still holds.
+    #[error("not retained: {0}")]
+    NotRetained(String),
     /// The configuration is not usable.
     #[error("invalid configuration: {0}")]
     Config(String),

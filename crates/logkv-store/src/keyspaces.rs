@@ -8,7 +8,7 @@ use std::ops::Bound;
 use logkv_log::Loc;
 
 use crate::error::Result;
-use crate::index::{Index, CHUNK_BYTES, ENTRY_OVERHEAD};
+use crate::index::{Index, Snapshot, CHUNK_BYTES, ENTRY_OVERHEAD};
 use crate::limits::check;
 use crate::record::OpKind;
 
@@ -35,9 +35,75 @@ pub(crate) struct Keyspaces {
     spaces: BTreeMap<u32, Index>,
     heap_bytes: usize,
     live: u64,
+    /// The newest record indexed: its position and version tag. Kept here,
+    /// under the index lock, so a snapshot knows exactly what it holds.
+    pub(crate) through: Through,
+    /// Bytes of version records that newer ones superseded since the last
+    /// compaction (estimated at the size of the superseding record): what
+    /// triggers compaction.
+    pub(crate) superseded_bytes: u64,
+}
+
+/// The newest record an index holds.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Through {
+    pub(crate) position: u64,
+    pub(crate) version: u64,
+}
+
+/// Every keyspace as it was at one record (for a checkpoint).
+pub(crate) struct KeyspacesSnapshot {
+    pub(crate) spaces: Vec<(u32, Snapshot)>,
+    pub(crate) live: u64,
+    pub(crate) through: Through,
+    pub(crate) superseded_bytes: u64,
 }
 
 impl Keyspaces {
+    /// Assembles keyspaces loaded from a checkpoint or a compacted file.
+    pub(crate) fn from_parts(spaces: BTreeMap<u32, Index>, live: u64, through: Through) -> Self {
+        let heap_bytes = spaces.values().map(|i| i.heap_bytes() + KEYSPACE_OVERHEAD).sum();
+        Self { spaces, heap_bytes, live, through, superseded_bytes: 0 }
+    }
+
+    /// A snapshot of every keyspace, costing a pointer per chunk.
+    pub(crate) fn snapshot(&self) -> KeyspacesSnapshot {
+        KeyspacesSnapshot {
+            spaces: self.spaces.iter().map(|(&ks, i)| (ks, i.snapshot())).collect(),
+            live: self.live,
+            through: self.through,
+            superseded_bytes: self.superseded_bytes,
+        }
+    }
+
+    /// Points `key` at `new` if it still has metadata `expected`.
+    pub(crate) fn replace_if(&mut self, keyspace: u32, key: &[u8], expected: u64, new: u64) -> bool {
+        let Some(index) = self.spaces.get_mut(&keyspace) else { return false };
+        let before = index.heap_bytes();
+        let done = index.replace_if(key, expected, new);
+        self.heap_bytes = self.heap_bytes + index.heap_bytes() - before;
+        if done {
+            match (expected & DELETED == 0, new & DELETED == 0) {
+                (false, true) => self.live += 1,
+                (true, false) => self.live -= 1,
+                _ => {}
+            }
+        }
+        done
+    }
+
+    /// Removes `key` if it still has metadata `expected`.
+    pub(crate) fn remove_if(&mut self, keyspace: u32, key: &[u8], expected: u64) -> bool {
+        let Some(index) = self.spaces.get_mut(&keyspace) else { return false };
+        let before = index.heap_bytes();
+        let done = index.remove_if(key, expected);
+        self.heap_bytes = self.heap_bytes + index.heap_bytes() - before;
+        if done && expected & DELETED == 0 {
+            self.live -= 1;
+        }
+        done
+    }
+
     /// The metadata of `key` in `keyspace`.
     pub(crate) fn get(&self, keyspace: u32, key: &[u8]) -> Option<u64> {
         self.spaces.get(&keyspace)?.get(key)

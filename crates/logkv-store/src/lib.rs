@@ -7,21 +7,35 @@
 //! point into the entry (see [`applied`]).
 
 pub mod applied;
+mod backup;
 mod batch;
+mod checkpoint;
+mod compact;
 mod error;
+mod head;
 mod index;
 mod keyspaces;
 mod limits;
+mod maintenance;
+mod open;
 pub mod record;
+mod retention;
 mod scan;
 mod store;
 mod write;
 
 pub use applied::{AppliedOp, AppliedValue};
+pub use backup::{ExportReport, RestoreReport};
 pub use batch::{Op, WriteBatch};
+pub use checkpoint::CheckpointInfo;
+pub use compact::CompactionReport;
 pub use error::{Result, StoreError};
+pub use head::HeadInfo;
 pub use limits::{Limits, FORMAT_MAX_BATCH_OPS, FORMAT_MAX_KEY_BYTES, FORMAT_MAX_VALUE_BYTES};
 pub use logkv_log::{Durability, LogConfig, RecoveryMode, RecoveryReport, Truncation};
+pub use maintenance::{CheckpointReport, MaintenanceDone, MaintenanceOptions};
+pub use open::OpenReport;
+pub use retention::Retention;
 pub use scan::{Scan, ScanOptions};
 pub use store::{
     HistoryEntry, Newest, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,

@@ -7,7 +7,8 @@
 //! ```
 //!
 //! Little-endian. `prev` is the packed location of the previous version
-//! record of the same key in the same keyspace (0 = none): history is a
+//! record of the same key in the same keyspace (0 = none; bit 63 set =
+//! compaction dropped the versions before this one): history is a
 //! chain on disk, so no copy of it lives in memory. The index points at an
 //! op's first byte. A `put_ref` op holds no value: its value is the
 //! `value_len` bytes that start `value_back` bytes before the op's first
@@ -57,7 +58,14 @@ pub struct OpHeader {
     pub version: u64,
     /// The previous version record of the key, if any.
     pub prev: Option<Loc>,
+    /// Compaction dropped older versions of the key: a read as of a
+    /// version older than this record is answered "compacted" (bit 63 of
+    /// `prev` on disk).
+    pub truncated: bool,
 }
+
+/// Bit 63 of an op's `prev`: older versions were dropped by compaction.
+pub const TRUNCATED: u64 = 1 << 63;
 
 impl OpHeader {
     /// Bytes of the op after its header and key.
@@ -81,7 +89,8 @@ impl OpHeader {
         out[3..7].copy_from_slice(&self.value_len.to_le_bytes());
         out[7..11].copy_from_slice(&self.keyspace.to_le_bytes());
         out[11..19].copy_from_slice(&self.version.to_le_bytes());
-        out[19..27].copy_from_slice(&self.prev.map_or(0, Loc::to_u64).to_le_bytes());
+        let prev = self.prev.map_or(0, Loc::to_u64) | if self.truncated { TRUNCATED } else { 0 };
+        out[19..27].copy_from_slice(&prev.to_le_bytes());
     }
 
     /// Reads a header; `None` if the bytes are not a valid one.
@@ -103,8 +112,9 @@ impl OpHeader {
         if key_len == 0 || (kind == OpKind::Delete && value_len != 0) {
             return None;
         }
-        let prev = (prev != 0).then(|| Loc::from_u64(prev));
-        Some(Self { kind, key_len, value_len, keyspace, version, prev })
+        let truncated = prev & TRUNCATED != 0;
+        let prev = (prev & !TRUNCATED != 0).then(|| Loc::from_u64(prev));
+        Some(Self { kind, key_len, value_len, keyspace, version, prev, truncated })
     }
 }
 
@@ -130,6 +140,10 @@ pub enum OpRule {
         /// The record's position.
         position: u64,
     },
+    /// A block of a compacted file: puts and deletes, each with its own
+    /// version (ordered by keyspace, key and version, which the reader of
+    /// the file checks).
+    Compacted,
     /// An applied entry: versions never decrease and stay at or below the
     /// record's version tag; `put_ref` values lie inside `refs` (the entry).
     Applied {
@@ -168,6 +182,11 @@ pub fn parse_ops(payload: &[u8], mut at: usize, rule: OpRule) -> Result<Vec<OpRe
                 }
                 if header.kind == OpKind::PutRef {
                     return Err(format!("op {i} of a batch refers to other bytes"));
+                }
+            }
+            OpRule::Compacted => {
+                if header.kind == OpKind::PutRef {
+                    return Err(format!("op {i} of a compacted block refers to other bytes"));
                 }
             }
             OpRule::Applied { version, refs } => {
@@ -218,6 +237,7 @@ mod tests {
             keyspace: 7,
             version: 42,
             prev: Some(Loc::new(2, 99)),
+            truncated: true,
         };
         let mut b = [0u8; OP_HEADER_LEN];
         h.encode(&mut b);
@@ -227,7 +247,7 @@ mod tests {
     }
 
     fn op(kind: OpKind, version: u64, value_len: u32, body: &[u8]) -> Vec<u8> {
-        let h = OpHeader { kind, key_len: 1, value_len, keyspace: 0, version, prev: None };
+        let h = OpHeader { kind, key_len: 1, value_len, keyspace: 0, version, prev: None, truncated: false };
         let mut b = vec![0u8; OP_HEADER_LEN];
         h.encode(&mut b);
         b.push(b'k');

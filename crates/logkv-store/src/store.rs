@@ -18,16 +18,20 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
-use logkv_fs::{DynFs, LockError, LockGuard, StdFs};
-use logkv_log::{FileLog, Loc, LogConfig, LogError, RecordRef, RecordType, RecoveryReport};
-use parking_lot::RwLock;
+use logkv_fs::{DynFs, LockGuard, StdFs};
+use logkv_log::{FileLog, Loc, LogConfig, LogError, RecoveryReport};
+use parking_lot::{Mutex, RwLock};
 
-use crate::applied::parse_applied;
 use crate::error::{Result, StoreError};
-use crate::keyspaces::{Deletes, Keyspaces};
+use crate::head::{self, Head, FIRST_HEAD_ID};
+use crate::keyspaces::Keyspaces;
 use crate::limits::Limits;
-use crate::record::{parse_batch, OpHeader, OpKind, OpRef, OP_HEADER_LEN, VALUE_BACK_LEN};
+use crate::maintenance::{Maintenance, MaintenanceOptions};
+use crate::open::OpenReport;
+use crate::record::{OpHeader, OpKind, OP_HEADER_LEN, VALUE_BACK_LEN};
+use crate::retention::Retention;
 use crate::scan::{Scan, ScanOptions};
 
 /// The keyspace of the plain API (`put`, `get`, `scan`, ...).
@@ -42,11 +46,21 @@ pub struct StoreOptions {
     pub log: LogConfig,
     /// What the store accepts.
     pub limits: Limits,
+    /// How much history stays readable (what compaction may drop).
+    pub retention: Retention,
+    /// When checkpoints and compactions run.
+    pub maintenance: MaintenanceOptions,
 }
 
 impl Default for StoreOptions {
     fn default() -> Self {
-        Self { fs: std::sync::Arc::new(StdFs), log: LogConfig::default(), limits: Limits::default() }
+        Self {
+            fs: Arc::new(StdFs),
+            log: LogConfig::default(),
+            limits: Limits::default(),
+            retention: Retention::default(),
+            maintenance: MaintenanceOptions::default(),
+        }
     }
 }
 
@@ -106,9 +120,15 @@ pub struct Store {
     pub(crate) log: FileLog,
     pub(crate) index: RwLock<Keyspaces>,
     pub(crate) limits: Limits,
-    dir: PathBuf,
-    report: RecoveryReport,
-    _lock: Box<dyn LockGuard>,
+    /// The compacted file that replaced the oldest segments, if any.
+    pub(crate) head: RwLock<Option<Arc<Head>>>,
+    pub(crate) fs: DynFs,
+    pub(crate) retention: Retention,
+    /// Checkpoint and compaction state; one such job at a time.
+    pub(crate) maintenance: Mutex<Maintenance>,
+    pub(crate) dir: PathBuf,
+    pub(crate) report: OpenReport,
+    pub(crate) _lock: Box<dyn LockGuard>,
 }
 
 impl std::fmt::Debug for Store {
@@ -120,6 +140,16 @@ impl std::fmt::Debug for Store {
 /// Name of the lock file in a data directory.
 pub const LOCK_FILE: &str = "LOCK";
 
+/// A version record found by following a location.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Step {
+    /// The record, where it is now.
+    At(Loc, OpHeader),
+    /// The location was compacted away and the compacted file holds no
+    /// version of the key: every version there was dropped.
+    Dropped,
+}
+
 impl Store {
     /// Opens (or creates) the store in `dir`.
     pub fn open(dir: impl AsRef<Path>, options: StoreOptions) -> Result<Self> {
@@ -127,60 +157,15 @@ impl Store {
     }
 
     /// Opens the store, reporting replay progress as `(bytes scanned, total)`.
-    /// Replay indexes the version records of every record; it never looks
-    /// inside applied entries.
+    /// Loads the newest usable checkpoint (or the compacted file) and
+    /// replays the log after it; replay indexes the version records of every
+    /// record and never looks inside applied entries.
     pub fn open_with_progress(
         dir: impl AsRef<Path>,
         options: StoreOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self> {
-        let dir = dir.as_ref();
-        options.limits.validate()?;
-        let fs = options.fs;
-        fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
-        let lock = fs.lock(&dir.join(LOCK_FILE), &lock_holder()).map_err(|e| match e {
-            LockError::Held { holder } => StoreError::Locked { dir: dir.to_path_buf(), holder },
-            LockError::Io(e) => LogError::io(dir.join(LOCK_FILE), e).into(),
-        })?;
-        let mut index = Keyspaces::default();
-        let max_index_bytes = options.limits.max_index_bytes;
-        let mut last_version = 0u64;
-        let mut visit = |r: RecordRef<'_>| -> Result<u64> {
-            let bad = |detail| StoreError::BadRecord { position: r.position, detail };
-            let (ops, version, deletes) = match r.rtype {
-                RecordType::Batch => {
-                    (parse_batch(r.payload, r.position).map_err(bad)?, r.position, Deletes::OfHeldKeys)
-                }
-                RecordType::Applied => {
-                    let parsed = parse_applied(r.payload).map_err(bad)?;
-                    (parsed.ops, parsed.version, Deletes::Versioned)
-                }
-            };
-            // Checked here as on append: a record's versions exceed every
-            // version before it, or "as of" reads would change the past.
-            if let Some(first) = ops.first().map(|o| o.header.version).filter(|&v| v <= last_version) {
-                return Err(bad(format!("version {first} does not exceed {last_version}, the one before")));
-            }
-            last_version = last_version.max(version);
-            index.reserve(
-                max_index_bytes,
-                deletes,
-                ops.iter().map(|o| (o.header.keyspace, o.header.kind, o.key)),
-            )?;
-            for OpRef { header, key, offset, .. } in ops {
-                index.apply(header.keyspace, header.kind, key, r.payload_loc.forward(offset as u64), deletes);
-            }
-            Ok(version)
-        };
-        let (log, report) = FileLog::open(fs, dir, options.log, &mut visit, progress)?;
-        Ok(Self {
-            log,
-            index: RwLock::new(index),
-            limits: options.limits,
-            dir: dir.to_path_buf(),
-            report,
-            _lock: lock,
-        })
+        crate::open::open(dir.as_ref(), options, progress)
     }
 
     /// The value of `key` now.
@@ -196,11 +181,28 @@ impl Store {
     /// The value of `key` in `keyspace` as of `version` (at most the
     /// visible version).
     pub fn get_at_in(&self, keyspace: u32, key: &[u8], version: u64) -> Result<Option<Value>> {
-        let at = version.min(self.version());
+        let at = self.readable(version)?;
         let Some(meta) = self.index.read().get(keyspace, key) else {
             return Ok(None);
         };
         self.resolve(keyspace, key, meta, at)
+    }
+
+    /// The version a read as of `version` sees (at most the visible one),
+    /// or `Compacted` if it is below the compaction horizon.
+    pub(crate) fn readable(&self, version: u64) -> Result<u64> {
+        let at = version.min(self.version());
+        let horizon = self.horizon();
+        if at < horizon {
+            return Err(StoreError::Compacted { version: at, oldest: horizon });
+        }
+        Ok(at)
+    }
+
+    /// Reads as of a version below this are answered `Compacted` for every
+    /// key (0 unless retention dropped deleted keys whole).
+    pub fn horizon(&self) -> u64 {
+        self.head.read().as_ref().map_or(0, |h| h.info().horizon)
     }
 
     /// The newest version record of `key` in `keyspace`, including one
@@ -208,26 +210,36 @@ impl Store {
     /// must see its own pending writes (a node applying entries in order).
     /// Other readers use [`Store::get_at_in`].
     pub fn newest_in(&self, keyspace: u32, key: &[u8]) -> Result<Option<Newest>> {
-        let Some(meta) = self.index.read().get(keyspace, key) else {
-            return Ok(None);
-        };
-        let loc = Loc::from_u64(meta);
-        let h = self.version_record(keyspace, key, loc)?;
-        let value = match h.kind {
-            OpKind::Delete => None,
-            _ => Some(self.read_value(self.value_loc(loc, &h, key.len())?, h.value_len as usize)?),
-        };
-        Ok(Some(Newest { version: h.version, value }))
+        for _ in 0..STALE_RETRIES {
+            let Some(meta) = self.index.read().get(keyspace, key) else {
+                return Ok(None);
+            };
+            let Step::At(loc, h) = self.version_record(keyspace, key, Loc::from_u64(meta))? else {
+                return Ok(None);
+            };
+            let value = match h.kind {
+                OpKind::Delete => None,
+                _ => {
+                    let at = self.value_loc(loc, &h, key.len())?.unwrap_or_default();
+                    match self.read_value(at, h.value_len as usize)? {
+                        Some(v) => Some(v),
+                        None => continue,
+                    }
+                }
+            };
+            return Ok(Some(Newest { version: h.version, value }));
+        }
+        Err(self.moving(keyspace, key))
     }
 
     /// Where the value of `key` in `keyspace` as of `version` lives on disk.
     pub fn locate_in(&self, keyspace: u32, key: &[u8], version: u64) -> Result<Option<ValueLocation>> {
-        let at = version.min(self.version());
+        let at = self.readable(version)?;
         let Some(meta) = self.index.read().get(keyspace, key) else {
             return Ok(None);
         };
         Ok(self.locate(keyspace, key, meta, at)?.map(|f| ValueLocation {
-            file: self.segment_path(f.loc.segment()),
+            file: self.file_path(f.loc.segment()),
             offset: f.loc.offset(),
             len: f.len,
             version: f.version,
@@ -239,13 +251,14 @@ impl Store {
         self.history_in(DEFAULT_KEYSPACE, key)
     }
 
-    /// Every retained version of `key` in `keyspace`, newest first.
+    /// Every retained version of `key` in `keyspace`, newest first (what
+    /// compaction dropped is not listed).
     pub fn history_in(&self, keyspace: u32, key: &[u8]) -> Result<Vec<HistoryEntry>> {
         let visible = self.version();
         let mut out = Vec::new();
         let mut next = self.index.read().get(keyspace, key).map(Loc::from_u64);
         while let Some(loc) = next {
-            let h = self.version_record(keyspace, key, loc)?;
+            let Step::At(_, h) = self.version_record(keyspace, key, loc)? else { break };
             // A record that writes a key twice chains both ops under one
             // version; the newer one (met first) is that version.
             if h.version <= visible && out.last().is_none_or(|e: &HistoryEntry| e.version != h.version) {
@@ -260,28 +273,49 @@ impl Store {
         Ok(out)
     }
 
-    /// Resolves an index entry at version `at` to a value.
+    /// Resolves an index entry at version `at` to a value. A value whose
+    /// file compaction removed while it was being read is looked up again.
     pub(crate) fn resolve(&self, keyspace: u32, key: &[u8], meta: u64, at: u64) -> Result<Option<Value>> {
-        match self.locate(keyspace, key, meta, at)? {
-            Some(f) => Ok(Some(Value { data: self.read_value(f.loc, f.len)?, version: f.version })),
-            None => Ok(None),
+        let mut meta = Some(meta);
+        for _ in 0..STALE_RETRIES {
+            let Some(m) = meta else { return Ok(None) };
+            match self.locate(keyspace, key, m, at)? {
+                Some(f) => match self.read_value(f.loc, f.len)? {
+                    Some(data) => return Ok(Some(Value { data, version: f.version })),
+                    None => meta = self.index.read().get(keyspace, key),
+                },
+                None => return Ok(None),
+            }
         }
+        Err(self.moving(keyspace, key))
     }
 
     /// Finds the bytes of the value an index entry has at version `at`.
     fn locate(&self, keyspace: u32, key: &[u8], meta: u64, at: u64) -> Result<Option<Found>> {
         let mut loc = Loc::from_u64(meta);
+        let mut newest_seen = None;
         loop {
-            let h = self.version_record(keyspace, key, loc)?;
+            let Step::At(here, h) = self.version_record(keyspace, key, loc)? else {
+                // Every version the compacted file had of the key was
+                // dropped: a deleted key whose history retention let go.
+                return match newest_seen {
+                    None => Ok(None),
+                    Some(oldest) => Err(StoreError::Compacted { version: at, oldest }),
+                };
+            };
             if h.version <= at {
                 if h.kind == OpKind::Delete {
                     return Ok(None);
                 }
-                let value = self.value_loc(loc, &h, key.len())?;
+                // A reference whose segment was compacted away reads from a
+                // location no file has, so the caller looks the key up again.
+                let value = self.value_loc(here, &h, key.len())?.unwrap_or_default();
                 return Ok(Some(Found { loc: value, len: h.value_len as usize, version: h.version }));
             }
+            newest_seen = Some(h.version);
             match h.prev {
                 Some(prev) => loc = prev,
+                None if h.truncated => return Err(StoreError::Compacted { version: at, oldest: h.version }),
                 None => return Ok(None),
             }
         }
@@ -289,43 +323,101 @@ impl Store {
 
     /// Where the value of the put op at `loc` starts: after its key, or
     /// for `put_ref`, `value_back` bytes before the op.
-    fn value_loc(&self, loc: Loc, h: &OpHeader, key_len: usize) -> Result<Loc> {
+    /// `None` if the op's segment was compacted away meanwhile.
+    fn value_loc(&self, loc: Loc, h: &OpHeader, key_len: usize) -> Result<Option<Loc>> {
         let body = loc.forward((OP_HEADER_LEN + key_len) as u64);
         if h.kind != OpKind::PutRef {
-            return Ok(body);
+            return Ok(Some(body));
         }
         let back =
-            self.log.read(body, VALUE_BACK_LEN, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))?;
+            self.read_at(body, VALUE_BACK_LEN, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")))?;
+        let Some(back) = back else { return Ok(None) };
         match loc.offset().checked_sub(back.into()) {
-            Some(offset) => Ok(Loc::new(loc.segment(), offset)),
+            Some(offset) => Ok(Some(Loc::new(loc.segment(), offset))),
             None => Err(self.corrupt(loc, "a value reference points before the segment")),
         }
     }
 
-    fn read_value(&self, loc: Loc, len: usize) -> Result<Vec<u8>> {
-        Ok(self.log.read(loc, len, <[u8]>::to_vec)?)
+    /// The value a put op at `loc` wrote; `None` if compaction removed its
+    /// file meanwhile.
+    pub(crate) fn locate_value(&self, loc: Loc, h: &OpHeader, key_len: usize) -> Result<Option<Vec<u8>>> {
+        match self.value_loc(loc, h, key_len)? {
+            Some(at) => self.read_value(at, h.value_len as usize),
+            None => Ok(None),
+        }
     }
 
-    /// Reads the version record at `loc` and checks it belongs to `key`.
-    fn version_record(&self, keyspace: u32, key: &[u8], loc: Loc) -> Result<OpHeader> {
-        let read = self.log.read(loc, OP_HEADER_LEN + key.len(), |b| {
+    /// The value bytes at `loc`; `None` if compaction removed their file.
+    fn read_value(&self, loc: Loc, len: usize) -> Result<Option<Vec<u8>>> {
+        self.read_at(loc, len, <[u8]>::to_vec)
+    }
+
+    /// Calls `f` with the `len` bytes at `loc`, in a log segment or the
+    /// compacted file; `None` if the file is gone (compacted away).
+    pub(crate) fn read_at<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
+        let segment = loc.segment();
+        if segment >= FIRST_HEAD_ID {
+            let head = self.head.read().clone();
+            return match head.filter(|h| h.info().id == segment) {
+                Some(head) => Ok(Some(head.with_bytes(loc.offset(), len, f)?)),
+                None => Ok(None),
+            };
+        }
+        if segment == 0 {
+            return Ok(None);
+        }
+        match self.log.read(loc, len, f) {
+            Ok(r) => Ok(Some(r)),
+            Err(_) if self.log.is_retired(segment) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the version record at `loc` and checks it belongs to `key`. A
+    /// location in a file compaction removed is looked up by key in the
+    /// compacted file that replaced it.
+    pub(crate) fn version_record(&self, keyspace: u32, key: &[u8], loc: Loc) -> Result<Step> {
+        let read = self.read_at(loc, OP_HEADER_LEN + key.len(), |b| {
             OpHeader::decode(b).filter(|h| {
                 &b[OP_HEADER_LEN..] == key && h.key_len as usize == key.len() && h.keyspace == keyspace
             })
         })?;
-        read.ok_or_else(|| self.corrupt(loc, "index points at a record that is not a version of this key"))
+        match read {
+            Some(Some(h)) => Ok(Step::At(loc, h)),
+            Some(None) => {
+                Err(self.corrupt(loc, "index points at a record that is not a version of this key"))
+            }
+            None => {
+                let head = self.head.read().clone();
+                match head.map(|h| h.lookup(keyspace, key)).transpose()?.flatten() {
+                    Some((loc, h)) => Ok(Step::At(loc, h)),
+                    None => Ok(Step::Dropped),
+                }
+            }
+        }
     }
 
-    fn segment_path(&self, segment: u32) -> PathBuf {
-        self.dir.join(format!("{segment:08}.log"))
+    /// The file a location's segment number names.
+    pub(crate) fn file_path(&self, segment: u32) -> PathBuf {
+        if segment >= FIRST_HEAD_ID {
+            self.dir.join(head::file_name(segment))
+        } else {
+            self.dir.join(format!("{segment:08}.log"))
+        }
     }
 
     fn corrupt(&self, loc: Loc, detail: &str) -> StoreError {
         StoreError::Log(LogError::Corruption {
-            file: self.segment_path(loc.segment()),
+            file: self.file_path(loc.segment()),
             offset: loc.offset(),
             detail: detail.into(),
         })
+    }
+
+    /// A key whose records kept moving while it was read (compaction ran
+    /// several times over one read): not expected in practice.
+    fn moving(&self, keyspace: u32, key: &[u8]) -> StoreError {
+        StoreError::Invalid(format!("key {} in keyspace {keyspace} moved while being read", hex(key)))
     }
 
     /// An ordered scan (see [`ScanOptions`]).
@@ -415,8 +507,14 @@ impl Store {
         self.index.read().heap_bytes()
     }
 
-    /// What recovery found when the store was opened.
+    /// What log recovery found when the store was opened.
     pub fn recovery_report(&self) -> &RecoveryReport {
+        &self.report.log
+    }
+
+    /// What opening the store did: checkpoint used, checkpoints skipped,
+    /// records replayed.
+    pub fn open_report(&self) -> &OpenReport {
         &self.report
     }
 
@@ -441,9 +539,11 @@ impl Store {
     }
 }
 
-/// What the lock file says about this process: its pid and command line
-/// (cut at 200 characters).
-fn lock_holder() -> String {
-    let cmd: String = std::env::args().collect::<Vec<_>>().join(" ").chars().take(200).collect();
-    format!("pid {} ({cmd})", std::process::id())
+/// How often a read starts over when compaction moved the record it was
+/// reading (each compaction moves a record at most once).
+const STALE_RETRIES: usize = 4;
+
+/// Bytes as lowercase hex, for messages.
+fn hex(b: &[u8]) -> String {
+    b.iter().map(|x| format!("{x:02x}")).collect()
 }

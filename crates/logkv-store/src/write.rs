@@ -7,7 +7,7 @@ use logkv_log::{Loc, LogError, RecordType};
 use crate::applied::{payload_len, AppliedOp, AppliedValue, APPLIED_HEADER_LEN};
 use crate::batch::{Op, WriteBatch};
 use crate::error::{Result, StoreError};
-use crate::keyspaces::Deletes;
+use crate::keyspaces::{Deletes, Through};
 use crate::limits::{check, FORMAT_MAX_KEY_BYTES, FORMAT_MAX_VALUE_BYTES};
 use crate::record::BATCH_HEADER_LEN;
 use crate::store::{Store, DEFAULT_KEYSPACE};
@@ -213,6 +213,9 @@ impl Store {
                 // at it is encoded afterwards.
                 let prev =
                     index.apply(op.keyspace, op.kind(), op.key, payload_loc.forward(at as u64), deletes);
+                if prev.is_some() {
+                    index.superseded_bytes += op.op_len() as u64;
+                }
                 let version = match record {
                     Record::Batch { .. } => position,
                     Record::Applied { .. } => op.version,
@@ -220,6 +223,7 @@ impl Store {
                 at += op.encode(buf, at, version, prev.map(Loc::from_u64), APPLIED_HEADER_LEN);
             }
             debug_assert_eq!(at, buf.len());
+            index.through = Through { position, version: tag };
             Ok(tag)
         })
     }

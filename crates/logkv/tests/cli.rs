@@ -14,7 +14,7 @@ const SMALL_SEGMENT: &str = "4096";
 
 /// Bytes of the segment header, and of a frame around its payload (see docs/format.md).
 const SEGMENT_HEADER_LEN: usize = 32;
-const FRAME_OVERHEAD: usize = 18;
+const FRAME_OVERHEAD: usize = 26;
 
 /// A data directory in a temporary directory, and how to run logkv on it.
 struct Fixture {
@@ -104,7 +104,7 @@ fn printed(position: u64) -> String {
 fn frame_offsets(segment: &[u8]) -> Vec<usize> {
     let mut offsets = Vec::new();
     let mut off = SEGMENT_HEADER_LEN;
-    while off + FRAME_OVERHEAD <= segment.len() && segment[off..off + 13].iter().any(|&b| b != 0) {
+    while off + FRAME_OVERHEAD <= segment.len() && segment[off..off + 21].iter().any(|&b| b != 0) {
         offsets.push(off);
         let len = u32::from_le_bytes(segment[off..off + 4].try_into().expect("4 bytes")) as usize;
         off += FRAME_OVERHEAD + len;

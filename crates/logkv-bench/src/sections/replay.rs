@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use logkv_fs::StdFs;
-use logkv_log::{Durability, FileLog, LogConfig, LogError, RecoveryReport};
+use logkv_log::{Durability, FileLog, LogConfig, LogError, RecoveryReport, ReplayStart};
 use logkv_store::Store;
 
 use crate::ctx::{options, Ctx};
@@ -42,6 +42,8 @@ fn scan_log(dir: &Path) -> Res<Duration> {
         Arc::new(StdFs),
         dir,
         config,
+        ReplayStart::default(),
+        0,
         &mut |r| Ok::<u64, LogError>(r.position),
         &mut |_, _| {},
     )?;

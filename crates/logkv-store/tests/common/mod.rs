@@ -31,6 +31,7 @@ pub fn options_on(fs: DynFs, durability: Durability, segment_size_bytes: u64) ->
         fs,
         log: LogConfig { segment_size_bytes, durability, recovery: RecoveryMode::Strict },
         limits: Limits::default(),
+        ..StoreOptions::default()
     }
 }
 

@@ -1,0 +1,282 @@
+//! Point-in-time restore and online backup.
+//!
+//! Restore copies the log up to the last record at or below the version
+//! asked for (every record carries its append time, so a time maps to a
+//! version), so the new directory holds exactly that state and the history
+//! before it, with positions and locations unchanged. A version inside the
+//! compacted part of the log has no records left to cut at; for a store of
+//! the plain API (versions are positions) its state is written as a
+//! compacted file instead.
+//!
+//! An export is a compacted file holding every key's newest version as of
+//! one record, taken from a running store without stopping writers (the
+//! index is copied on write, and no compaction runs meanwhile); an import
+//! makes it the head of a new data directory, which opens at that record
+//! and continues from there.
+
+use std::path::{Path, PathBuf};
+
+use logkv_fs::FileSystem;
+use logkv_log::format::{read_frame, u64_at, FrameRead, RecordType, SEGMENT_HEADER_LEN};
+use logkv_log::{Loc, LogError};
+
+use crate::error::{Result, StoreError};
+use crate::head::{self, Head, HeadInfo, HeadWriter, FIRST_HEAD_ID};
+use crate::maintenance::now_ms;
+use crate::store::{Step, Store};
+
+/// What a restore wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RestoreReport {
+    /// The version the new directory is at (the newest record at or below
+    /// the one asked for).
+    pub version: u64,
+    /// The position of that record.
+    pub position: u64,
+    /// Bytes written.
+    pub bytes: u64,
+}
+
+/// What an export wrote.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExportReport {
+    /// The file.
+    pub path: PathBuf,
+    /// The last record the snapshot includes.
+    pub position: u64,
+    /// That record's version tag.
+    pub version: u64,
+    /// Keys written.
+    pub keys: u64,
+    /// Bytes of the file.
+    pub bytes: u64,
+}
+
+/// One record met while scanning the log's segments.
+struct Record {
+    segment: usize,
+    offset: u64,
+    position: u64,
+    time_ms: u64,
+    tag: u64,
+}
+
+impl Store {
+    /// Calls `f` for every record of the log's segments in order until it
+    /// returns `false`.
+    fn scan_records(&self, f: &mut dyn FnMut(&Record) -> bool) -> Result<()> {
+        for (index, seg) in self.log.segment_info()?.iter().enumerate() {
+            let file = self.fs.open(&seg.path).map_err(|e| LogError::io(&seg.path, e))?;
+            let mut bytes = vec![0u8; seg.capacity as usize];
+            file.read_exact_at(&mut bytes, 0).map_err(|e| LogError::io(&seg.path, e))?;
+            let mut offset = SEGMENT_HEADER_LEN as usize;
+            while let FrameRead::Intact(frame) = read_frame(&bytes[offset..]) {
+                let tag = match RecordType::from_byte(frame.rtype) {
+                    Some(RecordType::Applied) if frame.payload.len() >= 8 => u64_at(frame.payload, 0),
+                    _ => frame.position,
+                };
+                let record = Record {
+                    segment: index,
+                    offset: offset as u64,
+                    position: frame.position,
+                    time_ms: frame.time_ms,
+                    tag,
+                };
+                if record.position > self.visible_position() || !f(&record) {
+                    return Ok(());
+                }
+                offset += frame.len();
+            }
+        }
+        Ok(())
+    }
+
+    /// The version of the newest record appended at or before `time_ms`
+    /// (Unix milliseconds).
+    pub fn version_at_time(&self, time_ms: u64) -> Result<u64> {
+        let mut found = None;
+        self.scan_records(&mut |r| {
+            if r.time_ms > time_ms {
+                return false;
+            }
+            found = Some(r.tag);
+            true
+        })?;
+        match (found, self.compacted()) {
+            (Some(v), _) => Ok(v),
+            (None, None) => Ok(0),
+            (None, Some(h)) => Err(StoreError::NotRetained(format!(
+                "no record appended at or before {time_ms} ms is left: the log up to version {} was compacted",
+                h.last_version
+            ))),
+        }
+    }
+
+    /// Builds a new data directory `out` holding exactly this store's state
+    /// as of `version` (see the module doc).
+    pub fn restore(&self, version: u64, out: &Path) -> Result<RestoreReport> {
+        let _job = self.maintenance.lock();
+        let fs = self.fs.as_ref();
+        fs.create_dir_all(out).map_err(|e| LogError::io(out, e))?;
+        if fs.list_dir(out).map_err(|e| LogError::io(out, e))?.iter().any(|n| !n.starts_with('.')) {
+            return Err(StoreError::Config(format!("{} is not empty", out.display())));
+        }
+        let head = self.head.read().clone();
+        if let Some(h) = head.as_ref().filter(|h| version < h.info().last_version) {
+            return self.restore_compacted_state(h, version, out);
+        }
+        let mut cut: Option<(usize, u64)> = None;
+        let mut last = head.as_ref().map_or((0, 0), |h| (h.info().last_position, h.info().last_version));
+        self.scan_records(&mut |r| {
+            if r.tag > version {
+                cut = Some((r.segment, r.offset));
+                return false;
+            }
+            last = (r.position, r.tag);
+            true
+        })?;
+        let mut bytes = 0;
+        if let Some(h) = &head {
+            bytes += copy_file(fs, h.path(), &out.join(head::file_name(h.info().id)), None)?;
+        }
+        for (index, seg) in self.log.segment_info()?.iter().enumerate() {
+            let keep = match cut {
+                Some((s, _)) if index > s => break,
+                Some((s, offset)) if index == s => {
+                    if offset == SEGMENT_HEADER_LEN {
+                        break;
+                    }
+                    Some(offset)
+                }
+                _ => None,
+            };
+            let name = seg.path.file_name().expect("segment files have names");
+            bytes += copy_file(fs, &seg.path, &out.join(name), keep.map(|k| (k, seg.capacity)))?;
+        }
+        fs.sync_dir(out).map_err(|e| LogError::io(out, e))?;
+        Ok(RestoreReport { version: last.1, position: last.0, bytes })
+    }
+
+    /// A version inside the compacted part: its state as a compacted file,
+    /// for stores whose versions are positions.
+    fn restore_compacted_state(&self, head: &Head, version: u64, out: &Path) -> Result<RestoreReport> {
+        let info = head.info();
+        if info.last_version != info.last_position {
+            return Err(StoreError::Compacted { version, oldest: info.last_version });
+        }
+        let written = self.write_state(&out.join(head::file_name(FIRST_HEAD_ID)), version, version, false)?;
+        self.fs.sync_dir(out).map_err(|e| LogError::io(out, e))?;
+        Ok(RestoreReport { version, position: version, bytes: written.data_end })
+    }
+
+    /// Writes every key's newest version as of the newest record into a
+    /// compacted file at `path`, while writes go on. The file is a new
+    /// store's head: see [`Store::import`].
+    pub fn export(&self, path: &Path) -> Result<ExportReport> {
+        let _job = self.maintenance.lock();
+        let through = self.index.read().through;
+        let info = self.write_state(path, through.position, through.version, true)?;
+        let keys = Head::open(self.fs.as_ref(), path, FIRST_HEAD_ID)?.keys()?;
+        Ok(ExportReport {
+            path: path.to_path_buf(),
+            position: info.last_position,
+            version: info.last_version,
+            keys,
+            bytes: info.data_end,
+        })
+    }
+
+    /// Writes the state as of `version` (the record at `position`) to a
+    /// compacted file. With `from_snapshot`, the state is the index as it is
+    /// now, which the caller made sure is at `version`; else each key is
+    /// read as of `version`.
+    fn write_state(&self, path: &Path, position: u64, version: u64, from_snapshot: bool) -> Result<HeadInfo> {
+        let snapshot = self.index.read().snapshot();
+        let (position, version) = if from_snapshot {
+            (snapshot.through.position, snapshot.through.version)
+        } else {
+            (position, version)
+        };
+        let mut unlimited = |_| {};
+        let mut writer = HeadWriter::create(self.fs.as_ref(), path, FIRST_HEAD_ID, now_ms(), &mut unlimited)?;
+        let written = (|| -> Result<()> {
+            for (keyspace, index) in &snapshot.spaces {
+                for (key, meta) in index.iter() {
+                    // Deletes stay where they are versions the runtime
+                    // compares with (see `retention`).
+                    let keep_deletes = *keyspace != crate::store::DEFAULT_KEYSPACE;
+                    let state = if from_snapshot {
+                        self.newest_of(*keyspace, key, meta)?
+                    } else {
+                        self.get_at_in(*keyspace, key, version)?.map(|v| (v.version, Some(v.data)))
+                    };
+                    match state {
+                        Some((v, Some(value))) => writer.push(*keyspace, key, v, Some(&value), None, true)?,
+                        Some((v, None)) if keep_deletes => {
+                            writer.push(*keyspace, key, v, None, None, true)?
+                        }
+                        _ => Loc::default(),
+                    };
+                }
+            }
+            Ok(())
+        })();
+        if let Err(e) = written {
+            writer.abandon();
+            return Err(e);
+        }
+        // Nothing older than the state is in the file: reads below it are
+        // "compacted" for every key, deleted ones included.
+        Ok(*writer.finish(position, version, version)?.info())
+    }
+
+    /// The newest version of a key an index snapshot points at: its version
+    /// and value (`None`: deleted); `None` if compaction dropped it.
+    fn newest_of(&self, keyspace: u32, key: &[u8], meta: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
+        let Step::At(loc, h) = self.version_record(keyspace, key, Loc::from_u64(meta))? else {
+            return Ok(None);
+        };
+        if h.kind == crate::record::OpKind::Delete {
+            return Ok(Some((h.version, None)));
+        }
+        let value = self
+            .locate_value(loc, &h, key.len())?
+            .ok_or_else(|| StoreError::Invalid("a value moved during the export".into()))?;
+        Ok(Some((h.version, Some(value))))
+    }
+
+    /// Makes the exported `file` the head of a new data directory `dir`,
+    /// which then opens at the record the export was taken at.
+    pub fn import(fs: &dyn FileSystem, file: &Path, dir: &Path) -> Result<HeadInfo> {
+        let head = Head::open(fs, file, FIRST_HEAD_ID)?;
+        head.keys()?; // every block checked before anything is written
+        fs.create_dir_all(dir).map_err(|e| LogError::io(dir, e))?;
+        if fs.list_dir(dir).map_err(|e| LogError::io(dir, e))?.iter().any(|n| !n.starts_with('.')) {
+            return Err(StoreError::Config(format!("{} is not empty", dir.display())));
+        }
+        copy_file(fs, file, &dir.join(head::file_name(FIRST_HEAD_ID)), None)?;
+        fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+        Ok(*head.info())
+    }
+}
+
+/// Copies `from` to `to` (only the first `keep.0` bytes, then zeros up to
+/// `keep.1`, when given) and syncs the copy. Returns the bytes copied.
+fn copy_file(fs: &dyn FileSystem, from: &Path, to: &Path, keep: Option<(u64, u64)>) -> Result<u64> {
+    let src = fs.open(from).map_err(|e| LogError::io(from, e))?;
+    let len = src.len().map_err(|e| LogError::io(from, e))?;
+    let (copy, size) = keep.unwrap_or((len, len));
+    let dst = fs.create(to).map_err(|e| LogError::io(to, e))?;
+    let io = |e| StoreError::from(LogError::io(to, e));
+    dst.allocate(size).map_err(io)?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut at = 0;
+    while at < copy {
+        let n = (copy - at).min(buf.len() as u64) as usize;
+        src.read_exact_at(&mut buf[..n], at).map_err(|e| LogError::io(from, e))?;
+        dst.write_at(&buf[..n], at).map_err(io)?;
+        at += n as u64;
+    }
+    dst.sync_data().map_err(io)?;
+    Ok(copy)
+}

@@ -1,0 +1,278 @@
+//! Checkpoints: the whole index as of one record, written in the
+//! background and loaded in bulk at open, so a restart replays only the
+//! log after it (see `docs/format.md`, "Checkpoint file").
+//!
+//! The index is all a node's state needs: values stay in the log, and the
+//! runtime keeps access control, results, nonce windows, the state digest
+//! and the stream map as keys of its system keyspace, which it reads back
+//! from the loaded index.
+//!
+//! ```text
+//! header (64 bytes): magic "LOGKVCKP" | version u16 | reserved u16 | head_id u32 |
+//!     position u64 | version u64 | live u64 | created_ms u64 | keyspaces u32 |
+//!     superseded_bytes u64 | crc32c u32 (of bytes 0..60)
+//! per keyspace, ascending: keyspace u32 | count u64 | count x (key_len u16 | key | meta u64)
+//! crc32c u32 of every byte after the header
+//! ```
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use logkv_fs::FileSystem;
+use logkv_log::format::{u32_at, u64_at};
+use logkv_log::LogError;
+
+use crate::error::{Result, StoreError};
+use crate::index::{Builder, Index};
+use crate::keyspaces::{Keyspaces, KeyspacesSnapshot, Through};
+
+/// First bytes of a checkpoint file.
+pub const CHECKPOINT_MAGIC: [u8; 8] = *b"LOGKVCKP";
+/// The checkpoint format this code writes and reads.
+pub const CHECKPOINT_VERSION: u16 = 1;
+const HEADER_LEN: usize = 64;
+/// Checkpoints kept: the newest, and one to fall back on if it is damaged.
+pub const KEEP: usize = 2;
+/// Bytes buffered before a write while encoding.
+const WRITE_BYTES: usize = 1 << 20;
+
+/// The file name of the checkpoint at `position`.
+pub fn file_name(position: u64) -> String {
+    format!("checkpoint-{position:020}.ckpt")
+}
+
+/// The position in a file name written by [`file_name`].
+pub fn parse_name(name: &str) -> Option<u64> {
+    let digits = name.strip_prefix("checkpoint-")?.strip_suffix(".ckpt")?;
+    (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?
+}
+
+/// The checkpoints in `dir`, newest first.
+pub fn list(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<(u64, PathBuf)>> {
+    let names = fs.list_dir(dir).map_err(|e| LogError::io(dir, e))?;
+    let mut found: Vec<(u64, PathBuf)> =
+        names.iter().filter_map(|n| parse_name(n).map(|p| (p, dir.join(n)))).collect();
+    found.sort_unstable_by_key(|f| std::cmp::Reverse(f.0));
+    Ok(found)
+}
+
+/// What a checkpoint says about itself.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CheckpointInfo {
+    /// The compacted file the index pointed into when it was taken (0: none).
+    pub head_id: u32,
+    /// The last record it includes.
+    pub position: u64,
+    /// That record's version tag.
+    pub version: u64,
+    /// Live keys.
+    pub live: u64,
+    /// When it was written (Unix milliseconds).
+    pub created_ms: u64,
+    /// Keyspaces in it.
+    pub keyspaces: u32,
+    /// Bytes superseded since the last compaction (see `Keyspaces`).
+    pub superseded_bytes: u64,
+}
+
+impl CheckpointInfo {
+    fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..8].copy_from_slice(&CHECKPOINT_MAGIC);
+        b[8..10].copy_from_slice(&CHECKPOINT_VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&self.head_id.to_le_bytes());
+        b[16..24].copy_from_slice(&self.position.to_le_bytes());
+        b[24..32].copy_from_slice(&self.version.to_le_bytes());
+        b[32..40].copy_from_slice(&self.live.to_le_bytes());
+        b[40..48].copy_from_slice(&self.created_ms.to_le_bytes());
+        b[48..52].copy_from_slice(&self.keyspaces.to_le_bytes());
+        b[52..60].copy_from_slice(&self.superseded_bytes.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8]) -> std::result::Result<Self, String> {
+        if b.len() < HEADER_LEN || b[..8] != CHECKPOINT_MAGIC {
+            return Err("not a checkpoint (bad magic)".into());
+        }
+        if crc32c::crc32c(&b[..60]) != u32_at(b, 60) {
+            return Err("header checksum mismatch".into());
+        }
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        if version != CHECKPOINT_VERSION {
+            return Err(format!("checkpoint format {version}, this logkv reads {CHECKPOINT_VERSION}"));
+        }
+        Ok(Self {
+            head_id: u32_at(b, 12),
+            position: u64_at(b, 16),
+            version: u64_at(b, 24),
+            live: u64_at(b, 32),
+            created_ms: u64_at(b, 40),
+            keyspaces: u32_at(b, 48),
+            superseded_bytes: u64_at(b, 52),
+        })
+    }
+}
+
+/// Writes `snapshot` as the checkpoint file for its position in `dir`:
+/// a temporary file, synced, renamed into place, directory synced. The
+/// caller must have made the log durable through the snapshot's position.
+/// Returns the file and its size.
+pub fn write(
+    fs: &dyn FileSystem,
+    dir: &Path,
+    snapshot: &KeyspacesSnapshot,
+    head_id: u32,
+    created_ms: u64,
+) -> Result<(PathBuf, u64)> {
+    let Through { position, version } = snapshot.through;
+    let path = dir.join(file_name(position));
+    let tmp = dir.join(format!("{}.tmp", file_name(position)));
+    let io = |p: &Path, e| StoreError::from(LogError::io(p, e));
+    let file = fs.create(&tmp).map_err(|e| io(&tmp, e))?;
+    let info = CheckpointInfo {
+        head_id,
+        position,
+        version,
+        live: snapshot.live,
+        created_ms,
+        keyspaces: snapshot.spaces.len() as u32,
+        superseded_bytes: snapshot.superseded_bytes,
+    };
+    let mut offset = HEADER_LEN as u64;
+    let mut crc = 0u32;
+    let mut buf = Vec::with_capacity(WRITE_BYTES + 64 * 1024);
+    let mut flush = |buf: &mut Vec<u8>, crc: &mut u32| -> Result<()> {
+        *crc = crc32c::crc32c_append(*crc, buf);
+        file.write_at(buf, offset).map_err(|e| io(&tmp, e))?;
+        offset += buf.len() as u64;
+        buf.clear();
+        Ok(())
+    };
+    for (keyspace, index) in &snapshot.spaces {
+        buf.extend_from_slice(&keyspace.to_le_bytes());
+        buf.extend_from_slice(&(index.len() as u64).to_le_bytes());
+        for (key, meta) in index.iter() {
+            buf.extend_from_slice(&(key.len() as u16).to_le_bytes());
+            buf.extend_from_slice(key);
+            buf.extend_from_slice(&meta.to_le_bytes());
+            if buf.len() >= WRITE_BYTES {
+                flush(&mut buf, &mut crc)?;
+            }
+        }
+    }
+    flush(&mut buf, &mut crc)?;
+    buf.extend_from_slice(&crc.to_le_bytes());
+    file.write_at(&buf, offset).map_err(|e| io(&tmp, e))?;
+    let size = offset + 4;
+    file.write_at(&info.encode(), 0).map_err(|e| io(&tmp, e))?;
+    file.sync_data().map_err(|e| io(&tmp, e))?;
+    drop(file);
+    fs.rename(&tmp, &path).map_err(|e| io(&path, e))?;
+    fs.sync_dir(dir).map_err(|e| io(dir, e))?;
+    Ok((path, size))
+}
+
+/// A checkpoint read back: its header and the index it holds.
+pub struct Loaded {
+    pub info: CheckpointInfo,
+    pub index: Keyspaces,
+}
+
+/// Why a checkpoint could not be used.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Damaged(pub String);
+
+/// Reads the checkpoint at `path`, checking every byte against its
+/// checksums. An unreadable or damaged checkpoint is `Ok(Err(..))`, so the
+/// caller can fall back to an older one; I/O errors are `Err`.
+pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<std::result::Result<Loaded, Damaged>> {
+    let io = |e| StoreError::from(LogError::io(path, e));
+    let file = fs.open(path).map_err(io)?;
+    let len = file.len().map_err(io)?;
+    let map = file.map(len).map_err(io)?;
+    let owned;
+    let bytes: &[u8] = match &map {
+        Some(m) => &m[..],
+        None => {
+            let mut buf = vec![0u8; len as usize];
+            file.read_exact_at(&mut buf, 0).map_err(io)?;
+            owned = buf;
+            &owned
+        }
+    };
+    Ok(parse(bytes).map_err(Damaged))
+}
+
+fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
+    let info = CheckpointInfo::decode(bytes)?;
+    if bytes.len() < HEADER_LEN + 4 {
+        return Err("shorter than a checkpoint".into());
+    }
+    let body = &bytes[HEADER_LEN..bytes.len() - 4];
+    if crc32c::crc32c(body) != u32_at(bytes, bytes.len() - 4) {
+        return Err("checksum mismatch".into());
+    }
+    let short = || "entries run past the end".to_string();
+    let mut at = 0usize;
+    let mut spaces = BTreeMap::new();
+    for _ in 0..info.keyspaces {
+        let head = body.get(at..at + 12).ok_or_else(short)?;
+        let (keyspace, count) = (u32_at(head, 0), u64_at(head, 4));
+        at += 12;
+        let mut builder = Builder::default();
+        for _ in 0..count {
+            let key_len =
+                body.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize).ok_or_else(short)?;
+            let entry = body.get(at + 2..at + 2 + key_len + 8).ok_or_else(short)?;
+            builder.push(&entry[..key_len], u64_at(entry, key_len)).map_err(|e| e.to_string())?;
+            at += 2 + key_len + 8;
+        }
+        if spaces.insert(keyspace, builder.finish()).is_some() {
+            return Err(format!("keyspace {keyspace} appears twice"));
+        }
+    }
+    if at != body.len() {
+        return Err(format!("{} bytes after the last keyspace", body.len() - at));
+    }
+    let through = Through { position: info.position, version: info.version };
+    let mut index = Keyspaces::from_parts(spaces, info.live, through);
+    index.superseded_bytes = info.superseded_bytes;
+    Ok(Loaded { info, index })
+}
+
+/// Builds keyspaces from `(keyspace, key, meta)` in ascending order (a
+/// compacted file's newest versions).
+pub(crate) struct KeyspacesBuilder {
+    spaces: BTreeMap<u32, Index>,
+    current: Option<(u32, Builder)>,
+    live: u64,
+}
+
+impl KeyspacesBuilder {
+    pub(crate) fn new() -> Self {
+        Self { spaces: BTreeMap::new(), current: None, live: 0 }
+    }
+
+    /// Adds a key; `live` says whether its newest version is a value.
+    pub(crate) fn push(&mut self, keyspace: u32, key: &[u8], meta: u64, live: bool) -> Result<()> {
+        if self.current.as_ref().is_none_or(|(ks, _)| *ks != keyspace) {
+            if let Some((ks, b)) = self.current.take() {
+                self.spaces.insert(ks, b.finish());
+            }
+            self.current = Some((keyspace, Builder::default()));
+        }
+        let (_, builder) = self.current.as_mut().expect("set above");
+        builder.push(key, meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.live += u64::from(live);
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self, through: Through) -> Keyspaces {
+        if let Some((ks, b)) = self.current.take() {
+            self.spaces.insert(ks, b.finish());
+        }
+        Keyspaces::from_parts(self.spaces, self.live, through)
+    }
+}

@@ -1,0 +1,466 @@
+//! The compacted head of the log: one file that replaces every segment up
+//! to a position, holding the versions retention keeps, sorted by keyspace,
+//! key and version (see `docs/format.md`, "Compacted file").
+//!
+//! Sorting by key is what lets the head stand in for the segments it
+//! replaced: the newest version of every key is found by key (a block
+//! index in memory, then one block), so a location that pointed into a
+//! removed segment is resolved by looking its key up here; the index can be
+//! rebuilt from it in one pass; and a key's versions sit together, each
+//! pointing at the one before it inside this file.
+//!
+//! ```text
+//! header (64 bytes): magic "LOGKVHED" | version u16 | reserved u16 | id u32 |
+//!     last_position u64 | last_version u64 | horizon u64 | created_ms u64 |
+//!     data_end u64 | reserved 4 | crc32c u32 (of bytes 0..60)
+//! blocks: frames of type Compacted (position = block number from 1),
+//!     payload op_count u32 | ops (puts and deletes)
+//! ```
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use logkv_fs::{File, FileSystem};
+use logkv_log::format::{
+    begin_frame, read_frame, seal_frame, u32_at, u64_at, FrameRead, RecordType, FRAME_HEADER_LEN,
+    FRAME_OVERHEAD, MAX_LOG_SEGMENT_ID, MAX_SEGMENT_ID,
+};
+use logkv_log::{Loc, LogError};
+
+use crate::error::{Result, StoreError};
+use crate::record::{parse_ops, OpHeader, OpKind, OpRef, OpRule, BATCH_HEADER_LEN, OP_HEADER_LEN};
+
+/// First bytes of a compacted file.
+pub const HEAD_MAGIC: [u8; 8] = *b"LOGKVHED";
+/// The compacted-file format this code writes and reads.
+pub const HEAD_VERSION: u16 = 1;
+/// Bytes of the header; the first block starts here.
+pub const HEAD_HEADER_LEN: u64 = 64;
+/// Payload a block holds before the writer starts the next one: small
+/// enough that resolving a key scans little, large enough that the block
+/// index stays small (about 40 bytes per 16 KiB).
+const BLOCK_BYTES: usize = 16 << 10;
+/// The first number a compacted file gets; numbers below are log segments,
+/// so a location tells which kind of file it points into.
+pub const FIRST_HEAD_ID: u32 = MAX_LOG_SEGMENT_ID + 1;
+
+/// The file name of compacted file `id`.
+pub fn file_name(id: u32) -> String {
+    format!("{id:08}.head")
+}
+
+/// The id in a file name written by [`file_name`].
+pub fn parse_name(name: &str) -> Option<u32> {
+    let digits = name.strip_suffix(".head")?;
+    let id: u32 =
+        digits.parse().ok().filter(|_| digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()))?;
+    (FIRST_HEAD_ID..=MAX_SEGMENT_ID).contains(&id).then_some(id)
+}
+
+/// What a compacted file covers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HeadInfo {
+    /// Its number (at least [`FIRST_HEAD_ID`]; a newer file has a larger one).
+    pub id: u32,
+    /// The last log position it replaces (it replaces 1 to this).
+    pub last_position: u64,
+    /// The version tag of that position's record.
+    pub last_version: u64,
+    /// Reads as of a version below this are answered "compacted" for every
+    /// key (0: per key only; see `docs/format.md`).
+    pub horizon: u64,
+    /// When it was written (Unix milliseconds).
+    pub created_ms: u64,
+    /// End of its blocks.
+    pub data_end: u64,
+}
+
+impl HeadInfo {
+    fn encode(&self) -> [u8; HEAD_HEADER_LEN as usize] {
+        let mut b = [0u8; HEAD_HEADER_LEN as usize];
+        b[0..8].copy_from_slice(&HEAD_MAGIC);
+        b[8..10].copy_from_slice(&HEAD_VERSION.to_le_bytes());
+        b[12..16].copy_from_slice(&self.id.to_le_bytes());
+        b[16..24].copy_from_slice(&self.last_position.to_le_bytes());
+        b[24..32].copy_from_slice(&self.last_version.to_le_bytes());
+        b[32..40].copy_from_slice(&self.horizon.to_le_bytes());
+        b[40..48].copy_from_slice(&self.created_ms.to_le_bytes());
+        b[48..56].copy_from_slice(&self.data_end.to_le_bytes());
+        let crc = crc32c::crc32c(&b[..60]);
+        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    fn decode(b: &[u8], path: &Path) -> Result<Self> {
+        let bad = |detail: &str| corrupt(path, 0, detail);
+        if b.len() < HEAD_HEADER_LEN as usize || b[0..8] != HEAD_MAGIC {
+            return Err(bad("not a compacted file (bad magic)"));
+        }
+        if crc32c::crc32c(&b[..60]) != u32_at(b, 60) {
+            return Err(bad("header checksum mismatch"));
+        }
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        if version > HEAD_VERSION {
+            return Err(LogError::TooNew {
+                file: path.to_path_buf(),
+                what: "compacted file version",
+                found: version.into(),
+                supported: HEAD_VERSION.into(),
+            }
+            .into());
+        }
+        Ok(Self {
+            id: u32_at(b, 12),
+            last_position: u64_at(b, 16),
+            last_version: u64_at(b, 24),
+            horizon: u64_at(b, 32),
+            created_ms: u64_at(b, 40),
+            data_end: u64_at(b, 48),
+        })
+    }
+}
+
+fn corrupt(path: &Path, offset: u64, detail: &str) -> StoreError {
+    LogError::Corruption { file: path.to_path_buf(), offset, detail: detail.into() }.into()
+}
+
+/// The first key of a block.
+#[derive(Debug)]
+struct BlockStart {
+    keyspace: u32,
+    key: Box<[u8]>,
+    offset: u64,
+}
+
+/// An open compacted file.
+pub struct Head {
+    info: HeadInfo,
+    path: PathBuf,
+    file: Arc<dyn File>,
+    map: Option<memmap2::Mmap>,
+    blocks: Vec<BlockStart>,
+}
+
+impl std::fmt::Debug for Head {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Head").field("info", &self.info).field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+/// One op of a compacted file, as the reader meets it.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadOp<'a> {
+    /// Its header.
+    pub header: OpHeader,
+    /// Its key.
+    pub key: &'a [u8],
+    /// Where it is.
+    pub loc: Loc,
+}
+
+impl Head {
+    /// Opens compacted file `id` at `path`: reads its header and the first
+    /// key of every block (block checksums are checked when blocks are read
+    /// whole, by [`Head::for_each`]).
+    pub fn open(fs: &dyn FileSystem, path: &Path, id: u32) -> Result<Self> {
+        let io = |e| StoreError::from(LogError::io(path, e));
+        let file = fs.open(path).map_err(io)?;
+        let len = file.len().map_err(io)?;
+        let map = file.map(len).map_err(io)?;
+        let mut head = Self {
+            info: HeadInfo { id, last_position: 0, last_version: 0, horizon: 0, created_ms: 0, data_end: 0 },
+            path: path.to_path_buf(),
+            file,
+            map,
+            blocks: Vec::new(),
+        };
+        let info = head.with_bytes(0, HEAD_HEADER_LEN as usize, |b| HeadInfo::decode(b, path))??;
+        if info.id != id || info.data_end > len || info.data_end < HEAD_HEADER_LEN {
+            return Err(corrupt(path, 0, "header does not match the file"));
+        }
+        head.info = info;
+        let mut offset = HEAD_HEADER_LEN;
+        while offset < info.data_end {
+            let start = offset + FRAME_HEADER_LEN as u64 + BATCH_HEADER_LEN as u64;
+            let (len, first) = head
+                .with_bytes(offset, FRAME_HEADER_LEN, |b| u32_at(b, 0) as u64)
+                .and_then(|len| Ok((len, head.with_bytes(start, OP_HEADER_LEN, OpHeader::decode)?)))?;
+            let Some(first) = first else {
+                return Err(corrupt(path, offset, "block does not start with an op"));
+            };
+            let key = head.with_bytes(start + OP_HEADER_LEN as u64, first.key_len.into(), |k| k.into())?;
+            head.blocks.push(BlockStart { keyspace: first.keyspace, key, offset });
+            offset += FRAME_OVERHEAD as u64 + len;
+        }
+        if offset != info.data_end {
+            return Err(corrupt(path, offset, "blocks do not end where the header says"));
+        }
+        Ok(head)
+    }
+
+    /// What the file covers.
+    pub fn info(&self) -> &HeadInfo {
+        &self.info
+    }
+
+    /// Its path.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Calls `f` with `len` bytes at `offset`.
+    pub fn with_bytes<R>(&self, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+        if offset.checked_add(len as u64).is_none_or(|end| end > self.info.data_end.max(HEAD_HEADER_LEN)) {
+            return Err(corrupt(&self.path, offset, &format!("read of {len} bytes runs past the data")));
+        }
+        match &self.map {
+            Some(map) => Ok(f(&map[offset as usize..offset as usize + len])),
+            None => {
+                let mut buf = vec![0u8; len];
+                self.file.read_exact_at(&mut buf, offset).map_err(|e| LogError::io(&self.path, e))?;
+                Ok(f(&buf))
+            }
+        }
+    }
+
+    /// The block at `offset`, checked, with its ops.
+    fn block<R>(&self, offset: u64, f: impl FnOnce(&[OpRef<'_>]) -> Result<R>) -> Result<R> {
+        let len = self.with_bytes(offset, 4, |b| u32_at(b, 0) as usize)?;
+        self.with_bytes(offset, FRAME_OVERHEAD + len, |b| match read_frame(b) {
+            FrameRead::Intact(frame) if frame.rtype == RecordType::Compacted as u8 => {
+                let ops = parse_ops(frame.payload, 0, OpRule::Compacted)
+                    .map_err(|detail| corrupt(&self.path, offset, &detail))?;
+                f(&ops)
+            }
+            _ => Err(corrupt(&self.path, offset, "compacted block damaged")),
+        })?
+    }
+
+    /// The newest version record of `key` in `keyspace`, if the file holds
+    /// one.
+    pub fn lookup(&self, keyspace: u32, key: &[u8]) -> Result<Option<(Loc, OpHeader)>> {
+        let target = (keyspace, key);
+        let after = self.blocks.partition_point(|b| (b.keyspace, &b.key[..]) <= target);
+        let Some(block) = after.checked_sub(1).map(|i| &self.blocks[i]) else {
+            return Ok(None);
+        };
+        let payload = block.offset + FRAME_HEADER_LEN as u64;
+        self.block(block.offset, |ops| {
+            Ok(ops
+                .iter()
+                .rev()
+                .find(|o| o.header.keyspace == keyspace && o.key == key)
+                .map(|o| (Loc::new(self.info.id, payload + o.offset as u64), o.header)))
+        })
+    }
+
+    /// Calls `f` with every op in file order (keyspace, key, version),
+    /// checking every block; `progress(bytes read, total)` between blocks.
+    pub fn for_each(
+        &self,
+        f: &mut dyn FnMut(HeadOp<'_>) -> Result<()>,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<()> {
+        let mut last: Option<(u32, Vec<u8>, u64)> = None;
+        for block in &self.blocks {
+            let payload = block.offset + FRAME_HEADER_LEN as u64;
+            self.block(block.offset, |ops| {
+                for o in ops {
+                    let here = (o.header.keyspace, o.key, o.header.version);
+                    if let Some((ks, key, version)) = &last {
+                        if (*ks, &key[..], *version) >= here {
+                            return Err(corrupt(&self.path, payload + o.offset as u64, "ops out of order"));
+                        }
+                    }
+                    last = Some((here.0, here.1.to_vec(), here.2));
+                    f(HeadOp {
+                        header: o.header,
+                        key: o.key,
+                        loc: Loc::new(self.info.id, payload + o.offset as u64),
+                    })?;
+                }
+                Ok(())
+            })?;
+            progress(block.offset, self.info.data_end);
+        }
+        progress(self.info.data_end, self.info.data_end);
+        Ok(())
+    }
+}
+
+impl Head {
+    /// Distinct keys in the file, reading (and so checking) every block.
+    pub fn keys(&self) -> Result<u64> {
+        let mut keys = 0u64;
+        let mut last: Option<(u32, Vec<u8>)> = None;
+        self.for_each(
+            &mut |op| {
+                if last.as_ref().is_none_or(|(ks, k)| (*ks, &k[..]) != (op.header.keyspace, op.key)) {
+                    keys += 1;
+                    last = Some((op.header.keyspace, op.key.to_vec()));
+                }
+                Ok(())
+            },
+            &mut |_, _| {},
+        )?;
+        Ok(keys)
+    }
+}
+
+/// Writes a compacted file: ops in (keyspace, key, version) order go into
+/// blocks, written to a temporary file that [`HeadWriter::finish`] syncs
+/// and renames into place.
+pub struct HeadWriter<'a> {
+    fs: &'a dyn FileSystem,
+    id: u32,
+    tmp: PathBuf,
+    path: PathBuf,
+    file: Arc<dyn File>,
+    /// The block being filled: its frame, payload after the header.
+    block: Vec<u8>,
+    block_ops: u32,
+    blocks: u64,
+    /// Where the block being filled will start.
+    offset: u64,
+    time_ms: u64,
+    last: Option<(u32, Vec<u8>, u64)>,
+    /// Bytes written since the last sync.
+    unsynced: u64,
+    limiter: &'a mut dyn FnMut(u64),
+}
+
+/// Bytes the writer lets pile up before syncing them: syncing its own
+/// file as it goes keeps its dirty pages from landing on a foreground
+/// sync of the log.
+const SYNC_EVERY_BYTES: u64 = 8 << 20;
+
+impl<'a> HeadWriter<'a> {
+    /// Starts compacted file `id` at `path` (written as `path.tmp` until
+    /// finished). `limiter(bytes)` is called before each block is written
+    /// (to rate-limit).
+    pub fn create(
+        fs: &'a dyn FileSystem,
+        path: &Path,
+        id: u32,
+        time_ms: u64,
+        limiter: &'a mut dyn FnMut(u64),
+    ) -> Result<Self> {
+        let path = path.to_path_buf();
+        let mut tmp = path.clone().into_os_string();
+        tmp.push(".tmp");
+        let tmp = PathBuf::from(tmp);
+        let file = fs.create(&tmp).map_err(|e| LogError::io(&tmp, e))?;
+        let mut w = Self {
+            fs,
+            id,
+            tmp,
+            path,
+            file,
+            block: Vec::new(),
+            block_ops: 0,
+            blocks: 0,
+            offset: HEAD_HEADER_LEN,
+            time_ms,
+            last: None,
+            unsynced: 0,
+            limiter,
+        };
+        w.start_block();
+        Ok(w)
+    }
+
+    fn start_block(&mut self) {
+        self.block.clear();
+        self.blocks += 1;
+        begin_frame(&mut self.block, RecordType::Compacted, self.blocks, self.time_ms, BATCH_HEADER_LEN);
+        self.block_ops = 0;
+    }
+
+    /// Adds an op; returns where it will be. Ops must come in strictly
+    /// increasing (keyspace, key, version) order.
+    pub fn push(
+        &mut self,
+        keyspace: u32,
+        key: &[u8],
+        version: u64,
+        value: Option<&[u8]>,
+        prev: Option<Loc>,
+        truncated: bool,
+    ) -> Result<Loc> {
+        let here = (keyspace, key, version);
+        if self.last.as_ref().is_some_and(|(ks, k, v)| (*ks, &k[..], *v) >= here) {
+            return Err(StoreError::Invalid(format!("compaction output out of order at version {version}")));
+        }
+        self.last = Some((keyspace, key.to_vec(), version));
+        let header = OpHeader {
+            kind: if value.is_some() { OpKind::Put } else { OpKind::Delete },
+            key_len: key.len() as u16,
+            value_len: value.map_or(0, |v| v.len() as u32),
+            keyspace,
+            version,
+            prev,
+            truncated,
+        };
+        let at = self.block.len();
+        let loc = Loc::new(self.id, self.offset + at as u64);
+        self.block.resize(at + header.op_len(), 0);
+        header.encode(&mut self.block[at..]);
+        self.block[at + OP_HEADER_LEN..at + OP_HEADER_LEN + key.len()].copy_from_slice(key);
+        if let Some(v) = value {
+            self.block[at + OP_HEADER_LEN + key.len()..].copy_from_slice(v);
+        }
+        self.block_ops += 1;
+        if self.block.len() - FRAME_HEADER_LEN >= BLOCK_BYTES {
+            self.write_block()?;
+        }
+        Ok(loc)
+    }
+
+    fn write_block(&mut self) -> Result<()> {
+        if self.block_ops == 0 {
+            return Ok(());
+        }
+        let payload_len = (self.block.len() - FRAME_HEADER_LEN) as u32;
+        self.block[0..4].copy_from_slice(&payload_len.to_le_bytes());
+        self.block[FRAME_HEADER_LEN..FRAME_HEADER_LEN + 4].copy_from_slice(&self.block_ops.to_le_bytes());
+        seal_frame(&mut self.block, 0);
+        (self.limiter)(self.block.len() as u64);
+        let io = |e| StoreError::from(LogError::io(&self.tmp, e));
+        self.file.write_at(&self.block, self.offset).map_err(io)?;
+        self.offset += self.block.len() as u64;
+        self.unsynced += self.block.len() as u64;
+        if self.unsynced >= SYNC_EVERY_BYTES {
+            self.file.sync_data().map_err(io)?;
+            self.unsynced = 0;
+        }
+        self.start_block();
+        Ok(())
+    }
+
+    /// Writes the last block and the header, syncs the file, renames it into
+    /// place and syncs the directory: from then on the file replaces the
+    /// log up to `last_position`.
+    pub fn finish(mut self, last_position: u64, last_version: u64, horizon: u64) -> Result<Head> {
+        self.write_block()?;
+        let info = HeadInfo {
+            id: self.id,
+            last_position,
+            last_version,
+            horizon,
+            created_ms: self.time_ms,
+            data_end: self.offset,
+        };
+        let io = |p: &Path, e| StoreError::from(LogError::io(p, e));
+        self.file.write_at(&info.encode(), 0).map_err(|e| io(&self.tmp, e))?;
+        self.file.sync_data().map_err(|e| io(&self.tmp, e))?;
+        self.fs.rename(&self.tmp, &self.path).map_err(|e| io(&self.path, e))?;
+        let dir = self.path.parent().unwrap_or(Path::new("."));
+        self.fs.sync_dir(dir).map_err(|e| io(dir, e))?;
+        Head::open(self.fs, &self.path, self.id)
+    }
+
+    /// Abandons the file (on error or cancel).
+    pub fn abandon(self) {
+        let _ = self.fs.remove_file(&self.tmp);
+    }
+}

@@ -1,0 +1,79 @@
+//! Retention: which versions of a key compaction keeps.
+//!
+//! `versions` keeps each key's newest N versions; `duration` keeps every
+//! version written within that time, plus the one each key had just
+//! before it (so a read as of any version inside the window has its
+//! answer). With both, a version stays if either keeps it; with neither,
+//! nothing is dropped. The newest version of every key always stays.
+//!
+//! A deleted key is dropped whole only in the plain API's keyspace, only
+//! when `duration` is set and its delete is older than the window: the
+//! newest such delete then becomes the store's horizon, below which every
+//! read is "compacted" (the dropped key might have had a value there). In
+//! the runtime's keyspaces a delete is a write whose
+//! version later transactions compare with, so dropping it would change
+//! what they decide; it stays as the key's one version.
+
+use std::time::Duration;
+
+use crate::store::DEFAULT_KEYSPACE;
+
+/// How much history stays readable.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Retention {
+    /// Keep at least this many newest versions of every key (at least 1).
+    pub versions: Option<u32>,
+    /// Keep every version written within this long.
+    pub duration: Option<Duration>,
+}
+
+impl Retention {
+    /// Whether anything at all may be dropped.
+    pub fn drops_history(&self) -> bool {
+        self.versions.is_some() || self.duration.is_some()
+    }
+
+    /// Checks the settings make sense.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.versions == Some(0) {
+            return Err("retain_versions must be at least 1 (the newest version always stays)".into());
+        }
+        Ok(())
+    }
+}
+
+/// Retention applied to one compaction: the versions a key keeps.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Keep {
+    /// Newest versions kept per key (`u64::MAX`: all).
+    pub(crate) versions: u64,
+    /// Versions at or above this are inside the time window (`u64::MAX`:
+    /// no window).
+    pub(crate) window_start: u64,
+}
+
+impl Keep {
+    pub(crate) fn new(retention: &Retention, window_start: Option<u64>) -> Self {
+        let versions = match (retention.versions, retention.duration) {
+            (Some(n), _) => n.into(),
+            (None, Some(_)) => 0,
+            (None, None) => u64::MAX,
+        };
+        Self { versions, window_start: window_start.unwrap_or(u64::MAX) }
+    }
+
+    /// Whether the `nth` newest version of a key (1 = newest overall,
+    /// counting versions newer than the compacted range) at `version` stays.
+    /// `base_taken` says whether an older-than-window version was already
+    /// kept as the key's state at the window's start.
+    pub(crate) fn keeps(&self, nth: u64, version: u64, base_taken: bool) -> bool {
+        let window = self.window_start != u64::MAX;
+        nth == 1 || nth <= self.versions || (window && (version >= self.window_start || !base_taken))
+    }
+
+    /// Whether a key whose newest version is a delete at `version` in
+    /// `keyspace` is dropped whole.
+    pub(crate) fn drops_deleted(&self, keyspace: u32, version: u64) -> bool {
+        keyspace == DEFAULT_KEYSPACE && self.window_start != u64::MAX && version < self.window_start
+    }
+}
