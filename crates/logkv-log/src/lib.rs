@@ -18,7 +18,7 @@ mod sync_failure;
 pub use config::{Durability, LogConfig, RecoveryMode};
 pub use error::{LogError, Result};
 pub use format::{Loc, RecordType};
-pub use log::{FileLog, FirstRecord, RollPoint, SegmentInfo};
+pub use log::{FileLog, FirstRecord, LogHandle, RollPoint, SegmentInfo};
 pub use recovery::{RecordRef, RecoveryReport, ReplayStart, Truncation};
 pub use stats::{LogStats, LogStatsSnapshot};
 pub use sync_failure::MARKER as SYNC_FAILED_MARKER;

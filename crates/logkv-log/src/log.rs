@@ -249,55 +249,14 @@ impl FileLog {
         payload_len: usize,
         fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<u64, E>,
     ) -> Result<u64, E> {
-        if payload_len > MAX_PAYLOAD_LEN {
-            return Err(LogError::LimitExceeded {
-                what: "record payload",
-                limit: MAX_PAYLOAD_LEN as u64,
-                got: payload_len as u64,
-            }
-            .into());
-        }
-        let inner = &*self.inner;
-        let frame_len = (FRAME_OVERHEAD + payload_len) as u64;
-        let mut s = inner.seq.lock();
-        inner.check_writable()?;
-        if s.closed {
-            return Err(LogError::Closed.into());
-        }
-        if s.offset + frame_len > s.capacity {
-            inner.roll(&mut s, frame_len)?;
-        }
-        let position = s.next_position;
-        let payload_loc = Loc::new(s.segment, s.offset + FRAME_HEADER_LEN as u64);
-        let time_ms = s.last_time_ms.max(now_ms());
-        let start = begin_frame(&mut s.open.data, rtype, position, time_ms, payload_len);
-        let version = match fill(position, payload_loc, &mut s.open.data[start + FRAME_HEADER_LEN..]) {
-            Ok(v) if v >= s.last_version => v,
-            Ok(v) => {
-                s.open.data.truncate(start);
-                return Err(LogError::VersionOrder { position, version: v, previous: s.last_version }.into());
-            }
-            Err(e) => {
-                s.open.data.truncate(start);
-                return Err(e);
-            }
-        };
-        seal_frame(&mut s.open.data, start);
-        s.last_time_ms = time_ms;
-        s.next_position += 1;
-        s.last_version = version;
-        inner.sequenced_version.store(version, Ordering::Release);
-        s.offset += frame_len;
-        let buffered = inner.buffered.fetch_add(frame_len as usize, Ordering::AcqRel) + frame_len as usize;
-        if let Durability::Periodic { flush_size_bytes, .. } = inner.config.durability {
-            // Version first: a reader that sees the position sees its version.
-            inner.visible_version.store(version, Ordering::Release);
-            inner.visible.store(position, Ordering::Release);
-            if buffered >= flush_size_bytes {
-                inner.commit.request_flush();
-            }
-        }
-        Ok(position)
+        self.inner.append(rtype, payload_len, fill)
+    }
+
+    /// A handle that appends and syncs from another thread (a store's
+    /// background work), without owning the log: once the log is closed,
+    /// its appends fail with `Closed`.
+    pub fn handle(&self) -> LogHandle {
+        LogHandle { inner: self.inner.clone() }
     }
 
     /// Waits until `position` is acknowledged under the durability mode.
@@ -445,6 +404,48 @@ impl FileLog {
     }
 }
 
+/// What [`FileLog::handle`] gives: appends and syncs for a thread that
+/// does not own the log.
+#[derive(Clone)]
+pub struct LogHandle {
+    inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for LogHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("LogHandle").field("dir", &self.inner.dir).finish_non_exhaustive()
+    }
+}
+
+impl LogHandle {
+    /// [`FileLog::append`].
+    pub fn append<E: From<LogError>>(
+        &self,
+        rtype: RecordType,
+        payload_len: usize,
+        fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<u64, E>,
+    ) -> Result<u64, E> {
+        self.inner.append(rtype, payload_len, fill)
+    }
+
+    /// [`FileLog::sync`].
+    pub fn sync(&self) -> Result<()> {
+        let last = self.inner.flush(true)?;
+        self.inner.acknowledge(last);
+        Ok(())
+    }
+
+    /// [`FileLog::sequenced_version`].
+    pub fn sequenced_version(&self) -> u64 {
+        self.inner.sequenced_version.load(Ordering::Acquire)
+    }
+
+    /// [`FileLog::next_position`].
+    pub fn next_position(&self) -> u64 {
+        self.inner.seq.lock().next_position
+    }
+}
+
 /// A segment of the log, as [`FileLog::segment_info`] lists it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
@@ -494,6 +495,63 @@ impl Drop for FileLog {
 }
 
 impl Inner {
+    fn append<E: From<LogError>>(
+        &self,
+        rtype: RecordType,
+        payload_len: usize,
+        fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<u64, E>,
+    ) -> Result<u64, E> {
+        if payload_len > MAX_PAYLOAD_LEN {
+            return Err(LogError::LimitExceeded {
+                what: "record payload",
+                limit: MAX_PAYLOAD_LEN as u64,
+                got: payload_len as u64,
+            }
+            .into());
+        }
+        let inner = self;
+        let frame_len = (FRAME_OVERHEAD + payload_len) as u64;
+        let mut s = inner.seq.lock();
+        inner.check_writable()?;
+        if s.closed {
+            return Err(LogError::Closed.into());
+        }
+        if s.offset + frame_len > s.capacity {
+            inner.roll(&mut s, frame_len)?;
+        }
+        let position = s.next_position;
+        let payload_loc = Loc::new(s.segment, s.offset + FRAME_HEADER_LEN as u64);
+        let time_ms = s.last_time_ms.max(now_ms());
+        let start = begin_frame(&mut s.open.data, rtype, position, time_ms, payload_len);
+        let version = match fill(position, payload_loc, &mut s.open.data[start + FRAME_HEADER_LEN..]) {
+            Ok(v) if v >= s.last_version => v,
+            Ok(v) => {
+                s.open.data.truncate(start);
+                return Err(LogError::VersionOrder { position, version: v, previous: s.last_version }.into());
+            }
+            Err(e) => {
+                s.open.data.truncate(start);
+                return Err(e);
+            }
+        };
+        seal_frame(&mut s.open.data, start);
+        s.last_time_ms = time_ms;
+        s.next_position += 1;
+        s.last_version = version;
+        inner.sequenced_version.store(version, Ordering::Release);
+        s.offset += frame_len;
+        let buffered = inner.buffered.fetch_add(frame_len as usize, Ordering::AcqRel) + frame_len as usize;
+        if let Durability::Periodic { flush_size_bytes, .. } = inner.config.durability {
+            // Version first: a reader that sees the position sees its version.
+            inner.visible_version.store(version, Ordering::Release);
+            inner.visible.store(position, Ordering::Release);
+            if buffered >= flush_size_bytes {
+                inner.commit.request_flush();
+            }
+        }
+        Ok(position)
+    }
+
     fn check_writable(&self) -> Result<()> {
         match self.failed.get() {
             Some(why) => Err(LogError::ReadOnly(why.clone())),

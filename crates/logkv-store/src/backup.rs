@@ -22,6 +22,7 @@ use logkv_log::{Loc, LogError};
 
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head, HeadInfo, HeadWriter, FIRST_HEAD_ID};
+use crate::keyspaces::KeyspacesSnapshot;
 use crate::maintenance::now_ms;
 use crate::store::{Step, Store};
 
@@ -116,6 +117,7 @@ impl Store {
     /// as of `version` (see the module doc).
     pub fn restore(&self, version: u64, out: &Path) -> Result<RestoreReport> {
         let _job = self.maintenance.lock();
+        self.sync()?;
         let fs = self.fs.as_ref();
         fs.create_dir_all(out).map_err(|e| LogError::io(out, e))?;
         if fs.list_dir(out).map_err(|e| LogError::io(out, e))?.iter().any(|n| !n.starts_with('.')) {
@@ -164,7 +166,9 @@ impl Store {
         if info.last_version != info.last_position {
             return Err(StoreError::Compacted { version, oldest: info.last_version });
         }
-        let written = self.write_state(&out.join(head::file_name(FIRST_HEAD_ID)), version, version, false)?;
+        let snapshot = self.snapshot()?;
+        let written =
+            self.write_state(&out.join(head::file_name(FIRST_HEAD_ID)), snapshot, version, version, false)?;
         self.fs.sync_dir(out).map_err(|e| LogError::io(out, e))?;
         Ok(RestoreReport { version, position: version, bytes: written.data_end })
     }
@@ -174,8 +178,9 @@ impl Store {
     /// store's head: see [`Store::import`].
     pub fn export(&self, path: &Path) -> Result<ExportReport> {
         let _job = self.maintenance.lock();
-        let through = self.index.read().through;
-        let info = self.write_state(path, through.position, through.version, true)?;
+        let snapshot = self.snapshot()?;
+        let (position, version) = (snapshot.through.position, snapshot.through.version);
+        let info = self.write_state(path, snapshot, position, version, true)?;
         let keys = Head::open(self.fs.as_ref(), path, FIRST_HEAD_ID)?.keys()?;
         Ok(ExportReport {
             path: path.to_path_buf(),
@@ -187,16 +192,16 @@ impl Store {
     }
 
     /// Writes the state as of `version` (the record at `position`) to a
-    /// compacted file. With `from_snapshot`, the state is the index as it is
-    /// now, which the caller made sure is at `version`; else each key is
-    /// read as of `version`.
-    fn write_state(&self, path: &Path, position: u64, version: u64, from_snapshot: bool) -> Result<HeadInfo> {
-        let snapshot = self.index.read().snapshot();
-        let (position, version) = if from_snapshot {
-            (snapshot.through.position, snapshot.through.version)
-        } else {
-            (position, version)
-        };
+    /// compacted file. With `from_snapshot`, the state is `snapshot`, taken
+    /// at `version`; else each of its keys is read as of `version`.
+    fn write_state(
+        &self,
+        path: &Path,
+        snapshot: KeyspacesSnapshot,
+        position: u64,
+        version: u64,
+        from_snapshot: bool,
+    ) -> Result<HeadInfo> {
         let mut unlimited = |_| {};
         let mut writer = HeadWriter::create(self.fs.as_ref(), path, FIRST_HEAD_ID, now_ms(), &mut unlimited)?;
         let written = (|| -> Result<()> {
@@ -233,8 +238,10 @@ impl Store {
     /// The newest version of a key an index snapshot points at: its version
     /// and value (`None`: deleted); `None` if compaction dropped it.
     fn newest_of(&self, keyspace: u32, key: &[u8], meta: u64) -> Result<Option<(u64, Option<Vec<u8>>)>> {
-        let Step::At(loc, h) = self.version_record(keyspace, key, Loc::from_u64(meta))? else {
-            return Ok(None);
+        let (loc, h) = match self.version_record(keyspace, key, Loc::from_u64(meta))? {
+            Step::At(loc, h) => (loc, h),
+            Step::Dropped => return Ok(None),
+            Step::Moved => return Err(StoreError::Invalid("a snapshot pointed into a pending batch".into())),
         };
         if h.kind == crate::record::OpKind::Delete {
             return Ok(Some((h.version, None)));

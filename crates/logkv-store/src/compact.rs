@@ -23,6 +23,7 @@ use std::time::{Duration, Instant};
 
 use logkv_log::{Loc, RecordType};
 
+use crate::coalesce::{is_pending, FIRST_PENDING_ID};
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head, HeadWriter, FIRST_HEAD_ID};
 use crate::keyspaces::DELETED;
@@ -74,7 +75,7 @@ impl Store {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<CompactionReport> {
         let started = Instant::now();
-        self.log.sync()?;
+        self.sync()?;
         let cut = self.log.roll()?;
         let last_position = cut.first_position - 1;
         let last_version = cut.version_before;
@@ -88,6 +89,11 @@ impl Store {
         };
         let keep = Keep::new(&self.retention, window_start);
         let id = old_head.as_ref().map_or(FIRST_HEAD_ID, |h| h.info().id + 1);
+        if is_pending(id) {
+            let got = u64::from(id - FIRST_HEAD_ID);
+            let limit = u64::from(FIRST_PENDING_ID - FIRST_HEAD_ID);
+            return Err(StoreError::LimitExceeded { what: "compactions of one data directory", limit, got });
+        }
         let rate = job.options.compact_bytes_per_sec;
         let mut limiter = rate_limiter(rate);
         let path = self.dir.join(head::file_name(id));
@@ -210,6 +216,15 @@ impl Store {
                 Step::At(here, h) => (here, h),
                 // Older versions were dropped by an earlier compaction.
                 Step::Dropped => return Ok((kept, nth > 0)),
+                // A pending batch written out meanwhile: its versions are
+                // newer than the compacted range, so walk on from the key's
+                // index entry now, with nothing kept yet.
+                Step::Moved if kept.is_empty() => {
+                    next = self.index.read().get(keyspace, key).map(Loc::from_u64);
+                    (nth, previous_version) = (0, None);
+                    continue;
+                }
+                Step::Moved => return Err(StoreError::Invalid("a compacted version moved".into())),
             };
             next = h.prev;
             // A record that wrote the key twice: the newer op is the version.

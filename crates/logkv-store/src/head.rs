@@ -23,7 +23,7 @@ use std::sync::Arc;
 use logkv_fs::{File, FileSystem};
 use logkv_log::format::{
     begin_frame, read_frame, seal_frame, u32_at, u64_at, FrameRead, RecordType, FRAME_HEADER_LEN,
-    FRAME_OVERHEAD, MAX_LOG_SEGMENT_ID, MAX_SEGMENT_ID,
+    FRAME_OVERHEAD, MAX_LOG_SEGMENT_ID,
 };
 use logkv_log::{Loc, LogError};
 
@@ -54,7 +54,7 @@ pub fn parse_name(name: &str) -> Option<u32> {
     let digits = name.strip_suffix(".head")?;
     let id: u32 =
         digits.parse().ok().filter(|_| digits.len() == 8 && digits.bytes().all(|b| b.is_ascii_digit()))?;
-    (FIRST_HEAD_ID..=MAX_SEGMENT_ID).contains(&id).then_some(id)
+    (FIRST_HEAD_ID..crate::coalesce::FIRST_PENDING_ID).contains(&id).then_some(id)
 }
 
 /// What a compacted file covers.

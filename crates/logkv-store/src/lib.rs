@@ -10,6 +10,7 @@ pub mod applied;
 mod backup;
 mod batch;
 mod checkpoint;
+mod coalesce;
 mod compact;
 mod error;
 mod head;

@@ -11,6 +11,7 @@ use crate::checkpoint;
 use crate::compact::CompactionReport;
 use crate::error::Result;
 use crate::head::HeadInfo;
+use crate::keyspaces::KeyspacesSnapshot;
 use crate::store::Store;
 
 /// When checkpoints and compactions run.
@@ -93,7 +94,7 @@ impl Store {
     pub(crate) fn checkpoint_locked(&self, job: &mut Maintenance) -> Result<CheckpointReport> {
         let started = Instant::now();
         let written = self.log.stats().snapshot().bytes_written;
-        let snapshot = self.index.read().snapshot();
+        let snapshot = self.snapshot()?;
         // Everything the snapshot holds must be durable before a checkpoint
         // may stand in for it.
         self.log.sync()?;
@@ -119,6 +120,15 @@ impl Store {
         job.written_at_checkpoint = written.into();
         job.last_checkpoint = Some(report.clone());
         Ok(report)
+    }
+
+    /// A snapshot of the index holding logged records only (the pending
+    /// batch is written out first and kept empty while it is taken).
+    pub(crate) fn snapshot(&self) -> Result<KeyspacesSnapshot> {
+        match &self.coalescer {
+            Some(c) => c.sealed(|| self.index.read().snapshot()),
+            None => Ok(self.index.read().snapshot()),
+        }
     }
 
     /// Runs a checkpoint or a compaction if one is due; `None` if neither.

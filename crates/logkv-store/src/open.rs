@@ -16,6 +16,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::applied::parse_applied;
 use crate::checkpoint::{self, KeyspacesBuilder};
+use crate::coalesce::{self, Coalescer};
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head};
 use crate::keyspaces::{Deletes, Keyspaces, Through, DELETED};
@@ -97,9 +98,17 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
     report.replayed_records = replayed.records;
     let since_checkpoint_bytes = replayed.frame_bytes;
     report.log = replayed.report;
+    let index = Arc::new(RwLock::new(index));
+    let coalescer = match coalesce::applies(options.log.durability, &options.retention) {
+        Some((window, flush_size_bytes)) => {
+            Some(Coalescer::start(log.handle(), index.clone(), window, flush_size_bytes)?)
+        }
+        None => None,
+    };
     let store = Store {
         log,
-        index: RwLock::new(index),
+        index,
+        coalescer,
         limits: options.limits,
         head: RwLock::new(head.map(Arc::new)),
         fs,

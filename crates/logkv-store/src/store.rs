@@ -24,6 +24,7 @@ use logkv_fs::{DynFs, LockGuard, StdFs};
 use logkv_log::{FileLog, Loc, LogConfig, LogError, RecoveryReport};
 use parking_lot::{Mutex, RwLock};
 
+use crate::coalesce::{is_pending, Coalescer};
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head, FIRST_HEAD_ID};
 use crate::keyspaces::Keyspaces;
@@ -107,6 +108,16 @@ pub struct ValueLocation {
     pub version: u64,
 }
 
+/// What following a key's chain to a version found.
+pub(crate) enum Located {
+    /// The value's bytes.
+    Found(Found),
+    /// No value at that version.
+    Absent,
+    /// A pending batch moved under the walk: start again from the index.
+    Moved,
+}
+
 /// A value found at a version: where its bytes are.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Found {
@@ -118,8 +129,10 @@ pub(crate) struct Found {
 /// An embedded key-value store whose values live in its log.
 pub struct Store {
     pub(crate) log: FileLog,
-    pub(crate) index: RwLock<Keyspaces>,
+    pub(crate) index: Arc<RwLock<Keyspaces>>,
     pub(crate) limits: Limits,
+    /// The pending batch of `periodic` mode, when writes coalesce.
+    pub(crate) coalescer: Option<Arc<Coalescer>>,
     /// The compacted file that replaced the oldest segments, if any.
     pub(crate) head: RwLock<Option<Arc<Head>>>,
     pub(crate) fs: DynFs,
@@ -148,6 +161,9 @@ pub(crate) enum Step {
     /// The location was compacted away and the compacted file holds no
     /// version of the key: every version there was dropped.
     Dropped,
+    /// The location is in a pending batch written to the log meanwhile:
+    /// read the key's index entry again.
+    Moved,
 }
 
 impl Store {
@@ -214,8 +230,10 @@ impl Store {
             let Some(meta) = self.index.read().get(keyspace, key) else {
                 return Ok(None);
             };
-            let Step::At(loc, h) = self.version_record(keyspace, key, Loc::from_u64(meta))? else {
-                return Ok(None);
+            let (loc, h) = match self.version_record(keyspace, key, Loc::from_u64(meta))? {
+                Step::At(loc, h) => (loc, h),
+                Step::Dropped => return Ok(None),
+                Step::Moved => continue,
             };
             let value = match h.kind {
                 OpKind::Delete => None,
@@ -238,12 +256,20 @@ impl Store {
         let Some(meta) = self.index.read().get(keyspace, key) else {
             return Ok(None);
         };
-        Ok(self.locate(keyspace, key, meta, at)?.map(|f| ValueLocation {
-            file: self.file_path(f.loc.segment()),
-            offset: f.loc.offset(),
-            len: f.len,
-            version: f.version,
-        }))
+        match self.locate(keyspace, key, meta, at)? {
+            Located::Found(f) if !is_pending(f.loc.segment()) => Ok(Some(ValueLocation {
+                file: self.file_path(f.loc.segment()),
+                offset: f.loc.offset(),
+                len: f.len,
+                version: f.version,
+            })),
+            Located::Absent => Ok(None),
+            // Not in a file yet, or moving into one: write it out and ask again.
+            Located::Found(_) | Located::Moved => {
+                self.sync()?;
+                self.locate_in(keyspace, key, version)
+            }
+        }
     }
 
     /// Every retained version of `key`, newest first.
@@ -254,11 +280,25 @@ impl Store {
     /// Every retained version of `key` in `keyspace`, newest first (what
     /// compaction dropped is not listed).
     pub fn history_in(&self, keyspace: u32, key: &[u8]) -> Result<Vec<HistoryEntry>> {
+        for _ in 0..STALE_RETRIES {
+            if let Some(history) = self.try_history(keyspace, key)? {
+                return Ok(history);
+            }
+        }
+        Err(self.moving(keyspace, key))
+    }
+
+    /// The history, or `None` if a pending batch moved under the walk.
+    fn try_history(&self, keyspace: u32, key: &[u8]) -> Result<Option<Vec<HistoryEntry>>> {
         let visible = self.version();
         let mut out = Vec::new();
         let mut next = self.index.read().get(keyspace, key).map(Loc::from_u64);
         while let Some(loc) = next {
-            let Step::At(_, h) = self.version_record(keyspace, key, loc)? else { break };
+            let h = match self.version_record(keyspace, key, loc)? {
+                Step::At(_, h) => h,
+                Step::Dropped => break,
+                Step::Moved => return Ok(None),
+            };
             // A record that writes a key twice chains both ops under one
             // version; the newer one (met first) is that version.
             if h.version <= visible && out.last().is_none_or(|e: &HistoryEntry| e.version != h.version) {
@@ -270,7 +310,7 @@ impl Store {
             }
             next = h.prev;
         }
-        Ok(out)
+        Ok(Some(out))
     }
 
     /// Resolves an index entry at version `at` to a value. A value whose
@@ -280,43 +320,52 @@ impl Store {
         for _ in 0..STALE_RETRIES {
             let Some(m) = meta else { return Ok(None) };
             match self.locate(keyspace, key, m, at)? {
-                Some(f) => match self.read_value(f.loc, f.len)? {
+                Located::Found(f) => match self.read_value(f.loc, f.len)? {
                     Some(data) => return Ok(Some(Value { data, version: f.version })),
                     None => meta = self.index.read().get(keyspace, key),
                 },
-                None => return Ok(None),
+                Located::Absent => return Ok(None),
+                Located::Moved => meta = self.index.read().get(keyspace, key),
             }
         }
         Err(self.moving(keyspace, key))
     }
 
     /// Finds the bytes of the value an index entry has at version `at`.
-    fn locate(&self, keyspace: u32, key: &[u8], meta: u64, at: u64) -> Result<Option<Found>> {
+    fn locate(&self, keyspace: u32, key: &[u8], meta: u64, at: u64) -> Result<Located> {
         let mut loc = Loc::from_u64(meta);
         let mut newest_seen = None;
         loop {
-            let Step::At(here, h) = self.version_record(keyspace, key, loc)? else {
+            let (here, h) = match self.version_record(keyspace, key, loc)? {
+                Step::At(here, h) => (here, h),
+                Step::Moved => return Ok(Located::Moved),
                 // Every version the compacted file had of the key was
                 // dropped: a deleted key whose history retention let go.
-                return match newest_seen {
-                    None => Ok(None),
-                    Some(oldest) => Err(StoreError::Compacted { version: at, oldest }),
-                };
+                Step::Dropped => {
+                    return match newest_seen {
+                        None => Ok(Located::Absent),
+                        Some(oldest) => Err(StoreError::Compacted { version: at, oldest }),
+                    }
+                }
             };
             if h.version <= at {
                 if h.kind == OpKind::Delete {
-                    return Ok(None);
+                    return Ok(Located::Absent);
                 }
                 // A reference whose segment was compacted away reads from a
                 // location no file has, so the caller looks the key up again.
                 let value = self.value_loc(here, &h, key.len())?.unwrap_or_default();
-                return Ok(Some(Found { loc: value, len: h.value_len as usize, version: h.version }));
+                return Ok(Located::Found(Found {
+                    loc: value,
+                    len: h.value_len as usize,
+                    version: h.version,
+                }));
             }
             newest_seen = Some(h.version);
             match h.prev {
                 Some(prev) => loc = prev,
                 None if h.truncated => return Err(StoreError::Compacted { version: at, oldest: h.version }),
-                None => return Ok(None),
+                None => return Ok(Located::Absent),
             }
         }
     }
@@ -356,6 +405,9 @@ impl Store {
     /// compacted file; `None` if the file is gone (compacted away).
     pub(crate) fn read_at<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<Option<R>> {
         let segment = loc.segment();
+        if is_pending(segment) {
+            return Ok(self.coalescer.as_ref().and_then(|c| c.read(loc, len, f)));
+        }
         if segment >= FIRST_HEAD_ID {
             let head = self.head.read().clone();
             return match head.filter(|h| h.info().id == segment) {
@@ -384,6 +436,10 @@ impl Store {
         })?;
         match read {
             Some(Some(h)) => Ok(Step::At(loc, h)),
+            // A pending batch written out (or a location reused by a later
+            // window, 1,024 windows on, holding another key): the index
+            // has moved on.
+            Some(None) | None if is_pending(loc.segment()) => Ok(Step::Moved),
             Some(None) => {
                 Err(self.corrupt(loc, "index points at a record that is not a version of this key"))
             }
@@ -399,7 +455,9 @@ impl Store {
 
     /// The file a location's segment number names.
     pub(crate) fn file_path(&self, segment: u32) -> PathBuf {
-        if segment >= FIRST_HEAD_ID {
+        if is_pending(segment) {
+            PathBuf::from("(pending batch, not yet in a file)")
+        } else if segment >= FIRST_HEAD_ID {
             self.dir.join(head::file_name(segment))
         } else {
             self.dir.join(format!("{segment:08}.log"))
@@ -468,7 +526,8 @@ impl Store {
 
     /// The newest acknowledged version; reads see nothing newer.
     pub fn version(&self) -> u64 {
-        self.log.visible_version()
+        let pending = self.coalescer.as_ref().and_then(|c| c.pending_version());
+        self.log.visible_version().max(pending.unwrap_or(0))
     }
 
     /// The version tag of the newest record sequenced, acknowledged or not.
@@ -530,12 +589,27 @@ impl Store {
 
     /// Writes and syncs everything acknowledged so far, whatever the mode.
     pub fn sync(&self) -> Result<()> {
+        if let Some(c) = &self.coalescer {
+            c.seal()?;
+        }
         Ok(self.log.sync()?)
     }
 
     /// Syncs and closes; the data directory is unlocked afterwards.
     pub fn close(self) -> Result<()> {
-        Ok(self.log.close()?)
+        if let Some(c) = &self.coalescer {
+            c.stop()?;
+        }
+        self.log.sync().map_err(StoreError::from)
+    }
+}
+
+impl Drop for Store {
+    /// Writes the pending batch out (the log then syncs it as it closes).
+    fn drop(&mut self) {
+        if let Some(c) = &self.coalescer {
+            let _ = c.stop();
+        }
     }
 }
 

@@ -6,6 +6,7 @@ use logkv_log::{Loc, LogError, RecordType};
 
 use crate::applied::{payload_len, AppliedOp, AppliedValue, APPLIED_HEADER_LEN};
 use crate::batch::{Op, WriteBatch};
+use crate::coalesce::check_fits;
 use crate::error::{Result, StoreError};
 use crate::keyspaces::{Deletes, Through};
 use crate::limits::{check, FORMAT_MAX_KEY_BYTES, FORMAT_MAX_VALUE_BYTES};
@@ -59,6 +60,10 @@ impl Store {
     /// nothing) if the key did not exist.
     pub fn delete(&self, key: &[u8]) -> Result<Option<u64>> {
         let op = AppliedOp { keyspace: DEFAULT_KEYSPACE, key, version: 0, value: AppliedValue::Delete };
+        if let Some(c) = &self.coalescer {
+            self.check_batch(&[op])?;
+            return c.write(&[op], true, self.limits.max_index_bytes);
+        }
         match self.sequence(Record::Batch { require_live: true }, &[op]) {
             Ok(position) => {
                 self.log.commit(position)?;
@@ -79,6 +84,11 @@ impl Store {
     fn write_all(&self, ops: &[AppliedOp<'_>]) -> Result<u64> {
         if ops.is_empty() {
             return Ok(self.version());
+        }
+        if let Some(c) = &self.coalescer {
+            self.check_batch(ops)?;
+            let version = c.write(ops, false, self.limits.max_index_bytes)?;
+            return Ok(version.expect("only writes that require a live key are refused"));
         }
         let position = self.sequence(Record::Batch { require_live: false }, ops).map_err(|e| match e {
             Refused::Store(e) => e,
@@ -129,6 +139,9 @@ impl Store {
         }
         check("op count", u32::MAX as usize, ops.len())?;
         check("entry length", u32::MAX as usize, entry.len())?;
+        if let Some(c) = &self.coalescer {
+            c.seal()?;
+        }
         self.sequence(Record::Applied { version, entry, position }, ops).map_err(|e| match e {
             Refused::Store(e) => e,
             Refused::Absent => unreachable!("applied records never require a live key"),
@@ -141,19 +154,28 @@ impl Store {
         Ok(self.log.commit(position)?)
     }
 
+    /// Checks a plain batch against the limits.
+    fn check_batch(&self, ops: &[AppliedOp<'_>]) -> Result<()> {
+        check("max_batch_ops", self.limits.max_batch_ops, ops.len())?;
+        let mut data_bytes = 0usize;
+        for op in ops {
+            self.limits.check_key(op.key)?;
+            check("max_value_bytes", self.limits.max_value_bytes, op.value_len())?;
+            data_bytes += op.key.len() + op.value_len();
+        }
+        check("max_batch_bytes", self.limits.max_batch_bytes, data_bytes)?;
+        if self.coalescer.is_some() {
+            check_fits(ops)?;
+        }
+        Ok(())
+    }
+
     /// Checks limits, then appends the record and updates the index in one
     /// step under the log's sequencing lock.
     fn sequence(&self, record: Record<'_>, ops: &[AppliedOp<'_>]) -> Result<u64, Refused> {
         let (rtype, len, entry) = match record {
             Record::Batch { .. } => {
-                check("max_batch_ops", self.limits.max_batch_ops, ops.len())?;
-                let mut data_bytes = 0usize;
-                for op in ops {
-                    self.limits.check_key(op.key)?;
-                    check("max_value_bytes", self.limits.max_value_bytes, op.value_len())?;
-                    data_bytes += op.key.len() + op.value_len();
-                }
-                check("max_batch_bytes", self.limits.max_batch_bytes, data_bytes)?;
+                self.check_batch(ops)?;
                 let len = BATCH_HEADER_LEN + ops.iter().map(AppliedOp::op_len).sum::<usize>();
                 (RecordType::Batch, len, &[][..])
             }
