@@ -10,15 +10,24 @@
 //! entry while the other waits for its sync. On a shared log the entry is
 //! handed to the log's runtime to append and wait for, so the thread goes
 //! on signing at once.
+//!
+//! When the store coalesces writes (`periodic` mode keeping one version
+//! per key, see `docs/compaction.md`), a blind write of one key (`SET`)
+//! that a later blind write of the same key in the same entry replaces is
+//! not signed at all: its caller gets the later write's answer, as if both
+//! had been one write, which retention would have made them anyway.
 
+use std::collections::HashMap;
 use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
+use logkv_runtime::codec::{native, NATIVE};
 use logkv_runtime::envelope::TxPart;
 use logkv_runtime::node::batch::{tx_bytes, MAX_BATCH_BYTES};
 use logkv_runtime::node::{Applied, Node, NodeError};
 use logkv_runtime::signing::Signer;
+use logkv_runtime::types::StreamId;
 use logkv_runtime::types::MAX_TXS_PER_ENTRY;
 use parking_lot::Mutex;
 use tokio::sync::oneshot;
@@ -128,7 +137,7 @@ fn entries(jobs: Vec<Job>) -> Vec<Vec<Job>> {
 /// Commits one entry and answers each of its jobs with its own share.
 fn commit(node: &Node, jobs: Vec<Job>) {
     let signer = jobs[0].signer.clone();
-    let (txs, answers) = gather(jobs);
+    let (txs, answers) = gather(jobs, node.store().coalesces());
     answer(answers, node.append_entry(&signer, txs));
 }
 
@@ -136,7 +145,7 @@ fn commit(node: &Node, jobs: Vec<Job>) {
 /// until the node applied it, to the log's runtime.
 fn commit_shared(node: &Arc<Node>, replica: &Arc<Replica>, jobs: Vec<Job>) {
     let signer = jobs[0].signer.clone();
-    let (txs, answers) = gather(jobs);
+    let (txs, answers) = gather(jobs, node.store().coalesces());
     match node.sign_entry(&signer, txs) {
         Ok((entry, hash)) => {
             let (node, replica) = (node.clone(), replica.clone());
@@ -152,15 +161,87 @@ fn commit_shared(node: &Arc<Node>, replica: &Arc<Replica>, jobs: Vec<Job>) {
 /// are its: `(answer, first index, count)`.
 type Answers = Vec<(oneshot::Sender<Result<Applied, NodeError>>, usize, usize)>;
 
-/// The jobs' transactions in one list, and their answers.
-fn gather(jobs: Vec<Job>) -> (Vec<TxPart>, Answers) {
+/// The jobs' transactions in one list, and their answers. With
+/// `coalesce`, a job that only blindly writes a key, when the next job to
+/// touch that key only blindly writes it too, contributes nothing and
+/// shares the answer of the job that finally writes the key.
+fn gather(jobs: Vec<Job>, coalesce: bool) -> (Vec<TxPart>, Answers) {
+    let replaced_by = if coalesce { replacements(&jobs) } else { vec![None; jobs.len()] };
     let mut answers = Vec::with_capacity(jobs.len());
     let mut txs = Vec::new();
-    for job in jobs {
-        answers.push((job.answer, txs.len(), job.txs.len()));
-        txs.extend(job.txs);
+    let mut place = vec![(0, 0); jobs.len()];
+    let mut replaced = Vec::new();
+    for (i, job) in jobs.into_iter().enumerate() {
+        match replaced_by[i] {
+            Some(last) => replaced.push((job.answer, last)),
+            None => {
+                place[i] = (txs.len(), job.txs.len());
+                answers.push((job.answer, txs.len(), job.txs.len()));
+                txs.extend(job.txs);
+            }
+        }
     }
+    answers.extend(replaced.into_iter().map(|(answer, last)| (answer, place[last].0, place[last].1)));
     (txs, answers)
+}
+
+/// What a job's transactions touch.
+enum Touch {
+    /// One unconditional put or delete of one key, reading nothing.
+    Blind((StreamId, Vec<u8>)),
+    /// These keys, read or written some other way.
+    Keys(Vec<(StreamId, Vec<u8>)>),
+    /// Unknown (not the native codec): anything.
+    All,
+}
+
+fn touch(txs: &[TxPart]) -> Touch {
+    let mut keys = Vec::new();
+    for tx in txs {
+        let Some(body) = (tx.codec == NATIVE).then(|| native::decode_body(&tx.body).ok()).flatten() else {
+            return Touch::All;
+        };
+        if let ([tx], [write]) = (txs, &body.writes[..]) {
+            let blind = tx.codec == NATIVE
+                && body.reads.is_empty()
+                && body.controls.is_empty()
+                && matches!(write.op, native::Op::Put(_) | native::Op::Delete);
+            if blind {
+                return Touch::Blind((write.stream, write.key.clone()));
+            }
+        }
+        if !body.controls.is_empty() {
+            return Touch::All;
+        }
+        keys.extend(body.reads.into_iter().map(|r| (r.stream, r.key)));
+        keys.extend(body.writes.into_iter().map(|w| (w.stream, w.key)));
+    }
+    Touch::Keys(keys)
+}
+
+/// For each job, the job whose write replaces its own, if any (see
+/// [`gather`]). Walks the jobs backwards, remembering for each key the
+/// next job to touch it.
+fn replacements(jobs: &[Job]) -> Vec<Option<usize>> {
+    let mut replaced_by = vec![None; jobs.len()];
+    let mut next: HashMap<(StreamId, Vec<u8>), Option<usize>> = HashMap::new();
+    for (i, job) in jobs.iter().enumerate().rev() {
+        match touch(&job.txs) {
+            Touch::Blind(key) => {
+                if let Some(&Some(j)) = next.get(&key) {
+                    replaced_by[i] = Some(replaced_by[j].unwrap_or(j));
+                }
+                next.insert(key, Some(i));
+            }
+            Touch::Keys(keys) => {
+                for key in keys {
+                    next.insert(key, None);
+                }
+            }
+            Touch::All => next.clear(),
+        }
+    }
+    replaced_by
 }
 
 /// Answers every job of an entry with its share of `result`.
@@ -181,5 +262,59 @@ fn answer(mut answers: Answers, result: Result<Applied, NodeError>) {
                 let _ = answer.send(Err(NodeError::Batch(e.clone())));
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use logkv_runtime::codec::Read;
+
+    fn job(op: Option<native::Op>, key: &[u8], read: bool) -> Job {
+        let stream = StreamId([1; 32]);
+        let body = native::Body {
+            version: u64::MAX,
+            check_reads_only: true,
+            reads: if read { vec![Read { stream, key: key.to_vec() }] } else { Vec::new() },
+            writes: op.map(|op| native::BodyWrite { stream, key: key.to_vec(), op }).into_iter().collect(),
+            controls: Vec::new(),
+        };
+        let signer = Signer::from_secret_bytes([7; 32]).expect("a valid key");
+        let (answer, _) = oneshot::channel();
+        Job {
+            signer,
+            txs: vec![TxPart { codec: NATIVE, tags: vec![stream], body: native::encode(&body) }],
+            bytes: 0,
+            answer,
+        }
+    }
+
+    fn set(key: &[u8], v: u8) -> Job {
+        job(Some(native::Op::Put(vec![v])), key, false)
+    }
+
+    #[test]
+    fn a_blind_write_is_replaced_only_by_the_next_job_touching_its_key() {
+        let jobs = vec![
+            set(b"a", 1),
+            set(b"a", 2),
+            job(Some(native::Op::Increment(1)), b"a", false),
+            set(b"a", 3),
+            set(b"b", 1),
+            job(None, b"a", true),
+            set(b"a", 4),
+            set(b"a", 5),
+            set(b"a", 6),
+        ];
+        assert_eq!(
+            replacements(&jobs),
+            [Some(1), None, None, None, None, None, Some(8), Some(8), None],
+            "an increment or a read between two sets keeps the first"
+        );
+        let (txs, answers) = gather(jobs, true);
+        assert_eq!(txs.len(), 6);
+        // Replaced jobs share the answer of the write that replaced them.
+        let shares: Vec<(usize, usize)> = answers.iter().map(|(_, start, n)| (*start, *n)).collect();
+        assert_eq!(shares, [(0, 1), (1, 1), (2, 1), (3, 1), (4, 1), (5, 1), (0, 1), (5, 1), (5, 1)]);
     }
 }

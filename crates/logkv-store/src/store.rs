@@ -582,6 +582,12 @@ impl Store {
         &self.log
     }
 
+    /// Whether writes coalesce in memory (`periodic` mode keeping one
+    /// version per key and no time window; see `docs/compaction.md`).
+    pub fn coalesces(&self) -> bool {
+        self.coalescer.is_some()
+    }
+
     /// The limits in force.
     pub fn limits(&self) -> &Limits {
         &self.limits
