@@ -178,6 +178,8 @@ pub fn write(
 pub struct Loaded {
     pub info: CheckpointInfo,
     pub index: Keyspaces,
+    /// Keys it holds.
+    pub keys: u64,
 }
 
 /// Why a checkpoint could not be used.
@@ -237,9 +239,10 @@ fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
         return Err(format!("{} bytes after the last keyspace", body.len() - at));
     }
     let through = Through { position: info.position, version: info.version };
+    let keys = spaces.values().map(|i| i.len() as u64).sum();
     let mut index = Keyspaces::from_parts(spaces, info.live, through);
     index.superseded_bytes = info.superseded_bytes;
-    Ok(Loaded { info, index })
+    Ok(Loaded { info, index, keys })
 }
 
 /// Builds keyspaces from `(keyspace, key, meta)` in ascending order (a

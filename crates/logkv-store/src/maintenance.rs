@@ -46,13 +46,11 @@ pub(crate) struct Maintenance {
     /// Log bytes written when the last checkpoint was taken, less those
     /// replayed at open (which no checkpoint covers yet).
     written_at_checkpoint: i128,
-    /// The newest checkpoint taken or loaded.
-    pub(crate) last_checkpoint: Option<CheckpointReport>,
 }
 
 impl Maintenance {
     pub(crate) fn new(options: MaintenanceOptions, replayed_bytes: u64) -> Self {
-        Self { options, written_at_checkpoint: -i128::from(replayed_bytes), last_checkpoint: None }
+        Self { options, written_at_checkpoint: -i128::from(replayed_bytes) }
     }
 }
 
@@ -118,7 +116,7 @@ impl Store {
         // Bytes written meanwhile belong to the next interval, except what
         // the snapshot already held: close enough for a trigger.
         job.written_at_checkpoint = written.into();
-        job.last_checkpoint = Some(report.clone());
+        *self.last_checkpoint.lock() = Some(report.clone());
         Ok(report)
     }
 
@@ -164,9 +162,9 @@ impl Store {
         self.head.read().as_ref().map(|h| *h.info())
     }
 
-    /// The newest checkpoint this process wrote.
+    /// The newest checkpoint: written by this process, or loaded at open.
     pub fn last_checkpoint(&self) -> Option<CheckpointReport> {
-        self.maintenance.lock().last_checkpoint.clone()
+        self.last_checkpoint.lock().clone()
     }
 }
 

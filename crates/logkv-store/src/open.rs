@@ -20,7 +20,7 @@ use crate::coalesce::{self, Coalescer};
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head};
 use crate::keyspaces::{Deletes, Keyspaces, Through, DELETED};
-use crate::maintenance::Maintenance;
+use crate::maintenance::{CheckpointReport, Maintenance};
 use crate::record::{parse_batch, OpKind, OpRef};
 use crate::store::{Store, StoreOptions, LOCK_FILE};
 
@@ -57,6 +57,7 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
     let mut report = OpenReport { compacted_through: head_through, ..OpenReport::default() };
 
     let mut opened = None;
+    let mut loaded_checkpoint = None;
     for (position, path) in checkpoint::list(fs.as_ref(), dir)? {
         if position < head_through {
             report.skipped_checkpoints.push((path, "older than the compacted file".into()));
@@ -78,6 +79,15 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
             continue;
         }
         report.checkpoint = Some(loaded.info.position);
+        let bytes = fs.open(&path).and_then(|f| f.len()).unwrap_or(0);
+        loaded_checkpoint = Some(CheckpointReport {
+            path,
+            position: loaded.info.position,
+            version: loaded.info.version,
+            keys: loaded.keys,
+            bytes,
+            elapsed: std::time::Duration::ZERO,
+        });
         opened = Some((log, index, replayed, loaded.info.head_id != head_id));
         break;
     }
@@ -114,6 +124,7 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
         fs,
         retention: options.retention,
         maintenance: Mutex::new(Maintenance::new(options.maintenance, since_checkpoint_bytes)),
+        last_checkpoint: Mutex::new(loaded_checkpoint),
         dir: dir.to_path_buf(),
         report,
         _lock: lock,

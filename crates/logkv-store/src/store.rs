@@ -29,7 +29,7 @@ use crate::error::{Result, StoreError};
 use crate::head::{self, Head, FIRST_HEAD_ID};
 use crate::keyspaces::Keyspaces;
 use crate::limits::Limits;
-use crate::maintenance::{Maintenance, MaintenanceOptions};
+use crate::maintenance::{CheckpointReport, Maintenance, MaintenanceOptions};
 use crate::open::OpenReport;
 use crate::record::{OpHeader, OpKind, OP_HEADER_LEN, VALUE_BACK_LEN};
 use crate::retention::Retention;
@@ -139,6 +139,9 @@ pub struct Store {
     pub(crate) retention: Retention,
     /// Checkpoint and compaction state; one such job at a time.
     pub(crate) maintenance: Mutex<Maintenance>,
+    /// The newest checkpoint (apart, so that asking for it never waits for
+    /// a job).
+    pub(crate) last_checkpoint: Mutex<Option<CheckpointReport>>,
     pub(crate) dir: PathBuf,
     pub(crate) report: OpenReport,
     pub(crate) _lock: Box<dyn LockGuard>,
