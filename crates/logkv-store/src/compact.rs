@@ -77,6 +77,9 @@ impl Store {
         let started = Instant::now();
         self.sync()?;
         let cut = self.log.roll()?;
+        // What was appended before the cut is the input: it must all be in
+        // its files, and durable, before they are replaced.
+        self.log.sync()?;
         let last_position = cut.first_position - 1;
         let last_version = cut.version_before;
         let old_head = self.head.read().clone();

@@ -7,7 +7,7 @@
 use std::collections::VecDeque;
 use std::ops::Bound;
 
-use crate::error::Result;
+use crate::error::{Result, StoreError};
 use crate::store::{Store, Value};
 
 /// Keys a scan takes from the index per lock.
@@ -89,11 +89,18 @@ pub struct Scan<'s> {
     page: VecDeque<(Vec<u8>, u64)>,
     exhausted: bool,
     yielded: usize,
+    /// An error to give before anything else (a version compacted away).
+    refused: Option<StoreError>,
 }
 
 impl<'s> Scan<'s> {
-    pub(crate) fn new(store: &'s Store, keyspace: u32, options: ScanOptions, at: u64) -> Self {
-        Self { store, keyspace, options, at, page: VecDeque::new(), exhausted: false, yielded: 0 }
+    pub(crate) fn new(store: &'s Store, keyspace: u32, options: ScanOptions, version: u64) -> Self {
+        let (at, refused) = match store.readable(version) {
+            Ok(at) => (at, None),
+            Err(e) => (0, Some(e)),
+        };
+        let exhausted = refused.is_some();
+        Self { store, keyspace, options, at, page: VecDeque::new(), exhausted, yielded: 0, refused }
     }
 
     fn refill(&mut self) {
@@ -125,6 +132,9 @@ impl Iterator for Scan<'_> {
     type Item = Result<(Vec<u8>, Value)>;
 
     fn next(&mut self) -> Option<Self::Item> {
+        if let Some(e) = self.refused.take() {
+            return Some(Err(e));
+        }
         loop {
             if self.options.limit.is_some_and(|l| self.yielded >= l) {
                 return None;

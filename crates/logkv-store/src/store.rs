@@ -488,7 +488,7 @@ impl Store {
 
     /// An ordered scan of `keyspace`.
     pub fn scan_in(&self, keyspace: u32, options: ScanOptions) -> Scan<'_> {
-        let at = options.at.unwrap_or(u64::MAX).min(self.version());
+        let at = options.at.unwrap_or(u64::MAX);
         Scan::new(self, keyspace, options, at)
     }
 

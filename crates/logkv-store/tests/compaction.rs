@@ -9,7 +9,7 @@ use std::path::Path;
 
 use common::{options, Oracle, DIR};
 use logkv_fs::{Fault, FaultKind, FaultOp, SimFs};
-use logkv_store::{Durability, Retention, Store, StoreError, StoreOptions, WriteBatch};
+use logkv_store::{Durability, Retention, ScanOptions, Store, StoreError, StoreOptions, WriteBatch};
 use proptest::prelude::*;
 
 /// Small segments, so a few writes fill several.
@@ -177,6 +177,8 @@ fn a_deleted_key_does_not_come_back_after_compaction() {
     assert_eq!(store.get(b"gone").unwrap(), None);
     // Below the horizon every read is "compacted", never the old value.
     assert!(matches!(store.get_at(b"gone", deleted - 1), Err(StoreError::Compacted { .. })));
+    let scan = ScanOptions { at: Some(deleted - 1), ..ScanOptions::default() };
+    assert!(matches!(store.scan(scan).next(), Some(Err(StoreError::Compacted { .. }))));
     store.close().unwrap();
     let store = open(&fs, retention);
     assert_eq!(store.get(b"gone").unwrap(), None);
