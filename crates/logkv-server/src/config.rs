@@ -9,7 +9,7 @@ use std::time::Duration;
 use logkv_nats::NatsConfig;
 use logkv_runtime::apply::Watched;
 use logkv_runtime::types::StreamId;
-use logkv_store::{Durability, Limits, LogConfig, RecoveryMode, StoreOptions};
+use logkv_store::{Durability, Limits, LogConfig, MaintenanceOptions, RecoveryMode, Retention, StoreOptions};
 use serde::Deserialize;
 
 /// The server's configuration. Field names are the TOML keys.
@@ -71,6 +71,23 @@ pub struct ServeConfig {
     /// otherwise it downloads only what these need.
     #[serde(deserialize_with = "stream_ids")]
     pub watch: Vec<StreamId>,
+    /// Newest versions of each key compaction keeps (at least 1); unset
+    /// keeps every version, and compaction only rewrites (docs/compaction.md).
+    pub retain_versions: Option<u32>,
+    /// Every version written within this long stays readable (`"90s"`,
+    /// `"30m"`, `"12h"`, `"7d"`); unset: no time window.
+    #[serde(deserialize_with = "retain_duration")]
+    pub retain_duration: Option<Duration>,
+    /// Log bytes written between automatic checkpoints (0: only on demand).
+    pub checkpoint_interval_bytes: u64,
+    /// Share of superseded log bytes (above 0, at most 1) past which the
+    /// log is compacted, when retention can drop something.
+    pub compact_dead_ratio: f64,
+    /// Logs smaller than this are not compacted automatically.
+    pub compact_min_bytes: u64,
+    /// Most bytes per second a compaction writes (0: no limit), so it
+    /// leaves the disk to foreground writes.
+    pub compact_bytes_per_sec: u64,
 }
 
 /// The durability mode's name, as configuration spells it.
@@ -88,6 +105,7 @@ pub enum DurabilityName {
 impl Default for ServeConfig {
     fn default() -> Self {
         let limits = Limits::default();
+        let maintenance = MaintenanceOptions::default();
         ServeConfig {
             data_dir: PathBuf::from("./logkv-data"),
             resp_addr: "127.0.0.1:7379".into(),
@@ -110,6 +128,12 @@ impl Default for ServeConfig {
             log_stream: "logkv".into(),
             replicas: 1,
             watch: Vec::new(),
+            retain_versions: None,
+            retain_duration: None,
+            checkpoint_interval_bytes: maintenance.checkpoint_interval_bytes,
+            compact_dead_ratio: maintenance.compact_dead_ratio,
+            compact_min_bytes: maintenance.compact_min_bytes,
+            compact_bytes_per_sec: maintenance.compact_bytes_per_sec,
         }
     }
 }
@@ -117,6 +141,23 @@ impl Default for ServeConfig {
 fn stream_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<StreamId, D::Error> {
     let text = String::deserialize(d)?;
     text.parse().map_err(serde::de::Error::custom)
+}
+
+fn retain_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+    let text = String::deserialize(d)?;
+    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+}
+
+/// A retention window as configuration spells it: a number and a unit,
+/// `90s`, `30m`, `12h`, `7d` (humantime's syntax, so `1h 30m` too); zero
+/// is refused, since a window must hold the newest writes.
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let d = humantime::parse_duration(text)
+        .map_err(|e| format!("{text:?} is not a duration ({e}); write e.g. 90s, 30m, 12h or 7d"))?;
+    if d.is_zero() {
+        return Err(format!("{text:?} is no time at all; leave retain_duration unset for no time window"));
+    }
+    Ok(d)
 }
 
 fn stream_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StreamId>, D::Error> {
@@ -153,6 +194,14 @@ pub enum ConfigError {
         /// What is wrong, with line and column.
         message: String,
     },
+    /// A setting whose value cannot work, whichever source gave it.
+    #[error("bad setting {key}: {why}")]
+    Invalid {
+        /// The TOML key (the flag and variable are named after it).
+        key: &'static str,
+        /// What is wrong, with the value.
+        why: String,
+    },
 }
 
 impl ServeConfig {
@@ -163,6 +212,26 @@ impl ServeConfig {
             .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
         toml::from_str(&text)
             .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+    }
+
+    /// Checks the values no type rules out, once file, environment and
+    /// flags are merged, before anything is opened.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.retain_versions == Some(0) {
+            return Err(ConfigError::Invalid {
+                key: "retain_versions",
+                why: "0: at least 1 (the newest version always stays); leave it unset to keep every version"
+                    .into(),
+            });
+        }
+        let ratio = self.compact_dead_ratio;
+        if !(ratio > 0.0 && ratio <= 1.0) {
+            return Err(ConfigError::Invalid {
+                key: "compact_dead_ratio",
+                why: format!("{ratio}: a share of the log's bytes, above 0 and at most 1"),
+            });
+        }
+        Ok(())
     }
 
     /// The node's key file.
@@ -193,6 +262,13 @@ impl ServeConfig {
                 max_key_bytes: self.max_key_bytes,
                 max_value_bytes: self.max_value_bytes,
                 ..Limits::default()
+            },
+            retention: Retention { versions: self.retain_versions, duration: self.retain_duration },
+            maintenance: MaintenanceOptions {
+                checkpoint_interval_bytes: self.checkpoint_interval_bytes,
+                compact_dead_ratio: self.compact_dead_ratio,
+                compact_min_bytes: self.compact_min_bytes,
+                compact_bytes_per_sec: self.compact_bytes_per_sec,
             },
             ..StoreOptions::default()
         }
@@ -236,5 +312,46 @@ mod tests {
         assert!(e.contains("unknown field"), "{e}");
         let e = toml::from_str::<ServeConfig>("stream = \"0x12\"").unwrap_err().to_string();
         assert!(e.contains("stream"), "{e}");
+    }
+
+    #[test]
+    fn retention_and_maintenance_keys_reach_the_store_options() {
+        let c: ServeConfig = toml::from_str(
+            "retain_versions = 3\nretain_duration = \"7d\"\ncheckpoint_interval_bytes = 0\n\
+             compact_dead_ratio = 0.25\ncompact_min_bytes = 1024\ncompact_bytes_per_sec = 0",
+        )
+        .unwrap();
+        c.validate().unwrap();
+        let o = c.store_options();
+        assert_eq!(o.retention.versions, Some(3));
+        assert_eq!(o.retention.duration, Some(Duration::from_secs(7 * 86_400)));
+        let m = o.maintenance;
+        assert_eq!((m.checkpoint_interval_bytes, m.compact_min_bytes, m.compact_bytes_per_sec), (0, 1024, 0));
+        assert_eq!(m.compact_dead_ratio, 0.25);
+        let defaults = ServeConfig::default().store_options();
+        assert_eq!(defaults.maintenance, MaintenanceOptions::default());
+        assert!(!defaults.retention.drops_history());
+    }
+
+    #[test]
+    fn durations_take_a_unit_and_bad_values_name_their_key() {
+        assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
+        assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
+        assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
+        assert_eq!(parse_duration("1h 30m"), Ok(Duration::from_secs(5400)));
+        for bad in ["90", "7 days ago", "", "0s", "-1h"] {
+            assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
+        }
+        let e = toml::from_str::<ServeConfig>("retain_duration = \"soon\"").unwrap_err().to_string();
+        assert!(e.contains("retain_duration") && e.contains("not a duration"), "{e}");
+        let invalid =
+            |text: &str| toml::from_str::<ServeConfig>(text).unwrap().validate().unwrap_err().to_string();
+        assert!(invalid("retain_versions = 0").contains("bad setting retain_versions: 0"));
+        for ratio in ["0.0", "1.5", "-0.1", "nan"] {
+            let e = invalid(&format!("compact_dead_ratio = {ratio}"));
+            assert!(e.contains("bad setting compact_dead_ratio"), "{e}");
+        }
+        let e = toml::from_str::<ServeConfig>("retain_versions = -1").unwrap_err().to_string();
+        assert!(e.contains("retain_versions"), "{e}");
     }
 }

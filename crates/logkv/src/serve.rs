@@ -6,11 +6,12 @@
 //! from clap's value source rather than from its value.
 
 use std::path::PathBuf;
+use std::time::Duration;
 
 use clap::parser::ValueSource;
 use clap::{ArgMatches, Args};
 use logkv_runtime::types::StreamId;
-use logkv_server::config::{DurabilityName, RecoveryName};
+use logkv_server::config::{parse_duration, DurabilityName, RecoveryName};
 use logkv_server::ServeConfig;
 
 use crate::cli::{DurabilityArg, GlobalArgs, RecoveryArg};
@@ -70,6 +71,46 @@ pub struct ServeArgs {
     /// it downloads only what they need [default: every stream].
     #[arg(long, env = "LOGKV_WATCH", value_name = "STREAM,...", value_delimiter = ',')]
     pub watch: Option<Vec<StreamId>>,
+    /// Retention, checkpoints and compaction (boxed: clap's enum of
+    /// subcommands stays small).
+    #[command(flatten)]
+    pub maintenance: Box<MaintenanceArgs>,
+}
+
+/// `logkv serve`'s retention, checkpoint and compaction flags
+/// (docs/compaction.md); the config file's keys of the same names.
+#[derive(Debug, Args)]
+#[command(next_help_heading = "Retention and maintenance")]
+pub struct MaintenanceArgs {
+    /// Newest versions of each key compaction keeps, at least 1
+    /// [default: every version].
+    #[arg(
+        long,
+        env = "LOGKV_RETAIN_VERSIONS",
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..),
+    )]
+    pub retain_versions: Option<u32>,
+    /// Keep every version written within this long: 90s, 30m, 12h, 7d
+    /// [default: no time window].
+    #[arg(long, env = "LOGKV_RETAIN_DURATION", value_name = "DURATION", value_parser = parse_duration)]
+    pub retain_duration: Option<Duration>,
+    /// Log bytes between automatic checkpoints; 0 = only on demand
+    /// [default: 268435456].
+    #[arg(long, env = "LOGKV_CHECKPOINT_INTERVAL_BYTES", value_name = "BYTES")]
+    pub checkpoint_interval_bytes: Option<u64>,
+    /// Share of superseded log bytes (above 0, at most 1) that triggers a
+    /// compaction when retention can drop something [default: 0.5].
+    #[arg(long, env = "LOGKV_COMPACT_DEAD_RATIO", value_name = "RATIO")]
+    pub compact_dead_ratio: Option<f64>,
+    /// Logs smaller than this are not compacted automatically
+    /// [default: 134217728].
+    #[arg(long, env = "LOGKV_COMPACT_MIN_BYTES", value_name = "BYTES")]
+    pub compact_min_bytes: Option<u64>,
+    /// Most bytes per second a compaction writes; 0 = no limit
+    /// [default: 268435456].
+    #[arg(long, env = "LOGKV_COMPACT_BYTES_PER_SEC", value_name = "BYTES")]
+    pub compact_bytes_per_sec: Option<u64>,
 }
 
 /// Runs `logkv serve`.
@@ -146,7 +187,16 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
         log_stream,
         replicas,
         watch,
+        maintenance,
     } = args;
+    let MaintenanceArgs {
+        retain_versions,
+        retain_duration,
+        checkpoint_interval_bytes,
+        compact_dead_ratio,
+        compact_min_bytes,
+        compact_bytes_per_sec,
+    } = *maintenance;
     c.resp_addr = resp_addr.unwrap_or(c.resp_addr);
     c.http_addr = http_addr.unwrap_or(c.http_addr);
     c.stream = stream.unwrap_or(c.stream);
@@ -160,5 +210,11 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
     c.log_stream = log_stream.unwrap_or(c.log_stream);
     c.replicas = replicas.unwrap_or(c.replicas);
     c.watch = watch.unwrap_or(c.watch);
+    c.retain_versions = retain_versions.or(c.retain_versions);
+    c.retain_duration = retain_duration.or(c.retain_duration);
+    c.checkpoint_interval_bytes = checkpoint_interval_bytes.unwrap_or(c.checkpoint_interval_bytes);
+    c.compact_dead_ratio = compact_dead_ratio.unwrap_or(c.compact_dead_ratio);
+    c.compact_min_bytes = compact_min_bytes.unwrap_or(c.compact_min_bytes);
+    c.compact_bytes_per_sec = compact_bytes_per_sec.unwrap_or(c.compact_bytes_per_sec);
     Ok(c)
 }

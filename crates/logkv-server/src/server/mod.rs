@@ -31,6 +31,9 @@ const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Why the server could not start or stop cleanly.
 #[derive(Debug, thiserror::Error)]
 pub enum ServeError {
+    /// A setting's value cannot work.
+    #[error(transparent)]
+    Config(#[from] crate::config::ConfigError),
     /// The users file cannot be used.
     #[error(transparent)]
     Users(#[from] crate::session::auth::UsersError),
@@ -76,13 +79,20 @@ impl ServeError {
     /// Whether the configuration is at fault (exit status 2) rather than
     /// the machine or the data (3).
     pub fn is_usage(&self) -> bool {
-        matches!(self, ServeError::Users(_) | ServeError::Log(_) | ServeError::WatchWithoutSharedLog)
+        matches!(
+            self,
+            ServeError::Config(_)
+                | ServeError::Users(_)
+                | ServeError::Log(_)
+                | ServeError::WatchWithoutSharedLog
+        )
     }
 }
 
 /// Runs a node until SIGINT or SIGTERM.
 pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     // Configuration errors are reported before the log's replay, not after.
+    config.validate()?;
     let resp = ServerState::load(&config)?;
     let shared_log = config.shared_log()?;
     if shared_log.is_none() && !config.watch.is_empty() {
@@ -165,9 +175,16 @@ fn open_node(config: &ServeConfig) -> Result<Node, ServeError> {
     })
     .map_err(|source| ServeError::Open { dir: config.data_dir.display().to_string(), source })?;
     let progress = node.replay_progress();
+    let opened = node.store().open_report();
+    for (path, why) in &opened.skipped_checkpoints {
+        tracing::warn!(path = %path.display(), why, "checkpoint not used");
+    }
     tracing::info!(
         dir = %config.data_dir.display(),
         applied_version = progress.applied_version,
+        checkpoint = ?opened.checkpoint,
+        compacted_through = opened.compacted_through,
+        replayed_records = opened.replayed_records,
         took_ms = started.elapsed().as_millis() as u64,
         "node open"
     );
