@@ -5,7 +5,9 @@
 //! [`server`] is `logkv serve` itself.
 
 pub mod committer;
+pub mod compacted;
 pub mod config;
+pub mod maintenance;
 pub mod metrics;
 pub mod replica;
 pub mod resp;

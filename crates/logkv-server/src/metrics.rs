@@ -1,7 +1,8 @@
 //! Counters and latency histograms of the server, and their rendering in
 //! the Prometheus text format for `GET /metrics`. Node and log figures
-//! (applied position, index bytes, fsyncs) are read at render time, so
-//! nothing on the hot path updates them twice.
+//! (applied position, index bytes, fsyncs, the last checkpoint, superseded
+//! bytes) are read at render time, so nothing on the hot path updates them
+//! twice.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -10,9 +11,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use logkv_runtime::node::Node;
+use logkv_store::CompactionReport;
+use parking_lot::{Mutex, RwLock};
 
 use crate::replica::Replica;
-use parking_lot::RwLock;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 17] = [
@@ -101,6 +103,12 @@ pub struct Metrics {
     pub idle_closed: AtomicU64,
     /// RESP connections closed on a protocol error.
     pub protocol_errors: AtomicU64,
+    /// Checkpoints this process wrote (each compaction ends with one).
+    pub checkpoints: AtomicU64,
+    /// Compactions this process ran.
+    pub compactions: AtomicU64,
+    /// What the newest of them did (the store keeps no record of it).
+    pub last_compaction: Mutex<Option<CompactionReport>>,
 }
 
 impl Metrics {
@@ -120,6 +128,18 @@ impl Metrics {
         if failed {
             s.errors.fetch_add(1, Relaxed);
         }
+    }
+
+    /// Counts a checkpoint written.
+    pub fn checkpointed(&self) {
+        self.checkpoints.fetch_add(1, Relaxed);
+    }
+
+    /// Counts a compaction (and the checkpoint that ends it).
+    pub fn compacted(&self, report: &CompactionReport) {
+        self.compactions.fetch_add(1, Relaxed);
+        self.checkpoints.fetch_add(1, Relaxed);
+        *self.last_compaction.lock() = Some(report.clone());
     }
 
     /// The Prometheus text exposition of these metrics, of `node` and of
@@ -221,6 +241,7 @@ impl Metrics {
                 ]
             })
             .unwrap_or_default();
+        let shared_log = shared_log.into_iter().chain(self.maintenance(node));
         for (name, kind, help, value) in gauges.into_iter().chain(shared_log) {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         }
@@ -247,6 +268,82 @@ impl Metrics {
             &log.group_bytes,
             log.group_bytes_sum as f64,
         );
+        out
+    }
+
+    /// Checkpoint and compaction figures: the newest checkpoint, the last
+    /// compaction this process ran, and how much of the log is
+    /// superseded (what the next compaction may reclaim).
+    fn maintenance(&self, node: &Node) -> Vec<(&'static str, &'static str, &'static str, f64)> {
+        let store = node.store();
+        let checkpoint = store.last_checkpoint();
+        let compaction = self.last_compaction.lock().clone();
+        let mut out = vec![
+            (
+                "logkv_checkpoint_position",
+                "gauge",
+                "log position the newest checkpoint (written or loaded at open) includes; 0: none",
+                checkpoint.as_ref().map_or(0.0, |c| c.position as f64),
+            ),
+            (
+                "logkv_checkpoint_bytes",
+                "gauge",
+                "size of the newest checkpoint",
+                checkpoint.as_ref().map_or(0.0, |c| c.bytes as f64),
+            ),
+            (
+                "logkv_checkpoint_duration_seconds",
+                "gauge",
+                "time the newest checkpoint took",
+                checkpoint.as_ref().map_or(0.0, |c| c.elapsed.as_secs_f64()),
+            ),
+            (
+                "logkv_checkpoints_total",
+                "counter",
+                "checkpoints written (each compaction ends with one)",
+                self.checkpoints.load(Relaxed) as f64,
+            ),
+            ("logkv_compactions_total", "counter", "compactions run", self.compactions.load(Relaxed) as f64),
+            (
+                "logkv_compaction_input_bytes",
+                "gauge",
+                "bytes of the files the last compaction replaced",
+                compaction.as_ref().map_or(0.0, |c| c.input_bytes as f64),
+            ),
+            (
+                "logkv_compaction_output_bytes",
+                "gauge",
+                "bytes of the compacted file the last compaction wrote",
+                compaction.as_ref().map_or(0.0, |c| c.output_bytes as f64),
+            ),
+            (
+                "logkv_compaction_duration_seconds",
+                "gauge",
+                "time the last compaction took",
+                compaction.as_ref().map_or(0.0, |c| c.elapsed.as_secs_f64()),
+            ),
+            (
+                "logkv_horizon_version",
+                "gauge",
+                "reads as of a version below this are answered compacted for every key",
+                store.horizon() as f64,
+            ),
+        ];
+        // Listing the segments can fail (I/O); the other series still show.
+        if let Ok((superseded, total)) = store.dead_bytes() {
+            out.push((
+                "logkv_log_superseded_bytes",
+                "gauge",
+                "log bytes superseded by newer versions since the last compaction",
+                superseded as f64,
+            ));
+            out.push((
+                "logkv_log_total_bytes",
+                "gauge",
+                "bytes of the log: the compacted file and every segment at capacity",
+                total as f64,
+            ));
+        }
         out
     }
 }

@@ -3,7 +3,7 @@
 //! `kv_submit` until its entry is durable and applied, `kv_waitForVersion`
 //! until a version is visible, `admin_sync` until the log is synced — as
 //! async work that holds no tokio worker while it waits. Administrative
-//! calls (`admin_*`) need the configured bearer token.
+//! calls (`admin_*`, in [`admin`]) need the configured bearer token.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,11 +14,11 @@ use logkv_runtime::node::NodeError;
 use logkv_runtime::types::{tx_version, version_position};
 use serde_json::{json, Value};
 
+use super::admin::{self, Admin};
 use super::methods::{self, Params};
 use super::request::{parse, Call, Incoming, Request};
 use super::response::{self, Response};
-use super::{RpcError, MALFORMED_ENTRY, NOT_CAUGHT_UP, TIMEOUT, UNAUTHORIZED, UPGRADE_NEEDED, WRITE_FAILED};
-use crate::config::DurabilityName;
+use super::{RpcError, MALFORMED_ENTRY, NOT_CAUGHT_UP, TIMEOUT, UPGRADE_NEEDED, WRITE_FAILED};
 use crate::shared::Shared;
 
 /// Longest `kv_waitForVersion` wait; a longer `timeoutMs` is cut to it.
@@ -26,48 +26,6 @@ pub const MAX_WAIT: Duration = Duration::from_secs(30);
 
 /// Longest wait of a read as of a version the node has not reached.
 pub const READ_WAIT: Duration = Duration::from_secs(5);
-
-/// What the request showed of the administrative token.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Admin {
-    /// The server has no `admin_token`: administrative calls are refused.
-    Disabled,
-    /// No `Authorization: Bearer` header.
-    Missing,
-    /// A token that is not the configured one.
-    Wrong,
-    /// The configured token.
-    Granted,
-}
-
-impl Admin {
-    /// Judges an `Authorization` header value against the configured token.
-    /// The comparison takes the same time wherever the first difference is.
-    pub fn check(configured: Option<&str>, header: Option<&[u8]>) -> Admin {
-        let Some(token) = configured else { return Admin::Disabled };
-        let Some(presented) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
-            return Admin::Missing;
-        };
-        let token = token.as_bytes();
-        let differ = presented.len() != token.len()
-            || presented.iter().zip(token).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0;
-        if differ {
-            Admin::Wrong
-        } else {
-            Admin::Granted
-        }
-    }
-
-    fn require(self) -> Result<(), RpcError> {
-        let detail = match self {
-            Admin::Granted => return Ok(()),
-            Admin::Disabled => "administrative calls are disabled: the server has no admin_token configured",
-            Admin::Missing => "administrative calls need the header `Authorization: Bearer <admin_token>`",
-            Admin::Wrong => "the bearer token is not the server's admin_token",
-        };
-        Err(RpcError::server(UNAUTHORIZED, "Unauthorized", detail))
-    }
-}
 
 /// Answers the request or batch in `body`: the response bytes, or `None`
 /// when there is nothing to send (only notifications). A batch's calls run
@@ -126,20 +84,7 @@ pub async fn run(shared: &Arc<Shared>, request: &Request, admin: Admin) -> Resul
             "{} is a subscription method: use the WebSocket at GET /ws",
             request.method
         ))),
-        "admin_nodeInfo" => {
-            admin.require()?;
-            p.at_most(0)?;
-            Ok(node_info(shared))
-        }
-        "admin_sync" => {
-            admin.require()?;
-            p.at_most(0)?;
-            let node = shared.node.clone();
-            let synced =
-                tokio::task::spawn_blocking(move || node.store().sync()).await.expect("sync does not panic");
-            synced.map_err(|e| RpcError::Internal(format!("sync failed: {e}")))?;
-            Ok(json!({ "appliedVersion": shared.node.replay_progress().applied_version }))
-        }
+        method if admin::METHODS.contains(&method) => admin::run(shared, method, &p, admin).await,
         method => {
             // A read as of a version this node has not reached yet (one
             // written through another node of a shared log) waits for it.
@@ -244,41 +189,4 @@ async fn reach(shared: &Arc<Shared>, version: u64, timeout: Duration) -> Result<
         )
     };
     Err(RpcError::server(TIMEOUT, "Timeout", why))
-}
-
-/// `admin_nodeInfo`: who and where the node is, and how far it is.
-fn node_info(shared: &Shared) -> Value {
-    let config = &shared.config;
-    let progress = shared.node.replay_progress();
-    let durability = match config.durability {
-        DurabilityName::Always => "always",
-        DurabilityName::Periodic => "periodic",
-        DurabilityName::None => "none",
-    };
-    let (digest, digest_version) = shared.node.state_digest();
-    let shared_log = shared.replica.as_ref().map(|r| {
-        json!({
-            "servers": r.log().config().servers,
-            "stream": r.log().config().stream,
-            "replicas": r.log().config().replicas,
-            "through": r.through(),
-            "caughtUp": r.caught_up(),
-            "failure": r.failure(),
-            "receivedBytes": r.received_bytes(),
-            "misrouted": r.misrouted(),
-        })
-    });
-    json!({
-        "address": shared.identity.address().to_string(),
-        "dataDir": config.data_dir.display().to_string(),
-        "durability": durability,
-        "stream": config.stream.to_string(),
-        "appliedPosition": progress.applied_position,
-        "appliedVersion": progress.applied_version,
-        "stateDigest": format!("0x{}", hex::encode(digest)),
-        "stateDigestVersion": digest_version,
-        "sharedLog": shared_log,
-        "uptimeSeconds": shared.started.elapsed().as_secs(),
-        "logkvVersion": env!("CARGO_PKG_VERSION"),
-    })
 }

@@ -11,7 +11,8 @@ use serde_json::{json, Value};
 
 use super::{RpcError, MAX_QUERY_LEN_BYTES};
 
-/// Every method the server answers, as the static names `/metrics` labels
+/// Every method the server answers but the administrative ones, as the
+/// static names `/metrics` labels
 /// its series with (a client's name is never a label: unknown ones count
 /// as `unknown`).
 pub const METHODS: &[&str] = &[
@@ -36,13 +37,12 @@ pub const METHODS: &[&str] = &[
     "kv_waitForVersion",
     "kv_watch",
     "kv_unwatch",
-    "admin_nodeInfo",
-    "admin_sync",
 ];
 
-/// `method`'s name from [`METHODS`], or `"unknown"`.
+/// `method`'s name from [`METHODS`] or the administrative ones, or
+/// `"unknown"`.
 pub fn metric_name(method: &str) -> &'static str {
-    METHODS.iter().find(|m| **m == method).copied().unwrap_or("unknown")
+    METHODS.iter().chain(super::admin::METHODS).find(|m| **m == method).copied().unwrap_or("unknown")
 }
 
 /// Which parameter of the read method `method` is the version it reads
@@ -76,7 +76,7 @@ pub fn dispatch(node: &Node, method: &str, params: &[Value]) -> Result<Value, Rp
             } else {
                 node.prev(&stream, &key, inclusive, version)
             };
-            key_value(found.map_err(internal)?, page)
+            key_value(found.map_err(RpcError::read_failed)?, page)
         }
         "kv_getFirst" | "kv_getLast" => {
             p.at_most(4)?;
@@ -86,16 +86,16 @@ pub fn dispatch(node: &Node, method: &str, params: &[Value]) -> Result<Value, Rp
             } else {
                 node.last(&stream, version)
             };
-            key_value(found.map_err(internal)?, page)
+            key_value(found.map_err(RpcError::read_failed)?, page)
         }
         "kv_getTransactionResult" => {
             p.at_most(1)?;
             let version = p.u64_or_decimal(0, "tx_seq")?;
-            Ok(node.result(version).map_err(internal)?.map_or(Value::Null, Value::String))
+            Ok(node.result(version).map_err(RpcError::read_failed)?.map_or(Value::Null, Value::String))
         }
         "kv_getHoldingStreamIds" => {
             p.at_most(0)?;
-            let ids = node.holding_stream_ids().map_err(internal)?;
+            let ids = node.holding_stream_ids().map_err(RpcError::read_failed)?;
             Ok(Value::Array(ids.iter().map(|id| Value::String(id.to_string())).collect()))
         }
         "kv_getReplayProgress" => {
@@ -137,7 +137,7 @@ pub fn dispatch(node: &Node, method: &str, params: &[Value]) -> Result<Value, Rp
         "kv_getHistory" => {
             p.at_most(3)?;
             let (stream, key, version) = (p.stream(0)?, p.key(1)?, p.version(2)?);
-            let history = node.history(&stream, &key).map_err(internal)?;
+            let history = node.history(&stream, &key).map_err(RpcError::read_failed)?;
             let limit = version.unwrap_or(u64::MAX);
             Ok(Value::Array(
                 history
@@ -164,10 +164,10 @@ fn get_value(node: &Node, p: &Params) -> Result<Value, RpcError> {
     let (stream, key) = (p.stream(0)?, p.key(1)?);
     // One version for both reads below, even if a newer one becomes visible.
     let version = p.version(4)?.unwrap_or_else(|| node.replay_progress().applied_version);
-    if let Some((value, written)) = node.get(&stream, &key, Some(version)).map_err(internal)? {
+    if let Some((value, written)) = node.get(&stream, &key, Some(version)).map_err(RpcError::read_failed)? {
         return segment(written, &value, page).map(Value::Object);
     }
-    let history = node.history(&stream, &key).map_err(internal)?;
+    let history = node.history(&stream, &key).map_err(RpcError::read_failed)?;
     let deleted_at = history.iter().find(|h| h.version <= version).filter(|h| h.deleted).map(|h| h.version);
     Ok(json!({ "version": deleted_at.unwrap_or(0), "data": "", "size": 0 }))
 }
@@ -210,11 +210,7 @@ fn segment(version: u64, value: &[u8], page: Page) -> Result<serde_json::Map<Str
 }
 
 fn boolean(answer: Result<bool, NodeError>) -> Result<Value, RpcError> {
-    answer.map(Value::Bool).map_err(internal)
-}
-
-fn internal(e: NodeError) -> RpcError {
-    RpcError::Internal(e.to_string())
+    answer.map(Value::Bool).map_err(RpcError::read_failed)
 }
 
 /// Positional parameters, read with 0G's parameter names in errors.

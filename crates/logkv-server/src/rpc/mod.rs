@@ -6,8 +6,10 @@
 //! [`methods`] holds the reads (synchronous, over a node); [`exec`] runs
 //! every method for the server, the ones that wait — `kv_submit`,
 //! `kv_waitForVersion`, `admin_sync` — as async work that never blocks a
-//! tokio worker, and the reads on the blocking pool.
+//! tokio worker, and the reads on the blocking pool; [`admin`] holds the
+//! `admin_*` methods and their token check.
 
+pub mod admin;
 pub mod exec;
 pub mod methods;
 pub mod request;
@@ -15,6 +17,11 @@ pub mod response;
 
 pub use request::{parse, Call, Incoming, Request};
 pub use response::Response;
+
+use logkv_runtime::node::NodeError;
+use serde_json::{json, Value};
+
+use crate::compacted;
 
 /// Largest `len` a value read may ask for: 0G's default
 /// `max_query_len_in_bytes`, which the 0G SDK always asks for.
@@ -56,6 +63,15 @@ pub enum RpcError {
         /// What happened.
         detail: String,
     },
+    /// A read as of a version older than the history retention keeps
+    /// (-32021): never answered with another version's value.
+    #[error("{}", compacted::message(*version, *oldest))]
+    Compacted {
+        /// The version asked for.
+        version: u64,
+        /// The oldest version such a read may ask for now.
+        oldest: u64,
+    },
 }
 
 /// -32001: an administrative call without the configured token.
@@ -68,6 +84,9 @@ pub const UPGRADE_NEEDED: i64 = -32011;
 pub const WRITE_FAILED: i64 = -32012;
 /// -32020: `kv_waitForVersion` timed out.
 pub const TIMEOUT: i64 = -32020;
+/// -32021: a read as of a version compaction dropped under the retention
+/// settings.
+pub const COMPACTED: i64 = -32021;
 /// -32030: a `kv_watch` subscription was closed by the server.
 pub const SUBSCRIPTION_CLOSED: i64 = -32030;
 /// -32040: the node is still catching up with the shared log (or stopped
@@ -84,6 +103,7 @@ impl RpcError {
             RpcError::InvalidParams { .. } => -32602,
             RpcError::Internal(_) => -32603,
             RpcError::Server { code, .. } => *code,
+            RpcError::Compacted { .. } => COMPACTED,
         }
     }
 
@@ -96,18 +116,30 @@ impl RpcError {
             RpcError::InvalidParams { param, .. } => format!("Invalid params: {param}"),
             RpcError::Internal(_) => "Internal error".into(),
             RpcError::Server { message, .. } => (*message).into(),
+            RpcError::Compacted { .. } => self.to_string(),
         }
     }
 
-    /// The error object's `data`: the detail.
-    pub fn data(&self) -> &str {
+    /// The error object's `data`: the detail, or for `Compacted` the
+    /// versions as numbers, for clients to retry from `oldest`.
+    pub fn data(&self) -> Value {
         match self {
             RpcError::Parse(d)
             | RpcError::InvalidRequest(d)
             | RpcError::MethodNotFound(d)
             | RpcError::InvalidParams { detail: d, .. }
             | RpcError::Internal(d)
-            | RpcError::Server { detail: d, .. } => d,
+            | RpcError::Server { detail: d, .. } => Value::String(d.clone()),
+            RpcError::Compacted { version, oldest } => json!({ "version": version, "oldest": oldest }),
+        }
+    }
+
+    /// A read that failed on the node: `Compacted` keeps its code, any
+    /// other failure is internal.
+    pub fn read_failed(e: NodeError) -> Self {
+        match compacted::of(&e) {
+            Some((version, oldest)) => RpcError::Compacted { version, oldest },
+            None => RpcError::Internal(e.to_string()),
         }
     }
 

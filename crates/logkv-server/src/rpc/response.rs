@@ -22,7 +22,7 @@ pub struct Response {
 struct ErrorObject {
     code: i64,
     message: String,
-    data: String,
+    data: Value,
 }
 
 impl Response {
@@ -34,7 +34,7 @@ impl Response {
                 jsonrpc: "2.0",
                 id,
                 result: None,
-                error: Some(ErrorObject { code: e.code(), message: e.message(), data: e.data().to_string() }),
+                error: Some(ErrorObject { code: e.code(), message: e.message(), data: e.data() }),
             },
         }
     }

@@ -5,6 +5,11 @@
 //! scan of the index can list once a key is gone. `kv_watch` reads its
 //! history and then its live changes this way, one bounded step at a time,
 //! never past the newest acknowledged position.
+//!
+//! Compaction replaces the oldest segments with a file of the versions
+//! retention keeps, which no longer says what changed when: changes before
+//! it cannot be read ([`oldest_watchable`]), and a reader whose segment
+//! was replaced goes on in the segment holding its next position.
 
 use logkv_log::format::{
     read_frame, FrameRead, SegmentHeader, FRAME_HEADER_LEN, FRAME_OVERHEAD, SEGMENT_HEADER_LEN,
@@ -12,9 +17,11 @@ use logkv_log::format::{
 use logkv_log::{Loc, RecordType};
 use logkv_runtime::node::Node;
 use logkv_runtime::system::{stream_key, SYSTEM_KEYSPACE};
-use logkv_runtime::types::{version_position, StreamId};
+use logkv_runtime::types::{tx_version, version_position, StreamId};
 use logkv_store::applied::parse_applied;
 use logkv_store::record::{OpKind, OP_HEADER_LEN};
+
+use crate::compacted;
 
 /// One write to a key of the stream.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -68,6 +75,10 @@ impl ChangeReader {
         let mut cursor = match self.cursor {
             Some(c) => c,
             None => {
+                let oldest = oldest_watchable(node);
+                if self.from_version < oldest {
+                    return Err(compacted::message(self.from_version, oldest));
+                }
                 let start = version_position(self.from_version).max(1);
                 match first_segment_for(node, start)? {
                     Some(loc) => Cursor { loc, next: start },
@@ -77,12 +88,23 @@ impl ChangeReader {
         };
         let mut out: Vec<Change> = Vec::new();
         while out.len() < max && cursor.next <= visible {
-            let Some((rtype, position, payload)) = read_at(node, cursor.loc)? else {
+            let (rtype, position, payload) = match read_at(node, cursor.loc)? {
+                At::Record(rtype, position, payload) => (rtype, position, payload),
                 // The rest of this segment is unused: the log went on in
                 // the next one.
-                cursor.loc = next_segment(node, cursor.loc.segment())?
-                    .ok_or_else(|| format!("log position {} is in no segment", cursor.next))?;
-                continue;
+                At::End => {
+                    cursor.loc = next_segment(node, cursor.loc.segment())?
+                        .ok_or_else(|| format!("log position {} is in no segment", cursor.next))?;
+                    continue;
+                }
+                // Compacted meanwhile: what is still to read is in a later
+                // segment, unless the compaction covered it too.
+                At::Replaced => {
+                    cursor.loc = first_segment_for(node, cursor.next)?.ok_or_else(|| {
+                        compacted::message(tx_version(cursor.next, 0), oldest_watchable(node))
+                    })?;
+                    continue;
+                }
             };
             cursor.loc = cursor.loc.forward((FRAME_OVERHEAD + payload.len()) as u64);
             if position < cursor.next {
@@ -137,6 +159,12 @@ fn stream_keyspace(node: &Node, stream: &StreamId) -> Result<Option<u32>, String
         .transpose()
 }
 
+/// The oldest version whose changes the log still holds (0 before any
+/// compaction).
+pub fn oldest_watchable(node: &Node) -> u64 {
+    node.store().compacted().map_or(0, |head| tx_version(head.last_position + 1, 0))
+}
+
 /// The segment ids of the log, oldest first.
 fn segment_ids(node: &Node) -> Vec<u32> {
     let mut ids: Vec<u32> = node
@@ -172,24 +200,45 @@ fn next_segment(node: &Node, id: u32) -> Result<Option<Loc>, String> {
     Ok(segment_ids(node).into_iter().find(|&s| s > id).map(|s| Loc::new(s, SEGMENT_HEADER_LEN)))
 }
 
-/// The record at `loc`: its type, position and payload; `None` where the
-/// segment holds no more records.
-fn read_at(node: &Node, loc: Loc) -> Result<Option<(u8, u64, Vec<u8>)>, String> {
+/// What the log holds at a location.
+enum At {
+    /// A record: its type, position and payload.
+    Record(u8, u64, Vec<u8>),
+    /// Nothing more in this segment.
+    End,
+    /// The segment was compacted away.
+    Replaced,
+}
+
+/// What the log holds at `loc`.
+fn read_at(node: &Node, loc: Loc) -> Result<At, String> {
     let log = node.store().log();
-    let capacity = log
+    let Some(capacity) = log
         .segments()
         .iter()
         .find(|(path, _)| {
             path.file_name().and_then(|n| n.to_str()) == Some(&format!("{:08}.log", loc.segment()))
         })
         .map(|(_, capacity)| *capacity)
-        .ok_or_else(|| format!("segment {} is gone", loc.segment()))?;
+    else {
+        return Ok(At::Replaced);
+    };
     if loc.offset() + FRAME_HEADER_LEN as u64 > capacity {
-        return Ok(None);
+        return Ok(At::End);
     }
-    let header = log.read(loc, FRAME_HEADER_LEN, |b| b.to_vec()).map_err(|e| e.to_string())?;
+    let replaced_or = |e: logkv_log::LogError| {
+        if log.is_retired(loc.segment()) {
+            Ok(At::Replaced)
+        } else {
+            Err(e.to_string())
+        }
+    };
+    let header = match log.read(loc, FRAME_HEADER_LEN, |b| b.to_vec()) {
+        Ok(header) => header,
+        Err(e) => return replaced_or(e),
+    };
     if header.iter().all(|&b| b == 0) {
-        return Ok(None);
+        return Ok(At::End);
     }
     let len = u32::from_le_bytes(header[..4].try_into().expect("4 bytes")) as usize;
     let frame_len = FRAME_OVERHEAD + len;
@@ -200,12 +249,15 @@ fn read_at(node: &Node, loc: Loc) -> Result<Option<(u8, u64, Vec<u8>)>, String> 
             loc.segment()
         ));
     }
-    log.read(loc, frame_len, |b| match read_frame(b) {
-        FrameRead::Intact(f) => Ok(Some((f.rtype, f.position, f.payload.to_vec()))),
-        FrameRead::Unwritten => Ok(None),
+    let frame = log.read(loc, frame_len, |b| match read_frame(b) {
+        FrameRead::Intact(f) => Ok(At::Record(f.rtype, f.position, f.payload.to_vec())),
+        FrameRead::Unwritten => Ok(At::End),
         FrameRead::Damaged { .. } => {
             Err(format!("damaged frame at offset {} of segment {}", loc.offset(), loc.segment()))
         }
-    })
-    .map_err(|e| e.to_string())?
+    });
+    match frame {
+        Ok(read) => read,
+        Err(e) => replaced_or(e),
+    }
 }

@@ -13,7 +13,8 @@ use axum::routing::{get, post};
 use axum::Router;
 use serde_json::json;
 
-use crate::rpc::exec::{self, Admin};
+use crate::rpc::admin::Admin;
+use crate::rpc::exec;
 use crate::shared::Shared;
 
 /// The HTTP routes.

@@ -1,7 +1,8 @@
-//! `logkv serve`: opens the node, listens for RESP and HTTP, and shuts down
-//! gracefully on SIGINT or SIGTERM — stop accepting, let every connection
-//! finish the requests it is running, then close the node (which syncs)
-//! and return.
+//! `logkv serve`: opens the node, listens for RESP and HTTP, runs
+//! checkpoints and compactions as they come due (crate::maintenance), and
+//! shuts down gracefully on SIGINT or SIGTERM — stop accepting, let every
+//! connection finish the requests it is running and the running
+//! maintenance job end, then close the node (which syncs) and return.
 
 mod changes;
 mod http;
@@ -210,6 +211,7 @@ async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });
+    let maintenance = tokio::spawn(crate::maintenance::run(shared.clone()));
     shared.set_ready();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
@@ -227,6 +229,9 @@ async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
     {
         tracing::warn!("connections still busy after {DRAIN_TIMEOUT:?}; closing anyway");
     }
+    // A checkpoint or compaction cannot be interrupted: it ends before
+    // the node closes.
+    let _ = maintenance.await;
     Ok(())
 }
 

@@ -25,8 +25,9 @@ use serde_json::{json, Value};
 use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
-use super::changes::{Change, ChangeReader};
-use crate::rpc::exec::{self, Admin};
+use super::changes::{self, Change, ChangeReader};
+use crate::rpc::admin::Admin;
+use crate::rpc::exec;
 use crate::rpc::methods::Params;
 use crate::rpc::request::{parse, Call, Incoming, Request};
 use crate::rpc::response::{self, Response};
@@ -159,6 +160,10 @@ fn watch(
     p.at_most(2)?;
     let stream = p.stream(0)?;
     let from = p.version(1)?.unwrap_or(0);
+    let oldest = changes::oldest_watchable(&shared.node);
+    if from < oldest {
+        return Err(RpcError::Compacted { version: from, oldest });
+    }
     subscriptions.retain(|_, token| !token.is_cancelled());
     if subscriptions.len() >= MAX_SUBSCRIPTIONS {
         return Err(RpcError::params(

@@ -15,6 +15,7 @@ use logkv_runtime::envelope::TxPart;
 use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
 
+use crate::compacted;
 use crate::resp::command::{Bytes, Command, SetCondition};
 use crate::resp::reply::Reply;
 
@@ -106,9 +107,13 @@ pub fn not_committed(result: Option<&TxResult>) -> Reply {
     }
 }
 
-/// The error reply for a node failure.
+/// The error reply for a node failure; a read older than retention keeps
+/// is `ERR compacted: ...`.
 pub fn node_error(e: &NodeError) -> Reply {
-    Reply::Error(format!("ERR {e}"))
+    match compacted::of(e) {
+        Some((version, oldest)) => Reply::Error(format!("ERR {}", compacted::message(version, oldest))),
+        None => Reply::Error(format!("ERR {e}")),
+    }
 }
 
 /// The error reply for a write whose keys or values this node refuses to
@@ -133,4 +138,25 @@ pub fn check_limits(ops: &[(Bytes, Op)], max_key_bytes: usize, max_value_bytes: 
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use logkv_store::StoreError;
+
+    use super::*;
+    use crate::resp::reply::{encode, Protocol};
+
+    #[test]
+    fn a_read_older_than_retention_is_err_compacted_on_the_wire() {
+        let e = NodeError::Store(StoreError::Compacted { version: 65_536, oldest: 196_608 });
+        let mut wire = Vec::new();
+        encode(&node_error(&e), Protocol::Resp2, &mut wire);
+        assert_eq!(
+            String::from_utf8(wire).unwrap(),
+            "-ERR compacted: version 65536 is older than the history kept, which starts at version 196608\r\n"
+        );
+        let other = NodeError::Store(StoreError::EmptyKey);
+        assert_eq!(node_error(&other), Reply::Error("ERR keys must not be empty".into()));
+    }
 }

@@ -1,0 +1,262 @@
+//! The administrative methods (`admin_*`), which need the configured
+//! bearer token: what the node is and how far it got, syncing the log,
+//! and checkpoints, compaction and exports on demand. The jobs run on the
+//! blocking pool; a long one is logged as it runs (crate::maintenance).
+
+use std::fs::OpenOptions;
+use std::io::ErrorKind;
+use std::path::Path;
+use std::sync::Arc;
+
+use logkv_runtime::node::Node;
+use logkv_runtime::types::version_position;
+use logkv_store::{CheckpointReport, CompactionReport, ExportReport};
+use serde_json::{json, Value};
+
+use super::methods::Params;
+use super::{RpcError, UNAUTHORIZED};
+use crate::config::DurabilityName;
+use crate::maintenance::{self, KeysDone, Running};
+use crate::shared::Shared;
+
+/// The administrative methods.
+pub const METHODS: &[&str] =
+    &["admin_nodeInfo", "admin_sync", "admin_checkpoint", "admin_compact", "admin_export"];
+
+/// What the request showed of the administrative token.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admin {
+    /// The server has no `admin_token`: administrative calls are refused.
+    Disabled,
+    /// No `Authorization: Bearer` header.
+    Missing,
+    /// A token that is not the configured one.
+    Wrong,
+    /// The configured token.
+    Granted,
+}
+
+impl Admin {
+    /// Judges an `Authorization` header value against the configured token.
+    /// The comparison takes the same time wherever the first difference is.
+    pub fn check(configured: Option<&str>, header: Option<&[u8]>) -> Admin {
+        let Some(token) = configured else { return Admin::Disabled };
+        let Some(presented) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+            return Admin::Missing;
+        };
+        let token = token.as_bytes();
+        let differ = presented.len() != token.len()
+            || presented.iter().zip(token).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0;
+        if differ {
+            Admin::Wrong
+        } else {
+            Admin::Granted
+        }
+    }
+
+    fn require(self) -> Result<(), RpcError> {
+        let detail = match self {
+            Admin::Granted => return Ok(()),
+            Admin::Disabled => "administrative calls are disabled: the server has no admin_token configured",
+            Admin::Missing => "administrative calls need the header `Authorization: Bearer <admin_token>`",
+            Admin::Wrong => "the bearer token is not the server's admin_token",
+        };
+        Err(RpcError::server(UNAUTHORIZED, "Unauthorized", detail))
+    }
+}
+
+/// Runs the administrative method `method` (one of [`METHODS`]) once the
+/// token is checked.
+pub(crate) async fn run(
+    shared: &Arc<Shared>,
+    method: &str,
+    p: &Params<'_>,
+    admin: Admin,
+) -> Result<Value, RpcError> {
+    admin.require()?;
+    match method {
+        "admin_nodeInfo" => {
+            p.at_most(0)?;
+            Ok(node_info(shared))
+        }
+        "admin_sync" => {
+            p.at_most(0)?;
+            let node = shared.node.clone();
+            let synced =
+                tokio::task::spawn_blocking(move || node.store().sync()).await.expect("sync does not panic");
+            synced.map_err(|e| RpcError::Internal(format!("sync failed: {e}")))?;
+            Ok(json!({ "appliedVersion": shared.node.replay_progress().applied_version }))
+        }
+        "admin_checkpoint" => {
+            p.at_most(0)?;
+            let node = shared.node.clone();
+            let job = tokio::task::spawn_blocking(move || node.store().checkpoint());
+            let report = maintenance::wait(job, &Running::Job("checkpoint"), &shared.shutdown)
+                .await
+                .map_err(|e| RpcError::Internal(format!("checkpoint failed: {e}")))?;
+            maintenance::checkpointed(shared, &report);
+            Ok(checkpoint_json(&report))
+        }
+        "admin_compact" => {
+            p.at_most(0)?;
+            let keys = Arc::new(KeysDone::default());
+            let (node, progress) = (shared.node.clone(), keys.clone());
+            let job =
+                tokio::task::spawn_blocking(move || node.store().compact(&mut |d, t| progress.update(d, t)));
+            let report = maintenance::wait(job, &Running::Compaction(keys), &shared.shutdown)
+                .await
+                .map_err(|e| RpcError::Internal(format!("compaction failed: {e}")))?;
+            maintenance::compacted(shared, &report);
+            Ok(compaction_json(&report))
+        }
+        "admin_export" => {
+            p.at_most(1)?;
+            let path = Path::new(p.string(0, "path")?).to_path_buf();
+            check_export_path(&path, &shared.config.data_dir)?;
+            let node = shared.node.clone();
+            let job = tokio::task::spawn_blocking(move || export(&node, &path));
+            let report = maintenance::wait(job, &Running::Job("export"), &shared.shutdown).await?;
+            tracing::info!(
+                path = %report.path.display(),
+                position = report.position,
+                version = report.version,
+                keys = report.keys,
+                bytes = report.bytes,
+                "export written"
+            );
+            Ok(export_json(&report))
+        }
+        _ => Err(RpcError::MethodNotFound(method.to_string())),
+    }
+}
+
+/// Refuses what `admin_export` must not write to: a relative path (the
+/// server's working directory is no one's business) and a place inside the
+/// data directory (a file there could be taken for the node's own).
+fn check_export_path(path: &Path, data_dir: &Path) -> Result<(), RpcError> {
+    let refuse = |why: String| Err(RpcError::params("path", why));
+    if !path.is_absolute() {
+        return refuse(format!("{} is not an absolute path", path.display()));
+    }
+    let parent = path.parent().unwrap_or(Path::new("/"));
+    let Ok(parent) = parent.canonicalize() else {
+        return refuse(format!("directory {} does not exist", parent.display()));
+    };
+    if data_dir.canonicalize().is_ok_and(|dir| parent.starts_with(dir)) {
+        return refuse(format!("{} is inside the node's data directory", path.display()));
+    }
+    Ok(())
+}
+
+/// Exports to `path`, created first so that an existing file is refused
+/// and two exports to one path cannot both succeed; removed again if the
+/// export fails.
+fn export(node: &Node, path: &Path) -> Result<ExportReport, RpcError> {
+    if let Err(e) = OpenOptions::new().write(true).create_new(true).open(path) {
+        return Err(match e.kind() {
+            ErrorKind::AlreadyExists => RpcError::params(
+                "path",
+                format!("{} exists; admin_export never overwrites a file", path.display()),
+            ),
+            _ => RpcError::Internal(format!("export failed: cannot create {}: {e}", path.display())),
+        });
+    }
+    node.store().export(path).map_err(|e| {
+        let _ = std::fs::remove_file(path);
+        RpcError::Internal(format!("export failed: {e}"))
+    })
+}
+
+/// `admin_nodeInfo`: who and where the node is, how far it is, and its
+/// checkpoint, compacted file and open.
+fn node_info(shared: &Shared) -> Value {
+    let config = &shared.config;
+    let store = shared.node.store();
+    let progress = shared.node.replay_progress();
+    let durability = match config.durability {
+        DurabilityName::Always => "always",
+        DurabilityName::Periodic => "periodic",
+        DurabilityName::None => "none",
+    };
+    let (digest, digest_version) = shared.node.state_digest();
+    let checkpoint = store.last_checkpoint();
+    let shared_log = shared.replica.as_ref().map(|r| {
+        json!({
+            "servers": r.log().config().servers,
+            "stream": r.log().config().stream,
+            "replicas": r.log().config().replicas,
+            "through": r.through(),
+            "caughtUp": r.caught_up(),
+            "failure": r.failure(),
+            "receivedBytes": r.received_bytes(),
+            "misrouted": r.misrouted(),
+            // A node on a shared log logs each entry at a version whose
+            // position is the entry's stream position, so the checkpoint's
+            // version says which stream position it covers.
+            "checkpointThrough": checkpoint.as_ref().map(|c| version_position(c.version)),
+        })
+    });
+    let opened = store.open_report();
+    json!({
+        "address": shared.identity.address().to_string(),
+        "dataDir": config.data_dir.display().to_string(),
+        "durability": durability,
+        "stream": config.stream.to_string(),
+        "appliedPosition": progress.applied_position,
+        "appliedVersion": progress.applied_version,
+        "stateDigest": format!("0x{}", hex::encode(digest)),
+        "stateDigestVersion": digest_version,
+        "sharedLog": shared_log,
+        "checkpoint": checkpoint.as_ref().map(checkpoint_json),
+        "compacted": store.compacted().map(|h| json!({
+            "through": h.last_position,
+            "version": h.last_version,
+            "horizon": h.horizon,
+        })),
+        "open": {
+            "checkpoint": opened.checkpoint,
+            "compactedThrough": opened.compacted_through,
+            "replayedRecords": opened.replayed_records,
+            "skippedCheckpoints": opened.skipped_checkpoints.iter()
+                .map(|(path, why)| json!({ "path": path.display().to_string(), "why": why }))
+                .collect::<Vec<_>>(),
+        },
+        "uptimeSeconds": shared.started.elapsed().as_secs(),
+        "logkvVersion": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+fn checkpoint_json(r: &CheckpointReport) -> Value {
+    json!({
+        "path": r.path.display().to_string(),
+        "position": r.position,
+        "version": r.version,
+        "keys": r.keys,
+        "bytes": r.bytes,
+        "elapsedSeconds": r.elapsed.as_secs_f64(),
+    })
+}
+
+fn compaction_json(r: &CompactionReport) -> Value {
+    json!({
+        "compactedThrough": r.compacted_through,
+        "inputBytes": r.input_bytes,
+        "outputBytes": r.output_bytes,
+        "keys": r.keys,
+        "versionsKept": r.versions_kept,
+        "versionsDropped": r.versions_dropped,
+        "keysDropped": r.keys_dropped,
+        "horizon": r.horizon,
+        "elapsedSeconds": r.elapsed.as_secs_f64(),
+    })
+}
+
+fn export_json(r: &ExportReport) -> Value {
+    json!({
+        "path": r.path.display().to_string(),
+        "position": r.position,
+        "version": r.version,
+        "keys": r.keys,
+        "bytes": r.bytes,
+    })
+}
