@@ -38,8 +38,12 @@ pub async fn run(shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => return,
         }
         let node = shared.node.clone();
-        let job = tokio::task::spawn_blocking(move || node.store().maintain());
-        match wait(job, &Running::Due, &shared.shutdown).await {
+        let keys = Arc::new(KeysDone::default());
+        let progress = keys.clone();
+        let job = tokio::task::spawn_blocking(move || {
+            node.store().maintain_with_progress(&mut |done, total| progress.update(done, total))
+        });
+        match wait(job, &Running::Due(keys), &shared.shutdown).await {
             Ok(None) => pause = TICK,
             Ok(Some(MaintenanceDone::Checkpoint(report))) => {
                 checkpointed(&shared, &report);
@@ -63,8 +67,9 @@ pub async fn run(shared: Arc<Shared>) {
 
 /// What a job waited for is, for its progress lines.
 pub enum Running {
-    /// Whichever job `Store::maintain` found due (it reports no progress).
-    Due,
+    /// Whichever job `Store::maintain` found due (a compaction reports the
+    /// keys it walked; a checkpoint nothing).
+    Due(Arc<KeysDone>),
     /// A job on demand: `checkpoint`, `export`.
     Job(&'static str),
     /// A compaction, with the keys it has walked so far.
@@ -106,9 +111,11 @@ pub async fn wait<T>(mut job: JoinHandle<T>, running: &Running, shutdown: &Cance
 fn progress(running: &Running, took: Duration) {
     let running_s = took.as_secs();
     match running {
-        Running::Due => tracing::info!(running_s, "maintenance job (checkpoint or compaction) still running"),
         Running::Job(what) => tracing::info!(running_s, "{what} still running"),
-        Running::Compaction(keys) => {
+        Running::Due(keys) if keys.total.load(Relaxed) == 0 => {
+            tracing::info!(running_s, "maintenance job (checkpoint or compaction) still running")
+        }
+        Running::Due(keys) | Running::Compaction(keys) => {
             let (done, total) = (keys.done.load(Relaxed), keys.total.load(Relaxed));
             let pct = if total == 0 { 0.0 } else { done as f64 * 100.0 / total as f64 };
             tracing::info!(running_s, keys_done = done, keys = total, "compacting: {pct:.0}% of the keys");

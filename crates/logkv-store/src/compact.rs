@@ -169,6 +169,7 @@ impl Store {
     ) -> Result<()> {
         let snapshot = self.index.read().snapshot();
         let total: u64 = snapshot.spaces.iter().map(|(_, s)| s.len() as u64).sum();
+        progress(0, total);
         let mut done = 0u64;
         for (keyspace, index) in &snapshot.spaces {
             for (key, meta) in index.iter() {

@@ -131,13 +131,22 @@ impl Store {
 
     /// Runs a checkpoint or a compaction if one is due; `None` if neither.
     pub fn maintain(&self) -> Result<Option<MaintenanceDone>> {
+        self.maintain_with_progress(&mut |_, _| {})
+    }
+
+    /// [`Store::maintain`], reporting a compaction's progress as
+    /// `(keys done, keys)`.
+    pub fn maintain_with_progress(
+        &self,
+        progress: &mut dyn FnMut(u64, u64),
+    ) -> Result<Option<MaintenanceDone>> {
         let mut job = self.maintenance.lock();
         let options = job.options;
         if self.retention.drops_history() {
             let (dead, total) = self.dead_bytes()?;
             if total >= options.compact_min_bytes && dead as f64 >= options.compact_dead_ratio * total as f64
             {
-                return Ok(Some(MaintenanceDone::Compaction(self.compact_locked(&mut job, &mut |_, _| {})?)));
+                return Ok(Some(MaintenanceDone::Compaction(self.compact_locked(&mut job, progress)?)));
             }
         }
         let written = i128::from(self.log.stats().snapshot().bytes_written);
