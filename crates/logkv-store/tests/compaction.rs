@@ -273,3 +273,38 @@ fn a_crash_at_any_sync_point_of_compaction_leaves_a_consistent_store() {
     }
     assert!(completed);
 }
+
+/// Power is lost just before each sync a checkpoint makes, in turn: the
+/// store reopens with every acknowledged write, from the older checkpoint
+/// or the log, and a checkpoint cut short is never loaded.
+#[test]
+fn a_crash_at_any_sync_point_of_a_checkpoint_leaves_a_consistent_store() {
+    let retention = Retention::default();
+    for op in [FaultOp::Sync, FaultOp::SyncDir, FaultOp::Write] {
+        for after in 0.. {
+            let fs = SimFs::new();
+            let store = open(&fs, retention);
+            let mut oracle = Oracle::default();
+            for round in 0..4u8 {
+                for i in 0..10u8 {
+                    let value = vec![round; 10 + i as usize];
+                    let version = store.put(&key(i), &value).unwrap();
+                    oracle.record(version, vec![(key(i), Some(value))]);
+                }
+                if round == 1 {
+                    store.checkpoint().unwrap();
+                }
+            }
+            fs.inject(Fault { after, ..Fault::new(op, FaultKind::Eio) });
+            let outcome = store.checkpoint();
+            for seed in [1, 2, 3] {
+                let reopened = open(&fs.power_loss(seed), retention);
+                check(&reopened, &oracle, 10, retention)
+                    .unwrap_or_else(|e| panic!("{op:?} #{after} seed {seed}: {e}"));
+            }
+            if outcome.is_ok() {
+                break;
+            }
+        }
+    }
+}
