@@ -403,6 +403,15 @@ fn check_marker(dir: &Path, node: &Node, log: &JetStreamLog, watched: &Watched) 
     }
 }
 
+/// Marks `dir` as a copy of `log`'s stream for `watched`: what `logkv
+/// checkpoint import` does for a directory it seeds with another node's
+/// export, which holds a state and so would not be marked at start.
+pub fn mark_copy(dir: &Path, log: &JetStreamLog, watched: &Watched) -> Result<(), ReplicaError> {
+    let path = dir.join(MARKER);
+    write_durably(&path, &marker_text(log, watched))
+        .map_err(|source| ReplicaError::Marker { path: path.display().to_string(), source })
+}
+
 /// Whether `dir` holds a shared log's copy (an embedded node refuses it).
 pub fn is_shared_log_copy(dir: &Path) -> bool {
     dir.join(MARKER).exists()

@@ -132,6 +132,44 @@ pub enum Command {
     /// The shared log (a JetStream stream many nodes follow).
     #[command(subcommand)]
     Log(LogCommand),
+    /// Writes a checkpoint, so the next start replays only the log after it
+    /// (docs/compaction.md); with `export` and `import`, moves a node's
+    /// state to a new data directory.
+    ///
+    /// Prints `checkpoint position=P version=V keys=N bytes=N elapsed_ms=T
+    /// path=FILE`, after `opened from=log|compacted|checkpoint
+    /// replayed_records=N` when it opened the data directory itself.
+    Checkpoint(crate::maintenance_cmds::CheckpointArgs),
+    /// Rewrites the log's sealed segments into one compacted file, dropping
+    /// the versions retention does not keep (docs/compaction.md).
+    ///
+    /// A progress bar shows on a terminal. Prints `compacted
+    /// through_log_position=P keys=N versions_kept=N versions_dropped=N
+    /// keys_dropped=N horizon=V input_bytes=N output_bytes=N elapsed_ms=T`;
+    /// a checkpoint is written after it.
+    Compact(crate::maintenance_cmds::CompactArgs),
+    /// Builds a new data directory holding exactly the state as of a
+    /// version or a time, and the history before it.
+    ///
+    /// Reads the data directory of a stopped node and writes --out, which
+    /// must be absent or empty. Only the log is copied: the compacted file
+    /// and the segments up to the last record at or before the point, so
+    /// positions and versions stay what they were and the new directory
+    /// takes writes after them. Prints `restored version=V position=P
+    /// bytes=N out=DIR`.
+    ///
+    /// The node key (node.key) is not copied: a restored directory run
+    /// next to the original must not sign as the same account, or the two
+    /// would number different entries with the same nonces. It gets a key
+    /// of its own on its first write, with none of the original's rights
+    /// (grant them with `logkv acl`).
+    ///
+    /// The shared-log marker (shared-log.toml) is not copied either: the
+    /// restored directory is a node of its own on its own file log (`logkv
+    /// serve` without --log), not a copy of the stream, which would catch
+    /// up at once. To start a node of a shared log from another node's
+    /// state, use `logkv checkpoint export` and `logkv checkpoint import`.
+    Restore(crate::backup_cmds::RestoreArgs),
 }
 
 /// `logkv log …`.

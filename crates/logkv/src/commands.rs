@@ -22,7 +22,7 @@ use logkv_runtime::keyfile::{self, KeyfileError};
 use logkv_runtime::node::{Applied, Node, NodeError, NodeOptions};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
-use logkv_store::{HistoryEntry, ScanOptions};
+use logkv_store::{HistoryEntry, RecoveryReport, ScanOptions};
 
 use crate::cli::{GlobalArgs, StoreCommand, SubmitArgs, DEFAULT_KEY_FILE};
 use crate::exit::{CliError, Outcome};
@@ -363,7 +363,13 @@ fn open(global: &GlobalArgs) -> Result<Node, CliError> {
     let node =
         Node::open_with_progress(&global.data_dir, options, &mut |done, total| replay.update(done, total))?;
     drop(replay);
-    if let Some(t) = &node.store().recovery_report().truncation {
+    warn_recovery(node.store().recovery_report());
+    Ok(node)
+}
+
+/// Warns on stderr when opening cut off a torn or damaged tail.
+pub fn warn_recovery(report: &RecoveryReport) {
+    if let Some(t) = &report.truncation {
         let removed = match t.removed_segments.len() {
             0 => String::new(),
             n => format!(", removed {n} later segment file(s)"),
@@ -376,7 +382,6 @@ fn open(global: &GlobalArgs) -> Result<Node, CliError> {
             t.reason
         );
     }
-    Ok(node)
 }
 
 /// The value given on the command line, else the file's or stdin's bytes,

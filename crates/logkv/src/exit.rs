@@ -56,6 +56,8 @@ pub enum CliError {
     Serve(logkv_server::ServeError),
     /// `logkv log trim` did not trim.
     Trim(crate::trim::TrimError),
+    /// A checkpoint, compaction, restore, export or import did not run.
+    Maintenance(crate::maintenance_cmds::MaintenanceError),
     /// Input that is not what the command takes (bad hex, bad JSON, a body
     /// that does not parse).
     BadInput(String),
@@ -111,6 +113,7 @@ impl fmt::Display for CliError {
             CliError::Remote(e) => e.fmt(f),
             CliError::Serve(e) => e.fmt(f),
             CliError::Trim(e) => e.fmt(f),
+            CliError::Maintenance(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
             CliError::Node(e) => e.fmt(f),
             CliError::NotCommitted { version, result } => {
@@ -156,7 +159,7 @@ impl From<RemoteError> for CliError {
 /// `holder` (`pid N (COMMAND LINE)`): its `--http` address if the command
 /// line gives one (a wildcard host reached over loopback), else the
 /// default; `None` if the holder is not a server.
-fn serve_url(holder: &str) -> Option<String> {
+pub fn serve_url(holder: &str) -> Option<String> {
     let command = holder.split_once('(')?.1.trim_end_matches(')');
     let mut words = command.split_whitespace();
     words.by_ref().find(|w| *w == "serve")?;
@@ -211,7 +214,8 @@ impl CliError {
                 | CliError::NoKey { .. }
         ) || matches!(self, CliError::Remote(e) if e.is_usage())
             || matches!(self, CliError::Serve(e) if e.is_usage())
-            || matches!(self, CliError::Trim(e) if e.is_usage());
+            || matches!(self, CliError::Trim(e) if e.is_usage())
+            || matches!(self, CliError::Maintenance(e) if e.is_usage());
         ExitCode::from(if usage { USAGE } else { DAMAGE_OR_IO })
     }
 

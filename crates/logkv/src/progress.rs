@@ -1,5 +1,6 @@
-//! A replay progress bar on stderr, shown only when the log is big enough to
-//! make the user wait (indicatif hides it when stderr is not a terminal).
+//! Progress bars on stderr (indicatif hides them when stderr is not a
+//! terminal): replay, shown only when the log is big enough to make the
+//! user wait, and compaction.
 
 use indicatif::{ProgressBar, ProgressStyle};
 
@@ -30,6 +31,35 @@ impl Replay {
 }
 
 impl Drop for Replay {
+    fn drop(&mut self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}
+
+/// Feeds `Store::compact` with keys done of keys to rewrite; the bar is
+/// cleared when this is dropped.
+#[derive(Default)]
+pub struct Compaction {
+    bar: Option<ProgressBar>,
+}
+
+impl Compaction {
+    /// Records that `done` of `total` keys have been rewritten.
+    pub fn update(&mut self, done: u64, total: u64) {
+        let bar = self.bar.get_or_insert_with(|| {
+            let style =
+                ProgressStyle::with_template("compacting {bar:40} {human_pos}/{human_len} keys ({eta})")
+                    .expect("the template is a valid constant");
+            ProgressBar::new(total).with_style(style)
+        });
+        bar.set_length(total);
+        bar.set_position(done);
+    }
+}
+
+impl Drop for Compaction {
     fn drop(&mut self) {
         if let Some(bar) = &self.bar {
             bar.finish_and_clear();

@@ -121,7 +121,7 @@ impl Remote {
     }
 
     /// Calls `method` with positional `params`; its `result`.
-    fn call(&self, method: &'static str, params: Value) -> Result<Value, RemoteError> {
+    pub fn call(&self, method: &'static str, params: Value) -> Result<Value, RemoteError> {
         let id = self.next_id.get();
         self.next_id.set(id + 1);
         let request = json!({ "jsonrpc": "2.0", "id": id, "method": method, "params": params });
@@ -399,7 +399,7 @@ impl Remote {
     }
 }
 
-fn field_u64(method: &'static str, object: &Value, field: &str) -> Result<u64, RemoteError> {
+pub fn field_u64(method: &'static str, object: &Value, field: &str) -> Result<u64, RemoteError> {
     object.get(field).and_then(Value::as_u64).ok_or_else(|| RemoteError::BadResponse {
         method,
         detail: format!("no unsigned integer `{field}` in {object}"),
