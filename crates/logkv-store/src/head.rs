@@ -166,6 +166,9 @@ impl Head {
         let io = |e| StoreError::from(LogError::io(path, e));
         let file = fs.open(path).map_err(io)?;
         let len = file.len().map_err(io)?;
+        if len < HEAD_HEADER_LEN {
+            return Err(corrupt(path, 0, &format!("{len} bytes: shorter than a compacted file's header")));
+        }
         let map = file.map(len).map_err(io)?;
         let mut head = Self {
             info: HeadInfo { id, last_position: 0, last_version: 0, horizon: 0, created_ms: 0, data_end: 0 },

@@ -134,3 +134,17 @@ fn an_export_taken_under_writes_imports_to_the_state_at_its_version() {
     // Nothing older than the export is in it.
     assert!(matches!(imported.get_at(b"k1", export.version - 1), Err(StoreError::Compacted { .. })));
 }
+
+#[test]
+fn importing_something_that_is_not_an_export_is_refused_and_writes_nothing() {
+    let fs = SimFs::new();
+    for bytes in [&b"junk"[..], &[0u8; 100][..], &[7u8; 4096][..]] {
+        let file = logkv_fs::FileSystem::create(&fs, Path::new("/not-an-export")).unwrap();
+        file.write_at(bytes, 0).unwrap();
+        drop(file);
+        let err = Store::import(&fs, Path::new("/not-an-export"), Path::new("/into")).unwrap_err();
+        assert!(err.is_corruption(), "{err}");
+        assert!(!logkv_fs::FileSystem::exists(&fs, Path::new("/into/04194304.head")));
+        logkv_fs::FileSystem::remove_file(&fs, Path::new("/not-an-export")).unwrap();
+    }
+}
