@@ -61,10 +61,16 @@ impl Damage {
 /// unreadable files or a format newer than this code are errors; damage is
 /// reported in the result.
 pub fn inspect(fs: &dyn FileSystem, dir: &Path) -> Result<Vec<SegmentInfo>> {
+    inspect_from(fs, dir, 1)
+}
+
+/// [`inspect`] for a log whose oldest segment starts at `first_position`
+/// (after a compacted file that replaced the segments before it).
+pub fn inspect_from(fs: &dyn FileSystem, dir: &Path, first_position: u64) -> Result<Vec<SegmentInfo>> {
     let ids = Segment::list(fs, dir)?;
     let mut infos: Vec<SegmentInfo> = Vec::with_capacity(ids.len());
     // Where the next segment must start; known only after a clean segment.
-    let mut next_position = Some(1);
+    let mut next_position = Some(first_position);
     for (i, &id) in ids.iter().enumerate() {
         let seg = Segment::open(fs, &dir.join(Segment::file_name(id)), id)?;
         let mut info = check_segment(&seg, next_position)?;

@@ -20,6 +20,7 @@ use logkv_fs::FileSystem;
 use logkv_log::format::{read_frame, u64_at, FrameRead, RecordType, SEGMENT_HEADER_LEN};
 use logkv_log::{Loc, LogError};
 
+use crate::checkpoint::{self, CheckpointInfo};
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head, HeadInfo, HeadWriter, FIRST_HEAD_ID};
 use crate::keyspaces::KeyspacesSnapshot;
@@ -265,6 +266,31 @@ impl Store {
         fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
         Ok(*head.info())
     }
+}
+
+/// The compacted file in `dir`, if any, with its key count, after reading
+/// (and so checking) every block of it: for `logkv inspect`.
+pub fn inspect_compacted(fs: &dyn FileSystem, dir: &Path) -> Result<Option<(HeadInfo, u64)>> {
+    let names = fs.list_dir(dir).map_err(|e| LogError::io(dir, e))?;
+    let Some(id) = names.iter().filter_map(|n| head::parse_name(n)).max() else { return Ok(None) };
+    let head = Head::open(fs, &dir.join(head::file_name(id)), id)?;
+    let keys = head.keys()?;
+    Ok(Some((*head.info(), keys)))
+}
+
+/// Every checkpoint in `dir`, newest first, with what it says of itself
+/// or why it cannot be used: for `logkv inspect`.
+pub fn inspect_checkpoints(
+    fs: &dyn FileSystem,
+    dir: &Path,
+) -> Result<Vec<(PathBuf, std::result::Result<CheckpointInfo, String>)>> {
+    checkpoint::list(fs, dir)?
+        .into_iter()
+        .map(|(_, path)| {
+            let loaded = checkpoint::load(fs, &path)?;
+            Ok((path, loaded.map(|l| l.info).map_err(|d| d.0)))
+        })
+        .collect()
 }
 
 /// Copies `from` to `to` (only the first `keep.0` bytes, then zeros up to

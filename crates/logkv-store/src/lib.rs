@@ -26,7 +26,7 @@ mod store;
 mod write;
 
 pub use applied::{AppliedOp, AppliedValue};
-pub use backup::{ExportReport, RestoreReport};
+pub use backup::{inspect_checkpoints, inspect_compacted, ExportReport, RestoreReport};
 pub use batch::{Op, WriteBatch};
 pub use checkpoint::CheckpointInfo;
 pub use compact::CompactionReport;

@@ -170,6 +170,11 @@ fn compacting_to_one_version_shrinks_the_directory_and_keeps_the_newest_values()
     assert!(bytes_after < bytes_before, "{bytes_before} bytes before, {bytes_after} after: {out}");
 
     assert_eq!(ok(&data, &["scan"]), newest);
+    // inspect checks the compacted file and the checkpoint too, and takes
+    // the oldest segment starting after the compacted file for what it is.
+    let report = ok(&data, &["inspect"]);
+    assert!(report.contains(".head compacted through=") && report.contains("corrupt=0"), "{report}");
+    assert!(report.contains(".ckpt position=") && report.contains("torn_tails=0"), "{report}");
     for key in 0..7 {
         let key = format!("key{key}");
         assert_eq!(ok(&data, &["history", &key]).lines().count(), 1, "{key}: one version left");
