@@ -33,6 +33,15 @@ pub struct Sizes {
     pub nats_writers: &'static [usize],
     /// Entries of the NATS section's catch-up stream.
     pub nats_entries: usize,
+    /// Keys of the maintenance section's restart store.
+    pub restart_keys: usize,
+    /// Log sizes the restart part measures, in records per key.
+    pub restart_passes: usize,
+    /// Keys of the maintenance section's space and write-during-upkeep
+    /// stores (each written once, then overwritten 4 times over).
+    pub upkeep_keys: usize,
+    /// How long the maintenance section's idle and checkpoint write windows last.
+    pub upkeep_run: Duration,
 }
 
 impl Sizes {
@@ -47,6 +56,10 @@ impl Sizes {
             nats_run: Duration::from_secs(3),
             nats_writers: &[1, 16, 64],
             nats_entries: 50_000,
+            restart_keys: 10_000_000,
+            restart_passes: 3,
+            upkeep_keys: 2_000_000,
+            upkeep_run: Duration::from_secs(5),
         }
     }
 
@@ -61,6 +74,10 @@ impl Sizes {
             nats_run: Duration::from_secs(1),
             nats_writers: &[16],
             nats_entries: 5_000,
+            restart_keys: 50_000,
+            restart_passes: 3,
+            upkeep_keys: 50_000,
+            upkeep_run: Duration::from_millis(300),
         }
     }
 }

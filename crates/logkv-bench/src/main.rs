@@ -23,7 +23,7 @@ use clap::{Parser, ValueEnum};
 
 use crate::ctx::{fresh, Ctx, Sizes};
 use crate::report::{dur, progress, Table};
-use crate::sections::{always, fsync, large, memory, nats, periodic, reads, replay, runtime};
+use crate::sections::{always, fsync, large, maintenance, memory, nats, periodic, reads, replay, runtime};
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;
@@ -49,9 +49,11 @@ enum Section {
     Runtime,
     /// 9. NATS JetStream shared log: writes and catch-up against raw JetStream.
     Nats,
+    /// 10. checkpoints and compaction: restart time, space, writes meanwhile.
+    Maintenance,
 }
 
-const ALL: [Section; 9] = [
+const ALL: [Section; 10] = [
     Section::Fsync,
     Section::Always,
     Section::Periodic,
@@ -61,6 +63,7 @@ const ALL: [Section; 9] = [
     Section::LargeWrite,
     Section::Runtime,
     Section::Nats,
+    Section::Maintenance,
 ];
 
 impl Section {
@@ -75,6 +78,7 @@ impl Section {
             Section::LargeWrite => "7. 1 MiB values: write throughput",
             Section::Runtime => "8. runtime: node replay, verification, batched local writes",
             Section::Nats => "9. NATS JetStream shared log: writes and catch-up",
+            Section::Maintenance => "10. maintenance: checkpoints, compaction, retention",
         }
     }
 
@@ -97,6 +101,7 @@ impl Section {
             Section::LargeWrite => large::run(ctx),
             Section::Runtime => runtime::run(ctx),
             Section::Nats => nats::run(ctx),
+            Section::Maintenance => maintenance::run(ctx),
         }
     }
 }
@@ -126,6 +131,18 @@ struct Cli {
     /// Timed fdatasync calls of the fsync section (default 300; 40 with --quick).
     #[arg(long)]
     syncs: Option<usize>,
+    /// Keys of the maintenance section's restart store (default 10,000,000;
+    /// 50,000 with --quick).
+    #[arg(long)]
+    restart_keys: Option<usize>,
+    /// Log sizes the restart part measures, in records per key (default 3:
+    /// the keys written once, then overwritten once and twice).
+    #[arg(long)]
+    restart_passes: Option<usize>,
+    /// Keys of the maintenance section's space and write-during-upkeep stores
+    /// (default 2,000,000; 50,000 with --quick).
+    #[arg(long)]
+    upkeep_keys: Option<usize>,
     /// Keep the data directory instead of removing it.
     #[arg(long)]
     keep: bool,
@@ -198,6 +215,9 @@ fn main() -> Result<(), Box<dyn Error>> {
     sizes.keys = cli.keys.unwrap_or(sizes.keys).max(1);
     sizes.large_values = cli.large_values.unwrap_or(sizes.large_values).max(1);
     sizes.syncs = cli.syncs.unwrap_or(sizes.syncs).max(1);
+    sizes.restart_keys = cli.restart_keys.unwrap_or(sizes.restart_keys).max(1);
+    sizes.restart_passes = cli.restart_passes.unwrap_or(sizes.restart_passes).max(1);
+    sizes.upkeep_keys = cli.upkeep_keys.unwrap_or(sizes.upkeep_keys).max(1);
     let base = base_dir(cli.dir)?;
     let root = base.join(format!("logkv-bench-{}", std::process::id()));
     fresh(&root)?;

@@ -4,6 +4,7 @@ pub mod always;
 pub mod fsync;
 pub mod group_commit;
 pub mod large;
+pub mod maintenance;
 pub mod memory;
 pub mod nats;
 pub mod periodic;
