@@ -146,7 +146,7 @@ pub fn compacted(shared: &Shared, report: &CompactionReport) {
         output_bytes = report.output_bytes,
         keys = report.keys,
         versions_kept = report.versions_kept,
-        versions_dropped = report.versions_dropped,
+        histories_cut = report.histories_cut,
         keys_dropped = report.keys_dropped,
         horizon = report.horizon,
         took_ms = report.elapsed.as_millis() as u64,

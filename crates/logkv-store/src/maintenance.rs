@@ -24,7 +24,7 @@ pub struct MaintenanceOptions {
     /// Logs smaller than this are not compacted automatically.
     pub compact_min_bytes: u64,
     /// Most bytes per second compaction writes (0: no limit), so that it
-    /// leaves the disk to foreground writes.
+    /// leaves the disk, and the CPU its reads take, to foreground writes.
     pub compact_bytes_per_sec: u64,
 }
 
@@ -34,7 +34,7 @@ impl Default for MaintenanceOptions {
             checkpoint_interval_bytes: 256 << 20,
             compact_dead_ratio: 0.5,
             compact_min_bytes: 128 << 20,
-            compact_bytes_per_sec: 256 << 20,
+            compact_bytes_per_sec: 64 << 20,
         }
     }
 }

@@ -144,7 +144,7 @@ pub enum Command {
     /// the versions retention does not keep (docs/compaction.md).
     ///
     /// A progress bar shows on a terminal. Prints `compacted
-    /// through_log_position=P keys=N versions_kept=N versions_dropped=N
+    /// through_log_position=P keys=N versions_kept=N histories_cut=N
     /// keys_dropped=N horizon=V input_bytes=N output_bytes=N elapsed_ms=T`;
     /// a checkpoint is written after it.
     Compact(crate::maintenance_cmds::CompactArgs),

@@ -279,12 +279,12 @@ pub fn compact(global: &GlobalArgs, args: CompactArgs) -> Result<Outcome, CliErr
     };
     writeln!(
         io::stdout().lock(),
-        "compacted through_log_position={} keys={} versions_kept={} versions_dropped={} keys_dropped={} \
+        "compacted through_log_position={} keys={} versions_kept={} histories_cut={} keys_dropped={} \
          horizon={} input_bytes={} output_bytes={} elapsed_ms={}",
         report.compacted_through,
         report.keys,
         report.versions_kept,
-        report.versions_dropped,
+        report.histories_cut,
         report.keys_dropped,
         report.horizon,
         report.input_bytes,
@@ -318,7 +318,7 @@ fn compaction_from_json(answer: &Value) -> Result<CompactionReport, RemoteError>
         output_bytes: field("outputBytes")?,
         keys: field("keys")?,
         versions_kept: field("versionsKept")?,
-        versions_dropped: field("versionsDropped")?,
+        histories_cut: field("historiesCut")?,
         keys_dropped: field("keysDropped")?,
         horizon: field("horizon")?,
         elapsed: field_seconds(method, answer)?,

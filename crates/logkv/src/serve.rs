@@ -108,7 +108,7 @@ pub struct MaintenanceArgs {
     #[arg(long, env = "LOGKV_COMPACT_MIN_BYTES", value_name = "BYTES")]
     pub compact_min_bytes: Option<u64>,
     /// Most bytes per second a compaction writes; 0 = no limit
-    /// [default: 268435456].
+    /// [default: 67108864].
     #[arg(long, env = "LOGKV_COMPACT_BYTES_PER_SEC", value_name = "BYTES")]
     pub compact_bytes_per_sec: Option<u64>,
 }

@@ -244,7 +244,7 @@ fn compaction_json(r: &CompactionReport) -> Value {
         "outputBytes": r.output_bytes,
         "keys": r.keys,
         "versionsKept": r.versions_kept,
-        "versionsDropped": r.versions_dropped,
+        "historiesCut": r.histories_cut,
         "keysDropped": r.keys_dropped,
         "horizon": r.horizon,
         "elapsedSeconds": r.elapsed.as_secs_f64(),

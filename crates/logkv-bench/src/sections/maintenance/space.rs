@@ -93,8 +93,8 @@ pub(super) fn run(ctx: &Ctx, t: &mut Table) -> Result<(), Failure> {
         format!("{} / {} / {}", dur(report.elapsed), mb(report.input_bytes), mb(report.output_bytes)),
     ));
     t.row(Row::new(
-        "  versions kept / dropped",
-        format!("{} / {}", thousands(report.versions_kept as f64), thousands(report.versions_dropped as f64)),
+        "  versions kept / keys whose history was cut",
+        format!("{} / {}", thousands(report.versions_kept as f64), thousands(report.histories_cut as f64)),
     ));
     t.note(format!(
         "space: {} keys written, then {} overwrites of uniformly random keys (fixed seed), periodic, \
