@@ -6,10 +6,13 @@
 //!    before and after `Store::compact` with `retain_versions = 1`.
 //! 3. [`busy`]: writers' throughput and latency while checkpoints loop
 //!    and while a compaction runs, against the same writers idle.
+//! 4. [`hot`]: log bytes a skewed workload writes when writes coalesce in
+//!    memory, against the same writes keeping all history.
 //!
 //! Everything goes through the `Store` API, without a server.
 
 mod busy;
+mod hot;
 mod restart;
 mod space;
 
@@ -38,6 +41,7 @@ pub fn run(ctx: &mut Ctx) -> Result<Table, Box<dyn Error>> {
     restart::run(ctx, &mut t).map_err(|e| e as Box<dyn Error>)?;
     space::run(ctx, &mut t).map_err(|e| e as Box<dyn Error>)?;
     busy::run(ctx, &mut t).map_err(|e| e as Box<dyn Error>)?;
+    hot::run(ctx, &mut t).map_err(|e| e as Box<dyn Error>)?;
     Ok(t)
 }
 
