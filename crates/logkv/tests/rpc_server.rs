@@ -17,7 +17,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::types::{tx_version, StreamId};
-use rpc_support::{entry_hex, native_tx, signer, Rpc};
+use rpc_support::{entry_hex, native_tx, signer, Rpc, Ws};
 use serde_json::{json, Value};
 use server::{Server, PATIENCE};
 
@@ -208,59 +208,6 @@ fn kv_wait_for_version_wakes_on_a_resp_write_and_times_out_with_an_error() {
     assert!(timeout["data"].as_str().unwrap().contains("not visible"), "{timeout}");
     assert_eq!(rpc.error("kv_waitForVersion", json!([]))["code"], json!(-32602));
     server.stop_cleanly();
-}
-
-/// A WebSocket client of `/ws`.
-struct Ws(tungstenite::WebSocket<TcpStream>);
-
-impl Ws {
-    fn connect(server: &Server) -> Ws {
-        let stream = TcpStream::connect(&server.http).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let (ws, _) =
-            tungstenite::client(format!("ws://{}/ws", server.http), stream).expect("WebSocket handshake");
-        Ws(ws)
-    }
-
-    fn send(&mut self, request: Value) {
-        self.0.send(tungstenite::Message::text(request.to_string())).unwrap();
-    }
-
-    fn next(&mut self) -> Value {
-        loop {
-            match self.0.read().expect("a message before the timeout") {
-                tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-                tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => continue,
-                other => panic!("unexpected message {other:?}"),
-            }
-        }
-    }
-
-    /// Subscribes; the subscription id.
-    fn watch(&mut self, stream: StreamId, from: u64) -> Value {
-        self.send(json!({ "jsonrpc": "2.0", "id": 1, "method": "kv_watch", "params": [s(stream), from] }));
-        let answer = self.next();
-        assert!(answer["result"].is_string(), "{answer}");
-        answer["result"].clone()
-    }
-
-    /// The next `n` changes of `subscription`: (version, key, value).
-    fn changes(&mut self, subscription: &Value, n: usize) -> Vec<(u64, Vec<u8>, Option<Vec<u8>>)> {
-        (0..n)
-            .map(|_| {
-                let note = self.next();
-                assert_eq!(note["method"], json!("kv_watch"), "{note}");
-                assert_eq!(&note["params"]["subscription"], subscription, "{note}");
-                let r = &note["params"]["result"];
-                let bytes = |v: &Value| STANDARD.decode(v.as_str().unwrap()).unwrap();
-                (
-                    r["version"].as_u64().unwrap(),
-                    bytes(&r["key"]),
-                    (!r["value"].is_null()).then(|| bytes(&r["value"])),
-                )
-            })
-            .collect()
-    }
 }
 
 #[test]

@@ -11,7 +11,6 @@
 mod rpc_support;
 mod server;
 
-use std::net::TcpStream;
 use std::time::Instant;
 
 use base64::engine::general_purpose::STANDARD;
@@ -19,7 +18,7 @@ use base64::Engine;
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
-use rpc_support::{signer, Rpc};
+use rpc_support::{signer, Rpc, Ws};
 use serde_json::{json, Value};
 use server::{Server, PATIENCE};
 
@@ -194,14 +193,14 @@ fn a_watcher_live_across_a_compaction_keeps_receiving_writes() {
     let v2 = put(&rpc, &me, "a", "2");
     let mut ws = Ws::connect(&server);
     let sub = ws.watch(S, v2);
-    assert_eq!(ws.change(&sub), (v2, b"a".to_vec(), Some(b"2".to_vec())));
+    assert_eq!(ws.changes(&sub, 1)[0], (v2, b"a".to_vec(), Some(b"2".to_vec())));
     admin_ok(&rpc, "admin_compact", json!([]));
     let v3 = put(&rpc, &me, "b", "3");
-    assert_eq!(ws.change(&sub), (v3, b"b".to_vec(), Some(b"3".to_vec())));
+    assert_eq!(ws.changes(&sub, 1)[0], (v3, b"b".to_vec(), Some(b"3".to_vec())));
     // A subscription from a version after the compacted part replays it.
     let mut late = Ws::connect(&server);
     let sub = late.watch(S, v3);
-    assert_eq!(late.change(&sub), (v3, b"b".to_vec(), Some(b"3".to_vec())));
+    assert_eq!(late.changes(&sub, 1)[0], (v3, b"b".to_vec(), Some(b"3".to_vec())));
     server.stop_cleanly();
 }
 
@@ -297,55 +296,4 @@ fn bad_retention_and_maintenance_settings_stop_serve_with_a_usage_error() {
     std::fs::write(&file, "retain_duration = \"7d\"\ncompact_bytes_per_sec = 0\n").unwrap();
     let server = Server::builder().arg("--config").arg(&file).env("LOGKV_RETAIN_VERSIONS", "3").start();
     server.stop_cleanly();
-}
-
-/// A JSON-RPC WebSocket client.
-struct Ws(tungstenite::WebSocket<TcpStream>);
-
-impl Ws {
-    fn connect(server: &Server) -> Ws {
-        let stream = TcpStream::connect(&server.http).unwrap();
-        stream.set_read_timeout(Some(PATIENCE)).unwrap();
-        let (ws, _) =
-            tungstenite::client(format!("ws://{}/ws", server.http), stream).expect("WebSocket handshake");
-        Ws(ws)
-    }
-
-    fn send(&mut self, request: Value) {
-        self.0.send(tungstenite::Message::text(request.to_string())).unwrap();
-    }
-
-    fn next(&mut self) -> Value {
-        loop {
-            match self.0.read().expect("a message before the timeout") {
-                tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
-                tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => continue,
-                other => panic!("unexpected message {other:?}"),
-            }
-        }
-    }
-
-    /// Subscribes to `stream` from `from`; the subscription id.
-    fn watch(&mut self, stream: StreamId, from: u64) -> Value {
-        self.send(
-            json!({ "jsonrpc": "2.0", "id": 1, "method": "kv_watch", "params": [stream.to_string(), from] }),
-        );
-        let answer = self.next();
-        assert!(answer["result"].is_string(), "{answer}");
-        answer["result"].clone()
-    }
-
-    /// The next change of `subscription`: version, key, value.
-    fn change(&mut self, subscription: &Value) -> (u64, Vec<u8>, Option<Vec<u8>>) {
-        let note = self.next();
-        let params = &note["params"];
-        assert_eq!(&params["subscription"], subscription, "{note}");
-        let result = &params["result"];
-        let decode = |v: &Value| STANDARD.decode(v.as_str().expect("base64")).unwrap();
-        (
-            result["version"].as_u64().unwrap(),
-            decode(&result["key"]),
-            result["value"].as_str().map(|_| decode(&result["value"])),
-        )
-    }
 }

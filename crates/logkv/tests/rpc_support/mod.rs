@@ -124,3 +124,65 @@ pub fn entry_hex(signer: &Signer, nonce: u64, txs: Vec<TxPart>) -> String {
     let entry = Entry { sender: signer.address(), nonce, txs };
     format!("0x{}", hex::encode(entry.encode_signed(signer).expect("encode the entry")))
 }
+
+/// A JSON-RPC client of the server's WebSocket endpoint (`/ws`), for
+/// `kv_watch` subscriptions.
+pub struct Ws(tungstenite::WebSocket<std::net::TcpStream>);
+
+impl Ws {
+    /// Connects to `server`'s `/ws`.
+    pub fn connect(server: &Server) -> Ws {
+        let stream = std::net::TcpStream::connect(&server.http).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        let (ws, _) =
+            tungstenite::client(format!("ws://{}/ws", server.http), stream).expect("WebSocket handshake");
+        Ws(ws)
+    }
+
+    /// Sends one request.
+    pub fn send(&mut self, request: Value) {
+        self.0.send(tungstenite::Message::text(request.to_string())).unwrap();
+    }
+
+    /// The next message (answer or notification), skipping pings.
+    pub fn next(&mut self) -> Value {
+        loop {
+            match self.0.read().expect("a message before the timeout") {
+                tungstenite::Message::Text(t) => return serde_json::from_str(t.as_str()).unwrap(),
+                tungstenite::Message::Ping(_) | tungstenite::Message::Pong(_) => continue,
+                other => panic!("unexpected message {other:?}"),
+            }
+        }
+    }
+
+    /// Subscribes to `stream`'s changes from version `from`; the
+    /// subscription id.
+    pub fn watch(&mut self, stream: StreamId, from: u64) -> Value {
+        self.send(
+            json!({ "jsonrpc": "2.0", "id": 1, "method": "kv_watch", "params": [stream.to_string(), from] }),
+        );
+        let answer = self.next();
+        assert!(answer["result"].is_string(), "{answer}");
+        answer["result"].clone()
+    }
+
+    /// The next `n` changes of `subscription`: (version, key, value).
+    pub fn changes(&mut self, subscription: &Value, n: usize) -> Vec<(u64, Vec<u8>, Option<Vec<u8>>)> {
+        use base64::Engine;
+        let bytes =
+            |v: &Value| base64::engine::general_purpose::STANDARD.decode(v.as_str().unwrap()).unwrap();
+        (0..n)
+            .map(|_| {
+                let note = self.next();
+                assert_eq!(note["method"], json!("kv_watch"), "{note}");
+                assert_eq!(&note["params"]["subscription"], subscription, "{note}");
+                let r = &note["params"]["result"];
+                (
+                    r["version"].as_u64().unwrap(),
+                    bytes(&r["key"]),
+                    (!r["value"].is_null()).then(|| bytes(&r["value"])),
+                )
+            })
+            .collect()
+    }
+}
