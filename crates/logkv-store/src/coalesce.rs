@@ -143,6 +143,9 @@ impl Coalescer {
         if full {
             self.seal_locked(&mut state)?;
         }
+        // Read before the index lock: appends take the log's lock, then
+        // the index's.
+        let next_position = state.is_none().then(|| self.log.next_position());
         let mut index = self.index.write();
         if require_live && !ops.iter().all(|o| index.is_live(DEFAULT_KEYSPACE, o.key)) {
             return Ok(None);
@@ -157,7 +160,7 @@ impl Coalescer {
             *generation += 1;
             Pending {
                 generation: *generation,
-                position: self.log.next_position(),
+                position: next_position.expect("read above when no batch was open"),
                 slots: Vec::new(),
                 by_key: BTreeMap::new(),
                 bytes: 0,

@@ -213,7 +213,10 @@ impl Store {
         report: &mut CompactionReport,
     ) -> Result<(Vec<Kept>, bool)> {
         let mut kept = Vec::new();
-        let mut nth = 0u64;
+        // Versions of the compacted range met so far, and newer ones. Only
+        // the former count for retention: a newer version may not be
+        // durable yet, so the range's newest must stay whatever follows it.
+        let (mut nth, mut newer) = (0u64, 0u64);
         let mut base_taken = false;
         let mut previous_version = None;
         let mut next = Some(Loc::from_u64(meta));
@@ -221,13 +224,13 @@ impl Store {
             let (here, h) = match self.version_record(keyspace, key, loc)? {
                 Step::At(here, h) => (here, h),
                 // Older versions were dropped by an earlier compaction.
-                Step::Dropped => return Ok((kept, nth > 0)),
+                Step::Dropped => return Ok((kept, true)),
                 // A pending batch written out meanwhile: its versions are
                 // newer than the compacted range, so walk on from the key's
                 // index entry now, with nothing kept yet.
                 Step::Moved if kept.is_empty() => {
                     next = self.index.read().get(keyspace, key).map(Loc::from_u64);
-                    (nth, previous_version) = (0, None);
+                    (nth, newer, previous_version) = (0, 0, None);
                     continue;
                 }
                 Step::Moved => return Err(StoreError::Invalid("a compacted version moved".into())),
@@ -238,11 +241,12 @@ impl Store {
                 continue;
             }
             previous_version = Some(h.version);
-            nth += 1;
             if h.version > last_version {
+                newer += 1;
                 continue;
             }
-            if nth == 1 && h.kind == OpKind::Delete && keep.drops_deleted(keyspace, h.version) {
+            nth += 1;
+            if nth == 1 && newer == 0 && h.kind == OpKind::Delete && keep.drops_deleted(keyspace, h.version) {
                 report.keys_dropped += 1;
                 report.horizon = report.horizon.max(h.version);
                 return Ok((Vec::new(), false));
@@ -334,7 +338,10 @@ impl Store {
     /// Whether an index entry points into a file that is gone.
     fn is_stale(&self, meta: u64) -> bool {
         let segment = Loc::from_u64(meta).segment();
-        if segment >= FIRST_HEAD_ID {
+        if is_pending(segment) {
+            // A write of the open window: newer than anything compacted.
+            false
+        } else if segment >= FIRST_HEAD_ID {
             self.head.read().as_ref().is_none_or(|h| h.info().id != segment)
         } else {
             self.log.is_retired(segment)
@@ -359,5 +366,84 @@ fn rate_limiter(bytes_per_sec: u64) -> impl FnMut(u64) {
         if let Some(wait) = due.checked_sub(started.elapsed()) {
             std::thread::sleep(wait);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::path::Path;
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use logkv_fs::SimFs;
+    use logkv_log::{Durability, LogConfig};
+
+    use crate::{Retention, Store, StoreOptions};
+
+    /// `periodic` with a window that never ends on its own, keeping one
+    /// version: writes coalesce until something writes the batch out.
+    fn coalescing(fs: &SimFs) -> Store {
+        let durability =
+            Durability::Periodic { flush_interval: Duration::from_secs(3600), flush_size_bytes: 1 << 30 };
+        let options = StoreOptions {
+            fs: Arc::new(fs.clone()),
+            log: LogConfig { segment_size_bytes: 4096, durability, ..LogConfig::default() },
+            retention: Retention { versions: Some(1), duration: None },
+            ..StoreOptions::default()
+        };
+        Store::open(Path::new("/db"), options).unwrap()
+    }
+
+    /// Writes still in the open window when a compaction repoints the
+    /// index are newer than anything compacted: they stay where they are.
+    #[test]
+    fn repointing_leaves_pending_writes_alone() {
+        let fs = SimFs::new();
+        let store = coalescing(&fs);
+        store.put(b"a", b"1").unwrap();
+        store.put(b"b", b"1").unwrap();
+        store.compact(&mut |_, _| {}).unwrap();
+        store.put(b"a", b"2").unwrap();
+        store.put(b"c", b"new").unwrap();
+        store.repoint_to_head().unwrap();
+        assert_eq!(store.get(b"a").unwrap().unwrap().data, b"2");
+        assert_eq!(store.get(b"c").unwrap().unwrap().data, b"new");
+        store.checkpoint().unwrap();
+        store.close().unwrap();
+        let store = coalescing(&fs);
+        assert_eq!(store.get(b"a").unwrap().unwrap().data, b"2");
+        assert_eq!(store.get(b"c").unwrap().unwrap().data, b"new");
+    }
+
+    /// A version written after the compaction's cut may not be durable
+    /// yet, so the newest version inside the cut stays whatever retention
+    /// says: a crash right after the install loses at most the newer one.
+    #[test]
+    fn the_newest_version_inside_the_cut_stays_when_a_newer_one_follows() {
+        let fs = SimFs::new();
+        let store = coalescing(&fs);
+        store.put(b"k", b"durable").unwrap();
+        store.sync().unwrap();
+        let cut = store.log.roll().unwrap();
+        store.log.sync().unwrap();
+        store.put(b"k", b"pending").unwrap();
+        let meta = store.index.read().get(crate::DEFAULT_KEYSPACE, b"k").unwrap();
+        let keep = crate::retention::Keep::new(&store.retention, None);
+        let mut report = super::CompactionReport {
+            compacted_through: 0,
+            input_bytes: 0,
+            output_bytes: 0,
+            keys: 0,
+            versions_kept: 0,
+            histories_cut: 0,
+            keys_dropped: 0,
+            horizon: 0,
+            elapsed: Duration::ZERO,
+        };
+        let (kept, _) = store
+            .kept_versions(crate::DEFAULT_KEYSPACE, b"k", meta, keep, cut.version_before, &mut report)
+            .unwrap();
+        assert_eq!(kept.len(), 1);
+        assert_eq!(kept[0].value.as_deref(), Some(&b"durable"[..]));
     }
 }

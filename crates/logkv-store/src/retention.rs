@@ -62,8 +62,9 @@ impl Keep {
         Self { versions, window_start: window_start.unwrap_or(u64::MAX) }
     }
 
-    /// Whether the `nth` newest version of a key (1 = newest overall,
-    /// counting versions newer than the compacted range) at `version` stays.
+    /// Whether the `nth` newest version of a key in the compacted range (1 =
+    /// its newest there, which always stays: versions after the range may
+    /// not be durable yet) at `version` stays.
     /// `base_taken` says whether an older-than-window version was already
     /// kept as the key's state at the window's start.
     pub(crate) fn keeps(&self, nth: u64, version: u64, base_taken: bool) -> bool {

@@ -304,7 +304,10 @@ impl Store {
             };
             // A record that writes a key twice chains both ops under one
             // version; the newer one (met first) is that version.
-            if h.version <= visible && out.last().is_none_or(|e: &HistoryEntry| e.version != h.version) {
+            // Versions only decrease along a chain; one that does not (a
+            // walk that a compaction sent to the newest version in its new
+            // file) was listed already.
+            if h.version <= visible && out.last().is_none_or(|e: &HistoryEntry| h.version < e.version) {
                 out.push(HistoryEntry {
                     version: h.version,
                     deleted: h.kind == OpKind::Delete,

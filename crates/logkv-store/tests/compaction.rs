@@ -308,3 +308,46 @@ fn a_crash_at_any_sync_point_of_a_checkpoint_leaves_a_consistent_store() {
         }
     }
 }
+
+/// Compactions while a writer goes on, in `always` and in coalescing
+/// `periodic`: every key ends with the value written to it last, before
+/// and after a reopen.
+#[test]
+fn compactions_under_concurrent_writes_keep_every_newest_value() {
+    use std::sync::Arc;
+    let modes = [(Durability::Always, "always"), (common::periodic(1 << 30), "periodic, coalescing")];
+    for (durability, what) in modes {
+        let fs = SimFs::new();
+        let retention = Retention { versions: Some(1), duration: None };
+        let options = || StoreOptions { retention, ..options(&fs, durability, SEGMENT_SIZE_BYTES) };
+        let store = Arc::new(Store::open(Path::new(DIR), options()).unwrap());
+        let writer = {
+            let store = store.clone();
+            std::thread::spawn(move || {
+                let mut last = std::collections::BTreeMap::new();
+                for n in 0..20_000u32 {
+                    let k = format!("key-{}", n % 300).into_bytes();
+                    store.put(&k, &n.to_le_bytes()).unwrap();
+                    last.insert(k, n);
+                }
+                last
+            })
+        };
+        let mut compactions = 0;
+        while !writer.is_finished() {
+            store.compact(&mut |_, _| {}).unwrap();
+            compactions += 1;
+        }
+        let last = writer.join().unwrap();
+        assert!(compactions >= 2, "{what}: only {compactions} compactions ran during the writes");
+        let check = |store: &Store| {
+            for (k, n) in &last {
+                let got = store.get(k).unwrap().unwrap_or_else(|| panic!("{what}: {k:?} missing"));
+                assert_eq!(got.data, n.to_le_bytes(), "{what}: {k:?}");
+            }
+        };
+        check(&store);
+        Arc::into_inner(store).unwrap().close().unwrap();
+        check(&Store::open(Path::new(DIR), options()).unwrap());
+    }
+}
