@@ -58,6 +58,9 @@ pub enum OpenError {
         stream: String,
         /// Why.
         why: String,
+        /// Whether the request failed in a way that can pass (no answer in
+        /// time, no responder): a cluster still electing its leaders.
+        transient: bool,
     },
     /// The stream exists with settings logkv cannot use as asked.
     #[error("stream {stream} exists but {why}")]
@@ -132,7 +135,7 @@ impl JetStreamLog {
             .enable_all()
             .build()
             .map_err(OpenError::Runtime)?;
-        let (client, js, stream) = runtime.block_on(connect(config, opening))?;
+        let (client, js, stream) = runtime.block_on(connect_within_deadline(config, opening))?;
         let created = stream.cached_info().created.to_string();
         Ok(JetStreamLog {
             handle: runtime.handle().clone(),
@@ -362,6 +365,30 @@ enum Opening {
     Existing,
 }
 
+/// [`connect`], tried again while its requests fail in a way that can
+/// pass, for as long as an append would be: nodes started with their
+/// cluster find it still electing leaders, and JetStream requests time
+/// out meanwhile.
+async fn connect_within_deadline(
+    config: &NatsConfig,
+    opening: Opening,
+) -> Result<(async_nats::Client, jetstream::Context, Stream), OpenError> {
+    let started = std::time::Instant::now();
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        match connect(config, opening).await {
+            Err(OpenError::Stream { why, transient: true, .. })
+                if started.elapsed() < config.append_deadline =>
+            {
+                tracing::info!(stream = %config.stream, %why, "the stream does not answer yet; trying again");
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(MAX_BACKOFF);
+            }
+            done => return done,
+        }
+    }
+}
+
 /// Connects and opens (or, for a node, creates) the stream.
 async fn connect(
     config: &NatsConfig,
@@ -377,7 +404,8 @@ async fn connect(
         .map_err(|e| OpenError::Connect { servers: servers.clone(), why: e.to_string() })?;
     let js = jetstream::new(client.clone());
     let name = config.stream.clone();
-    let stream_error = |why: String| OpenError::Stream { stream: name.clone(), why };
+    let stream_error = |why: String| OpenError::Stream { stream: name.clone(), why, transient: false };
+    let unanswered = |why: String| OpenError::Stream { stream: name.clone(), why, transient: true };
     let mismatch = |why: String| OpenError::Mismatch { stream: name.clone(), why };
     let wanted = Config {
         name: config.stream.clone(),
@@ -403,13 +431,22 @@ async fn connect(
                 s
             }
             Err(e) if matches!(e.kind(), CreateStreamErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NAME_EXIST) => {
-                js.get_stream(&config.stream).await.map_err(|e| stream_error(e.to_string()))?
+                js.get_stream(&config.stream).await.map_err(|e| unanswered(e.to_string()))?
+            }
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    CreateStreamErrorKind::TimedOut | CreateStreamErrorKind::JetStreamUnavailable
+                ) =>
+            {
+                return Err(unanswered(format!("cannot create it: {e}")))
             }
             Err(e) => return Err(stream_error(format!("cannot create it: {e}"))),
         },
+        Err(e) if matches!(e.kind(), GetStreamErrorKind::Request) => return Err(unanswered(e.to_string())),
         Err(e) => return Err(stream_error(e.to_string())),
     };
-    let info = stream.info().await.map_err(|e| stream_error(e.to_string()))?;
+    let info = stream.info().await.map_err(|e| unanswered(e.to_string()))?;
     let have = &info.config;
     if have.subjects != wanted.subjects {
         return Err(mismatch(format!("captures {:?}, not {:?}", have.subjects, wanted.subjects)));

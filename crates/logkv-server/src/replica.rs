@@ -128,6 +128,7 @@ impl Replica {
         let unavailable = |e: SharedLogError| logkv_nats::OpenError::Stream {
             stream: config.stream.clone(),
             why: e.to_string(),
+            transient: matches!(e, SharedLogError::Unavailable(_)),
         };
         let first_kept = log.handle().block_on(log.first_position()).map_err(unavailable)?;
         if from < first_kept {
