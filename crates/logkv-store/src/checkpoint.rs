@@ -23,7 +23,7 @@ use logkv_log::format::{u32_at, u64_at};
 use logkv_log::LogError;
 
 use crate::error::{Result, StoreError};
-use crate::index::{Builder, Index};
+use crate::index::Builder;
 use crate::keyspaces::{Keyspaces, KeyspacesSnapshot, Through};
 
 /// First bytes of a checkpoint file.
@@ -243,39 +243,4 @@ fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
     let mut index = Keyspaces::from_parts(spaces, info.live, through);
     index.superseded_bytes = info.superseded_bytes;
     Ok(Loaded { info, index, keys })
-}
-
-/// Builds keyspaces from `(keyspace, key, meta)` in ascending order (a
-/// compacted file's newest versions).
-pub(crate) struct KeyspacesBuilder {
-    spaces: BTreeMap<u32, Index>,
-    current: Option<(u32, Builder)>,
-    live: u64,
-}
-
-impl KeyspacesBuilder {
-    pub(crate) fn new() -> Self {
-        Self { spaces: BTreeMap::new(), current: None, live: 0 }
-    }
-
-    /// Adds a key; `live` says whether its newest version is a value.
-    pub(crate) fn push(&mut self, keyspace: u32, key: &[u8], meta: u64, live: bool) -> Result<()> {
-        if self.current.as_ref().is_none_or(|(ks, _)| *ks != keyspace) {
-            if let Some((ks, b)) = self.current.take() {
-                self.spaces.insert(ks, b.finish());
-            }
-            self.current = Some((keyspace, Builder::default()));
-        }
-        let (_, builder) = self.current.as_mut().expect("set above");
-        builder.push(key, meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
-        self.live += u64::from(live);
-        Ok(())
-    }
-
-    pub(crate) fn finish(mut self, through: Through) -> Keyspaces {
-        if let Some((ks, b)) = self.current.take() {
-            self.spaces.insert(ks, b.finish());
-        }
-        Keyspaces::from_parts(self.spaces, self.live, through)
-    }
 }

@@ -81,6 +81,11 @@ pub(crate) struct Coalescer {
     pub(crate) coalesced_bytes: std::sync::atomic::AtomicU64,
 }
 
+thread_local! {
+    /// Whether this thread runs inside [`Coalescer::sealed`].
+    static HOLDING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
 fn pending_loc(generation: u64, slot: usize) -> Loc {
     Loc::new(FIRST_PENDING_ID + (generation % u64::from(PENDING_IDS)) as u32, (slot as u64) << INNER_BITS)
 }
@@ -200,6 +205,11 @@ impl Coalescer {
     /// batch was written to the log meanwhile (or the location is not one
     /// of the current batch's).
     pub(crate) fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Option<R> {
+        if HOLDING.get() {
+            // This thread holds the batch still, written out: nothing is
+            // pending (and taking the lock again would deadlock).
+            return None;
+        }
         let state = self.state.lock();
         let pending = state.as_ref()?;
         if pending_loc(pending.generation, 0).segment() != loc.segment() {
@@ -221,7 +231,10 @@ impl Coalescer {
     pub(crate) fn sealed<R>(&self, f: impl FnOnce() -> R) -> Result<R> {
         let mut state = self.state.lock();
         self.seal_locked(&mut state)?;
-        Ok(f())
+        HOLDING.set(true);
+        let r = f();
+        HOLDING.set(false);
+        Ok(r)
     }
 
     fn seal_locked(&self, state: &mut Option<Pending>) -> Result<()> {

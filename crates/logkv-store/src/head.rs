@@ -257,6 +257,23 @@ impl Head {
         })
     }
 
+    /// Distinct keys in the file, reading (and so checking) every block.
+    pub fn keys(&self) -> Result<u64> {
+        let mut keys = 0u64;
+        let mut last: Option<(u32, Vec<u8>)> = None;
+        self.for_each(
+            &mut |op| {
+                if last.as_ref().is_none_or(|(ks, k)| (*ks, &k[..]) != (op.header.keyspace, op.key)) {
+                    keys += 1;
+                    last = Some((op.header.keyspace, op.key.to_vec()));
+                }
+                Ok(())
+            },
+            &mut |_, _| {},
+        )?;
+        Ok(keys)
+    }
+
     /// Calls `f` with every op in file order (keyspace, key, version),
     /// checking every block; `progress(bytes read, total)` between blocks.
     pub fn for_each(
@@ -288,25 +305,6 @@ impl Head {
         }
         progress(self.info.data_end, self.info.data_end);
         Ok(())
-    }
-}
-
-impl Head {
-    /// Distinct keys in the file, reading (and so checking) every block.
-    pub fn keys(&self) -> Result<u64> {
-        let mut keys = 0u64;
-        let mut last: Option<(u32, Vec<u8>)> = None;
-        self.for_each(
-            &mut |op| {
-                if last.as_ref().is_none_or(|(ks, k)| (*ks, &k[..]) != (op.header.keyspace, op.key)) {
-                    keys += 1;
-                    last = Some((op.header.keyspace, op.key.to_vec()));
-                }
-                Ok(())
-            },
-            &mut |_, _| {},
-        )?;
-        Ok(keys)
     }
 }
 

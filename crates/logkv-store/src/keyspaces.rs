@@ -8,7 +8,8 @@ use std::ops::Bound;
 use logkv_log::Loc;
 
 use crate::error::Result;
-use crate::index::{Index, Snapshot, CHUNK_BYTES, ENTRY_OVERHEAD};
+use crate::error::StoreError;
+use crate::index::{Builder, Index, Snapshot, CHUNK_BYTES, ENTRY_OVERHEAD};
 use crate::limits::check;
 use crate::record::OpKind;
 
@@ -216,6 +217,41 @@ impl Keyspaces {
             return Ok(());
         }
         check("max_index_bytes", max_index_bytes, self.heap_bytes + new_bytes + CHUNK_BYTES)
+    }
+}
+
+/// Builds keyspaces from `(keyspace, key, meta)` in ascending order (a
+/// compacted file's newest versions).
+pub(crate) struct KeyspacesBuilder {
+    spaces: BTreeMap<u32, Index>,
+    current: Option<(u32, Builder)>,
+    live: u64,
+}
+
+impl KeyspacesBuilder {
+    pub(crate) fn new() -> Self {
+        Self { spaces: BTreeMap::new(), current: None, live: 0 }
+    }
+
+    /// Adds a key; `live` says whether its newest version is a value.
+    pub(crate) fn push(&mut self, keyspace: u32, key: &[u8], meta: u64, live: bool) -> Result<()> {
+        if self.current.as_ref().is_none_or(|(ks, _)| *ks != keyspace) {
+            if let Some((ks, b)) = self.current.take() {
+                self.spaces.insert(ks, b.finish());
+            }
+            self.current = Some((keyspace, Builder::default()));
+        }
+        let (_, builder) = self.current.as_mut().expect("set above");
+        builder.push(key, meta).map_err(|e| StoreError::Invalid(e.to_string()))?;
+        self.live += u64::from(live);
+        Ok(())
+    }
+
+    pub(crate) fn finish(mut self, through: Through) -> Keyspaces {
+        if let Some((ks, b)) = self.current.take() {
+            self.spaces.insert(ks, b.finish());
+        }
+        Keyspaces::from_parts(self.spaces, self.live, through)
     }
 }
 

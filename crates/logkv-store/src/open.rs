@@ -15,11 +15,11 @@ use logkv_log::{FileLog, LogConfig, LogError, RecordRef, RecordType, RecoveryRep
 use parking_lot::{Mutex, RwLock};
 
 use crate::applied::parse_applied;
-use crate::checkpoint::{self, KeyspacesBuilder};
+use crate::checkpoint;
 use crate::coalesce::{self, Coalescer};
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head};
-use crate::keyspaces::{Deletes, Keyspaces, Through, DELETED};
+use crate::keyspaces::{Deletes, Keyspaces, KeyspacesBuilder, Through, DELETED};
 use crate::maintenance::{CheckpointReport, Maintenance};
 use crate::record::{parse_batch, OpKind, OpRef};
 use crate::store::{Store, StoreOptions, LOCK_FILE};

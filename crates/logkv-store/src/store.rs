@@ -229,14 +229,14 @@ impl Store {
     /// must see its own pending writes (a node applying entries in order).
     /// Other readers use [`Store::get_at_in`].
     pub fn newest_in(&self, keyspace: u32, key: &[u8]) -> Result<Option<Newest>> {
-        for _ in 0..STALE_RETRIES {
+        self.read_settled(keyspace, key, &|| {
             let Some(meta) = self.index.read().get(keyspace, key) else {
-                return Ok(None);
+                return Ok(Some(None));
             };
             let (loc, h) = match self.version_record(keyspace, key, Loc::from_u64(meta))? {
                 Step::At(loc, h) => (loc, h),
-                Step::Dropped => return Ok(None),
-                Step::Moved => continue,
+                Step::Dropped => return Ok(Some(None)),
+                Step::Moved => return Ok(None),
             };
             let value = match h.kind {
                 OpKind::Delete => None,
@@ -244,13 +244,35 @@ impl Store {
                     let at = self.value_loc(loc, &h, key.len())?.unwrap_or_default();
                     match self.read_value(at, h.value_len as usize)? {
                         Some(v) => Some(v),
-                        None => continue,
+                        None => return Ok(None),
                     }
                 }
             };
-            return Ok(Some(Newest { version: h.version, value }));
+            Ok(Some(Some(Newest { version: h.version, value })))
+        })
+    }
+
+    /// Runs `attempt` until it returns `Some`: `None` means the records it
+    /// read moved (a pending batch written out, a file compacted away) and
+    /// it must start again from the index. A busy writer can move a key's
+    /// pending version again and again, so after a few tries the pending
+    /// batch is written out and held still for one last attempt.
+    fn read_settled<R>(
+        &self,
+        keyspace: u32,
+        key: &[u8],
+        attempt: &dyn Fn() -> Result<Option<R>>,
+    ) -> Result<R> {
+        for _ in 0..STALE_RETRIES {
+            if let Some(r) = attempt()? {
+                return Ok(r);
+            }
         }
-        Err(self.moving(keyspace, key))
+        let settled = match &self.coalescer {
+            Some(c) => c.sealed(attempt)??,
+            None => attempt()?,
+        };
+        settled.ok_or_else(|| self.moving(keyspace, key))
     }
 
     /// Where the value of `key` in `keyspace` as of `version` lives on disk.
@@ -283,12 +305,7 @@ impl Store {
     /// Every retained version of `key` in `keyspace`, newest first (what
     /// compaction dropped is not listed).
     pub fn history_in(&self, keyspace: u32, key: &[u8]) -> Result<Vec<HistoryEntry>> {
-        for _ in 0..STALE_RETRIES {
-            if let Some(history) = self.try_history(keyspace, key)? {
-                return Ok(history);
-            }
-        }
-        Err(self.moving(keyspace, key))
+        self.read_settled(keyspace, key, &|| self.try_history(keyspace, key))
     }
 
     /// The history, or `None` if a pending batch moved under the walk.
@@ -322,19 +339,20 @@ impl Store {
     /// Resolves an index entry at version `at` to a value. A value whose
     /// file compaction removed while it was being read is looked up again.
     pub(crate) fn resolve(&self, keyspace: u32, key: &[u8], meta: u64, at: u64) -> Result<Option<Value>> {
-        let mut meta = Some(meta);
-        for _ in 0..STALE_RETRIES {
-            let Some(m) = meta else { return Ok(None) };
+        let first = std::cell::Cell::new(Some(meta));
+        self.read_settled(keyspace, key, &|| {
+            // The entry the caller read first, then the index's.
+            let Some(m) = first.take().or_else(|| self.index.read().get(keyspace, key)) else {
+                return Ok(Some(None));
+            };
             match self.locate(keyspace, key, m, at)? {
-                Located::Found(f) => match self.read_value(f.loc, f.len)? {
-                    Some(data) => return Ok(Some(Value { data, version: f.version })),
-                    None => meta = self.index.read().get(keyspace, key),
-                },
-                Located::Absent => return Ok(None),
-                Located::Moved => meta = self.index.read().get(keyspace, key),
+                Located::Found(f) => {
+                    Ok(self.read_value(f.loc, f.len)?.map(|data| Some(Value { data, version: f.version })))
+                }
+                Located::Absent => Ok(Some(None)),
+                Located::Moved => Ok(None),
             }
-        }
-        Err(self.moving(keyspace, key))
+        })
     }
 
     /// Finds the bytes of the value an index entry has at version `at`.
@@ -625,8 +643,9 @@ impl Drop for Store {
     }
 }
 
-/// How often a read starts over when compaction moved the record it was
-/// reading (each compaction moves a record at most once).
+/// How often a read starts over when the record it was reading moved (a
+/// pending batch written out, a file compacted away) before it holds the
+/// pending batch still.
 const STALE_RETRIES: usize = 4;
 
 /// Bytes as lowercase hex, for messages.
