@@ -329,21 +329,19 @@ impl Metrics {
                 store.horizon() as f64,
             ),
         ];
-        // Listing the segments can fail (I/O); the other series still show.
-        if let Ok((superseded, total)) = store.dead_bytes() {
-            out.push((
-                "logkv_log_superseded_bytes",
-                "gauge",
-                "log bytes superseded by newer versions since the last compaction",
-                superseded as f64,
-            ));
-            out.push((
-                "logkv_log_total_bytes",
-                "gauge",
-                "bytes of the log: the compacted file and every segment at capacity",
-                total as f64,
-            ));
-        }
+        let (superseded, total) = store.dead_bytes();
+        out.push((
+            "logkv_log_superseded_bytes",
+            "gauge",
+            "log bytes superseded by newer versions since the last compaction",
+            superseded as f64,
+        ));
+        out.push((
+            "logkv_log_total_bytes",
+            "gauge",
+            "bytes of the log: the compacted file and every segment at capacity",
+            total as f64,
+        ));
         out
     }
 }

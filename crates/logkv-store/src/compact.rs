@@ -33,7 +33,7 @@ use crate::retention::Keep;
 use crate::store::{Step, Store};
 
 /// What a compaction did.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct CompactionReport {
     /// The last log position the new compacted file replaces.
     pub compacted_through: u64,
@@ -103,17 +103,8 @@ impl Store {
         let mut limiter = rate_limiter(rate);
         let path = self.dir.join(head::file_name(id));
         let mut writer = HeadWriter::create(self.fs.as_ref(), &path, id, now_ms(), &mut limiter)?;
-        let mut report = CompactionReport {
-            compacted_through: last_position,
-            input_bytes,
-            output_bytes: 0,
-            keys: 0,
-            versions_kept: 0,
-            histories_cut: 0,
-            keys_dropped: 0,
-            horizon: 0,
-            elapsed: Duration::ZERO,
-        };
+        let mut report =
+            CompactionReport { compacted_through: last_position, input_bytes, ..Default::default() };
         let written = self.write_kept(&mut writer, keep, last_version, &mut report, progress);
         if let Err(e) = written {
             writer.abandon();
@@ -429,17 +420,7 @@ mod tests {
         store.put(b"k", b"pending").unwrap();
         let meta = store.index.read().get(crate::DEFAULT_KEYSPACE, b"k").unwrap();
         let keep = crate::retention::Keep::new(&store.retention, None);
-        let mut report = super::CompactionReport {
-            compacted_through: 0,
-            input_bytes: 0,
-            output_bytes: 0,
-            keys: 0,
-            versions_kept: 0,
-            histories_cut: 0,
-            keys_dropped: 0,
-            horizon: 0,
-            elapsed: Duration::ZERO,
-        };
+        let mut report = super::CompactionReport::default();
         let (kept, _) = store
             .kept_versions(crate::DEFAULT_KEYSPACE, b"k", meta, keep, cut.version_before, &mut report)
             .unwrap();

@@ -143,7 +143,7 @@ impl Store {
         let mut job = self.maintenance.lock();
         let options = job.options;
         if self.retention.drops_history() {
-            let (dead, total) = self.dead_bytes()?;
+            let (dead, total) = self.dead_bytes();
             if total >= options.compact_min_bytes && dead as f64 >= options.compact_dead_ratio * total as f64
             {
                 return Ok(Some(MaintenanceDone::Compaction(self.compact_locked(&mut job, progress)?)));
@@ -160,10 +160,10 @@ impl Store {
 
     /// Bytes superseded since the last compaction, and the bytes of the
     /// log (the compacted file and every segment, counted at capacity).
-    pub fn dead_bytes(&self) -> Result<(u64, u64)> {
+    pub fn dead_bytes(&self) -> (u64, u64) {
         let head = self.head.read().as_ref().map_or(0, |h| h.info().data_end);
-        let segments: u64 = self.log.segment_info()?.iter().map(|s| s.capacity).sum();
-        Ok((self.index.read().superseded_bytes, head + segments))
+        let segments: u64 = self.log.segments().iter().map(|(_, capacity)| capacity).sum();
+        (self.index.read().superseded_bytes, head + segments)
     }
 
     /// The compacted file, if the log has one.

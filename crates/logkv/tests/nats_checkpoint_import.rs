@@ -20,7 +20,6 @@ mod rpc_support;
 mod server;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread;
@@ -34,7 +33,7 @@ use logkv_store::StoreOptions;
 use nats::Cluster;
 use rpc_support::Rpc;
 use serde_json::{json, Value};
-use server::{Server, PATIENCE};
+use server::{logkv, Server, PATIENCE};
 
 const TOKEN: &str = "nats-checkpoint-import-test-token";
 const STREAM: &str = "seeded";
@@ -54,17 +53,6 @@ fn node_args(cluster: &Cluster) -> Vec<String> {
 /// The RESP stream of writer node `n`.
 fn resp_stream(n: u8) -> String {
     format!("0x{}", hex::encode([n; 32]))
-}
-
-/// `logkv ARGS` with none of the caller's `LOGKV_*` settings.
-fn logkv(args: &[&str]) -> Output {
-    let mut command = Command::new(server::binary());
-    for (key, _) in std::env::vars_os() {
-        if key.to_str().is_some_and(|k| k.starts_with("LOGKV_")) {
-            command.env_remove(key);
-        }
-    }
-    command.args(args).output().expect("run logkv")
 }
 
 /// `logkv ARGS`, which must succeed: its stdout.

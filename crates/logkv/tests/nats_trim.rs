@@ -13,7 +13,6 @@ mod rpc_support;
 mod server;
 
 use std::path::Path;
-use std::process::{Command, Output};
 use std::thread;
 use std::time::Instant;
 
@@ -22,7 +21,7 @@ use logkv_runtime::shared_log::Log;
 use nats::Cluster;
 use rpc_support::Rpc;
 use serde_json::{json, Value};
-use server::{Server, PATIENCE};
+use server::{logkv, Server, PATIENCE};
 
 /// The bearer token of `admin_nodeInfo`.
 const TOKEN: &str = "nats-trim-test-token";
@@ -39,17 +38,6 @@ fn node_args(cluster: &Cluster, stream: &str) -> Vec<String> {
 /// A node on `dir`, started and ready.
 fn start_node(dir: &Path, args: &[String]) -> Server {
     Server::builder().data_dir(dir).args(args).start()
-}
-
-/// `logkv ARGS` with none of the caller's `LOGKV_*` settings.
-fn logkv(args: &[&str]) -> Output {
-    let mut command = Command::new(server::binary());
-    for (key, _) in std::env::vars_os() {
-        if key.to_str().is_some_and(|k| k.starts_with("LOGKV_")) {
-            command.env_remove(key);
-        }
-    }
-    command.args(args).output().expect("run logkv")
 }
 
 fn text(bytes: &[u8]) -> String {

@@ -25,6 +25,18 @@ pub fn binary() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_logkv"))
 }
 
+/// Runs `logkv ARGS` to the end with none of the caller's `LOGKV_*`
+/// settings (which would change what the command does).
+pub fn logkv(args: &[&str]) -> std::process::Output {
+    let mut command = Command::new(binary());
+    for (key, _) in std::env::vars_os() {
+        if key.to_str().is_some_and(|k| k.starts_with("LOGKV_")) {
+            command.env_remove(key);
+        }
+    }
+    command.args(args).output().expect("run logkv")
+}
+
 /// A loopback port nothing listens on right now (the OS picks it).
 pub fn free_port() -> u16 {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind an ephemeral port");
