@@ -9,6 +9,10 @@
 # which run once against each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+# Incremental caches double a test build's size on disk and buy nothing in a
+# one-off run; a full disk once failed CI, so show what is free as well.
+export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"
+df -h . "${TMPDIR:-/tmp}"
 
 # bench/redis-benchmark.sh runs redis-server and redis-benchmark.
 if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/null; then
@@ -59,11 +63,12 @@ fi
 echo "workspace tests; NATS tests with $("$(command -v nats-server || echo /usr/sbin/nats-server)" --version)"
 cargo test --workspace --all-targets
 echo "NATS tests again with $(/opt/nats-new/bin/nats-server --version), every write synced"
-# The glob picks up every tests/nats_*.rs target.
+# The glob picks up every tests/nats_*.rs target; --workspace keeps the
+# first run's feature set, so nothing is compiled twice.
 export LOGKV_NATS_SERVER=/opt/nats-new/bin/nats-server LOGKV_NATS_SYNC=always
-cargo test -p logkv --test 'nats_*'
-cargo test -p logkv-nats --test jetstream_log
+cargo test --workspace --test 'nats_*' --test jetstream_log
 unset LOGKV_NATS_SERVER LOGKV_NATS_SYNC
 bash scripts/golden/check.sh
 cargo run --release --quiet -p logkv-bench -- --quick
 bash bench/redis-benchmark.sh --quick
+df -h . "${TMPDIR:-/tmp}"

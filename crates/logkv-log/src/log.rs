@@ -112,6 +112,9 @@ pub(crate) struct Inner {
     visible_version: AtomicU64,
     /// Version tag of the newest record appended (acknowledged or not).
     sequenced_version: AtomicU64,
+    /// Version tag of the newest record fdatasync'd (at open: the newest
+    /// record recovery found).
+    synced_version: AtomicU64,
     /// One flush at a time, so files are written in order.
     flush_lock: Mutex<FlushState>,
     failed: OnceLock<String>,
@@ -205,6 +208,7 @@ impl FileLog {
             visible: AtomicU64::new(rec.next_position - 1),
             visible_version: AtomicU64::new(last_version),
             sequenced_version: AtomicU64::new(last_version),
+            synced_version: AtomicU64::new(last_version),
             flush_lock: Mutex::new(FlushState {
                 unsynced,
                 zeroed,
@@ -290,6 +294,12 @@ impl FileLog {
     /// readers see no version above it.
     pub fn visible_version(&self) -> u64 {
         self.inner.visible_version.load(Ordering::Acquire)
+    }
+
+    /// The version tag of the newest record on stable storage: what a power
+    /// loss now would keep. In `none` mode it moves only at a clean close.
+    pub fn synced_version(&self) -> u64 {
+        self.inner.synced_version.load(Ordering::Acquire)
     }
 
     /// The version tag of the newest record appended, acknowledged or not.
@@ -679,6 +689,7 @@ impl Inner {
                 self.stats.record_sync(started.elapsed());
             }
             unsynced.clear();
+            self.synced_version.fetch_max(last.version, Ordering::AcqRel);
         }
         Ok(last)
     }

@@ -559,6 +559,12 @@ impl Store {
         self.log.sequenced_version()
     }
 
+    /// The newest version on stable storage (see [`FileLog::synced_version`]);
+    /// writes coalescing in a pending batch are not there yet.
+    pub fn synced_version(&self) -> u64 {
+        self.log.synced_version()
+    }
+
     /// The position of the newest acknowledged record.
     pub fn visible_position(&self) -> u64 {
         self.log.visible_position()

@@ -1,0 +1,11 @@
+//! logkv's evaluation harness: YCSB-style workloads on logkv (in each
+//! durability mode), on a naive hash table made durable by periodic full
+//! snapshots, and on peer engines (RocksDB, fjall, redb, sled, built only
+//! with their features), measuring throughput, latency, memory, space,
+//! write amplification, time to persist, recovery time and data lost on
+//! failures; every run is a JSON record from which `report` draws the
+//! tables and charts of `docs/evaluation/README.md`.
+
+pub mod engine;
+pub mod record;
+pub mod workload;
