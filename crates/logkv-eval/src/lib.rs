@@ -6,6 +6,8 @@
 //! failures; every run is a JSON record from which `report` draws the
 //! tables and charts of `docs/evaluation/README.md`.
 
+pub mod child;
 pub mod engine;
+pub mod progress;
 pub mod record;
 pub mod workload;
