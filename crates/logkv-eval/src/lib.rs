@@ -8,6 +8,8 @@
 
 pub mod child;
 pub mod engine;
+pub mod measure;
 pub mod progress;
 pub mod record;
+pub mod run;
 pub mod workload;

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use logkv_store::{Durability, ScanOptions, Store, StoreOptions};
+use logkv_store::{Durability, ScanOptions, Store, StoreOptions, WriteBatch};
 
 use super::{Engine, EngineKind, Result};
 
@@ -60,6 +60,15 @@ impl Logkv {
 impl Engine for Logkv {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<u64> {
         Ok(self.store.put(key, value)?)
+    }
+
+    fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut batch = WriteBatch::new();
+        for (k, v) in pairs {
+            batch.put(k.as_slice(), v.as_slice());
+        }
+        self.store.write(&batch)?;
+        Ok(())
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {

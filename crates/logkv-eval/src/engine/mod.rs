@@ -33,6 +33,11 @@ pub trait Engine: Send + Sync {
     /// Sets `key` to `value`; returns once the engine acknowledges the write
     /// under its [`Promise`], with a ticket for [`Engine::persisted_through`].
     fn put(&self, key: &[u8], value: &[u8]) -> Result<u64>;
+    /// Writes many pairs, for untimed preloading: engines with a batch write
+    /// use it (atomicity is not needed, speed is); returns once acknowledged.
+    fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        pairs.iter().try_for_each(|(k, v)| self.put(k, v).map(drop))
+    }
     /// The value of `key`, if any.
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>>;
     /// Reads up to `limit` pairs in key order from `start` (inclusive) and

@@ -184,22 +184,38 @@ fn load(fs: &DynFs, path: &Path) -> Result<HashMap<Vec<u8>, Vec<u8>>> {
     Ok(map)
 }
 
+/// Overwrites in place when the key exists, so an update allocates nothing.
+fn set(map: &mut HashMap<Vec<u8>, Vec<u8>>, key: &[u8], value: &[u8]) {
+    match map.get_mut(key) {
+        Some(v) => {
+            v.clear();
+            v.extend_from_slice(value);
+        }
+        None => {
+            map.insert(key.to_vec(), value.to_vec());
+        }
+    }
+}
+
 impl Engine for Naive {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<u64> {
         self.check()?;
         let mut guard = self.shared.map.write();
         let (map, ticket) = &mut *guard;
-        match map.get_mut(key) {
-            Some(v) => {
-                v.clear();
-                v.extend_from_slice(value);
-            }
-            None => {
-                map.insert(key.to_vec(), value.to_vec());
-            }
-        }
+        set(map, key, value);
         *ticket += 1;
         Ok(*ticket)
+    }
+
+    fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        self.check()?;
+        let mut guard = self.shared.map.write();
+        let (map, ticket) = &mut *guard;
+        for (k, v) in pairs {
+            set(map, k, v);
+        }
+        *ticket += pairs.len() as u64;
+        Ok(())
     }
 
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
