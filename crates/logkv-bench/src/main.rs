@@ -11,7 +11,6 @@
 mod alloc;
 mod ctx;
 mod data;
-mod machine;
 mod report;
 mod sections;
 
@@ -24,6 +23,7 @@ use clap::{Parser, ValueEnum};
 use crate::ctx::{fresh, Ctx, Sizes};
 use crate::report::{dur, progress, Table};
 use crate::sections::{always, fsync, large, maintenance, memory, nats, periodic, reads, replay, runtime};
+use logkv_eval::machine;
 
 #[global_allocator]
 static ALLOCATOR: alloc::Counting = alloc::Counting;

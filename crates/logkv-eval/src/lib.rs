@@ -6,10 +6,16 @@
 //! failures; every run is a JSON record from which `report` draws the
 //! tables and charts of `docs/evaluation/README.md`.
 
+pub mod cell;
 pub mod child;
+pub mod cli;
+pub mod config;
 pub mod engine;
+pub mod machine;
 pub mod measure;
+pub mod persist;
 pub mod progress;
 pub mod record;
 pub mod run;
+pub mod suite;
 pub mod workload;

@@ -109,7 +109,8 @@ pub struct ThroughputRow {
     pub latency: Latency,
 }
 
-/// What a loaded data set costs in memory and on disk.
+/// What a data set costs in memory and on disk, after its preload and the
+/// timed phases that followed (which wrote more).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct FootprintRow {
     /// Which engine and mode.
@@ -120,10 +121,17 @@ pub struct FootprintRow {
     pub peak_rss_bytes: u64,
     /// Resident set size once loaded (VmRSS).
     pub rss_bytes: u64,
-    /// Space the engine's directory takes on disk.
+    /// Space the engine's directory takes on disk at the end.
     pub disk_bytes: u64,
-    /// Bytes the process wrote to storage while loading (`/proc/self/io`).
+    /// Bytes of the live keys and values at the end (what `disk_bytes`
+    /// is compared with: space amplification).
+    pub live_bytes: u64,
+    /// Bytes the process wrote to storage over the preload and the phases
+    /// (`/proc/self/io`).
     pub written_bytes: u64,
+    /// Bytes of keys and values the clients wrote meanwhile (what
+    /// `written_bytes` is compared with: write amplification).
+    pub user_bytes_written: u64,
 }
 
 /// Reopening after `kill -9`.

@@ -134,12 +134,29 @@ pub struct Inserts {
     random: AtomicU64,
     /// Write numbers, so every value written is distinct.
     writes: AtomicU64,
+    /// Puts made by the phases.
+    puts: AtomicU64,
 }
 
 impl Inserts {
     /// Inserts after a preload of `data`.
     pub fn after(data: DataSet) -> Self {
-        Self { seq: AtomicU64::new(data.keys), random: AtomicU64::new(0), writes: AtomicU64::new(1) }
+        Self {
+            seq: AtomicU64::new(data.keys),
+            random: AtomicU64::new(0),
+            writes: AtomicU64::new(1),
+            puts: AtomicU64::new(0),
+        }
+    }
+
+    /// Puts the phases made so far.
+    pub fn puts(&self) -> u64 {
+        self.puts.load(Ordering::Relaxed)
+    }
+
+    /// Keys inserted by the load phases so far.
+    pub fn inserted(&self, data: DataSet) -> u64 {
+        self.seq.load(Ordering::Relaxed) - data.keys + self.random.load(Ordering::Relaxed)
     }
 }
 
@@ -157,17 +174,23 @@ pub fn phase(
     if phase.workload == Workload::Scan && engine.scan(&workload::key(0), 1)?.is_none() {
         return Ok(None);
     }
-    let zipf = (phase.distribution == Distribution::Zipfian && !phase.workload.inserts()).then(|| Zipf::new(data.keys));
+    let zipf = (phase.distribution == Distribution::Zipfian && !phase.workload.inserts())
+        .then(|| Zipf::new(data.keys));
     let started = Instant::now();
     let deadline = started + Duration::from_secs_f64(secs);
     let results: Vec<Result<(u64, Histogram<u64>, Instant)>> = std::thread::scope(|s| {
         let workers: Vec<_> = (0..phase.threads)
             .map(|t| {
                 let chooser = KeyChooser::new(data.keys, zipf, seed.wrapping_add(t as u64 * 7919));
-                s.spawn(move || client(engine, data, phase.workload, chooser, deadline, inserts, seed ^ t as u64))
+                s.spawn(move || {
+                    client(engine, data, phase.workload, chooser, deadline, inserts, seed ^ t as u64)
+                })
             })
             .collect();
-        workers.into_iter().map(|w| w.join().unwrap_or_else(|_| Err("a client thread panicked".into()))).collect()
+        workers
+            .into_iter()
+            .map(|w| w.join().unwrap_or_else(|_| Err("a client thread panicked".into())))
+            .collect()
     });
     let mut ops = 0;
     let mut hist = histogram();
@@ -209,18 +232,20 @@ fn client(
 ) -> Result<(u64, Histogram<u64>, Instant)> {
     let mut hist = histogram();
     let mut buf = ValueBuf::new(data.value_bytes as usize, seed);
-    let mut ops = 0u64;
+    let (mut ops, mut puts) = (0u64, 0u64);
     let mut now = Instant::now();
     while now < deadline {
         let write = inserts.writes.fetch_add(1, Ordering::Relaxed);
+        let mut put = |i: u64| {
+            puts += 1;
+            engine.put(&workload::key(i), buf.stamp(i, write))
+        };
         match workload {
             Workload::LoadSeq => {
-                let i = inserts.seq.fetch_add(1, Ordering::Relaxed);
-                engine.put(&workload::key(i), buf.stamp(i, write))?;
+                put(inserts.seq.fetch_add(1, Ordering::Relaxed))?;
             }
             Workload::LoadRandom => {
-                let i = workload::mix(inserts.random.fetch_add(1, Ordering::Relaxed)) | 1 << 63;
-                engine.put(&workload::key(i), buf.stamp(i, write))?;
+                put(workload::mix(inserts.random.fetch_add(1, Ordering::Relaxed)) | 1 << 63)?;
             }
             Workload::ReadRandom => {
                 engine.get(&workload::key(chooser.next()))?;
@@ -229,16 +254,15 @@ fn client(
                 let i = chooser.next();
                 let update_percent = if workload == Workload::Update50 { 50 } else { 5 };
                 if chooser.percent() < update_percent {
-                    engine.put(&workload::key(i), buf.stamp(i, write))?;
+                    put(i)?;
                 } else {
                     engine.get(&workload::key(i))?;
                 }
             }
             Workload::Rmw => {
                 let i = chooser.next();
-                let k = workload::key(i);
-                engine.get(&k)?;
-                engine.put(&k, buf.stamp(i, write))?;
+                engine.get(&workload::key(i))?;
+                put(i)?;
             }
             Workload::Scan => {
                 let len = 1 + chooser.percent() as usize;
@@ -250,6 +274,7 @@ fn client(
         ops += 1;
         now = end;
     }
+    inserts.puts.fetch_add(puts, Ordering::Relaxed);
     Ok((ops, hist, now))
 }
 
@@ -298,7 +323,10 @@ mod tests {
                 }
             }
             let next = inserts.seq.load(Ordering::Relaxed);
-            assert!(engine.get(&workload::key(next - 1)).unwrap().is_some(), "{kind}: sequential inserts landed");
+            assert!(
+                engine.get(&workload::key(next - 1)).unwrap().is_some(),
+                "{kind}: sequential inserts landed"
+            );
             engine.close().unwrap();
         }
     }

@@ -170,6 +170,12 @@ pub enum Command {
     /// up at once. To start a node of a shared log from another node's
     /// state, use `logkv checkpoint export` and `logkv checkpoint import`.
     Restore(crate::backup_cmds::RestoreArgs),
+    /// The evaluation harness: `run` measures logkv next to a naive hash
+    /// table with snapshots (and peer engines, in a build with them);
+    /// `report` writes docs/evaluation/README.md and its charts from the
+    /// run records (see docs/evaluation/README.md).
+    #[command(subcommand)]
+    Bench(logkv_eval::cli::Command),
 }
 
 /// `logkv log …`.

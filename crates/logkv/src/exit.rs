@@ -61,6 +61,8 @@ pub enum CliError {
     /// Input that is not what the command takes (bad hex, bad JSON, a body
     /// that does not parse).
     BadInput(String),
+    /// `logkv bench` (the evaluation harness) failed.
+    Bench(String),
     /// The node failed otherwise than in its store (a bad system record, an
     /// entry it could not build).
     Node(logkv_runtime::node::NodeError),
@@ -115,6 +117,7 @@ impl fmt::Display for CliError {
             CliError::Trim(e) => e.fmt(f),
             CliError::Maintenance(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
+            CliError::Bench(why) => write!(f, "bench: {why}"),
             CliError::Node(e) => e.fmt(f),
             CliError::NotCommitted { version, result } => {
                 write!(f, "the transaction at version {version} was not committed: {result}")

@@ -33,6 +33,7 @@ fn main() -> ExitCode {
             | Command::Serve(_)
             | Command::Log(_)
             | Command::Restore(_)
+            | Command::Bench(_)
     );
     let admin = matches!(cli.command, Command::Checkpoint(_) | Command::Compact(_));
     let server_flag = matches.value_source("server") == Some(clap::parser::ValueSource::CommandLine);
@@ -59,6 +60,10 @@ fn main() -> ExitCode {
         },
         Command::Compact(args) => maintenance_cmds::compact(&cli.global, args),
         Command::Restore(args) => backup_cmds::restore(&cli.global, args),
+        Command::Bench(command) => {
+            logkv_eval::child::set_prefix(vec!["bench".into()]);
+            logkv_eval::cli::main(command).map(|()| exit::Outcome::Ok).map_err(exit::CliError::Bench)
+        }
     };
     match result {
         Ok(outcome) => outcome.code(),

@@ -11,9 +11,9 @@ use logkv_store::{Durability, Store};
 
 use crate::ctx::{fresh, options, Ctx};
 use crate::data::{key, value, SMALL_PUT_FRAME_BYTES};
-use crate::machine::{usage, Usage};
 use crate::report::{dur, pct, per_sec, progress, rate, thousands, times, Row, Table, Target};
 use crate::sections::{fsync, group_commit};
+use logkv_eval::machine::{usage, Usage};
 
 /// Writer counts measured.
 pub const WRITERS: [usize; 3] = [1, 4, 32];

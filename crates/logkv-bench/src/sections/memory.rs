@@ -10,8 +10,8 @@ use logkv_store::{Durability, Store};
 use crate::alloc::live_bytes;
 use crate::ctx::{options, Ctx};
 use crate::data::{value, KEY_BYTES};
-use crate::machine::{rss_anon_bytes, trim_heap};
 use crate::report::{thousands, times, Row, Table, Target};
+use logkv_eval::machine::{rss_anon_bytes, trim_heap};
 
 /// The index should cost at most the key plus this, per key.
 const TARGET_OVERHEAD_BYTES: usize = 32;

@@ -68,7 +68,8 @@ impl Naive {
     /// Opens the baseline in `dir` on `fs`, loading the newest snapshot.
     pub fn open(fs: DynFs, dir: &Path, interval: Duration) -> Result<Self> {
         fs.create_dir_all(dir)?;
-        let map = if fs.exists(&dir.join(SNAPSHOT)) { load(&fs, &dir.join(SNAPSHOT))? } else { HashMap::new() };
+        let map =
+            if fs.exists(&dir.join(SNAPSHOT)) { load(&fs, &dir.join(SNAPSHOT))? } else { HashMap::new() };
         let shared = Arc::new(Shared { map: RwLock::new((map, 0)), ..Shared::default() });
         let snapshots = {
             let (shared, fs, dir) = (Arc::clone(&shared), Arc::clone(&fs), dir.to_path_buf());

@@ -18,8 +18,8 @@ use logkv_store::{CompactionReport, Durability, MaintenanceOptions, Store};
 use super::{overwrite_heavy, retain_one, Failure, OVERWRITES, SEED};
 use crate::ctx::{fresh, Ctx};
 use crate::data::{key, value};
-use crate::machine::{usage, Usage};
 use crate::report::{dur, pct, per_sec, progress, rate, thousands, Row, Table, Target};
+use logkv_eval::machine::{usage, Usage};
 
 /// Concurrent writers.
 const WRITERS: u64 = 4;
