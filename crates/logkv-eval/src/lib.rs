@@ -16,6 +16,7 @@ pub mod measure;
 pub mod persist;
 pub mod progress;
 pub mod record;
+pub mod report;
 pub mod run;
 pub mod suite;
 pub mod workload;
