@@ -248,10 +248,10 @@ fn client(
                 put(workload::mix(inserts.random.fetch_add(1, Ordering::Relaxed)) | 1 << 63)?;
             }
             Workload::ReadRandom => {
-                engine.get(&workload::key(chooser.next()))?;
+                engine.get(&workload::key(chooser.pick()))?;
             }
             Workload::Update50 | Workload::Read95 => {
-                let i = chooser.next();
+                let i = chooser.pick();
                 let update_percent = if workload == Workload::Update50 { 50 } else { 5 };
                 if chooser.percent() < update_percent {
                     put(i)?;
@@ -260,13 +260,13 @@ fn client(
                 }
             }
             Workload::Rmw => {
-                let i = chooser.next();
+                let i = chooser.pick();
                 engine.get(&workload::key(i))?;
                 put(i)?;
             }
             Workload::Scan => {
                 let len = 1 + chooser.percent() as usize;
-                engine.scan(&workload::key(chooser.next()), len)?;
+                engine.scan(&workload::key(chooser.pick()), len)?;
             }
         }
         let end = Instant::now();

@@ -178,7 +178,7 @@ impl KeyChooser {
     }
 
     /// The next key index.
-    pub fn next(&mut self) -> u64 {
+    pub fn pick(&mut self) -> u64 {
         match &self.zipf {
             Some(z) => z.sample(&mut self.rng),
             None => self.rng.random_range(0..self.n),
@@ -231,7 +231,7 @@ mod tests {
         let mut c = KeyChooser::new(n, Some(Zipf::new(n)), 1);
         let mut hits = std::collections::HashMap::new();
         for _ in 0..100_000 {
-            let k = c.next();
+            let k = c.pick();
             assert!(k < n);
             *hits.entry(k).or_insert(0u32) += 1;
         }

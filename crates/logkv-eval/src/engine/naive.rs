@@ -38,11 +38,14 @@ const MAGIC: &[u8; 8] = b"NAIVEKV1";
 /// Bytes written per call when storing a snapshot.
 const WRITE_CHUNK: usize = 8 << 20;
 
+/// The data, and the ticket of the newest write to it.
+type Map = (HashMap<Vec<u8>, Vec<u8>>, u64);
+
 /// The map and what the snapshot thread shares with writers.
 #[derive(Debug, Default)]
 struct Shared {
     /// The data; the second field counts writes (the tickets).
-    map: RwLock<(HashMap<Vec<u8>, Vec<u8>>, u64)>,
+    map: RwLock<Map>,
     /// Ticket of the newest write inside the newest durable snapshot.
     persisted: AtomicU64,
     stop: AtomicBool,
