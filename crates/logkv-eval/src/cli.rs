@@ -13,6 +13,8 @@ use crate::engine::EngineKind;
 pub enum Command {
     /// Runs a configuration and writes its run record (JSON).
     Run(RunArgs),
+    /// Writes the report (README.md and charts/*.svg) from the run records.
+    Report(ReportArgs),
     /// Runs one engine on one data set (a child of `run`).
     #[command(hide = true)]
     Cell(crate::cell::CellArgs),
@@ -39,10 +41,26 @@ pub struct RunArgs {
     pub work_dir: PathBuf,
 }
 
+/// Arguments of `report`.
+#[derive(Debug, Args)]
+pub struct ReportArgs {
+    /// Directory of run records.
+    #[arg(long, default_value = "docs/evaluation/runs")]
+    pub runs: PathBuf,
+    /// Where README.md and charts/ are written (conclusions.md is read there).
+    #[arg(long, default_value = "docs/evaluation")]
+    pub out: PathBuf,
+}
+
 /// Runs `command`.
 pub fn main(command: Command) -> Result<(), String> {
     match command {
         Command::Run(args) => run(args),
+        Command::Report(args) => {
+            let summary = crate::report::write_report(&args.runs, &args.out)?;
+            eprintln!("report: {} ({} charts)", summary.readme.display(), summary.charts.len());
+            Ok(())
+        }
         Command::Cell(args) => crate::cell::cell_main(args),
         Command::Reopen(args) => crate::cell::reopen_main(args),
     }
@@ -65,5 +83,8 @@ fn run(args: RunArgs) -> Result<(), String> {
     let path = args.runs.join(format!("{}.json", config.name));
     record.save(&path)?;
     eprintln!("run record: {} ({:.0} s)", path.display(), record.elapsed_secs);
+    for target in crate::report::summarize_targets(&record) {
+        eprintln!("{target}");
+    }
     Ok(())
 }
