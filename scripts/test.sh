@@ -62,6 +62,8 @@ fi
 
 echo "workspace tests; NATS tests with $("$(command -v nats-server || echo /usr/sbin/nats-server)" --version)"
 cargo test --workspace --all-targets
+# CI compile-checks the pure-Rust peers so the harness cannot rot (RocksDB, C++, only builds when asked).
+cargo check -p logkv-eval --all-targets --features fjall,redb,sled
 echo "NATS tests again with $(/opt/nats-new/bin/nats-server --version), every write synced"
 # The glob picks up every tests/nats_*.rs target; --workspace keeps the
 # first run's feature set, so nothing is compiled twice.
