@@ -11,6 +11,7 @@ pub mod child;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod failure;
 pub mod machine;
 pub mod measure;
 pub mod persist;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
+use logkv_fs::{DynFs, StdFs};
 use logkv_store::{Durability, ScanOptions, Store, StoreOptions, WriteBatch};
 
 use super::{Engine, EngineKind, Result};
@@ -33,7 +34,13 @@ pub struct Logkv {
 impl Logkv {
     /// Opens the store in `dir` with the durability `kind` names.
     pub fn open(kind: EngineKind, dir: &Path) -> Result<Self> {
-        let mut options = StoreOptions::default();
+        Self::open_on(kind, Arc::new(StdFs), dir)
+    }
+
+    /// Opens the store in `dir` on `fs` (the fault-injecting file system in
+    /// the power-loss trials), otherwise exactly as [`Logkv::open`].
+    pub fn open_on(kind: EngineKind, fs: DynFs, dir: &Path) -> Result<Self> {
+        let mut options = StoreOptions { fs, ..StoreOptions::default() };
         options.log.durability = match kind {
             EngineKind::LogkvAlways => Durability::Always,
             EngineKind::LogkvPeriodic => Durability::periodic_default(),
@@ -76,7 +83,8 @@ impl Engine for Logkv {
     }
 
     fn scan(&self, start: &[u8], limit: usize) -> Result<Option<usize>> {
-        let options = ScanOptions { start: Bound::Included(start.to_vec()), limit: Some(limit), ..Default::default() };
+        let options =
+            ScanOptions { start: Bound::Included(start.to_vec()), limit: Some(limit), ..Default::default() };
         let mut n = 0;
         for item in self.store.scan(options) {
             item?;

@@ -9,10 +9,10 @@ use std::fmt;
 use std::path::Path;
 use std::str::FromStr;
 
-mod logkv;
-mod naive;
 #[cfg(feature = "fjall")]
 mod fjall;
+mod logkv;
+mod naive;
 #[cfg(feature = "redb")]
 mod redb;
 #[cfg(feature = "rocksdb")]
@@ -20,6 +20,7 @@ mod rocksdb;
 #[cfg(feature = "sled")]
 mod sled;
 
+pub use self::logkv::Logkv;
 pub use self::naive::Naive;
 
 /// Errors of any engine, as text plus source: the harness only reports them.
@@ -95,7 +96,8 @@ pub enum EngineKind {
     RocksdbWal,
     /// fjall, `PersistMode::SyncData` after every write.
     FjallSync,
-    /// fjall, journal buffered, synced by its background fsync.
+    /// fjall, journal buffered, synced 1 s after the previous sync by the
+    /// adapter's thread (fjall 3 has no background fsync of its own).
     FjallBuffered,
     /// redb, every write its own transaction with `Durability::Immediate`.
     RedbImmediate,
@@ -137,9 +139,10 @@ impl EngineKind {
     /// What an acknowledged write survives.
     pub fn promise(self) -> Promise {
         match self {
-            EngineKind::LogkvAlways | EngineKind::RocksdbSync | EngineKind::FjallSync | EngineKind::RedbImmediate => {
-                Promise::Synced
-            }
+            EngineKind::LogkvAlways
+            | EngineKind::RocksdbSync
+            | EngineKind::FjallSync
+            | EngineKind::RedbImmediate => Promise::Synced,
             EngineKind::LogkvPeriodic | EngineKind::Naive | EngineKind::FjallBuffered | EngineKind::Sled => {
                 Promise::Window
             }
@@ -168,7 +171,10 @@ impl EngineKind {
     /// Whether this binary was built with the engine.
     pub fn available(self) -> bool {
         match self {
-            EngineKind::LogkvAlways | EngineKind::LogkvPeriodic | EngineKind::LogkvNone | EngineKind::Naive => true,
+            EngineKind::LogkvAlways
+            | EngineKind::LogkvPeriodic
+            | EngineKind::LogkvNone
+            | EngineKind::Naive => true,
             EngineKind::RocksdbSync | EngineKind::RocksdbWal => cfg!(feature = "rocksdb"),
             EngineKind::FjallSync | EngineKind::FjallBuffered => cfg!(feature = "fjall"),
             EngineKind::RedbImmediate => cfg!(feature = "redb"),
@@ -190,7 +196,9 @@ impl EngineKind {
             }
             EngineKind::Naive => Ok(Box::new(Naive::open_std(dir, naive::SNAPSHOT_INTERVAL)?)),
             #[cfg(feature = "rocksdb")]
-            EngineKind::RocksdbSync | EngineKind::RocksdbWal => Ok(Box::new(rocksdb::Rocks::open(self, dir)?)),
+            EngineKind::RocksdbSync | EngineKind::RocksdbWal => {
+                Ok(Box::new(rocksdb::Rocks::open(self, dir)?))
+            }
             #[cfg(feature = "fjall")]
             EngineKind::FjallSync | EngineKind::FjallBuffered => Ok(Box::new(fjall::Fjall::open(self, dir)?)),
             #[cfg(feature = "redb")]
