@@ -72,5 +72,11 @@ cargo test --workspace --test 'nats_*' --test jetstream_log
 unset LOGKV_NATS_SERVER LOGKV_NATS_SYNC
 bash scripts/golden/check.sh
 cargo run --release --quiet -p logkv-bench -- --quick
+# The evaluation harness's smoke configuration and a report from it, in a
+# scratch directory so CI leaves docs/evaluation alone.
+eval_tmp="$(mktemp -d)"
+cargo run --release --quiet -p logkv-eval -- run --config smoke --runs "$eval_tmp/runs" --work-dir "$eval_tmp/work"
+cargo run --release --quiet -p logkv-eval -- report --runs "$eval_tmp/runs" --out "$eval_tmp/report"
+rm -rf "$eval_tmp"
 bash bench/redis-benchmark.sh --quick
 df -h . "${TMPDIR:-/tmp}"

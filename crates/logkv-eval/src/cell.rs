@@ -166,12 +166,13 @@ pub struct ReopenArgs {
     pub value_bytes: u64,
 }
 
-/// Keys looked up after a reopen to estimate how many survived.
-const RECOVERY_SAMPLE: u64 = 1000;
+/// Keys looked up after a reopen to count how many survived: every key of
+/// a data set up to this size, this many spread evenly over a larger one.
+const RECOVERY_SAMPLE: u64 = 100_000;
 
 /// The child side of a recovery: opens the engine, answers one read, and
-/// prints a [`RecoveryRow`] as JSON; `keys_found` is estimated from
-/// [`RECOVERY_SAMPLE`] keys spread over the data set.
+/// prints a [`RecoveryRow`] as JSON; `keys_found` is exact up to
+/// [`RECOVERY_SAMPLE`] keys and scaled from that many above.
 pub fn reopen_main(args: ReopenArgs) -> Result<(), String> {
     let data = DataSet { keys: args.keys, value_bytes: args.value_bytes };
     let disk_bytes = measure::disk_usage(&args.dir);

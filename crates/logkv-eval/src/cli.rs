@@ -21,6 +21,9 @@ pub enum Command {
     /// Times an engine's recovery (a child of `run`).
     #[command(hide = true)]
     Reopen(crate::cell::ReopenArgs),
+    /// Writes and acknowledges until killed (a child of the failure trials).
+    #[command(hide = true)]
+    Writer(crate::failure::WriterArgs),
 }
 
 /// Arguments of `run`.
@@ -63,6 +66,7 @@ pub fn main(command: Command) -> Result<(), String> {
         }
         Command::Cell(args) => crate::cell::cell_main(args),
         Command::Reopen(args) => crate::cell::reopen_main(args),
+        Command::Writer(args) => crate::failure::writer_main(args),
     }
 }
 

@@ -117,7 +117,7 @@ fn note(kind: EngineKind) -> &'static str {
             "never synced by the engine: the kernel writes dirty pages back after vm.dirty_expire_centisecs \
              (30 s by default); not observable, so not measured"
         }
-        EngineKind::FjallBuffered => "synced by fjall's background fsync thread; the API does not report it",
+        EngineKind::FjallBuffered => "synced by the adapter's thread 1 s after the previous sync ended",
         EngineKind::Sled => "synced by sled's background flush (every 500 ms); the API does not report it",
     }
 }

@@ -9,6 +9,8 @@ use std::time::{Duration, Instant, SystemTime};
 use crate::cell::{self, CellSpec};
 use crate::config::Config;
 use crate::engine::EngineKind;
+use crate::failure::{self, KillOptions};
+use crate::progress::Progress;
 use crate::record::{DataSet, EngineInfo, Latency, RunRecord, ThroughputRow};
 
 /// What to run, beyond the configuration.
@@ -69,6 +71,21 @@ pub fn run(config: &Config, options: &Options) -> Result<RunRecord, String> {
             record.footprint.push(result.footprint);
             record.persist.extend(result.persist);
             std::fs::remove_dir_all(&dir).map_err(|e| format!("{}: {e}", dir.display()))?;
+        }
+    }
+    for &engine in &options.engines {
+        eprintln!("{engine}: kill -9 trials ({:.0} s into the run)", started.elapsed().as_secs_f64());
+        let kill = KillOptions {
+            seed: config.seed,
+            ..KillOptions::new(config.kill_trials, options.work_dir.join("kill"))
+        };
+        let progress = Progress::new(format!("{engine}: kill -9"), u64::from(config.kill_trials));
+        record.loss.push(failure::kill_trials(engine, &kill, &progress)?);
+        progress.finish();
+        if engine.is_logkv() || engine == EngineKind::Naive {
+            let progress = Progress::new(format!("{engine}: power loss"), u64::from(config.power_trials));
+            record.loss.push(failure::power_trials(engine, config.power_trials, config.seed, &progress)?);
+            progress.finish();
         }
     }
     record.elapsed_secs = started.elapsed().as_secs_f64();

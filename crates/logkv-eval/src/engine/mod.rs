@@ -21,7 +21,7 @@ mod rocksdb;
 mod sled;
 
 pub use self::logkv::Logkv;
-pub use self::naive::Naive;
+pub use self::naive::{Naive, SNAPSHOT_INTERVAL as NAIVE_SNAPSHOT_INTERVAL};
 
 /// Errors of any engine, as text plus source: the harness only reports them.
 pub type Error = Box<dyn std::error::Error + Send + Sync>;

@@ -29,11 +29,9 @@ pub const KEYS: u64 = 10_000;
 /// Bytes per value.
 pub const VALUE_BYTES: usize = 100;
 /// The power fails this many milliseconds after the first acknowledged
-/// write, uniformly at random.
-pub const CUT_AFTER_MS: std::ops::Range<u64> = 300..1500;
-/// The naive engine's snapshot interval in these trials: shorter than its
-/// default so that snapshots complete within a trial of [`CUT_AFTER_MS`].
-pub const NAIVE_SNAPSHOT: Duration = Duration::from_millis(200);
+/// write, uniformly at random: long enough that most trials see a `periodic`
+/// window and a naive snapshot (both every second) complete.
+pub const CUT_AFTER_MS: std::ops::Range<u64> = 300..3000;
 /// The writer's pace limit, which bounds the memory the in-memory file
 /// system needs (every unsynced write is kept as an operation).
 pub const MAX_WRITES_PER_SEC: f64 = 100_000.0;
@@ -67,7 +65,9 @@ pub fn power_trials(
 fn open_on(kind: EngineKind, fs: &SimFs) -> engine::Result<Box<dyn Engine>> {
     let dynfs: DynFs = Arc::new(fs.clone());
     match kind {
-        EngineKind::Naive => Ok(Box::new(Naive::open(dynfs, Path::new(DIR), NAIVE_SNAPSHOT)?)),
+        EngineKind::Naive => {
+            Ok(Box::new(Naive::open(dynfs, Path::new(DIR), crate::engine::NAIVE_SNAPSHOT_INTERVAL)?))
+        }
         _ => Ok(Box::new(Logkv::open_on(kind, dynfs, Path::new(DIR))?)),
     }
 }
