@@ -130,7 +130,7 @@ impl Config {
                 plan(50_000, 64 << 10, &large, None),
                 plan(2_000, 1 << 20, &large, None),
             ],
-            phase_secs: 2.0,
+            phase_secs: 1.0,
             kill_trials: 20,
             power_trials: 20,
             seed: 42,

@@ -32,18 +32,17 @@ pub fn written_bytes() -> u64 {
     text.lines().find_map(|l| l.strip_prefix("write_bytes:")).and_then(|v| v.trim().parse().ok()).unwrap_or(0)
 }
 
-/// Space the files under `dir` take on disk (allocated blocks, so a
-/// preallocated file counts in full and a sparse one does not).
-pub fn disk_usage(dir: &Path) -> u64 {
-    let Ok(entries) = std::fs::read_dir(dir) else { return 0 };
-    entries
-        .flatten()
-        .map(|e| match e.metadata() {
-            Ok(m) if m.is_dir() => disk_usage(&e.path()),
-            Ok(m) => m.blocks() * 512,
-            Err(_) => 0,
-        })
-        .sum()
+/// Space `path` takes on disk: allocated blocks (`st_blocks * 512`) of every
+/// file under it, so a preallocated file counts in full and a sparse one
+/// does not. A missing path takes 0 bytes.
+pub fn disk_usage(path: &Path) -> u64 {
+    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
+    if meta.is_dir() {
+        let Ok(entries) = std::fs::read_dir(path) else { return 0 };
+        entries.filter_map(|e| e.ok()).map(|e| disk_usage(&e.path())).sum()
+    } else {
+        meta.blocks() * 512
+    }
 }
 
 #[cfg(test)]
@@ -51,11 +50,22 @@ mod tests {
     use super::*;
 
     #[test]
-    fn figures_are_read() {
-        assert!(rss() > 0 && peak_rss() >= rss());
+    fn memory_is_read() {
+        // The peak read after the current size is at least that size.
+        let now = rss();
+        assert!(now > 0 && peak_rss() >= now);
+    }
+
+    #[test]
+    fn disk_usage_counts_allocated_blocks_recursively() {
         let dir = tempfile::tempdir().unwrap();
+        assert_eq!(disk_usage(&dir.path().join("missing")), 0);
         std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("sub/f"), vec![1u8; 100_000]).unwrap();
-        assert!(disk_usage(dir.path()) >= 100_000);
+        std::fs::write(dir.path().join("a"), vec![1u8; 10_000]).unwrap();
+        std::fs::write(dir.path().join("sub/b"), vec![1u8; 20_000]).unwrap();
+        let sparse = std::fs::File::create(dir.path().join("sparse")).unwrap();
+        sparse.set_len(1 << 30).unwrap();
+        let used = disk_usage(dir.path());
+        assert!((30_000..1 << 20).contains(&used), "{used}");
     }
 }

@@ -117,6 +117,20 @@ impl Engine for Fjall {
         Ok(self.shared.acked.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
+    fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        self.check()?;
+        let mut batch = self.db.batch();
+        for (k, v) in pairs {
+            batch.insert(&self.kv, k.as_slice(), v.as_slice());
+        }
+        batch.commit()?;
+        if self.sync_each_write {
+            self.db.persist(PersistMode::SyncData)?;
+        }
+        self.shared.acked.fetch_add(pairs.len() as u64, Ordering::AcqRel);
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.kv.get(key)?.map(|v| v.to_vec()))
     }

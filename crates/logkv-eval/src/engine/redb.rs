@@ -49,6 +49,19 @@ impl Engine for Redb {
         Ok(self.acked.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
+    fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let tx = self.db.begin_write()?;
+        {
+            let mut table = tx.open_table(TABLE)?;
+            for (k, v) in pairs {
+                table.insert(k.as_slice(), v.as_slice())?;
+            }
+        }
+        tx.commit()?;
+        self.acked.fetch_add(pairs.len() as u64, Ordering::AcqRel);
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         let tx = self.db.begin_read()?;
         let table = tx.open_table(TABLE)?;

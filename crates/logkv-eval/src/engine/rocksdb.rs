@@ -77,6 +77,18 @@ impl Engine for Rocks {
         Ok(self.acked.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
+    fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut batch = rocksdb::WriteBatch::default();
+        for (k, v) in pairs {
+            batch.put(k, v);
+        }
+        let mut write = WriteOptions::default();
+        write.set_sync(self.sync);
+        self.db.write_opt(batch, &write)?;
+        self.acked.fetch_add(pairs.len() as u64, Ordering::AcqRel);
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get(key)?)
     }

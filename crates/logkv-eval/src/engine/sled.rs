@@ -58,6 +58,16 @@ impl Engine for Sled {
         Ok(self.acked.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
+    fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
+        let mut batch = sled::Batch::default();
+        for (k, v) in pairs {
+            batch.insert(k.as_slice(), v.as_slice());
+        }
+        self.db.apply_batch(batch)?;
+        self.acked.fetch_add(pairs.len() as u64, Ordering::AcqRel);
+        Ok(())
+    }
+
     fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         Ok(self.db.get(key)?.map(|v| v.to_vec()))
     }

@@ -15,7 +15,7 @@ use std::time::Duration;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 
-use super::{kill_9, lines, open_engine, spawn, Acks, Outcome, Tally, WriterArgs, WriterMode};
+use super::{kill_9, lines, open_engine, spawn, Acks, Outcome, Tally, WriterArgs};
 use crate::engine::EngineKind;
 use crate::progress::Progress;
 use crate::record::LossRow;
@@ -94,7 +94,6 @@ fn trial_once(kind: EngineKind, opts: &KillOptions, trial: u32) -> Result<Outcom
     let args = WriterArgs {
         engine: kind,
         dir: dir.clone(),
-        mode: WriterMode::Write,
         keys: opts.keys,
         value_bytes: opts.value_bytes,
         seed: rng.random(),

@@ -1,7 +1,7 @@
 //! Failures: how many acknowledged writes an engine loses when its process
 //! is killed with `kill -9` ([`kill_trials`]) or when the power fails
-//! ([`power_trials`], on the fault-injecting file system), and how long it
-//! takes to reopen after `kill -9` ([`recovery`]).
+//! ([`power_trials`], on the fault-injecting file system). Recovery time
+//! after `kill -9` is measured on each cell's own data ([`crate::cell`]).
 //!
 //! Every write names its key and a write number (see
 //! [`crate::workload::value`]), and the writer reports each write it got an
@@ -29,27 +29,11 @@ use crate::workload;
 
 pub mod kill;
 pub mod power;
-pub mod recovery;
 mod writer;
 
 pub use kill::{kill_trials, KillOptions};
 pub use power::power_trials;
-pub use recovery::recovery;
-pub use writer::{writer_main, WriterArgs, WriterMode};
-
-/// Space `path` takes on disk: allocated blocks (`st_blocks * 512`) of every
-/// file under it, so sparse and preallocated files count as the file system
-/// counts them. A missing path takes 0 bytes.
-pub fn disk_usage(path: &Path) -> u64 {
-    use std::os::unix::fs::MetadataExt;
-    let Ok(meta) = std::fs::symlink_metadata(path) else { return 0 };
-    if meta.is_dir() {
-        let Ok(entries) = std::fs::read_dir(path) else { return 0 };
-        entries.filter_map(|e| e.ok()).map(|e| disk_usage(&e.path())).sum()
-    } else {
-        meta.blocks() * 512
-    }
-}
+pub use writer::{writer_main, WriterArgs};
 
 /// Starts a `writer` child with `args`, its stdout piped to this process.
 fn spawn(args: &WriterArgs) -> Result<Child, String> {
@@ -250,18 +234,5 @@ mod tests {
         assert!(acks.record(1, 5).is_err());
         assert!(acks.record(1, 3).is_err());
         assert!(acks.record(2, 9).is_err());
-    }
-
-    #[test]
-    fn disk_usage_counts_allocated_blocks_recursively() {
-        let dir = tempfile::tempdir().unwrap();
-        assert_eq!(disk_usage(&dir.path().join("missing")), 0);
-        std::fs::create_dir(dir.path().join("sub")).unwrap();
-        std::fs::write(dir.path().join("a"), vec![1u8; 10_000]).unwrap();
-        std::fs::write(dir.path().join("sub/b"), vec![1u8; 20_000]).unwrap();
-        let sparse = std::fs::File::create(dir.path().join("sparse")).unwrap();
-        sparse.set_len(1 << 30).unwrap();
-        let used = disk_usage(dir.path());
-        assert!((30_000..1 << 20).contains(&used), "{used}");
     }
 }
