@@ -270,9 +270,7 @@ impl FileLog {
 
     /// Writes and syncs everything appended so far, whatever the mode.
     pub fn sync(&self) -> Result<()> {
-        let last = self.inner.flush(true)?;
-        self.inner.acknowledge(last);
-        Ok(())
+        self.inner.sync()
     }
 
     /// The position the next record will get.
@@ -440,9 +438,7 @@ impl LogHandle {
 
     /// [`FileLog::sync`].
     pub fn sync(&self) -> Result<()> {
-        let last = self.inner.flush(true)?;
-        self.inner.acknowledge(last);
-        Ok(())
+        self.inner.sync()
     }
 
     /// [`FileLog::sequenced_version`].
@@ -584,6 +580,13 @@ impl Inner {
         // Version first: a reader that sees the position sees its version.
         self.visible_version.fetch_max(last.version, Ordering::AcqRel);
         self.visible.fetch_max(last.position, Ordering::AcqRel);
+    }
+
+    /// Writes and syncs everything appended so far, then acknowledges it.
+    pub(crate) fn sync(&self) -> Result<()> {
+        let last = self.flush(true)?;
+        self.acknowledge(last);
+        Ok(())
     }
 
     /// Publishes `last` and wakes anyone waiting for it.

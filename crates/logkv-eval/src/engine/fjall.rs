@@ -10,14 +10,13 @@
 //! runs the syncs, it knows how far they reach and reports it.
 
 use std::path::Path;
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use fjall::{Database, Keyspace, KeyspaceCreateOptions, PersistMode};
-use parking_lot::Mutex;
 
+use super::ticker::Ticker;
 use super::{Engine, EngineKind, Result};
 
 /// The settings, for the report.
@@ -34,16 +33,11 @@ const SYNC_INTERVAL: Duration = Duration::from_millis(1000);
 /// The keyspace's name.
 const KEYSPACE: &str = "kv";
 
-/// What the writers and the sync thread share.
+/// Tickets: writes acknowledged, and the newest known to be synced.
 #[derive(Debug, Default)]
-struct Shared {
-    /// Writes acknowledged so far (the tickets).
+struct Tickets {
     acked: AtomicU64,
-    /// The newest ticket known to be synced.
     persisted: AtomicU64,
-    stop: AtomicBool,
-    /// The sync thread's error, if a sync failed; writes fail after it.
-    failed: Mutex<Option<String>>,
 }
 
 /// A fjall database, its keyspace and, when buffered, its sync thread.
@@ -51,8 +45,8 @@ pub struct Fjall {
     db: Database,
     kv: Keyspace,
     sync_each_write: bool,
-    shared: Arc<Shared>,
-    syncer: Option<JoinHandle<()>>,
+    tickets: Arc<Tickets>,
+    syncer: Option<Ticker>,
 }
 
 impl Fjall {
@@ -60,50 +54,26 @@ impl Fjall {
     pub fn open(kind: EngineKind, dir: &Path) -> Result<Self> {
         let db = Database::builder(dir).cache_size(CACHE).open()?;
         let kv = db.keyspace(KEYSPACE, KeyspaceCreateOptions::default)?;
-        let shared = Arc::new(Shared::default());
+        let tickets = Arc::new(Tickets::default());
         let sync_each_write = kind == EngineKind::FjallSync;
         let syncer = if sync_each_write {
             None
         } else {
-            let (db, shared) = (db.clone(), Arc::clone(&shared));
-            Some(std::thread::Builder::new().name("fjall-sync".into()).spawn(move || {
-                while !shared.stop.load(Ordering::Acquire) {
-                    std::thread::park_timeout(SYNC_INTERVAL);
-                    if shared.stop.load(Ordering::Acquire) {
-                        break;
-                    }
-                    // Every ticket drawn so far belongs to an insert that has
-                    // returned, so its journal bytes are already in the OS.
-                    let reach = shared.acked.load(Ordering::Acquire);
-                    match db.persist(PersistMode::SyncData) {
-                        Ok(()) => {
-                            shared.persisted.fetch_max(reach, Ordering::AcqRel);
-                        }
-                        Err(e) => {
-                            *shared.failed.lock() = Some(format!("fjall background sync failed: {e}"));
-                            break;
-                        }
-                    }
-                }
+            let (db, tickets) = (db.clone(), Arc::clone(&tickets));
+            Some(Ticker::start("fjall-sync", "fjall background sync", SYNC_INTERVAL, move || {
+                // Every ticket drawn so far belongs to an insert that has
+                // returned, so its journal bytes are already in the OS.
+                let reach = tickets.acked.load(Ordering::Acquire);
+                db.persist(PersistMode::SyncData)?;
+                tickets.persisted.fetch_max(reach, Ordering::AcqRel);
+                Ok(())
             })?)
         };
-        Ok(Self { db, kv, sync_each_write, shared, syncer })
+        Ok(Self { db, kv, sync_each_write, tickets, syncer })
     }
 
     fn check(&self) -> Result<()> {
-        match &*self.shared.failed.lock() {
-            Some(why) => Err(why.clone().into()),
-            None => Ok(()),
-        }
-    }
-
-    fn stop_syncer(&mut self) -> Result<()> {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.syncer.take() {
-            t.thread().unpark();
-            t.join().map_err(|_| "the fjall sync thread panicked")?;
-        }
-        Ok(())
+        self.syncer.as_ref().map_or(Ok(()), Ticker::check)
     }
 }
 
@@ -114,7 +84,7 @@ impl Engine for Fjall {
         if self.sync_each_write {
             self.db.persist(PersistMode::SyncData)?;
         }
-        Ok(self.shared.acked.fetch_add(1, Ordering::AcqRel) + 1)
+        Ok(self.tickets.acked.fetch_add(1, Ordering::AcqRel) + 1)
     }
 
     fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
@@ -127,7 +97,7 @@ impl Engine for Fjall {
         if self.sync_each_write {
             self.db.persist(PersistMode::SyncData)?;
         }
-        self.shared.acked.fetch_add(pairs.len() as u64, Ordering::AcqRel);
+        self.tickets.acked.fetch_add(pairs.len() as u64, Ordering::AcqRel);
         Ok(())
     }
 
@@ -145,22 +115,18 @@ impl Engine for Fjall {
     }
 
     fn persisted_through(&self) -> Option<u64> {
-        let shared = &self.shared;
+        let tickets = &self.tickets;
         // Synced writes draw their ticket after their sync returned.
-        Some(if self.sync_each_write { &shared.acked } else { &shared.persisted }.load(Ordering::Acquire))
+        Some(if self.sync_each_write { &tickets.acked } else { &tickets.persisted }.load(Ordering::Acquire))
     }
 
     fn close(mut self: Box<Self>) -> Result<()> {
-        self.stop_syncer()?;
+        if let Some(syncer) = &mut self.syncer {
+            syncer.stop()?;
+        }
         self.check()?;
         self.db.persist(PersistMode::SyncAll)?;
         Ok(())
-    }
-}
-
-impl Drop for Fjall {
-    fn drop(&mut self) {
-        let _ = self.stop_syncer();
     }
 }
 

@@ -19,6 +19,7 @@ mod redb;
 mod rocksdb;
 #[cfg(feature = "sled")]
 mod sled;
+mod ticker;
 
 pub use self::logkv::Logkv;
 pub use self::naive::{Naive, SNAPSHOT_INTERVAL as NAIVE_SNAPSHOT_INTERVAL};

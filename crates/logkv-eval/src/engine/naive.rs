@@ -14,14 +14,14 @@
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::thread::JoinHandle;
 use std::time::Duration;
 
 use logkv_fs::{DynFs, StdFs};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 
+use super::ticker::Ticker;
 use super::{Engine, Result};
 
 /// Time between the end of one snapshot and the start of the next.
@@ -48,9 +48,6 @@ struct Shared {
     map: RwLock<Map>,
     /// Ticket of the newest write inside the newest durable snapshot.
     persisted: AtomicU64,
-    stop: AtomicBool,
-    /// The snapshot thread's error, if one failed; writes fail after it.
-    failed: Mutex<Option<String>>,
 }
 
 /// The baseline engine.
@@ -59,7 +56,7 @@ pub struct Naive {
     shared: Arc<Shared>,
     fs: DynFs,
     dir: PathBuf,
-    snapshots: Option<JoinHandle<()>>,
+    snapshots: Ticker,
 }
 
 impl Naive {
@@ -76,51 +73,19 @@ impl Naive {
         let shared = Arc::new(Shared { map: RwLock::new((map, 0)), ..Shared::default() });
         let snapshots = {
             let (shared, fs, dir) = (Arc::clone(&shared), Arc::clone(&fs), dir.to_path_buf());
-            std::thread::Builder::new().name("snapshots".into()).spawn(move || {
-                let mut taken = 0;
-                while !shared.stop.load(Ordering::Acquire) {
-                    std::thread::park_timeout(interval);
-                    if shared.stop.load(Ordering::Acquire) {
-                        break;
-                    }
-                    match snapshot(&shared, &fs, &dir, taken) {
-                        Ok(t) => taken = t,
-                        Err(e) => {
-                            *shared.failed.lock() = Some(format!("snapshot failed: {e}"));
-                            break;
-                        }
-                    }
-                }
-            })?
+            Ticker::start("snapshots", "snapshot", interval, move || snapshot(&shared, &fs, &dir))?
         };
-        Ok(Self { shared, fs, dir: dir.to_path_buf(), snapshots: Some(snapshots) })
-    }
-
-    fn check(&self) -> Result<()> {
-        match &*self.shared.failed.lock() {
-            Some(why) => Err(why.clone().into()),
-            None => Ok(()),
-        }
-    }
-
-    fn stop_snapshots(&mut self) -> Result<()> {
-        self.shared.stop.store(true, Ordering::Release);
-        if let Some(t) = self.snapshots.take() {
-            t.thread().unpark();
-            t.join().map_err(|_| "the snapshot thread panicked")?;
-        }
-        Ok(())
+        Ok(Self { shared, fs, dir: dir.to_path_buf(), snapshots })
     }
 }
 
-/// Writes a snapshot if anything was written since ticket `taken`; returns
-/// the ticket the newest durable snapshot holds.
-fn snapshot(shared: &Shared, fs: &DynFs, dir: &Path, taken: u64) -> Result<u64> {
+/// Writes a snapshot if anything was written since the newest durable one.
+fn snapshot(shared: &Shared, fs: &DynFs, dir: &Path) -> Result<()> {
     let (buf, ticket) = {
         let guard = shared.map.read();
         let (map, ticket) = &*guard;
-        if *ticket == taken {
-            return Ok(taken);
+        if *ticket == shared.persisted.load(Ordering::Acquire) {
+            return Ok(());
         }
         (encode(map), *ticket)
     };
@@ -137,7 +102,7 @@ fn snapshot(shared: &Shared, fs: &DynFs, dir: &Path, taken: u64) -> Result<u64> 
     fs.rename(&tmp, &path)?;
     fs.sync_dir(dir)?;
     shared.persisted.fetch_max(ticket, Ordering::AcqRel);
-    Ok(ticket)
+    Ok(())
 }
 
 /// `MAGIC`, entry count, then (key length u32, value length u32, key,
@@ -203,7 +168,7 @@ fn set(map: &mut HashMap<Vec<u8>, Vec<u8>>, key: &[u8], value: &[u8]) {
 
 impl Engine for Naive {
     fn put(&self, key: &[u8], value: &[u8]) -> Result<u64> {
-        self.check()?;
+        self.snapshots.check()?;
         let mut guard = self.shared.map.write();
         let (map, ticket) = &mut *guard;
         set(map, key, value);
@@ -212,7 +177,7 @@ impl Engine for Naive {
     }
 
     fn put_many(&self, pairs: &[(Vec<u8>, Vec<u8>)]) -> Result<()> {
-        self.check()?;
+        self.snapshots.check()?;
         let mut guard = self.shared.map.write();
         let (map, ticket) = &mut *guard;
         for (k, v) in pairs {
@@ -235,17 +200,9 @@ impl Engine for Naive {
     }
 
     fn close(mut self: Box<Self>) -> Result<()> {
-        self.stop_snapshots()?;
-        self.check()?;
-        let taken = self.shared.persisted.load(Ordering::Acquire);
-        snapshot(&self.shared, &self.fs, &self.dir, taken)?;
-        Ok(())
-    }
-}
-
-impl Drop for Naive {
-    fn drop(&mut self) {
-        let _ = self.stop_snapshots();
+        self.snapshots.stop()?;
+        self.snapshots.check()?;
+        snapshot(&self.shared, &self.fs, &self.dir)
     }
 }
 
