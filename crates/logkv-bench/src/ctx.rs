@@ -42,6 +42,9 @@ pub struct Sizes {
     pub upkeep_keys: usize,
     /// How long the maintenance section's idle and checkpoint write windows last.
     pub upkeep_run: Duration,
+    /// SETs of each footprint run through `logkv serve` (the overwrite run
+    /// makes ten times as many over this many keys).
+    pub footprint_writes: u64,
 }
 
 impl Sizes {
@@ -60,6 +63,7 @@ impl Sizes {
             restart_passes: 3,
             upkeep_keys: 2_000_000,
             upkeep_run: Duration::from_secs(5),
+            footprint_writes: 1_000_000,
         }
     }
 
@@ -78,6 +82,7 @@ impl Sizes {
             restart_passes: 3,
             upkeep_keys: 50_000,
             upkeep_run: Duration::from_millis(300),
+            footprint_writes: 20_000,
         }
     }
 }

@@ -13,6 +13,7 @@ mod ctx;
 mod data;
 mod report;
 mod sections;
+mod serve;
 
 use std::error::Error;
 use std::path::{Path, PathBuf};
@@ -22,7 +23,9 @@ use clap::{Parser, ValueEnum};
 
 use crate::ctx::{fresh, Ctx, Sizes};
 use crate::report::{dur, progress, Table};
-use crate::sections::{always, fsync, large, maintenance, memory, nats, periodic, reads, replay, runtime};
+use crate::sections::{
+    always, footprint, fsync, large, maintenance, memory, nats, periodic, reads, replay, runtime,
+};
 use logkv_eval::machine;
 
 #[global_allocator]
@@ -51,9 +54,11 @@ enum Section {
     Nats,
     /// 10. checkpoints and compaction: restart time, space, writes meanwhile.
     Maintenance,
+    /// 11. memory and log per key and per write, and checksummed reads, through `logkv serve`.
+    Footprint,
 }
 
-const ALL: [Section; 10] = [
+const ALL: [Section; 11] = [
     Section::Fsync,
     Section::Always,
     Section::Periodic,
@@ -64,6 +69,7 @@ const ALL: [Section; 10] = [
     Section::Runtime,
     Section::Nats,
     Section::Maintenance,
+    Section::Footprint,
 ];
 
 impl Section {
@@ -79,6 +85,7 @@ impl Section {
             Section::Runtime => "8. runtime: node replay, verification, batched local writes",
             Section::Nats => "9. NATS JetStream shared log: writes and catch-up",
             Section::Maintenance => "10. maintenance: checkpoints, compaction, retention",
+            Section::Footprint => "11. footprint per key and per write, through logkv serve",
         }
     }
 
@@ -102,6 +109,7 @@ impl Section {
             Section::Runtime => runtime::run(ctx),
             Section::Nats => nats::run(ctx),
             Section::Maintenance => maintenance::run(ctx),
+            Section::Footprint => footprint::run(ctx),
         }
     }
 }

@@ -7,7 +7,12 @@ use std::path::Path;
 
 /// A `kB` field of `/proc/self/status`, in bytes.
 fn status_bytes(field: &str) -> u64 {
-    let Ok(text) = std::fs::read_to_string("/proc/self/status") else { return 0 };
+    status_bytes_of("/proc/self/status", field)
+}
+
+/// A `kB` field of a `/proc/PID/status` file, in bytes (0 if absent).
+pub fn status_bytes_of(path: &str, field: &str) -> u64 {
+    let Ok(text) = std::fs::read_to_string(path) else { return 0 };
     text.lines()
         .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())

@@ -1,6 +1,7 @@
 //! The benchmark sections, one module each.
 
 pub mod always;
+pub mod footprint;
 pub mod fsync;
 pub mod group_commit;
 pub mod large;
