@@ -14,7 +14,7 @@
 //! decreasing, at most `version`); replay indexes them without looking at
 //! the entry, which the node verified before it wrote the record.
 
-use crate::record::{parse_ops, OpHeader, OpKind, OpRef, OpRule, OP_HEADER_LEN, VALUE_BACK_LEN};
+use crate::record::{parse_ops, value_crc, OpHeader, OpKind, OpRef, OpRule, OP_HEADER_LEN, VALUE_BACK_LEN};
 
 /// Bytes of an applied payload before the entry.
 pub const APPLIED_HEADER_LEN: usize = 8 + 4;
@@ -80,7 +80,9 @@ impl AppliedOp<'_> {
 
     /// Writes the op at `at` in `payload` with version `version` and
     /// previous version record `prev`; `entry_at` is where the record's
-    /// entry starts in `payload` (for `put_ref`). Returns the op's length.
+    /// entry starts in `payload` (for `put_ref`, whose value is read there
+    /// for the op's checksum, so the entry must be in place). Returns the
+    /// op's length.
     pub(crate) fn encode(
         &self,
         payload: &mut [u8],
@@ -89,6 +91,11 @@ impl AppliedOp<'_> {
         prev: Option<logkv_log::Loc>,
         entry_at: usize,
     ) -> usize {
+        let value = match self.value {
+            AppliedValue::Put(v) => v,
+            AppliedValue::InEntry { offset, len } => &payload[entry_at + offset..entry_at + offset + len],
+            AppliedValue::Delete => &[],
+        };
         let header = OpHeader {
             kind: self.kind(),
             key_len: self.key.len() as u16,
@@ -97,6 +104,7 @@ impl AppliedOp<'_> {
             version,
             prev,
             truncated: false,
+            crc: value_crc(self.key, value),
         };
         header.encode(&mut payload[at..]);
         let key_at = at + OP_HEADER_LEN;

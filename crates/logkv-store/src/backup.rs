@@ -248,7 +248,7 @@ impl Store {
             return Ok(Some((h.version, None)));
         }
         let value = self
-            .locate_value(loc, &h, key.len())?
+            .op_value(loc, &h, key)?
             .ok_or_else(|| StoreError::Invalid("a value moved during the export".into()))?;
         Ok(Some((h.version, Some(value))))
     }

@@ -39,5 +39,5 @@ pub use open::OpenReport;
 pub use retention::Retention;
 pub use scan::{Scan, ScanOptions};
 pub use store::{
-    HistoryEntry, Newest, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,
+    HistoryEntry, Newest, NewestMeta, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,
 };

@@ -127,6 +127,8 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
         last_checkpoint: Mutex::new(loaded_checkpoint),
         dir: dir.to_path_buf(),
         report,
+        verify_checksums: options.verify_checksums,
+        checksum_failures: 0.into(),
         _lock: lock,
     };
     if stale_checkpoint {
