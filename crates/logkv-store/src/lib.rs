@@ -9,6 +9,7 @@
 pub mod applied;
 mod backup;
 mod batch;
+mod by_position;
 mod checkpoint;
 mod coalesce;
 mod compact;
@@ -28,6 +29,7 @@ mod write;
 pub use applied::{AppliedOp, AppliedValue};
 pub use backup::{inspect_checkpoints, inspect_compacted, ExportReport, RestoreReport};
 pub use batch::{Op, WriteBatch};
+pub use by_position::AppliedRecord;
 pub use checkpoint::CheckpointInfo;
 pub use compact::CompactionReport;
 pub use error::{Result, StoreError};

@@ -482,6 +482,11 @@ impl Store {
         let Some(value) = self.read_at(at, h.value_len as usize, <[u8]>::to_vec)? else {
             return Ok(None);
         };
+        // A pending write lives in memory and its slot may be rewritten
+        // between the header's read and the value's: read again.
+        if is_pending(op.segment()) && value_crc(key, &value) != h.crc {
+            return Ok(None);
+        }
         self.check(op, h, key, &value)?;
         Ok(Some(value))
     }
