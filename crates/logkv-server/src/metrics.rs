@@ -151,7 +151,7 @@ impl Metrics {
         let progress = node.replay_progress();
         let log = node.store().log().stats().snapshot();
         let segment_bytes: u64 = node.store().log().segments().iter().map(|(_, capacity)| capacity).sum();
-        let gauges: [(&str, &str, &str, f64); 13] = [
+        let gauges: [(&str, &str, &str, f64); 14] = [
             ("logkv_connections", "gauge", "open client connections", self.connections.load(Relaxed) as f64),
             (
                 "logkv_connections_rejected_total",
@@ -192,6 +192,12 @@ impl Metrics {
             ),
             ("logkv_log_segment_bytes", "gauge", "bytes of the log's segment files", segment_bytes as f64),
             ("logkv_log_fsyncs_total", "counter", "fdatasync calls", log.syncs as f64),
+            (
+                "logkv_checksum_failures_total",
+                "counter",
+                "reads refused because a version record failed its checksum",
+                node.store().checksum_failures() as f64,
+            ),
             (
                 "logkv_log_fsync_seconds_total",
                 "counter",

@@ -19,6 +19,7 @@ pub use request::{parse, Call, Incoming, Request};
 pub use response::Response;
 
 use logkv_runtime::node::NodeError;
+use logkv_store::StoreError;
 use serde_json::{json, Value};
 
 use crate::compacted;
@@ -89,6 +90,9 @@ pub const TIMEOUT: i64 = -32020;
 pub const COMPACTED: i64 = -32021;
 /// -32030: a `kv_watch` subscription was closed by the server.
 pub const SUBSCRIPTION_CLOSED: i64 = -32030;
+/// -32050: the data asked for failed its checksum on this node; the bytes
+/// are never returned (`data` names the file and offset).
+pub const CORRUPT: i64 = -32050;
 /// -32040: the node is still catching up with the shared log (or stopped
 /// following it): it serves once `/readyz` says so.
 pub const NOT_CAUGHT_UP: i64 = -32040;
@@ -134,12 +138,17 @@ impl RpcError {
         }
     }
 
-    /// A read that failed on the node: `Compacted` keeps its code, any
-    /// other failure is internal.
+    /// A read that failed on the node: `Compacted` and damaged data keep
+    /// codes of their own, any other failure is internal.
     pub fn read_failed(e: NodeError) -> Self {
-        match compacted::of(&e) {
-            Some((version, oldest)) => RpcError::Compacted { version, oldest },
-            None => RpcError::Internal(e.to_string()),
+        if let Some((version, oldest)) = compacted::of(&e) {
+            return RpcError::Compacted { version, oldest };
+        }
+        match e {
+            NodeError::Store(e @ StoreError::Checksum { .. }) => {
+                RpcError::server(CORRUPT, "Corrupt data", e.to_string())
+            }
+            e => RpcError::Internal(e.to_string()),
         }
     }
 
