@@ -22,6 +22,7 @@ mod maintenance;
 mod open;
 pub mod record;
 mod retention;
+mod rows;
 mod scan;
 mod store;
 mod write;

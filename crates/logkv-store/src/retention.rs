@@ -72,6 +72,18 @@ impl Keep {
         nth == 1 || nth <= self.versions || (window && (version >= self.window_start || !base_taken))
     }
 
+    /// Whether retention keeps rows of replaced records beyond the last one:
+    /// when it keeps everything, or a time window.
+    pub(crate) fn keeps_rows(&self) -> bool {
+        self.versions == u64::MAX || self.window_start != u64::MAX
+    }
+
+    /// Whether the row of a replaced record with version tag `version`
+    /// stays (the range's last row always does).
+    pub(crate) fn keeps_row(&self, version: u64) -> bool {
+        self.versions == u64::MAX || version >= self.window_start
+    }
+
     /// Whether a key whose newest version is a delete at `version` in
     /// `keyspace` is dropped whole.
     pub(crate) fn drops_deleted(&self, keyspace: u32, version: u64) -> bool {
