@@ -94,7 +94,7 @@ impl Store {
             Some(d) => Some(self.window_start(&inputs, old_head.as_deref(), d)?),
             None => None,
         };
-        let keep = Keep::new(&self.retention, window_start);
+        let keep = Keep::new(&self.retention, window_start, last_position);
         let id = old_head.as_ref().map_or(FIRST_HEAD_ID, |h| h.info().id + 1);
         if is_pending(id) {
             let got = u64::from(id - FIRST_HEAD_ID);
@@ -452,7 +452,7 @@ mod tests {
         let options = StoreOptions {
             fs: Arc::new(fs.clone()),
             log: LogConfig { segment_size_bytes: 4096, durability, ..LogConfig::default() },
-            retention: Retention { versions: Some(1), duration: None },
+            retention: Retention { versions: Some(1), duration: None, tombstone_horizon: None },
             ..StoreOptions::default()
         };
         Store::open(Path::new("/db"), options).unwrap()
@@ -492,7 +492,7 @@ mod tests {
         store.log.sync().unwrap();
         store.put(b"k", b"pending").unwrap();
         let meta = store.index.read().get(crate::DEFAULT_KEYSPACE, b"k").unwrap();
-        let keep = crate::retention::Keep::new(&store.retention, None);
+        let keep = crate::retention::Keep::new(&store.retention, None, cut.first_position - 1);
         let mut report = super::CompactionReport::default();
         let (kept, _) = store
             .kept_versions(crate::DEFAULT_KEYSPACE, b"k", meta, keep, cut.version_before, &mut report)

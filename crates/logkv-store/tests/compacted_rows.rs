@@ -82,7 +82,7 @@ fn without_retention_every_replaced_record_keeps_its_row() {
 #[test]
 fn with_one_version_kept_only_the_last_replaced_record_keeps_its_row() {
     let fs = SimFs::new();
-    let retention = Retention { versions: Some(1), duration: None };
+    let retention = Retention { versions: Some(1), duration: None, tombstone_horizon: None };
     let store = Store::open(Path::new(DIR), opts(&fs, retention)).unwrap();
     append(&store, 1, 30);
     store.compact(&mut |_, _| {}).unwrap();
@@ -104,7 +104,8 @@ fn a_time_window_keeps_the_rows_inside_it() {
     // is far outside a one-day window. The window maps to versions by the
     // segments' first records, conservatively: the last segment that
     // started before it is kept whole, the rows of older ones are not.
-    let retention = Retention { versions: None, duration: Some(Duration::from_secs(86_400)) };
+    let retention =
+        Retention { versions: None, duration: Some(Duration::from_secs(86_400)), tombstone_horizon: None };
     let store = Store::open(Path::new(DIR), opts(&fs, retention)).unwrap();
     append(&store, 1, 30);
     store.compact(&mut |_, _| {}).unwrap();
