@@ -17,6 +17,7 @@ mod error;
 mod head;
 mod index;
 mod keyspaces;
+pub mod legacy;
 mod limits;
 mod maintenance;
 mod open;
