@@ -21,3 +21,4 @@ pub mod signing;
 mod store_state;
 pub mod system;
 pub mod types;
+pub mod varint;
