@@ -261,7 +261,7 @@ fn a_set_of_a_16_byte_key_and_a_100_byte_value_takes_125_bytes() {
         writes: vec![BodyWrite { stream: s, key: vec![b'k'; 16], op: Op::Put(vec![b'v'; 100]) }],
         controls: vec![],
     };
-    let tx = native::compact_tx(&body);
+    let tx = native::compact_tx(&body, body.tags());
     assert_eq!(tx.tags, vec![s]);
     // version 1, flags 1, read count 1, write count 1,
     // write header (op 1, stream index 1, key length 1, key 16, value length 1) 20,

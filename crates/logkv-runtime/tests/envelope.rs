@@ -523,7 +523,7 @@ fn a_set_in_a_protocol_2_entry_costs_129_bytes_instead_of_218() {
         tags: vec![stream],
         body: native::encode(&set(key)),
     };
-    let compact = |key| native::compact_tx(&set(key));
+    let compact = |key| native::compact_tx(&set(key), [stream]);
     // What one more SET adds to an entry of the same stream (the entry's
     // header, tag list and signature are shared by the group commit).
     let per_set = |protocol: Protocol, tx: &dyn Fn(u8) -> TxPart| {

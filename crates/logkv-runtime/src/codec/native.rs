@@ -230,10 +230,11 @@ pub fn encode_compact(body: &Body, tags: &[StreamId]) -> Vec<u8> {
     encode_in(body, Layout::Compact(tags))
 }
 
-/// A codec 2 transaction of `body`, tagged with the streams it writes or
-/// controls: what the node writes for its own clients.
-pub fn compact_tx(body: &Body) -> TxPart {
-    let tags: Vec<StreamId> = body.tags().into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+/// A codec 2 transaction of `body` with these tags (in any order, repeats
+/// allowed: they are sorted and deduplicated as the entry will list them,
+/// which the body's indexes must match).
+pub fn compact_tx(body: &Body, tags: impl IntoIterator<Item = StreamId>) -> TxPart {
+    let tags: Vec<StreamId> = tags.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
     let body = encode_compact(body, &tags);
     TxPart { codec: NATIVE_COMPACT, tags, body }
 }
