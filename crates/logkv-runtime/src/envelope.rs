@@ -222,6 +222,15 @@ impl Entry {
         if signer.address() != self.sender {
             return Err(EnvelopeError::SenderMismatch { sender: self.sender, signer: signer.address() });
         }
+        let mut out = self.encode_unsigned(protocol)?;
+        let signature = signer.sign_digest(&keccak256(&out));
+        out.extend_from_slice(&signature);
+        Ok(out)
+    }
+
+    /// Every byte of the entry in `protocol` before the signature: what the
+    /// sender signs (the caller appends the signature).
+    pub fn encode_unsigned(&self, protocol: Protocol) -> Result<Vec<u8>, EnvelopeError> {
         if self.txs.len() > MAX_TXS_PER_ENTRY {
             return Err(EnvelopeError::TooManyTxs { count: self.txs.len(), limit: MAX_TXS_PER_ENTRY });
         }
@@ -263,8 +272,6 @@ impl Entry {
             protocol.put_count(&mut out, tx.body.len());
             out.extend_from_slice(&tx.body);
         }
-        let signature = signer.sign_digest(&keccak256(&out));
-        out.extend_from_slice(&signature);
         Ok(out)
     }
 }
