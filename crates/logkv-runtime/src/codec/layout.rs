@@ -125,9 +125,14 @@ impl<'a, 't> Cursor<'a, 't> {
         Ok(count as usize)
     }
 
-    /// How much to reserve for `count` items of at least `item_bytes` each:
-    /// never more than the rest of the body could hold, whatever a count says.
-    pub(crate) fn capacity(&self, count: usize, item_bytes: usize) -> usize {
+    /// How much to reserve for `count` items of at least `fixed` bytes each
+    /// in the fixed layout, `compact` in the compact one: never more than the
+    /// rest of the body could hold, whatever a count says.
+    pub(crate) fn capacity(&self, count: usize, fixed: usize, compact: usize) -> usize {
+        let item_bytes = match self.layout {
+            Layout::Fixed => fixed,
+            Layout::Compact(_) => compact,
+        };
         count.min((self.body.len() - self.pos) / item_bytes)
     }
 

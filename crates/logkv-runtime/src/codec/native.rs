@@ -7,8 +7,10 @@
 //!
 //! The same body has two spellings: codec 1 ([`Native`]) uses 0G's fixed
 //! widths, codec 2 ([`NativeCompact`]) varints and streams as indexes into
-//! the transaction's tags, which makes a small write about a third the
-//! size. One parser and one encoder serve both ([`Layout`]).
+//! the transaction's tags, which spares 31 bytes per tagged stream and most
+//! of every count (a SET of a 16-byte key and a 100-byte value: 177 body
+//! bytes in codec 1, 125 in codec 2). One parser and one encoder serve both
+//! (`Layout`).
 //!
 //! The body carries no format version of its own: the entry's protocol
 //! version covers it, so a node never half-understands a newer body.
@@ -184,12 +186,13 @@ pub fn decode_compact(body: &[u8], tags: &[StreamId]) -> Result<Body, ParseError
     owned(decode_in(body, Layout::Compact(tags))?, body)
 }
 
-/// A native body of either codec in `tx`, if it is one; the committer and
-/// tools look inside the node's own transactions with it.
+/// A native body of either codec in `tx`, if it is one (a codec 2 body
+/// against its tags as the entry will list them); the committer looks
+/// inside the node's own transactions with it.
 pub fn decode_part(tx: &TxPart) -> Option<Result<Body, ParseError>> {
     match tx.codec {
         NATIVE => Some(decode_body(&tx.body)),
-        NATIVE_COMPACT => Some(decode_compact(&tx.body, &tx.tags)),
+        NATIVE_COMPACT => Some(decode_compact(&tx.body, &entry_order(&tx.tags))),
         _ => None,
     }
 }
@@ -234,9 +237,14 @@ pub fn encode_compact(body: &Body, tags: &[StreamId]) -> Vec<u8> {
 /// allowed: they are sorted and deduplicated as the entry will list them,
 /// which the body's indexes must match).
 pub fn compact_tx(body: &Body, tags: impl IntoIterator<Item = StreamId>) -> TxPart {
-    let tags: Vec<StreamId> = tags.into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+    let tags = entry_order(&tags.into_iter().collect::<Vec<_>>());
     let body = encode_compact(body, &tags);
     TxPart { codec: NATIVE_COMPACT, tags, body }
+}
+
+/// Tags as an entry lists a transaction's: ascending, each once.
+fn entry_order(tags: &[StreamId]) -> Vec<StreamId> {
+    tags.iter().copied().collect::<BTreeSet<_>>().into_iter().collect()
 }
 
 fn encode_in(body: &Body, layout: Layout<'_>) -> Vec<u8> {
@@ -275,7 +283,7 @@ enum Pending {
 /// The write set: all headers, then the values of the ops that have one.
 fn write_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Write>, ParseError> {
     let count = cur.count("write count")?;
-    let mut headers = Vec::with_capacity(cur.capacity(count, 4));
+    let mut headers = Vec::with_capacity(cur.capacity(count, 37, 4));
     for _ in 0..count {
         let at = cur.pos();
         let byte = cur.u8("write op")?;

@@ -172,7 +172,7 @@ pub(crate) fn after<T, U>(
 /// The read set: a count, then `stream | key` each.
 pub(crate) fn read_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Read>, ParseError> {
     let count = cur.count("read count")?;
-    let mut reads = Vec::with_capacity(cur.capacity(count, 3));
+    let mut reads = Vec::with_capacity(cur.capacity(count, 36, 3));
     for _ in 0..count {
         let stream = cur.stream("read stream")?;
         let key = cur.key("read key")?;
@@ -184,7 +184,8 @@ pub(crate) fn read_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Read>, ParseError
 /// The write set: all headers, then all values in the same order.
 fn write_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Write>, ParseError> {
     let count = cur.count("write count")?;
-    let mut headers = Vec::with_capacity(cur.capacity(count, 44));
+    // Only codec 0 has this write set, and it is always fixed-width.
+    let mut headers = Vec::with_capacity(cur.capacity(count, 44, 44));
     for _ in 0..count {
         let stream = cur.stream("write stream")?;
         let key = cur.key("write key")?;
@@ -210,7 +211,7 @@ pub(crate) fn last_stage(cur: &mut Cursor<'_, '_>) -> Result<Vec<Control>, Parse
 /// The controls: a count, then `op u8 | stream | [key] | [account 20]` each.
 fn control_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Control>, ParseError> {
     let count = cur.count("control count")?;
-    let mut controls = Vec::with_capacity(cur.capacity(count, 2));
+    let mut controls = Vec::with_capacity(cur.capacity(count, 33, 2));
     for _ in 0..count {
         let at = cur.pos();
         let byte = cur.u8("control op")?;
