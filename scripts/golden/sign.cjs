@@ -6,9 +6,11 @@
 //   with the address and uncompressed public key ethers derives;
 // - digests: 32-byte digests with ethers' EIP-191 hashMessage of their raw bytes;
 // - signatures: wallet.signMessage(getBytes(digest)) for every key × digest;
-// - envelopes: logkv entries built here byte by byte from docs/format.md
-//   ("Signed entries") and signed the way a JS client would, so the Rust
-//   encoder must produce the same bytes and the parser must accept them.
+// - envelopes: logkv entries, in protocols 1 and 2, built here byte by byte
+//   from docs/format.md ("Signed entries") and signed the way a JS client
+//   would, so the Rust encoder must produce the same bytes and the parser
+//   must accept them; protocol 2 ones carry a codec 2 (native compact) body
+//   built here from "Transaction bodies", which the Rust encoder must match.
 'use strict';
 const { ethers } = require('ethers');
 
@@ -37,23 +39,39 @@ const be = (n, bytes) => {
   }
   return out;
 };
+// Unsigned LEB128, shortest form.
+const varint = (n) => {
+  const out = [];
+  let v = BigInt(n);
+  while (v >= 0x80n) {
+    out.push(Number(v & 0x7fn) | 0x80);
+    v >>= 7n;
+  }
+  out.push(Number(v));
+  return Uint8Array.from(out);
+};
 const sortedUnique = (ids) => [...new Set(ids.map((t) => t.toLowerCase()))].sort();
-const tagList = (ids) => ethers.concat([be(ids.length, 4), ...ids]);
+// Counts and lengths: u32 in protocol 1, varints in protocol 2.
+const count = (protocol, n) => (protocol === 1 ? be(n, 4) : varint(n));
 
 // The unsigned part of an entry (docs/format.md, "Signed entries").
-function unsignedEntry(sender, nonce, txs) {
+function unsignedEntry(protocol, sender, nonce, txs) {
   const tags = sortedUnique(txs.flatMap((tx) => tx.tags));
   const parts = [
     ethers.toUtf8Bytes('LKVE'),
-    be(1, 2),
+    be(protocol, 2),
     sender,
     be(nonce, 8),
-    tagList(tags),
-    be(txs.length, 4),
+    count(protocol, tags.length),
+    ...tags,
+    count(protocol, txs.length),
   ];
   for (const tx of txs) {
     const body = ethers.getBytes(tx.body);
-    parts.push(Uint8Array.of(tx.codec), tagList(sortedUnique(tx.tags)), be(body.length, 4), body);
+    const own = sortedUnique(tx.tags);
+    // Protocol 2 names a transaction's tags by their index in the entry's list.
+    const named = protocol === 1 ? own : own.map((t) => varint(tags.indexOf(t)));
+    parts.push(Uint8Array.of(tx.codec), count(protocol, own.length), ...named, count(protocol, body.length), body);
   }
   return ethers.concat(parts);
 }
@@ -83,28 +101,51 @@ async function main() {
   // The 0G "one write" body: version 1, no reads, key "k" -> "v1" in stream 0x11…, no controls.
   const oneWrite =
     '0x0000000000000001000000000000000111111111111111111111111111111111111111111111111111111111111111110000016b0000000000000002763100000000';
+  // A codec 2 body: SET of a 16-byte key to a 100-byte value on the
+  // transaction's only tag (index 0), no version check (version + 1 = 0),
+  // flags "reads only", no reads, one Put, no controls.
+  const compactSet = ethers.hexlify(
+    ethers.concat([
+      Uint8Array.of(0x00, 0x01, 0x00, 0x01, 0x01, 0x00),
+      varint(16),
+      ethers.toUtf8Bytes('k'.repeat(16)),
+      varint(100),
+      ethers.toUtf8Bytes('v'.repeat(100)),
+      Uint8Array.of(0x00),
+    ])
+  );
+  const mixed = [
+    { codec: 1, tags: [s('22'), s('11')], body: '0x0102030405' },
+    { codec: 0, tags: [s('33'), s('11')], body: '0x' },
+    { codec: 0x80, tags: [], body: '0xdeadbeef' },
+  ];
   const envelopes = [
-    { key: 0, nonce: '1', txs: [{ codec: 0, tags: [s('11')], body: oneWrite }] },
+    { protocol: 1, key: 0, nonce: '1', txs: [{ codec: 0, tags: [s('11')], body: oneWrite }] },
+    { protocol: 1, key: 1, nonce: '18446744073709551615', txs: mixed },
+    { protocol: 1, key: 2, nonce: '0', txs: [] },
     {
-      key: 1,
-      nonce: '18446744073709551615',
+      protocol: 2,
+      key: 0,
+      nonce: '2',
       txs: [
-        { codec: 1, tags: [s('22'), s('11')], body: '0x0102030405' },
-        { codec: 0, tags: [s('33'), s('11')], body: '0x' },
-        { codec: 0x80, tags: [], body: '0xdeadbeef' },
+        { codec: 2, tags: [s('11')], body: compactSet },
+        { codec: 2, tags: [s('11')], body: compactSet },
       ],
     },
-    { key: 2, nonce: '0', txs: [] },
+    { protocol: 2, key: 1, nonce: '18446744073709551615', txs: mixed },
+    { protocol: 2, key: 2, nonce: '0', txs: [] },
+    { protocol: 2, key: 3, nonce: '300', txs: [{ codec: 0x80, tags: [], body: '0x' + 'aa'.repeat(200) }] },
   ];
   for (const e of envelopes) {
     const w = wallets[e.key];
-    const unsigned = unsignedEntry(w.address, e.nonce, e.txs);
+    const unsigned = unsignedEntry(e.protocol, w.address, e.nonce, e.txs);
     const digest = ethers.keccak256(unsigned);
     const signature = await w.signMessage(ethers.getBytes(digest));
     if (ethers.verifyMessage(ethers.getBytes(digest), signature) !== w.address) {
       throw new Error('ethers does not recover its own signature');
     }
     out.envelopes.push({
+      protocol: e.protocol,
       key: e.key,
       sender: w.address,
       nonce: e.nonce,

@@ -62,7 +62,8 @@ impl Codec for JsonEvents {
         "json-events"
     }
 
-    fn decode(&self, body: &[u8]) -> Result<Decoded, ParseError> {
+    /// Events name their stream in the body: the tags are not needed.
+    fn decode(&self, body: &[u8], _tags: &[StreamId]) -> Result<Decoded, ParseError> {
         // serde_json is deterministic here: trailing data, duplicate or
         // unknown fields, invalid UTF-8 and escaped strings are all errors.
         let doc: Body<'_> = serde_json::from_slice(body).map_err(|e| ParseError::invalid(e.to_string()))?;

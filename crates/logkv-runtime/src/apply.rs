@@ -190,7 +190,7 @@ fn checked(state: &dyn StateView, watched: &Watched, tx: TxInput<'_>) -> Result<
     if !tx.tags.iter().any(|t| acl.can_write_stream(&tx.sender, t)) {
         return Err(TxResult::SenderNoWritePermission);
     }
-    let decoded = tx.codec.decode(tx.body).map_err(TxResult::DataParseError)?;
+    let decoded = tx.codec.decode(tx.body, tx.tags).map_err(TxResult::DataParseError)?;
     let check_versions = decoded.version != u64::MAX;
     let newer = |stream: &StreamId, key: &[u8]| state.latest_version(stream, key) > decoded.version;
     // 2. The read set.

@@ -12,7 +12,8 @@
 use std::collections::BTreeMap;
 
 use crate::apply::{apply_tx, StateView, TxEffects, TxInput, TxResult, Watched};
-use crate::codec::{native::Native, zerog::ZeroG, Codec, Decoded, ParseError};
+use crate::codec::native::{Native, NativeCompact};
+use crate::codec::{zerog::ZeroG, Codec, Decoded, ParseError};
 use crate::envelope::{EntryView, EnvelopeError};
 use crate::nonce::NonceWindow;
 use crate::types::{tx_version, Address, StreamId};
@@ -31,7 +32,7 @@ impl Codec for UnknownCodec {
         "unknown"
     }
 
-    fn decode(&self, _body: &[u8]) -> Result<Decoded, ParseError> {
+    fn decode(&self, _body: &[u8], _tags: &[StreamId]) -> Result<Decoded, ParseError> {
         Err(ParseError::invalid(format!("unknown codec {}", self.0)))
     }
 }
@@ -68,11 +69,12 @@ pub struct Applier {
 }
 
 impl Applier {
-    /// An applier with the 0G and native codecs.
+    /// An applier with the 0G and both native codecs.
     pub fn new(watched: Watched) -> Self {
         let mut a = Self { codecs: BTreeMap::new(), watched, nonces: BTreeMap::new() };
         a.register(Box::new(ZeroG));
         a.register(Box::new(Native));
+        a.register(Box::new(NativeCompact));
         a
     }
 

@@ -5,21 +5,76 @@
 //! Entries are immutable and come from anyone who can append, so parsing
 //! trusts nothing: every length is checked against the bytes present, every
 //! count against a protocol limit, and the encoding is canonical (tags sorted
-//! and unique, nothing after the signature), so one meaning has one encoding.
-//! [`EntryView`] borrows the entry's bytes; the runtime indexes values by
-//! their offset inside the entry.
+//! and unique, minimal varints, nothing after the signature), so one meaning
+//! has one encoding. [`EntryView`] borrows the entry's bytes; the runtime
+//! indexes values by their offset inside the entry.
+//!
+//! Two protocol versions share one parser and one encoder, differing only in
+//! how counts and a transaction's tags are spelled ([`Protocol`]).
 
 use std::collections::BTreeSet;
 
 use crate::signing::{self, keccak256, SignatureError, Signer, SIGNATURE_LEN};
 use crate::types::{Address, StreamId, MAX_TXS_PER_ENTRY};
+use crate::varint::{self, VarintError};
 
 /// The first four bytes of every entry.
 pub const MAGIC: [u8; 4] = *b"LKVE";
-/// The entry format this code writes and understands.
-pub const PROTOCOL_VERSION: u16 = 1;
+/// The newest entry format this code understands.
+pub const PROTOCOL_VERSION: u16 = Protocol::V2 as u16;
 /// Most tags an entry, or one of its transactions, may carry.
 pub const MAX_TAGS: usize = 65_536;
+
+/// The entry formats this code reads and writes. They differ only in
+/// spelling: the same entry means the same in both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Protocol {
+    /// Big-endian `u32` counts and lengths; every tag list written out. What
+    /// external clients (and the ethers golden vectors) sign.
+    V1 = 1,
+    /// Minimal varint counts and lengths; a transaction's tags as indexes
+    /// into the entry's list, so a stream ID is written once per entry. What
+    /// a node signs for its own clients.
+    V2 = 2,
+}
+
+impl Protocol {
+    /// The `protocol_version` field's value.
+    pub fn version(self) -> u16 {
+        self as u16
+    }
+
+    /// The protocol of a `protocol_version` field, if this code knows it.
+    pub fn from_version(version: u16) -> Option<Self> {
+        match version {
+            1 => Some(Protocol::V1),
+            2 => Some(Protocol::V2),
+            _ => None,
+        }
+    }
+
+    /// Appends a count or length (which the caller has checked fits a `u32`).
+    fn put_count(self, out: &mut Vec<u8>, n: usize) {
+        match self {
+            Protocol::V1 => out.extend_from_slice(&(n as u32).to_be_bytes()),
+            Protocol::V2 => varint::put(out, n as u64),
+        }
+    }
+
+    /// Appends a transaction's tags, a subset of the entry's `all`.
+    fn put_tx_tags(self, out: &mut Vec<u8>, all: &[StreamId], tags: &BTreeSet<StreamId>) {
+        self.put_count(out, tags.len());
+        for tag in tags {
+            match self {
+                Protocol::V1 => out.extend_from_slice(&tag.0),
+                Protocol::V2 => {
+                    let index = all.binary_search(tag).expect("the entry's tags are the union");
+                    varint::put(out, index as u64);
+                }
+            }
+        }
+    }
+}
 
 /// Why bytes are not a well-formed entry, or not signed by its sender.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -70,11 +125,33 @@ pub enum EnvelopeError {
         /// [`MAX_TAGS`].
         limit: usize,
     },
-    /// A tag list not in strictly ascending order (so duplicates too).
+    /// A tag list (or, in protocol 2, a transaction's list of tag indexes)
+    /// not in strictly ascending order (so duplicates too).
     #[error("tags of {} are not sorted and unique", match tx { Some(i) => format!("transaction {i}"), None => "the entry".to_string() })]
     UnsortedTags {
         /// The transaction, or `None` for the entry's own list.
         tx: Option<usize>,
+    },
+    /// A protocol 2 transaction names a tag the entry does not list.
+    #[error("transaction {tx} names tag {index} of an entry with {count} tags")]
+    TagIndexOutOfRange {
+        /// The transaction.
+        tx: usize,
+        /// The index it gives.
+        index: u64,
+        /// The entry's tag count.
+        count: usize,
+    },
+    /// A protocol 2 count or length that is not a minimal varint of at most
+    /// 64 bits (a truncated one is [`EnvelopeError::Truncated`]).
+    #[error("{what} at byte {offset}: varint {source}")]
+    BadVarint {
+        /// The field.
+        what: &'static str,
+        /// Where it starts.
+        offset: usize,
+        /// What is wrong with it.
+        source: VarintError,
     },
     /// The entry's tags are not exactly the union of its transactions' tags;
     /// nodes skip entries by these tags, so they must not lie.
@@ -126,102 +203,168 @@ pub struct TxPart {
     /// The codec byte ([`crate::codec::ZEROG`], [`crate::codec::NATIVE`], ...).
     pub codec: u8,
     /// The streams the transaction writes or controls. A set: encoding sorts
-    /// it and drops duplicates.
+    /// it and drops duplicates (a codec 2 body names streams by their index
+    /// in that sorted list: build it with `codec::native::compact_tx`).
     pub tags: Vec<StreamId>,
     /// The encoded body.
     pub body: Vec<u8>,
 }
 
 impl Entry {
-    /// The entry's bytes, signed by `signer` (who must be the sender).
+    /// The entry's bytes in protocol 1, signed by `signer` (who must be the
+    /// sender): what external clients write.
     pub fn encode_signed(&self, signer: &Signer) -> Result<Vec<u8>, EnvelopeError> {
+        self.encode_signed_as(Protocol::V1, signer)
+    }
+
+    /// The entry's bytes in `protocol`, signed by `signer` (who must be the sender).
+    pub fn encode_signed_as(&self, protocol: Protocol, signer: &Signer) -> Result<Vec<u8>, EnvelopeError> {
         if signer.address() != self.sender {
             return Err(EnvelopeError::SenderMismatch { sender: self.sender, signer: signer.address() });
         }
+        let mut out = self.encode_unsigned(protocol)?;
+        let signature = signer.sign_digest(&keccak256(&out));
+        out.extend_from_slice(&signature);
+        Ok(out)
+    }
+
+    /// Every byte of the entry in `protocol` before the signature: what the
+    /// sender signs (the caller appends the signature).
+    pub fn encode_unsigned(&self, protocol: Protocol) -> Result<Vec<u8>, EnvelopeError> {
         if self.txs.len() > MAX_TXS_PER_ENTRY {
             return Err(EnvelopeError::TooManyTxs { count: self.txs.len(), limit: MAX_TXS_PER_ENTRY });
         }
         let tx_tags: Vec<BTreeSet<StreamId>> =
             self.txs.iter().map(|tx| tx.tags.iter().copied().collect()).collect();
-        let entry_tags: BTreeSet<StreamId> = tx_tags.iter().flatten().copied().collect();
-        let len = 4
-            + 2
-            + Address::LEN
-            + 8
-            + tag_list_len(entry_tags.len())
-            + 4
+        let entry_tags: Vec<StreamId> =
+            tx_tags.iter().flatten().copied().collect::<BTreeSet<_>>().into_iter().collect();
+        for count in tx_tags.iter().map(BTreeSet::len).chain([entry_tags.len()]) {
+            if count > MAX_TAGS {
+                return Err(EnvelopeError::TooManyTags { count, limit: MAX_TAGS });
+            }
+        }
+        // At most: the fixed fields, every count and length as a u32 (a
+        // varint of one is at most 5 bytes), and every tag written out.
+        let tag_bytes = |n: usize| 5 + n * StreamId::LEN;
+        let capacity = 4 + 2 + Address::LEN + 8 + tag_bytes(entry_tags.len()) + 5 + SIGNATURE_LEN;
+        let capacity = capacity
             + self
                 .txs
                 .iter()
                 .zip(&tx_tags)
-                .map(|(tx, tags)| 1 + tag_list_len(tags.len()) + 4 + tx.body.len())
-                .sum::<usize>()
-            + SIGNATURE_LEN;
+                .map(|(tx, t)| 1 + tag_bytes(t.len()) + 5 + tx.body.len())
+                .sum::<usize>();
 
-        let mut out = Vec::with_capacity(len);
+        let mut out = Vec::with_capacity(capacity);
         out.extend_from_slice(&MAGIC);
-        out.extend_from_slice(&PROTOCOL_VERSION.to_be_bytes());
+        out.extend_from_slice(&protocol.version().to_be_bytes());
         out.extend_from_slice(&self.sender.0);
         out.extend_from_slice(&self.nonce.to_be_bytes());
-        put_tags(&mut out, &entry_tags)?;
-        put_u32(&mut out, self.txs.len());
+        protocol.put_count(&mut out, entry_tags.len());
+        entry_tags.iter().for_each(|t| out.extend_from_slice(&t.0));
+        protocol.put_count(&mut out, self.txs.len());
         for (i, (tx, tags)) in self.txs.iter().zip(&tx_tags).enumerate() {
             out.push(tx.codec);
-            put_tags(&mut out, tags)?;
-            let body_len = u32::try_from(tx.body.len())
-                .map_err(|_| EnvelopeError::BodyTooLarge { tx: i, len: tx.body.len() })?;
-            out.extend_from_slice(&body_len.to_be_bytes());
+            protocol.put_tx_tags(&mut out, &entry_tags, tags);
+            if u32::try_from(tx.body.len()).is_err() {
+                return Err(EnvelopeError::BodyTooLarge { tx: i, len: tx.body.len() });
+            }
+            protocol.put_count(&mut out, tx.body.len());
             out.extend_from_slice(&tx.body);
         }
-        let signature = signer.sign_digest(&keccak256(&out));
-        out.extend_from_slice(&signature);
         Ok(out)
     }
 }
 
-fn tag_list_len(count: usize) -> usize {
-    4 + count * StreamId::LEN
+/// A sorted, duplicate-free list of stream IDs inside an entry's bytes:
+/// written out, or (a protocol 2 transaction's) picked from the entry's list
+/// by ascending indexes.
+#[derive(Debug, Clone, Copy)]
+pub struct Tags<'a> {
+    ids: &'a [[u8; 32]],
+    /// The varint indexes into `ids` and how many there are; `None`: all of `ids`.
+    picked: Option<(&'a [u8], usize)>,
 }
-
-/// Writes a count that the caller has checked fits a `u32`.
-fn put_u32(out: &mut Vec<u8>, n: usize) {
-    out.extend_from_slice(&(n as u32).to_be_bytes());
-}
-
-fn put_tags(out: &mut Vec<u8>, tags: &BTreeSet<StreamId>) -> Result<(), EnvelopeError> {
-    if tags.len() > MAX_TAGS {
-        return Err(EnvelopeError::TooManyTags { count: tags.len(), limit: MAX_TAGS });
-    }
-    put_u32(out, tags.len());
-    tags.iter().for_each(|t| out.extend_from_slice(&t.0));
-    Ok(())
-}
-
-/// A sorted, duplicate-free list of stream IDs inside an entry's bytes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Tags<'a>(&'a [[u8; 32]]);
 
 impl<'a> Tags<'a> {
     /// How many stream IDs.
     pub fn len(&self) -> usize {
-        self.0.len()
+        self.picked.map_or(self.ids.len(), |(_, len)| len)
     }
 
     /// Whether there are none.
     pub fn is_empty(&self) -> bool {
-        self.0.is_empty()
+        self.len() == 0
     }
 
     /// Whether `stream` is among them (binary search: they are sorted).
     pub fn contains(&self, stream: &StreamId) -> bool {
-        self.0.binary_search(&stream.0).is_ok()
+        match self.ids.binary_search(&stream.0) {
+            Ok(at) => self.picked.is_none() || self.indexes().any(|i| i == at),
+            Err(_) => false,
+        }
     }
 
     /// The stream IDs, ascending.
-    pub fn iter(&self) -> impl ExactSizeIterator<Item = StreamId> + 'a {
-        self.0.iter().map(|id| StreamId(*id))
+    pub fn iter(&self) -> TagsIter<'a> {
+        TagsIter { ids: self.ids, indexes: self.picked.map(|(bytes, _)| bytes), left: self.len() }
+    }
+
+    /// The picked indexes into `ids` (none when nothing is picked).
+    fn indexes(&self) -> impl Iterator<Item = usize> + 'a {
+        let mut bytes = self.picked.map_or(&[][..], |(bytes, _)| bytes);
+        std::iter::from_fn(move || {
+            // Checked when the entry was parsed: minimal, in range.
+            let (index, len) = varint::read(bytes).ok()?;
+            bytes = &bytes[len..];
+            Some(index as usize)
+        })
     }
 }
+
+impl PartialEq for Tags<'_> {
+    fn eq(&self, other: &Self) -> bool {
+        self.iter().eq(other.iter())
+    }
+}
+
+impl Eq for Tags<'_> {}
+
+/// The stream IDs of [`Tags`], ascending.
+#[derive(Debug, Clone)]
+pub struct TagsIter<'a> {
+    ids: &'a [[u8; 32]],
+    indexes: Option<&'a [u8]>,
+    left: usize,
+}
+
+impl Iterator for TagsIter<'_> {
+    type Item = StreamId;
+
+    fn next(&mut self) -> Option<StreamId> {
+        self.left = self.left.checked_sub(1)?;
+        let id = match &mut self.indexes {
+            None => {
+                let (first, rest) = self.ids.split_first()?;
+                self.ids = rest;
+                first
+            }
+            Some(bytes) => {
+                // Checked when the entry was parsed: minimal, in range.
+                let (index, len) = varint::read(bytes).ok()?;
+                *bytes = &bytes[len..];
+                self.ids.get(usize::try_from(index).ok()?)?
+            }
+        };
+        Some(StreamId(*id))
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (self.left, Some(self.left))
+    }
+}
+
+impl ExactSizeIterator for TagsIter<'_> {}
 
 /// One transaction of a parsed entry.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -242,7 +385,7 @@ pub struct TxView<'a> {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EntryView<'a> {
     bytes: &'a [u8],
-    protocol_version: u16,
+    protocol: Protocol,
     sender: Address,
     nonce: u64,
     tags: Tags<'a>,
@@ -252,34 +395,31 @@ pub struct EntryView<'a> {
 
 impl<'a> EntryView<'a> {
     /// Parses an entry. Fails on anything but exactly one well-formed entry
-    /// of [`PROTOCOL_VERSION`]; never panics.
+    /// of a [`Protocol`] this code knows; never panics.
     pub fn parse(bytes: &'a [u8]) -> Result<Self, EnvelopeError> {
-        let mut r = Reader { bytes, pos: 0 };
+        // The magic and version are spelled alike in every protocol.
+        let mut r = Reader { bytes, pos: 0, protocol: Protocol::V1 };
         let magic = r.array::<4>("magic")?;
         if magic != MAGIC {
             return Err(EnvelopeError::BadMagic { found: magic });
         }
         let version = u16::from_be_bytes(r.array("protocol version")?);
-        if version != PROTOCOL_VERSION {
-            return Err(EnvelopeError::UnsupportedVersion { found: version, supported: PROTOCOL_VERSION });
-        }
+        let protocol = Protocol::from_version(version)
+            .ok_or(EnvelopeError::UnsupportedVersion { found: version, supported: PROTOCOL_VERSION })?;
+        r.protocol = protocol;
         let sender = Address(r.array("sender")?);
         let nonce = u64::from_be_bytes(r.array("nonce")?);
-        let tags = r.tags(None)?;
-        let tx_count = r.u32("transaction count")?;
+        let tags = r.tag_list(None)?;
+        let tx_count = r.count("transaction count")?;
         if tx_count > MAX_TXS_PER_ENTRY {
             return Err(EnvelopeError::TooManyTxs { count: tx_count, limit: MAX_TXS_PER_ENTRY });
         }
         let mut txs = Vec::new();
-        let mut covered = vec![false; tags.len()];
+        let mut covered = vec![false; tags.ids.len()];
         for i in 0..tx_count {
             let codec = r.array::<1>("codec")?[0];
-            let tx_tags = r.tags(Some(i))?;
-            for id in tx_tags.0 {
-                let at = tags.0.binary_search(id).map_err(|_| EnvelopeError::TagsMismatch)?;
-                covered[at] = true;
-            }
-            let body_len = r.u32("body length")?;
+            let tx_tags = r.tx_tags(i, tags.ids, &mut covered)?;
+            let body_len = r.count("body length")?;
             let body_offset = r.pos;
             let body = r.take(body_len, "body")?;
             txs.push(TxView { codec, tags: tx_tags, body, body_offset });
@@ -291,12 +431,17 @@ impl<'a> EntryView<'a> {
         if r.pos != bytes.len() {
             return Err(EnvelopeError::TrailingBytes { count: bytes.len() - r.pos });
         }
-        Ok(Self { bytes, protocol_version: version, sender, nonce, tags, txs, signature })
+        Ok(Self { bytes, protocol, sender, nonce, tags, txs, signature })
     }
 
-    /// The entry format version.
+    /// The entry format.
+    pub fn protocol(&self) -> Protocol {
+        self.protocol
+    }
+
+    /// The entry format's `protocol_version` field.
     pub fn protocol_version(&self) -> u16 {
-        self.protocol_version
+        self.protocol.version()
     }
 
     /// The account that claims to have signed the entry.
@@ -363,10 +508,12 @@ impl<'a> EntryView<'a> {
     }
 }
 
-/// Reads fields front to back, naming the field that does not fit.
+/// Reads fields front to back, naming the field that does not fit; counts
+/// and tags as `protocol` spells them.
 struct Reader<'a> {
     bytes: &'a [u8],
     pos: usize,
+    protocol: Protocol,
 }
 
 impl<'a> Reader<'a> {
@@ -391,20 +538,74 @@ impl<'a> Reader<'a> {
         self.array_ref(what).copied()
     }
 
-    /// A `u32` count or length, as `usize`.
-    fn u32(&mut self, what: &'static str) -> Result<usize, EnvelopeError> {
-        Ok(u32::from_be_bytes(self.array(what)?) as usize)
+    fn varint(&mut self, what: &'static str) -> Result<u64, EnvelopeError> {
+        let offset = self.pos;
+        let (n, len) = varint::read(&self.bytes[offset..]).map_err(|source| match source {
+            VarintError::Truncated => EnvelopeError::Truncated { what, offset },
+            source => EnvelopeError::BadVarint { what, offset, source },
+        })?;
+        self.pos += len;
+        Ok(n)
     }
 
-    fn tags(&mut self, tx: Option<usize>) -> Result<Tags<'a>, EnvelopeError> {
-        let count = self.u32("tag count")?;
+    /// A count or length, as `usize` (saturating: every limit is smaller).
+    fn count(&mut self, what: &'static str) -> Result<usize, EnvelopeError> {
+        let n = match self.protocol {
+            Protocol::V1 => u64::from(u32::from_be_bytes(self.array(what)?)),
+            Protocol::V2 => self.varint(what)?,
+        };
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
+    /// A count of tags, at most [`MAX_TAGS`].
+    fn tag_count(&mut self) -> Result<usize, EnvelopeError> {
+        let count = self.count("tag count")?;
         if count > MAX_TAGS {
             return Err(EnvelopeError::TooManyTags { count, limit: MAX_TAGS });
         }
+        Ok(count)
+    }
+
+    /// A list of stream IDs written out, sorted and unique.
+    fn tag_list(&mut self, tx: Option<usize>) -> Result<Tags<'a>, EnvelopeError> {
+        let count = self.tag_count()?;
         let (ids, _) = self.take(count * StreamId::LEN, "tags")?.as_chunks::<32>();
         if ids.windows(2).any(|w| w[0] >= w[1]) {
             return Err(EnvelopeError::UnsortedTags { tx });
         }
-        Ok(Tags(ids))
+        Ok(Tags { ids, picked: None })
+    }
+
+    /// Transaction `tx`'s tags, each of the entry's `all`, marking which of
+    /// those it has in `covered`.
+    fn tx_tags(
+        &mut self,
+        tx: usize,
+        all: &'a [[u8; 32]],
+        covered: &mut [bool],
+    ) -> Result<Tags<'a>, EnvelopeError> {
+        if self.protocol == Protocol::V1 {
+            let tags = self.tag_list(Some(tx))?;
+            for id in tags.ids {
+                covered[all.binary_search(id).map_err(|_| EnvelopeError::TagsMismatch)?] = true;
+            }
+            return Ok(tags);
+        }
+        let count = self.tag_count()?;
+        let start = self.pos;
+        let mut next = 0;
+        for _ in 0..count {
+            let index = self.varint("tag index")?;
+            let at = usize::try_from(index)
+                .ok()
+                .filter(|&i| i < all.len())
+                .ok_or(EnvelopeError::TagIndexOutOfRange { tx, index, count: all.len() })?;
+            if at < next {
+                return Err(EnvelopeError::UnsortedTags { tx: Some(tx) });
+            }
+            covered[at] = true;
+            next = at + 1;
+        }
+        Ok(Tags { ids: all, picked: Some((&self.bytes[start..self.pos], count)) })
     }
 }

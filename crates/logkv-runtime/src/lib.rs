@@ -10,6 +10,7 @@ pub mod apply;
 pub mod codec;
 pub mod digest;
 pub mod entry;
+pub mod entry_json;
 pub mod envelope;
 #[cfg(unix)]
 pub mod keyfile;
@@ -21,3 +22,4 @@ pub mod signing;
 mod store_state;
 pub mod system;
 pub mod types;
+pub mod varint;

@@ -25,7 +25,7 @@ fn the_example_commits_the_valid_entry_and_refuses_the_malformed_one() {
 fn values_refer_to_their_bytes_in_the_body_and_escaped_strings_are_refused() {
     let stream = format!("0x{}", "ab".repeat(32));
     let body = format!(r#"{{"stream": "{stream}", "events": [{{"user": "dave", "action": "log in"}}]}}"#);
-    let decoded = JsonEvents.decode(body.as_bytes()).expect("decodes");
+    let decoded = JsonEvents.decode(body.as_bytes(), &[]).expect("decodes");
     let writes = decoded.writes.expect("writes parse");
     assert_eq!(writes.len(), 1);
     assert_eq!(writes[0].key, b"user:dave");
@@ -39,9 +39,9 @@ fn values_refer_to_their_bytes_in_the_body_and_escaped_strings_are_refused() {
     assert_eq!(JsonEvents.id(), JSON_EVENTS);
 
     let escaped = body.replace("log in", r"log\u0020in");
-    assert!(matches!(JsonEvents.decode(escaped.as_bytes()), Err(ParseError::Invalid { .. })));
+    assert!(matches!(JsonEvents.decode(escaped.as_bytes(), &[]), Err(ParseError::Invalid { .. })));
     let bad_stream = body.replace(&stream, "0x12");
-    assert!(matches!(JsonEvents.decode(bad_stream.as_bytes()), Err(ParseError::Invalid { .. })));
+    assert!(matches!(JsonEvents.decode(bad_stream.as_bytes(), &[]), Err(ParseError::Invalid { .. })));
     let unknown_field = body.replace(r#""user""#, r#""who": 1, "user""#);
-    assert!(matches!(JsonEvents.decode(unknown_field.as_bytes()), Err(ParseError::Invalid { .. })));
+    assert!(matches!(JsonEvents.decode(unknown_field.as_bytes(), &[]), Err(ParseError::Invalid { .. })));
 }

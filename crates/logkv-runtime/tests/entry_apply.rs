@@ -4,7 +4,7 @@ use logkv_runtime::apply::TxResult;
 use logkv_runtime::codec::zerog::{self, Body, BodyWrite};
 use logkv_runtime::codec::ZEROG;
 use logkv_runtime::entry::{Applier, EntryOutcome};
-use logkv_runtime::envelope::{Entry, TxPart};
+use logkv_runtime::envelope::{Entry, TxPart, PROTOCOL_VERSION};
 use logkv_runtime::mem_state::MemState;
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{tx_version, StreamId};
@@ -78,7 +78,7 @@ fn a_replayed_entry_changes_nothing() {
 fn a_newer_protocol_version_stops_apply() {
     let alice = signer(1);
     let mut bytes = entry(&alice, 1, vec![]);
-    bytes[4..6].copy_from_slice(&2u16.to_be_bytes());
+    bytes[4..6].copy_from_slice(&(PROTOCOL_VERSION + 1).to_be_bytes());
     let outcome = Applier::new(Default::default()).apply_entry(&mut MemState::default(), 1, &bytes, None);
     assert!(matches!(outcome, EntryOutcome::UpgradeNeeded(_)), "{outcome:?}");
 }

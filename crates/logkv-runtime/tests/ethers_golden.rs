@@ -1,9 +1,12 @@
 //! Golden vectors from the real npm ethers 6.13.1 (scripts/golden/sign.cjs,
 //! fixture tests/fixtures/sign.json): logkv derives the same addresses,
 //! signs byte for byte as `wallet.signMessage(getBytes(digest))`, recovers
-//! ethers' signatures, and reads and writes entries a JS client signs.
+//! ethers' signatures, and reads and writes entries a JS client signs, in
+//! both protocols, with codec 2 bodies built in JS from docs/format.md.
 
-use logkv_runtime::envelope::{Entry, EntryView, TxPart};
+use logkv_runtime::codec::native::{self, Body, BodyWrite, Op};
+use logkv_runtime::codec::NATIVE_COMPACT;
+use logkv_runtime::envelope::{Entry, EntryView, Protocol, TxPart};
 use logkv_runtime::signing::{address_of, eip191_hash, recover, Signer, SIGNATURE_LEN};
 use logkv_runtime::types::{Address, StreamId};
 use serde_json::Value;
@@ -94,9 +97,13 @@ fn ethers_signatures_recover_to_the_signing_address() {
 fn entries_signed_by_ethers_parse_verify_and_match_our_encoding() {
     let f = fixture();
     let signers = signers(&f);
+    let mut protocols = Vec::new();
     for e in list(&f["envelopes"]) {
+        let protocol = e["protocol"].as_u64().and_then(|v| Protocol::from_version(v as u16)).expect("1 or 2");
+        protocols.push(protocol);
         let entry_bytes = bytes(&e["entry"]);
         let view = EntryView::parse(&entry_bytes).expect("a JS-built entry parses");
+        assert_eq!(view.protocol(), protocol);
         view.verify().expect("ethers' signature verifies");
         assert_eq!(view.sender(), address(&e["sender"]));
         assert_eq!(view.nonce().to_string(), e["nonce"].as_str().expect("nonce as a decimal string"));
@@ -120,6 +127,33 @@ fn entries_signed_by_ethers_parse_verify_and_match_our_encoding() {
         let entry = Entry { sender: view.sender(), nonce: view.nonce(), txs };
         assert_eq!(view.to_entry(), entry);
         let signer = &signers[e["key"].as_u64().expect("key index") as usize];
-        assert_eq!(entry.encode_signed(signer).expect("encodes"), entry_bytes);
+        assert_eq!(entry.encode_signed_as(protocol, signer).expect("encodes"), entry_bytes);
+        if protocol == Protocol::V1 {
+            assert_eq!(entry.encode_signed(signer).expect("encodes"), entry_bytes, "protocol 1 by default");
+        }
+    }
+    assert!(protocols.contains(&Protocol::V1) && protocols.contains(&Protocol::V2));
+}
+
+#[test]
+fn the_js_built_codec_2_set_is_what_the_rust_encoder_writes() {
+    let f = fixture();
+    let compact: Vec<&Value> = list(&f["envelopes"])
+        .iter()
+        .flat_map(|e| list(&e["txs"]))
+        .filter(|tx| tx["codec"].as_u64() == Some(u64::from(NATIVE_COMPACT)))
+        .collect();
+    assert!(!compact.is_empty(), "the fixture has codec 2 bodies");
+    for tx in compact {
+        let stream: StreamId = list(&tx["tags"])[0].as_str().expect("id").parse().expect("id");
+        let set = Body {
+            version: u64::MAX,
+            check_reads_only: true,
+            reads: vec![],
+            writes: vec![BodyWrite { stream, key: vec![b'k'; 16], op: Op::Put(vec![b'v'; 100]) }],
+            controls: vec![],
+        };
+        assert_eq!(native::compact_tx(&set, [stream]).body, bytes(&tx["body"]));
+        assert_eq!(native::decode_compact(&bytes(&tx["body"]), &[stream]), Ok(set));
     }
 }

@@ -36,14 +36,14 @@ proptest! {
 
     #[test]
     fn every_truncation_fails_in_the_stage_it_cuts(body in native_body()) {
-        assert_truncations_fail_in_their_stage(&Native, &native::encode(&body), &StageEnds::native(&body));
+        assert_truncations_fail_in_their_stage(&Native, &[], &native::encode(&body), &StageEnds::native(&body));
     }
 
     #[test]
     fn trailing_bytes_fail_the_controls_only(body in native_body(), extra in prop::collection::vec(any::<u8>(), 1..8)) {
         let mut bytes = native::encode(&body);
         bytes.extend_from_slice(&extra);
-        let d = Native.decode(&bytes).unwrap();
+        let d = Native.decode(&bytes, &[]).unwrap();
         prop_assert!(d.reads.is_ok() && d.writes.is_ok());
         prop_assert!(is_invalid(&d.controls));
     }
@@ -64,7 +64,7 @@ proptest! {
         let mut bytes = native::encode(&body);
         let i = at.index(bytes.len());
         bytes[i] = byte;
-        if let Ok(d) = Native.decode(&bytes) {
+        if let Ok(d) = Native.decode(&bytes, &[]) {
             if fully_ok(&d) {
                 prop_assert_eq!(native::encode(&native::decode_body(&bytes).unwrap()), bytes);
             }
@@ -144,7 +144,7 @@ fn values_are_referenced_in_place_and_an_empty_put_is_a_value() {
         ..Body::default()
     };
     let bytes = native::encode(&body);
-    let writes = Native.decode(&bytes).unwrap().writes.unwrap();
+    let writes = Native.decode(&bytes, &[]).unwrap().writes.unwrap();
     assert_eq!(writes[0].op, WriteOp::Put(ValueRef { offset: bytes.len() - 4 - 3, len: 0 }));
     assert_eq!(writes[1].op, WriteOp::Delete);
     match writes[2].op {
@@ -159,8 +159,8 @@ fn flag_bit_0_checks_the_reads_only_and_other_bits_are_invalid() {
     for flags in 0..=u8::MAX {
         bytes[8] = flags;
         match flags {
-            0 | 1 => assert_eq!(Native.decode(&bytes).unwrap().check_reads_only, flags == 1),
-            _ => assert!(Native.decode(&bytes).is_err(), "flags 0x{flags:02x}"),
+            0 | 1 => assert_eq!(Native.decode(&bytes, &[]).unwrap().check_reads_only, flags == 1),
+            _ => assert!(Native.decode(&bytes, &[]).is_err(), "flags 0x{flags:02x}"),
         }
     }
 }
@@ -171,7 +171,7 @@ fn every_byte_that_is_no_write_op_fails_the_writes_only() {
     let op_at = 9 + 4 + 4;
     for b in (0..=u8::MAX).filter(|b| !(1..=7).contains(b)) {
         bytes[op_at] = b;
-        let d = Native.decode(&bytes).unwrap();
+        let d = Native.decode(&bytes, &[]).unwrap();
         assert!(d.reads.is_ok() && is_invalid(&d.writes) && is_invalid(&d.controls), "op byte 0x{b:02x}");
     }
 }
@@ -183,7 +183,7 @@ fn a_value_len_above_max_is_invalid_and_max_decodes() {
 
     let body = Body { writes: vec![write(b"k", Op::Put(vec![1; MAX_VALUE_BYTES + 1]))], ..Body::default() };
     assert!(body.check().is_err());
-    let d = Native.decode(&native::encode(&body)).unwrap();
+    let d = Native.decode(&native::encode(&body), &[]).unwrap();
     assert!(d.reads.is_ok() && is_invalid(&d.writes));
 }
 
@@ -193,7 +193,7 @@ fn a_value_len_that_runs_past_the_body_is_invalid() {
         native::encode(&Body { writes: vec![write(b"k", Op::Put(b"abc".to_vec()))], ..Body::default() });
     let len_at = 9 + 4 + 4 + 1 + 32 + 3 + 1;
     bytes[len_at..len_at + 4].copy_from_slice(&8u32.to_be_bytes()); // 3 value bytes + 4 of the controls count remain
-    let d = Native.decode(&bytes).unwrap();
+    let d = Native.decode(&bytes, &[]).unwrap();
     assert!(d.reads.is_ok() && is_invalid(&d.writes));
 }
 
@@ -210,7 +210,7 @@ fn a_write_list_longer_than_max_is_list_too_long() {
     let mut bytes = native::encode(&Body::default());
     let count_at = 9 + 4;
     bytes[count_at..count_at + 4].copy_from_slice(&(MAX_LIST_LEN as u32 + 1).to_be_bytes());
-    let d = Native.decode(&bytes).unwrap();
+    let d = Native.decode(&bytes, &[]).unwrap();
     assert_eq!((d.reads, d.writes), (Ok(vec![]), Err(ParseError::ListTooLong)));
 }
 

@@ -10,12 +10,14 @@ use std::sync::{Arc, Barrier};
 
 use logkv_fs::{FileSystem, SimFs, StdFs};
 use logkv_runtime::apply::{TxResult, Watched};
+use logkv_runtime::codec::native::{self, Body, Op};
 use logkv_runtime::entry::EntryOutcome;
+use logkv_runtime::envelope::{EntryView, Protocol};
 use logkv_runtime::node::verify::{verify_entries, verify_one};
 use logkv_runtime::node::{Node, NodeOptions};
 use logkv_runtime::types::{tx_version, version_position};
 use logkv_store::{Durability, LogConfig, RecoveryMode, StoreOptions};
-use support::{forged, puts, signed, signer, stream, zwrite};
+use support::{forged, nwrite, puts, signed, signed_as, signer, stream, zwrite};
 
 fn open_in(fs: Arc<dyn FileSystem>, dir: &Path, durability: Durability) -> Node {
     let log = LogConfig { segment_size_bytes: 1 << 20, durability, recovery: RecoveryMode::Strict };
@@ -115,8 +117,9 @@ fn own_entries_coming_back_are_not_verified_again_but_a_tampered_copy_is() {
     let (me, s) = (signer(4), stream(7));
     let txs = vec![puts(vec![zwrite(s, b"k", b"value")])];
     node.append_local(&me, txs.clone()).unwrap();
-    // RFC 6979 signatures are deterministic: these are the bytes it wrote.
-    let own = signed(&me, 1, txs);
+    // RFC 6979 signatures are deterministic: these are the bytes it wrote
+    // (in protocol 2, as a node signs its own entries).
+    let own = signed_as(Protocol::V2, &me, 1, txs);
     let a = node.apply_replicated(10, &own, None).unwrap();
     assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Replayed)]), "its nonce was used");
     assert_eq!((node.signatures_verified(), node.verifications_skipped()), (0, 1));
@@ -144,6 +147,31 @@ fn own_entries_coming_back_are_not_verified_again_but_a_tampered_copy_is() {
     // The batch path skips it as well, and verifies the tampered copy.
     node.apply_replicated_batch(&[(21, own.clone()), (22, tampered.clone())]).unwrap();
     assert_eq!((node.signatures_verified(), node.verifications_skipped()), (4, 3));
+}
+
+#[test]
+fn the_node_signs_protocol_2_and_serves_compact_values_from_inside_its_entries() {
+    let fs = SimFs::new();
+    let node = open(&fs, Durability::Always);
+    let (me, s) = (signer(4), stream(7));
+    let set = |key: &[u8], value: &[u8]| {
+        let body = Body {
+            version: u64::MAX,
+            writes: vec![nwrite(s, key, Op::Put(value.to_vec()))],
+            ..Body::default()
+        };
+        native::compact_tx(&body, [s])
+    };
+    let (bytes, _) = node.sign_entry(&me, vec![set(b"x", b"signed only")]).unwrap();
+    assert_eq!(EntryView::parse(&bytes).unwrap().protocol(), Protocol::V2);
+
+    let a = node.append_local(&me, vec![set(b"a", b"first"), set(b"b", &[7; 300])]).unwrap();
+    assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit), Some(TxResult::Commit)]));
+    assert_eq!(node.get(&s, b"a", None).unwrap(), Some((b"first".to_vec(), tx_version(a.position, 0))));
+    assert_eq!(node.get(&s, b"b", None).unwrap(), Some((vec![7; 300], tx_version(a.position, 1))));
+    drop(node);
+    let node = open(&fs, Durability::Always);
+    assert_eq!(node.get(&s, b"b", None).unwrap(), Some((vec![7; 300], tx_version(a.position, 1))));
 }
 
 #[test]

@@ -33,7 +33,7 @@ proptest! {
         prop_assert_eq!(body.check(), Ok(()));
         let bytes = zerog::encode(&body);
         prop_assert_eq!(zerog::decode_body(&bytes), Ok(body.clone()));
-        let writes = ZeroG.decode(&bytes).unwrap().writes.unwrap();
+        let writes = ZeroG.decode(&bytes, &[]).unwrap().writes.unwrap();
         for (w, d) in body.writes.iter().zip(&writes) {
             match d.op {
                 WriteOp::Delete => prop_assert!(w.value.is_empty()),
@@ -45,14 +45,14 @@ proptest! {
 
     #[test]
     fn every_truncation_fails_in_the_stage_it_cuts(body in zerog_body()) {
-        assert_truncations_fail_in_their_stage(&ZeroG, &zerog::encode(&body), &StageEnds::zerog(&body));
+        assert_truncations_fail_in_their_stage(&ZeroG, &[], &zerog::encode(&body), &StageEnds::zerog(&body));
     }
 
     #[test]
     fn trailing_bytes_fail_the_controls_only(body in zerog_body(), extra in prop::collection::vec(any::<u8>(), 1..8)) {
         let mut bytes = zerog::encode(&body);
         bytes.extend_from_slice(&extra);
-        let d = ZeroG.decode(&bytes).unwrap();
+        let d = ZeroG.decode(&bytes, &[]).unwrap();
         prop_assert!(d.reads.is_ok() && d.writes.is_ok());
         prop_assert!(is_invalid(&d.controls));
     }
@@ -73,7 +73,7 @@ proptest! {
         let mut bytes = zerog::encode(&body);
         let i = at.index(bytes.len());
         bytes[i] = byte;
-        if let Ok(d) = ZeroG.decode(&bytes) {
+        if let Ok(d) = ZeroG.decode(&bytes, &[]) {
             if fully_ok(&d) {
                 prop_assert_eq!(zerog::encode(&zerog::decode_body(&bytes).unwrap()), bytes);
             }
@@ -103,24 +103,25 @@ proptest! {
 
 #[test]
 fn a_version_alone_decodes_the_version_and_fails_the_reads() {
-    let d = ZeroG.decode(&7u64.to_be_bytes()).unwrap();
+    let d = ZeroG.decode(&7u64.to_be_bytes(), &[]).unwrap();
     assert_eq!(d.version, 7);
     assert!(!d.check_reads_only);
     assert!(is_invalid(&d.reads) && is_invalid(&d.writes) && is_invalid(&d.controls));
-    assert!(ZeroG.decode(&[0; 7]).is_err());
+    assert!(ZeroG.decode(&[0; 7], &[]).is_err());
 }
 
 #[test]
 fn an_empty_key_fails_the_stage_that_holds_it() {
-    let d = ZeroG.decode(&zerog::encode(&Body { reads: vec![read(b"")], ..Body::default() })).unwrap();
+    let d = ZeroG.decode(&zerog::encode(&Body { reads: vec![read(b"")], ..Body::default() }), &[]).unwrap();
     assert!(is_invalid(&d.reads) && is_invalid(&d.writes));
 
-    let d =
-        ZeroG.decode(&zerog::encode(&Body { writes: vec![write(b"", b"v")], ..Body::default() })).unwrap();
+    let d = ZeroG
+        .decode(&zerog::encode(&Body { writes: vec![write(b"", b"v")], ..Body::default() }), &[])
+        .unwrap();
     assert!(d.reads.is_ok() && is_invalid(&d.writes) && is_invalid(&d.controls));
 
     let special = Control { op: ControlOp::SetKeyToSpecial, stream: S, key: Some(vec![]), account: None };
-    let d = ZeroG.decode(&zerog::encode(&Body { controls: vec![special], ..Body::default() })).unwrap();
+    let d = ZeroG.decode(&zerog::encode(&Body { controls: vec![special], ..Body::default() }), &[]).unwrap();
     assert!(d.reads.is_ok() && d.writes.is_ok() && is_invalid(&d.controls));
 }
 
@@ -131,7 +132,8 @@ fn keys_of_max_len_decode_and_one_byte_more_is_invalid() {
     assert_eq!(zerog::decode_body(&zerog::encode(&body)), Ok(body));
 
     let too_long = vec![b'k'; MAX_KEY_BYTES + 1];
-    let d = ZeroG.decode(&zerog::encode(&Body { writes: vec![write(&too_long, b"v")], ..Body::default() }));
+    let d =
+        ZeroG.decode(&zerog::encode(&Body { writes: vec![write(&too_long, b"v")], ..Body::default() }), &[]);
     assert!(is_invalid(&d.unwrap().writes));
     let body = Body { writes: vec![write(&too_long, b"v")], ..Body::default() };
     assert!(body.check().is_err());
@@ -144,7 +146,7 @@ fn values_of_max_len_decode_and_one_byte_more_is_invalid() {
 
     let body = Body { writes: vec![write(b"k", &vec![9; MAX_VALUE_BYTES + 1])], ..Body::default() };
     assert!(body.check().is_err());
-    let d = ZeroG.decode(&zerog::encode(&body)).unwrap();
+    let d = ZeroG.decode(&zerog::encode(&body), &[]).unwrap();
     assert!(d.reads.is_ok() && is_invalid(&d.writes));
 }
 
@@ -160,12 +162,12 @@ fn one_write_with_data_len(data_len: u64, data: &[u8]) -> Vec<u8> {
 
 #[test]
 fn a_data_len_that_overflows_or_runs_past_the_body_is_invalid() {
-    let d = ZeroG.decode(&one_write_with_data_len(3, b"abc")).unwrap();
+    let d = ZeroG.decode(&one_write_with_data_len(3, b"abc"), &[]).unwrap();
     // version 8, reads 4, writes count 4, stream 32, key_len 3, key 1, data_len 8
     let value = ValueRef { offset: 60, len: 3 };
     assert_eq!(d.writes.unwrap()[0].op, WriteOp::Put(value));
     for len in [4, MAX_VALUE_BYTES as u64, u64::MAX, u64::MAX - 2, 1 << 63] {
-        let d = ZeroG.decode(&one_write_with_data_len(len, b"abc")).unwrap();
+        let d = ZeroG.decode(&one_write_with_data_len(len, b"abc"), &[]).unwrap();
         assert!(d.reads.is_ok() && is_invalid(&d.writes), "data_len {len}");
     }
 }
@@ -177,7 +179,7 @@ fn every_byte_that_is_no_control_op_is_invalid() {
     let op_at = bytes.len() - 33;
     for b in 0..=u8::MAX {
         bytes[op_at] = b;
-        let d = ZeroG.decode(&bytes).unwrap();
+        let d = ZeroG.decode(&bytes, &[]).unwrap();
         match ControlOp::from_byte(b) {
             // Ops without fields decode; the others run out of bytes.
             Some(op) if !op.has_key() && !op.has_account() => assert!(d.controls.is_ok()),
@@ -198,16 +200,16 @@ fn list_claiming(stage: usize, count: u32) -> Vec<u8> {
 #[test]
 fn a_list_longer_than_max_is_list_too_long_in_its_stage() {
     for count in [MAX_LIST_LEN as u32 + 1, u32::MAX] {
-        let d = ZeroG.decode(&list_claiming(0, count)).unwrap();
+        let d = ZeroG.decode(&list_claiming(0, count), &[]).unwrap();
         assert_eq!(d.reads, Err(ParseError::ListTooLong));
         assert_eq!(d.controls, Err(ParseError::ListTooLong));
-        let d = ZeroG.decode(&list_claiming(1, count)).unwrap();
+        let d = ZeroG.decode(&list_claiming(1, count), &[]).unwrap();
         assert_eq!((d.reads, d.writes), (Ok(vec![]), Err(ParseError::ListTooLong)));
-        let d = ZeroG.decode(&list_claiming(2, count)).unwrap();
+        let d = ZeroG.decode(&list_claiming(2, count), &[]).unwrap();
         assert_eq!((d.writes, d.controls), (Ok(vec![]), Err(ParseError::ListTooLong)));
     }
     // A count within the limit over too few bytes is plain truncation.
-    let d = ZeroG.decode(&list_claiming(0, MAX_LIST_LEN as u32)).unwrap();
+    let d = ZeroG.decode(&list_claiming(0, MAX_LIST_LEN as u32), &[]).unwrap();
     assert!(is_invalid(&d.reads));
 }
 

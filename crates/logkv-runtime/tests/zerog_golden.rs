@@ -93,7 +93,7 @@ fn our_decoder_yields_exactly_what_the_sdk_built() {
         let want = expected(&case);
         assert_eq!(zerog::decode_body(&bytes).as_ref(), Ok(&want), "{}", case.description);
         // Values are referenced in place: an empty one is a delete.
-        let writes = ZeroG.decode(&bytes).unwrap().writes.unwrap();
+        let writes = ZeroG.decode(&bytes, &[]).unwrap().writes.unwrap();
         for (got, w) in writes.iter().zip(&want.writes) {
             match got.op {
                 WriteOp::Put(v) => assert_eq!(v.get(&bytes), &w.value[..], "{}", case.description),

@@ -22,7 +22,7 @@ use std::sync::mpsc::{self, Receiver, Sender};
 use std::sync::Arc;
 use std::thread::JoinHandle;
 
-use logkv_runtime::codec::{native, NATIVE};
+use logkv_runtime::codec::native;
 use logkv_runtime::envelope::TxPart;
 use logkv_runtime::node::batch::{tx_bytes, MAX_BATCH_BYTES};
 use logkv_runtime::node::{Applied, Node, NodeError};
@@ -198,12 +198,11 @@ enum Touch {
 fn touch(txs: &[TxPart]) -> Touch {
     let mut keys = Vec::new();
     for tx in txs {
-        let Some(body) = (tx.codec == NATIVE).then(|| native::decode_body(&tx.body).ok()).flatten() else {
+        let Some(Ok(body)) = native::decode_part(tx) else {
             return Touch::All;
         };
-        if let ([tx], [write]) = (txs, &body.writes[..]) {
-            let blind = tx.codec == NATIVE
-                && body.reads.is_empty()
+        if let ([_], [write]) = (txs, &body.writes[..]) {
+            let blind = body.reads.is_empty()
                 && body.controls.is_empty()
                 && matches!(write.op, native::Op::Put(_) | native::Op::Delete);
             if blind {
@@ -281,12 +280,7 @@ mod tests {
         };
         let signer = Signer::from_secret_bytes([7; 32]).expect("a valid key");
         let (answer, _) = oneshot::channel();
-        Job {
-            signer,
-            txs: vec![TxPart { codec: NATIVE, tags: vec![stream], body: native::encode(&body) }],
-            bytes: 0,
-            answer,
-        }
+        Job { signer, txs: vec![native::compact_tx(&body, [stream])], bytes: 0, answer }
     }
 
     fn set(key: &[u8], v: u8) -> Job {

@@ -4,8 +4,7 @@
 //! decides that when it applies the transaction, and a refusal is its
 //! result string (e.g. `AccessControlPermissionDenied: …`).
 
-use logkv_runtime::codec::{native, NATIVE};
-use logkv_runtime::envelope::TxPart;
+use logkv_runtime::codec::native;
 
 use crate::cli::{AclCommand, GlobalArgs};
 use crate::commands::{self, Target};
@@ -31,7 +30,7 @@ pub fn run(global: &GlobalArgs, command: AclCommand) -> Result<Outcome, CliError
     body.check().map_err(|e| CliError::BadInput(format!("{e}: {}", parse_detail(&e))))?;
     let target = Target::open(global)?;
     let signer = target.signer(Some(key))?;
-    let tx = TxPart { codec: NATIVE, tags: body.tags(), body: native::encode(&body) };
+    let tx = native::compact_tx(&body, body.tags());
     let submitted = target.write(&signer, vec![tx])?;
     target.close()?;
     commands::report(&submitted)

@@ -226,17 +226,23 @@ pub struct SubmitArgs {
 pub enum TxBodyCommand {
     /// Prints a 0G-format body as JSON: version (a decimal string), reads,
     /// writes (base64 keys and values; an empty value deletes) and controls
-    /// (op names, base64 keys, 0x accounts).
+    /// (op names, base64 keys, 0x accounts). With --entry, a whole signed
+    /// entry of either protocol, with its 0G and native bodies (codecs 0, 1
+    /// and 2) as JSON and any other body as hex.
     Decode {
-        /// The body as hex (`0x` optional).
+        /// The body (or entry) as hex (`0x` optional).
         #[arg(required_unless_present = "file", conflicts_with = "file")]
         hex: Option<String>,
-        /// Read the raw body bytes from this file instead.
+        /// Read the raw bytes from this file instead.
         #[arg(long)]
         file: Option<PathBuf>,
+        /// The bytes are a signed entry, not a 0G body.
+        #[arg(long)]
+        entry: bool,
     },
     /// Reads the JSON of `tx decode` (from --file or stdin) and prints the
-    /// body as 0x-hex, byte-identical to the body it came from.
+    /// body, or the entry (a document with `txs`), as 0x-hex, byte-identical
+    /// to what it came from.
     Encode {
         /// Read the JSON from this file instead of stdin.
         #[arg(long)]

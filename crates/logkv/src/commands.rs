@@ -15,9 +15,9 @@ use std::ops::Bound;
 use std::path::{Path, PathBuf};
 
 use logkv_runtime::apply::Watched;
-use logkv_runtime::codec::{native, Read as BodyRead, MAX_VALUE_BYTES, NATIVE};
+use logkv_runtime::codec::{native, Read as BodyRead, MAX_VALUE_BYTES};
 use logkv_runtime::entry::EntryOutcome;
-use logkv_runtime::envelope::{Entry, TxPart};
+use logkv_runtime::envelope::{Entry, Protocol, TxPart};
 use logkv_runtime::keyfile::{self, KeyfileError};
 use logkv_runtime::node::{Applied, Node, NodeError, NodeOptions};
 use logkv_runtime::signing::Signer;
@@ -113,8 +113,9 @@ impl Target {
         }
     }
 
-    /// Signs `txs` into one entry with `signer` at its next nonce, submits
-    /// it and waits until it is applied and acknowledged.
+    /// Signs `txs` into one entry with `signer` at its next nonce (protocol
+    /// 2, as a node signs its own), submits it and waits until it is
+    /// applied and acknowledged.
     pub fn write(&self, signer: &Signer, txs: Vec<TxPart>) -> Result<Submitted, CliError> {
         let count = txs.len();
         match self {
@@ -122,8 +123,9 @@ impl Target {
             Target::Remote(remote) => {
                 let nonce = remote.next_nonce(&signer.address())?;
                 let entry = Entry { sender: signer.address(), nonce, txs };
-                let bytes =
-                    entry.encode_signed(signer).map_err(|e| CliError::Node(NodeError::Envelope(e)))?;
+                let bytes = entry
+                    .encode_signed_as(Protocol::V2, signer)
+                    .map_err(|e| CliError::Node(NodeError::Envelope(e)))?;
                 let submitted = remote.submit(&bytes)?;
                 if submitted.versions.len() != count {
                     let detail = format!("{} results for {count} transactions", submitted.versions.len());
@@ -326,7 +328,7 @@ fn write(
         writes: vec![native::BodyWrite { stream, key, op }],
         controls: Vec::new(),
     };
-    let tx = TxPart { codec: NATIVE, tags: body.tags(), body: native::encode(&body) };
+    let tx = native::compact_tx(&body, body.tags());
     let submitted = target.write(signer, vec![tx])?;
     match submitted.first_failure() {
         Some(e) => Err(e),

@@ -5,7 +5,7 @@ use std::io::{self, Read, Write};
 use std::path::PathBuf;
 
 use logkv_runtime::codec::json;
-use logkv_runtime::keyfile;
+use logkv_runtime::{entry_json, keyfile};
 
 use crate::cli::{KeyCommand, TxBodyCommand};
 use crate::exit::{CliError, Outcome};
@@ -25,9 +25,10 @@ pub fn key(command: KeyCommand) -> Result<Outcome, CliError> {
 pub fn tx(command: TxBodyCommand) -> Result<Outcome, CliError> {
     let mut out = io::stdout().lock();
     match command {
-        TxBodyCommand::Decode { hex, file } => {
-            let body = hex_or_file(hex, file)?;
-            let text = json::encode_json(&body).map_err(|e| CliError::BadInput(e.to_string()))?;
+        TxBodyCommand::Decode { hex, file, entry } => {
+            let bytes = hex_or_file(hex, file)?;
+            let text = if entry { entry_json::entry_to_json(&bytes) } else { json::encode_json(&bytes) };
+            let text = text.map_err(|e| CliError::BadInput(e.to_string()))?;
             writeln!(out, "{text}").map_err(CliError::Output)?;
         }
         TxBodyCommand::Encode { file } => {
@@ -45,8 +46,12 @@ pub fn tx(command: TxBodyCommand) -> Result<Outcome, CliError> {
                     ("stdin".into(), text)
                 }
             };
-            let body = json::decode_json(&text).map_err(|e| CliError::BadInput(format!("{from}: {e}")))?;
-            writeln!(out, "0x{}", ::hex::encode(body)).map_err(CliError::Output)?;
+            // An entry's document is the one with transactions.
+            let is_entry =
+                serde_json::from_str::<serde_json::Value>(&text).is_ok_and(|doc| doc.get("txs").is_some());
+            let bytes = if is_entry { entry_json::entry_from_json(&text) } else { json::decode_json(&text) };
+            let bytes = bytes.map_err(|e| CliError::BadInput(format!("{from}: {e}")))?;
+            writeln!(out, "0x{}", ::hex::encode(bytes)).map_err(CliError::Output)?;
         }
     }
     Ok(Outcome::Ok)

@@ -62,3 +62,31 @@ fn tx_decode_of_a_malformed_body_exits_2_and_says_why() {
     let bad_json = logkv(&["tx", "encode"], br#"{"version": "1", "writes": [{"stream": "0x12"}]}"#);
     assert_eq!(bad_json.status.code(), Some(2), "{}", text(&bad_json.stderr));
 }
+
+#[test]
+fn tx_decode_entry_shows_a_node_written_entry_and_encode_gives_it_back() {
+    use logkv_runtime::codec::native::{self, Body, BodyWrite, Op};
+    use logkv_runtime::envelope::{Entry, Protocol};
+    use logkv_runtime::signing::Signer;
+    use logkv_runtime::types::StreamId;
+
+    let signer = Signer::from_secret_bytes([7; 32]).unwrap();
+    let s = StreamId([0x11; 32]);
+    let body = Body {
+        version: u64::MAX,
+        writes: vec![BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"v1".to_vec()) }],
+        ..Body::default()
+    };
+    let entry = Entry { sender: signer.address(), nonce: 3, txs: vec![native::compact_tx(&body, [s])] };
+    let hex = format!("0x{}", hex::encode(entry.encode_signed_as(Protocol::V2, &signer).unwrap()));
+    let decoded = logkv(&["tx", "decode", "--entry", &hex], b"");
+    assert!(decoded.status.success(), "{}", text(&decoded.stderr));
+    let json = text(&decoded.stdout);
+    assert!(json.contains("\"protocol\": 2") && json.contains("\"codec\": 2"), "{json}");
+    assert!(json.contains("\"op\": \"Put\"") && json.contains("\"value\": \"djE=\""), "{json}");
+    let encoded = logkv(&["tx", "encode"], json.as_bytes());
+    assert!(encoded.status.success(), "{}", text(&encoded.stderr));
+    assert_eq!(text(&encoded.stdout).trim(), hex);
+    // Without --entry the bytes are taken for a 0G body, which they are not.
+    assert_eq!(logkv(&["tx", "decode", &hex], b"").status.code(), Some(2));
+}

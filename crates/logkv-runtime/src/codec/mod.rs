@@ -11,6 +11,7 @@
 use crate::types::{Address, StreamId};
 
 pub mod json;
+mod layout;
 pub mod native;
 pub mod zerog;
 
@@ -18,6 +19,9 @@ pub mod zerog;
 pub const ZEROG: u8 = 0;
 /// Codec byte of the logkv native format.
 pub const NATIVE: u8 = 1;
+/// Codec byte of the logkv native format spelled compactly (varints, streams
+/// by tag index): what a node writes for its own clients.
+pub const NATIVE_COMPACT: u8 = 2;
 /// Codec bytes from here on are free for applications.
 pub const FIRST_APPLICATION_CODEC: u8 = 0x80;
 
@@ -37,7 +41,10 @@ pub trait Codec: Send + Sync {
     fn name(&self) -> &'static str;
     /// Decodes a body. Values are not copied: a write refers to its bytes by
     /// their range in `body`, so the index can point into the log entry.
-    fn decode(&self, body: &[u8]) -> Result<Decoded, ParseError>;
+    /// `tags` are the transaction's tags, ascending and unique as the entry
+    /// lists them, for codecs that name streams by their index there; others
+    /// ignore them.
+    fn decode(&self, body: &[u8], tags: &[StreamId]) -> Result<Decoded, ParseError>;
 }
 
 /// Why a body could not be decoded. The display strings follow 0G's.

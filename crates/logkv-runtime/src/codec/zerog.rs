@@ -8,11 +8,12 @@
 //! The field readers and the read and control sets are shared with the
 //! native codec, whose body is a superset of this one.
 
+use super::layout::{Cursor, Layout, Out};
 use super::{
-    Codec, Control, ControlOp, Decoded, ParseError, Read, ValueRef, Write, WriteOp, MAX_KEY_BYTES,
-    MAX_LIST_LEN, MAX_VALUE_BYTES, ZEROG,
+    Codec, Control, ControlOp, Decoded, ParseError, Read, Write, WriteOp, MAX_KEY_BYTES, MAX_LIST_LEN,
+    MAX_VALUE_BYTES, ZEROG,
 };
-use crate::types::{Address, StreamId};
+use crate::types::StreamId;
 use std::collections::BTreeSet;
 
 /// The 0G codec (codec byte [`ZEROG`]).
@@ -28,9 +29,10 @@ impl Codec for ZeroG {
         "0g"
     }
 
-    fn decode(&self, body: &[u8]) -> Result<Decoded, ParseError> {
-        let mut cur = Cursor::new(body);
-        let version = cur.u64("version")?;
+    /// 0G bodies spell streams out: the tags are not needed.
+    fn decode(&self, body: &[u8], _tags: &[StreamId]) -> Result<Decoded, ParseError> {
+        let mut cur = Cursor::new(body, Layout::Fixed);
+        let version = cur.version()?;
         let reads = read_set(&mut cur);
         let writes = after(&reads, || write_set(&mut cur));
         let controls = after(&writes, || last_stage(&mut cur));
@@ -86,7 +88,7 @@ impl Body {
 
 /// Decodes a body into owned data; the first error of any stage fails it.
 pub fn decode_body(body: &[u8]) -> Result<Body, ParseError> {
-    let decoded = ZeroG.decode(body)?;
+    let decoded = ZeroG.decode(body, &[])?;
     let (reads, writes, controls) = (decoded.reads?, decoded.writes?, decoded.controls?);
     let writes = writes
         .into_iter()
@@ -108,20 +110,20 @@ pub fn decode_body(body: &[u8]) -> Result<Body, ParseError> {
 /// only the field's low bytes: no valid body has them.
 pub fn encode(body: &Body) -> Vec<u8> {
     let data_len: usize = body.writes.iter().map(|w| w.value.len()).sum();
-    let mut out = Vec::with_capacity(64 + data_len);
-    out.extend_from_slice(&body.version.to_be_bytes());
+    let mut out = Out::new(Layout::Fixed, 64 + data_len);
+    out.version(body.version);
     put_reads(&mut out, &body.reads);
-    put_count(&mut out, body.writes.len());
+    out.count(body.writes.len());
     for w in &body.writes {
-        out.extend_from_slice(&w.stream.0);
-        put_key(&mut out, &w.key);
-        out.extend_from_slice(&(w.value.len() as u64).to_be_bytes());
+        out.stream(&w.stream);
+        out.key(&w.key);
+        out.value_len(w.value.len(), 8);
     }
     for w in &body.writes {
-        out.extend_from_slice(&w.value);
+        out.raw(&w.value);
     }
     put_controls(&mut out, &body.controls);
-    out
+    out.bytes
 }
 
 /// `sha256("STREAM")`: the first 32 bytes of 0G tags, followed by the stream IDs.
@@ -167,10 +169,10 @@ pub(crate) fn after<T, U>(
     }
 }
 
-/// The read set: `u32 count`, then `stream 32 | key_len u24 | key` each.
-pub(crate) fn read_set(cur: &mut Cursor<'_>) -> Result<Vec<Read>, ParseError> {
+/// The read set: a count, then `stream | key` each.
+pub(crate) fn read_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Read>, ParseError> {
     let count = cur.count("read count")?;
-    let mut reads = Vec::with_capacity(cur.capacity(count, 36));
+    let mut reads = Vec::with_capacity(cur.capacity(count, 36, 3));
     for _ in 0..count {
         let stream = cur.stream("read stream")?;
         let key = cur.key("read key")?;
@@ -180,9 +182,10 @@ pub(crate) fn read_set(cur: &mut Cursor<'_>) -> Result<Vec<Read>, ParseError> {
 }
 
 /// The write set: all headers, then all values in the same order.
-fn write_set(cur: &mut Cursor<'_>) -> Result<Vec<Write>, ParseError> {
+fn write_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Write>, ParseError> {
     let count = cur.count("write count")?;
-    let mut headers = Vec::with_capacity(cur.capacity(count, 44));
+    // Only codec 0 has this write set, and it is always fixed-width.
+    let mut headers = Vec::with_capacity(cur.capacity(count, 44, 44));
     for _ in 0..count {
         let stream = cur.stream("write stream")?;
         let key = cur.key("write key")?;
@@ -199,16 +202,16 @@ fn write_set(cur: &mut Cursor<'_>) -> Result<Vec<Write>, ParseError> {
 }
 
 /// The controls, which must end the body.
-pub(crate) fn last_stage(cur: &mut Cursor<'_>) -> Result<Vec<Control>, ParseError> {
+pub(crate) fn last_stage(cur: &mut Cursor<'_, '_>) -> Result<Vec<Control>, ParseError> {
     let controls = control_set(cur)?;
     cur.finish()?;
     Ok(controls)
 }
 
-/// The controls: `u32 count`, then `op u8 | stream 32 | [key] | [account]` each.
-fn control_set(cur: &mut Cursor<'_>) -> Result<Vec<Control>, ParseError> {
+/// The controls: a count, then `op u8 | stream | [key] | [account 20]` each.
+fn control_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Control>, ParseError> {
     let count = cur.count("control count")?;
-    let mut controls = Vec::with_capacity(cur.capacity(count, 33));
+    let mut controls = Vec::with_capacity(cur.capacity(count, 33, 2));
     for _ in 0..count {
         let at = cur.pos();
         let byte = cur.u8("control op")?;
@@ -223,38 +226,27 @@ fn control_set(cur: &mut Cursor<'_>) -> Result<Vec<Control>, ParseError> {
 }
 
 /// Appends a read set.
-pub(crate) fn put_reads(out: &mut Vec<u8>, reads: &[Read]) {
-    put_count(out, reads.len());
+pub(crate) fn put_reads(out: &mut Out<'_>, reads: &[Read]) {
+    out.count(reads.len());
     for r in reads {
-        out.extend_from_slice(&r.stream.0);
-        put_key(out, &r.key);
+        out.stream(&r.stream);
+        out.key(&r.key);
     }
 }
 
 /// Appends the controls.
-pub(crate) fn put_controls(out: &mut Vec<u8>, controls: &[Control]) {
-    put_count(out, controls.len());
+pub(crate) fn put_controls(out: &mut Out<'_>, controls: &[Control]) {
+    out.count(controls.len());
     for c in controls {
-        out.push(c.op as u8);
-        out.extend_from_slice(&c.stream.0);
+        out.raw(&[c.op as u8]);
+        out.stream(&c.stream);
         if let Some(key) = &c.key {
-            put_key(out, key);
+            out.key(key);
         }
         if let Some(account) = &c.account {
-            out.extend_from_slice(&account.0);
+            out.raw(&account.0);
         }
     }
-}
-
-/// Appends a `u32` list length.
-pub(crate) fn put_count(out: &mut Vec<u8>, count: usize) {
-    out.extend_from_slice(&(count as u32).to_be_bytes());
-}
-
-/// Appends `key_len u24 | key`.
-pub(crate) fn put_key(out: &mut Vec<u8>, key: &[u8]) {
-    out.extend_from_slice(&(key.len() as u32).to_be_bytes()[1..]);
-    out.extend_from_slice(key);
 }
 
 /// Checks a read set against the decoder's rules.
@@ -309,123 +301,10 @@ pub(crate) fn check_value(len: usize, list: &str, i: usize) -> Result<(), ParseE
     Ok(())
 }
 
-/// Reads big-endian fields from a body, never past its end. `what` names
-/// the field in error details, together with its offset.
-pub(crate) struct Cursor<'a> {
-    body: &'a [u8],
-    pos: usize,
-}
-
-impl<'a> Cursor<'a> {
-    /// At the start of `body`.
-    pub(crate) fn new(body: &'a [u8]) -> Self {
-        Self { body, pos: 0 }
-    }
-
-    /// Offset of the next byte.
-    pub(crate) fn pos(&self) -> usize {
-        self.pos
-    }
-
-    /// The next `n` bytes.
-    pub(crate) fn take(&mut self, n: usize, what: &str) -> Result<&'a [u8], ParseError> {
-        let left = self.body.len() - self.pos;
-        if n > left {
-            let at = self.pos;
-            return Err(ParseError::invalid(format!(
-                "truncated: {what} at offset {at} needs {n} bytes, {left} left"
-            )));
-        }
-        let bytes = &self.body[self.pos..self.pos + n];
-        self.pos += n;
-        Ok(bytes)
-    }
-
-    fn array<const N: usize>(&mut self, what: &str) -> Result<[u8; N], ParseError> {
-        let mut out = [0; N];
-        out.copy_from_slice(self.take(N, what)?);
-        Ok(out)
-    }
-
-    /// A `u8`.
-    pub(crate) fn u8(&mut self, what: &str) -> Result<u8, ParseError> {
-        Ok(self.array::<1>(what)?[0])
-    }
-
-    /// A big-endian `u64`.
-    pub(crate) fn u64(&mut self, what: &str) -> Result<u64, ParseError> {
-        Ok(u64::from_be_bytes(self.array(what)?))
-    }
-
-    /// A 32-byte stream ID.
-    pub(crate) fn stream(&mut self, what: &str) -> Result<StreamId, ParseError> {
-        Ok(StreamId(self.array(what)?))
-    }
-
-    /// A 20-byte account.
-    pub(crate) fn address(&mut self, what: &str) -> Result<Address, ParseError> {
-        Ok(Address(self.array(what)?))
-    }
-
-    /// A list length (`u32`): more than [`MAX_LIST_LEN`] is `ListTooLong`.
-    pub(crate) fn count(&mut self, what: &str) -> Result<usize, ParseError> {
-        let count = u32::from_be_bytes(self.array(what)?) as usize;
-        check_list_len(count)?;
-        Ok(count)
-    }
-
-    /// How much to reserve for `count` items of at least `item_bytes` each:
-    /// never more than the rest of the body could hold, whatever a count says.
-    pub(crate) fn capacity(&self, count: usize, item_bytes: usize) -> usize {
-        count.min((self.body.len() - self.pos) / item_bytes)
-    }
-
-    /// `key_len u24 | key`, with 1..=[`MAX_KEY_BYTES`] bytes.
-    pub(crate) fn key(&mut self, what: &str) -> Result<Vec<u8>, ParseError> {
-        let at = self.pos;
-        let [a, b, c] = self.array(what)?;
-        let len = u32::from_be_bytes([0, a, b, c]) as usize;
-        if len == 0 || len > MAX_KEY_BYTES {
-            return Err(ParseError::invalid(format!(
-                "{what} at offset {at} has length {len}, not 1..={MAX_KEY_BYTES}"
-            )));
-        }
-        Ok(self.take(len, what)?.to_vec())
-    }
-
-    /// A value length of `width` bytes (4 or 8), at most [`MAX_VALUE_BYTES`].
-    pub(crate) fn value_len(&mut self, width: usize, what: &str) -> Result<usize, ParseError> {
-        let at = self.pos;
-        let mut be = [0u8; 8];
-        be[8 - width..].copy_from_slice(self.take(width, what)?);
-        let len = u64::from_be_bytes(be);
-        if len > MAX_VALUE_BYTES as u64 {
-            return Err(ParseError::invalid(format!(
-                "{what} at offset {at} is {len}, more than {MAX_VALUE_BYTES}"
-            )));
-        }
-        Ok(len as usize)
-    }
-
-    /// The next `len` bytes, by reference.
-    pub(crate) fn value(&mut self, len: usize, what: &str) -> Result<ValueRef, ParseError> {
-        let offset = self.pos;
-        self.take(len, what)?;
-        Ok(ValueRef { offset, len })
-    }
-
-    /// Fails if bytes are left after the last field.
-    pub(crate) fn finish(&self) -> Result<(), ParseError> {
-        match self.body.len() - self.pos {
-            0 => Ok(()),
-            n => Err(ParseError::invalid(format!("{n} trailing bytes at offset {}", self.pos))),
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::types::Address;
 
     fn sid(b: u8) -> StreamId {
         StreamId([b; 32])

@@ -20,7 +20,7 @@ use parking_lot::{Condvar, Mutex};
 
 use super::{Applied, Node, NodeError, Result};
 use crate::entry::EntryOutcome;
-use crate::envelope::{Entry, TxPart};
+use crate::envelope::{Entry, Protocol, TxPart};
 use crate::signing::{keccak256, Signer};
 use crate::types::{tx_version, version_position, StreamId, MAX_TXS_PER_ENTRY};
 
@@ -252,10 +252,12 @@ impl Node {
         Ok((bytes, hash))
     }
 
+    /// The node's own entries are protocol 2: its clients' small writes
+    /// then pay for a stream ID once per entry, not once per transaction.
     fn sign(&self, signer: &Signer, count: usize, txs: Vec<TxPart>) -> Result<(Vec<u8>, [u8; 32])> {
         let nonce = self.next_local_nonce(&signer.address());
         let entry = Entry { sender: signer.address(), nonce, txs };
-        let bytes = entry.encode_signed(signer).map_err(NodeError::Envelope)?;
+        let bytes = entry.encode_signed_as(Protocol::V2, signer).map_err(NodeError::Envelope)?;
         self.counters.signed.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         self.counters.local_txs.fetch_add(count as u64, std::sync::atomic::Ordering::Relaxed);
         let hash = keccak256(&bytes);

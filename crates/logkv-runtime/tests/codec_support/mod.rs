@@ -5,6 +5,7 @@
 
 use logkv_runtime::codec::{native, zerog, Codec, Control, ControlOp, Decoded, Read};
 use logkv_runtime::types::{Address, StreamId};
+use logkv_runtime::varint;
 use proptest::prelude::*;
 
 /// Mostly a few streams, so that streams repeat; sometimes any.
@@ -113,19 +114,38 @@ impl StageEnds {
             writes: native::encode(&no_controls).len() - 4,
         }
     }
+
+    /// An empty list costs its 1-byte count; the header is the version's
+    /// varint (of `version + 1`) and the flags byte.
+    pub fn compact(body: &native::Body, tags: &[StreamId]) -> Self {
+        let reads_only = native::Body { writes: vec![], controls: vec![], ..body.clone() };
+        let no_controls = native::Body { controls: vec![], ..body.clone() };
+        StageEnds {
+            header: varint::len(body.version.wrapping_add(1)) + 1,
+            reads: native::encode_compact(&reads_only, tags).len() - 2,
+            writes: native::encode_compact(&no_controls, tags).len() - 1,
+        }
+    }
 }
 
-/// Every proper prefix of `bytes` fails, in the stage it cuts: the stages
-/// before it decode as in the whole body, it and every later one are `Err`.
-pub fn assert_truncations_fail_in_their_stage(codec: &dyn Codec, bytes: &[u8], ends: &StageEnds) {
-    let whole = codec.decode(bytes).expect("the whole body decodes");
+/// Every proper prefix of `bytes` (a body of a transaction with `tags`)
+/// fails, in the stage it cuts: the stages before it decode as in the whole
+/// body, it and every later one are `Err`.
+pub fn assert_truncations_fail_in_their_stage(
+    codec: &dyn Codec,
+    tags: &[StreamId],
+    bytes: &[u8],
+    ends: &StageEnds,
+) {
+    let whole = codec.decode(bytes, tags).expect("the whole body decodes");
     for cut in 0..bytes.len() {
         let prefix = &bytes[..cut];
         if cut < ends.header {
-            assert!(codec.decode(prefix).is_err(), "cut at {cut} inside the header");
+            assert!(codec.decode(prefix, tags).is_err(), "cut at {cut} inside the header");
             continue;
         }
-        let d = codec.decode(prefix).unwrap_or_else(|e| panic!("header of a cut at {cut} fails: {e:?}"));
+        let d =
+            codec.decode(prefix, tags).unwrap_or_else(|e| panic!("header of a cut at {cut} fails: {e:?}"));
         assert_eq!((d.version, d.check_reads_only), (whole.version, whole.check_reads_only));
         assert_stage(cut, "reads", &d.reads, &whole.reads, cut >= ends.reads);
         assert_stage(cut, "writes", &d.writes, &whole.writes, cut >= ends.writes);

@@ -11,8 +11,8 @@
 
 use std::collections::{BTreeMap, BTreeSet};
 
-use logkv_runtime::codec::{native, zerog, Control, ControlOp, Read, NATIVE, ZEROG};
-use logkv_runtime::envelope::{Entry, TxPart};
+use logkv_runtime::codec::{native, zerog, Control, ControlOp, Read, NATIVE, NATIVE_COMPACT, ZEROG};
+use logkv_runtime::envelope::{Entry, Protocol, TxPart};
 use logkv_runtime::signing::Signer;
 
 use crate::support::{forged, signer};
@@ -612,9 +612,19 @@ pub fn case_gen() -> impl Strategy<Value = (bool, Vec<Action>)> {
     (prop::bool::weighted(0.75), prop::collection::vec(action_gen(), 1..24))
 }
 
+/// How generated logs are spelled: the same transactions either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Encoding {
+    /// Protocol 1 entries; native bodies in codec 1.
+    #[default]
+    Fixed,
+    /// Protocol 2 entries; native bodies in codec 2, as a node writes its own.
+    Compact,
+}
+
 /// Builds the bytes of a transaction with the runtime's encoders, and the
 /// model's view of it, with the layout arithmetic done by the model.
-pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
+pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) -> (TxPart, MTx) {
     let version = match g.version {
         VersionGen::Max => u64::MAX,
         VersionGen::Zero => 0,
@@ -669,10 +679,38 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
         })
         .collect();
 
-    // The layout, from SEMANTICS.md and docs/format.md.
-    let key_field = |k: &K| 3 + k.len();
-    let header = if g.native { 9 } else { 8 };
-    let reads_end = header + 4 + reads.iter().map(|(_, k)| 32 + key_field(k)).sum::<usize>();
+    let mut tags: BTreeSet<S> = writes.iter().map(|w| w.0).chain(controls.iter().map(|c| c.stream)).collect();
+    match g.tags {
+        TagTweak::Exact => {}
+        TagTweak::Drop(i) => {
+            if let Some(t) = tags.iter().nth(i % tags.len().max(1)).copied() {
+                tags.remove(&t);
+            }
+        }
+        TagTweak::Add(s) => {
+            tags.insert(STREAMS[s]);
+        }
+    }
+    let compact = g.native && encoding == Encoding::Compact;
+
+    // The layout, from SEMANTICS.md and docs/format.md: codec 0 and 1 in
+    // fixed widths, codec 2 in varints with streams as tag indexes.
+    let varint_len = |n: u64| (1..10).find(|&i| n < 1u64 << (7 * i)).unwrap_or(10);
+    let count = |n: usize| if compact { varint_len(n as u64) } else { 4 };
+    let stream_field = |s: &S| match tags.iter().position(|t| t == s) {
+        _ if !compact => 32,
+        Some(i) => varint_len(i as u64),
+        None => varint_len(tags.len() as u64) + 32,
+    };
+    let key_field = |k: &K| if compact { varint_len(k.len() as u64) } else { 3 } + k.len();
+    let header = match (g.native, compact) {
+        (false, _) => 8,
+        (true, false) => 9,
+        (true, true) => varint_len(version.wrapping_add(1)) + 1,
+    };
+    let reads_end = header
+        + count(reads.len())
+        + reads.iter().map(|(s, k)| stream_field(s) + key_field(k)).sum::<usize>();
     let write_bytes = |op: &MOp| match op {
         MOp::Put(v) | MOp::Append(v) | MOp::IfAbsent(v) | MOp::IfPresent(v) => v.len(),
         MOp::Delete | MOp::DeleteIfPresent | MOp::Incr(_) => 0,
@@ -684,21 +722,26 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
             1 + match op {
                 MOp::Delete | MOp::DeleteIfPresent => 0,
                 MOp::Incr(_) => 8,
+                _ if compact => varint_len(write_bytes(op) as u64),
                 _ => 4,
             }
         }
     };
     let writes_end = reads_end
-        + 4
+        + count(writes.len())
         + writes
             .iter()
-            .map(|(_, k, op)| 32 + key_field(k) + write_header(op) + write_bytes(op))
+            .map(|(s, k, op)| stream_field(s) + key_field(k) + write_header(op) + write_bytes(op))
             .sum::<usize>();
     let body_len = writes_end
-        + 4
+        + count(controls.len())
         + controls
             .iter()
-            .map(|c| 1 + 32 + c.key.as_ref().map_or(0, key_field) + if c.account.is_some() { 20 } else { 0 })
+            .map(|c| {
+                1 + stream_field(&c.stream)
+                    + c.key.as_ref().map_or(0, key_field)
+                    + if c.account.is_some() { 20 } else { 0 }
+            })
             .sum::<usize>();
 
     let to_read = |(s, k): &(S, K)| Read { stream: StreamId(*s), key: k.clone() };
@@ -708,6 +751,7 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
         key: c.key.clone(),
         account: c.account.map(Address),
     };
+    let tag_ids: Vec<StreamId> = tags.iter().map(|t| StreamId(*t)).collect();
     let (mut codec, mut body) = if g.native {
         let body = native::Body {
             version,
@@ -731,7 +775,11 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
                 .collect(),
             controls: controls.iter().map(to_control).collect(),
         };
-        (NATIVE, native::encode(&body))
+        if compact {
+            (NATIVE_COMPACT, native::encode_compact(&body, &tag_ids))
+        } else {
+            (NATIVE, native::encode(&body))
+        }
     } else {
         let body = zerog::Body {
             version,
@@ -774,20 +822,8 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A]) -> (TxPart, MTx) {
         }
     };
 
-    let mut tags: BTreeSet<S> = writes.iter().map(|w| w.0).chain(controls.iter().map(|c| c.stream)).collect();
-    match g.tags {
-        TagTweak::Exact => {}
-        TagTweak::Drop(i) => {
-            if let Some(t) = tags.iter().nth(i % tags.len().max(1)).copied() {
-                tags.remove(&t);
-            }
-        }
-        TagTweak::Add(s) => {
-            tags.insert(STREAMS[s]);
-        }
-    }
     let check_reads_only = g.native && g.check_reads_only;
-    let part = TxPart { codec, tags: tags.iter().map(|t| StreamId(*t)).collect(), body };
+    let part = TxPart { codec, tags: tag_ids, body };
     (part, MTx { tags, version, check_reads_only, reads, writes, controls, parse_fails_in })
 }
 
@@ -815,11 +851,17 @@ impl Cast {
 /// (for replays) and each sender's nonces (for reuse).
 #[derive(Default)]
 pub struct EntryLog {
+    encoding: Encoding,
     log: Vec<(Vec<u8>, MEntry)>,
     nonces: BTreeMap<usize, Vec<u64>>,
 }
 
 impl EntryLog {
+    /// A log spelled as `encoding` says.
+    pub fn new(encoding: Encoding) -> Self {
+        Self { encoding, ..Self::default() }
+    }
+
     /// The bytes of `action` as applied at `position`, and what the model
     /// makes of them; `None` for a replay before anything was logged.
     pub fn next(&mut self, cast: &Cast, action: &Action, position: u64) -> Option<(Vec<u8>, MEntry)> {
@@ -834,10 +876,14 @@ impl EntryLog {
         };
         used.push(nonce);
         let (parts, mtxs): (Vec<TxPart>, Vec<MTx>) =
-            txs.iter().map(|g| build_tx(g, position, &cast.accounts)).unzip();
+            txs.iter().map(|g| build_tx(g, position, &cast.accounts, self.encoding)).unzip();
         let signer = &cast.signers[*sender];
+        let protocol = match self.encoding {
+            Encoding::Fixed => Protocol::V1,
+            Encoding::Compact => Protocol::V2,
+        };
         let mut bytes = Entry { sender: signer.address(), nonce, txs: parts }
-            .encode_signed(signer)
+            .encode_signed_as(protocol, signer)
             .expect("small entries encode");
         if *forge {
             bytes = forged(&bytes, &cast.forger);

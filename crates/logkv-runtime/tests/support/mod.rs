@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use logkv_runtime::apply::Watched;
 use logkv_runtime::codec::{native, zerog, Control, ControlOp, Read, NATIVE, ZEROG};
 use logkv_runtime::entry::{Applier, EntryOutcome};
-use logkv_runtime::envelope::{Entry, TxPart};
+use logkv_runtime::envelope::{Entry, Protocol, TxPart};
 use logkv_runtime::mem_state::MemState;
 use logkv_runtime::signing::{keccak256, Signer, SIGNATURE_LEN};
 use logkv_runtime::types::{tx_version, Address, StreamId};
@@ -64,9 +64,15 @@ pub fn controls(controls: Vec<Control>) -> TxPart {
     zerog_tx(&zerog::Body { version: u64::MAX, controls, ..zerog::Body::default() })
 }
 
-/// An entry signed by its sender.
+/// An entry signed by its sender (protocol 1, as external clients write).
 pub fn signed(signer: &Signer, nonce: u64, txs: Vec<TxPart>) -> Vec<u8> {
-    Entry { sender: signer.address(), nonce, txs }.encode_signed(signer).expect("a small entry encodes")
+    signed_as(Protocol::V1, signer, nonce, txs)
+}
+
+/// An entry in `protocol` signed by its sender.
+pub fn signed_as(protocol: Protocol, signer: &Signer, nonce: u64, txs: Vec<TxPart>) -> Vec<u8> {
+    let entry = Entry { sender: signer.address(), nonce, txs };
+    entry.encode_signed_as(protocol, signer).expect("a small entry encodes")
 }
 
 /// The same bytes with the signature replaced by `forger`'s over the same

@@ -10,7 +10,6 @@
 
 use logkv_runtime::apply::TxResult;
 use logkv_runtime::codec::native::{self, BodyWrite, Op};
-use logkv_runtime::codec::NATIVE;
 use logkv_runtime::envelope::TxPart;
 use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
@@ -81,9 +80,9 @@ pub fn plan(command: &Command) -> Option<Planned> {
     })
 }
 
-/// Ops as one native transaction on `stream`. `reads` and `read_version`
-/// make it conditional on those keys being unchanged since that version
-/// (`WATCH`); with no reads the version check is off.
+/// Ops as one native transaction on `stream` (codec 2, compact). `reads`
+/// and `read_version` make it conditional on those keys being unchanged
+/// since that version (`WATCH`); with no reads the version check is off.
 pub fn transaction(stream: StreamId, ops: Vec<(Bytes, Op)>, reads: Vec<Bytes>, read_version: u64) -> TxPart {
     let body = native::Body {
         version: if reads.is_empty() { u64::MAX } else { read_version },
@@ -92,7 +91,7 @@ pub fn transaction(stream: StreamId, ops: Vec<(Bytes, Op)>, reads: Vec<Bytes>, r
         writes: ops.into_iter().map(|(key, op)| BodyWrite { stream, key, op }).collect(),
         controls: Vec::new(),
     };
-    TxPart { codec: NATIVE, tags: vec![stream], body: native::encode(&body) }
+    native::compact_tx(&body, [stream])
 }
 
 /// The error reply for a transaction the runtime did not commit.
