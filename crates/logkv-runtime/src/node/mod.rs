@@ -22,10 +22,11 @@
 //! the hashes of the entries it verified or signed and wrote, so the same
 //! bytes coming back (its own entries from a shared log) are not verified
 //! again; entries from another log are verified on all cores
-//! ([`Node::apply_replicated_batch`], [`verify`]).
+//! ([`Node::apply_replicated_batch`], [`verify`]). A shared log's entries
+//! come in through [`Node::follow`] ([`follow`]).
 
 pub mod batch;
-mod follow;
+pub mod follow;
 mod query;
 pub mod verify;
 
@@ -43,6 +44,7 @@ use crate::digest::StateDigest;
 use crate::entry::{Applier, EntryOutcome};
 use crate::envelope::{EntryView, EnvelopeError};
 use crate::nonce::NonceWindow;
+use crate::shared_log::LogEntry;
 use crate::signing::keccak256;
 use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
 use crate::system::{
@@ -79,7 +81,7 @@ pub enum NodeError {
     /// (every caller of the batch gets the same error).
     #[error("the batch holding these writes failed: {0}")]
     Batch(Arc<NodeError>),
-    /// The shared log the node follows failed ([`Node::catch_up`]).
+    /// The shared log the node follows failed ([`Node::follow`]).
     #[error(transparent)]
     SharedLog(#[from] crate::shared_log::SharedLogError),
 }
@@ -106,6 +108,10 @@ pub struct Applied {
     pub version: u64,
     /// What happened to it.
     pub outcome: EntryOutcome,
+    /// Its log time (Unix milliseconds) when it came from a shared log
+    /// ([`crate::shared_log::LogEntry::time_ms`]): the same on every node
+    /// of the log. `None` for an entry of the node's own file log.
+    pub log_time_ms: Option<u64>,
 }
 
 /// A key, its value and the version that wrote it.
@@ -248,7 +254,7 @@ impl Node {
             }
         }
         let (verified, hash) = self.check(entry);
-        self.apply_remembering(None, entry, verified, hash)
+        self.apply_remembering(None, None, entry, verified, hash)
     }
 
     /// The verdict on `entry`'s signature, checked here (outside any lock)
@@ -274,11 +280,12 @@ impl Node {
     fn apply_remembering(
         &self,
         position: Option<u64>,
+        log_time_ms: Option<u64>,
         entry: &[u8],
         verified: Option<bool>,
         hash: [u8; 32],
     ) -> Result<Applied> {
-        let applied = self.apply(position, entry, verified)?;
+        let applied = self.apply(position, log_time_ms, entry, verified)?;
         if verified == Some(true) {
             self.remembered.lock().insert(hash);
         }
@@ -286,45 +293,49 @@ impl Node {
     }
 
     /// Applies an entry that holds `position` in another log (a shared log
-    /// this node follows), keeping a local copy: versions come from
-    /// `position`, which must increase from one call to the next; the
-    /// local record gets the next local position. `verified` as in
-    /// [`Applier::apply_entry`]; with `None` the signature is checked here,
-    /// outside any lock, unless these exact bytes are an entry this node
-    /// verified or signed and wrote.
-    pub fn apply_replicated(&self, position: u64, entry: &[u8], verified: Option<bool>) -> Result<Applied> {
+    /// this node follows), appended there at `log_time_ms`, keeping a
+    /// local copy: versions come from `position`, which must increase from
+    /// one call to the next; the local record gets the next local
+    /// position. `verified` as in [`Applier::apply_entry`]; with `None`
+    /// the signature is checked here, outside any lock, unless these exact
+    /// bytes are an entry this node verified or signed and wrote.
+    pub fn apply_replicated(
+        &self,
+        position: u64,
+        log_time_ms: u64,
+        entry: &[u8],
+        verified: Option<bool>,
+    ) -> Result<Applied> {
         if let Err(e) = EntryView::parse(entry).map(|_| ()) {
             if e.needs_upgrade() {
                 return Err(NodeError::UpgradeNeeded(e));
             }
         }
         match verified {
-            Some(v) => self.apply(Some(position), entry, Some(v)),
+            Some(v) => self.apply(Some(position), Some(log_time_ms), entry, Some(v)),
             None => {
                 let (verified, hash) = self.check(entry);
-                self.apply_remembering(Some(position), entry, verified, hash)
+                self.apply_remembering(Some(position), Some(log_time_ms), entry, verified, hash)
             }
         }
     }
 
-    /// [`Node::apply_replicated`] of many entries `(position, bytes)` from
-    /// another log: their signatures are checked on all cores (skipping
+    /// [`Node::apply_replicated`] of many entries from another log (as a
+    /// [`Follower`](crate::shared_log::Follower) hands them over): their signatures are checked on all cores (skipping
     /// entries this node verified or signed and wrote) while this thread
     /// applies the entries already checked, in order, under one hold of
     /// the apply lock; the call returns once the last is acknowledged. It
     /// stops at the first entry that fails (an entry of a newer protocol, a
     /// store error): the entries before it are applied.
-    pub fn apply_replicated_batch<B: AsRef<[u8]> + Sync>(
-        &self,
-        entries: &[(u64, B)],
-    ) -> Result<Vec<Applied>> {
+    pub fn apply_replicated_batch(&self, entries: &[LogEntry]) -> Result<Vec<Applied>> {
         let mut out = Vec::with_capacity(entries.len());
         let mut genuine = Vec::new();
         let applied = {
             let mut core = self.core.lock();
-            let mut apply = |chunk: &[(u64, B)], checks: Vec<(Option<bool>, [u8; 32])>| -> Result<()> {
-                for ((position, bytes), (verified, hash)) in chunk.iter().zip(checks) {
-                    out.push(self.apply_locked(&mut core, Some(*position), bytes.as_ref(), verified)?);
+            let mut apply = |chunk: &[LogEntry], checks: Vec<(Option<bool>, [u8; 32])>| -> Result<()> {
+                for (e, (verified, hash)) in chunk.iter().zip(checks) {
+                    let at = (Some(e.position), Some(e.time_ms));
+                    out.push(self.apply_locked(&mut core, at, &e.bytes, verified)?);
                     if verified == Some(true) {
                         genuine.push(hash);
                     }
@@ -332,10 +343,10 @@ impl Node {
                 Ok(())
             };
             if entries.len() < 2 * PIPELINE_CHUNK {
-                let checks = verify::par_map(entries, verify::threads(), |(_, b)| self.check(b.as_ref()));
+                let checks = verify::par_map(entries, verify::threads(), |e| self.check(&e.bytes));
                 apply(entries, checks)
             } else {
-                verify::pipeline(entries, PIPELINE_CHUNK, |(_, b)| self.check(b.as_ref()), apply)
+                verify::pipeline(entries, PIPELINE_CHUNK, |e| self.check(&e.bytes), apply)
             }
         };
         if let Some(last) = out.last() {
@@ -373,21 +384,29 @@ impl Node {
         self.next_local_nonce(sender)
     }
 
-    /// Applies `bytes` at `position` (the next local one if `None`),
-    /// appends the record and waits for its acknowledgement.
-    fn apply(&self, position: Option<u64>, bytes: &[u8], verified: Option<bool>) -> Result<Applied> {
+    /// Applies `bytes` at `position` (the next local one if `None`) of
+    /// log time `log_time_ms` (the node's own log's if `None`), appends
+    /// the record and waits for its acknowledgement.
+    fn apply(
+        &self,
+        position: Option<u64>,
+        log_time_ms: Option<u64>,
+        bytes: &[u8],
+        verified: Option<bool>,
+    ) -> Result<Applied> {
         let applied = {
             let mut core = self.core.lock();
-            self.apply_locked(&mut core, position, bytes, verified)?
+            self.apply_locked(&mut core, (position, log_time_ms), bytes, verified)?
         };
         self.store.commit(applied.position)?;
         Ok(applied)
     }
 
+    /// Applies `bytes` at `(position, log time)` under the apply lock.
     fn apply_locked(
         &self,
         core: &mut Core,
-        position: Option<u64>,
+        (position, log_time_ms): (Option<u64>, Option<u64>),
         bytes: &[u8],
         verified: Option<bool>,
     ) -> Result<Applied> {
@@ -470,7 +489,7 @@ impl Node {
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 self.applied.fetch_add(1, Ordering::Relaxed);
-                Ok(Applied { position: p, version: last_version, outcome })
+                Ok(Applied { position: p, version: last_version, outcome, log_time_ms })
             }
             Err(e) => {
                 undo(core);
