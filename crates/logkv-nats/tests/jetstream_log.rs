@@ -346,6 +346,11 @@ fn a_node_catching_up_from_jetstream_agrees_with_one_catching_up_from_memory() {
     // write them: its last write of k6 in stream 1 is i = 48.
     assert_eq!(from_js.get(&stream_id(1), b"k6", None).unwrap().map(|(v, _)| v), Some(b"v48".to_vec()));
     assert_eq!(from_js.entries_applied(), 90);
+    // Each entry's log time is the stream's timestamp, stored by the node.
+    let times: Vec<u64> =
+        collect(&log, &mut log.follow(1, &Watched::All), 90).iter().map(|e| e.time_ms).collect();
+    let stored: Vec<u64> = (1..=90).map(|p| from_js.store().time_of_position(p).unwrap().unwrap()).collect();
+    assert_eq!(stored, times, "the stream's timestamps, as the node stored them");
 
     // More entries later: a second call applies only those.
     let more = {

@@ -118,8 +118,6 @@ pub struct Replica<L> {
     /// The log's last position when the node started: it serves once
     /// `through` reaches it.
     start_tail: u64,
-    /// The log time of the newest entry applied, as `(position, time)`.
-    newest: Mutex<Option<(u64, u64)>>,
     caught_up: AtomicBool,
     /// Why the follower stopped, if it failed.
     failed: Mutex<Option<String>>,
@@ -162,7 +160,6 @@ impl<L: SharedLog> Replica<L> {
             waiters: Mutex::new(HashMap::new()),
             through: AtomicU64::new(from - 1),
             start_tail,
-            newest: Mutex::new(None),
             caught_up: AtomicBool::new(from > start_tail),
             failed: Mutex::new(None),
             stopping: AtomicBool::new(false),
@@ -252,13 +249,6 @@ impl<L: SharedLog> Replica<L> {
         self.start_tail
     }
 
-    /// The position and log time of the newest entry this node applied
-    /// since it started (every node of the log reads the same time for
-    /// the same position).
-    pub fn newest_applied(&self) -> Option<(u64, u64)> {
-        *self.newest.lock()
-    }
-
     /// The shared log.
     pub fn log(&self) -> &L {
         &self.log
@@ -310,10 +300,7 @@ impl<L: SharedLog> Replica<L> {
                     return self.give_up(&e, || NodeError::Batch(e.clone()));
                 }
             };
-            if let Some(last) = entries.last() {
-                *self.newest.lock() = Some((last.position, last.time_ms));
-                self.answer(&entries, applied);
-            }
+            self.answer(&entries, applied);
             self.through.store(through, Ordering::Release);
             if !self.caught_up.load(Ordering::Acquire) {
                 progress.report(through);

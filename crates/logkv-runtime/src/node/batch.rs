@@ -149,7 +149,7 @@ impl Applied {
             other => other.clone(),
         };
         let version = tx_version(version_position(self.version), (start + n - 1) as u16);
-        Applied { position: self.position, version, outcome, log_time_ms: self.log_time_ms }
+        Applied { position: self.position, version, outcome }
     }
 }
 

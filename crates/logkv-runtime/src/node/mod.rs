@@ -108,10 +108,6 @@ pub struct Applied {
     pub version: u64,
     /// What happened to it.
     pub outcome: EntryOutcome,
-    /// Its log time (Unix milliseconds) when it came from a shared log
-    /// ([`crate::shared_log::LogEntry::time_ms`]): the same on every node
-    /// of the log. `None` for an entry of the node's own file log.
-    pub log_time_ms: Option<u64>,
 }
 
 /// A key, its value and the version that wrote it.
@@ -293,10 +289,11 @@ impl Node {
     }
 
     /// Applies an entry that holds `position` in another log (a shared log
-    /// this node follows), appended there at `log_time_ms`, keeping a
-    /// local copy: versions come from `position`, which must increase from
-    /// one call to the next; the local record gets the next local
-    /// position. `verified` as in [`Applier::apply_entry`]; with `None`
+    /// this node follows), keeping a local copy: versions come from
+    /// `position`, which must increase from one call to the next; the
+    /// local record gets the next local position and the entry's log time
+    /// there, `log_time_ms` (raised to the previous record's, so every
+    /// copy of the log stores the same times). `verified` as in [`Applier::apply_entry`]; with `None`
     /// the signature is checked here, outside any lock, unless these exact
     /// bytes are an entry this node verified or signed and wrote.
     pub fn apply_replicated(
@@ -470,7 +467,8 @@ impl Node {
         self.streams.write().extend(new_streams.iter().copied());
         let applied_ops: Vec<_> = ops.iter().map(DerivedOp::as_applied).collect();
         let expect = position.is_none().then_some(local);
-        match self.store.append_applied(expect, last_version, bytes, &applied_ops) {
+        match self.store.append_applied(expect, last_version, bytes, &applied_ops, &[0; 32], &[], log_time_ms)
+        {
             Ok(p) => {
                 // An entry of a local signer from elsewhere (a client
                 // holding the same key) moves its counter past the nonces
@@ -489,7 +487,7 @@ impl Node {
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 self.applied.fetch_add(1, Ordering::Relaxed);
-                Ok(Applied { position: p, version: last_version, outcome, log_time_ms })
+                Ok(Applied { position: p, version: last_version, outcome })
             }
             Err(e) => {
                 undo(core);

@@ -9,10 +9,10 @@
 //!
 //! One process holds the directory (a lock file refuses a second one);
 //! inside it every [`FileEntryLog::open`] of the same directory shares one
-//! log, so the nodes of one process (threads, tests) share it. Reads find
-//! an entry from a sparse index (each segment's first record and every
-//! [`MARK_EVERY`]th position), then walk frames: memory is bounded by the
-//! log's size / `MARK_EVERY`, never one entry per position.
+//! log, so the nodes of one process (threads, tests) share it. A follower
+//! finds its first entry with the log's own position lookup
+//! ([`FileLog::locate`]: sparse marks, no memory per entry), then walks
+//! the frames after it, each one's checksum checked.
 //!
 //! Trimming removes whole segments below the point and records the new
 //! first position in [`FIRST_FILE`] first, so a crash in between leaves
@@ -20,20 +20,17 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex as StdMutex, Weak};
 
 use bytes::Bytes;
 use logkv_fs::{DynFs, LockGuard, StdFs};
-use logkv_log::format::{u32_at, u64_at, FRAME_HEADER_LEN, FRAME_TRAILER_LEN};
+use logkv_log::format::{read_frame, u32_at, u64_at, FrameRead, FRAME_HEADER_LEN, FRAME_OVERHEAD};
 use logkv_log::{FileLog, Loc, LogConfig, LogError, RecordType, ReplayStart};
-use parking_lot::Mutex;
 use tokio::sync::Notify;
 
 use super::{Batch, Follower, LogEntry, SharedLog, SharedLogError};
 use crate::apply::Watched;
-
-/// A position every this many gets a mark in the sparse index.
-pub const MARK_EVERY: u64 = 64;
 
 /// The file holding the first position after a trim.
 pub const FIRST_FILE: &str = "first-position";
@@ -58,7 +55,8 @@ struct Inner {
     fs: DynFs,
     dir: PathBuf,
     log: FileLog,
-    index: Mutex<Index>,
+    /// The first position the log holds (moved by trims).
+    first: AtomicU64,
     /// Woken after every append, for followers waiting at the tail.
     appended: Notify,
     _lock: Box<dyn LockGuard>,
@@ -67,27 +65,6 @@ struct Inner {
 impl std::fmt::Debug for Inner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("FileEntryLog").field("dir", &self.dir).finish_non_exhaustive()
-    }
-}
-
-/// Where reads start.
-#[derive(Debug)]
-struct Index {
-    /// The first position the log holds.
-    first: u64,
-    /// Payload locations of each segment's first record and of every
-    /// [`MARK_EVERY`]th position.
-    marks: BTreeMap<u64, Loc>,
-    /// The segment of the newest record (a new one gets a mark).
-    last_segment: Option<u32>,
-}
-
-impl Index {
-    fn note(&mut self, position: u64, payload: Loc) {
-        if self.last_segment != Some(payload.segment()) || position.is_multiple_of(MARK_EVERY) {
-            self.marks.insert(position, payload);
-        }
-        self.last_segment = Some(payload.segment());
     }
 }
 
@@ -109,22 +86,20 @@ impl FileEntryLog {
         let holder = format!("pid {}", std::process::id());
         let lock = fs.lock(&dir.join(LOCK_FILE), &holder).map_err(|e| unavailable(&dir, e))?;
         let first = read_first(&fs, &dir)?;
-        let mut index = Index { first, marks: BTreeMap::new(), last_segment: None };
         let mut visit = |r: logkv_log::RecordRef<'_>| -> Result<u64, LogError> {
             if r.rtype != RecordType::Entry {
                 let detail = format!("record {} is a {:?}, not an entry", r.position, r.rtype);
                 return Err(LogError::Corruption { file: dir.clone(), offset: 0, detail });
             }
-            index.note(r.position, r.payload_loc);
             Ok(r.position)
         };
         let config = LogConfig { segment_size_bytes: SEGMENT_BYTES, ..LogConfig::default() };
-        let start = ReplayStart { first_position: first, known_through: 0 };
+        let start = ReplayStart { first_position: first, ..ReplayStart::default() };
         let (log, _) = FileLog::open(fs.clone(), &dir, config, start, 0, &mut visit, &mut |_, _| {})
             .map_err(|e| unavailable(&dir, e))?;
-        let index = Mutex::new(index);
+        let first = AtomicU64::new(first);
         let inner =
-            Arc::new(Inner { fs, dir: dir.clone(), log, index, appended: Notify::new(), _lock: lock });
+            Arc::new(Inner { fs, dir: dir.clone(), log, first, appended: Notify::new(), _lock: lock });
         open.retain(|_, w| w.strong_count() > 0);
         open.insert(dir, Arc::downgrade(&inner));
         Ok(FileEntryLog { inner })
@@ -156,11 +131,12 @@ impl Inner {
     fn append(&self, entries: &[Bytes]) -> Result<Vec<u64>, SharedLogError> {
         let mut positions = Vec::with_capacity(entries.len());
         for e in entries {
+            // The log's own clock, raised to the previous record's time, is
+            // the entry's log time.
             let p = self
                 .log
-                .append::<LogError>(RecordType::Entry, e.len(), |position, payload, buf| {
+                .append::<LogError>(RecordType::Entry, e.len(), None, |position, _, buf| {
                     buf.copy_from_slice(e);
-                    self.index.lock().note(position, payload);
                     Ok(position)
                 })
                 .map_err(|e| unavailable(&self.dir, e))?;
@@ -174,67 +150,67 @@ impl Inner {
     }
 
     /// The entries from `from` on, at most `max`, up to the newest
-    /// acknowledged; `cursor` is where `from`'s payload is if known.
+    /// acknowledged, and where the frame after the last one starts;
+    /// `cursor` is where `from`'s frame is, if known.
     fn read(
         &self,
         from: u64,
         max: usize,
         cursor: Option<Loc>,
-    ) -> Result<(Vec<LogEntry>, Option<Loc>), SharedLogError> {
-        let tail = self.log.visible_position();
-        let (first, start) = {
-            let index = self.index.lock();
-            let start = match index.marks.get(&from) {
-                Some(loc) => (from, *loc),
-                None => match cursor {
-                    Some(loc) => (from, loc),
-                    None => index
-                        .marks
-                        .range(..=from)
-                        .next_back()
-                        .map(|(p, l)| (*p, *l))
-                        .unwrap_or((from, Loc::default())),
-                },
-            };
-            (index.first, start)
-        };
-        SharedLogError::check_trimmed(first, from)?;
+    ) -> Result<(Vec<LogEntry>, Loc), SharedLogError> {
+        SharedLogError::check_trimmed(self.first.load(Ordering::Acquire), from)?;
+        let last = self.log.visible_position().min(from.saturating_add(max.max(1) as u64 - 1));
         let mut out = Vec::new();
-        let (mut position, mut payload) = start;
-        while position <= tail && out.len() < max.max(1) {
-            let (len, at, time_ms) = self
+        let mut frame = cursor;
+        for position in from..=last {
+            // The frame after the previous one, unless its segment ended
+            // there: then the log finds it.
+            let (at, len) = match frame.and_then(|f| self.payload_len(f, position).map(|len| (f, len))) {
+                Some(found) => found,
+                None => {
+                    let meta = self.log.locate(position).map_err(|e| self.read_error(position, e))?;
+                    let missing =
+                        || SharedLogError::Inconsistent(format!("position {position} is not in the log"));
+                    let meta = meta.ok_or_else(|| self.gone(position, missing()))?;
+                    (meta.frame, meta.payload_len)
+                }
+            };
+            let entry = self
                 .log
-                .read(
-                    Loc::new(payload.segment(), payload.offset() - FRAME_HEADER_LEN as u64),
-                    FRAME_HEADER_LEN,
-                    |h| (u32_at(h, 0) as usize, u64_at(h, 5), u64_at(h, 13)),
-                )
-                .map_err(|e| self.read_error(from, e))?;
-            if at != position {
-                let why = format!("the frame read for position {position} holds position {at}");
-                return Err(SharedLogError::Inconsistent(why));
-            }
-            if position >= from {
-                let bytes = self
-                    .log
-                    .read(payload, len, Bytes::copy_from_slice)
-                    .map_err(|e| self.read_error(from, e))?;
-                out.push(LogEntry { position, time_ms, bytes });
-            }
-            position += 1;
-            let next = payload.forward((len + FRAME_TRAILER_LEN + FRAME_HEADER_LEN) as u64);
-            payload = self.index.lock().marks.get(&position).copied().unwrap_or(next);
+                .read(at, FRAME_OVERHEAD + len, |b| match read_frame(b) {
+                    FrameRead::Intact(f) if f.position == position => Ok(LogEntry {
+                        position,
+                        time_ms: f.time_ms,
+                        bytes: Bytes::copy_from_slice(f.payload),
+                    }),
+                    _ => Err(SharedLogError::Inconsistent(format!(
+                        "the frame of position {position} is damaged"
+                    ))),
+                })
+                .map_err(|e| self.read_error(position, e))??;
+            out.push(entry);
+            frame = Some(at.forward((FRAME_OVERHEAD + len) as u64));
         }
-        Ok((out, (position <= tail + 1).then_some(payload)))
+        Ok((out, frame.unwrap_or_default()))
+    }
+
+    /// The payload length of the frame at `frame`, if that is `position`'s.
+    fn payload_len(&self, frame: Loc, position: u64) -> Option<usize> {
+        let (len, at) =
+            self.log.read(frame, FRAME_HEADER_LEN, |h| (u32_at(h, 0) as usize, u64_at(h, 5))).ok()?;
+        (at == position).then_some(len)
     }
 
     /// A read failed: the segment was trimmed away meanwhile, or the disk
     /// failed.
     fn read_error(&self, needed: u64, e: LogError) -> SharedLogError {
-        match SharedLogError::check_trimmed(self.index.lock().first, needed) {
-            Err(trimmed) => trimmed,
-            Ok(()) => unavailable(&self.dir, e),
-        }
+        self.gone(needed, unavailable(&self.dir, e))
+    }
+
+    /// [`SharedLogError::Trimmed`] if a trim passed `needed` meanwhile,
+    /// else `why`.
+    fn gone(&self, needed: u64, why: SharedLogError) -> SharedLogError {
+        SharedLogError::check_trimmed(self.first.load(Ordering::Acquire), needed).err().unwrap_or(why)
     }
 
     fn trim_below(&self, first_kept: u64) -> Result<u64, SharedLogError> {
@@ -250,13 +226,9 @@ impl Inner {
             return Ok(0);
         };
         let (retired, kept) = (&segments[keep], &segments[keep + 1]);
-        let old_first = self.index.lock().first;
+        let old_first = self.first.load(Ordering::Acquire);
         self.write_first(kept.first_position)?;
-        {
-            let mut index = self.index.lock();
-            index.first = kept.first_position;
-            index.marks = index.marks.split_off(&kept.first_position);
-        }
+        self.first.store(kept.first_position, Ordering::Release);
         self.log.retire_through(retired.id).map_err(|e| unavailable(&self.dir, e))?;
         Ok(kept.first_position - old_first)
     }
@@ -289,7 +261,7 @@ impl SharedLog for FileEntryLog {
     }
 
     async fn first_position(&self) -> Result<u64, SharedLogError> {
-        Ok(self.inner.index.lock().first)
+        Ok(self.inner.first.load(Ordering::Acquire))
     }
 
     async fn tail(&self) -> Result<u64, SharedLogError> {
@@ -310,7 +282,7 @@ impl SharedLog for FileEntryLog {
 pub struct FileFollower {
     log: FileEntryLog,
     next: u64,
-    /// Where `next`'s payload is, once a read got that far.
+    /// Where `next`'s frame is, once a read got that far.
     cursor: Option<Loc>,
 }
 
@@ -324,7 +296,7 @@ impl Follower for FileFollower {
             let (entries, cursor) = self.log.blocking(move |inner| inner.read(from, max, cursor)).await?;
             if let Some(last) = entries.last() {
                 self.next = last.position + 1;
-                self.cursor = cursor;
+                self.cursor = Some(cursor);
                 return Ok(Batch { through: last.position, entries });
             }
             appended.await;

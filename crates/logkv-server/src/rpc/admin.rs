@@ -183,7 +183,6 @@ fn node_info(shared: &Shared) -> Value {
     let checkpoint = store.last_checkpoint();
     let shared_log = shared.replica.as_ref().map(|r| {
         let mut info = r.log().describe();
-        let newest = r.newest_applied();
         info.as_object_mut().expect("describe gives an object").extend([
             ("log".into(), json!(r.log().identity())),
             ("through".into(), json!(r.through())),
@@ -191,8 +190,6 @@ fn node_info(shared: &Shared) -> Value {
             ("failure".into(), json!(r.failure())),
             ("receivedBytes".into(), json!(r.log().received_bytes())),
             ("misrouted".into(), json!(r.log().misrouted())),
-            // Every node reads the same log time for the same position.
-            ("newestApplied".into(), json!(newest.map(|(p, t)| json!({"position": p, "logTimeMs": t})))),
             // A node on a shared log logs each entry at a version whose
             // position is the entry's log position, so the checkpoint's
             // version says which log position it covers.
@@ -208,6 +205,9 @@ fn node_info(shared: &Shared) -> Value {
         "stream": config.stream.to_string(),
         "appliedPosition": progress.applied_position,
         "appliedVersion": progress.applied_version,
+        // The newest record's log time: on a shared log the log's, the same
+        // on every node that applied it.
+        "appliedLogTimeMs": store.time_of_position(store.visible_position()).ok().flatten(),
         "stateDigest": format!("0x{}", hex::encode(digest)),
         "stateDigestVersion": digest_version,
         "sharedLog": shared_log,
