@@ -73,7 +73,7 @@ pub enum ServeError {
     #[error(transparent)]
     OpenLog(#[from] crate::shared_log::OpenError),
     /// `watch` only applies to a node on a shared log.
-    #[error("watch needs a shared log (--log nats://...): a node on its own file log applies every stream")]
+    #[error("watch needs a shared log (--log nats://... or file:DIR): a node on its own file log applies every stream")]
     WatchWithoutSharedLog,
     /// The shared log cannot be followed.
     #[error(transparent)]
@@ -104,7 +104,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         return Err(ServeError::WatchWithoutSharedLog);
     }
     if shared_log.is_none() && replica::is_shared_log_copy(&config.data_dir) {
-        let why = "it holds a copy of a shared log; start it with --log nats://... or use another directory";
+        let why =
+            "it holds a copy of a shared log; start it with the --log it names or use another directory";
         return Err(ReplicaError::WrongDirectory {
             dir: config.data_dir.display().to_string(),
             why: why.into(),
