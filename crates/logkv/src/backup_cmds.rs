@@ -20,7 +20,7 @@ use logkv_runtime::apply::Watched;
 use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::types::{version_position, StreamId};
 use logkv_server::replica::{self, ReplicaError};
-use logkv_server::shared_log::{self, LogChoice, OpenError, ServerLog};
+use logkv_server::shared_log::{self, LogChoice, OpenError};
 use logkv_store::{ExportReport, HeadInfo, Retention, Store};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -278,7 +278,7 @@ pub fn import(global: &GlobalArgs, args: ImportArgs) -> Result<Outcome, CliError
 
 /// Checks the log still holds what a node started from the export needs
 /// next, then marks `dir` as the log's copy.
-fn mark(log: &ServerLog, info: &HeadInfo, dir: &Path, watched: &Watched) -> Result<(), SharedLogError> {
+fn mark(log: &impl SharedLog, info: &HeadInfo, dir: &Path, watched: &Watched) -> Result<(), SharedLogError> {
     // The log position the node resumes after (its version's, as the
     // replica reads it), not the store's own log position.
     let position = version_position(info.last_version);
@@ -287,10 +287,10 @@ fn mark(log: &ServerLog, info: &HeadInfo, dir: &Path, watched: &Watched) -> Resu
             .map_err(SharedLogError::Runtime)?
             .map_err(SharedLogError::Log)?;
     if position > last {
-        return Err(SharedLogError::AheadOfStream { log: log.to_string(), last, position });
+        return Err(SharedLogError::AheadOfStream { log: log.identity(), last, position });
     }
     if position + 1 < first_kept {
-        return Err(SharedLogError::Trimmed { log: log.to_string(), first_kept, position });
+        return Err(SharedLogError::Trimmed { log: log.identity(), first_kept, position });
     }
     replica::mark_copy(dir, log, watched).map_err(SharedLogError::Marker)
 }

@@ -120,11 +120,7 @@ pub fn run(args: TrimArgs) -> Result<Outcome, CliError> {
 
 /// Trims `log` where `args` say; returns what was purged, the point and
 /// the log's first position after.
-fn trim(
-    log: &shared_log::ServerLog,
-    args: &TrimArgs,
-    out: &mut impl Write,
-) -> Result<(u64, u64, u64), CliError> {
+fn trim(log: &impl SharedLog, args: &TrimArgs, out: &mut impl Write) -> Result<(u64, u64, u64), CliError> {
     let below = match args.below {
         Some(below) => below,
         None => {

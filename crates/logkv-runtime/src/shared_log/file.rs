@@ -45,7 +45,8 @@ const SEGMENT_BYTES: u64 = 16 << 20;
 static OPEN: StdMutex<BTreeMap<PathBuf, Weak<Inner>>> = StdMutex::new(BTreeMap::new());
 
 /// A shared log in a directory; clones (and other opens of the same
-/// directory in this process) are the same log.
+/// directory in this process) are the same log. Its futures run on a
+/// tokio runtime: file work goes to the runtime's blocking pool.
 #[derive(Debug, Clone)]
 pub struct FileEntryLog {
     inner: Arc<Inner>,

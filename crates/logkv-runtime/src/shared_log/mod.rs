@@ -71,7 +71,9 @@ pub struct LogEntry {
     pub position: u64,
     /// Its log time (Unix milliseconds): what the log itself recorded, so
     /// every node reading the entry reads the same time — unlike each
-    /// node's own clock. Never decreasing along the log.
+    /// node's own clock. The in-process logs never decrease it; a stream
+    /// may after a leader change, which the store absorbs by raising a
+    /// time to the previous record's.
     pub time_ms: u64,
     /// The entry's bytes, opaque to the log.
     pub bytes: Bytes,
