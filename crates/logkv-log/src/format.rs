@@ -59,6 +59,9 @@ pub enum RecordType {
     /// A block of a compacted file (see `logkv-store`): never in a log
     /// segment, but framed the same way.
     Compacted = 3,
+    /// An entry of a shared log kept in files (the runtime's
+    /// `FileEntryLog`): the payload is the entry's bytes, verbatim.
+    Entry = 4,
 }
 
 impl RecordType {
@@ -68,12 +71,13 @@ impl RecordType {
             1 => Some(Self::Batch),
             2 => Some(Self::Applied),
             3 => Some(Self::Compacted),
+            4 => Some(Self::Entry),
             _ => None,
         }
     }
 
     /// The newest type this version knows (for "upgrade logkv" messages).
-    pub const NEWEST: Self = Self::Compacted;
+    pub const NEWEST: Self = Self::Entry;
 }
 
 /// Where bytes live: a segment and a byte offset inside it, packed in 63 bits

@@ -19,9 +19,12 @@
 //! held until the stream's first position, read after it arrived, shows
 //! nothing in the gap was purged; otherwise, and whenever the stream's
 //! first position passes one a filter still needs, the follower stops
-//! with [`Trimmed`]. (This is conservative for a filter that had nothing
+//! with [`SharedLogError::Trimmed`]. (This is conservative for a filter that had nothing
 //! in the purged range, which only a trim past what the follower handed
 //! over can cause.)
+//!
+//! Each entry's log time is the stream's timestamp of its message, which
+//! every node reads alike.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -34,14 +37,14 @@ use async_nats::jetstream::stream::{LastRawMessageErrorKind, Stream};
 use bytes::Bytes;
 use futures::StreamExt;
 use logkv_runtime::apply::Watched;
-use logkv_runtime::shared_log::SharedLogError;
+use logkv_runtime::shared_log::{Batch, LogEntry, SharedLogError};
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
 
 use crate::subjects::Subjects;
-use crate::trim::{self, Trimmed};
+use crate::trim;
 
 /// Messages a consumer may have waiting in the follower.
 const SOURCE_QUEUE: usize = 4096;
@@ -56,17 +59,6 @@ const IDLE_PROBE: Duration = Duration::from_millis(200);
 /// Wait before recreating a consumer that failed.
 const RECREATE_DELAY: Duration = Duration::from_millis(250);
 
-/// Entries in stream order and how far the stream is known read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Batch {
-    /// `(position, entry)`, positions increasing (with gaps where other
-    /// filters' entries are).
-    pub entries: Vec<(u64, Bytes)>,
-    /// Every position up to this one is either in a batch handed over or
-    /// not for this follower.
-    pub through: u64,
-}
-
 /// What a follower counted.
 #[derive(Debug, Default)]
 pub struct FollowStats {
@@ -78,7 +70,6 @@ pub struct FollowStats {
 
 /// Reads the stream from a position on; stops when dropped.
 pub struct Follower {
-    handle: Handle,
     batches: mpsc::Receiver<Result<Batch, SharedLogError>>,
     /// What a caller asking for fewer entries than a batch left.
     rest: Option<Batch>,
@@ -102,6 +93,7 @@ impl Drop for Follower {
 struct Delivered {
     source: usize,
     position: u64,
+    time_ms: u64,
     subject: String,
     entry: Bytes,
 }
@@ -139,20 +131,20 @@ impl Follower {
         let whole = filters.len() == 1 && filters[0] == subjects.all();
         let merge = Merge::new(stream, filters, whole, from, subjects.clone(), stats.clone());
         tasks.push(handle.spawn(merge.run(delivered, out)));
-        Follower { handle: handle.clone(), batches, rest: None, tasks, stats }
+        Follower { batches, rest: None, tasks, stats }
     }
 
-    /// The next batch of at most `max` entries (fewer if fewer are ready),
-    /// waiting up to `wait`; `None` if nothing came. Blocks: call it from a
-    /// plain thread.
-    pub fn next_batch(&mut self, max: usize, wait: Duration) -> Result<Option<Batch>, SharedLogError> {
-        let handle = self.handle.clone();
-        handle.block_on(async { tokio::time::timeout(wait, self.next(max)).await.unwrap_or(Ok(None)) })
+    /// What the follower counted (shared, so it can be read while the
+    /// follower is busy on another thread).
+    pub fn stats(&self) -> &Arc<FollowStats> {
+        &self.stats
     }
+}
 
-    /// The next batch, as [`Follower::next_batch`] but async and without a
-    /// time limit.
-    pub async fn next(&mut self, max: usize) -> Result<Option<Batch>, SharedLogError> {
+impl logkv_runtime::shared_log::Follower for Follower {
+    /// Batches come from the merge task on the log's runtime; this only
+    /// receives them (cancel-safe), so it runs on any runtime.
+    async fn next(&mut self, max: usize) -> Result<Batch, SharedLogError> {
         let mut batch = match self.rest.take() {
             Some(rest) => rest,
             None => match self.batches.recv().await {
@@ -164,17 +156,11 @@ impl Follower {
             // A reader asking for fewer than a batch: keep the rest for the
             // next call; this part is through its own last entry only.
             let rest = batch.entries.split_off(max.max(1));
-            let through = batch.entries.last().map_or(batch.through, |(p, _)| *p);
+            let through = batch.entries.last().map_or(batch.through, |e| e.position);
             self.rest = Some(Batch { entries: rest, through: batch.through });
             batch.through = through;
         }
-        Ok(Some(batch))
-    }
-
-    /// What the follower counted (shared, so it can be read while the
-    /// follower is busy on another thread).
-    pub fn stats(&self) -> &Arc<FollowStats> {
-        &self.stats
+        Ok(batch)
     }
 }
 
@@ -221,13 +207,18 @@ async fn consume(
                     break;
                 }
             };
-            let Ok(position) = message.info().map(|i| i.stream_sequence) else { continue };
+            let Ok((position, time_ms)) = message.info().map(|i| {
+                let ms = i.published.unix_timestamp_nanos() / 1_000_000;
+                (i.stream_sequence, u64::try_from(ms).unwrap_or(0))
+            }) else {
+                continue;
+            };
             if position < next {
                 continue;
             }
             next = position + 1;
             let m = message.message;
-            let d = Delivered { source, position, subject: m.subject.to_string(), entry: m.payload };
+            let d = Delivered { source, position, time_ms, subject: m.subject.to_string(), entry: m.payload };
             if deliver.send(d).await.is_err() {
                 return;
             }
@@ -241,19 +232,17 @@ async fn consume(
 enum ProbeError {
     /// The servers did not answer: probe again later.
     Unavailable(SharedLogError),
-    /// The stream no longer holds a position a filter needs: stop.
-    Trimmed(Trimmed),
+    /// The stream no longer holds a position a filter needs
+    /// ([`SharedLogError::Trimmed`]): stop.
+    Trimmed(SharedLogError),
 }
 
 impl From<SharedLogError> for ProbeError {
     fn from(e: SharedLogError) -> Self {
-        ProbeError::Unavailable(e)
-    }
-}
-
-impl From<Trimmed> for ProbeError {
-    fn from(t: Trimmed) -> Self {
-        ProbeError::Trimmed(t)
+        match e {
+            SharedLogError::Trimmed { .. } => ProbeError::Trimmed(e),
+            e => ProbeError::Unavailable(e),
+        }
     }
 }
 
@@ -352,7 +341,7 @@ impl Merge {
             }
             let d = self.sources[i].queue.pop_front().expect("a head");
             if d.subject == self.subjects.of_entry(&d.entry) {
-                entries.push((d.position, d.entry));
+                entries.push(LogEntry { position: d.position, time_ms: d.time_ms, bytes: d.entry });
             } else {
                 tracing::warn!(position = d.position, subject = %d.subject, "dropped an entry on the wrong subject");
                 self.stats.misrouted.fetch_add(1, Ordering::Relaxed);
@@ -410,11 +399,12 @@ impl Merge {
         Ok(self.check_trim(first)?)
     }
 
-    /// [`Trimmed`] if `first` (read after every message pushed) passed a
-    /// position a filter lacks; else every gap held is proven.
-    fn check_trim(&mut self, first: u64) -> Result<(), Trimmed> {
+    /// [`SharedLogError::Trimmed`] if `first` (read after every message
+    /// pushed) passed a position a filter lacks; else every gap held is
+    /// proven.
+    fn check_trim(&mut self, first: u64) -> Result<(), SharedLogError> {
         if let Some(needed) = self.sources.iter().map(Source::needs).min() {
-            Trimmed::check(first, needed)?;
+            SharedLogError::check_trimmed(first, needed)?;
         }
         self.sources.iter_mut().for_each(|s| s.gap_after = None);
         Ok(())
@@ -460,7 +450,7 @@ impl Merge {
                     }
                     Err(ProbeError::Trimmed(t)) => {
                         tracing::error!(error = %t, "the stream no longer holds what this follower needs");
-                        let _ = out.send(Err(t.into())).await;
+                        let _ = out.send(Err(t)).await;
                         return;
                     }
                 }

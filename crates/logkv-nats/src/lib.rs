@@ -1,11 +1,12 @@
 //! logkv's shared log on NATS JetStream: many nodes append their entries
 //! to one Raft-replicated stream and each tails it (`docs/distributed.md`).
 //!
-//! [`JetStreamLog`] is the runtime's [`logkv_runtime::shared_log::Log`]
-//! on a stream; [`Follower`] tails it, reading only the subjects a node's
-//! watched streams need ([`Subjects`]). [`JetStreamLog::trim_below`]
-//! purges what no node needs any more; a reader that still needs it gets
-//! [`Trimmed`].
+//! [`JetStreamLog`] is the runtime's
+//! [`logkv_runtime::shared_log::SharedLog`] on a stream; [`Follower`]
+//! tails it, reading only the subjects a node's watched streams need
+//! ([`Subjects`]), and hands each entry over with the stream's timestamp
+//! as its log time. Trimming purges what no node needs any more; a reader
+//! that still needs it gets `SharedLogError::Trimmed`.
 
 mod config;
 mod follow;
@@ -14,7 +15,6 @@ mod subjects;
 mod trim;
 
 pub use config::{ConfigError, NatsConfig};
-pub use follow::{Batch, FollowStats, Follower};
+pub use follow::{FollowStats, Follower};
 pub use log::{JetStreamLog, OpenError};
 pub use subjects::Subjects;
-pub use trim::Trimmed;

@@ -8,11 +8,9 @@
 //!
 //! The stream is created directly (not through the key-value helpers:
 //! recent clients cannot parse a 2.9 server's account info). The client
-//! runs on a small runtime of its own, so the log is usable from plain
-//! threads (the node's committer and follower) and its futures from any
-//! other runtime.
+//! runs on a small runtime of its own (its consumers and merge tasks live
+//! there), so the log's futures run on any other runtime.
 
-use std::collections::VecDeque;
 use std::time::{Duration, Instant};
 
 use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind, PublishErrorKind};
@@ -21,7 +19,7 @@ use async_nats::jetstream::{self, ErrorCode};
 use async_nats::{HeaderMap, HeaderValue};
 use bytes::Bytes;
 use logkv_runtime::apply::Watched;
-use logkv_runtime::shared_log::{Log, SharedLogError};
+use logkv_runtime::shared_log::{SharedLog, SharedLogError};
 use logkv_runtime::signing::keccak256;
 use parking_lot::Mutex;
 use tokio::runtime::{Handle, Runtime};
@@ -29,7 +27,7 @@ use tokio::runtime::{Handle, Runtime};
 use crate::config::NatsConfig;
 use crate::follow::Follower;
 use crate::subjects::Subjects;
-use crate::trim::{self, Trimmed};
+use crate::trim;
 
 /// The stream's duplicate window: longer than any append's retries.
 const DUPLICATE_WINDOW: Duration = Duration::from_secs(120);
@@ -88,24 +86,6 @@ pub struct JetStreamLog {
     /// When the stream was created: tells a stream from a later one of the
     /// same name.
     created: String,
-    /// The follower behind [`Log::read`].
-    reader: Mutex<Option<Reader>>,
-}
-
-/// How long a read waits for the follower's next batch.
-const READ_WAIT: Duration = Duration::from_secs(30);
-
-/// The follower behind [`Log::read`] and what it handed over that no read
-/// returned yet.
-struct Reader {
-    /// The position the next read must start at to reuse this follower.
-    next: u64,
-    follower: Follower,
-    /// Entries handed over, not yet returned (past the last read's range).
-    ahead: VecDeque<(u64, Bytes)>,
-    /// The follower's `through`: every position up to it was handed over
-    /// (into `ahead` or a read) or passed over.
-    through: u64,
 }
 
 impl std::fmt::Debug for JetStreamLog {
@@ -146,14 +126,7 @@ impl JetStreamLog {
             subjects: Subjects::new(&config.stream),
             config: config.clone(),
             created,
-            reader: Mutex::new(None),
         })
-    }
-
-    /// When the stream was created (a node's copy belongs to one stream,
-    /// not to any later stream of the same name).
-    pub fn stream_created(&self) -> &str {
-        &self.created
     }
 
     /// What the log was opened with.
@@ -166,7 +139,8 @@ impl JetStreamLog {
         &self.subjects
     }
 
-    /// The client's runtime (to spawn appends that others await).
+    /// The client's runtime, where the consumers run; it also drives the
+    /// log's futures for a plain thread (`handle().block_on(..)`).
     pub fn handle(&self) -> &Handle {
         &self.handle
     }
@@ -177,7 +151,6 @@ impl JetStreamLog {
     /// inside an async runtime; the log is unusable afterwards.
     pub fn close(&self) {
         if let Some(runtime) = self.runtime.lock().take() {
-            self.reader.lock().take();
             runtime.shutdown_timeout(Duration::from_secs(5));
         }
     }
@@ -197,7 +170,7 @@ impl JetStreamLog {
     /// the stream acknowledged it (stored on a majority of its replicas).
     /// Retried until the configured deadline; a retry never stores the
     /// entry twice. Runs on any runtime.
-    pub async fn append_one(&self, entry: Bytes) -> Result<u64, SharedLogError> {
+    async fn append_one(&self, entry: Bytes) -> Result<u64, SharedLogError> {
         let max = self.max_entry_bytes();
         if entry.len() > max {
             let why = format!("an entry of {} bytes is over the servers' limit of {max}", entry.len());
@@ -226,132 +199,52 @@ impl JetStreamLog {
             }
         }
     }
-
-    /// The newest position (the stream's last sequence). Runs on any
-    /// runtime.
-    pub async fn last_position(&self) -> Result<u64, SharedLogError> {
-        Ok(trim::bounds(&self.stream).await?.last)
-    }
-
-    /// The oldest position the stream still holds (its first sequence):
-    /// every position below it was trimmed; the last position + 1 when
-    /// every one was. Runs on any runtime.
-    pub async fn first_position(&self) -> Result<u64, SharedLogError> {
-        Ok(trim::bounds(&self.stream).await?.first)
-    }
-
-    /// Purges every entry below position `first_kept` from the stream and
-    /// returns how many messages that removed (0 if it starts there
-    /// already). A node that still needs a purged position can no longer
-    /// catch up from the stream ([`Trimmed`]). `first_kept` past the last
-    /// position + 1 is refused. Must not be called from inside an async
-    /// runtime.
-    pub fn trim_below(&self, first_kept: u64) -> Result<u64, SharedLogError> {
-        self.handle().block_on(trim::purge_below(&self.stream, first_kept))
-    }
-
-    /// Follows the stream from position `from` on, reading only what a
-    /// node watching `watched` needs ([`Subjects::filters`]).
-    pub fn follow(&self, from: u64, watched: &Watched) -> Follower {
-        Follower::start(self.handle(), &self.client, self.stream.clone(), &self.subjects, watched, from)
-    }
 }
 
 impl Drop for JetStreamLog {
     /// Stops the client's runtime without waiting: the last reference may
     /// be dropped by a task on that very runtime.
     fn drop(&mut self) {
-        self.reader.lock().take();
         if let Some(runtime) = self.runtime.lock().take() {
             runtime.shutdown_background();
         }
     }
 }
 
-impl Log for JetStreamLog {
+impl SharedLog for JetStreamLog {
+    type Follower = Follower;
+
     /// Publishes every entry before waiting for the first ack, so a batch
     /// costs about one round trip.
-    fn append(&self, entries: &[Vec<u8>]) -> Result<Vec<u64>, SharedLogError> {
-        self.handle().block_on(async {
-            let appends = entries.iter().map(|e| self.append_one(Bytes::copy_from_slice(e)));
-            futures::future::try_join_all(appends).await
-        })
+    async fn append(&self, entries: &[Bytes]) -> Result<Vec<u64>, SharedLogError> {
+        futures::future::try_join_all(entries.iter().map(|e| self.append_one(e.clone()))).await
     }
 
-    /// Reads through a follower kept between calls, so consecutive reads
-    /// cost no new consumer.
-    ///
-    /// A `from` below the stream's first position is [`Trimmed`]; 0
-    /// reads from the first position.
-    ///
-    /// Every position from `from` to the end of the range is returned:
-    /// a position the follower passes over (a message on the wrong subject,
-    /// which every follower drops, or one deleted from the stream) is
-    /// returned as an empty entry — not an entry, which a node applies as
-    /// nothing — so the positions stay consecutive as the trait promises
-    /// and every node skips the same messages.
-    fn read(&self, from: u64, max: usize) -> Result<Vec<(u64, Vec<u8>)>, SharedLogError> {
-        let trim::Bounds { first, last: tail } = self.handle().block_on(trim::bounds(&self.stream))?;
-        let from = if from == 0 { first } else { from };
-        Trimmed::check(first, from)?;
-        if from > tail || max == 0 {
-            return Ok(Vec::new());
-        }
-        let end = tail.min(from.saturating_add(max as u64 - 1));
-        let mut guard = self.reader.lock();
-        if guard.as_ref().is_none_or(|r| r.next != from) {
-            let follower = self.follow(from, &Watched::All);
-            *guard = Some(Reader { next: from, follower, ahead: VecDeque::new(), through: from - 1 });
-        }
-        let reader = guard.as_mut().expect("set above");
-        let mut out = Vec::with_capacity(usize::try_from(end - from + 1).unwrap_or(0));
-        // Empty entries for the positions passed over, up to `upto`.
-        let pad = |out: &mut Vec<(u64, Vec<u8>)>, upto: u64| {
-            let next = out.last().map_or(from, |(p, _)| p + 1);
-            out.extend((next..=upto).map(|skipped| (skipped, Vec::new())));
-        };
-        loop {
-            // Entries the follower handed over earlier (possibly past the
-            // previous read's range) come first.
-            while let Some((p, _)) = reader.ahead.front() {
-                if *p > end {
-                    break;
-                }
-                let (p, e) = reader.ahead.pop_front().expect("a front");
-                pad(&mut out, p - 1);
-                out.push((p, e.to_vec()));
-            }
-            // Everything up to `end` handed over (or passed over)?
-            if reader.through >= end || !reader.ahead.is_empty() {
-                break;
-            }
-            match reader.follower.next_batch(usize::MAX, READ_WAIT) {
-                Ok(Some(b)) => {
-                    reader.ahead.extend(b.entries);
-                    reader.through = reader.through.max(b.through);
-                }
-                // A failed read drops the reader: what it took from `ahead`
-                // is lost with `out`, so the next read must start afresh.
-                Ok(None) => {
-                    *guard = None;
-                    let at = out.last().map_or(from, |(p, _)| p + 1);
-                    return Err(SharedLogError::Unavailable(format!(
-                        "no entry from {at} within {READ_WAIT:?}"
-                    )));
-                }
-                Err(e) => {
-                    *guard = None;
-                    return Err(e);
-                }
-            }
-        }
-        pad(&mut out, end);
-        reader.next = end + 1;
-        Ok(out)
+    /// Reads only what a node watching `watched` needs
+    /// ([`Subjects::filters`]).
+    fn follow(&self, from: u64, watched: &Watched) -> Follower {
+        Follower::start(self.handle(), &self.client, self.stream.clone(), &self.subjects, watched, from)
     }
 
-    fn tail(&self) -> Result<u64, SharedLogError> {
-        self.handle().block_on(self.last_position())
+    /// The stream's first sequence: every position below it was purged.
+    async fn first_position(&self) -> Result<u64, SharedLogError> {
+        Ok(trim::bounds(&self.stream).await?.first)
+    }
+
+    async fn tail(&self) -> Result<u64, SharedLogError> {
+        Ok(trim::bounds(&self.stream).await?.last)
+    }
+
+    /// Purges through the stream's Raft group; positions never change.
+    async fn trim_below(&self, first_kept: u64) -> Result<u64, SharedLogError> {
+        trim::purge_below(&self.stream, first_kept).await
+    }
+
+    /// The stream's name and creation time, not the servers: the same
+    /// stream reached through other URLs is the same log, and a stream
+    /// deleted and created again under the same name is another.
+    fn identity(&self) -> String {
+        format!("nats:{}@{}", self.config.stream, self.created)
     }
 }
 

@@ -1,38 +1,10 @@
 //! Trimming the stream: purging the positions below the oldest one any
 //! node still needs, so the stream does not grow forever
-//! (`docs/distributed.md`), and [`Trimmed`], what a reader that needs a
-//! purged position gets instead of a silent gap.
+//! (`docs/distributed.md`). A reader that needs a purged position gets
+//! [`SharedLogError::Trimmed`] instead of a silent gap.
 
 use async_nats::jetstream::stream::Stream;
 use logkv_runtime::shared_log::SharedLogError;
-
-/// A reader needs a position the stream no longer holds: it was purged.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-#[error("the stream was trimmed: its first position is {first_kept}, but position {needed} is needed")]
-pub struct Trimmed {
-    /// The stream's first position: every one below it was purged.
-    pub first_kept: u64,
-    /// The position the reader needed.
-    pub needed: u64,
-}
-
-impl Trimmed {
-    /// `Err` if `needed` is below `first_kept`.
-    pub fn check(first_kept: u64, needed: u64) -> Result<(), Trimmed> {
-        if needed < first_kept {
-            return Err(Trimmed { first_kept, needed });
-        }
-        Ok(())
-    }
-}
-
-impl From<Trimmed> for SharedLogError {
-    /// The runtime's errors have no variant for it: a log that no longer
-    /// holds a position its reader needs cannot keep the read contract.
-    fn from(t: Trimmed) -> Self {
-        SharedLogError::Inconsistent(t.to_string())
-    }
-}
 
 /// The stream's first and last positions.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

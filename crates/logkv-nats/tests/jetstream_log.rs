@@ -2,13 +2,13 @@
 //! `LOGKV_NATS_SERVER` names, else Debian's; a missing server fails the
 //! tests, it never skips them): the shared-log contract a node relies on
 //! (positions, bounded reads from anywhere, idempotent appends, the size
-//! limit), a node catching up from JetStream agreeing with one catching up
-//! from a `MemLog`, selective followers reading only their subjects (and
+//! limit, log times), a node catching up from JetStream agreeing with one
+//! catching up from a `MemLog`, selective followers reading only their subjects (and
 //! transferring only those bytes), misrouted messages dropped alike, live
 //! tailing, appends surviving a crashed server of a 3-node cluster, and
 //! trimming: exactly the positions below the point purged, and readers
 //! (reads, followers, a node catching up) that need one of them stopped
-//! with `Trimmed` rather than skipping it.
+//! with `SharedLogError::Trimmed` rather than skipping it.
 //!
 //! Waits are bounded (hang detectors); nothing asserts on time.
 
@@ -21,12 +21,12 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use logkv_nats::{Follower, JetStreamLog, NatsConfig, OpenError, Trimmed};
+use logkv_nats::{Follower, JetStreamLog, NatsConfig, OpenError};
 use logkv_runtime::apply::Watched;
 use logkv_runtime::codec::{native, NATIVE};
 use logkv_runtime::envelope::{Entry, TxPart};
 use logkv_runtime::node::{Node, NodeOptions};
-use logkv_runtime::shared_log::{Log, MemLog, SharedLogError};
+use logkv_runtime::shared_log::{Batch, Follower as _, LogEntry, MemLog, SharedLog, SharedLogError};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 use nats::Cluster;
@@ -40,6 +40,51 @@ fn config(cluster: &Cluster, stream: &str, replicas: usize) -> NatsConfig {
 
 fn open(cluster: &Cluster, stream: &str, replicas: usize) -> JetStreamLog {
     JetStreamLog::open(&config(cluster, stream, replicas)).expect("open the stream")
+}
+
+/// Runs one of the log's futures to completion from this thread.
+fn wait<T>(log: &JetStreamLog, f: impl std::future::Future<Output = T>) -> T {
+    log.handle().block_on(f)
+}
+
+fn append(log: &JetStreamLog, entries: &[Vec<u8>]) -> Result<Vec<u64>, SharedLogError> {
+    let entries: Vec<Bytes> = entries.iter().map(|e| Bytes::from(e.clone())).collect();
+    wait(log, log.append(&entries))
+}
+
+fn tail_of(log: &JetStreamLog) -> u64 {
+    wait(log, log.tail()).expect("stream info")
+}
+
+fn trim(log: &JetStreamLog, first_kept: u64) -> Result<u64, SharedLogError> {
+    wait(log, log.trim_below(first_kept))
+}
+
+/// The follower's next batch of at most `max` entries, or `None` if none
+/// came within `patience`.
+fn next_batch(
+    log: &JetStreamLog,
+    follower: &mut Follower,
+    max: usize,
+    patience: Duration,
+) -> Result<Option<Batch>, SharedLogError> {
+    wait(log, async { tokio::time::timeout(patience, follower.next(max)).await })
+        .map_or(Ok(None), |r| r.map(Some))
+}
+
+/// The entries from `from` on, at most `max` of them and none past the
+/// tail, as a follower of every stream hands them over.
+fn read_from(log: &JetStreamLog, from: u64, max: usize) -> Result<Entries, SharedLogError> {
+    let end = tail_of(log).min(from + max as u64 - 1);
+    let mut follower = log.follow(from, &Watched::All);
+    let mut out = Vec::new();
+    let mut through = from - 1;
+    while through < end {
+        let batch = next_batch(log, &mut follower, max, PATIENCE)?.expect("a batch within PATIENCE");
+        out.extend(owned(&batch.entries).into_iter().filter(|(p, _)| *p <= end));
+        through = batch.through;
+    }
+    Ok(out)
 }
 
 fn stream_id(n: u8) -> StreamId {
@@ -79,47 +124,43 @@ impl Writer {
 
 /// Reads `follower` until its `through` reaches `upto`; every entry it
 /// handed over, checking positions increase and never pass `upto`.
-fn collect(follower: &mut Follower, upto: u64) -> Vec<(u64, Bytes)> {
+fn collect(log: &JetStreamLog, follower: &mut Follower, upto: u64) -> Vec<LogEntry> {
     let deadline = Instant::now() + PATIENCE;
-    let mut out: Vec<(u64, Bytes)> = Vec::new();
+    let mut out: Vec<LogEntry> = Vec::new();
     let mut through = 0;
     while through < upto {
         assert!(Instant::now() < deadline, "the follower reached {through}, not {upto}, within {PATIENCE:?}");
-        let Some(batch) = follower.next_batch(4096, Duration::from_secs(1)).expect("follow") else {
+        let Some(batch) = next_batch(log, follower, 4096, Duration::from_secs(1)).expect("follow") else {
             continue;
         };
         assert!(batch.through >= through, "through went back from {through} to {}", batch.through);
-        for (p, e) in batch.entries {
-            assert!(
-                out.last().is_none_or(|(q, _)| *q < p),
-                "position {p} after {:?}",
-                out.last().map(|x| x.0)
-            );
+        for e in batch.entries {
+            let p = e.position;
+            assert!(out.last().is_none_or(|q| q.position < p), "position {p} after {:?}", out.last());
             assert!(p <= batch.through, "entry {p} past through {}", batch.through);
-            out.push((p, e));
+            out.push(e);
         }
         through = batch.through;
     }
-    assert!(out.last().is_none_or(|(p, _)| *p <= upto), "an entry past {upto}");
+    assert!(out.last().is_none_or(|e| e.position <= upto), "an entry past {upto}");
     out
 }
 
-fn owned(entries: &[(u64, Bytes)]) -> Vec<(u64, Vec<u8>)> {
-    entries.iter().map(|(p, e)| (*p, e.to_vec())).collect()
+fn owned(entries: &[LogEntry]) -> Entries {
+    entries.iter().map(|e| (e.position, e.bytes.to_vec())).collect()
 }
 
 #[test]
 fn positions_reads_and_the_tail_follow_the_log_contract() {
     let cluster = Cluster::start(1);
     let log = open(&cluster, "contract", 1);
-    assert_eq!(log.tail().unwrap(), 0, "a new stream is empty");
-    assert!(log.read(0, 10).unwrap().is_empty());
-    assert!(log.read(1, 10).unwrap().is_empty());
+    assert_eq!(tail_of(&log), 0, "a new stream is empty");
+    assert!(read_from(&log, 1, 10).unwrap().is_empty());
 
     let entries: Vec<Vec<u8>> = (0..12).map(|i| format!("entry {i}").into_bytes()).collect();
-    let mut positions = log.append(&entries[..5]).unwrap();
-    positions.extend(log.append(&entries[5..6]).unwrap());
-    positions.extend(log.append(&entries[6..]).unwrap());
+    let mut positions = append(&log, &entries[..5]).unwrap();
+    positions.extend(append(&log, &entries[5..6]).unwrap());
+    positions.extend(append(&log, &entries[6..]).unwrap());
     assert_eq!(positions.len(), 12);
     // One writer: the positions are 1..=12 (a batch's entries may land in
     // any order among themselves, each after the previous call's).
@@ -127,34 +168,32 @@ fn positions_reads_and_the_tail_follow_the_log_contract() {
     sorted.sort_unstable();
     assert_eq!(sorted, (1..=12).collect::<Vec<u64>>());
     assert!(positions[..5].iter().all(|p| *p <= 5) && positions[5] == 6);
-    assert_eq!(log.tail().unwrap(), 12);
+    assert_eq!(tail_of(&log), 12);
     let by_position: BTreeMap<u64, Vec<u8>> =
         positions.iter().copied().zip(entries.iter().cloned()).collect();
     let expect = |from: u64, to: u64| -> Vec<(u64, Vec<u8>)> {
         by_position.range(from..=to).map(|(p, e)| (*p, e.clone())).collect()
     };
 
-    assert_eq!(log.read(1, 100).unwrap(), expect(1, 12), "bounded by the tail");
-    assert_eq!(log.read(0, 3).unwrap(), expect(1, 3), "position 0 reads from the first");
-    assert_eq!(log.read(4, 5).unwrap(), expect(4, 8), "bounded by max, continuing");
-    assert_eq!(log.read(9, 2).unwrap(), expect(9, 10), "continuing again");
-    assert_eq!(log.read(3, 4).unwrap(), expect(3, 6), "going back recreates the reader");
-    assert_eq!(log.read(12, 10).unwrap(), expect(12, 12));
-    assert_eq!(log.read(11, 1).unwrap(), expect(11, 11));
-    assert!(log.read(13, 10).unwrap().is_empty(), "past the tail");
-    assert!(log.read(u64::MAX, 10).unwrap().is_empty());
-    assert!(log.read(2, 0).unwrap().is_empty());
+    assert_eq!(read_from(&log, 1, 100).unwrap(), expect(1, 12), "bounded by the tail");
+    assert_eq!(read_from(&log, 1, 3).unwrap(), expect(1, 3));
+    assert_eq!(read_from(&log, 4, 5).unwrap(), expect(4, 8), "bounded by max");
+    assert_eq!(read_from(&log, 9, 2).unwrap(), expect(9, 10));
+    assert_eq!(read_from(&log, 3, 4).unwrap(), expect(3, 6));
+    assert_eq!(read_from(&log, 12, 10).unwrap(), expect(12, 12));
+    assert_eq!(read_from(&log, 11, 1).unwrap(), expect(11, 11));
+    assert!(read_from(&log, 13, 10).unwrap().is_empty(), "past the tail");
 
     // The log grows: a read from the old tail sees the new entries.
     let more = vec![b"thirteen".to_vec(), b"fourteen".to_vec()];
-    let p = log.append(&more).unwrap();
+    let p = append(&log, &more).unwrap();
     assert_eq!(p.iter().copied().collect::<BTreeSet<u64>>(), BTreeSet::from([13, 14]));
-    let read = log.read(13, 10).unwrap();
-    assert_eq!(read.len(), 2);
+    let got = read_from(&log, 13, 10).unwrap();
+    assert_eq!(got.len(), 2);
     for (p, e) in p.iter().zip(&more) {
-        assert!(read.contains(&(*p, e.clone())));
+        assert!(got.contains(&(*p, e.clone())));
     }
-    assert_eq!(log.tail().unwrap(), 14);
+    assert_eq!(tail_of(&log), 14);
 
     // A follower asked for fewer entries than it holds keeps the rest.
     let mut follower = log.follow(1, &Watched::All);
@@ -162,18 +201,24 @@ fn positions_reads_and_the_tail_follow_the_log_contract() {
     let deadline = Instant::now() + PATIENCE;
     while got.len() < 14 {
         assert!(Instant::now() < deadline, "the follower handed over {} of 14 entries", got.len());
-        if let Some(batch) = follower.next_batch(3, Duration::from_secs(1)).unwrap() {
+        if let Some(batch) = next_batch(&log, &mut follower, 3, Duration::from_secs(1)).unwrap() {
             assert!(batch.entries.len() <= 3);
-            assert!(batch.entries.last().is_none_or(|(p, _)| *p <= batch.through));
+            assert!(batch.entries.last().is_none_or(|e| e.position <= batch.through));
             got.extend(owned(&batch.entries));
         }
     }
-    assert_eq!(got, log.read(1, 14).unwrap());
+    assert_eq!(got, read_from(&log, 1, 14).unwrap());
 
-    // Another connection sees the same log.
+    // Another connection sees the same log, with the same log times: the
+    // stream's timestamps, not the reader's clock.
     let other = open(&cluster, "contract", 1);
-    assert_eq!(other.tail().unwrap(), 14);
-    assert_eq!(other.read(1, 12).unwrap(), expect(1, 12));
+    assert_eq!(tail_of(&other), 14);
+    assert_eq!(read_from(&other, 1, 12).unwrap(), expect(1, 12));
+    let mine = collect(&log, &mut log.follow(1, &Watched::All), 14);
+    let theirs = collect(&other, &mut other.follow(1, &Watched::All), 14);
+    assert_eq!(mine, theirs, "the same entries and log times through both connections");
+    let since_2020 = 1_577_836_800_000;
+    assert!(mine.iter().all(|e| e.time_ms > since_2020), "log times are Unix milliseconds");
 }
 
 #[test]
@@ -182,14 +227,14 @@ fn appending_the_same_bytes_again_returns_the_first_position_and_stores_one_copy
     let log = open(&cluster, "idem", 1);
     let mut w = Writer::new(1);
     let (a, b) = (w.put(&[(stream_id(1), b"k", b"a")]), w.put(&[(stream_id(1), b"k", b"b")]));
-    let first = log.append(std::slice::from_ref(&a)).unwrap();
+    let first = append(&log, std::slice::from_ref(&a)).unwrap();
     assert_eq!(first, vec![1]);
-    assert_eq!(log.append(std::slice::from_ref(&b)).unwrap(), vec![2]);
-    let again = log.handle().block_on(log.append_one(Bytes::from(a.clone()))).unwrap();
-    assert_eq!(again, 1, "a retry of a stored entry gets its position");
-    assert_eq!(log.append(&[a.clone(), b.clone()]).unwrap(), vec![1, 2], "both again, in one call");
-    assert_eq!(log.tail().unwrap(), 2, "nothing stored twice");
-    assert_eq!(log.read(1, 10).unwrap(), vec![(1, a), (2, b)]);
+    assert_eq!(append(&log, std::slice::from_ref(&b)).unwrap(), vec![2]);
+    let again = append(&log, std::slice::from_ref(&a)).unwrap();
+    assert_eq!(again, vec![1], "a retry of a stored entry gets its position");
+    assert_eq!(append(&log, &[a.clone(), b.clone()]).unwrap(), vec![1, 2], "both again, in one call");
+    assert_eq!(tail_of(&log), 2, "nothing stored twice");
+    assert_eq!(read_from(&log, 1, 10).unwrap(), vec![(1, a), (2, b)]);
 }
 
 #[test]
@@ -200,22 +245,20 @@ fn an_entry_over_the_limit_is_refused_and_a_large_one_is_kept_whole() {
     assert!(max > (1 << 20) + 4096, "the cluster allows 8 MiB messages, the log takes {max} bytes");
 
     let too_big = vec![7u8; max + 1];
-    match log.append(std::slice::from_ref(&too_big)) {
+    match append(&log, std::slice::from_ref(&too_big)) {
         Err(SharedLogError::Refused(why)) => assert!(why.contains(&max.to_string()), "{why}"),
         other => panic!("expected Refused, got {other:?}"),
     }
-    let one = log.handle().block_on(log.append_one(Bytes::from(too_big)));
-    assert!(matches!(one, Err(SharedLogError::Refused(_))), "{one:?}");
-    assert_eq!(log.tail().unwrap(), 0, "nothing stored");
+    assert_eq!(tail_of(&log), 0, "nothing stored");
 
     // A 1 MiB value in a signed entry, and an entry of exactly the limit.
     let value = vec![0x5a; 1 << 20];
     let large = Writer::new(1).put(&[(stream_id(1), b"big", &value)]);
     assert!(large.len() > 1 << 20);
     let largest = vec![9u8; max];
-    assert_eq!(log.append(std::slice::from_ref(&large)).unwrap(), vec![1]);
-    assert_eq!(log.append(std::slice::from_ref(&largest)).unwrap(), vec![2]);
-    let read = log.read(1, 10).unwrap();
+    assert_eq!(append(&log, std::slice::from_ref(&large)).unwrap(), vec![1]);
+    assert_eq!(append(&log, std::slice::from_ref(&largest)).unwrap(), vec![2]);
+    let read = read_from(&log, 1, 10).unwrap();
     assert_eq!(read.len(), 2);
     assert!(read[0] == (1, large) && read[1] == (2, largest), "read back byte for byte");
 }
@@ -224,7 +267,7 @@ fn an_entry_over_the_limit_is_refused_and_a_large_one_is_kept_whole() {
 fn opening_an_existing_stream_with_other_replicas_is_a_mismatch() {
     let cluster = Cluster::start(1);
     let log = open(&cluster, "replicas", 1);
-    log.append(&[b"x".to_vec()]).unwrap();
+    append(&log, &[b"x".to_vec()]).unwrap();
     match JetStreamLog::open(&config(&cluster, "replicas", 3)) {
         Err(OpenError::Mismatch { stream, why }) => {
             assert_eq!(stream, "replicas");
@@ -233,7 +276,7 @@ fn opening_an_existing_stream_with_other_replicas_is_a_mismatch() {
         other => panic!("expected a mismatch, got {other:?}"),
     }
     let again = open(&cluster, "replicas", 1);
-    assert_eq!(again.tail().unwrap(), 1, "the same settings open the same stream");
+    assert_eq!(tail_of(&again), 1, "the same settings open the same stream");
 
     // Appends retried longer than the default duplicate window: the
     // stream is created with a window that covers them.
@@ -282,19 +325,20 @@ fn a_node_catching_up_from_jetstream_agrees_with_one_catching_up_from_memory() {
     let entries = workload(90);
     let mut positions = Vec::new();
     for chunk in entries.chunks(25) {
-        positions.extend(log.append(chunk).unwrap());
+        positions.extend(append(&log, chunk).unwrap());
     }
     // The same entries in the same order (by position) in memory.
     let mut ordered: Vec<(u64, &Vec<u8>)> = positions.iter().copied().zip(&entries).collect();
     ordered.sort_by_key(|(p, _)| *p);
     assert_eq!(ordered.iter().map(|(p, _)| *p).collect::<Vec<_>>(), (1..=90).collect::<Vec<u64>>());
-    let mem = MemLog::new();
-    mem.append(&ordered.iter().map(|(_, e)| (*e).clone()).collect::<Vec<_>>()).unwrap();
+    let mem = MemLog::new("catchup");
+    let in_order: Vec<Bytes> = ordered.iter().map(|(_, e)| Bytes::from((*e).clone())).collect();
+    wait(&log, mem.append(&in_order)).unwrap();
 
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (from_js, from_mem) = (open_node(dirs.0.path()), open_node(dirs.1.path()));
-    assert_eq!(from_js.catch_up(&log, 16).unwrap(), 90);
-    assert_eq!(from_mem.catch_up(&mem, 1000).unwrap(), 90);
+    assert_eq!(wait(&log, from_js.catch_up(&log, 16)).unwrap(), 90);
+    assert_eq!(wait(&log, from_mem.catch_up(&mem, 1000)).unwrap(), 90);
     assert_eq!(from_js.state_digest(), from_mem.state_digest());
     assert_ne!(from_js.state_digest().0, [0; 32], "the entries changed the state");
     assert_eq!(values(&from_js), values(&from_mem));
@@ -302,6 +346,11 @@ fn a_node_catching_up_from_jetstream_agrees_with_one_catching_up_from_memory() {
     // write them: its last write of k6 in stream 1 is i = 48.
     assert_eq!(from_js.get(&stream_id(1), b"k6", None).unwrap().map(|(v, _)| v), Some(b"v48".to_vec()));
     assert_eq!(from_js.entries_applied(), 90);
+    // Each entry's log time is the stream's timestamp, stored by the node.
+    let times: Vec<u64> =
+        collect(&log, &mut log.follow(1, &Watched::All), 90).iter().map(|e| e.time_ms).collect();
+    let stored: Vec<u64> = (1..=90).map(|p| from_js.store().time_of_position(p).unwrap().unwrap()).collect();
+    assert_eq!(stored, times, "the stream's timestamps, as the node stored them");
 
     // More entries later: a second call applies only those.
     let more = {
@@ -309,11 +358,11 @@ fn a_node_catching_up_from_jetstream_agrees_with_one_catching_up_from_memory() {
         (0..10).map(|i| w.put(&[(stream_id(3), b"late", format!("{i}").as_bytes())])).collect::<Vec<_>>()
     };
     for e in &more {
-        log.append(std::slice::from_ref(e)).unwrap();
-        mem.append(std::slice::from_ref(e)).unwrap();
+        append(&log, std::slice::from_ref(e)).unwrap();
+        wait(&log, mem.append(&[Bytes::from(e.clone())])).unwrap();
     }
-    assert_eq!(from_js.catch_up(&log, 3).unwrap(), 100);
-    assert_eq!(from_mem.catch_up(&mem, 3).unwrap(), 100);
+    assert_eq!(wait(&log, from_js.catch_up(&log, 3)).unwrap(), 100);
+    assert_eq!(wait(&log, from_mem.catch_up(&mem, 3)).unwrap(), 100);
     assert_eq!(from_js.entries_applied(), 100);
     assert_eq!(from_js.state_digest(), from_mem.state_digest());
     assert_eq!(from_js.get(&stream_id(3), b"late", None).unwrap().map(|(v, _)| v), Some(b"9".to_vec()));
@@ -347,24 +396,24 @@ fn a_selective_follower_reads_its_streams_and_the_mixed_entries_only() {
             mixed_entries.insert(e.clone());
             batch.push(e);
         }
-        log.append(&batch).unwrap();
+        append(&log, &batch).unwrap();
     }
     assert_eq!((a_entries.len(), mixed_entries.len()), (40, 5));
-    let tail = log.tail().unwrap();
+    let tail = tail_of(&log);
     assert_eq!(tail, 245);
-    let all = log.read(1, 1000).unwrap();
+    let all = read_from(&log, 1, 1000).unwrap();
     assert_eq!(all.len(), 245);
     let wanted: Vec<(u64, Vec<u8>)> =
         all.iter().filter(|(_, e)| a_entries.contains(e) || mixed_entries.contains(e)).cloned().collect();
     assert_eq!(wanted.len(), 45);
 
     let only_a = Watched::Only(BTreeSet::from([a]));
-    let got = collect(&mut log.follow(1, &only_a), tail);
+    let got = collect(&log, &mut log.follow(1, &only_a), tail);
     assert_eq!(owned(&got), wanted, "A's entries and the mixed ones, in stream order");
-    let got = collect(&mut log.follow(1, &Watched::All), tail);
+    let got = collect(&log, &mut log.follow(1, &Watched::All), tail);
     assert_eq!(owned(&got), all, "everything");
     // From the middle.
-    let got = collect(&mut log.follow(100, &only_a), tail);
+    let got = collect(&log, &mut log.follow(100, &only_a), tail);
     let from_100: Vec<_> = wanted.iter().filter(|(p, _)| *p >= 100).cloned().collect();
     assert_eq!(owned(&got), from_100);
 
@@ -373,7 +422,7 @@ fn a_selective_follower_reads_its_streams_and_the_mixed_entries_only() {
     let reader = open(&cluster, "selective", 1);
     let before = reader.received_bytes();
     let mut follower = reader.follow(1, &only_a);
-    assert_eq!(owned(&collect(&mut follower, tail)), wanted);
+    assert_eq!(owned(&collect(&log, &mut follower, tail)), wanted);
     let received = reader.received_bytes() - before;
     eprintln!("following A received {received} bytes; B's entries weigh {b_bytes}");
     assert!(received < (b_bytes / 10) as u64, "following A received {received} bytes of B's {b_bytes}");
@@ -381,7 +430,7 @@ fn a_selective_follower_reads_its_streams_and_the_mixed_entries_only() {
     drop(follower);
     // The measure itself: following everything receives B's bytes.
     let before = reader.received_bytes();
-    collect(&mut reader.follow(1, &Watched::All), tail);
+    collect(&log, &mut reader.follow(1, &Watched::All), tail);
     assert!(reader.received_bytes() - before > b_bytes as u64);
 }
 
@@ -394,7 +443,7 @@ fn an_entry_published_on_the_wrong_subject_is_dropped_by_every_follower() {
     let mut mem_entries = Vec::new();
     for i in 0..3u8 {
         let batch = [w.put(&[(a, &[i], b"a")]), w.put(&[(b, &[i], b"b")])];
-        log.append(&batch).unwrap();
+        append(&log, &batch).unwrap();
         mem_entries.extend(batch);
     }
     // A's entry, straight on B's subject, bypassing logkv.
@@ -410,19 +459,19 @@ fn an_entry_published_on_the_wrong_subject_is_dropped_by_every_follower() {
     mem_entries.push(Vec::new());
     for i in 3..5u8 {
         let batch = [w.put(&[(a, &[i], b"a")]), w.put(&[(b, &[i], b"b")])];
-        log.append(&batch).unwrap();
+        append(&log, &batch).unwrap();
         mem_entries.extend(batch);
     }
-    let tail = log.tail().unwrap();
+    let tail = tail_of(&log);
     assert_eq!(tail, 11);
 
     for (watched, counted) in
         [(Watched::All, 1), (Watched::Only(BTreeSet::from([b])), 1), (Watched::Only(BTreeSet::from([a])), 0)]
     {
         let mut follower = log.follow(1, &watched);
-        let got = collect(&mut follower, tail);
+        let got = collect(&log, &mut follower, tail);
         assert!(
-            got.iter().all(|(p, e)| *p != at && e[..] != stray[..]),
+            got.iter().all(|e| e.position != at && e.bytes[..] != stray[..]),
             "{watched:?} returned the stray entry"
         );
         assert_eq!(follower.stats().misrouted.load(Ordering::Relaxed), counted, "{watched:?}");
@@ -430,20 +479,19 @@ fn an_entry_published_on_the_wrong_subject_is_dropped_by_every_follower() {
         assert_eq!(got.len(), expected, "{watched:?}");
     }
 
-    // The log's reads (what Node::catch_up uses) hold a non-entry there:
-    // a node applies nothing for it and stays on par with a node reading
-    // the same non-entry from memory.
-    let read = log.read(1, 100).unwrap();
-    assert_eq!(read.iter().map(|(p, _)| *p).collect::<Vec<_>>(), (1..=11).collect::<Vec<u64>>());
-    assert_eq!(read[6], (7, Vec::new()));
-    assert_eq!(log.read(7, 1).unwrap(), vec![(7, Vec::new())]);
-    assert_eq!(log.read(6, 2).unwrap().len(), 2);
-    let mem = MemLog::new();
-    mem.append(&mem_entries).unwrap();
+    // A node following the stream passes over it, and stays on par with a
+    // node reading a non-entry there from memory (which it applies as
+    // nothing).
+    let read = read_from(&log, 1, 100).unwrap();
+    let positions: Vec<u64> = read.iter().map(|(p, _)| *p).collect();
+    assert_eq!(positions, (1..=11).filter(|p| *p != at).collect::<Vec<u64>>());
+    let mem = MemLog::new("misrouted");
+    let mem_entries: Vec<Bytes> = mem_entries.into_iter().map(Bytes::from).collect();
+    wait(&log, mem.append(&mem_entries)).unwrap();
     let dirs = (tempfile::tempdir().unwrap(), tempfile::tempdir().unwrap());
     let (from_js, from_mem) = (open_node(dirs.0.path()), open_node(dirs.1.path()));
-    assert_eq!(from_js.catch_up(&log, 4).unwrap(), 11);
-    assert_eq!(from_mem.catch_up(&mem, 100).unwrap(), 11);
+    assert_eq!(wait(&log, from_js.catch_up(&log, 4)).unwrap(), 11);
+    assert_eq!(wait(&log, from_mem.catch_up(&mem, 100)).unwrap(), 11);
     assert_eq!(from_js.state_digest(), from_mem.state_digest());
     assert_eq!(from_js.get(&a, b"stray", None).unwrap(), None, "the stray entry is not applied");
     assert!(from_js.get(&a, &[4], None).unwrap().is_some());
@@ -455,13 +503,13 @@ fn followers_started_at_the_tail_receive_what_is_appended_later() {
     let log = open(&cluster, "live", 1);
     let (a, b) = (stream_id(0xa), stream_id(0xb));
     let mut w = Writer::new(1);
-    log.append(&[w.put(&[(a, b"0", b"old")]), w.put(&[(a, b"0", b"old"), (b, b"0", b"old")])]).unwrap();
-    let start = log.tail().unwrap() + 1;
+    append(&log, &[w.put(&[(a, b"0", b"old")]), w.put(&[(a, b"0", b"old"), (b, b"0", b"old")])]).unwrap();
+    let start = tail_of(&log) + 1;
     let only_a = Watched::Only(BTreeSet::from([a]));
     let mut selective = log.follow(start, &only_a);
     let mut whole = log.follow(start, &Watched::All);
     // Nothing new yet: no entries, whatever the wait.
-    let first = selective.next_batch(100, Duration::from_millis(300)).unwrap();
+    let first = next_batch(&log, &mut selective, 100, Duration::from_millis(300)).unwrap();
     assert!(first.is_none_or(|b| b.entries.is_empty()), "nothing was appended");
 
     // Only A's subject gets new entries: the mixed filter must be proved
@@ -474,29 +522,29 @@ fn followers_started_at_the_tail_receive_what_is_appended_later() {
             let log = JetStreamLog::open(&config).unwrap();
             for e in new_a {
                 std::thread::sleep(Duration::from_millis(50));
-                log.append(&[e]).unwrap();
+                append(&log, &[e]).unwrap();
             }
         })
     };
     appender.join().unwrap();
-    let tail = log.tail().unwrap();
-    let got = collect(&mut selective, tail);
-    assert_eq!(got.iter().map(|(_, e)| e.to_vec()).collect::<Vec<_>>(), new_a);
-    assert_eq!(collect(&mut whole, tail).len(), 3);
+    let tail = tail_of(&log);
+    let got = collect(&log, &mut selective, tail);
+    assert_eq!(got.iter().map(|e| e.bytes.to_vec()).collect::<Vec<_>>(), new_a);
+    assert_eq!(collect(&log, &mut whole, tail).len(), 3);
 
     // Then only B's: the selective follower gets nothing but its
     // `through` still reaches the tail (both its filters probed idle).
-    log.append(&[w.put(&[(b, b"1", b"b")]), w.put(&[(b, b"2", b"b")])]).unwrap();
-    let tail = log.tail().unwrap();
-    assert!(collect(&mut selective, tail).is_empty());
-    assert_eq!(collect(&mut whole, tail).len(), 2);
+    append(&log, &[w.put(&[(b, b"1", b"b")]), w.put(&[(b, b"2", b"b")])]).unwrap();
+    let tail = tail_of(&log);
+    assert!(collect(&log, &mut selective, tail).is_empty());
+    assert_eq!(collect(&log, &mut whole, tail).len(), 2);
 
     // And a mixed one reaches both.
     let m = w.put(&[(a, b"3", b"m"), (b, b"3", b"m")]);
-    log.append(std::slice::from_ref(&m)).unwrap();
-    let tail = log.tail().unwrap();
-    assert_eq!(owned(&collect(&mut selective, tail)), vec![(tail, m.clone())]);
-    assert_eq!(owned(&collect(&mut whole, tail)), vec![(tail, m)]);
+    append(&log, std::slice::from_ref(&m)).unwrap();
+    let tail = tail_of(&log);
+    assert_eq!(owned(&collect(&log, &mut selective, tail)), vec![(tail, m.clone())]);
+    assert_eq!(owned(&collect(&log, &mut whole, tail)), vec![(tail, m)]);
 }
 
 /// `(position, entry)` pairs.
@@ -536,7 +584,7 @@ fn appends_survive_a_crashed_server_and_every_acknowledged_one_is_stored_once() 
             while !stop.load(Ordering::Relaxed) {
                 let batch: Vec<Vec<u8>> = (i..i + 4).map(|j| format!("entry {j}").into_bytes()).collect();
                 i += 4;
-                let positions = log.append(&batch).expect("appends are retried through the crash");
+                let positions = append(&log, &batch).expect("appends are retried through the crash");
                 acked.lock().unwrap().extend(positions.into_iter().zip(batch));
             }
         })
@@ -565,18 +613,22 @@ fn appends_survive_a_crashed_server_and_every_acknowledged_one_is_stored_once() 
 
     let mut acked = std::mem::take(&mut *acked.lock().unwrap());
     acked.sort_unstable();
-    let tail = log.tail().unwrap();
+    let tail = tail_of(&log);
     assert_eq!(tail, acked.len() as u64, "one stored copy per acknowledged append, nothing else");
     let mut read = Vec::new();
     while (read.len() as u64) < tail {
         let next = read.len() as u64 + 1;
-        read.extend(log.read(next, 1000).unwrap());
+        read.extend(read_from(&log, next, 1000).unwrap());
     }
     assert_eq!(read, acked, "every acknowledged entry at its position, exactly once");
     // The entries are not signed entries: they all go to the mixed
     // subject, which a selective follower reads too.
-    assert_eq!(owned(&collect(&mut whole, tail)), acked, "the whole follower through the crash");
-    assert_eq!(owned(&collect(&mut selective, tail)), acked, "the selective follower through the crash");
+    assert_eq!(owned(&collect(&log, &mut whole, tail)), acked, "the whole follower through the crash");
+    assert_eq!(
+        owned(&collect(&log, &mut selective, tail)),
+        acked,
+        "the selective follower through the crash"
+    );
 }
 
 /// The stream's first position, read through `log`.
@@ -586,13 +638,13 @@ fn first_position(log: &JetStreamLog) -> u64 {
 
 /// The error `follower` stops with; panics if it hands over an entry
 /// first or has not failed within PATIENCE.
-fn stop_error(follower: &mut Follower) -> SharedLogError {
+fn stop_error(log: &JetStreamLog, follower: &mut Follower) -> SharedLogError {
     let deadline = Instant::now() + PATIENCE;
     loop {
         assert!(Instant::now() < deadline, "the follower did not fail within {PATIENCE:?}");
-        match follower.next_batch(4096, Duration::from_secs(1)) {
+        match next_batch(log, follower, 4096, Duration::from_secs(1)) {
             Err(e) => return e,
-            Ok(Some(b)) => assert!(b.entries.is_empty(), "handed over {:?}", b.entries.first().map(|e| e.0)),
+            Ok(Some(b)) => assert!(b.entries.is_empty(), "handed over {:?}", b.entries.first()),
             Ok(None) => {}
         }
     }
@@ -603,42 +655,42 @@ fn trimming_purges_exactly_the_positions_below_and_reading_one_of_them_is_an_err
     let cluster = Cluster::start(1);
     let log = open(&cluster, "trim", 1);
     assert_eq!(first_position(&log), 1, "a new stream starts at 1");
-    assert_eq!(log.trim_below(1).unwrap(), 0);
+    assert_eq!(trim(&log, 1).unwrap(), 0);
     let entries: Vec<Vec<u8>> = (1..=10).map(|i| format!("entry {i}").into_bytes()).collect();
     for e in &entries {
-        log.append(std::slice::from_ref(e)).unwrap();
+        append(&log, std::slice::from_ref(e)).unwrap();
     }
     let at = |p: u64| (p, entries[p as usize - 1].clone());
     // A reader left at position 3, which is about to go.
-    assert_eq!(log.read(1, 2).unwrap(), vec![at(1), at(2)]);
+    assert_eq!(read_from(&log, 1, 2).unwrap(), vec![at(1), at(2)]);
 
-    assert_eq!(log.trim_below(4).unwrap(), 3);
+    assert_eq!(trim(&log, 4).unwrap(), 3);
     assert_eq!(first_position(&log), 4);
-    assert_eq!(log.tail().unwrap(), 10, "the tail stays");
+    assert_eq!(tail_of(&log), 10, "the tail stays");
     let messages =
         cluster.stream_info(1, "trim").expect("/jsz reports the stream")["state"]["messages"].clone();
     assert_eq!(messages, 7, "only positions 1 to 3 purged");
     for needed in [3, 1] {
-        assert_eq!(log.read(needed, 10), Err(Trimmed { first_kept: 4, needed }.into()));
+        assert_eq!(read_from(&log, needed, 10), Err(SharedLogError::Trimmed { first_kept: 4, needed }));
     }
-    assert_eq!(log.read(4, 100).unwrap(), (4..=10).map(at).collect::<Vec<_>>());
-    assert_eq!(log.read(0, 2).unwrap(), vec![at(4), at(5)], "position 0 reads from the first kept");
+    assert_eq!(read_from(&log, 4, 100).unwrap(), (4..=10).map(at).collect::<Vec<_>>());
     let node_dir = tempfile::tempdir().unwrap();
-    let error = open_node(node_dir.path()).catch_up(&log, 100).expect_err("position 1 is gone");
-    assert!(error.to_string().contains(&Trimmed { first_kept: 4, needed: 1 }.to_string()), "{error}");
+    let error = wait(&log, open_node(node_dir.path()).catch_up(&log, 100)).expect_err("position 1 is gone");
+    let trimmed = SharedLogError::Trimmed { first_kept: 4, needed: 1 };
+    assert!(error.to_string().contains(&trimmed.to_string()), "{error}");
 
-    assert_eq!(log.trim_below(4).unwrap(), 0, "trimming again purges nothing");
-    assert_eq!(log.trim_below(2).unwrap(), 0, "below the first position: nothing");
-    assert!(matches!(log.trim_below(12), Err(SharedLogError::Refused(_))), "past the tail + 1");
+    assert_eq!(trim(&log, 4).unwrap(), 0, "trimming again purges nothing");
+    assert_eq!(trim(&log, 2).unwrap(), 0, "below the first position: nothing");
+    assert!(matches!(trim(&log, 12), Err(SharedLogError::Refused(_))), "past the tail + 1");
     assert_eq!(first_position(&log), 4);
 
     // Everything: the stream starts where the next append lands.
-    assert_eq!(log.trim_below(11).unwrap(), 7);
+    assert_eq!(trim(&log, 11).unwrap(), 7);
     assert_eq!(first_position(&log), 11);
-    assert!(log.read(11, 10).unwrap().is_empty());
-    assert_eq!(log.read(10, 10), Err(Trimmed { first_kept: 11, needed: 10 }.into()));
-    assert_eq!(log.append(&[b"next".to_vec()]).unwrap(), vec![11]);
-    assert_eq!(log.read(11, 10).unwrap(), vec![(11, b"next".to_vec())]);
+    assert!(read_from(&log, 11, 10).unwrap().is_empty());
+    assert_eq!(read_from(&log, 10, 10), Err(SharedLogError::Trimmed { first_kept: 11, needed: 10 }));
+    assert_eq!(append(&log, &[b"next".to_vec()]).unwrap(), vec![11]);
+    assert_eq!(read_from(&log, 11, 10).unwrap(), vec![(11, b"next".to_vec())]);
 }
 
 #[test]
@@ -651,16 +703,16 @@ fn a_follower_that_needs_a_trimmed_position_stops_instead_of_skipping_it() {
     let entries: Vec<Vec<u8>> =
         (1..=10u8).map(|i| w.put(&[(if i % 2 == 1 { a } else { b }, &[i], b"v")])).collect();
     for e in &entries {
-        log.append(std::slice::from_ref(e)).unwrap();
+        append(&log, std::slice::from_ref(e)).unwrap();
     }
-    assert_eq!(log.trim_below(5).unwrap(), 4);
+    assert_eq!(trim(&log, 5).unwrap(), 4);
     let only_a = Watched::Only(BTreeSet::from([a]));
     for watched in [Watched::All, only_a.clone()] {
         // Its first message comes after a gap: a purge, not other streams'.
-        let error = stop_error(&mut log.follow(2, &watched));
-        assert_eq!(error, Trimmed { first_kept: 5, needed: 2 }.into(), "{watched:?}");
+        let error = stop_error(&log, &mut log.follow(2, &watched));
+        assert_eq!(error, SharedLogError::Trimmed { first_kept: 5, needed: 2 }, "{watched:?}");
         // From the first kept on, nothing is missing.
-        let got = collect(&mut log.follow(5, &watched), 10);
+        let got = collect(&log, &mut log.follow(5, &watched), 10);
         let expect: Vec<(u64, Vec<u8>)> = (5..=10u64)
             .filter(|p| watched == Watched::All || p % 2 == 1)
             .map(|p| (p, entries[p as usize - 1].clone()))
@@ -669,9 +721,9 @@ fn a_follower_that_needs_a_trimmed_position_stops_instead_of_skipping_it() {
     }
     // Everything purged: nothing is ever delivered, yet the follower finds
     // out.
-    assert_eq!(log.trim_below(11).unwrap(), 6);
+    assert_eq!(trim(&log, 11).unwrap(), 6);
     for watched in [Watched::All, only_a] {
-        let error = stop_error(&mut log.follow(7, &watched));
-        assert_eq!(error, Trimmed { first_kept: 11, needed: 7 }.into(), "{watched:?}");
+        let error = stop_error(&log, &mut log.follow(7, &watched));
+        assert_eq!(error, SharedLogError::Trimmed { first_kept: 11, needed: 7 }, "{watched:?}");
     }
 }

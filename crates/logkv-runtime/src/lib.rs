@@ -3,7 +3,7 @@
 //! deterministic apply. `../shared/SEMANTICS.md` states the model;
 //! `docs/format.md` documents the bytes. [`node::Node`] runs the runtime
 //! on the embedded store, its state kept in its file log; it follows any
-//! [`shared_log::Log`] with [`node::Node::catch_up`].
+//! [`shared_log::SharedLog`] with [`node::Node::follow`].
 
 pub mod acl;
 pub mod apply;

@@ -15,6 +15,7 @@ use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::envelope::{EntryView, Protocol};
 use logkv_runtime::node::verify::{verify_entries, verify_one};
 use logkv_runtime::node::{Node, NodeOptions};
+use logkv_runtime::shared_log::LogEntry;
 use logkv_runtime::types::{tx_version, version_position};
 use logkv_store::{Durability, LogConfig, RecoveryMode, StoreOptions};
 use support::{forged, nwrite, puts, signed, signed_as, signer, stream, zwrite};
@@ -120,7 +121,7 @@ fn own_entries_coming_back_are_not_verified_again_but_a_tampered_copy_is() {
     // RFC 6979 signatures are deterministic: these are the bytes it wrote
     // (in protocol 2, as a node signs its own entries).
     let own = signed_as(Protocol::V2, &me, 1, txs);
-    let a = node.apply_replicated(10, &own, None).unwrap();
+    let a = node.apply_replicated(10, 0, &own, None).unwrap();
     assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Replayed)]), "its nonce was used");
     assert_eq!((node.signatures_verified(), node.verifications_skipped()), (0, 1));
 
@@ -128,10 +129,10 @@ fn own_entries_coming_back_are_not_verified_again_but_a_tampered_copy_is() {
     let mut tampered = own.clone();
     let at = tampered.windows(5).position(|w| w == b"value").unwrap();
     tampered[at] = b'V';
-    let a = node.apply_replicated(11, &tampered, None).unwrap();
+    let a = node.apply_replicated(11, 0, &tampered, None).unwrap();
     assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::BadSignature)]));
     assert_eq!((node.signatures_verified(), node.verifications_skipped()), (1, 1));
-    let a = node.apply_replicated(12, &tampered, None).unwrap();
+    let a = node.apply_replicated(12, 0, &tampered, None).unwrap();
     assert_eq!(
         a.outcome,
         EntryOutcome::Applied(vec![Some(TxResult::BadSignature)]),
@@ -141,11 +142,11 @@ fn own_entries_coming_back_are_not_verified_again_but_a_tampered_copy_is() {
 
     // An entry it verified itself is remembered too.
     let other = signed(&signer(5), 1, vec![puts(vec![zwrite(stream(8), b"k", b"v")])]);
-    node.apply_replicated(13, &other, None).unwrap();
-    node.apply_replicated(20, &other, None).unwrap();
+    node.apply_replicated(13, 0, &other, None).unwrap();
+    node.apply_replicated(20, 0, &other, None).unwrap();
     assert_eq!((node.signatures_verified(), node.verifications_skipped()), (3, 2));
     // The batch path skips it as well, and verifies the tampered copy.
-    node.apply_replicated_batch(&[(21, own.clone()), (22, tampered.clone())]).unwrap();
+    node.apply_replicated_batch(&[entry(21, &own), entry(22, &tampered)]).unwrap();
     assert_eq!((node.signatures_verified(), node.verifications_skipped()), (4, 3));
 }
 
@@ -203,11 +204,16 @@ fn parallel_verification_equals_sequential_on_a_mixed_batch() {
     // A node applying the batch records what one applying them one by one does.
     let (fs_a, fs_b) = (SimFs::new(), SimFs::new());
     let (a, b) = (open(&fs_a, Durability::None), open(&fs_b, Durability::None));
-    let batch: Vec<(u64, Vec<u8>)> =
-        entries.iter().enumerate().map(|(i, e)| (i as u64 + 1, e.clone())).collect();
+    let batch: Vec<LogEntry> = entries.iter().enumerate().map(|(i, e)| entry(i as u64 + 1, e)).collect();
     let together = a.apply_replicated_batch(&batch).unwrap();
-    let one_by_one: Vec<_> = batch.iter().map(|(p, e)| b.apply_replicated(*p, e, None).unwrap()).collect();
+    let one_by_one: Vec<_> =
+        batch.iter().map(|e| b.apply_replicated(e.position, e.time_ms, &e.bytes, None).unwrap()).collect();
     assert_eq!(together, one_by_one);
     assert_eq!(a.signatures_verified(), b.signatures_verified());
     assert_eq!(a.digest_at(None).unwrap(), b.digest_at(None).unwrap());
+}
+
+/// An entry at `position` whose log time is its position.
+fn entry(position: u64, bytes: &[u8]) -> LogEntry {
+    LogEntry { position, time_ms: position, bytes: bytes.to_vec().into() }
 }

@@ -492,11 +492,13 @@ fn entries_from_another_log_keep_its_positions_as_versions() {
     let fs = SimFs::new();
     let node = open(&fs, &Watched::All);
     let (alice, s) = (signer(1), stream(7));
-    let a =
-        node.apply_replicated(10, &signed(&alice, 1, vec![puts(vec![zwrite(s, b"k", b"1")])]), None).unwrap();
+    let a = node
+        .apply_replicated(10, 0, &signed(&alice, 1, vec![puts(vec![zwrite(s, b"k", b"1")])]), None)
+        .unwrap();
     assert_eq!((a.position, a.version), (1, tx_version(10, 0)));
-    let b =
-        node.apply_replicated(20, &signed(&alice, 2, vec![puts(vec![zwrite(s, b"k", b"2")])]), None).unwrap();
+    let b = node
+        .apply_replicated(20, 0, &signed(&alice, 2, vec![puts(vec![zwrite(s, b"k", b"2")])]), None)
+        .unwrap();
     assert_eq!((b.position, b.version), (2, tx_version(20, 0)));
     assert_eq!(
         node.get(&s, b"k", Some(tx_version(19, 9))).unwrap(),
@@ -511,12 +513,12 @@ fn a_record_that_cannot_be_stored_leaves_nothing_behind_in_memory() {
     let fs = SimFs::new();
     let node = open(&fs, &Watched::All);
     let (alice, bob, s, t) = (signer(1), signer(2), stream(7), stream(8));
-    node.apply_replicated(10, &signed(&alice, 1, vec![puts(vec![zwrite(s, b"k", b"1")])]), None).unwrap();
+    node.apply_replicated(10, 0, &signed(&alice, 1, vec![puts(vec![zwrite(s, b"k", b"1")])]), None).unwrap();
     let digest = node.digest_at(None).unwrap();
     // Bob claims stream t and takes nonce 1; at position 5 the versions
     // would go back in time, so the store refuses the record.
     let claim = signed(&bob, 1, vec![puts(vec![zwrite(t, b"x", b"y")])]);
-    let err = node.apply_replicated(5, &claim, None).unwrap_err();
+    let err = node.apply_replicated(5, 0, &claim, None).unwrap_err();
     assert!(matches!(err, NodeError::Store(StoreError::OutOfOrder(_))), "{err}");
     assert_eq!(node.digest_at(None).unwrap(), digest);
     assert_eq!(node.holding_stream_ids().unwrap(), [s]);
@@ -530,7 +532,7 @@ fn a_record_that_cannot_be_stored_leaves_nothing_behind_in_memory() {
         None,
     );
     let want = applier.apply_entry(&mut reference, 30, &claim, None);
-    let got = node.apply_replicated(30, &claim, None).unwrap();
+    let got = node.apply_replicated(30, 0, &claim, None).unwrap();
     assert_eq!(got.outcome, want);
     assert_eq!(got.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]));
     assert_eq!(node.digest_at(None).unwrap(), reference.digest());

@@ -104,7 +104,7 @@ fn run_case(
         let Some((bytes, entry)) = entries.next(&cast, action, position + 1) else { continue };
         position += 1;
         let got_a = ok(node_a.submit(&bytes))?;
-        let got_b = ok(node_b.apply_replicated(position, &bytes, Some(entry.genuine)))?;
+        let got_b = ok(node_b.apply_replicated(position, 0, &bytes, Some(entry.genuine)))?;
         prop_assert_eq!(got_a.position, position);
         prop_assert_eq!(&got_a.outcome, &got_b.outcome, "the nodes disagree at position {}", position);
         prop_assert_eq!(got_a.version, got_b.version);

@@ -26,6 +26,7 @@ use logkv_runtime::codec::native;
 use logkv_runtime::envelope::TxPart;
 use logkv_runtime::node::batch::{tx_bytes, MAX_BATCH_BYTES};
 use logkv_runtime::node::{Applied, Node, NodeError};
+use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 use logkv_runtime::types::MAX_TXS_PER_ENTRY;
@@ -54,7 +55,7 @@ pub struct Committer {
 impl Committer {
     /// Starts the committer threads on `node`, appending to `replica`'s
     /// shared log if there is one, else to the node's own.
-    pub fn start(node: Arc<Node>, replica: Option<Arc<Replica>>) -> Committer {
+    pub fn start<L: SharedLog>(node: Arc<Node>, replica: Option<Arc<Replica<L>>>) -> Committer {
         let (queue, jobs) = mpsc::channel();
         let jobs = Arc::new(Mutex::new(jobs));
         let threads = (0..THREADS)
@@ -91,7 +92,11 @@ impl Committer {
 }
 
 /// Takes every queued job, commits them, repeats until the queue closes.
-fn commit_loop(node: &Arc<Node>, replica: Option<&Arc<Replica>>, jobs: &Mutex<Receiver<Job>>) {
+fn commit_loop<L: SharedLog>(
+    node: &Arc<Node>,
+    replica: Option<&Arc<Replica<L>>>,
+    jobs: &Mutex<Receiver<Job>>,
+) {
     loop {
         let taken = {
             let jobs = jobs.lock();
@@ -142,14 +147,14 @@ fn commit(node: &Node, jobs: Vec<Job>) {
 }
 
 /// Signs one entry and leaves appending it to the shared log, and waiting
-/// until the node applied it, to the log's runtime.
-fn commit_shared(node: &Arc<Node>, replica: &Arc<Replica>, jobs: Vec<Job>) {
+/// until the node applied it, to the replica's runtime.
+fn commit_shared<L: SharedLog>(node: &Arc<Node>, replica: &Arc<Replica<L>>, jobs: Vec<Job>) {
     let signer = jobs[0].signer.clone();
     let (txs, answers) = gather(jobs, node.store().coalesces());
     match node.sign_entry(&signer, txs) {
         Ok((entry, hash)) => {
             let (node, replica) = (node.clone(), replica.clone());
-            replica.clone().log().handle().spawn(async move {
+            replica.clone().spawn(async move {
                 answer(answers, replica.append_own(&node, &signer, entry.into(), hash).await);
             });
         }

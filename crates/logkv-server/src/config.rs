@@ -6,8 +6,9 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use logkv_nats::NatsConfig;
 use logkv_runtime::apply::Watched;
+
+use crate::shared_log::LogChoice;
 use logkv_runtime::types::StreamId;
 use logkv_store::{Durability, Limits, LogConfig, MaintenanceOptions, RecoveryMode, Retention, StoreOptions};
 use serde::Deserialize;
@@ -59,9 +60,10 @@ pub struct ServeConfig {
     /// Largest HTTP request body; a longer one is refused from its
     /// `Content-Length` or as soon as it grows past this, never buffered.
     pub max_request_bytes: usize,
-    /// The log: `file` (the node's own file log, the embedded default) or
+    /// The log: `file` (the node's own file log, the embedded default),
     /// `nats://HOST:PORT[,HOST:PORT...]`, a JetStream stream shared with
-    /// other nodes (docs/distributed.md).
+    /// other nodes, or `file:DIR`, a file log of entries in DIR
+    /// (docs/distributed.md).
     pub log: String,
     /// The JetStream stream's name (with `nats://`).
     pub log_stream: String,
@@ -279,11 +281,8 @@ impl ServeConfig {
     }
 
     /// The shared log to follow: `None` for the node's own file log.
-    pub fn shared_log(&self) -> Result<Option<NatsConfig>, logkv_nats::ConfigError> {
-        if self.log == "file" {
-            return Ok(None);
-        }
-        NatsConfig::new(&self.log, &self.log_stream, self.replicas).map(Some)
+    pub fn shared_log(&self) -> Result<Option<LogChoice>, logkv_nats::ConfigError> {
+        LogChoice::parse(&self.log, &self.log_stream, self.replicas)
     }
 
     /// The streams this node applies.

@@ -15,6 +15,7 @@ pub mod rpc;
 pub mod server;
 pub mod session;
 pub mod shared;
+pub mod shared_log;
 
 pub use config::ServeConfig;
 pub use server::{run, ServeError};

@@ -15,6 +15,7 @@ use logkv_store::CompactionReport;
 use parking_lot::{Mutex, RwLock};
 
 use crate::replica::Replica;
+use crate::shared_log::ServerLog;
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 17] = [
@@ -144,7 +145,7 @@ impl Metrics {
 
     /// The Prometheus text exposition of these metrics, of `node` and of
     /// the shared log it follows, if any.
-    pub fn render(&self, node: &Node, replica: Option<&Replica>) -> String {
+    pub fn render(&self, node: &Node, replica: Option<&Replica<ServerLog>>) -> String {
         let mut out = String::new();
         self.resp.render(&mut out, "logkv_resp_command", "command");
         self.rpc.render(&mut out, "logkv_rpc_call", "method");
@@ -230,13 +231,13 @@ impl Metrics {
                         "logkv_shared_log_received_bytes_total",
                         "counter",
                         "bytes received from the NATS servers",
-                        r.received_bytes() as f64,
+                        r.log().received_bytes() as f64,
                     ),
                     (
                         "logkv_shared_log_misrouted_total",
                         "counter",
                         "shared-log messages dropped for being on the wrong subject",
-                        r.misrouted() as f64,
+                        r.log().misrouted() as f64,
                     ),
                     (
                         "logkv_shared_log_caught_up",

@@ -1,18 +1,24 @@
-//! A node on a shared JetStream log: its writes are appended to the stream
-//! and answered once the node has applied them from it, and a follower
-//! thread applies everything the stream delivers (docs/distributed.md).
+//! A node on a shared log (any [`SharedLog`]: JetStream, a file log of
+//! entries, memory): its writes are appended to the log and answered once
+//! the node has applied them from it, and a follower thread applies
+//! everything the log delivers through [`Node::follow`]
+//! (docs/distributed.md).
 //!
-//! A write is acknowledged only after JetStream acknowledged the entry
-//! (stored by a majority of the stream's replicas) *and* this node applied
-//! it, so the writer can read it here at once. Waiters are keyed by the
-//! entry's keccak256, registered before the append, so the follower cannot
-//! apply an entry before someone is there to hear of it.
+//! A write is acknowledged only after the log acknowledged the entry (for
+//! JetStream: stored by a majority of the stream's replicas) *and* this
+//! node applied it, so the writer can read it here at once. Waiters are
+//! keyed by the entry's keccak256, registered before the append, so the
+//! follower cannot apply an entry before someone is there to hear of it.
 //!
-//! The stream may be trimmed below what nodes still need. A node whose
-//! next position is gone refuses to start ([`ReplicaError::Trimmed`]): it
-//! can only be seeded from another node's checkpoint. One that falls
-//! behind a trim while running stops following, like a node that cannot
-//! apply an entry, rather than skip what it never saw.
+//! The log may be trimmed below what nodes still need. A node whose next
+//! position is gone refuses to start ([`ReplicaError::Trimmed`]): it can
+//! only be seeded from another node's checkpoint. One that falls behind a
+//! trim while running stops following, like a node that cannot apply an
+//! entry, rather than skip what it never saw.
+//!
+//! The replica runs its own small async runtime: the follower thread
+//! drives the log's futures on it, and appends the committer hands over
+//! run there, so stopping the replica stops them too.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -24,14 +30,15 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use indicatif::{ProgressBar, ProgressStyle};
-use logkv_nats::{FollowStats, Follower, JetStreamLog, NatsConfig};
 use logkv_runtime::apply::{TxResult, Watched};
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::envelope::EntryView;
+use logkv_runtime::node::follow::{Following, Step};
 use logkv_runtime::node::{Applied, Node, NodeError};
-use logkv_runtime::shared_log::SharedLogError;
+use logkv_runtime::shared_log::{LogEntry, SharedLog, SharedLogError};
 use logkv_runtime::signing::{keccak256, Signer};
 use parking_lot::Mutex;
+use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
 
 /// Times an entry of the node's own is signed again after losing its
@@ -44,17 +51,22 @@ const APPLY_BATCH: usize = 1024;
 /// How long the follower waits for entries before checking for shutdown.
 const POLL: Duration = Duration::from_millis(100);
 
-/// The file in the data directory naming the stream the node's copy
-/// belongs to.
+/// The file in the data directory naming the log the node's copy belongs
+/// to.
 const MARKER: &str = "shared-log.toml";
 
 /// Why a node cannot follow the shared log.
 #[derive(Debug, thiserror::Error)]
 pub enum ReplicaError {
-    /// The stream cannot be reached or used.
-    #[error(transparent)]
-    Open(#[from] logkv_nats::OpenError),
-    /// The data directory belongs to another log, stream or watched set.
+    /// The log cannot be read.
+    #[error("shared log {log}: {source}")]
+    Log {
+        /// The log's identity.
+        log: String,
+        /// Why.
+        source: SharedLogError,
+    },
+    /// The data directory belongs to another log or watched set.
     #[error("data directory {dir}: {why}")]
     WrongDirectory {
         /// The directory.
@@ -62,20 +74,20 @@ pub enum ReplicaError {
         /// What it belongs to instead.
         why: String,
     },
-    /// The follower thread cannot be started.
-    #[error("cannot start the follower thread: {0}")]
+    /// The follower thread or the replica's runtime cannot be started.
+    #[error("cannot start the follower: {0}")]
     Thread(std::io::Error),
-    /// The stream no longer holds the position this node needs next.
+    /// The log no longer holds the position this node needs next.
     #[error(
-        "stream {stream} was trimmed past this node's position: it now starts at position {first_kept}, \
+        "{log} was trimmed past this node's position: it now starts at position {first_kept}, \
          but this node has applied up to position {applied} and needs {} next; start this node from a \
          checkpoint exported by another node (`logkv checkpoint export` on a node that is caught up, then \
          `logkv checkpoint import` into this node's data directory)",
         applied + 1
     )]
     Trimmed {
-        /// The stream.
-        stream: String,
+        /// The log's identity.
+        log: String,
         /// The stream's first position.
         first_kept: u64,
         /// What this node has applied.
@@ -94,12 +106,16 @@ pub enum ReplicaError {
 type Answer = oneshot::Sender<Result<Applied, NodeError>>;
 
 /// The shared log, the follower applying it, and the writers waiting.
-pub struct Replica {
-    log: JetStreamLog,
+pub struct Replica<L> {
+    log: L,
+    /// Where the follower's and the appends' futures run; `None` once
+    /// stopped.
+    runtime: Mutex<Option<Runtime>>,
+    handle: Handle,
     waiters: Mutex<HashMap<[u8; 32], Vec<Answer>>>,
     /// Every position up to here is applied (or not for this node).
     through: AtomicU64,
-    /// The stream's last position when the node started: it serves once
+    /// The log's last position when the node started: it serves once
     /// `through` reaches it.
     start_tail: u64,
     caught_up: AtomicBool,
@@ -107,41 +123,40 @@ pub struct Replica {
     failed: Mutex<Option<String>>,
     stopping: AtomicBool,
     follower: Mutex<Option<JoinHandle<()>>>,
-    /// What the follower counted (messages on the wrong subject).
-    follow_stats: Arc<FollowStats>,
 }
 
-impl Replica {
-    /// Connects to the stream, checks the data directory belongs to it
-    /// (marking a new one), and starts following from the node's applied
-    /// position; `advanced` is called after every applied batch.
+impl<L: SharedLog> Replica<L> {
+    /// Checks the data directory belongs to `log` (marking a new one), and
+    /// starts following from the node's applied position; `advanced` is
+    /// called after every applied batch. Must not be called from inside
+    /// an async runtime.
     pub fn start(
         node: Arc<Node>,
-        config: &NatsConfig,
+        log: L,
         watched: &Watched,
         data_dir: &Path,
         advanced: Box<dyn Fn() + Send>,
-    ) -> Result<Arc<Replica>, ReplicaError> {
-        let log = JetStreamLog::open(config)?;
+    ) -> Result<Arc<Replica<L>>, ReplicaError> {
         check_marker(data_dir, &node, &log, watched)?;
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(1)
+            .thread_name("logkv-replica")
+            .enable_all()
+            .build()
+            .map_err(ReplicaError::Thread)?;
         let from = node.replay_progress().applied_position + 1;
-        let unavailable = |e: SharedLogError| logkv_nats::OpenError::Stream {
-            stream: config.stream.clone(),
-            why: e.to_string(),
-            transient: matches!(e, SharedLogError::Unavailable(_)),
-        };
-        let first_kept = log.handle().block_on(log.first_position()).map_err(unavailable)?;
+        let failed = |source| ReplicaError::Log { log: log.identity(), source };
+        let first_kept = runtime.block_on(log.first_position()).map_err(failed)?;
         if from < first_kept {
-            return Err(ReplicaError::Trimmed {
-                stream: config.stream.clone(),
-                first_kept,
-                applied: from - 1,
-            });
+            return Err(ReplicaError::Trimmed { log: log.identity(), first_kept, applied: from - 1 });
         }
-        let start_tail = log.handle().block_on(log.last_position()).map_err(unavailable)?;
-        let follower = log.follow(from, watched);
+        let start_tail = runtime.block_on(log.tail()).map_err(failed)?;
+        let following = node.follow(&log, watched);
+        tracing::info!(log = %log.identity(), from, tail = start_tail, "following the shared log");
         let replica = Arc::new(Replica {
             log,
+            handle: runtime.handle().clone(),
+            runtime: Mutex::new(Some(runtime)),
             waiters: Mutex::new(HashMap::new()),
             through: AtomicU64::new(from - 1),
             start_tail,
@@ -149,13 +164,11 @@ impl Replica {
             failed: Mutex::new(None),
             stopping: AtomicBool::new(false),
             follower: Mutex::new(None),
-            follow_stats: follower.stats().clone(),
         });
-        tracing::info!(stream = %config.stream, from, tail = start_tail, "following the shared log");
         let r = replica.clone();
         let thread = std::thread::Builder::new()
             .name("logkv-follow".into())
-            .spawn(move || r.follow(&node, follower, advanced))
+            .spawn(move || r.follow(&node, following, advanced))
             .map_err(ReplicaError::Thread)?;
         *replica.follower.lock() = Some(thread);
         Ok(replica)
@@ -170,8 +183,8 @@ impl Replica {
         }
         let (answer, answered) = oneshot::channel();
         self.waiters.lock().entry(hash).or_default().push(answer);
-        let position = match self.log.append_one(entry).await {
-            Ok(p) => p,
+        let position = match self.log.append(std::slice::from_ref(&entry)).await {
+            Ok(p) => p[0],
             Err(e) => {
                 self.waiters.lock().remove(&hash);
                 return Err(e.into());
@@ -220,8 +233,8 @@ impl Replica {
         self.through.load(Ordering::Acquire)
     }
 
-    /// Whether the node has applied the stream up to where it stood when
-    /// the node started (and the follower has not failed).
+    /// Whether the node has applied the log up to where it stood when the
+    /// node started (and the follower has not failed).
     pub fn caught_up(&self) -> bool {
         self.caught_up.load(Ordering::Acquire) && self.failed.lock().is_none()
     }
@@ -231,69 +244,69 @@ impl Replica {
         self.failed.lock().clone()
     }
 
-    /// The stream's last position when the node started.
+    /// The log's last position when the node started.
     pub fn start_tail(&self) -> u64 {
         self.start_tail
     }
 
-    /// Bytes received from the servers (what selective transfer saves).
-    pub fn received_bytes(&self) -> u64 {
-        self.log.received_bytes()
-    }
-
-    /// Messages dropped for being on the wrong subject.
-    pub fn misrouted(&self) -> u64 {
-        self.follow_stats.misrouted.load(Ordering::Relaxed)
-    }
-
-    /// The shared log's settings, for `admin_nodeInfo`.
-    pub fn log(&self) -> &JetStreamLog {
+    /// The shared log.
+    pub fn log(&self) -> &L {
         &self.log
     }
 
+    /// Runs an append (or anything else that needs the log) on the
+    /// replica's runtime, which lives until [`Replica::stop`].
+    pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
+        self.handle.spawn(task);
+    }
+
     /// Stops the follower thread (after its current batch), then the
-    /// shared log's client with every append still in flight (retrying
-    /// while the servers are unreachable), so nothing holds the node.
+    /// appends still in flight (retrying while the log is unreachable), so
+    /// nothing holds the node. Must not be called from inside an async
+    /// runtime.
     pub fn stop(&self) {
         self.stopping.store(true, Ordering::Release);
         if let Some(t) = self.follower.lock().take() {
             let _ = t.join();
         }
-        self.log.close();
+        if let Some(runtime) = self.runtime.lock().take() {
+            runtime.shutdown_timeout(Duration::from_secs(5));
+        }
     }
 
-    /// The follower thread: applies what the stream delivers, answers the
+    /// The follower thread: applies what the log delivers, answers the
     /// writers waiting for it, and reports progress while catching up.
-    fn follow(&self, node: &Node, mut follower: Follower, advanced: Box<dyn Fn() + Send>) {
+    fn follow(&self, node: &Node, mut following: Following<L::Follower>, advanced: Box<dyn Fn() + Send>) {
         let mut progress = CatchUp::new(self.through(), self.start_tail);
         while !self.stopping.load(Ordering::Acquire) {
-            let batch = match follower.next_batch(APPLY_BATCH, POLL) {
-                Ok(Some(b)) => b,
-                Ok(None) => continue,
-                Err(e @ SharedLogError::Unavailable(_)) => {
+            let step = self
+                .handle
+                .block_on(async { tokio::time::timeout(POLL, following.step(node, APPLY_BATCH)).await });
+            let Step { entries, applied, through } = match step {
+                Err(_) => continue,
+                Ok(Ok(step)) => step,
+                Ok(Err(NodeError::SharedLog(e @ SharedLogError::Unavailable(_)))) => {
                     tracing::warn!(error = %e, "shared log read failed; retrying");
                     std::thread::sleep(POLL);
                     continue;
                 }
-                // The stream no longer holds what this node needs (it was
-                // trimmed): reading on would skip it.
-                Err(e) => return self.give_up(&e, || e.clone().into()),
-            };
-            if !batch.entries.is_empty() {
-                match node.apply_replicated_batch(&batch.entries) {
-                    Ok(applied) => self.answer(&batch.entries, applied),
-                    Err(e) => {
-                        let e = Arc::new(e);
-                        return self.give_up(&e, || NodeError::Batch(e.clone()));
-                    }
+                // The log no longer holds what this node needs (it was
+                // trimmed) or broke its contract: reading on would skip
+                // entries.
+                Ok(Err(NodeError::SharedLog(e))) => return self.give_up(&e, || e.clone().into()),
+                // An entry cannot be applied: every later one waits on it.
+                Ok(Err(e)) => {
+                    let e = Arc::new(e);
+                    return self.give_up(&e, || NodeError::Batch(e.clone()));
                 }
-            }
-            self.through.store(batch.through, Ordering::Release);
+            };
+            self.answer(&entries, applied);
+            self.through.store(through, Ordering::Release);
             if !self.caught_up.load(Ordering::Acquire) {
-                progress.report(batch.through);
-                if batch.through >= self.start_tail {
+                progress.report(through);
+                if through >= self.start_tail {
                     self.caught_up.store(true, Ordering::Release);
-                    progress.done(batch.through);
+                    progress.done(through);
                 }
             }
             advanced();
@@ -313,12 +326,12 @@ impl Replica {
     }
 
     /// Answers the writers waiting for any of `entries`.
-    fn answer(&self, entries: &[(u64, Bytes)], applied: Vec<Applied>) {
+    fn answer(&self, entries: &[LogEntry], applied: Vec<Applied>) {
         if self.waiters.lock().is_empty() {
             return;
         }
-        for ((_, bytes), applied) in entries.iter().zip(applied) {
-            let answers = self.waiters.lock().remove(&keccak256(bytes));
+        for (e, applied) in entries.iter().zip(applied) {
+            let answers = self.waiters.lock().remove(&keccak256(&e.bytes));
             for a in answers.into_iter().flatten() {
                 let _ = a.send(Ok(applied.clone()));
             }
@@ -379,11 +392,16 @@ impl CatchUp {
     }
 }
 
-/// Checks the data directory's copy belongs to this stream and watched
-/// set, writing the marker into a new one. A node's copy of one stream is
-/// not a copy of another (positions would mean different entries), nor is
-/// an embedded node's log a copy of any stream.
-fn check_marker(dir: &Path, node: &Node, log: &JetStreamLog, watched: &Watched) -> Result<(), ReplicaError> {
+/// Checks the data directory's copy belongs to this log and watched set,
+/// writing the marker into a new one. A node's copy of one log is not a
+/// copy of another (positions would mean different entries), nor is an
+/// embedded node's log a copy of any.
+fn check_marker(
+    dir: &Path,
+    node: &Node,
+    log: &impl SharedLog,
+    watched: &Watched,
+) -> Result<(), ReplicaError> {
     let path = dir.join(MARKER);
     let wrong = |why: String| ReplicaError::WrongDirectory { dir: dir.display().to_string(), why };
     let marker = |source| ReplicaError::Marker { path: path.display().to_string(), source };
@@ -391,7 +409,7 @@ fn check_marker(dir: &Path, node: &Node, log: &JetStreamLog, watched: &Watched) 
     match std::fs::read_to_string(&path) {
         Ok(have) if have == want => Ok(()),
         Ok(have) => Err(wrong(format!(
-            "it holds a copy of another stream or watched set ({MARKER}: {}); use a new data directory",
+            "it holds a copy of another log or watched set ({MARKER}: {}); use a new data directory",
             have.trim().replace('\n', "; ")
         ))),
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
@@ -404,10 +422,10 @@ fn check_marker(dir: &Path, node: &Node, log: &JetStreamLog, watched: &Watched) 
     }
 }
 
-/// Marks `dir` as a copy of `log`'s stream for `watched`: what `logkv
-/// checkpoint import` does for a directory it seeds with another node's
-/// export, which holds a state and so would not be marked at start.
-pub fn mark_copy(dir: &Path, log: &JetStreamLog, watched: &Watched) -> Result<(), ReplicaError> {
+/// Marks `dir` as a copy of `log` for `watched`: what `logkv checkpoint
+/// import` does for a directory it seeds with another node's export,
+/// which holds a state and so would not be marked at start.
+pub fn mark_copy(dir: &Path, log: &impl SharedLog, watched: &Watched) -> Result<(), ReplicaError> {
     let path = dir.join(MARKER);
     write_durably(&path, &marker_text(log, watched))
         .map_err(|source| ReplicaError::Marker { path: path.display().to_string(), source })
@@ -418,16 +436,14 @@ pub fn is_shared_log_copy(dir: &Path) -> bool {
     dir.join(MARKER).exists()
 }
 
-fn marker_text(log: &JetStreamLog, watched: &Watched) -> String {
+/// The marker: the log's identity (which names a stream's creation, so a
+/// stream deleted and created again is another log) and the watched set.
+fn marker_text(log: &impl SharedLog, watched: &Watched) -> String {
     let watch = match watched {
         Watched::All => "all".to_string(),
         Watched::Only(s) => s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
     };
-    format!(
-        "stream = \"{}\"\ncreated = \"{}\"\nwatch = \"{watch}\"\n",
-        log.subjects().all().trim_end_matches(".>"),
-        log.stream_created()
-    )
+    format!("log = \"{}\"\nwatch = \"{watch}\"\n", log.identity())
 }
 
 fn write_durably(path: &Path, text: &str) -> std::io::Result<()> {

@@ -19,6 +19,7 @@ use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::replica::Replica;
 use crate::session::ServerState;
+use crate::shared_log::ServerLog;
 
 /// State shared by all connections.
 pub struct Shared {
@@ -34,7 +35,7 @@ pub struct Shared {
     /// Signs and commits the writes of every connection.
     pub committer: Committer,
     /// The shared log the node follows, if not its own file log.
-    pub replica: Option<Arc<Replica>>,
+    pub replica: Option<Arc<Replica<ServerLog>>>,
     /// Cancelled when the server starts shutting down: listeners stop
     /// accepting and idle connections close.
     pub shutdown: CancellationToken,
@@ -61,7 +62,7 @@ impl Shared {
         identity: Signer,
         config: ServeConfig,
         resp: ServerState,
-        replica: Option<Arc<Replica>>,
+        replica: Option<Arc<Replica<ServerLog>>>,
     ) -> Shared {
         let versions = watch::Sender::new(node.replay_progress().applied_version);
         let committer = Committer::start(Arc::clone(&node), replica.clone());

@@ -249,6 +249,7 @@ fn index_record(
             (parsed.ops, parsed.version, Deletes::Versioned)
         }
         RecordType::Compacted => return Err(bad("a compacted block in a log segment".into())),
+        RecordType::Entry => return Err(bad("a shared log's entry in a store's log".into())),
     };
     // Checked here as on append: a record's versions exceed every
     // version before it, or "as of" reads would change the past.

@@ -3,10 +3,11 @@
 //! in its past (restore) or as of now (export, then import elsewhere);
 //! docs/compaction.md, "Point-in-time restore" and "Online backup".
 //!
-//! A directory imported for a node of a shared log is marked as the
-//! stream's copy here, as `logkv serve` would mark a new one: the marker
-//! names the stream's creation, which only the servers know, and a
-//! directory holding a state without one is refused as an embedded node's.
+//! A directory imported for a node of a shared log is marked as the log's
+//! copy here, as `logkv serve` would mark a new one: the marker holds the
+//! log's identity (a stream's names its creation, which only the servers
+//! know), and a directory holding a state without one is refused as an
+//! embedded node's.
 
 use std::fmt;
 use std::io::{self, Write};
@@ -14,10 +15,12 @@ use std::path::{Path, PathBuf};
 
 use clap::{ArgGroup, Args};
 use logkv_fs::StdFs;
-use logkv_nats::{ConfigError, JetStreamLog, NatsConfig, OpenError};
+use logkv_nats::ConfigError;
 use logkv_runtime::apply::Watched;
+use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::types::{version_position, StreamId};
 use logkv_server::replica::{self, ReplicaError};
+use logkv_server::shared_log::{self, LogChoice, OpenError};
 use logkv_store::{ExportReport, HeadInfo, Retention, Store};
 use serde_json::json;
 use time::format_description::well_known::Rfc3339;
@@ -68,8 +71,8 @@ pub struct ImportArgs {
     /// The exported file.
     pub file: PathBuf,
     /// The shared log the node will follow, as `logkv serve --log` will
-    /// get it: nats://HOST:PORT[,HOST:PORT...] (`file` or none: the node's
-    /// own file log).
+    /// get it: nats://HOST:PORT[,HOST:PORT...] or file:DIR (`file` or
+    /// none: the node's own file log).
     #[arg(long, env = "LOGKV_SHARED_LOG", value_name = "URL")]
     pub log: Option<String>,
     /// The JetStream stream's name.
@@ -88,14 +91,16 @@ pub enum SharedLogError {
     Config(ConfigError),
     /// `--watch` without a shared log.
     WatchWithoutLog,
-    /// The stream cannot be reached or does not exist.
+    /// The log cannot be reached or does not exist.
     Open(OpenError),
-    /// The stream's bounds cannot be read.
+    /// The log's bounds cannot be read.
     Log(logkv_runtime::shared_log::SharedLogError),
-    /// The stream no longer holds the position after the export's.
-    Trimmed { stream: String, first_kept: u64, position: u64 },
-    /// The export is past the stream's end: it is not of this stream.
-    AheadOfStream { stream: String, last: u64, position: u64 },
+    /// The async runtime cannot start.
+    Runtime(io::Error),
+    /// The log no longer holds the position after the export's.
+    Trimmed { log: String, first_kept: u64, position: u64 },
+    /// The export is past the log's end: it is not of this log.
+    AheadOfStream { log: String, last: u64, position: u64 },
     /// The marker cannot be written.
     Marker(ReplicaError),
 }
@@ -104,22 +109,23 @@ impl fmt::Display for SharedLogError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             SharedLogError::Config(e) => write!(f, "--log: {e}"),
-            SharedLogError::WatchWithoutLog => {
-                f.write_str("--watch needs --log nats://...: a node on its own file log applies every stream")
-            }
+            SharedLogError::WatchWithoutLog => f.write_str(
+                "--watch needs a shared log (--log): a node on its own file log applies every stream",
+            ),
             SharedLogError::Open(e) => e.fmt(f),
             SharedLogError::Log(e) => e.fmt(f),
-            SharedLogError::Trimmed { stream, first_kept, position } => write!(
+            SharedLogError::Runtime(e) => write!(f, "runtime: {e}"),
+            SharedLogError::Trimmed { log, first_kept, position } => write!(
                 f,
-                "stream {stream} was trimmed past the export: it starts at position {first_kept}, but the \
+                "{log} was trimmed past the export: it starts at position {first_kept}, but the \
                  export holds up to position {position} and a node started from it needs {} next; export \
                  again from a node that is caught up; nothing imported",
                 position + 1
             ),
-            SharedLogError::AheadOfStream { stream, last, position } => write!(
+            SharedLogError::AheadOfStream { log, last, position } => write!(
                 f,
-                "the export holds up to position {position}, past the end of stream {stream} (position \
-                 {last}): it is not a copy of this stream; nothing imported"
+                "the export holds up to position {position}, past the end of {log} (position {last}): it is \
+                 not a copy of this log; nothing imported"
             ),
             SharedLogError::Marker(e) => e.fmt(f),
         }
@@ -230,13 +236,16 @@ pub fn export(global: &GlobalArgs, args: ExportArgs) -> Result<Outcome, CliError
 pub fn import(global: &GlobalArgs, args: ImportArgs) -> Result<Outcome, CliError> {
     let dir = &global.data_dir;
     refuse_non_empty(dir, "import")?;
-    let shared = match args.log.as_deref() {
-        None | Some("file") if args.watch.is_some() => return Err(SharedLogError::WatchWithoutLog.into()),
-        None | Some("file") => None,
-        Some(url) => {
-            let config = NatsConfig::new(url, &args.log_stream, 1).map_err(SharedLogError::Config)?;
-            Some(JetStreamLog::open_existing(&config).map_err(SharedLogError::Open)?)
-        }
+    let choice = match args.log.as_deref() {
+        Some(log) => LogChoice::parse(log, &args.log_stream, 1).map_err(SharedLogError::Config)?,
+        None => None,
+    };
+    if choice.is_none() && args.watch.is_some() {
+        return Err(SharedLogError::WatchWithoutLog.into());
+    }
+    let shared = match choice {
+        Some(choice) => Some(choice.open_existing().map_err(SharedLogError::Open)?),
+        None => None,
     };
     let created = !dir.exists();
     let info = Store::import(&StdFs, &args.file, dir)?;
@@ -255,37 +264,33 @@ pub fn import(global: &GlobalArgs, args: ImportArgs) -> Result<Outcome, CliError
             Some(streams) => Watched::Only(streams.into_iter().collect()),
             None => Watched::All,
         };
-        let marked = mark(&log, &args.log_stream, &info, dir, &watched);
+        let marked = mark(&log, &info, dir, &watched);
         log.close();
         if let Err(e) = marked {
             undo_import(dir, created);
             return Err(e.into());
         }
         let next = version_position(info.last_version) + 1;
-        writeln!(out, "follows stream={} from_position={next}", args.log_stream).map_err(CliError::Output)?;
+        writeln!(out, "follows log={} from_position={next}", log.identity()).map_err(CliError::Output)?;
     }
     Ok(Outcome::Ok)
 }
 
-/// Checks the stream still holds what a node started from the export needs
-/// next, then marks `dir` as the stream's copy.
-fn mark(
-    log: &JetStreamLog,
-    stream: &str,
-    info: &HeadInfo,
-    dir: &Path,
-    watched: &Watched,
-) -> Result<(), SharedLogError> {
-    // The stream position the node resumes after (its version's, as the
+/// Checks the log still holds what a node started from the export needs
+/// next, then marks `dir` as the log's copy.
+fn mark(log: &impl SharedLog, info: &HeadInfo, dir: &Path, watched: &Watched) -> Result<(), SharedLogError> {
+    // The log position the node resumes after (its version's, as the
     // replica reads it), not the store's own log position.
     let position = version_position(info.last_version);
-    let first_kept = log.handle().block_on(log.first_position()).map_err(SharedLogError::Log)?;
-    let last = log.handle().block_on(log.last_position()).map_err(SharedLogError::Log)?;
+    let (first_kept, last) =
+        shared_log::block_on(async { Ok((log.first_position().await?, log.tail().await?)) })
+            .map_err(SharedLogError::Runtime)?
+            .map_err(SharedLogError::Log)?;
     if position > last {
-        return Err(SharedLogError::AheadOfStream { stream: stream.to_string(), last, position });
+        return Err(SharedLogError::AheadOfStream { log: log.identity(), last, position });
     }
     if position + 1 < first_kept {
-        return Err(SharedLogError::Trimmed { stream: stream.to_string(), first_kept, position });
+        return Err(SharedLogError::Trimmed { log: log.identity(), first_kept, position });
     }
     replica::mark_copy(dir, log, watched).map_err(SharedLogError::Marker)
 }

@@ -55,9 +55,10 @@ pub struct ServeArgs {
     /// Largest HTTP request body in bytes [default: 4194304].
     #[arg(long, env = "LOGKV_MAX_REQUEST_BYTES")]
     pub max_request_bytes: Option<usize>,
-    /// The log: `file` (this node's own, the default) or
+    /// The log: `file` (this node's own, the default),
     /// nats://HOST:PORT[,HOST:PORT...], a JetStream stream shared by many
-    /// nodes (docs/distributed.md).
+    /// nodes, or file:DIR, a file log of entries held by this process
+    /// (docs/distributed.md).
     #[arg(long, env = "LOGKV_SHARED_LOG", value_name = "URL")]
     pub log: Option<String>,
     /// The JetStream stream's name [default: logkv].
@@ -67,8 +68,8 @@ pub struct ServeArgs {
     /// [default: 1].
     #[arg(long, env = "LOGKV_REPLICAS")]
     pub replicas: Option<usize>,
-    /// Streams this node applies, comma-separated (with --log nats://):
-    /// it downloads only what they need [default: every stream].
+    /// Streams this node applies, comma-separated (with a shared log): on
+    /// JetStream it downloads only what they need [default: every stream].
     #[arg(long, env = "LOGKV_WATCH", value_name = "STREAM,...", value_delimiter = ',')]
     pub watch: Option<Vec<StreamId>>,
     /// Retention, checkpoints and compaction (boxed: clap's enum of

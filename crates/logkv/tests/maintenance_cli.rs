@@ -364,7 +364,7 @@ fn what_cannot_be_done_is_refused_with_the_reason() {
         &imported,
         &["checkpoint", "import", &dir("taken"), "--watch", &format!("0x{}", "00".repeat(32))],
         2,
-        "--watch needs --log nats://",
+        "--watch needs a shared log (--log)",
     );
 }
 

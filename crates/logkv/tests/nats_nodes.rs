@@ -1,7 +1,8 @@
 //! Several real `logkv serve` nodes on one shared JetStream log (real
 //! `nats-server` processes, real `kill -9`): they converge on the same
-//! state through crashes of NATS servers and of nodes, a late node replays
-//! from the head, a node watching one stream downloads only it, and an
+//! state through crashes of NATS servers and of nodes (and the same log
+//! time for the newest position), a late node replays from the head, a
+//! node watching one stream downloads only it, and an
 //! entry published behind logkv's back is judged alike by every node.
 //!
 //! Every node signs with its own `node.key`: the first node's first write
@@ -385,6 +386,13 @@ fn three_nodes_converge_through_crashes() {
     let all = [n1.clone(), n2.clone(), n3.clone(), n4.clone()];
     let infos = settle(&all, &cluster, 1, STREAM);
     assert_same_state(&all, &infos);
+    // The same log time for the newest position on every node, node 4
+    // included, which applied it long after it was written: the stream's
+    // timestamp, not the applying node's clock.
+    let times: Vec<&Value> = infos.iter().map(|i| &i["appliedLogTimeMs"]).collect();
+    eprintln!("log time of position {}: {times:?}", infos[0]["appliedPosition"]);
+    assert!(times[0].as_u64().is_some(), "{times:?}");
+    assert!(times.iter().all(|t| *t == times[0]), "{times:?}");
     for node in &all {
         assert_all_read_back(&node.lock().unwrap(), &acked);
     }

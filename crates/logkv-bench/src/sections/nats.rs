@@ -41,7 +41,7 @@ use logkv_runtime::codec::native::{self, BodyWrite, Op};
 use logkv_runtime::codec::NATIVE;
 use logkv_runtime::envelope::{Entry, TxPart};
 use logkv_runtime::node::verify::{threads, verify_entries};
-use logkv_runtime::shared_log::Log;
+use logkv_runtime::shared_log::{Follower, SharedLog};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 use tokio::runtime::Runtime;
@@ -715,10 +715,9 @@ fn follow_all(urls: &str, stream: &str, replicas: usize, last: u64) -> Res<Durat
     let mut follower = log.follow(1, &Watched::All);
     let mut through = 0;
     while through < last {
-        let batch = follower
-            .next_batch(usize::MAX, Duration::from_secs(30))?
-            .ok_or("the follower stalled for 30 s")?;
-        through = batch.through.max(batch.entries.last().map_or(0, |(p, _)| *p));
+        let next = async { tokio::time::timeout(Duration::from_secs(30), follower.next(usize::MAX)).await };
+        let batch = log.handle().block_on(next).map_err(|_| "the follower stalled for 30 s")??;
+        through = batch.through;
     }
     Ok(began.elapsed())
 }
@@ -732,10 +731,10 @@ fn write_directly(urls: &str, stream: &str, replicas: usize, n: usize, value: us
     let mut shown = Instant::now();
     let mut i = 0u64;
     while (i as usize) < n {
-        let batch: Vec<Vec<u8>> = (i..(i + DIRECT_BATCH as u64).min(n as u64))
-            .map(|j| set_entry(&signer, j + 1, &key(0, j), &value_of(value, j)))
+        let batch: Vec<bytes::Bytes> = (i..(i + DIRECT_BATCH as u64).min(n as u64))
+            .map(|j| set_entry(&signer, j + 1, &key(0, j), &value_of(value, j)).into())
             .collect();
-        log.append(&batch)?;
+        log.handle().block_on(log.append(&batch))?;
         i += batch.len() as u64;
         if shown.elapsed() > Duration::from_secs(5) {
             shown = Instant::now();

@@ -238,7 +238,7 @@ impl Node {
     /// waits for its acknowledgement; remembers its hash.
     fn append_batch(&self, signer: &Signer, count: usize, txs: Vec<TxPart>) -> Result<(Applied, [u8; 32])> {
         let (bytes, hash) = self.sign(signer, count, txs)?;
-        let applied = self.apply(None, &bytes, Some(true))?;
+        let applied = self.apply(None, None, &bytes, Some(true))?;
         self.remembered.lock().insert(hash);
         Ok((applied, hash))
     }

@@ -22,10 +22,11 @@
 //! the hashes of the entries it verified or signed and wrote, so the same
 //! bytes coming back (its own entries from a shared log) are not verified
 //! again; entries from another log are verified on all cores
-//! ([`Node::apply_replicated_batch`], [`verify`]).
+//! ([`Node::apply_replicated_batch`], [`verify`]). A shared log's entries
+//! come in through [`Node::follow`] ([`follow`]).
 
 pub mod batch;
-mod follow;
+pub mod follow;
 mod query;
 pub mod verify;
 
@@ -43,6 +44,7 @@ use crate::digest::StateDigest;
 use crate::entry::{Applier, EntryOutcome};
 use crate::envelope::{EntryView, EnvelopeError};
 use crate::nonce::NonceWindow;
+use crate::shared_log::LogEntry;
 use crate::signing::keccak256;
 use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
 use crate::system::{
@@ -79,7 +81,7 @@ pub enum NodeError {
     /// (every caller of the batch gets the same error).
     #[error("the batch holding these writes failed: {0}")]
     Batch(Arc<NodeError>),
-    /// The shared log the node follows failed ([`Node::catch_up`]).
+    /// The shared log the node follows failed ([`Node::follow`]).
     #[error(transparent)]
     SharedLog(#[from] crate::shared_log::SharedLogError),
 }
@@ -248,7 +250,7 @@ impl Node {
             }
         }
         let (verified, hash) = self.check(entry);
-        self.apply_remembering(None, entry, verified, hash)
+        self.apply_remembering(None, None, entry, verified, hash)
     }
 
     /// The verdict on `entry`'s signature, checked here (outside any lock)
@@ -274,11 +276,12 @@ impl Node {
     fn apply_remembering(
         &self,
         position: Option<u64>,
+        log_time_ms: Option<u64>,
         entry: &[u8],
         verified: Option<bool>,
         hash: [u8; 32],
     ) -> Result<Applied> {
-        let applied = self.apply(position, entry, verified)?;
+        let applied = self.apply(position, log_time_ms, entry, verified)?;
         if verified == Some(true) {
             self.remembered.lock().insert(hash);
         }
@@ -288,43 +291,48 @@ impl Node {
     /// Applies an entry that holds `position` in another log (a shared log
     /// this node follows), keeping a local copy: versions come from
     /// `position`, which must increase from one call to the next; the
-    /// local record gets the next local position. `verified` as in
-    /// [`Applier::apply_entry`]; with `None` the signature is checked here,
-    /// outside any lock, unless these exact bytes are an entry this node
-    /// verified or signed and wrote.
-    pub fn apply_replicated(&self, position: u64, entry: &[u8], verified: Option<bool>) -> Result<Applied> {
+    /// local record gets the next local position and the entry's log time
+    /// there, `log_time_ms` (raised to the previous record's, so every
+    /// copy of the log stores the same times). `verified` as in [`Applier::apply_entry`]; with `None`
+    /// the signature is checked here, outside any lock, unless these exact
+    /// bytes are an entry this node verified or signed and wrote.
+    pub fn apply_replicated(
+        &self,
+        position: u64,
+        log_time_ms: u64,
+        entry: &[u8],
+        verified: Option<bool>,
+    ) -> Result<Applied> {
         if let Err(e) = EntryView::parse(entry).map(|_| ()) {
             if e.needs_upgrade() {
                 return Err(NodeError::UpgradeNeeded(e));
             }
         }
         match verified {
-            Some(v) => self.apply(Some(position), entry, Some(v)),
+            Some(v) => self.apply(Some(position), Some(log_time_ms), entry, Some(v)),
             None => {
                 let (verified, hash) = self.check(entry);
-                self.apply_remembering(Some(position), entry, verified, hash)
+                self.apply_remembering(Some(position), Some(log_time_ms), entry, verified, hash)
             }
         }
     }
 
-    /// [`Node::apply_replicated`] of many entries `(position, bytes)` from
-    /// another log: their signatures are checked on all cores (skipping
+    /// [`Node::apply_replicated`] of many entries from another log (as a
+    /// [`Follower`](crate::shared_log::Follower) hands them over): their signatures are checked on all cores (skipping
     /// entries this node verified or signed and wrote) while this thread
     /// applies the entries already checked, in order, under one hold of
     /// the apply lock; the call returns once the last is acknowledged. It
     /// stops at the first entry that fails (an entry of a newer protocol, a
     /// store error): the entries before it are applied.
-    pub fn apply_replicated_batch<B: AsRef<[u8]> + Sync>(
-        &self,
-        entries: &[(u64, B)],
-    ) -> Result<Vec<Applied>> {
+    pub fn apply_replicated_batch(&self, entries: &[LogEntry]) -> Result<Vec<Applied>> {
         let mut out = Vec::with_capacity(entries.len());
         let mut genuine = Vec::new();
         let applied = {
             let mut core = self.core.lock();
-            let mut apply = |chunk: &[(u64, B)], checks: Vec<(Option<bool>, [u8; 32])>| -> Result<()> {
-                for ((position, bytes), (verified, hash)) in chunk.iter().zip(checks) {
-                    out.push(self.apply_locked(&mut core, Some(*position), bytes.as_ref(), verified)?);
+            let mut apply = |chunk: &[LogEntry], checks: Vec<(Option<bool>, [u8; 32])>| -> Result<()> {
+                for (e, (verified, hash)) in chunk.iter().zip(checks) {
+                    let at = (Some(e.position), Some(e.time_ms));
+                    out.push(self.apply_locked(&mut core, at, &e.bytes, verified)?);
                     if verified == Some(true) {
                         genuine.push(hash);
                     }
@@ -332,10 +340,10 @@ impl Node {
                 Ok(())
             };
             if entries.len() < 2 * PIPELINE_CHUNK {
-                let checks = verify::par_map(entries, verify::threads(), |(_, b)| self.check(b.as_ref()));
+                let checks = verify::par_map(entries, verify::threads(), |e| self.check(&e.bytes));
                 apply(entries, checks)
             } else {
-                verify::pipeline(entries, PIPELINE_CHUNK, |(_, b)| self.check(b.as_ref()), apply)
+                verify::pipeline(entries, PIPELINE_CHUNK, |e| self.check(&e.bytes), apply)
             }
         };
         if let Some(last) = out.last() {
@@ -373,21 +381,29 @@ impl Node {
         self.next_local_nonce(sender)
     }
 
-    /// Applies `bytes` at `position` (the next local one if `None`),
-    /// appends the record and waits for its acknowledgement.
-    fn apply(&self, position: Option<u64>, bytes: &[u8], verified: Option<bool>) -> Result<Applied> {
+    /// Applies `bytes` at `position` (the next local one if `None`) of
+    /// log time `log_time_ms` (the node's own log's if `None`), appends
+    /// the record and waits for its acknowledgement.
+    fn apply(
+        &self,
+        position: Option<u64>,
+        log_time_ms: Option<u64>,
+        bytes: &[u8],
+        verified: Option<bool>,
+    ) -> Result<Applied> {
         let applied = {
             let mut core = self.core.lock();
-            self.apply_locked(&mut core, position, bytes, verified)?
+            self.apply_locked(&mut core, (position, log_time_ms), bytes, verified)?
         };
         self.store.commit(applied.position)?;
         Ok(applied)
     }
 
+    /// Applies `bytes` at `(position, log time)` under the apply lock.
     fn apply_locked(
         &self,
         core: &mut Core,
-        position: Option<u64>,
+        (position, log_time_ms): (Option<u64>, Option<u64>),
         bytes: &[u8],
         verified: Option<bool>,
     ) -> Result<Applied> {
@@ -451,7 +467,8 @@ impl Node {
         self.streams.write().extend(new_streams.iter().copied());
         let applied_ops: Vec<_> = ops.iter().map(DerivedOp::as_applied).collect();
         let expect = position.is_none().then_some(local);
-        match self.store.append_applied(expect, last_version, bytes, &applied_ops, &[0; 32], &[], None) {
+        match self.store.append_applied(expect, last_version, bytes, &applied_ops, &[0; 32], &[], log_time_ms)
+        {
             Ok(p) => {
                 // An entry of a local signer from elsewhere (a client
                 // holding the same key) moves its counter past the nonces

@@ -9,6 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use logkv_runtime::node::Node;
+use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::types::version_position;
 use logkv_store::{CheckpointReport, CompactionReport, ExportReport};
 use serde_json::{json, Value};
@@ -181,20 +182,20 @@ fn node_info(shared: &Shared) -> Value {
     let (digest, digest_version) = shared.node.state_digest();
     let checkpoint = store.last_checkpoint();
     let shared_log = shared.replica.as_ref().map(|r| {
-        json!({
-            "servers": r.log().config().servers,
-            "stream": r.log().config().stream,
-            "replicas": r.log().config().replicas,
-            "through": r.through(),
-            "caughtUp": r.caught_up(),
-            "failure": r.failure(),
-            "receivedBytes": r.received_bytes(),
-            "misrouted": r.misrouted(),
+        let mut info = r.log().describe();
+        info.as_object_mut().expect("describe gives an object").extend([
+            ("log".into(), json!(r.log().identity())),
+            ("through".into(), json!(r.through())),
+            ("caughtUp".into(), json!(r.caught_up())),
+            ("failure".into(), json!(r.failure())),
+            ("receivedBytes".into(), json!(r.log().received_bytes())),
+            ("misrouted".into(), json!(r.log().misrouted())),
             // A node on a shared log logs each entry at a version whose
-            // position is the entry's stream position, so the checkpoint's
-            // version says which stream position it covers.
-            "checkpointThrough": checkpoint.as_ref().map(|c| version_position(c.version)),
-        })
+            // position is the entry's log position, so the checkpoint's
+            // version says which log position it covers.
+            ("checkpointThrough".into(), json!(checkpoint.as_ref().map(|c| version_position(c.version)))),
+        ]);
+        info
     });
     let opened = store.open_report();
     json!({
@@ -204,6 +205,9 @@ fn node_info(shared: &Shared) -> Value {
         "stream": config.stream.to_string(),
         "appliedPosition": progress.applied_position,
         "appliedVersion": progress.applied_version,
+        // The newest record's log time: on a shared log the log's, the same
+        // on every node that applied it.
+        "appliedLogTimeMs": store.time_of_position(store.visible_position()).ok().flatten(),
         "stateDigest": format!("0x{}", hex::encode(digest)),
         "stateDigestVersion": digest_version,
         "sharedLog": shared_log,

@@ -65,11 +65,15 @@ pub enum ServeError {
     /// Closing the node failed (its final sync).
     #[error("closing the node: {0}")]
     Close(NodeError),
-    /// The `log` setting is neither `file` nor a usable `nats://` list.
-    #[error("log: {0} (use `file` or nats://HOST:PORT[,HOST:PORT...])")]
+    /// The `log` setting is neither `file`, `file:DIR` nor a usable
+    /// `nats://` list.
+    #[error("log: {0} (use `file`, `file:DIR` or nats://HOST:PORT[,HOST:PORT...])")]
     Log(#[from] logkv_nats::ConfigError),
+    /// The shared log cannot be opened.
+    #[error(transparent)]
+    OpenLog(#[from] crate::shared_log::OpenError),
     /// `watch` only applies to a node on a shared log.
-    #[error("watch needs a shared log (--log nats://...): a node on its own file log applies every stream")]
+    #[error("watch needs a shared log (--log nats://... or file:DIR): a node on its own file log applies every stream")]
     WatchWithoutSharedLog,
     /// The shared log cannot be followed.
     #[error(transparent)]
@@ -100,7 +104,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
         return Err(ServeError::WatchWithoutSharedLog);
     }
     if shared_log.is_none() && replica::is_shared_log_copy(&config.data_dir) {
-        let why = "it holds a copy of a shared log; start it with --log nats://... or use another directory";
+        let why =
+            "it holds a copy of a shared log; start it with the --log it names or use another directory";
         return Err(ReplicaError::WrongDirectory {
             dir: config.data_dir.display().to_string(),
             why: why.into(),
@@ -114,7 +119,8 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     let notify: Arc<OnceLock<Weak<Shared>>> = Arc::new(OnceLock::new());
     let replica = match &shared_log {
         None => None,
-        Some(log) => {
+        Some(choice) => {
+            let log = choice.open()?;
             let notify = notify.clone();
             let advanced = Box::new(move || {
                 if let Some(shared) = notify.get().and_then(Weak::upgrade) {
@@ -138,6 +144,7 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     committer.close();
     if let Some(replica) = replica {
         replica.stop();
+        replica.log().close();
     }
     let node = Arc::into_inner(node).expect("no request holds the node after the runtime ended");
     node.close().map_err(ServeError::Close)?;
