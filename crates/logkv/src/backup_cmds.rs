@@ -311,7 +311,7 @@ fn undo_import(dir: &Path, created: bool) {
 
 /// Refuses a directory that holds anything but hidden files (what the
 /// store would refuse too), before the source is opened and replayed.
-fn refuse_non_empty(dir: &Path, what: &'static str) -> Result<(), MaintenanceError> {
+pub fn refuse_non_empty(dir: &Path, what: &'static str) -> Result<(), MaintenanceError> {
     let Ok(entries) = std::fs::read_dir(dir) else { return Ok(()) };
     if entries.flatten().any(|e| !e.file_name().to_string_lossy().starts_with('.')) {
         return Err(MaintenanceError::NotEmpty { dir: dir.to_path_buf(), what });

@@ -170,6 +170,13 @@ pub enum Command {
     /// up at once. To start a node of a shared log from another node's
     /// state, use `logkv checkpoint export` and `logkv checkpoint import`.
     Restore(crate::backup_cmds::RestoreArgs),
+    /// Writes a data directory of an older on-disk format (format 2) again
+    /// in this logkv's format, into a new directory: a node's entries are
+    /// applied again in order at their positions and log times (so values,
+    /// versions, results and access control come out the same), a plain
+    /// store's batches are written again. The old directory is only read;
+    /// run it on a stopped node's directory.
+    Migrate(crate::migrate::MigrateArgs),
     /// The evaluation harness: `run` measures logkv next to a naive hash
     /// table with snapshots (and peer engines, in a build with them);
     /// `report` writes docs/evaluation/README.md and its charts from the

@@ -9,6 +9,7 @@ mod commands;
 mod exit;
 mod inspect;
 mod maintenance_cmds;
+mod migrate;
 mod progress;
 mod remote;
 mod runtime_cmds;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
             | Command::Serve(_)
             | Command::Log(_)
             | Command::Restore(_)
+            | Command::Migrate(_)
             | Command::Bench(_)
     );
     let admin = matches!(cli.command, Command::Checkpoint(_) | Command::Compact(_));
@@ -60,6 +62,7 @@ fn main() -> ExitCode {
         },
         Command::Compact(args) => maintenance_cmds::compact(&cli.global, args),
         Command::Restore(args) => backup_cmds::restore(&cli.global, args),
+        Command::Migrate(args) => migrate::migrate(&cli.global, args),
         Command::Bench(command) => {
             logkv_eval::child::set_prefix(vec!["bench".into()]);
             logkv_eval::cli::main(command).map(|()| exit::Outcome::Ok).map_err(exit::CliError::Bench)

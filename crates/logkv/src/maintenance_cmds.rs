@@ -129,6 +129,10 @@ pub enum MaintenanceError {
     NothingBefore(String),
     /// A node of a shared log could not be started from the export.
     SharedLog(crate::backup_cmds::SharedLogError),
+    /// An old directory's records could not be written again as they were.
+    Migration(String),
+    /// A file could not be read or written.
+    Io(PathBuf, std::io::Error),
 }
 
 impl fmt::Display for MaintenanceError {
@@ -162,6 +166,8 @@ impl fmt::Display for MaintenanceError {
                 write!(f, "nothing was written at or before {point}: there is no state to restore")
             }
             MaintenanceError::SharedLog(e) => e.fmt(f),
+            MaintenanceError::Migration(why) => write!(f, "cannot migrate: {why}"),
+            MaintenanceError::Io(path, e) => write!(f, "{}: {e}", path.display()),
         }
     }
 }
@@ -171,7 +177,9 @@ impl MaintenanceError {
     /// not something the data or the machine refused (exit 3).
     pub fn is_usage(&self) -> bool {
         match self {
-            MaintenanceError::Running { .. } => false,
+            MaintenanceError::Running { .. } | MaintenanceError::Migration(_) | MaintenanceError::Io(..) => {
+                false
+            }
             MaintenanceError::SharedLog(e) => e.is_usage(),
             _ => true,
         }
