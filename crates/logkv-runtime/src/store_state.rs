@@ -209,10 +209,10 @@ impl State for EntryState<'_> {
                 NewValue::Deleted => (Derived::Delete, None),
             };
             if let Some(old) = &old {
-                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value: old });
+                self.digest.remove(Fact::value(&w.stream, &w.key, old));
             }
             if let Some(new) = &new {
-                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value: new });
+                self.digest.add(Fact::value(&w.stream, &w.key, new));
             }
             self.newest.borrow_mut().insert((w.stream, w.key.clone()), (version, new));
             self.ops.push(DerivedOp { keyspace: ks, key: w.key.clone(), version, value: derived });

@@ -38,7 +38,7 @@ use logkv_store::{ScanOptions, Store, StoreError, StoreOptions};
 use parking_lot::{Mutex, RwLock};
 
 use crate::acl::Acl;
-use crate::apply::Watched;
+use crate::apply::{Watched, DEFAULT_VERSION_CHECK_HORIZON};
 use crate::digest::StateDigest;
 use crate::entry::{Applier, EntryOutcome};
 use crate::envelope::{EntryView, EnvelopeError};
@@ -88,12 +88,26 @@ pub enum NodeError {
 pub type Result<T, E = NodeError> = std::result::Result<T, E>;
 
 /// How to open a node.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NodeOptions {
     /// The store (file system, log configuration, limits).
     pub store: StoreOptions,
     /// The streams this node applies.
     pub watched: Watched,
+    /// The version-check horizon in log positions
+    /// ([`apply_tx`](crate::apply::apply_tx)): a protocol parameter, the
+    /// same on every node of a log.
+    pub version_check_horizon: u64,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            store: StoreOptions::default(),
+            watched: Watched::default(),
+            version_check_horizon: DEFAULT_VERSION_CHECK_HORIZON,
+        }
+    }
 }
 
 /// An entry the node logged and applied.
@@ -134,6 +148,8 @@ struct Core {
     acl: Acl,
     digest: StateDigest,
     next_keyspace: u32,
+    /// The log time of the newest record: log times never decrease.
+    log_time_ms: u64,
 }
 
 /// A node: the runtime on the embedded store.
@@ -173,6 +189,13 @@ fn highest_nonce(core: &Core, sender: &Address) -> u64 {
         .unwrap_or(0)
 }
 
+/// The wall clock in Unix milliseconds: the log time of an entry this node
+/// appends first.
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
+}
+
 fn bad(key: &[u8], detail: impl Into<String>) -> NodeError {
     NodeError::BadSystemRecord { key: hex::encode(key), detail: detail.into() }
 }
@@ -191,7 +214,8 @@ impl Node {
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self> {
         let store = Store::open_with_progress(dir, options.store, progress)?;
-        let mut applier = Applier::new(options.watched);
+        let mut applier =
+            Applier::new(options.watched).with_version_check_horizon(options.version_check_horizon);
         let system = |prefix: u8| store.scan_in(SYSTEM_KEYSPACE, ScanOptions::prefix(&[prefix]));
         let mut acl = Acl::default();
         for kv in system(FACT_PREFIX) {
@@ -225,7 +249,7 @@ impl Node {
         };
         Ok(Self {
             store,
-            core: Mutex::new(Core { applier, acl, digest, next_keyspace }),
+            core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms: 0 }),
             streams: RwLock::new(streams),
             local_nonces: Mutex::new(BTreeMap::new()),
             verified: AtomicU64::new(0),
@@ -404,9 +428,10 @@ impl Node {
             .map(|(a, t)| (a, t, core.applier.nonce_window(&a, &t)))
             .collect();
         let digest_before = core.digest;
-        let Core { applier, acl, digest, next_keyspace } = core;
+        let log_time_ms = now_ms().max(core.log_time_ms);
+        let Core { applier, acl, digest, next_keyspace, .. } = core;
         let mut state = EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest);
-        let outcome = applier.apply_entry(&mut state, at, bytes, verified);
+        let outcome = applier.apply_entry(&mut state, at, log_time_ms, bytes, verified);
         let EntryState { new_streams, acl_before, error, mut ops, .. } = state;
         for (sender, stream, before) in &windows_before {
             let after = core.applier.nonce_window(sender, stream);
@@ -469,6 +494,7 @@ impl Node {
                 }
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
+                core.log_time_ms = log_time_ms;
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 Ok(Applied { position: p, version: last_version, outcome })
             }
