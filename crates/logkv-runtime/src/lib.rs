@@ -6,6 +6,7 @@
 //! [`shared_log::Log`] with [`node::Node::catch_up`].
 
 pub mod acl;
+pub mod annex;
 pub mod apply;
 pub mod codec;
 pub mod digest;
