@@ -39,6 +39,17 @@ pub enum LogError {
         /// The version this code reads.
         supported: u32,
     },
+    /// A data directory of the format before this one, which
+    /// `logkv migrate` converts.
+    #[error("{file}: this data directory was written by an older logkv (format {found}); migrate it with `logkv migrate --data-dir {dir} --out NEW_DIR`")]
+    NeedsMigration {
+        /// The segment file that told.
+        file: PathBuf,
+        /// Its data directory.
+        dir: PathBuf,
+        /// The format version found.
+        found: u32,
+    },
     /// An earlier write or fsync failed; the log refuses writes until reopened.
     #[error("the log is read-only after a failed {0}; reopen it to recover")]
     ReadOnly(String),
@@ -81,6 +92,19 @@ pub enum LogError {
 }
 
 impl LogError {
+    /// The error for a segment `file` of an older format `found`.
+    pub(crate) fn too_old(file: &std::path::Path, found: u16) -> Self {
+        if found == crate::format::MIGRATABLE_VERSION {
+            let dir = file.parent().unwrap_or(std::path::Path::new(".")).to_path_buf();
+            return Self::NeedsMigration { file: file.to_path_buf(), dir, found: found.into() };
+        }
+        Self::TooOld {
+            file: file.to_path_buf(),
+            found: found.into(),
+            supported: crate::format::FORMAT_VERSION.into(),
+        }
+    }
+
     /// Wraps an I/O error with the file it happened on.
     pub fn io(file: impl Into<PathBuf>, source: io::Error) -> Self {
         Self::Io { file: file.into(), source }

@@ -7,9 +7,10 @@
 //! len u32 | type u8 | position u64 | time_ms u64 | payload (len bytes) | crc32c u32 | end u8 = 0x4C
 //! ```
 //!
-//! `time_ms` is the record's append time (Unix milliseconds, never
-//! decreasing along the log), so point-in-time restore and time-based
-//! retention can map a wall-clock time to a position.
+//! `time_ms` is the record's *log time* (Unix milliseconds, never
+//! decreasing along the log: the appending node's clock, or the time a
+//! shared log gave the record), so point-in-time restore and time-based
+//! retention can map a time to a position.
 //!
 //! All integers are little-endian. The CRC covers header and payload. The
 //! frame ends with a fixed non-zero byte: a write cut short leaves a zero (or
@@ -19,8 +20,11 @@
 /// First bytes of every segment file.
 pub const SEGMENT_MAGIC: [u8; 8] = *b"LOGKVSEG";
 /// The segment format this code writes and the only one it reads (format 1
-/// had no append times).
-pub const FORMAT_VERSION: u16 = 2;
+/// had no append times; format 2's records are converted by migration).
+pub const FORMAT_VERSION: u16 = 3;
+/// The older format `logkv migrate` converts: its frames are this format's,
+/// its payloads are not.
+pub const MIGRATABLE_VERSION: u16 = 2;
 /// Bytes reserved for the segment header; the first frame starts here.
 pub const SEGMENT_HEADER_LEN: u64 = 32;
 /// Bytes of a frame before its payload.
@@ -42,6 +46,8 @@ pub const MAX_LOG_SEGMENT_ID: u32 = (1 << 22) - 1;
 pub const MAX_SEGMENT_BYTES: u64 = 1 << 40;
 
 /// Record types. Unknown types are refused as "written by a newer logkv".
+/// Type 4 is reserved for the entries of a log of signed entries (the
+/// shared-log seam); this version neither writes nor reads it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[repr(u8)]
 pub enum RecordType {

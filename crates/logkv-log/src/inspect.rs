@@ -119,13 +119,7 @@ fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
         Err(HeaderError::TooNew(v)) => {
             return Err(too_new(seg, "format version", v.into(), FORMAT_VERSION.into()))
         }
-        Err(HeaderError::TooOld(v)) => {
-            return Err(LogError::TooOld {
-                file: seg.path.clone(),
-                found: v.into(),
-                supported: FORMAT_VERSION.into(),
-            })
-        }
+        Err(HeaderError::TooOld(v)) => return Err(LogError::too_old(&seg.path, v)),
         Err(HeaderError::Unwritten) => {
             info.damage = header_damage(true, "segment header never written".into());
             return Ok(info);

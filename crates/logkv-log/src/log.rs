@@ -17,6 +17,7 @@ use crate::format::{
     begin_frame, seal_frame, u64_at, Loc, RecordType, SegmentHeader, FRAME_HEADER_LEN, FRAME_OVERHEAD,
     MAX_LOG_SEGMENT_ID, MAX_PAYLOAD_LEN, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN,
 };
+use crate::locate::RecordMeta;
 use crate::recovery::{recover, RecordRef, RecoveryReport, ReplayStart};
 use crate::segment::Segment;
 use crate::stats::LogStats;
@@ -83,8 +84,8 @@ struct SeqState {
     open: Chunk,
     sealed: VecDeque<Arc<Chunk>>,
     closed: bool,
-    /// Append time of the newest record: times never decrease along the
-    /// log even if the clock steps back.
+    /// Log time of the newest record: times never decrease along the log
+    /// even if the clock steps back.
     last_time_ms: u64,
 }
 
@@ -100,14 +101,14 @@ impl SeqState {
 
 pub(crate) struct Inner {
     fs: DynFs,
-    dir: PathBuf,
+    pub(crate) dir: PathBuf,
     pub(crate) config: LogConfig,
     seq: Mutex<SeqState>,
-    segments: RwLock<BTreeMap<u32, Arc<Segment>>>,
+    pub(crate) segments: RwLock<BTreeMap<u32, Arc<Segment>>>,
     /// End of the bytes written to segment files, as a packed [`Loc`].
     written: AtomicU64,
     /// Newest acknowledged position: readers see nothing newer.
-    visible: AtomicU64,
+    pub(crate) visible: AtomicU64,
     /// Version tag of the record at `visible`.
     visible_version: AtomicU64,
     /// Version tag of the newest record appended (acknowledged or not).
@@ -192,7 +193,7 @@ impl FileLog {
             open: Chunk { segment, start: rec.tail_offset, data: Vec::new() },
             sealed: VecDeque::new(),
             closed: false,
-            last_time_ms: rec.last_time_ms,
+            last_time_ms: rec.last_time_ms.max(start.time_ms),
         };
         let unsynced = rec.segments.iter().map(|s| s.id).collect();
         let zeroed = Loc::new(segment, rec.tail_offset);
@@ -247,13 +248,19 @@ impl FileLog {
     /// refused with `VersionOrder`. If `fill` fails, nothing is appended.
     /// Returns the position; call [`FileLog::commit`] to wait until it is
     /// acknowledged.
+    ///
+    /// The record's *log time* is `log_time` (a time a shared log gave the
+    /// record) or, if `None`, this machine's clock; either way raised to the
+    /// previous record's, so log times never decrease and, for a copy of a
+    /// shared log, are the same on every node.
     pub fn append<E: From<LogError>>(
         &self,
         rtype: RecordType,
         payload_len: usize,
+        log_time: Option<u64>,
         fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<u64, E>,
     ) -> Result<u64, E> {
-        self.inner.append(rtype, payload_len, fill)
+        self.inner.append(rtype, payload_len, log_time, fill)
     }
 
     /// A handle that appends and syncs from another thread (a store's
@@ -281,6 +288,25 @@ impl FileLog {
     /// Calls `f` with the `len` bytes at `loc`, wherever they are now.
     pub fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
         self.inner.read(loc, len, f)
+    }
+
+    /// The acknowledged record at `position`, from its frame header (see
+    /// [`crate::locate`]); `None` if the log's segments hold no such record
+    /// (a compacted file replaced it, or it is not acknowledged yet).
+    pub fn locate(&self, position: u64) -> Result<Option<RecordMeta>> {
+        self.inner.locate(position)
+    }
+
+    /// Calls `f` with the acknowledged record at `position`, its frame
+    /// checksum checked; `None` as for [`FileLog::locate`].
+    pub fn read_record<R>(&self, position: u64, f: impl FnOnce(RecordRef<'_>) -> R) -> Result<Option<R>> {
+        self.inner.read_record(position, f)
+    }
+
+    /// The newest acknowledged position whose log time is at most
+    /// `time_ms`; `None` if the oldest record in the segments is later.
+    pub fn position_at_time(&self, time_ms: u64) -> Result<Option<u64>> {
+        self.inner.position_at_time(time_ms)
     }
 
     /// The newest acknowledged position (0 when empty).
@@ -431,9 +457,10 @@ impl LogHandle {
         &self,
         rtype: RecordType,
         payload_len: usize,
+        log_time: Option<u64>,
         fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<u64, E>,
     ) -> Result<u64, E> {
-        self.inner.append(rtype, payload_len, fill)
+        self.inner.append(rtype, payload_len, log_time, fill)
     }
 
     /// [`FileLog::sync`].
@@ -505,6 +532,7 @@ impl Inner {
         &self,
         rtype: RecordType,
         payload_len: usize,
+        log_time: Option<u64>,
         fill: impl FnOnce(u64, Loc, &mut [u8]) -> Result<u64, E>,
     ) -> Result<u64, E> {
         if payload_len > MAX_PAYLOAD_LEN {
@@ -527,7 +555,7 @@ impl Inner {
         }
         let position = s.next_position;
         let payload_loc = Loc::new(s.segment, s.offset + FRAME_HEADER_LEN as u64);
-        let time_ms = s.last_time_ms.max(now_ms());
+        let time_ms = s.last_time_ms.max(log_time.unwrap_or_else(now_ms));
         let start = begin_frame(&mut s.open.data, rtype, position, time_ms, payload_len);
         let version = match fill(position, payload_loc, &mut s.open.data[start + FRAME_HEADER_LEN..]) {
             Ok(v) if v >= s.last_version => v,
@@ -720,7 +748,7 @@ impl Inner {
         Ok(())
     }
 
-    fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
+    pub(crate) fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
         let end = loc.forward(len as u64).to_u64();
         if end > self.written.load(Ordering::Acquire) {
             let s = self.seq.lock();

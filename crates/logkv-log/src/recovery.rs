@@ -35,11 +35,14 @@ pub struct ReplayStart {
     /// before it are not read, and its records are not visited (0: visit
     /// all).
     pub known_through: u64,
+    /// The log time of the record at `known_through`: no record after it
+    /// gets an earlier time, even when no segment holds that record.
+    pub time_ms: u64,
 }
 
 impl Default for ReplayStart {
     fn default() -> Self {
-        Self { first_position: 1, known_through: 0 }
+        Self { first_position: 1, known_through: 0, time_ms: 0 }
     }
 }
 
@@ -182,14 +185,7 @@ pub(crate) fn recover<E: From<LogError>>(
         let bytes = seg.contents()?;
         let found = |offset: u64, torn: bool, detail: String| Some(Anomaly { index, offset, torn, detail });
         match SegmentHeader::decode(&bytes) {
-            Err(HeaderError::TooOld(v)) => {
-                return Err(LogError::TooOld {
-                    file: seg.path.clone(),
-                    found: v.into(),
-                    supported: FORMAT_VERSION.into(),
-                }
-                .into())
-            }
+            Err(HeaderError::TooOld(v)) => return Err(LogError::too_old(&seg.path, v).into()),
             Err(HeaderError::TooNew(v)) => {
                 return Err(LogError::TooNew {
                     file: seg.path.clone(),

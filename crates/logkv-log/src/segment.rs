@@ -8,6 +8,7 @@ use logkv_fs::{File, FileSystem};
 
 use crate::error::{LogError, Result};
 use crate::format::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_LEN};
+use crate::locate::Marks;
 
 /// An open segment. Reads go through a memory map when the file system
 /// offers one (no syscall per read), else through `read_at`.
@@ -21,6 +22,10 @@ pub struct Segment {
     pub file: Arc<dyn File>,
     /// Bytes reserved for this segment (its file length).
     pub capacity: u64,
+    /// Position of its first record (0 if its header is unreadable).
+    pub first_position: u64,
+    /// Where its records are, sparsely, for lookups by position and time.
+    pub(crate) marks: parking_lot::Mutex<Marks>,
     map: Option<memmap2::Mmap>,
 }
 
@@ -80,7 +85,12 @@ impl Segment {
 
     fn with_file(id: u32, path: PathBuf, file: Arc<dyn File>, capacity: u64) -> Result<Self> {
         let map = file.map(capacity).map_err(|e| LogError::io(&path, e))?;
-        Ok(Self { id, path, file, capacity, map })
+        let mut seg = Self { id, path, file, capacity, first_position: 0, marks: Default::default(), map };
+        if capacity >= SEGMENT_HEADER_LEN {
+            let header = seg.with_bytes(0, SEGMENT_HEADER_LEN as usize, |b| SegmentHeader::decode(b).ok())?;
+            seg.first_position = header.map_or(0, |h| h.first_position);
+        }
+        Ok(seg)
     }
 
     /// Calls `f` with `len` bytes at `offset`.

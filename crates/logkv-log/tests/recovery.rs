@@ -60,7 +60,7 @@ fn payload(i: u64) -> Vec<u8> {
 fn append(log: &FileLog, data: &[u8]) -> Loc {
     let mut at = None;
     let position = log
-        .append::<LogError>(RecordType::Batch, data.len(), |position, loc, buf| {
+        .append::<LogError>(RecordType::Batch, data.len(), None, |position, loc, buf| {
             buf.copy_from_slice(data);
             at = Some(loc);
             Ok(position)

@@ -28,7 +28,7 @@ fn open(fs: &SimFs, durability: Durability) -> Result<(FileLog, Vec<u64>), LogEr
 
 /// Appends a record whose payload is its tag; returns the position.
 fn append(log: &FileLog, tag: u64) -> Result<u64, LogError> {
-    log.append::<LogError>(RecordType::Applied, 8, |_, _, buf| {
+    log.append::<LogError>(RecordType::Applied, 8, None, |_, _, buf| {
         buf.copy_from_slice(&tag.to_le_bytes());
         Ok(tag)
     })

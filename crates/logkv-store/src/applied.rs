@@ -1,10 +1,13 @@
 //! The payload of an `Applied` record: a signed entry exactly as it was
-//! logged, followed by the version records the node derived from it.
+//! logged, what the node made of it, and the version records it derived.
 //!
 //! ```text
-//! version   u64   the record's version tag (the newest version it creates)
+//! version   u64       the record's version tag (the newest version it creates)
+//! state     32 bytes  the node's state after the entry (opaque here: its digest)
 //! entry_len u32
 //! entry     entry_len bytes, never modified
+//! annex_len u32
+//! annex     annex_len bytes, opaque here (the node's transaction results)
 //! op_count  u32
 //! ops       the version records (see [`crate::record`])
 //! ```
@@ -12,12 +15,16 @@
 //! Little-endian. Values written by the entry are not copied: a `put_ref`
 //! op points back into `entry`. Ops carry explicit versions (never
 //! decreasing, at most `version`); replay indexes them without looking at
-//! the entry, which the node verified before it wrote the record.
+//! the entry, which the node verified before it wrote the record. State and
+//! annex are per record, not per key, so they cost the index nothing and
+//! are read by position ([`crate::Store::applied_at`]).
 
-use crate::record::{parse_ops, OpHeader, OpKind, OpRef, OpRule, OP_HEADER_LEN, VALUE_BACK_LEN};
+use crate::record::{parse_ops, value_crc, OpHeader, OpKind, OpRef, OpRule, OP_HEADER_LEN, VALUE_BACK_LEN};
 
 /// Bytes of an applied payload before the entry.
-pub const APPLIED_HEADER_LEN: usize = 8 + 4;
+pub const APPLIED_HEADER_LEN: usize = 8 + STATE_LEN + 4;
+/// Bytes of the state an applied record carries.
+pub const STATE_LEN: usize = 32;
 
 /// What an op of an applied entry leaves as the key's value.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -80,7 +87,9 @@ impl AppliedOp<'_> {
 
     /// Writes the op at `at` in `payload` with version `version` and
     /// previous version record `prev`; `entry_at` is where the record's
-    /// entry starts in `payload` (for `put_ref`). Returns the op's length.
+    /// entry starts in `payload` (for `put_ref`, whose value is read there
+    /// for the op's checksum, so the entry must be in place). Returns the
+    /// op's length.
     pub(crate) fn encode(
         &self,
         payload: &mut [u8],
@@ -89,6 +98,11 @@ impl AppliedOp<'_> {
         prev: Option<logkv_log::Loc>,
         entry_at: usize,
     ) -> usize {
+        let value = match self.value {
+            AppliedValue::Put(v) => v,
+            AppliedValue::InEntry { offset, len } => &payload[entry_at + offset..entry_at + offset + len],
+            AppliedValue::Delete => &[],
+        };
         let header = OpHeader {
             kind: self.kind(),
             key_len: self.key.len() as u16,
@@ -97,6 +111,7 @@ impl AppliedOp<'_> {
             version,
             prev,
             truncated: false,
+            crc: value_crc(self.key, value),
         };
         header.encode(&mut payload[at..]);
         let key_at = at + OP_HEADER_LEN;
@@ -116,8 +131,30 @@ impl AppliedOp<'_> {
 }
 
 /// Bytes of the payload of an applied record.
-pub(crate) fn payload_len(entry_len: usize, ops: &[AppliedOp<'_>]) -> usize {
-    APPLIED_HEADER_LEN + entry_len + 4 + ops.iter().map(AppliedOp::op_len).sum::<usize>()
+pub(crate) fn payload_len(entry_len: usize, annex_len: usize, ops: &[AppliedOp<'_>]) -> usize {
+    APPLIED_HEADER_LEN + entry_len + 4 + annex_len + 4 + ops.iter().map(AppliedOp::op_len).sum::<usize>()
+}
+
+/// Writes the parts of an applied payload before its ops (version, state,
+/// entry, annex, op count) into `buf`; returns where the first op goes.
+pub(crate) fn encode_head(
+    buf: &mut [u8],
+    version: u64,
+    state: &[u8; STATE_LEN],
+    entry: &[u8],
+    annex: &[u8],
+    op_count: usize,
+) -> usize {
+    buf[..8].copy_from_slice(&version.to_le_bytes());
+    buf[8..8 + STATE_LEN].copy_from_slice(state);
+    let mut at = 8 + STATE_LEN;
+    for part in [entry, annex] {
+        buf[at..at + 4].copy_from_slice(&(part.len() as u32).to_le_bytes());
+        buf[at + 4..at + 4 + part.len()].copy_from_slice(part);
+        at += 4 + part.len();
+    }
+    buf[at..at + 4].copy_from_slice(&(op_count as u32).to_le_bytes());
+    at + 4
 }
 
 /// An applied payload being read.
@@ -125,8 +162,12 @@ pub(crate) fn payload_len(entry_len: usize, ops: &[AppliedOp<'_>]) -> usize {
 pub struct ParsedApplied<'a> {
     /// The record's version tag.
     pub version: u64,
+    /// The node's state after the entry.
+    pub state: [u8; STATE_LEN],
     /// The entry.
     pub entry: &'a [u8],
+    /// The node's annex (its transaction results).
+    pub annex: &'a [u8],
     /// The ops.
     pub ops: Vec<OpRef<'a>>,
 }
@@ -137,14 +178,24 @@ pub fn parse_applied(payload: &[u8]) -> Result<ParsedApplied<'_>, String> {
         return Err("applied record shorter than its header".into());
     }
     let version = u64::from_le_bytes(payload[..8].try_into().expect("8 bytes"));
-    let entry_len = u32::from_le_bytes(payload[8..12].try_into().expect("4 bytes")) as usize;
-    let entry_end = APPLIED_HEADER_LEN
-        .checked_add(entry_len)
-        .filter(|&e| e <= payload.len())
-        .ok_or("entry runs past the end of the record")?;
+    let state = payload[8..8 + STATE_LEN].try_into().expect("32 bytes");
+    let (entry, entry_end) = sized(payload, 8 + STATE_LEN, "entry")?;
+    let (annex, annex_end) = sized(payload, entry_end, "annex")?;
     let ops =
-        parse_ops(payload, entry_end, OpRule::Applied { version, refs: APPLIED_HEADER_LEN..entry_end })?;
-    Ok(ParsedApplied { version, entry: &payload[APPLIED_HEADER_LEN..entry_end], ops })
+        parse_ops(payload, annex_end, OpRule::Applied { version, refs: APPLIED_HEADER_LEN..entry_end })?;
+    Ok(ParsedApplied { version, state, entry, annex, ops })
+}
+
+/// The `len u32 | bytes` part of `payload` at `at`, and where it ends.
+fn sized<'a>(payload: &'a [u8], at: usize, what: &str) -> Result<(&'a [u8], usize), String> {
+    let short = || format!("{what} runs past the end of the record");
+    let len = payload.get(at..at + 4).ok_or_else(short)?;
+    let start = at + 4;
+    let end = start
+        .checked_add(u32::from_le_bytes(len.try_into().expect("4 bytes")) as usize)
+        .filter(|&e| e <= payload.len())
+        .ok_or_else(short)?;
+    Ok((&payload[start..end], end))
 }
 
 #[cfg(test)]
@@ -164,19 +215,15 @@ mod tests {
             AppliedOp { keyspace: 1, key: b"r", version: 10, value: AppliedValue::Put(b"Commit") },
             AppliedOp { keyspace: 2, key: b"gone", version: 11, value: AppliedValue::Delete },
         ];
-        let mut payload = vec![0u8; payload_len(entry.len(), &ops)];
-        payload[..8].copy_from_slice(&11u64.to_le_bytes());
-        payload[8..12].copy_from_slice(&(entry.len() as u32).to_le_bytes());
-        payload[12..12 + entry.len()].copy_from_slice(entry);
-        let mut at = 12 + entry.len();
-        payload[at..at + 4].copy_from_slice(&3u32.to_le_bytes());
-        at += 4;
+        let mut payload = vec![0u8; payload_len(entry.len(), 7, &ops)];
+        let mut at = encode_head(&mut payload, 11, &[9; STATE_LEN], entry, b"results", ops.len());
         for op in &ops {
             at += op.encode(&mut payload, at, op.version, None, APPLIED_HEADER_LEN);
         }
         assert_eq!(at, payload.len());
         let parsed = parse_applied(&payload).unwrap();
         assert_eq!((parsed.version, parsed.entry), (11, &entry[..]));
+        assert_eq!((parsed.state, parsed.annex), ([9; STATE_LEN], &b"results"[..]));
         let first = &parsed.ops[0];
         assert_eq!((first.header.kind, first.header.keyspace, first.key), (OpKind::PutRef, 2, &b"k"[..]));
         let value_at = first.value_at.unwrap();

@@ -59,7 +59,6 @@ struct Record {
     segment: usize,
     offset: u64,
     position: u64,
-    time_ms: u64,
     tag: u64,
 }
 
@@ -74,16 +73,10 @@ impl Store {
             let mut offset = SEGMENT_HEADER_LEN as usize;
             while let FrameRead::Intact(frame) = read_frame(&bytes[offset..]) {
                 let tag = match RecordType::from_byte(frame.rtype) {
-                    Some(RecordType::Applied) if frame.payload.len() >= 8 => u64_at(frame.payload, 0),
-                    _ => frame.position,
+                    Some(rtype) => tag_of(rtype, frame.position, frame.payload),
+                    None => frame.position,
                 };
-                let record = Record {
-                    segment: index,
-                    offset: offset as u64,
-                    position: frame.position,
-                    time_ms: frame.time_ms,
-                    tag,
-                };
+                let record = Record { segment: index, offset: offset as u64, position: frame.position, tag };
                 if record.position > self.visible_position() || !f(&record) {
                     return Ok(());
                 }
@@ -96,14 +89,10 @@ impl Store {
     /// The version of the newest record appended at or before `time_ms`
     /// (Unix milliseconds).
     pub fn version_at_time(&self, time_ms: u64) -> Result<u64> {
-        let mut found = None;
-        self.scan_records(&mut |r| {
-            if r.time_ms > time_ms {
-                return false;
-            }
-            found = Some(r.tag);
-            true
-        })?;
+        let found = match self.position_at_time(time_ms)? {
+            Some(position) => self.log.read_record(position, |r| tag_of(r.rtype, r.position, r.payload))?,
+            None => None,
+        };
         match (found, self.compacted()) {
             (Some(v), _) => Ok(v),
             (None, None) => Ok(0),
@@ -248,7 +237,7 @@ impl Store {
             return Ok(Some((h.version, None)));
         }
         let value = self
-            .locate_value(loc, &h, key.len())?
+            .op_value(loc, &h, key)?
             .ok_or_else(|| StoreError::Invalid("a value moved during the export".into()))?;
         Ok(Some((h.version, Some(value))))
     }
@@ -265,6 +254,15 @@ impl Store {
         copy_file(fs, file, &dir.join(head::file_name(FIRST_HEAD_ID)), None)?;
         fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
         Ok(*head.info())
+    }
+}
+
+/// A record's version tag: a batch's position, an applied record's
+/// `version` field.
+fn tag_of(rtype: RecordType, position: u64, payload: &[u8]) -> u64 {
+    match rtype {
+        RecordType::Applied if payload.len() >= 8 => u64_at(payload, 0),
+        _ => position,
     }
 }
 

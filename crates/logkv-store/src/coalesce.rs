@@ -243,7 +243,7 @@ impl Coalescer {
         slots.sort_unstable_by_key(|&(k, _)| k);
         let len = BATCH_HEADER_LEN + slots.iter().map(|&(_, s)| pending.slots[s].op.len()).sum::<usize>();
         let index = &self.index;
-        let written = self.log.append(RecordType::Batch, len, |position, payload_loc, buf| {
+        let written = self.log.append(RecordType::Batch, len, None, |position, payload_loc, buf| {
             if position != pending.position {
                 let why =
                     format!("the pending batch was numbered {} but would get {position}", pending.position);

@@ -260,7 +260,7 @@ impl Store {
         if h.kind == OpKind::Delete {
             return Ok(None);
         }
-        let value = self.locate_value(loc, h, key.len())?.ok_or_else(|| {
+        let value = self.op_value(loc, h, key)?.ok_or_else(|| {
             StoreError::Invalid(format!("a value of keyspace {keyspace} moved during compaction"))
         })?;
         Ok(Some(value))

@@ -36,6 +36,17 @@ pub enum StoreError {
         /// What was wrong.
         detail: String,
     },
+    /// A version record's checksum (CRC32C of its key and value) does not
+    /// match the bytes read: the value is not returned.
+    #[error("checksum mismatch in {file} at offset {offset}: {detail}")]
+    Checksum {
+        /// The file holding the version record.
+        file: PathBuf,
+        /// Byte offset of the version record in it.
+        offset: u64,
+        /// What was read.
+        detail: String,
+    },
     /// Version records given to the store contradict each other or the log
     /// (a key outside the format, a reference outside the entry, versions
     /// out of order); nothing was written.
@@ -72,7 +83,10 @@ pub enum StoreError {
 impl StoreError {
     /// Whether the data on disk is damaged (as opposed to bad input or I/O).
     pub fn is_corruption(&self) -> bool {
-        matches!(self, Self::BadRecord { .. } | Self::Log(LogError::Corruption { .. }))
+        matches!(
+            self,
+            Self::BadRecord { .. } | Self::Checksum { .. } | Self::Log(LogError::Corruption { .. })
+        )
     }
 }
 

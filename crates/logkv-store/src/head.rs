@@ -28,7 +28,7 @@ use logkv_log::format::{
 use logkv_log::{Loc, LogError};
 
 use crate::error::{Result, StoreError};
-use crate::record::{parse_ops, OpHeader, OpKind, OpRef, OpRule, BATCH_HEADER_LEN, OP_HEADER_LEN};
+use crate::record::{parse_ops, value_crc, OpHeader, OpKind, OpRef, OpRule, BATCH_HEADER_LEN, OP_HEADER_LEN};
 
 /// First bytes of a compacted file.
 pub const HEAD_MAGIC: [u8; 8] = *b"LOGKVHED";
@@ -401,6 +401,7 @@ impl<'a> HeadWriter<'a> {
             version,
             prev,
             truncated,
+            crc: value_crc(key, value.unwrap_or_default()),
         };
         let at = self.block.len();
         let loc = Loc::new(self.id, self.offset + at as u64);

@@ -43,6 +43,9 @@ pub(crate) struct Keyspaces {
     /// compaction (estimated at the size of the superseding record): what
     /// triggers compaction.
     pub(crate) superseded_bytes: u64,
+    /// The state and version tag of the newest applied record indexed
+    /// (see [`crate::Store::newest_state`]).
+    pub(crate) newest_state: Option<([u8; 32], u64)>,
 }
 
 /// The newest record an index holds.
@@ -64,7 +67,7 @@ impl Keyspaces {
     /// Assembles keyspaces loaded from a checkpoint or a compacted file.
     pub(crate) fn from_parts(spaces: BTreeMap<u32, Index>, live: u64, through: Through) -> Self {
         let heap_bytes = spaces.values().map(|i| i.heap_bytes() + KEYSPACE_OVERHEAD).sum();
-        Self { spaces, heap_bytes, live, through, superseded_bytes: 0 }
+        Self { spaces, heap_bytes, live, through, superseded_bytes: 0, newest_state: None }
     }
 
     /// A snapshot of every keyspace, costing a pointer per chunk.

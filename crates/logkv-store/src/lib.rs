@@ -9,6 +9,7 @@
 pub mod applied;
 mod backup;
 mod batch;
+mod by_position;
 mod checkpoint;
 mod coalesce;
 mod compact;
@@ -28,6 +29,7 @@ mod write;
 pub use applied::{AppliedOp, AppliedValue};
 pub use backup::{inspect_checkpoints, inspect_compacted, ExportReport, RestoreReport};
 pub use batch::{Op, WriteBatch};
+pub use by_position::AppliedRecord;
 pub use checkpoint::CheckpointInfo;
 pub use compact::CompactionReport;
 pub use error::{Result, StoreError};
@@ -39,5 +41,5 @@ pub use open::OpenReport;
 pub use retention::Retention;
 pub use scan::{Scan, ScanOptions};
 pub use store::{
-    HistoryEntry, Newest, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,
+    HistoryEntry, Newest, NewestMeta, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,
 };

@@ -70,7 +70,7 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
                 continue;
             }
         };
-        let start = ReplayStart { first_position, known_through: loaded.info.position };
+        let start = ReplayStart { first_position, known_through: loaded.info.position, time_ms: 0 };
         let (log, index, replayed) =
             replay(&fs, dir, options.log.clone(), start, loaded.index, max_index_bytes, progress)?;
         if log.next_position() <= loaded.info.position {
@@ -99,7 +99,7 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
                 Some(h) => index_of(h, through, progress)?,
                 None => Keyspaces::default(),
             };
-            let start = ReplayStart { first_position, known_through: head_through };
+            let start = ReplayStart { first_position, known_through: head_through, time_ms: 0 };
             let (log, index, replayed) =
                 replay(&fs, dir, options.log.clone(), start, index, max_index_bytes, progress)?;
             (log, index, replayed, false)
@@ -127,6 +127,8 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
         last_checkpoint: Mutex::new(loaded_checkpoint),
         dir: dir.to_path_buf(),
         report,
+        verify_checksums: options.verify_checksums,
+        checksum_failures: 0.into(),
         _lock: lock,
     };
     if stale_checkpoint {
@@ -239,6 +241,7 @@ fn index_record(
         }
         RecordType::Applied => {
             let parsed = parse_applied(r.payload).map_err(bad)?;
+            index.newest_state = Some((parsed.state, parsed.version));
             (parsed.ops, parsed.version, Deletes::Versioned)
         }
         RecordType::Compacted => return Err(bad("a compacted block in a log segment".into())),

@@ -1,7 +1,7 @@
 //! The store's version records ("ops") and the payload of a `Batch` record.
 //!
 //! ```text
-//! op: kind u8 | key_len u16 | value_len u32 | keyspace u32 | version u64 | prev u64 | key | body
+//! op: kind u8 | key_len u16 | value_len u32 | keyspace u32 | version u64 | prev u64 | crc u32 | key | body
 //! body: put: value (value_len bytes); put_ref: value_back u32; delete: nothing
 //! batch payload: op_count u32 | op_count x op
 //! ```
@@ -14,11 +14,16 @@
 //! `value_len` bytes that start `value_back` bytes before the op's first
 //! byte, inside the same record (an `Applied` record's entry, see
 //! [`crate::applied`]).
+//!
+//! `crc` is CRC32C of `key || value` (the value wherever it lives, empty
+//! for a delete). A frame's checksum is checked only when a segment is
+//! replayed, and segments behind a checkpoint never are: the op's own
+//! checksum is what lets every read check exactly the bytes it returns.
 
 use logkv_log::Loc;
 
 /// Bytes of an op before its key.
-pub const OP_HEADER_LEN: usize = 1 + 2 + 4 + 4 + 8 + 8;
+pub const OP_HEADER_LEN: usize = 1 + 2 + 4 + 4 + 8 + 8 + 4;
 /// Bytes of a batch payload before its first op.
 pub const BATCH_HEADER_LEN: usize = 4;
 /// Bytes of a `put_ref` op after its key (`value_back`).
@@ -62,6 +67,14 @@ pub struct OpHeader {
     /// version older than this record is answered "compacted" (bit 63 of
     /// `prev` on disk).
     pub truncated: bool,
+    /// CRC32C of `key || value` ([`value_crc`]).
+    pub crc: u32,
+}
+
+/// The checksum an op carries: CRC32C of its key followed by its value
+/// (empty for a delete).
+pub fn value_crc(key: &[u8], value: &[u8]) -> u32 {
+    crc32c::crc32c_append(crc32c::crc32c(key), value)
 }
 
 /// Bit 63 of an op's `prev`: older versions were dropped by compaction.
@@ -91,6 +104,7 @@ impl OpHeader {
         out[11..19].copy_from_slice(&self.version.to_le_bytes());
         let prev = self.prev.map_or(0, Loc::to_u64) | if self.truncated { TRUNCATED } else { 0 };
         out[19..27].copy_from_slice(&prev.to_le_bytes());
+        out[27..31].copy_from_slice(&self.crc.to_le_bytes());
     }
 
     /// Reads a header; `None` if the bytes are not a valid one.
@@ -109,12 +123,13 @@ impl OpHeader {
         let keyspace = u32::from_le_bytes(b[7..11].try_into().ok()?);
         let version = u64::from_le_bytes(b[11..19].try_into().ok()?);
         let prev = u64::from_le_bytes(b[19..27].try_into().ok()?);
+        let crc = u32::from_le_bytes(b[27..31].try_into().ok()?);
         if key_len == 0 || (kind == OpKind::Delete && value_len != 0) {
             return None;
         }
         let truncated = prev & TRUNCATED != 0;
         let prev = (prev & !TRUNCATED != 0).then(|| Loc::from_u64(prev));
-        Some(Self { kind, key_len, value_len, keyspace, version, prev, truncated })
+        Some(Self { kind, key_len, value_len, keyspace, version, prev, truncated, crc })
     }
 }
 
@@ -238,6 +253,7 @@ mod tests {
             version: 42,
             prev: Some(Loc::new(2, 99)),
             truncated: true,
+            crc: 0xdead_beef,
         };
         let mut b = [0u8; OP_HEADER_LEN];
         h.encode(&mut b);
@@ -247,7 +263,16 @@ mod tests {
     }
 
     fn op(kind: OpKind, version: u64, value_len: u32, body: &[u8]) -> Vec<u8> {
-        let h = OpHeader { kind, key_len: 1, value_len, keyspace: 0, version, prev: None, truncated: false };
+        let h = OpHeader {
+            kind,
+            key_len: 1,
+            value_len,
+            keyspace: 0,
+            version,
+            prev: None,
+            truncated: false,
+            crc: 0,
+        };
         let mut b = vec![0u8; OP_HEADER_LEN];
         h.encode(&mut b);
         b.push(b'k');

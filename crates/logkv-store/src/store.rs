@@ -18,6 +18,7 @@
 
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use logkv_fs::{DynFs, LockGuard, StdFs};
@@ -31,7 +32,7 @@ use crate::keyspaces::Keyspaces;
 use crate::limits::Limits;
 use crate::maintenance::{CheckpointReport, Maintenance, MaintenanceOptions};
 use crate::open::OpenReport;
-use crate::record::{OpHeader, OpKind, OP_HEADER_LEN, VALUE_BACK_LEN};
+use crate::record::{value_crc, OpHeader, OpKind, OP_HEADER_LEN, VALUE_BACK_LEN};
 use crate::retention::Retention;
 use crate::scan::{Scan, ScanOptions};
 
@@ -51,6 +52,9 @@ pub struct StoreOptions {
     pub retention: Retention,
     /// When checkpoints and compactions run.
     pub maintenance: MaintenanceOptions,
+    /// Check every value read against its version record's checksum
+    /// (default). Off only to measure what the checks cost.
+    pub verify_checksums: bool,
 }
 
 impl Default for StoreOptions {
@@ -61,6 +65,7 @@ impl Default for StoreOptions {
             limits: Limits::default(),
             retention: Retention::default(),
             maintenance: MaintenanceOptions::default(),
+            verify_checksums: true,
         }
     }
 }
@@ -95,6 +100,20 @@ pub struct Newest {
     pub value: Option<Vec<u8>>,
 }
 
+/// A key's newest version record as its header alone describes it (no
+/// value is read): what the runtime's digest needs to retract a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct NewestMeta {
+    /// Its version.
+    pub version: u64,
+    /// Whether it deleted the key.
+    pub deleted: bool,
+    /// Value length (0 for a delete).
+    pub value_len: u32,
+    /// CRC32C of the key followed by the value.
+    pub crc: u32,
+}
+
 /// Where the bytes of a value live on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ValueLocation {
@@ -118,12 +137,12 @@ pub(crate) enum Located {
     Moved,
 }
 
-/// A value found at a version: where its bytes are.
+/// A value found at a version: its version record and where its bytes are.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Found {
-    pub(crate) loc: Loc,
-    pub(crate) len: usize,
-    pub(crate) version: u64,
+    pub(crate) op: Loc,
+    pub(crate) header: OpHeader,
+    pub(crate) value: Loc,
 }
 
 /// An embedded key-value store whose values live in its log.
@@ -144,6 +163,10 @@ pub struct Store {
     pub(crate) last_checkpoint: Mutex<Option<CheckpointReport>>,
     pub(crate) dir: PathBuf,
     pub(crate) report: OpenReport,
+    /// Whether values are checked against their checksums.
+    pub(crate) verify_checksums: bool,
+    /// Values whose checksum did not match (each refused).
+    pub(crate) checksum_failures: AtomicU64,
     pub(crate) _lock: Box<dyn LockGuard>,
 }
 
@@ -230,26 +253,54 @@ impl Store {
     /// Other readers use [`Store::get_at_in`].
     pub fn newest_in(&self, keyspace: u32, key: &[u8]) -> Result<Option<Newest>> {
         self.read_settled(keyspace, key, &|| {
-            let Some(meta) = self.index.read().get(keyspace, key) else {
+            let Some((loc, h)) = (match self.newest_record(keyspace, key)? {
+                Some(found) => found,
+                None => return Ok(None),
+            }) else {
                 return Ok(Some(None));
-            };
-            let (loc, h) = match self.version_record(keyspace, key, Loc::from_u64(meta))? {
-                Step::At(loc, h) => (loc, h),
-                Step::Dropped => return Ok(Some(None)),
-                Step::Moved => return Ok(None),
             };
             let value = match h.kind {
                 OpKind::Delete => None,
-                _ => {
-                    let at = self.value_loc(loc, &h, key.len())?.unwrap_or_default();
-                    match self.read_value(at, h.value_len as usize)? {
-                        Some(v) => Some(v),
-                        None => return Ok(None),
-                    }
-                }
+                _ => match self.op_value(loc, &h, key)? {
+                    Some(v) => Some(v),
+                    None => return Ok(None),
+                },
             };
             Ok(Some(Some(Newest { version: h.version, value })))
         })
+    }
+
+    /// What [`Store::newest_in`] would find, from the version record's
+    /// header alone: no value is read (and so none checked).
+    pub fn newest_meta_in(&self, keyspace: u32, key: &[u8]) -> Result<Option<NewestMeta>> {
+        self.read_settled(keyspace, key, &|| {
+            Ok(self.newest_record(keyspace, key)?.map(|found| {
+                found.map(|(_, h)| NewestMeta {
+                    version: h.version,
+                    deleted: h.kind == OpKind::Delete,
+                    value_len: h.value_len,
+                    crc: h.crc,
+                })
+            }))
+        })
+    }
+
+    /// The newest version record of a key, sequenced or not: `Some(None)`
+    /// if there is none, `None` if it moved under the read.
+    fn newest_record(&self, keyspace: u32, key: &[u8]) -> Result<Option<Option<(Loc, OpHeader)>>> {
+        let Some(meta) = self.index.read().get(keyspace, key) else {
+            return Ok(Some(None));
+        };
+        Ok(match self.version_record(keyspace, key, Loc::from_u64(meta))? {
+            Step::At(loc, h) => Some(Some((loc, h))),
+            Step::Dropped => Some(None),
+            Step::Moved => None,
+        })
+    }
+
+    /// Values refused because their checksum did not match, since open.
+    pub fn checksum_failures(&self) -> u64 {
+        self.checksum_failures.load(Ordering::Relaxed)
     }
 
     /// Runs `attempt` until it returns `Some`: `None` means the records it
@@ -282,11 +333,11 @@ impl Store {
             return Ok(None);
         };
         match self.locate(keyspace, key, meta, at)? {
-            Located::Found(f) if !is_pending(f.loc.segment()) => Ok(Some(ValueLocation {
-                file: self.file_path(f.loc.segment()),
-                offset: f.loc.offset(),
-                len: f.len,
-                version: f.version,
+            Located::Found(f) if !is_pending(f.value.segment()) => Ok(Some(ValueLocation {
+                file: self.file_path(f.value.segment()),
+                offset: f.value.offset(),
+                len: f.header.value_len as usize,
+                version: f.header.version,
             })),
             Located::Absent => Ok(None),
             // Not in a file yet, or moving into one: write it out and ask again.
@@ -314,8 +365,8 @@ impl Store {
         let mut out = Vec::new();
         let mut next = self.index.read().get(keyspace, key).map(Loc::from_u64);
         while let Some(loc) = next {
-            let h = match self.version_record(keyspace, key, loc)? {
-                Step::At(_, h) => h,
+            let (here, h) = match self.version_record(keyspace, key, loc)? {
+                Step::At(here, h) => (here, h),
                 Step::Dropped => break,
                 Step::Moved => return Ok(None),
             };
@@ -325,6 +376,15 @@ impl Store {
             // walk that a compaction sent to the newest version in its new
             // file) was listed already.
             if h.version <= visible && out.last().is_none_or(|e: &HistoryEntry| h.version < e.version) {
+                // Listing a version vouches for its record: check it as a
+                // read of that version would.
+                if self.verify_checksums {
+                    match h.kind {
+                        OpKind::Delete => self.check(here, &h, key, &[])?,
+                        _ if self.op_value(here, &h, key)?.is_none() => return Ok(None),
+                        _ => {}
+                    }
+                }
                 out.push(HistoryEntry {
                     version: h.version,
                     deleted: h.kind == OpKind::Delete,
@@ -346,9 +406,9 @@ impl Store {
                 return Ok(Some(None));
             };
             match self.locate(keyspace, key, m, at)? {
-                Located::Found(f) => {
-                    Ok(self.read_value(f.loc, f.len)?.map(|data| Some(Value { data, version: f.version })))
-                }
+                Located::Found(f) => Ok(self
+                    .read_checked(f.op, &f.header, key, f.value)?
+                    .map(|data| Some(Value { data, version: f.header.version }))),
                 Located::Absent => Ok(Some(None)),
                 Located::Moved => Ok(None),
             }
@@ -379,11 +439,7 @@ impl Store {
                 // A reference whose segment was compacted away reads from a
                 // location no file has, so the caller looks the key up again.
                 let value = self.value_loc(here, &h, key.len())?.unwrap_or_default();
-                return Ok(Located::Found(Found {
-                    loc: value,
-                    len: h.value_len as usize,
-                    version: h.version,
-                }));
+                return Ok(Located::Found(Found { op: here, header: h, value }));
             }
             newest_seen = Some(h.version);
             match h.prev {
@@ -411,18 +467,48 @@ impl Store {
         }
     }
 
-    /// The value a put op at `loc` wrote; `None` if compaction removed its
-    /// file meanwhile.
-    pub(crate) fn locate_value(&self, loc: Loc, h: &OpHeader, key_len: usize) -> Result<Option<Vec<u8>>> {
-        match self.value_loc(loc, h, key_len)? {
-            Some(at) => self.read_value(at, h.value_len as usize),
+    /// The value the put op `h` at `op` wrote, checked; `None` if
+    /// compaction removed its file meanwhile.
+    pub(crate) fn op_value(&self, op: Loc, h: &OpHeader, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        match self.value_loc(op, h, key.len())? {
+            Some(at) => self.read_checked(op, h, key, at),
             None => Ok(None),
         }
     }
 
-    /// The value bytes at `loc`; `None` if compaction removed their file.
-    fn read_value(&self, loc: Loc, len: usize) -> Result<Option<Vec<u8>>> {
-        self.read_at(loc, len, <[u8]>::to_vec)
+    /// The value bytes at `at` of the op `h` at `op`, checked against the
+    /// op's checksum; `None` if compaction removed their file.
+    fn read_checked(&self, op: Loc, h: &OpHeader, key: &[u8], at: Loc) -> Result<Option<Vec<u8>>> {
+        let Some(value) = self.read_at(at, h.value_len as usize, <[u8]>::to_vec)? else {
+            return Ok(None);
+        };
+        // A pending write lives in memory and its slot may be rewritten
+        // between the header's read and the value's: read again.
+        if is_pending(op.segment()) && value_crc(key, &value) != h.crc {
+            return Ok(None);
+        }
+        self.check(op, h, key, &value)?;
+        Ok(Some(value))
+    }
+
+    /// Checks `value`, read for the op `h` at `op`, against the op's
+    /// checksum; a mismatch is counted, logged and refused.
+    pub(crate) fn check(&self, op: Loc, h: &OpHeader, key: &[u8], value: &[u8]) -> Result<()> {
+        let found = value_crc(key, value);
+        if !self.verify_checksums || found == h.crc {
+            return Ok(());
+        }
+        self.checksum_failures.fetch_add(1, Ordering::Relaxed);
+        let file = self.file_path(op.segment());
+        let detail = format!(
+            "version {} of key {} in keyspace {}: CRC32C {found:08x}, the record says {:08x}",
+            h.version,
+            hex(key),
+            h.keyspace,
+            h.crc
+        );
+        tracing::error!(file = %file.display(), offset = op.offset(), "checksum mismatch: {detail}");
+        Err(StoreError::Checksum { file, offset: op.offset(), detail })
     }
 
     /// Calls `f` with the `len` bytes at `loc`, in a log segment or the

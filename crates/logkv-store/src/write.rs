@@ -4,7 +4,7 @@
 
 use logkv_log::{Loc, LogError, RecordType};
 
-use crate::applied::{payload_len, AppliedOp, AppliedValue, APPLIED_HEADER_LEN};
+use crate::applied::{encode_head, payload_len, AppliedOp, AppliedValue, APPLIED_HEADER_LEN, STATE_LEN};
 use crate::batch::{Op, WriteBatch};
 use crate::coalesce::check_fits;
 use crate::error::{Result, StoreError};
@@ -38,7 +38,18 @@ enum Record<'a> {
     /// A batch of the plain API: versioned by its position.
     Batch { require_live: bool },
     /// An applied entry with its derived ops.
-    Applied { version: u64, entry: &'a [u8], position: Option<u64> },
+    Applied(Applied<'a>),
+}
+
+/// What an applied record carries besides its ops.
+#[derive(Clone, Copy)]
+struct Applied<'a> {
+    version: u64,
+    state: &'a [u8; STATE_LEN],
+    entry: &'a [u8],
+    annex: &'a [u8],
+    position: Option<u64>,
+    log_time: Option<u64>,
 }
 
 fn plain(op: &Op) -> AppliedOp<'_> {
@@ -98,10 +109,14 @@ impl Store {
         Ok(position)
     }
 
-    /// Appends an applied entry: `entry` verbatim, then `ops`, the version
-    /// records derived from it, indexed at once (readers see them once the
-    /// record is acknowledged: [`Store::commit`]). A value of the entry is
-    /// written as [`AppliedValue::InEntry`] and never copied.
+    /// Appends an applied entry: `entry` verbatim, the node's `state`
+    /// after it and its `annex` (both opaque to the store, read back by
+    /// [`Store::applied_at`]), then `ops`, the version records derived from
+    /// it, indexed at once (readers see them once the record is
+    /// acknowledged: [`Store::commit`]). A value of the entry is written as
+    /// [`AppliedValue::InEntry`] and never copied. `log_time` is the time a
+    /// shared log gave the entry (`None`: this machine's clock; see
+    /// [`logkv_log::FileLog::append`]).
     ///
     /// `version` is the record's version tag, at least every op's version;
     /// op versions must not decrease and must exceed every version already
@@ -110,12 +125,16 @@ impl Store {
     /// the format's limits (keys of 1..=65,535 bytes, values of at most
     /// 16 MiB) and `max_index_bytes`: what an entry may hold was decided
     /// before it was logged. Returns the record's position without waiting.
+    #[allow(clippy::too_many_arguments)] // the record's parts, as the format lists them
     pub fn append_applied(
         &self,
         position: Option<u64>,
         version: u64,
         entry: &[u8],
         ops: &[AppliedOp<'_>],
+        state: &[u8; STATE_LEN],
+        annex: &[u8],
+        log_time: Option<u64>,
     ) -> Result<u64> {
         let invalid = |what: String| Err(StoreError::Invalid(what));
         let mut last = 0;
@@ -139,10 +158,12 @@ impl Store {
         }
         check("op count", u32::MAX as usize, ops.len())?;
         check("entry length", u32::MAX as usize, entry.len())?;
+        check("annex length", u32::MAX as usize, annex.len())?;
         if let Some(c) = &self.coalescer {
             c.seal()?;
         }
-        self.sequence(Record::Applied { version, entry, position }, ops).map_err(|e| match e {
+        let record = Applied { version, state, entry, annex, position, log_time };
+        self.sequence(Record::Applied(record), ops).map_err(|e| match e {
             Refused::Store(e) => e,
             Refused::Absent => unreachable!("applied records never require a live key"),
         })
@@ -173,31 +194,33 @@ impl Store {
     /// Checks limits, then appends the record and updates the index in one
     /// step under the log's sequencing lock.
     fn sequence(&self, record: Record<'_>, ops: &[AppliedOp<'_>]) -> Result<u64, Refused> {
-        let (rtype, len, entry) = match record {
+        let (rtype, len, log_time) = match record {
             Record::Batch { .. } => {
                 self.check_batch(ops)?;
                 let len = BATCH_HEADER_LEN + ops.iter().map(AppliedOp::op_len).sum::<usize>();
-                (RecordType::Batch, len, &[][..])
+                (RecordType::Batch, len, None)
             }
-            Record::Applied { entry, .. } => (RecordType::Applied, payload_len(entry.len(), ops), entry),
+            Record::Applied(a) => {
+                (RecordType::Applied, payload_len(a.entry.len(), a.annex.len(), ops), a.log_time)
+            }
         };
-        self.log.append(rtype, len, |position, payload_loc, buf| {
+        self.log.append(rtype, len, log_time, |position, payload_loc, buf| {
             let previous = self.log.sequenced_version();
             let first = match record {
                 Record::Batch { .. } => position,
-                Record::Applied { version, .. } => ops.first().map_or(version, |o| o.version),
+                Record::Applied(a) => ops.first().map_or(a.version, |o| o.version),
             };
             if first <= previous && !ops.is_empty() {
                 let why = format!("version {first} does not exceed {previous}, the newest in the log");
                 return Err(StoreError::OutOfOrder(why).into());
             }
-            if let Record::Applied { version, .. } = record {
+            if let Record::Applied(Applied { version, .. }) = record {
                 if version < previous {
                     let why = format!("version tag {version} is below {previous}, the newest in the log");
                     return Err(StoreError::OutOfOrder(why).into());
                 }
             }
-            if let Record::Applied { position: Some(want), .. } = record {
+            if let Record::Applied(Applied { position: Some(want), .. }) = record {
                 if want != position {
                     let why = format!("the entry was numbered for position {want} but would get {position}");
                     return Err(StoreError::OutOfOrder(why).into());
@@ -211,7 +234,7 @@ impl Store {
             }
             let deletes = match record {
                 Record::Batch { .. } => Deletes::OfHeldKeys,
-                Record::Applied { .. } => Deletes::Versioned,
+                Record::Applied(_) => Deletes::Versioned,
             };
             index.reserve(
                 self.limits.max_index_bytes,
@@ -219,16 +242,15 @@ impl Store {
                 ops.iter().map(|o| (o.keyspace, o.kind(), o.key)),
             )?;
             let (tag, mut at) = match record {
-                Record::Batch { .. } => (position, 0),
-                Record::Applied { version, .. } => {
-                    buf[..8].copy_from_slice(&version.to_le_bytes());
-                    buf[8..12].copy_from_slice(&(entry.len() as u32).to_le_bytes());
-                    buf[APPLIED_HEADER_LEN..APPLIED_HEADER_LEN + entry.len()].copy_from_slice(entry);
-                    (version, APPLIED_HEADER_LEN + entry.len())
+                Record::Batch { .. } => {
+                    buf[..4].copy_from_slice(&(ops.len() as u32).to_le_bytes());
+                    (position, BATCH_HEADER_LEN)
+                }
+                Record::Applied(a) => {
+                    index.newest_state = Some((*a.state, a.version));
+                    (a.version, encode_head(buf, a.version, a.state, a.entry, a.annex, ops.len()))
                 }
             };
-            buf[at..at + 4].copy_from_slice(&(ops.len() as u32).to_le_bytes());
-            at += 4;
             for op in ops {
                 // Indexing first finds the previous version with the same
                 // search that updates the key; the header that points back
@@ -240,7 +262,7 @@ impl Store {
                 }
                 let version = match record {
                     Record::Batch { .. } => position,
-                    Record::Applied { .. } => op.version,
+                    Record::Applied(_) => op.version,
                 };
                 at += op.encode(buf, at, version, prev.map(Loc::from_u64), APPLIED_HEADER_LEN);
             }

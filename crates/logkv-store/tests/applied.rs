@@ -33,7 +33,7 @@ fn delete(keyspace: u32, key: &[u8], version: u64) -> AppliedOp<'_> {
 /// Appends and waits; the record's tag is its last op's version.
 fn apply(store: &Store, entry: &[u8], ops: &[AppliedOp<'_>]) -> u64 {
     let tag = ops.last().map_or(0, |o| o.version);
-    let position = store.append_applied(None, tag, entry, ops).expect("append");
+    let position = store.append_applied(None, tag, entry, ops, &[0; 32], &[], None).expect("append");
     store.commit(position).expect("commit");
     position
 }
@@ -86,7 +86,7 @@ fn ops_of_one_record_are_visible_as_of_each_of_their_versions() {
         delete(3, b"k", v(5, 3)),
         put(1, b"d", v(5, 3), b"digest"),
     ];
-    let position = store.append_applied(None, v(5, 3), entry, &ops).unwrap();
+    let position = store.append_applied(None, v(5, 3), entry, &ops, &[0; 32], &[], None).unwrap();
     assert_eq!(position, 1, "positions and versions are independent");
     // Sequenced, not yet acknowledged: hidden from readers, not from the appender.
     assert_eq!(store.version(), 0);
@@ -165,22 +165,40 @@ fn writes_out_of_version_order_are_refused_and_change_nothing() {
     let not_after = |e: StoreError| assert!(matches!(e, StoreError::OutOfOrder(_)), "{e}");
     // A plain put is versioned by its position (2), below v(3, 4).
     not_after(store.put(b"plain", b"x").unwrap_err());
-    not_after(store.append_applied(None, v(3, 9), b"e", &[put(2, b"k", v(3, 4), b"c")]).unwrap_err());
-    not_after(store.append_applied(Some(7), v(4, 0), b"e", &[put(2, b"k", v(4, 0), b"c")]).unwrap_err());
+    not_after(
+        store
+            .append_applied(None, v(3, 9), b"e", &[put(2, b"k", v(3, 4), b"c")], &[0; 32], &[], None)
+            .unwrap_err(),
+    );
+    not_after(
+        store
+            .append_applied(Some(7), v(4, 0), b"e", &[put(2, b"k", v(4, 0), b"c")], &[0; 32], &[], None)
+            .unwrap_err(),
+    );
     let invalid = |e: StoreError| assert!(matches!(e, StoreError::Invalid(_)), "{e}");
-    invalid(store.append_applied(None, v(4, 0), b"e", &[by_ref(2, b"k", v(4, 0), 1, 1)]).unwrap_err());
-    invalid(store.append_applied(None, v(4, 0), b"e", &[put(2, b"k", v(4, 1), b"c")]).unwrap_err());
-    not_after(store.append_applied(None, v(3, 3), b"nothing", &[]).unwrap_err());
+    invalid(
+        store
+            .append_applied(None, v(4, 0), b"e", &[by_ref(2, b"k", v(4, 0), 1, 1)], &[0; 32], &[], None)
+            .unwrap_err(),
+    );
+    invalid(
+        store
+            .append_applied(None, v(4, 0), b"e", &[put(2, b"k", v(4, 1), b"c")], &[0; 32], &[], None)
+            .unwrap_err(),
+    );
+    not_after(store.append_applied(None, v(3, 3), b"nothing", &[], &[0; 32], &[], None).unwrap_err());
     let backwards = [put(2, b"k", v(4, 1), b"c"), put(2, b"j", v(4, 0), b"c")];
-    invalid(store.append_applied(None, v(4, 1), b"e", &backwards).unwrap_err());
+    invalid(store.append_applied(None, v(4, 1), b"e", &backwards, &[0; 32], &[], None).unwrap_err());
     assert!(matches!(
-        store.append_applied(None, v(4, 0), b"e", &[put(2, b"", v(4, 0), b"c")]),
+        store.append_applied(None, v(4, 0), b"e", &[put(2, b"", v(4, 0), b"c")], &[0; 32], &[], None),
         Err(StoreError::EmptyKey)
     ));
     assert_eq!((store.next_position(), data(&store, 2, b"k", u64::MAX)), before);
     // The right numbering goes through, with an empty record too.
-    assert_eq!(store.append_applied(Some(2), v(4, 0), b"malformed", &[]).unwrap(), 2);
-    let p = store.append_applied(Some(3), v(5, 0), b"e", &[put(2, b"k", v(5, 0), b"c")]).unwrap();
+    assert_eq!(store.append_applied(Some(2), v(4, 0), b"malformed", &[], &[0; 32], &[], None).unwrap(), 2);
+    let p = store
+        .append_applied(Some(3), v(5, 0), b"e", &[put(2, b"k", v(5, 0), b"c")], &[0; 32], &[], None)
+        .unwrap();
     store.commit(p).unwrap();
     assert_eq!(data(&store, 2, b"k", u64::MAX), Some((b"c".to_vec(), v(5, 0))));
     store.close().unwrap();
@@ -220,4 +238,46 @@ fn an_applied_delete_of_a_key_never_held_keeps_its_version() {
     store.close().unwrap();
     let store = open(&fs, Durability::Always, SEGMENT);
     assert_eq!(store.newest_in(2, b"never").unwrap(), want);
+}
+
+#[test]
+fn applied_records_are_read_back_by_position_with_their_state_annex_and_log_time() {
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, 4096);
+    assert_eq!(store.newest_state(), None);
+    let entry = vec![5u8; 700];
+    for (p, time) in [(1u64, 1_000u64), (2, 500), (3, 2_000), (4, 2_000), (5, 9_000), (6, 9_500)] {
+        let ops = [by_ref(2, b"k", v(p, 0), 3, 9)];
+        let annex = format!("results of {p}");
+        let state = [p as u8; 32];
+        store.append_applied(None, v(p, 0), &entry, &ops, &state, annex.as_bytes(), Some(time)).unwrap();
+    }
+    store.commit(6).unwrap();
+    let check = |store: &Store| {
+        let r = store.applied_at(2).unwrap().expect("record 2");
+        assert_eq!((r.position, r.version, r.time_ms, r.state), (2, v(2, 0), 1_000, [2; 32]));
+        assert_eq!((r.annex.as_slice(), r.entry.as_deref()), (&b"results of 2"[..], Some(&entry[..])));
+        assert_eq!(store.applied_at(5).unwrap().unwrap().time_ms, 9_000);
+        assert_eq!(store.applied_at(0).unwrap(), None);
+        assert_eq!(store.applied_at(7).unwrap(), None);
+        assert_eq!(store.newest_state(), Some(([6; 32], v(6, 0))));
+        assert_eq!(store.time_of_position(3).unwrap(), Some(2_000));
+        assert_eq!(store.position_at_time(1_999).unwrap(), Some(2));
+        assert_eq!(store.position_at_time(2_000).unwrap(), Some(4));
+        assert_eq!(store.position_at_time(999).unwrap(), None);
+        assert_eq!(store.version_at_time(9_100).unwrap(), v(5, 0));
+    };
+    check(&store);
+    assert!(store.log().segment_info().unwrap().len() > 1);
+    store.close().unwrap();
+    let store = open(&fs, Durability::Always, 4096);
+    check(&store);
+    // A record after reopening continues from the last log time.
+    store.append_applied(None, v(7, 0), b"e", &[], &[7; 32], &[], Some(1)).unwrap();
+    store.commit(7).unwrap();
+    assert_eq!(store.time_of_position(7).unwrap(), Some(9_500));
+    // A plain store's records are batches.
+    let plain = open(&SimFs::new(), Durability::Always, 4096);
+    plain.put(b"k", b"v").unwrap();
+    assert!(matches!(plain.applied_at(1), Err(StoreError::Invalid(_))));
 }

@@ -476,7 +476,7 @@ impl Node {
         self.streams.write().extend(new_streams.iter().copied());
         let applied_ops: Vec<_> = ops.iter().map(DerivedOp::as_applied).collect();
         let expect = position.is_none().then_some(local);
-        match self.store.append_applied(expect, last_version, bytes, &applied_ops) {
+        match self.store.append_applied(expect, last_version, bytes, &applied_ops, &[0; 32], &[], None) {
             Ok(p) => {
                 // An entry of a local signer from elsewhere (a client
                 // holding the same key) moves its counter past the nonces
