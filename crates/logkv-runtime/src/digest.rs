@@ -16,6 +16,8 @@
 
 use std::fmt;
 
+pub use logkv_store::record::value_crc;
+
 use crate::acl::AclFact;
 use crate::signing::keccak256;
 use crate::types::StreamId;
@@ -29,10 +31,8 @@ pub enum Fact<'a> {
         stream: &'a StreamId,
         /// Its key.
         key: &'a [u8],
-        /// The value's length in bytes.
-        len: u32,
-        /// CRC32C of the key followed by the value ([`value_crc`]).
-        crc: u32,
+        /// The value.
+        value: ValueSum,
     },
     /// An access-control fact.
     Acl(AclFact<'a>),
@@ -45,17 +45,28 @@ pub enum Fact<'a> {
     },
 }
 
-/// CRC32C of `key` followed by `value`: the checksum the store keeps in
-/// each op's header, and what a value's fact hashes.
-pub fn value_crc(key: &[u8], value: &[u8]) -> u32 {
-    crc32c::crc32c_append(crc32c::crc32c(key), value)
+/// What a value's fact holds of it: what the store keeps in the header of
+/// each version record, so it is known without reading the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueSum {
+    /// The value's length in bytes.
+    pub len: u32,
+    /// CRC32C of the key followed by the value ([`value_crc`]).
+    pub crc: u32,
+}
+
+impl ValueSum {
+    /// The sum of `value` as the value of `key`.
+    pub fn of(key: &[u8], value: &[u8]) -> Self {
+        // Values are at most 16 MiB (the protocol's limit, which the store enforces).
+        Self { len: value.len() as u32, crc: value_crc(key, value) }
+    }
 }
 
 impl<'a> Fact<'a> {
     /// The fact of `value` being the live value of `key`.
     pub fn value(stream: &'a StreamId, key: &'a [u8], value: &[u8]) -> Self {
-        // Values are at most 16 MiB (the protocol's limit, which the store enforces).
-        Fact::Value { stream, key, len: value.len() as u32, crc: value_crc(key, value) }
+        Fact::Value { stream, key, value: ValueSum::of(key, value) }
     }
 
     /// The fact's hash: keccak-256 of a tag byte and its length-prefixed fields.
@@ -66,12 +77,12 @@ impl<'a> Fact<'a> {
             b.extend_from_slice(bytes);
         };
         match *self {
-            Fact::Value { stream, key, len, crc } => {
+            Fact::Value { stream, key, value } => {
                 b.push(1);
                 b.extend_from_slice(&stream.0);
                 field(&mut b, key);
-                b.extend_from_slice(&len.to_be_bytes());
-                b.extend_from_slice(&crc.to_be_bytes());
+                b.extend_from_slice(&value.len.to_be_bytes());
+                b.extend_from_slice(&value.crc.to_be_bytes());
             }
             Fact::Acl(f) => {
                 b.push(2);
@@ -201,8 +212,12 @@ mod tests {
         let s = StreamId([7; 32]);
         // The CRC32C check value of "123456789" (RFC 3720), split across key and value.
         assert_eq!(value_crc(b"1234", b"56789"), 0xe306_9283);
-        let Fact::Value { len, crc, .. } = value(&s, b"1234", b"56789") else { unreachable!() };
-        assert_eq!((len, crc), (5, 0xe306_9283));
+        let sum = ValueSum { len: 5, crc: 0xe306_9283 };
+        assert_eq!(ValueSum::of(b"1234", b"56789"), sum);
+        let mut d = StateDigest::default();
+        d.add(value(&s, b"1234", b"56789"));
+        d.remove(Fact::Value { stream: &s, key: b"1234", value: sum });
+        assert_eq!(d, StateDigest::default(), "a header's length and CRC take the value's fact out");
     }
 
     #[test]

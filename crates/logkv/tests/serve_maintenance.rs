@@ -168,6 +168,12 @@ fn a_read_older_than_retention_keeps_is_answered_compacted() {
     }
     assert_eq!(get(&rpc, "k", Some(v3))["result"]["data"], json!(b64(b"three")));
     assert_eq!(get(&rpc, "k", None)["result"]["data"], json!(b64(b"three")));
+    // Retention keeps no time window: only the last compacted record keeps
+    // its results; older ones are compacted too.
+    for old in [v1, v2] {
+        let error = result_of(&rpc, old)["error"].clone();
+        assert_eq!(error["code"], json!(-32021), "{error}");
+    }
     let history = rpc.result("kv_getHistory", json!([S.to_string(), b64(b"k")]));
     assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
     // The newest state is whole over RESP too.
@@ -182,6 +188,11 @@ fn a_read_older_than_retention_keeps_is_answered_compacted() {
     let oldest = refused["error"]["data"]["oldest"].as_u64().unwrap();
     assert!(oldest > v3, "{refused}");
     server.stop_cleanly();
+}
+
+/// `kv_getTransactionResult` of `version`: the whole answer.
+fn result_of(rpc: &Rpc, version: u64) -> Value {
+    rpc.call("kv_getTransactionResult", json!([version]))
 }
 
 #[test]

@@ -1,15 +1,17 @@
 //! A node on the embedded store: it applies signed entries and keeps the
 //! state they build in its file log, queryable as of any version.
 //!
-//! Each entry becomes one `Applied` record: the entry verbatim, then the
-//! version records derived from it (see `docs/runtime.md`): data in the
-//! stream's keyspace (values written by the entry point into it; computed
-//! ones are stored), and in the system keyspace the result of every
-//! transaction, the access-control facts that changed, new stream
-//! keyspaces, the anti-replay windows that moved and the digest. Opening a
-//! node replays the log by indexing those records — never re-applying or
+//! Each entry becomes one `Applied` record: the entry verbatim, the
+//! digest of the state after it, its transactions' results (the annex,
+//! [`crate::annex`]), its log time, then the version records derived from
+//! it (see `docs/runtime.md`): data in the stream's keyspace (values
+//! written by the entry point into it; computed ones are stored), and in
+//! the system keyspace the access-control facts that changed, new stream
+//! keyspaces and the anti-replay windows that moved. Opening a node
+//! replays the log by indexing those records — never re-applying or
 //! re-verifying an entry — and rebuilds the little apply keeps in memory
-//! (access control, windows, stream map, digest) from the system keyspace.
+//! (access control, windows, stream map) from the system keyspace, and
+//! the digest and log time from the newest record.
 //!
 //! Applying: the signature is checked outside any lock; then, under the
 //! apply lock, the effects are computed against the newest sequenced state,
@@ -38,6 +40,7 @@ use logkv_store::{ScanOptions, Store, StoreError, StoreOptions};
 use parking_lot::{Mutex, RwLock};
 
 use crate::acl::Acl;
+use crate::annex;
 use crate::apply::{Watched, DEFAULT_VERSION_CHECK_HORIZON};
 use crate::digest::StateDigest;
 use crate::entry::{Applier, EntryOutcome};
@@ -46,8 +49,8 @@ use crate::nonce::NonceWindow;
 use crate::signing::keccak256;
 use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
 use crate::system::{
-    nonce_key, nonce_key_parts, stream_of_key, FactOf, DIGEST_KEY, FACT_PREFIX, FIRST_STREAM_KEYSPACE,
-    NONCE_PREFIX, STREAM_PREFIX, SYSTEM_KEYSPACE,
+    nonce_key, nonce_key_parts, stream_of_key, FactOf, FACT_PREFIX, FIRST_STREAM_KEYSPACE, NONCE_PREFIX,
+    STREAM_PREFIX, SYSTEM_KEYSPACE,
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
 
@@ -67,6 +70,14 @@ pub enum NodeError {
     /// An entry of the node's own could not be built.
     #[error("cannot build the entry: {0}")]
     Envelope(EnvelopeError),
+    /// The results stored with the record at `position` cannot be read back.
+    #[error("bad results in the record at position {position}: {source}")]
+    BadAnnex {
+        /// The record's position in the node's log.
+        position: u64,
+        /// What is wrong.
+        source: crate::annex::AnnexError,
+    },
     /// A record of the system keyspace cannot be read back.
     #[error("bad system record {key}: {detail}")]
     BadSystemRecord {
@@ -96,7 +107,8 @@ pub struct NodeOptions {
     pub watched: Watched,
     /// The version-check horizon in log positions
     /// ([`apply_tx`](crate::apply::apply_tx)): a protocol parameter, the
-    /// same on every node of a log.
+    /// same on every node of a log. Compaction forgets deleted keys older
+    /// than this (the store's tombstone horizon).
     pub version_check_horizon: u64,
 }
 
@@ -241,15 +253,13 @@ impl Node {
             let window = NonceWindow::decode(&value.data).map_err(|e| bad(&key, e.to_string()))?;
             applier.set_nonce_window(sender, stream, Some(window));
         }
-        let digest = match store.get_at_in(SYSTEM_KEYSPACE, DIGEST_KEY, u64::MAX)? {
-            None => StateDigest::default(),
-            Some(v) => {
-                StateDigest::from_bytes(v.data[..].try_into().map_err(|_| bad(DIGEST_KEY, "not 32 bytes"))?)
-            }
-        };
+        let digest = store
+            .newest_state()
+            .map_or_else(StateDigest::default, |(state, _)| StateDigest::from_bytes(state));
+        let log_time_ms = store.time_of_position(store.visible_position())?.unwrap_or(0);
         Ok(Self {
             store,
-            core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms: 0 }),
+            core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms }),
             streams: RwLock::new(streams),
             local_nonces: Mutex::new(BTreeMap::new()),
             verified: AtomicU64::new(0),
@@ -443,13 +453,6 @@ impl Node {
                 ));
             }
         }
-        if core.digest != digest_before {
-            ops.push(DerivedOp::system(
-                DIGEST_KEY,
-                last_version,
-                Derived::Bytes(core.digest.to_bytes().to_vec()),
-            ));
-        }
         let undo = |core: &mut Core| {
             for (sender, stream, before) in windows_before.iter() {
                 core.applier.set_nonce_window(*sender, *stream, *before);
@@ -476,7 +479,20 @@ impl Node {
         self.streams.write().extend(new_streams.iter().copied());
         let applied_ops: Vec<_> = ops.iter().map(DerivedOp::as_applied).collect();
         let expect = position.is_none().then_some(local);
-        match self.store.append_applied(expect, last_version, bytes, &applied_ops, &[0; 32], &[], None) {
+        let annex = match &outcome {
+            EntryOutcome::Applied(results) => annex::encode(results),
+            _ => Vec::new(),
+        };
+        let state = core.digest.to_bytes();
+        match self.store.append_applied(
+            expect,
+            last_version,
+            bytes,
+            &applied_ops,
+            &state,
+            &annex,
+            Some(log_time_ms),
+        ) {
             Ok(p) => {
                 // An entry of a local signer from elsewhere (a client
                 // holding the same key) moves its counter past the nonces
