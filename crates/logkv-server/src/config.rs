@@ -276,7 +276,11 @@ impl ServeConfig {
                 max_value_bytes: self.max_value_bytes,
                 ..Limits::default()
             },
-            retention: Retention { versions: self.retain_versions, duration: self.retain_duration },
+            retention: Retention {
+                versions: self.retain_versions,
+                duration: self.retain_duration,
+                tombstone_horizon: None,
+            },
             maintenance: MaintenanceOptions {
                 checkpoint_interval_bytes: self.checkpoint_interval_bytes,
                 compact_dead_ratio: self.compact_dead_ratio,

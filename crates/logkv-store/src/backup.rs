@@ -22,9 +22,10 @@ use logkv_log::{Loc, LogError};
 
 use crate::checkpoint::{self, CheckpointInfo};
 use crate::error::{Result, StoreError};
-use crate::head::{self, Head, HeadInfo, HeadWriter, FIRST_HEAD_ID};
+use crate::head::{self, Head, HeadInfo, HeadWriter, RangeEnd, FIRST_HEAD_ID};
 use crate::keyspaces::KeyspacesSnapshot;
 use crate::maintenance::now_ms;
+use crate::rows::Row;
 use crate::store::{Step, Store};
 
 /// What a restore wrote.
@@ -55,29 +56,42 @@ pub struct ExportReport {
 }
 
 /// One record met while scanning the log's segments.
-struct Record {
-    segment: usize,
-    offset: u64,
-    position: u64,
-    tag: u64,
+pub(crate) struct Record<'a> {
+    /// Index of its segment among the log's.
+    pub(crate) segment: usize,
+    /// Where its frame starts in the segment.
+    pub(crate) offset: u64,
+    pub(crate) position: u64,
+    pub(crate) tag: u64,
+    pub(crate) time_ms: u64,
+    /// Its type (`None`: unknown to this version).
+    pub(crate) rtype: Option<RecordType>,
+    pub(crate) payload: &'a [u8],
 }
 
 impl Store {
-    /// Calls `f` for every record of the log's segments in order until it
-    /// returns `false`.
-    fn scan_records(&self, f: &mut dyn FnMut(&Record) -> bool) -> Result<()> {
+    /// Calls `f` for every intact, acknowledged record of the log's
+    /// segments in order until it returns `false` (one segment in memory
+    /// at a time).
+    pub(crate) fn scan_records(&self, f: &mut dyn FnMut(&Record<'_>) -> Result<bool>) -> Result<()> {
         for (index, seg) in self.log.segment_info()?.iter().enumerate() {
             let file = self.fs.open(&seg.path).map_err(|e| LogError::io(&seg.path, e))?;
             let mut bytes = vec![0u8; seg.capacity as usize];
             file.read_exact_at(&mut bytes, 0).map_err(|e| LogError::io(&seg.path, e))?;
             let mut offset = SEGMENT_HEADER_LEN as usize;
             while let FrameRead::Intact(frame) = read_frame(&bytes[offset..]) {
-                let tag = match RecordType::from_byte(frame.rtype) {
-                    Some(rtype) => tag_of(rtype, frame.position, frame.payload),
-                    None => frame.position,
+                let rtype = RecordType::from_byte(frame.rtype);
+                let tag = rtype.map_or(frame.position, |t| tag_of(t, frame.position, frame.payload));
+                let record = Record {
+                    segment: index,
+                    offset: offset as u64,
+                    position: frame.position,
+                    tag,
+                    time_ms: frame.time_ms,
+                    rtype,
+                    payload: frame.payload,
                 };
-                let record = Record { segment: index, offset: offset as u64, position: frame.position, tag };
-                if record.position > self.visible_position() || !f(&record) {
+                if record.position > self.visible_position() || !f(&record)? {
                     return Ok(());
                 }
                 offset += frame.len();
@@ -122,10 +136,10 @@ impl Store {
         self.scan_records(&mut |r| {
             if r.tag > version {
                 cut = Some((r.segment, r.offset));
-                return false;
+                return Ok(false);
             }
             last = (r.position, r.tag);
-            true
+            Ok(true)
         })?;
         let mut bytes = 0;
         if let Some(h) = &head {
@@ -157,10 +171,19 @@ impl Store {
             return Err(StoreError::Compacted { version, oldest: info.last_version });
         }
         let snapshot = self.snapshot()?;
-        let written =
-            self.write_state(&out.join(head::file_name(FIRST_HEAD_ID)), snapshot, version, version, false)?;
+        // A plain store's batches leave no rows: their log times are gone,
+        // and later records get this machine's clock.
+        let end = RangeEnd {
+            last_position: version,
+            last_version: version,
+            horizon: version,
+            last_time_ms: 0,
+            state: None,
+        };
+        let path = out.join(head::file_name(FIRST_HEAD_ID));
+        let written = self.write_state(&path, snapshot, end, None, false)?;
         self.fs.sync_dir(out).map_err(|e| LogError::io(out, e))?;
-        Ok(RestoreReport { version, position: version, bytes: written.data_end })
+        Ok(RestoreReport { version, position: version, bytes: written.table_end })
     }
 
     /// Writes every key's newest version as of the newest record into a
@@ -170,28 +193,39 @@ impl Store {
         let _job = self.maintenance.lock();
         let snapshot = self.snapshot()?;
         let (position, version) = (snapshot.through.position, snapshot.through.version);
-        let info = self.write_state(path, snapshot, position, version, true)?;
+        // The importing node continues from the record's log time and state.
+        let end = RangeEnd {
+            last_position: position,
+            last_version: version,
+            horizon: version,
+            last_time_ms: self.time_of_position(position)?.unwrap_or(0),
+            state: snapshot.newest_state.map(|(state, _)| state),
+        };
+        let row = self.row_at(position)?;
+        let info = self.write_state(path, snapshot, end, row, true)?;
         let keys = Head::open(self.fs.as_ref(), path, FIRST_HEAD_ID)?.keys()?;
         Ok(ExportReport {
             path: path.to_path_buf(),
             position: info.last_position,
             version: info.last_version,
             keys,
-            bytes: info.data_end,
+            bytes: info.table_end,
         })
     }
 
-    /// Writes the state as of `version` (the record at `position`) to a
-    /// compacted file. With `from_snapshot`, the state is `snapshot`, taken
-    /// at `version`; else each of its keys is read as of `version`.
+    /// Writes the state as of `end.last_version` (the record at
+    /// `end.last_position`, whose `row` it keeps) to a compacted file. With
+    /// `from_snapshot`, the state is `snapshot`, taken at that version;
+    /// else each of its keys is read as of it.
     fn write_state(
         &self,
         path: &Path,
         snapshot: KeyspacesSnapshot,
-        position: u64,
-        version: u64,
+        end: RangeEnd,
+        row: Option<Row>,
         from_snapshot: bool,
     ) -> Result<HeadInfo> {
+        let version = end.last_version;
         let mut unlimited = |_| {};
         let mut writer = HeadWriter::create(self.fs.as_ref(), path, FIRST_HEAD_ID, now_ms(), &mut unlimited)?;
         let written = (|| -> Result<()> {
@@ -214,7 +248,7 @@ impl Store {
                     };
                 }
             }
-            Ok(())
+            row.as_ref().map_or(Ok(()), |row| writer.push_row(row))
         })();
         if let Err(e) = written {
             writer.abandon();
@@ -222,7 +256,7 @@ impl Store {
         }
         // Nothing older than the state is in the file: reads below it are
         // "compacted" for every key, deleted ones included.
-        Ok(*writer.finish(position, version, version)?.info())
+        Ok(*writer.finish(end)?.info())
     }
 
     /// The newest version of a key an index snapshot points at: its version

@@ -7,7 +7,9 @@
 use logkv_log::RecordType;
 
 use crate::applied::{parse_applied, STATE_LEN};
+use crate::compact::applied_row;
 use crate::error::{Result, StoreError};
+use crate::rows::Row;
 use crate::store::Store;
 
 /// An applied record, as [`Store::applied_at`] reads it back.
@@ -54,8 +56,18 @@ impl Store {
                 entry: Some(parsed.entry.to_vec()),
             })
         })?;
-        match read {
-            Some(record) => Ok(Some(record?)),
+        if let Some(record) = read {
+            return Ok(Some(record?));
+        }
+        match self.head_row(position)? {
+            Some(row) => Ok(Some(AppliedRecord {
+                position,
+                version: row.version,
+                time_ms: row.time_ms,
+                state: row.state,
+                annex: row.annex,
+                entry: None,
+            })),
             None => Err(self.replaced(position)),
         }
     }
@@ -73,16 +85,50 @@ impl Store {
         if position == 0 || position > self.visible_position() {
             return Ok(None);
         }
-        match self.log.locate(position)? {
-            Some(meta) => Ok(Some(meta.time_ms)),
-            None => Err(self.replaced(position)),
+        if let Some(meta) = self.log.locate(position)? {
+            return Ok(Some(meta.time_ms));
+        }
+        let head = self.head.read().clone();
+        match head.filter(|h| h.info().last_position == position) {
+            Some(h) => Ok(Some(h.info().last_time_ms)),
+            None => self.head_row(position)?.map(|r| Some(r.time_ms)).ok_or_else(|| self.replaced(position)),
         }
     }
 
     /// The newest acknowledged position whose log time is at most
-    /// `time_ms`; `None` if every record still held is later.
+    /// `time_ms`; `None` if every record still held is later. Inside the
+    /// compacted part only its last position is answered (the rows kept
+    /// there need not be consecutive, so a time between them has no exact
+    /// answer).
     pub fn position_at_time(&self, time_ms: u64) -> Result<Option<u64>> {
-        Ok(self.log.position_at_time(time_ms)?)
+        if let Some(p) = self.log.position_at_time(time_ms)? {
+            return Ok(Some(p));
+        }
+        let head = self.head.read().clone();
+        Ok(head.filter(|h| h.info().last_time_ms <= time_ms).map(|h| h.info().last_position))
+    }
+
+    /// The row of the applied record at `position`: from the segments, or
+    /// the one the compacted file kept; `None` for a batch, or a replaced
+    /// record without a row.
+    pub(crate) fn row_at(&self, position: u64) -> Result<Option<Row>> {
+        let read = self.log.read_record(position, |r| match r.rtype {
+            RecordType::Applied => applied_row(r.position, r.time_ms, r.payload).map(Some),
+            _ => Ok(None),
+        })?;
+        match read {
+            Some(row) => row,
+            None => self.head_row(position),
+        }
+    }
+
+    /// The row the compacted file kept of the record at `position`.
+    fn head_row(&self, position: u64) -> Result<Option<Row>> {
+        let head = self.head.read().clone();
+        match head.filter(|h| position <= h.info().last_position) {
+            Some(h) => h.row(position),
+            None => Ok(None),
+        }
     }
 
     /// The error for a position no segment holds any more.

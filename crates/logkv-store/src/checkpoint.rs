@@ -2,15 +2,16 @@
 //! background and loaded in bulk at open, so a restart replays only the
 //! log after it (see `docs/format.md`, "Checkpoint file").
 //!
-//! The index is all a node's state needs: values stay in the log, and the
-//! runtime keeps access control, results, nonce windows, the state digest
-//! and the stream map as keys of its system keyspace, which it reads back
-//! from the loaded index.
+//! Besides the index, the header keeps the log time of the record at the
+//! checkpoint's position and the newest applied record's state, so an
+//! open that replays nothing still continues the log's times and answers
+//! `newest_state`.
 //!
 //! ```text
-//! header (64 bytes): magic "LOGKVCKP" | version u16 | reserved u16 | head_id u32 |
+//! header (128 bytes): magic "LOGKVCKP" | version u16 | reserved u16 | head_id u32 |
 //!     position u64 | version u64 | live u64 | created_ms u64 | keyspaces u32 |
-//!     superseded_bytes u64 | crc32c u32 (of bytes 0..60)
+//!     superseded_bytes u64 | time_ms u64 | state_version u64 | state 32 bytes |
+//!     flags u16 (bit 0: state) | reserved 14 | crc32c u32 (of bytes 0..124)
 //! per keyspace, ascending: keyspace u32 | count u64 | count x (key_len u16 | key | meta u64)
 //! crc32c u32 of every byte after the header
 //! ```
@@ -29,8 +30,10 @@ use crate::keyspaces::{Keyspaces, KeyspacesSnapshot, Through};
 /// First bytes of a checkpoint file.
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"LOGKVCKP";
 /// The checkpoint format this code writes and reads.
-pub const CHECKPOINT_VERSION: u16 = 1;
-const HEADER_LEN: usize = 64;
+pub const CHECKPOINT_VERSION: u16 = 2;
+const HEADER_LEN: usize = 128;
+/// Bytes of the header the checksum covers (the checksum follows).
+const CRC_AT: usize = 124;
 /// Checkpoints kept: the newest, and one to fall back on if it is damaged.
 pub const KEEP: usize = 2;
 /// Bytes buffered before a write while encoding.
@@ -73,6 +76,10 @@ pub struct CheckpointInfo {
     pub keyspaces: u32,
     /// Bytes superseded since the last compaction (see `Keyspaces`).
     pub superseded_bytes: u64,
+    /// The log time of the record at `position`.
+    pub time_ms: u64,
+    /// The state of the newest applied record and its version tag.
+    pub state: Option<([u8; 32], u64)>,
 }
 
 impl CheckpointInfo {
@@ -87,8 +94,14 @@ impl CheckpointInfo {
         b[40..48].copy_from_slice(&self.created_ms.to_le_bytes());
         b[48..52].copy_from_slice(&self.keyspaces.to_le_bytes());
         b[52..60].copy_from_slice(&self.superseded_bytes.to_le_bytes());
-        let crc = crc32c::crc32c(&b[..60]);
-        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b[60..68].copy_from_slice(&self.time_ms.to_le_bytes());
+        if let Some((state, version)) = self.state {
+            b[68..76].copy_from_slice(&version.to_le_bytes());
+            b[76..108].copy_from_slice(&state);
+            b[108] = 1;
+        }
+        let crc = crc32c::crc32c(&b[..CRC_AT]);
+        b[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -96,12 +109,12 @@ impl CheckpointInfo {
         if b.len() < HEADER_LEN || b[..8] != CHECKPOINT_MAGIC {
             return Err("not a checkpoint (bad magic)".into());
         }
-        if crc32c::crc32c(&b[..60]) != u32_at(b, 60) {
-            return Err("header checksum mismatch".into());
-        }
         let version = u16::from_le_bytes([b[8], b[9]]);
         if version != CHECKPOINT_VERSION {
             return Err(format!("checkpoint format {version}, this logkv reads {CHECKPOINT_VERSION}"));
+        }
+        if crc32c::crc32c(&b[..CRC_AT]) != u32_at(b, CRC_AT) {
+            return Err("header checksum mismatch".into());
         }
         Ok(Self {
             head_id: u32_at(b, 12),
@@ -111,20 +124,23 @@ impl CheckpointInfo {
             created_ms: u64_at(b, 40),
             keyspaces: u32_at(b, 48),
             superseded_bytes: u64_at(b, 52),
+            time_ms: u64_at(b, 60),
+            state: (b[108] & 1 != 0).then(|| (b[76..108].try_into().expect("32 bytes"), u64_at(b, 68))),
         })
     }
 }
 
 /// Writes `snapshot` as the checkpoint file for its position in `dir`:
 /// a temporary file, synced, renamed into place, directory synced. The
-/// caller must have made the log durable through the snapshot's position.
-/// Returns the file and its size.
+/// caller must have made the log durable through the snapshot's position,
+/// whose log time is `time_ms`. Returns the file and its size.
 pub fn write(
     fs: &dyn FileSystem,
     dir: &Path,
     snapshot: &KeyspacesSnapshot,
     head_id: u32,
     created_ms: u64,
+    time_ms: u64,
 ) -> Result<(PathBuf, u64)> {
     let Through { position, version } = snapshot.through;
     let path = dir.join(file_name(position));
@@ -139,6 +155,8 @@ pub fn write(
         created_ms,
         keyspaces: snapshot.spaces.len() as u32,
         superseded_bytes: snapshot.superseded_bytes,
+        time_ms,
+        state: snapshot.newest_state,
     };
     let mut offset = HEADER_LEN as u64;
     let mut crc = 0u32;
@@ -242,5 +260,6 @@ fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
     let keys = spaces.values().map(|i| i.len() as u64).sum();
     let mut index = Keyspaces::from_parts(spaces, info.live, through);
     index.superseded_bytes = info.superseded_bytes;
+    index.newest_state = info.state;
     Ok(Loaded { info, index, keys })
 }

@@ -23,13 +23,15 @@ use std::time::{Duration, Instant};
 
 use logkv_log::{Loc, RecordType};
 
+use crate::applied::{parse_applied, STATE_LEN};
 use crate::coalesce::{is_pending, FIRST_PENDING_ID};
 use crate::error::{Result, StoreError};
-use crate::head::{self, Head, HeadWriter, FIRST_HEAD_ID};
+use crate::head::{self, Head, HeadWriter, RangeEnd, FIRST_HEAD_ID};
 use crate::keyspaces::DELETED;
 use crate::maintenance::{now_ms, Maintenance};
 use crate::record::{OpHeader, OpKind};
 use crate::retention::Keep;
+use crate::rows::Row;
 use crate::store::{Step, Store};
 
 /// What a compaction did.
@@ -87,12 +89,12 @@ impl Store {
         let old_head = self.head.read().clone();
         let inputs: Vec<_> = self.log.segment_info()?.into_iter().filter(|s| s.id < cut.segment).collect();
         let input_bytes = inputs.iter().map(|s| s.capacity).sum::<u64>()
-            + old_head.as_ref().map_or(0, |h| h.info().data_end);
+            + old_head.as_ref().map_or(0, |h| h.info().table_end);
         let window_start = match self.retention.duration {
             Some(d) => Some(self.window_start(&inputs, old_head.as_deref(), d)?),
             None => None,
         };
-        let keep = Keep::new(&self.retention, window_start);
+        let keep = Keep::new(&self.retention, window_start, last_position);
         let id = old_head.as_ref().map_or(FIRST_HEAD_ID, |h| h.info().id + 1);
         if is_pending(id) {
             let got = u64::from(id - FIRST_HEAD_ID);
@@ -105,16 +107,22 @@ impl Store {
         let mut writer = HeadWriter::create(self.fs.as_ref(), &path, id, now_ms(), &mut limiter)?;
         let mut report =
             CompactionReport { compacted_through: last_position, input_bytes, ..Default::default() };
-        let written = self.write_kept(&mut writer, keep, last_version, &mut report, progress);
-        if let Err(e) = written {
-            writer.abandon();
-            return Err(e);
-        }
+        let written = self
+            .write_kept(&mut writer, keep, last_version, &mut report, progress)
+            .and_then(|()| self.write_rows(&mut writer, keep, old_head.as_deref(), last_position));
+        let (last_time_ms, state) = match written {
+            Ok(end) => end,
+            Err(e) => {
+                writer.abandon();
+                return Err(e);
+            }
+        };
         // A read as of a version before a dropped delete could have found the
         // deleted value; from the delete on, the key is absent either way.
         report.horizon = report.horizon.max(old_head.as_ref().map_or(0, |h| h.info().horizon));
-        let head = writer.finish(last_position, last_version, report.horizon)?;
-        report.output_bytes = head.info().data_end;
+        let end = RangeEnd { last_position, last_version, horizon: report.horizon, last_time_ms, state };
+        let head = writer.finish(end)?;
+        report.output_bytes = head.info().table_end;
         self.install(head, cut.segment, old_head.as_deref())?;
         self.checkpoint_locked(job)?;
         report.elapsed = started.elapsed();
@@ -190,6 +198,64 @@ impl Store {
         }
         progress(total, total);
         Ok(())
+    }
+
+    /// Writes the rows retention keeps of the applied records up to
+    /// `last_position` (the previous compacted file's, then the segments'),
+    /// always the newest one; returns the range's last log time and the
+    /// state of its newest applied record.
+    fn write_rows(
+        &self,
+        writer: &mut HeadWriter<'_>,
+        keep: Keep,
+        old: Option<&Head>,
+        last_position: u64,
+    ) -> Result<(u64, Option<[u8; STATE_LEN]>)> {
+        let old_last = old.map_or(0, |h| h.info().last_position);
+        let last_time_ms = match (last_position > old_last, old) {
+            (true, _) => self.time_of_position(last_position)?.ok_or_else(|| {
+                StoreError::Invalid(format!("record {last_position} is not in the log it was cut from"))
+            })?,
+            (false, Some(old)) => old.info().last_time_ms,
+            (false, None) => 0,
+        };
+        let mut newest: Option<Row> = None;
+        if keep.keeps_rows() {
+            // Each row is written once a newer one shows it is not the last.
+            let mut push = |row: Row, writer: &mut HeadWriter<'_>| -> Result<()> {
+                match newest.replace(row) {
+                    Some(older) if keep.keeps_row(older.version) => writer.push_row(&older),
+                    _ => Ok(()),
+                }
+            };
+            if let Some(old) = old {
+                old.for_each_row(&mut |row| push(row, writer))?;
+            }
+            let mut reached = old_last;
+            self.scan_records(&mut |r| {
+                if r.position <= old_last {
+                    return Ok(true);
+                }
+                if r.position > last_position {
+                    return Ok(false);
+                }
+                reached = r.position;
+                if r.rtype == Some(RecordType::Applied) {
+                    push(applied_row(r.position, r.time_ms, r.payload)?, writer)?;
+                }
+                Ok(true)
+            })?;
+            if reached != last_position {
+                let why = format!("the log's segments end at record {reached}, before {last_position}");
+                return Err(StoreError::Invalid(why));
+            }
+        } else {
+            newest = self.row_at(last_position)?;
+        }
+        if let Some(row) = &newest {
+            writer.push_row(row)?;
+        }
+        Ok((last_time_ms, newest.map(|r| r.state)))
     }
 
     /// The versions of one key that stay, newest first, and whether older
@@ -340,6 +406,13 @@ impl Store {
     }
 }
 
+/// The row of the applied record at `position` with `payload`.
+pub(crate) fn applied_row(position: u64, time_ms: u64, payload: &[u8]) -> Result<Row> {
+    let parsed = parse_applied(payload).map_err(|detail| StoreError::BadRecord { position, detail })?;
+    let annex = parsed.annex.to_vec();
+    Ok(Row { position, version: parsed.version, time_ms, state: parsed.state, annex })
+}
+
 /// Index updates made under one write lock while repointing.
 const REPOINT_BATCH: usize = 4096;
 
@@ -379,7 +452,7 @@ mod tests {
         let options = StoreOptions {
             fs: Arc::new(fs.clone()),
             log: LogConfig { segment_size_bytes: 4096, durability, ..LogConfig::default() },
-            retention: Retention { versions: Some(1), duration: None },
+            retention: Retention { versions: Some(1), duration: None, tombstone_horizon: None },
             ..StoreOptions::default()
         };
         Store::open(Path::new("/db"), options).unwrap()
@@ -419,7 +492,7 @@ mod tests {
         store.log.sync().unwrap();
         store.put(b"k", b"pending").unwrap();
         let meta = store.index.read().get(crate::DEFAULT_KEYSPACE, b"k").unwrap();
-        let keep = crate::retention::Keep::new(&store.retention, None);
+        let keep = crate::retention::Keep::new(&store.retention, None, cut.first_position - 1);
         let mut report = super::CompactionReport::default();
         let (kept, _) = store
             .kept_versions(crate::DEFAULT_KEYSPACE, b"k", meta, keep, cut.version_before, &mut report)

@@ -9,12 +9,20 @@
 //! rebuilt from it in one pass; and a key's versions sit together, each
 //! pointing at the one before it inside this file.
 //!
+//! It also keeps rows of the applied records it replaced ([`crate::rows`]),
+//! so a node can still read a replaced record's state, annex and log time
+//! by position, and in its header the range's last log time and last state,
+//! so a store opened from it alone continues with them.
+//!
 //! ```text
-//! header (64 bytes): magic "LOGKVHED" | version u16 | reserved u16 | id u32 |
-//!     last_position u64 | last_version u64 | horizon u64 | created_ms u64 |
-//!     data_end u64 | reserved 4 | crc32c u32 (of bytes 0..60)
-//! blocks: frames of type Compacted (position = block number from 1),
-//!     payload op_count u32 | ops (puts and deletes)
+//! header (128 bytes): magic "LOGKVHED" | version u16 | flags u16 (bit 0: state) |
+//!     id u32 | last_position u64 | last_version u64 | horizon u64 |
+//!     created_ms u64 | data_end u64 | table_end u64 | last_time_ms u64 |
+//!     state 32 bytes | reserved 28 | crc32c u32 (of bytes 0..124)
+//! blocks (header .. data_end): frames of type Compacted (position = block
+//!     number from 1), payload op_count u32 | ops (puts and deletes)
+//! row blocks (data_end .. table_end): frames of type Compacted, numbered
+//!     on, payload row_count u32 | rows
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -27,15 +35,22 @@ use logkv_log::format::{
 };
 use logkv_log::{Loc, LogError};
 
+use crate::applied::STATE_LEN;
 use crate::error::{Result, StoreError};
 use crate::record::{parse_ops, value_crc, OpHeader, OpKind, OpRef, OpRule, BATCH_HEADER_LEN, OP_HEADER_LEN};
+use crate::rows::Row;
 
 /// First bytes of a compacted file.
 pub const HEAD_MAGIC: [u8; 8] = *b"LOGKVHED";
-/// The compacted-file format this code writes and reads.
-pub const HEAD_VERSION: u16 = 1;
+/// The compacted-file format this code writes and reads (1 had 27-byte op
+/// headers and no rows).
+pub const HEAD_VERSION: u16 = 2;
 /// Bytes of the header; the first block starts here.
-pub const HEAD_HEADER_LEN: u64 = 64;
+pub const HEAD_HEADER_LEN: u64 = 128;
+/// Bytes of the header the checksum covers (the checksum follows).
+const HEAD_CRC_AT: usize = 124;
+/// Header flag: the file carries the state of the range's last record.
+const HAS_STATE: u16 = 1;
 /// Payload a block holds before the writer starts the next one: small
 /// enough that resolving a key scans little, large enough that the block
 /// index stays small (about 40 bytes per 16 KiB).
@@ -71,8 +86,15 @@ pub struct HeadInfo {
     pub horizon: u64,
     /// When it was written (Unix milliseconds).
     pub created_ms: u64,
-    /// End of its blocks.
+    /// End of its blocks of ops; its rows follow.
     pub data_end: u64,
+    /// End of its rows (and of the file's data).
+    pub table_end: u64,
+    /// The log time of the record at `last_position`.
+    pub last_time_ms: u64,
+    /// The state of the newest applied record it replaced (whose version
+    /// tag is `last_version`), if any.
+    pub state: Option<[u8; STATE_LEN]>,
 }
 
 impl HeadInfo {
@@ -80,14 +102,19 @@ impl HeadInfo {
         let mut b = [0u8; HEAD_HEADER_LEN as usize];
         b[0..8].copy_from_slice(&HEAD_MAGIC);
         b[8..10].copy_from_slice(&HEAD_VERSION.to_le_bytes());
+        let flags = if self.state.is_some() { HAS_STATE } else { 0 };
+        b[10..12].copy_from_slice(&flags.to_le_bytes());
         b[12..16].copy_from_slice(&self.id.to_le_bytes());
         b[16..24].copy_from_slice(&self.last_position.to_le_bytes());
         b[24..32].copy_from_slice(&self.last_version.to_le_bytes());
         b[32..40].copy_from_slice(&self.horizon.to_le_bytes());
         b[40..48].copy_from_slice(&self.created_ms.to_le_bytes());
         b[48..56].copy_from_slice(&self.data_end.to_le_bytes());
-        let crc = crc32c::crc32c(&b[..60]);
-        b[60..64].copy_from_slice(&crc.to_le_bytes());
+        b[56..64].copy_from_slice(&self.table_end.to_le_bytes());
+        b[64..72].copy_from_slice(&self.last_time_ms.to_le_bytes());
+        b[72..72 + STATE_LEN].copy_from_slice(&self.state.unwrap_or_default());
+        let crc = crc32c::crc32c(&b[..HEAD_CRC_AT]);
+        b[HEAD_CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         b
     }
 
@@ -96,10 +123,18 @@ impl HeadInfo {
         if b.len() < HEAD_HEADER_LEN as usize || b[0..8] != HEAD_MAGIC {
             return Err(bad("not a compacted file (bad magic)"));
         }
-        if crc32c::crc32c(&b[..60]) != u32_at(b, 60) {
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        if version < HEAD_VERSION {
+            return Err(LogError::TooOld {
+                file: path.to_path_buf(),
+                found: version.into(),
+                supported: HEAD_VERSION.into(),
+            }
+            .into());
+        }
+        if crc32c::crc32c(&b[..HEAD_CRC_AT]) != u32_at(b, HEAD_CRC_AT) {
             return Err(bad("header checksum mismatch"));
         }
-        let version = u16::from_le_bytes([b[8], b[9]]);
         if version > HEAD_VERSION {
             return Err(LogError::TooNew {
                 file: path.to_path_buf(),
@@ -116,6 +151,10 @@ impl HeadInfo {
             horizon: u64_at(b, 32),
             created_ms: u64_at(b, 40),
             data_end: u64_at(b, 48),
+            table_end: u64_at(b, 56),
+            last_time_ms: u64_at(b, 64),
+            state: (u16::from_le_bytes([b[10], b[11]]) & HAS_STATE != 0)
+                .then(|| b[72..72 + STATE_LEN].try_into().expect("32 bytes")),
         })
     }
 }
@@ -139,6 +178,8 @@ pub struct Head {
     file: Arc<dyn File>,
     map: Option<memmap2::Mmap>,
     blocks: Vec<BlockStart>,
+    /// The first position of every row block, and where it starts.
+    row_blocks: Vec<(u64, u64)>,
 }
 
 impl std::fmt::Debug for Head {
@@ -171,14 +212,29 @@ impl Head {
         }
         let map = file.map(len).map_err(io)?;
         let mut head = Self {
-            info: HeadInfo { id, last_position: 0, last_version: 0, horizon: 0, created_ms: 0, data_end: 0 },
+            info: HeadInfo {
+                id,
+                last_position: 0,
+                last_version: 0,
+                horizon: 0,
+                created_ms: 0,
+                data_end: 0,
+                table_end: 0,
+                last_time_ms: 0,
+                state: None,
+            },
             path: path.to_path_buf(),
             file,
             map,
             blocks: Vec::new(),
+            row_blocks: Vec::new(),
         };
         let info = head.with_bytes(0, HEAD_HEADER_LEN as usize, |b| HeadInfo::decode(b, path))??;
-        if info.id != id || info.data_end > len || info.data_end < HEAD_HEADER_LEN {
+        if info.id != id
+            || info.table_end > len
+            || info.data_end < HEAD_HEADER_LEN
+            || info.table_end < info.data_end
+        {
             return Err(corrupt(path, 0, "header does not match the file"));
         }
         head.info = info;
@@ -198,6 +254,16 @@ impl Head {
         if offset != info.data_end {
             return Err(corrupt(path, offset, "blocks do not end where the header says"));
         }
+        while offset < info.table_end {
+            let (len, first) = head.with_bytes(offset, FRAME_HEADER_LEN + 4 + 8, |b| {
+                (u32_at(b, 0) as u64, u64_at(b, FRAME_HEADER_LEN + 4))
+            })?;
+            head.row_blocks.push((first, offset));
+            offset += FRAME_OVERHEAD as u64 + len;
+        }
+        if offset != info.table_end {
+            return Err(corrupt(path, offset, "rows do not end where the header says"));
+        }
         Ok(head)
     }
 
@@ -213,7 +279,7 @@ impl Head {
 
     /// Calls `f` with `len` bytes at `offset`.
     pub fn with_bytes<R>(&self, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        if offset.checked_add(len as u64).is_none_or(|end| end > self.info.data_end.max(HEAD_HEADER_LEN)) {
+        if offset.checked_add(len as u64).is_none_or(|end| end > self.info.table_end.max(HEAD_HEADER_LEN)) {
             return Err(corrupt(&self.path, offset, &format!("read of {len} bytes runs past the data")));
         }
         match &self.map {
@@ -228,15 +294,40 @@ impl Head {
 
     /// The block at `offset`, checked, with its ops.
     fn block<R>(&self, offset: u64, f: impl FnOnce(&[OpRef<'_>]) -> Result<R>) -> Result<R> {
+        self.frame(offset, |payload| {
+            let ops = parse_ops(payload, 0, OpRule::Compacted)
+                .map_err(|detail| corrupt(&self.path, offset, &detail))?;
+            f(&ops)
+        })
+    }
+
+    /// The payload of the frame at `offset`, checked.
+    fn frame<R>(&self, offset: u64, f: impl FnOnce(&[u8]) -> Result<R>) -> Result<R> {
         let len = self.with_bytes(offset, 4, |b| u32_at(b, 0) as usize)?;
         self.with_bytes(offset, FRAME_OVERHEAD + len, |b| match read_frame(b) {
-            FrameRead::Intact(frame) if frame.rtype == RecordType::Compacted as u8 => {
-                let ops = parse_ops(frame.payload, 0, OpRule::Compacted)
-                    .map_err(|detail| corrupt(&self.path, offset, &detail))?;
-                f(&ops)
-            }
+            FrameRead::Intact(frame) if frame.rtype == RecordType::Compacted as u8 => f(frame.payload),
             _ => Err(corrupt(&self.path, offset, "compacted block damaged")),
         })?
+    }
+
+    /// The rows of the row block at `offset`, checked.
+    fn row_block(&self, offset: u64) -> Result<Vec<Row>> {
+        self.frame(offset, |payload| Row::parse_block(payload).map_err(|d| corrupt(&self.path, offset, &d)))
+    }
+
+    /// The row kept of the record at `position`, if the file kept one.
+    pub(crate) fn row(&self, position: u64) -> Result<Option<Row>> {
+        let after = self.row_blocks.partition_point(|&(first, _)| first <= position);
+        let Some(&(_, offset)) = after.checked_sub(1).map(|i| &self.row_blocks[i]) else { return Ok(None) };
+        Ok(self.row_block(offset)?.into_iter().find(|r| r.position == position))
+    }
+
+    /// Calls `f` with every row, in position order.
+    pub(crate) fn for_each_row(&self, f: &mut dyn FnMut(Row) -> Result<()>) -> Result<()> {
+        for &(_, offset) in &self.row_blocks {
+            self.row_block(offset)?.into_iter().try_for_each(&mut *f)?;
+        }
+        Ok(())
     }
 
     /// The newest version record of `key` in `keyspace`, if the file holds
@@ -271,6 +362,7 @@ impl Head {
             },
             &mut |_, _| {},
         )?;
+        self.for_each_row(&mut |_| Ok(()))?;
         Ok(keys)
     }
 
@@ -325,9 +417,23 @@ pub struct HeadWriter<'a> {
     offset: u64,
     time_ms: u64,
     last: Option<(u32, Vec<u8>, u64)>,
+    /// Where the ops ended, once rows started; the position of the last row.
+    rows: Option<(u64, Option<u64>)>,
     /// Bytes written since the last sync.
     unsynced: u64,
     limiter: &'a mut dyn FnMut(u64),
+}
+
+/// What a compacted file says of the end of the log range it replaces.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct RangeEnd {
+    pub(crate) last_position: u64,
+    pub(crate) last_version: u64,
+    /// Reads below this are "compacted" for every key.
+    pub(crate) horizon: u64,
+    pub(crate) last_time_ms: u64,
+    /// The state of the newest applied record in the range.
+    pub(crate) state: Option<[u8; STATE_LEN]>,
 }
 
 /// Bytes the writer lets pile up before syncing them: syncing its own
@@ -363,6 +469,7 @@ impl<'a> HeadWriter<'a> {
             offset: HEAD_HEADER_LEN,
             time_ms,
             last: None,
+            rows: None,
             unsynced: 0,
             limiter,
         };
@@ -389,6 +496,9 @@ impl<'a> HeadWriter<'a> {
         truncated: bool,
     ) -> Result<Loc> {
         let here = (keyspace, key, version);
+        if self.rows.is_some() {
+            return Err(StoreError::Invalid("compaction output: an op after the rows".into()));
+        }
         if self.last.as_ref().is_some_and(|(ks, k, v)| (*ks, &k[..], *v) >= here) {
             return Err(StoreError::Invalid(format!("compaction output out of order at version {version}")));
         }
@@ -418,6 +528,28 @@ impl<'a> HeadWriter<'a> {
         Ok(loc)
     }
 
+    /// Adds the row of a replaced record, after every op; rows must come
+    /// in increasing position order.
+    pub(crate) fn push_row(&mut self, row: &Row) -> Result<()> {
+        let data_end = match self.rows {
+            Some((data_end, last)) if last.is_none_or(|l| l < row.position) => data_end,
+            Some(_) => return Err(StoreError::Invalid(format!("row {} out of order", row.position))),
+            None => {
+                self.write_block()?;
+                self.offset
+            }
+        };
+        self.rows = Some((data_end, Some(row.position)));
+        let at = self.block.len();
+        self.block.resize(at + row.len(), 0);
+        row.encode(&mut self.block[at..]);
+        self.block_ops += 1;
+        if self.block.len() - FRAME_HEADER_LEN >= BLOCK_BYTES {
+            self.write_block()?;
+        }
+        Ok(())
+    }
+
     fn write_block(&mut self) -> Result<()> {
         if self.block_ops == 0 {
             return Ok(());
@@ -441,16 +573,19 @@ impl<'a> HeadWriter<'a> {
 
     /// Writes the last block and the header, syncs the file, renames it into
     /// place and syncs the directory: from then on the file replaces the
-    /// log up to `last_position`.
-    pub fn finish(mut self, last_position: u64, last_version: u64, horizon: u64) -> Result<Head> {
+    /// log up to `end.last_position`.
+    pub(crate) fn finish(mut self, end: RangeEnd) -> Result<Head> {
         self.write_block()?;
         let info = HeadInfo {
             id: self.id,
-            last_position,
-            last_version,
-            horizon,
+            last_position: end.last_position,
+            last_version: end.last_version,
+            horizon: end.horizon,
             created_ms: self.time_ms,
-            data_end: self.offset,
+            data_end: self.rows.map_or(self.offset, |(data_end, _)| data_end),
+            table_end: self.offset,
+            last_time_ms: end.last_time_ms,
+            state: end.state,
         };
         let io = |p: &Path, e| StoreError::from(LogError::io(p, e));
         self.file.write_at(&info.encode(), 0).map_err(|e| io(&self.tmp, e))?;

@@ -61,6 +61,7 @@ pub(crate) struct KeyspacesSnapshot {
     pub(crate) live: u64,
     pub(crate) through: Through,
     pub(crate) superseded_bytes: u64,
+    pub(crate) newest_state: Option<([u8; 32], u64)>,
 }
 
 impl Keyspaces {
@@ -77,6 +78,7 @@ impl Keyspaces {
             live: self.live,
             through: self.through,
             superseded_bytes: self.superseded_bytes,
+            newest_state: self.newest_state,
         }
     }
 

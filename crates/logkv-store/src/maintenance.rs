@@ -97,7 +97,9 @@ impl Store {
         // may stand in for it.
         self.log.sync()?;
         let head_id = self.head.read().as_ref().map_or(0, |h| h.info().id);
-        let (path, bytes) = checkpoint::write(self.fs.as_ref(), &self.dir, &snapshot, head_id, now_ms())?;
+        let time_ms = self.time_of_position(snapshot.through.position)?.unwrap_or(0);
+        let (path, bytes) =
+            checkpoint::write(self.fs.as_ref(), &self.dir, &snapshot, head_id, now_ms(), time_ms)?;
         for (position, old) in
             checkpoint::list(self.fs.as_ref(), &self.dir)?.into_iter().skip(checkpoint::KEEP)
         {
@@ -161,7 +163,7 @@ impl Store {
     /// Bytes superseded since the last compaction, and the bytes of the
     /// log (the compacted file and every segment, counted at capacity).
     pub fn dead_bytes(&self) -> (u64, u64) {
-        let head = self.head.read().as_ref().map_or(0, |h| h.info().data_end);
+        let head = self.head.read().as_ref().map_or(0, |h| h.info().table_end);
         let segments: u64 = self.log.segments().iter().map(|(_, capacity)| capacity).sum();
         (self.index.read().superseded_bytes, head + segments)
     }

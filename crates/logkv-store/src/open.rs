@@ -70,7 +70,8 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
                 continue;
             }
         };
-        let start = ReplayStart { first_position, known_through: loaded.info.position, time_ms: 0 };
+        let start =
+            ReplayStart { first_position, known_through: loaded.info.position, time_ms: loaded.info.time_ms };
         let (log, index, replayed) =
             replay(&fs, dir, options.log.clone(), start, loaded.index, max_index_bytes, progress)?;
         if log.next_position() <= loaded.info.position {
@@ -99,7 +100,8 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
                 Some(h) => index_of(h, through, progress)?,
                 None => Keyspaces::default(),
             };
-            let start = ReplayStart { first_position, known_through: head_through, time_ms: 0 };
+            let head_time = head.as_ref().map_or(0, |h| h.info().last_time_ms);
+            let start = ReplayStart { first_position, known_through: head_through, time_ms: head_time };
             let (log, index, replayed) =
                 replay(&fs, dir, options.log.clone(), start, index, max_index_bytes, progress)?;
             (log, index, replayed, false)
@@ -191,7 +193,9 @@ pub(crate) fn index_of(
     if let Some((ks, key, meta, live)) = pending {
         builder.push(ks, &key, meta, live)?;
     }
-    Ok(builder.finish(through))
+    let mut index = builder.finish(through);
+    index.newest_state = head.info().state.map(|s| (s, head.info().last_version));
+    Ok(index)
 }
 
 /// What a replay read.

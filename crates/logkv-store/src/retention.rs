@@ -6,13 +6,18 @@
 //! answer). With both, a version stays if either keeps it; with neither,
 //! nothing is dropped. The newest version of every key always stays.
 //!
-//! A deleted key is dropped whole only in the plain API's keyspace, only
-//! when `duration` is set and its delete is older than the window: the
-//! newest such delete then becomes the store's horizon, below which every
-//! read is "compacted" (the dropped key might have had a value there). In
-//! the runtime's keyspaces a delete is a write whose
-//! version later transactions compare with, so dropping it would change
-//! what they decide; it stays as the key's one version.
+//! A deleted key is dropped whole in the plain API's keyspace when
+//! `duration` is set and its delete is older than the window: the newest
+//! such delete then becomes the store's horizon, below which every read is
+//! "compacted" (the dropped key might have had a value there). In the
+//! runtime's keyspaces a delete is a write whose version later
+//! transactions compare with, so it stays until it is older than the
+//! runtime's version-check horizon (`tombstone_horizon` positions before
+//! the compaction's cut): no transaction may compare with it then, and
+//! the runtime rejects one that tries. It is then dropped the same way,
+//! if retention keeps no older version of the key (one version kept, or
+//! the delete older than the window), so deleted keys stop costing index
+//! memory.
 
 use std::time::Duration;
 
@@ -25,6 +30,10 @@ pub struct Retention {
     pub versions: Option<u32>,
     /// Keep every version written within this long.
     pub duration: Option<Duration>,
+    /// Log positions (set by the runtime node: its version-check horizon)
+    /// after which a delete in a keyspace other than 0 may be dropped
+    /// whole; `None`: never.
+    pub tombstone_horizon: Option<u64>,
 }
 
 impl Retention {
@@ -50,16 +59,28 @@ pub(crate) struct Keep {
     /// Versions at or above this are inside the time window (`u64::MAX`:
     /// no window).
     pub(crate) window_start: u64,
+    /// Deletes below this version in the runtime's keyspaces are past the
+    /// version-check horizon (0: none is).
+    tombstones_below: u64,
 }
 
+/// Bits below a position in an applied record's versions
+/// (`position << 16 | index`).
+const TX_INDEX_BITS: u32 = 16;
+
 impl Keep {
-    pub(crate) fn new(retention: &Retention, window_start: Option<u64>) -> Self {
+    /// Retention for a compaction whose range ends at `last_position`.
+    pub(crate) fn new(retention: &Retention, window_start: Option<u64>, last_position: u64) -> Self {
         let versions = match (retention.versions, retention.duration) {
             (Some(n), _) => n.into(),
             (None, Some(_)) => 0,
             (None, None) => u64::MAX,
         };
-        Self { versions, window_start: window_start.unwrap_or(u64::MAX) }
+        let tombstones_below = retention
+            .tombstone_horizon
+            .and_then(|h| last_position.checked_sub(h))
+            .map_or(0, |p| p.saturating_mul(1 << TX_INDEX_BITS));
+        Self { versions, window_start: window_start.unwrap_or(u64::MAX), tombstones_below }
     }
 
     /// Whether the `nth` newest version of a key in the compacted range (1 =
@@ -72,9 +93,26 @@ impl Keep {
         nth == 1 || nth <= self.versions || (window && (version >= self.window_start || !base_taken))
     }
 
+    /// Whether retention keeps rows of replaced records beyond the last one:
+    /// when it keeps everything, or a time window.
+    pub(crate) fn keeps_rows(&self) -> bool {
+        self.versions == u64::MAX || self.window_start != u64::MAX
+    }
+
+    /// Whether the row of a replaced record with version tag `version`
+    /// stays (the range's last row always does).
+    pub(crate) fn keeps_row(&self, version: u64) -> bool {
+        self.versions == u64::MAX || version >= self.window_start
+    }
+
     /// Whether a key whose newest version is a delete at `version` in
     /// `keyspace` is dropped whole.
     pub(crate) fn drops_deleted(&self, keyspace: u32, version: u64) -> bool {
-        keyspace == DEFAULT_KEYSPACE && self.window_start != u64::MAX && version < self.window_start
+        let window = self.window_start != u64::MAX;
+        if keyspace == DEFAULT_KEYSPACE {
+            return window && version < self.window_start;
+        }
+        let nothing_older_kept = if window { version < self.window_start } else { self.versions == 1 };
+        version < self.tombstones_below && nothing_older_kept
     }
 }

@@ -16,7 +16,7 @@ use proptest::prelude::*;
 
 fn coalescing(fs: &SimFs) -> StoreOptions {
     StoreOptions {
-        retention: Retention { versions: Some(1), duration: None },
+        retention: Retention { versions: Some(1), duration: None, tombstone_horizon: None },
         ..options(fs, periodic(1 << 30), 64 << 10)
     }
 }

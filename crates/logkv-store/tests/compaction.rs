@@ -92,7 +92,7 @@ proptest! {
         steps in prop::collection::vec(step(6), 1..60),
         versions in prop::option::of(1u32..4),
     ) {
-        let retention = Retention { versions, duration: None };
+        let retention = Retention { versions, duration: None, tombstone_horizon: None };
         let mut fs = SimFs::new();
         let mut store = open(&fs, retention);
         let mut oracle = Oracle::default();
@@ -158,7 +158,8 @@ fn a_deleted_key_does_not_come_back_after_compaction() {
     let fs = SimFs::new();
     // A window of zero: every delete is older than it, so deleted keys are
     // dropped whole, which is where a stale older value could resurface.
-    let retention = Retention { versions: Some(1), duration: Some(std::time::Duration::ZERO) };
+    let retention =
+        Retention { versions: Some(1), duration: Some(std::time::Duration::ZERO), tombstone_horizon: None };
     let store = open(&fs, retention);
     store.put(b"gone", b"old value").unwrap();
     for i in 0..60u32 {
@@ -241,7 +242,7 @@ fn a_damaged_checkpoint_is_reported_and_an_older_one_used() {
 /// reopens with every acknowledged write and all history retention keeps.
 #[test]
 fn a_crash_at_any_sync_point_of_compaction_leaves_a_consistent_store() {
-    let retention = Retention { versions: Some(2), duration: None };
+    let retention = Retention { versions: Some(2), duration: None, tombstone_horizon: None };
     let mut completed = false;
     for op in [FaultOp::Sync, FaultOp::SyncDir] {
         for after in 0.. {
@@ -318,7 +319,7 @@ fn compactions_under_concurrent_writes_keep_every_newest_value() {
     let modes = [(Durability::Always, "always"), (common::periodic(1 << 30), "periodic, coalescing")];
     for (durability, what) in modes {
         let fs = SimFs::new();
-        let retention = Retention { versions: Some(1), duration: None };
+        let retention = Retention { versions: Some(1), duration: None, tombstone_horizon: None };
         let options = || StoreOptions { retention, ..options(&fs, durability, SEGMENT_SIZE_BYTES) };
         let store = Arc::new(Store::open(Path::new(DIR), options()).unwrap());
         let writer = {

@@ -246,7 +246,7 @@ pub fn import(global: &GlobalArgs, args: ImportArgs) -> Result<Outcome, CliError
         "imported position={} version={} bytes={} data_dir={}",
         version_position(info.last_version),
         info.last_version,
-        info.data_end,
+        info.table_end,
         dir.display()
     )
     .map_err(CliError::Output)?;

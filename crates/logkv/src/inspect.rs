@@ -24,7 +24,7 @@ pub fn run(dir: &Path) -> Result<Outcome, CliError> {
             info.last_position,
             info.last_version,
             info.horizon,
-            info.data_end,
+            info.table_end,
         )
         .map_err(CliError::Output)?;
     }

@@ -267,7 +267,11 @@ pub fn compact(global: &GlobalArgs, args: CompactArgs) -> Result<Outcome, CliErr
     let report = match args.target.node() {
         Some(node) => compaction_from_json(&node.call("admin_compact", json!([]))?)?,
         None => {
-            let retention = Retention { versions: args.retain_versions, duration: args.retain_duration };
+            let retention = Retention {
+                versions: args.retain_versions,
+                duration: args.retain_duration,
+                tombstone_horizon: None,
+            };
             let store = open_stopped(global, retention, WhenRunning::UseRemote)?;
             let mut bar = Compaction::default();
             let report = store.compact(&mut |done, total| bar.update(done, total));

@@ -48,7 +48,10 @@ pub fn run(ctx: &mut Ctx) -> Result<Table, Box<dyn Error>> {
 /// Store options keeping one version per key, so compaction drops every
 /// superseded one.
 fn retain_one(durability: Durability) -> StoreOptions {
-    StoreOptions { retention: Retention { versions: Some(1), duration: None }, ..options(durability) }
+    StoreOptions {
+        retention: Retention { versions: Some(1), duration: None, tombstone_horizon: None },
+        ..options(durability)
+    }
 }
 
 /// Puts `n` keys, then `OVERWRITES * n` values under keys chosen uniformly
