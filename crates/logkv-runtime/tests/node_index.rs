@@ -15,10 +15,10 @@ use logkv_runtime::apply::Watched;
 use logkv_runtime::codec::native::{self, Op};
 use logkv_runtime::codec::Read;
 use logkv_runtime::envelope::TxPart;
-use logkv_runtime::node::{Node, NodeOptions};
+use logkv_runtime::node::{Node, NodeError, NodeOptions};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{tx_version, version_position, StreamId};
-use logkv_store::{Durability, LogConfig, RecoveryMode, Retention, StoreOptions};
+use logkv_store::{Durability, LogConfig, RecoveryMode, Retention, StoreError, StoreOptions};
 use support::{native_tx, nwrite, result_strings, signed, signer, stream};
 
 const DIR: &str = "/node";
@@ -90,6 +90,50 @@ fn a_hundred_thousand_writes_of_one_key_leave_the_index_as_it_was() {
     }
     assert_ne!(node.digest_at(Some(tx_version(1, 99))).unwrap(), node.digest_at(None).unwrap());
     assert_eq!(node.digest_at(Some(last)).unwrap(), node.digest_at(None).unwrap());
+}
+
+/// Appends small entries until the log reaches `until_position`.
+fn filler(node: &Node, me: &Signer, until_position: u64) {
+    while node.replay_progress().applied_position < until_position {
+        run(node, me, vec![tx(u64::MAX, &[], vec![put(b"filler", b"x")])]);
+    }
+}
+
+#[test]
+fn compaction_forgets_deletes_older_than_the_horizon_and_keeps_what_checks_can_reach() {
+    const HORIZON: u64 = 10;
+    let fs = SimFs::new();
+    let node = open(&fs, HORIZON);
+    let me = signer(1);
+    run(&node, &me, vec![tx(u64::MAX, &[], vec![put(b"filler", b"x")])]);
+    let start = node.store().index_entries();
+    let keys: Vec<Vec<u8>> = (0..100).map(|i| format!("gone{i}").into_bytes()).collect();
+    run(&node, &me, vec![tx(u64::MAX, &[], keys.iter().map(|k| put(k, b"v")).collect())]);
+    let deleted = node
+        .append_entry(&me, vec![tx(u64::MAX, &[], keys.iter().map(|k| (k.clone(), Op::Delete)).collect())])
+        .unwrap();
+    assert_eq!(node.store().index_entries(), start + keys.len(), "a delete leaves a tombstone");
+    filler(&node, &me, version_position(deleted.version) + HORIZON);
+    // A late delete, within the horizon when the log is compacted.
+    let late = node.append_entry(&me, vec![tx(u64::MAX, &[], vec![put(b"late", b"v")])]).unwrap();
+    let late_delete =
+        node.append_entry(&me, vec![tx(u64::MAX, &[], vec![(b"late".to_vec(), Op::Delete)])]).unwrap();
+    let through = node.replay_progress().applied_position;
+    node.store().compact(&mut |_, _| {}).expect("compact");
+    assert_eq!(node.store().index_entries(), start + 1, "only the late delete's tombstone stays");
+    // A check that may still be made sees the late delete.
+    let stale = tx(late.version, &[b"late"], vec![put(b"x", b"1")]);
+    assert_eq!(run(&node, &me, vec![stale]), [Some("VersionConfliction".to_string())]);
+    // Results of the records compaction kept (the last one) and of those
+    // after it answer; the others are compacted.
+    assert_eq!(node.result(tx_version(through, 0)).unwrap().as_deref(), Some("Commit"));
+    assert_eq!(node.result(late_delete.version).unwrap().as_deref(), Some("Commit"));
+    let gone = node.result(deleted.version).unwrap_err();
+    assert!(matches!(gone, NodeError::Store(StoreError::Compacted { .. })), "{gone}");
+    node.close().unwrap();
+    let node = open(&fs, HORIZON);
+    assert_eq!(node.store().index_entries(), start + 1, "reopened");
+    assert_eq!(node.result(late_delete.version).unwrap().as_deref(), Some("Commit"));
 }
 
 #[test]

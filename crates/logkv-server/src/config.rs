@@ -279,7 +279,7 @@ impl ServeConfig {
             retention: Retention {
                 versions: self.retain_versions,
                 duration: self.retain_duration,
-                tombstone_horizon: None,
+                tombstone_horizon: Some(self.version_check_horizon),
             },
             maintenance: MaintenanceOptions {
                 checkpoint_interval_bytes: self.checkpoint_interval_bytes,

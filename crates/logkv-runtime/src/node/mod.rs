@@ -225,7 +225,9 @@ impl Node {
         options: NodeOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self> {
-        let store = Store::open_with_progress(dir, options.store, progress)?;
+        let mut store_options = options.store;
+        store_options.retention.tombstone_horizon = Some(options.version_check_horizon);
+        let store = Store::open_with_progress(dir, store_options, progress)?;
         let mut applier =
             Applier::new(options.watched).with_version_check_horizon(options.version_check_horizon);
         let system = |prefix: u8| store.scan_in(SYSTEM_KEYSPACE, ScanOptions::prefix(&[prefix]));
