@@ -9,7 +9,7 @@ mod config;
 mod error;
 pub mod format;
 pub mod inspect;
-pub mod locate;
+mod locate;
 mod log;
 mod recovery;
 mod segment;

@@ -290,8 +290,9 @@ impl FileLog {
         self.inner.read(loc, len, f)
     }
 
-    /// The acknowledged record at `position`, from its frame header (see
-    /// [`crate::locate`]); `None` if the log's segments hold no such record
+    /// The acknowledged record at `position`, from its frame header, found
+    /// through the segment's sparse marks (one per [`crate::MARK_EVERY_BYTES`] of
+    /// frames, built on first use); `None` if the log's segments hold no such record
     /// (a compacted file replaced it, or it is not acknowledged yet).
     pub fn locate(&self, position: u64) -> Result<Option<RecordMeta>> {
         self.inner.locate(position)

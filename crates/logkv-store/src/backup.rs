@@ -104,7 +104,13 @@ impl Store {
     /// (Unix milliseconds).
     pub fn version_at_time(&self, time_ms: u64) -> Result<u64> {
         let found = match self.position_at_time(time_ms)? {
-            Some(position) => self.log.read_record(position, |r| tag_of(r.rtype, r.position, r.payload))?,
+            Some(position) => {
+                match self.log.read_record(position, |r| tag_of(r.rtype, r.position, r.payload))? {
+                    Some(tag) => Some(tag),
+                    // The compacted file's last record, whose time it keeps.
+                    None => self.compacted().filter(|h| h.last_position == position).map(|h| h.last_version),
+                }
+            }
             None => None,
         };
         match (found, self.compacted()) {

@@ -94,6 +94,8 @@ fn with_one_version_kept_only_the_last_replaced_record_keeps_its_row() {
     }
     assert!(matches!(store.time_of_position(3), Err(StoreError::Compacted { .. })));
     assert_eq!(store.position_at_time(1_000 * last).unwrap(), Some(last));
+    assert_eq!(store.version_at_time(1_000 * last).unwrap(), v(last));
+    assert_eq!(store.version_at_time(1_000 * last + 500).unwrap(), v(last));
     assert_eq!(store.newest_state(), Some(([30; 32], v(30))));
 }
 
