@@ -64,7 +64,7 @@ impl DerivedOp {
 pub(crate) type StreamMap = RwLock<BTreeMap<StreamId, u32>>;
 
 /// What apply knows of a key's newest version.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Default)]
 struct Newest {
     version: u64,
     /// What the live value's digest fact holds; `None`: absent or deleted.
@@ -149,17 +149,18 @@ impl<'a> EntryState<'a> {
         self.error.borrow_mut().get_or_insert(e);
     }
 
-    /// What apply knows of a key's newest version, read from its op header
-    /// the first time.
-    fn newest(&self, stream: &StreamId, key: &[u8]) -> Newest {
-        if let Some(n) = self.newest.borrow().get(&(*stream, key.to_vec())) {
-            return n.clone();
+    /// `f` of what apply knows of a key's newest version, read from its op
+    /// header the first time.
+    fn with_newest<R>(&self, stream: &StreamId, key: &[u8], f: impl FnOnce(&mut Newest) -> R) -> R {
+        let id = (*stream, key.to_vec());
+        if let Some(n) = self.newest.borrow_mut().get_mut(&id) {
+            return f(n);
         }
         let found = match self.keyspace(stream) {
             None => Ok(None),
             Some(ks) => self.store.newest_meta_in(ks, key),
         };
-        let n = match found {
+        let mut n = match found {
             Ok(Some(m)) => {
                 let fact = (!m.deleted).then_some(ValueSum { len: m.value_len, crc: m.crc });
                 Newest { version: m.version, fact, bytes: None }
@@ -170,32 +171,29 @@ impl<'a> EntryState<'a> {
                 Newest::default()
             }
         };
-        self.newest.borrow_mut().insert((*stream, key.to_vec()), n.clone());
-        n
+        let out = f(&mut n);
+        self.newest.borrow_mut().insert(id, n);
+        out
     }
 
     /// The bytes of a key's live value, read from the store the first time.
     fn live_bytes(&self, stream: &StreamId, key: &[u8]) -> Option<Cow<'a, [u8]>> {
-        let n = self.newest(stream, key);
-        n.fact?;
-        match n.bytes {
+        let known = self.with_newest(stream, key, |n| n.fact.map(|_| n.bytes.clone()))?;
+        match known {
             Some(Derived::InEntry { offset, len }) => {
                 return Some(Cow::Borrowed(&self.entry[offset..offset + len]))
             }
             Some(Derived::Bytes(b)) => return Some(Cow::Owned(b)),
             Some(Derived::Delete) | None => {}
         }
-        let ks = self.keyspace(stream)?;
-        let bytes = match self.store.newest_in(ks, key) {
+        let bytes = match self.store.newest_in(self.keyspace(stream)?, key) {
             Ok(found) => found.and_then(|n| n.value)?,
             Err(e) => {
                 self.fail(e);
                 return None;
             }
         };
-        if let Some(n) = self.newest.borrow_mut().get_mut(&(*stream, key.to_vec())) {
-            n.bytes = Some(Derived::Bytes(bytes.clone()));
-        }
+        self.with_newest(stream, key, |n| n.bytes = Some(Derived::Bytes(bytes.clone())));
         Some(Cow::Owned(bytes))
     }
 
@@ -218,7 +216,7 @@ impl<'a> EntryState<'a> {
 
 impl StateView for EntryState<'_> {
     fn latest_version(&self, stream: &StreamId, key: &[u8]) -> u64 {
-        self.newest(stream, key).version
+        self.with_newest(stream, key, |n| n.version)
     }
 
     fn live_value(&self, stream: &StreamId, key: &[u8]) -> Option<Cow<'_, [u8]>> {
@@ -226,7 +224,7 @@ impl StateView for EntryState<'_> {
     }
 
     fn is_live(&self, stream: &StreamId, key: &[u8]) -> bool {
-        self.newest(stream, key).fact.is_some()
+        self.with_newest(stream, key, |n| n.fact.is_some())
     }
 
     fn acl(&self) -> &Acl {
@@ -240,7 +238,7 @@ impl State for EntryState<'_> {
         self.digest.add(Fact::Result { version, text: &text });
         for w in &effects.writes {
             let ks = self.keyspace_or_new(&w.stream, version);
-            if let Some(old) = self.newest(&w.stream, &w.key).fact {
+            if let Some(old) = self.with_newest(&w.stream, &w.key, |n| n.fact) {
                 self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value: old });
             }
             let (derived, new) = match &w.value {
