@@ -118,22 +118,34 @@ fn compaction_forgets_deletes_older_than_the_horizon_and_keeps_what_checks_can_r
     let late = node.append_entry(&me, vec![tx(u64::MAX, &[], vec![put(b"late", b"v")])]).unwrap();
     let late_delete =
         node.append_entry(&me, vec![tx(u64::MAX, &[], vec![(b"late".to_vec(), Op::Delete)])]).unwrap();
-    let through = node.replay_progress().applied_position;
+    let through = version_position(late_delete.version);
+    let digest = node.digest_at(None).unwrap();
     node.store().compact(&mut |_, _| {}).expect("compact");
     assert_eq!(node.store().index_entries(), start + 1, "only the late delete's tombstone stays");
     // A check that may still be made sees the late delete.
     let stale = tx(late.version, &[b"late"], vec![put(b"x", b"1")]);
     assert_eq!(run(&node, &me, vec![stale]), [Some("VersionConfliction".to_string())]);
-    // Results of the records compaction kept (the last one) and of those
-    // after it answer; the others are compacted.
-    assert_eq!(node.result(tx_version(through, 0)).unwrap().as_deref(), Some("Commit"));
-    assert_eq!(node.result(late_delete.version).unwrap().as_deref(), Some("Commit"));
-    let gone = node.result(deleted.version).unwrap_err();
-    assert!(matches!(gone, NodeError::Store(StoreError::Compacted { .. })), "{gone}");
+    // The last record compaction replaced kept its results and state, and
+    // the records after it are whole; the others are compacted.
+    let check = |node: &Node| {
+        assert_eq!(node.result(late_delete.version).unwrap().as_deref(), Some("Commit"));
+        assert_eq!(node.digest_at(Some(late_delete.version)).unwrap(), digest);
+        let after = node.result(tx_version(through + 1, 0)).unwrap();
+        assert_eq!(after.as_deref(), Some("VersionConfliction"));
+        for gone in [node.result(deleted.version), node.digest_at(Some(deleted.version)).map(|_| None)] {
+            match gone {
+                Err(NodeError::Store(StoreError::Compacted { version, oldest })) => {
+                    assert_eq!((version, oldest), (deleted.version, tx_version(through, 0)));
+                }
+                other => panic!("expected Compacted, got {other:?}"),
+            }
+        }
+    };
+    check(&node);
     node.close().unwrap();
     let node = open(&fs, HORIZON);
     assert_eq!(node.store().index_entries(), start + 1, "reopened");
-    assert_eq!(node.result(late_delete.version).unwrap().as_deref(), Some("Commit"));
+    check(&node);
 }
 
 #[test]
@@ -182,4 +194,16 @@ fn two_nodes_judge_checks_against_the_horizon_alike() {
     }
     assert_eq!(b.store().next_position(), 4, "b logged three entries");
     assert_eq!(b.result(tx_version(3, 0)).unwrap(), None, "an entry b was not given");
+    // Compacted, b keeps the row of its last record only; the search over
+    // its positions passes the dropped ones and names that one the oldest.
+    b.store().compact(&mut |_, _| {}).expect("compact");
+    assert_eq!(b.result(tx_version(6, 0)).unwrap().as_deref(), Some("Commit"));
+    for version in [v1, tx_version(5, 0)] {
+        match b.result(version) {
+            Err(NodeError::Store(StoreError::Compacted { version: asked, oldest })) => {
+                assert_eq!((asked, oldest), (version, tx_version(6, 0)));
+            }
+            other => panic!("expected Compacted, got {other:?}"),
+        }
+    }
 }

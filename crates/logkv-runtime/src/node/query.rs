@@ -180,35 +180,45 @@ impl Node {
     /// The newest visible applied record whose version tag is at most
     /// `version` (`None`: there is none). A node's own positions need not
     /// be its versions' (a node on a shared log logs only the entries it
-    /// applies), but tags grow with positions, so a binary search finds it;
-    /// its first guess, the version's own position, is right on the
-    /// embedded log and for the newest record. The records compaction
-    /// dropped come before those it kept a row of, so the search passes
-    /// over them, and answers `Compacted` (in versions) only if the record
-    /// asked for is one of them.
+    /// applies), but tags grow with positions, so a binary search finds it.
+    /// It starts at the version's own position and its neighbour, which
+    /// settle it on the embedded log (and for the newest record) in two
+    /// reads. The records compaction dropped come before those it kept a
+    /// row of, so the search passes over them, and answers `Compacted` (in
+    /// versions) only if the record asked for is one of them.
     fn record_at(&self, version: u64) -> Result<Option<AppliedRecord>> {
         let (mut lo, mut hi) = (1, self.store.visible_position());
         let mut probe = version_position(version).clamp(lo, hi.max(lo));
         // The record found so far, the oldest one seen past `version`, and
         // whether a dropped one was met.
         let (mut found, mut after, mut dropped) = (None, None, false);
+        let mut guessing = true;
         while lo <= hi {
-            match self.store.applied_at(probe) {
+            let up = match self.store.applied_at(probe) {
                 Ok(Some(r)) if r.version <= version => {
-                    lo = probe + 1;
                     found = Some(r);
+                    true
                 }
                 Ok(r) => {
-                    hi = probe - 1;
                     after = r.or(after);
+                    false
                 }
                 Err(StoreError::Compacted { .. }) => {
-                    lo = probe + 1;
                     dropped = true;
+                    true
                 }
                 Err(e) => return Err(e.into()),
+            };
+            if up {
+                lo = probe + 1;
+            } else {
+                hi = probe - 1;
             }
-            probe = lo + hi.saturating_sub(lo) / 2;
+            probe = match (std::mem::take(&mut guessing), up) {
+                (true, true) => lo,
+                (true, false) => hi,
+                (false, _) => lo + hi.saturating_sub(lo) / 2,
+            };
         }
         if found.is_some() || !dropped {
             return Ok(found);
