@@ -76,7 +76,7 @@ pub enum NodeError {
         /// The record's position in the node's log.
         position: u64,
         /// What is wrong.
-        source: crate::annex::AnnexError,
+        source: annex::AnnexError,
     },
     /// A record of the system keyspace cannot be read back.
     #[error("bad system record {key}: {detail}")]
@@ -107,8 +107,9 @@ pub struct NodeOptions {
     pub watched: Watched,
     /// The version-check horizon in log positions
     /// ([`apply_tx`](crate::apply::apply_tx)): a protocol parameter, the
-    /// same on every node of a log. Compaction forgets deleted keys older
-    /// than this (the store's tombstone horizon).
+    /// same on every node of a log. The node gives it to the store as
+    /// compaction's tombstone horizon: a deleted key whose delete lies
+    /// more positions than this before the cut leaves the index.
     pub version_check_horizon: u64,
 }
 
