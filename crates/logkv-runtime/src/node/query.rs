@@ -249,10 +249,22 @@ impl Node {
     }
 
     /// The state digest as of `version` (default: the newest visible): the
-    /// state stored with the newest entry at or below it.
+    /// state stored with the newest entry at or below it. Where that entry
+    /// is the last one a compacted file (or an imported export) replaced,
+    /// the file's header keeps its state even if no row of it was kept.
     pub fn digest_at(&self, version: Option<u64>) -> Result<StateDigest> {
         let version = version.unwrap_or_else(|| self.store.version());
-        Ok(self.record_at(version)?.map_or_else(StateDigest::default, |r| StateDigest::from_bytes(r.state)))
+        let state = match self.record_at(version) {
+            Ok(found) => found.map(|r| r.state),
+            Err(e) => {
+                let head = self.store.compacted().filter(|h| h.last_version <= version);
+                match (&e, head.and_then(|h| h.state)) {
+                    (NodeError::Store(StoreError::Compacted { .. }), Some(state)) => Some(state),
+                    _ => return Err(e),
+                }
+            }
+        };
+        Ok(state.map_or_else(StateDigest::default, StateDigest::from_bytes))
     }
 
     /// Streams with data or access-control history, sorted.
