@@ -127,7 +127,7 @@ pub fn run() -> Vec<String> {
     let mut state = MemState::default();
     let mut out = Vec::new();
     for (position, (what, bytes)) in (1..).zip(&entries) {
-        match applier.apply_entry(&mut state, position, bytes, None) {
+        match applier.apply_entry(&mut state, position, 0, bytes, None) {
             EntryOutcome::Applied(results) => {
                 for result in results {
                     let result = result.map_or_else(|| "skipped".to_string(), |r: TxResult| r.to_string());

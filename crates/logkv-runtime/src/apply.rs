@@ -11,14 +11,21 @@ use std::fmt;
 
 use crate::acl::{Acl, AclChange};
 use crate::codec::{Codec, ControlOp, ParseError, ValueRef, WriteOp};
-use crate::types::{Address, StreamId};
+use crate::types::{version_position, Address, StreamId};
 
 /// What apply needs to know about the state before a transaction.
 pub trait StateView {
     /// Version of the newest write (a delete counts) to the key; 0 if none.
     fn latest_version(&self, stream: &StreamId, key: &[u8]) -> u64;
-    /// The live value of the key (`None` if absent or deleted).
+    /// The live value of the key (`None` if absent or deleted). Apply asks
+    /// only where an op computes from the bytes, so a store-backed state
+    /// need not read values that a plain put replaces.
     fn live_value(&self, stream: &StreamId, key: &[u8]) -> Option<Cow<'_, [u8]>>;
+    /// Whether the key has a live value: what conditional ops ask, which
+    /// a store-backed state answers from the key's newest op header.
+    fn is_live(&self, stream: &StreamId, key: &[u8]) -> bool {
+        self.live_value(stream, key).is_some()
+    }
     /// Access control as of now.
     fn acl(&self) -> &Acl;
 }
@@ -43,9 +50,18 @@ impl Watched {
     }
 }
 
+/// How many log positions back a transaction's read version may lie, by
+/// default (see [`apply_tx`]): about a million entries.
+pub const DEFAULT_VERSION_CHECK_HORIZON: u64 = 1 << 20;
+
 /// One transaction to apply.
 #[derive(Clone, Copy)]
 pub struct TxInput<'a> {
+    /// The transaction's own version, `(position << 16) | index`.
+    pub version: u64,
+    /// The entry's log time in milliseconds: the same on every node that
+    /// applies the entry, so rules that depend on time stay deterministic.
+    pub log_time_ms: u64,
     /// Who signed the entry.
     pub sender: Address,
     /// The streams the transaction writes or controls.
@@ -65,6 +81,9 @@ pub enum TxResult {
     DataParseError(ParseError),
     /// A key read or written changed after the transaction's version.
     VersionConfliction,
+    /// The transaction's version lies further back than the version-check
+    /// horizon: the deletes it would be checked against may be forgotten.
+    VersionTooOld,
     /// A stream read is not watched, or one written or controlled is not tagged.
     TagsMismatch,
     /// The sender has no write right on any tagged stream.
@@ -101,6 +120,7 @@ impl fmt::Display for TxResult {
             TxResult::Commit => f.write_str("Commit"),
             TxResult::DataParseError(e) => write!(f, "DataParseError: {e}"),
             TxResult::VersionConfliction => f.write_str("VersionConfliction"),
+            TxResult::VersionTooOld => f.write_str("VersionTooOld"),
             TxResult::TagsMismatch => f.write_str("TagsMismatch"),
             TxResult::SenderNoWritePermission => f.write_str("SenderNoWritePermission"),
             TxResult::WritePermissionDenied { stream, key } => {
@@ -177,14 +197,32 @@ impl TxEffects {
 
 /// Applies one transaction against `state`. `None`: skipped, because a tag
 /// is a stream this node does not watch (no result is recorded).
-pub fn apply_tx(state: &dyn StateView, watched: &Watched, tx: TxInput<'_>) -> Option<TxEffects> {
+///
+/// `horizon` is the version-check horizon, in log positions: a transaction
+/// that checks versions and read at a position more than `horizon` before
+/// its own is `VersionTooOld`, before its read set is looked at. Nodes
+/// forget deleted keys once they are that old, so a check against them
+/// could not be answered the same way everywhere; the horizon makes the
+/// answer depend on positions alone. Every node of a log must use the same
+/// value.
+pub fn apply_tx(
+    state: &dyn StateView,
+    watched: &Watched,
+    horizon: u64,
+    tx: TxInput<'_>,
+) -> Option<TxEffects> {
     if tx.tags.is_empty() || tx.tags.iter().any(|t| !watched.contains(t)) {
         return None;
     }
-    Some(checked(state, watched, tx).unwrap_or_else(TxEffects::failed))
+    Some(checked(state, watched, horizon, tx).unwrap_or_else(TxEffects::failed))
 }
 
-fn checked(state: &dyn StateView, watched: &Watched, tx: TxInput<'_>) -> Result<TxEffects, TxResult> {
+fn checked(
+    state: &dyn StateView,
+    watched: &Watched,
+    horizon: u64,
+    tx: TxInput<'_>,
+) -> Result<TxEffects, TxResult> {
     let acl = state.acl();
     // 1. A write right on some tagged stream, decided without the body.
     if !tx.tags.iter().any(|t| acl.can_write_stream(&tx.sender, t)) {
@@ -192,6 +230,11 @@ fn checked(state: &dyn StateView, watched: &Watched, tx: TxInput<'_>) -> Result<
     }
     let decoded = tx.codec.decode(tx.body, tx.tags).map_err(TxResult::DataParseError)?;
     let check_versions = decoded.version != u64::MAX;
+    if check_versions
+        && version_position(decoded.version).saturating_add(horizon) < version_position(tx.version)
+    {
+        return Err(TxResult::VersionTooOld);
+    }
     let newer = |stream: &StreamId, key: &[u8]| state.latest_version(stream, key) > decoded.version;
     // 2. The read set.
     for read in decoded.reads.map_err(TxResult::DataParseError)? {
@@ -238,18 +281,13 @@ fn checked(state: &dyn StateView, watched: &Watched, tx: TxInput<'_>) -> Result<
             });
         }
     }
-    // 5. Commit: evaluate the writes in body order, each seeing the ones before.
-    let mut current: BTreeMap<(StreamId, &[u8]), Option<Vec<u8>>> = BTreeMap::new();
+    // 5. Commit: evaluate the writes in body order, each seeing the ones
+    // before; the state's bytes are read only by ops that compute from them.
     let mut values: BTreeMap<(StreamId, &[u8]), NewValue> = BTreeMap::new();
     for w in &writes {
         let k = (w.stream, w.key.as_slice());
-        let before = match current.get(&k) {
-            Some(v) => v.clone(),
-            None => state.live_value(&w.stream, &w.key).map(Cow::into_owned),
-        };
-        let (value, after) = evaluate(w.op, before, tx.body)?;
-        if let Some(value) = value {
-            current.insert(k, after);
+        let before = Before { earlier: values.get(&k), state, stream: &w.stream, key: &w.key, body: tx.body };
+        if let Some(value) = evaluate(w.op, &before, tx.body)? {
             values.insert(k, value);
         }
     }
@@ -264,41 +302,61 @@ fn checked(state: &dyn StateView, watched: &Watched, tx: TxInput<'_>) -> Result<
     Ok(TxEffects { result: TxResult::Commit, writes, acl: changes })
 }
 
-/// One write op on the value `before` (`None` = no live value). Returns the
-/// new value to record (`None`: the op changes nothing) and the live value
-/// after it.
-#[allow(clippy::type_complexity)]
-fn evaluate(
-    op: WriteOp,
-    before: Option<Vec<u8>>,
-    body: &[u8],
-) -> Result<(Option<NewValue>, Option<Vec<u8>>), TxResult> {
-    let put = |v: ValueRef| (Some(NewValue::Body(v)), Some(v.get(body).to_vec()));
-    Ok(match op {
-        WriteOp::Put(v) => put(v),
-        WriteOp::Delete => (Some(NewValue::Deleted), None),
-        WriteOp::PutIfAbsent(v) if before.is_none() => put(v),
-        WriteOp::PutIfPresent(v) if before.is_some() => put(v),
-        WriteOp::DeleteIfPresent if before.is_some() => (Some(NewValue::Deleted), None),
-        WriteOp::PutIfAbsent(_) | WriteOp::PutIfPresent(_) | WriteOp::DeleteIfPresent => (None, before),
+/// The live value a write op sees: what an earlier write of the same
+/// transaction left, else the state's, whose bytes are read only if asked.
+struct Before<'a> {
+    earlier: Option<&'a NewValue>,
+    state: &'a dyn StateView,
+    stream: &'a StreamId,
+    key: &'a [u8],
+    body: &'a [u8],
+}
+
+impl Before<'_> {
+    fn is_live(&self) -> bool {
+        match self.earlier {
+            Some(v) => *v != NewValue::Deleted,
+            None => self.state.is_live(self.stream, self.key),
+        }
+    }
+
+    fn bytes(&self) -> Option<Cow<'_, [u8]>> {
+        match self.earlier {
+            Some(NewValue::Body(v)) => Some(Cow::Borrowed(v.get(self.body))),
+            Some(NewValue::Computed(b)) => Some(Cow::Borrowed(b)),
+            Some(NewValue::Deleted) => None,
+            None => self.state.live_value(self.stream, self.key),
+        }
+    }
+}
+
+/// One write op on the live value `before`. Returns the new value to
+/// record, or `None` when the op changes nothing.
+fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<Option<NewValue>, TxResult> {
+    Ok(Some(match op {
+        WriteOp::Put(v) => NewValue::Body(v),
+        WriteOp::Delete => NewValue::Deleted,
+        WriteOp::PutIfAbsent(v) if !before.is_live() => NewValue::Body(v),
+        WriteOp::PutIfPresent(v) if before.is_live() => NewValue::Body(v),
+        WriteOp::DeleteIfPresent if before.is_live() => NewValue::Deleted,
+        WriteOp::PutIfAbsent(_) | WriteOp::PutIfPresent(_) | WriteOp::DeleteIfPresent => return Ok(None),
         WriteOp::Append(v) => {
-            let mut bytes = before.unwrap_or_default();
+            let mut bytes = before.bytes().map(Cow::into_owned).unwrap_or_default();
             bytes.extend_from_slice(v.get(body));
-            (Some(NewValue::Computed(bytes.clone())), Some(bytes))
+            NewValue::Computed(bytes)
         }
         WriteOp::Increment(by) => {
-            let old = match &before {
+            let old = match before.bytes() {
                 None => 0,
-                Some(b) => parse_i64(b)
+                Some(b) => parse_i64(&b)
                     .ok_or(TxResult::OperationFailed("value is not an integer or out of range"))?,
             };
             let new = old
                 .checked_add(by)
                 .ok_or(TxResult::OperationFailed("increment or decrement would overflow"))?;
-            let bytes = new.to_string().into_bytes();
-            (Some(NewValue::Computed(bytes.clone())), Some(bytes))
+            NewValue::Computed(new.to_string().into_bytes())
         }
-    })
+    }))
 }
 
 /// A decimal `i64` as Redis accepts it (`string2ll`): optional `-`,

@@ -6,8 +6,17 @@
 //! state reach the same digest (a hash chain of the log could not), and an
 //! update costs one hash per changed fact. Versions are not part of a fact:
 //! the same values written at other positions are the same state.
+//!
+//! A value's fact holds its length and CRC32C (of key, then value) — what
+//! the store keeps in each op's header — instead of its bytes, so an
+//! overwrite takes the old value's fact out without reading the old value.
+//! Two different values of one key then count as the same fact only when
+//! they have the same length and CRC: a chance of 2^-32 per differing
+//! value, acceptable for comparing honest replicas.
 
 use std::fmt;
+
+pub use logkv_store::record::value_crc;
 
 use crate::acl::AclFact;
 use crate::signing::keccak256;
@@ -16,14 +25,14 @@ use crate::types::StreamId;
 /// A fact of the logical state.
 #[derive(Debug, Clone, Copy)]
 pub enum Fact<'a> {
-    /// A live value.
+    /// A live value, by its length and CRC ([`Fact::value`]).
     Value {
         /// Its stream.
         stream: &'a StreamId,
         /// Its key.
         key: &'a [u8],
-        /// Its bytes.
-        value: &'a [u8],
+        /// The value.
+        value: ValueSum,
     },
     /// An access-control fact.
     Acl(AclFact<'a>),
@@ -36,7 +45,30 @@ pub enum Fact<'a> {
     },
 }
 
-impl Fact<'_> {
+/// What a value's fact holds of it: what the store keeps in the header of
+/// each version record, so it is known without reading the value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ValueSum {
+    /// The value's length in bytes.
+    pub len: u32,
+    /// CRC32C of the key followed by the value ([`value_crc`]).
+    pub crc: u32,
+}
+
+impl ValueSum {
+    /// The sum of `value` as the value of `key`.
+    pub fn of(key: &[u8], value: &[u8]) -> Self {
+        // Values are at most 16 MiB (the protocol's limit, which the store enforces).
+        Self { len: value.len() as u32, crc: value_crc(key, value) }
+    }
+}
+
+impl<'a> Fact<'a> {
+    /// The fact of `value` being the live value of `key`.
+    pub fn value(stream: &'a StreamId, key: &'a [u8], value: &[u8]) -> Self {
+        Fact::Value { stream, key, value: ValueSum::of(key, value) }
+    }
+
     /// The fact's hash: keccak-256 of a tag byte and its length-prefixed fields.
     fn hash(&self) -> [u8; 32] {
         let mut b = Vec::new();
@@ -49,7 +81,8 @@ impl Fact<'_> {
                 b.push(1);
                 b.extend_from_slice(&stream.0);
                 field(&mut b, key);
-                field(&mut b, value);
+                b.extend_from_slice(&value.len.to_be_bytes());
+                b.extend_from_slice(&value.crc.to_be_bytes());
             }
             Fact::Acl(f) => {
                 b.push(2);
@@ -146,8 +179,8 @@ impl fmt::Debug for StateDigest {
 mod tests {
     use super::*;
 
-    fn value<'a>(stream: &'a StreamId, key: &'a [u8], value: &'a [u8]) -> Fact<'a> {
-        Fact::Value { stream, key, value }
+    fn value<'a>(stream: &'a StreamId, key: &'a [u8], value: &[u8]) -> Fact<'a> {
+        Fact::value(stream, key, value)
     }
 
     #[test]
@@ -172,6 +205,19 @@ mod tests {
         let mut d = StateDigest::default();
         d.add(value(&s, b"x", b"1"));
         assert_eq!(StateDigest::from_bytes(d.to_bytes()), d);
+    }
+
+    #[test]
+    fn a_value_fact_is_its_length_and_crc_of_key_then_value() {
+        let s = StreamId([7; 32]);
+        // The CRC32C check value of "123456789" (RFC 3720), split across key and value.
+        assert_eq!(value_crc(b"1234", b"56789"), 0xe306_9283);
+        let sum = ValueSum { len: 5, crc: 0xe306_9283 };
+        assert_eq!(ValueSum::of(b"1234", b"56789"), sum);
+        let mut d = StateDigest::default();
+        d.add(value(&s, b"1234", b"56789"));
+        d.remove(Fact::Value { stream: &s, key: b"1234", value: sum });
+        assert_eq!(d, StateDigest::default(), "a header's length and CRC take the value's fact out");
     }
 
     #[test]

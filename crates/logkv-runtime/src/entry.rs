@@ -11,7 +11,9 @@
 
 use std::collections::BTreeMap;
 
-use crate::apply::{apply_tx, StateView, TxEffects, TxInput, TxResult, Watched};
+use crate::apply::{
+    apply_tx, StateView, TxEffects, TxInput, TxResult, Watched, DEFAULT_VERSION_CHECK_HORIZON,
+};
 use crate::codec::native::{Native, NativeCompact};
 use crate::codec::{zerog::ZeroG, Codec, Decoded, ParseError};
 use crate::envelope::{EntryView, EnvelopeError};
@@ -60,22 +62,37 @@ pub enum EntryOutcome {
     UpgradeNeeded(EnvelopeError),
 }
 
-/// Applies entries: the codecs it knows, the streams it watches, and the
-/// anti-replay windows.
+/// Applies entries: the codecs it knows, the streams it watches, the
+/// version-check horizon and the anti-replay windows.
 pub struct Applier {
     codecs: BTreeMap<u8, Box<dyn Codec>>,
     watched: Watched,
+    horizon: u64,
     nonces: BTreeMap<(Address, StreamId), NonceWindow>,
 }
 
 impl Applier {
-    /// An applier with the 0G and both native codecs.
+    /// An applier with the 0G and both native codecs and the default
+    /// version-check horizon.
     pub fn new(watched: Watched) -> Self {
-        let mut a = Self { codecs: BTreeMap::new(), watched, nonces: BTreeMap::new() };
+        let mut a = Self {
+            codecs: BTreeMap::new(),
+            watched,
+            horizon: DEFAULT_VERSION_CHECK_HORIZON,
+            nonces: BTreeMap::new(),
+        };
         a.register(Box::new(ZeroG));
         a.register(Box::new(Native));
         a.register(Box::new(NativeCompact));
         a
+    }
+
+    /// The applier with another version-check horizon (log positions; see
+    /// [`apply_tx`]), a protocol parameter: every node of a log must use
+    /// the same.
+    pub fn with_version_check_horizon(mut self, horizon: u64) -> Self {
+        self.horizon = horizon;
+        self
     }
 
     /// Adds (or replaces) a codec, selected by its [`Codec::id`].
@@ -108,13 +125,16 @@ impl Applier {
         };
     }
 
-    /// Applies the entry at `position`. `verified` says the caller already
-    /// checked the signature (for example in parallel, or because these exact
-    /// bytes are what this node verified and wrote); `None` checks it here.
+    /// Applies the entry at `position`, appended at `log_time_ms` (the
+    /// log's time of the entry, which every node reads alike). `verified`
+    /// says the caller already checked the signature (for example in
+    /// parallel, or because these exact bytes are what this node verified
+    /// and wrote); `None` checks it here.
     pub fn apply_entry(
         &mut self,
         state: &mut dyn State,
         position: u64,
+        log_time_ms: u64,
         bytes: &[u8],
         verified: Option<bool>,
     ) -> EntryOutcome {
@@ -163,8 +183,9 @@ impl Applier {
                 let unknown = UnknownCodec(tx.codec);
                 let codec = self.codecs.get(&tx.codec).map_or(&unknown as &dyn Codec, |c| c.as_ref());
                 let tags: Vec<StreamId> = tx.tags.iter().collect();
-                let input = TxInput { sender, tags: &tags, codec, body: tx.body };
-                apply_tx(state, &self.watched, input).expect("watched transactions are never skipped")
+                let input = TxInput { version, log_time_ms, sender, tags: &tags, codec, body: tx.body };
+                apply_tx(state, &self.watched, self.horizon, input)
+                    .expect("watched transactions are never skipped")
             };
             state.commit(version, tx.body, tx.body_offset, &effects);
             results.push(Some(effects.result));

@@ -6,6 +6,7 @@
 //! [`shared_log::SharedLog`] with [`node::Node::follow`].
 
 pub mod acl;
+pub mod annex;
 pub mod apply;
 pub mod codec;
 pub mod digest;

@@ -56,10 +56,10 @@ impl State for MemState {
             };
             let history = self.data.entry((w.stream, w.key.clone())).or_default();
             if let Some((_, Some(old))) = history.last() {
-                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value: old });
+                self.digest.remove(Fact::value(&w.stream, &w.key, old));
             }
             if let Some(new) = &value {
-                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value: new });
+                self.digest.add(Fact::value(&w.stream, &w.key, new));
             }
             history.push((version, value));
         }

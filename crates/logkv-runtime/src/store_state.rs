@@ -3,11 +3,13 @@
 //!
 //! Reads go to the store's newest *sequenced* state (earlier entries of
 //! the same group commit count, acknowledged or not), overlaid with what
-//! earlier transactions of this entry did. Nothing is written while the
-//! entry applies: each commit adds derived ops (data, result, access
-//! control facts, new stream keyspaces) to a list that the node appends,
-//! with the entry, as one `Applied` record. A value the entry carries
-//! becomes a reference into the entry, never a copy.
+//! earlier transactions of this entry did. A key's version and digest
+//! fact come from its newest op header alone; its bytes are read only
+//! when an op computes from them. Nothing is written while the entry
+//! applies: each commit adds derived ops (data, access-control facts, new
+//! stream keyspaces) to a list that the node appends, with the entry, its
+//! results and the digest after it, as one `Applied` record. A value the
+//! entry carries becomes a reference into the entry, never a copy.
 
 use std::borrow::Cow;
 use std::cell::RefCell;
@@ -18,9 +20,9 @@ use parking_lot::RwLock;
 
 use crate::acl::{Acl, StreamAcl};
 use crate::apply::{NewValue, StateView, TxEffects};
-use crate::digest::{Fact, StateDigest};
+use crate::digest::{Fact, StateDigest, ValueSum};
 use crate::entry::State;
-use crate::system::{result_key, stream_key, FactOf, SYSTEM_KEYSPACE};
+use crate::system::{stream_key, FactOf, SYSTEM_KEYSPACE};
 use crate::types::StreamId;
 
 /// What a derived key becomes.
@@ -61,8 +63,16 @@ impl DerivedOp {
 /// The stream map the node shares with its readers: stream → keyspace.
 pub(crate) type StreamMap = RwLock<BTreeMap<StreamId, u32>>;
 
-/// A key's newest version and live value (`None`: absent or deleted).
-type Newest = (u64, Option<Vec<u8>>);
+/// What apply knows of a key's newest version.
+#[derive(Debug, Default)]
+struct Newest {
+    version: u64,
+    /// What the live value's digest fact holds; `None`: absent or deleted.
+    fact: Option<ValueSum>,
+    /// Where the live value's bytes are, once this entry wrote them or an
+    /// op needed them (`Derived::InEntry` or `Derived::Bytes`).
+    bytes: Option<Derived>,
+}
 
 /// The state of one entry being applied.
 pub(crate) struct EntryState<'a> {
@@ -139,25 +149,52 @@ impl<'a> EntryState<'a> {
         self.error.borrow_mut().get_or_insert(e);
     }
 
-    /// The newest version and live value of a key, as apply sees it.
-    fn newest(&self, stream: &StreamId, key: &[u8]) -> Newest {
-        if let Some(n) = self.newest.borrow().get(&(*stream, key.to_vec())) {
-            return n.clone();
+    /// `f` of what apply knows of a key's newest version, read from its op
+    /// header the first time.
+    fn with_newest<R>(&self, stream: &StreamId, key: &[u8], f: impl FnOnce(&mut Newest) -> R) -> R {
+        let id = (*stream, key.to_vec());
+        if let Some(n) = self.newest.borrow_mut().get_mut(&id) {
+            return f(n);
         }
         let found = match self.keyspace(stream) {
             None => Ok(None),
-            Some(ks) => self.store.newest_in(ks, key),
+            Some(ks) => self.store.newest_meta_in(ks, key),
         };
-        let n = match found {
-            Ok(Some(n)) => (n.version, n.value),
-            Ok(None) => (0, None),
+        let mut n = match found {
+            Ok(Some(m)) => {
+                let fact = (!m.deleted).then_some(ValueSum { len: m.value_len, crc: m.crc });
+                Newest { version: m.version, fact, bytes: None }
+            }
+            Ok(None) => Newest::default(),
             Err(e) => {
                 self.fail(e);
-                (0, None)
+                Newest::default()
             }
         };
-        self.newest.borrow_mut().insert((*stream, key.to_vec()), n.clone());
-        n
+        let out = f(&mut n);
+        self.newest.borrow_mut().insert(id, n);
+        out
+    }
+
+    /// The bytes of a key's live value, read from the store the first time.
+    fn live_bytes(&self, stream: &StreamId, key: &[u8]) -> Option<Cow<'a, [u8]>> {
+        let known = self.with_newest(stream, key, |n| n.fact.map(|_| n.bytes.clone()))?;
+        match known {
+            Some(Derived::InEntry { offset, len }) => {
+                return Some(Cow::Borrowed(&self.entry[offset..offset + len]))
+            }
+            Some(Derived::Bytes(b)) => return Some(Cow::Owned(b)),
+            Some(Derived::Delete) | None => {}
+        }
+        let bytes = match self.store.newest_in(self.keyspace(stream)?, key) {
+            Ok(found) => found.and_then(|n| n.value)?,
+            Err(e) => {
+                self.fail(e);
+                return None;
+            }
+        };
+        self.with_newest(stream, key, |n| n.bytes = Some(Derived::Bytes(bytes.clone())));
+        Some(Cow::Owned(bytes))
     }
 
     /// Records the facts of `streams` changing: digest and fact ops.
@@ -179,11 +216,15 @@ impl<'a> EntryState<'a> {
 
 impl StateView for EntryState<'_> {
     fn latest_version(&self, stream: &StreamId, key: &[u8]) -> u64 {
-        self.newest(stream, key).0
+        self.with_newest(stream, key, |n| n.version)
     }
 
     fn live_value(&self, stream: &StreamId, key: &[u8]) -> Option<Cow<'_, [u8]>> {
-        self.newest(stream, key).1.map(Cow::Owned)
+        self.live_bytes(stream, key)
+    }
+
+    fn is_live(&self, stream: &StreamId, key: &[u8]) -> bool {
+        self.with_newest(stream, key, |n| n.fact.is_some())
     }
 
     fn acl(&self) -> &Acl {
@@ -195,26 +236,26 @@ impl State for EntryState<'_> {
     fn commit(&mut self, version: u64, body: &[u8], body_offset: usize, effects: &TxEffects) {
         let text = effects.result.to_string();
         self.digest.add(Fact::Result { version, text: &text });
-        self.ops.push(DerivedOp::system(&result_key(version), version, Derived::Bytes(text.into_bytes())));
         for w in &effects.writes {
             let ks = self.keyspace_or_new(&w.stream, version);
-            let (_, old) = self.newest(&w.stream, &w.key);
+            if let Some(old) = self.with_newest(&w.stream, &w.key, |n| n.fact) {
+                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value: old });
+            }
             let (derived, new) = match &w.value {
                 NewValue::Body(v) => {
                     let offset = body_offset + v.offset;
                     debug_assert_eq!(&self.entry[offset..offset + v.len], v.get(body));
-                    (Derived::InEntry { offset, len: v.len }, Some(v.get(body).to_vec()))
+                    (Derived::InEntry { offset, len: v.len }, Some(v.get(body)))
                 }
-                NewValue::Computed(bytes) => (Derived::Bytes(bytes.clone()), Some(bytes.clone())),
+                NewValue::Computed(bytes) => (Derived::Bytes(bytes.clone()), Some(bytes.as_slice())),
                 NewValue::Deleted => (Derived::Delete, None),
             };
-            if let Some(old) = &old {
-                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value: old });
+            let fact = new.map(|bytes| ValueSum::of(&w.key, bytes));
+            if let Some(value) = fact {
+                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value });
             }
-            if let Some(new) = &new {
-                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value: new });
-            }
-            self.newest.borrow_mut().insert((w.stream, w.key.clone()), (version, new));
+            let bytes = fact.map(|_| derived.clone());
+            self.newest.borrow_mut().insert((w.stream, w.key.clone()), Newest { version, fact, bytes });
             self.ops.push(DerivedOp { keyspace: ks, key: w.key.clone(), version, value: derived });
         }
         if !effects.acl.is_empty() {

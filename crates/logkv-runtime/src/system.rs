@@ -4,11 +4,13 @@
 //!
 //! | key | value |
 //! |---|---|
-//! | `"r"` version u64 BE | the result string of the transaction at that version |
 //! | `"a"` kind u8, stream 32, \[keccak256(key) 32\], \[account 20\] | `1`, then the key (empty for facts without one): the access-control fact holds |
 //! | `"s"` stream 32 | the stream's keyspace, u32 BE |
 //! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (136 bytes) |
-//! | `"d"` | the state digest after the entry (32 bytes) |
+//!
+//! Every key here is per stream, account or fact, never per write: what
+//! each entry derives besides (its results, the digest after it) lives in
+//! its applied record ([`crate::annex`], the record's state).
 //!
 //! Fact kinds are those of the digest: 0 claimed (no key, no account),
 //! 1 admin, 2 stream writer (account), 3 special key (key), 4 special
@@ -25,23 +27,12 @@ use crate::types::{Address, StreamId};
 pub const SYSTEM_KEYSPACE: u32 = 1;
 /// The keyspace of the first stream; later streams count up from it.
 pub const FIRST_STREAM_KEYSPACE: u32 = 2;
-/// The key of the state digest.
-pub const DIGEST_KEY: &[u8] = b"d";
-/// Prefix of result keys.
-pub const RESULT_PREFIX: u8 = b'r';
 /// Prefix of access-control fact keys.
 pub const FACT_PREFIX: u8 = b'a';
 /// Prefix of stream keys.
 pub const STREAM_PREFIX: u8 = b's';
 /// Prefix of anti-replay window keys.
 pub const NONCE_PREFIX: u8 = b'n';
-
-/// The key of the result of the transaction at `version`.
-pub fn result_key(version: u64) -> [u8; 9] {
-    let mut k = [RESULT_PREFIX; 9];
-    k[1..].copy_from_slice(&version.to_be_bytes());
-    k
-}
 
 /// The key that maps `stream` to its keyspace.
 pub fn stream_key(stream: &StreamId) -> [u8; 33] {

@@ -33,7 +33,7 @@ fn first_writer_becomes_admin_and_values_get_per_transaction_versions() {
     let mut applier = Applier::new(Default::default());
     let bytes = entry(&alice, 1, vec![put(s, b"a", b"1"), put(s, b"b", b"2")]);
     assert_eq!(
-        applier.apply_entry(&mut state, 5, &bytes, None),
+        applier.apply_entry(&mut state, 5, 0, &bytes, None),
         EntryOutcome::Applied(vec![Some(TxResult::Commit), Some(TxResult::Commit)])
     );
     assert!(state.acl_at(tx_version(5, 0)).is_admin(&alice.address(), &s));
@@ -51,7 +51,7 @@ fn a_forged_signature_applies_nothing() {
     bytes[sig_at..].copy_from_slice(&forged[forged.len() - 65..]);
     let mut state = MemState::default();
     let before = state.digest();
-    let outcome = Applier::new(Default::default()).apply_entry(&mut state, 1, &bytes, None);
+    let outcome = Applier::new(Default::default()).apply_entry(&mut state, 1, 0, &bytes, None);
     assert_eq!(outcome, EntryOutcome::Applied(vec![Some(TxResult::BadSignature)]));
     assert_eq!(state.get_at(&s, b"a", u64::MAX), None);
     assert_ne!(state.digest(), before, "the result is recorded");
@@ -64,11 +64,11 @@ fn a_replayed_entry_changes_nothing() {
     let mut state = MemState::default();
     let mut applier = Applier::new(Default::default());
     let bytes = entry(&alice, 9, vec![put(s, b"a", b"1")]);
-    applier.apply_entry(&mut state, 1, &bytes, None);
+    applier.apply_entry(&mut state, 1, 0, &bytes, None);
     let later = entry(&alice, 10, vec![put(s, b"a", b"2")]);
-    applier.apply_entry(&mut state, 2, &later, None);
+    applier.apply_entry(&mut state, 2, 0, &later, None);
     assert_eq!(
-        applier.apply_entry(&mut state, 3, &bytes, None),
+        applier.apply_entry(&mut state, 3, 0, &bytes, None),
         EntryOutcome::Applied(vec![Some(TxResult::Replayed)])
     );
     assert_eq!(state.get_at(&s, b"a", u64::MAX), Some((tx_version(2, 0), &b"2"[..])));
@@ -79,6 +79,6 @@ fn a_newer_protocol_version_stops_apply() {
     let alice = signer(1);
     let mut bytes = entry(&alice, 1, vec![]);
     bytes[4..6].copy_from_slice(&(PROTOCOL_VERSION + 1).to_be_bytes());
-    let outcome = Applier::new(Default::default()).apply_entry(&mut MemState::default(), 1, &bytes, None);
+    let outcome = Applier::new(Default::default()).apply_entry(&mut MemState::default(), 1, 0, &bytes, None);
     assert!(matches!(outcome, EntryOutcome::UpgradeNeeded(_)), "{outcome:?}");
 }

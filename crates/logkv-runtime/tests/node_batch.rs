@@ -23,7 +23,8 @@ use support::{forged, nwrite, puts, signed, signed_as, signer, stream, zwrite};
 fn open_in(fs: Arc<dyn FileSystem>, dir: &Path, durability: Durability) -> Node {
     let log = LogConfig { segment_size_bytes: 1 << 20, durability, recovery: RecoveryMode::Strict };
     let store = StoreOptions { fs, log, ..StoreOptions::default() };
-    Node::open(dir, NodeOptions { store, watched: Watched::All }).expect("open node")
+    Node::open(dir, NodeOptions { store, watched: Watched::All, ..NodeOptions::default() })
+        .expect("open node")
 }
 
 fn open(fs: &SimFs, durability: Durability) -> Node {

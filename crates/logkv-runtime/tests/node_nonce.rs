@@ -22,7 +22,8 @@ fn open(fs: &SimFs) -> Node {
         recovery: RecoveryMode::Strict,
     };
     let store = StoreOptions { fs: Arc::new(fs.clone()), log, ..StoreOptions::default() };
-    Node::open(Path::new("/node"), NodeOptions { store, watched: Watched::All }).expect("open node")
+    Node::open(Path::new("/node"), NodeOptions { store, watched: Watched::All, ..NodeOptions::default() })
+        .expect("open node")
 }
 
 fn committed(outcome: &EntryOutcome) -> bool {

@@ -2,7 +2,7 @@
 //! choices `docs/runtime.md` records where SEMANTICS.md is silent).
 //!
 //! Random logs — 4 senders, 3 streams, a few keys, 0G and native bodies,
-//! reads at stale versions, every access-control op, garbled bodies, wrong
+//! reads at stale versions (some past a small version-check horizon), every access-control op, garbled bodies, wrong
 //! tags, forged signatures, replays, reused nonces and malformed entries —
 //! are applied to two independent appliers (one checking signatures itself,
 //! one told the answer; one watching `All`, one the same streams by name),
@@ -70,8 +70,9 @@ fn run_case(
     } else {
         (Watched::Only(some.clone()), Watched::Only(some))
     };
-    let mut a = Replica { state: MemState::default(), applier: Applier::new(watched_a) };
-    let mut b = Replica { state: MemState::default(), applier: Applier::new(watched_b) };
+    let applier = |watched| Applier::new(watched).with_version_check_horizon(HORIZON);
+    let mut a = Replica { state: MemState::default(), applier: applier(watched_a) };
+    let mut b = Replica { state: MemState::default(), applier: applier(watched_b) };
     let mut model =
         Model { watched: (!watch_all).then(|| STREAMS[..2].iter().copied().collect()), ..Model::default() };
 
@@ -82,8 +83,8 @@ fn run_case(
     for action in actions {
         let Some((bytes, entry)) = entries.next(&cast, action, position + 1) else { continue };
         position += 1;
-        let out_a = a.applier.apply_entry(&mut a.state, position, &bytes, None);
-        let out_b = b.applier.apply_entry(&mut b.state, position, &bytes, Some(entry.genuine));
+        let out_a = a.applier.apply_entry(&mut a.state, position, 0, &bytes, None);
+        let out_b = b.applier.apply_entry(&mut b.state, position, 0, &bytes, Some(entry.genuine));
         prop_assert_eq!(&out_a, &out_b, "the replicas disagree at position {}", position);
         prop_assert_eq!(a.state.digest(), b.state.digest(), "digests differ at position {}", position);
         let got: Result<Vec<Option<String>>, &'static str> = match &out_a {
@@ -197,6 +198,7 @@ fn generated_logs_reach_every_kind_of_result() {
         "Commit",
         "DataParseError",
         "VersionConfliction",
+        "VersionTooOld",
         "TagsMismatch",
         "SenderNoWritePermission",
         "WritePermissionDenied",

@@ -12,7 +12,7 @@ use logkv_runtime::codec::zerog::{self, Body};
 use logkv_runtime::codec::ControlOp::*;
 use logkv_runtime::codec::ZEROG;
 use logkv_runtime::digest::{Fact, StateDigest};
-use logkv_runtime::entry::EntryOutcome;
+use logkv_runtime::entry::{Applier, EntryOutcome};
 use logkv_runtime::envelope::TxPart;
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{tx_version, Address, StreamId};
@@ -187,6 +187,37 @@ fn version_u64_max_disables_version_checks() {
     node.run(&alice, puts(vec![zwrite(S, b"a", b"2")]));
     assert_eq!(node.run(&alice, body_tx(u64::MAX, vec![read(S, b"a")], vec![zwrite(S, b"a", b"3")])), COMMIT);
     assert_eq!(latest(&node, S, b"a"), Some(b"3".to_vec()));
+}
+
+#[test]
+fn a_transaction_that_read_further_back_than_the_horizon_is_version_too_old() {
+    let alice = signer(1);
+    let mut node = Node::watching(Watched::Only(BTreeSet::from([S])));
+    node.applier = Applier::new(Watched::Only(BTreeSet::from([S]))).with_version_check_horizon(2);
+    node.run(&alice, puts(vec![zwrite(S, b"a", b"1")]));
+    let at_1 = node.version(0);
+    node.run(&alice, puts(vec![zwrite(S, b"b", b"1")]));
+    node.run(&alice, puts(vec![zwrite(S, b"c", b"1")]));
+    let at_3 = node.version(0);
+    // Position 4 checks a read made at position 1: 1 + 2 < 4. Refused
+    // before the read set is looked at, whose stream is not even watched.
+    let before = node.state.digest();
+    let stale = body_tx(at_1, vec![read(T, b"a")], vec![zwrite(S, b"a", b"2")]);
+    assert_eq!(node.run(&alice, stale), "VersionTooOld");
+    assert_eq!(node.state.digest(), with_results(before, &[(node.version(0), "VersionTooOld")]));
+    assert_eq!(latest(&node, S, b"a"), Some(b"1".to_vec()));
+    // Position 5 may check position 3 (3 + 2 = 5), and u64::MAX checks nothing.
+    assert_eq!(node.run(&alice, body_tx(at_3, vec![read(S, b"a")], vec![zwrite(S, b"a", b"2")])), COMMIT);
+    assert_eq!(node.run(&alice, body_tx(u64::MAX, vec![], vec![zwrite(S, b"a", b"3")])), COMMIT);
+    // A native WATCH-style transaction (reads only checked) obeys it too.
+    let watch = native::Body {
+        version: at_1,
+        check_reads_only: true,
+        reads: vec![],
+        writes: vec![nwrite(S, b"a", Op::Put(b"4".to_vec()))],
+        controls: vec![],
+    };
+    assert_eq!(node.run(&alice, native_tx(&watch)), "VersionTooOld");
 }
 
 #[test]

@@ -26,7 +26,8 @@ fn open(fs: &SimFs, dir: &str) -> Node {
         recovery: RecoveryMode::Strict,
     };
     let store = StoreOptions { fs: Arc::new(fs.clone()), log, ..StoreOptions::default() };
-    Node::open(Path::new(dir), NodeOptions { store, watched: Watched::All }).expect("open node")
+    Node::open(Path::new(dir), NodeOptions { store, watched: Watched::All, ..NodeOptions::default() })
+        .expect("open node")
 }
 
 /// Builds entries by a few signers over two streams; every fifth has two

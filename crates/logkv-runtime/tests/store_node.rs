@@ -38,7 +38,11 @@ fn options(fs: &SimFs, watched: Watched) -> NodeOptions {
         durability: Durability::Always,
         recovery: RecoveryMode::Strict,
     };
-    NodeOptions { store: StoreOptions { fs: Arc::new(fs.clone()), log, ..StoreOptions::default() }, watched }
+    NodeOptions {
+        store: StoreOptions { fs: Arc::new(fs.clone()), log, ..StoreOptions::default() },
+        watched,
+        ..NodeOptions::default()
+    }
 }
 
 fn open(fs: &SimFs, watched: &Watched) -> Node {
@@ -188,7 +192,7 @@ struct Reference {
 
 impl Reference {
     fn apply(&mut self, position: u64, bytes: &[u8]) -> EntryOutcome {
-        let outcome = self.applier.apply_entry(&mut self.state, position, bytes, None);
+        let outcome = self.applier.apply_entry(&mut self.state, position, 0, bytes, None);
         let txs = match &outcome {
             EntryOutcome::Applied(r) => r.len() as u64,
             _ => 0,
@@ -528,10 +532,11 @@ fn a_record_that_cannot_be_stored_leaves_nothing_behind_in_memory() {
     applier.apply_entry(
         &mut reference,
         10,
+        0,
         &signed(&alice, 1, vec![puts(vec![zwrite(s, b"k", b"1")])]),
         None,
     );
-    let want = applier.apply_entry(&mut reference, 30, &claim, None);
+    let want = applier.apply_entry(&mut reference, 30, 0, &claim, None);
     let got = node.apply_replicated(30, 0, &claim, None).unwrap();
     assert_eq!(got.outcome, want);
     assert_eq!(got.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]));
@@ -593,6 +598,7 @@ fn concurrent_submitters_see_each_others_sequenced_writes() {
     applier.apply_entry(
         &mut reference,
         1,
+        0,
         &signed(
             &admin,
             1,
@@ -606,7 +612,7 @@ fn concurrent_submitters_see_each_others_sequenced_writes() {
         None,
     );
     for (position, bytes) in &applied {
-        applier.apply_entry(&mut reference, *position, bytes, None);
+        applier.apply_entry(&mut reference, *position, 0, bytes, None);
     }
     assert_eq!(node.digest_at(None).unwrap(), reference.digest());
 }

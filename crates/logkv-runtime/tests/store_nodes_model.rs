@@ -51,7 +51,8 @@ impl Replica {
             recovery: RecoveryMode::Strict,
         };
         let store = StoreOptions { fs: Arc::new(self.fs.clone()), log, ..StoreOptions::default() };
-        ok(Node::open(Path::new(DIR), NodeOptions { store, watched: self.watched.clone() }))
+        let options = NodeOptions { store, watched: self.watched.clone(), version_check_horizon: HORIZON };
+        ok(Node::open(Path::new(DIR), options))
     }
 }
 

@@ -6,7 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use logkv_runtime::apply::Watched;
+use logkv_runtime::apply::{Watched, DEFAULT_VERSION_CHECK_HORIZON};
+use logkv_runtime::node::NodeOptions;
 
 use crate::shared_log::LogChoice;
 use logkv_runtime::types::StreamId;
@@ -73,6 +74,11 @@ pub struct ServeConfig {
     /// otherwise it downloads only what these need.
     #[serde(deserialize_with = "stream_ids")]
     pub watch: Vec<StreamId>,
+    /// How many log positions back a transaction that checks versions may
+    /// have read (docs/runtime.md): a protocol parameter, the same on every
+    /// node of a log. Older ones fail with `VersionTooOld`, and compaction
+    /// forgets deleted keys older than this.
+    pub version_check_horizon: u64,
     /// Newest versions of each key compaction keeps (at least 1); unset
     /// keeps every version, and compaction only rewrites (docs/compaction.md).
     pub retain_versions: Option<u32>,
@@ -130,6 +136,7 @@ impl Default for ServeConfig {
             log_stream: "logkv".into(),
             replicas: 1,
             watch: Vec::new(),
+            version_check_horizon: DEFAULT_VERSION_CHECK_HORIZON,
             retain_versions: None,
             retain_duration: None,
             checkpoint_interval_bytes: maintenance.checkpoint_interval_bytes,
@@ -226,6 +233,12 @@ impl ServeConfig {
                     .into(),
             });
         }
+        if self.version_check_horizon == 0 {
+            return Err(ConfigError::Invalid {
+                key: "version_check_horizon",
+                why: "0: at least 1 (0 would refuse every transaction that checks versions)".into(),
+            });
+        }
         let ratio = self.compact_dead_ratio;
         if !(ratio > 0.0 && ratio <= 1.0) {
             return Err(ConfigError::Invalid {
@@ -268,7 +281,7 @@ impl ServeConfig {
             retention: Retention {
                 versions: self.retain_versions,
                 duration: self.retain_duration,
-                tombstone_horizon: None,
+                tombstone_horizon: Some(self.version_check_horizon),
             },
             maintenance: MaintenanceOptions {
                 checkpoint_interval_bytes: self.checkpoint_interval_bytes,
@@ -277,6 +290,15 @@ impl ServeConfig {
                 compact_bytes_per_sec: self.compact_bytes_per_sec,
             },
             ..StoreOptions::default()
+        }
+    }
+
+    /// The node options this configuration asks for.
+    pub fn node_options(&self) -> NodeOptions {
+        NodeOptions {
+            store: self.store_options(),
+            watched: self.watched(),
+            version_check_horizon: self.version_check_horizon,
         }
     }
 
@@ -337,6 +359,17 @@ mod tests {
     }
 
     #[test]
+    fn the_version_check_horizon_reaches_the_node_options() {
+        assert_eq!(
+            ServeConfig::default().node_options().version_check_horizon,
+            DEFAULT_VERSION_CHECK_HORIZON
+        );
+        let c: ServeConfig = toml::from_str("version_check_horizon = 4096").unwrap();
+        c.validate().unwrap();
+        assert_eq!(c.node_options().version_check_horizon, 4096);
+    }
+
+    #[test]
     fn durations_take_a_unit_and_bad_values_name_their_key() {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
@@ -350,6 +383,7 @@ mod tests {
         let invalid =
             |text: &str| toml::from_str::<ServeConfig>(text).unwrap().validate().unwrap_err().to_string();
         assert!(invalid("retain_versions = 0").contains("bad setting retain_versions: 0"));
+        assert!(invalid("version_check_horizon = 0").contains("bad setting version_check_horizon: 0"));
         for ratio in ["0.0", "1.5", "-0.1", "nan"] {
             let e = invalid(&format!("compact_dead_ratio = {ratio}"));
             assert!(e.contains("bad setting compact_dead_ratio"), "{e}");

@@ -40,22 +40,25 @@ impl Store {
         if position == 0 || position > self.visible_position() {
             return Ok(None);
         }
-        let read = self.log.read_record(position, |r| {
-            let bad = |detail| StoreError::BadRecord { position, detail };
-            if r.rtype != RecordType::Applied {
-                let why = format!("the record at position {position} is a batch, not an applied entry");
-                return Err(StoreError::Invalid(why));
-            }
-            let parsed = parse_applied(r.payload).map_err(bad)?;
-            Ok(AppliedRecord {
-                position,
-                version: parsed.version,
-                time_ms: r.time_ms,
-                state: parsed.state,
-                annex: parsed.annex.to_vec(),
-                entry: Some(parsed.entry.to_vec()),
-            })
-        })?;
+        let read = self.in_segments(
+            position,
+            self.log.read_record(position, |r| {
+                let bad = |detail| StoreError::BadRecord { position, detail };
+                if r.rtype != RecordType::Applied {
+                    let why = format!("the record at position {position} is a batch, not an applied entry");
+                    return Err(StoreError::Invalid(why));
+                }
+                let parsed = parse_applied(r.payload).map_err(bad)?;
+                Ok(AppliedRecord {
+                    position,
+                    version: parsed.version,
+                    time_ms: r.time_ms,
+                    state: parsed.state,
+                    annex: parsed.annex.to_vec(),
+                    entry: Some(parsed.entry.to_vec()),
+                })
+            }),
+        )?;
         if let Some(record) = read {
             return Ok(Some(record?));
         }
@@ -85,7 +88,7 @@ impl Store {
         if position == 0 || position > self.visible_position() {
             return Ok(None);
         }
-        if let Some(meta) = self.log.locate(position)? {
+        if let Some(meta) = self.in_segments(position, self.log.locate(position))? {
             return Ok(Some(meta.time_ms));
         }
         let head = self.head.read().clone();
@@ -112,13 +115,27 @@ impl Store {
     /// the one the compacted file kept; `None` for a batch, or a replaced
     /// record without a row.
     pub(crate) fn row_at(&self, position: u64) -> Result<Option<Row>> {
-        let read = self.log.read_record(position, |r| match r.rtype {
-            RecordType::Applied => applied_row(r.position, r.time_ms, r.payload).map(Some),
-            _ => Ok(None),
-        })?;
+        let read = self.in_segments(
+            position,
+            self.log.read_record(position, |r| match r.rtype {
+                RecordType::Applied => applied_row(r.position, r.time_ms, r.payload).map(Some),
+                _ => Ok(None),
+            }),
+        )?;
         match read {
             Some(row) => row,
             None => self.head_row(position),
+        }
+    }
+
+    /// What a lookup in the segments found; `None` also when it failed
+    /// because compaction retired the segment meanwhile (the compacted
+    /// file, installed first, answers then).
+    fn in_segments<R>(&self, position: u64, read: logkv_log::Result<Option<R>>) -> Result<Option<R>> {
+        match read {
+            Ok(found) => Ok(found),
+            Err(_) if self.compacted().is_some_and(|h| position <= h.last_position) => Ok(None),
+            Err(e) => Err(e.into()),
         }
     }
 

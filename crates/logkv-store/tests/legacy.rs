@@ -92,3 +92,19 @@ fn opening_a_format_2_directory_as_a_store_names_the_migration() {
     let command = format!("logkv migrate --data-dir {} --out NEW_DIR", dir.path().display());
     assert!(message.contains("(format 2)") && message.contains(&command), "{message}");
 }
+
+#[test]
+fn a_damaged_record_is_refused_naming_its_file_and_offset() {
+    let dir = copy(&fixture("tests/data/format2-plain"));
+    let segment = dir.path().join("00000001.log");
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes[100] ^= 0x01;
+    std::fs::write(&segment, bytes).unwrap();
+    let err = LegacyLog::open(&StdFs, dir.path()).unwrap().find_map(Result::err).expect("refused");
+    match &err {
+        StoreError::Log(LogError::Corruption { file, offset, .. }) => {
+            assert_eq!((file, *offset), (&segment, 32))
+        }
+        other => panic!("expected corruption, got {other:?}"),
+    }
+}

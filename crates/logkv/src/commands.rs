@@ -360,7 +360,8 @@ fn node_key(dir: &Path) -> Result<Signer, CliError> {
 
 /// Opens the node (watching every stream) and warns about a cut-off tail.
 fn open(global: &GlobalArgs) -> Result<Node, CliError> {
-    let options = NodeOptions { store: global.store_options(), watched: Watched::All };
+    let options =
+        NodeOptions { store: global.store_options(), watched: Watched::All, ..NodeOptions::default() };
     let mut replay = Replay::default();
     let node =
         Node::open_with_progress(&global.data_dir, options, &mut |done, total| replay.update(done, total))?;

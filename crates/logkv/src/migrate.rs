@@ -73,7 +73,13 @@ fn write_again(global: &GlobalArgs, out: &Path) -> Result<(u64, u64, &'static st
             (LegacyContent::Applied { .. }, None) => {
                 std::fs::create_dir_all(out).map_err(|e| MaintenanceError::Io(out.to_path_buf(), e))?;
                 copy_node_files(&global.data_dir, out)?;
-                let options = NodeOptions { store: global.store_options(), watched: Watched::All };
+                // Format 2 had no version-check horizon: judging its entries
+                // again without one gives exactly the outcomes they had.
+                let options = NodeOptions {
+                    store: global.store_options(),
+                    watched: Watched::All,
+                    version_check_horizon: u64::MAX,
+                };
                 target = Some(Target::Node(Node::open(out, options)?));
             }
             (LegacyContent::Batch(_), None) => {

@@ -72,6 +72,16 @@ pub struct ServeArgs {
     /// JetStream it downloads only what they need [default: every stream].
     #[arg(long, env = "LOGKV_WATCH", value_name = "STREAM,...", value_delimiter = ',')]
     pub watch: Option<Vec<StreamId>>,
+    /// Log positions back a transaction that checks versions may have
+    /// read; older ones fail with VersionTooOld. A protocol parameter:
+    /// every node of a log must use the same [default: 1048576].
+    #[arg(
+        long,
+        env = "LOGKV_VERSION_CHECK_HORIZON",
+        value_name = "POSITIONS",
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub version_check_horizon: Option<u64>,
     /// Retention, checkpoints and compaction (boxed: clap's enum of
     /// subcommands stays small).
     #[command(flatten)]
@@ -188,6 +198,7 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
         log_stream,
         replicas,
         watch,
+        version_check_horizon,
         maintenance,
     } = args;
     let MaintenanceArgs {
@@ -211,6 +222,7 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
     c.log_stream = log_stream.unwrap_or(c.log_stream);
     c.replicas = replicas.unwrap_or(c.replicas);
     c.watch = watch.unwrap_or(c.watch);
+    c.version_check_horizon = version_check_horizon.unwrap_or(c.version_check_horizon);
     c.retain_versions = retain_versions.or(c.retain_versions);
     c.retain_duration = retain_duration.or(c.retain_duration);
     c.checkpoint_interval_bytes = checkpoint_interval_bytes.unwrap_or(c.checkpoint_interval_bytes);

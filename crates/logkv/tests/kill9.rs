@@ -49,7 +49,7 @@ fn options() -> NodeOptions {
         log: LogConfig { segment_size_bytes: SEGMENT_SIZE_BYTES, ..LogConfig::default() },
         ..StoreOptions::default()
     };
-    NodeOptions { store, watched: Watched::All }
+    NodeOptions { store, watched: Watched::All, ..NodeOptions::default() }
 }
 
 /// The node's key, created on first use, as the CLI does.

@@ -128,8 +128,11 @@ fn settle(nodes: &[&Server], cluster: &Cluster) -> Vec<Value> {
 /// The state digest of the node in `dir` as of `version`, read from its
 /// stopped data directory.
 fn digest_at(dir: &Path, version: u64) -> String {
-    let node = Node::open(dir, NodeOptions { store: StoreOptions::default(), watched: Watched::All })
-        .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let node = Node::open(
+        dir,
+        NodeOptions { store: StoreOptions::default(), watched: Watched::All, ..NodeOptions::default() },
+    )
+    .unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
     let digest = node.digest_at(Some(version)).expect("the digest as of the version");
     node.close().expect("close");
     hex::encode(digest.to_bytes())

@@ -2,11 +2,13 @@
 //! serve`: the admin methods need the token and return their reports; a
 //! read older than retention keeps is answered `-32021` (kv_getValue and
 //! kv_watch alike) while the newest state stays readable over both
-//! protocols; a watcher that is live when the log is compacted goes on; a
-//! restart after a checkpoint replays only what came after it; the
-//! maintenance task checkpoints and compacts on its own once they are due
-//! and says so in the log and /metrics; bad settings stop `serve` with a
-//! usage error naming them. Waits are bounded only to detect hangs.
+//! protocols; transaction results stay readable across restarts and
+//! compaction as long as retention keeps their records; a watcher that is
+//! live when the log is compacted goes on; a restart after a checkpoint
+//! replays only what came after it; the maintenance task checkpoints and
+//! compacts on its own once they are due and says so in the log and
+//! /metrics; bad settings stop `serve` with a usage error naming them.
+//! Waits are bounded only to detect hangs.
 
 mod rpc_support;
 mod server;
@@ -168,6 +170,14 @@ fn a_read_older_than_retention_keeps_is_answered_compacted() {
     }
     assert_eq!(get(&rpc, "k", Some(v3))["result"]["data"], json!(b64(b"three")));
     assert_eq!(get(&rpc, "k", None)["result"]["data"], json!(b64(b"three")));
+    // Retention keeps no time window: only the last compacted record keeps
+    // its results; older ones are compacted too.
+    for old in [v1, v2] {
+        let error = result_of(&rpc, old)["error"].clone();
+        assert_eq!(error["code"], json!(-32021), "{error}");
+        assert_eq!(error["data"]["version"], json!(old), "{error}");
+        assert!(error["data"]["oldest"].as_u64() > Some(v3), "{error}");
+    }
     let history = rpc.result("kv_getHistory", json!([S.to_string(), b64(b"k")]));
     assert_eq!(history.as_array().unwrap().len(), 1, "{history}");
     // The newest state is whole over RESP too.
@@ -181,6 +191,55 @@ fn a_read_older_than_retention_keeps_is_answered_compacted() {
     assert_eq!(refused["error"]["code"], json!(-32021), "{refused}");
     let oldest = refused["error"]["data"]["oldest"].as_u64().unwrap();
     assert!(oldest > v3, "{refused}");
+    server.stop_cleanly();
+}
+
+/// `kv_getTransactionResult` of `version`: the whole answer.
+fn result_of(rpc: &Rpc, version: u64) -> Value {
+    rpc.call("kv_getTransactionResult", json!([version]))
+}
+
+#[test]
+fn transaction_results_survive_restarts_and_compaction_that_keeps_their_records() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("data");
+    let (me, stranger) = (signer(7), signer(8));
+    let serve =
+        || Server::builder().data_dir(&dir).args(["--durability", "none", "--admin-token", TOKEN]).start();
+    let server = serve();
+    let rpc = Rpc::new(&server);
+    let v1 = put(&rpc, &me, "k", "one");
+    let denied = rpc.submit(&stranger, vec![(S, b"k", Op::Put(b"theirs".to_vec()))]);
+    assert_eq!(denied["results"], json!(["SenderNoWritePermission"]), "{denied}");
+    let v2 = denied["version"].as_u64().unwrap();
+    let v3 = put(&rpc, &me, "k", "two");
+    let want = [(v1, json!("Commit")), (v2, json!("SenderNoWritePermission")), (v3, json!("Commit"))];
+    let check = |rpc: &Rpc, when: &str| {
+        for (version, result) in &want {
+            assert_eq!(result_of(rpc, *version)["result"], *result, "{when}: version {version}");
+        }
+        assert_eq!(result_of(rpc, v3 + 1)["result"], Value::Null, "{when}: no such transaction");
+    };
+    check(&rpc, "before a restart");
+    let digest = |rpc: &Rpc| admin_ok(rpc, "admin_nodeInfo", json!([]))["stateDigest"].clone();
+    let before = digest(&rpc);
+    server.stop_cleanly();
+
+    let server = serve();
+    let rpc = Rpc::new(&server);
+    check(&rpc, "after a restart");
+    assert_eq!(digest(&rpc), before, "the digest is the newest record's state");
+    // No retention set: compaction keeps every record's results.
+    admin_ok(&rpc, "admin_compact", json!([]));
+    check(&rpc, "after compaction");
+    assert_eq!(digest(&rpc), before);
+    let v4 = put(&rpc, &me, "k", "three");
+    server.stop_cleanly();
+
+    let server = serve();
+    let rpc = Rpc::new(&server);
+    check(&rpc, "after compaction and a restart");
+    assert_eq!(result_of(&rpc, v4)["result"], json!("Commit"));
     server.stop_cleanly();
 }
 

@@ -47,7 +47,7 @@ const RECOVERIES: usize = 2_000;
 const APPLY_BATCH: usize = 16_384;
 
 fn node_options(durability: Durability) -> NodeOptions {
-    NodeOptions { store: options(durability), watched: Watched::All }
+    NodeOptions { store: options(durability), watched: Watched::All, ..NodeOptions::default() }
 }
 
 fn the_signer() -> Signer {

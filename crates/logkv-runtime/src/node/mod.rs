@@ -1,15 +1,17 @@
 //! A node on the embedded store: it applies signed entries and keeps the
 //! state they build in its file log, queryable as of any version.
 //!
-//! Each entry becomes one `Applied` record: the entry verbatim, then the
-//! version records derived from it (see `docs/runtime.md`): data in the
-//! stream's keyspace (values written by the entry point into it; computed
-//! ones are stored), and in the system keyspace the result of every
-//! transaction, the access-control facts that changed, new stream
-//! keyspaces, the anti-replay windows that moved and the digest. Opening a
-//! node replays the log by indexing those records — never re-applying or
+//! Each entry becomes one `Applied` record: the entry verbatim, the
+//! digest of the state after it, its transactions' results (the annex,
+//! [`crate::annex`]), its log time, then the version records derived from
+//! it (see `docs/runtime.md`): data in the stream's keyspace (values
+//! written by the entry point into it; computed ones are stored), and in
+//! the system keyspace the access-control facts that changed, new stream
+//! keyspaces and the anti-replay windows that moved. Opening a node
+//! replays the log by indexing those records — never re-applying or
 //! re-verifying an entry — and rebuilds the little apply keeps in memory
-//! (access control, windows, stream map, digest) from the system keyspace.
+//! (access control, windows, stream map) from the system keyspace, and
+//! the digest and log time from the newest record.
 //!
 //! Applying: the signature is checked outside any lock; then, under the
 //! apply lock, the effects are computed against the newest sequenced state,
@@ -39,7 +41,8 @@ use logkv_store::{ScanOptions, Store, StoreError, StoreOptions};
 use parking_lot::{Mutex, RwLock};
 
 use crate::acl::Acl;
-use crate::apply::Watched;
+use crate::annex;
+use crate::apply::{Watched, DEFAULT_VERSION_CHECK_HORIZON};
 use crate::digest::StateDigest;
 use crate::entry::{Applier, EntryOutcome};
 use crate::envelope::{EntryView, EnvelopeError};
@@ -48,8 +51,8 @@ use crate::shared_log::LogEntry;
 use crate::signing::keccak256;
 use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
 use crate::system::{
-    nonce_key, nonce_key_parts, stream_of_key, FactOf, DIGEST_KEY, FACT_PREFIX, FIRST_STREAM_KEYSPACE,
-    NONCE_PREFIX, STREAM_PREFIX, SYSTEM_KEYSPACE,
+    nonce_key, nonce_key_parts, stream_of_key, FactOf, FACT_PREFIX, FIRST_STREAM_KEYSPACE, NONCE_PREFIX,
+    STREAM_PREFIX, SYSTEM_KEYSPACE,
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
 
@@ -69,6 +72,14 @@ pub enum NodeError {
     /// An entry of the node's own could not be built.
     #[error("cannot build the entry: {0}")]
     Envelope(EnvelopeError),
+    /// The results stored with the record at `position` cannot be read back.
+    #[error("bad results in the record at position {position}: {source}")]
+    BadAnnex {
+        /// The record's position in the node's log.
+        position: u64,
+        /// What is wrong.
+        source: annex::AnnexError,
+    },
     /// A record of the system keyspace cannot be read back.
     #[error("bad system record {key}: {detail}")]
     BadSystemRecord {
@@ -90,12 +101,28 @@ pub enum NodeError {
 pub type Result<T, E = NodeError> = std::result::Result<T, E>;
 
 /// How to open a node.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct NodeOptions {
     /// The store (file system, log configuration, limits).
     pub store: StoreOptions,
     /// The streams this node applies.
     pub watched: Watched,
+    /// The version-check horizon in log positions
+    /// ([`apply_tx`](crate::apply::apply_tx)): a protocol parameter, the
+    /// same on every node of a log. The node gives it to the store as
+    /// compaction's tombstone horizon: a deleted key whose delete lies
+    /// more positions than this before the cut leaves the index.
+    pub version_check_horizon: u64,
+}
+
+impl Default for NodeOptions {
+    fn default() -> Self {
+        Self {
+            store: StoreOptions::default(),
+            watched: Watched::default(),
+            version_check_horizon: DEFAULT_VERSION_CHECK_HORIZON,
+        }
+    }
 }
 
 /// An entry the node logged and applied.
@@ -136,6 +163,8 @@ struct Core {
     acl: Acl,
     digest: StateDigest,
     next_keyspace: u32,
+    /// The log time of the newest record: log times never decrease.
+    log_time_ms: u64,
 }
 
 /// A node: the runtime on the embedded store.
@@ -175,6 +204,13 @@ fn highest_nonce(core: &Core, sender: &Address) -> u64 {
         .unwrap_or(0)
 }
 
+/// The wall clock in Unix milliseconds: the log time of an entry this node
+/// appends first.
+fn now_ms() -> u64 {
+    let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH);
+    since.map_or(0, |d| d.as_millis() as u64)
+}
+
 fn bad(key: &[u8], detail: impl Into<String>) -> NodeError {
     NodeError::BadSystemRecord { key: hex::encode(key), detail: detail.into() }
 }
@@ -192,8 +228,11 @@ impl Node {
         options: NodeOptions,
         progress: &mut dyn FnMut(u64, u64),
     ) -> Result<Self> {
-        let store = Store::open_with_progress(dir, options.store, progress)?;
-        let mut applier = Applier::new(options.watched);
+        let mut store_options = options.store;
+        store_options.retention.tombstone_horizon = Some(options.version_check_horizon);
+        let store = Store::open_with_progress(dir, store_options, progress)?;
+        let mut applier =
+            Applier::new(options.watched).with_version_check_horizon(options.version_check_horizon);
         let system = |prefix: u8| store.scan_in(SYSTEM_KEYSPACE, ScanOptions::prefix(&[prefix]));
         let mut acl = Acl::default();
         for kv in system(FACT_PREFIX) {
@@ -219,15 +258,13 @@ impl Node {
             let window = NonceWindow::decode(&value.data).map_err(|e| bad(&key, e.to_string()))?;
             applier.set_nonce_window(sender, stream, Some(window));
         }
-        let digest = match store.get_at_in(SYSTEM_KEYSPACE, DIGEST_KEY, u64::MAX)? {
-            None => StateDigest::default(),
-            Some(v) => {
-                StateDigest::from_bytes(v.data[..].try_into().map_err(|_| bad(DIGEST_KEY, "not 32 bytes"))?)
-            }
-        };
+        let digest = store
+            .newest_state()
+            .map_or_else(StateDigest::default, |(state, _)| StateDigest::from_bytes(state));
+        let log_time_ms = store.time_of_position(store.visible_position())?.unwrap_or(0);
         Ok(Self {
             store,
-            core: Mutex::new(Core { applier, acl, digest, next_keyspace }),
+            core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms }),
             streams: RwLock::new(streams),
             local_nonces: Mutex::new(BTreeMap::new()),
             verified: AtomicU64::new(0),
@@ -420,9 +457,10 @@ impl Node {
             .map(|(a, t)| (a, t, core.applier.nonce_window(&a, &t)))
             .collect();
         let digest_before = core.digest;
-        let Core { applier, acl, digest, next_keyspace } = core;
+        let log_time_ms = log_time_ms.unwrap_or_else(now_ms).max(core.log_time_ms);
+        let Core { applier, acl, digest, next_keyspace, .. } = core;
         let mut state = EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest);
-        let outcome = applier.apply_entry(&mut state, at, bytes, verified);
+        let outcome = applier.apply_entry(&mut state, at, log_time_ms, bytes, verified);
         let EntryState { new_streams, acl_before, error, mut ops, .. } = state;
         for (sender, stream, before) in &windows_before {
             let after = core.applier.nonce_window(sender, stream);
@@ -433,13 +471,6 @@ impl Node {
                     Derived::Bytes(w.encode().to_vec()),
                 ));
             }
-        }
-        if core.digest != digest_before {
-            ops.push(DerivedOp::system(
-                DIGEST_KEY,
-                last_version,
-                Derived::Bytes(core.digest.to_bytes().to_vec()),
-            ));
         }
         let undo = |core: &mut Core| {
             for (sender, stream, before) in windows_before.iter() {
@@ -467,8 +498,20 @@ impl Node {
         self.streams.write().extend(new_streams.iter().copied());
         let applied_ops: Vec<_> = ops.iter().map(DerivedOp::as_applied).collect();
         let expect = position.is_none().then_some(local);
-        match self.store.append_applied(expect, last_version, bytes, &applied_ops, &[0; 32], &[], log_time_ms)
-        {
+        let annex = match &outcome {
+            EntryOutcome::Applied(results) => annex::encode(results),
+            _ => Vec::new(),
+        };
+        let state = core.digest.to_bytes();
+        match self.store.append_applied(
+            expect,
+            last_version,
+            bytes,
+            &applied_ops,
+            &state,
+            &annex,
+            Some(log_time_ms),
+        ) {
             Ok(p) => {
                 // An entry of a local signer from elsewhere (a client
                 // holding the same key) moves its counter past the nonces
@@ -486,6 +529,7 @@ impl Node {
                 }
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
+                core.log_time_ms = log_time_ms;
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 Ok(Applied { position: p, version: last_version, outcome })
             }

@@ -1,13 +1,15 @@
 //! Reads of a node, each "as of" a version (default: the newest visible):
-//! values, iteration that skips deleted keys, results, permissions from
-//! the stored access-control facts, digests and holding streams.
+//! values, iteration that skips deleted keys, permissions from the stored
+//! access-control facts, holding streams, and from the applied records
+//! results and digests.
 
-use logkv_store::{HistoryEntry, ScanOptions, ValueLocation};
+use logkv_store::{AppliedRecord, HistoryEntry, ScanOptions, StoreError, ValueLocation};
 
-use super::{bad, KeyValue, Node, Result};
+use super::{bad, KeyValue, Node, NodeError, Result};
+use crate::annex;
 use crate::digest::StateDigest;
-use crate::system::{result_key, stream_of_key, FactOf, DIGEST_KEY, STREAM_PREFIX, SYSTEM_KEYSPACE};
-use crate::types::{Address, StreamId};
+use crate::system::{stream_of_key, FactOf, STREAM_PREFIX, SYSTEM_KEYSPACE};
+use crate::types::{tx_version, version_position, Address, StreamId};
 
 impl Node {
     fn keyspace(&self, stream: &StreamId) -> Option<u32> {
@@ -175,23 +177,94 @@ impl Node {
         }
     }
 
-    /// The result of the transaction at `version`, if one was recorded
-    /// (and is visible).
-    pub fn result(&self, version: u64) -> Result<Option<String>> {
-        let key = result_key(version);
-        let v = self.store.get_at_in(SYSTEM_KEYSPACE, &key, u64::MAX)?;
-        v.map(|v| String::from_utf8(v.data).map_err(|_| bad(&key, "result is not UTF-8"))).transpose()
+    /// The newest visible applied record whose version tag is at most
+    /// `version` (`None`: there is none). A node's own positions need not
+    /// be its versions' (a node on a shared log logs only the entries it
+    /// applies), but tags grow with positions, so a binary search finds it.
+    /// It starts at the version's own position and its neighbour, which
+    /// settle it on the embedded log (and for the newest record) in two
+    /// reads. The records compaction dropped come before those it kept a
+    /// row of, so the search passes over them, and answers `Compacted` (in
+    /// versions) only if the record asked for is one of them.
+    fn record_at(&self, version: u64) -> Result<Option<AppliedRecord>> {
+        let (mut lo, mut hi) = (1, self.store.visible_position());
+        let mut probe = version_position(version).clamp(lo, hi.max(lo));
+        // The record found so far, the oldest one seen past `version`, and
+        // whether a dropped one was met.
+        let (mut found, mut after, mut dropped) = (None, None, false);
+        let mut guessing = true;
+        while lo <= hi {
+            let up = match self.store.applied_at(probe) {
+                Ok(Some(r)) if r.version <= version => {
+                    found = Some(r);
+                    true
+                }
+                Ok(r) => {
+                    after = r.or(after);
+                    false
+                }
+                Err(StoreError::Compacted { .. }) => {
+                    dropped = true;
+                    true
+                }
+                Err(e) => return Err(e.into()),
+            };
+            if up {
+                lo = probe + 1;
+            } else {
+                hi = probe - 1;
+            }
+            probe = match (std::mem::take(&mut guessing), up) {
+                (true, true) => lo,
+                (true, false) => hi,
+                (false, _) => lo + hi.saturating_sub(lo) / 2,
+            };
+        }
+        if found.is_some() || !dropped {
+            return Ok(found);
+        }
+        let oldest = after.map_or(self.store.version() + 1, |r| tx_version(version_position(r.version), 0));
+        Err(StoreError::Compacted { version, oldest }.into())
     }
 
-    /// The state digest as of `version` (after the newest entry at or
-    /// below it).
-    pub fn digest_at(&self, version: Option<u64>) -> Result<StateDigest> {
-        match self.store.get_at_in(SYSTEM_KEYSPACE, DIGEST_KEY, version.unwrap_or(u64::MAX))? {
-            None => Ok(StateDigest::default()),
-            Some(v) => Ok(StateDigest::from_bytes(
-                v.data[..].try_into().map_err(|_| bad(DIGEST_KEY, "not 32 bytes"))?,
-            )),
+    /// The result of the transaction at `version`, if one was recorded
+    /// (and is visible): from the annex of its entry's record. A record
+    /// compaction dropped is the store's `Compacted` error.
+    pub fn result(&self, version: u64) -> Result<Option<String>> {
+        let position = version_position(version);
+        let record = match self.record_at(tx_version(position, u16::MAX)) {
+            Err(NodeError::Store(StoreError::Compacted { oldest, .. })) => {
+                return Err(StoreError::Compacted { version, oldest }.into())
+            }
+            found => found?,
+        };
+        let Some(record) = record else {
+            return Ok(None);
+        };
+        if version_position(record.version) != position {
+            return Ok(None);
         }
+        annex::result_of(&record.annex, version as u16)
+            .map_err(|source| NodeError::BadAnnex { position: record.position, source })
+    }
+
+    /// The state digest as of `version` (default: the newest visible): the
+    /// state stored with the newest entry at or below it. Where that entry
+    /// is the last one a compacted file (or an imported export) replaced,
+    /// the file's header keeps its state even if no row of it was kept.
+    pub fn digest_at(&self, version: Option<u64>) -> Result<StateDigest> {
+        let version = version.unwrap_or_else(|| self.store.version());
+        let state = match self.record_at(version) {
+            Ok(found) => found.map(|r| r.state),
+            Err(e) => {
+                let head = self.store.compacted().filter(|h| h.last_version <= version);
+                match (&e, head.and_then(|h| h.state)) {
+                    (NodeError::Store(StoreError::Compacted { .. }), Some(state)) => Some(state),
+                    _ => return Err(e),
+                }
+            }
+        };
+        Ok(state.map_or_else(StateDigest::default, StateDigest::from_bytes))
     }
 
     /// Streams with data or access-control history, sorted.

@@ -43,6 +43,10 @@ pub fn printed_key(key: &[u8]) -> String {
 
 pub const PARSE_ERROR: &str = "DataParseError: Invalid stream data";
 
+/// The version-check horizon the model and the runtimes compared with it
+/// use: small, so that generated logs of a few dozen entries cross it.
+pub const HORIZON: u64 = 2;
+
 // Control op bytes (SEMANTICS.md table).
 pub const GRANT_ADMIN: u8 = 0x00;
 pub const RENOUNCE_ADMIN: u8 = 0x01;
@@ -340,10 +344,17 @@ impl Model {
             return Err("SenderNoWritePermission".into());
         }
         let broken = |stage: u8| tx.parse_fails_in == Some(stage);
-        if broken(0) || broken(1) {
+        if broken(0) {
             return Err(PARSE_ERROR.into());
         }
         let check = tx.version != u64::MAX;
+        // The version-check horizon, before the read set is parsed.
+        if check && (tx.version >> 16) + HORIZON < version >> 16 {
+            return Err("VersionTooOld".into());
+        }
+        if broken(1) {
+            return Err(PARSE_ERROR.into());
+        }
         // 2. Reads, in body order.
         for (s, k) in &tx.reads {
             if !self.watches(s) {

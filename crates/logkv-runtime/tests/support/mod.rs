@@ -125,7 +125,7 @@ impl Node {
     /// Applies raw entry bytes at the next position.
     pub fn apply(&mut self, bytes: &[u8]) -> EntryOutcome {
         self.position += 1;
-        self.applier.apply_entry(&mut self.state, self.position, bytes, None)
+        self.applier.apply_entry(&mut self.state, self.position, 0, bytes, None)
     }
 
     /// The next nonce of `signer` (1, 2, 3, ...).

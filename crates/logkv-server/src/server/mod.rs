@@ -17,7 +17,7 @@ use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
 
 use logkv_runtime::keyfile::{self, KeyfileError};
-use logkv_runtime::node::{Node, NodeError, NodeOptions};
+use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::signing::Signer;
 use tokio::net::TcpListener;
 
@@ -173,7 +173,7 @@ fn node_identity(config: &ServeConfig) -> Result<Signer, ServeError> {
 fn open_node(config: &ServeConfig) -> Result<Node, ServeError> {
     let started = Instant::now();
     let mut last = Instant::now();
-    let options = NodeOptions { store: config.store_options(), watched: config.watched() };
+    let options = config.node_options();
     let node = Node::open_with_progress(&config.data_dir, options, &mut |done, total| {
         if last.elapsed() >= Duration::from_secs(1) {
             last = Instant::now();

@@ -19,6 +19,7 @@
 use logkv_runtime::apply::TxResult;
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::node::Node;
+use logkv_runtime::types::version_position;
 
 use super::overlay::Overlay;
 use super::{writes, Session};
@@ -139,6 +140,12 @@ impl Session {
             // Nothing to write: check the watched keys here, then read.
             let now = node.replay_progress().applied_version;
             if let Some(w) = &watch {
+                // As apply would: past the version-check horizon, a delete
+                // since the WATCH may be forgotten, so the block aborts.
+                let horizon = self.shared.config.version_check_horizon;
+                if version_position(w.version).saturating_add(horizon) < version_position(now) {
+                    return Reply::NullArray;
+                }
                 for key in &w.keys {
                     match node.history(&self.stream, key) {
                         Ok(history) if history.first().is_some_and(|h| h.version > w.version) => {
@@ -170,7 +177,9 @@ impl Session {
             };
             match result {
                 Some(TxResult::Commit) => applied.version - 1,
-                Some(TxResult::VersionConfliction) => return Reply::NullArray,
+                // A WATCH older than the version-check horizon cannot be
+                // checked: aborted like a conflict, so the client retries.
+                Some(TxResult::VersionConfliction | TxResult::VersionTooOld) => return Reply::NullArray,
                 other => return writes::not_committed(other.as_ref()),
             }
         };
