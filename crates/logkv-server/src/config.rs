@@ -79,6 +79,10 @@ pub struct ServeConfig {
     /// node of a log. Older ones fail with `VersionTooOld`, and compaction
     /// forgets deleted keys older than this.
     pub version_check_horizon: u64,
+    /// Check every value's checksum when it is read (the default). Off
+    /// serves bytes a flipped bit has changed: it exists to measure what
+    /// checking costs, not for production.
+    pub verify_checksums: bool,
     /// Newest versions of each key compaction keeps (at least 1); unset
     /// keeps every version, and compaction only rewrites (docs/compaction.md).
     pub retain_versions: Option<u32>,
@@ -137,6 +141,7 @@ impl Default for ServeConfig {
             replicas: 1,
             watch: Vec::new(),
             version_check_horizon: DEFAULT_VERSION_CHECK_HORIZON,
+            verify_checksums: true,
             retain_versions: None,
             retain_duration: None,
             checkpoint_interval_bytes: maintenance.checkpoint_interval_bytes,
@@ -289,6 +294,7 @@ impl ServeConfig {
                 compact_min_bytes: self.compact_min_bytes,
                 compact_bytes_per_sec: self.compact_bytes_per_sec,
             },
+            verify_checksums: self.verify_checksums,
             ..StoreOptions::default()
         }
     }

@@ -38,8 +38,8 @@ pub struct MigrateArgs {
 
 /// What the old directory held.
 enum Target {
-    Node(Node),
-    Store(Store),
+    Node(Box<Node>),
+    Store(Box<Store>),
 }
 
 /// `logkv migrate --data-dir OLD --out NEW`.
@@ -80,10 +80,10 @@ fn write_again(global: &GlobalArgs, out: &Path) -> Result<(u64, u64, &'static st
                     watched: Watched::All,
                     version_check_horizon: u64::MAX,
                 };
-                target = Some(Target::Node(Node::open(out, options)?));
+                target = Some(Target::Node(Box::new(Node::open(out, options)?)));
             }
             (LegacyContent::Batch(_), None) => {
-                target = Some(Target::Store(Store::open(out, global.store_options())?))
+                target = Some(Target::Store(Box::new(Store::open(out, global.store_options())?)))
             }
             _ => {}
         }

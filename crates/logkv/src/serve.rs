@@ -82,6 +82,10 @@ pub struct ServeArgs {
         value_parser = clap::value_parser!(u64).range(1..),
     )]
     pub version_check_horizon: Option<u64>,
+    /// Check every value's checksum when it is read [default: true]. Off
+    /// only to measure what checking costs: a damaged value is then served.
+    #[arg(long, env = "LOGKV_VERIFY_CHECKSUMS", value_name = "BOOL")]
+    pub verify_checksums: Option<bool>,
     /// Retention, checkpoints and compaction (boxed: clap's enum of
     /// subcommands stays small).
     #[command(flatten)]
@@ -199,6 +203,7 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
         replicas,
         watch,
         version_check_horizon,
+        verify_checksums,
         maintenance,
     } = args;
     let MaintenanceArgs {
@@ -223,6 +228,7 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
     c.replicas = replicas.unwrap_or(c.replicas);
     c.watch = watch.unwrap_or(c.watch);
     c.version_check_horizon = version_check_horizon.unwrap_or(c.version_check_horizon);
+    c.verify_checksums = verify_checksums.unwrap_or(c.verify_checksums);
     c.retain_versions = retain_versions.or(c.retain_versions);
     c.retain_duration = retain_duration.or(c.retain_duration);
     c.checkpoint_interval_bytes = checkpoint_interval_bytes.unwrap_or(c.checkpoint_interval_bytes);
