@@ -3,25 +3,26 @@
 //! transaction, so results cost the index nothing.
 //!
 //! ```text
-//! count u32                 transactions that recorded a result (0: the annex is empty instead)
-//! count x [ index u16 | len u32 | text (len bytes, UTF-8) ]   in index order; len 0 = "Commit"
+//! count varint                   transactions of the entry (the annex is empty instead when none recorded a result)
+//! count x status varint          in entry order: 0 skipped, 1 Commit, n >= 2: a result of n - 2 bytes of UTF-8 text follows
 //! ```
 //!
 //! Skipped transactions (a stream the node does not watch) and malformed
 //! entries record nothing. `Commit`, by far the most common result, takes
-//! no text. The count is a u32 because an entry may hold 65,536
-//! transactions, and `len` because an application codec's parse error may
-//! be longer than 64 KiB. The store keeps the bytes without reading them.
+//! one byte, so a record of small writes pays one byte per write for its
+//! results. Varints are minimal LEB128 ([`crate::varint`]). The store keeps
+//! the bytes without reading them.
 
 use crate::apply::TxResult;
+use crate::varint;
 
 /// What an annex's bytes can be wrong with.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum AnnexError {
-    /// The bytes end inside a field.
-    #[error("annex truncated at byte {at}")]
+    /// The bytes end inside a field, or a number is not a minimal varint.
+    #[error("annex damaged at byte {at}")]
     Truncated {
-        /// Where the missing field starts.
+        /// Where the field starts.
         at: usize,
     },
     /// Bytes follow the last result.
@@ -30,13 +31,11 @@ pub enum AnnexError {
         /// How many.
         extra: usize,
     },
-    /// Indexes are not increasing.
-    #[error("annex lists index {index} after {previous}")]
-    Unordered {
-        /// The index out of order.
-        index: u16,
-        /// The one before it.
-        previous: u16,
+    /// More transactions than an entry can hold.
+    #[error("annex lists {count} transactions, more than an entry holds")]
+    TooMany {
+        /// The count read.
+        count: u64,
     },
     /// A result's text is not UTF-8.
     #[error("annex result of index {index} is not UTF-8")]
@@ -46,24 +45,31 @@ pub enum AnnexError {
     },
 }
 
+/// Status of a skipped transaction.
+const SKIPPED: u64 = 0;
+/// Status of a committed one.
+const COMMIT: u64 = 1;
+/// Statuses from this one on carry `status - TEXT` bytes of text.
+const TEXT: u64 = 2;
+
 /// The annex of an entry whose transactions had `results`, one per
 /// transaction in entry order (`None`: skipped).
 pub fn encode(results: &[Option<TxResult>]) -> Vec<u8> {
-    let recorded: Vec<(u16, &TxResult)> =
-        results.iter().enumerate().filter_map(|(i, r)| Some((i as u16, r.as_ref()?))).collect();
-    if recorded.is_empty() {
+    if results.iter().all(Option::is_none) {
         return Vec::new();
     }
-    let mut out = Vec::with_capacity(4 + recorded.len() * 6);
-    out.extend_from_slice(&(recorded.len() as u32).to_be_bytes());
-    for (index, result) in recorded {
-        let text = match result {
-            TxResult::Commit => String::new(),
-            other => other.to_string(),
-        };
-        out.extend_from_slice(&index.to_be_bytes());
-        out.extend_from_slice(&(text.len() as u32).to_be_bytes());
-        out.extend_from_slice(text.as_bytes());
+    let mut out = Vec::with_capacity(3 + results.len());
+    varint::put(&mut out, results.len() as u64);
+    for result in results {
+        match result {
+            None => varint::put(&mut out, SKIPPED),
+            Some(TxResult::Commit) => varint::put(&mut out, COMMIT),
+            Some(other) => {
+                let text = other.to_string();
+                varint::put(&mut out, TEXT + text.len() as u64);
+                out.extend_from_slice(text.as_bytes());
+            }
+        }
     }
     out
 }
@@ -74,24 +80,31 @@ pub fn decode(annex: &[u8]) -> Result<Vec<(u16, String)>, AnnexError> {
         return Ok(Vec::new());
     }
     let mut at = 0;
-    let mut take = |n: usize| -> Result<&[u8], AnnexError> {
-        let bytes = annex.get(at..at + n).ok_or(AnnexError::Truncated { at })?;
-        at += n;
-        Ok(bytes)
+    let number = |at: &mut usize| -> Result<u64, AnnexError> {
+        let (n, used) = varint::read(&annex[*at..]).map_err(|_| AnnexError::Truncated { at: *at })?;
+        *at += used;
+        Ok(n)
     };
-    let count = u32::from_be_bytes(take(4)?.try_into().expect("4 bytes"));
-    let mut out: Vec<(u16, String)> = Vec::new();
-    for _ in 0..count {
-        let index = u16::from_be_bytes(take(2)?.try_into().expect("2 bytes"));
-        if let Some(&(previous, _)) = out.last().filter(|(p, _)| *p >= index) {
-            return Err(AnnexError::Unordered { index, previous });
+    let count = number(&mut at)?;
+    if count > 1 << 16 {
+        return Err(AnnexError::TooMany { count });
+    }
+    let mut out = Vec::new();
+    for index in 0..count as u32 {
+        let index = index as u16;
+        let start = at;
+        match number(&mut at)? {
+            SKIPPED => {}
+            COMMIT => out.push((index, "Commit".to_string())),
+            status => {
+                let len = usize::try_from(status - TEXT).map_err(|_| AnnexError::Truncated { at: start })?;
+                let text =
+                    annex.get(at..at.saturating_add(len)).ok_or(AnnexError::Truncated { at: start })?;
+                at += len;
+                let text = String::from_utf8(text.to_vec()).map_err(|_| AnnexError::NotUtf8 { index })?;
+                out.push((index, text));
+            }
         }
-        let len = u32::from_be_bytes(take(4)?.try_into().expect("4 bytes")) as usize;
-        let text = match take(len)? {
-            [] => "Commit".to_string(),
-            bytes => String::from_utf8(bytes.to_vec()).map_err(|_| AnnexError::NotUtf8 { index })?,
-        };
-        out.push((index, text));
     }
     match annex.len() - at {
         0 => Ok(out),
@@ -118,8 +131,7 @@ mod tests {
             Some(TxResult::DataParseError(ParseError::invalid("x".repeat(70_000)))),
         ];
         let annex = encode(&results);
-        assert_eq!(&annex[..4], &3u32.to_be_bytes(), "three recorded results");
-        assert_eq!(&annex[4..10], &[0, 0, 0, 0, 0, 0], "index 0, Commit takes no text");
+        assert_eq!(&annex[..4], &[4, 1, 0, 2 + 18], "four transactions; Commit is one byte, skipped one");
         let want: Vec<(u16, String)> = vec![
             (0, "Commit".into()),
             (2, "VersionConfliction".into()),
@@ -141,20 +153,20 @@ mod tests {
     #[test]
     fn a_full_entry_of_commits_fits() {
         let annex = encode(&vec![Some(TxResult::Commit); 1 << 16]);
-        assert_eq!(annex.len(), 4 + 6 * (1 << 16));
+        assert_eq!(annex.len(), 3 + (1 << 16));
         assert_eq!(result_of(&annex, u16::MAX).unwrap().as_deref(), Some("Commit"));
     }
 
     #[test]
     fn damaged_bytes_are_typed_errors() {
         let annex = encode(&[Some(TxResult::Replayed), Some(TxResult::Commit)]);
-        assert_eq!(decode(&annex[..annex.len() - 1]), Err(AnnexError::Truncated { at: 20 }));
+        assert_eq!(decode(&annex[..annex.len() - 1]), Err(AnnexError::Truncated { at: 10 }));
+        assert_eq!(decode(&annex[..5]), Err(AnnexError::Truncated { at: 1 }));
         assert_eq!(decode(&[annex.as_slice(), &[0]].concat()), Err(AnnexError::Trailing { extra: 1 }));
-        let mut swapped = annex.clone();
-        swapped[5] = 1; // index 1, then index 1 again
-        assert_eq!(decode(&swapped), Err(AnnexError::Unordered { index: 1, previous: 1 }));
+        assert_eq!(decode(&[0x80, 0x80, 0x08]), Err(AnnexError::TooMany { count: 1 << 17 }));
+        assert_eq!(decode(&[1, 0x81, 0x00]), Err(AnnexError::Truncated { at: 1 }), "not a minimal varint");
         let mut bad = annex;
-        bad[10] = 0xff;
+        bad[2] = 0xff;
         assert_eq!(decode(&bad), Err(AnnexError::NotUtf8 { index: 0 }));
     }
 }

@@ -14,10 +14,6 @@ pub const NONCE_WINDOW: u64 = 1024;
 
 const WORDS: usize = (NONCE_WINDOW / 64) as usize;
 
-/// Length of [`NonceWindow::encode`]'s output: the highest nonce (8 bytes)
-/// and the bitmap (`NONCE_WINDOW / 8` bytes).
-pub const ENCODED_LEN: usize = 8 + WORDS * 8;
-
 /// A nonce that was used already, or is too old to tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
 pub enum Replayed {
@@ -43,12 +39,9 @@ pub enum Replayed {
 /// calls can produce.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum NonceStateError {
-    /// Not [`ENCODED_LEN`] bytes.
-    #[error("nonce window state is {got} bytes, expected {ENCODED_LEN}")]
-    Length {
-        /// The length given.
-        got: usize,
-    },
+    /// The bytes are not an encoded window (see [`NonceWindow::encode`]).
+    #[error("nonce window state is malformed: {0}")]
+    Malformed(&'static str),
     /// The highest nonce is not marked used, or nonces below 0 are.
     #[error("inconsistent nonce window state (highest {highest})")]
     Inconsistent {
@@ -113,28 +106,63 @@ impl NonceWindow {
         }
     }
 
-    /// The state as bytes for a checkpoint: `highest` (u64 big-endian), then
-    /// the bitmap as `WORDS` u64 big-endian words, word 0 (newest nonces) first.
-    pub fn encode(&self) -> [u8; ENCODED_LEN] {
-        let mut out = [0u8; ENCODED_LEN];
-        out[..8].copy_from_slice(&self.highest.to_be_bytes());
-        for (chunk, word) in out[8..].chunks_exact_mut(8).zip(self.seen) {
-            chunk.copy_from_slice(&word.to_be_bytes());
+    /// The state as bytes, stored as a node's record each time it changes:
+    /// `highest` as a varint, then the bitmap from the newest nonce down as
+    /// varint run lengths, alternating used and unused and starting with
+    /// used (a first run may be 0); unused nonces after the last run are
+    /// left out. A sender numbering its entries in order (a node signing
+    /// its own) has one run: 3 to 12 bytes where the bitmap alone is 128,
+    /// which matters because this record is written with every entry.
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(12);
+        crate::varint::put(&mut out, self.highest);
+        let (mut run, mut used, mut age) = (0u64, true, 0);
+        while age < NONCE_WINDOW {
+            if self.is_used(age) == used {
+                run += 1;
+                age += 1;
+            } else {
+                crate::varint::put(&mut out, run);
+                (run, used) = (0, !used);
+            }
+        }
+        if used {
+            crate::varint::put(&mut out, run);
         }
         out
     }
 
-    /// Reads what [`NonceWindow::encode`] wrote, refusing states no history
-    /// of nonces could reach.
+    fn is_used(&self, age: u64) -> bool {
+        self.seen[(age / 64) as usize] & (1 << (age % 64)) != 0
+    }
+
+    /// Reads what [`NonceWindow::encode`] wrote, refusing bytes it cannot
+    /// write and states no history of nonces could reach.
     pub fn decode(bytes: &[u8]) -> Result<Self, NonceStateError> {
-        if bytes.len() != ENCODED_LEN {
-            return Err(NonceStateError::Length { got: bytes.len() });
-        }
-        let (chunks, _) = bytes.as_chunks::<8>();
-        let highest = u64::from_be_bytes(chunks[0]);
+        let mut at = 0;
+        let mut number = || -> Result<Option<u64>, NonceStateError> {
+            if at == bytes.len() {
+                return Ok(None);
+            }
+            let (n, used) =
+                crate::varint::read(&bytes[at..]).map_err(|_| NonceStateError::Malformed("bad varint"))?;
+            at += used;
+            Ok(Some(n))
+        };
+        let highest = number()?.ok_or(NonceStateError::Malformed("empty"))?;
         let mut window = Self { highest, seen: [0; WORDS] };
-        for (word, chunk) in window.seen.iter_mut().zip(&chunks[1..]) {
-            *word = u64::from_be_bytes(*chunk);
+        let (mut age, mut used, mut last) = (0u64, true, None);
+        while let Some(run) = number()? {
+            if run > NONCE_WINDOW - age || (run == 0 && age > 0) {
+                return Err(NonceStateError::Malformed("runs do not fit the window"));
+            }
+            if used {
+                (age..age + run).for_each(|a| window.seen[(a / 64) as usize] |= 1 << (a % 64));
+            }
+            (age, last, used) = (age + run, Some(used), !used);
+        }
+        if last == Some(false) {
+            return Err(NonceStateError::Malformed("ends with unused nonces"));
         }
         let highest_unmarked = highest > 0 && window.seen[0] & 1 == 0;
         let below_zero_marked = (highest.saturating_add(1)..NONCE_WINDOW)

@@ -6,7 +6,7 @@
 //! |---|---|
 //! | `"a"` kind u8, stream 32, \[keccak256(key) 32\], \[account 20\] | `1`, then the key (empty for facts without one): the access-control fact holds |
 //! | `"s"` stream 32 | the stream's keyspace, u32 BE |
-//! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (136 bytes) |
+//! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (`NonceWindow::encode`) |
 //!
 //! Every key here is per stream, account or fact, never per write: what
 //! each entry derives besides (its results, the digest after it) lives in

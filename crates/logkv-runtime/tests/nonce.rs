@@ -3,7 +3,7 @@
 
 use std::collections::BTreeSet;
 
-use logkv_runtime::nonce::{NonceStateError, NonceWindow, Replayed, ENCODED_LEN, NONCE_WINDOW};
+use logkv_runtime::nonce::{NonceStateError, NonceWindow, Replayed, NONCE_WINDOW};
 use proptest::prelude::*;
 
 #[test]
@@ -100,25 +100,41 @@ fn state_round_trips_through_encode_and_decode() {
         let _ = w.check_and_record(n);
     }
     let bytes = w.encode();
-    assert_eq!(bytes.len(), ENCODED_LEN);
-    assert_eq!(&bytes[..8], &1500u64.to_be_bytes(), "highest first, big-endian");
+    assert_eq!(&bytes[..2], &[0xdc, 0x0b], "highest first, a varint");
     let mut back = NonceWindow::decode(&bytes).expect("decodes");
     assert_eq!(back, w);
     assert_eq!(back.check_and_record(600), Err(Replayed::Duplicate { nonce: 600 }));
 }
 
 #[test]
-fn decoding_refuses_wrong_lengths_and_impossible_states() {
-    assert_eq!(NonceWindow::decode(&[0; 10]), Err(NonceStateError::Length { got: 10 }));
-    // Highest nonce 5 but not marked used.
-    let mut bytes = [0u8; ENCODED_LEN];
-    bytes[7] = 5;
-    assert_eq!(NonceWindow::decode(&bytes), Err(NonceStateError::Inconsistent { highest: 5 }));
-    // Highest 5, marked, but a nonce "below zero" (age 6) marked too.
-    bytes[8 + 7] = 0b0100_0001;
-    assert_eq!(NonceWindow::decode(&bytes), Err(NonceStateError::Inconsistent { highest: 5 }));
-    bytes[8 + 7] = 0b0010_0001;
-    assert!(NonceWindow::decode(&bytes).is_ok(), "age 5 is nonce 0");
+fn decoding_refuses_malformed_bytes_and_impossible_states() {
+    assert_eq!(NonceWindow::decode(&[]), Err(NonceStateError::Malformed("empty")));
+    assert_eq!(NonceWindow::decode(&[5, 0x80]), Err(NonceStateError::Malformed("bad varint")));
+    assert_eq!(
+        NonceWindow::decode(&[5, 0x80, 0x10]),
+        Err(NonceStateError::Malformed("runs do not fit the window"))
+    );
+    assert_eq!(
+        NonceWindow::decode(&[5, 1, 0]),
+        Err(NonceStateError::Malformed("runs do not fit the window"))
+    );
+    assert_eq!(NonceWindow::decode(&[5, 1, 2]), Err(NonceStateError::Malformed("ends with unused nonces")));
+    // Highest nonce 5 but not marked used: no used nonce, one unused, one used.
+    assert_eq!(NonceWindow::decode(&[5, 0, 1, 1]), Err(NonceStateError::Inconsistent { highest: 5 }));
+    // Highest 5, with a nonce "below zero" (age 6) marked too.
+    assert_eq!(NonceWindow::decode(&[5, 7]), Err(NonceStateError::Inconsistent { highest: 5 }));
+    assert!(NonceWindow::decode(&[5, 6]).is_ok(), "age 5 is nonce 0");
+}
+
+#[test]
+fn a_sender_numbering_in_order_takes_a_few_bytes() {
+    let mut w = NonceWindow::new();
+    for n in 1..=5000 {
+        w.check_and_record(n).unwrap();
+        let bytes = w.encode();
+        assert!(bytes.len() <= 4, "{n}: {bytes:?}");
+        assert_eq!(NonceWindow::decode(&bytes), Ok(w));
+    }
 }
 
 /// The obvious implementation: every nonce ever used, and the highest.

@@ -78,8 +78,9 @@ impl<'a> LegacyLog<'a> {
         if let Some(name) = names.iter().find(|n| head::parse_name(n).is_some()) {
             return Err(StoreError::NotRetained(format!(
                 "{}: a compacted file of format 2 replaced the oldest records of this directory, and their \
-                 entries are gone, so they cannot be applied again; export the data with the previous logkv \
-                 release (`logkv checkpoint export`) instead",
+                 entries are gone, so they cannot be applied again, and no format-2 export can be imported \
+                 either: read the data with the logkv release that wrote it (`logkv scan`, `logkv history`) \
+                 and write it into a new node",
                 dir.join(name).display()
             )));
         }

@@ -468,7 +468,7 @@ impl Node {
                 ops.push(DerivedOp::system(
                     &nonce_key(sender, stream),
                     last_version,
-                    Derived::Bytes(w.encode().to_vec()),
+                    Derived::Bytes(w.encode()),
                 ));
             }
         }
