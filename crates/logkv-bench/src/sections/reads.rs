@@ -8,7 +8,9 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::ctx::Ctx;
+use logkv_store::{Durability, Store, StoreOptions};
+
+use crate::ctx::{options, Ctx};
 use crate::data::value;
 use crate::report::{dur, per_sec, rate, thousands, times, Row, Runs, Table, Target};
 
@@ -88,5 +90,47 @@ pub fn run(ctx: &mut Ctx) -> Result<Table, Box<dyn Error>> {
         runs.len()
     ));
     t.note("baseline: HashMap<Vec<u8>, Vec<u8>>::get plus a copy of the value, as Store::get returns owned bytes");
+    checksum_cost(ctx, &order, &mut t)?;
     Ok(t)
+}
+
+/// The same random gets on the same store reopened with value checksums
+/// off and on, alternating, so the ratio is what checking every value's
+/// CRC32C costs a read (the section's store stays closed afterwards; later
+/// sections reopen it).
+fn checksum_cost(ctx: &mut Ctx, order: &[u32], t: &mut Table) -> Result<(), Box<dyn Error>> {
+    ctx.close_loaded()?;
+    let dir = ctx.keys_dir();
+    let (mut on, mut off) = (Runs::default(), Runs::default());
+    for _ in 0..ctx.sizes.runs.max(3) {
+        for (verify, runs) in [(false, &mut off), (true, &mut on)] {
+            let store =
+                Store::open(&dir, StoreOptions { verify_checksums: verify, ..options(Durability::None) })?;
+            let timed = |store: &Store| -> Result<std::time::Duration, Box<dyn Error>> {
+                let began = Instant::now();
+                for &i in order {
+                    black_box(store.get(&ctx.keys[i as usize])?);
+                }
+                Ok(began.elapsed())
+            };
+            timed(&store)?; // the same pages cached and mapped for both
+            runs.push(timed(&store)?);
+            store.close()?;
+        }
+    }
+    let n = order.len() as f64;
+    let (r_on, r_off) = (per_sec(n, on.median()), per_sec(n, off.median()));
+    t.row(
+        Row::new("gets/s with value checksums, same store reopened", rate(r_on))
+            .baseline(format!("{} (off)", rate(r_off)))
+            .ratio(times(r_on / r_off))
+            .target(">= 0.9x of off", Target::AtLeast(0.9), r_on / r_off),
+    );
+    t.note(format!(
+        "checksums: median of {} alternating reopen-and-read runs each; ranges on {} / off {}",
+        on.len(),
+        on.rate_range(n),
+        off.rate_range(n)
+    ));
+    Ok(())
 }
