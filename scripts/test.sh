@@ -71,6 +71,8 @@ export LOGKV_NATS_SERVER=/opt/nats-new/bin/nats-server LOGKV_NATS_SYNC=always
 cargo test --workspace --test 'nats_*' --test jetstream_log
 unset LOGKV_NATS_SERVER LOGKV_NATS_SYNC
 bash scripts/golden/check.sh
+# Section 11 of the bench drives a release `logkv serve` found beside it.
+cargo build --release --quiet -p logkv
 cargo run --release --quiet -p logkv-bench -- --quick
 # The evaluation harness's smoke configuration and a report from it, in a
 # scratch directory so CI leaves docs/evaluation alone.

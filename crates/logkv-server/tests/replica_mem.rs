@@ -53,8 +53,11 @@ fn two_nodes_writing_through_replicas_on_one_memory_log_agree() {
         assert_eq!(applied.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]), "write {i}");
         assert!(node.replay_progress().applied_position >= applied.position);
     }
+    // Both nodes sign with one key: an entry signed before the other
+    // node's last one reached it loses its nonce, stays in the log as
+    // Replayed and is signed again, so the log may hold more than 20.
     let tail = runtime.block_on(log.tail()).unwrap();
-    assert_eq!(tail, 20);
+    assert!(tail >= 20, "{tail}");
     let deadline = Instant::now() + Duration::from_secs(30);
     while replica_a.through() < tail || replica_b.through() < tail {
         assert!(Instant::now() < deadline, "the followers did not reach {tail}");
