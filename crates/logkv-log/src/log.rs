@@ -182,6 +182,12 @@ impl FileLog {
         let mut rec = recover(fs.as_ref(), dir, config.recovery, start, &mut tagged, progress)?;
         rec.report.rewritten_segments =
             sync_failure::repair(fs.as_ref(), dir, &rec.segments, rec.tail_offset)?;
+        // A killed process may have created the last segment without its
+        // directory entry reaching the disk (it died between the two
+        // syncs). Syncing a file later does not make its name durable, so
+        // a write synced into that segment could vanish with it at a power
+        // loss: make every recovered segment's name durable first.
+        fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
         let (segment, capacity) = rec.segments.last().map_or((0, 0), |s| (s.id, s.capacity));
         let written = Loc::new(segment, rec.tail_offset).to_u64();
         let seq = SeqState {

@@ -297,6 +297,12 @@ pub(crate) fn recover<E: From<LogError>>(
 
 /// The header of `seg`, if it is intact.
 fn header_of(seg: &Segment) -> Result<Option<SegmentHeader>> {
+    // A file shorter than a header is a segment whose creation a crash cut
+    // short (the header never reached the disk whole): no header, which
+    // the torn-tail rule then judges, rather than a read past its end.
+    if seg.capacity < SEGMENT_HEADER_LEN {
+        return Ok(None);
+    }
     seg.with_bytes(0, SEGMENT_HEADER_LEN as usize, |b| SegmentHeader::decode(b).ok())
 }
 
