@@ -112,7 +112,39 @@ impl Keep {
         if keyspace == DEFAULT_KEYSPACE {
             return window && version < self.window_start;
         }
-        let nothing_older_kept = if window { version < self.window_start } else { self.versions == 1 };
+        // Retention keeps a version if either rule does: the key may go
+        // only when the count keeps just its newest (the delete) and the
+        // window, if any, has passed the delete.
+        let nothing_older_kept = self.versions <= 1 && (!window || version < self.window_start);
         version < self.tombstones_below && nothing_older_kept
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+
+    /// A compaction ending at position 100 with a tombstone horizon of 10
+    /// positions: runtime deletes below version 90 << 16 may go.
+    fn keep(versions: Option<u32>, window_start: Option<u64>) -> Keep {
+        let duration = window_start.map(|_| Duration::from_secs(60));
+        let retention = Retention { versions, duration, tombstone_horizon: Some(10) };
+        Keep::new(&retention, window_start, 100)
+    }
+
+    #[test]
+    fn a_runtime_delete_goes_only_where_every_rule_lets_its_history_go() {
+        let old = 80 << TX_INDEX_BITS;
+        let recent = 95 << TX_INDEX_BITS;
+        assert!(keep(Some(1), None).drops_deleted(2, old));
+        assert!(!keep(Some(1), None).drops_deleted(2, recent), "inside the horizon");
+        assert!(!keep(Some(3), None).drops_deleted(2, old), "the count keeps older versions");
+        assert!(!keep(None, None).drops_deleted(2, old), "no retention keeps everything");
+        assert!(keep(None, Some(85 << TX_INDEX_BITS)).drops_deleted(2, old), "before the window");
+        assert!(!keep(None, Some(70 << TX_INDEX_BITS)).drops_deleted(2, old), "inside the window");
+        assert!(!keep(Some(3), Some(85 << TX_INDEX_BITS)).drops_deleted(2, old), "the count keeps it");
+        assert!(keep(Some(1), Some(85 << TX_INDEX_BITS)).drops_deleted(2, old));
     }
 }
