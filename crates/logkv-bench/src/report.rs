@@ -264,6 +264,18 @@ mod tests {
     }
 }
 
+/// The row of a read rate with value checksums on (`on`) against the same
+/// reads with them off (`off`), `count` reads per run, held to the 0.9x
+/// target.
+pub fn checksum_cost_row(figure: &str, count: f64, on: &Runs, off: &Runs) -> Row {
+    let (r_on, r_off) = (per_sec(count, on.median()), per_sec(count, off.median()));
+    Row::new(figure, rate(r_on)).baseline(format!("{} (off)", rate(r_off))).ratio(times(r_on / r_off)).target(
+        ">= 0.9x of off",
+        Target::AtLeast(0.9),
+        r_on / r_off,
+    )
+}
+
 /// Durations of repeated runs of the same measurement.
 #[derive(Debug, Clone, Default)]
 pub struct Runs(Vec<Duration>);

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use crate::ctx::{fresh, Ctx};
 use crate::data::{key, value, KEY_BYTES, VALUE_BYTES};
-use crate::report::{per_sec, progress, rate, thousands, times, Row, Runs, Table, Target};
+use crate::report::{checksum_cost_row, per_sec, progress, rate, thousands, times, Row, Runs, Table, Target};
 use crate::serve::{drive, log_data_bytes, Server};
 
 /// Connections, as `redis-benchmark -c 50`.
@@ -170,22 +170,14 @@ fn log_and_reads(dirs: [&Path; 2], writes: u64, gets: u64, t: &mut Table) -> Res
     let (mut on, mut off) = (Runs::default(), Runs::default());
     for round in 0..3 {
         progress(format!("  random GETs, round {}: checksums on, then off", round + 1));
-        let server = Server::start(dir, &["--verify-checksums", "true"])?;
-        get(&server)?; // warm the page cache
-        on.push(get(&server)?);
-        server.stop()?;
-        let server = Server::start(dir, &["--verify-checksums", "false"])?;
-        get(&server)?;
-        off.push(get(&server)?);
-        server.stop()?;
+        for (verify, runs) in [("true", &mut on), ("false", &mut off)] {
+            let server = Server::start(dir, &["--verify-checksums", verify])?;
+            get(&server)?; // warm the page cache
+            runs.push(get(&server)?);
+            server.stop()?;
+        }
     }
-    let (r_on, r_off) = (per_sec(gets as f64, on.median()), per_sec(gets as f64, off.median()));
-    t.row(
-        Row::new("random GET/s, value checksums on", rate(r_on))
-            .baseline(format!("{} (off)", rate(r_off)))
-            .ratio(times(r_on / r_off))
-            .target(">= 0.9x of off", Target::AtLeast(0.9), r_on / r_off),
-    );
+    t.row(checksum_cost_row("random GET/s, value checksums on", gets as f64, &on, &off));
     t.note(format!(
         "reads: {} GETs per run over {} keys, median of 3 runs each, on/off alternating; ranges on {} / off {}",
         thousands(gets as f64),

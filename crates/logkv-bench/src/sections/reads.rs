@@ -12,7 +12,7 @@ use logkv_store::{Durability, Store, StoreOptions};
 
 use crate::ctx::{options, Ctx};
 use crate::data::value;
-use crate::report::{dur, per_sec, rate, thousands, times, Row, Runs, Table, Target};
+use crate::report::{checksum_cost_row, dur, per_sec, rate, thousands, times, Row, Runs, Table, Target};
 
 /// Gets per second the store should reach.
 const TARGET_GETS_PER_SEC: f64 = 1e6;
@@ -119,13 +119,7 @@ fn checksum_cost(ctx: &mut Ctx, order: &[u32], t: &mut Table) -> Result<(), Box<
         }
     }
     let n = order.len() as f64;
-    let (r_on, r_off) = (per_sec(n, on.median()), per_sec(n, off.median()));
-    t.row(
-        Row::new("gets/s with value checksums, same store reopened", rate(r_on))
-            .baseline(format!("{} (off)", rate(r_off)))
-            .ratio(times(r_on / r_off))
-            .target(">= 0.9x of off", Target::AtLeast(0.9), r_on / r_off),
-    );
+    t.row(checksum_cost_row("gets/s with value checksums, same store reopened", n, &on, &off));
     t.note(format!(
         "checksums: median of {} alternating reopen-and-read runs each; ranges on {} / off {}",
         on.len(),
