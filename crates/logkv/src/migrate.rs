@@ -133,14 +133,21 @@ fn write_again(global: &GlobalArgs, out: &Path) -> Result<(u64, u64, &'static st
     Ok((records, position, kind))
 }
 
-/// Copies the node's files other than its log, keeping their permissions
-/// (the signing key stays readable by its owner only).
+/// Copies the node's files other than its log; the signing key's copy is
+/// readable by its owner only, as a node requires, whatever the original's
+/// mode (a directory restored from elsewhere may have lost it).
 fn copy_node_files(from: &Path, to: &Path) -> Result<(), CliError> {
+    use std::os::unix::fs::PermissionsExt;
     for name in NODE_FILES {
-        let source = from.join(name);
+        let (source, target) = (from.join(name), to.join(name));
         if source.exists() {
-            std::fs::copy(&source, to.join(name)).map_err(|e| MaintenanceError::Io(source.clone(), e))?;
+            std::fs::copy(&source, &target).map_err(|e| MaintenanceError::Io(source.clone(), e))?;
         }
+    }
+    let key = to.join(NODE_FILES[0]);
+    if key.exists() {
+        std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| MaintenanceError::Io(key.clone(), e))?;
     }
     Ok(())
 }
