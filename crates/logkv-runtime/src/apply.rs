@@ -11,6 +11,7 @@ use std::fmt;
 
 use crate::acl::{Acl, AclChange};
 use crate::codec::{Codec, ControlOp, ParseError, ValueRef, WriteOp};
+use crate::envelope::Protocol;
 use crate::types::{version_position, Address, StreamId};
 
 /// What apply needs to know about the state before a transaction.
@@ -64,6 +65,9 @@ pub struct TxInput<'a> {
     pub log_time_ms: u64,
     /// Who signed the entry.
     pub sender: Address,
+    /// The entry's protocol: before [`Protocol::V3`] a native `Get` op is
+    /// a parse error, as it was to the nodes that knew no such op.
+    pub protocol: Protocol,
     /// The streams the transaction writes or controls.
     pub tags: &'a [StreamId],
     /// How to read the body.
@@ -176,8 +180,31 @@ pub struct EffectWrite {
     pub value: NewValue,
 }
 
+/// What one op of a committed transaction found and did: what a reply to
+/// the command that planned it is built from, so no server simulates an op
+/// a second time. Not stored in the log; a node hands it to the local
+/// writer waiting for the transaction. New ops add variants here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpAnswer {
+    /// A put or delete, plain or conditional: whether the key held a live
+    /// value just before the op, and whether the op changed the key.
+    Wrote {
+        /// The key held a live value.
+        existed: bool,
+        /// The op wrote (a conditional op whose condition failed did not).
+        changed: bool,
+    },
+    /// An increment: the new value.
+    Integer(i64),
+    /// An append: the value's new length.
+    Length(usize),
+    /// A get: the value as the transaction saw it at that point.
+    Value(Option<Vec<u8>>),
+}
+
 /// What applying a transaction does: its result and, if it committed, its
-/// changes (empty otherwise: all or nothing).
+/// changes (empty otherwise: all or nothing) and the answer of each of its
+/// write-set ops, in body order.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct TxEffects {
     /// The result string's source.
@@ -186,12 +213,15 @@ pub struct TxEffects {
     pub writes: Vec<EffectWrite>,
     /// Access-control changes, merged, in order of first appearance.
     pub acl: Vec<AclChange>,
+    /// One answer per op of the write set, in body order (empty unless
+    /// committed).
+    pub answers: Vec<OpAnswer>,
 }
 
 impl TxEffects {
     /// A failed transaction: its result and no changes.
     pub fn failed(result: TxResult) -> Self {
-        Self { result, writes: Vec::new(), acl: Vec::new() }
+        Self { result, writes: Vec::new(), acl: Vec::new(), answers: Vec::new() }
     }
 }
 
@@ -245,11 +275,15 @@ fn checked(
             return Err(TxResult::VersionConfliction);
         }
     }
-    // 3. The write set, one check per key at the place of its last write.
+    // 3. The write set, one check per key at the place of its last write
+    // (a `Get` writes nothing: it needs a tag like any op, no permission).
     let writes = decoded.writes.map_err(TxResult::DataParseError)?;
+    if tx.protocol < Protocol::V3 && writes.iter().any(|w| w.op == WriteOp::Get) {
+        return Err(TxResult::DataParseError(ParseError::invalid("unknown write op 0x08")));
+    }
     let tagged = |s: &StreamId| tx.tags.contains(s);
     let mut last_at = BTreeMap::new();
-    for (i, w) in writes.iter().enumerate() {
+    for (i, w) in writes.iter().enumerate().filter(|(_, w)| w.op != WriteOp::Get) {
         last_at.insert((w.stream, w.key.as_slice()), i);
     }
     let mut order: Vec<usize> = last_at.values().copied().collect();
@@ -265,6 +299,9 @@ fn checked(
         if !acl.has_write_permission(&tx.sender, &w.stream, &w.key) {
             return Err(TxResult::WritePermissionDenied { stream: w.stream, key: w.key.clone() });
         }
+    }
+    if writes.iter().any(|w| w.op == WriteOp::Get && !tagged(&w.stream)) {
+        return Err(TxResult::TagsMismatch);
     }
     // 4. Access control.
     let changes = merge_controls(acl, &tx, decoded.controls.map_err(TxResult::DataParseError)?);
@@ -284,10 +321,13 @@ fn checked(
     // 5. Commit: evaluate the writes in body order, each seeing the ones
     // before; the state's bytes are read only by ops that compute from them.
     let mut values: BTreeMap<(StreamId, &[u8]), NewValue> = BTreeMap::new();
+    let mut answers = Vec::with_capacity(writes.len());
     for w in &writes {
         let k = (w.stream, w.key.as_slice());
         let before = Before { earlier: values.get(&k), state, stream: &w.stream, key: &w.key, body: tx.body };
-        if let Some(value) = evaluate(w.op, &before, tx.body)? {
+        let (value, answer) = evaluate(w.op, &before, tx.body)?;
+        answers.push(answer);
+        if let Some(value) = value {
             values.insert(k, value);
         }
     }
@@ -299,7 +339,7 @@ fn checked(
             Some(EffectWrite { stream: w.stream, key: w.key.clone(), value })
         })
         .collect();
-    Ok(TxEffects { result: TxResult::Commit, writes, acl: changes })
+    Ok(TxEffects { result: TxResult::Commit, writes, acl: changes, answers })
 }
 
 /// The live value a write op sees: what an earlier write of the same
@@ -330,20 +370,34 @@ impl Before<'_> {
     }
 }
 
-/// One write op on the live value `before`. Returns the new value to
-/// record, or `None` when the op changes nothing.
-fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<Option<NewValue>, TxResult> {
-    Ok(Some(match op {
-        WriteOp::Put(v) => NewValue::Body(v),
-        WriteOp::Delete => NewValue::Deleted,
-        WriteOp::PutIfAbsent(v) if !before.is_live() => NewValue::Body(v),
-        WriteOp::PutIfPresent(v) if before.is_live() => NewValue::Body(v),
-        WriteOp::DeleteIfPresent if before.is_live() => NewValue::Deleted,
-        WriteOp::PutIfAbsent(_) | WriteOp::PutIfPresent(_) | WriteOp::DeleteIfPresent => return Ok(None),
+/// One write op on the live value `before`: the new value to record
+/// (`None` when the op changes nothing) and the op's answer.
+fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<(Option<NewValue>, OpAnswer), TxResult> {
+    let wrote = |existed: bool, value: Option<NewValue>| {
+        let changed = value.is_some();
+        Ok((value, OpAnswer::Wrote { existed, changed }))
+    };
+    match op {
+        WriteOp::Put(v) => wrote(before.is_live(), Some(NewValue::Body(v))),
+        WriteOp::Delete => wrote(before.is_live(), Some(NewValue::Deleted)),
+        WriteOp::PutIfAbsent(v) => {
+            let live = before.is_live();
+            wrote(live, (!live).then_some(NewValue::Body(v)))
+        }
+        WriteOp::PutIfPresent(v) => {
+            let live = before.is_live();
+            wrote(live, live.then_some(NewValue::Body(v)))
+        }
+        WriteOp::DeleteIfPresent => {
+            let live = before.is_live();
+            wrote(live, live.then_some(NewValue::Deleted))
+        }
+        WriteOp::Get => Ok((None, OpAnswer::Value(before.bytes().map(Cow::into_owned)))),
         WriteOp::Append(v) => {
             let mut bytes = before.bytes().map(Cow::into_owned).unwrap_or_default();
             bytes.extend_from_slice(v.get(body));
-            NewValue::Computed(bytes)
+            let len = bytes.len();
+            Ok((Some(NewValue::Computed(bytes)), OpAnswer::Length(len)))
         }
         WriteOp::Increment(by) => {
             let old = match before.bytes() {
@@ -354,9 +408,9 @@ fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<Option<NewV
             let new = old
                 .checked_add(by)
                 .ok_or(TxResult::OperationFailed("increment or decrement would overflow"))?;
-            NewValue::Computed(new.to_string().into_bytes())
+            Ok((Some(NewValue::Computed(new.to_string().into_bytes())), OpAnswer::Integer(new)))
         }
-    }))
+    }
 }
 
 /// A decimal `i64` as Redis accepts it (`string2ll`): optional `-`,

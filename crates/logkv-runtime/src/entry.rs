@@ -12,7 +12,7 @@
 use std::collections::BTreeMap;
 
 use crate::apply::{
-    apply_tx, StateView, TxEffects, TxInput, TxResult, Watched, DEFAULT_VERSION_CHECK_HORIZON,
+    apply_tx, OpAnswer, StateView, TxEffects, TxInput, TxResult, Watched, DEFAULT_VERSION_CHECK_HORIZON,
 };
 use crate::codec::native::{Native, NativeCompact};
 use crate::codec::{zerog::ZeroG, Codec, Decoded, ParseError};
@@ -138,10 +138,24 @@ impl Applier {
         bytes: &[u8],
         verified: Option<bool>,
     ) -> EntryOutcome {
+        self.apply_entry_answered(state, position, log_time_ms, bytes, verified).0
+    }
+
+    /// [`Applier::apply_entry`], also returning each transaction's op
+    /// answers (empty for a transaction that did not commit or was
+    /// skipped), for the writer waiting on the entry.
+    pub fn apply_entry_answered(
+        &mut self,
+        state: &mut dyn State,
+        position: u64,
+        log_time_ms: u64,
+        bytes: &[u8],
+        verified: Option<bool>,
+    ) -> (EntryOutcome, Vec<Vec<OpAnswer>>) {
         let entry = match EntryView::parse(bytes) {
             Ok(e) => e,
-            Err(e) if e.needs_upgrade() => return EntryOutcome::UpgradeNeeded(e),
-            Err(e) => return EntryOutcome::Malformed(e),
+            Err(e) if e.needs_upgrade() => return (EntryOutcome::UpgradeNeeded(e), Vec::new()),
+            Err(e) => return (EntryOutcome::Malformed(e), Vec::new()),
         };
         let genuine = verified.unwrap_or_else(|| entry.verify().is_ok());
         let sender = entry.sender();
@@ -169,13 +183,15 @@ impl Applier {
             }
         }
         let mut results = Vec::with_capacity(entry.txs().len());
+        let mut answers = Vec::with_capacity(entry.txs().len());
         for (index, tx) in entry.txs().iter().enumerate() {
             if !watched[index] {
                 results.push(None);
+                answers.push(Vec::new());
                 continue;
             }
             let version = tx_version(position, index as u16);
-            let effects = if !genuine {
+            let mut effects = if !genuine {
                 TxEffects::failed(TxResult::BadSignature)
             } else if replayed[index] {
                 TxEffects::failed(TxResult::Replayed)
@@ -183,13 +199,16 @@ impl Applier {
                 let unknown = UnknownCodec(tx.codec);
                 let codec = self.codecs.get(&tx.codec).map_or(&unknown as &dyn Codec, |c| c.as_ref());
                 let tags: Vec<StreamId> = tx.tags.iter().collect();
-                let input = TxInput { version, log_time_ms, sender, tags: &tags, codec, body: tx.body };
+                let protocol = entry.protocol();
+                let input =
+                    TxInput { version, log_time_ms, sender, protocol, tags: &tags, codec, body: tx.body };
                 apply_tx(state, &self.watched, self.horizon, input)
                     .expect("watched transactions are never skipped")
             };
             state.commit(version, tx.body, tx.body_offset, &effects);
+            answers.push(std::mem::take(&mut effects.answers));
             results.push(Some(effects.result));
         }
-        EntryOutcome::Applied(results)
+        (EntryOutcome::Applied(results), answers)
     }
 }

@@ -21,7 +21,7 @@ use crate::varint::{self, VarintError};
 /// The first four bytes of every entry.
 pub const MAGIC: [u8; 4] = *b"LKVE";
 /// The newest entry format this code understands.
-pub const PROTOCOL_VERSION: u16 = Protocol::V2 as u16;
+pub const PROTOCOL_VERSION: u16 = Protocol::V3 as u16;
 /// Most tags an entry, or one of its transactions, may carry.
 pub const MAX_TAGS: usize = 65_536;
 
@@ -36,6 +36,11 @@ pub enum Protocol {
     /// into the entry's list, so a stream ID is written once per entry. What
     /// a node signs for its own clients.
     V2 = 2,
+    /// V2's spelling, whose native bodies may also hold the `Get` op
+    /// (`codec::native::Op::Get`). A node signs V3 only for entries that
+    /// use it, so what older nodes can apply stays V2 and an older node
+    /// stops at a V3 entry instead of judging it differently.
+    V3 = 3,
 }
 
 impl Protocol {
@@ -49,6 +54,7 @@ impl Protocol {
         match version {
             1 => Some(Protocol::V1),
             2 => Some(Protocol::V2),
+            3 => Some(Protocol::V3),
             _ => None,
         }
     }
@@ -57,7 +63,7 @@ impl Protocol {
     fn put_count(self, out: &mut Vec<u8>, n: usize) {
         match self {
             Protocol::V1 => out.extend_from_slice(&(n as u32).to_be_bytes()),
-            Protocol::V2 => varint::put(out, n as u64),
+            Protocol::V2 | Protocol::V3 => varint::put(out, n as u64),
         }
     }
 
@@ -67,7 +73,7 @@ impl Protocol {
         for tag in tags {
             match self {
                 Protocol::V1 => out.extend_from_slice(&tag.0),
-                Protocol::V2 => {
+                Protocol::V2 | Protocol::V3 => {
                     let index = all.binary_search(tag).expect("the entry's tags are the union");
                     varint::put(out, index as u64);
                 }
@@ -552,7 +558,7 @@ impl<'a> Reader<'a> {
     fn count(&mut self, what: &'static str) -> Result<usize, EnvelopeError> {
         let n = match self.protocol {
             Protocol::V1 => u64::from(u32::from_be_bytes(self.array(what)?)),
-            Protocol::V2 => self.varint(what)?,
+            Protocol::V2 | Protocol::V3 => self.varint(what)?,
         };
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }

@@ -3,7 +3,8 @@
 //! deterministic apply. `../shared/SEMANTICS.md` states the model;
 //! `docs/format.md` documents the bytes. [`node::Node`] runs the runtime
 //! on the embedded store, its state kept in its file log; it follows any
-//! [`shared_log::SharedLog`] with [`node::Node::follow`].
+//! [`shared_log::SharedLog`] with [`node::Node::follow`]. Every writer
+//! reaches it through the one commit [`pipeline`].
 
 pub mod acl;
 pub mod annex;
@@ -18,6 +19,7 @@ pub mod keyfile;
 pub mod mem_state;
 pub mod node;
 pub mod nonce;
+pub mod pipeline;
 pub mod shared_log;
 pub mod signing;
 mod store_state;

@@ -1,14 +1,14 @@
-//! Local writes batched into one signed entry per group commit, the
-//! hashes of the node's own entries sparing a second verification (only
-//! for the exact bytes), and parallel verification of entries from
-//! another log.
+//! The node's own entries: their hashes sparing a second verification
+//! (only for the exact bytes), protocol 2 with values served from inside
+//! the entry, and parallel verification of entries from another log.
+//! (Local writes batched into shared entries: `pipeline.rs`.)
 
 mod support;
 
 use std::path::Path;
-use std::sync::{Arc, Barrier};
+use std::sync::Arc;
 
-use logkv_fs::{FileSystem, SimFs, StdFs};
+use logkv_fs::{FileSystem, SimFs};
 use logkv_runtime::apply::{TxResult, Watched};
 use logkv_runtime::codec::native::{self, Body, Op};
 use logkv_runtime::entry::EntryOutcome;
@@ -16,7 +16,7 @@ use logkv_runtime::envelope::{EntryView, Protocol};
 use logkv_runtime::node::verify::{verify_entries, verify_one};
 use logkv_runtime::node::{Node, NodeOptions};
 use logkv_runtime::shared_log::LogEntry;
-use logkv_runtime::types::{tx_version, version_position};
+use logkv_runtime::types::tx_version;
 use logkv_store::{Durability, LogConfig, RecoveryMode, StoreOptions};
 use support::{forged, nwrite, puts, signed, signed_as, signer, stream, zwrite};
 
@@ -32,93 +32,12 @@ fn open(fs: &SimFs, durability: Durability) -> Node {
 }
 
 #[test]
-fn concurrent_local_writes_share_signed_entries_and_each_caller_sees_its_own_result() {
-    // `always` on the real file system, where a sync takes long enough for
-    // the other callers to queue up behind the batch under way; `none` on
-    // the simulated one.
-    let tmp = tempfile::tempdir().unwrap();
-    let sim = SimFs::new();
-    let runs: [(Arc<dyn FileSystem>, &Path, Durability); 2] = [
-        (Arc::new(StdFs), tmp.path(), Durability::Always),
-        (Arc::new(sim), Path::new("/node"), Durability::None),
-    ];
-    for (fs, dir, durability) in runs {
-        let node = open_in(fs.clone(), dir, durability);
-        let (me, s) = (signer(4), stream(7));
-        const THREADS: usize = 16;
-        const PER_THREAD: usize = 60;
-        let start = Barrier::new(THREADS);
-        let results: Vec<Vec<(Vec<u8>, u64, u64)>> = std::thread::scope(|sc| {
-            let handles: Vec<_> = (0..THREADS)
-                .map(|t| {
-                    let (node, me, start) = (&node, &me, &start);
-                    sc.spawn(move || {
-                        start.wait();
-                        (0..PER_THREAD)
-                            .map(|i| {
-                                let key = format!("k{t}-{i}").into_bytes();
-                                let a =
-                                    node.append_local(me, vec![puts(vec![zwrite(s, &key, &key)])]).unwrap();
-                                assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]));
-                                assert!(node.replay_progress().applied_version >= a.version, "acknowledged");
-                                (key, a.version, a.position)
-                            })
-                            .collect()
-                    })
-                })
-                .collect();
-            handles.into_iter().map(|h| h.join().unwrap()).collect()
-        });
-        let total = THREADS * PER_THREAD;
-        let mut versions: Vec<u64> = results.iter().flatten().map(|(_, v, _)| *v).collect();
-        versions.sort_unstable();
-        versions.dedup();
-        assert_eq!(versions.len(), total, "every transaction has its own version");
-        for (key, version, position) in results.iter().flatten() {
-            assert_eq!(version_position(*version), *position);
-            assert_eq!(node.get(&s, key, None).unwrap(), Some((key.clone(), *version)), "{durability:?}");
-            assert_eq!(node.result(*version).unwrap().as_deref(), Some("Commit"));
-        }
-        assert_eq!(node.local_txs(), total as u64);
-        let entries = node.entries_signed();
-        assert_eq!(entries, node.entries_applied(), "one signature per entry");
-        // Under `always` every batch waits for a sync, during which the other
-        // callers queue up; without syncs batches are smaller but still shared.
-        let bound = if durability == Durability::Always { total / 3 } else { total };
-        assert!((entries as usize) < bound, "{durability:?}: {entries} entries for {total} transactions");
-        assert_eq!(node.signatures_verified(), 0, "the node signed them itself");
-        node.close().unwrap();
-        // Reopened: every write is there and nonces continue.
-        let node = open_in(fs, dir, durability);
-        for (key, version, _) in results.iter().flatten() {
-            assert_eq!(node.get(&s, key, None).unwrap(), Some((key.clone(), *version)));
-        }
-        let a = node.append_local(&me, vec![puts(vec![zwrite(s, b"after", b"x")])]).unwrap();
-        assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]), "a fresh nonce");
-    }
-}
-
-#[test]
-fn a_caller_with_several_transactions_gets_consecutive_versions_and_its_own_results() {
-    let fs = SimFs::new();
-    let node = open(&fs, Durability::Always);
-    let (me, s) = (signer(4), stream(7));
-    let txs = vec![puts(vec![zwrite(s, b"a", b"1")]), puts(vec![zwrite(s, b"b", b"2")])];
-    let a = node.append_local(&me, txs).unwrap();
-    assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit), Some(TxResult::Commit)]));
-    assert_eq!(a.version, tx_version(a.position, 1));
-    assert_eq!(node.get(&s, b"a", None).unwrap(), Some((b"1".to_vec(), tx_version(a.position, 0))));
-    let empty = node.append_local(&me, Vec::new()).unwrap();
-    assert_eq!(empty.outcome, EntryOutcome::Applied(Vec::new()));
-}
-
-#[test]
 fn own_entries_coming_back_are_not_verified_again_but_a_tampered_copy_is() {
     let fs = SimFs::new();
     let node = open(&fs, Durability::Always);
     let (me, s) = (signer(4), stream(7));
     let txs = vec![puts(vec![zwrite(s, b"k", b"value")])];
-    node.append_local(&me, txs.clone()).unwrap();
+    node.append_entry(&me, txs.clone()).unwrap();
     // RFC 6979 signatures are deterministic: these are the bytes it wrote
     // (in protocol 2, as a node signs its own entries).
     let own = signed_as(Protocol::V2, &me, 1, txs);
@@ -164,10 +83,10 @@ fn the_node_signs_protocol_2_and_serves_compact_values_from_inside_its_entries()
         };
         native::compact_tx(&body, [s])
     };
-    let (bytes, _) = node.sign_entry(&me, vec![set(b"x", b"signed only")]).unwrap();
+    let (bytes, _) = node.sign_entry(&me, vec![set(b"x", b"signed only")], Protocol::V2).unwrap();
     assert_eq!(EntryView::parse(&bytes).unwrap().protocol(), Protocol::V2);
 
-    let a = node.append_local(&me, vec![set(b"a", b"first"), set(b"b", &[7; 300])]).unwrap();
+    let a = node.append_entry(&me, vec![set(b"a", b"first"), set(b"b", &[7; 300])]).unwrap();
     assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit), Some(TxResult::Commit)]));
     assert_eq!(node.get(&s, b"a", None).unwrap(), Some((b"first".to_vec(), tx_version(a.position, 0))));
     assert_eq!(node.get(&s, b"b", None).unwrap(), Some((vec![7; 300], tx_version(a.position, 1))));

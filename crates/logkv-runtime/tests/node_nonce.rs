@@ -43,7 +43,7 @@ fn reserved_nonces_start_above_applied_ones_and_never_repeat() {
     let second = node.reserve_nonce(&key.address());
     assert_eq!(second, 43, "a reservation is never handed out twice");
     // The node's own entry takes the next one, not a reserved one.
-    let local = node.append_local(&key, vec![puts(vec![zwrite(s, b"b", b"2")])]).unwrap();
+    let local = node.append_entry(&key, vec![puts(vec![zwrite(s, b"b", b"2")])]).unwrap();
     assert!(committed(&local.outcome));
     // Both reservations are still usable by the client that holds them.
     for nonce in [first, second] {
@@ -61,7 +61,7 @@ fn an_entry_of_the_node_key_from_elsewhere_moves_the_local_counter_past_it() {
     let node = open(&fs);
     let (key, s) = (signer(3), stream(2));
     // The node writes with its key, so it caches the key's next nonce (2).
-    let a = node.append_local(&key, vec![puts(vec![zwrite(s, b"x", b"1")])]).unwrap();
+    let a = node.append_entry(&key, vec![puts(vec![zwrite(s, b"x", b"1")])]).unwrap();
     assert!(committed(&a.outcome));
     // A client holding the same key signs with nonces of its own choosing,
     // ahead of the node's counter, on this stream and another.
@@ -71,7 +71,7 @@ fn an_entry_of_the_node_key_from_elsewhere_moves_the_local_counter_past_it() {
     }
     // The node's next local entries are not replays of the client's.
     for i in 0..3u8 {
-        let a = node.append_local(&key, vec![puts(vec![zwrite(s, &[b'z', i], b"3")])]).unwrap();
+        let a = node.append_entry(&key, vec![puts(vec![zwrite(s, &[b'z', i], b"3")])]).unwrap();
         assert!(committed(&a.outcome), "local write {i} after the client's entries: {:?}", a.outcome);
     }
     assert_eq!(node.reserve_nonce(&key.address()), 14, "10 from elsewhere, then 11..=13 locally");

@@ -805,7 +805,7 @@ fn a_replayed_entry_or_reused_nonce_is_replayed_and_changes_nothing_but_its_resu
 fn an_entry_of_a_newer_protocol_version_needs_an_upgrade_and_records_nothing() {
     let (mut node, alice) = owned_by_alice();
     let mut bytes = signed(&alice, 10, vec![puts(vec![zwrite(S, b"a", b"1")])]);
-    bytes[4..6].copy_from_slice(&3u16.to_be_bytes());
+    bytes[4..6].copy_from_slice(&(logkv_runtime::envelope::PROTOCOL_VERSION + 1).to_be_bytes());
     let before = node.state.digest();
     assert!(matches!(node.apply(&bytes), EntryOutcome::UpgradeNeeded(_)));
     assert_eq!(node.state.digest(), before);

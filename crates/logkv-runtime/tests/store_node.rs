@@ -480,13 +480,13 @@ fn local_entries_take_the_next_nonce_across_reopening() {
     let node = open(&fs, &Watched::All);
     let (me, s) = (signer(4), stream(7));
     for i in 0..2u8 {
-        let a = node.append_local(&me, vec![puts(vec![zwrite(s, b"k", &[i])])]).unwrap();
+        let a = node.append_entry(&me, vec![puts(vec![zwrite(s, b"k", &[i])])]).unwrap();
         assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]));
     }
     assert_eq!(node.signatures_verified(), 0, "the node signed them itself");
     node.close().unwrap();
     let node = open(&fs, &Watched::All);
-    let a = node.append_local(&me, vec![puts(vec![zwrite(s, b"k", b"z")])]).unwrap();
+    let a = node.append_entry(&me, vec![puts(vec![zwrite(s, b"k", b"z")])]).unwrap();
     assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]), "nonce 3, not a replay");
     assert_eq!(node.get(&s, b"k", None).unwrap(), Some((b"z".to_vec(), tx_version(3, 0))));
 }

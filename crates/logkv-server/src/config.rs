@@ -61,6 +61,10 @@ pub struct ServeConfig {
     /// Largest HTTP request body; a longer one is refused from its
     /// `Content-Length` or as soon as it grows past this, never buffered.
     pub max_request_bytes: usize,
+    /// Bytes of writes the commit pipeline holds, queued or in flight;
+    /// beyond that, writers wait and their connections are not read
+    /// (backpressure).
+    pub write_queue_bytes: usize,
     /// The log: `file` (the node's own file log, the embedded default),
     /// `nats://HOST:PORT[,HOST:PORT...]`, a JetStream stream shared with
     /// other nodes, or `file:DIR`, a file log of entries in DIR
@@ -136,6 +140,7 @@ impl Default for ServeConfig {
             max_connections: 10_000,
             idle_timeout_secs: 300,
             max_request_bytes: 4 << 20,
+            write_queue_bytes: logkv_runtime::pipeline::DEFAULT_QUEUE_BYTES,
             log: "file".into(),
             log_stream: "logkv".into(),
             replicas: 1,

@@ -4,7 +4,6 @@
 //! sockets); [`session`] runs a RESP connection's commands on the node;
 //! [`server`] is `logkv serve` itself.
 
-pub mod committer;
 pub mod compacted;
 pub mod config;
 pub mod maintenance;

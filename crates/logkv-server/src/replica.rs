@@ -17,8 +17,9 @@
 //! entry, rather than skip what it never saw.
 //!
 //! The replica runs its own small async runtime: the follower thread
-//! drives the log's futures on it, and appends the committer hands over
-//! run there, so stopping the replica stops them too.
+//! drives the log's futures on it, and the appends the commit pipeline
+//! hands over ([`ReplicaSequencer`]) run there, so stopping the replica
+//! stops them too.
 
 use std::collections::HashMap;
 use std::io::IsTerminal;
@@ -35,6 +36,7 @@ use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::envelope::EntryView;
 use logkv_runtime::node::follow::{Following, Step};
 use logkv_runtime::node::{Applied, Node, NodeError};
+use logkv_runtime::pipeline::{Done, Sequencer};
 use logkv_runtime::shared_log::{LogEntry, SharedLog, SharedLogError};
 use logkv_runtime::signing::{keccak256, Signer};
 use parking_lot::Mutex;
@@ -221,8 +223,8 @@ impl<L: SharedLog> Replica<L> {
                 return Ok(applied);
             }
             tracing::debug!(attempt, "nonce used by another node first; signing again");
-            let txs = EntryView::parse(&entry).map_err(NodeError::Envelope)?.to_entry().txs;
-            let (bytes, h) = node.sign_entry(signer, txs)?;
+            let view = EntryView::parse(&entry).map_err(NodeError::Envelope)?;
+            let (bytes, h) = node.sign_entry(signer, view.to_entry().txs, view.protocol())?;
             (entry, hash) = (Bytes::from(bytes), h);
         }
         unreachable!("the loop returns by its last attempt")
@@ -258,6 +260,11 @@ impl<L: SharedLog> Replica<L> {
     /// replica's runtime, which lives until [`Replica::stop`].
     pub fn spawn(&self, task: impl std::future::Future<Output = ()> + Send + 'static) {
         self.handle.spawn(task);
+    }
+
+    /// What the commit pipeline hands `node`'s entries to.
+    pub fn sequencer(self: &Arc<Self>, node: Arc<Node>) -> Arc<dyn Sequencer> {
+        Arc::new(ReplicaSequencer { replica: self.clone(), node })
     }
 
     /// Stops the follower thread (after its current batch), then the
@@ -336,6 +343,27 @@ impl<L: SharedLog> Replica<L> {
                 let _ = a.send(Ok(applied.clone()));
             }
         }
+    }
+}
+
+/// The commit pipeline's way onto the shared log: each entry is appended
+/// on the replica's runtime, and its writers answered once the follower
+/// applied it.
+struct ReplicaSequencer<L> {
+    replica: Arc<Replica<L>>,
+    node: Arc<Node>,
+}
+
+impl<L: SharedLog> Sequencer for ReplicaSequencer<L> {
+    fn append_own(&self, signer: Signer, entry: Vec<u8>, hash: [u8; 32], done: Done) {
+        let (replica, node) = (self.replica.clone(), self.node.clone());
+        self.replica.spawn(async move { done(replica.append_own(&node, &signer, entry.into(), hash).await) });
+    }
+
+    fn append(&self, entry: Vec<u8>, done: Done) {
+        let replica = self.replica.clone();
+        let hash = keccak256(&entry);
+        self.replica.spawn(async move { done(replica.append(entry.into(), hash).await) });
     }
 }
 

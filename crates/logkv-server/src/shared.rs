@@ -5,16 +5,15 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use logkv_runtime::envelope::{EntryView, TxPart};
+use logkv_runtime::codec::native::Body;
 use logkv_runtime::node::{Applied, Node, NodeError};
-use logkv_runtime::signing::keccak256;
+use logkv_runtime::pipeline::{Pipeline, PipelineOptions, Write};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{tx_version, version_position};
 use tokio::sync::watch;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::committer::Committer;
 use crate::config::ServeConfig;
 use crate::metrics::Metrics;
 use crate::replica::Replica;
@@ -33,7 +32,7 @@ pub struct Shared {
     /// Counters and latencies for `/metrics`.
     pub metrics: Metrics,
     /// Signs and commits the writes of every connection.
-    pub committer: Committer,
+    pub pipeline: Pipeline,
     /// The shared log the node follows, if not its own file log.
     pub replica: Option<Arc<Replica<ServerLog>>>,
     /// Cancelled when the server starts shutting down: listeners stop
@@ -65,13 +64,15 @@ impl Shared {
         replica: Option<Arc<Replica<ServerLog>>>,
     ) -> Shared {
         let versions = watch::Sender::new(node.replay_progress().applied_version);
-        let committer = Committer::start(Arc::clone(&node), replica.clone());
+        let sequencer = replica.as_ref().map(|r| r.sequencer(node.clone()));
+        let options = PipelineOptions { queue_bytes: config.write_queue_bytes };
+        let pipeline = Pipeline::start(Arc::clone(&node), sequencer, options);
         Shared {
             node,
             identity,
             config,
             metrics: Metrics::default(),
-            committer,
+            pipeline,
             replica,
             shutdown: CancellationToken::new(),
             tasks: TaskTracker::new(),
@@ -111,31 +112,19 @@ impl Shared {
         self.ready.store(true, Ordering::Release);
     }
 
-    /// Signs `txs` as `signer` into an entry shared with concurrent writers
-    /// and waits, off the async workers, until it is durable per the
-    /// durability mode and applied.
-    pub async fn append(&self, signer: Signer, txs: Vec<TxPart>) -> Result<Applied, NodeError> {
-        let applied = self.committer.append(signer, txs).await;
+    /// Commits `txs`, planned native transactions, signed by `signer` in
+    /// an entry shared with concurrent writers; answers once it is durable
+    /// per the durability mode and applied.
+    pub async fn append(&self, signer: Signer, txs: Vec<Body>) -> Result<Applied, NodeError> {
+        let applied = self.pipeline.write(Write::Local { signer, txs }).await;
         self.versions_advanced();
         applied
     }
 
-    /// Applies a client's signed entry, waiting off the async workers; on
-    /// a shared log, appends it there and waits until the node applied it.
+    /// Commits a client's signed entry; on a shared log, appends it there
+    /// and answers once the node applied it.
     pub async fn submit(&self, entry: Vec<u8>) -> Result<Applied, NodeError> {
-        let applied = match &self.replica {
-            None => {
-                let node = self.node.clone();
-                tokio::task::spawn_blocking(move || node.submit(&entry)).await.expect("submit does not panic")
-            }
-            Some(replica) => match EntryView::parse(&entry) {
-                Err(e) if e.needs_upgrade() => Err(NodeError::UpgradeNeeded(e)),
-                _ => {
-                    let hash = keccak256(&entry);
-                    replica.append(entry.into(), hash).await
-                }
-            },
-        };
+        let applied = self.pipeline.write(Write::Signed(entry)).await;
         self.versions_advanced();
         applied
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use logkv_runtime::apply::{TxResult, Watched};
 use logkv_runtime::codec::{native, NATIVE};
 use logkv_runtime::entry::EntryOutcome;
-use logkv_runtime::envelope::TxPart;
+use logkv_runtime::envelope::{Protocol, TxPart};
 use logkv_runtime::node::{Node, NodeOptions};
 use logkv_runtime::shared_log::{MemLog, SharedLog};
 use logkv_runtime::signing::Signer;
@@ -48,7 +48,8 @@ fn two_nodes_writing_through_replicas_on_one_memory_log_agree() {
     // own node applied it from the log.
     for i in 0..20 {
         let (node, replica) = if i % 2 == 0 { (&a, &replica_a) } else { (&b, &replica_b) };
-        let (entry, hash) = node.sign_entry(&signer, put(&format!("k{}", i % 7), &format!("v{i}"))).unwrap();
+        let (entry, hash) =
+            node.sign_entry(&signer, put(&format!("k{}", i % 7), &format!("v{i}")), Protocol::V2).unwrap();
         let applied = runtime.block_on(replica.append_own(node, &signer, entry.into(), hash)).unwrap();
         assert_eq!(applied.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]), "write {i}");
         assert!(node.replay_progress().applied_position >= applied.position);

@@ -30,8 +30,7 @@ pub fn run(global: &GlobalArgs, command: AclCommand) -> Result<Outcome, CliError
     body.check().map_err(|e| CliError::BadInput(format!("{e}: {}", parse_detail(&e))))?;
     let target = Target::open(global)?;
     let signer = target.signer(Some(key))?;
-    let tx = native::compact_tx(&body, body.tags());
-    let submitted = target.write(&signer, vec![tx])?;
+    let submitted = target.write(&signer, vec![body])?;
     target.close()?;
     commands::report(&submitted)
 }

@@ -128,7 +128,7 @@ pub enum Command {
     /// directory (see docs/server.md). Settings come from --config FILE,
     /// then environment variables, then flags (flags win); the store
     /// options above apply too. Stops gracefully on SIGINT or SIGTERM.
-    Serve(crate::serve::ServeArgs),
+    Serve(Box<crate::serve::ServeArgs>),
     /// The shared log (a JetStream stream many nodes follow).
     #[command(subcommand)]
     Log(LogCommand),

@@ -13,13 +13,15 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use logkv_runtime::apply::Watched;
 use logkv_runtime::codec::{native, Read as BodyRead, MAX_VALUE_BYTES};
 use logkv_runtime::entry::EntryOutcome;
-use logkv_runtime::envelope::{Entry, Protocol, TxPart};
+use logkv_runtime::envelope::{Entry, Protocol};
 use logkv_runtime::keyfile::{self, KeyfileError};
 use logkv_runtime::node::{Applied, Node, NodeError, NodeOptions};
+use logkv_runtime::pipeline::{self, Pipeline, PipelineOptions};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 use logkv_store::{HistoryEntry, RecoveryReport, ScanOptions};
@@ -34,9 +36,9 @@ pub const NODE_KEY_FILE: &str = "node.key";
 
 /// Where a command's reads and writes go.
 pub enum Target {
-    /// The node in the data directory, opened (and locked) by this process
-    /// (boxed: a node is large, a client small).
-    Local { node: Box<Node>, dir: PathBuf },
+    /// The node in the data directory, opened (and locked) by this process,
+    /// written through its commit pipeline.
+    Local { pipeline: Pipeline, dir: PathBuf },
     /// A running server that holds the data directory.
     Remote(Remote),
 }
@@ -90,14 +92,22 @@ impl Target {
     pub fn open(global: &GlobalArgs) -> Result<Self, CliError> {
         match &global.server {
             Some(url) => Ok(Target::Remote(Remote::new(url))),
-            None => Ok(Target::Local { node: Box::new(open(global)?), dir: global.data_dir.clone() }),
+            None => {
+                let pipeline = Pipeline::start(Arc::new(open(global)?), None, PipelineOptions::default());
+                Ok(Target::Local { pipeline, dir: global.data_dir.clone() })
+            }
         }
     }
 
     /// Closes the node (syncing it, so a failure to sync is reported too).
     pub fn close(self) -> Result<(), CliError> {
         match self {
-            Target::Local { node, .. } => Ok(node.close()?),
+            Target::Local { pipeline, .. } => {
+                let node = pipeline.node().clone();
+                pipeline.close();
+                let node = Arc::into_inner(node).expect("the pipeline released the node");
+                Ok(node.close()?)
+            }
             Target::Remote(_) => Ok(()),
         }
     }
@@ -113,15 +123,20 @@ impl Target {
         }
     }
 
-    /// Signs `txs` into one entry with `signer` at its next nonce (protocol
-    /// 2, as a node signs its own), submits it and waits until it is
-    /// applied and acknowledged.
-    pub fn write(&self, signer: &Signer, txs: Vec<TxPart>) -> Result<Submitted, CliError> {
+    /// Signs the planned `txs` into one entry with `signer` at its next
+    /// nonce (protocol 2, as a node signs its own), submits it and waits
+    /// until it is applied and acknowledged.
+    pub fn write(&self, signer: &Signer, txs: Vec<native::Body>) -> Result<Submitted, CliError> {
         let count = txs.len();
         match self {
-            Target::Local { node, .. } => Submitted::from_applied(node.append_local(signer, txs)?, count),
+            Target::Local { pipeline, .. } => {
+                let applied =
+                    pipeline.write_blocking(pipeline::Write::Local { signer: signer.clone(), txs })?;
+                Submitted::from_applied(applied, count)
+            }
             Target::Remote(remote) => {
                 let nonce = remote.next_nonce(&signer.address())?;
+                let txs = txs.iter().map(|body| native::compact_tx(body, body.tags())).collect();
                 let entry = Entry { sender: signer.address(), nonce, txs };
                 let bytes = entry
                     .encode_signed_as(Protocol::V2, signer)
@@ -139,8 +154,8 @@ impl Target {
     /// Submits an entry signed elsewhere and waits until it is applied.
     fn submit(&self, entry: &[u8]) -> Result<Submitted, CliError> {
         match self {
-            Target::Local { node, .. } => {
-                let applied = node.submit(entry)?;
+            Target::Local { pipeline, .. } => {
+                let applied = pipeline.write_blocking(pipeline::Write::Signed(entry.to_vec()))?;
                 let count = match &applied.outcome {
                     EntryOutcome::Applied(results) => results.len(),
                     _ => 0,
@@ -158,7 +173,7 @@ impl Target {
         at: Option<u64>,
     ) -> Result<Option<(Vec<u8>, u64)>, CliError> {
         match self {
-            Target::Local { node, .. } => Ok(node.get(stream, key, at)?),
+            Target::Local { pipeline, .. } => Ok(pipeline.node().get(stream, key, at)?),
             Target::Remote(remote) => Ok(remote.get(stream, key, at)?),
         }
     }
@@ -166,7 +181,9 @@ impl Target {
     /// The version of `key`'s live value, if it has one.
     fn live_version(&self, stream: &StreamId, key: &[u8]) -> Result<Option<u64>, CliError> {
         match self {
-            Target::Local { node, .. } => Ok(node.get(stream, key, None)?.map(|(_, version)| version)),
+            Target::Local { pipeline, .. } => {
+                Ok(pipeline.node().get(stream, key, None)?.map(|(_, version)| version))
+            }
             Target::Remote(remote) => Ok(remote.live(stream, key, None)?.map(|(version, _)| version)),
         }
     }
@@ -178,8 +195,8 @@ impl Target {
         mut each: impl FnMut(Vec<u8>, Vec<u8>) -> Result<(), CliError>,
     ) -> Result<(), CliError> {
         match self {
-            Target::Local { node, .. } => {
-                for item in node.scan(stream, options) {
+            Target::Local { pipeline, .. } => {
+                for item in pipeline.node().scan(stream, options) {
                     let kv = item?;
                     each(kv.key, kv.value)?;
                 }
@@ -191,7 +208,7 @@ impl Target {
 
     fn history(&self, stream: &StreamId, key: &[u8]) -> Result<Vec<HistoryEntry>, CliError> {
         match self {
-            Target::Local { node, .. } => Ok(node.history(stream, key)?),
+            Target::Local { pipeline, .. } => Ok(pipeline.node().history(stream, key)?),
             Target::Remote(remote) => Ok(remote.history(stream, key)?),
         }
     }
@@ -199,7 +216,7 @@ impl Target {
     /// Checks `key` against the node's limits; a server checks its own.
     fn check_key(&self, key: &[u8]) -> Result<(), CliError> {
         match self {
-            Target::Local { node, .. } => Ok(node.store().limits().check_key(key)?),
+            Target::Local { pipeline, .. } => Ok(pipeline.node().store().limits().check_key(key)?),
             Target::Remote(_) => Ok(()),
         }
     }
@@ -208,7 +225,7 @@ impl Target {
     /// limit, or the protocol's for a server (which applies its own).
     fn max_value_bytes(&self) -> usize {
         match self {
-            Target::Local { node, .. } => node.store().limits().max_value_bytes,
+            Target::Local { pipeline, .. } => pipeline.node().store().limits().max_value_bytes,
             Target::Remote(_) => MAX_VALUE_BYTES,
         }
     }
@@ -328,8 +345,7 @@ fn write(
         writes: vec![native::BodyWrite { stream, key, op }],
         controls: Vec::new(),
     };
-    let tx = native::compact_tx(&body, body.tags());
-    let submitted = target.write(signer, vec![tx])?;
+    let submitted = target.write(signer, vec![body])?;
     match submitted.first_failure() {
         Some(e) => Err(e),
         // One transaction written, so one version.

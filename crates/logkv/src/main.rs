@@ -53,7 +53,7 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::Body(command)) => runtime_cmds::tx(command),
         Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
         Command::Acl(command) => acl::run(&cli.global, command),
-        Command::Serve(args) => serve::run(&cli.global, args, &matches),
+        Command::Serve(args) => serve::run(&cli.global, *args, &matches),
         Command::Log(LogCommand::Trim(args)) => trim::run(args),
         Command::Checkpoint(args) => match args.command {
             None => maintenance_cmds::checkpoint(&cli.global, args.target),

@@ -55,6 +55,10 @@ pub struct ServeArgs {
     /// Largest HTTP request body in bytes [default: 4194304].
     #[arg(long, env = "LOGKV_MAX_REQUEST_BYTES")]
     pub max_request_bytes: Option<usize>,
+    /// Bytes of writes queued or in flight in the commit pipeline; beyond
+    /// that, writers wait and their sockets are not read [default: 67108864].
+    #[arg(long, env = "LOGKV_WRITE_QUEUE_BYTES")]
+    pub write_queue_bytes: Option<usize>,
     /// The log: `file` (this node's own, the default),
     /// nats://HOST:PORT[,HOST:PORT...], a JetStream stream shared by many
     /// nodes, or file:DIR, a file log of entries held by this process
@@ -198,6 +202,7 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
         max_connections,
         idle_timeout_secs,
         max_request_bytes,
+        write_queue_bytes,
         log,
         log_stream,
         replicas,
@@ -223,6 +228,7 @@ fn configure(global: &GlobalArgs, args: ServeArgs, matches: &ArgMatches) -> Resu
     c.max_connections = max_connections.unwrap_or(c.max_connections);
     c.idle_timeout_secs = idle_timeout_secs.unwrap_or(c.idle_timeout_secs);
     c.max_request_bytes = max_request_bytes.unwrap_or(c.max_request_bytes);
+    c.write_queue_bytes = write_queue_bytes.unwrap_or(c.write_queue_bytes);
     c.log = log.unwrap_or(c.log);
     c.log_stream = log_stream.unwrap_or(c.log_stream);
     c.replicas = replicas.unwrap_or(c.replicas);

@@ -15,13 +15,14 @@ use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 
 use logkv_runtime::apply::{TxResult, Watched};
-use logkv_runtime::codec::{native, NATIVE};
+use logkv_runtime::codec::native;
 use logkv_runtime::entry::EntryOutcome;
-use logkv_runtime::envelope::TxPart;
 use logkv_runtime::keyfile;
 use logkv_runtime::node::{Node, NodeOptions};
+use logkv_runtime::pipeline::{self, Pipeline, PipelineOptions};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 use logkv_store::{LogConfig, StoreOptions};
@@ -62,7 +63,7 @@ fn node_key(dir: &Path) -> Signer {
 }
 
 /// One native Put, signed by the node and acknowledged; its version.
-fn put(node: &Node, signer: &Signer, key: &[u8], value: &[u8]) -> u64 {
+fn put(pipeline: &Pipeline, signer: &Signer, key: &[u8], value: &[u8]) -> u64 {
     let body = native::Body {
         version: u64::MAX,
         check_reads_only: false,
@@ -74,8 +75,9 @@ fn put(node: &Node, signer: &Signer, key: &[u8], value: &[u8]) -> u64 {
         }],
         controls: Vec::new(),
     };
-    let tx = TxPart { codec: NATIVE, tags: body.tags(), body: native::encode(&body) };
-    let applied = node.append_local(signer, vec![tx]).expect("append");
+    let applied = pipeline
+        .write_blocking(pipeline::Write::Local { signer: signer.clone(), txs: vec![body] })
+        .expect("append");
     assert_eq!(applied.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]), "committed");
     applied.version
 }
@@ -118,16 +120,17 @@ fn kill9_child_writer() {
     };
     let round: u64 = std::env::var(CHILD_ROUND_ENV).expect("round set").parse().expect("numeric round");
     let node = Node::open(&dir, options()).expect("open the node");
+    let pipeline = Pipeline::start(Arc::new(node), None, PipelineOptions::default());
     let signer = node_key(Path::new(&dir));
     let stdout = std::io::stdout();
     std::thread::scope(|s| {
         for thread in 0..THREADS {
-            let (node, signer, stdout) = (&node, &signer, &stdout);
+            let (pipeline, signer, stdout) = (&pipeline, &signer, &stdout);
             s.spawn(move || {
                 // Runs until killed (or until stdout closes, if the parent died).
                 for i in 0u64.. {
                     let version =
-                        put(node, signer, key(round, thread, i).as_bytes(), &value(round, thread, i));
+                        put(pipeline, signer, key(round, thread, i).as_bytes(), &value(round, thread, i));
                     let mut out = stdout.lock();
                     writeln!(out, "ack {thread} {i} {version}").and_then(|()| out.flush()).expect("stdout");
                 }

@@ -8,22 +8,23 @@
 //! (`node::verify::verify_entries`), next to the bound `cores / one
 //! recovery` measured in this run, and applied to a fresh node with
 //! `apply_replicated_batch` (verification + apply); (c) local writes
-//! through `append_local` with 1, 4 and 32 threads in `always` and
+//! through the commit pipeline with 1, 4 and 32 threads in `always` and
 //! `periodic` mode, batched into one signed entry per group commit, next
 //! to the rate one signature per write would allow.
 
 use std::error::Error;
 use std::path::Path;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Barrier;
+use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
 use logkv_log::Durability;
 use logkv_runtime::apply::Watched;
-use logkv_runtime::codec::{zerog, ZEROG};
+use logkv_runtime::codec::{native, zerog, ZEROG};
 use logkv_runtime::envelope::{Entry, EntryView, TxPart};
 use logkv_runtime::node::verify::{par_map, threads, verify_entries, verify_one};
 use logkv_runtime::node::{Node, NodeOptions};
+use logkv_runtime::pipeline::{Pipeline, PipelineOptions, Write};
 use logkv_runtime::shared_log::LogEntry;
 use logkv_runtime::signing::{keccak256, recover, Signer};
 use logkv_runtime::types::StreamId;
@@ -157,24 +158,33 @@ struct Local {
     entries: u64,
 }
 
-/// `threads` callers of `append_local` (one 100 B write each) for `run`.
+/// One native put of key `i`: what the node's own writers plan.
+fn put_planned(i: u64) -> native::Body {
+    let write =
+        native::BodyWrite { stream: STREAM, key: key(i).to_vec(), op: native::Op::Put(value(i).to_vec()) };
+    native::Body { version: u64::MAX, writes: vec![write], ..native::Body::default() }
+}
+
+/// `threads` writers through the commit pipeline (one 100 B write each)
+/// for `run`.
 fn local_writes(dir: &Path, durability: Durability, callers: usize, run: Duration) -> Res<Local> {
     fresh(dir)?;
-    let node = Node::open(dir, node_options(durability))?;
+    let node = Arc::new(Node::open(dir, node_options(durability))?);
+    let pipeline = Pipeline::start(node.clone(), None, PipelineOptions::default());
     let signer = the_signer();
     let stop = AtomicBool::new(false);
     let start = Barrier::new(callers + 1);
     let (writes, took) = std::thread::scope(|s| -> Res<(u64, Duration)> {
         let handles: Vec<_> = (0..callers as u64)
             .map(|t| {
-                let (node, signer, stop, start) = (&node, &signer, &stop, &start);
+                let (pipeline, signer, stop, start) = (&pipeline, &signer, &stop, &start);
                 s.spawn(move || -> Result<u64, String> {
                     start.wait();
                     let mut i = 0u64;
                     while !stop.load(Ordering::Relaxed) {
                         let k = (t << 40) | i;
-                        node.append_local(signer, vec![put_tx(std::iter::once(k))])
-                            .map_err(|e| e.to_string())?;
+                        let write = Write::Local { signer: signer.clone(), txs: vec![put_planned(k)] };
+                        pipeline.write_blocking(write).map_err(|e| e.to_string())?;
                         i += 1;
                     }
                     Ok(i)
@@ -192,7 +202,8 @@ fn local_writes(dir: &Path, durability: Durability, callers: usize, run: Duratio
         Ok((writes, began.elapsed()))
     })?;
     let entries = node.entries_signed();
-    node.close()?;
+    pipeline.close();
+    Arc::into_inner(node).expect("the pipeline released the node").close()?;
     fresh(dir)?;
     Ok(Local { writes, took, entries })
 }
@@ -299,7 +310,7 @@ pub fn run(ctx: &mut Ctx) -> Res<Table> {
     let local_dir = ctx.root.join("runtime-local");
     for (mode, durability) in [("always", Durability::Always), ("periodic", Durability::periodic_default())] {
         for callers in [1usize, 4, 32] {
-            progress(format!("  append_local: {mode}, {callers} threads"));
+            progress(format!("  pipeline: {mode}, {callers} threads"));
             let l = local_writes(&local_dir, durability, callers, run)?;
             let wps = per_sec(l.writes as f64, l.took);
             t.row(
@@ -323,7 +334,7 @@ pub fn run(ctx: &mut Ctx) -> Res<Table> {
          the figure is verify_entries (parse + keccak + recovery + address) over all entries on {cores} threads"
     ));
     t.note(format!(
-        "local writes: each caller writes one 100 B value per append_local; baseline: one signature per write on one \
+        "local writes: each caller writes one 100 B value per write through the commit pipeline; baseline: one signature per write on one \
          core (signing takes {}); each run lasts {}",
         dur(sign),
         dur(run)

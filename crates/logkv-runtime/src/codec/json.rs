@@ -77,7 +77,7 @@ pub enum JsonError {
         expected: String,
     },
     /// A native write whose `value` or `delta` does not match its op.
-    #[error("{at}: {op} takes {}", match *op { "Increment" => "a delta and no value", "Delete" | "DeleteIfPresent" => "neither value nor delta", _ => "a value and no delta" })]
+    #[error("{at}: {op} takes {}", match *op { "Increment" => "a delta and no value", "Delete" | "DeleteIfPresent" | "Get" => "neither value nor delta", _ => "a value and no delta" })]
     OpFields {
         /// Where, as `writes[0]`.
         at: String,
@@ -198,7 +198,7 @@ fn native_doc(body: &native::Body) -> NativeDoc {
                         (Some(b64(v)), None)
                     }
                     Op::Increment(n) => (None, Some(serde_json::Value::String(n.to_string()))),
-                    Op::Delete | Op::DeleteIfPresent => (None, None),
+                    Op::Delete | Op::DeleteIfPresent | Op::Get => (None, None),
                 };
                 let op = write_op_name(&w.op).to_string();
                 NativeWriteDoc { op, stream: w.stream.to_string(), key: b64(&w.key), value, delta }
@@ -230,6 +230,7 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
                 ("PutIfAbsent", Some(v), None) => Op::PutIfAbsent(v),
                 ("PutIfPresent", Some(v), None) => Op::PutIfPresent(v),
                 ("DeleteIfPresent", None, None) => Op::DeleteIfPresent,
+                ("Get", None, None) => Op::Get,
                 (op, ..) => return Err(JsonError::OpFields { at: format!("writes[{i}]"), op }),
             };
             Ok(native::BodyWrite { stream: id(&w.stream, at("stream"))?, key: unb64(&w.key, at("key"))?, op })
@@ -247,8 +248,8 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
 }
 
 /// Native write op names, as [`Op`]'s variants.
-const WRITE_OPS: [&str; 7] =
-    ["Put", "Delete", "Increment", "Append", "PutIfAbsent", "PutIfPresent", "DeleteIfPresent"];
+const WRITE_OPS: [&str; 8] =
+    ["Put", "Delete", "Increment", "Append", "PutIfAbsent", "PutIfPresent", "DeleteIfPresent", "Get"];
 
 fn write_op_name(op: &Op) -> &'static str {
     WRITE_OPS[match op {
@@ -259,6 +260,7 @@ fn write_op_name(op: &Op) -> &'static str {
         Op::PutIfAbsent(_) => 4,
         Op::PutIfPresent(_) => 5,
         Op::DeleteIfPresent => 6,
+        Op::Get => 7,
     }]
 }
 

@@ -128,6 +128,9 @@ pub enum WriteOp {
     PutIfPresent(ValueRef),
     /// Remove the key only if it has a live value.
     DeleteIfPresent,
+    /// Read the value at this point of the transaction; changes nothing
+    /// (native codecs only).
+    Get,
 }
 
 /// One write of a transaction.

@@ -34,6 +34,7 @@ const APPEND: u8 = 0x04;
 const PUT_IF_ABSENT: u8 = 0x05;
 const PUT_IF_PRESENT: u8 = 0x06;
 const DELETE_IF_PRESENT: u8 = 0x07;
+const GET: u8 = 0x08;
 
 /// The native codec (codec byte [`NATIVE`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -131,6 +132,10 @@ pub enum Op {
     /// key creates no version (Redis `DEL` does not touch a missing key,
     /// which `WATCH` can tell).
     DeleteIfPresent,
+    /// Read the value as the transaction sees it at this point; changes
+    /// nothing. Its answer is the value (a `GET` queued in `MULTI`, the old
+    /// value of `GETSET`).
+    Get,
 }
 
 impl Op {
@@ -143,14 +148,15 @@ impl Op {
             Op::PutIfAbsent(_) => PUT_IF_ABSENT,
             Op::PutIfPresent(_) => PUT_IF_PRESENT,
             Op::DeleteIfPresent => DELETE_IF_PRESENT,
+            Op::Get => GET,
         }
     }
 
     /// The bytes the op carries in the body's data section, if any.
-    fn value(&self) -> Option<&[u8]> {
+    pub fn value(&self) -> Option<&[u8]> {
         match self {
             Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => Some(v),
-            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) => None,
+            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get => None,
         }
     }
 }
@@ -186,17 +192,6 @@ pub fn decode_compact(body: &[u8], tags: &[StreamId]) -> Result<Body, ParseError
     owned(decode_in(body, Layout::Compact(tags))?, body)
 }
 
-/// A native body of either codec in `tx`, if it is one (a codec 2 body
-/// against its tags as the entry will list them); the committer looks
-/// inside the node's own transactions with it.
-pub fn decode_part(tx: &TxPart) -> Option<Result<Body, ParseError>> {
-    match tx.codec {
-        NATIVE => Some(decode_body(&tx.body)),
-        NATIVE_COMPACT => Some(decode_compact(&tx.body, &entry_order(&tx.tags))),
-        _ => None,
-    }
-}
-
 /// The owned form of a decoded body; the first error of any stage fails it.
 fn owned(decoded: Decoded, body: &[u8]) -> Result<Body, ParseError> {
     let (reads, writes, controls) = (decoded.reads?, decoded.writes?, decoded.controls?);
@@ -211,6 +206,7 @@ fn owned(decoded: Decoded, body: &[u8]) -> Result<Body, ParseError> {
                 WriteOp::PutIfAbsent(v) => Op::PutIfAbsent(v.get(body).to_vec()),
                 WriteOp::PutIfPresent(v) => Op::PutIfPresent(v.get(body).to_vec()),
                 WriteOp::DeleteIfPresent => Op::DeleteIfPresent,
+                WriteOp::Get => Op::Get,
             };
             BodyWrite { stream: w.stream, key: w.key, op }
         })
@@ -259,7 +255,7 @@ fn encode_in(body: &Body, layout: Layout<'_>) -> Vec<u8> {
         out.stream(&w.stream);
         out.key(&w.key);
         match &w.op {
-            Op::Delete | Op::DeleteIfPresent => {}
+            Op::Delete | Op::DeleteIfPresent | Op::Get => {}
             Op::Increment(n) => out.raw(&n.to_be_bytes()),
             Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
                 out.value_len(v.len(), 4)
@@ -299,6 +295,7 @@ fn write_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Write>, ParseError> {
             PUT_IF_ABSENT => value(WriteOp::PutIfAbsent)?,
             PUT_IF_PRESENT => value(WriteOp::PutIfPresent)?,
             DELETE_IF_PRESENT => Pending::Ready(WriteOp::DeleteIfPresent),
+            GET => Pending::Ready(WriteOp::Get),
             _ => return Err(ParseError::invalid(format!("unknown write op 0x{byte:02x} at offset {at}"))),
         };
         headers.push((stream, key, pending));

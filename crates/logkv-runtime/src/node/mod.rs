@@ -19,17 +19,18 @@
 //! then waits for the group commit that acknowledges it. Reads are in
 //! [`query`].
 //!
-//! Local writes ([`Node::append_local`]) are batched: concurrent callers
-//! share one signed entry per group commit ([`batch`]). The node remembers
-//! the hashes of the entries it verified or signed and wrote, so the same
+//! Local writes are batched into signed entries by the commit pipeline
+//! ([`crate::pipeline`]), which signs ([`Node::sign_entry`]) and commits
+//! ([`Node::commit_own`]) here. The node remembers the hashes of the
+//! entries it verified or signed and wrote ([`remembered`]), so the same
 //! bytes coming back (its own entries from a shared log) are not verified
 //! again; entries from another log are verified on all cores
 //! ([`Node::apply_replicated_batch`], [`verify`]). A shared log's entries
 //! come in through [`Node::follow`] ([`follow`]).
 
-pub mod batch;
 pub mod follow;
 mod query;
+mod remembered;
 pub mod verify;
 
 use std::collections::BTreeMap;
@@ -42,13 +43,13 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::acl::Acl;
 use crate::annex;
-use crate::apply::{Watched, DEFAULT_VERSION_CHECK_HORIZON};
+use crate::apply::{OpAnswer, Watched, DEFAULT_VERSION_CHECK_HORIZON};
 use crate::digest::StateDigest;
 use crate::entry::{Applier, EntryOutcome};
-use crate::envelope::{EntryView, EnvelopeError};
+use crate::envelope::{Entry, EntryView, EnvelopeError, Protocol, TxPart};
 use crate::nonce::NonceWindow;
 use crate::shared_log::LogEntry;
-use crate::signing::keccak256;
+use crate::signing::{keccak256, Signer};
 use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
 use crate::system::{
     nonce_key, nonce_key_parts, stream_of_key, FactOf, FACT_PREFIX, FIRST_STREAM_KEYSPACE, NONCE_PREFIX,
@@ -135,6 +136,25 @@ pub struct Applied {
     pub version: u64,
     /// What happened to it.
     pub outcome: EntryOutcome,
+    /// The op answers of each transaction (empty where it did not commit):
+    /// what replies are built from.
+    pub answers: Vec<Vec<OpAnswer>>,
+}
+
+impl Applied {
+    /// The part of an entry's outcome that belongs to the writer whose `n`
+    /// transactions start at index `start`: their results and answers, and
+    /// the version of the last of them.
+    pub fn share(&self, start: usize, n: usize) -> Applied {
+        let outcome = match &self.outcome {
+            EntryOutcome::Applied(r) => EntryOutcome::Applied(r[start..start + n].to_vec()),
+            other => other.clone(),
+        };
+        let answers = self.answers.get(start..start + n).map_or_else(Vec::new, <[_]>::to_vec);
+        let last = (start + n).saturating_sub(1);
+        let version = tx_version(version_position(self.version), last as u16);
+        Applied { position: self.position, version, outcome, answers }
+    }
 }
 
 /// A key, its value and the version that wrote it.
@@ -177,8 +197,7 @@ pub struct Node {
     verified: AtomicU64,
     applied: AtomicU64,
     counters: Counters,
-    batcher: batch::Batcher,
-    remembered: Mutex<batch::Remembered>,
+    remembered: Mutex<remembered::Remembered>,
 }
 
 #[derive(Default)]
@@ -270,8 +289,7 @@ impl Node {
             verified: AtomicU64::new(0),
             applied: AtomicU64::new(0),
             counters: Counters::default(),
-            batcher: batch::Batcher::default(),
-            remembered: Mutex::new(batch::Remembered::default()),
+            remembered: Mutex::new(remembered::Remembered::default()),
         })
     }
 
@@ -460,7 +478,7 @@ impl Node {
         let log_time_ms = log_time_ms.unwrap_or_else(now_ms).max(core.log_time_ms);
         let Core { applier, acl, digest, next_keyspace, .. } = core;
         let mut state = EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest);
-        let outcome = applier.apply_entry(&mut state, at, log_time_ms, bytes, verified);
+        let (outcome, answers) = applier.apply_entry_answered(&mut state, at, log_time_ms, bytes, verified);
         let EntryState { new_streams, acl_before, error, mut ops, .. } = state;
         for (sender, stream, before) in &windows_before {
             let after = core.applier.nonce_window(sender, stream);
@@ -531,13 +549,53 @@ impl Node {
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 core.log_time_ms = log_time_ms;
                 self.applied.fetch_add(1, Ordering::Relaxed);
-                Ok(Applied { position: p, version: last_version, outcome })
+                Ok(Applied { position: p, version: last_version, outcome, answers })
             }
             Err(e) => {
                 undo(core);
                 Err(e.into())
             }
         }
+    }
+
+    /// Signs `txs` into one entry of `signer`'s at its next nonce, applies
+    /// it and waits for its acknowledgement: the version is the entry's
+    /// last transaction's; `outcome` and `answers` hold every
+    /// transaction's. Writers that share entries go through the commit
+    /// [`pipeline`](crate::pipeline) instead.
+    pub fn append_entry(&self, signer: &Signer, txs: Vec<TxPart>) -> Result<Applied> {
+        let (bytes, hash) = self.sign_entry(signer, txs, Protocol::V2)?;
+        self.commit_own(&bytes, hash)
+    }
+
+    /// Signs `txs` into one entry in `protocol` at `signer`'s next nonce
+    /// and remembers its hash, so the entry needs no verification when it
+    /// is applied (here or coming back from a shared log). The node's own
+    /// entries are protocol 2 or later: its clients' small writes then pay
+    /// for a stream ID once per entry, not once per transaction.
+    pub fn sign_entry(
+        &self,
+        signer: &Signer,
+        txs: Vec<TxPart>,
+        protocol: Protocol,
+    ) -> Result<(Vec<u8>, [u8; 32])> {
+        let count = txs.len() as u64;
+        let nonce = self.next_local_nonce(&signer.address());
+        let entry = Entry { sender: signer.address(), nonce, txs };
+        let bytes = entry.encode_signed_as(protocol, signer).map_err(NodeError::Envelope)?;
+        self.counters.signed.fetch_add(1, Ordering::Relaxed);
+        self.counters.local_txs.fetch_add(count, Ordering::Relaxed);
+        let hash = keccak256(&bytes);
+        self.remembered.lock().insert(hash);
+        Ok((bytes, hash))
+    }
+
+    /// Applies an entry this node signed ([`Node::sign_entry`]) at the
+    /// next position of its own log and waits for its acknowledgement.
+    pub fn commit_own(&self, entry: &[u8], hash: [u8; 32]) -> Result<Applied> {
+        let applied = self.apply(None, None, entry, Some(true))?;
+        self.remembered.lock().insert(hash);
+        Ok(applied)
     }
 
     /// How far the node has applied the log.
@@ -569,8 +627,8 @@ impl Node {
         self.counters.signed.load(Ordering::Relaxed)
     }
 
-    /// Transactions this process wrote locally (through
-    /// [`Node::append_local`]), over all the entries it signed.
+    /// Transactions this process signed for local writes, over all the
+    /// entries it signed.
     pub fn local_txs(&self) -> u64 {
         self.counters.local_txs.load(Ordering::Relaxed)
     }

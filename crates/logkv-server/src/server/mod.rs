@@ -139,9 +139,9 @@ pub fn run(config: ServeConfig) -> Result<(), ServeError> {
     let _ = notify.set(Arc::downgrade(&shared));
     runtime.block_on(serve(shared.clone()))?;
     drop(runtime);
-    let Shared { node, committer, replica, .. } =
+    let Shared { node, pipeline, replica, .. } =
         Arc::into_inner(shared).expect("every task ended with the runtime");
-    committer.close();
+    pipeline.close();
     if let Some(replica) = replica {
         replica.stop();
         replica.log().close();

@@ -7,7 +7,7 @@ use std::sync::atomic::Ordering::Relaxed;
 
 use logkv_runtime::node::NodeError;
 
-use super::overlay::Overlay;
+use super::view::View;
 use super::{glob, keyspace, REDIS_VERSION};
 use crate::config::DurabilityName;
 use crate::resp::command::Bytes;
@@ -105,7 +105,7 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) -> Result<(), 
         }
         "replication" => ("Replication", vec![("role", "master".into()), ("connected_slaves", "0".into())]),
         _ => {
-            let view = Overlay::new(node, config.stream, None);
+            let view = View::new(node, config.stream, None);
             let keys = match keyspace::dbsize(&view)? {
                 Reply::Integer(n) => n,
                 _ => 0,

@@ -1,5 +1,5 @@
 //! `SCAN`, `KEYS` and `DBSIZE` over the live keys of the connection's
-//! stream (overlaid with a `MULTI` block's earlier writes).
+//! stream (with the keys a `MULTI` block's earlier ops made live or dead).
 //!
 //! Keys are arbitrary bytes, so a `u64` cursor cannot hold the place of a
 //! scan. A server-wide table maps each cursor handed out to the last key
@@ -17,7 +17,7 @@ use logkv_store::ScanOptions;
 use parking_lot::Mutex;
 
 use super::glob;
-use super::overlay::Overlay;
+use super::view::View;
 use crate::resp::command::Bytes;
 use crate::resp::reply::Reply;
 
@@ -71,7 +71,7 @@ impl Cursors {
 /// Visits the live keys after `after` (all if `None`) in order until
 /// `visit` returns false.
 fn each_key(
-    view: &Overlay<'_>,
+    view: &View<'_>,
     after: Option<&[u8]>,
     mut visit: impl FnMut(&[u8]) -> bool,
 ) -> Result<(), NodeError> {
@@ -85,7 +85,7 @@ fn each_key(
             Some(Err(_)) => return Err(base.next().expect("peeked").expect_err("an error")),
             None => None,
         };
-        let change = changed.peek().map(|(k, v)| (k.as_slice(), v.is_some()));
+        let change = changed.peek().map(|(k, live)| (k.as_slice(), **live));
         let (key, live, take_base, take_change) = match (base_key, change) {
             (None, None) => return Ok(()),
             (Some(b), None) => (b.to_vec(), true, true, false),
@@ -109,7 +109,7 @@ fn each_key(
 }
 
 /// `DBSIZE`: the number of live keys.
-pub fn dbsize(view: &Overlay<'_>) -> Result<Reply, NodeError> {
+pub fn dbsize(view: &View<'_>) -> Result<Reply, NodeError> {
     let mut n = 0i64;
     each_key(view, None, |_| {
         n += 1;
@@ -119,7 +119,7 @@ pub fn dbsize(view: &Overlay<'_>) -> Result<Reply, NodeError> {
 }
 
 /// `KEYS pattern`: every live key matching, in key order.
-pub fn keys(view: &Overlay<'_>, pattern: &[u8]) -> Result<Reply, NodeError> {
+pub fn keys(view: &View<'_>, pattern: &[u8]) -> Result<Reply, NodeError> {
     let all = pattern == b"*";
     let mut found = Vec::new();
     each_key(view, None, |k| {
@@ -135,7 +135,7 @@ pub fn keys(view: &Overlay<'_>, pattern: &[u8]) -> Result<Reply, NodeError> {
 /// the cursor's place and returns those matching, with the next cursor
 /// (`0` when the scan is complete).
 pub fn scan(
-    view: &Overlay<'_>,
+    view: &View<'_>,
     cursors: &Cursors,
     cursor: u64,
     pattern: Option<&[u8]>,

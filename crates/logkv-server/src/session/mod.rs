@@ -13,8 +13,8 @@
 //!
 //! | module | job |
 //! |---|---|
-//! | `writes` | write commands as native transactions |
-//! | `overlay` | replies simulated on the state a transaction saw |
+//! | `writes` | write commands as native transactions, replies from apply's answers |
+//! | `view` | reads, as of a version |
 //! | `multi` | `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` |
 //! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
 //! | `keyspace` | `SCAN` (and its cursor table), `KEYS`, `DBSIZE` |
@@ -27,9 +27,9 @@ pub mod glob;
 pub mod info;
 pub mod keyspace;
 mod multi;
-pub mod overlay;
 mod sha256;
 pub mod table;
+pub mod view;
 pub mod writes;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
@@ -48,7 +48,7 @@ use crate::resp::reply::{encode, Protocol, Reply};
 use crate::resp::CommandError;
 use crate::shared::Shared;
 use auth::{Users, UsersError};
-use overlay::Overlay;
+use view::View;
 use writes::Planned;
 
 /// The Redis version logkv reports (`HELLO`, `INFO`): the release whose
@@ -160,15 +160,19 @@ impl Session {
                     continue;
                 }
             };
-            if let Some(plan) = writes::plan(&command) {
+            if writes::is_write(&command) {
+                let plan = writes::plan(command).expect("a write plans");
                 let mut run = vec![(checked.name, plan, started)];
                 while let Some(next) = pending.peek() {
-                    let parsed = command::parse(&next.args);
-                    let Some(plan) = parsed.as_ref().ok().and_then(writes::plan) else { break };
-                    let name = parsed.as_ref().map(Command::name).unwrap_or("unknown");
-                    self.shared.resp.commands_processed.fetch_add(1, Relaxed);
-                    run.push((name, plan, Instant::now()));
-                    pending.next();
+                    match command::parse(&next.args) {
+                        Ok(c) if writes::is_write(&c) => {
+                            self.shared.resp.commands_processed.fetch_add(1, Relaxed);
+                            let name = c.name();
+                            run.push((name, writes::plan(c).expect("a write plans"), Instant::now()));
+                            pending.next();
+                        }
+                        _ => break,
+                    }
                 }
                 for (name, reply, started) in self.write(run).await {
                     self.shared.metrics.resp(name, started.elapsed(), matches!(reply, Reply::Error(_)));
@@ -218,53 +222,42 @@ impl Session {
         encode(reply, self.protocol, out);
     }
 
-    /// Runs write commands as the transactions of one entry; a reply each.
+    /// Runs write commands as the transactions of one entry; a reply each,
+    /// built from apply's answers.
     async fn write(
         &mut self,
         run: Vec<(&'static str, Planned, Instant)>,
     ) -> Vec<(&'static str, Reply, Instant)> {
         let config = &self.shared.config;
-        let mut replies: Vec<Option<Reply>> = run
-            .iter()
-            .map(|(_, p, _)| writes::check_limits(&p.ops, config.max_key_bytes, config.max_value_bytes))
-            .collect();
-        let txs: Vec<_> = run
-            .iter()
-            .zip(&replies)
-            .filter(|(_, refused)| refused.is_none())
-            .map(|((_, p, _), _)| writes::transaction(self.stream, p.ops.clone(), Vec::new(), 0))
-            .collect();
+        let mut done = Vec::with_capacity(run.len());
+        let mut txs = Vec::with_capacity(run.len());
+        let mut recipes = Vec::with_capacity(run.len());
+        for (i, (name, plan, started)) in run.into_iter().enumerate() {
+            let refused = writes::check_limits(&plan.ops, config.max_key_bytes, config.max_value_bytes);
+            if refused.is_none() {
+                txs.push(writes::transaction(self.stream, plan.ops, Vec::new(), 0));
+                recipes.push((i, plan.answer));
+            }
+            done.push((name, refused, started));
+        }
         if !txs.is_empty() {
-            let count = txs.len() as u64;
-            let outcome = self.shared.append(self.signer.clone(), txs).await;
-            let mut pending = run.iter().zip(replies.iter_mut()).filter(|(_, r)| r.is_none()).enumerate();
-            match outcome {
-                Err(e) => pending.for_each(|(_, (_, r))| *r = Some(writes::node_error(&e))),
+            match self.shared.append(self.signer.clone(), txs).await {
+                Err(e) => recipes.iter().for_each(|(i, _)| done[*i].1 = Some(writes::node_error(&e))),
                 Ok(applied) => {
-                    let first = applied.version + 1 - count;
                     let results = match &applied.outcome {
-                        EntryOutcome::Applied(results) => results.clone(),
-                        _ => Vec::new(),
+                        EntryOutcome::Applied(results) => results.as_slice(),
+                        _ => &[],
                     };
-                    for (i, ((_, plan, _), reply)) in pending.by_ref() {
-                        let version = first + i as u64;
-                        *reply = Some(match results.get(i) {
-                            Some(Some(TxResult::Commit)) => {
-                                let node = &self.shared.node;
-                                Overlay::new(node, self.stream, Some(version - 1))
-                                    .write(&plan.ops, &plan.answer)
-                                    .unwrap_or_else(|e| writes::node_error(&e))
-                            }
+                    for (k, (i, answer)) in recipes.into_iter().enumerate() {
+                        done[i].1 = Some(match results.get(k) {
+                            Some(Some(TxResult::Commit)) => writes::reply(answer, &applied.answers[k]),
                             other => writes::not_committed(other.and_then(Option::as_ref)),
                         });
                     }
                 }
             }
         }
-        run.into_iter()
-            .zip(replies)
-            .map(|((name, _, started), r)| (name, r.expect("every write answered"), started))
-            .collect()
+        done.into_iter().map(|(name, r, started)| (name, r.expect("every write answered"), started)).collect()
     }
 
     /// Runs one command that does not write (or `EXEC`, which may).
@@ -278,16 +271,15 @@ impl Session {
             Command::Exec => self.exec().await,
             other => {
                 let node = self.shared.node.clone();
-                let mut view = Overlay::new(&node, self.stream, None);
-                self.run_in(&mut view, &other)
+                self.run_in(&View::new(&node, self.stream, None), &other)
             }
         };
         (reply, After::Continue)
     }
 
-    /// Runs a command that reads through `view` (the newest state, or a
-    /// `MULTI` block's state) or touches only the session.
-    fn run_in(&mut self, view: &mut Overlay<'_>, command: &Command) -> Reply {
+    /// Runs a command that reads through `view` (the newest state, or
+    /// what a `MULTI` block's transaction saw) or touches only the session.
+    fn run_in(&mut self, view: &View<'_>, command: &Command) -> Reply {
         let shared = self.shared.clone();
         let data = match command {
             Command::Scan { cursor, pattern, count } => {
@@ -296,10 +288,9 @@ impl Session {
             Command::Keys { pattern } => keyspace::keys(view, pattern),
             Command::DbSize => keyspace::dbsize(view),
             Command::Info { sections } => info::info(&shared, sections),
-            other => match view.run(other) {
-                Ok(Some(reply)) => Ok(reply),
-                Ok(None) => return self.session_command(command),
-                Err(e) => Err(e),
+            other => match view.read(other) {
+                Some(read) => read,
+                None => return self.session_command(command),
             },
         };
         data.unwrap_or_else(|e| writes::node_error(&e))

@@ -1,27 +1,34 @@
 //! `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` on the runtime's
 //! optimistic transactions.
 //!
-//! `EXEC` turns every queued write, in order, into ONE native transaction
-//! whose read set is the watched keys and whose version is the newest
-//! visible version at the first `WATCH` (`check_reads_only`): the runtime
-//! refuses it with `VersionConfliction` exactly when a watched key got a
-//! new version after that — written by anyone, this connection included —
-//! and `EXEC` answers the null array as Redis does. A `DEL` of a missing
-//! key or a `SET NX` that did not set creates no version, so neither
-//! disturbs a watcher, as in Redis. The replies of the queued commands are
-//! simulated on the state the transaction saw ([`Overlay`]), each seeing
-//! the queued writes before it.
+//! `EXEC` turns a block that writes into ONE native transaction: every
+//! queued write's ops and, for every queued read, a `Get` op per key, in
+//! queue order. Its read set is the watched keys and its version the
+//! newest visible version at the first `WATCH` (`check_reads_only`): the
+//! runtime refuses it with `VersionConfliction` exactly when a watched key
+//! got a new version after that — written by anyone, this connection
+//! included — and `EXEC` answers the null array as Redis does. A `DEL` of
+//! a missing key or a `SET NX` that did not set creates no version, so
+//! neither disturbs a watcher, as in Redis. Every reply is built from what
+//! apply answered for the command's ops, so each sees the queued writes
+//! before it; `SCAN`, `KEYS` and `DBSIZE` read the state before the block
+//! with the liveness the earlier ops' answers give. A block that does not
+//! write is read here, at the newest version, after checking the watched
+//! keys.
 //!
 //! Unlike Redis, a block is all or nothing: if a queued write fails when
 //! applied (`INCR` of a non-integer), nothing of the block is written and
 //! `EXEC` answers that error.
 
-use logkv_runtime::apply::TxResult;
+use std::ops::Range;
+
+use logkv_runtime::apply::{OpAnswer, TxResult};
+use logkv_runtime::codec::native::Op;
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::node::Node;
 use logkv_runtime::types::version_position;
 
-use super::overlay::Overlay;
+use super::view::{self, View};
 use super::{writes, Session};
 use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
@@ -118,6 +125,19 @@ impl State {
     }
 }
 
+/// A queued command as part of the block's transaction.
+enum Queued {
+    /// Rejected when it ran: its error.
+    Refused(Reply),
+    /// A write: its reply recipe and its ops.
+    Write(writes::Answer, Range<usize>),
+    /// A read: the command and its `Get` ops.
+    Read(Command, Range<usize>),
+    /// Anything else, run after the transaction seeing the ops before
+    /// `at` (keyspace commands) or nothing of it (session commands).
+    Other(Command, usize),
+}
+
 impl Session {
     /// `EXEC`: the queued block as one transaction, or the null array if a
     /// watched key changed.
@@ -129,69 +149,133 @@ impl Session {
         if queue.aborted {
             return Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
         }
-        let ops: Vec<_> = queue
-            .commands
-            .iter()
-            .filter_map(|c| c.as_ref().ok().and_then(writes::plan))
-            .flat_map(|plan| plan.ops)
-            .collect();
         let node = self.shared.node.clone();
-        let base = if ops.is_empty() {
-            // Nothing to write: check the watched keys here, then read.
-            let now = node.replay_progress().applied_version;
-            if let Some(w) = &watch {
-                // As apply would: past the version-check horizon, a delete
-                // since the WATCH may be forgotten, so the block aborts.
-                let horizon = self.shared.config.version_check_horizon;
-                if version_position(w.version).saturating_add(horizon) < version_position(now) {
-                    return Reply::NullArray;
+        if !queue.commands.iter().any(|c| c.as_ref().is_ok_and(writes::is_write)) {
+            return self.exec_reads(&node, queue.commands, watch);
+        }
+        let mut ops: Vec<(Bytes, Op)> = Vec::new();
+        let mut block = Vec::with_capacity(queue.commands.len());
+        for queued in queue.commands {
+            let command = match queued {
+                Ok(c) => c,
+                Err(e) => {
+                    block.push(Queued::Refused(Reply::from(&e)));
+                    continue;
                 }
-                for key in &w.keys {
-                    match node.history(&self.stream, key) {
-                        Ok(history) if history.first().is_some_and(|h| h.version > w.version) => {
-                            return Reply::NullArray
-                        }
-                        Ok(_) => {}
-                        Err(e) => return writes::node_error(&e),
+            };
+            let start = ops.len();
+            block.push(match writes::plan(command) {
+                Ok(plan) => {
+                    ops.extend(plan.ops);
+                    Queued::Write(plan.answer, start..ops.len())
+                }
+                Err(command) => match view::read_keys(&command) {
+                    Some(keys) => {
+                        ops.extend(keys.into_iter().map(|k| (k.clone(), Op::Get)));
+                        Queued::Read(command, start..ops.len())
                     }
+                    None => Queued::Other(command, start),
+                },
+            });
+        }
+        let config = &self.shared.config;
+        if let Some(refused) = writes::check_limits(&ops, config.max_key_bytes, config.max_value_bytes) {
+            return refused;
+        }
+        // Keyspace commands (rare in a block) need the ops after they are sent.
+        let lists_keys = block.iter().any(|q| matches!(q, Queued::Other(c, _) if lists_keys(c)));
+        let kept = if lists_keys { ops.clone() } else { Vec::new() };
+        let (reads, version) = match watch {
+            Some(w) => (w.keys, w.version),
+            None => (Vec::new(), 0),
+        };
+        let tx = writes::transaction(self.stream, ops, reads, version);
+        let applied = match self.shared.append(self.signer.clone(), vec![tx]).await {
+            Ok(applied) => applied,
+            Err(e) => return writes::node_error(&e),
+        };
+        let result = match &applied.outcome {
+            EntryOutcome::Applied(results) => results.first().cloned().flatten(),
+            _ => None,
+        };
+        match result {
+            Some(TxResult::Commit) => {}
+            // A WATCH older than the version-check horizon cannot be
+            // checked: aborted like a conflict, so the client retries.
+            Some(TxResult::VersionConfliction | TxResult::VersionTooOld) => return Reply::NullArray,
+            other => return writes::not_committed(other.as_ref()),
+        }
+        let answers: &[OpAnswer] = applied.answers.first().map_or(&[], Vec::as_slice);
+        let mut before = View::new(&node, self.stream, Some(applied.version - 1));
+        let mut seen = 0;
+        let replies = block
+            .into_iter()
+            .map(|queued| match queued {
+                Queued::Refused(reply) => reply,
+                Queued::Write(answer, range) => writes::reply(answer, &answers[range]),
+                Queued::Read(command, range) => {
+                    let values = answers[range]
+                        .iter()
+                        .map(|a| match a {
+                            OpAnswer::Value(v) => v.clone(),
+                            _ => None,
+                        })
+                        .collect();
+                    view::read_reply(&command, values)
+                }
+                Queued::Other(command, at) => {
+                    for ((key, op), answer) in kept.iter().zip(answers).take(at).skip(seen) {
+                        if let Some(live) = writes::live_after(op, answer) {
+                            before.set_live(key.clone(), live);
+                        }
+                    }
+                    seen = seen.max(at);
+                    self.run_in(&before, &command)
+                }
+            })
+            .collect();
+        Reply::Array(replies)
+    }
+
+    /// `EXEC` of a block that writes nothing: the watched keys are checked
+    /// here (as apply would), then every command reads the newest state.
+    fn exec_reads(
+        &mut self,
+        node: &Node,
+        commands: Vec<Result<Command, CommandError>>,
+        watch: Option<Watch>,
+    ) -> Reply {
+        let now = node.replay_progress().applied_version;
+        if let Some(w) = &watch {
+            // As apply would: past the version-check horizon, a delete
+            // since the WATCH may be forgotten, so the block aborts.
+            let horizon = self.shared.config.version_check_horizon;
+            if version_position(w.version).saturating_add(horizon) < version_position(now) {
+                return Reply::NullArray;
+            }
+            for key in &w.keys {
+                match node.history(&self.stream, key) {
+                    Ok(history) if history.first().is_some_and(|h| h.version > w.version) => {
+                        return Reply::NullArray
+                    }
+                    Ok(_) => {}
+                    Err(e) => return writes::node_error(&e),
                 }
             }
-            now
-        } else {
-            let config = &self.shared.config;
-            if let Some(refused) = writes::check_limits(&ops, config.max_key_bytes, config.max_value_bytes) {
-                return refused;
-            }
-            let (reads, version) = match watch {
-                Some(w) => (w.keys, w.version),
-                None => (Vec::new(), 0),
-            };
-            let tx = writes::transaction(self.stream, ops, reads, version);
-            let applied = match self.shared.append(self.signer.clone(), vec![tx]).await {
-                Ok(applied) => applied,
-                Err(e) => return writes::node_error(&e),
-            };
-            let result = match &applied.outcome {
-                EntryOutcome::Applied(results) => results.first().cloned().flatten(),
-                _ => None,
-            };
-            match result {
-                Some(TxResult::Commit) => applied.version - 1,
-                // A WATCH older than the version-check horizon cannot be
-                // checked: aborted like a conflict, so the client retries.
-                Some(TxResult::VersionConfliction | TxResult::VersionTooOld) => return Reply::NullArray,
-                other => return writes::not_committed(other.as_ref()),
-            }
-        };
-        let mut view = Overlay::new(&node, self.stream, Some(base));
-        let replies = queue
-            .commands
+        }
+        let view = View::new(node, self.stream, Some(now));
+        let replies = commands
             .iter()
             .map(|queued| match queued {
-                Ok(command) => self.run_in(&mut view, command),
+                Ok(command) => self.run_in(&view, command),
                 Err(e) => Reply::from(e),
             })
             .collect();
         Reply::Array(replies)
     }
+}
+
+/// Whether a command lists keys (and so must see the block's earlier ops).
+fn lists_keys(command: &Command) -> bool {
+    matches!(command, Command::Scan { .. } | Command::Keys { .. } | Command::DbSize)
 }

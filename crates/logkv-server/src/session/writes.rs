@@ -1,16 +1,14 @@
 //! Write commands as native transactions, and their replies.
 //!
 //! A write command becomes one transaction of deterministic ops (put,
-//! delete-if-present, increment, append, put-if-absent/present) that the
-//! runtime applies in log order, so read-modify-write commands are atomic
-//! under any number of clients without retries. The reply is computed
-//! afterwards from the state just before the transaction — the key as of
-//! the transaction's version minus one — which is exactly what the
-//! transaction saw.
+//! delete-if-present, increment, append, put-if-absent/present, get) that
+//! the runtime applies in log order, so read-modify-write commands are
+//! atomic under any number of clients without retries. The reply is built
+//! from what apply answered for each op ([`OpAnswer`]): the runtime is the
+//! one place op semantics live.
 
-use logkv_runtime::apply::TxResult;
+use logkv_runtime::apply::{OpAnswer, TxResult};
 use logkv_runtime::codec::native::{self, BodyWrite, Op};
-use logkv_runtime::envelope::TxPart;
 use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
 
@@ -18,15 +16,14 @@ use crate::compacted;
 use crate::resp::command::{Bytes, Command, SetCondition};
 use crate::resp::reply::Reply;
 
-/// What the reply of a write is made of (computed by [`super::overlay`]
-/// from the values each op saw).
-#[derive(Debug, Clone)]
+/// How a write's reply is built from its ops' answers.
+#[derive(Debug, Clone, Copy)]
 pub enum Answer {
     /// `+OK`.
     Ok,
     /// `SET` with `NX`/`XX`: `+OK` if the value was set, else nil.
-    SetIf(SetCondition),
-    /// `GETSET`, `SET … GET`: the old value.
+    SetIf,
+    /// `GETSET`, `SET … GET`: the old value (the first op is a get).
     OldValue,
     /// `SETNX`: 1 if set, 0 if not.
     SetNx,
@@ -47,51 +44,115 @@ pub struct Planned {
     pub answer: Answer,
 }
 
-/// The plan of a write command, or `None` for commands that do not write.
-pub fn plan(command: &Command) -> Option<Planned> {
-    let one = |key: &Bytes, op: Op, answer: Answer| Planned { ops: vec![(key.clone(), op)], answer };
-    Some(match command {
+/// The plan of a write command (its keys and values moved into the ops),
+/// or the command back if it does not write.
+pub fn plan(command: Command) -> Result<Planned, Command> {
+    let one = |key: Bytes, op: Op, answer: Answer| Planned { ops: vec![(key, op)], answer };
+    Ok(match command {
         Command::Set { key, value, condition, get } => {
             let op = match condition {
-                SetCondition::Always => Op::Put(value.clone()),
-                SetCondition::IfAbsent => Op::PutIfAbsent(value.clone()),
-                SetCondition::IfPresent => Op::PutIfPresent(value.clone()),
+                SetCondition::Always => Op::Put(value),
+                SetCondition::IfAbsent => Op::PutIfAbsent(value),
+                SetCondition::IfPresent => Op::PutIfPresent(value),
             };
-            let answer = match (get, condition) {
-                (true, _) => Answer::OldValue,
-                (false, SetCondition::Always) => Answer::Ok,
-                (false, c) => Answer::SetIf(*c),
-            };
-            one(key, op, answer)
+            match (get, condition) {
+                (true, _) => {
+                    Planned { ops: vec![(key.clone(), Op::Get), (key, op)], answer: Answer::OldValue }
+                }
+                (false, SetCondition::Always) => one(key, op, Answer::Ok),
+                (false, _) => one(key, op, Answer::SetIf),
+            }
         }
-        Command::SetNx { key, value } => one(key, Op::PutIfAbsent(value.clone()), Answer::SetNx),
-        Command::GetSet { key, value } => one(key, Op::Put(value.clone()), Answer::OldValue),
-        Command::Append { key, value } => one(key, Op::Append(value.clone()), Answer::Length),
-        Command::IncrBy { key, delta } => one(key, Op::Increment(*delta), Answer::Incremented),
+        Command::SetNx { key, value } => one(key, Op::PutIfAbsent(value), Answer::SetNx),
+        Command::GetSet { key, value } => {
+            Planned { ops: vec![(key.clone(), Op::Get), (key, Op::Put(value))], answer: Answer::OldValue }
+        }
+        Command::Append { key, value } => one(key, Op::Append(value), Answer::Length),
+        Command::IncrBy { key, delta } => one(key, Op::Increment(delta), Answer::Incremented),
         Command::Del { keys } => Planned {
-            ops: keys.iter().map(|k| (k.clone(), Op::DeleteIfPresent)).collect(),
+            ops: keys.into_iter().map(|k| (k, Op::DeleteIfPresent)).collect(),
             answer: Answer::Deleted,
         },
-        Command::MSet { pairs } => Planned {
-            ops: pairs.iter().map(|(k, v)| (k.clone(), Op::Put(v.clone()))).collect(),
-            answer: Answer::Ok,
-        },
-        _ => return None,
+        Command::MSet { pairs } => {
+            Planned { ops: pairs.into_iter().map(|(k, v)| (k, Op::Put(v))).collect(), answer: Answer::Ok }
+        }
+        other => return Err(other),
     })
 }
 
-/// Ops as one native transaction on `stream` (codec 2, compact). `reads`
-/// and `read_version` make it conditional on those keys being unchanged
-/// since that version (`WATCH`); with no reads the version check is off.
-pub fn transaction(stream: StreamId, ops: Vec<(Bytes, Op)>, reads: Vec<Bytes>, read_version: u64) -> TxPart {
-    let body = native::Body {
+/// Whether a command writes (without taking it apart).
+pub fn is_write(command: &Command) -> bool {
+    matches!(
+        command,
+        Command::Set { .. }
+            | Command::SetNx { .. }
+            | Command::GetSet { .. }
+            | Command::Append { .. }
+            | Command::IncrBy { .. }
+            | Command::Del { .. }
+            | Command::MSet { .. }
+    )
+}
+
+/// The reply of a committed write from its ops' answers, in op order.
+pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
+    let wrote = |a: Option<&OpAnswer>| match a {
+        Some(OpAnswer::Wrote { existed, changed }) => (*existed, *changed),
+        _ => (false, false),
+    };
+    match answer {
+        Answer::Ok => Reply::ok(),
+        Answer::SetIf => match wrote(answers.first()) {
+            (_, true) => Reply::ok(),
+            (_, false) => Reply::Null,
+        },
+        Answer::SetNx => Reply::Integer(i64::from(wrote(answers.first()).1)),
+        Answer::OldValue => match answers.first() {
+            Some(OpAnswer::Value(Some(v))) => Reply::Bulk(v.clone()),
+            _ => Reply::Null,
+        },
+        Answer::Deleted => Reply::Integer(answers.iter().filter(|a| wrote(Some(a)).0).count() as i64),
+        Answer::Length => match answers.first() {
+            Some(OpAnswer::Length(n)) => Reply::Integer(*n as i64),
+            _ => Reply::Integer(0),
+        },
+        Answer::Incremented => match answers.first() {
+            Some(OpAnswer::Integer(n)) => Reply::Integer(*n),
+            _ => Reply::Error("ERR value is not an integer or out of range".into()),
+        },
+    }
+}
+
+/// Whether `key` is live after `op` answered `answer` (`None`: the op
+/// left it as it was), for what `SCAN`, `KEYS` and `DBSIZE` queued later
+/// in a `MULTI` block see.
+pub fn live_after(op: &Op, answer: &OpAnswer) -> Option<bool> {
+    match (op, answer) {
+        (Op::Get, _) => None,
+        (Op::Delete | Op::DeleteIfPresent, OpAnswer::Wrote { existed, changed }) => {
+            Some(*existed && !changed)
+        }
+        (_, OpAnswer::Wrote { existed, changed }) => Some(*existed || *changed),
+        _ => Some(true),
+    }
+}
+
+/// Ops as one planned native transaction on `stream`. `reads` and
+/// `read_version` make it conditional on those keys being unchanged since
+/// that version (`WATCH`); with no reads the version check is off.
+pub fn transaction(
+    stream: StreamId,
+    ops: Vec<(Bytes, Op)>,
+    reads: Vec<Bytes>,
+    read_version: u64,
+) -> native::Body {
+    native::Body {
         version: if reads.is_empty() { u64::MAX } else { read_version },
         check_reads_only: true,
         reads: reads.into_iter().map(|key| logkv_runtime::codec::Read { stream, key }).collect(),
         writes: ops.into_iter().map(|(key, op)| BodyWrite { stream, key, op }).collect(),
         controls: Vec::new(),
-    };
-    native::compact_tx(&body, [stream])
+    }
 }
 
 /// The error reply for a transaction the runtime did not commit.
@@ -128,7 +189,7 @@ pub fn check_limits(ops: &[(Bytes, Op)], max_key_bytes: usize, max_value_bytes: 
         }
         let value = match op {
             Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => v.len(),
-            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) => 0,
+            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get => 0,
         };
         if value > max_value_bytes {
             return Some(Reply::Error(format!(
