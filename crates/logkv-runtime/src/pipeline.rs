@@ -16,9 +16,13 @@
 //! Each writer gets its own share of the entry's [`Applied`]: results,
 //! versions and the op answers replies are built from.
 //!
-//! With two workers, one signs and applies the next entry while the
-//! other waits for its sync. A write crosses one thread boundary each
-//! way: the writer's task to a worker, the worker's answer back.
+//! In `always` mode two workers take turns: one signs and applies the
+//! next entry while the other waits for its sync. Otherwise nothing waits
+//! for a sync (the log's flusher syncs in the background, a shared log is
+//! waited for on its own runtime), and one worker builds fewer, larger
+//! entries — fewer signatures — than two racing for the queue. A write
+//! crosses one thread boundary each way: the writer's task to a worker,
+//! the worker's answer back.
 //!
 //! The queue is bounded in bytes ([`PipelineOptions::queue_bytes`]): a
 //! writer waits for room before its write joins the queue, and the room
@@ -36,14 +40,17 @@ use std::thread::{JoinHandle, Thread};
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
+use logkv_store::Durability;
+
 use crate::codec::native::{self, Body, Op};
 use crate::envelope::{EntryView, Protocol, TxPart};
 use crate::node::{Applied, Node, NodeError, Result};
 use crate::signing::Signer;
 use crate::types::{StreamId, MAX_TXS_PER_ENTRY};
 
-/// Worker threads: one signs and applies while another syncs.
-const WORKERS: usize = 2;
+/// Worker threads when a worker waits for each entry's sync: one signs
+/// and applies while another syncs.
+const SYNCING_WORKERS: usize = 2;
 
 /// About how many bytes of transactions one entry of the node's own takes
 /// (a single writer's transactions always go, whatever their size).
@@ -169,7 +176,8 @@ impl Pipeline {
             room: Arc::new(Semaphore::new(capacity)),
             capacity,
         });
-        let workers = (0..WORKERS)
+        let syncs = inner.sequencer.is_none() && inner.node.store().log().durability() == Durability::Always;
+        let workers = (0..if syncs { SYNCING_WORKERS } else { 1 })
             .map(|i| {
                 let inner = inner.clone();
                 std::thread::Builder::new()
