@@ -8,10 +8,11 @@
 //! Recovery accepts only low-S signatures, so a signature has exactly one
 //! valid encoding and cannot be altered into a second valid one.
 
+use std::cell::RefCell;
 use std::fmt;
 
 use secp256k1::ecdsa::{RecoverableSignature, RecoveryId};
-use secp256k1::{Message, SecretKey};
+use secp256k1::{ffi, Message, Secp256k1, SecretKey, SignOnly};
 use sha3::{Digest, Keccak256};
 
 use crate::types::Address;
@@ -117,13 +118,65 @@ impl Signer {
     /// ECDSA with an RFC 6979 nonce over [`eip191_hash`]`(digest)`, low-S,
     /// returned as `r ‖ s ‖ v` with `v = 27 + recovery id`.
     pub fn sign_digest(&self, digest: &[u8; 32]) -> [u8; SIGNATURE_LEN] {
-        let msg = Message::from_digest(eip191_hash(digest));
-        let (recid, rs) = RecoverableSignature::sign_ecdsa_recoverable(msg, &self.secret).serialize_compact();
+        let (recid, rs) = sign_recoverable(&eip191_hash(digest), &self.secret).serialize_compact();
         let mut out = [0u8; SIGNATURE_LEN];
         out[..64].copy_from_slice(&rs);
         out[64] = 27 + recid.to_u8();
         out
     }
+}
+
+/// Signatures made with one blinding of the signing context before it is
+/// blinded afresh.
+const SIGNATURES_PER_BLINDING: u32 = 1024;
+
+thread_local! {
+    /// This thread's signing context and the signatures made since it was
+    /// last blinded.
+    static SIGNING: RefCell<(Secp256k1<SignOnly>, u32)> = RefCell::new((Secp256k1::signing_only(), 0));
+}
+
+/// An RFC 6979 recoverable signature of `hash` by `secret`.
+///
+/// The library's own `sign_ecdsa_recoverable` re-blinds its context after
+/// every signature (defense in depth against side channels; the signing
+/// code is constant-time without it), which costs as much as the signature
+/// itself: the node signs an entry per batch of writes, so this signs with
+/// a thread's own context, blinded with fresh randomness every
+/// [`SIGNATURES_PER_BLINDING`] signatures. The signature is the same
+/// either way (RFC 6979 nonces do not depend on the blinding).
+fn sign_recoverable(hash: &[u8; 32], secret: &SecretKey) -> RecoverableSignature {
+    SIGNING.with(|signing| {
+        let (ctx, made) = &mut *signing.borrow_mut();
+        if *made % SIGNATURES_PER_BLINDING == 0 {
+            let mut seed = [0u8; 32];
+            if getrandom::fill(&mut seed).is_err() {
+                // No system randomness: the secret and message, as the library does.
+                seed = secret.to_secret_bytes();
+            }
+            seed.iter_mut().zip(hash).for_each(|(s, h)| *s ^= h);
+            ctx.seeded_randomize(&seed);
+        }
+        *made = made.wrapping_add(1);
+        let mut signature = ffi::recovery::RecoverableSignature::new();
+        let secret = secret.to_secret_bytes();
+        // SAFETY: the context is a valid signing context owned by this
+        // thread, and every pointer is to a live value of the size the
+        // function reads (32-byte message and secret) or writes (one
+        // signature). A valid secret key and any message always sign.
+        let signed = unsafe {
+            ffi::recovery::secp256k1_ecdsa_sign_recoverable(
+                ctx.ctx().as_ptr(),
+                &mut signature,
+                hash.as_ptr(),
+                secret.as_ptr(),
+                ffi::secp256k1_nonce_function_rfc6979,
+                std::ptr::null(),
+            )
+        };
+        assert_eq!(signed, 1, "a valid secret key signs any message");
+        RecoverableSignature::from(signature)
+    })
 }
 
 impl fmt::Debug for Signer {
