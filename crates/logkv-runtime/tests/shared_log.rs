@@ -525,3 +525,28 @@ fn an_entry_that_cannot_be_applied_stops_catching_up_after_the_ones_before_it() 
     }
     assert_same(&overlapped, &stepped, 29);
 }
+
+#[test]
+fn reading_ahead_hands_over_every_position_once_as_the_node_falls_behind_and_catches_up() {
+    // Full batches move the reading to the task, a short one back to the
+    // reader: appends of every size between reads to the tail switch
+    // between the two.
+    let log = MemLog::new("tail");
+    let node = open(&SimFs::new(), "/tail");
+    run(async {
+        let runtime = tokio::runtime::Handle::current();
+        let mut ahead = node.follow(&log, &Watched::All).read_ahead(&runtime, 10, 40);
+        let mut seen = Vec::new();
+        for n in [25, 3, 0, 47, 10, 1, 100] {
+            let entries: Vec<Bytes> = (0..n).map(|i| Bytes::from(format!("e{i}"))).collect();
+            log.append(&entries).await.unwrap();
+            let tail = log.tail().await.unwrap();
+            while seen.last().copied().unwrap_or(0) < tail {
+                let batch = ahead.next().await.unwrap();
+                assert!(batch.entries.len() <= 10);
+                seen.extend(batch.entries.iter().map(|e| e.position));
+            }
+        }
+        assert_eq!(seen, (1..=log.tail().await.unwrap()).collect::<Vec<u64>>());
+    });
+}

@@ -2,8 +2,9 @@
 //! [`Node::follow`] starts a [`Following`] at the node's applied position.
 //!
 //! Catching up overlaps four stages across batches, so the slowest one
-//! sets the pace rather than their sum: a task reads batches ahead
-//! ([`Following::read_ahead`], bounded in entries), and each
+//! sets the pace rather than their sum: while the node is behind a task
+//! reads batches ahead ([`Following::read_ahead`], bounded in entries),
+//! and each
 //! [`Pipeline::turn`] checks the signatures of batch N+1 on all cores
 //! while the caller's thread applies batch N and another thread waits for
 //! the local sync of batch N-1. Apply keeps the log's order; a batch is
@@ -158,40 +159,36 @@ impl<F: Follower> Following<F> {
         Ok(Step { entries: batch.entries, applied, through: batch.through })
     }
 
-    /// Reads on in a task on `runtime`, batches of at most `max` entries,
-    /// so the next batch is there when the node wants it. The task holds
-    /// at most `bound` entries (at least `max`), counting those handed
-    /// over and not yet dropped: it asks for a batch only once a whole
-    /// batch fits, so memory is bounded by `bound`, not by how far behind
-    /// the node is. Dropping the [`ReadAhead`] stops the task.
-    pub fn read_ahead(mut self, runtime: &Handle, max: usize, bound: usize) -> ReadAhead {
+    /// Batches of at most `max` entries, read ahead on a task on `runtime`
+    /// while the node is behind, so the next batch is there when the node
+    /// wants it. At most `bound` entries (at least `max`) are held,
+    /// counting those handed over and not yet dropped: a batch is asked
+    /// for only once a whole one fits, so memory is bounded by `bound`,
+    /// not by how far behind the node is. At the tail (a batch came short)
+    /// the task hands the follower back and the reader's own thread reads,
+    /// sparing each entry a hand-off between threads; a full batch starts
+    /// the task again.
+    pub fn read_ahead(self, runtime: &Handle, max: usize, bound: usize) -> ReadAhead<F> {
         let max = max.clamp(1, Semaphore::MAX_PERMITS.min(u32::MAX as usize));
         let bound = bound.clamp(max, Semaphore::MAX_PERMITS);
-        let room = Arc::new(Semaphore::new(bound));
-        // Batches may be empty (only `through` moves): the channel bounds
-        // how many wait, the permits how many entries.
-        let (send, batches) = mpsc::channel((bound / max).max(1));
-        let task = runtime.spawn({
-            let room = room.clone();
-            async move {
-                loop {
-                    let Ok(mut held) = room.clone().acquire_many_owned(max as u32).await else { return };
-                    let next = self.fetch(max).await.map(|batch| {
-                        drop(held.split(max - batch.entries.len()));
-                        Fetched { entries: batch.entries, through: batch.through, _held: held }
-                    });
-                    // After a transient failure the follower is asked again
-                    // once the reader took the error (the channel is
-                    // bounded); any other ends the reading.
-                    let last =
-                        matches!(&next, Err(e) if !matches!(e, NodeError::SharedLog(SharedLogError::Unavailable(_))));
-                    if send.send(next).await.is_err() || last {
-                        return;
-                    }
-                }
-            }
-        });
-        ReadAhead { batches, task }
+        ReadAhead {
+            runtime: runtime.clone(),
+            max,
+            // Batches may be empty (only `through` moves): the channel
+            // bounds how many wait, the permits how many entries.
+            waiting: (bound / max).max(1),
+            room: Arc::new(Semaphore::new(bound)),
+            mode: Mode::Direct(self),
+        }
+    }
+
+    /// The next batch with its share of `room` (`max` entries acquired
+    /// before asking, the unused part given back).
+    async fn fetch_held(&mut self, room: &Arc<Semaphore>, max: usize) -> Result<Fetched> {
+        let mut held = room.clone().acquire_many_owned(max as u32).await.map_err(|_| stopped())?;
+        let batch = self.fetch(max).await?;
+        drop(held.split(max - batch.entries.len()));
+        Ok(Fetched { entries: batch.entries, through: batch.through, _held: held })
     }
 }
 
@@ -207,33 +204,90 @@ pub struct Fetched {
     _held: OwnedSemaphorePermit,
 }
 
-/// Batches read ahead by a task ([`Following::read_ahead`]).
+/// A log's batches, read ahead while the node is behind
+/// ([`Following::read_ahead`]).
 #[derive(Debug)]
-pub struct ReadAhead {
-    batches: mpsc::Receiver<Result<Fetched>>,
-    task: JoinHandle<()>,
+pub struct ReadAhead<F> {
+    runtime: Handle,
+    max: usize,
+    waiting: usize,
+    room: Arc<Semaphore>,
+    mode: Mode<F>,
 }
 
-impl Drop for ReadAhead {
+#[derive(Debug)]
+enum Mode<F> {
+    /// At the tail: [`ReadAhead::next`] reads on the caller's thread.
+    Direct(Following<F>),
+    /// Behind: a task reads ahead, and returns the following when a batch
+    /// comes short or the log fails for good.
+    Ahead { batches: mpsc::Receiver<Result<Fetched>>, task: JoinHandle<Following<F>> },
+    /// The task did not return (it panicked).
+    Gone,
+}
+
+impl<F> Drop for ReadAhead<F> {
     fn drop(&mut self) {
-        self.task.abort();
+        if let Mode::Ahead { task, .. } = &self.mode {
+            task.abort();
+        }
     }
 }
 
-impl ReadAhead {
+impl<F: Follower> ReadAhead<F> {
     /// The next batch, waiting for it. Cancel-safe. After an error other
     /// than [`SharedLogError::Unavailable`] nothing more comes.
     pub async fn next(&mut self) -> Result<Fetched> {
-        self.batches.recv().await.unwrap_or_else(|| Err(stopped()))
+        loop {
+            match &mut self.mode {
+                Mode::Direct(following) => {
+                    let fetched = following.fetch_held(&self.room, self.max).await?;
+                    if fetched.entries.len() == self.max {
+                        self.start();
+                    }
+                    return Ok(fetched);
+                }
+                Mode::Ahead { batches, task } => {
+                    if let Some(next) = batches.recv().await {
+                        return next;
+                    }
+                    self.mode = task.await.map_or(Mode::Gone, Mode::Direct);
+                }
+                Mode::Gone => return Err(stopped()),
+            }
+        }
     }
 
-    /// The next batch if one is ready.
+    /// The next batch if one was read ahead; `None` also when reading is
+    /// back on the caller's thread (then [`ReadAhead::next`] reads).
     pub fn try_next(&mut self) -> Option<Result<Fetched>> {
-        match self.batches.try_recv() {
-            Ok(next) => Some(next),
-            Err(mpsc::error::TryRecvError::Empty) => None,
-            Err(mpsc::error::TryRecvError::Disconnected) => Some(Err(stopped())),
+        match &mut self.mode {
+            Mode::Ahead { batches, .. } => batches.try_recv().ok(),
+            _ => None,
         }
+    }
+
+    /// Moves the reading to a task: the node is behind.
+    fn start(&mut self) {
+        let Mode::Direct(mut following) = std::mem::replace(&mut self.mode, Mode::Gone) else {
+            return;
+        };
+        let (room, max) = (self.room.clone(), self.max);
+        let (send, batches) = mpsc::channel(self.waiting);
+        let task = self.runtime.spawn(async move {
+            loop {
+                let next = following.fetch_held(&room, max).await;
+                let short = matches!(&next, Ok(f) if f.entries.len() < max);
+                // After a transient failure the follower is asked again
+                // once the reader took the error (the channel is bounded).
+                let failed =
+                    matches!(&next, Err(e) if !matches!(e, NodeError::SharedLog(SharedLogError::Unavailable(_))));
+                if send.send(next).await.is_err() || short || failed {
+                    return following;
+                }
+            }
+        });
+        self.mode = Mode::Ahead { batches, task };
     }
 }
 
