@@ -303,11 +303,15 @@ impl<L: SharedLog> Replica<L> {
         let mut ahead = following.read_ahead(&self.handle, APPLY_BATCH, READ_AHEAD);
         let mut pipeline = node.pipeline();
         loop {
+            // Stopping: finish what is in flight, take nothing more.
             let stopping = self.stopping.load(Ordering::Acquire);
-            let next = match ahead.try_next() {
-                _ if stopping => None,
+            if stopping && pipeline.is_empty() {
+                return;
+            }
+            let ready = if stopping { None } else { ahead.try_next() };
+            let next = match ready {
                 Some(next) => Some(next),
-                None if !pipeline.is_empty() => None,
+                None if stopping || !pipeline.is_empty() => None,
                 None => {
                     match self.handle.block_on(async { tokio::time::timeout(POLL, ahead.next()).await }) {
                         Err(_) => continue,
@@ -315,9 +319,6 @@ impl<L: SharedLog> Replica<L> {
                     }
                 }
             };
-            if stopping && pipeline.is_empty() {
-                return;
-            }
             let turned = match next {
                 None => pipeline.turn(None, &durable),
                 Some(Ok(batch)) => pipeline.turn(Some(batch), &durable),
