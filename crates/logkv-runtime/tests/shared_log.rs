@@ -8,11 +8,14 @@ mod support;
 
 use std::collections::BTreeMap;
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
 use logkv_fs::SimFs;
 use logkv_runtime::apply::Watched;
+use logkv_runtime::envelope::PROTOCOL_VERSION;
+use logkv_runtime::node::follow::CATCH_UP_BATCHES;
 use logkv_runtime::node::{Node, NodeError, NodeOptions};
 use logkv_runtime::shared_log::{FileEntryLog, Follower, LogEntry, MemLog, SharedLog, SharedLogError};
 use logkv_runtime::types::tx_version;
@@ -369,4 +372,181 @@ fn a_node_behind_a_trim_is_stopped_and_applies_nothing_past_it() {
     );
     assert_eq!(node.replay_progress().applied_position, 0);
     assert_eq!(node.entries_applied(), 0);
+}
+
+/// A [`MemLog`] whose followers count the entries they hand over and tell
+/// `probe` the running total after each batch.
+#[derive(Clone)]
+struct Counting {
+    log: MemLog,
+    probe: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
+struct CountingFollower {
+    inner: logkv_runtime::shared_log::MemFollower,
+    handed: u64,
+    probe: Arc<dyn Fn(u64) + Send + Sync>,
+}
+
+impl Follower for CountingFollower {
+    async fn next(&mut self, max: usize) -> Result<logkv_runtime::shared_log::Batch, SharedLogError> {
+        let batch = self.inner.next(max).await?;
+        self.handed += batch.entries.len() as u64;
+        (self.probe)(self.handed);
+        Ok(batch)
+    }
+}
+
+impl SharedLog for Counting {
+    type Follower = CountingFollower;
+
+    async fn append(&self, entries: &[Bytes]) -> Result<Vec<u64>, SharedLogError> {
+        self.log.append(entries).await
+    }
+
+    fn follow(&self, from: u64, watched: &Watched) -> CountingFollower {
+        CountingFollower { inner: self.log.follow(from, watched), handed: 0, probe: self.probe.clone() }
+    }
+
+    async fn first_position(&self) -> Result<u64, SharedLogError> {
+        self.log.first_position().await
+    }
+
+    async fn tail(&self) -> Result<u64, SharedLogError> {
+        self.log.tail().await
+    }
+
+    async fn trim_below(&self, first_kept: u64) -> Result<u64, SharedLogError> {
+        self.log.trim_below(first_kept).await
+    }
+
+    fn identity(&self) -> String {
+        self.log.identity()
+    }
+}
+
+#[test]
+fn reading_ahead_holds_no_more_entries_than_its_bound() {
+    // A reader that keeps what it takes (as a slow apply does) stops the
+    // read-ahead at the bound, counting what both hold; every turn lets
+    // the read-ahead task run until it cannot go on.
+    let log = MemLog::new("ahead");
+    let total = 500;
+    run(log.append(&(0..total).map(|i| Bytes::from(format!("e{i}"))).collect::<Vec<_>>())).unwrap();
+    let handed = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        log,
+        probe: Arc::new({
+            let handed = handed.clone();
+            move |n| handed.store(n, Ordering::SeqCst)
+        }),
+    };
+    let node = open(&SimFs::new(), "/ahead");
+    let (max, bound) = (10, 35);
+    run(async {
+        let runtime = tokio::runtime::Handle::current();
+        let mut ahead = node.follow(&counting, &Watched::All).read_ahead(&runtime, max, bound);
+        let (mut taken, mut kept) = (0, std::collections::VecDeque::new());
+        while taken < total {
+            let batch = ahead.next().await.unwrap();
+            assert!(batch.entries.len() <= max);
+            taken += batch.entries.len() as u64;
+            kept.push_back(batch);
+            for _ in 0..20 {
+                tokio::task::yield_now().await;
+            }
+            let handed = handed.load(Ordering::SeqCst);
+            let held = handed - taken + kept.iter().map(|b| b.entries.len() as u64).sum::<u64>();
+            assert!(held <= bound as u64, "{held} entries held, bound {bound}");
+            assert!(held > (bound - max) as u64 || handed == total, "reads ahead up to the bound: {held}");
+            if kept.len() == 2 {
+                kept.pop_front();
+            }
+        }
+    });
+}
+
+#[test]
+fn catching_up_reads_no_further_ahead_than_its_bound() {
+    // Reading a memory log is far faster than verifying and applying
+    // signed entries: without the bound the read-ahead would take the
+    // whole log at once. What was handed over and not yet applied is
+    // counted at every batch.
+    let log = MemLog::new("bounded");
+    let total = 400;
+    run(log.append(&Writer::default().entries(total))).unwrap();
+    let node = Arc::new(open(&SimFs::new(), "/bounded"));
+    let most_ahead = Arc::new(AtomicU64::new(0));
+    let counting = Counting {
+        log,
+        probe: Arc::new({
+            let (node, most_ahead) = (node.clone(), most_ahead.clone());
+            move |handed| {
+                most_ahead.fetch_max(handed - node.entries_applied(), Ordering::SeqCst);
+            }
+        }),
+    };
+    let batch = 8;
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    assert_eq!(runtime.block_on(node.catch_up(&counting, batch)).unwrap(), total as u64);
+    assert_eq!(node.entries_applied(), total as u64);
+    let bound = (CATCH_UP_BATCHES * batch) as u64;
+    let most = most_ahead.load(Ordering::SeqCst);
+    assert!(most <= bound, "{most} entries read ahead of apply, bound {bound}");
+}
+
+#[test]
+fn an_entry_that_cannot_be_applied_stops_catching_up_after_the_ones_before_it() {
+    // Batches of 8: the entry at 30 (of a newer protocol) is in the fourth,
+    // while the third is syncing and the fifth verified. The reference
+    // takes the same log one batch at a time, without the overlap.
+    let log = MemLog::new("upgrade");
+    let mut w = Writer::default();
+    run(log.append(&w.entries(29))).unwrap();
+    let mut newer = w.next();
+    newer[4..6].copy_from_slice(&(PROTOCOL_VERSION + 1).to_be_bytes());
+    run(log.append(&[newer.into()])).unwrap();
+    run(log.append(&w.entries(10))).unwrap();
+    let fs = SimFs::new();
+    let (overlapped, stepped) = (open(&fs, "/overlapped"), open(&fs, "/stepped"));
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).build().unwrap();
+    let err = runtime.block_on(overlapped.catch_up(&log, 8)).unwrap_err();
+    assert!(matches!(err, NodeError::UpgradeNeeded(_)), "{err}");
+    let mut following = stepped.follow(&log, &Watched::All);
+    let err = loop {
+        if let Err(e) = run(following.step(&stepped, 8)) {
+            break e;
+        }
+    };
+    assert!(matches!(err, NodeError::UpgradeNeeded(_)), "{err}");
+    for node in [&overlapped, &stepped] {
+        assert_eq!(node.replay_progress().applied_position, 29);
+        assert_eq!(node.entries_applied(), 29);
+    }
+    assert_same(&overlapped, &stepped, 29);
+}
+
+#[test]
+fn reading_ahead_hands_over_every_position_once_as_the_node_falls_behind_and_catches_up() {
+    // Full batches move the reading to the task, a short one back to the
+    // reader: appends of every size between reads to the tail switch
+    // between the two.
+    let log = MemLog::new("tail");
+    let node = open(&SimFs::new(), "/tail");
+    run(async {
+        let runtime = tokio::runtime::Handle::current();
+        let mut ahead = node.follow(&log, &Watched::All).read_ahead(&runtime, 10, 40);
+        let mut seen = Vec::new();
+        for n in [25, 3, 0, 47, 10, 1, 100] {
+            let entries: Vec<Bytes> = (0..n).map(|i| Bytes::from(format!("e{i}"))).collect();
+            log.append(&entries).await.unwrap();
+            let tail = log.tail().await.unwrap();
+            while seen.last().copied().unwrap_or(0) < tail {
+                let batch = ahead.next().await.unwrap();
+                assert!(batch.entries.len() <= 10);
+                seen.extend(batch.entries.iter().map(|e| e.position));
+            }
+        }
+        assert_eq!(seen, (1..=log.tail().await.unwrap()).collect::<Vec<u64>>());
+    });
 }

@@ -50,6 +50,10 @@ const MAX_RESIGN: usize = 8;
 /// Entries applied per batch at most.
 const APPLY_BATCH: usize = 1024;
 
+/// Entries the follower holds at most: a batch in each stage of the
+/// apply stages (verifying, applying, syncing) and one read ahead.
+const READ_AHEAD: usize = 4 * APPLY_BATCH;
+
 /// How long the follower waits for entries before checking for shutdown.
 const POLL: Duration = Duration::from_millis(100);
 
@@ -137,7 +141,7 @@ impl<L: SharedLog> Replica<L> {
         log: L,
         watched: &Watched,
         data_dir: &Path,
-        advanced: Box<dyn Fn() + Send>,
+        advanced: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Arc<Replica<L>>, ReplicaError> {
         check_marker(data_dir, &node, &log, watched)?;
         let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -267,7 +271,7 @@ impl<L: SharedLog> Replica<L> {
         Arc::new(ReplicaSequencer { replica: self.clone(), node })
     }
 
-    /// Stops the follower thread (after its current batch), then the
+    /// Stops the follower thread (after the batches in flight), then the
     /// appends still in flight (retrying while the log is unreachable), so
     /// nothing holds the node. Must not be called from inside an async
     /// runtime.
@@ -281,35 +285,20 @@ impl<L: SharedLog> Replica<L> {
         }
     }
 
-    /// The follower thread: applies what the log delivers, answers the
-    /// writers waiting for it, and reports progress while catching up.
-    fn follow(&self, node: &Node, mut following: Following<L::Follower>, advanced: Box<dyn Fn() + Send>) {
-        let mut progress = CatchUp::new(self.through(), self.start_tail);
-        while !self.stopping.load(Ordering::Acquire) {
-            let step = self
-                .handle
-                .block_on(async { tokio::time::timeout(POLL, following.step(node, APPLY_BATCH)).await });
-            let Step { entries, applied, through } = match step {
-                Err(_) => continue,
-                Ok(Ok(step)) => step,
-                Ok(Err(NodeError::SharedLog(e @ SharedLogError::Unavailable(_)))) => {
-                    tracing::warn!(error = %e, "shared log read failed; retrying");
-                    std::thread::sleep(POLL);
-                    continue;
-                }
-                // The log no longer holds what this node needs (it was
-                // trimmed) or broke its contract: reading on would skip
-                // entries.
-                Ok(Err(NodeError::SharedLog(e))) => return self.give_up(&e, || e.clone().into()),
-                // An entry cannot be applied: every later one waits on it.
-                Ok(Err(e)) => {
-                    let e = Arc::new(e);
-                    return self.give_up(&e, || NodeError::Batch(e.clone()));
-                }
-            };
+    /// The follower thread: applies what the log delivers through the
+    /// node's [`ApplyStages`](logkv_runtime::node::follow::ApplyStages) (the next
+    /// batch read ahead and verified while one is applied and the one
+    /// before synced), and once a batch is durable answers the writers
+    /// waiting for it, moves `through` and reports progress while catching
+    /// up. On stopping or a failure, what is in flight is finished first.
+    fn follow(&self, node: &Node, following: Following<L::Follower>, advanced: Box<dyn Fn() + Send + Sync>) {
+        let progress = Mutex::new(CatchUp::new(self.through(), self.start_tail));
+        let durable = |step: Step| {
+            let Step { entries, applied, through } = step;
             self.answer(&entries, applied);
             self.through.store(through, Ordering::Release);
             if !self.caught_up.load(Ordering::Acquire) {
+                let mut progress = progress.lock();
                 progress.report(through);
                 if through >= self.start_tail {
                     self.caught_up.store(true, Ordering::Release);
@@ -317,6 +306,50 @@ impl<L: SharedLog> Replica<L> {
                 }
             }
             advanced();
+        };
+        let mut ahead = following.read_ahead(&self.handle, APPLY_BATCH, READ_AHEAD);
+        let mut stages = node.apply_stages();
+        loop {
+            // Stopping: finish what is in flight, take nothing more.
+            let stopping = self.stopping.load(Ordering::Acquire);
+            if stopping && stages.is_empty() {
+                return;
+            }
+            let ready = if stopping { None } else { ahead.try_next() };
+            let next = match ready {
+                Some(next) => Some(next),
+                None if stopping || !stages.is_empty() => None,
+                None => {
+                    match self.handle.block_on(async { tokio::time::timeout(POLL, ahead.next()).await }) {
+                        Err(_) => continue,
+                        Ok(next) => Some(next),
+                    }
+                }
+            };
+            let turned = match next {
+                None => stages.turn(None, &durable),
+                Some(Ok(batch)) => stages.turn(Some(batch), &durable),
+                Some(Err(e)) => match stages.drain(&durable) {
+                    Err(applying) => Err(applying),
+                    Ok(()) => match e {
+                        NodeError::SharedLog(e @ SharedLogError::Unavailable(_)) => {
+                            tracing::warn!(error = %e, "shared log read failed; retrying");
+                            std::thread::sleep(POLL);
+                            continue;
+                        }
+                        // The log no longer holds what this node needs (it
+                        // was trimmed) or broke its contract: reading on
+                        // would skip entries.
+                        NodeError::SharedLog(e) => return self.give_up(&e, || e.clone().into()),
+                        e => Err(e),
+                    },
+                },
+            };
+            // An entry cannot be applied: every later one waits on it.
+            if let Err(e) = turned {
+                let e = Arc::new(e);
+                return self.give_up(&e, || NodeError::Batch(e.clone()));
+            }
         }
     }
 

@@ -60,6 +60,9 @@ use crate::types::{tx_version, version_position, Address, StreamId};
 /// Entries verified per chunk while earlier chunks are applied.
 const PIPELINE_CHUNK: usize = 256;
 
+/// The verdict on an entry's signature ([`Node::check`]) and its keccak256.
+type Check = (Option<bool>, [u8; 32]);
+
 /// Everything a node operation can fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum NodeError {
@@ -312,7 +315,7 @@ impl Node {
     /// unless these exact bytes — by their keccak256, never by their
     /// sender — are an entry this node verified or signed and wrote.
     /// `None` for bytes that are not a well-formed entry.
-    fn check(&self, entry: &[u8]) -> (Option<bool>, [u8; 32]) {
+    fn check(&self, entry: &[u8]) -> Check {
         let hash = keccak256(entry);
         if self.remembered.lock().contains(&hash) {
             self.counters.skipped.fetch_add(1, Ordering::Relaxed);
@@ -384,19 +387,11 @@ impl Node {
         let mut genuine = Vec::new();
         let applied = {
             let mut core = self.core.lock();
-            let mut apply = |chunk: &[LogEntry], checks: Vec<(Option<bool>, [u8; 32])>| -> Result<()> {
-                for (e, (verified, hash)) in chunk.iter().zip(checks) {
-                    let at = (Some(e.position), Some(e.time_ms));
-                    out.push(self.apply_locked(&mut core, at, &e.bytes, verified)?);
-                    if verified == Some(true) {
-                        genuine.push(hash);
-                    }
-                }
-                Ok(())
+            let mut apply = |chunk: &[LogEntry], checks: Vec<Check>| {
+                self.apply_in_order(&mut core, chunk, checks, &mut out, &mut genuine)
             };
             if entries.len() < 2 * PIPELINE_CHUNK {
-                let checks = verify::par_map(entries, verify::threads(), |e| self.check(&e.bytes));
-                apply(entries, checks)
+                apply(entries, self.checks(entries))
             } else {
                 verify::pipeline(entries, PIPELINE_CHUNK, |e| self.check(&e.bytes), apply)
             }
@@ -404,9 +399,55 @@ impl Node {
         if let Some(last) = out.last() {
             self.store.commit(last.position)?;
         }
-        let mut remembered = self.remembered.lock();
-        genuine.into_iter().for_each(|h| remembered.insert(h));
+        self.remember(genuine);
         applied.map(|()| out)
+    }
+
+    /// [`Node::check`] of every entry, on all cores.
+    fn checks(&self, entries: &[LogEntry]) -> Vec<Check> {
+        verify::par_map(entries, verify::threads(), |e| self.check(&e.bytes))
+    }
+
+    /// Applies `entries`, checked by [`Node::checks`], in order under one
+    /// hold of the apply lock, without waiting for the acknowledgement
+    /// (the caller overlaps that wait with the next batch). Stops at the
+    /// first entry that fails: returns what it applied before it, and the
+    /// error.
+    fn apply_checked(&self, entries: &[LogEntry], checks: Vec<Check>) -> (Vec<Applied>, Option<NodeError>) {
+        let mut out = Vec::with_capacity(entries.len());
+        let mut genuine = Vec::new();
+        let applied = self.apply_in_order(&mut self.core.lock(), entries, checks, &mut out, &mut genuine);
+        self.remember(genuine);
+        (out, applied.err())
+    }
+
+    /// Applies `entries` with their checks under the apply lock, pushing
+    /// each result to `out` and the hashes of the genuine ones to
+    /// `genuine`; stops at the first that fails.
+    fn apply_in_order(
+        &self,
+        core: &mut Core,
+        entries: &[LogEntry],
+        checks: Vec<Check>,
+        out: &mut Vec<Applied>,
+        genuine: &mut Vec<[u8; 32]>,
+    ) -> Result<()> {
+        for (e, (verified, hash)) in entries.iter().zip(checks) {
+            out.push(self.apply_locked(core, (Some(e.position), Some(e.time_ms)), &e.bytes, verified)?);
+            if verified == Some(true) {
+                genuine.push(hash);
+            }
+        }
+        Ok(())
+    }
+
+    /// Remembers the hashes of entries the node verified and wrote, so the
+    /// same bytes are not verified again.
+    fn remember(&self, genuine: Vec<[u8; 32]>) {
+        if !genuine.is_empty() {
+            let mut remembered = self.remembered.lock();
+            genuine.into_iter().for_each(|h| remembered.insert(h));
+        }
     }
 
     /// The next nonce `sender`'s local entries use: above every nonce the

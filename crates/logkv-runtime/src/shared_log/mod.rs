@@ -127,8 +127,10 @@ pub trait SharedLog: Send + Sync + 'static {
     fn identity(&self) -> String;
 }
 
-/// Hands over a log's entries in order, in bounded batches.
-pub trait Follower: Send {
+/// Hands over a log's entries in order, in bounded batches. Owns what it
+/// reads from (`'static`), so it can read ahead on a task of its own
+/// ([`crate::node::follow::Following::read_ahead`]).
+pub trait Follower: Send + 'static {
     /// The next batch of at most `max` entries (at least one), waiting
     /// until there are entries or `through` moves. Cancel-safe: dropping
     /// the future while it waits loses nothing. Fails with
