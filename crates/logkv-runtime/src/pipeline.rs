@@ -5,7 +5,7 @@
 //!
 //! A writer hands over a [`Write`]: the node's own transactions as
 //! *planned* native bodies (nothing encoded yet), or a client's signed
-//! entry. Worker threads take everything queued, and for each signer
+//! entry. The worker thread takes everything queued, and for each signer
 //! build one entry of its planned transactions: blind writes of a key that
 //! a later blind write of the same key in the same entry replaces are
 //! dropped first when the store keeps one version per key (coalescing, on
@@ -16,13 +16,13 @@
 //! Each writer gets its own share of the entry's [`Applied`]: results,
 //! versions and the op answers replies are built from.
 //!
-//! In `always` mode two workers take turns: one signs and applies the
-//! next entry while the other waits for its sync. Otherwise nothing waits
-//! for a sync (the log's flusher syncs in the background, a shared log is
-//! waited for on its own runtime), and one worker builds fewer, larger
-//! entries — fewer signatures — than two racing for the queue. A write
-//! crosses one thread boundary each way: the writer's task to a worker,
-//! the worker's answer back.
+//! One worker: while it syncs, the writes queued meanwhile wait and form
+//! the next entry, so an entry (one signature, one sync) carries every
+//! write that arrived during the previous one. Two workers taking turns
+//! (one applying while the other syncs) split the writers into two
+//! smaller entries per sync and were slower in every mode measured
+//! (docs/benchmarks.md). A write crosses one thread boundary each way: the
+//! writer's task to the worker, the worker's answer back.
 //!
 //! The queue is bounded in bytes ([`PipelineOptions::queue_bytes`]): a
 //! writer waits for room before its write joins the queue, and the room
@@ -40,17 +40,11 @@ use std::thread::{JoinHandle, Thread};
 use parking_lot::{Condvar, Mutex};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
-use logkv_store::Durability;
-
 use crate::codec::native::{self, Body, Op};
 use crate::envelope::{EntryView, Protocol, TxPart};
 use crate::node::{Applied, Node, NodeError, Result};
 use crate::signing::Signer;
 use crate::types::{StreamId, MAX_TXS_PER_ENTRY};
-
-/// Worker threads when a worker waits for each entry's sync: one signs
-/// and applies while another syncs.
-const SYNCING_WORKERS: usize = 2;
 
 /// About how many bytes of transactions one entry of the node's own takes
 /// (a single writer's transactions always go, whatever their size).
@@ -150,7 +144,7 @@ struct Inner {
 /// The commit pipeline of one node.
 pub struct Pipeline {
     inner: Arc<Inner>,
-    workers: Vec<JoinHandle<()>>,
+    worker: Option<JoinHandle<()>>,
 }
 
 impl std::fmt::Debug for Pipeline {
@@ -160,7 +154,7 @@ impl std::fmt::Debug for Pipeline {
 }
 
 impl Pipeline {
-    /// Starts the workers on `node`, appending to `sequencer`'s shared
+    /// Starts the worker on `node`, appending to `sequencer`'s shared
     /// log if there is one, else to the node's own.
     pub fn start(
         node: Arc<Node>,
@@ -176,17 +170,14 @@ impl Pipeline {
             room: Arc::new(Semaphore::new(capacity)),
             capacity,
         });
-        let syncs = inner.sequencer.is_none() && inner.node.store().log().durability() == Durability::Always;
-        let workers = (0..if syncs { SYNCING_WORKERS } else { 1 })
-            .map(|i| {
-                let inner = inner.clone();
-                std::thread::Builder::new()
-                    .name(format!("logkv-commit-{i}"))
-                    .spawn(move || inner.work())
-                    .expect("spawn a commit worker")
-            })
-            .collect();
-        Pipeline { inner, workers }
+        let worker = {
+            let inner = inner.clone();
+            std::thread::Builder::new()
+                .name("logkv-commit".into())
+                .spawn(move || inner.work())
+                .expect("spawn the commit worker")
+        };
+        Pipeline { inner, worker: Some(worker) }
     }
 
     /// The node written to.
@@ -211,7 +202,7 @@ impl Pipeline {
             q.jobs.push_back(Job { write, answer, _room: room });
         }
         self.inner.queued.notify_one();
-        answered.await.expect("a worker answers every write")
+        answered.await.expect("the worker answers every write")
     }
 
     /// [`Pipeline::write`] for a caller outside any async runtime (the
@@ -225,11 +216,11 @@ impl Pipeline {
         self.inner.capacity - self.inner.room.available_permits()
     }
 
-    /// Stops the workers once the queue is empty, releasing the node.
+    /// Stops the worker once the queue is empty, releasing the node.
     pub fn close(mut self) {
         self.inner.queue.lock().closed = true;
         self.inner.queued.notify_all();
-        for w in self.workers.drain(..) {
+        if let Some(w) = self.worker.take() {
             let _ = w.join();
         }
     }
@@ -243,7 +234,7 @@ impl Drop for Pipeline {
 }
 
 impl Inner {
-    /// A worker: takes every queued write, commits them, repeats until
+    /// The worker: takes every queued write, commits them, repeats until
     /// the pipeline closes and its queue is empty.
     fn work(&self) {
         loop {
