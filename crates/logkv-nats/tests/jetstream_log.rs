@@ -111,7 +111,7 @@ impl Writer {
             .map(|(stream, key, value)| native::BodyWrite {
                 stream: *stream,
                 key: key.to_vec(),
-                op: native::Op::Put(value.to_vec()),
+                op: native::Op::Put(value.to_vec().into()),
             })
             .collect();
         let body = native::Body { version: u64::MAX, writes, ..native::Body::default() };

@@ -192,15 +192,16 @@ impl EnvelopeError {
     }
 }
 
-/// An entry to sign: one sender's transactions.
+/// An entry to sign: one sender's transactions, already encoded
+/// ([`TxPart`]) or written into the entry as it is encoded (any [`TxWrite`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Entry {
+pub struct Entry<T = TxPart> {
     /// The account that signs the entry.
     pub sender: Address,
     /// Anti-replay nonce chosen by the sender (see [`crate::nonce`]).
     pub nonce: u64,
     /// The transactions, in order; the index of each is part of its version.
-    pub txs: Vec<TxPart>,
+    pub txs: Vec<T>,
 }
 
 /// One transaction of an entry.
@@ -216,7 +217,40 @@ pub struct TxPart {
     pub body: Vec<u8>,
 }
 
-impl Entry {
+/// A transaction as the entry encoder writes it: codec, tags, the body's
+/// length and then the body, written straight into the entry's bytes — so a
+/// planned body (`codec::native::CompactTx`) need not be encoded apart and
+/// copied in.
+pub trait TxWrite {
+    /// The codec byte.
+    fn codec(&self) -> u8;
+    /// The streams the transaction writes or controls (a set, as [`TxPart::tags`]).
+    fn tags(&self) -> &[StreamId];
+    /// How many bytes [`TxWrite::write_body`] writes.
+    fn body_len(&self) -> usize;
+    /// Appends the body's bytes to `out`.
+    fn write_body(&self, out: &mut Vec<u8>);
+}
+
+impl TxWrite for TxPart {
+    fn codec(&self) -> u8 {
+        self.codec
+    }
+
+    fn tags(&self) -> &[StreamId] {
+        &self.tags
+    }
+
+    fn body_len(&self) -> usize {
+        self.body.len()
+    }
+
+    fn write_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.body);
+    }
+}
+
+impl<T: TxWrite> Entry<T> {
     /// The entry's bytes in protocol 1, signed by `signer` (who must be the
     /// sender): what external clients write.
     pub fn encode_signed(&self, signer: &Signer) -> Result<Vec<u8>, EnvelopeError> {
@@ -241,7 +275,7 @@ impl Entry {
             return Err(EnvelopeError::TooManyTxs { count: self.txs.len(), limit: MAX_TXS_PER_ENTRY });
         }
         let tx_tags: Vec<BTreeSet<StreamId>> =
-            self.txs.iter().map(|tx| tx.tags.iter().copied().collect()).collect();
+            self.txs.iter().map(|tx| tx.tags().iter().copied().collect()).collect();
         let entry_tags: Vec<StreamId> =
             tx_tags.iter().flatten().copied().collect::<BTreeSet<_>>().into_iter().collect();
         for count in tx_tags.iter().map(BTreeSet::len).chain([entry_tags.len()]) {
@@ -258,7 +292,7 @@ impl Entry {
                 .txs
                 .iter()
                 .zip(&tx_tags)
-                .map(|(tx, t)| 1 + tag_bytes(t.len()) + 5 + tx.body.len())
+                .map(|(tx, t)| 1 + tag_bytes(t.len()) + 5 + tx.body_len())
                 .sum::<usize>();
 
         let mut out = Vec::with_capacity(capacity);
@@ -270,13 +304,16 @@ impl Entry {
         entry_tags.iter().for_each(|t| out.extend_from_slice(&t.0));
         protocol.put_count(&mut out, self.txs.len());
         for (i, (tx, tags)) in self.txs.iter().zip(&tx_tags).enumerate() {
-            out.push(tx.codec);
+            out.push(tx.codec());
             protocol.put_tx_tags(&mut out, &entry_tags, tags);
-            if u32::try_from(tx.body.len()).is_err() {
-                return Err(EnvelopeError::BodyTooLarge { tx: i, len: tx.body.len() });
+            let len = tx.body_len();
+            if u32::try_from(len).is_err() {
+                return Err(EnvelopeError::BodyTooLarge { tx: i, len });
             }
-            protocol.put_count(&mut out, tx.body.len());
-            out.extend_from_slice(&tx.body);
+            protocol.put_count(&mut out, len);
+            let start = out.len();
+            tx.write_body(&mut out);
+            debug_assert_eq!(out.len() - start, len, "a body wrote other than its length");
         }
         Ok(out)
     }

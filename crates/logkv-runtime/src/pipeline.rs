@@ -41,7 +41,7 @@ use parking_lot::{Condvar, Mutex};
 use tokio::sync::{oneshot, OwnedSemaphorePermit, Semaphore};
 
 use crate::codec::native::{self, Body, Op};
-use crate::envelope::{EntryView, Protocol, TxPart};
+use crate::envelope::{EntryView, Protocol};
 use crate::node::{Applied, Node, NodeError, Result};
 use crate::signing::Signer;
 use crate::types::{StreamId, MAX_TXS_PER_ENTRY};
@@ -285,9 +285,9 @@ impl Inner {
     fn commit_local(&self, signer: Signer, jobs: Vec<Job>) {
         let (txs, shares) = gather(jobs, self.node.store().coalesces());
         let protocol = if txs.iter().any(uses_get) { Protocol::V3 } else { Protocol::V2 };
-        let parts: Vec<TxPart> = txs.iter().map(|body| native::compact_tx(body, body.tags())).collect();
-        drop(txs);
+        let parts: Vec<_> = txs.iter().map(|body| native::CompactTx::new(body, body.tags())).collect();
         let signed = self.node.sign_entry(&signer, parts, protocol);
+        drop(txs);
         match (&self.sequencer, signed) {
             (_, Err(e)) => answer(shares, Err(e)),
             (None, Ok((entry, hash))) => answer(shares, self.node.commit_own(&entry, hash)),
@@ -494,7 +494,7 @@ mod tests {
     }
 
     fn set(key: &[u8], v: u8) -> Vec<Body> {
-        body(Some(Op::Put(vec![v])), key, false)
+        body(Some(Op::Put(vec![v].into())), key, false)
     }
 
     #[test]

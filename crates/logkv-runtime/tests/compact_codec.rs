@@ -104,10 +104,10 @@ fn the_layout_is_the_one_format_md_documents() {
         check_reads_only: true,
         reads: vec![Read { stream: t, key: b"r".to_vec() }],
         writes: vec![
-            BodyWrite { stream: s, key: b"a".to_vec(), op: Op::Put(b"xy".to_vec()) },
+            BodyWrite { stream: s, key: b"a".to_vec(), op: Op::Put(b"xy".to_vec().into()) },
             BodyWrite { stream: s, key: b"b".to_vec(), op: Op::Delete },
             BodyWrite { stream: s, key: b"c".to_vec(), op: Op::Increment(-2) },
-            BodyWrite { stream: s, key: b"d".to_vec(), op: Op::Append(vec![b'z'; 200]) },
+            BodyWrite { stream: s, key: b"d".to_vec(), op: Op::Append(vec![b'z'; 200].into()) },
         ],
         controls: vec![Control {
             op: ControlOp::GrantWriteRole,
@@ -151,9 +151,9 @@ fn values_are_contiguous_raw_bytes_referenced_in_place() {
     let s = sid(1);
     let body = Body {
         writes: vec![
-            BodyWrite { stream: s, key: b"a".to_vec(), op: Op::Put(b"one".to_vec()) },
+            BodyWrite { stream: s, key: b"a".to_vec(), op: Op::Put(b"one".to_vec().into()) },
             BodyWrite { stream: s, key: b"b".to_vec(), op: Op::Delete },
-            BodyWrite { stream: s, key: b"c".to_vec(), op: Op::Append(b"two".to_vec()) },
+            BodyWrite { stream: s, key: b"c".to_vec(), op: Op::Append(b"two".to_vec().into()) },
         ],
         ..Body::default()
     };
@@ -200,7 +200,7 @@ fn non_minimal_varints_are_refused_in_every_field() {
     let body = Body {
         version: 5,
         reads: vec![Read { stream: s, key: b"r".to_vec() }],
-        writes: vec![BodyWrite { stream: s, key: b"w".to_vec(), op: Op::Put(b"v".to_vec()) }],
+        writes: vec![BodyWrite { stream: s, key: b"w".to_vec(), op: Op::Put(b"v".to_vec().into()) }],
         ..Body::default()
     };
     let bytes = native::encode_compact(&body, &[s]);
@@ -240,7 +240,7 @@ fn counts_above_the_limit_are_list_too_long_and_lengths_above_theirs_invalid() {
 fn codec_1_ignores_the_tags_and_codec_2_needs_them() {
     let s = sid(1);
     let body = Body {
-        writes: vec![BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"v".to_vec()) }],
+        writes: vec![BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"v".to_vec().into()) }],
         ..Body::default()
     };
     let fixed = native::encode(&body);
@@ -258,7 +258,7 @@ fn a_set_of_a_16_byte_key_and_a_100_byte_value_takes_125_bytes() {
         version: u64::MAX,
         check_reads_only: true,
         reads: vec![],
-        writes: vec![BodyWrite { stream: s, key: vec![b'k'; 16], op: Op::Put(vec![b'v'; 100]) }],
+        writes: vec![BodyWrite { stream: s, key: vec![b'k'; 16], op: Op::Put(vec![b'v'; 100].into()) }],
         controls: vec![],
     };
     let tx = native::compact_tx(&body, body.tags());
@@ -268,4 +268,25 @@ fn a_set_of_a_16_byte_key_and_a_100_byte_value_takes_125_bytes() {
     // value 100, control count 1.
     assert_eq!(tx.body.len(), 125);
     assert_eq!(native::encode(&body).len(), 177, "codec 1, for comparison");
+}
+
+proptest! {
+    /// The pipeline writes planned bodies straight into the entry
+    /// (`CompactTx`); the entry must be byte for byte the one built from
+    /// bodies encoded on their own.
+    #[test]
+    fn a_body_written_into_its_entry_is_the_body_encoded_apart(bodies in proptest::collection::vec(native_body(), 1..4)) {
+        use logkv_runtime::envelope::{Entry, Protocol, TxPart};
+        let sender = Address([7; 20]);
+        let planned: Vec<_> = bodies.iter().map(|b| native::CompactTx::new(b, b.tags())).collect();
+        let apart: Vec<_> = bodies
+            .iter()
+            .map(|b| {
+                let tags: Vec<StreamId> = b.tags().into_iter().collect::<BTreeSet<_>>().into_iter().collect();
+                TxPart { codec: NATIVE_COMPACT, body: native::encode_compact(b, &tags), tags }
+            })
+            .collect();
+        let written = Entry { sender, nonce: 9, txs: planned }.encode_unsigned(Protocol::V2);
+        prop_assert_eq!(written, Entry { sender, nonce: 9, txs: apart }.encode_unsigned(Protocol::V2));
+    }
 }

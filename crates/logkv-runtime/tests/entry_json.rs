@@ -63,7 +63,7 @@ fn a_node_written_entry_shows_its_native_ops_by_name() {
         check_reads_only: true,
         reads: vec![],
         writes: vec![
-            BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"xyz".to_vec()) },
+            BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"xyz".to_vec().into()) },
             BodyWrite { stream: s, key: b"n".to_vec(), op: Op::Increment(-2) },
             BodyWrite { stream: s, key: b"d".to_vec(), op: Op::DeleteIfPresent },
         ],
@@ -117,7 +117,7 @@ fn bad_documents_are_refused_saying_where() {
     let s = StreamId([1; 32]);
     let body = Body {
         version: 1,
-        writes: vec![BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"v".to_vec()) }],
+        writes: vec![BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"v".to_vec().into()) }],
         ..Body::default()
     };
     let good = doc(&signed(Protocol::V2, vec![native::compact_tx(&body, [s])]));

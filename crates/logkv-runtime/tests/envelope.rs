@@ -130,7 +130,7 @@ fn more_transactions_than_a_version_can_number_are_refused() {
         Err(EnvelopeError::TooManyTxs { count: MAX_TXS_PER_ENTRY + 1, limit: MAX_TXS_PER_ENTRY })
     );
     // The parser refuses the count before reading any transaction.
-    let mut bytes = Entry { sender: signer().address(), nonce: 0, txs: vec![] }
+    let mut bytes = Entry { sender: signer().address(), nonce: 0, txs: Vec::<TxPart>::new() }
         .encode_signed(&signer())
         .expect("encodes");
     bytes[38..42].copy_from_slice(&(MAX_TXS_PER_ENTRY as u32 + 1).to_be_bytes());
@@ -515,7 +515,7 @@ fn a_set_in_a_protocol_2_entry_costs_129_bytes_instead_of_218() {
         version: u64::MAX,
         check_reads_only: true,
         reads: vec![],
-        writes: vec![BodyWrite { stream, key: vec![key; 16], op: Op::Put(vec![b'v'; 100]) }],
+        writes: vec![BodyWrite { stream, key: vec![key; 16], op: Op::Put(vec![b'v'; 100].into()) }],
         controls: vec![],
     };
     let fixed = |key| TxPart {

@@ -150,7 +150,7 @@ fn the_js_built_codec_2_set_is_what_the_rust_encoder_writes() {
             version: u64::MAX,
             check_reads_only: true,
             reads: vec![],
-            writes: vec![BodyWrite { stream, key: vec![b'k'; 16], op: Op::Put(vec![b'v'; 100]) }],
+            writes: vec![BodyWrite { stream, key: vec![b'k'; 16], op: Op::Put(vec![b'v'; 100].into()) }],
             controls: vec![],
         };
         assert_eq!(native::compact_tx(&set, [stream]).body, bytes(&tx["body"]));

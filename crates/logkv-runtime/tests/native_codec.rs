@@ -99,12 +99,12 @@ fn the_layout_is_the_one_format_md_documents() {
         check_reads_only: true,
         reads: vec![Read { stream: S, key: b"r".to_vec() }],
         writes: vec![
-            write(b"a", Op::Put(b"xy".to_vec())),
+            write(b"a", Op::Put(b"xy".to_vec().into())),
             write(b"b", Op::Delete),
             write(b"c", Op::Increment(-2)),
-            write(b"d", Op::Append(b"z".to_vec())),
-            write(b"e", Op::PutIfAbsent(vec![])),
-            write(b"f", Op::PutIfPresent(b"q".to_vec())),
+            write(b"d", Op::Append(b"z".to_vec().into())),
+            write(b"e", Op::PutIfAbsent(vec![].into())),
+            write(b"f", Op::PutIfPresent(b"q".to_vec().into())),
         ],
         controls: vec![Control {
             op: ControlOp::GrantWriteRole,
@@ -137,9 +137,9 @@ fn the_layout_is_the_one_format_md_documents() {
 fn values_are_referenced_in_place_and_an_empty_put_is_a_value() {
     let body = Body {
         writes: vec![
-            write(b"a", Op::Put(vec![])),
+            write(b"a", Op::Put(vec![].into())),
             write(b"b", Op::Delete),
-            write(b"c", Op::Append(b"xyz".to_vec())),
+            write(b"c", Op::Append(b"xyz".to_vec().into())),
         ],
         ..Body::default()
     };
@@ -178,10 +178,12 @@ fn every_byte_that_is_no_write_op_fails_the_writes_only() {
 
 #[test]
 fn a_value_len_above_max_is_invalid_and_max_decodes() {
-    let body = Body { writes: vec![write(b"k", Op::Append(vec![1; MAX_VALUE_BYTES]))], ..Body::default() };
+    let body =
+        Body { writes: vec![write(b"k", Op::Append(vec![1; MAX_VALUE_BYTES].into()))], ..Body::default() };
     assert_eq!(native::decode_body(&native::encode(&body)), Ok(body));
 
-    let body = Body { writes: vec![write(b"k", Op::Put(vec![1; MAX_VALUE_BYTES + 1]))], ..Body::default() };
+    let body =
+        Body { writes: vec![write(b"k", Op::Put(vec![1; MAX_VALUE_BYTES + 1].into()))], ..Body::default() };
     assert!(body.check().is_err());
     let d = Native.decode(&native::encode(&body), &[]).unwrap();
     assert!(d.reads.is_ok() && is_invalid(&d.writes));
@@ -189,8 +191,10 @@ fn a_value_len_above_max_is_invalid_and_max_decodes() {
 
 #[test]
 fn a_value_len_that_runs_past_the_body_is_invalid() {
-    let mut bytes =
-        native::encode(&Body { writes: vec![write(b"k", Op::Put(b"abc".to_vec()))], ..Body::default() });
+    let mut bytes = native::encode(&Body {
+        writes: vec![write(b"k", Op::Put(b"abc".to_vec().into()))],
+        ..Body::default()
+    });
     let len_at = 9 + 4 + 4 + 1 + 32 + 3 + 1;
     bytes[len_at..len_at + 4].copy_from_slice(&8u32.to_be_bytes()); // 3 value bytes + 4 of the controls count remain
     let d = Native.decode(&bytes, &[]).unwrap();

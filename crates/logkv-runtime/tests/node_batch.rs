@@ -78,7 +78,7 @@ fn the_node_signs_protocol_2_and_serves_compact_values_from_inside_its_entries()
     let set = |key: &[u8], value: &[u8]| {
         let body = Body {
             version: u64::MAX,
-            writes: vec![nwrite(s, key, Op::Put(value.to_vec()))],
+            writes: vec![nwrite(s, key, Op::Put(value.to_vec().into()))],
             ..Body::default()
         };
         native::compact_tx(&body, [s])

@@ -58,7 +58,7 @@ fn tx(version: u64, reads: &[&[u8]], ops: Vec<(Vec<u8>, Op)>) -> TxPart {
 }
 
 fn put(key: &[u8], value: &[u8]) -> (Vec<u8>, Op) {
-    (key.to_vec(), Op::Put(value.to_vec()))
+    (key.to_vec(), Op::Put(value.to_vec().into()))
 }
 
 /// Appends one entry of `me` holding `txs`; its results.
@@ -179,7 +179,7 @@ fn two_nodes_judge_checks_against_the_horizon_alike() {
     for _ in 0..3 {
         let elsewhere = native_tx(&native::Body {
             version: u64::MAX,
-            writes: vec![nwrite(t, b"x", Op::Put(b"1".to_vec()))],
+            writes: vec![nwrite(t, b"x", Op::Put(b"1".to_vec().into()))],
             ..native::Body::default()
         });
         a.submit(&entry(vec![elsewhere])).unwrap();

@@ -66,7 +66,7 @@ fn concurrent_writers_share_signed_entries_and_each_sees_its_own_result() {
                         (0..PER_THREAD)
                             .map(|i| {
                                 let key = format!("k{t}-{i}").into_bytes();
-                                let txs = vec![body(s, vec![(&key, Op::Put(key.clone()))])];
+                                let txs = vec![body(s, vec![(&key, Op::Put(key.clone().into()))])];
                                 let a = pipeline
                                     .write_blocking(Write::Local { signer: me.clone(), txs })
                                     .unwrap();
@@ -109,7 +109,7 @@ fn concurrent_writers_share_signed_entries_and_each_sees_its_own_result() {
         for (key, version, _) in results.iter().flatten() {
             assert_eq!(pipeline.node().get(&s, key, None).unwrap(), Some((key.clone(), *version)));
         }
-        let txs = vec![body(s, vec![(b"after", Op::Put(b"x".to_vec()))])];
+        let txs = vec![body(s, vec![(b"after", Op::Put(b"x".to_vec().into()))])];
         let a = pipeline.write_blocking(Write::Local { signer: me.clone(), txs }).unwrap();
         assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]), "a fresh nonce");
         close(pipeline);
@@ -123,11 +123,17 @@ fn a_writer_gets_consecutive_versions_its_results_and_what_each_op_found() {
         Pipeline::start(open_in(Arc::new(fs), Path::new("/n"), Durability::Always), None, Default::default());
     let (me, s) = (signer(4), stream(7));
     let write = |txs| pipeline.write_blocking(Write::Local { signer: me.clone(), txs }).unwrap();
-    write(vec![body(s, vec![(b"a", Op::Put(b"1".to_vec())), (b"n", Op::Put(b"x".to_vec()))])]);
+    write(vec![body(s, vec![(b"a", Op::Put(b"1".to_vec().into())), (b"n", Op::Put(b"x".to_vec().into()))])]);
     let a = write(vec![
-        body(s, vec![(b"a", Op::Get), (b"a", Op::Put(b"2".to_vec())), (b"a", Op::Get)]),
-        body(s, vec![(b"b", Op::PutIfAbsent(b"3".to_vec())), (b"b", Op::PutIfAbsent(b"4".to_vec()))]),
-        body(s, vec![(b"a", Op::Append(b"xy".to_vec())), (b"c", Op::Increment(-5))]),
+        body(s, vec![(b"a", Op::Get), (b"a", Op::Put(b"2".to_vec().into())), (b"a", Op::Get)]),
+        body(
+            s,
+            vec![
+                (b"b", Op::PutIfAbsent(b"3".to_vec().into())),
+                (b"b", Op::PutIfAbsent(b"4".to_vec().into())),
+            ],
+        ),
+        body(s, vec![(b"a", Op::Append(b"xy".to_vec().into())), (b"c", Op::Increment(-5))]),
         body(s, vec![(b"a", Op::DeleteIfPresent), (b"zz", Op::DeleteIfPresent)]),
         body(s, vec![(b"n", Op::Increment(1))]),
     ]);
@@ -166,7 +172,7 @@ fn a_get_op_in_a_protocol_2_entry_is_a_parse_error_as_it_was_before_the_op_exist
     let node = open_in(Arc::new(SimFs::new()), Path::new("/n"), Durability::None);
     let (me, s) = (signer(4), stream(7));
     let tx = |b: &Body| native::compact_tx(b, [s]);
-    let get = body(s, vec![(b"a", Op::Put(b"1".to_vec())), (b"a", Op::Get)]);
+    let get = body(s, vec![(b"a", Op::Put(b"1".to_vec().into())), (b"a", Op::Get)]);
     let old = Entry { sender: me.address(), nonce: 1, txs: vec![tx(&get)] }
         .encode_signed_as(Protocol::V2, &me)
         .unwrap();
@@ -202,7 +208,7 @@ fn blind_writes_of_one_key_coalesce_into_the_last_when_the_store_keeps_one_versi
             let (pipeline, me) = (&pipeline, &me);
             sc.spawn(move || {
                 for i in 0..EACH {
-                    let txs = vec![body(s, vec![(b"hot", Op::Put(format!("{t}-{i}").into_bytes()))])];
+                    let txs = vec![body(s, vec![(b"hot", Op::Put(format!("{t}-{i}").into_bytes().into()))])];
                     let a = pipeline.write_blocking(Write::Local { signer: me.clone(), txs }).unwrap();
                     assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]));
                 }
@@ -239,7 +245,7 @@ fn writers_wait_for_room_and_the_queue_never_holds_more_than_its_bound() {
                 sc.spawn(move || {
                     for i in 0..50u32 {
                         let key = format!("{t}-{i}").into_bytes();
-                        let txs = vec![body(s, vec![(&key, Op::Put(vec![t; 4_000]))])];
+                        let txs = vec![body(s, vec![(&key, Op::Put(vec![t; 4_000].into()))])];
                         pipeline.write_blocking(Write::Local { signer: me.clone(), txs }).unwrap();
                     }
                 })

@@ -214,7 +214,7 @@ fn a_transaction_that_read_further_back_than_the_horizon_is_version_too_old() {
         version: at_1,
         check_reads_only: true,
         reads: vec![],
-        writes: vec![nwrite(S, b"a", Op::Put(b"4".to_vec()))],
+        writes: vec![nwrite(S, b"a", Op::Put(b"4".to_vec().into()))],
         controls: vec![],
     };
     assert_eq!(node.run(&alice, native_tx(&watch)), "VersionTooOld");
@@ -880,10 +880,13 @@ fn native_increments_sum_in_log_order() {
 #[test]
 fn native_append_appends_to_the_current_value() {
     let (mut node, alice) = owned_by_alice();
-    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"s", Op::Append(b"ab".to_vec()))])), COMMIT);
-    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"s", Op::Append(b"cd".to_vec()))])), COMMIT);
+    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"s", Op::Append(b"ab".to_vec().into()))])), COMMIT);
+    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"s", Op::Append(b"cd".to_vec().into()))])), COMMIT);
     assert_eq!(latest(&node, S, b"s"), Some(b"abcd".to_vec()));
-    let tx = ops(vec![nwrite(S, b"s", Op::Put(b"xy".to_vec())), nwrite(S, b"s", Op::Append(b"!".to_vec()))]);
+    let tx = ops(vec![
+        nwrite(S, b"s", Op::Put(b"xy".to_vec().into())),
+        nwrite(S, b"s", Op::Append(b"!".to_vec().into())),
+    ]);
     assert_eq!(node.run(&alice, tx), COMMIT);
     assert_eq!(latest(&node, S, b"s"), Some(b"xy!".to_vec()));
 }
@@ -891,17 +894,17 @@ fn native_append_appends_to_the_current_value() {
 #[test]
 fn native_put_if_absent_and_put_if_present_follow_the_live_value() {
     let (mut node, alice) = owned_by_alice();
-    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfPresent(b"no".to_vec()))])), COMMIT);
+    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfPresent(b"no".to_vec().into()))])), COMMIT);
     assert_eq!(latest(&node, S, b"p"), None);
     assert_eq!(node.state.version_at(&S, b"p", u64::MAX), 0, "an op that changes nothing writes nothing");
-    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfAbsent(b"1".to_vec()))])), COMMIT);
+    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfAbsent(b"1".to_vec().into()))])), COMMIT);
     let set = node.version(0);
-    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfAbsent(b"2".to_vec()))])), COMMIT);
+    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfAbsent(b"2".to_vec().into()))])), COMMIT);
     assert_eq!(node.state.get_at(&S, b"p", u64::MAX), Some((set, &b"1"[..])));
-    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfPresent(b"3".to_vec()))])), COMMIT);
+    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfPresent(b"3".to_vec().into()))])), COMMIT);
     assert_eq!(latest(&node, S, b"p"), Some(b"3".to_vec()));
     node.run(&alice, ops(vec![nwrite(S, b"p", Op::Delete)]));
-    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfAbsent(b"4".to_vec()))])), COMMIT);
+    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"p", Op::PutIfAbsent(b"4".to_vec().into()))])), COMMIT);
     assert_eq!(latest(&node, S, b"p"), Some(b"4".to_vec()), "a deleted key is absent");
 }
 
@@ -912,14 +915,14 @@ fn native_increment_of_a_non_integer_fails_and_applies_nothing() {
     node.run(
         &alice,
         ops(vec![
-            nwrite(S, b"s", Op::Put(b"abc".to_vec())),
-            nwrite(S, b"max", Op::Put(i64::MAX.to_string().into_bytes())),
+            nwrite(S, b"s", Op::Put(b"abc".to_vec().into())),
+            nwrite(S, b"max", Op::Put(i64::MAX.to_string().into_bytes().into())),
         ]),
     );
     let before = node.state.digest();
     let body = native::Body {
         version: u64::MAX,
-        writes: vec![nwrite(S, b"other", Op::Put(b"z".to_vec())), nwrite(S, b"s", Op::Increment(1))],
+        writes: vec![nwrite(S, b"other", Op::Put(b"z".to_vec().into())), nwrite(S, b"s", Op::Increment(1))],
         controls: vec![control(GrantWriteRole, S, None, Some(addr(&bob)))],
         ..native::Body::default()
     };
@@ -938,7 +941,7 @@ fn native_increment_of_a_non_integer_fails_and_applies_nothing() {
 #[test]
 fn a_native_empty_value_is_a_value_and_delete_is_explicit() {
     let (mut node, alice) = owned_by_alice();
-    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"e", Op::Put(vec![]))])), COMMIT);
+    assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"e", Op::Put(vec![].into()))])), COMMIT);
     assert_eq!(latest(&node, S, b"e"), Some(vec![]));
     assert!(keys_at(&node, S, u64::MAX, None, false).contains(&b"e".to_vec()));
     assert_eq!(node.run(&alice, ops(vec![nwrite(S, b"e", Op::Delete)])), COMMIT);
@@ -949,10 +952,10 @@ fn a_native_empty_value_is_a_value_and_delete_is_explicit() {
 #[test]
 fn check_reads_only_ignores_write_set_conflicts_but_not_read_set_ones() {
     let (mut node, alice) = owned_by_alice();
-    node.run(&alice, ops(vec![nwrite(S, b"a", Op::Put(b"1".to_vec()))]));
+    node.run(&alice, ops(vec![nwrite(S, b"a", Op::Put(b"1".to_vec().into()))]));
     let v1 = node.version(0);
-    node.run(&alice, ops(vec![nwrite(S, b"a", Op::Put(b"2".to_vec()))]));
-    let put3 = || vec![nwrite(S, b"a", Op::Put(b"3".to_vec()))];
+    node.run(&alice, ops(vec![nwrite(S, b"a", Op::Put(b"2".to_vec().into()))]));
+    let put3 = || vec![nwrite(S, b"a", Op::Put(b"3".to_vec().into()))];
     assert_eq!(node.run(&alice, native(v1, false, vec![], put3())), "VersionConfliction");
     assert_eq!(node.run(&alice, native(v1, true, vec![read(S, b"a")], put3())), "VersionConfliction");
     assert_eq!(latest(&node, S, b"a"), Some(b"2".to_vec()));

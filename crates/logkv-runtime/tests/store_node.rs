@@ -150,12 +150,12 @@ fn build_tx(g: &TxGen, position: u64, accounts: &[Address]) -> TxPart {
             .iter()
             .map(|(s, k, w)| {
                 let op = match w {
-                    WriteGen::Put(v) => native::Op::Put(value(*v)),
+                    WriteGen::Put(v) => native::Op::Put(value(*v).into()),
                     WriteGen::Delete => native::Op::Delete,
                     WriteGen::Incr(n) => native::Op::Increment(*n),
-                    WriteGen::Append(v) => native::Op::Append(value(*v)),
-                    WriteGen::IfAbsent(v) => native::Op::PutIfAbsent(value(*v)),
-                    WriteGen::IfPresent(v) => native::Op::PutIfPresent(value(*v)),
+                    WriteGen::Append(v) => native::Op::Append(value(*v).into()),
+                    WriteGen::IfAbsent(v) => native::Op::PutIfAbsent(value(*v).into()),
+                    WriteGen::IfPresent(v) => native::Op::PutIfPresent(value(*v).into()),
                 };
                 nwrite(stream(STREAMS[*s]), KEYS[*k], op)
             })

@@ -23,7 +23,7 @@ fn put(key: &str, value: &str) -> Vec<TxPart> {
     let write = native::BodyWrite {
         stream: StreamId([1; 32]),
         key: key.as_bytes().to_vec(),
-        op: native::Op::Put(value.as_bytes().to_vec()),
+        op: native::Op::Put(value.as_bytes().to_vec().into()),
     };
     let body = native::Body { version: u64::MAX, writes: vec![write], ..native::Body::default() };
     vec![TxPart { codec: NATIVE, tags: body.tags(), body: native::encode(&body) }]

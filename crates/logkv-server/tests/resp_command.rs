@@ -1,13 +1,13 @@
 //! Request arguments become typed commands, with Redis's arity, option,
 //! integer and unknown-command errors.
 
-use logkv_server::resp::command::{parse, Command, CommandQuery, Credentials, SetCondition};
+use logkv_server::resp::command::{parse, Bytes, Command, CommandQuery, Credentials, SetCondition};
 use logkv_server::resp::reply::Protocol;
 use logkv_server::resp::CommandError;
 use proptest::strategy::Strategy;
 
-fn args(line: &str) -> Vec<Vec<u8>> {
-    line.split_whitespace().map(|a| a.as_bytes().to_vec()).collect()
+fn args(line: &str) -> Vec<Bytes> {
+    line.split_whitespace().map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
 }
 
 fn cmd(line: &str) -> Command {
@@ -18,8 +18,8 @@ fn err(line: &str) -> String {
     parse(&args(line)).unwrap_err().to_string()
 }
 
-fn b(s: &str) -> Vec<u8> {
-    s.as_bytes().to_vec()
+fn b(s: &str) -> Bytes {
+    Bytes::copy_from_slice(s.as_bytes())
 }
 
 #[test]
@@ -43,7 +43,7 @@ fn unknown_command_quotes_its_first_args_like_redis() {
 
 #[test]
 fn unknown_command_text_is_bounded_and_single_line() {
-    let long = vec![b'x'; 300];
+    let long = Bytes::from(vec![b'x'; 300]);
     let text = parse(&[long.clone(), long.clone(), long]).unwrap_err().to_string();
     let expected = format!(
         "ERR unknown command '{}', with args beginning with: '{}' ",
@@ -292,6 +292,6 @@ proptest::proptest! {
     ) {
         let mut request = vec![name.as_bytes().to_vec()];
         request.extend(rest);
-        let _ = parse(&request);
+        let _ = parse(&request.into_iter().map(Bytes::from).collect::<Vec<_>>());
     }
 }

@@ -229,3 +229,23 @@ proptest! {
         prop_assert_eq!(used, buf.len());
     }
 }
+
+#[test]
+fn take_splits_whole_requests_off_the_buffer_as_slices_of_it() {
+    let mut input =
+        bytes::BytesMut::from(&b"*3\r\n$3\r\nSET\r\n$1\r\nk\r\n$5\r\nvalue\r\n*1\r\n$4\r\nPI"[..]);
+    let (start, end) = (input.as_ptr() as usize, input.as_ptr() as usize + input.len());
+    let mut parser = Parser::new(Limits::default());
+    let request = parser.take(&mut input).unwrap().unwrap();
+    assert_eq!(request.args, vec![b"SET".to_vec(), b"k".to_vec(), b"value".to_vec()]);
+    for arg in &request.args {
+        let at = arg.as_ptr() as usize;
+        assert!(at >= start && at + arg.len() <= end, "an argument was copied out of the buffer");
+    }
+    assert_eq!(&input[..], b"*1\r\n$4\r\nPI", "only the whole request is taken");
+    assert_eq!(parser.take(&mut input).unwrap(), None);
+    input.extend_from_slice(b"NG\r\nGET  k\r\n");
+    assert_eq!(parser.take(&mut input).unwrap().unwrap().args, vec![b"PING".to_vec()]);
+    assert_eq!(parser.take(&mut input).unwrap().unwrap().args, vec![b"GET".to_vec(), b"k".to_vec()]);
+    assert!(input.is_empty());
+}

@@ -243,7 +243,7 @@ pub fn run(global: &GlobalArgs, command: StoreCommand) -> Result<Outcome, CliErr
             // The value is read after opening, so a slow stdin holds the lock
             // rather than racing another writer.
             let value = read_value(value, file, target.max_value_bytes())?;
-            let version = write(&target, &signer, stream, key, native::Op::Put(value), None)?;
+            let version = write(&target, &signer, stream, key, native::Op::Put(value.into()), None)?;
             writeln!(out, "{version}").map_err(CliError::Output)?;
             Outcome::Ok
         }

@@ -221,7 +221,7 @@ fn tx_submit_applies_an_entry_signed_elsewhere_and_a_replay_does_not_commit() {
             writes: vec![native::BodyWrite {
                 stream,
                 key: key.to_vec(),
-                op: native::Op::Put(value.to_vec()),
+                op: native::Op::Put(value.to_vec().into()),
             }],
             controls: Vec::new(),
         };
@@ -359,7 +359,11 @@ fn every_client_command_round_trips_through_a_running_server() {
         version: u64::MAX,
         check_reads_only: false,
         reads: Vec::new(),
-        writes: vec![native::BodyWrite { stream, key: b"t".to_vec(), op: native::Op::Put(b"tx".to_vec()) }],
+        writes: vec![native::BodyWrite {
+            stream,
+            key: b"t".to_vec(),
+            op: native::Op::Put(b"tx".to_vec().into()),
+        }],
         controls: Vec::new(),
     };
     let tx = TxPart { codec: NATIVE, tags: body.tags(), body: native::encode(&body) };

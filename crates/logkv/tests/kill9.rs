@@ -71,7 +71,7 @@ fn put(pipeline: &Pipeline, signer: &Signer, key: &[u8], value: &[u8]) -> u64 {
         writes: vec![native::BodyWrite {
             stream: STREAM,
             key: key.to_vec(),
-            op: native::Op::Put(value.to_vec()),
+            op: native::Op::Put(value.to_vec().into()),
         }],
         controls: Vec::new(),
     };

@@ -55,7 +55,7 @@ fn checkpoint_through_is_the_stream_position_a_checkpoint_covers() {
     for i in 0..3 {
         assert_eq!(rpc.redis(&["SET", &format!("k{i}"), "v"]), "+OK\r\n");
     }
-    let written = rpc.submit(&signer(1), vec![(WATCHED, b"w", Op::Put(b"v".to_vec()))]);
+    let written = rpc.submit(&signer(1), vec![(WATCHED, b"w", Op::Put(b"v".to_vec().into()))]);
     let last = written["position"].as_u64().expect("a position");
     assert_eq!(last, 4, "{written}");
     let deadline = Instant::now() + PATIENCE;

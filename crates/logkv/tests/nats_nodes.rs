@@ -502,7 +502,7 @@ fn forged_entry_is_rejected_by_every_node_alike() {
         (keyfile::load(n1.dir.join("node.key")).expect("node 1's key"), n1.address())
     };
     let put = |key: &'static [u8], value: &'static [u8]| {
-        native_tx(vec![(stream, key, native::Op::Put(value.to_vec()))])
+        native_tx(vec![(stream, key, native::Op::Put(value.to_vec().into()))])
     };
 
     // Signed by a stranger, then claimed to be node 1's (the admin's): the
@@ -579,8 +579,9 @@ fn a_read_as_of_a_version_waits_for_it_on_another_node() {
     let client = rpc_support::signer(9);
     for i in 0..20u32 {
         let value = format!("value {i}");
-        let written =
-            n1.rpc().submit(&client, vec![(stream, b"k", native::Op::Put(value.clone().into_bytes()))]);
+        let written = n1
+            .rpc()
+            .submit(&client, vec![(stream, b"k", native::Op::Put(value.clone().into_bytes().into()))]);
         let version = written["version"].as_u64().expect("a version");
         let read = n2
             .rpc()

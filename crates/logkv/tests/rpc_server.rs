@@ -42,13 +42,14 @@ fn kv_methods_answer_over_http_with_paging_versions_and_history() {
     let rpc = Rpc::new(&server);
     let me = signer(1);
     let big: Vec<u8> = (0..300_000u32).map(|i| (i % 251) as u8).collect();
-    let v1 =
-        version_of(&rpc.submit(
-            &me,
-            vec![(S, b"a", Op::Put(b"hello world".to_vec())), (S, b"b", Op::Put(b"bee".to_vec()))],
-        ));
-    let v2 = version_of(&rpc.submit(&me, vec![(S, b"a", Op::Put(b"HELLO".to_vec())), (S, b"b", Op::Delete)]));
-    let v3 = version_of(&rpc.submit(&me, vec![(S, b"c", Op::Put(big.clone()))]));
+    let v1 = version_of(&rpc.submit(
+        &me,
+        vec![(S, b"a", Op::Put(b"hello world".to_vec().into())), (S, b"b", Op::Put(b"bee".to_vec().into()))],
+    ));
+    let v2 = version_of(
+        &rpc.submit(&me, vec![(S, b"a", Op::Put(b"HELLO".to_vec().into())), (S, b"b", Op::Delete)]),
+    );
+    let v3 = version_of(&rpc.submit(&me, vec![(S, b"c", Op::Put(big.clone().into()))]));
     assert!(v1 < v2 && v2 < v3);
 
     assert_eq!(rpc.result("kv_getStatus", json!([])), json!(true));
@@ -138,8 +139,8 @@ fn kv_submit_takes_client_signed_entries_and_reports_each_transaction() {
         &owner,
         n2,
         vec![
-            native_tx(vec![(S, b"k", Op::Put(b"v1".to_vec()))]),
-            native_tx(vec![(S, b"k2", Op::Put(b"v2".to_vec()))]),
+            native_tx(vec![(S, b"k", Op::Put(b"v1".to_vec().into()))]),
+            native_tx(vec![(S, b"k2", Op::Put(b"v2".to_vec().into()))]),
         ],
     );
     let submitted = rpc.result("kv_submit", json!([entry]));
@@ -159,16 +160,16 @@ fn kv_submit_takes_client_signed_entries_and_reports_each_transaction() {
     // The reserved n1 is still the owner's to use.
     let late = rpc.result(
         "kv_submit",
-        json!([entry_hex(&owner, n1, vec![native_tx(vec![(S, b"k", Op::Put(b"v3".to_vec()))])])]),
+        json!([entry_hex(&owner, n1, vec![native_tx(vec![(S, b"k", Op::Put(b"v3".to_vec().into()))])])]),
     );
     assert_eq!(late["results"], json!(["Commit"]));
     assert!(rpc.result("kv_nextNonce", json!([address])).as_u64().unwrap() > n2);
     // Another key cannot write the owner's stream.
-    let denied = rpc.submit(&intruder, vec![(S, b"k", Op::Put(b"mine".to_vec()))]);
+    let denied = rpc.submit(&intruder, vec![(S, b"k", Op::Put(b"mine".to_vec().into()))]);
     assert_eq!(denied["results"], json!(["SenderNoWritePermission"]), "{denied}");
     assert_eq!(rpc.result("kv_getValue", json!([s(S), b64(b"k"), 0, 10]))["data"], json!(b64(b"v3")));
     // Its own new stream it can.
-    let own = rpc.submit(&intruder, vec![(OTHER, b"k", Op::Put(b"mine".to_vec()))]);
+    let own = rpc.submit(&intruder, vec![(OTHER, b"k", Op::Put(b"mine".to_vec().into()))]);
     assert_eq!(own["results"], json!(["Commit"]));
     // Refusals: bad hex, not an entry, a newer protocol, no parameter.
     let bad_hex = rpc.error("kv_submit", json!(["0xzz"]));
@@ -215,10 +216,11 @@ fn kv_watch_sends_the_history_then_live_writes_in_version_order() {
     let server = Server::builder().start();
     let rpc = Rpc::new(&server);
     let me = signer(1);
-    let v1 = version_of(&rpc.submit(&me, vec![(S, b"a", Op::Put(b"1".to_vec()))]));
-    rpc.submit(&me, vec![(OTHER, b"elsewhere", Op::Put(b"x".to_vec()))]);
-    let v2 = version_of(&rpc.submit(&me, vec![(S, b"b", Op::Put(b"2".to_vec())), (S, b"a", Op::Delete)]));
-    let v3 = version_of(&rpc.submit(&me, vec![(S, b"a", Op::Put(b"3".to_vec()))]));
+    let v1 = version_of(&rpc.submit(&me, vec![(S, b"a", Op::Put(b"1".to_vec().into()))]));
+    rpc.submit(&me, vec![(OTHER, b"elsewhere", Op::Put(b"x".to_vec().into()))]);
+    let v2 =
+        version_of(&rpc.submit(&me, vec![(S, b"b", Op::Put(b"2".to_vec().into())), (S, b"a", Op::Delete)]));
+    let v3 = version_of(&rpc.submit(&me, vec![(S, b"a", Op::Put(b"3".to_vec().into()))]));
     let mut ws = Ws::connect(&server);
     let all = ws.watch(S, 0);
     let expected_history = vec![
@@ -234,7 +236,7 @@ fn kv_watch_sends_the_history_then_live_writes_in_version_order() {
     assert_eq!(late.changes(&from_v3, 1), vec![(v3, b"a".to_vec(), Some(b"3".to_vec()))]);
     // Live: a client's entry, then a RESP write of the node (its stream is
     // the default one, not S, so it must not show up).
-    let v4 = version_of(&rpc.submit(&me, vec![(S, b"c", Op::Put(b"4".to_vec()))]));
+    let v4 = version_of(&rpc.submit(&me, vec![(S, b"c", Op::Put(b"4".to_vec().into()))]));
     assert_eq!(rpc.redis(&["SET", "resp-key", "r"]), "+OK\r\n");
     let v5 = version_of(&rpc.submit(&me, vec![(S, b"c", Op::Delete)]));
     let live = vec![(v4, b"c".to_vec(), Some(b"4".to_vec())), (v5, b"c".to_vec(), None)];
@@ -243,7 +245,7 @@ fn kv_watch_sends_the_history_then_live_writes_in_version_order() {
     // A stream that does not exist yet is watched until it does.
     let fresh = StreamId([7; 32]);
     let waiting = ws.watch(fresh, 0);
-    let v6 = version_of(&rpc.submit(&me, vec![(fresh, b"new", Op::Put(b"6".to_vec()))]));
+    let v6 = version_of(&rpc.submit(&me, vec![(fresh, b"new", Op::Put(b"6".to_vec().into()))]));
     assert_eq!(ws.changes(&waiting, 1), vec![(v6, b"new".to_vec(), Some(b"6".to_vec()))]);
     // Ordinary methods work over the socket too; unwatch ends one.
     ws.send(json!({ "jsonrpc": "2.0", "id": 5, "method": "kv_unwatch", "params": [all] }));
@@ -269,7 +271,7 @@ fn a_watcher_that_does_not_read_is_closed_with_an_error_not_buffered() {
     let keys: Vec<Vec<u8>> = (0..1000u32).map(|i| format!("k{i:04}").into_bytes()).collect();
     const ROUNDS: usize = 4;
     for round in 0..ROUNDS {
-        let writes = keys.iter().map(|k| (S, &k[..], Op::Put(value.clone()))).collect();
+        let writes = keys.iter().map(|k| (S, &k[..], Op::Put(value.clone().into()))).collect();
         let submitted = rpc.submit(&me, writes);
         assert_eq!(submitted["results"], json!(["Commit"]), "round {round}");
     }
@@ -428,7 +430,7 @@ fn metrics_name_each_method_and_command_and_health_endpoints_answer() {
     let rpc = Rpc::new(&server);
     assert_eq!(rpc.get("/healthz"), (200, "ok\n".to_string()));
     assert_eq!(rpc.get("/readyz"), (200, "ready\n".to_string()));
-    rpc.submit(&signer(1), vec![(S, b"a", Op::Put(b"1".to_vec()))]);
+    rpc.submit(&signer(1), vec![(S, b"a", Op::Put(b"1".to_vec().into()))]);
     rpc.result("kv_getValue", json!([s(S), b64(b"a"), 0, 1]));
     rpc.error("kv_getValue", json!([s(S), b64(b"a"), 0]));
     rpc.error("no_such_method", json!([]));

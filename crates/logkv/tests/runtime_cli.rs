@@ -74,7 +74,7 @@ fn tx_decode_entry_shows_a_node_written_entry_and_encode_gives_it_back() {
     let s = StreamId([0x11; 32]);
     let body = Body {
         version: u64::MAX,
-        writes: vec![BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"v1".to_vec()) }],
+        writes: vec![BodyWrite { stream: s, key: b"k".to_vec(), op: Op::Put(b"v1".to_vec().into()) }],
         ..Body::default()
     };
     let entry = Entry { sender: signer.address(), nonce: 3, txs: vec![native::compact_tx(&body, [s])] };

@@ -66,18 +66,19 @@ fn the_0g_sdk_kvclient_reads_values_and_iterates_streams() {
     let big: Vec<u8> = (0..200_000u32).map(|i| (i * 7 % 256) as u8).collect();
     // Larger than three pages, in a stream of its own.
     let huge: Vec<u8> = (0..800_000u32).map(|i| (i * 13 % 251) as u8).collect();
-    let v_huge = rpc.submit(&me, vec![(LARGE, b"huge", Op::Put(huge.clone()))])["version"].as_u64().unwrap();
+    let v_huge =
+        rpc.submit(&me, vec![(LARGE, b"huge", Op::Put(huge.clone().into()))])["version"].as_u64().unwrap();
     rpc.submit(
         &me,
         vec![
-            (S, b"apple", Op::Put(b"red".to_vec())),
-            (S, b"banana", Op::Put(b"yellow".to_vec())),
-            (S, b"cherry", Op::Put(b"dark red".to_vec())),
-            (S, b"gone", Op::Put(b"soon deleted".to_vec())),
+            (S, b"apple", Op::Put(b"red".to_vec().into())),
+            (S, b"banana", Op::Put(b"yellow".to_vec().into())),
+            (S, b"cherry", Op::Put(b"dark red".to_vec().into())),
+            (S, b"gone", Op::Put(b"soon deleted".to_vec().into())),
         ],
     );
-    rpc.submit(&me, vec![(S, b"big", Op::Put(big.clone())), (S, b"gone", Op::Delete)]);
-    let last = rpc.submit(&me, vec![(S, b"apple", Op::Put(b"green".to_vec()))]);
+    rpc.submit(&me, vec![(S, b"big", Op::Put(big.clone().into())), (S, b"gone", Op::Delete)]);
+    let last = rpc.submit(&me, vec![(S, b"apple", Op::Put(b"green".to_vec().into()))]);
     let v_last = last["version"].as_u64().unwrap();
     // The live keys in key order: (key, value, version).
     let versions = |key: &[u8]| {

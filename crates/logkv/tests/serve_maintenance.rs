@@ -50,7 +50,7 @@ fn admin_ok(rpc: &Rpc, method: &str, params: Value) -> Value {
 
 /// Puts `key = value` on S as one entry of `me`; its version.
 fn put(rpc: &Rpc, me: &Signer, key: &str, value: &str) -> u64 {
-    let submitted = rpc.submit(me, vec![(S, key.as_bytes(), Op::Put(value.as_bytes().to_vec()))]);
+    let submitted = rpc.submit(me, vec![(S, key.as_bytes(), Op::Put(value.as_bytes().to_vec().into()))]);
     submitted["version"].as_u64().expect("a version")
 }
 
@@ -209,7 +209,7 @@ fn transaction_results_survive_restarts_and_compaction_that_keeps_their_records(
     let server = serve();
     let rpc = Rpc::new(&server);
     let v1 = put(&rpc, &me, "k", "one");
-    let denied = rpc.submit(&stranger, vec![(S, b"k", Op::Put(b"theirs".to_vec()))]);
+    let denied = rpc.submit(&stranger, vec![(S, b"k", Op::Put(b"theirs".to_vec().into()))]);
     assert_eq!(denied["results"], json!(["SenderNoWritePermission"]), "{denied}");
     let v2 = denied["version"].as_u64().unwrap();
     let v3 = put(&rpc, &me, "k", "two");

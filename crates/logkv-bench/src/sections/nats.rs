@@ -370,7 +370,11 @@ fn set_entry(signer: &Signer, nonce: u64, key: &[u8], value: &[u8]) -> Vec<u8> {
         version: u64::MAX,
         check_reads_only: true,
         reads: Vec::new(),
-        writes: vec![BodyWrite { stream: RESP_STREAM, key: key.to_vec(), op: Op::Put(value.to_vec()) }],
+        writes: vec![BodyWrite {
+            stream: RESP_STREAM,
+            key: key.to_vec(),
+            op: Op::Put(value.to_vec().into()),
+        }],
         controls: Vec::new(),
     };
     let tx = TxPart { codec: NATIVE, tags: vec![RESP_STREAM], body: native::encode(&body) };

@@ -160,8 +160,11 @@ struct Local {
 
 /// One native put of key `i`: what the node's own writers plan.
 fn put_planned(i: u64) -> native::Body {
-    let write =
-        native::BodyWrite { stream: STREAM, key: key(i).to_vec(), op: native::Op::Put(value(i).to_vec()) };
+    let write = native::BodyWrite {
+        stream: STREAM,
+        key: key(i).to_vec(),
+        op: native::Op::Put(value(i).to_vec().into()),
+    };
     native::Body { version: u64::MAX, writes: vec![write], ..native::Body::default() }
 }
 

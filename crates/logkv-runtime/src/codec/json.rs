@@ -223,12 +223,12 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
                 expected: WRITE_OPS.join(", "),
             })?;
             let op = match (*name, value, delta) {
-                ("Put", Some(v), None) => Op::Put(v),
+                ("Put", Some(v), None) => Op::Put(v.into()),
                 ("Delete", None, None) => Op::Delete,
                 ("Increment", None, Some(n)) => Op::Increment(n),
-                ("Append", Some(v), None) => Op::Append(v),
-                ("PutIfAbsent", Some(v), None) => Op::PutIfAbsent(v),
-                ("PutIfPresent", Some(v), None) => Op::PutIfPresent(v),
+                ("Append", Some(v), None) => Op::Append(v.into()),
+                ("PutIfAbsent", Some(v), None) => Op::PutIfAbsent(v.into()),
+                ("PutIfPresent", Some(v), None) => Op::PutIfPresent(v.into()),
                 ("DeleteIfPresent", None, None) => Op::DeleteIfPresent,
                 ("Get", None, None) => Op::Get,
                 (op, ..) => return Err(JsonError::OpFields { at: format!("writes[{i}]"), op }),

@@ -17,10 +17,12 @@
 
 use std::collections::BTreeSet;
 
+use bytes::Bytes;
+
 use super::layout::{Cursor, Layout, Out};
 use super::zerog::{self, after};
 use super::{Codec, Control, Decoded, ParseError, Read, ValueRef, Write, WriteOp, NATIVE, NATIVE_COMPACT};
-use crate::envelope::TxPart;
+use crate::envelope::{TxPart, TxWrite};
 use crate::types::StreamId;
 
 /// Flags bit: check versions of the read set only, not of the writes.
@@ -113,21 +115,23 @@ pub struct BodyWrite {
     pub op: Op,
 }
 
-/// What a native write does, with its value owned (see [`WriteOp`]).
+/// What a native write does, with its value owned (see [`WriteOp`]). Values
+/// are [`Bytes`] so a server can plan a write on a slice of the request it
+/// read, and the value is first copied when the entry is encoded.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Op {
     /// Set the value; empty is a value.
-    Put(Vec<u8>),
+    Put(Bytes),
     /// Remove the key.
     Delete,
     /// Add to the value read as a decimal `i64`.
     Increment(i64),
     /// Append to the value.
-    Append(Vec<u8>),
+    Append(Bytes),
     /// Set only if the key has no live value.
-    PutIfAbsent(Vec<u8>),
+    PutIfAbsent(Bytes),
     /// Set only if the key has a live value.
-    PutIfPresent(Vec<u8>),
+    PutIfPresent(Bytes),
     /// Remove the key only if it has a live value, so deleting a missing
     /// key creates no version (Redis `DEL` does not touch a missing key,
     /// which `WATCH` can tell).
@@ -199,12 +203,12 @@ fn owned(decoded: Decoded, body: &[u8]) -> Result<Body, ParseError> {
         .into_iter()
         .map(|w| {
             let op = match w.op {
-                WriteOp::Put(v) => Op::Put(v.get(body).to_vec()),
+                WriteOp::Put(v) => Op::Put(Bytes::copy_from_slice(v.get(body))),
                 WriteOp::Delete => Op::Delete,
                 WriteOp::Increment(n) => Op::Increment(n),
-                WriteOp::Append(v) => Op::Append(v.get(body).to_vec()),
-                WriteOp::PutIfAbsent(v) => Op::PutIfAbsent(v.get(body).to_vec()),
-                WriteOp::PutIfPresent(v) => Op::PutIfPresent(v.get(body).to_vec()),
+                WriteOp::Append(v) => Op::Append(Bytes::copy_from_slice(v.get(body))),
+                WriteOp::PutIfAbsent(v) => Op::PutIfAbsent(Bytes::copy_from_slice(v.get(body))),
+                WriteOp::PutIfPresent(v) => Op::PutIfPresent(Bytes::copy_from_slice(v.get(body))),
                 WriteOp::DeleteIfPresent => Op::DeleteIfPresent,
                 WriteOp::Get => Op::Get,
             };
@@ -233,9 +237,53 @@ pub fn encode_compact(body: &Body, tags: &[StreamId]) -> Vec<u8> {
 /// allowed: they are sorted and deduplicated as the entry will list them,
 /// which the body's indexes must match).
 pub fn compact_tx(body: &Body, tags: impl IntoIterator<Item = StreamId>) -> TxPart {
-    let tags = entry_order(&tags.into_iter().collect::<Vec<_>>());
-    let body = encode_compact(body, &tags);
-    TxPart { codec: NATIVE_COMPACT, tags, body }
+    let tx = CompactTx::new(body, tags);
+    let mut encoded = Vec::with_capacity(tx.body_len());
+    tx.write_body(&mut encoded);
+    TxPart { codec: NATIVE_COMPACT, tags: tx.tags, body: encoded }
+}
+
+/// A codec 2 transaction ready to be written into an entry
+/// ([`crate::envelope::Entry`] of [`TxWrite`]s): everything but the values
+/// is encoded up front, so its length is known, and the values are copied
+/// once, from the planned body straight into the entry's bytes.
+#[derive(Debug)]
+pub struct CompactTx<'b> {
+    tags: Vec<StreamId>,
+    /// Version, flags, reads and write headers.
+    head: Vec<u8>,
+    body: &'b Body,
+    /// The controls, which follow the values.
+    tail: Vec<u8>,
+}
+
+impl<'b> CompactTx<'b> {
+    /// The transaction of `body` with these tags (as [`compact_tx`]).
+    pub fn new(body: &'b Body, tags: impl IntoIterator<Item = StreamId>) -> Self {
+        let tags = entry_order(&tags.into_iter().collect::<Vec<_>>());
+        let (head, tail) = encode_parts(body, Layout::Compact(&tags));
+        CompactTx { head, body, tail, tags }
+    }
+}
+
+impl TxWrite for CompactTx<'_> {
+    fn codec(&self) -> u8 {
+        NATIVE_COMPACT
+    }
+
+    fn tags(&self) -> &[StreamId] {
+        &self.tags
+    }
+
+    fn body_len(&self) -> usize {
+        self.head.len() + values(self.body).map(<[u8]>::len).sum::<usize>() + self.tail.len()
+    }
+
+    fn write_body(&self, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.head);
+        values(self.body).for_each(|value| out.extend_from_slice(value));
+        out.extend_from_slice(&self.tail);
+    }
 }
 
 /// Tags as an entry lists a transaction's: ascending, each once.
@@ -243,9 +291,23 @@ fn entry_order(tags: &[StreamId]) -> Vec<StreamId> {
     tags.iter().copied().collect::<BTreeSet<_>>().into_iter().collect()
 }
 
+/// The values of a body's writes, in the order its data section holds them.
+fn values(body: &Body) -> impl Iterator<Item = &[u8]> {
+    body.writes.iter().filter_map(|w| w.op.value())
+}
+
 fn encode_in(body: &Body, layout: Layout<'_>) -> Vec<u8> {
-    let data_len: usize = body.writes.iter().filter_map(|w| w.op.value()).map(<[u8]>::len).sum();
-    let mut out = Out::new(layout, 64 + data_len);
+    let (mut out, tail) = encode_parts(body, layout);
+    out.reserve(values(body).map(<[u8]>::len).sum::<usize>() + tail.len());
+    values(body).for_each(|value| out.extend_from_slice(value));
+    out.extend_from_slice(&tail);
+    out
+}
+
+/// A body's bytes before its values (version, flags, reads, write headers)
+/// and after them (controls).
+fn encode_parts(body: &Body, layout: Layout<'_>) -> (Vec<u8>, Vec<u8>) {
+    let mut out = Out::new(layout, 64 + 48 * body.writes.len());
     out.version(body.version);
     out.raw(&[if body.check_reads_only { FLAG_CHECK_READS_ONLY } else { 0 }]);
     zerog::put_reads(&mut out, &body.reads);
@@ -262,11 +324,9 @@ fn encode_in(body: &Body, layout: Layout<'_>) -> Vec<u8> {
             }
         }
     }
-    for value in body.writes.iter().filter_map(|w| w.op.value()) {
-        out.raw(value);
-    }
-    zerog::put_controls(&mut out, &body.controls);
-    out.bytes
+    let mut tail = Out::new(layout, 1 + 64 * body.controls.len());
+    zerog::put_controls(&mut tail, &body.controls);
+    (out.bytes, tail.bytes)
 }
 
 /// A write whose header is parsed: complete, or waiting for its value,

@@ -46,7 +46,7 @@ use crate::annex;
 use crate::apply::{OpAnswer, Watched, DEFAULT_VERSION_CHECK_HORIZON};
 use crate::digest::StateDigest;
 use crate::entry::{Applier, EntryOutcome};
-use crate::envelope::{Entry, EntryView, EnvelopeError, Protocol, TxPart};
+use crate::envelope::{Entry, EntryView, EnvelopeError, Protocol, TxPart, TxWrite};
 use crate::nonce::NonceWindow;
 use crate::shared_log::LogEntry;
 use crate::signing::{keccak256, Signer};
@@ -614,10 +614,10 @@ impl Node {
     /// is applied (here or coming back from a shared log). The node's own
     /// entries are protocol 2 or later: its clients' small writes then pay
     /// for a stream ID once per entry, not once per transaction.
-    pub fn sign_entry(
+    pub fn sign_entry<T: TxWrite>(
         &self,
         signer: &Signer,
-        txs: Vec<TxPart>,
+        txs: Vec<T>,
         protocol: Protocol,
     ) -> Result<(Vec<u8>, [u8; 32])> {
         let count = txs.len() as u64;

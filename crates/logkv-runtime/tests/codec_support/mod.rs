@@ -61,12 +61,12 @@ pub fn zerog_body() -> impl Strategy<Value = zerog::Body> {
 pub fn native_op() -> impl Strategy<Value = native::Op> {
     use native::Op;
     prop_oneof![
-        value().prop_map(Op::Put),
+        value().prop_map(|v| Op::Put(v.into())),
         Just(Op::Delete),
         any::<i64>().prop_map(Op::Increment),
-        value().prop_map(Op::Append),
-        value().prop_map(Op::PutIfAbsent),
-        value().prop_map(Op::PutIfPresent),
+        value().prop_map(|v| Op::Append(v.into())),
+        value().prop_map(|v| Op::PutIfAbsent(v.into())),
+        value().prop_map(|v| Op::PutIfPresent(v.into())),
         Just(Op::DeleteIfPresent),
     ]
 }

@@ -774,12 +774,12 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) ->
                     stream: StreamId(*s),
                     key: k.clone(),
                     op: match op {
-                        MOp::Put(v) => native::Op::Put(v.clone()),
+                        MOp::Put(v) => native::Op::Put(v.clone().into()),
                         MOp::Delete => native::Op::Delete,
                         MOp::Incr(n) => native::Op::Increment(*n),
-                        MOp::Append(v) => native::Op::Append(v.clone()),
-                        MOp::IfAbsent(v) => native::Op::PutIfAbsent(v.clone()),
-                        MOp::IfPresent(v) => native::Op::PutIfPresent(v.clone()),
+                        MOp::Append(v) => native::Op::Append(v.clone().into()),
+                        MOp::IfAbsent(v) => native::Op::PutIfAbsent(v.clone().into()),
+                        MOp::IfPresent(v) => native::Op::PutIfPresent(v.clone().into()),
                         MOp::DeleteIfPresent => native::Op::DeleteIfPresent,
                     },
                 })

@@ -7,8 +7,9 @@ use super::number::{parse_i64, parse_u64};
 use super::reply::Protocol;
 use super::CommandError;
 
-/// A key, value, name or pattern: raw bytes.
-pub type Bytes = Vec<u8>;
+/// A key, value, name or pattern: raw bytes, a slice of the request they
+/// came in (cloning one is a reference count, not a copy).
+pub use bytes::Bytes;
 
 /// How `SET` treats an existing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -57,9 +57,9 @@ pub enum CommandError {
 /// each argument in single quotes followed by a space, while the list is
 /// shorter than 128 bytes, cutting the last argument to fit. Line breaks
 /// become spaces.
-pub(crate) fn unknown_command(args: &[Vec<u8>]) -> CommandError {
+pub(crate) fn unknown_command(args: &[bytes::Bytes]) -> CommandError {
     const MAX_BYTES: usize = 128;
-    let name = args.first().map_or(&[][..], Vec::as_slice);
+    let name = args.first().map_or(&[][..], |name| &name[..]);
     let name = &name[..name.len().min(MAX_BYTES)];
     let mut preview = Vec::new();
     for arg in args.iter().skip(1) {

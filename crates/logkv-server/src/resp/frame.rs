@@ -8,6 +8,10 @@
 //! read from a header is checked against [`Limits`] before any body is
 //! waited for, so a peer cannot make the server buffer more than the limits.
 
+use std::ops::Range;
+
+use bytes::{Bytes, BytesMut};
+
 use super::{inline, number::parse_i64};
 
 /// Default largest bulk string: a 1 MiB value plus 64 KiB for the key and
@@ -45,8 +49,9 @@ impl Default for Limits {
 /// and is skipped by the server without a reply, as Redis does.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Request {
-    /// `args[0]` is the command name.
-    pub args: Vec<Vec<u8>>,
+    /// `args[0]` is the command name. A multibulk request's arguments are
+    /// slices of the connection's read buffer, not copies.
+    pub args: Vec<Bytes>,
 }
 
 /// A malformed request. Messages are Redis's, so clients see the same text.
@@ -107,8 +112,28 @@ pub struct Parser {
 #[derive(Debug, Clone)]
 struct Partial {
     remaining: u64,
-    args: Vec<Vec<u8>>,
+    /// Where each argument parsed so far lies in the request's bytes.
+    args: Vec<Range<usize>>,
     used: usize,
+}
+
+/// A whole request as found in a buffer, before its arguments are taken.
+enum Frame {
+    /// Arguments as ranges of the request's bytes.
+    Multibulk(Vec<Range<usize>>),
+    /// An inline request's arguments, unquoted (so not slices of the input).
+    Inline(Vec<Vec<u8>>),
+}
+
+impl Frame {
+    /// The request, its arguments taken from `bytes`, the request's own bytes.
+    fn into_request(self, bytes: &Bytes) -> Request {
+        let args = match self {
+            Frame::Multibulk(ranges) => ranges.into_iter().map(|range| bytes.slice(range)).collect(),
+            Frame::Inline(args) => args.into_iter().map(Bytes::from).collect(),
+        };
+        Request { args }
+    }
 }
 
 impl Parser {
@@ -117,11 +142,32 @@ impl Parser {
         Parser { limits, partial: None }
     }
 
-    /// Parses one request from the front of `buf`, like [`parse`]. After
-    /// `Ok(None)`, call again with the same bytes at the front of `buf` and
-    /// more after them (the caller consumes bytes only when a request is
-    /// returned). After an error the connection must be closed.
+    /// Takes one whole request off the front of a connection's read buffer:
+    /// its arguments become slices of the bytes taken, so a value is not
+    /// copied out of the buffer. `Ok(None)` takes nothing: call again with
+    /// more bytes after the ones there. After an error the connection must
+    /// be closed.
+    pub fn take(&mut self, input: &mut BytesMut) -> Result<Option<Request>, ProtocolError> {
+        let Some((frame, used)) = self.frame(input)? else {
+            return Ok(None);
+        };
+        Ok(Some(frame.into_request(&input.split_to(used).freeze())))
+    }
+
+    /// Parses one request from the front of `buf`, like [`parse`], copying
+    /// its arguments. After `Ok(None)`, call again with the same bytes at the
+    /// front of `buf` and more after them (the caller consumes bytes only
+    /// when a request is returned). After an error the connection must be
+    /// closed.
     pub fn parse(&mut self, buf: &[u8]) -> Result<Option<(Request, usize)>, ProtocolError> {
+        let Some((frame, used)) = self.frame(buf)? else {
+            return Ok(None);
+        };
+        Ok(Some((frame.into_request(&Bytes::copy_from_slice(&buf[..used])), used)))
+    }
+
+    /// The whole request at the front of `buf` and its length in bytes.
+    fn frame(&mut self, buf: &[u8]) -> Result<Option<(Frame, usize)>, ProtocolError> {
         let mut partial = match self.partial.take() {
             Some(partial) => partial,
             None => match buf.first() {
@@ -142,15 +188,15 @@ impl Parser {
                 self.partial = Some(partial);
                 return Ok(None);
             };
-            partial.args.push(arg);
+            partial.args.push(partial.used + arg.start..partial.used + arg.end);
             partial.used += used;
             partial.remaining -= 1;
         }
-        Ok(Some((Request { args: partial.args }, partial.used)))
+        Ok(Some((Frame::Multibulk(partial.args), partial.used)))
     }
 }
 
-fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>, ProtocolError> {
+fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Option<(Frame, usize)>, ProtocolError> {
     let too_big = ProtocolError::InlineTooBig { limit: limits.max_inline_bytes };
     let Some(newline) = buf.iter().position(|&b| b == b'\n') else {
         return if buf.len() > limits.max_inline_bytes { Err(too_big) } else { Ok(None) };
@@ -163,7 +209,7 @@ fn parse_inline(buf: &[u8], limits: &Limits) -> Result<Option<(Request, usize)>,
         line = stripped;
     }
     let args = inline::split_args(line).ok_or(ProtocolError::UnbalancedQuotes)?;
-    Ok(Some((Request { args }, newline + 1)))
+    Ok(Some((Frame::Inline(args), newline + 1)))
 }
 
 /// Parses a `*` header into an empty [`Partial`] expecting its arguments.
@@ -184,9 +230,9 @@ fn multibulk_header(buf: &[u8], limits: &Limits) -> Result<Option<Partial>, Prot
     Ok(Some(Partial { remaining: count, args: Vec::with_capacity(reserve), used }))
 }
 
-/// Parses one `$` bulk string at the front of `buf`: its bytes and the
-/// length of header, body and `\r\n`.
-fn bulk(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<u8>, usize)>, ProtocolError> {
+/// Parses one `$` bulk string at the front of `buf`: where its bytes lie in
+/// `buf` and the length of header, body and `\r\n`.
+fn bulk(buf: &[u8], limits: &Limits) -> Result<Option<(Range<usize>, usize)>, ProtocolError> {
     let Some(&first) = buf.first() else {
         return Ok(None);
     };
@@ -211,7 +257,7 @@ fn bulk(buf: &[u8], limits: &Limits) -> Result<Option<(Vec<u8>, usize)>, Protoco
     if &body[len..len + 2] != b"\r\n" {
         return Err(ProtocolError::BulkNotTerminated);
     }
-    Ok(Some((body[..len].to_vec(), header + len + 2)))
+    Ok(Some((header..header + len, header + len + 2)))
 }
 
 /// Finds the `\r\n`-terminated header line at the front of `buf` (which

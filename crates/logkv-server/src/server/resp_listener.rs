@@ -4,6 +4,7 @@
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 
+use bytes::BytesMut;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 
@@ -58,17 +59,17 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, id: u64) -> std::io::
     let limits = Default::default();
     let mut parser = Parser::new(limits);
     let mut session = Session::new(shared.clone(), id);
-    let mut input: Vec<u8> = Vec::with_capacity(READ_CHUNK);
+    // Requests are split off the front of this buffer, their arguments
+    // slices of it (docs/pipeline.md, "Hand-offs and copies").
+    let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let idle = shared.config.idle_timeout();
     loop {
         let mut requests: Vec<Request> = Vec::new();
-        let mut used = 0;
         let mut fatal = None;
         loop {
-            match parser.parse(&input[used..]) {
-                Ok(Some((request, n))) => {
-                    used += n;
+            match parser.take(&mut input) {
+                Ok(Some(request)) => {
                     if !request.args.is_empty() {
                         requests.push(request);
                     }
@@ -80,7 +81,6 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, id: u64) -> std::io::
                 }
             }
         }
-        input.drain(..used);
         if !requests.is_empty() {
             let after = session.run(requests, &mut output).await;
             stream.write_all(&output).await?;

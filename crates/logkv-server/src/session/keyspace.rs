@@ -18,7 +18,6 @@ use parking_lot::Mutex;
 
 use super::glob;
 use super::view::View;
-use crate::resp::command::Bytes;
 use crate::resp::reply::Reply;
 
 /// Cursors remembered server-wide; older ones expire.
@@ -33,13 +32,13 @@ pub struct Cursors(Mutex<Table>);
 #[derive(Default)]
 struct Table {
     last: u64,
-    keys: HashMap<u64, Bytes>,
+    keys: HashMap<u64, Vec<u8>>,
     order: VecDeque<u64>,
 }
 
 impl Cursors {
     /// A new cursor that continues after `key`.
-    fn open(&self, key: Bytes) -> u64 {
+    fn open(&self, key: Vec<u8>) -> u64 {
         let mut t = self.0.lock();
         t.last += 1;
         let cursor = t.last;
@@ -53,7 +52,7 @@ impl Cursors {
     }
 
     /// The key a cursor continues after.
-    fn resume(&self, cursor: u64) -> Option<Bytes> {
+    fn resume(&self, cursor: u64) -> Option<Vec<u8>> {
         self.0.lock().keys.get(&cursor).cloned()
     }
 
@@ -78,7 +77,7 @@ fn each_key(
     let start = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.to_vec()));
     let options = ScanOptions { start: start.clone(), at: view.at(), ..ScanOptions::default() };
     let mut base = view.node().scan(view.stream(), options).peekable();
-    let mut changed = view.changes().range::<Bytes, _>((start, Bound::Unbounded)).peekable();
+    let mut changed = view.changes().range::<Vec<u8>, _>((start, Bound::Unbounded)).peekable();
     loop {
         let base_key = match base.peek() {
             Some(Ok(kv)) => Some(kv.key.as_slice()),
@@ -151,7 +150,7 @@ pub fn scan(
     let count = count.unwrap_or(DEFAULT_COUNT);
     let pattern = pattern.filter(|p| *p != b"*");
     let mut examined = 0u64;
-    let mut last: Option<Bytes> = None;
+    let mut last: Option<Vec<u8>> = None;
     let mut found = Vec::new();
     let mut more = false;
     each_key(view, after.as_deref(), |k| {

@@ -300,12 +300,12 @@ impl Session {
     fn session_command(&mut self, command: &Command) -> Reply {
         match command {
             Command::Ping { message: None } => Reply::Simple("PONG".into()),
-            Command::Ping { message: Some(m) } | Command::Echo { message: m } => Reply::Bulk(m.clone()),
+            Command::Ping { message: Some(m) } | Command::Echo { message: m } => Reply::Bulk(m.to_vec()),
             Command::Select { db: 0 } => Reply::ok(),
             Command::Select { .. } => Reply::Error("ERR DB index is out of range".into()),
             Command::ClientId => Reply::Integer(self.id as i64),
             Command::ClientSetName { name } => {
-                self.name = (!name.is_empty()).then(|| name.clone());
+                self.name = (!name.is_empty()).then(|| name.to_vec());
                 Reply::ok()
             }
             Command::ClientGetName => self.name.clone().map_or(Reply::Null, Reply::Bulk),
@@ -364,7 +364,7 @@ impl Session {
             return Reply::Error(auth::NOAUTH_HELLO.into());
         }
         if let Some(name) = name {
-            self.name = (!name.is_empty()).then(|| name.clone());
+            self.name = (!name.is_empty()).then(|| name.to_vec());
         }
         if let Some(protocol) = protocol {
             self.protocol = protocol;

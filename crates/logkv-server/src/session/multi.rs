@@ -226,7 +226,7 @@ impl Session {
                 Queued::Other(command, at) => {
                     for ((key, op), answer) in kept.iter().zip(answers).take(at).skip(seen) {
                         if let Some(live) = writes::live_after(op, answer) {
-                            before.set_live(key.clone(), live);
+                            before.set_live(key.to_vec(), live);
                         }
                     }
                     seen = seen.max(at);

@@ -4,6 +4,7 @@
 //! before it runs, which aborts a `MULTI` block) from one that fails when
 //! it runs.
 
+use crate::resp::command::Bytes;
 use crate::resp::reply::Reply;
 
 /// One command (or subcommand, named `container|sub`).
@@ -479,7 +480,7 @@ fn fits(arity: i32, count: usize) -> bool {
 /// a known command (and subcommand) whose table arity the argument count
 /// fits. A request that passes this but fails to parse fails when it runs
 /// (inside `MULTI`: at `EXEC`); one that does not is rejected at once.
-pub fn accepted(args: &[Vec<u8>]) -> bool {
+pub fn accepted(args: &[Bytes]) -> bool {
     let Some(spec) = args.first().and_then(|n| lookup(n)) else { return false };
     if !fits(spec.arity, args.len()) {
         return false;
@@ -546,7 +547,7 @@ fn doc(spec: &Spec) -> Reply {
 
 /// `COMMAND DOCS [name ...]`: docs of the named commands (unknown names
 /// are left out, as in Redis), or of every command.
-pub fn docs(names: &[Vec<u8>]) -> Reply {
+pub fn docs(names: &[Bytes]) -> Reply {
     let specs: Vec<&Spec> = if names.is_empty() {
         COMMANDS.iter().collect()
     } else {
@@ -563,8 +564,8 @@ mod tests {
     use super::*;
     use crate::resp::command::parse;
 
-    fn args(line: &str) -> Vec<Vec<u8>> {
-        line.split(' ').map(|a| a.as_bytes().to_vec()).collect()
+    fn args(line: &str) -> Vec<Bytes> {
+        line.split(' ').map(|a| Bytes::copy_from_slice(a.as_bytes())).collect()
     }
 
     #[test]

@@ -21,7 +21,7 @@ pub struct View<'a> {
     node: &'a Node,
     stream: StreamId,
     at: Option<u64>,
-    live: BTreeMap<Bytes, bool>,
+    live: BTreeMap<Vec<u8>, bool>,
 }
 
 impl<'a> View<'a> {
@@ -46,17 +46,17 @@ impl<'a> View<'a> {
     }
 
     /// Keys whose liveness differs from the version's, by key.
-    pub fn changes(&self) -> &BTreeMap<Bytes, bool> {
+    pub fn changes(&self) -> &BTreeMap<Vec<u8>, bool> {
         &self.live
     }
 
     /// Records that `key` is live (or not) from here on.
-    pub fn set_live(&mut self, key: Bytes, live: bool) {
+    pub fn set_live(&mut self, key: Vec<u8>, live: bool) {
         self.live.insert(key, live);
     }
 
     /// The value of `key` as of the version.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Bytes>, NodeError> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
         Ok(self.node.get(&self.stream, key, self.at)?.map(|(v, _)| v))
     }
 
@@ -79,7 +79,7 @@ pub fn read_keys(command: &Command) -> Option<Vec<&Bytes>> {
 }
 
 /// The reply of a read command from the values of its [`read_keys`].
-pub fn read_reply(command: &Command, values: Vec<Option<Bytes>>) -> Reply {
+pub fn read_reply(command: &Command, values: Vec<Option<Vec<u8>>>) -> Reply {
     let first = values.first().cloned().flatten();
     match command {
         Command::Get { .. } => first.map_or(Reply::Null, Reply::Bulk),

@@ -149,8 +149,11 @@ pub fn transaction(
     native::Body {
         version: if reads.is_empty() { u64::MAX } else { read_version },
         check_reads_only: true,
-        reads: reads.into_iter().map(|key| logkv_runtime::codec::Read { stream, key }).collect(),
-        writes: ops.into_iter().map(|(key, op)| BodyWrite { stream, key, op }).collect(),
+        reads: reads
+            .into_iter()
+            .map(|key| logkv_runtime::codec::Read { stream, key: key.to_vec() })
+            .collect(),
+        writes: ops.into_iter().map(|(key, op)| BodyWrite { stream, key: key.to_vec(), op }).collect(),
         controls: Vec::new(),
     }
 }
