@@ -62,6 +62,9 @@ const NODES: usize = 3;
 /// Share of the baseline (raw writes, the slower catch-up bound) logkv
 /// should reach.
 const TARGET_SHARE: f64 = 0.8;
+/// A single writer's median latency may exceed a raw publish's by this much
+/// (the node signs, applies and answers on top of the publish).
+const LATENCY_ALLOWANCE: Duration = Duration::from_micros(150);
 /// The stream RESP commands use by default (`0x` and 64 zeros).
 const RESP_STREAM: StreamId = StreamId([0; 32]);
 /// Bounds on waits: hang detectors, not measurements.
@@ -158,6 +161,18 @@ pub fn run(ctx: &mut Ctx) -> Res<Table> {
             t.row(match w.entries_signed_per_write {
                 Some(per) => published.note(format!("/metrics: {per:.3} signed per write")),
                 None => published,
+            });
+            let latency = Row::new(format!("  R{replicas}, {writers} writers: p50 latency"), dur(w.p50))
+                .baseline(format!("{} (raw)", dur(raw.p50)));
+            t.row(if writers == 1 {
+                let allowed = raw.p50 + LATENCY_ALLOWANCE;
+                latency.target(
+                    format!("<= raw + {}", dur(LATENCY_ALLOWANCE)),
+                    Target::AtMost(allowed.as_secs_f64()),
+                    w.p50.as_secs_f64(),
+                )
+            } else {
+                latency
             });
         }
         if let Some((node, stream)) = logkv_node {
@@ -627,6 +642,9 @@ struct Window {
     entries: u64,
     /// `logkv_entries_signed_total` over the window, per write.
     entries_signed_per_write: Option<f64>,
+    /// Median time from sending a write to its acknowledgement, over the
+    /// writes that finished in the window.
+    p50: Duration,
 }
 
 impl Window {
@@ -656,31 +674,47 @@ async fn raw_writes(
     })
     .await?;
     let count = Arc::new(AtomicU64::new(0));
-    let stop = Arc::new(AtomicBool::new(false));
+    let (timing, stop) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let payload = Bytes::from(vec![b'x'; bytes]);
     let tasks: Vec<_> = (0..writers)
         .map(|_| {
-            let (js, count, stop, payload) = (js.clone(), count.clone(), stop.clone(), payload.clone());
+            let (js, count, payload) = (js.clone(), count.clone(), payload.clone());
+            let (timing, stop) = (timing.clone(), stop.clone());
             let subject = format!("{name}.m");
             tokio::spawn(async move {
+                let mut latencies = Vec::new();
                 while !stop.load(Ordering::Relaxed) {
+                    let began = Instant::now();
                     js.publish(subject.clone(), payload.clone()).await?.await?;
+                    if timing.load(Ordering::Relaxed) {
+                        latencies.push(began.elapsed());
+                    }
                     count.fetch_add(1, Ordering::Relaxed);
                 }
-                Ok::<_, Box<dyn Error + Send + Sync>>(())
+                Ok::<_, Box<dyn Error + Send + Sync>>(latencies)
             })
         })
         .collect();
     tokio::time::sleep(warmup).await;
+    timing.store(true, Ordering::Relaxed);
     let (c0, t0) = (count.load(Ordering::Relaxed), Instant::now());
     tokio::time::sleep(run).await;
     let (c1, took) = (count.load(Ordering::Relaxed), t0.elapsed());
+    timing.store(false, Ordering::Relaxed);
     stop.store(true, Ordering::Relaxed);
+    let mut latencies = Vec::new();
     for task in tasks {
-        task.await?.map_err(|e| e.to_string())?;
+        latencies.extend(task.await?.map_err(|e| e.to_string())?);
     }
     delete_stream_async(js, &name).await;
-    Ok(Window { writes: c1 - c0, took, entries: c1 - c0, entries_signed_per_write: None })
+    let p50 = median(latencies);
+    Ok(Window { writes: c1 - c0, took, entries: c1 - c0, entries_signed_per_write: None, p50 })
+}
+
+/// The median of `latencies` (zero if there are none).
+fn median(mut latencies: Vec<Duration>) -> Duration {
+    latencies.sort_unstable();
+    latencies.get(latencies.len() / 2).copied().unwrap_or_default()
 }
 
 /// Reads the whole stream through an ordered push consumer, counting
@@ -922,37 +956,50 @@ fn logkv_writes(
     sequence: impl Fn() -> Res<u64>,
 ) -> Res<Window> {
     let count = AtomicU64::new(0);
-    let stop = AtomicBool::new(false);
+    let (timing, stop) = (AtomicBool::new(false), AtomicBool::new(false));
     std::thread::scope(|s| -> Res<Window> {
         let handles: Vec<_> = (0..writers)
             .map(|w| {
-                let (count, stop, addr) = (&count, &stop, node.resp);
-                s.spawn(move || -> Result<(), String> {
+                let (count, timing, stop, addr) = (&count, &timing, &stop, node.resp);
+                s.spawn(move || -> Result<Vec<Duration>, String> {
                     let mut conn = Resp::connect(addr).map_err(|e| e.to_string())?;
                     let v = value_of(value, w as u64);
-                    let mut i = 0u64;
+                    let (mut i, mut latencies) = (0u64, Vec::new());
                     while !stop.load(Ordering::Relaxed) {
+                        let began = Instant::now();
                         conn.set(&key(w, i), &v).map_err(|e| e.to_string())?;
+                        if timing.load(Ordering::Relaxed) {
+                            latencies.push(began.elapsed());
+                        }
                         count.fetch_add(1, Ordering::Relaxed);
                         i += 1;
                     }
-                    Ok(())
+                    Ok(latencies)
                 })
             })
             .collect();
         std::thread::sleep(warmup);
+        timing.store(true, Ordering::Relaxed);
         let (c0, s0, e0, t0) =
             (count.load(Ordering::Relaxed), sequence()?, entries_signed(node), Instant::now());
         std::thread::sleep(run);
         let (c1, took) = (count.load(Ordering::Relaxed), t0.elapsed());
+        timing.store(false, Ordering::Relaxed);
         let (s1, e1) = (sequence()?, entries_signed(node));
         stop.store(true, Ordering::Relaxed);
+        let mut latencies = Vec::new();
         for h in handles {
-            h.join().expect("a writer panicked")?;
+            latencies.extend(h.join().expect("a writer panicked")?);
         }
         let writes = c1 - c0;
         let signed = e0.zip(e1).map(|(a, b)| (b - a) / writes.max(1) as f64);
-        Ok(Window { writes, took, entries: s1 - s0, entries_signed_per_write: signed })
+        Ok(Window {
+            writes,
+            took,
+            entries: s1 - s0,
+            entries_signed_per_write: signed,
+            p50: median(latencies),
+        })
     })
 }
 
