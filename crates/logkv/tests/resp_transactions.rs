@@ -5,7 +5,7 @@
 mod server;
 
 use redis::{Commands, Value};
-use server::Server;
+use server::{resp, roundtrip, Server};
 
 fn connect(server: &Server) -> redis::Connection {
     redis::Client::open(server.redis_url()).unwrap().get_connection().unwrap()
@@ -139,4 +139,37 @@ fn queue_errors_abort_and_apply_errors_fail_the_whole_block() {
     let e = cmd(&mut con, &["EXEC"]).unwrap_err();
     assert_eq!(e.detail(), Some("value is not an integer or out of range"));
     assert_eq!(con.get::<_, Option<String>>("k").unwrap(), None);
+}
+
+#[test]
+fn a_queued_write_over_the_limits_fails_alone_and_reads_of_impossible_keys_find_nothing() {
+    let server = Server::start();
+    let mut stream = server.connect();
+    let long = "k".repeat(65);
+    let block: [&[&str]; 7] = [
+        &["MULTI"],
+        &["SET", "a", "1"],
+        &["SET", &long, "v"],
+        &["GET", &long],
+        &["GET", ""],
+        &["GET", "a"],
+        &["EXEC"],
+    ];
+    let mut request = Vec::new();
+    for args in block {
+        request.extend(resp::request(&args.iter().map(|a| a.as_bytes()).collect::<Vec<_>>()));
+    }
+    let replies = resp::split(&roundtrip(&mut stream, &request, block.len()));
+    assert_eq!(
+        replies[..6],
+        [&b"+OK\r\n"[..], b"+QUEUED\r\n", b"+QUEUED\r\n", b"+QUEUED\r\n", b"+QUEUED\r\n", b"+QUEUED\r\n"]
+    );
+    let exec = String::from_utf8(replies[6].clone()).unwrap();
+    assert_eq!(
+        exec, "*5\r\n+OK\r\n-ERR key of 65 bytes: logkv keys are 1 to 64 bytes\r\n$-1\r\n$-1\r\n$1\r\n1\r\n",
+        "the other commands of the block ran"
+    );
+    // Outside a block, the same reads find nothing too.
+    let outside = [resp::request(&[b"GET", long.as_bytes()]), resp::request(&[b"GET", b""])].concat();
+    assert_eq!(roundtrip(&mut stream, &outside, 2), b"$-1\r\n$-1\r\n");
 }

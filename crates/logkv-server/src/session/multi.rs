@@ -131,8 +131,9 @@ enum Queued {
     Refused(Reply),
     /// A write: its reply recipe and its ops.
     Write(writes::Answer, Range<usize>),
-    /// A read: the command and its `Get` ops.
-    Read(Command, Range<usize>),
+    /// A read: the command and, per key it reads, its `Get` op (`None` for
+    /// a key no value can have: empty or over the key limit).
+    Read(Command, Vec<Option<usize>>),
     /// Anything else, run after the transaction seeing the ops before
     /// `at` (keyspace commands) or nothing of it (session commands).
     Other(Command, usize),
@@ -153,6 +154,8 @@ impl Session {
         if !queue.commands.iter().any(|c| c.as_ref().is_ok_and(writes::is_write)) {
             return self.exec_reads(&node, queue.commands, watch);
         }
+        let config = &self.shared.config;
+        let fits = |key: &Bytes| !key.is_empty() && key.len() <= config.max_key_bytes;
         let mut ops: Vec<(Bytes, Op)> = Vec::new();
         let mut block = Vec::with_capacity(queue.commands.len());
         for queued in queue.commands {
@@ -165,22 +168,33 @@ impl Session {
             };
             let start = ops.len();
             block.push(match writes::plan(command) {
+                // A write over the limits fails alone, as a command that
+                // fails inside a Redis EXEC does; the others still run.
                 Ok(plan) => {
-                    ops.extend(plan.ops);
-                    Queued::Write(plan.answer, start..ops.len())
+                    match writes::check_limits(&plan.ops, config.max_key_bytes, config.max_value_bytes) {
+                        Some(refused) => Queued::Refused(refused),
+                        None => {
+                            ops.extend(plan.ops);
+                            Queued::Write(plan.answer, start..ops.len())
+                        }
+                    }
                 }
                 Err(command) => match view::read_keys(&command) {
                     Some(keys) => {
-                        ops.extend(keys.into_iter().map(|k| (k.clone(), Op::Get)));
-                        Queued::Read(command, start..ops.len())
+                        let slots = keys
+                            .into_iter()
+                            .map(|k| {
+                                fits(k).then(|| {
+                                    ops.push((k.clone(), Op::Get));
+                                    ops.len() - 1
+                                })
+                            })
+                            .collect();
+                        Queued::Read(command, slots)
                     }
                     None => Queued::Other(command, start),
                 },
             });
-        }
-        let config = &self.shared.config;
-        if let Some(refused) = writes::check_limits(&ops, config.max_key_bytes, config.max_value_bytes) {
-            return refused;
         }
         // Keyspace commands (rare in a block) need the ops after they are sent.
         let lists_keys = block.iter().any(|q| matches!(q, Queued::Other(c, _) if lists_keys(c)));
@@ -213,11 +227,11 @@ impl Session {
             .map(|queued| match queued {
                 Queued::Refused(reply) => reply,
                 Queued::Write(answer, range) => writes::reply(answer, &answers[range]),
-                Queued::Read(command, range) => {
-                    let values = answers[range]
-                        .iter()
-                        .map(|a| match a {
-                            OpAnswer::Value(v) => v.clone(),
+                Queued::Read(command, slots) => {
+                    let values = slots
+                        .into_iter()
+                        .map(|slot| match slot.map(|i| &answers[i]) {
+                            Some(OpAnswer::Value(v)) => v.clone(),
                             _ => None,
                         })
                         .collect();
