@@ -18,8 +18,9 @@ use std::fmt;
 
 pub use logkv_store::record::value_crc;
 
+use sha3::{Digest, Keccak256};
+
 use crate::acl::AclFact;
-use crate::signing::keccak256;
 use crate::types::StreamId;
 
 /// A fact of the logical state.
@@ -69,23 +70,24 @@ impl<'a> Fact<'a> {
         Fact::Value { stream, key, value: ValueSum::of(key, value) }
     }
 
-    /// The fact's hash: keccak-256 of a tag byte and its length-prefixed fields.
+    /// The fact's hash: keccak-256 of a tag byte and its length-prefixed
+    /// fields, fed to the hasher piece by piece (a few facts change per
+    /// write, so a buffer per fact would be an allocation per fact).
     fn hash(&self) -> [u8; 32] {
-        let mut b = Vec::new();
-        let field = |b: &mut Vec<u8>, bytes: &[u8]| {
-            b.extend_from_slice(&(bytes.len() as u32).to_be_bytes());
-            b.extend_from_slice(bytes);
+        let mut h = Keccak256::new();
+        let field = |h: &mut Keccak256, bytes: &[u8]| {
+            h.update((bytes.len() as u32).to_be_bytes());
+            h.update(bytes);
         };
         match *self {
             Fact::Value { stream, key, value } => {
-                b.push(1);
-                b.extend_from_slice(&stream.0);
-                field(&mut b, key);
-                b.extend_from_slice(&value.len.to_be_bytes());
-                b.extend_from_slice(&value.crc.to_be_bytes());
+                h.update([1]);
+                h.update(stream.0);
+                field(&mut h, key);
+                h.update(value.len.to_be_bytes());
+                h.update(value.crc.to_be_bytes());
             }
             Fact::Acl(f) => {
-                b.push(2);
                 let (kind, stream, key, account): (u8, _, &[u8], _) = match f {
                     AclFact::Claimed(s) => (0, s, &[], None),
                     AclFact::Admin(s, a) => (1, s, &[], Some(a)),
@@ -93,18 +95,18 @@ impl<'a> Fact<'a> {
                     AclFact::SpecialKey(s, k) => (3, s, k, None),
                     AclFact::SpecialWriter(s, k, a) => (4, s, k, Some(a)),
                 };
-                b.push(kind);
-                b.extend_from_slice(&stream.0);
-                field(&mut b, key);
-                b.extend_from_slice(&account.map_or([0; 20], |a| a.0));
+                h.update([2, kind]);
+                h.update(stream.0);
+                field(&mut h, key);
+                h.update(account.map_or([0; 20], |a| a.0));
             }
             Fact::Result { version, text } => {
-                b.push(3);
-                b.extend_from_slice(&version.to_be_bytes());
-                field(&mut b, text.as_bytes());
+                h.update([3]);
+                h.update(version.to_be_bytes());
+                field(&mut h, text.as_bytes());
             }
         }
-        keccak256(&b)
+        h.finalize().into()
     }
 }
 
@@ -178,6 +180,7 @@ impl fmt::Debug for StateDigest {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::signing::keccak256;
 
     fn value<'a>(stream: &'a StreamId, key: &'a [u8], value: &[u8]) -> Fact<'a> {
         Fact::value(stream, key, value)
@@ -197,6 +200,57 @@ mod tests {
         a.remove(value(&s, b"x", b"1"));
         a.remove(value(&s, b"y", b"2"));
         assert_eq!(a, StateDigest::default());
+    }
+
+    /// The digest is part of the format (nodes compare it, checkpoints keep
+    /// it): these bytes must not change without a format version.
+    #[test]
+    fn every_kind_of_fact_hashes_to_known_bytes() {
+        use crate::types::Address;
+        let (s, a) = (StreamId([7; 32]), Address([9; 20]));
+        let facts = [
+            value(&s, b"key", b"value"),
+            Fact::Acl(AclFact::Claimed(&s)),
+            Fact::Acl(AclFact::Admin(&s, &a)),
+            Fact::Acl(AclFact::Writer(&s, &a)),
+            Fact::Acl(AclFact::SpecialKey(&s, b"special")),
+            Fact::Acl(AclFact::SpecialWriter(&s, b"special", &a)),
+            Fact::Result { version: 42, text: "Commit" },
+        ];
+        let mut d = StateDigest::default();
+        let hashes: Vec<String> = facts
+            .iter()
+            .map(|f| {
+                d.add(*f);
+                f.hash().iter().map(|b| format!("{b:02x}")).collect()
+            })
+            .collect();
+        assert_eq!(hashes, KNOWN_HASHES);
+        assert_eq!(d.to_string(), KNOWN_DIGEST);
+    }
+
+    const KNOWN_HASHES: [&str; 7] = [
+        "883212c3ab4645b66ac9ea795e2e262d02815b85d04516192d38cddde0044825",
+        "d3c324dd0f5afdd16bcc2435ed810e18cafe437c84459a9426c7ddd2310aadf5",
+        "554979745946e5d978578807c0cfea5cfe21279a97c6f50a48f054fd50740e5f",
+        "e94a351884e5d95efab09b203f157467b37f542b1de805f4171c9011ad44a82e",
+        "b7e8c6de9c0c05108cd28097bdb121f55a345296c85fac3cce62718e74da2293",
+        "77a9ba52277fb9285025d4e41b860a2625c00c3e240924d57794d00d5887116f",
+        "b790e5f725eae29c2175d8153566babc24b9811590dac1d96aee46dfbc440aa1",
+    ];
+    const KNOWN_DIGEST: &str = "0x81ac4d558244a395480c5f685a3279e223cdfab2877d3e9764f3193a986ceb4a";
+
+    /// A value's fact is keccak-256 of format.md's layout, built here by hand.
+    #[test]
+    fn a_value_fact_hashes_the_documented_layout() {
+        let s = StreamId([7; 32]);
+        let mut bytes = vec![1];
+        bytes.extend_from_slice(&s.0);
+        bytes.extend_from_slice(&3u32.to_be_bytes());
+        bytes.extend_from_slice(b"key");
+        bytes.extend_from_slice(&5u32.to_be_bytes());
+        bytes.extend_from_slice(&value_crc(b"key", b"value").to_be_bytes());
+        assert_eq!(value(&s, b"key", b"value").hash(), keccak256(&bytes));
     }
 
     #[test]
