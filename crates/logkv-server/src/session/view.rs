@@ -80,11 +80,12 @@ pub fn read_keys(command: &Command) -> Option<Vec<&Bytes>> {
 
 /// The reply of a read command from the values of its [`read_keys`].
 pub fn read_reply(command: &Command, values: Vec<Option<Vec<u8>>>) -> Reply {
-    let first = values.first().cloned().flatten();
+    // The values move into the reply: a GET's value is not copied again.
+    let first = || values.first().and_then(Option::as_ref);
     match command {
-        Command::Get { .. } => first.map_or(Reply::Null, Reply::Bulk),
-        Command::StrLen { .. } => Reply::Integer(first.map_or(0, |v| v.len() as i64)),
-        Command::Type { .. } => Reply::Simple(if first.is_some() { "string" } else { "none" }.into()),
+        Command::Get { .. } => values.into_iter().next().flatten().map_or(Reply::Null, Reply::Bulk),
+        Command::StrLen { .. } => Reply::Integer(first().map_or(0, |v| v.len() as i64)),
+        Command::Type { .. } => Reply::Simple(if first().is_some() { "string" } else { "none" }.into()),
         Command::MGet { .. } => {
             Reply::Array(values.into_iter().map(|v| v.map_or(Reply::Null, Reply::Bulk)).collect())
         }
