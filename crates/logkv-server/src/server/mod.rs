@@ -5,6 +5,7 @@
 //! maintenance job end, then close the node (which syncs) and return.
 
 mod changes;
+mod fd_limit;
 mod http;
 mod listener;
 mod resp_listener;
@@ -94,10 +95,37 @@ impl ServeError {
     }
 }
 
+/// Makes room for `max_connections` under the open-file limit, or lowers
+/// it to what fits, saying which in the log.
+fn fit_open_files(config: &mut ServeConfig) {
+    let asked = config.max_connections;
+    match fd_limit::fit(asked) {
+        Err(e) => {
+            tracing::warn!(error = %e, "cannot read the open-file limit; max_connections stays {asked}")
+        }
+        Ok(f) => {
+            if f.soft_after > f.soft_before {
+                tracing::info!(from = f.soft_before, to = f.soft_after, "raised the open-file limit (soft)");
+            }
+            if f.max_connections < asked {
+                tracing::warn!(
+                    "lowered max_connections from {asked} to {}: the open-file limit is {} (hard {}) and {} descriptors are kept for the log and listeners; raise it (ulimit -n, or LimitNOFILE= in a service unit)",
+                    f.max_connections,
+                    f.soft_after,
+                    f.hard,
+                    fd_limit::RESERVED
+                );
+                config.max_connections = f.max_connections;
+            }
+        }
+    }
+}
+
 /// Runs a node until SIGINT or SIGTERM.
-pub fn run(config: ServeConfig) -> Result<(), ServeError> {
+pub fn run(mut config: ServeConfig) -> Result<(), ServeError> {
     // Configuration errors are reported before the log's replay, not after.
     config.validate()?;
+    fit_open_files(&mut config);
     let resp = ServerState::load(&config)?;
     let shared_log = config.shared_log()?;
     if shared_log.is_none() && !config.watch.is_empty() {
