@@ -250,19 +250,16 @@ pub fn compact_tx(body: &Body, tags: impl IntoIterator<Item = StreamId>) -> TxPa
 #[derive(Debug)]
 pub struct CompactTx<'b> {
     tags: Vec<StreamId>,
-    /// Version, flags, reads and write headers.
-    head: Vec<u8>,
     body: &'b Body,
-    /// The controls, which follow the values.
-    tail: Vec<u8>,
+    around: AroundValues,
 }
 
 impl<'b> CompactTx<'b> {
     /// The transaction of `body` with these tags (as [`compact_tx`]).
     pub fn new(body: &'b Body, tags: impl IntoIterator<Item = StreamId>) -> Self {
         let tags = entry_order(&tags.into_iter().collect::<Vec<_>>());
-        let (head, tail) = encode_parts(body, Layout::Compact(&tags));
-        CompactTx { head, body, tail, tags }
+        let around = AroundValues::new(body, Layout::Compact(&tags));
+        CompactTx { body, around, tags }
     }
 }
 
@@ -276,13 +273,11 @@ impl TxWrite for CompactTx<'_> {
     }
 
     fn body_len(&self) -> usize {
-        self.head.len() + values(self.body).map(<[u8]>::len).sum::<usize>() + self.tail.len()
+        self.around.len(self.body)
     }
 
     fn write_body(&self, out: &mut Vec<u8>) {
-        out.extend_from_slice(&self.head);
-        values(self.body).for_each(|value| out.extend_from_slice(value));
-        out.extend_from_slice(&self.tail);
+        self.around.write(self.body, out)
     }
 }
 
@@ -297,36 +292,56 @@ fn values(body: &Body) -> impl Iterator<Item = &[u8]> {
 }
 
 fn encode_in(body: &Body, layout: Layout<'_>) -> Vec<u8> {
-    let (mut out, tail) = encode_parts(body, layout);
-    out.reserve(values(body).map(<[u8]>::len).sum::<usize>() + tail.len());
-    values(body).for_each(|value| out.extend_from_slice(value));
-    out.extend_from_slice(&tail);
+    let around = AroundValues::new(body, layout);
+    let mut out = Vec::with_capacity(around.len(body));
+    around.write(body, &mut out);
     out
 }
 
 /// A body's bytes before its values (version, flags, reads, write headers)
-/// and after them (controls).
-fn encode_parts(body: &Body, layout: Layout<'_>) -> (Vec<u8>, Vec<u8>) {
-    let mut out = Out::new(layout, 64 + 48 * body.writes.len());
-    out.version(body.version);
-    out.raw(&[if body.check_reads_only { FLAG_CHECK_READS_ONLY } else { 0 }]);
-    zerog::put_reads(&mut out, &body.reads);
-    out.count(body.writes.len());
-    for w in &body.writes {
-        out.raw(&[w.op.byte()]);
-        out.stream(&w.stream);
-        out.key(&w.key);
-        match &w.op {
-            Op::Delete | Op::DeleteIfPresent | Op::Get => {}
-            Op::Increment(n) => out.raw(&n.to_be_bytes()),
-            Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
-                out.value_len(v.len(), 4)
+/// and after them (controls): with the values, which are raw bytes, the
+/// whole body, so its length is known before the values are copied.
+#[derive(Debug)]
+struct AroundValues {
+    head: Vec<u8>,
+    tail: Vec<u8>,
+}
+
+impl AroundValues {
+    fn new(body: &Body, layout: Layout<'_>) -> Self {
+        let mut out = Out::new(layout, 64 + 48 * body.writes.len());
+        out.version(body.version);
+        out.raw(&[if body.check_reads_only { FLAG_CHECK_READS_ONLY } else { 0 }]);
+        zerog::put_reads(&mut out, &body.reads);
+        out.count(body.writes.len());
+        for w in &body.writes {
+            out.raw(&[w.op.byte()]);
+            out.stream(&w.stream);
+            out.key(&w.key);
+            match &w.op {
+                Op::Delete | Op::DeleteIfPresent | Op::Get => {}
+                Op::Increment(n) => out.raw(&n.to_be_bytes()),
+                Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
+                    out.value_len(v.len(), 4)
+                }
             }
         }
+        let mut tail = Out::new(layout, 1 + 64 * body.controls.len());
+        zerog::put_controls(&mut tail, &body.controls);
+        AroundValues { head: out.bytes, tail: tail.bytes }
     }
-    let mut tail = Out::new(layout, 1 + 64 * body.controls.len());
-    zerog::put_controls(&mut tail, &body.controls);
-    (out.bytes, tail.bytes)
+
+    /// The body's length in bytes.
+    fn len(&self, body: &Body) -> usize {
+        self.head.len() + values(body).map(<[u8]>::len).sum::<usize>() + self.tail.len()
+    }
+
+    /// Appends the whole body to `out`.
+    fn write(&self, body: &Body, out: &mut Vec<u8>) {
+        out.extend_from_slice(&self.head);
+        values(body).for_each(|value| out.extend_from_slice(value));
+        out.extend_from_slice(&self.tail);
+    }
 }
 
 /// A write whose header is parsed: complete, or waiting for its value,

@@ -155,7 +155,6 @@ impl Session {
             return self.exec_reads(&node, queue.commands, watch);
         }
         let config = &self.shared.config;
-        let fits = |key: &Bytes| !key.is_empty() && key.len() <= config.max_key_bytes;
         let mut ops: Vec<(Bytes, Op)> = Vec::new();
         let mut block = Vec::with_capacity(queue.commands.len());
         for queued in queue.commands {
@@ -184,7 +183,7 @@ impl Session {
                         let slots = keys
                             .into_iter()
                             .map(|k| {
-                                fits(k).then(|| {
+                                writes::key_fits(k, config.max_key_bytes).then(|| {
                                     ops.push((k.clone(), Op::Get));
                                     ops.len() - 1
                                 })

@@ -182,9 +182,15 @@ pub fn node_error(e: &NodeError) -> Reply {
 /// The error reply for a write whose keys or values this node refuses to
 /// store, checked before the write joins a shared entry (a refused record
 /// would fail every caller of the entry).
+/// Whether a key is one logkv can hold (1 to `max_key_bytes` bytes); no
+/// value can live under any other.
+pub fn key_fits(key: &[u8], max_key_bytes: usize) -> bool {
+    !key.is_empty() && key.len() <= max_key_bytes
+}
+
 pub fn check_limits(ops: &[(Bytes, Op)], max_key_bytes: usize, max_value_bytes: usize) -> Option<Reply> {
     for (key, op) in ops {
-        if key.is_empty() || key.len() > max_key_bytes {
+        if !key_fits(key, max_key_bytes) {
             return Some(Reply::Error(format!(
                 "ERR key of {} bytes: logkv keys are 1 to {max_key_bytes} bytes",
                 key.len()
