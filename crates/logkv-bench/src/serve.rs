@@ -67,7 +67,7 @@ impl Server {
             .arg(dir)
             .args(["--resp", &resp.to_string(), "--http", &http.to_string(), "--admin-token", ADMIN_TOKEN])
             .args(&args)
-            .env("LOGKV_LOG", "warn")
+            .env("LOGKV_LOG_FILTER", "warn")
             .stdin(Stdio::null())
             .stdout(Stdio::null())
             .spawn()?;

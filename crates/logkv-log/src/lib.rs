@@ -16,7 +16,7 @@ mod segment;
 mod stats;
 mod sync_failure;
 
-pub use config::{Durability, LogConfig, RecoveryMode};
+pub use config::{Durability, DurabilityMode, LogConfig, RecoveryMode};
 pub use error::{LogError, Result};
 pub use format::{Loc, RecordType};
 pub use locate::{RecordMeta, MARK_EVERY_BYTES};

@@ -1,140 +1,312 @@
-//! What `logkv serve` runs with: one struct read from a TOML file, then
-//! overridden by environment variables and flags (the CLI applies those;
-//! flags win). Every field has a default, so an empty file is a valid
-//! configuration and `logkv serve` alone runs the embedded default.
+//! logkv's configuration model: every setting is declared once, as a field
+//! of [`StoreSettings`] (what opening a data directory needs, shared by
+//! every command) or [`ServeConfig`] (what `logkv serve` adds). The field's
+//! name is its key in the TOML file, its doc comment the flag's help, its
+//! `#[arg]` the flag, `LOGKV_` and the key in capitals its environment
+//! variable, and [`Default`] its default.
+//!
+//! [`load`] layers the sources with figment: defaults < the TOML file <
+//! environment variables < flags. Flags and variables are parsed by the
+//! same clap parser, so a setting accepts the same text from both, and an
+//! error names the setting and the source the bad value came from.
+//! [`Loaded::describe`] is `logkv serve --print-config`: the effective
+//! value of every setting and where it came from.
 
+use std::collections::BTreeMap;
+use std::ffi::OsString;
+use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use clap::parser::ValueSource;
+use clap::{ArgMatches, Args, Command, FromArgMatches};
+use figment::value::{Dict, Map, Value};
+use figment::{Figment, Metadata, Profile, Provider};
+use logkv_log::format::{FRAME_OVERHEAD, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN};
 use logkv_runtime::apply::{Watched, DEFAULT_VERSION_CHECK_HORIZON};
 use logkv_runtime::node::NodeOptions;
+use logkv_runtime::types::StreamId;
+use logkv_store::{
+    Durability, DurabilityMode, Limits, LogConfig, MaintenanceOptions, RecoveryMode, Retention, StoreOptions,
+};
+use serde::{Deserialize, Serialize};
 
 use crate::shared_log::LogChoice;
-use logkv_runtime::types::StreamId;
-use logkv_store::{Durability, Limits, LogConfig, MaintenanceOptions, RecoveryMode, Retention, StoreOptions};
-use serde::Deserialize;
 
-/// The server's configuration. Field names are the TOML keys.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ServeConfig {
-    /// The node's data directory (file log, index, `node.key`).
+/// The configuration file read when neither `--config` nor `LOGKV_CONFIG`
+/// names one, if it exists (the packaged service's file).
+pub const DEFAULT_CONFIG_PATH: &str = "/etc/logkv/logkv.toml";
+
+/// Prefix of every setting's environment variable.
+const ENV_PREFIX: &str = "LOGKV_";
+
+/// The smallest segment the log accepts: a header and one empty frame.
+const MIN_SEGMENT_BYTES: u64 = SEGMENT_HEADER_LEN + FRAME_OVERHEAD as u64;
+
+/// How a data directory is opened: the settings every command that opens
+/// one shares (flags accepted before or after the subcommand).
+#[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
+#[serde(default)]
+#[command(next_help_heading = "Store options")]
+pub struct StoreSettings {
+    /// The data directory (file log, index, node.key).
+    #[arg(long, global = true, value_name = "DIR", default_value_os_t = StoreSettings::default().data_dir)]
     pub data_dir: PathBuf,
-    /// Where the Redis protocol listens.
-    pub resp_addr: String,
-    /// Where HTTP (JSON-RPC, `kv_watch`, `/metrics`, `/healthz`, `/readyz`)
-    /// listens.
-    pub http_addr: String,
-    /// `always`, `periodic` or `none` (docs/durability.md).
-    pub durability: DurabilityName,
-    /// `periodic`: longest time a write waits before it is synced.
+    /// When a write is acknowledged (docs/durability.md).
+    #[arg(long, global = true, value_enum, default_value_t = StoreSettings::default().durability)]
+    pub durability: DurabilityMode,
+    /// `periodic`: longest time in milliseconds a write waits before it is
+    /// synced.
+    #[arg(long, global = true, value_name = "MS", default_value_t = StoreSettings::default().flush_interval_ms)]
     pub flush_interval_ms: u64,
-    /// `periodic`: buffered bytes that trigger a sync before the interval.
+    /// `periodic`: buffered bytes that trigger a sync before the interval
+    /// ends.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = StoreSettings::default().flush_size_bytes)]
     pub flush_size_bytes: usize,
     /// Capacity of each new segment file.
+    #[arg(
+        long,
+        global = true,
+        value_name = "BYTES",
+        default_value_t = StoreSettings::default().segment_size_bytes,
+        value_parser = clap::value_parser!(u64).range(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES),
+    )]
     pub segment_size_bytes: u64,
     /// What opening does with damage that is not a torn tail: `strict`
     /// refuses to open, `truncate` cuts the log there.
-    pub recovery: RecoveryName,
+    #[arg(long, global = true, value_enum, default_value_t = StoreSettings::default().recovery)]
+    pub recovery: RecoveryMode,
     /// Longest key accepted.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = StoreSettings::default().max_key_bytes)]
     pub max_key_bytes: usize,
     /// Largest value accepted.
+    #[arg(long, global = true, value_name = "BYTES", default_value_t = StoreSettings::default().max_value_bytes)]
     pub max_value_bytes: usize,
-    /// The stream RESP commands read and write (`0x` and 64 hex digits).
-    #[serde(deserialize_with = "stream_id")]
-    pub stream: StreamId,
-    /// The node's signing key; `<data_dir>/node.key` when unset, created
-    /// (mode 0600) on first start.
-    pub key_file: Option<PathBuf>,
-    /// Redis users for `AUTH` and the identities their writes are signed
-    /// with (docs/server.md); without it every client writes as the node.
-    pub users_file: Option<PathBuf>,
-    /// Bearer token that administrative JSON-RPC calls must present; with
-    /// none set, administrative calls are refused.
-    pub admin_token: Option<String>,
-    /// Connections (RESP and HTTP together) served at once; one more gets
-    /// an error and is closed.
-    pub max_connections: usize,
-    /// Seconds a RESP connection may stay idle before it is closed; 0
-    /// keeps idle connections forever (Redis's `timeout 0`).
-    pub idle_timeout_secs: u64,
-    /// Largest HTTP request body; a longer one is refused from its
-    /// `Content-Length` or as soon as it grows past this, never buffered.
-    pub max_request_bytes: usize,
-    /// Bytes of writes the commit pipeline holds, queued or in flight;
-    /// beyond that, writers wait and their connections are not read
-    /// (backpressure).
-    pub write_queue_bytes: usize,
-    /// The log: `file` (the node's own file log, the embedded default),
-    /// `nats://HOST:PORT[,HOST:PORT...]`, a JetStream stream shared with
-    /// other nodes, or `file:DIR`, a file log of entries in DIR
-    /// (docs/distributed.md).
-    pub log: String,
-    /// The JetStream stream's name (with `nats://`).
-    pub log_stream: String,
-    /// Replicas of the JetStream stream when this node creates it.
-    pub replicas: usize,
-    /// Streams this node applies (with `nats://`): empty = every stream;
-    /// otherwise it downloads only what these need.
-    #[serde(deserialize_with = "stream_ids")]
-    pub watch: Vec<StreamId>,
-    /// How many log positions back a transaction that checks versions may
-    /// have read (docs/runtime.md): a protocol parameter, the same on every
-    /// node of a log. Older ones fail with `VersionTooOld`, and compaction
-    /// forgets deleted keys older than this.
-    pub version_check_horizon: u64,
-    /// Check every value's checksum when it is read (the default). Off
-    /// serves bytes a flipped bit has changed: it exists to measure what
-    /// checking costs, not for production.
-    pub verify_checksums: bool,
-    /// Newest versions of each key compaction keeps (at least 1); unset
-    /// keeps every version, and compaction only rewrites (docs/compaction.md).
-    pub retain_versions: Option<u32>,
-    /// Every version written within this long stays readable (`"90s"`,
-    /// `"30m"`, `"12h"`, `"7d"`); unset: no time window.
-    #[serde(deserialize_with = "retain_duration")]
-    pub retain_duration: Option<Duration>,
-    /// Log bytes written between automatic checkpoints (0: only on demand).
-    pub checkpoint_interval_bytes: u64,
-    /// Share of superseded log bytes (above 0, at most 1) past which the
-    /// log is compacted, when retention can drop something.
-    pub compact_dead_ratio: f64,
-    /// Logs smaller than this are not compacted automatically.
-    pub compact_min_bytes: u64,
-    /// Most bytes per second a compaction writes (0: no limit), so it
-    /// leaves the disk to foreground writes.
-    pub compact_bytes_per_sec: u64,
 }
 
-/// The durability mode's name, as configuration spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+impl Default for StoreSettings {
+    fn default() -> Self {
+        let limits = Limits::default();
+        StoreSettings {
+            data_dir: PathBuf::from("./logkv-data"),
+            durability: DurabilityMode::Always,
+            flush_interval_ms: 1000,
+            flush_size_bytes: 4 << 20,
+            segment_size_bytes: LogConfig::default().segment_size_bytes,
+            recovery: RecoveryMode::Strict,
+            max_key_bytes: limits.max_key_bytes,
+            max_value_bytes: limits.max_value_bytes,
+        }
+    }
+}
+
+impl StoreSettings {
+    /// The durability these settings name, with the periodic settings.
+    pub fn durability(&self) -> Durability {
+        Durability::new(self.durability, Duration::from_millis(self.flush_interval_ms), self.flush_size_bytes)
+    }
+
+    /// The store options these settings describe (retention and
+    /// maintenance at their defaults; [`ServeConfig`] adds its own).
+    pub fn store_options(&self) -> StoreOptions {
+        StoreOptions {
+            log: LogConfig {
+                segment_size_bytes: self.segment_size_bytes,
+                durability: self.durability(),
+                recovery: self.recovery,
+            },
+            limits: Limits {
+                max_key_bytes: self.max_key_bytes,
+                max_value_bytes: self.max_value_bytes,
+                ..Limits::default()
+            },
+            ..StoreOptions::default()
+        }
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        let segment = self.segment_size_bytes;
+        if !(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES).contains(&segment) {
+            return Err(Invalid::new(
+                "segment_size_bytes",
+                format!("{segment}: from {MIN_SEGMENT_BYTES} to {MAX_SEGMENT_BYTES}"),
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// How `logkv serve` logs: human-readable lines or one JSON object per
+/// line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
-pub enum DurabilityName {
-    /// Acknowledge after fdatasync.
-    Always,
-    /// Acknowledge from the buffer; sync by time and size.
-    Periodic,
-    /// Acknowledge once written to the OS; never sync.
-    None,
+pub enum LogFormat {
+    /// Human-readable lines (colored on a terminal).
+    #[default]
+    Text,
+    /// One JSON object per line, for log collectors.
+    Json,
+}
+
+impl fmt::Display for LogFormat {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            LogFormat::Text => "text",
+            LogFormat::Json => "json",
+        })
+    }
+}
+
+/// What `logkv serve` runs with: the store settings and the server's own.
+#[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
+#[serde(default)]
+pub struct ServeConfig {
+    /// How the data directory is opened (the global flags).
+    /// (Read from the same sources as the rest; serialized on its own so
+    /// that errors keep the key and source figment reports.)
+    #[arg(skip)]
+    #[serde(skip)]
+    pub store: StoreSettings,
+    /// Redis protocol address.
+    #[arg(long = "resp", value_name = "ADDR", default_value_t = ServeConfig::default().resp_addr)]
+    pub resp_addr: String,
+    /// HTTP address: JSON-RPC, kv_watch, /metrics, /healthz, /readyz.
+    #[arg(long = "http", value_name = "ADDR", default_value_t = ServeConfig::default().http_addr)]
+    pub http_addr: String,
+    /// The stream RESP commands read and write (0x and 64 hex digits).
+    #[arg(long, value_name = "STREAM", default_value_t = ServeConfig::default().stream)]
+    #[serde(with = "text")]
+    pub stream: StreamId,
+    /// The node's signing key [default: DATA_DIR/node.key, created on
+    /// first start with mode 0600].
+    #[arg(long, value_name = "FILE")]
+    pub node_key: Option<PathBuf>,
+    /// Redis users for AUTH and the keys their writes are signed with
+    /// (docs/server.md); without it every client writes as the node.
+    #[arg(long, value_name = "FILE")]
+    pub users_file: Option<PathBuf>,
+    /// Bearer token that administrative JSON-RPC calls must present;
+    /// without one, administrative calls are refused.
+    #[arg(long, value_name = "TOKEN")]
+    pub admin_token: Option<String>,
+    /// Connections (RESP and HTTP together) served at once; one more gets
+    /// an error and is closed. Lowered at start to what the open-file
+    /// limit holds.
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::default().max_connections)]
+    pub max_connections: usize,
+    /// Seconds a RESP connection may stay idle before it is closed; 0
+    /// keeps idle connections forever.
+    #[arg(long, value_name = "SECS", default_value_t = ServeConfig::default().idle_timeout_secs)]
+    pub idle_timeout_secs: u64,
+    /// Largest HTTP request body; a longer one is refused from its
+    /// Content-Length or as soon as it grows past this, never buffered.
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_request_bytes)]
+    pub max_request_bytes: usize,
+    /// Bytes of writes the commit pipeline holds, queued or in flight;
+    /// beyond that, writers wait and their sockets are not read.
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().write_queue_bytes)]
+    pub write_queue_bytes: usize,
+    /// The log: `file` (this node's own), nats://HOST:PORT[,HOST:PORT...],
+    /// a JetStream stream shared with other nodes, or file:DIR, a file log
+    /// of entries held by this process (docs/distributed.md).
+    #[arg(long, value_name = "URL", default_value_t = ServeConfig::default().log)]
+    pub log: String,
+    /// The JetStream stream's name.
+    #[arg(long, value_name = "NAME", default_value_t = ServeConfig::default().log_stream)]
+    pub log_stream: String,
+    /// Replicas of the JetStream stream when this node creates it, 1 to 5.
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::default().replicas)]
+    pub replicas: usize,
+    /// Streams this node applies, comma-separated (with a shared log): it
+    /// downloads only what they need [default: every stream].
+    #[arg(long, value_name = "STREAM,...", value_delimiter = ',')]
+    #[serde(with = "text_list")]
+    pub watch: Vec<StreamId>,
+    /// Log positions back a transaction that checks versions may have
+    /// read; older ones fail with VersionTooOld, and compaction forgets
+    /// deleted keys older than this. A protocol parameter: every node of a
+    /// log must use the same.
+    #[arg(
+        long,
+        value_name = "POSITIONS",
+        default_value_t = ServeConfig::default().version_check_horizon,
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub version_check_horizon: u64,
+    /// Check every value's checksum when it is read. Off only to measure
+    /// what checking costs: a damaged value is then served.
+    #[arg(
+        long,
+        value_name = "BOOL",
+        default_value_t = ServeConfig::default().verify_checksums,
+        action = clap::ArgAction::Set,
+    )]
+    pub verify_checksums: bool,
+    /// Newest versions of each key compaction keeps, at least 1
+    /// [default: every version] (docs/compaction.md).
+    #[arg(
+        long,
+        value_name = "N",
+        value_parser = clap::value_parser!(u32).range(1..),
+        help_heading = "Retention and maintenance"
+    )]
+    pub retain_versions: Option<u32>,
+    /// Keep every version written within this long: 90s, 30m, 12h, 7d
+    /// [default: no time window].
+    #[arg(long, value_name = "DURATION", value_parser = parse_duration, help_heading = "Retention and maintenance")]
+    #[serde(with = "duration")]
+    pub retain_duration: Option<Duration>,
+    /// Log bytes between automatic checkpoints; 0 = only on demand.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = ServeConfig::default().checkpoint_interval_bytes,
+        help_heading = "Retention and maintenance"
+    )]
+    pub checkpoint_interval_bytes: u64,
+    /// Share of superseded log bytes (above 0, at most 1) that triggers a
+    /// compaction when retention can drop something.
+    #[arg(
+        long,
+        value_name = "RATIO",
+        default_value_t = ServeConfig::default().compact_dead_ratio,
+        help_heading = "Retention and maintenance"
+    )]
+    pub compact_dead_ratio: f64,
+    /// Logs smaller than this are not compacted automatically.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = ServeConfig::default().compact_min_bytes,
+        help_heading = "Retention and maintenance"
+    )]
+    pub compact_min_bytes: u64,
+    /// Most bytes per second a compaction writes; 0 = no limit.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = ServeConfig::default().compact_bytes_per_sec,
+        help_heading = "Retention and maintenance"
+    )]
+    pub compact_bytes_per_sec: u64,
+    /// Log lines as human-readable text or as JSON objects, one per line.
+    #[arg(long, value_enum, default_value_t = ServeConfig::default().log_format, help_heading = "Logging")]
+    pub log_format: LogFormat,
+    /// Which log lines are written, in RUST_LOG's syntax: a level (`info`,
+    /// `debug`) or per-module directives (`info,logkv_server=debug`).
+    #[arg(long, value_name = "FILTER", default_value_t = ServeConfig::default().log_filter, help_heading = "Logging")]
+    pub log_filter: String,
 }
 
 impl Default for ServeConfig {
     fn default() -> Self {
-        let limits = Limits::default();
         let maintenance = MaintenanceOptions::default();
         ServeConfig {
-            data_dir: PathBuf::from("./logkv-data"),
+            store: StoreSettings::default(),
             resp_addr: "127.0.0.1:7379".into(),
             http_addr: "127.0.0.1:7380".into(),
-            durability: DurabilityName::Always,
-            flush_interval_ms: 1000,
-            flush_size_bytes: 4 << 20,
-            segment_size_bytes: LogConfig::default().segment_size_bytes,
-            recovery: RecoveryName::Strict,
-            max_key_bytes: limits.max_key_bytes,
-            max_value_bytes: limits.max_value_bytes,
             stream: StreamId([0; 32]),
-            key_file: None,
+            node_key: None,
             users_file: None,
             admin_token: None,
             max_connections: 10_000,
@@ -153,18 +325,75 @@ impl Default for ServeConfig {
             compact_dead_ratio: maintenance.compact_dead_ratio,
             compact_min_bytes: maintenance.compact_min_bytes,
             compact_bytes_per_sec: maintenance.compact_bytes_per_sec,
+            log_format: LogFormat::Text,
+            log_filter: "info".into(),
         }
     }
 }
 
-fn stream_id<'de, D: serde::Deserializer<'de>>(d: D) -> Result<StreamId, D::Error> {
-    let text = String::deserialize(d)?;
-    text.parse().map_err(serde::de::Error::custom)
+/// Settings whose values are written as text: parsed with `FromStr`,
+/// written with `Display`.
+mod text {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(value: &T, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(value)
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<T, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
+    }
 }
 
-fn retain_duration<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
-    let text = String::deserialize(d)?;
-    parse_duration(&text).map(Some).map_err(serde::de::Error::custom)
+/// A list of [`text`] values.
+mod text_list {
+    use std::fmt::Display;
+    use std::str::FromStr;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<T: Display, S: Serializer>(values: &[T], s: S) -> Result<S::Ok, S::Error> {
+        s.collect_seq(values.iter().map(ToString::to_string))
+    }
+
+    pub fn deserialize<'de, T, D>(d: D) -> Result<Vec<T>, D::Error>
+    where
+        T: FromStr,
+        T::Err: Display,
+        D: Deserializer<'de>,
+    {
+        let texts = Vec::<String>::deserialize(d)?;
+        texts.iter().map(|t| t.parse().map_err(serde::de::Error::custom)).collect()
+    }
+}
+
+/// A retention window as text (`"7d"`); unset is no window.
+mod duration {
+    use std::time::Duration;
+
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(value: &Option<Duration>, s: S) -> Result<S::Ok, S::Error> {
+        match value {
+            Some(d) => s.collect_str(&humantime::format_duration(*d)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Duration>, D::Error> {
+        match Option::<String>::deserialize(d)? {
+            Some(text) => super::parse_duration(&text).map(Some).map_err(serde::de::Error::custom),
+            None => Ok(None),
+        }
+    }
 }
 
 /// A retention window as configuration spells it: a number and a unit,
@@ -179,22 +408,19 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     Ok(d)
 }
 
-fn stream_ids<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<StreamId>, D::Error> {
-    let texts = Vec::<String>::deserialize(d)?;
-    texts.iter().map(|t| t.parse().map_err(serde::de::Error::custom)).collect()
+/// A setting whose value cannot work, before its source is known.
+struct Invalid {
+    key: &'static str,
+    why: String,
 }
 
-/// The recovery mode's name, as configuration spells it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum RecoveryName {
-    /// Refuse to open on mid-log corruption, naming file and offset.
-    Strict,
-    /// Cut the log at the first damaged frame.
-    Truncate,
+impl Invalid {
+    fn new(key: &'static str, why: String) -> Self {
+        Invalid { key, why }
+    }
 }
 
-/// A configuration file that cannot be used.
+/// A configuration that cannot be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file cannot be read.
@@ -205,7 +431,7 @@ pub enum ConfigError {
         /// Why.
         source: std::io::Error,
     },
-    /// The file is not valid TOML for [`ServeConfig`].
+    /// The file is not TOML.
     #[error("bad config file {path}: {message}")]
     Parse {
         /// The file.
@@ -213,81 +439,345 @@ pub enum ConfigError {
         /// What is wrong, with line and column.
         message: String,
     },
-    /// A setting whose value cannot work, whichever source gave it.
-    #[error("bad setting {key}: {why}")]
+    /// The file has a key no setting has (a typo must not be ignored).
+    #[error("bad config file {path}: unknown setting {key:?}; the settings are listed in docs/server.md")]
+    UnknownKey {
+        /// The file.
+        path: PathBuf,
+        /// The key.
+        key: String,
+    },
+    /// A setting's value cannot work.
+    #[error("bad setting {key} (from {origin}): {why}")]
     Invalid {
-        /// The TOML key (the flag and variable are named after it).
-        key: &'static str,
+        /// The setting's key.
+        key: String,
+        /// Where the value came from: the file, a variable or a flag.
+        origin: String,
         /// What is wrong, with the value.
         why: String,
     },
 }
 
-impl ServeConfig {
-    /// Reads a TOML file; keys it leaves out keep their defaults, unknown
-    /// keys are an error (a typo must not be silently ignored).
-    pub fn from_file(path: &Path) -> Result<ServeConfig, ConfigError> {
-        let text = std::fs::read_to_string(path)
-            .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
-        toml::from_str(&text)
-            .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })
+/// Where the configuration file is.
+#[derive(Debug, Clone)]
+pub enum ConfigFile {
+    /// Named by `--config` or `LOGKV_CONFIG`: it must exist.
+    Given(PathBuf),
+    /// [`DEFAULT_CONFIG_PATH`], read only if it exists.
+    Default,
+    /// No file at all (tests, and commands that must not depend on the
+    /// machine's file).
+    None,
+}
+
+/// A loaded configuration, and where each value came from.
+pub struct Loaded {
+    /// The effective configuration.
+    pub config: ServeConfig,
+    figment: Figment,
+}
+
+/// One source of settings: a dictionary and the metadata that names it.
+struct Layer {
+    metadata: Metadata,
+    dict: Dict,
+}
+
+impl Provider for Layer {
+    fn metadata(&self) -> Metadata {
+        self.metadata.clone()
     }
 
-    /// Checks the values no type rules out, once file, environment and
-    /// flags are merged, before anything is opened.
+    fn data(&self) -> Result<Map<Profile, Dict>, figment::Error> {
+        Ok(Profile::Default.collect(self.dict.clone()))
+    }
+}
+
+/// Every setting's key, flag and environment variable, from the clap
+/// definitions (the one place they are declared).
+fn setting_names() -> BTreeMap<String, (String, String)> {
+    let command = ServeConfig::augment_args(StoreSettings::augment_args(Command::new("logkv")));
+    command
+        .get_arguments()
+        .map(|arg| {
+            let key = arg.get_id().as_str().to_string();
+            let flag = format!("--{}", arg.get_long().unwrap_or(&key));
+            let env = format!("{ENV_PREFIX}{}", key.to_uppercase());
+            (key, (flag, env))
+        })
+        .collect()
+}
+
+/// The environment variable of the setting `key`.
+pub fn env_var(key: &str) -> String {
+    format!("{ENV_PREFIX}{}", key.to_uppercase())
+}
+
+/// Adds each setting's environment variable to its flag's help, so
+/// `--help`, completions and the man page show it (clap's own `env` would
+/// also read the variable, which [`load`] does instead to tell a bad
+/// variable from a bad flag).
+pub fn document_env(command: Command) -> Command {
+    let names = setting_names();
+    command.mut_args(|arg| match names.get(arg.get_id().as_str()) {
+        Some((_, env)) => {
+            let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
+            arg.help(format!("{help} [env: {env}]"))
+        }
+        None => arg,
+    })
+}
+
+/// Settings as a dictionary keyed by setting.
+fn dict_of<T: Serialize>(settings: &T) -> Dict {
+    match Value::serialize(settings) {
+        Ok(Value::Dict(_, dict)) => dict,
+        _ => unreachable!("settings serialize to a dictionary"),
+    }
+}
+
+/// The values of `T`'s settings whose source in `matches` is the command
+/// line, as a dictionary.
+fn given<T: FromArgMatches + Serialize>(matches: &ArgMatches) -> Result<Dict, clap::Error> {
+    let mut dict = dict_of(&T::from_arg_matches(matches)?);
+    dict.retain(|key, _| {
+        matches.try_contains_id(key).is_ok()
+            && matches!(matches.value_source(key), Some(ValueSource::CommandLine))
+    });
+    Ok(dict)
+}
+
+/// Every setting's flag, on one command.
+fn all_settings() -> Command {
+    ServeConfig::augment_args(StoreSettings::augment_args(Command::new("environment")))
+}
+
+/// The settings `LOGKV_*` variables set (only the store's unless `serve`),
+/// each parsed by its flag's own parser. An error names the variable.
+fn from_env(serve: bool) -> Result<Dict, ConfigError> {
+    let store_keys: Vec<String> = StoreSettings::augment_args(Command::new("store"))
+        .get_arguments()
+        .map(|a| a.get_id().to_string())
+        .collect();
+    let command = all_settings();
+    let mut dict = Dict::new();
+    for (key, (flag, env)) in setting_names() {
+        let Some(value) = std::env::var_os(&env) else { continue };
+        if !serve && !store_keys.contains(&key) {
+            continue;
+        }
+        let invalid = |e: clap::Error| ConfigError::Invalid {
+            key: key.clone(),
+            origin: format!("environment variable {env}"),
+            why: without_flag(&clap_reason(&e)),
+        };
+        let matches = command
+            .clone()
+            .try_get_matches_from([OsString::from("environment"), flag.clone().into(), value])
+            .map_err(invalid)?;
+        dict.extend(given::<StoreSettings>(&matches).map_err(invalid)?);
+        dict.extend(given::<ServeConfig>(&matches).map_err(invalid)?);
+    }
+    Ok(dict)
+}
+
+/// The reason clap gives, without its usage lines.
+fn clap_reason(e: &clap::Error) -> String {
+    let text = e.to_string();
+    text.lines().next().unwrap_or("").trim_start_matches("error: ").to_string()
+}
+
+/// clap's reason without the flag it names (`invalid value 'x' for
+/// '--flag <N>': ...`), for a value that came from a variable.
+fn without_flag(reason: &str) -> String {
+    match reason.split_once(" for '--") {
+        Some((head, tail)) => match tail.split_once('\'') {
+            Some((_, rest)) => format!("{head}{rest}"),
+            None => reason.to_string(),
+        },
+        None => reason.to_string(),
+    }
+}
+
+/// The file's settings; every key must be a setting's.
+fn from_file(path: &Path) -> Result<Dict, ConfigError> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|source| ConfigError::Read { path: path.to_path_buf(), source })?;
+    let dict: Dict = toml::from_str(&text)
+        .map_err(|e| ConfigError::Parse { path: path.to_path_buf(), message: e.to_string() })?;
+    let names = setting_names();
+    if let Some(key) = dict.keys().find(|k| !names.contains_key(*k)) {
+        return Err(ConfigError::UnknownKey { path: path.to_path_buf(), key: key.clone() });
+    }
+    Ok(dict)
+}
+
+/// Loads the configuration: defaults, then `file`, then `LOGKV_*`
+/// variables, then the flags given in `matches` (the subcommand's; the
+/// global store flags are there too). `serve` reads every setting; without
+/// it only the store's, and [`Loaded::config`]'s server settings stay at
+/// their defaults.
+pub fn load(file: &ConfigFile, matches: &ArgMatches, serve: bool) -> Result<Loaded, ConfigError> {
+    let names = setting_names();
+    let defaults = ServeConfig::default().to_dict();
+    let mut figment = Figment::new().merge(Layer { metadata: Metadata::named("default"), dict: defaults });
+    let path = match file {
+        ConfigFile::Given(path) => Some(path.clone()),
+        ConfigFile::Default => Some(PathBuf::from(DEFAULT_CONFIG_PATH)).filter(|p| p.exists()),
+        ConfigFile::None => None,
+    };
+    if let Some(path) = &path {
+        let metadata = Metadata::from(format!("config file {}", path.display()), path.as_path());
+        figment = figment.merge(Layer { metadata, dict: from_file(path)? });
+    }
+    let env_names = names.clone();
+    let env = Metadata::named("environment variable")
+        .interpolater(move |_, keys| env_names.get(keys[0]).map(|(_, env)| env.clone()).unwrap_or_default());
+    figment = figment.merge(Layer { metadata: env, dict: from_env(serve)? });
+    let flag_names = names;
+    let flags = Metadata::named("flag").interpolater(move |_, keys| {
+        flag_names.get(keys[0]).map(|(flag, _)| flag.clone()).unwrap_or_default()
+    });
+    let from_flags = |e: clap::Error| ConfigError::Invalid {
+        key: "?".into(),
+        origin: "flags".into(),
+        why: clap_reason(&e),
+    };
+    let mut given_flags = given::<StoreSettings>(matches).map_err(from_flags)?;
+    if serve {
+        given_flags.extend(given::<ServeConfig>(matches).map_err(from_flags)?);
+    }
+    figment = figment.merge(Layer { metadata: flags, dict: given_flags });
+    let mut config: ServeConfig = figment.extract().map_err(|e| figment_error(&figment, e))?;
+    config.store = figment.extract().map_err(|e| figment_error(&figment, e))?;
+    let loaded = Loaded { config, figment };
+    loaded.validate()?;
+    Ok(loaded)
+}
+
+/// A figment error as a [`ConfigError`] naming the setting and its source.
+fn figment_error(figment: &Figment, e: figment::Error) -> ConfigError {
+    let key = e.path.first().cloned().unwrap_or_else(|| "?".into());
+    let source = e
+        .metadata
+        .as_ref()
+        .map(|m| describe_source(m, &key))
+        .or_else(|| figment.find_metadata(&key).map(|m| describe_source(m, &key)))
+        .unwrap_or_else(|| "?".into());
+    ConfigError::Invalid { key, origin: source, why: e.kind.to_string() }
+}
+
+/// "config file F", "environment variable V", "flag --f" or "default".
+fn describe_source(metadata: &Metadata, key: &str) -> String {
+    match metadata.name.as_ref() {
+        "environment variable" | "flag" => {
+            format!("{} {}", metadata.name, metadata.interpolate(&Profile::Default, &[key]))
+        }
+        name => name.to_string(),
+    }
+}
+
+impl Loaded {
+    /// Where the value of `key` came from.
+    pub fn source_of(&self, key: &str) -> String {
+        self.figment.find_metadata(key).map(|m| describe_source(m, key)).unwrap_or_else(|| "default".into())
+    }
+
+    /// Every setting, `key = value  # source`, in key order: what
+    /// `--print-config` prints. The admin token is not shown.
+    pub fn describe(&self) -> String {
+        let dict = self.config.to_dict();
+        let mut out = String::new();
+        for key in setting_names().keys() {
+            let value = match dict.get(key) {
+                Some(_) if key == "admin_token" && self.config.admin_token.is_some() => {
+                    Some("\"(hidden)\"".into())
+                }
+                Some(value) => toml_value(value),
+                None => None,
+            };
+            let source = self.source_of(key);
+            match value {
+                Some(value) => out.push_str(&format!("{key} = {value}  # {source}\n")),
+                None => out.push_str(&format!("# {key} is unset  # {source}\n")),
+            }
+        }
+        out
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        self.config.check().map_err(|Invalid { key, why }| ConfigError::Invalid {
+            key: key.to_string(),
+            origin: self.source_of(key),
+            why,
+        })
+    }
+}
+
+/// A value as TOML writes it; `None` for an unset one.
+fn toml_value(value: &Value) -> Option<String> {
+    match value {
+        Value::Empty(..) => None,
+        value => toml::Value::try_from(value).ok().map(|v| v.to_string()),
+    }
+}
+
+impl ServeConfig {
+    /// Every setting, the store's included, as a dictionary.
+    fn to_dict(&self) -> Dict {
+        let mut dict = dict_of(self);
+        dict.extend(dict_of(&self.store));
+        dict
+    }
+
+    /// Checks the values no type rules out, once every source is merged,
+    /// before anything is opened ([`load`] does, naming each value's
+    /// source).
     pub fn validate(&self) -> Result<(), ConfigError> {
+        self.check().map_err(|Invalid { key, why }| ConfigError::Invalid {
+            key: key.into(),
+            origin: "the configuration".into(),
+            why,
+        })
+    }
+
+    fn check(&self) -> Result<(), Invalid> {
+        self.store.validate()?;
         if self.retain_versions == Some(0) {
-            return Err(ConfigError::Invalid {
-                key: "retain_versions",
-                why: "0: at least 1 (the newest version always stays); leave it unset to keep every version"
+            return Err(Invalid::new(
+                "retain_versions",
+                "0: at least 1 (the newest version always stays); leave it unset to keep every version"
                     .into(),
-            });
+            ));
         }
         if self.version_check_horizon == 0 {
-            return Err(ConfigError::Invalid {
-                key: "version_check_horizon",
-                why: "0: at least 1 (0 would refuse every transaction that checks versions)".into(),
-            });
+            return Err(Invalid::new(
+                "version_check_horizon",
+                "0: at least 1 (0 would refuse every transaction that checks versions)".into(),
+            ));
         }
         let ratio = self.compact_dead_ratio;
         if !(ratio > 0.0 && ratio <= 1.0) {
-            return Err(ConfigError::Invalid {
-                key: "compact_dead_ratio",
-                why: format!("{ratio}: a share of the log's bytes, above 0 and at most 1"),
-            });
+            return Err(Invalid::new(
+                "compact_dead_ratio",
+                format!("{ratio}: a share of the log's bytes, above 0 and at most 1"),
+            ));
+        }
+        if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_filter) {
+            return Err(Invalid::new("log_filter", format!("{:?}: {e}", self.log_filter)));
         }
         Ok(())
     }
 
     /// The node's key file.
     pub fn key_path(&self) -> PathBuf {
-        self.key_file.clone().unwrap_or_else(|| self.data_dir.join("node.key"))
+        self.node_key.clone().unwrap_or_else(|| self.store.data_dir.join("node.key"))
     }
 
     /// The store options this configuration asks for.
     pub fn store_options(&self) -> StoreOptions {
-        let durability = match self.durability {
-            DurabilityName::Always => Durability::Always,
-            DurabilityName::Periodic => Durability::Periodic {
-                flush_interval: Duration::from_millis(self.flush_interval_ms),
-                flush_size_bytes: self.flush_size_bytes,
-            },
-            DurabilityName::None => Durability::None,
-        };
         StoreOptions {
-            log: LogConfig {
-                segment_size_bytes: self.segment_size_bytes,
-                durability,
-                recovery: match self.recovery {
-                    RecoveryName::Strict => RecoveryMode::Strict,
-                    RecoveryName::Truncate => RecoveryMode::TruncateAtCorruption,
-                },
-            },
-            limits: Limits {
-                max_key_bytes: self.max_key_bytes,
-                max_value_bytes: self.max_value_bytes,
-                ..Limits::default()
-            },
             retention: Retention {
                 versions: self.retain_versions,
                 duration: self.retain_duration,
@@ -300,7 +790,7 @@ impl ServeConfig {
                 compact_bytes_per_sec: self.compact_bytes_per_sec,
             },
             verify_checksums: self.verify_checksums,
-            ..StoreOptions::default()
+            ..self.store.store_options()
         }
     }
 
@@ -337,51 +827,93 @@ impl ServeConfig {
 mod tests {
     use super::*;
 
+    /// Loads `file` (TOML text) under the flags `argv` (after the program
+    /// name), as `logkv serve` would.
+    fn load_with(file: &str, argv: &[&str]) -> Result<Loaded, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("logkv.toml");
+        std::fs::write(&path, file).unwrap();
+        let matches =
+            all_settings().try_get_matches_from(std::iter::once("logkv").chain(argv.iter().copied()));
+        load(&ConfigFile::Given(path), &matches.unwrap(), true)
+    }
+
+    fn error(file: &str, argv: &[&str]) -> String {
+        load_with(file, argv).err().expect("the configuration is refused").to_string()
+    }
+
     #[test]
-    fn empty_file_is_the_default_and_unknown_keys_are_refused() {
-        let c: ServeConfig = toml::from_str("").unwrap();
-        assert_eq!(c.resp_addr, "127.0.0.1:7379");
-        assert_eq!(c.durability, DurabilityName::Always);
-        let c: ServeConfig = toml::from_str("durability = \"periodic\"\nflush_interval_ms = 5").unwrap();
-        assert_eq!(c.durability, DurabilityName::Periodic);
-        let e = toml::from_str::<ServeConfig>("resp_adr = \"x\"").unwrap_err().to_string();
-        assert!(e.contains("unknown field"), "{e}");
-        let e = toml::from_str::<ServeConfig>("stream = \"0x12\"").unwrap_err().to_string();
-        assert!(e.contains("stream"), "{e}");
+    fn an_empty_file_is_the_default_and_unknown_keys_are_refused() {
+        let loaded = load_with("", &[]).unwrap();
+        assert_eq!(loaded.config, ServeConfig::default());
+        assert_eq!(loaded.source_of("resp_addr"), "default");
+        let e = error("resp_adr = \"x\"", &[]);
+        assert!(e.contains("unknown setting \"resp_adr\""), "{e}");
+        let e = error("stream = \"0x12\"", &[]);
+        assert!(e.contains("bad setting stream (from config file") && e.contains("logkv.toml"), "{e}");
+        let e = error("durability = \"sometimes\"", &[]);
+        assert!(e.contains("bad setting durability (from config file"), "{e}");
+        let e = error("max_connections = \"many\"", &[]);
+        assert!(e.contains("bad setting max_connections") && e.contains("expected usize"), "{e}");
+        let e = error("max_connections = ", &[]);
+        assert!(e.starts_with("bad config file"), "{e}");
+    }
+
+    #[test]
+    fn flags_win_over_the_file_and_each_value_names_its_source() {
+        let file =
+            "durability = \"periodic\"\nflush_interval_ms = 5\nmax_connections = 77\nrecovery = \"truncate\"";
+        let loaded = load_with(file, &["--max-connections", "99", "--durability", "none"]).unwrap();
+        let c = &loaded.config;
+        assert_eq!(c.max_connections, 99);
+        assert_eq!(c.store.durability, DurabilityMode::None);
+        assert_eq!(c.store.flush_interval_ms, 5);
+        assert_eq!(c.store.recovery, RecoveryMode::TruncateAtCorruption);
+        assert_eq!(loaded.source_of("max_connections"), "flag --max-connections");
+        assert_eq!(loaded.source_of("durability"), "flag --durability");
+        assert!(loaded.source_of("flush_interval_ms").starts_with("config file "));
+        assert_eq!(loaded.source_of("resp_addr"), "default");
+        let printed = loaded.describe();
+        assert!(printed.contains("max_connections = 99  # flag --max-connections\n"), "{printed}");
+        assert!(printed.contains("durability = \"none\"  # flag --durability\n"), "{printed}");
+        assert!(printed.contains("# retain_versions is unset  # default\n"), "{printed}");
+    }
+
+    #[test]
+    fn the_admin_token_is_never_printed() {
+        let loaded = load_with("admin_token = \"s3cret\"", &[]).unwrap();
+        assert_eq!(loaded.config.admin_token.as_deref(), Some("s3cret"));
+        assert!(!loaded.describe().contains("s3cret"));
     }
 
     #[test]
     fn retention_and_maintenance_keys_reach_the_store_options() {
-        let c: ServeConfig = toml::from_str(
+        let loaded = load_with(
             "retain_versions = 3\nretain_duration = \"7d\"\ncheckpoint_interval_bytes = 0\n\
-             compact_dead_ratio = 0.25\ncompact_min_bytes = 1024\ncompact_bytes_per_sec = 0",
+             compact_dead_ratio = 0.25\ncompact_min_bytes = 1024\ncompact_bytes_per_sec = 0\n\
+             version_check_horizon = 4096\ndurability = \"periodic\"\nflush_size_bytes = 4096",
+            &[],
         )
         .unwrap();
-        c.validate().unwrap();
-        let o = c.store_options();
+        let o = loaded.config.store_options();
         assert_eq!(o.retention.versions, Some(3));
         assert_eq!(o.retention.duration, Some(Duration::from_secs(7 * 86_400)));
+        assert_eq!(o.retention.tombstone_horizon, Some(4096));
         let m = o.maintenance;
         assert_eq!((m.checkpoint_interval_bytes, m.compact_min_bytes, m.compact_bytes_per_sec), (0, 1024, 0));
         assert_eq!(m.compact_dead_ratio, 0.25);
+        assert_eq!(
+            o.log.durability,
+            Durability::Periodic { flush_interval: Duration::from_millis(1000), flush_size_bytes: 4096 }
+        );
+        assert_eq!(loaded.config.node_options().version_check_horizon, 4096);
         let defaults = ServeConfig::default().store_options();
         assert_eq!(defaults.maintenance, MaintenanceOptions::default());
         assert!(!defaults.retention.drops_history());
     }
 
     #[test]
-    fn the_version_check_horizon_reaches_the_node_options() {
-        assert_eq!(
-            ServeConfig::default().node_options().version_check_horizon,
-            DEFAULT_VERSION_CHECK_HORIZON
-        );
-        let c: ServeConfig = toml::from_str("version_check_horizon = 4096").unwrap();
-        c.validate().unwrap();
-        assert_eq!(c.node_options().version_check_horizon, 4096);
-    }
-
-    #[test]
-    fn durations_take_a_unit_and_bad_values_name_their_key() {
+    fn durations_take_a_unit_and_bad_values_name_their_key_and_source() {
         assert_eq!(parse_duration("90s"), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("30m"), Ok(Duration::from_secs(1800)));
         assert_eq!(parse_duration("12h"), Ok(Duration::from_secs(43_200)));
@@ -389,17 +921,40 @@ mod tests {
         for bad in ["90", "7 days ago", "", "0s", "-1h"] {
             assert!(parse_duration(bad).is_err(), "{bad:?} must be refused");
         }
-        let e = toml::from_str::<ServeConfig>("retain_duration = \"soon\"").unwrap_err().to_string();
-        assert!(e.contains("retain_duration") && e.contains("not a duration"), "{e}");
-        let invalid =
-            |text: &str| toml::from_str::<ServeConfig>(text).unwrap().validate().unwrap_err().to_string();
-        assert!(invalid("retain_versions = 0").contains("bad setting retain_versions: 0"));
-        assert!(invalid("version_check_horizon = 0").contains("bad setting version_check_horizon: 0"));
+        let e = error("retain_duration = \"soon\"", &[]);
+        assert!(
+            e.contains("bad setting retain_duration (from config file") && e.contains("not a duration"),
+            "{e}"
+        );
+        let e = error("retain_versions = 0", &[]);
+        assert!(e.contains("bad setting retain_versions (from config file") && e.contains(": 0:"), "{e}");
+        let e = error("version_check_horizon = 0", &[]);
+        assert!(e.contains("bad setting version_check_horizon (from config file"), "{e}");
         for ratio in ["0.0", "1.5", "-0.1", "nan"] {
-            let e = invalid(&format!("compact_dead_ratio = {ratio}"));
-            assert!(e.contains("bad setting compact_dead_ratio"), "{e}");
+            let e = error(&format!("compact_dead_ratio = {ratio}"), &[]);
+            assert!(e.contains("bad setting compact_dead_ratio (from config file"), "{e}");
         }
-        let e = toml::from_str::<ServeConfig>("retain_versions = -1").unwrap_err().to_string();
-        assert!(e.contains("retain_versions"), "{e}");
+        let e = error("", &["--compact-dead-ratio", "2"]);
+        assert!(e.contains("bad setting compact_dead_ratio (from flag --compact-dead-ratio)"), "{e}");
+        let e = error("segment_size_bytes = 1", &[]);
+        assert!(e.contains("bad setting segment_size_bytes (from config file"), "{e}");
+        let e = error("log_filter = \"info,[\"", &[]);
+        assert!(e.contains("bad setting log_filter"), "{e}");
+        assert!(error("retain_versions = -1", &[]).contains("retain_versions"));
+    }
+
+    #[test]
+    fn every_setting_has_a_flag_and_a_variable_and_round_trips_through_the_file() {
+        let names = setting_names();
+        assert!(names.len() >= 30, "{names:?}");
+        for (key, (flag, env)) in &names {
+            assert!(flag.starts_with("--"), "{key}: {flag}");
+            assert_eq!(env, &format!("LOGKV_{}", key.to_uppercase()));
+        }
+        // What --print-config prints is a configuration file giving the
+        // same configuration.
+        let loaded = load_with("retain_versions = 2\nwatch = [\"0x0101010101010101010101010101010101010101010101010101010101010101\"]\nretain_duration = \"1h 30m\"", &[]).unwrap();
+        let again = load_with(&loaded.describe(), &[]).unwrap();
+        assert_eq!(again.config, loaded.config);
     }
 }

@@ -6,6 +6,7 @@
 
 pub mod compacted;
 pub mod config;
+pub mod logging;
 pub mod maintenance;
 pub mod metrics;
 pub mod replica;

@@ -417,7 +417,7 @@ impl CatchUp {
                 "catching up with the shared log {bar:40} {pos}/{len} positions ({per_sec}, eta {eta})",
             )
             .expect("the template is a valid constant");
-            ProgressBar::new(tail).with_style(style).with_position(from)
+            crate::logging::progress_bar(tail).with_style(style).with_position(from)
         });
         CatchUp { started: Instant::now(), from, tail, last: Instant::now(), bar }
     }

@@ -37,7 +37,7 @@ pub use compact::CompactionReport;
 pub use error::{Result, StoreError};
 pub use head::HeadInfo;
 pub use limits::{Limits, FORMAT_MAX_BATCH_OPS, FORMAT_MAX_KEY_BYTES, FORMAT_MAX_VALUE_BYTES};
-pub use logkv_log::{Durability, LogConfig, RecoveryMode, RecoveryReport, Truncation};
+pub use logkv_log::{Durability, DurabilityMode, LogConfig, RecoveryMode, RecoveryReport, Truncation};
 pub use maintenance::{CheckpointReport, MaintenanceDone, MaintenanceOptions};
 pub use open::OpenReport;
 pub use retention::Retention;

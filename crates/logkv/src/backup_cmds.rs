@@ -73,7 +73,7 @@ pub struct ImportArgs {
     /// The shared log the node will follow, as `logkv serve --log` will
     /// get it: nats://HOST:PORT[,HOST:PORT...] or file:DIR (`file` or
     /// none: the node's own file log).
-    #[arg(long, env = "LOGKV_SHARED_LOG", value_name = "URL")]
+    #[arg(long, env = "LOGKV_LOG", value_name = "URL")]
     pub log: Option<String>,
     /// The JetStream stream's name.
     #[arg(long, env = "LOGKV_LOG_STREAM", value_name = "NAME", default_value = "logkv")]
@@ -209,7 +209,9 @@ pub fn export(global: &GlobalArgs, args: ExportArgs) -> Result<Outcome, CliError
                 return Err(MaintenanceError::Exists(path).into());
             }
             let parent = path.parent().and_then(|p| p.canonicalize().ok());
-            if parent.is_some_and(|p| global.data_dir.canonicalize().is_ok_and(|dir| p.starts_with(dir))) {
+            if parent
+                .is_some_and(|p| global.store.data_dir.canonicalize().is_ok_and(|dir| p.starts_with(dir)))
+            {
                 return Err(MaintenanceError::InsideDataDir(path).into());
             }
             let store = open_stopped(global, Retention::default(), WhenRunning::UseRemote)?;
@@ -234,7 +236,7 @@ pub fn export(global: &GlobalArgs, args: ExportArgs) -> Result<Outcome, CliError
 /// `logkv checkpoint import FILE --data-dir DIR [--log URL --log-stream NAME
 /// [--watch STREAM,...]]`.
 pub fn import(global: &GlobalArgs, args: ImportArgs) -> Result<Outcome, CliError> {
-    let dir = &global.data_dir;
+    let dir = &global.store.data_dir;
     refuse_non_empty(dir, "import")?;
     let choice = match args.log.as_deref() {
         Some(log) => LogChoice::parse(log, &args.log_stream, 1).map_err(SharedLogError::Config)?,

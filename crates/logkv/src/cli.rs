@@ -2,16 +2,11 @@
 
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::Duration;
 
-use clap::{Args, Parser, Subcommand, ValueEnum};
-use logkv_log::format::{FRAME_OVERHEAD, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN};
+use clap::{Args, Parser, Subcommand};
 use logkv_runtime::codec::{Control, ControlOp};
 use logkv_runtime::types::{Address, StreamId};
-use logkv_store::{Durability, Limits, LogConfig, RecoveryMode, StoreOptions};
-
-/// The smallest segment the log accepts: a header and one empty frame.
-const MIN_SEGMENT_BYTES: u64 = SEGMENT_HEADER_LEN + FRAME_OVERHEAD as u64;
+use logkv_server::config::StoreSettings;
 
 /// logkv: a log-structured key-value store.
 ///
@@ -33,39 +28,25 @@ pub struct Cli {
     pub command: Command,
 }
 
-/// How to open the data directory; accepted before or after the subcommand.
+/// The command line, with each setting's environment variable in its help.
+pub fn command() -> clap::Command {
+    use clap::CommandFactory;
+    logkv_server::config::document_env(Cli::command())
+        .mut_subcommand("serve", logkv_server::config::document_env)
+}
+
+/// How to open the data directory, and how to reach a server; accepted
+/// before or after the subcommand.
 #[derive(Debug, Args)]
-#[command(next_help_heading = "Store options")]
 pub struct GlobalArgs {
-    /// The data directory.
-    #[arg(long, global = true, env = "LOGKV_DATA_DIR", default_value = "./logkv-data")]
-    pub data_dir: PathBuf,
-    /// When a write is acknowledged (see docs/durability.md).
-    #[arg(long, global = true, value_enum, default_value_t = DurabilityArg::Always)]
-    pub durability: DurabilityArg,
-    /// `periodic`: longest time a write waits before it is synced.
-    #[arg(long, global = true, default_value_t = 1000)]
-    pub flush_interval_ms: u64,
-    /// `periodic`: buffered bytes that trigger a sync before the interval ends.
-    #[arg(long, global = true, default_value_t = 4 << 20)]
-    pub flush_size_bytes: usize,
-    /// Capacity of each new segment file.
-    #[arg(
-        long,
-        global = true,
-        default_value_t = LogConfig::default().segment_size_bytes,
-        value_parser = clap::value_parser!(u64).range(MIN_SEGMENT_BYTES..=MAX_SEGMENT_BYTES),
-    )]
-    pub segment_size_bytes: u64,
-    /// What opening does with damage that is not a torn tail.
-    #[arg(long, global = true, value_enum, default_value_t = RecoveryArg::Strict)]
-    pub recovery: RecoveryArg,
-    /// Longest key accepted.
-    #[arg(long, global = true, default_value_t = Limits::default().max_key_bytes)]
-    pub max_key_bytes: usize,
-    /// Largest value accepted.
-    #[arg(long, global = true, default_value_t = Limits::default().max_value_bytes)]
-    pub max_value_bytes: usize,
+    /// The configuration file (keys: docs/server.md) [default:
+    /// /etc/logkv/logkv.toml, if it exists].
+    #[arg(long, global = true, env = "LOGKV_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The data directory's settings: the file, then `LOGKV_*` variables,
+    /// then these flags (resolved in `main`).
+    #[command(flatten)]
+    pub store: StoreSettings,
     /// Talk JSON-RPC to the `logkv serve` at this URL instead of opening
     /// the data directory (which a running server holds locked).
     #[arg(long, global = true, env = "LOGKV_SERVER", value_name = "URL", help_heading = "Client options")]
@@ -88,30 +69,25 @@ pub struct GlobalArgs {
 /// with unless `--key` names another.
 pub const DEFAULT_KEY_FILE: &str = "./logkv.key";
 
-/// `--durability`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum DurabilityArg {
-    /// Acknowledge after fdatasync; nothing acknowledged is ever lost.
-    Always,
-    /// Acknowledge from the buffer; sync every interval or size threshold.
-    Periodic,
-    /// Acknowledge once written to the OS; never sync.
-    None,
-}
-
-/// `--recovery`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
-pub enum RecoveryArg {
-    /// Refuse to open on mid-log corruption, naming file and offset.
-    Strict,
-    /// Cut the log at the first damage, dropping everything after it.
-    Truncate,
-}
-
 #[derive(Debug, Subcommand)]
 pub enum Command {
     #[command(flatten)]
     Store(StoreCommand),
+    /// Prints a completion script for SHELL, generated from this command
+    /// line: `logkv completions bash > /etc/bash_completion.d/logkv`.
+    Completions {
+        /// The shell.
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
+    /// Prints the manual page (roff), generated from this command line:
+    /// `logkv man > logkv.1; man ./logkv.1`.
+    Man {
+        /// Write a page per command into DIR instead (logkv.1,
+        /// logkv-serve.1, ...), for packaging.
+        #[arg(long, value_name = "DIR")]
+        out: Option<PathBuf>,
+    },
     /// Verifies every checksum of every segment without changing anything and
     /// prints per-segment statistics; exit 3 on damage that is not a torn tail.
     Inspect,
@@ -125,9 +101,9 @@ pub enum Command {
     /// printing `VERSION<TAB>RESULT`; exit 3 if it did not commit.
     Acl(AclCommand),
     /// Runs a node: the Redis protocol and JSON-RPC over HTTP on the data
-    /// directory (see docs/server.md). Settings come from --config FILE,
-    /// then environment variables, then flags (flags win); the store
-    /// options above apply too. Stops gracefully on SIGINT or SIGTERM.
+    /// directory (see docs/server.md). Settings come from the config file,
+    /// then LOGKV_* environment variables, then flags (flags win); the
+    /// store options apply too. Stops gracefully on SIGINT or SIGTERM.
     Serve(Box<crate::serve::ServeArgs>),
     /// The shared log (a JetStream stream many nodes follow).
     #[command(subcommand)]
@@ -338,33 +314,6 @@ pub enum StoreCommand {
         stream: StreamId,
         key: OsString,
     },
-}
-
-impl GlobalArgs {
-    /// The store options these flags describe.
-    pub fn store_options(&self) -> StoreOptions {
-        let durability = match self.durability {
-            DurabilityArg::Always => Durability::Always,
-            DurabilityArg::Periodic => Durability::Periodic {
-                flush_interval: Duration::from_millis(self.flush_interval_ms),
-                flush_size_bytes: self.flush_size_bytes,
-            },
-            DurabilityArg::None => Durability::None,
-        };
-        let recovery = match self.recovery {
-            RecoveryArg::Strict => RecoveryMode::Strict,
-            RecoveryArg::Truncate => RecoveryMode::TruncateAtCorruption,
-        };
-        StoreOptions {
-            log: LogConfig { segment_size_bytes: self.segment_size_bytes, durability, recovery },
-            limits: Limits {
-                max_key_bytes: self.max_key_bytes,
-                max_value_bytes: self.max_value_bytes,
-                ..Limits::default()
-            },
-            ..StoreOptions::default()
-        }
-    }
 }
 
 /// `logkv acl …`: the stream and the op.

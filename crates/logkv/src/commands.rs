@@ -94,7 +94,7 @@ impl Target {
             Some(url) => Ok(Target::Remote(Remote::new(url))),
             None => {
                 let pipeline = Pipeline::start(Arc::new(open(global)?), None, PipelineOptions::default());
-                Ok(Target::Local { pipeline, dir: global.data_dir.clone() })
+                Ok(Target::Local { pipeline, dir: global.store.data_dir.clone() })
             }
         }
     }
@@ -377,10 +377,11 @@ fn node_key(dir: &Path) -> Result<Signer, CliError> {
 /// Opens the node (watching every stream) and warns about a cut-off tail.
 fn open(global: &GlobalArgs) -> Result<Node, CliError> {
     let options =
-        NodeOptions { store: global.store_options(), watched: Watched::All, ..NodeOptions::default() };
+        NodeOptions { store: global.store.store_options(), watched: Watched::All, ..NodeOptions::default() };
     let mut replay = Replay::default();
-    let node =
-        Node::open_with_progress(&global.data_dir, options, &mut |done, total| replay.update(done, total))?;
+    let node = Node::open_with_progress(&global.store.data_dir, options, &mut |done, total| {
+        replay.update(done, total)
+    })?;
     drop(replay);
     warn_recovery(node.store().recovery_report());
     Ok(node)

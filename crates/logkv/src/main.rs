@@ -18,17 +18,27 @@ mod trim;
 
 use std::process::ExitCode;
 
-use clap::{CommandFactory, FromArgMatches};
+use clap::{ArgMatches, FromArgMatches};
+use logkv_server::config::{self, ConfigFile};
 
 use crate::cli::{Cli, Command, LogCommand, TxCommand};
 use crate::maintenance_cmds::CheckpointCommand;
 
 fn main() -> ExitCode {
-    let matches = Cli::command().get_matches();
-    let cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let matches = cli::command().get_matches();
+    let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
+    let file = cli.global.config.clone().map_or(ConfigFile::Default, ConfigFile::Given);
+    let serving = matches!(cli.command, Command::Serve(_));
+    let loaded = match config::load(&file, deepest(&matches), serving) {
+        Ok(loaded) => loaded,
+        Err(e) => return fail(exit::CliError::BadInput(e.to_string())),
+    };
+    cli.global.store = loaded.config.store.clone();
     let local_only = matches!(
         cli.command,
         Command::Inspect
+            | Command::Completions { .. }
+            | Command::Man { .. }
             | Command::Key(_)
             | Command::Tx(TxCommand::Body(_))
             | Command::Serve(_)
@@ -48,12 +58,27 @@ fn main() -> ExitCode {
             "checkpoint and compact ask a running node with --remote URL (and --admin-token), not --server".into(),
         )),
         Command::Store(command) => commands::run(&cli.global, command),
-        Command::Inspect => inspect::run(&cli.global.data_dir),
+        Command::Completions { shell } => {
+            let mut script = Vec::new();
+            clap_complete::generate(shell, &mut cli::command(), "logkv", &mut script);
+            print_bytes(&script)
+        }
+        Command::Man { out: Some(dir) } => clap_mangen::generate_to(cli::command(), &dir)
+            .map(|()| exit::Outcome::Ok)
+            .map_err(|e| exit::CliError::BadInput(format!("cannot write the manual pages into {}: {e}", dir.display()))),
+        Command::Man { out: None } => {
+            let mut page = Vec::new();
+            match clap_mangen::Man::new(cli::command()).render(&mut page) {
+                Ok(()) => print_bytes(&page),
+                Err(e) => Err(exit::CliError::Output(e)),
+            }
+        }
+        Command::Inspect => inspect::run(&cli.global.store.data_dir),
         Command::Key(command) => runtime_cmds::key(command),
         Command::Tx(TxCommand::Body(command)) => runtime_cmds::tx(command),
         Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
         Command::Acl(command) => acl::run(&cli.global, command),
-        Command::Serve(args) => serve::run(&cli.global, *args, &matches),
+        Command::Serve(args) => serve::run(loaded, &args),
         Command::Log(LogCommand::Trim(args)) => trim::run(args),
         Command::Checkpoint(args) => match args.command {
             None => maintenance_cmds::checkpoint(&cli.global, args.target),
@@ -70,10 +95,31 @@ fn main() -> ExitCode {
     };
     match result {
         Ok(outcome) => outcome.code(),
-        Err(e) if e.is_broken_pipe() => ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("logkv: {e}");
-            e.code()
-        }
+        Err(e) => fail(e),
+    }
+}
+
+/// Writes generated text to stdout.
+fn print_bytes(bytes: &[u8]) -> Result<exit::Outcome, exit::CliError> {
+    use std::io::Write;
+    std::io::stdout().write_all(bytes).map(|()| exit::Outcome::Ok).map_err(exit::CliError::Output)
+}
+
+/// Reports `e` and gives its exit code (a reader that went away is not an
+/// error).
+fn fail(e: exit::CliError) -> ExitCode {
+    if e.is_broken_pipe() {
+        return ExitCode::SUCCESS;
+    }
+    eprintln!("logkv: {e}");
+    e.code()
+}
+
+/// The innermost subcommand's matches, where every flag given (global
+/// ones included) is found.
+fn deepest(matches: &ArgMatches) -> &ArgMatches {
+    match matches.subcommand() {
+        Some((_, sub)) => deepest(sub),
+        None => matches,
     }
 }

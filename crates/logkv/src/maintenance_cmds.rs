@@ -204,10 +204,11 @@ pub enum WhenRunning {
 /// terminal, a warning for a cut-off tail) with `retention` for what
 /// compaction may drop.
 pub fn open_stopped(global: &GlobalArgs, retention: Retention, when: WhenRunning) -> Result<Store, CliError> {
-    let options = logkv_store::StoreOptions { retention, ..global.store_options() };
+    let options = logkv_store::StoreOptions { retention, ..global.store.store_options() };
     let mut replay = Replay::default();
-    let opened =
-        Store::open_with_progress(&global.data_dir, options, &mut |done, total| replay.update(done, total));
+    let opened = Store::open_with_progress(&global.store.data_dir, options, &mut |done, total| {
+        replay.update(done, total)
+    });
     drop(replay);
     let store = match opened {
         Ok(store) => store,

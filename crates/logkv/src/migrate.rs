@@ -67,23 +67,23 @@ fn write_again(global: &GlobalArgs, out: &Path) -> Result<(u64, u64, &'static st
     let fs = StdFs;
     let mut target: Option<Target> = None;
     let (mut records, mut position) = (0, 0);
-    for record in LegacyLog::open(&fs, &global.data_dir)? {
+    for record in LegacyLog::open(&fs, &global.store.data_dir)? {
         let record = record?;
         match (&record.content, &target) {
             (LegacyContent::Applied { .. }, None) => {
                 std::fs::create_dir_all(out).map_err(|e| MaintenanceError::Io(out.to_path_buf(), e))?;
-                copy_node_files(&global.data_dir, out)?;
+                copy_node_files(&global.store.data_dir, out)?;
                 // Format 2 had no version-check horizon: judging its entries
                 // again without one gives exactly the outcomes they had.
                 let options = NodeOptions {
-                    store: global.store_options(),
+                    store: global.store.store_options(),
                     watched: Watched::All,
                     version_check_horizon: u64::MAX,
                 };
                 target = Some(Target::Node(Box::new(Node::open(out, options)?)));
             }
             (LegacyContent::Batch(_), None) => {
-                target = Some(Target::Store(Box::new(Store::open(out, global.store_options())?)))
+                target = Some(Target::Store(Box::new(Store::open(out, global.store.store_options())?)))
             }
             _ => {}
         }

@@ -27,7 +27,7 @@ use crate::remote::{Remote, RemoteError};
 #[command(group(ArgGroup::new("point").required(true).args(["below", "nodes"])))]
 pub struct TrimArgs {
     /// The shared log: nats://HOST:PORT[,HOST:PORT...] or file:DIR.
-    #[arg(long, env = "LOGKV_SHARED_LOG", value_name = "URL")]
+    #[arg(long, env = "LOGKV_LOG", value_name = "URL")]
     pub log: String,
     /// The JetStream stream's name.
     #[arg(long, env = "LOGKV_LOG_STREAM", value_name = "NAME", default_value = "logkv")]

@@ -16,7 +16,6 @@ use serde_json::{json, Value};
 
 use super::methods::Params;
 use super::{RpcError, UNAUTHORIZED};
-use crate::config::DurabilityName;
 use crate::maintenance::{self, KeysDone, Running};
 use crate::shared::Shared;
 
@@ -113,7 +112,7 @@ pub(crate) async fn run(
         "admin_export" => {
             p.at_most(1)?;
             let path = Path::new(p.string(0, "path")?).to_path_buf();
-            check_export_path(&path, &shared.config.data_dir)?;
+            check_export_path(&path, &shared.config.store.data_dir)?;
             let node = shared.node.clone();
             let job = tokio::task::spawn_blocking(move || export(&node, &path));
             let report = maintenance::wait(job, &Running::Job("export"), &shared.shutdown).await?;
@@ -174,11 +173,7 @@ fn node_info(shared: &Shared) -> Value {
     let config = &shared.config;
     let store = shared.node.store();
     let progress = shared.node.replay_progress();
-    let durability = match config.durability {
-        DurabilityName::Always => "always",
-        DurabilityName::Periodic => "periodic",
-        DurabilityName::None => "none",
-    };
+    let durability = config.store.durability.to_string();
     let (digest, digest_version) = shared.node.state_digest();
     let checkpoint = store.last_checkpoint();
     let shared_log = shared.replica.as_ref().map(|r| {
@@ -200,7 +195,7 @@ fn node_info(shared: &Shared) -> Value {
     let opened = store.open_report();
     json!({
         "address": shared.identity.address().to_string(),
-        "dataDir": config.data_dir.display().to_string(),
+        "dataDir": config.store.data_dir.display().to_string(),
         "durability": durability,
         "stream": config.stream.to_string(),
         "appliedPosition": progress.applied_position,

@@ -131,11 +131,11 @@ pub fn run(mut config: ServeConfig) -> Result<(), ServeError> {
     if shared_log.is_none() && !config.watch.is_empty() {
         return Err(ServeError::WatchWithoutSharedLog);
     }
-    if shared_log.is_none() && replica::is_shared_log_copy(&config.data_dir) {
+    if shared_log.is_none() && replica::is_shared_log_copy(&config.store.data_dir) {
         let why =
             "it holds a copy of a shared log; start it with the --log it names or use another directory";
         return Err(ReplicaError::WrongDirectory {
-            dir: config.data_dir.display().to_string(),
+            dir: config.store.data_dir.display().to_string(),
             why: why.into(),
         }
         .into());
@@ -155,7 +155,7 @@ pub fn run(mut config: ServeConfig) -> Result<(), ServeError> {
                     shared.versions_advanced();
                 }
             });
-            Some(Replica::start(node.clone(), log, &config.watched(), &config.data_dir, advanced)?)
+            Some(Replica::start(node.clone(), log, &config.watched(), &config.store.data_dir, advanced)?)
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()
@@ -202,21 +202,21 @@ fn open_node(config: &ServeConfig) -> Result<Node, ServeError> {
     let started = Instant::now();
     let mut last = Instant::now();
     let options = config.node_options();
-    let node = Node::open_with_progress(&config.data_dir, options, &mut |done, total| {
+    let node = Node::open_with_progress(&config.store.data_dir, options, &mut |done, total| {
         if last.elapsed() >= Duration::from_secs(1) {
             last = Instant::now();
             let pct = if total == 0 { 100.0 } else { done as f64 * 100.0 / total as f64 };
             tracing::info!(done, total, "replaying the log: {pct:.0}%");
         }
     })
-    .map_err(|source| ServeError::Open { dir: config.data_dir.display().to_string(), source })?;
+    .map_err(|source| ServeError::Open { dir: config.store.data_dir.display().to_string(), source })?;
     let progress = node.replay_progress();
     let opened = node.store().open_report();
     for (path, why) in &opened.skipped_checkpoints {
         tracing::warn!(path = %path.display(), why, "checkpoint not used");
     }
     tracing::info!(
-        dir = %config.data_dir.display(),
+        dir = %config.store.data_dir.display(),
         applied_version = progress.applied_version,
         checkpoint = ?opened.checkpoint,
         compacted_through = opened.compacted_through,
@@ -234,7 +234,7 @@ async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
     let resp = bind("resp", shared.config.resp_addr.clone()).await?;
     let http = bind("http", shared.config.http_addr.clone()).await?;
     let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
-    tracing::info!(resp = %local(&resp), http = %local(&http), durability = ?shared.config.durability, "listening");
+    tracing::info!(resp = %local(&resp), http = %local(&http), durability = ?shared.config.store.durability, "listening");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Runtime)?;
     let resp_task = tokio::spawn(resp_listener::accept(resp, shared.clone()));

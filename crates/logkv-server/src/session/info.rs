@@ -9,11 +9,11 @@ use logkv_runtime::node::NodeError;
 
 use super::view::View;
 use super::{glob, keyspace, REDIS_VERSION};
-use crate::config::DurabilityName;
 use crate::resp::command::Bytes;
 use crate::resp::frame::Limits;
 use crate::resp::reply::Reply;
 use crate::shared::Shared;
+use logkv_store::DurabilityMode;
 
 /// The sections `INFO` knows, in Redis's order.
 const SECTIONS: [&str; 7] =
@@ -84,7 +84,7 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) -> Result<(), 
             let lines = vec![
                 ("loading", "0".into()),
                 ("aof_enabled", "1".into()),
-                ("logkv_durability", durability(config.durability).into()),
+                ("logkv_durability", config.store.durability.to_string()),
                 ("logkv_applied_position", progress.applied_position.to_string()),
                 ("logkv_applied_version", progress.applied_version.to_string()),
                 ("logkv_log_bytes_written", log.bytes_written.to_string()),
@@ -126,14 +126,6 @@ fn port(addr: &str) -> String {
     addr.rsplit(':').next().unwrap_or("").to_string()
 }
 
-fn durability(d: DurabilityName) -> &'static str {
-    match d {
-        DurabilityName::Always => "always",
-        DurabilityName::Periodic => "periodic",
-        DurabilityName::None => "none",
-    }
-}
-
 fn human(bytes: u64) -> String {
     let units = ["B", "K", "M", "G", "T"];
     let mut value = bytes as f64;
@@ -159,10 +151,10 @@ pub fn config_get(shared: &Shared, patterns: &[Bytes]) -> Reply {
         ("appendonly", "yes".into()),
         (
             "appendfsync",
-            match c.durability {
-                DurabilityName::Always => "always",
-                DurabilityName::Periodic => "everysec",
-                DurabilityName::None => "no",
+            match c.store.durability {
+                DurabilityMode::Always => "always",
+                DurabilityMode::Periodic => "everysec",
+                DurabilityMode::None => "no",
             }
             .into(),
         ),
@@ -171,7 +163,7 @@ pub fn config_get(shared: &Shared, patterns: &[Bytes]) -> Reply {
         ("proto-max-bulk-len", Limits::default().max_bulk_bytes.to_string()),
         ("port", port(&c.resp_addr)),
         ("maxmemory", "0".into()),
-        ("dir", c.data_dir.display().to_string()),
+        ("dir", c.store.data_dir.display().to_string()),
     ];
     let patterns: Vec<Vec<u8>> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
     let pairs: Vec<(Reply, Reply)> = table

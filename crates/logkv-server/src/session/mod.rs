@@ -233,7 +233,8 @@ impl Session {
         let mut txs = Vec::with_capacity(run.len());
         let mut recipes = Vec::with_capacity(run.len());
         for (i, (name, plan, started)) in run.into_iter().enumerate() {
-            let refused = writes::check_limits(&plan.ops, config.max_key_bytes, config.max_value_bytes);
+            let refused =
+                writes::check_limits(&plan.ops, config.store.max_key_bytes, config.store.max_value_bytes);
             if refused.is_none() {
                 txs.push(writes::transaction(self.stream, plan.ops, Vec::new(), 0));
                 recipes.push((i, plan.answer));

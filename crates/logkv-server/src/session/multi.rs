@@ -170,7 +170,11 @@ impl Session {
                 // A write over the limits fails alone, as a command that
                 // fails inside a Redis EXEC does; the others still run.
                 Ok(plan) => {
-                    match writes::check_limits(&plan.ops, config.max_key_bytes, config.max_value_bytes) {
+                    match writes::check_limits(
+                        &plan.ops,
+                        config.store.max_key_bytes,
+                        config.store.max_value_bytes,
+                    ) {
                         Some(refused) => Queued::Refused(refused),
                         None => {
                             ops.extend(plan.ops);
@@ -183,7 +187,7 @@ impl Session {
                         let slots = keys
                             .into_iter()
                             .map(|k| {
-                                writes::key_fits(k, config.max_key_bytes).then(|| {
+                                writes::key_fits(k, config.store.max_key_bytes).then(|| {
                                     ops.push((k.clone(), Op::Get));
                                     ops.len() - 1
                                 })

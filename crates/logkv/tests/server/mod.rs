@@ -1,6 +1,6 @@
 //! A real `logkv serve` for integration tests: free loopback ports, a
 //! temporary data directory, started with any extra flags and environment
-//! (none of the caller's `LOGKV_*` settings but `LOGKV_LOG`), ready once
+//! (none of the caller's `LOGKV_*` settings but `LOGKV_LOG_FILTER`), ready once
 //! `GET /readyz` answers 200; stopped with SIGTERM (its exit status
 //! reported) or SIGKILL, and killed when dropped.
 //!
@@ -64,7 +64,7 @@ impl Builder {
     }
 
     /// Sets an environment variable of the server process (the caller's
-    /// own `LOGKV_*` variables, but `LOGKV_LOG`, are not passed on).
+    /// own `LOGKV_*` variables, but `LOGKV_LOG_FILTER`, are not passed on).
     pub fn env(mut self, key: impl Into<OsString>, value: impl Into<OsString>) -> Self {
         self.envs.push((key.into(), value.into()));
         self
@@ -108,9 +108,9 @@ impl Builder {
         let http = format!("127.0.0.1:{}", free_port());
         let mut command = Command::new(binary());
         // A variable of the caller's shell must not configure the server
-        // under test; `LOGKV_LOG` only filters its log.
+        // under test; `LOGKV_LOG_FILTER` only filters its log.
         for (key, _) in std::env::vars_os() {
-            if key.to_str().is_some_and(|k| k.starts_with("LOGKV_") && k != "LOGKV_LOG") {
+            if key.to_str().is_some_and(|k| k.starts_with("LOGKV_") && k != "LOGKV_LOG_FILTER") {
                 command.env_remove(key);
             }
         }
