@@ -1,4 +1,4 @@
-//! Access control of streams, by 0G's rules (SEMANTICS.md, "Applying a
+//! Access control of streams, by 0G's rules (`docs/semantics.md`, "Applying a
 //! transaction"): the newest state, which apply checks against.
 //!
 //! Roles: admins; stream writers; special keys, which only their special

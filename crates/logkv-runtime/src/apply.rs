@@ -1,4 +1,4 @@
-//! Applying one transaction: SEMANTICS.md's check order with 0G's result
+//! Applying one transaction: `docs/semantics.md`'s check order with 0G's result
 //! strings. Pure and deterministic — it reads the state through
 //! [`StateView`] and returns the effects for the caller to commit, so the
 //! same logic runs on the embedded store, on a shared-log follower and in

@@ -1,6 +1,6 @@
 //! logkv's runtime on a shared log (the 0G Storage KV model): streams,
 //! transaction bodies in pluggable codecs, signed entries, access control and
-//! deterministic apply. `../shared/SEMANTICS.md` states the model;
+//! deterministic apply. `docs/semantics.md` states the model;
 //! `docs/format.md` documents the bytes. [`node::Node`] runs the runtime
 //! on the embedded store, its state kept in its file log; it follows any
 //! [`shared_log::SharedLog`] with [`node::Node::follow`]. Every writer

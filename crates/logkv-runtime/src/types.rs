@@ -70,7 +70,7 @@ pub struct ParseIdError {
 pub const MAX_TXS_PER_ENTRY: usize = 1 << 16;
 
 /// The version of transaction `index` of the entry at `position`:
-/// `(position << 16) | index` (SEMANTICS.md).
+/// `(position << 16) | index` (`docs/semantics.md`).
 pub fn tx_version(position: u64, index: u16) -> u64 {
     (position << 16) | u64::from(index)
 }

@@ -1,5 +1,5 @@
-//! The runtime against a reference model of SEMANTICS.md (and of the
-//! choices `docs/runtime.md` records where SEMANTICS.md is silent).
+//! The runtime against a reference model of `docs/semantics.md` (and of
+//! the choices `docs/runtime.md` records where 0G's model is silent).
 //!
 //! Random logs — 4 senders, 3 streams, a few keys, 0G and native bodies,
 //! reads at stale versions (some past a small version-check horizon), every access-control op, garbled bodies, wrong

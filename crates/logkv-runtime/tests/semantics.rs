@@ -1,4 +1,4 @@
-//! SEMANTICS.md, scenario by scenario: signed entries through the applier
+//! `docs/semantics.md`, scenario by scenario: signed entries through the applier
 //! on an in-memory state, checked against the result strings 0G prints,
 //! the values and permissions "as of" each version, and the state digest.
 

@@ -326,7 +326,7 @@ pub struct AclCommand {
     pub op: AclOp,
 }
 
-/// Every access-control op of the 0G model (SEMANTICS.md). Accounts are
+/// Every access-control op of the 0G model (docs/semantics.md). Accounts are
 /// `0x` and 40 hex digits; renounce ops act on the signer. The signer
 /// needs the right the op asks for: admin for grant-admin, set-special,
 /// set-normal and revoke ops; admin or writer for grant-writer; admin or

@@ -153,7 +153,7 @@ fn an_op_the_signer_has_no_right_to_is_access_control_permission_denied() {
     assert!(version.parse::<u64>().is_ok() && result.starts_with("AccessControlPermissionDenied"), "{run:?}");
     let run = f.run(&["acl", "revoke-writer", &writer_address, "--key", &writer]);
     assert_not_committed(&run, "AccessControlPermissionDenied: operation: REVOKE_WRITER_ROLE");
-    // A writer may grant writing (SEMANTICS.md), just not more.
+    // A writer may grant writing (docs/semantics.md), just not more.
     assert_committed(&f.ok(&["acl", "grant-writer", &other_address, "--key", &writer]));
 }
 
@@ -347,7 +347,7 @@ fn every_client_command_round_trips_through_a_running_server() {
     assert_committed(&ok(&["acl", "grant-writer", &writer_address]));
     f.ok(&["put", "w", "by writer", "--server", url, "--key", &writer]);
     assert_eq!(ok(&["get", "w"]), "by writer");
-    // (A grant of admin naming the signer itself is dropped, SEMANTICS.md.)
+    // (A grant of admin naming the signer itself is dropped, docs/semantics.md.)
     let (_, other_address) = f.key("other");
     let run = f.run(&["acl", "grant-admin", &other_address, "--server", url, "--key", &writer]);
     assert_not_committed(&run, "AccessControlPermissionDenied: operation: GRANT_ADMIN_ROLE");

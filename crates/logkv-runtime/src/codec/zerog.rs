@@ -1,6 +1,6 @@
 //! The 0G "stream data" body, byte-compatible with 0G Storage KV and its
 //! SDKs (`StreamData.encode()`), and the 0G tags that name a transaction's
-//! streams. Layout: SEMANTICS.md and `docs/format.md`, "Transaction bodies".
+//! streams. Layout: `docs/format.md`, "Codec 0: 0G stream data".
 //!
 //! The decoder is stricter than 0G's node where 0G is loose by accident: the
 //! body must end exactly after the controls (0G reads into the zero padding

@@ -1,5 +1,5 @@
-//! The shared log a node follows: the [`SharedLog`] trait of the design's
-//! log layer (`../shared/DESIGN.md`) and its in-process implementations,
+//! The shared log a node follows: the [`SharedLog`] trait of the log layer
+//! (`docs/architecture.md`) and its in-process implementations,
 //! [`MemLog`] (memory) and [`FileEntryLog`] (a directory on one machine).
 //! JetStream implements it in `logkv-nats`.
 //!

@@ -1,5 +1,5 @@
-//! The reference model of SEMANTICS.md (and of the choices
-//! `docs/runtime.md` records where SEMANTICS.md is silent), and the random
+//! The reference model of `docs/semantics.md` (and of the choices
+//! `docs/runtime.md` records where 0G's model is silent), and the random
 //! logs it is compared on: shared by `reference_model.rs` (the in-memory
 //! runtime) and `store_nodes_model.rs` (two nodes on the embedded store).
 //!
@@ -47,7 +47,7 @@ pub const PARSE_ERROR: &str = "DataParseError: Invalid stream data";
 /// use: small, so that generated logs of a few dozen entries cross it.
 pub const HORIZON: u64 = 2;
 
-// Control op bytes (SEMANTICS.md table).
+// Control op bytes (`docs/semantics.md`, "Access-control ops").
 pub const GRANT_ADMIN: u8 = 0x00;
 pub const RENOUNCE_ADMIN: u8 = 0x01;
 pub const SET_SPECIAL: u8 = 0x10;
@@ -337,7 +337,7 @@ impl Model {
         Ok(out)
     }
 
-    /// One transaction, SEMANTICS.md's steps 1-5. `Err`: the failure.
+    /// One transaction, steps 1-5 of `docs/semantics.md`, "Applying a transaction". `Err`: the failure.
     pub fn apply_tx(&mut self, version: u64, sender: A, tx: &MTx) -> Result<String, String> {
         // 1. A right on some tagged stream.
         if !tx.tags.iter().any(|t| self.acl.has_right(&sender, t)) {
@@ -704,7 +704,7 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) ->
     }
     let compact = g.native && encoding == Encoding::Compact;
 
-    // The layout, from SEMANTICS.md and docs/format.md: codec 0 and 1 in
+    // The layout, from docs/format.md: codec 0 and 1 in
     // fixed widths, codec 2 in varints with streams as tag indexes.
     let varint_len = |n: u64| (1..10).find(|&i| n < 1u64 << (7 * i)).unwrap_or(10);
     let count = |n: usize| if compact { varint_len(n as u64) } else { 4 };
