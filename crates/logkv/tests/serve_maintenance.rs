@@ -132,8 +132,11 @@ fn admin_checkpoint_compact_and_export_need_the_token_and_return_their_reports()
 
     assert_eq!(metric(&rpc, "logkv_compactions_total"), 1.0);
     assert_eq!(metric(&rpc, "logkv_checkpoints_total"), 2.0, "the compaction ends with one");
-    assert_eq!(metric(&rpc, "logkv_checkpoint_position"), applied as f64);
-    assert_eq!(metric(&rpc, "logkv_compaction_output_bytes"), compaction["outputBytes"].as_f64().unwrap());
+    assert_eq!(metric(&rpc, "logkv_checkpoint_last_position"), applied as f64);
+    assert_eq!(
+        metric(&rpc, "logkv_compaction_last_output_bytes"),
+        compaction["outputBytes"].as_f64().unwrap()
+    );
     assert_eq!(metric(&rpc, "logkv_log_superseded_bytes"), 0.0, "just compacted");
     assert!(metric(&rpc, "logkv_log_total_bytes") > 0.0);
     let stderr = server.stderr();

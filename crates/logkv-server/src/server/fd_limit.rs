@@ -21,16 +21,21 @@ pub struct Fitted {
     pub hard: u64,
 }
 
-/// Raises the soft `RLIMIT_NOFILE` toward the hard limit until it covers
-/// `max_connections` plus [`RESERVED`], and returns the connection limit
-/// that fits under what it got (at least 1).
-pub fn fit(max_connections: usize) -> std::io::Result<Fitted> {
+/// The soft and hard `RLIMIT_NOFILE` of this process.
+pub fn limits() -> std::io::Result<(u64, u64)> {
     let mut limit = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
     // SAFETY: getrlimit writes the struct it is given and nothing else.
     if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) } != 0 {
         return Err(std::io::Error::last_os_error());
     }
-    let (soft_before, hard) = (limit.rlim_cur, limit.rlim_max);
+    Ok((limit.rlim_cur, limit.rlim_max))
+}
+
+/// Raises the soft `RLIMIT_NOFILE` toward the hard limit until it covers
+/// `max_connections` plus [`RESERVED`], and returns the connection limit
+/// that fits under what it got (at least 1).
+pub fn fit(max_connections: usize) -> std::io::Result<Fitted> {
+    let (soft_before, hard) = limits()?;
     let wanted = (max_connections as u64).saturating_add(RESERVED);
     let mut soft_after = soft_before;
     if soft_before < wanted {

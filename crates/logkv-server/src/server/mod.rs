@@ -5,7 +5,7 @@
 //! maintenance job end, then close the node (which syncs) and return.
 
 mod changes;
-mod fd_limit;
+pub(crate) mod fd_limit;
 mod http;
 mod listener;
 mod resp_listener;
