@@ -390,3 +390,26 @@ fn garbage_named_like_a_segment_never_panics_and_is_never_dropped_silently() {
         }
     }
 }
+
+/// A copy of segment 1 saved as segment 2 (found by fuzzing): its header
+/// names segment 1 and position 1, which once made recovery start replay
+/// at the copy, skip the real segment, and reopen the log empty, handing
+/// position 1 out again. The copy is a torn tail after the real records.
+#[test]
+fn a_segment_copied_under_a_later_name_does_not_hide_the_records_before_it() {
+    for mode in [RecoveryMode::Strict, RecoveryMode::TruncateAtCorruption] {
+        let fs = SimFs::new();
+        let dir = Path::new(DIR);
+        let locs = write_log(sim(&fs), dir, 4096, 5);
+        assert!(locs.iter().all(|l| l.segment() == 1));
+        let copy = read_file(&fs, &segment_path(dir, 1));
+        let f = fs.create(&segment_path(dir, 2)).unwrap();
+        f.write_at(&copy, 0).unwrap();
+        f.sync_data().unwrap();
+        let (log, report, records) = open(sim(&fs), dir, config(4096, mode)).unwrap();
+        assert_records(&log, &records, 5, &locs);
+        let cut = report.truncation.expect("the copy is reported");
+        assert_eq!(cut.removed_segments, vec![segment_path(dir, 2)], "{mode:?}");
+        assert_writable_and_clean(sim(&fs), dir, log, 5, &locs);
+    }
+}
