@@ -24,6 +24,7 @@ use std::time::{Duration, Instant};
 use logkv_log::{Loc, RecordType};
 
 use crate::applied::{parse_applied, STATE_LEN};
+use crate::chain::ChainWalk;
 use crate::coalesce::{is_pending, FIRST_PENDING_ID};
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head, HeadWriter, RangeEnd, FIRST_HEAD_ID};
@@ -32,7 +33,7 @@ use crate::maintenance::{now_ms, Maintenance};
 use crate::record::{OpHeader, OpKind};
 use crate::retention::Keep;
 use crate::rows::Row;
-use crate::store::{Step, Store};
+use crate::store::{Step, Store, LOOP};
 
 /// What a compaction did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -277,6 +278,7 @@ impl Store {
         let mut base_taken = false;
         let mut previous_version = None;
         let mut next = Some(Loc::from_u64(meta));
+        let mut walk = ChainWalk::default();
         while let Some(loc) = next {
             let (here, h) = match self.version_record(keyspace, key, loc)? {
                 Step::At(here, h) => (here, h),
@@ -287,11 +289,14 @@ impl Store {
                 // index entry now, with nothing kept yet.
                 Step::Moved if kept.is_empty() => {
                     next = self.index.read().get(keyspace, key).map(Loc::from_u64);
-                    (nth, newer, previous_version) = (0, 0, None);
+                    (nth, newer, previous_version, walk) = (0, 0, None, ChainWalk::default());
                     continue;
                 }
                 Step::Moved => return Err(StoreError::Invalid("a compacted version moved".into())),
             };
+            if !walk.step(here, h.version) {
+                return Err(self.corrupt(here, LOOP));
+            }
             next = h.prev;
             // A record that wrote the key twice: the newer op is the version.
             if previous_version == Some(h.version) {

@@ -10,6 +10,7 @@ pub mod applied;
 mod backup;
 mod batch;
 mod by_position;
+mod chain;
 mod checkpoint;
 mod coalesce;
 mod compact;

@@ -25,6 +25,7 @@ use logkv_fs::{DynFs, LockGuard, StdFs};
 use logkv_log::{FileLog, Loc, LogConfig, LogError, RecoveryReport};
 use parking_lot::{Mutex, RwLock};
 
+use crate::chain::ChainWalk;
 use crate::coalesce::{is_pending, Coalescer};
 use crate::error::{Result, StoreError};
 use crate::head::{self, Head, FIRST_HEAD_ID};
@@ -178,6 +179,9 @@ impl std::fmt::Debug for Store {
 
 /// Name of the lock file in a data directory.
 pub const LOCK_FILE: &str = "LOCK";
+
+/// What a walk down a version chain that loops back on itself reports.
+pub(crate) const LOOP: &str = "the version chain of this key loops back on itself";
 
 /// A version record found by following a location.
 #[derive(Debug, Clone, Copy)]
@@ -363,12 +367,16 @@ impl Store {
         let visible = self.version();
         let mut out = Vec::new();
         let mut next = self.index.read().get(keyspace, key).map(Loc::from_u64);
+        let mut walk = ChainWalk::default();
         while let Some(loc) = next {
             let (here, h) = match self.version_record(keyspace, key, loc)? {
                 Step::At(here, h) => (here, h),
                 Step::Dropped => break,
                 Step::Moved => return Ok(None),
             };
+            if !walk.step(here, h.version) {
+                return Err(self.corrupt(here, LOOP));
+            }
             // A record that writes a key twice chains both ops under one
             // version; the newer one (met first) is that version.
             // Versions only decrease along a chain; one that does not (a
@@ -418,6 +426,7 @@ impl Store {
     fn locate(&self, keyspace: u32, key: &[u8], meta: u64, at: u64) -> Result<Located> {
         let mut loc = Loc::from_u64(meta);
         let mut newest_seen = None;
+        let mut walk = ChainWalk::default();
         loop {
             let (here, h) = match self.version_record(keyspace, key, loc)? {
                 Step::At(here, h) => (here, h),
@@ -431,6 +440,9 @@ impl Store {
                     }
                 }
             };
+            if !walk.step(here, h.version) {
+                return Err(self.corrupt(here, LOOP));
+            }
             if h.version <= at {
                 if h.kind == OpKind::Delete {
                     return Ok(Located::Absent);
@@ -576,7 +588,7 @@ impl Store {
         }
     }
 
-    fn corrupt(&self, loc: Loc, detail: &str) -> StoreError {
+    pub(crate) fn corrupt(&self, loc: Loc, detail: &str) -> StoreError {
         StoreError::Log(LogError::Corruption {
             file: self.file_path(loc.segment()),
             offset: loc.offset(),
