@@ -12,7 +12,7 @@ use logkv_runtime::codec::{zerog, Control, ControlOp, Read, NATIVE, ZEROG};
 use logkv_runtime::envelope::{Entry, Protocol, TxPart};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{Address, StreamId};
-use logkv_store::{Store, WriteBatch};
+use logkv_store::{AppliedOp, AppliedValue, Store, WriteBatch, DEFAULT_KEYSPACE};
 
 use crate::stored::{options, read_files, DIR};
 
@@ -172,16 +172,40 @@ pub(crate) fn small_store(fs: &SimFs) -> Store {
     store
 }
 
+/// Writes a store of applied entries into [`DIR`], as a node does: each
+/// record an entry with the version records derived from it (values inside
+/// the entry), a state and an annex.
+fn applied_store(fs: &SimFs) -> Store {
+    let store = Store::open(DIR, options(fs)).expect("open store");
+    for p in 1..=12u64 {
+        let key = format!("k{}", p % 4).into_bytes();
+        let ops = [AppliedOp {
+            keyspace: DEFAULT_KEYSPACE,
+            key: &key,
+            version: p << 16,
+            value: AppliedValue::InEntry { offset: 2, len: 6 },
+        }];
+        let entry = vec![p as u8; 40 + p as usize];
+        let annex = format!("annex {p}");
+        store
+            .append_applied(None, p << 16, &entry, &ops, &[p as u8; 32], annex.as_bytes(), Some(1_000 * p))
+            .expect("append applied");
+    }
+    store.commit(12).expect("commit");
+    store
+}
+
 /// The files of [`DIR`] whose names end in `suffix`.
 fn files(fs: &SimFs, suffix: &str) -> Vec<Vec<u8>> {
     read_files(fs).into_iter().filter(|(name, _)| name.ends_with(suffix)).map(|(_, bytes)| bytes).collect()
 }
 
 fn segments() -> Vec<Vec<u8>> {
-    let fs = SimFs::new();
-    small_store(&fs).close().expect("close");
-    let log = files(&fs, ".log").concat();
-    vec![[&[0u8][..], &log].concat(), [&[2u8][..], &log].concat()]
+    let (batches, applied) = (SimFs::new(), SimFs::new());
+    small_store(&batches).close().expect("close");
+    applied_store(&applied).close().expect("close");
+    let (batches, applied) = (files(&batches, ".log").concat(), files(&applied, ".log").concat());
+    vec![[&[0u8][..], &batches].concat(), [&[2u8][..], &batches].concat(), [&[0u8][..], &applied].concat()]
 }
 
 fn checkpoint() -> Vec<Vec<u8>> {
@@ -193,11 +217,16 @@ fn checkpoint() -> Vec<Vec<u8>> {
 }
 
 fn compacted() -> Vec<Vec<u8>> {
-    let fs = SimFs::new();
-    let store = small_store(&fs);
-    store.compact(&mut |_, _| {}).expect("compact");
-    store.close().expect("close");
-    files(&fs, ".head").into_iter().map(|head| [&[0u8][..], &head].concat()).collect()
+    [small_store, applied_store]
+        .iter()
+        .flat_map(|write| {
+            let fs = SimFs::new();
+            let store = write(&fs);
+            store.compact(&mut |_, _| {}).expect("compact");
+            store.close().expect("close");
+            files(&fs, ".head").into_iter().map(|head| [&[0u8][..], &head].concat())
+        })
+        .collect()
 }
 
 /// Writes every target's seeds under `corpus/<target>/seed-<n>`.

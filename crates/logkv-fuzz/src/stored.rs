@@ -162,7 +162,8 @@ fn intact_frame(file: &[u8], record: &Recovered) -> bool {
 }
 
 /// Opens the store in [`DIR`] and reads every key it lists, its value and
-/// its history. Errors are fine; panics are not.
+/// its history, and the applied records of the first positions by
+/// position. Errors are fine; panics are not.
 fn read_store(fs: &SimFs) {
     let Ok(store) = Store::open(DIR, options(fs)) else { return };
     let keys: Vec<Vec<u8>> =
@@ -170,6 +171,9 @@ fn read_store(fs: &SimFs) {
     for key in keys {
         let _ = store.get(&key);
         let _ = store.history(&key);
+    }
+    for position in 1..store.next_position().min(64) {
+        let _ = store.applied_at(position);
     }
     let _ = store.close();
 }
