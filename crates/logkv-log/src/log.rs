@@ -756,7 +756,12 @@ impl Inner {
     }
 
     pub(crate) fn read<R>(&self, loc: Loc, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        let end = loc.forward(len as u64).to_u64();
+        // The location may come from a file (an index entry, a version's
+        // link to the one before): one running past any segment is damage.
+        let Some(end) = loc.offset().checked_add(len as u64).filter(|&end| end < MAX_SEGMENT_BYTES) else {
+            return Err(self.dangling(loc, len));
+        };
+        let end = Loc::new(loc.segment(), end).to_u64();
         if end > self.written.load(Ordering::Acquire) {
             let s = self.seq.lock();
             if end > self.written.load(Ordering::Acquire) {

@@ -1,14 +1,15 @@
 //! Log time and lookups: a given time is kept unless it would go back,
 //! records are found by position and by time through each segment's
 //! sparse marks, and a segment of format 2 is refused with the way to
-//! migrate it.
+//! migrate it. A location read from a file that runs past any segment is
+//! an error.
 
 use std::path::Path;
 use std::sync::Arc;
 
 use logkv_fs::{DynFs, FileSystem, SimFs};
-use logkv_log::format::{SegmentHeader, MIGRATABLE_VERSION};
-use logkv_log::{Durability, FileLog, LogConfig, LogError, RecordType, RecoveryMode, ReplayStart};
+use logkv_log::format::{SegmentHeader, MAX_SEGMENT_BYTES, MIGRATABLE_VERSION};
+use logkv_log::{Durability, FileLog, Loc, LogConfig, LogError, RecordType, RecoveryMode, ReplayStart};
 
 const DIR: &str = "/log";
 
@@ -104,4 +105,21 @@ fn a_segment_of_format_2_is_refused_with_the_way_to_migrate_it() {
             && message.contains("logkv migrate --data-dir /log --out NEW_DIR"),
         "{message}"
     );
+}
+
+/// Found by fuzzing (`fuzz/regressions/checkpoint/`, `compacted/`): a
+/// checkpoint or compacted file can name any location, and one whose end
+/// lies past the largest segment offset tripped an assertion (and in a
+/// release build wrapped into the segment number) instead of failing.
+#[test]
+fn a_read_running_past_the_largest_segment_offset_is_corruption() {
+    let fs = SimFs::new();
+    let log = open(&fs, 4096, ReplayStart::default()).unwrap();
+    append(&log, 10, None);
+    for (offset, len) in [(MAX_SEGMENT_BYTES - 1, 2), (MAX_SEGMENT_BYTES - 100, 100), (40, usize::MAX)] {
+        match log.read(Loc::new(1, offset), len, <[u8]>::to_vec) {
+            Err(LogError::Corruption { offset: at, .. }) => assert_eq!(at, offset),
+            other => panic!("offset {offset}, {len} bytes: {other:?}"),
+        }
+    }
 }
