@@ -9,8 +9,9 @@ use serde_json::{json, Value};
 /// Checks: the only failures are a parse error or an invalid request; a
 /// batch holds 1 to [`MAX_BATCH_LEN`] calls; a valid call's id is a string,
 /// a number or null; and a valid call written back out as JSON parses to
-/// the same method, parameters and id, the id as the very text it was
-/// (ids are echoed verbatim, numbers beyond 2^64 and f64 included).
+/// the same method, parameters (up to fractional numbers) and id, the id
+/// as the very text it was (ids are echoed verbatim, numbers beyond 2^64
+/// and f64 included).
 pub(crate) fn check(body: &[u8]) {
     let calls = match rpc::parse(body) {
         Ok(Incoming::Single(call)) => vec![call],
@@ -39,7 +40,26 @@ pub(crate) fn check(body: &[u8]) {
         let Ok(Incoming::Single(Call::Valid(reparsed))) = rpc::parse(again.as_bytes()) else {
             panic!("{again} no longer parses as a valid request");
         };
-        assert_eq!((reparsed.method, reparsed.params), (request.method, request.params));
+        assert_eq!(reparsed.method, request.method);
+        assert_eq!(
+            reparsed.params.iter().map(floats_out).collect::<Vec<_>>(),
+            request.params.iter().map(floats_out).collect::<Vec<_>>()
+        );
         assert_eq!(reparsed.id.as_ref().map(|id| id.get()), id);
+    }
+}
+
+/// `value` with every non-integer number made null: serde_json reads
+/// decimal text into the nearest `f64` only approximately, so writing one
+/// out and reading it back may move it by one unit in the last place. No
+/// method takes a fractional number.
+fn floats_out(value: &Value) -> Value {
+    match value {
+        Value::Number(n) if n.is_f64() => Value::Null,
+        Value::Array(items) => Value::Array(items.iter().map(floats_out).collect()),
+        Value::Object(members) => {
+            Value::Object(members.iter().map(|(k, v)| (k.clone(), floats_out(v))).collect())
+        }
+        other => other.clone(),
     }
 }
