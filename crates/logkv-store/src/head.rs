@@ -230,7 +230,9 @@ impl Head {
             row_blocks: Vec::new(),
         };
         let info = head.with_bytes(0, HEAD_HEADER_LEN as usize, |b| HeadInfo::decode(b, path))??;
+        // The log goes on after the last position the file replaces.
         if info.id != id
+            || info.last_position == u64::MAX
             || info.table_end > len
             || info.data_end < HEAD_HEADER_LEN
             || info.table_end < info.data_end

@@ -140,3 +140,32 @@ fn a_version_chain_that_loops_is_corruption_not_a_hang() {
     }
     assert!(loops > 0, "no key's history was refused for looping among {keys:?}");
 }
+
+/// A compacted file whose header (checksum and all) says it replaces the
+/// log up to the last position there is (found by fuzzing:
+/// `fuzz/regressions/compacted/`): the log could not continue after it,
+/// and opening overflowed computing where. It is refused as corruption.
+#[test]
+fn a_compacted_file_through_the_last_position_is_corruption() {
+    let fs = SimFs::new();
+    let store = Store::open(DIR, opts(&fs)).unwrap();
+    fill(&store);
+    store.compact(&mut |_, _| {}).unwrap();
+    let path = Path::new(DIR).join(format!("{:08}.head", store.compacted().unwrap().id));
+    store.close().unwrap();
+    let file = fs.open(&path).unwrap();
+    let mut header = [0u8; 128];
+    file.read_exact_at(&mut header, 0).unwrap();
+    header[16..24].copy_from_slice(&u64::MAX.to_le_bytes());
+    let crc = crc32c::crc32c(&header[..124]);
+    header[124..].copy_from_slice(&crc.to_le_bytes());
+    file.write_at(&header, 0).unwrap();
+    file.sync_data().unwrap();
+    drop(file);
+    match Store::open(DIR, opts(&fs)) {
+        Err(StoreError::Log(logkv_log::LogError::Corruption { file, offset: 0, .. })) => {
+            assert_eq!(file, path)
+        }
+        other => panic!("expected corruption, got {:?}", other.map(|_| ())),
+    }
+}
