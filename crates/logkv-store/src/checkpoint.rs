@@ -25,7 +25,7 @@ use logkv_log::LogError;
 
 use crate::error::{Result, StoreError};
 use crate::index::Builder;
-use crate::keyspaces::{Keyspaces, KeyspacesSnapshot, Through};
+use crate::keyspaces::{Keyspaces, KeyspacesSnapshot, Through, DELETED};
 
 /// First bytes of a checkpoint file.
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"LOGKVCKP";
@@ -237,6 +237,7 @@ fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
     let short = || "entries run past the end".to_string();
     let mut at = 0usize;
     let mut spaces = BTreeMap::new();
+    let mut live = 0u64;
     for _ in 0..info.keyspaces {
         let head = body.get(at..at + 12).ok_or_else(short)?;
         let (keyspace, count) = (u32_at(head, 0), u64_at(head, 4));
@@ -246,7 +247,9 @@ fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
             let key_len =
                 body.get(at..at + 2).map(|b| u16::from_le_bytes([b[0], b[1]]) as usize).ok_or_else(short)?;
             let entry = body.get(at + 2..at + 2 + key_len + 8).ok_or_else(short)?;
-            builder.push(&entry[..key_len], u64_at(entry, key_len)).map_err(|e| e.to_string())?;
+            let meta = u64_at(entry, key_len);
+            live += u64::from(meta & DELETED == 0);
+            builder.push(&entry[..key_len], meta).map_err(|e| e.to_string())?;
             at += 2 + key_len + 8;
         }
         if spaces.insert(keyspace, builder.finish()).is_some() {
@@ -255,6 +258,10 @@ fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
     }
     if at != body.len() {
         return Err(format!("{} bytes after the last keyspace", body.len() - at));
+    }
+    // Replay counts live keys down from the header's count.
+    if live != info.live {
+        return Err(format!("the header counts {} live keys, the index holds {live}", info.live));
     }
     let through = Through { position: info.position, version: info.version };
     let keys = spaces.values().map(|i| i.len() as u64).sum();
