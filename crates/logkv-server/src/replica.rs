@@ -18,7 +18,7 @@
 //!
 //! The replica runs its own small async runtime: the follower thread
 //! drives the log's futures on it, and the appends the commit pipeline
-//! hands over ([`ReplicaSequencer`]) run there, so stopping the replica
+//! hands over (`ReplicaSequencer`) run there, so stopping the replica
 //! stops them too.
 
 use std::collections::HashMap;

@@ -17,12 +17,12 @@
 //! apply lock, the effects are computed against the newest sequenced state,
 //! the record is appended (and indexed) and the lock released; the caller
 //! then waits for the group commit that acknowledges it. Reads are in
-//! [`query`].
+//! `query`.
 //!
 //! Local writes are batched into signed entries by the commit pipeline
 //! ([`crate::pipeline`]), which signs ([`Node::sign_entry`]) and commits
 //! ([`Node::commit_own`]) here. The node remembers the hashes of the
-//! entries it verified or signed and wrote ([`remembered`]), so the same
+//! entries it verified or signed and wrote (`remembered`), so the same
 //! bytes coming back (its own entries from a shared log) are not verified
 //! again; entries from another log are verified on all cores
 //! ([`Node::apply_replicated_batch`], [`verify`]). A shared log's entries
