@@ -189,6 +189,23 @@ pub struct ServeConfig {
     /// without one, administrative calls are refused.
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+    /// With a users file: whether JSON-RPC reads and kv_watch are open to
+    /// callers who present no user (writes and admin calls never are).
+    #[arg(long, value_name = "BOOL", default_value_t = ServeConfig::default().public_read, action = clap::ArgAction::Set)]
+    pub public_read: bool,
+    /// Host names HTTP requests may be addressed to besides IP addresses
+    /// and `localhost` (a guard against DNS rebinding), comma-separated.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub http_allowed_hosts: Vec<String>,
+    /// Web origins (`https://app.example`) whose pages may call JSON-RPC
+    /// and kv_watch, comma-separated; a request from any other origin is
+    /// refused.
+    #[arg(long, value_name = "ORIGIN,...", value_delimiter = ',')]
+    pub http_allowed_origins: Vec<String>,
+    /// The directory admin_export writes into; without it admin_export is
+    /// refused.
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
     /// Connections (RESP and HTTP together) served at once; one more gets
     /// an error and is closed. Lowered at start to what the open-file
     /// limit holds.
@@ -309,6 +326,10 @@ impl Default for ServeConfig {
             node_key: None,
             users_file: None,
             admin_token: None,
+            public_read: false,
+            http_allowed_hosts: Vec::new(),
+            http_allowed_origins: Vec::new(),
+            backup_dir: None,
             max_connections: 10_000,
             idle_timeout_secs: 300,
             max_request_bytes: 4 << 20,
@@ -763,6 +784,14 @@ impl ServeConfig {
                 "compact_dead_ratio",
                 format!("{ratio}: a share of the log's bytes, above 0 and at most 1"),
             ));
+        }
+        if let Some(token) = &self.admin_token {
+            if !crate::access::is_token(token.as_bytes()) {
+                return Err(Invalid::new(
+                    "admin_token",
+                    "not a bearer token: letters, digits and - . _ ~ + / only, then any = padding".into(),
+                ));
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_filter) {
             return Err(Invalid::new("log_filter", format!("{:?}: {e}", self.log_filter)));

@@ -4,6 +4,7 @@
 //! sockets); [`session`] runs a RESP connection's commands on the node;
 //! [`server`] is `logkv serve` itself.
 
+pub mod access;
 pub mod compacted;
 pub mod config;
 pub mod logging;

@@ -14,11 +14,12 @@ use logkv_runtime::node::NodeError;
 use logkv_runtime::types::{tx_version, version_position};
 use serde_json::{json, Value};
 
-use super::admin::{self, Admin};
+use super::admin;
 use super::methods::{self, Params};
 use super::request::{parse, Call, Incoming, Request};
 use super::response::{self, Response};
-use super::{RpcError, MALFORMED_ENTRY, NOT_CAUGHT_UP, TIMEOUT, UPGRADE_NEEDED, WRITE_FAILED};
+use super::{RpcError, MALFORMED_ENTRY, NOT_CAUGHT_UP, TIMEOUT, UNAUTHORIZED, UPGRADE_NEEDED, WRITE_FAILED};
+use crate::access::Access;
 use crate::shared::Shared;
 
 /// Longest `kv_waitForVersion` wait; a longer `timeoutMs` is cut to it.
@@ -31,7 +32,7 @@ pub const READ_WAIT: Duration = Duration::from_secs(5);
 /// when there is nothing to send (only notifications). A batch's calls run
 /// one after the other, in order. Each call is counted in `/metrics` under
 /// its method's name.
-pub async fn handle(shared: &Arc<Shared>, body: &[u8], admin: Admin) -> Option<Vec<u8>> {
+pub async fn handle(shared: &Arc<Shared>, body: &[u8], access: Access) -> Option<Vec<u8>> {
     let started = Instant::now();
     let incoming = match parse(body) {
         Ok(incoming) => incoming,
@@ -42,22 +43,22 @@ pub async fn handle(shared: &Arc<Shared>, body: &[u8], admin: Admin) -> Option<V
     };
     match incoming {
         Incoming::Single(call) => {
-            answer(shared, call, admin, started).await.and_then(|r| response::encode_one(&r))
+            answer(shared, call, access, started).await.and_then(|r| response::encode_one(&r))
         }
         Incoming::Batch(calls) => {
             let mut responses = Vec::with_capacity(calls.len());
             for call in calls {
-                responses.extend(answer(shared, call, admin, Instant::now()).await);
+                responses.extend(answer(shared, call, access, Instant::now()).await);
             }
             response::encode_batch(&responses)
         }
     }
 }
 
-async fn answer(shared: &Arc<Shared>, call: Call, admin: Admin, started: Instant) -> Option<Response> {
+async fn answer(shared: &Arc<Shared>, call: Call, access: Access, started: Instant) -> Option<Response> {
     match call {
         Call::Valid(request) => {
-            let outcome = run(shared, &request, admin).await;
+            let outcome = run(shared, &request, access).await;
             let name = methods::metric_name(&request.method);
             shared.metrics.rpc(name, started.elapsed(), outcome.is_err());
             request.id.map(|id| Response::new(id, outcome))
@@ -70,7 +71,7 @@ async fn answer(shared: &Arc<Shared>, call: Call, admin: Admin, started: Instant
 }
 
 /// Runs one request's method.
-pub async fn run(shared: &Arc<Shared>, request: &Request, admin: Admin) -> Result<Value, RpcError> {
+pub async fn run(shared: &Arc<Shared>, request: &Request, access: Access) -> Result<Value, RpcError> {
     let p = Params(&request.params);
     if request.method.starts_with("kv_") {
         if let Some(detail) = shared.not_serving() {
@@ -78,13 +79,18 @@ pub async fn run(shared: &Arc<Shared>, request: &Request, admin: Admin) -> Resul
         }
     }
     match request.method.as_str() {
+        "kv_submit" if !access.write => Err(RpcError::server(
+            UNAUTHORIZED,
+            "Unauthorized",
+            "kv_submit needs a user: public_read admits anonymous callers to reads only",
+        )),
         "kv_submit" => submit(shared, &p).await,
         "kv_waitForVersion" => wait_for_version(shared, &p).await,
         "kv_watch" | "kv_unwatch" => Err(RpcError::MethodNotFound(format!(
             "{} is a subscription method: use the WebSocket at GET /ws",
             request.method
         ))),
-        method if admin::METHODS.contains(&method) => admin::run(shared, method, &p, admin).await,
+        method if admin::METHODS.contains(&method) => admin::run(shared, method, &p, access.admin).await,
         method => {
             // A read as of a version this node has not reached yet (one
             // written through another node of a shared log) waits for it.

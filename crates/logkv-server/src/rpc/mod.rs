@@ -75,7 +75,8 @@ pub enum RpcError {
     },
 }
 
-/// -32001: an administrative call without the configured token.
+/// -32001: a call without the credentials it needs: the admin token for
+/// `admin_*`, a user for anything on a server with users.
 pub const UNAUTHORIZED: i64 = -32001;
 /// -32010: `kv_submit` of bytes that are not a well-formed entry.
 pub const MALFORMED_ENTRY: i64 = -32010;

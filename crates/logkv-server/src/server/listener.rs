@@ -84,6 +84,14 @@ async fn refuse(mut stream: TcpStream) {
     let _ = stream.shutdown().await;
 }
 
+impl axum::extract::connect_info::Connected<axum::serve::IncomingStream<'_, CountingListener>>
+    for crate::access::Peer
+{
+    fn connect_info(stream: axum::serve::IncomingStream<'_, CountingListener>) -> Self {
+        crate::access::Peer { addr: *stream.remote_addr(), tls: false }
+    }
+}
+
 /// An accepted connection, counted until it closes.
 pub struct Counted {
     stream: TcpStream,

@@ -227,6 +227,27 @@ fn open_node(config: &ServeConfig) -> Result<Node, ServeError> {
     Ok(node)
 }
 
+/// Says so when a listener other machines can reach takes requests from
+/// anyone, or carries them unencrypted.
+fn warn_if_exposed(what: &str, addr: std::net::SocketAddr, authenticated: bool) {
+    if addr.ip().is_loopback() {
+        return;
+    }
+    if !authenticated {
+        tracing::warn!(
+            listener = what,
+            %addr,
+            "listening beyond loopback without authentication: anyone who can connect can read and write; \
+             set users_file (docs/server.md, \"Users\")"
+        );
+    }
+    tracing::warn!(
+        listener = what,
+        %addr,
+        "listening beyond loopback without TLS: requests, values and credentials cross the network unencrypted"
+    );
+}
+
 async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
     let bind = |what: &'static str, addr: String| async move {
         TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { what, addr, source })
@@ -235,6 +256,11 @@ async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
     let http = bind("http", shared.config.http_addr.clone()).await?;
     let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(resp = %local(&resp), http = %local(&http), durability = ?shared.config.store.durability, "listening");
+    for (what, listener) in [("resp", &resp), ("http", &http)] {
+        if let Ok(addr) = listener.local_addr() {
+            warn_if_exposed(what, addr, shared.config.users_file.is_some());
+        }
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Runtime)?;
     let resp_task = tokio::spawn(resp_listener::accept(resp, shared.clone()));
@@ -242,7 +268,8 @@ async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
     let stop = shared.shutdown.clone();
     let shared_http = shared.clone();
     let http_task = tokio::spawn(async move {
-        axum::serve(listener::CountingListener::new(http, shared_http), router)
+        let service = router.into_make_service_with_connect_info::<crate::access::Peer>();
+        axum::serve(listener::CountingListener::new(http, shared_http), service)
             .with_graceful_shutdown(async move { stop.cancelled().await })
             .await
     });

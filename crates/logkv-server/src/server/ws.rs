@@ -26,7 +26,7 @@ use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 
 use super::changes::{self, Change, ChangeReader};
-use crate::rpc::admin::Admin;
+use crate::access::Access;
 use crate::rpc::exec;
 use crate::rpc::methods::Params;
 use crate::rpc::request::{parse, Call, Incoming, Request};
@@ -85,7 +85,7 @@ const STEP: usize = 256;
 pub const MAX_SUBSCRIPTIONS: usize = 64;
 
 /// Serves one WebSocket until the client closes it or the server stops.
-pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, admin: Admin) {
+pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, access: Access) {
     let (tx, mut queued) = mpsc::channel::<String>(QUEUE);
     let out = Out { tx, bytes: Arc::new(AtomicUsize::new(0)) };
     let mut subscriptions: HashMap<String, CancellationToken> = HashMap::new();
@@ -127,7 +127,7 @@ pub async fn serve(mut socket: WebSocket, shared: Arc<Shared>, admin: Admin) {
                         // answered from its own task, through the queue.
                         let (shared, out) = (shared.clone(), out.clone());
                         tokio::spawn(async move {
-                            if let Some(bytes) = exec::handle(&shared, text.as_bytes(), admin).await {
+                            if let Some(bytes) = exec::handle(&shared, text.as_bytes(), access).await {
                                 let _ = out.send(String::from_utf8(bytes).expect("JSON is UTF-8")).await;
                             }
                         });
