@@ -54,20 +54,18 @@ fn ca_error(path: &Path, detail: String) -> Error {
 }
 
 /// The TLS failure somewhere in `error`'s chain of sources, if any: rustls
-/// errors arrive wrapped in `io::Error`s, whose `source()` skips the
-/// wrapped error itself, so each one is looked into.
+/// errors arrive wrapped in (nested) `io::Error`s, whose `source()` skips
+/// the wrapped error itself, so each one is looked into.
 pub(crate) fn tls_failure(error: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut next = Some(error);
     while let Some(e) = next {
         if let Some(tls) = e.downcast_ref::<rustls::Error>() {
             return Some(tls.to_string());
         }
-        if let Some(tls) =
-            e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref()?.downcast_ref::<rustls::Error>())
-        {
-            return Some(tls.to_string());
-        }
-        next = e.source();
+        next = match e.downcast_ref::<std::io::Error>() {
+            Some(io) => io.get_ref().map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => e.source(),
+        };
     }
     None
 }
