@@ -51,6 +51,16 @@ pub struct GlobalArgs {
     /// the data directory (which a running server holds locked).
     #[arg(long, global = true, env = "LOGKV_SERVER", value_name = "URL", help_heading = "Client options")]
     pub server: Option<String>,
+    /// Also trust the CA certificate(s) in this PEM file for an https://
+    /// server (--server, --remote, --nodes), besides the system's.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGKV_SERVER_CA",
+        value_name = "FILE",
+        help_heading = "Client options"
+    )]
+    pub server_ca: Option<PathBuf>,
     /// The key file that signs writes and access-control changes. Without
     /// it, writes to the data directory are signed by the node's own key
     /// (`node.key` inside it) and writes to a server by `./logkv.key`.

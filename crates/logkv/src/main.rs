@@ -79,7 +79,7 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
         Command::Acl(command) => acl::run(&cli.global, command),
         Command::Serve(args) => serve::run(loaded, &args),
-        Command::Log(LogCommand::Trim(args)) => trim::run(args),
+        Command::Log(LogCommand::Trim(args)) => trim::run(args, cli.global.server_ca.as_deref()),
         Command::Checkpoint(args) => match args.command {
             None => maintenance_cmds::checkpoint(&cli.global, args.target),
             Some(CheckpointCommand::Export(args)) => backup_cmds::export(&cli.global, args),
