@@ -166,7 +166,9 @@ pub enum Command {
     /// The evaluation harness: `run` measures logkv next to a naive hash
     /// table with snapshots (and peer engines, in a build with them);
     /// `report` writes docs/evaluation/README.md and its charts from the
-    /// run records (see docs/evaluation/README.md).
+    /// run records (see docs/evaluation/README.md). Only in a build with
+    /// `--features bench`.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(logkv_eval::cli::Command),
 }

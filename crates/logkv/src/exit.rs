@@ -62,6 +62,7 @@ pub enum CliError {
     /// that does not parse).
     BadInput(String),
     /// `logkv bench` (the evaluation harness) failed.
+    #[cfg(feature = "bench")]
     Bench(String),
     /// The node failed otherwise than in its store (a bad system record, an
     /// entry it could not build).
@@ -118,6 +119,7 @@ impl fmt::Display for CliError {
             CliError::Trim(e) => e.fmt(f),
             CliError::Maintenance(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
+            #[cfg(feature = "bench")]
             CliError::Bench(why) => write!(f, "bench: {why}"),
             CliError::Node(e) => e.fmt(f),
             CliError::NotCommitted { version, result } => {
