@@ -25,6 +25,7 @@ use figment::{Figment, Metadata, Profile, Provider};
 use logkv_log::format::{FRAME_OVERHEAD, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN};
 use logkv_runtime::apply::{Watched, DEFAULT_VERSION_CHECK_HORIZON};
 use logkv_runtime::node::NodeOptions;
+use logkv_runtime::quota::Quotas;
 use logkv_runtime::types::StreamId;
 use logkv_store::{
     Durability, DurabilityMode, Limits, LogConfig, MaintenanceOptions, RecoveryMode, Retention, StoreOptions,
@@ -250,6 +251,45 @@ pub struct ServeConfig {
         value_parser = clap::value_parser!(u64).range(1..),
     )]
     pub version_check_horizon: u64,
+    /// Anti-replay windows (one per sender and stream) this node holds;
+    /// a transaction that needs more is QuotaExceeded. A protocol
+    /// parameter like the quotas below: every node of a log must use the same.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ServeConfig::default().max_windows,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Quotas"
+    )]
+    pub max_windows: u64,
+    /// Anti-replay windows one sender holds: the streams it may use.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ServeConfig::default().max_windows_per_sender,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Quotas"
+    )]
+    pub max_windows_per_sender: u64,
+    /// Streams this node holds; a transaction that claims one more is QuotaExceeded.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ServeConfig::default().max_streams,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Quotas"
+    )]
+    pub max_streams: u64,
+    /// Bytes of access-control state (roles and special keys, 128 each
+    /// plus the key) this node holds.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = ServeConfig::default().max_acl_bytes,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Quotas"
+    )]
+    pub max_acl_bytes: u64,
     /// Check every value's checksum when it is read. Off only to measure
     /// what checking costs: a damaged value is then served.
     #[arg(
@@ -318,6 +358,7 @@ pub struct ServeConfig {
 impl Default for ServeConfig {
     fn default() -> Self {
         let maintenance = MaintenanceOptions::default();
+        let quotas = Quotas::default();
         ServeConfig {
             store: StoreSettings::default(),
             resp_addr: "127.0.0.1:7379".into(),
@@ -339,6 +380,10 @@ impl Default for ServeConfig {
             replicas: 1,
             watch: Vec::new(),
             version_check_horizon: DEFAULT_VERSION_CHECK_HORIZON,
+            max_windows: quotas.windows,
+            max_windows_per_sender: quotas.windows_per_sender,
+            max_streams: quotas.streams,
+            max_acl_bytes: quotas.acl_bytes,
             verify_checksums: true,
             retain_versions: None,
             retain_duration: None,
@@ -778,6 +823,15 @@ impl ServeConfig {
                 "0: at least 1 (0 would refuse every transaction that checks versions)".into(),
             ));
         }
+        let quotas = [
+            ("max_windows", self.max_windows),
+            ("max_windows_per_sender", self.max_windows_per_sender),
+            ("max_streams", self.max_streams),
+            ("max_acl_bytes", self.max_acl_bytes),
+        ];
+        if let Some((name, _)) = quotas.into_iter().find(|(_, n)| *n == 0) {
+            return Err(Invalid::new(name, "0: at least 1 (0 would refuse every sender or stream)".into()));
+        }
         let ratio = self.compact_dead_ratio;
         if !(ratio > 0.0 && ratio <= 1.0) {
             return Err(Invalid::new(
@@ -829,6 +883,12 @@ impl ServeConfig {
             store: self.store_options(),
             watched: self.watched(),
             version_check_horizon: self.version_check_horizon,
+            quotas: Quotas {
+                windows: self.max_windows,
+                windows_per_sender: self.max_windows_per_sender,
+                streams: self.max_streams,
+                acl_bytes: self.max_acl_bytes,
+            },
         }
     }
 
@@ -939,6 +999,16 @@ mod tests {
         let defaults = ServeConfig::default().store_options();
         assert_eq!(defaults.maintenance, MaintenanceOptions::default());
         assert!(!defaults.retention.drops_history());
+    }
+
+    #[test]
+    fn quotas_reach_the_node_options_and_zero_is_refused() {
+        let loaded = load_with("max_windows = 100\nmax_streams = 7", &["--max-acl-bytes", "4096"]).unwrap();
+        let want = Quotas { windows: 100, streams: 7, acl_bytes: 4096, ..Quotas::default() };
+        assert_eq!(loaded.config.node_options().quotas, want);
+        assert_eq!(ServeConfig::default().node_options().quotas, Quotas::default());
+        let e = error("max_windows_per_sender = 0", &[]);
+        assert!(e.contains("bad setting max_windows_per_sender (from config file"), "{e}");
     }
 
     #[test]
