@@ -1,5 +1,5 @@
 //! The administrative methods (`admin_*`): they need the server's admin
-//! token ([`crate::ClientBuilder::admin_token`]). The jobs — checkpoint,
+//! token ([`crate::ClientBuilder::token`]). The jobs — checkpoint,
 //! compaction, export — answer when done, which may take minutes, so they
 //! wait without the call timeout (connecting is still bounded).
 

@@ -23,7 +23,7 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(30);
 pub struct ClientBuilder {
     url: String,
     ca_files: Vec<PathBuf>,
-    admin_token: Option<String>,
+    token: Option<String>,
     timeout: Duration,
 }
 
@@ -36,10 +36,12 @@ impl ClientBuilder {
         self
     }
 
-    /// Presents `token` as `Authorization: Bearer` on every call: the
-    /// server's `admin_*` methods need it.
-    pub fn admin_token(mut self, token: impl Into<String>) -> Self {
-        self.admin_token = Some(token.into());
+    /// Presents `token` as `Authorization: Bearer` on every call and on
+    /// kv_watch's WebSocket: a user's token on a server with users
+    /// (docs/server.md, "HTTP access"), or the admin token the `admin_*`
+    /// methods need.
+    pub fn token(mut self, token: impl Into<String>) -> Self {
+        self.token = Some(token.into());
         self
     }
 
@@ -79,7 +81,7 @@ impl ClientBuilder {
                 endpoint,
                 tls,
                 http,
-                admin_token: self.admin_token,
+                token: self.token,
                 timeout: self.timeout,
                 next_id: AtomicU64::new(1),
             }),
@@ -101,7 +103,7 @@ pub(crate) struct Inner {
     pub(crate) endpoint: Url,
     pub(crate) tls: Arc<rustls::ClientConfig>,
     http: reqwest::Client,
-    admin_token: Option<String>,
+    pub(crate) token: Option<String>,
     pub(crate) timeout: Duration,
     next_id: AtomicU64,
 }
@@ -115,12 +117,7 @@ impl Client {
 
     /// How to build a client of `url` with other settings.
     pub fn builder(url: &str) -> ClientBuilder {
-        ClientBuilder {
-            url: url.to_string(),
-            ca_files: Vec::new(),
-            admin_token: None,
-            timeout: DEFAULT_TIMEOUT,
-        }
+        ClientBuilder { url: url.to_string(), ca_files: Vec::new(), token: None, timeout: DEFAULT_TIMEOUT }
     }
 
     /// The URL the client was built with.
@@ -151,7 +148,7 @@ impl Client {
             .post(inner.endpoint.clone())
             .header("content-type", "application/json")
             .body(request.to_string());
-        if let Some(token) = &inner.admin_token {
+        if let Some(token) = &inner.token {
             post = post.bearer_auth(token);
         }
         // reqwest has no "no timeout" per request: a day stands for none.

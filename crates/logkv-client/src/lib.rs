@@ -13,7 +13,7 @@
 //!   the key.
 //! - [`Client::wait_for_version`] waits until a version is visible;
 //!   [`Client::watch`] streams a stream's changes from a version on.
-//! - The `admin_*` methods need [`ClientBuilder::admin_token`].
+//! - The `admin_*` methods need [`ClientBuilder::token`].
 //!
 //! Every failure is one [`Error`]: a bad URL, a server that cannot be
 //! reached, a TLS failure, a timeout, an HTTP status, the server's

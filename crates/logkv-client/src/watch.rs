@@ -13,6 +13,7 @@ use logkv_runtime::types::StreamId;
 use reqwest::Url;
 use serde_json::{json, Value};
 use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
 
@@ -73,8 +74,15 @@ impl Client {
         let timeout = self.inner.timeout;
         let ws_url = ws_url(&self.inner.endpoint);
         let connector = tokio_tungstenite::Connector::Rustls(self.inner.tls.clone());
-        let connect =
-            tokio_tungstenite::connect_async_tls_with_config(ws_url.as_str(), None, true, Some(connector));
+        let mut upgrade = ws_url.as_str().into_client_request().map_err(|e| ws_error(&url, e, true))?;
+        if let Some(token) = &self.inner.token {
+            let value = format!("Bearer {token}").parse().map_err(|_| Error::BadUrl {
+                url: url.clone(),
+                detail: "the token cannot be sent in a header".into(),
+            })?;
+            upgrade.headers_mut().insert("authorization", value);
+        }
+        let connect = tokio_tungstenite::connect_async_tls_with_config(upgrade, None, true, Some(connector));
         let (mut socket, _) = tokio::time::timeout(timeout, connect)
             .await
             .map_err(|_| Error::Unreachable {

@@ -56,8 +56,8 @@ pub struct PointInTime {
 /// `logkv checkpoint export` flags.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The file to write, which must not exist; with --remote, an absolute
-    /// path on the node's machine.
+    /// The file to write, which must not exist; with --remote, a path
+    /// inside the node's backup_dir (a relative one is taken from there).
     pub file: PathBuf,
     #[command(flatten)]
     pub target: RemoteArgs,
@@ -185,12 +185,9 @@ pub fn restore(global: &GlobalArgs, args: RestoreArgs) -> Result<Outcome, CliErr
 /// `logkv checkpoint export FILE [--remote URL]`.
 pub fn export(global: &GlobalArgs, args: ExportArgs) -> Result<Outcome, CliError> {
     let report = match args.target.node(global.server_ca.as_deref())? {
-        Some(node) => {
-            if !args.file.is_absolute() {
-                return Err(MaintenanceError::RelativeRemotePath(args.file).into());
-            }
-            node.block_on(node.client.export(&args.file))?
-        }
+        // The node writes into its backup_dir; a relative path is taken
+        // from there (docs/server.md, "HTTP access").
+        Some(node) => node.block_on(node.client.export(&args.file))?,
         None => {
             // Absolute, so the store syncs the directory it is written in.
             let path = std::path::absolute(&args.file)

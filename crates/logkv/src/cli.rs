@@ -61,6 +61,17 @@ pub struct GlobalArgs {
         help_heading = "Client options"
     )]
     pub server_ca: Option<PathBuf>,
+    /// The bearer token to present to the server of --server: a user's
+    /// token when the server has users (docs/server.md, "HTTP access").
+    #[arg(
+        long,
+        global = true,
+        env = "LOGKV_SERVER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = "Client options"
+    )]
+    pub server_token: Option<String>,
     /// The key file that signs writes and access-control changes. Without
     /// it, writes to the data directory are signed by the node's own key
     /// (`node.key` inside it) and writes to a server by `./logkv.key`.

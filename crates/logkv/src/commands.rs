@@ -99,7 +99,11 @@ impl Target {
     /// The server of `--server`, else the node in the data directory.
     pub fn open(global: &GlobalArgs) -> Result<Self, CliError> {
         match &global.server {
-            Some(url) => Ok(Target::Remote(Remote::connect(url, global.server_ca.as_deref(), None)?)),
+            Some(url) => Ok(Target::Remote(Remote::connect(
+                url,
+                global.server_ca.as_deref(),
+                global.server_token.as_deref(),
+            )?)),
             None => {
                 let pipeline = Pipeline::start(Arc::new(open(global)?), None, PipelineOptions::default());
                 Ok(Target::Local { pipeline, dir: global.store.data_dir.clone() })

@@ -120,8 +120,6 @@ pub enum MaintenanceError {
     Exists(PathBuf),
     /// The export would be written inside the data directory.
     InsideDataDir(PathBuf),
-    /// A node resolves a relative path against its own working directory.
-    RelativeRemotePath(PathBuf),
     /// The version asked for is past the newest one.
     VersionAhead { asked: u64, newest: u64 },
     /// Nothing was written by the point asked for.
@@ -150,12 +148,6 @@ impl fmt::Display for MaintenanceError {
                 f,
                 "{} is inside the data directory, where it could be taken for the node's own file; export \
                  elsewhere",
-                path.display()
-            ),
-            MaintenanceError::RelativeRemotePath(path) => write!(
-                f,
-                "{} is relative: with --remote the node writes the file on its machine, so give an \
-                 absolute path there",
                 path.display()
             ),
             MaintenanceError::VersionAhead { asked, newest } => {

@@ -19,14 +19,15 @@ pub struct Remote {
 
 impl Remote {
     /// A client of the server at `url`, trusting `ca_cert` too and
-    /// presenting `admin_token` (if any); nothing is sent yet.
-    pub fn connect(url: &str, ca_cert: Option<&Path>, admin_token: Option<&str>) -> Result<Remote, CliError> {
+    /// presenting `token` (a user's or the admin token, if any); nothing is
+    /// sent yet.
+    pub fn connect(url: &str, ca_cert: Option<&Path>, token: Option<&str>) -> Result<Remote, CliError> {
         let mut builder = Client::builder(url);
         if let Some(path) = ca_cert {
             builder = builder.ca_cert(path);
         }
-        if let Some(token) = admin_token {
-            builder = builder.admin_token(token);
+        if let Some(token) = token {
+            builder = builder.token(token);
         }
         let client = builder.build()?;
         let runtime =

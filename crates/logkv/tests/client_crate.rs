@@ -292,3 +292,56 @@ fn tls_with_a_test_certificate_needs_its_ca() {
     assert_eq!((out.status.code(), out.stdout.as_slice()), (Some(0), &b"over tls"[..]), "{out:?}");
     drop(rt);
 }
+
+#[test]
+fn a_server_with_users_takes_a_users_token_for_calls_watches_and_the_cli() {
+    let dir = tempfile::tempdir().unwrap();
+    let token = "reader-writer_token";
+    let sha256 = |text: &str| {
+        use std::io::Write;
+        let mut child = Command::new("sha256sum")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(text.as_bytes()).unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8(out.stdout).unwrap().split_whitespace().next().unwrap().to_string()
+    };
+    new_signer(dir.path(), "alice.key");
+    let users = dir.path().join("users.toml");
+    std::fs::write(
+        &users,
+        format!(
+            "[[user]]\nname = \"alice\"\npassword_sha256 = \"{}\"\ntoken_sha256 = \"{}\"\nkey_file = \"alice.key\"\n",
+            sha256("pw"),
+            sha256(token)
+        ),
+    )
+    .unwrap();
+    let server = Server::builder().arg("--users-file").arg(&users).start();
+    let signer = new_signer(dir.path(), "writer.key");
+    let stream = StreamId([9; 32]);
+    runtime().block_on(async {
+        let anonymous = Client::new(&server.http_url()).unwrap();
+        match anonymous.get(&stream, b"k", None).await {
+            Err(Error::Http { status: 401, .. }) => {}
+            other => panic!("an anonymous call must be refused with 401: {other:?}"),
+        }
+        assert!(anonymous.watch(&stream, 0).await.is_err(), "so must an anonymous watch");
+        let client = Client::builder(&server.http_url()).token(token).build().unwrap();
+        let mut watch = client.watch(&stream, 0).await.unwrap();
+        let put = client.put(&signer, stream, b"k", b"v").await.unwrap();
+        assert!(put.committed(), "{put:?}");
+        assert_eq!(client.get(&stream, b"k", None).await.unwrap().unwrap().value, b"v");
+        assert_eq!(next_change(&mut watch).await.key, b"k");
+    });
+    let url = server.http_url();
+    let key = dir.path().join("writer.key");
+    let args = ["--server", &url, "--key", key.to_str().unwrap(), "--stream", &stream.to_string()];
+    let refused = logkv(dir.path(), &[&["get"][..], &args, &["k"]].concat());
+    assert_eq!(refused.status.code(), Some(3), "{}", String::from_utf8_lossy(&refused.stderr));
+    let got = logkv(dir.path(), &[&["get"][..], &args, &["--server-token", token, "k"]].concat());
+    assert!(got.status.success(), "{}", String::from_utf8_lossy(&got.stderr));
+    assert_eq!(got.stdout, b"v");
+}
