@@ -365,7 +365,12 @@ fn what_cannot_be_done_is_refused_with_the_reason() {
 #[test]
 fn a_running_node_checkpoints_compacts_and_exports_when_asked_with_remote() {
     let (tmp, data) = tempdir();
-    let node = Server::builder().data_dir(&data).args(["--admin-token", TOKEN]).start();
+    let node = Server::builder()
+        .data_dir(&data)
+        .args(["--admin-token", TOKEN])
+        .arg("--backup-dir")
+        .arg(tmp.path())
+        .start();
     let rpc = Rpc::new(&node);
     for i in 0..6 {
         assert_eq!(rpc.redis(&["SET", &format!("k{}", i % 4), &format!("v{i}")]), "+OK\r\n");
