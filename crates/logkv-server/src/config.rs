@@ -157,6 +157,9 @@ impl fmt::Display for LogFormat {
     }
 }
 
+/// Smallest `max_response_bytes`: room for a value page and an error.
+const MIN_RESPONSE_BYTES: usize = 4096;
+
 /// What `logkv serve` runs with: the store settings and the server's own.
 #[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 #[serde(default)]
@@ -202,6 +205,11 @@ pub struct ServeConfig {
     /// Content-Length or as soon as it grows past this, never buffered.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_request_bytes)]
     pub max_request_bytes: usize,
+    /// Largest JSON-RPC response, a batch's included: a result past it is
+    /// answered with error -32013, and a batch stops running its calls
+    /// once its response is full (each is answered with that error).
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_response_bytes)]
+    pub max_response_bytes: usize,
     /// Bytes of writes the commit pipeline holds, queued or in flight;
     /// beyond that, writers wait and their sockets are not read.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().write_queue_bytes)]
@@ -312,6 +320,7 @@ impl Default for ServeConfig {
             max_connections: 10_000,
             idle_timeout_secs: 300,
             max_request_bytes: 4 << 20,
+            max_response_bytes: 16 << 20,
             write_queue_bytes: logkv_runtime::pipeline::DEFAULT_QUEUE_BYTES,
             log: "file".into(),
             log_stream: "logkv".into(),
@@ -755,6 +764,12 @@ impl ServeConfig {
             return Err(Invalid::new(
                 "version_check_horizon",
                 "0: at least 1 (0 would refuse every transaction that checks versions)".into(),
+            ));
+        }
+        if self.max_response_bytes < MIN_RESPONSE_BYTES {
+            return Err(Invalid::new(
+                "max_response_bytes",
+                format!("{}: at least {MIN_RESPONSE_BYTES} bytes", self.max_response_bytes),
             ));
         }
         let ratio = self.compact_dead_ratio;
