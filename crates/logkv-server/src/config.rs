@@ -201,6 +201,11 @@ pub struct ServeConfig {
     /// keeps idle connections forever.
     #[arg(long, value_name = "SECS", default_value_t = ServeConfig::default().idle_timeout_secs)]
     pub idle_timeout_secs: u64,
+    /// Seconds a request may take to arrive whole once its first byte is
+    /// in (a RESP request; an HTTP request's head, and its body); a client
+    /// still sending then is closed. 0 waits forever.
+    #[arg(long, value_name = "SECS", default_value_t = ServeConfig::default().request_timeout_secs)]
+    pub request_timeout_secs: u64,
     /// Largest HTTP request body; a longer one is refused from its
     /// Content-Length or as soon as it grows past this, never buffered.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_request_bytes)]
@@ -319,6 +324,7 @@ impl Default for ServeConfig {
             admin_token: None,
             max_connections: 10_000,
             idle_timeout_secs: 300,
+            request_timeout_secs: 30,
             max_request_bytes: 4 << 20,
             max_response_bytes: 16 << 20,
             write_queue_bytes: logkv_runtime::pipeline::DEFAULT_QUEUE_BYTES,
@@ -830,6 +836,11 @@ impl ServeConfig {
         } else {
             Watched::Only(self.watch.iter().copied().collect())
         }
+    }
+
+    /// How long a request may take to arrive whole.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        (self.request_timeout_secs > 0).then(|| Duration::from_secs(self.request_timeout_secs))
     }
 
     /// How long a RESP connection may stay idle.

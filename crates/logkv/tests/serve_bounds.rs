@@ -119,3 +119,138 @@ fn a_single_result_past_max_response_bytes_is_an_error_for_its_id() {
     drop(rpc);
     server.stop_cleanly();
 }
+
+/// Sends `at_once`, then `request` a byte at a time, a byte each 100 ms,
+/// reading between bytes; what the server answered and how many bytes of
+/// `request` went out before it closed the connection (or
+/// `request.len()` if it never did).
+fn trickle(addr: &str, at_once: &[u8], request: &[u8]) -> (String, usize) {
+    let mut stream = TcpStream::connect(addr).expect("connect");
+    stream.write_all(at_once).unwrap();
+    stream.set_read_timeout(Some(std::time::Duration::from_millis(100))).unwrap();
+    let mut answer = Vec::new();
+    let mut buf = [0u8; 4096];
+    for (sent, byte) in request.iter().enumerate() {
+        match stream.read(&mut buf) {
+            Ok(0) => return (String::from_utf8_lossy(&answer).into_owned(), sent),
+            Ok(n) => answer.extend_from_slice(&buf[..n]),
+            Err(e) if matches!(e.kind(), std::io::ErrorKind::WouldBlock | std::io::ErrorKind::TimedOut) => {}
+            Err(_) => return (String::from_utf8_lossy(&answer).into_owned(), sent),
+        }
+        if stream.write_all(std::slice::from_ref(byte)).is_err() {
+            return (String::from_utf8_lossy(&answer).into_owned(), sent);
+        }
+    }
+    stream.set_read_timeout(Some(PATIENCE)).unwrap();
+    let _ = stream.read_to_end(&mut answer);
+    (String::from_utf8_lossy(&answer).into_owned(), request.len())
+}
+
+#[test]
+fn a_client_trickling_a_request_is_closed_at_the_request_timeout() {
+    let server = Server::builder().args(["--durability", "none", "--request-timeout-secs", "1"]).start();
+    // 300 bytes at 10 a second: half a minute, against a 1 s timeout.
+    let value = "v".repeat(260);
+    let set = server::resp::request(&[b"SET", b"k", value.as_bytes()]);
+    let (answer, sent) = trickle(&server.resp, b"", &set);
+    assert!(sent < set.len(), "the whole request was taken: {answer:?}");
+    assert!(answer.starts_with("-ERR request not complete within request_timeout_secs (1s)"), "{answer:?}");
+
+    // An HTTP request's head, then its body.
+    let head =
+        format!("POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nX-Pad: {value}\r\n\r\n");
+    let (answer, sent) = trickle(&server.http, b"", head.as_bytes());
+    assert!(sent < head.len(), "the whole head was taken: {answer:?}");
+    let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "kv_getStatus", "pad": value }).to_string();
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: {}\r\n\r\n",
+        body.len()
+    );
+    let (answer, sent) = trickle(&server.http, head.as_bytes(), body.as_bytes());
+    assert!(sent < body.len(), "the whole body was taken: {answer:?}");
+    assert!(answer.starts_with("HTTP/1.1 408"), "{answer:?}");
+    assert!(answer.contains("request_timeout_secs (1s)"), "{answer:?}");
+    // Requests that arrive at once are served.
+    let rpc = Rpc::new(&server);
+    assert_eq!(rpc.result("kv_getStatus", json!([])), json!(true));
+    assert!(rpc.get("/metrics").1.contains("logkv_requests_timed_out_total 2"));
+    drop(rpc);
+    server.stop_cleanly();
+}
+
+/// The server's open file descriptors.
+fn open_fds(pid: u32) -> u64 {
+    std::fs::read_dir(format!("/proc/{pid}/fd")).expect("list /proc fds").count() as u64
+}
+
+/// Lowers the soft open-file limit of process `pid`.
+fn limit_open_files(pid: u32, soft: u64) {
+    let mut old = libc::rlimit { rlim_cur: 0, rlim_max: 0 };
+    // SAFETY: prlimit reads and writes the structs it is given.
+    assert_eq!(
+        unsafe { libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, std::ptr::null(), &mut old) },
+        0
+    );
+    let new = libc::rlimit { rlim_cur: soft, rlim_max: old.rlim_max };
+    // SAFETY: as above.
+    let set = unsafe { libc::prlimit(pid as libc::pid_t, libc::RLIMIT_NOFILE, &new, std::ptr::null_mut()) };
+    assert_eq!(set, 0, "prlimit: {}", std::io::Error::last_os_error());
+}
+
+/// PING on a new RESP connection: the reply, or `None` if the connection
+/// was closed without one.
+fn ping(server: &Server) -> (TcpStream, Option<String>) {
+    let mut stream = server.connect();
+    stream.write_all(b"PING\r\n").unwrap();
+    let mut buf = [0u8; 256];
+    let reply = match stream.read(&mut buf) {
+        Ok(n) if n > 0 => Some(String::from_utf8_lossy(&buf[..n]).into_owned()),
+        Ok(_) => None,
+        Err(e) => panic!("no answer from the server (a hang): {e}"),
+    };
+    (stream, reply)
+}
+
+#[test]
+fn out_of_file_descriptors_new_clients_are_refused_and_logged_once() {
+    let server = Server::start();
+    let pid = server.pid();
+    // Room for a few more connections than are open now.
+    limit_open_files(pid, open_fds(pid) + 8);
+    let mut held = Vec::new();
+    let refused = loop {
+        let (stream, reply) = ping(&server);
+        match reply.as_deref() {
+            Some("+PONG\r\n") => held.push(stream),
+            other => break other.map(str::to_string),
+        }
+        assert!(held.len() < 100, "never ran out of descriptors");
+    };
+    assert_eq!(refused.as_deref(), Some("-ERR server out of file descriptors\r\n"));
+    // Many more clients while it lasts: each answered, none left hanging
+    // (one may be served when a refused one's descriptor was just freed).
+    let mut refusals = 0;
+    for _ in 0..50 {
+        let (stream, reply) = ping(&server);
+        match reply.as_deref() {
+            Some("+PONG\r\n") => held.push(stream),
+            Some("-ERR server out of file descriptors\r\n") => refusals += 1,
+            other => panic!("{other:?}"),
+        }
+    }
+    assert!(refusals > 0);
+    for _ in 0..10 {
+        let status = server::http_status(&server.http, "/healthz");
+        assert!(matches!(status, Some(503 | 200)), "{status:?}");
+    }
+    // Connections close: it serves again.
+    drop(held);
+    let recovered = (0..100).any(|_| ping(&server).1.as_deref() == Some("+PONG\r\n"));
+    assert!(recovered, "the server serves again once descriptors are free");
+    let log = server.stderr();
+    let warnings = log.lines().filter(|l| l.contains("cannot accept connections")).count();
+    assert!((1..=2).contains(&warnings), "one warning per listener and episode, got {warnings}:\n{log}");
+    assert!(log.contains("accepting connections again"), "{log}");
+    limit_open_files(pid, 1024);
+    server.stop_cleanly();
+}
