@@ -160,6 +160,11 @@ impl fmt::Display for LogFormat {
 /// Smallest `max_response_bytes`: room for a value page and an error.
 const MIN_RESPONSE_BYTES: usize = 4096;
 
+/// Smallest `ws_queue_bytes`: room for a few notifications.
+const MIN_WS_QUEUE_BYTES: usize = 64 << 10;
+/// Largest `ws_queue_bytes` (what one wait for room can count).
+const MAX_WS_QUEUE_BYTES: usize = u32::MAX as usize;
+
 /// What `logkv serve` runs with: the store settings and the server's own.
 #[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 #[serde(default)]
@@ -215,6 +220,11 @@ pub struct ServeConfig {
     /// once its response is full (each is answered with that error).
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_response_bytes)]
     pub max_response_bytes: usize,
+    /// Bytes a WebSocket connection may hold for its client: answers and
+    /// kv_watch notifications queued or being written, the history being
+    /// sent included; a live subscription that finds no room is closed.
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().ws_queue_bytes)]
+    pub ws_queue_bytes: usize,
     /// Bytes of writes the commit pipeline holds, queued or in flight;
     /// beyond that, writers wait and their sockets are not read.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().write_queue_bytes)]
@@ -327,6 +337,7 @@ impl Default for ServeConfig {
             request_timeout_secs: 30,
             max_request_bytes: 4 << 20,
             max_response_bytes: 16 << 20,
+            ws_queue_bytes: 2 << 20,
             write_queue_bytes: logkv_runtime::pipeline::DEFAULT_QUEUE_BYTES,
             log: "file".into(),
             log_stream: "logkv".into(),
@@ -776,6 +787,12 @@ impl ServeConfig {
             return Err(Invalid::new(
                 "max_response_bytes",
                 format!("{}: at least {MIN_RESPONSE_BYTES} bytes", self.max_response_bytes),
+            ));
+        }
+        if !(MIN_WS_QUEUE_BYTES..=MAX_WS_QUEUE_BYTES).contains(&self.ws_queue_bytes) {
+            return Err(Invalid::new(
+                "ws_queue_bytes",
+                format!("{}: from {MIN_WS_QUEUE_BYTES} to {MAX_WS_QUEUE_BYTES} bytes", self.ws_queue_bytes),
             ));
         }
         let ratio = self.compact_dead_ratio;

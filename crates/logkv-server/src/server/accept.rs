@@ -6,7 +6,8 @@
 //! (the caller refuses it in its protocol) and opens the spare again. When
 //! even that cannot be done it backs off, 10 ms doubling to 1 s. Either
 //! way the log gets one warning when such an episode starts and one line
-//! when it ends, with how many connections were refused meanwhile.
+//! when it ends (once accepting worked for a second), with how many
+//! connections were refused meanwhile.
 
 use std::io;
 use std::net::SocketAddr;
@@ -18,6 +19,8 @@ use tokio::net::{TcpListener, TcpStream};
 const FIRST_BACKOFF: Duration = Duration::from_millis(10);
 /// Longest wait between attempts.
 const MAX_BACKOFF: Duration = Duration::from_secs(1);
+/// How long accepting must work before an episode is over.
+const QUIET: Duration = Duration::from_secs(1);
 
 /// What [`Acceptor::accept`] got.
 pub enum Accepted {
@@ -40,6 +43,8 @@ pub struct Acceptor {
 /// Accepting failing since `since`.
 struct Episode {
     since: Instant,
+    /// The last failed accept.
+    last: Instant,
     refused: u64,
     backoff: Duration,
 }
@@ -65,10 +70,7 @@ impl Acceptor {
             }
             let error = match self.listener.accept().await {
                 Ok((stream, peer)) => {
-                    // Without the spare the process is still at its limit.
-                    if self.spare.is_some() {
-                        self.recovered();
-                    }
+                    self.recovered();
                     return Accepted::Serve(stream, peer);
                 }
                 Err(e) => e,
@@ -85,8 +87,9 @@ impl Acceptor {
                     error = %error,
                     "cannot accept connections (out of file descriptors or memory); refusing new ones until it passes"
                 );
-                Episode { since: Instant::now(), refused: 0, backoff: FIRST_BACKOFF }
+                Episode { since: Instant::now(), last: Instant::now(), refused: 0, backoff: FIRST_BACKOFF }
             });
+            episode.last = Instant::now();
             // Opened again on the next turn, not right after a refusal:
             // the refused connection holds the descriptor until answered.
             if self.spare.take().is_some() {
@@ -101,8 +104,15 @@ impl Acceptor {
         }
     }
 
-    /// Ends an episode, if one was going on, with its line in the log.
+    /// Ends an episode, if one was going on and accepting has not failed
+    /// for [`QUIET`], with its line in the log. (At the limit, accepts
+    /// succeed and fail by turns as connections close: that is still one
+    /// episode.)
     fn recovered(&mut self) {
+        let over = self.spare.is_some() && self.episode.as_ref().is_some_and(|e| e.last.elapsed() >= QUIET);
+        if !over {
+            return;
+        }
         if let Some(e) = self.episode.take() {
             tracing::warn!(
                 listener = self.what,

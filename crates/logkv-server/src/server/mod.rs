@@ -10,6 +10,7 @@ pub(crate) mod fd_limit;
 mod http;
 mod http_listener;
 mod resp_listener;
+mod trim;
 mod ws;
 
 pub use changes::{Change, ChangeReader};

@@ -7,13 +7,16 @@ use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
 use super::accept::{Accepted, Acceptor};
-
 use crate::resp::frame::{Parser, Request};
 use crate::resp::reply::{encode, Protocol, Reply};
 use crate::session::{After, Session};
 use crate::shared::Shared;
+
+/// How long a refused client may go on sending before it is closed.
+const REFUSE_DRAIN: Duration = Duration::from_millis(500);
 
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
@@ -26,18 +29,16 @@ pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>) {
             _ = shared.shutdown.cancelled() => return,
             accepted = acceptor.accept() => accepted,
         };
-        let (mut stream, peer) = match accepted {
+        let (stream, peer) = match accepted {
             Accepted::Serve(stream, peer) => (stream, peer),
-            Accepted::Refuse(mut stream) => {
-                tokio::spawn(async move {
-                    let _ = stream.write_all(b"-ERR server out of file descriptors\r\n").await;
-                });
+            Accepted::Refuse(stream) => {
+                tokio::spawn(refuse(stream, "server out of file descriptors"));
                 continue;
             }
         };
         let Some(guard) = super::ConnectionGuard::try_new(&shared) else {
             shared.metrics.rejected_connections.fetch_add(1, Relaxed);
-            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            tokio::spawn(refuse(stream, "max number of clients reached"));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -52,6 +53,17 @@ pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>) {
             }
         });
     }
+}
+
+/// Answers `-ERR why` and closes. What the client sent meanwhile is read
+/// (briefly) first: closing with unread bytes would reset the connection,
+/// and the client could lose the answer.
+async fn refuse(mut stream: TcpStream, why: &str) {
+    let _ = stream.write_all(format!("-ERR {why}\r\n").as_bytes()).await;
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(REFUSE_DRAIN, drain).await;
 }
 
 /// Serves one connection, of any byte stream: reads, runs every complete
