@@ -6,6 +6,7 @@
 
 pub mod compacted;
 pub mod config;
+mod io_failures;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;

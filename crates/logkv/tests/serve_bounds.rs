@@ -331,3 +331,78 @@ fn watchers_that_never_read_hold_bounded_memory_returned_when_they_leave() {
     drop(rpc);
     server.stop_cleanly();
 }
+
+/// A tmpfs of `size` mounted on `dir` (root only), unmounted when dropped.
+struct Tmpfs(std::path::PathBuf);
+
+impl Tmpfs {
+    fn mount(dir: &std::path::Path, size: &str) -> Option<Tmpfs> {
+        std::fs::create_dir_all(dir).unwrap();
+        let status = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .ok()?;
+        status.success().then(|| Tmpfs(dir.to_path_buf()))
+    }
+
+    fn resize(&self, size: &str) {
+        let status = std::process::Command::new("mount")
+            .args(["-o", &format!("remount,size={size}")])
+            .arg(&self.0)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+}
+
+impl Drop for Tmpfs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
+#[test]
+fn a_full_disk_is_logged_once_per_episode() {
+    let temp = tempfile::tempdir().unwrap();
+    let Some(disk) = Tmpfs::mount(temp.path(), "4m") else {
+        // Mounting needs root; nothing is checked without it.
+        eprintln!("skipped: cannot mount a tmpfs (needs root)");
+        return;
+    };
+    let data = temp.path().join("data");
+    let server = Server::builder().data_dir(&data).args(["--segment-size-bytes", "1048576"]).start();
+    let mut stream = server.connect();
+    let value = vec![b'v'; 64 << 10];
+    let mut failed = 0;
+    for i in 0..200 {
+        let reply = server::roundtrip(
+            &mut stream,
+            &server::resp::request(&[b"SET", format!("k{i}").as_bytes(), &value]),
+            1,
+        );
+        if reply != b"+OK\r\n" {
+            failed += 1;
+            assert!(
+                String::from_utf8_lossy(&reply).starts_with("-ERR"),
+                "{:?}",
+                String::from_utf8_lossy(&reply)
+            );
+        }
+    }
+    assert!(failed > 10, "the disk filled up ({failed} writes failed)");
+    let log = server.stderr();
+    let lines = log.lines().filter(|l| l.contains("a write failed on I/O")).collect::<Vec<_>>();
+    assert_eq!(lines.len(), 1, "one line for the episode:\n{log}");
+    assert!(lines[0].contains("No space left on device"), "{}", lines[0]);
+    // Room again: writes succeed, and the log says how many failed.
+    disk.resize("64m");
+    let reply = server::roundtrip(&mut stream, &server::resp::request(&[b"SET", b"after", b"v"]), 1);
+    assert_eq!(reply, b"+OK\r\n", "writes work once there is room");
+    let log = server.stderr();
+    assert!(log.contains("writes succeed again after I/O failures"), "{log}");
+    assert!(log.contains(&format!("failed_writes={failed}")), "{log}");
+    drop(stream);
+    server.stop_cleanly();
+}
