@@ -158,6 +158,14 @@ impl fmt::Display for LogFormat {
     }
 }
 
+/// Smallest `max_response_bytes`: room for a value page and an error.
+const MIN_RESPONSE_BYTES: usize = 4096;
+
+/// Smallest `ws_queue_bytes`: room for a few notifications.
+const MIN_WS_QUEUE_BYTES: usize = 64 << 10;
+/// Largest `ws_queue_bytes` (what one wait for room can count).
+const MAX_WS_QUEUE_BYTES: usize = u32::MAX as usize;
+
 /// What `logkv serve` runs with: the store settings and the server's own.
 #[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 #[serde(default)]
@@ -216,10 +224,25 @@ pub struct ServeConfig {
     /// keeps idle connections forever.
     #[arg(long, value_name = "SECS", default_value_t = ServeConfig::default().idle_timeout_secs)]
     pub idle_timeout_secs: u64,
+    /// Seconds a request may take to arrive whole once its first byte is
+    /// in (a RESP request; an HTTP request's head, and its body); a client
+    /// still sending then is closed. 0 waits forever.
+    #[arg(long, value_name = "SECS", default_value_t = ServeConfig::default().request_timeout_secs)]
+    pub request_timeout_secs: u64,
     /// Largest HTTP request body; a longer one is refused from its
     /// Content-Length or as soon as it grows past this, never buffered.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_request_bytes)]
     pub max_request_bytes: usize,
+    /// Largest JSON-RPC response, a batch's included: a result past it is
+    /// answered with error -32013, and a batch stops running its calls
+    /// once its response is full (each is answered with that error).
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_response_bytes)]
+    pub max_response_bytes: usize,
+    /// Bytes a WebSocket connection may hold for its client: answers and
+    /// kv_watch notifications queued or being written, the history being
+    /// sent included; a live subscription that finds no room is closed.
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().ws_queue_bytes)]
+    pub ws_queue_bytes: usize,
     /// Bytes of writes the commit pipeline holds, queued or in flight;
     /// beyond that, writers wait and their sockets are not read.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().write_queue_bytes)]
@@ -373,7 +396,10 @@ impl Default for ServeConfig {
             backup_dir: None,
             max_connections: 10_000,
             idle_timeout_secs: 300,
+            request_timeout_secs: 30,
             max_request_bytes: 4 << 20,
+            max_response_bytes: 16 << 20,
+            ws_queue_bytes: 2 << 20,
             write_queue_bytes: logkv_runtime::pipeline::DEFAULT_QUEUE_BYTES,
             log: "file".into(),
             log_stream: "logkv".into(),
@@ -832,6 +858,18 @@ impl ServeConfig {
         if let Some((name, _)) = quotas.into_iter().find(|(_, n)| *n == 0) {
             return Err(Invalid::new(name, "0: at least 1 (0 would refuse every sender or stream)".into()));
         }
+        if self.max_response_bytes < MIN_RESPONSE_BYTES {
+            return Err(Invalid::new(
+                "max_response_bytes",
+                format!("{}: at least {MIN_RESPONSE_BYTES} bytes", self.max_response_bytes),
+            ));
+        }
+        if !(MIN_WS_QUEUE_BYTES..=MAX_WS_QUEUE_BYTES).contains(&self.ws_queue_bytes) {
+            return Err(Invalid::new(
+                "ws_queue_bytes",
+                format!("{}: from {MIN_WS_QUEUE_BYTES} to {MAX_WS_QUEUE_BYTES} bytes", self.ws_queue_bytes),
+            ));
+        }
         let ratio = self.compact_dead_ratio;
         if !(ratio > 0.0 && ratio <= 1.0) {
             return Err(Invalid::new(
@@ -904,6 +942,11 @@ impl ServeConfig {
         } else {
             Watched::Only(self.watch.iter().copied().collect())
         }
+    }
+
+    /// How long a request may take to arrive whole.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        (self.request_timeout_secs > 0).then(|| Duration::from_secs(self.request_timeout_secs))
     }
 
     /// How long a RESP connection may stay idle.

@@ -7,6 +7,7 @@
 pub mod access;
 pub mod compacted;
 pub mod config;
+mod io_failures;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;

@@ -8,7 +8,7 @@ use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use logkv_runtime::node::Node;
+use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::types::version_position;
 use logkv_store::{CheckpointReport, CompactionReport, ExportReport};
@@ -81,6 +81,8 @@ pub(crate) async fn run(
             let node = shared.node.clone();
             let synced =
                 tokio::task::spawn_blocking(move || node.store().sync()).await.expect("sync does not panic");
+            let synced = synced.map_err(NodeError::Store);
+            shared.io_failures.note(&synced);
             synced.map_err(|e| RpcError::Internal(format!("sync failed: {e}")))?;
             Ok(json!({ "appliedVersion": shared.node.replay_progress().applied_version }))
         }

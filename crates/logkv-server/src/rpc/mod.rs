@@ -84,6 +84,10 @@ pub const MALFORMED_ENTRY: i64 = -32010;
 pub const UPGRADE_NEEDED: i64 = -32011;
 /// -32012: the node could not log an entry (read-only log, I/O, a limit).
 pub const WRITE_FAILED: i64 = -32012;
+/// -32013: a result that would take the response past
+/// `max_response_bytes`, or a batch's call not run because the response
+/// was already full.
+pub const RESPONSE_TOO_LARGE: i64 = -32013;
 /// -32020: `kv_waitForVersion` timed out.
 pub const TIMEOUT: i64 = -32020;
 /// -32021: a read as of a version compaction dropped under the retention

@@ -34,7 +34,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
 /// SDK retries any other status. A body over `max_request_bytes` is the
 /// exception: refused with 413 — from its `Content-Length` before any of
 /// it is read, or as soon as a body without one grows past the limit —
-/// with a JSON-RPC error saying so.
+/// with a JSON-RPC error saying so; and so is a body that does not arrive
+/// whole within `request_timeout_secs` (408).
 async fn json_rpc(
     State(shared): State<Arc<Shared>>,
     ConnectInfo(peer): ConnectInfo<Peer>,
@@ -50,7 +51,15 @@ async fn json_rpc(
     if declared.is_some_and(|n| n > limit as u64) {
         return too_large(&shared, limit);
     }
-    let body = match axum::body::to_bytes(body, limit).await {
+    let read = axum::body::to_bytes(body, limit);
+    let read = match shared.config.request_timeout() {
+        Some(t) => tokio::time::timeout(t, read).await,
+        None => Ok(read.await),
+    };
+    let Ok(read) = read else {
+        return timed_out(&shared);
+    };
+    let body = match read {
         Ok(body) => body,
         Err(e) => {
             if over_limit(&e) {
@@ -64,6 +73,23 @@ async fn json_rpc(
         Some(bytes) => (StatusCode::OK, [(header::CONTENT_TYPE, "application/json")], bytes).into_response(),
         None => StatusCode::NO_CONTENT.into_response(),
     }
+}
+
+/// A body that did not arrive whole within `request_timeout_secs`:
+/// answered 408 and closed.
+fn timed_out(shared: &Shared) -> Response {
+    shared.metrics.request_timeouts.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let detail = format!(
+        "request body not complete within request_timeout_secs ({}s)",
+        shared.config.request_timeout_secs
+    );
+    let error = json!({
+        "jsonrpc": "2.0",
+        "id": null,
+        "error": { "code": -32600, "message": "Invalid request", "data": detail },
+    });
+    let headers = [(header::CONTENT_TYPE, "application/json"), (header::CONNECTION, "close")];
+    (StatusCode::REQUEST_TIMEOUT, headers, error.to_string()).into_response()
 }
 
 /// Whether reading a body failed because it grew past the limit.
