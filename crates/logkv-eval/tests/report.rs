@@ -329,7 +329,7 @@ fn writes_the_page_and_every_chart() {
         "## How to rerun",
         "cargo run --release -p logkv-eval --features peers -- run --config full",
         "cargo run --release -p logkv-eval -- run --config smoke",
-        "cargo run --release -p logkv -- bench report",
+        "cargo run --release -p logkv --features bench -- bench report",
         "cargo run -p logkv-eval -- report",
         "| `runs/2027-01-15-full.json` | `full` |",
         "**shown on this page**",

@@ -2,7 +2,7 @@
 //! increasing positions, written with group commit under a user-chosen
 //! durability mode, and recovered with torn-tail truncation.
 //!
-//! The byte layout is in [`format`] and `docs/format.md`.
+//! The byte layout is in [`format`](mod@format) and `docs/format.md`.
 
 mod commit;
 mod config;

@@ -10,6 +10,7 @@
 use std::collections::{BTreeMap, BTreeSet};
 
 use crate::codec::ControlOp;
+use crate::quota::ACL_FACT_BYTES;
 use crate::types::{Address, StreamId};
 
 /// One access-control change as a committed transaction makes it, after
@@ -37,12 +38,34 @@ pub struct StreamAcl {
     /// Keys each account is a special writer of (the "special writer of some
     /// key" right of the sender check).
     special_counts: BTreeMap<Address, u32>,
+    /// What its roles and special keys count against [`Quotas::acl_bytes`](crate::quota::Quotas::acl_bytes).
+    bytes: u64,
 }
 
 /// Access control of every stream the node has seen.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct Acl {
     streams: BTreeMap<StreamId, StreamAcl>,
+    /// The sum of the streams' bytes.
+    bytes: u64,
+}
+
+/// What one role or special key counts against [`Quotas::acl_bytes`](crate::quota::Quotas::acl_bytes).
+fn fact_bytes(key: &[u8]) -> u64 {
+    ACL_FACT_BYTES + key.len() as u64
+}
+
+/// The key of the fact a change touches: only special keys and special
+/// writers have one.
+fn fact_key(c: &AclChange) -> &[u8] {
+    match c.op {
+        ControlOp::SetKeyToSpecial
+        | ControlOp::SetKeyToNormal
+        | ControlOp::GrantSpecialWriteRole
+        | ControlOp::RevokeSpecialWriteRole
+        | ControlOp::RenounceSpecialWriteRole => &c.key,
+        _ => &[],
+    }
 }
 
 impl Acl {
@@ -110,10 +133,57 @@ impl Acl {
     /// Puts back what [`Acl::stream`] returned (`None`: the stream is new
     /// again): to undo changes whose effects could not be stored.
     pub fn restore_stream(&mut self, stream: StreamId, state: Option<StreamAcl>) {
-        match state {
+        let added = state.as_ref().map_or(0, |s| s.bytes);
+        let old = match state {
             Some(s) => self.streams.insert(stream, s),
             None => self.streams.remove(&stream),
         };
+        self.bytes = self.bytes - old.map_or(0, |s| s.bytes) + added;
+    }
+
+    /// Streams with access-control history (claimed streams).
+    pub fn stream_count(&self) -> u64 {
+        self.streams.len() as u64
+    }
+
+    /// Bytes of roles and special keys, as [`Quotas::acl_bytes`](crate::quota::Quotas::acl_bytes) counts them.
+    pub fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// How much applying `c` would change [`Acl::bytes`]: the changes a
+    /// transaction makes (merged, so each touches another fact) add up.
+    pub fn bytes_change(&self, c: &AclChange) -> i64 {
+        let s = self.get(&c.stream);
+        let holds = match c.op {
+            ControlOp::GrantAdminRole | ControlOp::RenounceAdminRole => {
+                s.is_some_and(|s| s.admins.contains(&c.account))
+            }
+            ControlOp::SetKeyToSpecial | ControlOp::SetKeyToNormal => {
+                s.is_some_and(|s| s.special_keys.contains(&c.key))
+            }
+            ControlOp::GrantWriteRole | ControlOp::RevokeWriteRole | ControlOp::RenounceWriteRole => {
+                s.is_some_and(|s| s.writers.contains(&c.account))
+            }
+            ControlOp::GrantSpecialWriteRole
+            | ControlOp::RevokeSpecialWriteRole
+            | ControlOp::RenounceSpecialWriteRole => {
+                s.is_some_and(|s| s.special_writers.contains(&(c.key.clone(), c.account)))
+            }
+        };
+        let grants = matches!(
+            c.op,
+            ControlOp::GrantAdminRole
+                | ControlOp::SetKeyToSpecial
+                | ControlOp::GrantWriteRole
+                | ControlOp::GrantSpecialWriteRole
+        );
+        let bytes = fact_bytes(fact_key(c)) as i64;
+        match (grants, holds) {
+            (true, false) => bytes,
+            (false, true) => -bytes,
+            _ => 0,
+        }
     }
 
     /// Claims `stream` with no roles (the `Claimed` fact alone), as when
@@ -124,6 +194,7 @@ impl Acl {
 
     /// Applies a committed change. Any change claims a new stream.
     pub fn apply(&mut self, c: &AclChange) {
+        let delta = self.bytes_change(c);
         let s = self.streams.entry(c.stream).or_default();
         use ControlOp::*;
         match c.op {
@@ -160,6 +231,8 @@ impl Acl {
                 }
             }
         }
+        s.bytes = s.bytes.wrapping_add_signed(delta);
+        self.bytes = self.bytes.wrapping_add_signed(delta);
     }
 
     /// Streams with access-control history, in order.

@@ -12,6 +12,7 @@ use std::fmt;
 use crate::acl::{Acl, AclChange};
 use crate::codec::{Codec, ControlOp, ParseError, ValueRef, WriteOp};
 use crate::envelope::Protocol;
+use crate::quota::{Quota, Quotas};
 use crate::types::{version_position, Address, StreamId};
 
 /// What apply needs to know about the state before a transaction.
@@ -116,6 +117,9 @@ pub enum TxResult {
     BadSignature,
     /// The entry's nonce was already used (anti-replay).
     Replayed,
+    /// Applying the transaction would grow the node's state past a quota
+    /// ([`crate::quota`]).
+    QuotaExceeded(Quota),
 }
 
 impl fmt::Display for TxResult {
@@ -139,6 +143,7 @@ impl fmt::Display for TxResult {
             TxResult::OperationFailed(why) => write!(f, "OperationFailed: {why}"),
             TxResult::BadSignature => f.write_str("BadSignature"),
             TxResult::Replayed => f.write_str("Replayed"),
+            TxResult::QuotaExceeded(quota) => write!(f, "QuotaExceeded: {quota}"),
         }
     }
 }
@@ -234,23 +239,27 @@ impl TxEffects {
 /// forget deleted keys once they are that old, so a check against them
 /// could not be answered the same way everywhere; the horizon makes the
 /// answer depend on positions alone. Every node of a log must use the same
-/// value.
+/// value, and the same `quotas`: a transaction that would claim more
+/// streams or access-control bytes than they allow is `QuotaExceeded`,
+/// after its controls are checked.
 pub fn apply_tx(
     state: &dyn StateView,
     watched: &Watched,
     horizon: u64,
+    quotas: &Quotas,
     tx: TxInput<'_>,
 ) -> Option<TxEffects> {
     if tx.tags.is_empty() || tx.tags.iter().any(|t| !watched.contains(t)) {
         return None;
     }
-    Some(checked(state, watched, horizon, tx).unwrap_or_else(TxEffects::failed))
+    Some(checked(state, watched, horizon, quotas, tx).unwrap_or_else(TxEffects::failed))
 }
 
 fn checked(
     state: &dyn StateView,
     watched: &Watched,
     horizon: u64,
+    quotas: &Quotas,
     tx: TxInput<'_>,
 ) -> Result<TxEffects, TxResult> {
     let acl = state.acl();
@@ -318,7 +327,14 @@ fn checked(
             });
         }
     }
-    // 5. Commit: evaluate the writes in body order, each seeing the ones
+    // 5. Quotas: the streams the transaction would claim (each new tagged
+    // stream gets a change above) and the access-control bytes it adds.
+    let claimed: BTreeSet<StreamId> = changes.iter().map(|c| c.stream).filter(|s| acl.is_new(s)).collect();
+    let acl_delta = changes.iter().map(|c| acl.bytes_change(c)).sum();
+    quotas
+        .admit_claims(acl.stream_count(), claimed.len() as u64, acl.bytes(), acl_delta)
+        .map_err(TxResult::QuotaExceeded)?;
+    // 6. Commit: evaluate the writes in body order, each seeing the ones
     // before; the state's bytes are read only by ops that compute from them.
     let mut values: BTreeMap<(StreamId, &[u8]), NewValue> = BTreeMap::new();
     let mut answers = Vec::with_capacity(writes.len());

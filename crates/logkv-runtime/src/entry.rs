@@ -8,6 +8,11 @@
 //! (an entry it skipped would not have used the nonce there). All
 //! transactions of an entry are checked against the windows as they were
 //! before the entry, then the entry's nonce is recorded.
+//!
+//! The windows are the state a stranger grows most cheaply (a fresh key and
+//! a stream cost nothing), so their [`Quotas`] are checked here: a
+//! transaction whose new windows would not fit is `QuotaExceeded` and
+//! records none.
 
 use std::collections::BTreeMap;
 
@@ -18,6 +23,7 @@ use crate::codec::native::{Native, NativeCompact};
 use crate::codec::{zerog::ZeroG, Codec, Decoded, ParseError};
 use crate::envelope::{EntryView, EnvelopeError};
 use crate::nonce::NonceWindow;
+use crate::quota::{Quota, Quotas};
 use crate::types::{tx_version, Address, StreamId};
 
 /// Stands in for a codec this node does not know: every body is a parse
@@ -63,22 +69,24 @@ pub enum EntryOutcome {
 }
 
 /// Applies entries: the codecs it knows, the streams it watches, the
-/// version-check horizon and the anti-replay windows.
+/// version-check horizon, the quotas and the anti-replay windows.
 pub struct Applier {
     codecs: BTreeMap<u8, Box<dyn Codec>>,
     watched: Watched,
     horizon: u64,
+    quotas: Quotas,
     nonces: BTreeMap<(Address, StreamId), NonceWindow>,
 }
 
 impl Applier {
-    /// An applier with the 0G and both native codecs and the default
-    /// version-check horizon.
+    /// An applier with the 0G and both native codecs, the default
+    /// version-check horizon and the default quotas.
     pub fn new(watched: Watched) -> Self {
         let mut a = Self {
             codecs: BTreeMap::new(),
             watched,
             horizon: DEFAULT_VERSION_CHECK_HORIZON,
+            quotas: Quotas::default(),
             nonces: BTreeMap::new(),
         };
         a.register(Box::new(ZeroG));
@@ -93,6 +101,24 @@ impl Applier {
     pub fn with_version_check_horizon(mut self, horizon: u64) -> Self {
         self.horizon = horizon;
         self
+    }
+
+    /// The applier with other quotas, a protocol parameter like the
+    /// horizon: every node of a log must use the same.
+    pub fn with_quotas(mut self, quotas: Quotas) -> Self {
+        self.quotas = quotas;
+        self
+    }
+
+    /// Windows held, over all senders and streams.
+    pub fn window_count(&self) -> u64 {
+        self.nonces.len() as u64
+    }
+
+    /// Windows `sender` holds, over all streams.
+    fn windows_of(&self, sender: Address) -> u64 {
+        let (first, last) = (StreamId([0; 32]), StreamId([0xff; 32]));
+        self.nonces.range((sender, first)..=(sender, last)).count() as u64
     }
 
     /// Adds (or replaces) a codec, selected by its [`Codec::id`].
@@ -175,8 +201,21 @@ impl Applier {
                 })
             })
             .collect();
+        // Then the nonce is recorded on the tags of each applied transaction
+        // whose new windows fit the quotas, in order (earlier ones count).
+        let mut refused: Vec<Option<Quota>> = vec![None; entry.txs().len()];
         if genuine {
-            for (tx, _) in entry.txs().iter().zip(&watched).filter(|(_, w)| **w) {
+            let mut of_sender = None;
+            for (i, tx) in entry.txs().iter().enumerate().filter(|(i, _)| watched[*i]) {
+                let new = tx.tags.iter().filter(|t| !self.nonces.contains_key(&(sender, *t))).count() as u64;
+                if new > 0 {
+                    let held = *of_sender.get_or_insert_with(|| self.windows_of(sender));
+                    if let Err(quota) = self.quotas.admit_windows(self.window_count(), held, new) {
+                        refused[i] = Some(quota);
+                        continue;
+                    }
+                    of_sender = Some(held + new);
+                }
                 for t in tx.tags.iter() {
                     let _ = self.nonces.entry((sender, t)).or_default().check_and_record(entry.nonce());
                 }
@@ -195,6 +234,8 @@ impl Applier {
                 TxEffects::failed(TxResult::BadSignature)
             } else if replayed[index] {
                 TxEffects::failed(TxResult::Replayed)
+            } else if let Some(quota) = refused[index] {
+                TxEffects::failed(TxResult::QuotaExceeded(quota))
             } else {
                 let unknown = UnknownCodec(tx.codec);
                 let codec = self.codecs.get(&tx.codec).map_or(&unknown as &dyn Codec, |c| c.as_ref());
@@ -202,7 +243,7 @@ impl Applier {
                 let protocol = entry.protocol();
                 let input =
                     TxInput { version, log_time_ms, sender, protocol, tags: &tags, codec, body: tx.body };
-                apply_tx(state, &self.watched, self.horizon, input)
+                apply_tx(state, &self.watched, self.horizon, &self.quotas, input)
                     .expect("watched transactions are never skipped")
             };
             state.commit(version, tx.body, tx.body_offset, &effects);

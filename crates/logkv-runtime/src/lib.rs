@@ -20,6 +20,7 @@ pub mod mem_state;
 pub mod node;
 pub mod nonce;
 pub mod pipeline;
+pub mod quota;
 pub mod shared_log;
 pub mod signing;
 mod store_state;

@@ -38,7 +38,7 @@ fn options(fs: &SimFs, horizon: u64) -> NodeOptions {
         retention: Retention { versions: Some(1), ..Retention::default() },
         ..StoreOptions::default()
     };
-    NodeOptions { store, watched: Watched::All, version_check_horizon: horizon }
+    NodeOptions { store, watched: Watched::All, version_check_horizon: horizon, ..NodeOptions::default() }
 }
 
 fn open(fs: &SimFs, horizon: u64) -> Node {

@@ -43,9 +43,12 @@ struct Seen {
     kinds: BTreeSet<String>,
 }
 
+/// A result's kind: its string up to the first colon, whole for quotas
+/// (each quota is a kind of its own).
 fn kind(result: &Option<String>) -> String {
     match result {
         None => "skipped".into(),
+        Some(s) if s.starts_with("QuotaExceeded") => s.clone(),
         Some(s) => s.split(':').next().unwrap_or_default().to_string(),
     }
 }
@@ -57,6 +60,7 @@ type Trace = Vec<(Result<Vec<Option<String>>, &'static str>, StateDigest, bool)>
 
 fn run_case(
     watch_all: bool,
+    quotas: ModelQuotas,
     actions: &[Action],
     encoding: Encoding,
     seen: &mut Seen,
@@ -70,11 +74,15 @@ fn run_case(
     } else {
         (Watched::Only(some.clone()), Watched::Only(some))
     };
-    let applier = |watched| Applier::new(watched).with_version_check_horizon(HORIZON);
+    let applier =
+        |watched| Applier::new(watched).with_version_check_horizon(HORIZON).with_quotas(quotas.runtime());
     let mut a = Replica { state: MemState::default(), applier: applier(watched_a) };
     let mut b = Replica { state: MemState::default(), applier: applier(watched_b) };
-    let mut model =
-        Model { watched: (!watch_all).then(|| STREAMS[..2].iter().copied().collect()), ..Model::default() };
+    let mut model = Model {
+        watched: (!watch_all).then(|| STREAMS[..2].iter().copied().collect()),
+        quotas,
+        ..Model::default()
+    };
 
     let mut entries = EntryLog::new(encoding);
     let mut trace = Trace::new();
@@ -177,9 +185,9 @@ proptest! {
     #![proptest_config(ProptestConfig { cases: 128, ..ProptestConfig::default() })]
 
     #[test]
-    fn replicas_agree_and_match_the_reference_model((watch_all, actions) in case_gen()) {
-        let fixed = run_case(watch_all, &actions, Encoding::Fixed, &mut Seen::default())?;
-        let compact = run_case(watch_all, &actions, Encoding::Compact, &mut Seen::default())?;
+    fn replicas_agree_and_match_the_reference_model((watch_all, quotas, actions) in case_gen()) {
+        let fixed = run_case(watch_all, quotas, &actions, Encoding::Fixed, &mut Seen::default())?;
+        let compact = run_case(watch_all, quotas, &actions, Encoding::Compact, &mut Seen::default())?;
         // Up to the first body cut short, the spellings agree entry by entry.
         let until_cut = |t: &Trace| t.iter().take_while(|(.., cut)| !cut).cloned().collect::<Trace>();
         prop_assert_eq!(until_cut(&fixed), until_cut(&compact), "protocol 1 / codec 1 against protocol 2 / codec 2");
@@ -206,14 +214,19 @@ fn generated_logs_reach_every_kind_of_result() {
         "OperationFailed",
         "BadSignature",
         "Replayed",
+        "QuotaExceeded: anti-replay windows",
+        "QuotaExceeded: anti-replay windows of the sender",
+        "QuotaExceeded: streams",
+        "QuotaExceeded: access-control bytes",
     ];
     for encoding in [Encoding::Fixed, Encoding::Compact] {
         let mut runner = TestRunner::deterministic();
         let mut seen = Seen::default();
         let mut cases = 0;
         while cases < MAX_CASES && !want.iter().all(|k| seen.kinds.contains(*k)) {
-            let (watch_all, actions) = case_gen().new_tree(&mut runner).expect("a case").current();
-            run_case(watch_all, &actions, encoding, &mut seen).expect("the runtime matches the model");
+            let (watch_all, quotas, actions) = case_gen().new_tree(&mut runner).expect("a case").current();
+            run_case(watch_all, quotas, &actions, encoding, &mut seen)
+                .expect("the runtime matches the model");
             cases += 1;
         }
         let missing: Vec<&str> = want.iter().copied().filter(|k| !seen.kinds.contains(*k)).collect();

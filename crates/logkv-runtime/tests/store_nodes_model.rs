@@ -28,6 +28,7 @@ use logkv_runtime::apply::Watched;
 use logkv_runtime::digest::StateDigest;
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::node::{Node, NodeError, NodeOptions};
+use logkv_runtime::quota::Quotas;
 use logkv_runtime::types::{Address, StreamId};
 use logkv_store::{Durability, LogConfig, RecoveryMode, ScanOptions, StoreOptions};
 use proptest::prelude::*;
@@ -40,6 +41,7 @@ struct Replica {
     fs: SimFs,
     segment_size_bytes: u64,
     watched: Watched,
+    quotas: Quotas,
 }
 
 impl Replica {
@@ -51,7 +53,12 @@ impl Replica {
             recovery: RecoveryMode::Strict,
         };
         let store = StoreOptions { fs: Arc::new(self.fs.clone()), log, ..StoreOptions::default() };
-        let options = NodeOptions { store, watched: self.watched.clone(), version_check_horizon: HORIZON };
+        let options = NodeOptions {
+            store,
+            watched: self.watched.clone(),
+            version_check_horizon: HORIZON,
+            quotas: self.quotas,
+        };
         ok(Node::open(Path::new(DIR), options))
     }
 }
@@ -70,6 +77,7 @@ fn results(outcome: &EntryOutcome) -> Result<Vec<Option<String>>, &'static str> 
 
 fn run_case(
     watch_all: bool,
+    quotas: ModelQuotas,
     actions: &[Action],
     reopen_at: usize,
     encoding: Encoding,
@@ -83,13 +91,27 @@ fn run_case(
     } else {
         (Watched::Only(some.clone()), Watched::Only(some))
     };
-    let a = Replica { fs: SimFs::new(), segment_size_bytes: 16 * 1024, watched: watched_a };
+    let runtime_quotas = quotas.runtime();
+    let a = Replica {
+        fs: SimFs::new(),
+        segment_size_bytes: 16 * 1024,
+        watched: watched_a,
+        quotas: runtime_quotas,
+    };
     // Small segments: the second node rolls to new files often.
-    let b = Replica { fs: SimFs::new(), segment_size_bytes: 2 * 1024, watched: watched_b };
+    let b = Replica {
+        fs: SimFs::new(),
+        segment_size_bytes: 2 * 1024,
+        watched: watched_b,
+        quotas: runtime_quotas,
+    };
     let node_a = a.open()?;
     let mut node_b = b.open()?;
-    let mut model =
-        Model { watched: (!watch_all).then(|| STREAMS[..2].iter().copied().collect()), ..Model::default() };
+    let mut model = Model {
+        watched: (!watch_all).then(|| STREAMS[..2].iter().copied().collect()),
+        quotas,
+        ..Model::default()
+    };
 
     let mut entries = EntryLog::new(encoding);
     let mut versions: BTreeSet<u64> = BTreeSet::from([0, u64::MAX]);
@@ -222,11 +244,11 @@ proptest! {
 
     #[test]
     fn two_store_nodes_agree_at_every_version_and_match_the_reference_model(
-        (watch_all, actions) in case_gen(),
+        (watch_all, quotas, actions) in case_gen(),
         reopen_at in any::<usize>(),
         compact in any::<bool>(),
     ) {
         let encoding = if compact { Encoding::Compact } else { Encoding::Fixed };
-        run_case(watch_all, &actions, reopen_at, encoding)?;
+        run_case(watch_all, quotas, &actions, reopen_at, encoding)?;
     }
 }

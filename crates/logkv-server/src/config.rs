@@ -25,6 +25,7 @@ use figment::{Figment, Metadata, Profile, Provider};
 use logkv_log::format::{FRAME_OVERHEAD, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN};
 use logkv_runtime::apply::{Watched, DEFAULT_VERSION_CHECK_HORIZON};
 use logkv_runtime::node::NodeOptions;
+use logkv_runtime::quota::Quotas;
 use logkv_runtime::types::StreamId;
 use logkv_store::{
     Durability, DurabilityMode, Limits, LogConfig, MaintenanceOptions, RecoveryMode, Retention, StoreOptions,
@@ -157,6 +158,14 @@ impl fmt::Display for LogFormat {
     }
 }
 
+/// Smallest `max_response_bytes`: room for a value page and an error.
+const MIN_RESPONSE_BYTES: usize = 4096;
+
+/// Smallest `ws_queue_bytes`: room for a few notifications.
+const MIN_WS_QUEUE_BYTES: usize = 64 << 10;
+/// Largest `ws_queue_bytes` (what one wait for room can count).
+const MAX_WS_QUEUE_BYTES: usize = u32::MAX as usize;
+
 /// What `logkv serve` runs with: the store settings and the server's own.
 #[derive(Debug, Clone, PartialEq, Args, Serialize, Deserialize)]
 #[serde(default)]
@@ -189,6 +198,23 @@ pub struct ServeConfig {
     /// without one, administrative calls are refused.
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+    /// With a users file: whether JSON-RPC reads and kv_watch are open to
+    /// callers who present no user (writes and admin calls never are).
+    #[arg(long, value_name = "BOOL", default_value_t = ServeConfig::default().public_read, action = clap::ArgAction::Set)]
+    pub public_read: bool,
+    /// Host names HTTP requests may be addressed to besides IP addresses
+    /// and `localhost` (a guard against DNS rebinding), comma-separated.
+    #[arg(long, value_name = "HOST,...", value_delimiter = ',')]
+    pub http_allowed_hosts: Vec<String>,
+    /// Web origins (`https://app.example`) whose pages may call JSON-RPC
+    /// and kv_watch, comma-separated; a request from any other origin is
+    /// refused.
+    #[arg(long, value_name = "ORIGIN,...", value_delimiter = ',')]
+    pub http_allowed_origins: Vec<String>,
+    /// The directory admin_export writes into; without it admin_export is
+    /// refused.
+    #[arg(long, value_name = "DIR")]
+    pub backup_dir: Option<PathBuf>,
     /// Connections (RESP and HTTP together) served at once; one more gets
     /// an error and is closed. Lowered at start to what the open-file
     /// limit holds.
@@ -198,10 +224,25 @@ pub struct ServeConfig {
     /// keeps idle connections forever.
     #[arg(long, value_name = "SECS", default_value_t = ServeConfig::default().idle_timeout_secs)]
     pub idle_timeout_secs: u64,
+    /// Seconds a request may take to arrive whole once its first byte is
+    /// in (a RESP request; an HTTP request's head, and its body); a client
+    /// still sending then is closed. 0 waits forever.
+    #[arg(long, value_name = "SECS", default_value_t = ServeConfig::default().request_timeout_secs)]
+    pub request_timeout_secs: u64,
     /// Largest HTTP request body; a longer one is refused from its
     /// Content-Length or as soon as it grows past this, never buffered.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_request_bytes)]
     pub max_request_bytes: usize,
+    /// Largest JSON-RPC response, a batch's included: a result past it is
+    /// answered with error -32013, and a batch stops running its calls
+    /// once its response is full (each is answered with that error).
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().max_response_bytes)]
+    pub max_response_bytes: usize,
+    /// Bytes a WebSocket connection may hold for its client: answers and
+    /// kv_watch notifications queued or being written, the history being
+    /// sent included; a live subscription that finds no room is closed.
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().ws_queue_bytes)]
+    pub ws_queue_bytes: usize,
     /// Bytes of writes the commit pipeline holds, queued or in flight;
     /// beyond that, writers wait and their sockets are not read.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().write_queue_bytes)]
@@ -233,6 +274,45 @@ pub struct ServeConfig {
         value_parser = clap::value_parser!(u64).range(1..),
     )]
     pub version_check_horizon: u64,
+    /// Anti-replay windows (one per sender and stream) this node holds;
+    /// a transaction that needs more is QuotaExceeded. A protocol
+    /// parameter like the quotas below: every node of a log must use the same.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ServeConfig::default().max_windows,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Quotas"
+    )]
+    pub max_windows: u64,
+    /// Anti-replay windows one sender holds: the streams it may use.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ServeConfig::default().max_windows_per_sender,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Quotas"
+    )]
+    pub max_windows_per_sender: u64,
+    /// Streams this node holds; a transaction that claims one more is QuotaExceeded.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ServeConfig::default().max_streams,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Quotas"
+    )]
+    pub max_streams: u64,
+    /// Bytes of access-control state (roles and special keys, 128 each
+    /// plus the key) this node holds.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = ServeConfig::default().max_acl_bytes,
+        value_parser = clap::value_parser!(u64).range(1..),
+        help_heading = "Quotas"
+    )]
+    pub max_acl_bytes: u64,
     /// Check every value's checksum when it is read. Off only to measure
     /// what checking costs: a damaged value is then served.
     #[arg(
@@ -301,6 +381,7 @@ pub struct ServeConfig {
 impl Default for ServeConfig {
     fn default() -> Self {
         let maintenance = MaintenanceOptions::default();
+        let quotas = Quotas::default();
         ServeConfig {
             store: StoreSettings::default(),
             resp_addr: "127.0.0.1:7379".into(),
@@ -309,15 +390,26 @@ impl Default for ServeConfig {
             node_key: None,
             users_file: None,
             admin_token: None,
+            public_read: false,
+            http_allowed_hosts: Vec::new(),
+            http_allowed_origins: Vec::new(),
+            backup_dir: None,
             max_connections: 10_000,
             idle_timeout_secs: 300,
+            request_timeout_secs: 30,
             max_request_bytes: 4 << 20,
+            max_response_bytes: 16 << 20,
+            ws_queue_bytes: 2 << 20,
             write_queue_bytes: logkv_runtime::pipeline::DEFAULT_QUEUE_BYTES,
             log: "file".into(),
             log_stream: "logkv".into(),
             replicas: 1,
             watch: Vec::new(),
             version_check_horizon: DEFAULT_VERSION_CHECK_HORIZON,
+            max_windows: quotas.windows,
+            max_windows_per_sender: quotas.windows_per_sender,
+            max_streams: quotas.streams,
+            max_acl_bytes: quotas.acl_bytes,
             verify_checksums: true,
             retain_versions: None,
             retain_duration: None,
@@ -757,12 +849,41 @@ impl ServeConfig {
                 "0: at least 1 (0 would refuse every transaction that checks versions)".into(),
             ));
         }
+        let quotas = [
+            ("max_windows", self.max_windows),
+            ("max_windows_per_sender", self.max_windows_per_sender),
+            ("max_streams", self.max_streams),
+            ("max_acl_bytes", self.max_acl_bytes),
+        ];
+        if let Some((name, _)) = quotas.into_iter().find(|(_, n)| *n == 0) {
+            return Err(Invalid::new(name, "0: at least 1 (0 would refuse every sender or stream)".into()));
+        }
+        if self.max_response_bytes < MIN_RESPONSE_BYTES {
+            return Err(Invalid::new(
+                "max_response_bytes",
+                format!("{}: at least {MIN_RESPONSE_BYTES} bytes", self.max_response_bytes),
+            ));
+        }
+        if !(MIN_WS_QUEUE_BYTES..=MAX_WS_QUEUE_BYTES).contains(&self.ws_queue_bytes) {
+            return Err(Invalid::new(
+                "ws_queue_bytes",
+                format!("{}: from {MIN_WS_QUEUE_BYTES} to {MAX_WS_QUEUE_BYTES} bytes", self.ws_queue_bytes),
+            ));
+        }
         let ratio = self.compact_dead_ratio;
         if !(ratio > 0.0 && ratio <= 1.0) {
             return Err(Invalid::new(
                 "compact_dead_ratio",
                 format!("{ratio}: a share of the log's bytes, above 0 and at most 1"),
             ));
+        }
+        if let Some(token) = &self.admin_token {
+            if !crate::access::is_token(token.as_bytes()) {
+                return Err(Invalid::new(
+                    "admin_token",
+                    "not a bearer token: letters, digits and - . _ ~ + / only, then any = padding".into(),
+                ));
+            }
         }
         if let Err(e) = tracing_subscriber::EnvFilter::builder().parse(&self.log_filter) {
             return Err(Invalid::new("log_filter", format!("{:?}: {e}", self.log_filter)));
@@ -800,6 +921,12 @@ impl ServeConfig {
             store: self.store_options(),
             watched: self.watched(),
             version_check_horizon: self.version_check_horizon,
+            quotas: Quotas {
+                windows: self.max_windows,
+                windows_per_sender: self.max_windows_per_sender,
+                streams: self.max_streams,
+                acl_bytes: self.max_acl_bytes,
+            },
         }
     }
 
@@ -815,6 +942,11 @@ impl ServeConfig {
         } else {
             Watched::Only(self.watch.iter().copied().collect())
         }
+    }
+
+    /// How long a request may take to arrive whole.
+    pub fn request_timeout(&self) -> Option<Duration> {
+        (self.request_timeout_secs > 0).then(|| Duration::from_secs(self.request_timeout_secs))
     }
 
     /// How long a RESP connection may stay idle.
@@ -910,6 +1042,16 @@ mod tests {
         let defaults = ServeConfig::default().store_options();
         assert_eq!(defaults.maintenance, MaintenanceOptions::default());
         assert!(!defaults.retention.drops_history());
+    }
+
+    #[test]
+    fn quotas_reach_the_node_options_and_zero_is_refused() {
+        let loaded = load_with("max_windows = 100\nmax_streams = 7", &["--max-acl-bytes", "4096"]).unwrap();
+        let want = Quotas { windows: 100, streams: 7, acl_bytes: 4096, ..Quotas::default() };
+        assert_eq!(loaded.config.node_options().quotas, want);
+        assert_eq!(ServeConfig::default().node_options().quotas, Quotas::default());
+        let e = error("max_windows_per_sender = 0", &[]);
+        assert!(e.contains("bad setting max_windows_per_sender (from config file"), "{e}");
     }
 
     #[test]

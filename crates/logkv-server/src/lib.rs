@@ -4,8 +4,10 @@
 //! sockets); [`session`] runs a RESP connection's commands on the node;
 //! [`server`] is `logkv serve` itself.
 
+pub mod access;
 pub mod compacted;
 pub mod config;
+mod io_failures;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;

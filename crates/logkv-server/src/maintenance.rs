@@ -7,7 +7,7 @@
 //!
 //! A job cannot be interrupted: shutdown waits for the running one before
 //! the node closes. A failed job is logged and tried again after a pause
-//! that doubles up to [`MAX_PAUSE`]; once the log is read-only (a failed
+//! that doubles up to `MAX_PAUSE`; once the log is read-only (a failed
 //! sync) nothing can be written until a restart, so maintenance stops.
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};

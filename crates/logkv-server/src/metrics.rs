@@ -123,6 +123,9 @@ pub struct Metrics {
     pub rejected_connections: AtomicU64,
     /// Connections closed for idling past `idle_timeout_secs`.
     pub idle_closed: AtomicU64,
+    /// Connections closed because a request (a RESP request, an HTTP body)
+    /// did not arrive whole within `request_timeout_secs`.
+    pub request_timeouts: AtomicU64,
     /// RESP connections closed on a protocol error.
     pub protocol_errors: AtomicU64,
     /// Checkpoints this process wrote (each compaction ends with one).
@@ -185,7 +188,7 @@ impl Metrics {
         let progress = node.replay_progress();
         let log = node.store().log().stats().snapshot();
         let segment_bytes: u64 = node.store().log().segments().iter().map(|(_, capacity)| capacity).sum();
-        let gauges: [Sample; 12] = [
+        let gauges: [Sample; 13] = [
             ("logkv_connections", "gauge", "open client connections", self.connections.load(Relaxed) as f64),
             (
                 "logkv_connections_rejected_total",
@@ -198,6 +201,12 @@ impl Metrics {
                 "counter",
                 "connections closed after idling",
                 self.idle_closed.load(Relaxed) as f64,
+            ),
+            (
+                "logkv_requests_timed_out_total",
+                "counter",
+                "connections closed because a request did not arrive whole within request_timeout_secs",
+                self.request_timeouts.load(Relaxed) as f64,
             ),
             (
                 "logkv_resp_protocol_errors_total",

@@ -18,7 +18,7 @@
 //!
 //! The replica runs its own small async runtime: the follower thread
 //! drives the log's futures on it, and the appends the commit pipeline
-//! hands over ([`ReplicaSequencer`]) run there, so stopping the replica
+//! hands over (`ReplicaSequencer`) run there, so stopping the replica
 //! stops them too.
 
 use std::collections::HashMap;
@@ -111,6 +111,14 @@ pub enum ReplicaError {
 
 type Answer = oneshot::Sender<Result<Applied, NodeError>>;
 
+/// The writers waiting for their entries, by keccak256, and why the
+/// follower stopped if it failed (then nobody is added any more).
+#[derive(Default)]
+struct Waiting {
+    answers: HashMap<[u8; 32], Vec<Answer>>,
+    failed: Option<String>,
+}
+
 /// The shared log, the follower applying it, and the writers waiting.
 pub struct Replica<L> {
     log: L,
@@ -118,15 +126,16 @@ pub struct Replica<L> {
     /// stopped.
     runtime: Mutex<Option<Runtime>>,
     handle: Handle,
-    waiters: Mutex<HashMap<[u8; 32], Vec<Answer>>>,
+    /// The writers waiting and whether the follower failed, under one
+    /// lock: a writer that found no failure is registered before
+    /// [`Replica::give_up`] can drain the waiters, so none waits forever.
+    waiting: Mutex<Waiting>,
     /// Every position up to here is applied (or not for this node).
     through: AtomicU64,
     /// The log's last position when the node started: it serves once
     /// `through` reaches it.
     start_tail: u64,
     caught_up: AtomicBool,
-    /// Why the follower stopped, if it failed.
-    failed: Mutex<Option<String>>,
     stopping: AtomicBool,
     follower: Mutex<Option<JoinHandle<()>>>,
 }
@@ -163,11 +172,10 @@ impl<L: SharedLog> Replica<L> {
             log,
             handle: runtime.handle().clone(),
             runtime: Mutex::new(Some(runtime)),
-            waiters: Mutex::new(HashMap::new()),
+            waiting: Mutex::new(Waiting::default()),
             through: AtomicU64::new(from - 1),
             start_tail,
             caught_up: AtomicBool::new(from > start_tail),
-            failed: Mutex::new(None),
             stopping: AtomicBool::new(false),
             follower: Mutex::new(None),
         });
@@ -184,21 +192,25 @@ impl<L: SharedLog> Replica<L> {
     /// node applied it. An entry already in the stream and applied long
     /// ago (a resubmission) is reported, not waited for forever.
     pub async fn append(&self, entry: Bytes, hash: [u8; 32]) -> Result<Applied, NodeError> {
-        if let Some(why) = self.failed.lock().clone() {
-            return Err(SharedLogError::Unavailable(format!("this node stopped following: {why}")).into());
-        }
         let (answer, answered) = oneshot::channel();
-        self.waiters.lock().entry(hash).or_default().push(answer);
+        {
+            let mut waiting = self.waiting.lock();
+            if let Some(why) = &waiting.failed {
+                let why = format!("this node stopped following: {why}");
+                return Err(SharedLogError::Unavailable(why).into());
+            }
+            waiting.answers.entry(hash).or_default().push(answer);
+        }
         let position = match self.log.append(std::slice::from_ref(&entry)).await {
             Ok(p) => p[0],
             Err(e) => {
-                self.waiters.lock().remove(&hash);
+                self.waiting.lock().answers.remove(&hash);
                 return Err(e.into());
             }
         };
         // The follower answers before it moves `through`: a waiter still
         // here once `through` passed the position was never answered.
-        if self.through() >= position && self.waiters.lock().remove(&hash).is_some() {
+        if self.through() >= position && self.waiting.lock().answers.remove(&hash).is_some() {
             let why = format!("this entry is already in the log at position {position}");
             return Err(SharedLogError::Refused(why).into());
         }
@@ -242,12 +254,12 @@ impl<L: SharedLog> Replica<L> {
     /// Whether the node has applied the log up to where it stood when the
     /// node started (and the follower has not failed).
     pub fn caught_up(&self) -> bool {
-        self.caught_up.load(Ordering::Acquire) && self.failed.lock().is_none()
+        self.caught_up.load(Ordering::Acquire) && self.waiting.lock().failed.is_none()
     }
 
     /// Why the follower stopped, if it failed.
     pub fn failure(&self) -> Option<String> {
-        self.failed.lock().clone()
+        self.waiting.lock().failed.clone()
     }
 
     /// The log's last position when the node started.
@@ -357,8 +369,12 @@ impl<L: SharedLog> Replica<L> {
     /// refuses requests) and fails every writer waiting with `error`.
     fn give_up(&self, why: &dyn std::fmt::Display, error: impl Fn() -> NodeError) {
         tracing::error!(error = %why, "cannot follow the shared log; this node stops following it");
-        *self.failed.lock() = Some(why.to_string());
-        for (_, answers) in self.waiters.lock().drain() {
+        let answers = {
+            let mut waiting = self.waiting.lock();
+            waiting.failed = Some(why.to_string());
+            std::mem::take(&mut waiting.answers)
+        };
+        for (_, answers) in answers {
             for a in answers {
                 let _ = a.send(Err(error()));
             }
@@ -367,11 +383,11 @@ impl<L: SharedLog> Replica<L> {
 
     /// Answers the writers waiting for any of `entries`.
     fn answer(&self, entries: &[LogEntry], applied: Vec<Applied>) {
-        if self.waiters.lock().is_empty() {
+        if self.waiting.lock().answers.is_empty() {
             return;
         }
         for (e, applied) in entries.iter().zip(applied) {
-            let answers = self.waiters.lock().remove(&keccak256(&e.bytes));
+            let answers = self.waiting.lock().answers.remove(&keccak256(&e.bytes));
             for a in answers.into_iter().flatten() {
                 let _ = a.send(Ok(applied.clone()));
             }

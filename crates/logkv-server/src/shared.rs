@@ -15,6 +15,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::config::ServeConfig;
+use crate::io_failures::IoFailures;
 use crate::metrics::Metrics;
 use crate::replica::Replica;
 use crate::session::ServerState;
@@ -31,6 +32,8 @@ pub struct Shared {
     pub config: ServeConfig,
     /// Counters and latencies for `/metrics`.
     pub metrics: Metrics,
+    /// Writes failing on I/O, reported once per episode in the log.
+    pub(crate) io_failures: IoFailures,
     /// Signs and commits the writes of every connection.
     pub pipeline: Pipeline,
     /// The shared log the node follows, if not its own file log.
@@ -72,6 +75,7 @@ impl Shared {
             identity,
             config,
             metrics: Metrics::default(),
+            io_failures: IoFailures::default(),
             pipeline,
             replica,
             shutdown: CancellationToken::new(),
@@ -117,6 +121,7 @@ impl Shared {
     /// per the durability mode and applied.
     pub async fn append(&self, signer: Signer, txs: Vec<Body>) -> Result<Applied, NodeError> {
         let applied = self.pipeline.write(Write::Local { signer, txs }).await;
+        self.io_failures.note(&applied);
         self.versions_advanced();
         applied
     }
@@ -125,6 +130,7 @@ impl Shared {
     /// and answers once the node applied it.
     pub async fn submit(&self, entry: Vec<u8>) -> Result<Applied, NodeError> {
         let applied = self.pipeline.write(Write::Signed(entry)).await;
+        self.io_failures.note(&applied);
         self.versions_advanced();
         applied
     }

@@ -316,3 +316,25 @@ fn handle(node: &Node, body: &[u8]) -> Option<Vec<u8>> {
         }
     }
 }
+
+#[test]
+fn a_wrong_parameter_is_named_with_what_was_expected_and_what_came() {
+    let f = fixture();
+    // Parameters shifted by one (the stream left out): the first one is
+    // the one named, not a later `len`.
+    let e = call(&f.node, "kv_getValue", json!([b64(b"a"), 0, 10])).unwrap_err();
+    assert_eq!(e["message"], "Invalid params: stream_id", "{e}");
+    let data = e["data"].as_str().unwrap();
+    assert!(data.contains("expected 0x and 64 hex digits") && data.contains("got \"YQ==\""), "{e}");
+    let e = call(&f.node, "kv_getValue", json!([sid(S), b64(b"a"), 0, "ten"])).unwrap_err();
+    assert_eq!(e["message"], "Invalid params: len", "{e}");
+    assert_eq!(e["data"], "expected an unsigned integer, got \"ten\"", "{e}");
+    let e = call(&f.node, "kv_getValue", json!([sid(S), "%%%", 0, 1])).unwrap_err();
+    assert!(e["data"].as_str().unwrap().ends_with("got \"%%%\""), "{e}");
+    let e = call(&f.node, "kv_getValue", json!([sid(S), b64(b"a"), 0])).unwrap_err();
+    assert_eq!(e["data"], "missing: it is parameter 4 and 3 were given", "{e}");
+    // A long value is quoted in part.
+    let long = "z".repeat(1000);
+    let e = call(&f.node, "kv_getValue", json!([long, b64(b"a"), 0, 1])).unwrap_err();
+    assert!(e["data"].as_str().unwrap().len() < 200, "{e}");
+}

@@ -75,7 +75,7 @@ pub fn parse_name(name: &str) -> Option<u32> {
 /// What a compacted file covers.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct HeadInfo {
-    /// Its number (at least [`FIRST_HEAD_ID`]; a newer file has a larger one).
+    /// Its number (at least `FIRST_HEAD_ID`; a newer file has a larger one).
     pub id: u32,
     /// The last log position it replaces (it replaces 1 to this).
     pub last_position: u64,

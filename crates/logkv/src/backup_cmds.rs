@@ -21,15 +21,13 @@ use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::types::{version_position, StreamId};
 use logkv_server::replica::{self, ReplicaError};
 use logkv_server::shared_log::{self, LogChoice, OpenError};
-use logkv_store::{ExportReport, HeadInfo, Retention, Store};
-use serde_json::json;
+use logkv_store::{HeadInfo, Retention, Store};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
 use crate::cli::GlobalArgs;
 use crate::exit::{CliError, Outcome};
-use crate::maintenance_cmds::{field_path, open_stopped, MaintenanceError, RemoteArgs, WhenRunning};
-use crate::remote::field_u64;
+use crate::maintenance_cmds::{open_stopped, MaintenanceError, RemoteArgs, WhenRunning};
 
 /// `logkv restore` flags.
 #[derive(Debug, Args)]
@@ -58,8 +56,8 @@ pub struct PointInTime {
 /// `logkv checkpoint export` flags.
 #[derive(Debug, Args)]
 pub struct ExportArgs {
-    /// The file to write, which must not exist; with --remote, an absolute
-    /// path on the node's machine.
+    /// The file to write, which must not exist; with --remote, a path
+    /// inside the node's backup_dir (a relative one is taken from there).
     pub file: PathBuf,
     #[command(flatten)]
     pub target: RemoteArgs,
@@ -186,21 +184,10 @@ pub fn restore(global: &GlobalArgs, args: RestoreArgs) -> Result<Outcome, CliErr
 
 /// `logkv checkpoint export FILE [--remote URL]`.
 pub fn export(global: &GlobalArgs, args: ExportArgs) -> Result<Outcome, CliError> {
-    let report = match args.target.node() {
-        Some(node) => {
-            if !args.file.is_absolute() {
-                return Err(MaintenanceError::RelativeRemotePath(args.file).into());
-            }
-            let method = "admin_export";
-            let answer = node.call(method, json!([args.file.display().to_string()]))?;
-            ExportReport {
-                path: field_path(method, &answer)?,
-                position: field_u64(method, &answer, "position")?,
-                version: field_u64(method, &answer, "version")?,
-                keys: field_u64(method, &answer, "keys")?,
-                bytes: field_u64(method, &answer, "bytes")?,
-            }
-        }
+    let report = match args.target.node(global.server_ca.as_deref())? {
+        // The node writes into its backup_dir; a relative path is taken
+        // from there (docs/server.md, "HTTP access").
+        Some(node) => node.block_on(node.client.export(&args.file))?,
         None => {
             // Absolute, so the store syncs the directory it is written in.
             let path = std::path::absolute(&args.file)

@@ -51,6 +51,27 @@ pub struct GlobalArgs {
     /// the data directory (which a running server holds locked).
     #[arg(long, global = true, env = "LOGKV_SERVER", value_name = "URL", help_heading = "Client options")]
     pub server: Option<String>,
+    /// Also trust the CA certificate(s) in this PEM file for an https://
+    /// server (--server, --remote, --nodes), besides the system's.
+    #[arg(
+        long,
+        global = true,
+        env = "LOGKV_SERVER_CA",
+        value_name = "FILE",
+        help_heading = "Client options"
+    )]
+    pub server_ca: Option<PathBuf>,
+    /// The bearer token to present to the server of --server: a user's
+    /// token when the server has users (docs/server.md, "HTTP access").
+    #[arg(
+        long,
+        global = true,
+        env = "LOGKV_SERVER_TOKEN",
+        value_name = "TOKEN",
+        hide_env_values = true,
+        help_heading = "Client options"
+    )]
+    pub server_token: Option<String>,
     /// The key file that signs writes and access-control changes. Without
     /// it, writes to the data directory are signed by the node's own key
     /// (`node.key` inside it) and writes to a server by `./logkv.key`.
@@ -156,7 +177,9 @@ pub enum Command {
     /// The evaluation harness: `run` measures logkv next to a naive hash
     /// table with snapshots (and peer engines, in a build with them);
     /// `report` writes docs/evaluation/README.md and its charts from the
-    /// run records (see docs/evaluation/README.md).
+    /// run records (see docs/evaluation/README.md). Only in a build with
+    /// `--features bench`.
+    #[cfg(feature = "bench")]
     #[command(subcommand)]
     Bench(logkv_eval::cli::Command),
 }

@@ -13,14 +13,16 @@ use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
 use std::ops::Bound;
 use std::path::{Path, PathBuf};
+use std::pin::pin;
 use std::sync::Arc;
 
+use futures_util::TryStreamExt;
+
 use logkv_runtime::apply::Watched;
-use logkv_runtime::codec::{native, Read as BodyRead, MAX_VALUE_BYTES};
+use logkv_runtime::codec::{native, MAX_VALUE_BYTES};
 use logkv_runtime::entry::EntryOutcome;
-use logkv_runtime::envelope::{Entry, Protocol};
 use logkv_runtime::keyfile::{self, KeyfileError};
-use logkv_runtime::node::{Applied, Node, NodeError, NodeOptions};
+use logkv_runtime::node::{Applied, Node, NodeOptions};
 use logkv_runtime::pipeline::{self, Pipeline, PipelineOptions};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
@@ -29,7 +31,7 @@ use logkv_store::{HistoryEntry, RecoveryReport, ScanOptions};
 use crate::cli::{GlobalArgs, StoreCommand, SubmitArgs, DEFAULT_KEY_FILE};
 use crate::exit::{CliError, Outcome};
 use crate::progress::Replay;
-use crate::remote::{Remote, RemoteError};
+use crate::remote::Remote;
 
 /// The node's signing key, inside the data directory.
 pub const NODE_KEY_FILE: &str = "node.key";
@@ -49,6 +51,12 @@ pub enum Target {
 pub struct Submitted {
     pub versions: Vec<u64>,
     pub results: Vec<Option<String>>,
+}
+
+impl From<logkv_client::Submitted> for Submitted {
+    fn from(s: logkv_client::Submitted) -> Self {
+        Submitted { versions: s.versions, results: s.results }
+    }
 }
 
 impl Submitted {
@@ -91,7 +99,11 @@ impl Target {
     /// The server of `--server`, else the node in the data directory.
     pub fn open(global: &GlobalArgs) -> Result<Self, CliError> {
         match &global.server {
-            Some(url) => Ok(Target::Remote(Remote::new(url))),
+            Some(url) => Ok(Target::Remote(Remote::connect(
+                url,
+                global.server_ca.as_deref(),
+                global.server_token.as_deref(),
+            )?)),
             None => {
                 let pipeline = Pipeline::start(Arc::new(open(global)?), None, PipelineOptions::default());
                 Ok(Target::Local { pipeline, dir: global.store.data_dir.clone() })
@@ -124,30 +136,18 @@ impl Target {
     }
 
     /// Signs the planned `txs` into one entry with `signer` at its next
-    /// nonce (protocol 2, as a node signs its own), submits it and waits
-    /// until it is applied and acknowledged.
+    /// nonce (protocol 2, as a node signs its own; against a server, the
+    /// client signs), submits it and waits until it is applied and
+    /// acknowledged.
     pub fn write(&self, signer: &Signer, txs: Vec<native::Body>) -> Result<Submitted, CliError> {
-        let count = txs.len();
         match self {
             Target::Local { pipeline, .. } => {
+                let count = txs.len();
                 let applied =
                     pipeline.write_blocking(pipeline::Write::Local { signer: signer.clone(), txs })?;
                 Submitted::from_applied(applied, count)
             }
-            Target::Remote(remote) => {
-                let nonce = remote.next_nonce(&signer.address())?;
-                let txs = txs.iter().map(|body| native::compact_tx(body, body.tags())).collect();
-                let entry = Entry { sender: signer.address(), nonce, txs };
-                let bytes = entry
-                    .encode_signed_as(Protocol::V2, signer)
-                    .map_err(|e| CliError::Node(NodeError::Envelope(e)))?;
-                let submitted = remote.submit(&bytes)?;
-                if submitted.versions.len() != count {
-                    let detail = format!("{} results for {count} transactions", submitted.versions.len());
-                    return Err(RemoteError::BadResponse { method: "kv_submit", detail }.into());
-                }
-                Ok(submitted)
-            }
+            Target::Remote(remote) => Ok(remote.block_on(remote.client.write(signer, txs))?.into()),
         }
     }
 
@@ -162,7 +162,7 @@ impl Target {
                 };
                 Submitted::from_applied(applied, count)
             }
-            Target::Remote(remote) => Ok(remote.submit(entry)?),
+            Target::Remote(remote) => Ok(remote.block_on(remote.client.submit(entry))?.into()),
         }
     }
 
@@ -174,7 +174,9 @@ impl Target {
     ) -> Result<Option<(Vec<u8>, u64)>, CliError> {
         match self {
             Target::Local { pipeline, .. } => Ok(pipeline.node().get(stream, key, at)?),
-            Target::Remote(remote) => Ok(remote.get(stream, key, at)?),
+            Target::Remote(remote) => {
+                Ok(remote.block_on(remote.client.get(stream, key, at))?.map(|v| (v.value, v.version)))
+            }
         }
     }
 
@@ -184,7 +186,9 @@ impl Target {
             Target::Local { pipeline, .. } => {
                 Ok(pipeline.node().get(stream, key, None)?.map(|(_, version)| version))
             }
-            Target::Remote(remote) => Ok(remote.live(stream, key, None)?.map(|(version, _)| version)),
+            Target::Remote(remote) => {
+                Ok(remote.block_on(remote.client.meta(stream, key, None))?.map(|meta| meta.version))
+            }
         }
     }
 
@@ -202,14 +206,20 @@ impl Target {
                 }
                 Ok(())
             }
-            Target::Remote(remote) => remote.scan(stream, &options, each),
+            Target::Remote(remote) => remote.block_on(async {
+                let mut found = pin!(remote.client.scan(*stream, options));
+                while let Some(kv) = found.try_next().await? {
+                    each(kv.key, kv.value)?;
+                }
+                Ok(())
+            }),
         }
     }
 
     fn history(&self, stream: &StreamId, key: &[u8]) -> Result<Vec<HistoryEntry>, CliError> {
         match self {
             Target::Local { pipeline, .. } => Ok(pipeline.node().history(stream, key)?),
-            Target::Remote(remote) => Ok(remote.history(stream, key)?),
+            Target::Remote(remote) => Ok(remote.block_on(remote.client.history(stream, key, None))?),
         }
     }
 
@@ -334,18 +344,7 @@ fn write(
     op: native::Op,
     read_at: Option<u64>,
 ) -> Result<u64, CliError> {
-    let (version, reads) = match read_at {
-        Some(at) => (at, vec![BodyRead { stream, key: key.clone() }]),
-        None => (u64::MAX, Vec::new()),
-    };
-    let body = native::Body {
-        version,
-        check_reads_only: read_at.is_some(),
-        reads,
-        writes: vec![native::BodyWrite { stream, key, op }],
-        controls: Vec::new(),
-    };
-    let submitted = target.write(signer, vec![body])?;
+    let submitted = target.write(signer, vec![logkv_client::one_write(stream, &key, op, read_at)])?;
     match submitted.first_failure() {
         Some(e) => Err(e),
         // One transaction written, so one version.

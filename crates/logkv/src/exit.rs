@@ -15,8 +15,6 @@ use std::process::ExitCode;
 use logkv_log::LogError;
 use logkv_store::StoreError;
 
-use crate::remote::RemoteError;
-
 /// Where `logkv serve` listens for JSON-RPC unless configured otherwise.
 const DEFAULT_SERVER_URL: &str = "http://127.0.0.1:7380";
 
@@ -50,8 +48,10 @@ pub enum CliError {
     NoKey {
         path: PathBuf,
     },
-    /// A call to the server of `--server` failed.
-    Remote(RemoteError),
+    /// A call to the server of `--server` or `--remote` failed.
+    Remote(logkv_client::Error),
+    /// The async runtime the server's client runs on cannot start.
+    Runtime(io::Error),
     /// `logkv serve` could not start or stop cleanly.
     Serve(logkv_server::ServeError),
     /// `logkv log trim` did not trim.
@@ -62,6 +62,7 @@ pub enum CliError {
     /// that does not parse).
     BadInput(String),
     /// `logkv bench` (the evaluation harness) failed.
+    #[cfg(feature = "bench")]
     Bench(String),
     /// The node failed otherwise than in its store (a bad system record, an
     /// entry it could not build).
@@ -113,10 +114,12 @@ impl fmt::Display for CliError {
                 path.display()
             ),
             CliError::Remote(e) => e.fmt(f),
+            CliError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
             CliError::Serve(e) => e.fmt(f),
             CliError::Trim(e) => e.fmt(f),
             CliError::Maintenance(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
+            #[cfg(feature = "bench")]
             CliError::Bench(why) => write!(f, "bench: {why}"),
             CliError::Node(e) => e.fmt(f),
             CliError::NotCommitted { version, result } => {
@@ -152,10 +155,22 @@ impl From<crate::trim::TrimError> for CliError {
     }
 }
 
-impl From<RemoteError> for CliError {
-    fn from(e: RemoteError) -> Self {
+impl From<logkv_client::Error> for CliError {
+    fn from(e: logkv_client::Error) -> Self {
         CliError::Remote(e)
     }
+}
+
+/// Whether a call to a server failed for what the command asked for (a bad
+/// URL or CA file, a parameter the server refused), not for the server or
+/// the network.
+pub fn is_usage(e: &logkv_client::Error) -> bool {
+    matches!(
+        e,
+        logkv_client::Error::BadUrl { .. }
+            | logkv_client::Error::CaCert { .. }
+            | logkv_client::Error::Rpc { code: -32602, .. }
+    )
 }
 
 /// The JSON-RPC URL of the `logkv serve` whose lock holder line is
@@ -215,7 +230,7 @@ impl CliError {
                 | CliError::BadInput(_)
                 | CliError::Key(logkv_runtime::keyfile::KeyfileError::Exists { .. })
                 | CliError::NoKey { .. }
-        ) || matches!(self, CliError::Remote(e) if e.is_usage())
+        ) || matches!(self, CliError::Remote(e) if is_usage(e))
             || matches!(self, CliError::Serve(e) if e.is_usage())
             || matches!(self, CliError::Trim(e) if e.is_usage())
             || matches!(self, CliError::Maintenance(e) if e.is_usage());

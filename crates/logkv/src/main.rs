@@ -45,8 +45,9 @@ fn main() -> ExitCode {
             | Command::Log(_)
             | Command::Restore(_)
             | Command::Migrate(_)
-            | Command::Bench(_)
     );
+    #[cfg(feature = "bench")]
+    let local_only = local_only || matches!(cli.command, Command::Bench(_));
     let admin = matches!(cli.command, Command::Checkpoint(_) | Command::Compact(_));
     let server_flag = matches.value_source("server") == Some(clap::parser::ValueSource::CommandLine);
     let result = match cli.command {
@@ -79,7 +80,7 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
         Command::Acl(command) => acl::run(&cli.global, command),
         Command::Serve(args) => serve::run(loaded, &args),
-        Command::Log(LogCommand::Trim(args)) => trim::run(args),
+        Command::Log(LogCommand::Trim(args)) => trim::run(args, cli.global.server_ca.as_deref()),
         Command::Checkpoint(args) => match args.command {
             None => maintenance_cmds::checkpoint(&cli.global, args.target),
             Some(CheckpointCommand::Export(args)) => backup_cmds::export(&cli.global, args),
@@ -88,6 +89,7 @@ fn main() -> ExitCode {
         Command::Compact(args) => maintenance_cmds::compact(&cli.global, args),
         Command::Restore(args) => backup_cmds::restore(&cli.global, args),
         Command::Migrate(args) => migrate::migrate(&cli.global, args),
+        #[cfg(feature = "bench")]
         Command::Bench(command) => {
             logkv_eval::child::set_prefix(vec!["bench".into()]);
             logkv_eval::cli::main(command).map(|()| exit::Outcome::Ok).map_err(exit::CliError::Bench)

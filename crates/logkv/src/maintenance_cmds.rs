@@ -13,18 +13,17 @@
 
 use std::fmt;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use logkv_runtime::types::version_position;
-use logkv_store::{CheckpointReport, CompactionReport, Retention, Store, StoreError};
-use serde_json::{json, Value};
+use logkv_store::{Retention, Store, StoreError};
 
 use crate::cli::GlobalArgs;
 use crate::exit::{serve_url, CliError, Outcome};
 use crate::progress::{Compaction, Replay};
-use crate::remote::{field_u64, Remote, RemoteError};
+use crate::remote::Remote;
 
 /// `--remote URL` and the token its administrative calls present.
 #[derive(Debug, Args)]
@@ -39,10 +38,10 @@ pub struct RemoteArgs {
 }
 
 impl RemoteArgs {
-    /// The node of `--remote`, if given.
-    pub fn node(&self) -> Option<Remote> {
-        let url = self.remote.as_deref()?;
-        Some(Remote::new(url).with_admin_token(self.admin_token.as_deref()))
+    /// The node of `--remote`, if given, trusting `ca_cert` too.
+    pub fn node(&self, ca_cert: Option<&Path>) -> Result<Option<Remote>, CliError> {
+        let Some(url) = self.remote.as_deref() else { return Ok(None) };
+        Remote::connect(url, ca_cert, self.admin_token.as_deref()).map(Some)
     }
 }
 
@@ -121,8 +120,6 @@ pub enum MaintenanceError {
     Exists(PathBuf),
     /// The export would be written inside the data directory.
     InsideDataDir(PathBuf),
-    /// A node resolves a relative path against its own working directory.
-    RelativeRemotePath(PathBuf),
     /// The version asked for is past the newest one.
     VersionAhead { asked: u64, newest: u64 },
     /// Nothing was written by the point asked for.
@@ -151,12 +148,6 @@ impl fmt::Display for MaintenanceError {
                 f,
                 "{} is inside the data directory, where it could be taken for the node's own file; export \
                  elsewhere",
-                path.display()
-            ),
-            MaintenanceError::RelativeRemotePath(path) => write!(
-                f,
-                "{} is relative: with --remote the node writes the file on its machine, so give an \
-                 absolute path there",
                 path.display()
             ),
             MaintenanceError::VersionAhead { asked, newest } => {
@@ -238,8 +229,8 @@ pub fn open_stopped(global: &GlobalArgs, retention: Retention, when: WhenRunning
 /// `logkv checkpoint [--remote URL]`.
 pub fn checkpoint(global: &GlobalArgs, target: RemoteArgs) -> Result<Outcome, CliError> {
     let mut out = io::stdout().lock();
-    let report = match target.node() {
-        Some(node) => checkpoint_from_json(&node.call("admin_checkpoint", json!([]))?)?,
+    let report = match target.node(global.server_ca.as_deref())? {
+        Some(node) => node.block_on(node.client.checkpoint())?,
         None => {
             let store = open_stopped(global, Retention::default(), WhenRunning::UseRemote)?;
             // What this open started from and replayed: the next one, from
@@ -273,8 +264,8 @@ pub fn checkpoint(global: &GlobalArgs, target: RemoteArgs) -> Result<Outcome, Cl
 
 /// `logkv compact [--retain-versions N] [--retain-duration D] [--remote URL]`.
 pub fn compact(global: &GlobalArgs, args: CompactArgs) -> Result<Outcome, CliError> {
-    let report = match args.target.node() {
-        Some(node) => compaction_from_json(&node.call("admin_compact", json!([]))?)?,
+    let report = match args.target.node(global.server_ca.as_deref())? {
+        Some(node) => node.block_on(node.client.compact())?,
         None => {
             let retention = Retention {
                 versions: args.retain_versions,
@@ -306,52 +297,4 @@ pub fn compact(global: &GlobalArgs, args: CompactArgs) -> Result<Outcome, CliErr
     )
     .map_err(CliError::Output)?;
     Ok(Outcome::Ok)
-}
-
-/// `admin_checkpoint`'s answer as the store's report.
-fn checkpoint_from_json(answer: &Value) -> Result<CheckpointReport, RemoteError> {
-    let method = "admin_checkpoint";
-    Ok(CheckpointReport {
-        path: field_path(method, answer)?,
-        position: field_u64(method, answer, "position")?,
-        version: field_u64(method, answer, "version")?,
-        keys: field_u64(method, answer, "keys")?,
-        bytes: field_u64(method, answer, "bytes")?,
-        elapsed: field_seconds(method, answer)?,
-    })
-}
-
-/// `admin_compact`'s answer as the store's report.
-fn compaction_from_json(answer: &Value) -> Result<CompactionReport, RemoteError> {
-    let method = "admin_compact";
-    let field = |name| field_u64(method, answer, name);
-    Ok(CompactionReport {
-        compacted_through: field("compactedThrough")?,
-        input_bytes: field("inputBytes")?,
-        output_bytes: field("outputBytes")?,
-        keys: field("keys")?,
-        versions_kept: field("versionsKept")?,
-        histories_cut: field("historiesCut")?,
-        keys_dropped: field("keysDropped")?,
-        horizon: field("horizon")?,
-        elapsed: field_seconds(method, answer)?,
-    })
-}
-
-/// The `elapsedSeconds` of a node's answer.
-fn field_seconds(method: &'static str, answer: &Value) -> Result<Duration, RemoteError> {
-    let seconds = answer.get("elapsedSeconds").and_then(Value::as_f64);
-    seconds.and_then(|s| Duration::try_from_secs_f64(s).ok()).ok_or_else(|| RemoteError::BadResponse {
-        method,
-        detail: format!("no number of seconds `elapsedSeconds` in {answer}"),
-    })
-}
-
-/// The `path` string of a node's answer.
-pub fn field_path(method: &'static str, answer: &Value) -> Result<PathBuf, RemoteError> {
-    answer
-        .get("path")
-        .and_then(Value::as_str)
-        .map(PathBuf::from)
-        .ok_or_else(|| RemoteError::BadResponse { method, detail: format!("no string `path` in {answer}") })
 }

@@ -16,6 +16,7 @@ use clap::Args;
 use logkv_fs::StdFs;
 use logkv_runtime::apply::Watched;
 use logkv_runtime::node::{Node, NodeOptions};
+use logkv_runtime::quota::Quotas;
 use logkv_runtime::types::version_position;
 use logkv_store::legacy::{LegacyContent, LegacyLog};
 use logkv_store::{Op, Store, WriteBatch};
@@ -73,12 +74,14 @@ fn write_again(global: &GlobalArgs, out: &Path) -> Result<(u64, u64, &'static st
             (LegacyContent::Applied { .. }, None) => {
                 std::fs::create_dir_all(out).map_err(|e| MaintenanceError::Io(out.to_path_buf(), e))?;
                 copy_node_files(&global.store.data_dir, out)?;
-                // Format 2 had no version-check horizon: judging its entries
-                // again without one gives exactly the outcomes they had.
+                // Format 2 had no version-check horizon and no quotas:
+                // judging its entries again without them gives exactly the
+                // outcomes they had.
                 let options = NodeOptions {
                     store: global.store.store_options(),
                     watched: Watched::All,
                     version_check_horizon: u64::MAX,
+                    quotas: Quotas::UNLIMITED,
                 };
                 target = Some(Target::Node(Box::new(Node::open(out, options)?)));
             }

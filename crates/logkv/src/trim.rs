@@ -12,6 +12,7 @@
 
 use std::fmt;
 use std::io::Write;
+use std::path::Path;
 
 use clap::{ArgGroup, Args};
 use logkv_nats::ConfigError;
@@ -20,7 +21,7 @@ use logkv_server::shared_log::{self, LogChoice, OpenError};
 use serde_json::Value;
 
 use crate::exit::{CliError, Outcome};
-use crate::remote::{Remote, RemoteError};
+use crate::remote::Remote;
 
 /// `logkv log trim` flags.
 #[derive(Debug, Args)]
@@ -61,7 +62,7 @@ pub enum TrimError {
     /// The async runtime cannot start.
     Runtime(std::io::Error),
     /// A node of `--nodes` did not answer as expected.
-    Node { url: String, error: RemoteError },
+    Node { url: String, error: logkv_client::Error },
     /// A node does not follow this log.
     OtherLog { url: String, follows: String },
     /// A node has no checkpoint: it needs the whole log.
@@ -96,18 +97,19 @@ impl TrimError {
         matches!(
             self,
             TrimError::Config(_) | TrimError::NotShared | TrimError::Log(SharedLogError::Refused(_))
-        ) || matches!(self, TrimError::Node { error, .. } if error.is_usage())
+        ) || matches!(self, TrimError::Node { error, .. } if crate::exit::is_usage(error))
     }
 }
 
-/// Runs `logkv log trim`.
-pub fn run(args: TrimArgs) -> Result<Outcome, CliError> {
+/// Runs `logkv log trim`; `ca_cert` is `--server-ca`, for nodes reached
+/// over https.
+pub fn run(args: TrimArgs, ca_cert: Option<&Path>) -> Result<Outcome, CliError> {
     let mut out = std::io::stdout().lock();
     // The replica count is the stream's own: an existing stream is opened
     // whatever it is.
     let choice = LogChoice::parse(&args.log, &args.log_stream, 1).map_err(TrimError::Config)?;
     let log = choice.ok_or(TrimError::NotShared)?.open_existing().map_err(TrimError::Open)?;
-    let trimmed = trim(&log, &args, &mut out);
+    let trimmed = trim(&log, &args, ca_cert, &mut out);
     log.close();
     let (purged, below, first) = trimmed?;
     writeln!(
@@ -120,13 +122,19 @@ pub fn run(args: TrimArgs) -> Result<Outcome, CliError> {
 
 /// Trims `log` where `args` say; returns what was purged, the point and
 /// the log's first position after.
-fn trim(log: &impl SharedLog, args: &TrimArgs, out: &mut impl Write) -> Result<(u64, u64, u64), CliError> {
+fn trim(
+    log: &impl SharedLog,
+    args: &TrimArgs,
+    ca_cert: Option<&Path>,
+    out: &mut impl Write,
+) -> Result<(u64, u64, u64), CliError> {
     let below = match args.below {
         Some(below) => below,
         None => {
             let mut oldest = None::<u64>;
             for url in args.nodes.iter().flatten() {
-                let through = checkpoint_through(url, &log.identity(), args.admin_token.as_deref())?;
+                let node = Remote::connect(url, ca_cert, args.admin_token.as_deref())?;
+                let through = checkpoint_through(&node, &log.identity())?;
                 writeln!(out, "node {url}: checkpoint through position {through}")
                     .map_err(CliError::Output)?;
                 oldest = Some(oldest.map_or(through, |o| o.min(through)));
@@ -143,11 +151,12 @@ fn trim(log: &impl SharedLog, args: &TrimArgs, out: &mut impl Write) -> Result<(
     Ok((purged, below, first))
 }
 
-/// The position node `url`'s newest checkpoint reaches on the log of
+/// The position `node`'s newest checkpoint reaches on the log of
 /// identity `log`.
-fn checkpoint_through(url: &str, log: &str, token: Option<&str>) -> Result<u64, TrimError> {
+fn checkpoint_through(node: &Remote, log: &str) -> Result<u64, TrimError> {
+    let url = node.client.url();
     let node_error = |error| TrimError::Node { url: url.to_string(), error };
-    let info = Remote::new(url).with_admin_token(token).node_info().map_err(node_error)?;
+    let info = node.block_on(node.client.node_info()).map_err(node_error)?;
     let shared_log = &info["sharedLog"];
     let follows = shared_log["log"].as_str();
     if follows != Some(log) {
@@ -158,7 +167,7 @@ fn checkpoint_through(url: &str, log: &str, token: Option<&str>) -> Result<u64, 
         Value::Null => Err(TrimError::NoCheckpoint { url: url.to_string() }),
         through => through.as_u64().ok_or_else(|| {
             let detail = format!("sharedLog.checkpointThrough is {through}, not a position");
-            node_error(RemoteError::BadResponse { method: "admin_nodeInfo", detail })
+            node_error(logkv_client::Error::BadAnswer { method: "admin_nodeInfo".into(), detail })
         }),
     }
 }

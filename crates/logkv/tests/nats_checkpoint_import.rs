@@ -143,8 +143,15 @@ fn a_node_imported_from_an_export_catches_up_after_the_stream_was_trimmed() {
     let cluster = Cluster::start(3);
     let root = tempfile::tempdir().expect("temporary directory");
     let args = node_args(&cluster);
+    // Exports are written into the root (each node's backup_dir).
     let start = |name: &str, extra: &[String]| {
-        Server::builder().data_dir(root.path().join(name)).args(&args).args(extra).start()
+        Server::builder()
+            .data_dir(root.path().join(name))
+            .args(&args)
+            .arg("--backup-dir")
+            .arg(root.path())
+            .args(extra)
+            .start()
     };
     let writers: Vec<Server> =
         (1..=3).map(|n| start(&format!("w{n}"), &["--stream".to_string(), resp_stream(n)])).collect();

@@ -561,6 +561,53 @@ fn forged_entry_is_rejected_by_every_node_alike() {
     eprintln!("took {:?}", started.elapsed());
 }
 
+/// Strangers publishing straight to the stream past the quotas on state
+/// they can grow (`--max-streams`, `--max-windows`): both nodes record the
+/// same `QuotaExceeded` results and reach the same state.
+#[test]
+fn quotas_refuse_the_same_entries_on_every_node() {
+    const NAME: &str = "quota";
+    let cluster = Cluster::start(1);
+    let root = tempfile::tempdir().expect("temporary directory");
+    let mut args = shared_log_args(&cluster, NAME, 1);
+    args.extend(["--max-streams", "2", "--max-windows", "4"].map(String::from));
+    let n1 = Arc::new(Mutex::new(Node::start("node1", root.path(), args.clone())));
+    let mut witness = Witness { nodes: vec![n1.clone()], cluster: &cluster };
+    // Node 1's key claims the zero stream: one stream, one window.
+    set(&n1.lock().unwrap(), "real", "by node1");
+    let n2 = Arc::new(Mutex::new(Node::start("node2", root.path(), args.clone())));
+    witness.nodes.push(n2.clone());
+    let nodes = [n1.clone(), n2.clone()];
+
+    let zero: StreamId = ZERO_STREAM.parse().unwrap();
+    let publish = |who: u8, stream: StreamId| {
+        let signer = rpc_support::signer(who);
+        let txs = vec![native_tx(vec![(stream, b"k", native::Op::Put(b"v".to_vec().into()))])];
+        let entry = Entry { sender: signer.address(), nonce: 1, txs }.encode_signed(&signer).unwrap();
+        cluster.publish(1, &format!("{NAME}.s.{}", hex::encode(stream.0)), &entry)
+    };
+    let published = [
+        (publish(20, StreamId([0x20; 32])), "Commit"),
+        (publish(21, StreamId([0x21; 32])), "QuotaExceeded: streams"),
+        (publish(22, zero), "SenderNoWritePermission"),
+        (publish(23, zero), "QuotaExceeded: anti-replay windows"),
+    ];
+    // Node 1 still writes: its window exists.
+    set(&n1.lock().unwrap(), "after", "still writing");
+
+    let infos = settle(&nodes, &cluster, 1, NAME);
+    assert_same_state(&nodes, &infos);
+    for node in &nodes {
+        let node = node.lock().unwrap();
+        for (at, want) in published {
+            let result = node.rpc().result("kv_getTransactionResult", json!([tx_version(at, 0)]));
+            assert_eq!(result, json!(want), "{}: the entry at {at}", node.name);
+        }
+        let got: Option<String> = redis::cmd("GET").arg("after").query(&mut node.redis()).expect("GET");
+        assert_eq!(got.as_deref(), Some("still writing"), "{}", node.name);
+    }
+}
+
 /// A client that wrote through node 1 reads its write through node 2 by
 /// asking for the version its write got: the read waits (bounded) until
 /// node 2 applied it, and a version nobody wrote yet times out with

@@ -238,7 +238,7 @@ cargo run --release -p logkv-eval -- run --config smoke
 # full run, with the peer engines built in
 cargo run --release -p logkv-eval --features peers -- run --config full
 # regenerate this page and charts/ from the records
-cargo run --release -p logkv -- bench report
+cargo run --release -p logkv --features bench -- bench report
 # or
 cargo run -p logkv-eval -- report
 ```

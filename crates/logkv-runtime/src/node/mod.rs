@@ -17,12 +17,12 @@
 //! apply lock, the effects are computed against the newest sequenced state,
 //! the record is appended (and indexed) and the lock released; the caller
 //! then waits for the group commit that acknowledges it. Reads are in
-//! [`query`].
+//! `query`.
 //!
 //! Local writes are batched into signed entries by the commit pipeline
 //! ([`crate::pipeline`]), which signs ([`Node::sign_entry`]) and commits
 //! ([`Node::commit_own`]) here. The node remembers the hashes of the
-//! entries it verified or signed and wrote ([`remembered`]), so the same
+//! entries it verified or signed and wrote (`remembered`), so the same
 //! bytes coming back (its own entries from a shared log) are not verified
 //! again; entries from another log are verified on all cores
 //! ([`Node::apply_replicated_batch`], [`verify`]). A shared log's entries
@@ -48,6 +48,7 @@ use crate::digest::StateDigest;
 use crate::entry::{Applier, EntryOutcome};
 use crate::envelope::{Entry, EntryView, EnvelopeError, Protocol, TxPart, TxWrite};
 use crate::nonce::NonceWindow;
+use crate::quota::{QuotaUsage, Quotas};
 use crate::shared_log::LogEntry;
 use crate::signing::{keccak256, Signer};
 use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
@@ -117,6 +118,9 @@ pub struct NodeOptions {
     /// compaction's tombstone horizon: a deleted key whose delete lies
     /// more positions than this before the cut leaves the index.
     pub version_check_horizon: u64,
+    /// The quotas on state a stranger can grow ([`crate::quota`]): a
+    /// protocol parameter, the same on every node of a log.
+    pub quotas: Quotas,
 }
 
 impl Default for NodeOptions {
@@ -125,6 +129,7 @@ impl Default for NodeOptions {
             store: StoreOptions::default(),
             watched: Watched::default(),
             version_check_horizon: DEFAULT_VERSION_CHECK_HORIZON,
+            quotas: Quotas::default(),
         }
     }
 }
@@ -253,8 +258,9 @@ impl Node {
         let mut store_options = options.store;
         store_options.retention.tombstone_horizon = Some(options.version_check_horizon);
         let store = Store::open_with_progress(dir, store_options, progress)?;
-        let mut applier =
-            Applier::new(options.watched).with_version_check_horizon(options.version_check_horizon);
+        let mut applier = Applier::new(options.watched)
+            .with_version_check_horizon(options.version_check_horizon)
+            .with_quotas(options.quotas);
         let system = |prefix: u8| store.scan_in(SYSTEM_KEYSPACE, ScanOptions::prefix(&[prefix]));
         let mut acl = Acl::default();
         for kv in system(FACT_PREFIX) {
@@ -651,6 +657,16 @@ impl Node {
     pub fn state_digest(&self) -> ([u8; 32], u64) {
         let core = self.core.lock();
         (core.digest.to_bytes(), self.store.version())
+    }
+
+    /// What the node holds of each node-wide quota.
+    pub fn quota_usage(&self) -> QuotaUsage {
+        let core = self.core.lock();
+        QuotaUsage {
+            windows: core.applier.window_count(),
+            streams: core.acl.stream_count(),
+            acl_bytes: core.acl.bytes(),
+        }
     }
 
     /// Signatures this process checked (replay checks none).

@@ -13,6 +13,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use logkv_runtime::codec::{native, zerog, Control, ControlOp, Read, NATIVE, NATIVE_COMPACT, ZEROG};
 use logkv_runtime::envelope::{Entry, Protocol, TxPart};
+use logkv_runtime::quota::Quotas;
 use logkv_runtime::signing::Signer;
 
 use crate::support::{forged, signer};
@@ -147,6 +148,19 @@ impl ModelAcl {
             self.writer(a, s)
         }
     }
+    /// The access-control bytes a quota counts: 128 per role or special
+    /// key, plus the key's length for special keys and special writers.
+    pub fn bytes(&self) -> u64 {
+        let keyed = |k: &K| 128 + k.len() as u64;
+        self.streams
+            .values()
+            .map(|x| {
+                128 * (x.admins.len() + x.writers.len()) as u64
+                    + x.special_keys.iter().map(keyed).sum::<u64>()
+                    + x.special_writers.iter().map(|(k, _)| keyed(k)).sum::<u64>()
+            })
+            .sum()
+    }
     pub fn apply(&mut self, op: u8, s: S, key: &[u8], account: A) {
         let x = self.streams.entry(s).or_default();
         // Granting a role held, or revoking one not held, changes nothing.
@@ -238,10 +252,49 @@ pub fn redis_int(b: &[u8]) -> Option<i64> {
     }
 }
 
+/// Quotas on what a stranger can grow (runtime.md, "Quotas").
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ModelQuotas {
+    /// Distinct (sender, stream) pairs that used a nonce.
+    pub windows: u64,
+    /// Such pairs of one sender.
+    pub windows_per_sender: u64,
+    /// Claimed streams.
+    pub streams: u64,
+    /// `ModelAcl::bytes`.
+    pub acl_bytes: u64,
+}
+
+impl ModelQuotas {
+    pub const NONE: ModelQuotas = ModelQuotas {
+        windows: u64::MAX,
+        windows_per_sender: u64::MAX,
+        streams: u64::MAX,
+        acl_bytes: u64::MAX,
+    };
+
+    /// The same quotas as the runtime takes them (an input, like the bytes).
+    pub fn runtime(&self) -> Quotas {
+        Quotas {
+            windows: self.windows,
+            windows_per_sender: self.windows_per_sender,
+            streams: self.streams,
+            acl_bytes: self.acl_bytes,
+        }
+    }
+}
+
+impl Default for ModelQuotas {
+    fn default() -> Self {
+        Self::NONE
+    }
+}
+
 #[derive(Debug, Default)]
 pub struct Model {
     /// `None`: every stream.
     pub watched: Option<BTreeSet<S>>,
+    pub quotas: ModelQuotas,
     pub data: BTreeMap<(S, K), History>,
     pub acl: ModelAcl,
     pub acl_history: Vec<(u64, ModelAcl)>,
@@ -312,9 +365,21 @@ impl Model {
             .iter()
             .map(|tx| tx.tags.iter().any(|t| self.used.contains(&(e.sender, *t, e.nonce))))
             .collect();
+        // Nonces are recorded transaction by transaction, unless the
+        // (sender, stream) pairs new to the node would pass a quota.
+        let mut over_quota: Vec<Option<&str>> = vec![None; e.txs.len()];
         if e.genuine {
-            for (tx, _) in e.txs.iter().zip(&applied).filter(|(_, a)| **a) {
-                self.used.extend(tx.tags.iter().map(|t| (e.sender, *t, e.nonce)));
+            for (i, tx) in e.txs.iter().enumerate().filter(|(i, _)| applied[*i]) {
+                let pairs: BTreeSet<(A, S)> = self.used.iter().map(|(a, s, _)| (*a, *s)).collect();
+                let new = tx.tags.iter().filter(|t| !pairs.contains(&(e.sender, **t))).count() as u64;
+                let of_sender = pairs.iter().filter(|(a, _)| *a == e.sender).count() as u64;
+                if new > 0 && pairs.len() as u64 + new > self.quotas.windows {
+                    over_quota[i] = Some("QuotaExceeded: anti-replay windows");
+                } else if new > 0 && of_sender + new > self.quotas.windows_per_sender {
+                    over_quota[i] = Some("QuotaExceeded: anti-replay windows of the sender");
+                } else {
+                    self.used.extend(tx.tags.iter().map(|t| (e.sender, *t, e.nonce)));
+                }
             }
         }
         let mut out = Vec::new();
@@ -328,6 +393,8 @@ impl Model {
                 "BadSignature".to_string()
             } else if replayed[i] {
                 "Replayed".to_string()
+            } else if let Some(quota) = over_quota[i] {
+                quota.to_string()
             } else {
                 self.apply_tx(version, e.sender, tx).unwrap_or_else(|failure| failure)
             };
@@ -433,7 +500,22 @@ impl Model {
                 ));
             }
         }
-        // 5. Commit: writes in body order, each seeing the ones before; an
+        // 5. Quotas: streams the transaction would claim, then the
+        // access-control bytes it would leave, if it adds any.
+        let new_streams: BTreeSet<S> = slots.iter().map(|x| x.1).filter(|s| self.acl.is_new(s)).collect();
+        if !new_streams.is_empty()
+            && self.acl.streams.len() as u64 + new_streams.len() as u64 > self.quotas.streams
+        {
+            return Err("QuotaExceeded: streams".into());
+        }
+        let mut after = self.acl.clone();
+        for (op, s, key, account) in &slots {
+            after.apply(*op, *s, key, *account);
+        }
+        if after.bytes() > self.acl.bytes() && after.bytes() > self.quotas.acl_bytes {
+            return Err("QuotaExceeded: access-control bytes".into());
+        }
+        // 6. Commit: writes in body order, each seeing the ones before; an
         // op that changes nothing writes nothing.
         let mut changed: BTreeMap<(S, K), Option<Vec<u8>>> = BTreeMap::new();
         for (s, k, op) in &tx.writes {
@@ -618,9 +700,19 @@ pub fn action_gen() -> impl Strategy<Value = Action> {
     ]
 }
 
-/// Whether every stream is watched, and the log.
-pub fn case_gen() -> impl Strategy<Value = (bool, Vec<Action>)> {
-    (prop::bool::weighted(0.75), prop::collection::vec(action_gen(), 1..24))
+/// No quota, or small ones that generated logs reach.
+pub fn quotas_gen() -> impl Strategy<Value = ModelQuotas> {
+    prop_oneof![
+        1 => Just(ModelQuotas::NONE),
+        2 => (3u64..10, 1u64..4, 1u64..3, 2u64..8).prop_map(|(windows, windows_per_sender, streams, roles)| {
+            ModelQuotas { windows, windows_per_sender, streams, acl_bytes: roles * 128 + 40 }
+        }),
+    ]
+}
+
+/// Whether every stream is watched, the quotas, and the log.
+pub fn case_gen() -> impl Strategy<Value = (bool, ModelQuotas, Vec<Action>)> {
+    (prop::bool::weighted(0.75), quotas_gen(), prop::collection::vec(action_gen(), 1..24))
 }
 
 /// How generated logs are spelled: the same transactions either way.

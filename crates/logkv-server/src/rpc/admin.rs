@@ -5,10 +5,10 @@
 
 use std::fs::OpenOptions;
 use std::io::ErrorKind;
-use std::path::Path;
+use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
-use logkv_runtime::node::Node;
+use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::types::version_position;
 use logkv_store::{CheckpointReport, CompactionReport, ExportReport};
@@ -37,20 +37,17 @@ pub enum Admin {
 }
 
 impl Admin {
-    /// Judges an `Authorization` header value against the configured token.
-    /// The comparison takes the same time wherever the first difference is.
+    /// Judges an `Authorization` header value against the configured
+    /// token: an exactly formed bearer token, compared in constant time.
     pub fn check(configured: Option<&str>, header: Option<&[u8]>) -> Admin {
         let Some(token) = configured else { return Admin::Disabled };
-        let Some(presented) = header.and_then(|h| h.strip_prefix(b"Bearer ")) else {
+        let Some(presented) = header.and_then(crate::access::bearer) else {
             return Admin::Missing;
         };
-        let token = token.as_bytes();
-        let differ = presented.len() != token.len()
-            || presented.iter().zip(token).fold(0u8, |acc, (a, b)| acc | (a ^ b)) != 0;
-        if differ {
-            Admin::Wrong
-        } else {
+        if crate::access::same_secret(presented, token.as_bytes()) {
             Admin::Granted
+        } else {
+            Admin::Wrong
         }
     }
 
@@ -84,6 +81,8 @@ pub(crate) async fn run(
             let node = shared.node.clone();
             let synced =
                 tokio::task::spawn_blocking(move || node.store().sync()).await.expect("sync does not panic");
+            let synced = synced.map_err(NodeError::Store);
+            shared.io_failures.note(&synced);
             synced.map_err(|e| RpcError::Internal(format!("sync failed: {e}")))?;
             Ok(json!({ "appliedVersion": shared.node.replay_progress().applied_version }))
         }
@@ -111,8 +110,9 @@ pub(crate) async fn run(
         }
         "admin_export" => {
             p.at_most(1)?;
-            let path = Path::new(p.string(0, "path")?).to_path_buf();
-            check_export_path(&path, &shared.config.store.data_dir)?;
+            let asked = Path::new(p.string(0, "path")?);
+            let path =
+                export_path(asked, shared.config.backup_dir.as_deref(), &shared.config.store.data_dir)?;
             let node = shared.node.clone();
             let job = tokio::task::spawn_blocking(move || export(&node, &path));
             let report = maintenance::wait(job, &Running::Job("export"), &shared.shutdown).await?;
@@ -130,22 +130,43 @@ pub(crate) async fn run(
     }
 }
 
-/// Refuses what `admin_export` must not write to: a relative path (the
-/// server's working directory is no one's business) and a place inside the
-/// data directory (a file there could be taken for the node's own).
-fn check_export_path(path: &Path, data_dir: &Path) -> Result<(), RpcError> {
+/// Where `admin_export` writes `asked`: inside the configured backup
+/// directory (a relative path is taken from there), never elsewhere — a
+/// caller with the admin token must not be able to write any file the
+/// server's user may — and never inside the data directory, where a file
+/// could be taken for the node's own.
+fn export_path(asked: &Path, backup_dir: Option<&Path>, data_dir: &Path) -> Result<PathBuf, RpcError> {
     let refuse = |why: String| Err(RpcError::params("path", why));
-    if !path.is_absolute() {
-        return refuse(format!("{} is not an absolute path", path.display()));
+    let Some(backup_dir) = backup_dir else {
+        return refuse(
+            "admin_export writes only into the server's backup_dir, and none is configured".into(),
+        );
+    };
+    let Ok(backup_dir) = backup_dir.canonicalize() else {
+        return refuse(format!("the backup directory {} does not exist", backup_dir.display()));
+    };
+    if asked.components().any(|c| matches!(c, Component::ParentDir)) {
+        return refuse(format!("{} has a `..` component", asked.display()));
     }
+    let path = backup_dir.join(asked);
     let parent = path.parent().unwrap_or(Path::new("/"));
     let Ok(parent) = parent.canonicalize() else {
         return refuse(format!("directory {} does not exist", parent.display()));
     };
+    if !parent.starts_with(&backup_dir) {
+        return refuse(format!(
+            "{} is outside the backup directory {}",
+            path.display(),
+            backup_dir.display()
+        ));
+    }
     if data_dir.canonicalize().is_ok_and(|dir| parent.starts_with(dir)) {
         return refuse(format!("{} is inside the node's data directory", path.display()));
     }
-    Ok(())
+    let Some(name) = path.file_name() else {
+        return refuse(format!("{} names no file", asked.display()));
+    };
+    Ok(parent.join(name))
 }
 
 /// Exports to `path`, created first so that an existing file is refused

@@ -14,11 +14,15 @@ use logkv_runtime::node::NodeError;
 use logkv_runtime::types::{tx_version, version_position};
 use serde_json::{json, Value};
 
-use super::admin::{self, Admin};
+use super::admin;
 use super::methods::{self, Params};
 use super::request::{parse, Call, Incoming, Request};
-use super::response::{self, Response};
-use super::{RpcError, MALFORMED_ENTRY, NOT_CAUGHT_UP, TIMEOUT, UPGRADE_NEEDED, WRITE_FAILED};
+use super::response::{self, BatchWriter, Response};
+use super::{
+    RpcError, MALFORMED_ENTRY, NOT_CAUGHT_UP, RESPONSE_TOO_LARGE, TIMEOUT, UNAUTHORIZED, UPGRADE_NEEDED,
+    WRITE_FAILED,
+};
+use crate::access::Access;
 use crate::shared::Shared;
 
 /// Longest `kv_waitForVersion` wait; a longer `timeoutMs` is cut to it.
@@ -30,9 +34,13 @@ pub const READ_WAIT: Duration = Duration::from_secs(5);
 /// Answers the request or batch in `body`: the response bytes, or `None`
 /// when there is nothing to send (only notifications). A batch's calls run
 /// one after the other, in order. Each call is counted in `/metrics` under
-/// its method's name.
-pub async fn handle(shared: &Arc<Shared>, body: &[u8], admin: Admin) -> Option<Vec<u8>> {
+/// its method's name. The response stays within `max_response_bytes`: a
+/// result that would pass it is answered with [`RESPONSE_TOO_LARGE`]
+/// instead, and once a batch's array is full its remaining calls are not
+/// run but answered with that error too.
+pub async fn handle(shared: &Arc<Shared>, body: &[u8], access: Access) -> Option<Vec<u8>> {
     let started = Instant::now();
+    let limit = shared.config.max_response_bytes;
     let incoming = match parse(body) {
         Ok(incoming) => incoming,
         Err(error) => {
@@ -42,22 +50,49 @@ pub async fn handle(shared: &Arc<Shared>, body: &[u8], admin: Admin) -> Option<V
     };
     match incoming {
         Incoming::Single(call) => {
-            answer(shared, call, admin, started).await.and_then(|r| response::encode_one(&r))
+            let response = answer(shared, call, access, started).await?;
+            response::encode_capped(&response, limit).or_else(|| {
+                let why = format!("its result is larger than max_response_bytes ({limit} bytes)");
+                let error = RpcError::server(RESPONSE_TOO_LARGE, "Response too large", why);
+                response::encode_one(&Response::new(response.id().to_owned(), Err(error)))
+            })
         }
         Incoming::Batch(calls) => {
-            let mut responses = Vec::with_capacity(calls.len());
-            for call in calls {
-                responses.extend(answer(shared, call, admin, Instant::now()).await);
+            let mut out = BatchWriter::new(limit);
+            let mut calls = calls.into_iter();
+            for call in calls.by_ref() {
+                let Some(response) = answer(shared, call, access, Instant::now()).await else { continue };
+                if !out.push(&response) {
+                    let why = format!(
+                        "the call ran, but its result would take the batch's response past max_response_bytes ({limit} bytes)"
+                    );
+                    let error = RpcError::server(RESPONSE_TOO_LARGE, "Response too large", why);
+                    out.push_anyway(&Response::new(response.id().to_owned(), Err(error)));
+                    break;
+                }
             }
-            response::encode_batch(&responses)
+            let why = format!(
+                "not run: the batch's response reached max_response_bytes ({limit} bytes) before this call"
+            );
+            for call in calls {
+                let id = match call {
+                    Call::Valid(request) => request.id,
+                    Call::Invalid { id, .. } => Some(id),
+                };
+                if let Some(id) = id {
+                    let error = RpcError::server(RESPONSE_TOO_LARGE, "Response too large", why.clone());
+                    out.push_anyway(&Response::new(id, Err(error)));
+                }
+            }
+            out.finish()
         }
     }
 }
 
-async fn answer(shared: &Arc<Shared>, call: Call, admin: Admin, started: Instant) -> Option<Response> {
+async fn answer(shared: &Arc<Shared>, call: Call, access: Access, started: Instant) -> Option<Response> {
     match call {
         Call::Valid(request) => {
-            let outcome = run(shared, &request, admin).await;
+            let outcome = run(shared, &request, access).await;
             let name = methods::metric_name(&request.method);
             shared.metrics.rpc(name, started.elapsed(), outcome.is_err());
             request.id.map(|id| Response::new(id, outcome))
@@ -70,7 +105,7 @@ async fn answer(shared: &Arc<Shared>, call: Call, admin: Admin, started: Instant
 }
 
 /// Runs one request's method.
-pub async fn run(shared: &Arc<Shared>, request: &Request, admin: Admin) -> Result<Value, RpcError> {
+pub async fn run(shared: &Arc<Shared>, request: &Request, access: Access) -> Result<Value, RpcError> {
     let p = Params(&request.params);
     if request.method.starts_with("kv_") {
         if let Some(detail) = shared.not_serving() {
@@ -78,13 +113,18 @@ pub async fn run(shared: &Arc<Shared>, request: &Request, admin: Admin) -> Resul
         }
     }
     match request.method.as_str() {
+        "kv_submit" if !access.write => Err(RpcError::server(
+            UNAUTHORIZED,
+            "Unauthorized",
+            "kv_submit needs a user: public_read admits anonymous callers to reads only",
+        )),
         "kv_submit" => submit(shared, &p).await,
         "kv_waitForVersion" => wait_for_version(shared, &p).await,
         "kv_watch" | "kv_unwatch" => Err(RpcError::MethodNotFound(format!(
             "{} is a subscription method: use the WebSocket at GET /ws",
             request.method
         ))),
-        method if admin::METHODS.contains(&method) => admin::run(shared, method, &p, admin).await,
+        method if admin::METHODS.contains(&method) => admin::run(shared, method, &p, access.admin).await,
         method => {
             // A read as of a version this node has not reached yet (one
             // written through another node of a shared log) waits for it.

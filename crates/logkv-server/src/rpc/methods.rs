@@ -160,8 +160,7 @@ pub fn dispatch(node: &Node, method: &str, params: &[Value]) -> Result<Value, Rp
 /// version with size 0.
 fn get_value(node: &Node, p: &Params) -> Result<Value, RpcError> {
     p.at_most(5)?;
-    let page = p.page(2)?;
-    let (stream, key) = (p.stream(0)?, p.key(1)?);
+    let (stream, key, page) = (p.stream(0)?, p.key(1)?, p.page(2)?);
     // One version for both reads below, even if a newer one becomes visible.
     let version = p.version(4)?.unwrap_or_else(|| node.replay_progress().applied_version);
     if let Some((value, written)) = node.get(&stream, &key, Some(version)).map_err(RpcError::read_failed)? {
@@ -213,8 +212,22 @@ fn boolean(answer: Result<bool, NodeError>) -> Result<Value, RpcError> {
     answer.map(Value::Bool).map_err(RpcError::read_failed)
 }
 
-/// Positional parameters, read with 0G's parameter names in errors.
+/// Positional parameters, read with 0G's parameter names in errors, in
+/// their order: the first wrong one is named, with what was expected and
+/// what came (a client that shifted its parameters learns which one).
 pub(crate) struct Params<'a>(pub(crate) &'a [Value]);
+
+/// Longest part of a received value an error quotes.
+const QUOTED: usize = 64;
+
+/// `got <the value as JSON>`, cut to [`QUOTED`] characters.
+fn got(value: &Value) -> String {
+    let text = value.to_string();
+    match text.char_indices().nth(QUOTED) {
+        Some((cut, _)) => format!("got {}...", &text[..cut]),
+        None => format!("got {text}"),
+    }
+}
 
 impl Params<'_> {
     pub(crate) fn at_most(&self, n: usize) -> Result<(), RpcError> {
@@ -229,28 +242,39 @@ impl Params<'_> {
 
     pub(crate) fn required(&self, i: usize, name: &'static str) -> Result<&Value, RpcError> {
         match self.0.get(i) {
-            None | Some(Value::Null) => Err(RpcError::params(name, "missing")),
+            None | Some(Value::Null) => {
+                let detail = format!("missing: it is parameter {} and {} were given", i + 1, self.0.len());
+                Err(RpcError::params(name, detail))
+            }
             Some(v) => Ok(v),
         }
     }
 
+    /// `expected <what>, got <value>` for parameter `i`.
+    fn wrong(&self, i: usize, name: &'static str, expected: &str) -> RpcError {
+        let value = self.0.get(i).unwrap_or(&Value::Null);
+        RpcError::params(name, format!("expected {expected}, {}", got(value)))
+    }
+
     pub(crate) fn string(&self, i: usize, name: &'static str) -> Result<&str, RpcError> {
-        self.required(i, name)?.as_str().ok_or_else(|| RpcError::params(name, "expected a string"))
+        self.required(i, name)?.as_str().ok_or_else(|| self.wrong(i, name, "a string"))
     }
 
     pub(crate) fn stream(&self, i: usize) -> Result<StreamId, RpcError> {
-        self.string(i, "stream_id")?.parse().map_err(|e| RpcError::params("stream_id", format!("{e}")))
+        let text = self.string(i, "stream_id")?;
+        text.parse().map_err(|_| self.wrong(i, "stream_id", "0x and 64 hex digits"))
     }
 
     pub(crate) fn account(&self, i: usize) -> Result<Address, RpcError> {
-        self.string(i, "account")?.parse().map_err(|e| RpcError::params("account", format!("{e}")))
+        let text = self.string(i, "account")?;
+        text.parse().map_err(|_| self.wrong(i, "account", "0x and 40 hex digits"))
     }
 
     /// A non-empty key in standard base64.
     pub(crate) fn key(&self, i: usize) -> Result<Vec<u8>, RpcError> {
         let key = STANDARD
             .decode(self.string(i, "key")?)
-            .map_err(|e| RpcError::params("key", format!("not base64: {e}")))?;
+            .map_err(|e| self.wrong(i, "key", &format!("standard base64 ({e})")))?;
         if key.is_empty() {
             return Err(RpcError::params("key", "key is empty"));
         }
@@ -258,30 +282,31 @@ impl Params<'_> {
     }
 
     pub(crate) fn u64(&self, i: usize, name: &'static str) -> Result<u64, RpcError> {
-        self.required(i, name)?.as_u64().ok_or_else(|| RpcError::params(name, "expected an unsigned integer"))
+        self.required(i, name)?.as_u64().ok_or_else(|| self.wrong(i, name, "an unsigned integer"))
     }
 
     /// A number, or a decimal string (the TypeScript SDK sends `txSeq.toString()`).
     pub(crate) fn u64_or_decimal(&self, i: usize, name: &'static str) -> Result<u64, RpcError> {
         match self.required(i, name)? {
-            Value::String(s) => s
-                .parse()
-                .map_err(|_| RpcError::params(name, "expected an unsigned integer or its decimal string")),
+            Value::String(s) => {
+                s.parse().map_err(|_| self.wrong(i, name, "an unsigned integer or its decimal string"))
+            }
             _ => self.u64(i, name),
         }
     }
 
     pub(crate) fn bool(&self, i: usize, name: &'static str) -> Result<bool, RpcError> {
-        self.required(i, name)?.as_bool().ok_or_else(|| RpcError::params(name, "expected a boolean"))
+        self.required(i, name)?.as_bool().ok_or_else(|| self.wrong(i, name, "a boolean"))
     }
 
-    /// `startIndex` at `i` and `len` at `i + 1`, `len` checked first as in 0G.
+    /// `startIndex` at `i` and `len` at `i + 1`.
     pub(crate) fn page(&self, i: usize) -> Result<Page, RpcError> {
+        let start = self.u64(i, "start_index")?;
         let len = self.u64(i + 1, "len")?;
         if len > MAX_QUERY_LEN_BYTES {
             return Err(RpcError::params("len", "query length too large"));
         }
-        Ok(Page { start: self.u64(i, "start_index")?, len })
+        Ok(Page { start, len })
     }
 
     /// An optional version: absent or `null` = the newest visible.

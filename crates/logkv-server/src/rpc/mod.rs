@@ -75,7 +75,8 @@ pub enum RpcError {
     },
 }
 
-/// -32001: an administrative call without the configured token.
+/// -32001: a call without the credentials it needs: the admin token for
+/// `admin_*`, a user for anything on a server with users.
 pub const UNAUTHORIZED: i64 = -32001;
 /// -32010: `kv_submit` of bytes that are not a well-formed entry.
 pub const MALFORMED_ENTRY: i64 = -32010;
@@ -83,6 +84,10 @@ pub const MALFORMED_ENTRY: i64 = -32010;
 pub const UPGRADE_NEEDED: i64 = -32011;
 /// -32012: the node could not log an entry (read-only log, I/O, a limit).
 pub const WRITE_FAILED: i64 = -32012;
+/// -32013: a result that would take the response past
+/// `max_response_bytes`, or a batch's call not run because the response
+/// was already full.
+pub const RESPONSE_TOO_LARGE: i64 = -32013;
 /// -32020: `kv_waitForVersion` timed out.
 pub const TIMEOUT: i64 = -32020;
 /// -32021: a read as of a version compaction dropped under the retention

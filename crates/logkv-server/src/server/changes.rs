@@ -58,10 +58,11 @@ impl ChangeReader {
         ChangeReader { stream, keyspace: None, from_version, cursor: None }
     }
 
-    /// The changes after the previous call, in version order, up to about
-    /// `max` of them (a record's changes are never split) and never past
-    /// the newest acknowledged record. Empty once caught up.
-    pub fn step(&mut self, node: &Node, max: usize) -> Result<Vec<Change>, String> {
+    /// The changes after the previous call, in version order, until their
+    /// keys and values hold `max_bytes` (a record's changes are never
+    /// split, so one record's may go past it) and never past the newest
+    /// acknowledged record. Empty once caught up.
+    pub fn step(&mut self, node: &Node, max_bytes: usize) -> Result<Vec<Change>, String> {
         let visible = node.store().visible_position();
         let keyspace = match self.keyspace {
             Some(ks) => ks,
@@ -87,7 +88,8 @@ impl ChangeReader {
             }
         };
         let mut out: Vec<Change> = Vec::new();
-        while out.len() < max && cursor.next <= visible {
+        let mut bytes = 0;
+        while bytes < max_bytes && cursor.next <= visible {
             let (rtype, position, payload) = match read_at(node, cursor.loc)? {
                 At::Record(rtype, position, payload) => (rtype, position, payload),
                 // The rest of this segment is unused: the log went on in
@@ -133,6 +135,7 @@ impl ChangeReader {
                     }
                 };
                 let change = Change { version: h.version, key: op.key.to_vec(), value };
+                bytes += change.key.len() + change.value.as_ref().map_or(0, Vec::len);
                 // A record that writes a key twice in one version: the
                 // later op is that version's value.
                 match out.last_mut() {

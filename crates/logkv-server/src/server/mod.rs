@@ -4,11 +4,13 @@
 //! connection finish the requests it is running and the running
 //! maintenance job end, then close the node (which syncs) and return.
 
+mod accept;
 mod changes;
 pub(crate) mod fd_limit;
 mod http;
-mod listener;
+mod http_listener;
 mod resp_listener;
+mod trim;
 mod ws;
 
 pub use changes::{Change, ChangeReader};
@@ -22,6 +24,7 @@ use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::signing::Signer;
 use tokio::net::TcpListener;
 
+use self::accept::Acceptor;
 use crate::config::ServeConfig;
 use crate::replica::{self, Replica, ReplicaError};
 use crate::session::ServerState;
@@ -227,25 +230,44 @@ fn open_node(config: &ServeConfig) -> Result<Node, ServeError> {
     Ok(node)
 }
 
+/// Says so when a listener other machines can reach takes requests from
+/// anyone, or carries them unencrypted.
+fn warn_if_exposed(what: &str, addr: std::net::SocketAddr, authenticated: bool) {
+    if addr.ip().is_loopback() {
+        return;
+    }
+    if !authenticated {
+        tracing::warn!(
+            listener = what,
+            %addr,
+            "listening beyond loopback without authentication: anyone who can connect can read and write; \
+             set users_file (docs/server.md, \"Users\")"
+        );
+    }
+    tracing::warn!(
+        listener = what,
+        %addr,
+        "listening beyond loopback without TLS: requests, values and credentials cross the network unencrypted"
+    );
+}
+
 async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
     let bind = |what: &'static str, addr: String| async move {
         TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { what, addr, source })
     };
-    let resp = bind("resp", shared.config.resp_addr.clone()).await?;
-    let http = bind("http", shared.config.http_addr.clone()).await?;
-    let local = |l: &TcpListener| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
+    let resp = Acceptor::new(bind("resp", shared.config.resp_addr.clone()).await?, "resp");
+    let http = Acceptor::new(bind("http", shared.config.http_addr.clone()).await?, "http");
+    let local = |l: &Acceptor| l.local_addr().map(|a| a.to_string()).unwrap_or_default();
     tracing::info!(resp = %local(&resp), http = %local(&http), durability = ?shared.config.store.durability, "listening");
+    for (what, listener) in [("resp", &resp), ("http", &http)] {
+        if let Ok(addr) = listener.local_addr() {
+            warn_if_exposed(what, addr, shared.config.users_file.is_some());
+        }
+    }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Runtime)?;
     let resp_task = tokio::spawn(resp_listener::accept(resp, shared.clone()));
-    let router = http::router(shared.clone());
-    let stop = shared.shutdown.clone();
-    let shared_http = shared.clone();
-    let http_task = tokio::spawn(async move {
-        axum::serve(listener::CountingListener::new(http, shared_http), router)
-            .with_graceful_shutdown(async move { stop.cancelled().await })
-            .await
-    });
+    let http_task = tokio::spawn(http_listener::accept(http, shared.clone(), http::router(shared.clone())));
     let maintenance = tokio::spawn(crate::maintenance::run(shared.clone()));
     shared.set_ready();
     tokio::select! {

@@ -3,39 +3,42 @@
 
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use bytes::BytesMut;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+use tokio::net::TcpStream;
 
+use super::accept::{Accepted, Acceptor};
 use crate::resp::frame::{Parser, Request};
 use crate::resp::reply::{encode, Protocol, Reply};
 use crate::session::{After, Session};
 use crate::shared::Shared;
 
+/// How long a refused client may go on sending before it is closed.
+const REFUSE_DRAIN: Duration = Duration::from_millis(500);
+
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Accepts connections until shutdown.
-pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
+pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>) {
     let mut next_id = 1u64;
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
-            accepted = listener.accept() => accepted,
+            accepted = acceptor.accept() => accepted,
         };
-        let (mut stream, peer) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and the like: back off briefly.
-                tracing::warn!(error = %e, "resp accept failed");
-                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        let (stream, peer) = match accepted {
+            Accepted::Serve(stream, peer) => (stream, peer),
+            Accepted::Refuse(stream) => {
+                tokio::spawn(refuse(stream, "server out of file descriptors"));
                 continue;
             }
         };
         let Some(guard) = super::ConnectionGuard::try_new(&shared) else {
             shared.metrics.rejected_connections.fetch_add(1, Relaxed);
-            let _ = stream.write_all(b"-ERR max number of clients reached\r\n").await;
+            tokio::spawn(refuse(stream, "max number of clients reached"));
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -52,10 +55,28 @@ pub async fn accept(listener: TcpListener, shared: Arc<Shared>) {
     }
 }
 
-/// Serves one connection: reads, runs every complete request in the
-/// buffer as one pipeline, writes the replies, and repeats. A protocol
-/// error is answered and closes the connection, as in Redis.
-async fn serve(mut stream: TcpStream, shared: Arc<Shared>, id: u64) -> std::io::Result<()> {
+/// Answers `-ERR why` and closes. What the client sent meanwhile is read
+/// (briefly) first: closing with unread bytes would reset the connection,
+/// and the client could lose the answer.
+async fn refuse(mut stream: TcpStream, why: &str) {
+    let _ = stream.write_all(format!("-ERR {why}\r\n").as_bytes()).await;
+    let _ = stream.shutdown().await;
+    let mut sink = [0u8; 4096];
+    let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
+    let _ = tokio::time::timeout(REFUSE_DRAIN, drain).await;
+}
+
+/// Serves one connection, of any byte stream: reads, runs every complete
+/// request in the buffer as one pipeline, writes the replies, and repeats.
+/// A protocol error is answered and closes the connection, as in Redis.
+/// A request must arrive whole within `request_timeout_secs` of the time
+/// spent waiting for its bytes (time the server itself spends not reading,
+/// held back by the commit pipeline, does not count): a client trickling
+/// it is answered an error and closed.
+async fn serve<S>(mut stream: S, shared: Arc<Shared>, id: u64) -> std::io::Result<()>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
     let limits = Default::default();
     let mut parser = Parser::new(limits);
     let mut session = Session::new(shared.clone(), id);
@@ -64,12 +85,17 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, id: u64) -> std::io::
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
     let idle = shared.config.idle_timeout();
+    let request_timeout = shared.config.request_timeout();
+    // Time spent waiting for the bytes of the request at the front of
+    // `input`, while one is partly there.
+    let mut waited = Duration::ZERO;
     loop {
         let mut requests: Vec<Request> = Vec::new();
         let mut fatal = None;
         loop {
             match parser.take(&mut input) {
                 Ok(Some(request)) => {
+                    waited = Duration::ZERO;
                     if !request.args.is_empty() {
                         requests.push(request);
                     }
@@ -96,8 +122,16 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, id: u64) -> std::io::
             return Ok(());
         }
         input.reserve(READ_CHUNK);
+        // A request partly read must be completed in what is left of the
+        // request timeout; and no read may wait past the idle timeout.
+        let request_left = request_timeout.filter(|_| !input.is_empty()).map(|t| t.saturating_sub(waited));
+        let limit = match (idle, request_left) {
+            (Some(idle), Some(left)) => Some(idle.min(left)),
+            (idle, left) => idle.or(left),
+        };
+        let started = Instant::now();
         let read = async {
-            match idle {
+            match limit {
                 Some(limit) => tokio::time::timeout(limit, stream.read_buf(&mut input)).await.ok(),
                 None => Some(stream.read_buf(&mut input).await),
             }
@@ -106,11 +140,24 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>, id: u64) -> std::io::
             _ = shared.shutdown.cancelled() => return Ok(()),
             n = read => n,
         };
+        let took = started.elapsed();
+        if !input.is_empty() {
+            waited += took;
+        }
         match n {
-            None => {
+            None if request_left.is_none_or(|left| took < left) => {
                 shared.metrics.idle_closed.fetch_add(1, Relaxed);
                 let message =
                     format!("-ERR idle for {}s: connection closed\r\n", shared.config.idle_timeout_secs);
+                stream.write_all(message.as_bytes()).await?;
+                return Ok(());
+            }
+            None => {
+                shared.metrics.request_timeouts.fetch_add(1, Relaxed);
+                let message = format!(
+                    "-ERR request not complete within request_timeout_secs ({}s): connection closed\r\n",
+                    shared.config.request_timeout_secs
+                );
                 stream.write_all(message.as_bytes()).await?;
                 return Ok(());
             }

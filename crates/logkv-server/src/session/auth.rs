@@ -1,11 +1,14 @@
-//! Users for `AUTH`: a TOML file naming each user, the SHA-256 of their
-//! password (never the password) and the key file their writes are signed
-//! with (docs/server.md, "Users").
+//! Users: a TOML file naming each user, the SHA-256 of their password
+//! (never the password), optionally the SHA-256 of a bearer token for HTTP,
+//! and the key file their writes are signed with (docs/server.md, "Users").
+//! RESP authenticates with `AUTH`, HTTP with the token or, over TLS or
+//! loopback, HTTP Basic (crate::access).
 //!
 //! ```toml
 //! [[user]]
 //! name = "alice"
 //! password_sha256 = "2bd806c97f0e00af1a1fc3328fa763a9269723c8db8fac4f93af71db186d6e90"
+//! token_sha256 = "…"        # optional: `Authorization: Bearer <token>` on HTTP
 //! key_file = "alice.key"   # relative to the users file's directory
 //! ```
 
@@ -15,7 +18,8 @@ use logkv_runtime::keyfile::{self, KeyfileError};
 use logkv_runtime::signing::Signer;
 use serde::Deserialize;
 
-use super::sha256::sha256;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
 
 /// Redis's reply to wrong credentials.
 pub const WRONGPASS: &str = "WRONGPASS invalid username-password pair or user is disabled.";
@@ -58,6 +62,8 @@ struct UsersFile {
 struct UserEntry {
     name: String,
     password_sha256: String,
+    #[serde(default)]
+    token_sha256: Option<String>,
     key_file: PathBuf,
 }
 
@@ -66,6 +72,7 @@ pub struct User {
     /// The name given to `AUTH`.
     pub name: String,
     digest: [u8; 32],
+    token: Option<[u8; 32]>,
     /// The identity the user's writes are signed with.
     pub signer: Signer,
 }
@@ -93,27 +100,47 @@ impl Users {
             if users.iter().any(|u| u.name == entry.name) {
                 return Err(malformed(format!("user {:?} appears twice", entry.name)));
             }
-            let digest: [u8; 32] =
-                hex::decode(entry.password_sha256.trim()).ok().and_then(|d| d.try_into().ok()).ok_or_else(
-                    || malformed(format!("user {:?}: password_sha256 must be 64 hex digits", entry.name)),
-                )?;
+            let digest_of = |field: &str, text: &str| {
+                hex::decode(text.trim())
+                    .ok()
+                    .and_then(|d| d.try_into().ok())
+                    .ok_or_else(|| malformed(format!("user {:?}: {field} must be 64 hex digits", entry.name)))
+            };
+            let digest = digest_of("password_sha256", &entry.password_sha256)?;
+            let token = entry.token_sha256.as_deref().map(|t| digest_of("token_sha256", t)).transpose()?;
             let key_path = base.join(&entry.key_file);
             let signer = keyfile::load(&key_path).map_err(|source| UsersError::Key {
                 path: path.into(),
                 user: entry.name.clone(),
                 source,
             })?;
-            users.push(User { name: entry.name, digest, signer });
+            users.push(User { name: entry.name, digest, token, signer });
         }
         Ok(Users(users))
     }
 
-    /// The user with these credentials, if any.
+    /// The user with these credentials, if any. Digests are compared in
+    /// constant time.
     pub fn authenticate(&self, name: &[u8], password: &[u8]) -> Option<&User> {
-        let digest = sha256(password);
+        let digest: [u8; 32] = Sha256::digest(password).into();
         let user = self.0.iter().find(|u| u.name.as_bytes() == name)?;
-        let differ = user.digest.iter().zip(digest).fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        (differ == 0).then_some(user)
+        bool::from(user.digest.ct_eq(&digest)).then_some(user)
+    }
+
+    /// The user whose bearer token this is, if any: every user's digest is
+    /// compared, in constant time, so the answer's timing says nothing of
+    /// which user or how close.
+    pub fn by_token(&self, token: &[u8]) -> Option<&User> {
+        let digest: [u8; 32] = Sha256::digest(token).into();
+        let mut found = None;
+        for user in &self.0 {
+            if let Some(t) = &user.token {
+                if bool::from(t.ct_eq(&digest)) {
+                    found = Some(user);
+                }
+            }
+        }
+        found
     }
 
     /// How many users there are.
@@ -136,7 +163,7 @@ mod tests {
     fn load_and_authenticate() {
         let dir = tempfile::tempdir().unwrap();
         keyfile::create(dir.path().join("alice.key")).unwrap();
-        let digest = hex::encode(sha256(b"s3cret"));
+        let digest = hex::encode(Sha256::digest(b"s3cret"));
         let path = dir.path().join("users.toml");
         std::fs::write(
             &path,

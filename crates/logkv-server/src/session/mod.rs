@@ -27,7 +27,6 @@ pub mod glob;
 pub mod info;
 pub mod keyspace;
 mod multi;
-mod sha256;
 pub mod table;
 pub mod view;
 pub mod writes;
