@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use logkv_fs::FileSystem;
-use logkv_log::format::{u32_at, u64_at};
+use logkv_log::format::{u32_at, u64_at, MAX_LOG_SEGMENT_ID, MAX_SEGMENT_BYTES};
 use logkv_log::LogError;
 
 use crate::error::{Result, StoreError};
@@ -227,6 +227,12 @@ pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<std::result::Result<Load
 
 fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
     let info = CheckpointInfo::decode(bytes)?;
+    // Superseded bytes are bytes of the log, which holds at most this
+    // many; replay and writes add to the count.
+    let log_bytes = (u64::from(MAX_LOG_SEGMENT_ID) + 1) * MAX_SEGMENT_BYTES;
+    if info.superseded_bytes > log_bytes {
+        return Err(format!("{} superseded bytes, more than a log can hold", info.superseded_bytes));
+    }
     if bytes.len() < HEADER_LEN + 4 {
         return Err("shorter than a checkpoint".into());
     }

@@ -201,3 +201,31 @@ fn a_checkpoint_whose_live_count_disagrees_with_its_index_is_damaged() {
     assert_eq!(store.get(b"victim").unwrap(), None);
     assert_eq!(store.len(), 40);
 }
+
+/// A checkpoint whose checksums hold but whose count of superseded bytes
+/// is more than a log can hold (found by fuzzing:
+/// `fuzz/regressions/checkpoint/`): replay overflowed adding to it. It is
+/// reported as damaged and the log replayed instead.
+#[test]
+fn a_checkpoint_counting_more_superseded_bytes_than_a_log_holds_is_damaged() {
+    let fs = SimFs::new();
+    let store = Store::open(DIR, opts(&fs)).unwrap();
+    fill(&store);
+    let path = store.checkpoint().unwrap().path;
+    store.put(b"victim", b"again").unwrap();
+    store.close().unwrap();
+    let file = fs.open(&path).unwrap();
+    let mut header = [0u8; 128];
+    file.read_exact_at(&mut header, 0).unwrap();
+    header[52..60].copy_from_slice(&u64::MAX.to_le_bytes());
+    let crc = crc32c::crc32c(&header[..124]);
+    header[124..].copy_from_slice(&crc.to_le_bytes());
+    file.write_at(&header, 0).unwrap();
+    file.sync_data().unwrap();
+    drop(file);
+    let listed = logkv_store::inspect_checkpoints(&fs, Path::new(DIR)).unwrap();
+    assert!(matches!(&listed[..], [(p, Err(why))] if *p == path && why.contains("superseded")), "{listed:?}");
+    let store = Store::open(DIR, opts(&fs)).unwrap();
+    assert_eq!(store.open_report().skipped_checkpoints.len(), 1);
+    assert_eq!(store.get(b"victim").unwrap().unwrap().data, b"again");
+}
