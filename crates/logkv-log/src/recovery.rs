@@ -155,12 +155,14 @@ pub(crate) fn recover<E: From<LogError>>(
     // Segments wholly before `known_through` are not read: the newest
     // segment starting at or before the first unknown position is where
     // replay begins, and the oldest must start where the caller says. Only
-    // a header that names its own segment counts: a segment copied under a
-    // later name would otherwise hide every record before it.
+    // a header that names its own segment and a position the log can hold
+    // counts: a segment copied under a later name would otherwise hide
+    // every record before it.
     let mut first_read = 0;
     for index in (1..segments.len()).rev() {
         if header_of(&segments[index])?.is_some_and(|h| {
-            h.segment == segments[index].id && h.first_position <= start.known_through.saturating_add(1)
+            h.segment == segments[index].id
+                && (start.first_position..=start.known_through.saturating_add(1)).contains(&h.first_position)
         }) {
             first_read = index;
             break;

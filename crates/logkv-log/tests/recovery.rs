@@ -413,3 +413,23 @@ fn a_segment_copied_under_a_later_name_does_not_hide_the_records_before_it() {
         assert_writable_and_clean(sim(&fs), dir, log, 5, &locs);
     }
 }
+
+/// A later segment whose header (checksum intact) says it starts at
+/// position 0 (found by fuzzing): replay once started there, skipping the
+/// records before it (and, finding none after, computed the last position
+/// as 0 - 1). It is a reported torn tail after the records before it.
+#[test]
+fn a_later_segment_starting_at_position_0_does_not_hide_the_log() {
+    let fs = SimFs::new();
+    let dir = Path::new(DIR);
+    let locs = write_log(sim(&fs), dir, 300, 12);
+    let last = locs.last().unwrap().segment();
+    assert!(last >= 3);
+    let header = SegmentHeader { version: FORMAT_VERSION, segment: last, first_position: 0 };
+    write_at(&fs, &segment_path(dir, last), 0, &header.encode());
+    let kept = locs.iter().filter(|l| l.segment() < last).count() as u64;
+    let (log, report, records) = open(sim(&fs), dir, config(300, RecoveryMode::Strict)).unwrap();
+    assert_records(&log, &records, kept, &locs);
+    let cut = report.truncation.expect("the segment is reported");
+    assert_eq!(cut.removed_segments, vec![segment_path(dir, last)]);
+}
