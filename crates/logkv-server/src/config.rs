@@ -198,6 +198,17 @@ pub struct ServeConfig {
     /// without one, administrative calls are refused.
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+    /// PEM certificate chain: with `tls_key`, RESP and HTTP speak TLS on
+    /// their ports (docs/server.md, "TLS").
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): clients must present a certificate one of
+    /// them signed (mutual TLS).
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub tls_client_ca: Option<PathBuf>,
     /// With a users file: whether JSON-RPC reads and kv_watch are open to
     /// callers who present no user (writes and admin calls never are).
     #[arg(long, value_name = "BOOL", default_value_t = ServeConfig::default().public_read, action = clap::ArgAction::Set)]
@@ -390,6 +401,9 @@ impl Default for ServeConfig {
             node_key: None,
             users_file: None,
             admin_token: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             public_read: false,
             http_allowed_hosts: Vec::new(),
             http_allowed_origins: Vec::new(),
@@ -876,6 +890,16 @@ impl ServeConfig {
                 "compact_dead_ratio",
                 format!("{ratio}: a share of the log's bytes, above 0 and at most 1"),
             ));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Err(Invalid::new("tls_key", "unset: tls_cert needs its key".into())),
+            (None, Some(_)) => {
+                return Err(Invalid::new("tls_cert", "unset: tls_key needs its certificate".into()))
+            }
+            (None, None) if self.tls_client_ca.is_some() => {
+                return Err(Invalid::new("tls_client_ca", "set without tls_cert and tls_key".into()))
+            }
+            _ => {}
         }
         if let Some(token) = &self.admin_token {
             if !crate::access::is_token(token.as_bytes()) {
