@@ -336,7 +336,9 @@ async fn connect(
                         presented: config.credentials.to_string(),
                     }
                 }
-                ConnectErrorKind::Tls => OpenError::Tls { servers: servers.clone(), why },
+                _ if e.kind() == ConnectErrorKind::Tls || from_tls(&e) => {
+                    OpenError::Tls { servers: servers.clone(), why }
+                }
                 _ => OpenError::Connect { servers: servers.clone(), why },
             }
         })?;
@@ -402,6 +404,21 @@ async fn connect(
         return Err(mismatch("it may drop entries by age or interest; logkv needs every entry kept".into()));
     }
     Ok((client, js, stream))
+}
+
+/// Whether `e` comes from TLS: the client reports a failed handshake (a
+/// certificate not trusted, an alert from a server that refused the
+/// client's) as an I/O error around rustls'.
+fn from_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(e) = source {
+        let inner = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        if e.is::<async_nats::rustls::Error>() || inner.is_some_and(|i| i.is::<async_nats::rustls::Error>()) {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn is_not_found(e: &async_nats::jetstream::context::GetStreamError) -> bool {
