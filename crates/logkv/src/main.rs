@@ -86,7 +86,7 @@ fn main() -> ExitCode {
         Command::Checkpoint(args) => match args.command {
             None => maintenance_cmds::checkpoint(&cli.global, args.target),
             Some(CheckpointCommand::Export(args)) => backup_cmds::export(&cli.global, args),
-            Some(CheckpointCommand::Import(args)) => backup_cmds::import(&cli.global, args, &loaded.config.nats),
+            Some(CheckpointCommand::Import(args)) => backup_cmds::import(&cli.global, *args, &loaded.config.nats),
         },
         Command::Compact(args) => maintenance_cmds::compact(&cli.global, args),
         Command::Restore(args) => backup_cmds::restore(&cli.global, args),
