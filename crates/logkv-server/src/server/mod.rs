@@ -75,8 +75,8 @@ pub enum ServeError {
     #[error("closing the node: {0}")]
     Close(NodeError),
     /// The `log` setting is neither `file`, `file:DIR` nor a usable
-    /// `nats://` list.
-    #[error("log: {0} (use `file`, `file:DIR` or nats://HOST:PORT[,HOST:PORT...])")]
+    /// `nats://` or `tls://` list.
+    #[error("log: {0} (use `file`, `file:DIR`, nats://HOST:PORT[,HOST:PORT...] or tls://...)")]
     Log(#[from] logkv_nats::ConfigError),
     /// The shared log cannot be opened.
     #[error(transparent)]
@@ -99,7 +99,7 @@ impl ServeError {
                 | ServeError::Users(_)
                 | ServeError::Log(_)
                 | ServeError::WatchWithoutSharedLog
-        )
+        ) || matches!(self, ServeError::OpenLog(e) if e.is_usage())
     }
 }
 
