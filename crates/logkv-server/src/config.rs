@@ -929,7 +929,7 @@ impl Loaded {
     }
 
     /// Every setting, `key = value  # source`, in key order: what
-    /// `--print-config` prints. Secrets ([`SECRETS`]) are not shown.
+    /// `--print-config` prints. Secrets (`SECRETS`) are not shown.
     pub fn describe(&self) -> String {
         let dict = self.config.to_dict();
         let mut out = String::new();

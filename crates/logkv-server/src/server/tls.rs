@@ -43,7 +43,7 @@ impl Tls {
 }
 
 /// Completes the server side of a handshake within `limit` (or
-/// [`HANDSHAKE_TIMEOUT`]); `None`, logged at debug, when the client fails
+/// `HANDSHAKE_TIMEOUT`); `None`, logged at debug, when the client fails
 /// it, stalls or leaves — a plaintext client on a TLS port among them.
 pub async fn handshake(
     acceptor: &TlsAcceptor,
