@@ -63,7 +63,8 @@ mod writes;
 
 pub use client::{Client, ClientBuilder, DEFAULT_TIMEOUT};
 pub use error::{Error, Result};
-pub use reads::{KeyValue, Page, ReplayProgress, ValueMeta, Versioned, MAX_QUERY_LEN_BYTES};
+pub use logkv_runtime::node::{KeyValue, ReplayProgress};
+pub use reads::{Page, ValueMeta, Versioned, MAX_QUERY_LEN_BYTES};
 pub use watch::{Change, Watch};
 pub use writes::{one_write, Submitted};
 

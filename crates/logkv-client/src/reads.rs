@@ -5,6 +5,7 @@
 //! version, so a write landing meanwhile never mixes into one answer. A
 //! scan reads all its keys as of one version too.
 
+use logkv_runtime::node::{KeyValue, ReplayProgress};
 use std::ops::Bound;
 use std::time::Duration;
 
@@ -48,24 +49,6 @@ pub struct Versioned {
 pub struct ValueMeta {
     pub version: u64,
     pub size: u64,
-}
-
-/// A key found by iteration, with its whole value.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct KeyValue {
-    pub key: Vec<u8>,
-    pub value: Vec<u8>,
-    /// The version that wrote the value.
-    pub version: u64,
-}
-
-/// How far the node has applied its log (`kv_getReplayProgress`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ReplayProgress {
-    /// The log position of the newest record applied.
-    pub applied_position: u64,
-    /// The newest version readers see.
-    pub applied_version: u64,
 }
 
 /// A key found by one iteration call: its first page.

@@ -9,12 +9,14 @@
 //! that still needs it gets `SharedLogError::Trimmed`.
 
 mod config;
+mod credentials;
 mod follow;
 mod log;
 mod subjects;
 mod trim;
 
 pub use config::{ConfigError, NatsConfig};
+pub use credentials::{Credentials, CredentialsError, Tls};
 pub use follow::{FollowStats, Follower};
 pub use log::{JetStreamLog, OpenError};
 pub use subjects::Subjects;

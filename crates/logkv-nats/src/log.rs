@@ -16,7 +16,7 @@ use std::time::{Duration, Instant};
 use async_nats::jetstream::context::{CreateStreamErrorKind, GetStreamErrorKind, PublishErrorKind};
 use async_nats::jetstream::stream::{Config, DiscardPolicy, RetentionPolicy, StorageType, Stream};
 use async_nats::jetstream::{self, ErrorCode};
-use async_nats::{HeaderMap, HeaderValue};
+use async_nats::{ConnectErrorKind, HeaderMap, HeaderValue};
 use bytes::Bytes;
 use logkv_runtime::apply::Watched;
 use logkv_runtime::shared_log::{SharedLog, SharedLogError};
@@ -25,6 +25,7 @@ use parking_lot::Mutex;
 use tokio::runtime::{Handle, Runtime};
 
 use crate::config::NatsConfig;
+use crate::credentials::{self, CredentialsError};
 use crate::follow::Follower;
 use crate::subjects::Subjects;
 use crate::trim;
@@ -71,6 +72,36 @@ pub enum OpenError {
     /// The client's runtime cannot start.
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    /// A TLS or credentials file cannot be used.
+    #[error("NATS {0}")]
+    Credentials(#[from] CredentialsError),
+    /// The servers refused the credentials presented (wrong or missing).
+    #[error("{servers} refused the connection ({why}); presented {presented}")]
+    Refused {
+        /// The servers tried.
+        servers: String,
+        /// What they said.
+        why: String,
+        /// What was presented (never a secret).
+        presented: String,
+    },
+    /// The TLS handshake failed: a server certificate the CA does not
+    /// sign, a client certificate refused or missing, no TLS on a server.
+    #[error("TLS with {servers} failed: {why}")]
+    Tls {
+        /// The servers tried.
+        servers: String,
+        /// Why.
+        why: String,
+    },
+}
+
+impl OpenError {
+    /// Whether the configuration is at fault (TLS, credentials) rather
+    /// than the servers or the stream.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, OpenError::Credentials(_) | OpenError::Refused { .. } | OpenError::Tls { .. })
+    }
 }
 
 /// A JetStream stream used as the shared log.
@@ -288,13 +319,29 @@ async fn connect(
     opening: Opening,
 ) -> Result<(async_nats::Client, jetstream::Context, Stream), OpenError> {
     let servers = config.servers.join(",");
-    let client = async_nats::ConnectOptions::new()
+    let options = async_nats::ConnectOptions::new()
         .name("logkv")
         .connection_timeout(Duration::from_secs(5))
-        .event_callback(|event| async move { tracing::info!(%event, "nats connection") })
+        .event_callback(|event| async move { tracing::info!(%event, "nats connection") });
+    let client = credentials::secure(options, &config.tls, &config.credentials)?
         .connect(config.servers.as_slice())
         .await
-        .map_err(|e| OpenError::Connect { servers: servers.clone(), why: e.to_string() })?;
+        .map_err(|e| {
+            let why = e.to_string();
+            match e.kind() {
+                ConnectErrorKind::AuthorizationViolation | ConnectErrorKind::Authentication => {
+                    OpenError::Refused {
+                        servers: servers.clone(),
+                        why,
+                        presented: config.credentials.to_string(),
+                    }
+                }
+                _ if e.kind() == ConnectErrorKind::Tls || from_tls(&e) => {
+                    OpenError::Tls { servers: servers.clone(), why }
+                }
+                _ => OpenError::Connect { servers: servers.clone(), why },
+            }
+        })?;
     let js = jetstream::new(client.clone());
     let name = config.stream.clone();
     let stream_error = |why: String| OpenError::Stream { stream: name.clone(), why, transient: false };
@@ -357,6 +404,21 @@ async fn connect(
         return Err(mismatch("it may drop entries by age or interest; logkv needs every entry kept".into()));
     }
     Ok((client, js, stream))
+}
+
+/// Whether `e` comes from TLS: the client reports a failed handshake (a
+/// certificate not trusted, an alert from a server that refused the
+/// client's) as an I/O error around rustls'.
+fn from_tls(e: &(dyn std::error::Error + 'static)) -> bool {
+    let mut source = Some(e);
+    while let Some(e) = source {
+        let inner = e.downcast_ref::<std::io::Error>().and_then(|io| io.get_ref());
+        if e.is::<async_nats::rustls::Error>() || inner.is_some_and(|i| i.is::<async_nats::rustls::Error>()) {
+            return true;
+        }
+        source = e.source();
+    }
+    false
 }
 
 fn is_not_found(e: &async_nats::jetstream::context::GetStreamError) -> bool {

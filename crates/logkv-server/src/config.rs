@@ -1,6 +1,8 @@
 //! logkv's configuration model: every setting is declared once, as a field
 //! of [`StoreSettings`] (what opening a data directory needs, shared by
-//! every command) or [`ServeConfig`] (what `logkv serve` adds). The field's
+//! every command), [`NatsSettings`] (how the NATS connection is secured,
+//! shared by the commands that open a shared log) or [`ServeConfig`] (what
+//! `logkv serve` adds). The field's
 //! name is its key in the TOML file, its doc comment the flag's help, its
 //! `#[arg]` the flag, `LOGKV_` and the key in capitals its environment
 //! variable, and [`Default`] its default.
@@ -32,11 +34,16 @@ use logkv_store::{
 };
 use serde::{Deserialize, Serialize};
 
+use logkv_nats::{Credentials, NatsConfig};
+
 use crate::shared_log::LogChoice;
 
 /// The configuration file read when neither `--config` nor `LOGKV_CONFIG`
 /// names one, if it exists (the packaged service's file).
 pub const DEFAULT_CONFIG_PATH: &str = "/etc/logkv/logkv.toml";
+
+/// Settings whose values `--print-config` hides.
+const SECRETS: [&str; 3] = ["admin_token", "nats_password", "nats_token"];
 
 /// Prefix of every setting's environment variable.
 const ENV_PREFIX: &str = "LOGKV_";
@@ -137,6 +144,109 @@ impl StoreSettings {
     }
 }
 
+/// How the shared log's NATS connection is secured: TLS and at most one
+/// kind of credentials (docs/distributed.md, "TLS and credentials"). Read
+/// by `logkv serve` and by the commands that open the log themselves
+/// (`log trim`, `checkpoint import`).
+#[derive(Debug, Clone, Default, PartialEq, Eq, Args, Serialize, Deserialize)]
+#[serde(default)]
+#[command(next_help_heading = "NATS connection")]
+pub struct NatsSettings {
+    /// CA certificates (PEM) that sign the NATS servers' certificates,
+    /// trusted instead of the system's; TLS is then required.
+    #[arg(long, value_name = "FILE")]
+    pub nats_tls_ca: Option<PathBuf>,
+    /// Client certificate chain (PEM) for NATS servers that verify their
+    /// clients, with nats_tls_key; TLS is then required.
+    #[arg(long, value_name = "FILE")]
+    pub nats_tls_cert: Option<PathBuf>,
+    /// The private key (PEM) of nats_tls_cert.
+    #[arg(long, value_name = "FILE")]
+    pub nats_tls_key: Option<PathBuf>,
+    /// NATS user, with nats_password.
+    #[arg(long, value_name = "USER")]
+    pub nats_user: Option<String>,
+    /// The password of nats_user; never printed. A flag is visible to
+    /// other local users: prefer the file or the variable.
+    #[arg(long, value_name = "PASSWORD")]
+    pub nats_password: Option<String>,
+    /// NATS token; never printed. A flag is visible to other local users:
+    /// prefer the file or the variable.
+    #[arg(long, value_name = "TOKEN")]
+    pub nats_token: Option<String>,
+    /// File holding an nkey seed (`SU...`) that signs the NATS server's
+    /// challenge.
+    #[arg(long, value_name = "FILE")]
+    pub nats_nkey_seed_file: Option<PathBuf>,
+    /// NATS creds file (a user JWT and its nkey seed), for servers in
+    /// operator mode.
+    #[arg(long, value_name = "FILE")]
+    pub nats_creds_file: Option<PathBuf>,
+}
+
+impl NatsSettings {
+    /// `config` (from the log URL) with this TLS and these credentials.
+    pub fn secure(&self, mut config: NatsConfig) -> NatsConfig {
+        let client = self.nats_tls_cert.clone().zip(self.nats_tls_key.clone());
+        config.tls.required |= self.nats_tls_ca.is_some() || client.is_some();
+        config.tls.ca = self.nats_tls_ca.clone();
+        config.tls.client = client;
+        config.credentials = self.credentials();
+        config
+    }
+
+    /// The credentials set ([`NatsSettings::validate`] allows one kind).
+    fn credentials(&self) -> Credentials {
+        if let (Some(user), Some(password)) = (&self.nats_user, &self.nats_password) {
+            Credentials::UserPassword { user: user.clone(), password: password.clone() }
+        } else if let Some(token) = &self.nats_token {
+            Credentials::Token(token.clone())
+        } else if let Some(path) = &self.nats_nkey_seed_file {
+            Credentials::NkeySeedFile(path.clone())
+        } else if let Some(path) = &self.nats_creds_file {
+            Credentials::CredsFile(path.clone())
+        } else {
+            Credentials::None
+        }
+    }
+
+    fn validate(&self) -> Result<(), Invalid> {
+        let pairs = [
+            ("nats_tls_cert", self.nats_tls_cert.is_some(), "nats_tls_key", self.nats_tls_key.is_some()),
+            ("nats_user", self.nats_user.is_some(), "nats_password", self.nats_password.is_some()),
+        ];
+        for (a, has_a, b, has_b) in pairs {
+            if has_a != has_b {
+                let (set, missing) = if has_a { (a, b) } else { (b, a) };
+                return Err(Invalid::new(set, format!("it needs {missing} too")));
+            }
+        }
+        for (key, value) in [
+            ("nats_user", &self.nats_user),
+            ("nats_password", &self.nats_password),
+            ("nats_token", &self.nats_token),
+        ] {
+            if value.as_deref() == Some("") {
+                return Err(Invalid::new(key, "empty; leave it unset instead".into()));
+            }
+        }
+        let kinds = [
+            ("nats_user", self.nats_user.is_some()),
+            ("nats_token", self.nats_token.is_some()),
+            ("nats_nkey_seed_file", self.nats_nkey_seed_file.is_some()),
+            ("nats_creds_file", self.nats_creds_file.is_some()),
+        ];
+        let mut set = kinds.iter().filter(|(_, set)| *set).map(|(key, _)| *key);
+        if let (Some(first), Some(second)) = (set.next(), set.next()) {
+            return Err(Invalid::new(
+                second,
+                format!("{first} is set too: give one kind of NATS credentials"),
+            ));
+        }
+        Ok(())
+    }
+}
+
 /// How `logkv serve` logs: human-readable lines or one JSON object per
 /// line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum, Serialize, Deserialize)]
@@ -198,6 +308,17 @@ pub struct ServeConfig {
     /// without one, administrative calls are refused.
     #[arg(long, value_name = "TOKEN")]
     pub admin_token: Option<String>,
+    /// PEM certificate chain: with `tls_key`, RESP and HTTP speak TLS on
+    /// their ports (docs/server.md, "TLS").
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificate(s): clients must present a certificate one of
+    /// them signed (mutual TLS).
+    #[arg(long, value_name = "FILE", help_heading = "TLS")]
+    pub tls_client_ca: Option<PathBuf>,
     /// With a users file: whether JSON-RPC reads and kv_watch are open to
     /// callers who present no user (writes and admin calls never are).
     #[arg(long, value_name = "BOOL", default_value_t = ServeConfig::default().public_read, action = clap::ArgAction::Set)]
@@ -247,9 +368,10 @@ pub struct ServeConfig {
     /// beyond that, writers wait and their sockets are not read.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().write_queue_bytes)]
     pub write_queue_bytes: usize,
-    /// The log: `file` (this node's own), nats://HOST:PORT[,HOST:PORT...],
-    /// a JetStream stream shared with other nodes, or file:DIR, a file log
-    /// of entries held by this process (docs/distributed.md).
+    /// The log: `file` (this node's own), nats://HOST:PORT[,HOST:PORT...]
+    /// (tls://... to require TLS), a JetStream stream shared with other
+    /// nodes, or file:DIR, a file log of entries held by this process
+    /// (docs/distributed.md).
     #[arg(long, value_name = "URL", default_value_t = ServeConfig::default().log)]
     pub log: String,
     /// The JetStream stream's name.
@@ -376,6 +498,13 @@ pub struct ServeConfig {
     /// `debug`) or per-module directives (`info,logkv_server=debug`).
     #[arg(long, value_name = "FILTER", default_value_t = ServeConfig::default().log_filter, help_heading = "Logging")]
     pub log_filter: String,
+    /// TLS and credentials towards the NATS servers (last: its flags
+    /// have a heading of their own).
+    /// (Read from the same sources as the rest; serialized on its own like
+    /// `store`.)
+    #[command(flatten)]
+    #[serde(skip)]
+    pub nats: NatsSettings,
 }
 
 impl Default for ServeConfig {
@@ -390,6 +519,9 @@ impl Default for ServeConfig {
             node_key: None,
             users_file: None,
             admin_token: None,
+            tls_cert: None,
+            tls_key: None,
+            tls_client_ca: None,
             public_read: false,
             http_allowed_hosts: Vec::new(),
             http_allowed_origins: Vec::new(),
@@ -419,6 +551,7 @@ impl Default for ServeConfig {
             compact_bytes_per_sec: maintenance.compact_bytes_per_sec,
             log_format: LogFormat::Text,
             log_filter: "info".into(),
+            nats: NatsSettings::default(),
         }
     }
 }
@@ -609,15 +742,16 @@ pub fn env_var(key: &str) -> String {
 /// Adds each setting's environment variable to its flag's help, so
 /// `--help`, completions and the man page show it (clap's own `env` would
 /// also read the variable, which [`load`] does instead to tell a bad
-/// variable from a bad flag).
+/// variable from a bad flag). A flag that clap reads a variable for
+/// already shows it.
 pub fn document_env(command: Command) -> Command {
     let names = setting_names();
     command.mut_args(|arg| match names.get(arg.get_id().as_str()) {
-        Some((_, env)) => {
+        Some((_, env)) if arg.get_env().is_none() => {
             let help = arg.get_help().map(ToString::to_string).unwrap_or_default();
             arg.help(format!("{help} [env: {env}]"))
         }
-        None => arg,
+        _ => arg,
     })
 }
 
@@ -645,18 +779,29 @@ fn all_settings() -> Command {
     ServeConfig::augment_args(StoreSettings::augment_args(Command::new("environment")))
 }
 
-/// The settings `LOGKV_*` variables set (only the store's unless `serve`),
-/// each parsed by its flag's own parser. An error names the variable.
-fn from_env(serve: bool) -> Result<Dict, ConfigError> {
-    let store_keys: Vec<String> = StoreSettings::augment_args(Command::new("store"))
-        .get_arguments()
-        .map(|a| a.get_id().to_string())
-        .collect();
+/// The keys of `T`'s settings.
+fn keys_of<T: Args>() -> Vec<String> {
+    T::augment_args(Command::new("keys")).get_arguments().map(|a| a.get_id().to_string()).collect()
+}
+
+/// Whether the command of `matches` takes `T`'s flags.
+fn declares<T: Args>(matches: &ArgMatches) -> bool {
+    keys_of::<T>().iter().all(|key| matches.try_contains_id(key).is_ok())
+}
+
+/// The settings `LOGKV_*` variables set (the store's; the NATS connection's
+/// if `nats`; every one if `serve`), each parsed by its flag's own parser.
+/// An error names the variable.
+fn from_env(serve: bool, nats: bool) -> Result<Dict, ConfigError> {
+    let mut read_keys = keys_of::<StoreSettings>();
+    if nats {
+        read_keys.extend(keys_of::<NatsSettings>());
+    }
     let command = all_settings();
     let mut dict = Dict::new();
     for (key, (flag, env)) in setting_names() {
         let Some(value) = std::env::var_os(&env) else { continue };
-        if !serve && !store_keys.contains(&key) {
+        if !serve && !read_keys.contains(&key) {
             continue;
         }
         let invalid = |e: clap::Error| ConfigError::Invalid {
@@ -670,6 +815,7 @@ fn from_env(serve: bool) -> Result<Dict, ConfigError> {
             .map_err(invalid)?;
         dict.extend(given::<StoreSettings>(&matches).map_err(invalid)?);
         dict.extend(given::<ServeConfig>(&matches).map_err(invalid)?);
+        dict.extend(given::<NatsSettings>(&matches).map_err(invalid)?);
     }
     Ok(dict)
 }
@@ -708,7 +854,8 @@ fn from_file(path: &Path) -> Result<Dict, ConfigError> {
 /// Loads the configuration: defaults, then `file`, then `LOGKV_*`
 /// variables, then the flags given in `matches` (the subcommand's; the
 /// global store flags are there too). `serve` reads every setting; without
-/// it only the store's, and [`Loaded::config`]'s server settings stay at
+/// it only the store's, and the NATS connection's if the command takes
+/// their flags; [`Loaded::config`]'s other settings come from the file or
 /// their defaults.
 pub fn load(file: &ConfigFile, matches: &ArgMatches, serve: bool) -> Result<Loaded, ConfigError> {
     let names = setting_names();
@@ -726,7 +873,8 @@ pub fn load(file: &ConfigFile, matches: &ArgMatches, serve: bool) -> Result<Load
     let env_names = names.clone();
     let env = Metadata::named("environment variable")
         .interpolater(move |_, keys| env_names.get(keys[0]).map(|(_, env)| env.clone()).unwrap_or_default());
-    figment = figment.merge(Layer { metadata: env, dict: from_env(serve)? });
+    let nats = declares::<NatsSettings>(matches);
+    figment = figment.merge(Layer { metadata: env, dict: from_env(serve, nats)? });
     let flag_names = names;
     let flags = Metadata::named("flag").interpolater(move |_, keys| {
         flag_names.get(keys[0]).map(|(flag, _)| flag.clone()).unwrap_or_default()
@@ -740,9 +888,13 @@ pub fn load(file: &ConfigFile, matches: &ArgMatches, serve: bool) -> Result<Load
     if serve {
         given_flags.extend(given::<ServeConfig>(matches).map_err(from_flags)?);
     }
+    if nats {
+        given_flags.extend(given::<NatsSettings>(matches).map_err(from_flags)?);
+    }
     figment = figment.merge(Layer { metadata: flags, dict: given_flags });
     let mut config: ServeConfig = figment.extract().map_err(|e| figment_error(&figment, e))?;
     config.store = figment.extract().map_err(|e| figment_error(&figment, e))?;
+    config.nats = figment.extract().map_err(|e| figment_error(&figment, e))?;
     let loaded = Loaded { config, figment };
     loaded.validate()?;
     Ok(loaded)
@@ -777,17 +929,14 @@ impl Loaded {
     }
 
     /// Every setting, `key = value  # source`, in key order: what
-    /// `--print-config` prints. The admin token is not shown.
+    /// `--print-config` prints. Secrets (`SECRETS`) are not shown.
     pub fn describe(&self) -> String {
         let dict = self.config.to_dict();
         let mut out = String::new();
         for key in setting_names().keys() {
-            let value = match dict.get(key) {
-                Some(_) if key == "admin_token" && self.config.admin_token.is_some() => {
-                    Some("\"(hidden)\"".into())
-                }
-                Some(value) => toml_value(value),
-                None => None,
+            let value = match dict.get(key).and_then(toml_value) {
+                Some(_) if SECRETS.contains(&key.as_str()) => Some("\"(hidden)\"".into()),
+                value => value,
             };
             let source = self.source_of(key);
             match value {
@@ -820,6 +969,7 @@ impl ServeConfig {
     fn to_dict(&self) -> Dict {
         let mut dict = dict_of(self);
         dict.extend(dict_of(&self.store));
+        dict.extend(dict_of(&self.nats));
         dict
     }
 
@@ -836,6 +986,7 @@ impl ServeConfig {
 
     fn check(&self) -> Result<(), Invalid> {
         self.store.validate()?;
+        self.nats.validate()?;
         if self.retain_versions == Some(0) {
             return Err(Invalid::new(
                 "retain_versions",
@@ -876,6 +1027,16 @@ impl ServeConfig {
                 "compact_dead_ratio",
                 format!("{ratio}: a share of the log's bytes, above 0 and at most 1"),
             ));
+        }
+        match (&self.tls_cert, &self.tls_key) {
+            (Some(_), None) => return Err(Invalid::new("tls_key", "unset: tls_cert needs its key".into())),
+            (None, Some(_)) => {
+                return Err(Invalid::new("tls_cert", "unset: tls_key needs its certificate".into()))
+            }
+            (None, None) if self.tls_client_ca.is_some() => {
+                return Err(Invalid::new("tls_client_ca", "set without tls_cert and tls_key".into()))
+            }
+            _ => {}
         }
         if let Some(token) = &self.admin_token {
             if !crate::access::is_token(token.as_bytes()) {
@@ -932,7 +1093,7 @@ impl ServeConfig {
 
     /// The shared log to follow: `None` for the node's own file log.
     pub fn shared_log(&self) -> Result<Option<LogChoice>, logkv_nats::ConfigError> {
-        LogChoice::parse(&self.log, &self.log_stream, self.replicas)
+        LogChoice::parse(&self.log, &self.log_stream, self.replicas, &self.nats)
     }
 
     /// The streams this node applies.
@@ -1016,6 +1177,41 @@ mod tests {
         let loaded = load_with("admin_token = \"s3cret\"", &[]).unwrap();
         assert_eq!(loaded.config.admin_token.as_deref(), Some("s3cret"));
         assert!(!loaded.describe().contains("s3cret"));
+    }
+
+    #[test]
+    fn nats_credentials_are_one_kind_complete_and_never_printed() {
+        let file = "nats_user = \"alice\"\nnats_password = \"pw-s3cret\"\nnats_tls_ca = \"/ca.pem\"";
+        let loaded = load_with(file, &["--log", "nats://127.0.0.1:4222"]).unwrap();
+        let printed = loaded.describe();
+        assert!(!printed.contains("pw-s3cret") && printed.contains("nats_user = \"alice\""), "{printed}");
+        let Some(LogChoice::Nats(c)) = loaded.config.shared_log().unwrap() else { panic!("a stream") };
+        assert!(c.tls.required, "a CA file requires TLS");
+        assert_eq!(c.tls.ca.as_deref(), Some(Path::new("/ca.pem")));
+        assert_eq!(c.credentials.to_string(), "user \"alice\" and its password");
+        let e = error("nats_user = \"alice\"", &[]);
+        assert!(
+            e.contains("bad setting nats_user (from config file") && e.contains("needs nats_password"),
+            "{e}"
+        );
+        let e = error("nats_tls_key = \"/k.pem\"", &[]);
+        assert!(e.contains("bad setting nats_tls_key") && e.contains("needs nats_tls_cert"), "{e}");
+        let e = error("nats_token = \"t\"", &["--nats-creds-file", "/u.creds"]);
+        assert!(e.contains("bad setting nats_creds_file (from flag --nats-creds-file)"), "{e}");
+        assert!(e.contains("nats_token is set too: give one kind"), "{e}");
+        assert!(error("nats_token = \"\"", &[]).contains("bad setting nats_token"));
+    }
+
+    #[test]
+    fn commands_that_take_the_nats_flags_load_them_without_the_server_settings() {
+        let command = NatsSettings::augment_args(StoreSettings::augment_args(Command::new("trim")));
+        let argv = ["trim", "--nats-token", "tok", "--data-dir", "/d"];
+        let loaded = load(&ConfigFile::None, &command.try_get_matches_from(argv).unwrap(), false).unwrap();
+        assert_eq!(loaded.config.nats.nats_token.as_deref(), Some("tok"));
+        assert_eq!(loaded.config.store.data_dir, Path::new("/d"));
+        assert_eq!(loaded.source_of("nats_token"), "flag --nats-token");
+        let plain = StoreSettings::augment_args(Command::new("put")).try_get_matches_from(["put"]).unwrap();
+        assert_eq!(load(&ConfigFile::None, &plain, false).unwrap().config.nats, NatsSettings::default());
     }
 
     #[test]

@@ -19,8 +19,10 @@ use logkv_runtime::shared_log::{Batch, FileEntryLog, FileFollower, Follower, Sha
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
-/// Where a node's shared log is, from `--log` (with `--log-stream` and
-/// `--replicas` for a stream).
+use crate::config::NatsSettings;
+
+/// Where a node's shared log is, from `--log` (with `--log-stream`,
+/// `--replicas` and the NATS connection's settings for a stream).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum LogChoice {
     /// A JetStream stream.
@@ -40,9 +42,23 @@ pub enum OpenError {
     File(SharedLogError),
 }
 
+impl OpenError {
+    /// Whether the configuration is at fault (the NATS connection's TLS
+    /// or credentials) rather than the servers, the stream or the disk.
+    pub fn is_usage(&self) -> bool {
+        matches!(self, OpenError::Nats(e) if e.is_usage())
+    }
+}
+
 impl LogChoice {
     /// The log `--log` names: `None` for `file`, the node's own file log.
-    pub fn parse(log: &str, stream: &str, replicas: usize) -> Result<Option<LogChoice>, ConfigError> {
+    /// A stream is reached with `nats`' TLS and credentials.
+    pub fn parse(
+        log: &str,
+        stream: &str,
+        replicas: usize,
+        nats: &NatsSettings,
+    ) -> Result<Option<LogChoice>, ConfigError> {
         if log == "file" {
             return Ok(None);
         }
@@ -52,7 +68,7 @@ impl LogChoice {
             }
             return Ok(Some(LogChoice::File(dir.into())));
         }
-        NatsConfig::new(log, stream, replicas).map(|c| Some(LogChoice::Nats(c)))
+        NatsConfig::new(log, stream, replicas).map(|c| Some(LogChoice::Nats(nats.secure(c))))
     }
 
     /// Opens the log for a node, creating it if it does not exist.

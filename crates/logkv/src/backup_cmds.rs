@@ -19,6 +19,7 @@ use logkv_nats::ConfigError;
 use logkv_runtime::apply::Watched;
 use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::types::{version_position, StreamId};
+use logkv_server::config::NatsSettings;
 use logkv_server::replica::{self, ReplicaError};
 use logkv_server::shared_log::{self, LogChoice, OpenError};
 use logkv_store::{HeadInfo, Retention, Store};
@@ -69,7 +70,7 @@ pub struct ImportArgs {
     /// The exported file.
     pub file: PathBuf,
     /// The shared log the node will follow, as `logkv serve --log` will
-    /// get it: nats://HOST:PORT[,HOST:PORT...] or file:DIR (`file` or
+    /// get it: nats://HOST:PORT[,HOST:PORT...], tls://... or file:DIR (`file` or
     /// none: the node's own file log).
     #[arg(long, env = "LOGKV_LOG", value_name = "URL")]
     pub log: Option<String>,
@@ -80,6 +81,10 @@ pub struct ImportArgs {
     /// them; the exporting node's must be the same [default: every stream].
     #[arg(long, env = "LOGKV_WATCH", value_name = "STREAM,...", value_delimiter = ',')]
     pub watch: Option<Vec<StreamId>>,
+    /// The NATS connection's flags; `main` passes their values layered
+    /// over the file and the environment (`config::load`).
+    #[command(flatten)]
+    pub nats: NatsSettings,
 }
 
 /// Why an export could not seed a node of a shared log.
@@ -134,6 +139,7 @@ impl SharedLogError {
     /// Whether the flags are at fault.
     pub fn is_usage(&self) -> bool {
         matches!(self, SharedLogError::Config(_) | SharedLogError::WatchWithoutLog)
+            || matches!(self, SharedLogError::Open(e) if e.is_usage())
     }
 }
 
@@ -221,12 +227,13 @@ pub fn export(global: &GlobalArgs, args: ExportArgs) -> Result<Outcome, CliError
 }
 
 /// `logkv checkpoint import FILE --data-dir DIR [--log URL --log-stream NAME
-/// [--watch STREAM,...]]`.
-pub fn import(global: &GlobalArgs, args: ImportArgs) -> Result<Outcome, CliError> {
+/// [--watch STREAM,...]]`, reaching a stream with `nats` (the loaded NATS
+/// connection settings).
+pub fn import(global: &GlobalArgs, args: ImportArgs, nats: &NatsSettings) -> Result<Outcome, CliError> {
     let dir = &global.store.data_dir;
     refuse_non_empty(dir, "import")?;
     let choice = match args.log.as_deref() {
-        Some(log) => LogChoice::parse(log, &args.log_stream, 1).map_err(SharedLogError::Config)?,
+        Some(log) => LogChoice::parse(log, &args.log_stream, 1, nats).map_err(SharedLogError::Config)?,
         None => None,
     };
     if choice.is_none() && args.watch.is_some() {

@@ -31,8 +31,11 @@ pub struct Cli {
 /// The command line, with each setting's environment variable in its help.
 pub fn command() -> clap::Command {
     use clap::CommandFactory;
-    logkv_server::config::document_env(Cli::command())
-        .mut_subcommand("serve", logkv_server::config::document_env)
+    use logkv_server::config::document_env;
+    document_env(Cli::command())
+        .mut_subcommand("serve", document_env)
+        .mut_subcommand("log", |log| log.mut_subcommand("trim", document_env))
+        .mut_subcommand("checkpoint", |checkpoint| checkpoint.mut_subcommand("import", document_env))
 }
 
 /// How to open the data directory, and how to reach a server; accepted

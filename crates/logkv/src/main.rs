@@ -80,11 +80,13 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
         Command::Acl(command) => acl::run(&cli.global, command),
         Command::Serve(args) => serve::run(loaded, &args),
-        Command::Log(LogCommand::Trim(args)) => trim::run(args, cli.global.server_ca.as_deref()),
+        Command::Log(LogCommand::Trim(args)) => {
+            trim::run(args, &loaded.config.nats, cli.global.server_ca.as_deref())
+        }
         Command::Checkpoint(args) => match args.command {
             None => maintenance_cmds::checkpoint(&cli.global, args.target),
             Some(CheckpointCommand::Export(args)) => backup_cmds::export(&cli.global, args),
-            Some(CheckpointCommand::Import(args)) => backup_cmds::import(&cli.global, args),
+            Some(CheckpointCommand::Import(args)) => backup_cmds::import(&cli.global, *args, &loaded.config.nats),
         },
         Command::Compact(args) => maintenance_cmds::compact(&cli.global, args),
         Command::Restore(args) => backup_cmds::restore(&cli.global, args),

@@ -80,7 +80,7 @@ pub enum CheckpointCommand {
     /// The node key is not in the export: the new node signs with a key of
     /// its own, made on its first write (it must not sign as the exporting
     /// node's account while that one runs).
-    Import(crate::backup_cmds::ImportArgs),
+    Import(Box<crate::backup_cmds::ImportArgs>),
 }
 
 /// `logkv compact` flags.

@@ -17,6 +17,7 @@ use std::path::Path;
 use clap::{ArgGroup, Args};
 use logkv_nats::ConfigError;
 use logkv_runtime::shared_log::{SharedLog, SharedLogError};
+use logkv_server::config::NatsSettings;
 use logkv_server::shared_log::{self, LogChoice, OpenError};
 use serde_json::Value;
 
@@ -27,7 +28,7 @@ use crate::remote::Remote;
 #[derive(Debug, Args)]
 #[command(group(ArgGroup::new("point").required(true).args(["below", "nodes"])))]
 pub struct TrimArgs {
-    /// The shared log: nats://HOST:PORT[,HOST:PORT...] or file:DIR.
+    /// The shared log: nats://HOST:PORT[,HOST:PORT...], tls://... or file:DIR.
     #[arg(long, env = "LOGKV_LOG", value_name = "URL")]
     pub log: String,
     /// The JetStream stream's name.
@@ -46,6 +47,10 @@ pub struct TrimArgs {
     /// The nodes' admin token (`admin_nodeInfo` is an administrative call).
     #[arg(long, env = "LOGKV_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
     pub admin_token: Option<String>,
+    /// The NATS connection's flags; `main` passes their values layered
+    /// over the file and the environment (`config::load`).
+    #[command(flatten)]
+    pub nats: NatsSettings,
 }
 
 /// Why the log was not trimmed.
@@ -97,17 +102,18 @@ impl TrimError {
         matches!(
             self,
             TrimError::Config(_) | TrimError::NotShared | TrimError::Log(SharedLogError::Refused(_))
-        ) || matches!(self, TrimError::Node { error, .. } if crate::exit::is_usage(error))
+        ) || matches!(self, TrimError::Open(e) if e.is_usage())
+            || matches!(self, TrimError::Node { error, .. } if crate::exit::is_usage(error))
     }
 }
 
-/// Runs `logkv log trim`; `ca_cert` is `--server-ca`, for nodes reached
-/// over https.
-pub fn run(args: TrimArgs, ca_cert: Option<&Path>) -> Result<Outcome, CliError> {
+/// Runs `logkv log trim`; `nats` is the loaded NATS connection settings,
+/// `ca_cert` `--server-ca`, for nodes reached over https.
+pub fn run(args: TrimArgs, nats: &NatsSettings, ca_cert: Option<&Path>) -> Result<Outcome, CliError> {
     let mut out = std::io::stdout().lock();
     // The replica count is the stream's own: an existing stream is opened
     // whatever it is.
-    let choice = LogChoice::parse(&args.log, &args.log_stream, 1).map_err(TrimError::Config)?;
+    let choice = LogChoice::parse(&args.log, &args.log_stream, 1, nats).map_err(TrimError::Config)?;
     let log = choice.ok_or(TrimError::NotShared)?.open_existing().map_err(TrimError::Open)?;
     let trimmed = trim(&log, &args, ca_cert, &mut out);
     log.close();

@@ -157,8 +157,9 @@ fn a_client_trickling_a_request_is_closed_at_the_request_timeout() {
     assert!(answer.starts_with("-ERR request not complete within request_timeout_secs (1s)"), "{answer:?}");
 
     // An HTTP request's head, then its body.
-    let head =
-        format!("POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Pad: {value}\r\n\r\n");
+    let head = format!(
+        "POST / HTTP/1.1\r\nHost: localhost\r\nContent-Type: application/json\r\nX-Pad: {value}\r\n\r\n"
+    );
     let (answer, sent) = trickle(&server.http, b"", head.as_bytes());
     assert!(sent < head.len(), "the whole head was taken: {answer:?}");
     let body = json!({ "jsonrpc": "2.0", "id": 1, "method": "kv_getStatus", "pad": value }).to_string();

@@ -22,6 +22,8 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::accept::{Accepted, Acceptor};
+use tokio_rustls::TlsAcceptor;
+
 use super::ConnectionGuard;
 use crate::access::Peer;
 use crate::shared::Shared;
@@ -32,7 +34,9 @@ use axum::extract::ConnectInfo;
 const REFUSE_READ: Duration = Duration::from_millis(500);
 
 /// Accepts connections until shutdown.
-pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>, router: Router) {
+/// With `tls`, each connection's handshake is completed first, on the
+/// connection's own task.
+pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>, router: Router, tls: Option<TlsAcceptor>) {
     loop {
         let accepted = tokio::select! {
             _ = shared.shutdown.cancelled() => return,
@@ -52,10 +56,20 @@ pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>, router: Router)
         };
         let _ = stream.set_nodelay(true);
         // Handlers see the connection they were asked on (crate::access).
-        let peer = Peer { addr, tls: false };
+        let peer = Peer { addr, tls: tls.is_some() };
         let router = router.clone().layer(axum::Extension(ConnectInfo(peer)));
-        let shared = shared.clone();
-        shared.tasks.clone().spawn(serve(Counted { io: stream, _guard: guard }, shared, router));
+        let (shared, tls) = (shared.clone(), tls.clone());
+        shared.tasks.clone().spawn(async move {
+            match tls {
+                None => serve(Counted { io: stream, _guard: guard }, shared, router).await,
+                Some(tls) => {
+                    let limit = shared.config.request_timeout();
+                    if let Some(stream) = super::tls::handshake(&tls, stream, limit).await {
+                        serve(Counted { io: stream, _guard: guard }, shared, router).await;
+                    }
+                }
+            }
+        });
     }
 }
 

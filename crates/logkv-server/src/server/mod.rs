@@ -10,6 +10,7 @@ pub(crate) mod fd_limit;
 mod http;
 mod http_listener;
 mod resp_listener;
+pub mod tls;
 mod trim;
 mod ws;
 
@@ -25,6 +26,7 @@ use logkv_runtime::signing::Signer;
 use tokio::net::TcpListener;
 
 use self::accept::Acceptor;
+use self::tls::Tls;
 use crate::config::ServeConfig;
 use crate::replica::{self, Replica, ReplicaError};
 use crate::session::ServerState;
@@ -39,6 +41,9 @@ pub enum ServeError {
     /// A setting's value cannot work.
     #[error(transparent)]
     Config(#[from] crate::config::ConfigError),
+    /// The TLS certificate, key or client CA cannot be used.
+    #[error(transparent)]
+    Tls(#[from] tls::TlsError),
     /// The users file cannot be used.
     #[error(transparent)]
     Users(#[from] crate::session::auth::UsersError),
@@ -70,8 +75,8 @@ pub enum ServeError {
     #[error("closing the node: {0}")]
     Close(NodeError),
     /// The `log` setting is neither `file`, `file:DIR` nor a usable
-    /// `nats://` list.
-    #[error("log: {0} (use `file`, `file:DIR` or nats://HOST:PORT[,HOST:PORT...])")]
+    /// `nats://` or `tls://` list.
+    #[error("log: {0} (use `file`, `file:DIR`, nats://HOST:PORT[,HOST:PORT...] or tls://...)")]
     Log(#[from] logkv_nats::ConfigError),
     /// The shared log cannot be opened.
     #[error(transparent)]
@@ -94,7 +99,7 @@ impl ServeError {
                 | ServeError::Users(_)
                 | ServeError::Log(_)
                 | ServeError::WatchWithoutSharedLog
-        )
+        ) || matches!(self, ServeError::OpenLog(e) if e.is_usage())
     }
 }
 
@@ -130,6 +135,7 @@ pub fn run(mut config: ServeConfig) -> Result<(), ServeError> {
     config.validate()?;
     fit_open_files(&mut config);
     let resp = ServerState::load(&config)?;
+    let tls = Tls::from_config(&config)?;
     let shared_log = config.shared_log()?;
     if shared_log.is_none() && !config.watch.is_empty() {
         return Err(ServeError::WatchWithoutSharedLog);
@@ -168,7 +174,7 @@ pub fn run(mut config: ServeConfig) -> Result<(), ServeError> {
         .map_err(ServeError::Runtime)?;
     let shared = Arc::new(Shared::new(node, identity, config, resp, replica));
     let _ = notify.set(Arc::downgrade(&shared));
-    runtime.block_on(serve(shared.clone()))?;
+    runtime.block_on(serve(shared.clone(), tls))?;
     drop(runtime);
     let Shared { node, pipeline, replica, .. } =
         Arc::into_inner(shared).expect("every task ended with the runtime");
@@ -232,7 +238,7 @@ fn open_node(config: &ServeConfig) -> Result<Node, ServeError> {
 
 /// Says so when a listener other machines can reach takes requests from
 /// anyone, or carries them unencrypted.
-fn warn_if_exposed(what: &str, addr: std::net::SocketAddr, authenticated: bool) {
+fn warn_if_exposed(what: &str, addr: std::net::SocketAddr, authenticated: bool, encrypted: bool) {
     if addr.ip().is_loopback() {
         return;
     }
@@ -244,14 +250,17 @@ fn warn_if_exposed(what: &str, addr: std::net::SocketAddr, authenticated: bool) 
              set users_file (docs/server.md, \"Users\")"
         );
     }
-    tracing::warn!(
-        listener = what,
-        %addr,
-        "listening beyond loopback without TLS: requests, values and credentials cross the network unencrypted"
-    );
+    if !encrypted {
+        tracing::warn!(
+            listener = what,
+            %addr,
+            "listening beyond loopback without TLS: requests, values and credentials cross the network \
+             unencrypted; set tls_cert and tls_key"
+        );
+    }
 }
 
-async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
+async fn serve(shared: Arc<Shared>, tls: Option<Tls>) -> Result<(), ServeError> {
     let bind = |what: &'static str, addr: String| async move {
         TcpListener::bind(&addr).await.map_err(|source| ServeError::Bind { what, addr, source })
     };
@@ -261,13 +270,15 @@ async fn serve(shared: Arc<Shared>) -> Result<(), ServeError> {
     tracing::info!(resp = %local(&resp), http = %local(&http), durability = ?shared.config.store.durability, "listening");
     for (what, listener) in [("resp", &resp), ("http", &http)] {
         if let Ok(addr) = listener.local_addr() {
-            warn_if_exposed(what, addr, shared.config.users_file.is_some());
+            warn_if_exposed(what, addr, shared.config.users_file.is_some(), tls.is_some());
         }
     }
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
         .map_err(ServeError::Runtime)?;
-    let resp_task = tokio::spawn(resp_listener::accept(resp, shared.clone()));
-    let http_task = tokio::spawn(http_listener::accept(http, shared.clone(), http::router(shared.clone())));
+    let (resp_tls, http_tls) = tls.map(|t| (t.resp, t.http)).unzip();
+    let resp_task = tokio::spawn(resp_listener::accept(resp, shared.clone(), resp_tls));
+    let http_task =
+        tokio::spawn(http_listener::accept(http, shared.clone(), http::router(shared.clone()), http_tls));
     let maintenance = tokio::spawn(crate::maintenance::run(shared.clone()));
     shared.set_ready();
     tokio::select! {

@@ -9,6 +9,8 @@ use bytes::BytesMut;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::TcpStream;
 
+use tokio_rustls::TlsAcceptor;
+
 use super::accept::{Accepted, Acceptor};
 use crate::resp::frame::{Parser, Request};
 use crate::resp::reply::{encode, Protocol, Reply};
@@ -22,7 +24,9 @@ const REFUSE_DRAIN: Duration = Duration::from_millis(500);
 const READ_CHUNK: usize = 16 * 1024;
 
 /// Accepts connections until shutdown.
-pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>) {
+/// With `tls`, each connection's handshake is completed first, on the
+/// connection's own task.
+pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>, tls: Option<TlsAcceptor>) {
     let mut next_id = 1u64;
     loop {
         let accepted = tokio::select! {
@@ -45,10 +49,18 @@ pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>) {
         let id = next_id;
         next_id += 1;
         tracing::debug!(%peer, id, "resp connection");
-        let shared = shared.clone();
+        let (shared, tls) = (shared.clone(), tls.clone());
         shared.tasks.clone().spawn(async move {
             let _guard = guard;
-            if let Err(e) = serve(stream, shared, id).await {
+            let served = match tls {
+                None => serve(stream, shared, id).await,
+                Some(tls) => match super::tls::handshake(&tls, stream, shared.config.request_timeout()).await
+                {
+                    Some(stream) => serve(stream, shared, id).await,
+                    None => Ok(()),
+                },
+            };
+            if let Err(e) = served {
                 tracing::debug!(id, error = %e, "resp connection ended");
             }
         });

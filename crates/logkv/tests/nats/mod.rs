@@ -328,3 +328,74 @@ fn path_arg(path: &Path) -> String {
 fn text(bytes: &[u8]) -> String {
     String::from_utf8_lossy(bytes).into_owned()
 }
+
+/// One `nats-server` with JetStream on a configuration of the test's own
+/// (TLS, authorization, operator mode) on a free loopback port; killed
+/// and its directory removed when dropped.
+pub struct Standalone {
+    child: std::process::Child,
+    port: u16,
+    dir: tempfile::TempDir,
+}
+
+impl Standalone {
+    /// Starts a server whose configuration is `conf` (without `listen`
+    /// and `jetstream`, which this adds) and waits until it is ready;
+    /// panics with its log otherwise.
+    pub fn start(conf: &str) -> Standalone {
+        for _ in 0..START_ATTEMPTS {
+            let dir = tempfile::tempdir().expect("temporary directory");
+            let port =
+                TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).expect("a free port").port();
+            let store = path_arg(&dir.path().join("js"));
+            let file = dir.path().join("nats.conf");
+            let full =
+                format!("listen: \"127.0.0.1:{port}\"\njetstream {{ store_dir: \"{store}\" }}\n{conf}\n");
+            std::fs::write(&file, full).expect("write nats.conf");
+            let log = dir.path().join("nats.log");
+            let child = Command::new(server_binary())
+                .arg("-c")
+                .arg(&file)
+                .stdout(std::process::Stdio::null())
+                .stderr(std::fs::File::create(&log).expect("nats.log"))
+                .spawn()
+                .expect("spawn nats-server");
+            let mut server = Standalone { child, port, dir };
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            loop {
+                let log = server.log();
+                if log.contains("Server is ready") {
+                    return server;
+                }
+                let exited = server.child.try_wait().expect("try_wait").is_some();
+                if exited && log.contains("address already in use") {
+                    break;
+                }
+                assert!(
+                    !exited && std::time::Instant::now() < deadline,
+                    "nats-server ({}) did not start on\n{conf}\n{log}",
+                    server_version()
+                );
+                std::thread::sleep(Duration::from_millis(20));
+            }
+        }
+        panic!("no free port for nats-server after {START_ATTEMPTS} attempts");
+    }
+
+    /// Its client address, `127.0.0.1:P`.
+    pub fn addr(&self) -> String {
+        format!("127.0.0.1:{}", self.port)
+    }
+
+    /// What it logged so far.
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.path().join("nats.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Standalone {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}

@@ -130,12 +130,22 @@ impl Builder {
         let child = command.spawn().expect("spawn logkv serve");
         let mut server = Server { child: Some(child), resp, http, data_dir, log, _temp: temp };
         let deadline = Instant::now() + PATIENCE;
+        // Over TLS the plain-HTTP probe cannot ask /readyz: the listeners'
+        // log line says they are bound instead.
+        let tls = self.args.iter().any(|a| a == "--tls-cert");
+        let ready = |server: &Server| {
+            if tls {
+                server.stderr().contains("listening")
+            } else {
+                http_status(&server.http, "/readyz") == Some(200)
+            }
+        };
         loop {
             if let Some(status) = server.child.as_mut().expect("running").try_wait().expect("try_wait") {
                 server.child = None;
                 return Err(Failed { status: Some(status), stderr: server.stderr() });
             }
-            if http_status(&server.http, "/readyz") == Some(200) {
+            if ready(&server) {
                 return Ok(server);
             }
             if Instant::now() > deadline {
