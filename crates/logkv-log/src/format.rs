@@ -279,8 +279,9 @@ pub(crate) fn intact_frame_from(bytes: &[u8], from: usize, min_position: u64) ->
 }
 
 /// The first offset from `from` where an intact frame with a position in
-/// `positions` starts.
-fn find_intact_frame(bytes: &[u8], from: usize, positions: std::ops::Range<u64>) -> Option<usize> {
+/// `positions` starts: where the log resumes after damage (recovery's test,
+/// and repair's anchor for reproducing what lies between).
+pub fn find_intact_frame(bytes: &[u8], from: usize, positions: std::ops::Range<u64>) -> Option<usize> {
     let last = bytes.len().checked_sub(FRAME_OVERHEAD)?;
     (from..=last).find(|&off| {
         positions.contains(&u64_at(bytes, off + 5))

@@ -21,6 +21,8 @@ pub mod node;
 pub mod nonce;
 pub mod pipeline;
 pub mod quota;
+#[cfg(unix)]
+pub mod repair;
 pub mod shared_log;
 pub mod signing;
 mod store_state;
