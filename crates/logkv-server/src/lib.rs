@@ -11,6 +11,7 @@ mod io_failures;
 pub mod logging;
 pub mod maintenance;
 pub mod metrics;
+pub mod repair;
 pub mod replica;
 pub mod resp;
 pub mod rpc;

@@ -31,6 +31,7 @@ use crate::config::ServeConfig;
 use crate::replica::{self, Replica, ReplicaError};
 use crate::session::ServerState;
 use crate::shared::Shared;
+use crate::shared_log::LogChoice;
 
 /// Longest wait for in-flight requests at shutdown.
 const DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
@@ -150,7 +151,7 @@ pub fn run(mut config: ServeConfig) -> Result<(), ServeError> {
         .into());
     }
     let identity = node_identity(&config)?;
-    let node = Arc::new(open_node(&config)?);
+    let node = Arc::new(open_or_repair(&config, shared_log.as_ref())?);
     // The follower reports applied batches to the shared state, which is
     // built after it: it finds it here.
     let notify: Arc<OnceLock<Weak<Shared>>> = Arc::new(OnceLock::new());
@@ -204,6 +205,33 @@ fn node_identity(config: &ServeConfig) -> Result<Signer, ServeError> {
     let signer = keyfile::load(&path)?;
     tracing::info!(address = %signer.address(), "node identity");
     Ok(signer)
+}
+
+/// Opens the node; on a shared log, damage that strict open refuses is
+/// first repaired from the stream (`crate::repair`) where it can be, and
+/// the open tried again. Where it cannot be, the open's error stands and
+/// the log says how to rebuild the node.
+fn open_or_repair(config: &ServeConfig, shared_log: Option<&LogChoice>) -> Result<Node, ServeError> {
+    let damaged = |e: &ServeError| matches!(e, ServeError::Open { source: NodeError::Store(e), .. } if e.is_corruption());
+    let (refused, choice) = match (open_node(config), shared_log) {
+        (Err(refused), Some(choice)) if damaged(&refused) => (refused, choice),
+        (opened, _) => return opened,
+    };
+    tracing::warn!(error = %refused, "the local log is damaged; repairing it from the shared log");
+    let log = choice.open()?;
+    let repaired = crate::repair::repair_from(config, &log);
+    log.close();
+    match repaired {
+        Ok(_) => open_node(config),
+        Err(why) => {
+            tracing::error!(
+                error = %why,
+                "cannot repair the local log from the shared log; rebuild this node from another node's \
+                 export: logkv repair --from-export FILE (docs/distributed.md, \"Repair\")"
+            );
+            Err(refused)
+        }
+    }
 }
 
 /// Opens the node, logging replay progress about once a second.
