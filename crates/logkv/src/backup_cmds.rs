@@ -274,7 +274,12 @@ pub fn import(global: &GlobalArgs, args: ImportArgs, nats: &NatsSettings) -> Res
 
 /// Checks the log still holds what a node started from the export needs
 /// next, then marks `dir` as the log's copy.
-fn mark(log: &impl SharedLog, info: &HeadInfo, dir: &Path, watched: &Watched) -> Result<(), SharedLogError> {
+pub(crate) fn mark(
+    log: &impl SharedLog,
+    info: &HeadInfo,
+    dir: &Path,
+    watched: &Watched,
+) -> Result<(), SharedLogError> {
     // The log position the node resumes after (its version's, as the
     // replica reads it), not the store's own log position.
     let position = version_position(info.last_version);

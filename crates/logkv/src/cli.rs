@@ -34,6 +34,7 @@ pub fn command() -> clap::Command {
     use logkv_server::config::document_env;
     document_env(Cli::command())
         .mut_subcommand("serve", document_env)
+        .mut_subcommand("repair", document_env)
         .mut_subcommand("log", |log| log.mut_subcommand("trim", document_env))
         .mut_subcommand("checkpoint", |checkpoint| checkpoint.mut_subcommand("import", document_env))
 }
@@ -129,6 +130,18 @@ pub enum Command {
     /// then LOGKV_* environment variables, then flags (flags win); the
     /// store options apply too. Stops gracefully on SIGINT or SIGTERM.
     Serve(Box<crate::serve::ServeArgs>),
+    /// Repairs a stopped shared-log node's damaged local log from the
+    /// stream, byte for byte at the same offsets (docs/distributed.md,
+    /// "Repair"); with --from-export, rebuilds the node's copy from another
+    /// node's export where that cannot be done.
+    ///
+    /// Takes the settings `serve` takes (config file, LOGKV_* variables,
+    /// flags), so give it the node's. Prints `repaired file=F offset=N
+    /// bytes=N positions=A..=B stream_positions=A..=B` per stretch, `no
+    /// damage`, or after a rebuild `rebuilt data_dir=DIR from_export=FILE
+    /// damaged_dir=OLD follows log=L from_position=P`; exit 3 if the damage
+    /// can be repaired neither way.
+    Repair(Box<crate::repair::RepairArgs>),
     /// The shared log (a JetStream stream many nodes follow).
     #[command(subcommand)]
     Log(LogCommand),

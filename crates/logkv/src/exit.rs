@@ -56,6 +56,8 @@ pub enum CliError {
     Serve(logkv_server::ServeError),
     /// `logkv log trim` did not trim.
     Trim(crate::trim::TrimError),
+    /// `logkv repair` did not repair.
+    Repair(crate::repair::RepairCmdError),
     /// A checkpoint, compaction, restore, export or import did not run.
     Maintenance(crate::maintenance_cmds::MaintenanceError),
     /// Input that is not what the command takes (bad hex, bad JSON, a body
@@ -117,6 +119,7 @@ impl fmt::Display for CliError {
             CliError::Runtime(e) => write!(f, "cannot start the async runtime: {e}"),
             CliError::Serve(e) => e.fmt(f),
             CliError::Trim(e) => e.fmt(f),
+            CliError::Repair(e) => e.fmt(f),
             CliError::Maintenance(e) => e.fmt(f),
             CliError::BadInput(why) => f.write_str(why),
             #[cfg(feature = "bench")]
@@ -233,6 +236,7 @@ impl CliError {
         ) || matches!(self, CliError::Remote(e) if is_usage(e))
             || matches!(self, CliError::Serve(e) if e.is_usage())
             || matches!(self, CliError::Trim(e) if e.is_usage())
+            || matches!(self, CliError::Repair(e) if e.is_usage())
             || matches!(self, CliError::Maintenance(e) if e.is_usage());
         ExitCode::from(if usage { USAGE } else { DAMAGE_OR_IO })
     }

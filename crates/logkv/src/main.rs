@@ -12,6 +12,7 @@ mod maintenance_cmds;
 mod migrate;
 mod progress;
 mod remote;
+mod repair;
 mod runtime_cmds;
 mod serve;
 mod trim;
@@ -28,7 +29,8 @@ fn main() -> ExitCode {
     let matches = cli::command().get_matches();
     let mut cli = Cli::from_arg_matches(&matches).unwrap_or_else(|e| e.exit());
     let file = cli.global.config.clone().map_or(ConfigFile::Default, ConfigFile::Given);
-    let serving = matches!(cli.command, Command::Serve(_));
+    // `repair` gets every setting `serve` does, the same way.
+    let serving = matches!(cli.command, Command::Serve(_) | Command::Repair(_));
     let loaded = match config::load(&file, deepest(&matches), serving) {
         Ok(loaded) => loaded,
         Err(e) => return fail(exit::CliError::BadInput(e.to_string())),
@@ -42,6 +44,7 @@ fn main() -> ExitCode {
             | Command::Key(_)
             | Command::Tx(TxCommand::Body(_))
             | Command::Serve(_)
+            | Command::Repair(_)
             | Command::Log(_)
             | Command::Restore(_)
             | Command::Migrate(_)
@@ -80,6 +83,7 @@ fn main() -> ExitCode {
         Command::Tx(TxCommand::Submit(args)) => commands::submit(&cli.global, args),
         Command::Acl(command) => acl::run(&cli.global, command),
         Command::Serve(args) => serve::run(loaded, &args),
+        Command::Repair(args) => repair::run(loaded, &args),
         Command::Log(LogCommand::Trim(args)) => {
             trim::run(args, &loaded.config.nats, cli.global.server_ca.as_deref())
         }
