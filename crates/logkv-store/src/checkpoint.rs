@@ -211,18 +211,13 @@ pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<std::result::Result<Load
     let io = |e| StoreError::from(LogError::io(path, e));
     let file = fs.open(path).map_err(io)?;
     let len = file.len().map_err(io)?;
-    let map = file.map(len).map_err(io)?;
-    let owned;
-    let bytes: &[u8] = match &map {
-        Some(m) => &m[..],
-        None => {
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, 0).map_err(io)?;
-            owned = buf;
-            &owned
-        }
-    };
-    Ok(parse(bytes).map_err(Damaged))
+    let mut bytes = vec![0u8; len as usize];
+    match file.read_exact_at(&mut bytes, 0) {
+        Ok(()) => Ok(parse(&bytes).map_err(Damaged)),
+        // Cut short since its length was read: damaged, like any other.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Err(Damaged(e.to_string()))),
+        Err(e) => Err(io(e)),
+    }
 }
 
 fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
