@@ -8,6 +8,7 @@ use logkv_fs::{File, FileSystem};
 use crate::error::{LogError, Result};
 use crate::format::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_LEN};
 use crate::locate::Marks;
+use crate::recovery::SegmentExtent;
 
 /// An open segment. Every read is a positional read ([`logkv_fs::read_with`]),
 /// never a memory map: the file may be cut short or fail under the
@@ -26,6 +27,8 @@ pub struct Segment {
     pub first_position: u64,
     /// Where its records are, sparsely, for lookups by position and time.
     pub(crate) marks: parking_lot::Mutex<Marks>,
+    /// Its records, once it is sealed (no longer appended to).
+    pub(crate) sealed: std::sync::OnceLock<SegmentExtent>,
 }
 
 impl Segment {
@@ -83,7 +86,7 @@ impl Segment {
     }
 
     fn with_file(id: u32, path: PathBuf, file: Arc<dyn File>, capacity: u64) -> Result<Self> {
-        let mut seg = Self { id, path, file, capacity, first_position: 0, marks: Default::default() };
+        let mut seg = Self { id, path, file, capacity, first_position: 0, marks: Default::default(), sealed: Default::default() };
         if capacity >= SEGMENT_HEADER_LEN {
             let header = seg.with_bytes(0, SEGMENT_HEADER_LEN as usize, |b| SegmentHeader::decode(b).ok())?;
             seg.first_position = header.map_or(0, |h| h.first_position);
