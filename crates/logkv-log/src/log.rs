@@ -395,7 +395,11 @@ impl FileLog {
     /// check them without reading them (see [`ReplayStart::covered`]).
     pub fn sealed_extents(&self, through: u64) -> Vec<SegmentExtent> {
         let segments = self.inner.segments.read();
-        segments.values().filter_map(|s| s.sealed.get().copied()).filter(|e| e.last_position <= through).collect()
+        segments
+            .values()
+            .filter_map(|s| s.sealed.get().copied())
+            .filter(|e| e.last_position <= through)
+            .collect()
     }
 
     /// Starts a new segment now, so that everything appended so far lies in

@@ -86,7 +86,15 @@ impl Segment {
     }
 
     fn with_file(id: u32, path: PathBuf, file: Arc<dyn File>, capacity: u64) -> Result<Self> {
-        let mut seg = Self { id, path, file, capacity, first_position: 0, marks: Default::default(), sealed: Default::default() };
+        let mut seg = Self {
+            id,
+            path,
+            file,
+            capacity,
+            first_position: 0,
+            marks: Default::default(),
+            sealed: Default::default(),
+        };
         if capacity >= SEGMENT_HEADER_LEN {
             let header = seg.with_bytes(0, SEGMENT_HEADER_LEN as usize, |b| SegmentHeader::decode(b).ok())?;
             seg.first_position = header.map_or(0, |h| h.first_position);
