@@ -4,7 +4,7 @@
 //! that tests can swap the real file system ([`StdFs`]) for one that loses
 //! unsynced data, tears writes and fails with EIO or ENOSPC ([`SimFs`]). The
 //! trait is deliberately small: it holds only what a log-structured store
-//! needs (positional reads and writes, `fdatasync`, preallocation, directory
+//! needs (positional reads and writes — no memory maps, see [`read_with`] —, `fdatasync`, preallocation, directory
 //! sync, rename and a process lock).
 
 mod sim;
@@ -62,10 +62,6 @@ pub trait File: Send + Sync + Debug {
     /// Reserves space so that the file is at least `len` bytes, zero-filled,
     /// and later writes below `len` need neither growth nor new blocks.
     fn allocate(&self, len: u64) -> io::Result<()>;
-    /// A read-only memory map of the first `len` bytes, if this file system
-    /// supports maps; callers fall back to [`File::read_at`] on `None`.
-    fn map(&self, len: u64) -> io::Result<Option<memmap2::Mmap>>;
-
     /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let mut done = 0;
@@ -81,6 +77,30 @@ pub trait File: Send + Sync + Debug {
         }
         Ok(())
     }
+}
+
+/// Buffers [`read_with`] keeps for its thread's next read, up to this size.
+const KEPT_READ_BUFFER_BYTES: usize = 1 << 20;
+
+thread_local! {
+    static READ_BUFFER: std::cell::Cell<Vec<u8>> = const { std::cell::Cell::new(Vec::new()) };
+}
+
+/// Calls `f` with exactly the `len` bytes at `offset` of `file`, read with
+/// `pread`. Files are never memory-mapped: a file cut short or failing
+/// under a map kills the process with SIGBUS, while a read reports it as
+/// an error (`UnexpectedEof` for a file that now ends before the bytes).
+/// The buffer is reused by the thread's next read, so a small read costs
+/// no allocation; a nested read (from `f`) gets a buffer of its own.
+pub fn read_with<R>(file: &dyn File, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> io::Result<R> {
+    let mut buf = READ_BUFFER.take();
+    buf.clear();
+    buf.resize(len, 0);
+    let read = file.read_exact_at(&mut buf, offset).map(|()| f(&buf));
+    if buf.capacity() <= KEPT_READ_BUFFER_BYTES {
+        READ_BUFFER.set(buf);
+    }
+    read
 }
 
 /// Held while a data directory is open; dropping it releases the lock.

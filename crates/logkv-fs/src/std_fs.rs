@@ -127,15 +127,4 @@ impl File for StdFile {
             errno => Err(io::Error::from_raw_os_error(errno)),
         }
     }
-
-    fn map(&self, len: u64) -> io::Result<Option<memmap2::Mmap>> {
-        if len == 0 {
-            return Ok(None);
-        }
-        // SAFETY: logkv never truncates a file below a mapped length while the
-        // map is alive (segments are only shrunk during recovery, before any
-        // map exists), so the mapped pages stay valid.
-        let map = unsafe { memmap2::MmapOptions::new().len(len as usize).map(&self.0)? };
-        Ok(Some(map))
-    }
 }

@@ -73,7 +73,7 @@ pub fn inspect_from(fs: &dyn FileSystem, dir: &Path, first_position: u64) -> Res
     let mut next_position = Some(first_position);
     for (i, &id) in ids.iter().enumerate() {
         let seg = Segment::open(fs, &dir.join(Segment::file_name(id)), id)?;
-        let mut info = check_segment(&seg, next_position)?;
+        let mut info = check_segment(&seg, next_position, i + 1 == ids.len())?;
         if i > 0 && id != ids[i - 1] + 1 {
             // A later segment exists only once the missing one filled up,
             // so the log certainly went on past the gap.
@@ -97,8 +97,10 @@ pub fn inspect_from(fs: &dyn FileSystem, dir: &Path, first_position: u64) -> Res
 }
 
 /// Walks one segment up to its first damage. `start` is the position its
-/// first record must have, when the segments before it say so.
-fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
+/// first record must have, when the segments before it say so; `last`
+/// says it is the newest segment (the only one whose header a crash can
+/// have left unwritten).
+fn check_segment(seg: &Segment, start: Option<u64>, last: bool) -> Result<SegmentInfo> {
     let bytes = seg.contents()?;
     let mut info = SegmentInfo {
         file: seg.path.clone(),
@@ -121,7 +123,7 @@ fn check_segment(seg: &Segment, start: Option<u64>) -> Result<SegmentInfo> {
         }
         Err(HeaderError::TooOld(v)) => return Err(LogError::too_old(&seg.path, v)),
         Err(HeaderError::Unwritten) => {
-            info.damage = header_damage(true, "segment header never written".into());
+            info.damage = header_damage(last, "segment header never written".into());
             return Ok(info);
         }
         Err(HeaderError::Damaged) => {

@@ -21,7 +21,7 @@ pub use error::{LogError, Result};
 pub use format::{Loc, RecordType};
 pub use locate::{RecordMeta, MARK_EVERY_BYTES};
 pub use log::{FileLog, FirstRecord, LogHandle, RollPoint, SegmentInfo};
-pub use recovery::{RecordRef, RecoveryReport, ReplayStart, Truncation};
+pub use recovery::{Durable, RecordRef, RecoveryReport, ReplayStart, SegmentExtent, Truncation};
 pub use segment::Segment;
 pub use stats::{LogStats, LogStatsSnapshot};
 pub use sync_failure::MARKER as SYNC_FAILED_MARKER;

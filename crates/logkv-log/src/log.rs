@@ -18,7 +18,7 @@ use crate::format::{
     MAX_LOG_SEGMENT_ID, MAX_PAYLOAD_LEN, MAX_SEGMENT_BYTES, SEGMENT_HEADER_LEN,
 };
 use crate::locate::RecordMeta;
-use crate::recovery::{recover, RecordRef, RecoveryReport, ReplayStart};
+use crate::recovery::{recover, RecordRef, RecoveryReport, ReplayStart, SegmentExtent};
 use crate::segment::Segment;
 use crate::stats::LogStats;
 use crate::sync_failure;
@@ -87,6 +87,9 @@ struct SeqState {
     /// Log time of the newest record: times never decrease along the log
     /// even if the clock steps back.
     last_time_ms: u64,
+    /// Offset of the newest record's frame in the segment appends go to
+    /// (0: none yet), for its extent once it is sealed.
+    last_frame: u64,
 }
 
 impl SeqState {
@@ -179,7 +182,7 @@ impl FileLog {
             last_version = version;
             Ok(())
         };
-        let mut rec = recover(fs.as_ref(), dir, config.recovery, start, &mut tagged, progress)?;
+        let mut rec = recover(fs.as_ref(), dir, config.recovery, &start, &mut tagged, progress)?;
         rec.report.rewritten_segments =
             sync_failure::repair(fs.as_ref(), dir, &rec.segments, rec.tail_offset)?;
         // A killed process may have created the last segment without its
@@ -200,6 +203,7 @@ impl FileLog {
             sealed: VecDeque::new(),
             closed: false,
             last_time_ms: rec.last_time_ms.max(start.time_ms),
+            last_frame: rec.last_frame,
         };
         let unsynced = rec.segments.iter().map(|s| s.id).collect();
         let zeroed = Loc::new(segment, rec.tail_offset);
@@ -383,6 +387,18 @@ impl FileLog {
                     }),
                 })
             })
+            .collect()
+    }
+
+    /// The sealed segments whose records all lie at or before `through`:
+    /// what a checkpoint through `through` records, so that an open can
+    /// check them without reading them (see [`ReplayStart::covered`]).
+    pub fn sealed_extents(&self, through: u64) -> Vec<SegmentExtent> {
+        let segments = self.inner.segments.read();
+        segments
+            .values()
+            .filter_map(|s| s.sealed.get().copied())
+            .filter(|e| e.last_position <= through)
             .collect()
     }
 
@@ -580,6 +596,7 @@ impl Inner {
         s.next_position += 1;
         s.last_version = version;
         inner.sequenced_version.store(version, Ordering::Release);
+        s.last_frame = s.offset;
         s.offset += frame_len;
         let buffered = inner.buffered.fetch_add(frame_len as usize, Ordering::AcqRel) + frame_len as usize;
         if let Durability::Periodic { flush_size_bytes, .. } = inner.config.durability {
@@ -664,7 +681,18 @@ impl Inner {
                 return Err(e);
             }
         };
-        self.segments.write().insert(id, Arc::new(seg));
+        let mut segments = self.segments.write();
+        if let Some(sealed) = segments.get(&s.segment) {
+            let _ = sealed.sealed.set(SegmentExtent {
+                id: sealed.id,
+                first_position: sealed.first_position,
+                last_position: s.next_position - 1,
+                last_frame: if s.next_position > sealed.first_position { s.last_frame } else { 0 },
+            });
+        }
+        segments.insert(id, Arc::new(seg));
+        drop(segments);
+        s.last_frame = 0;
         s.seal_open();
         s.segment = id;
         s.offset = SEGMENT_HEADER_LEN;

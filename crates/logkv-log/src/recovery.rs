@@ -8,6 +8,14 @@
 //! record follows it anywhere. A torn tail is truncated and
 //! reported. Any other damage is `Corruption` naming file and offset, unless
 //! the user opened with [`RecoveryMode::TruncateAtCorruption`].
+//!
+//! Two rules keep an open from dropping what was durable. A log that would
+//! end (cleanly, or cut at damage) before [`ReplayStart::durable`] lost
+//! acknowledged records: corruption, whatever the damage looks like. And a
+//! sealed segment replay skips (a checkpoint covers it) is first checked
+//! against the extent the checkpoint recorded ([`SegmentExtent`]): header,
+//! and the frame of its last record; one that fails is read like any other,
+//! so its damage is judged by the rules above.
 
 use std::path::{Path, PathBuf};
 
@@ -16,8 +24,9 @@ use logkv_fs::FileSystem;
 use crate::config::RecoveryMode;
 use crate::error::{LogError, Result};
 use crate::format::{
-    intact_frame_from, read_frame, read_frame_in_segment, FrameRead, HeaderError, Loc, RecordType,
-    SegmentHeader, FORMAT_VERSION, FRAME_HEADER_LEN, SEGMENT_HEADER_LEN,
+    intact_frame_from, read_frame, read_frame_in_segment, u32_at, u64_at, FrameRead, HeaderError, Loc,
+    RecordType, SegmentHeader, FORMAT_VERSION, FRAME_END, FRAME_HEADER_LEN, FRAME_OVERHEAD,
+    SEGMENT_HEADER_LEN,
 };
 use crate::segment::Segment;
 
@@ -26,7 +35,7 @@ const PROGRESS_STEP_BYTES: usize = 4 << 20;
 
 /// Where replay begins: what the caller already knows from a checkpoint
 /// or a compacted file, so that only the records after it are read.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ReplayStart {
     /// Position the oldest segment must start at: 1, or the position after
     /// the last one a compacted file covers (its segments were removed).
@@ -38,12 +47,50 @@ pub struct ReplayStart {
     /// The log time of the record at `known_through`: no record after it
     /// gets an earlier time, even when no segment holds that record.
     pub time_ms: u64,
+    /// The sealed segments up to `known_through` as they were when the
+    /// caller's checkpoint was written ([`crate::FileLog::sealed_extents`]).
+    /// A segment before `known_through` is skipped only if it is listed
+    /// and still matches its entry; otherwise it is read.
+    pub covered: Vec<SegmentExtent>,
+    /// Records up to here were durable (a checkpoint or compacted file
+    /// covers them): a log that ends before it lost them.
+    pub durable: Option<Durable>,
 }
 
 impl Default for ReplayStart {
     fn default() -> Self {
-        Self { first_position: 1, known_through: 0, time_ms: 0 }
+        Self { first_position: 1, known_through: 0, time_ms: 0, covered: Vec::new(), durable: None }
     }
+}
+
+/// A sealed segment's records and where the last one is: what a checkpoint
+/// records of each segment it covers, so that an open can check, with two
+/// small reads and without reading it, that the segment is still whole.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SegmentExtent {
+    /// The segment number.
+    pub id: u32,
+    /// Position of its first record.
+    pub first_position: u64,
+    /// Position of its last record (`first_position - 1`: it holds none).
+    pub last_position: u64,
+    /// Offset of its last record's frame (0 when it holds none).
+    pub last_frame: u64,
+}
+
+impl SegmentExtent {
+    fn holds_records(&self) -> bool {
+        self.last_position >= self.first_position
+    }
+}
+
+/// Positions known durable, and what says so.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Durable {
+    /// The last durable position.
+    pub through: u64,
+    /// The file that covers it (a checkpoint or compacted file), for messages.
+    pub source: PathBuf,
 }
 
 /// One intact record met during replay.
@@ -88,6 +135,9 @@ pub struct RecoveryReport {
     /// Segments rewritten and synced because the previous run's sync failed
     /// (see `sync_failure`); 0 normally.
     pub rewritten_segments: usize,
+    /// Durable positions (first, last) the log no longer holds: only with
+    /// [`RecoveryMode::TruncateAtCorruption`]; a strict open refuses.
+    pub lost_durable: Option<(u64, u64)>,
 }
 
 /// The log as recovery left it: open segments and where appends continue.
@@ -98,6 +148,8 @@ pub(crate) struct Recovered {
     pub tail_offset: u64,
     /// Append time of the last intact record (0: none).
     pub last_time_ms: u64,
+    /// Offset of the last record's frame in the last segment (0: none).
+    pub last_frame: u64,
     pub report: RecoveryReport,
 }
 
@@ -114,7 +166,7 @@ pub(crate) fn recover<E: From<LogError>>(
     fs: &dyn FileSystem,
     dir: &Path,
     mode: RecoveryMode,
-    start: ReplayStart,
+    start: &ReplayStart,
     visit: &mut dyn FnMut(RecordRef<'_>) -> Result<(), E>,
     progress: &mut dyn FnMut(u64, u64),
 ) -> Result<Recovered, E> {
@@ -154,7 +206,8 @@ pub(crate) fn recover<E: From<LogError>>(
     }
     // Segments wholly before `known_through` are not read: the newest
     // segment starting at or before the first unknown position is where
-    // replay begins, and the oldest must start where the caller says. Only
+    // replay begins (the oldest must start where the caller says, which
+    // the check of the skipped segments' extents below covers). Only
     // a header that names its own segment and a position the log can hold
     // counts: a segment copied under a later name would otherwise hide
     // every record before it.
@@ -168,26 +221,41 @@ pub(crate) fn recover<E: From<LogError>>(
             break;
         }
     }
-    let mut expected = start.first_position;
-    if first_read > 0 {
-        if header_of(&segments[0])?.map(|h| h.first_position) != Some(start.first_position) {
-            return Err(LogError::Corruption {
-                file: segments[0].path.clone(),
-                offset: 0,
-                detail: format!("the oldest segment does not start at position {}", start.first_position),
+    // Each skipped segment must still be whole as the checkpoint saw it;
+    // from the first one that is not (or that it does not list), read.
+    let mut extents = Vec::with_capacity(segments.len());
+    let mut chain = start.first_position;
+    for (index, seg) in segments.iter().enumerate().take(first_read) {
+        let ext = start.covered.iter().find(|e| e.id == seg.id && e.first_position == chain);
+        match ext {
+            Some(ext) if still_whole(seg, ext)? => {
+                extents.push(*ext);
+                chain = ext.last_position + 1;
             }
-            .into());
+            _ => {
+                first_read = index;
+                break;
+            }
         }
-        expected = header_of(&segments[first_read])?.map_or(expected, |h| h.first_position);
     }
+    let mut expected = chain;
     let total: u64 = segments[first_read..].iter().map(|s| s.capacity).sum();
     let mut report = RecoveryReport::default();
     let mut tail_offset = Segment::data_start();
     let mut last_time_ms = 0;
     let mut anomaly = None;
+    let last_index = segments.len().saturating_sub(1);
     'segments: for (index, seg) in segments.iter().enumerate().skip(first_read) {
         let bytes = seg.contents()?;
         let found = |offset: u64, torn: bool, detail: String| Some(Anomaly { index, offset, torn, detail });
+        // Filled in as frames are read; an anomaly leaves it at the last
+        // intact record.
+        extents.push(SegmentExtent {
+            id: seg.id,
+            first_position: expected,
+            last_position: expected - 1,
+            last_frame: 0,
+        });
         match SegmentHeader::decode(&bytes) {
             Err(HeaderError::TooOld(v)) => return Err(LogError::too_old(&seg.path, v).into()),
             Err(HeaderError::TooNew(v)) => {
@@ -199,8 +267,10 @@ pub(crate) fn recover<E: From<LogError>>(
                 }
                 .into())
             }
+            // Only the newest segment can be one whose creation a crash cut
+            // short: a later segment exists only once this one was whole.
             Err(HeaderError::Unwritten) => {
-                anomaly = found(0, true, "segment header never written".into());
+                anomaly = found(0, index == last_index, "segment header never written".into());
                 break;
             }
             Err(HeaderError::Damaged) => {
@@ -248,6 +318,10 @@ pub(crate) fn recover<E: From<LogError>>(
                         .into());
                     };
                     last_time_ms = f.time_ms;
+                    if let Some(ext) = extents.last_mut() {
+                        ext.last_position = expected;
+                        ext.last_frame = off as u64;
+                    }
                     if expected > start.known_through {
                         let payload_loc = Loc::new(seg.id, (off + FRAME_HEADER_LEN) as u64);
                         let time_ms = f.time_ms;
@@ -285,6 +359,31 @@ pub(crate) fn recover<E: From<LogError>>(
         report.bytes_scanned += seg.capacity;
         progress(report.bytes_scanned, total);
     }
+    if let Some(d) = start.durable.as_ref().filter(|d| expected <= d.through) {
+        if mode == RecoveryMode::Strict {
+            let (file, offset, why) = match &anomaly {
+                Some(a) => (segments[a.index].path.clone(), a.offset, format!(" ({})", a.detail)),
+                None => match segments.last() {
+                    Some(seg) => (seg.path.clone(), tail_offset, String::new()),
+                    None => (dir.to_path_buf(), 0, " (no segment file is left)".into()),
+                },
+            };
+            return Err(LogError::Corruption {
+                file,
+                offset,
+                detail: format!(
+                    "positions {expected}..={} are covered by {} but the log ends at {}{why}; \
+                     to open it anyway, dropping them, use `--recovery truncate`, or restore the data \
+                     directory from a backup (a node of a shared log can re-fetch them from the stream)",
+                    d.through,
+                    d.source.display(),
+                    expected - 1,
+                ),
+            }
+            .into());
+        }
+        report.lost_durable = Some((expected, d.through));
+    }
     if let Some(a) = anomaly {
         let cut = truncate(fs, dir, &mut segments, a, expected, mode)?;
         tail_offset = cut.offset;
@@ -296,7 +395,36 @@ pub(crate) fn recover<E: From<LogError>>(
         report.truncation = Some(cut);
     }
     progress(total, total);
-    Ok(Recovered { segments, next_position: expected, tail_offset, last_time_ms, report })
+    // Every segment but the last is sealed: its extent is what a checkpoint
+    // records of it.
+    extents.truncate(segments.len());
+    let last_frame = extents.pop().map_or(0, |e| e.last_frame);
+    for (seg, ext) in segments.iter().zip(extents) {
+        let _ = seg.sealed.set(ext);
+    }
+    Ok(Recovered { segments, next_position: expected, tail_offset, last_time_ms, last_frame, report })
+}
+
+/// Whether `seg` still is the segment `ext` describes: its header, and the
+/// frame of its last record where `ext` says, with the right position and
+/// end byte (not its checksums: scrubbing reads whole segments).
+fn still_whole(seg: &Segment, ext: &SegmentExtent) -> Result<bool> {
+    if !header_of(seg)?.is_some_and(|h| h.segment == ext.id && h.first_position == ext.first_position) {
+        return Ok(false);
+    }
+    if !ext.holds_records() {
+        return Ok(true);
+    }
+    if ext.last_frame.saturating_add(FRAME_HEADER_LEN as u64) > seg.capacity {
+        return Ok(false);
+    }
+    let (len, position) =
+        seg.with_bytes(ext.last_frame, FRAME_HEADER_LEN, |b| (u64::from(u32_at(b, 0)), u64_at(b, 5)))?;
+    let end = ext.last_frame + FRAME_OVERHEAD as u64 + len;
+    if position != ext.last_position || end > seg.capacity {
+        return Ok(false);
+    }
+    seg.with_bytes(end - 1, 1, |b| b[0] == FRAME_END)
 }
 
 /// The header of `seg`, if it is intact.

@@ -1,6 +1,5 @@
 //! One segment file: a header, frames, then preallocated zeros.
 
-use std::borrow::Cow;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -9,9 +8,11 @@ use logkv_fs::{File, FileSystem};
 use crate::error::{LogError, Result};
 use crate::format::{SegmentHeader, FORMAT_VERSION, SEGMENT_HEADER_LEN};
 use crate::locate::Marks;
+use crate::recovery::SegmentExtent;
 
-/// An open segment. Reads go through a memory map when the file system
-/// offers one (no syscall per read), else through `read_at`.
+/// An open segment. Every read is a positional read ([`logkv_fs::read_with`]),
+/// never a memory map: the file may be cut short or fail under the
+/// process, and that must be an error naming it, not a SIGBUS.
 #[derive(Debug)]
 pub struct Segment {
     /// The segment number.
@@ -26,7 +27,8 @@ pub struct Segment {
     pub first_position: u64,
     /// Where its records are, sparsely, for lookups by position and time.
     pub(crate) marks: parking_lot::Mutex<Marks>,
-    map: Option<memmap2::Mmap>,
+    /// Its records, once it is sealed (no longer appended to).
+    pub(crate) sealed: std::sync::OnceLock<SegmentExtent>,
 }
 
 impl Segment {
@@ -84,8 +86,15 @@ impl Segment {
     }
 
     fn with_file(id: u32, path: PathBuf, file: Arc<dyn File>, capacity: u64) -> Result<Self> {
-        let map = file.map(capacity).map_err(|e| LogError::io(&path, e))?;
-        let mut seg = Self { id, path, file, capacity, first_position: 0, marks: Default::default(), map };
+        let mut seg = Self {
+            id,
+            path,
+            file,
+            capacity,
+            first_position: 0,
+            marks: Default::default(),
+            sealed: Default::default(),
+        };
         if capacity >= SEGMENT_HEADER_LEN {
             let header = seg.with_bytes(0, SEGMENT_HEADER_LEN as usize, |b| SegmentHeader::decode(b).ok())?;
             seg.first_position = header.map_or(0, |h| h.first_position);
@@ -95,34 +104,38 @@ impl Segment {
 
     /// Calls `f` with `len` bytes at `offset`.
     pub fn with_bytes<R>(&self, offset: u64, len: usize, f: impl FnOnce(&[u8]) -> R) -> Result<R> {
-        let end = offset.checked_add(len as u64).filter(|&e| e <= self.capacity);
-        let Some(end) = end else {
+        if offset.checked_add(len as u64).is_none_or(|end| end > self.capacity) {
             return Err(LogError::Corruption {
                 file: self.path.clone(),
                 offset,
                 detail: format!("read of {len} bytes runs past the segment end {}", self.capacity),
             });
-        };
-        match &self.map {
-            Some(map) => Ok(f(&map[offset as usize..end as usize])),
-            None => {
-                let mut buf = vec![0u8; len];
-                self.file.read_exact_at(&mut buf, offset).map_err(|e| LogError::io(&self.path, e))?;
-                Ok(f(&buf))
-            }
         }
+        logkv_fs::read_with(self.file.as_ref(), offset, len, f).map_err(|e| self.read_error(offset, len, e))
     }
 
-    /// The whole file, for recovery scans.
-    pub fn contents(&self) -> Result<Cow<'_, [u8]>> {
-        match &self.map {
-            Some(map) => Ok(Cow::Borrowed(&map[..])),
-            None => {
-                let mut buf = vec![0u8; self.capacity as usize];
-                self.file.read_exact_at(&mut buf, 0).map_err(|e| LogError::io(&self.path, e))?;
-                Ok(Cow::Owned(buf))
-            }
+    /// The whole file as it was opened, for recovery's judgements and
+    /// `inspect`.
+    pub fn contents(&self) -> Result<Vec<u8>> {
+        let mut buf = vec![0u8; self.capacity as usize];
+        self.file.read_exact_at(&mut buf, 0).map_err(|e| self.read_error(0, buf.len(), e))?;
+        Ok(buf)
+    }
+
+    /// A failed read: a file that now ends before the bytes asked for was
+    /// cut short under the process, which is damage, not an I/O fault.
+    fn read_error(&self, offset: u64, len: usize, e: std::io::Error) -> LogError {
+        if e.kind() == std::io::ErrorKind::UnexpectedEof {
+            return LogError::Corruption {
+                file: self.path.clone(),
+                offset,
+                detail: format!(
+                    "the file ends before the {len} bytes read here (it was {} bytes at open)",
+                    self.capacity
+                ),
+            };
         }
+        LogError::io(&self.path, e)
     }
 
     /// Offset of the first frame.

@@ -51,7 +51,8 @@ fn a_given_log_time_is_kept_unless_it_would_go_back() {
     drop(log);
     // A log whose records a compacted file replaced starts from its time.
     let fs = SimFs::new();
-    let start = ReplayStart { first_position: 11, known_through: 10, time_ms: 9_000 };
+    let start =
+        ReplayStart { first_position: 11, known_through: 10, time_ms: 9_000, ..ReplayStart::default() };
     let log = open(&fs, 1 << 20, start).unwrap();
     assert_eq!(append(&log, 10, Some(8_000)), 11);
     assert_eq!(time_of(&log, 11), 9_000);

@@ -5,14 +5,18 @@
 //! Besides the index, the header keeps the log time of the record at the
 //! checkpoint's position and the newest applied record's state, so an
 //! open that replays nothing still continues the log's times and answers
-//! `newest_state`.
+//! `newest_state`. Since version 3 it also lists the extent of every sealed
+//! segment it covers, so an open that skips those segments can still check
+//! they are whole ([`logkv_log::SegmentExtent`]); a version 2 checkpoint is
+//! still read, and the segments it covers are then read too.
 //!
 //! ```text
 //! header (128 bytes): magic "LOGKVCKP" | version u16 | reserved u16 | head_id u32 |
 //!     position u64 | version u64 | live u64 | created_ms u64 | keyspaces u32 |
 //!     superseded_bytes u64 | time_ms u64 | state_version u64 | state 32 bytes |
-//!     flags u16 (bit 0: state) | reserved 14 | crc32c u32 (of bytes 0..124)
+//!     flags u16 (bit 0: state) | segments u32 (v3) | reserved 10 | crc32c u32 (of bytes 0..124)
 //! per keyspace, ascending: keyspace u32 | count u64 | count x (key_len u16 | key | meta u64)
+//! (v3) per segment, ascending: id u32 | first_position u64 | last_position u64 | last_frame u64
 //! crc32c u32 of every byte after the header
 //! ```
 
@@ -21,7 +25,7 @@ use std::path::{Path, PathBuf};
 
 use logkv_fs::FileSystem;
 use logkv_log::format::{u32_at, u64_at, MAX_LOG_SEGMENT_ID, MAX_SEGMENT_BYTES};
-use logkv_log::LogError;
+use logkv_log::{LogError, SegmentExtent};
 
 use crate::error::{Result, StoreError};
 use crate::index::Builder;
@@ -29,8 +33,12 @@ use crate::keyspaces::{Keyspaces, KeyspacesSnapshot, Through, DELETED};
 
 /// First bytes of a checkpoint file.
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"LOGKVCKP";
-/// The checkpoint format this code writes and reads.
-pub const CHECKPOINT_VERSION: u16 = 2;
+/// The checkpoint format this code writes.
+pub const CHECKPOINT_VERSION: u16 = 3;
+/// The oldest checkpoint format this code reads (no segment extents).
+const OLDEST_READ_VERSION: u16 = 2;
+/// Bytes of one segment extent.
+const EXTENT_LEN: usize = 28;
 const HEADER_LEN: usize = 128;
 /// Bytes of the header the checksum covers (the checksum follows).
 const CRC_AT: usize = 124;
@@ -80,6 +88,10 @@ pub struct CheckpointInfo {
     pub time_ms: u64,
     /// The state of the newest applied record and its version tag.
     pub state: Option<([u8; 32], u64)>,
+    /// The format version it was written in.
+    pub format: u16,
+    /// Sealed segments it covers, listed in the body (0 before version 3).
+    pub segments: u32,
 }
 
 impl CheckpointInfo {
@@ -100,6 +112,7 @@ impl CheckpointInfo {
             b[76..108].copy_from_slice(&state);
             b[108] = 1;
         }
+        b[110..114].copy_from_slice(&self.segments.to_le_bytes());
         let crc = crc32c::crc32c(&b[..CRC_AT]);
         b[CRC_AT..].copy_from_slice(&crc.to_le_bytes());
         b
@@ -110,8 +123,10 @@ impl CheckpointInfo {
             return Err("not a checkpoint (bad magic)".into());
         }
         let version = u16::from_le_bytes([b[8], b[9]]);
-        if version != CHECKPOINT_VERSION {
-            return Err(format!("checkpoint format {version}, this logkv reads {CHECKPOINT_VERSION}"));
+        if !(OLDEST_READ_VERSION..=CHECKPOINT_VERSION).contains(&version) {
+            return Err(format!(
+                "checkpoint format {version}, this logkv reads {OLDEST_READ_VERSION} to {CHECKPOINT_VERSION}"
+            ));
         }
         if crc32c::crc32c(&b[..CRC_AT]) != u32_at(b, CRC_AT) {
             return Err("header checksum mismatch".into());
@@ -126,6 +141,8 @@ impl CheckpointInfo {
             superseded_bytes: u64_at(b, 52),
             time_ms: u64_at(b, 60),
             state: (b[108] & 1 != 0).then(|| (b[76..108].try_into().expect("32 bytes"), u64_at(b, 68))),
+            format: version,
+            segments: if version >= 3 { u32_at(b, 110) } else { 0 },
         })
     }
 }
@@ -133,7 +150,9 @@ impl CheckpointInfo {
 /// Writes `snapshot` as the checkpoint file for its position in `dir`:
 /// a temporary file, synced, renamed into place, directory synced. The
 /// caller must have made the log durable through the snapshot's position,
-/// whose log time is `time_ms`. Returns the file and its size.
+/// whose log time is `time_ms`, and `segments` are the sealed segments it
+/// covers ([`logkv_log::FileLog::sealed_extents`]). Returns the file and
+/// its size.
 pub fn write(
     fs: &dyn FileSystem,
     dir: &Path,
@@ -141,6 +160,7 @@ pub fn write(
     head_id: u32,
     created_ms: u64,
     time_ms: u64,
+    segments: &[SegmentExtent],
 ) -> Result<(PathBuf, u64)> {
     let Through { position, version } = snapshot.through;
     let path = dir.join(file_name(position));
@@ -157,6 +177,8 @@ pub fn write(
         superseded_bytes: snapshot.superseded_bytes,
         time_ms,
         state: snapshot.newest_state,
+        format: CHECKPOINT_VERSION,
+        segments: segments.len() as u32,
     };
     let mut offset = HEADER_LEN as u64;
     let mut crc = 0u32;
@@ -180,6 +202,12 @@ pub fn write(
             }
         }
     }
+    for e in segments {
+        buf.extend_from_slice(&e.id.to_le_bytes());
+        buf.extend_from_slice(&e.first_position.to_le_bytes());
+        buf.extend_from_slice(&e.last_position.to_le_bytes());
+        buf.extend_from_slice(&e.last_frame.to_le_bytes());
+    }
     flush(&mut buf, &mut crc)?;
     buf.extend_from_slice(&crc.to_le_bytes());
     file.write_at(&buf, offset).map_err(|e| io(&tmp, e))?;
@@ -196,6 +224,8 @@ pub fn write(
 pub struct Loaded {
     pub info: CheckpointInfo,
     pub index: Keyspaces,
+    /// The sealed segments it covers (none from a version 2 checkpoint).
+    pub segments: Vec<SegmentExtent>,
     /// Keys it holds.
     pub keys: u64,
 }
@@ -211,18 +241,13 @@ pub fn load(fs: &dyn FileSystem, path: &Path) -> Result<std::result::Result<Load
     let io = |e| StoreError::from(LogError::io(path, e));
     let file = fs.open(path).map_err(io)?;
     let len = file.len().map_err(io)?;
-    let map = file.map(len).map_err(io)?;
-    let owned;
-    let bytes: &[u8] = match &map {
-        Some(m) => &m[..],
-        None => {
-            let mut buf = vec![0u8; len as usize];
-            file.read_exact_at(&mut buf, 0).map_err(io)?;
-            owned = buf;
-            &owned
-        }
-    };
-    Ok(parse(bytes).map_err(Damaged))
+    let mut bytes = vec![0u8; len as usize];
+    match file.read_exact_at(&mut bytes, 0) {
+        Ok(()) => Ok(parse(&bytes).map_err(Damaged)),
+        // Cut short since its length was read: damaged, like any other.
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => Ok(Err(Damaged(e.to_string()))),
+        Err(e) => Err(io(e)),
+    }
 }
 
 fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
@@ -240,6 +265,20 @@ fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
     if crc32c::crc32c(body) != u32_at(bytes, bytes.len() - 4) {
         return Err("checksum mismatch".into());
     }
+    let extents_len = info.segments as usize * EXTENT_LEN;
+    let Some(keys_len) = body.len().checked_sub(extents_len) else {
+        return Err(format!("{} segments listed, more than the file holds", info.segments));
+    };
+    let (body, extents) = body.split_at(keys_len);
+    let segments: Vec<SegmentExtent> = extents
+        .chunks_exact(EXTENT_LEN)
+        .map(|e| SegmentExtent {
+            id: u32_at(e, 0),
+            first_position: u64_at(e, 4),
+            last_position: u64_at(e, 12),
+            last_frame: u64_at(e, 20),
+        })
+        .collect();
     let short = || "entries run past the end".to_string();
     let mut at = 0usize;
     let mut spaces = BTreeMap::new();
@@ -274,5 +313,5 @@ fn parse(bytes: &[u8]) -> std::result::Result<Loaded, String> {
     let mut index = Keyspaces::from_parts(spaces, info.live, through);
     index.superseded_bytes = info.superseded_bytes;
     index.newest_state = info.state;
-    Ok(Loaded { info, index, keys })
+    Ok(Loaded { info, index, segments, keys })
 }

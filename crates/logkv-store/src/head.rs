@@ -175,8 +175,8 @@ struct BlockStart {
 pub struct Head {
     info: HeadInfo,
     path: PathBuf,
+    /// Read with `pread` only, never mapped (see [`logkv_fs::read_with`]).
     file: Arc<dyn File>,
-    map: Option<memmap2::Mmap>,
     blocks: Vec<BlockStart>,
     /// The first position of every row block, and where it starts.
     row_blocks: Vec<(u64, u64)>,
@@ -210,7 +210,6 @@ impl Head {
         if len < HEAD_HEADER_LEN {
             return Err(corrupt(path, 0, &format!("{len} bytes: shorter than a compacted file's header")));
         }
-        let map = file.map(len).map_err(io)?;
         let mut head = Self {
             info: HeadInfo {
                 id,
@@ -225,7 +224,6 @@ impl Head {
             },
             path: path.to_path_buf(),
             file,
-            map,
             blocks: Vec::new(),
             row_blocks: Vec::new(),
         };
@@ -284,14 +282,13 @@ impl Head {
         if offset.checked_add(len as u64).is_none_or(|end| end > self.info.table_end.max(HEAD_HEADER_LEN)) {
             return Err(corrupt(&self.path, offset, &format!("read of {len} bytes runs past the data")));
         }
-        match &self.map {
-            Some(map) => Ok(f(&map[offset as usize..offset as usize + len])),
-            None => {
-                let mut buf = vec![0u8; len];
-                self.file.read_exact_at(&mut buf, offset).map_err(|e| LogError::io(&self.path, e))?;
-                Ok(f(&buf))
+        logkv_fs::read_with(self.file.as_ref(), offset, len, f).map_err(|e| {
+            if e.kind() == std::io::ErrorKind::UnexpectedEof {
+                corrupt(&self.path, offset, &format!("the file ends before the {len} bytes read here"))
+            } else {
+                LogError::io(&self.path, e).into()
             }
-        }
+        })
     }
 
     /// The block at `offset`, checked, with its ops.

@@ -98,8 +98,9 @@ impl Store {
         self.log.sync()?;
         let head_id = self.head.read().as_ref().map_or(0, |h| h.info().id);
         let time_ms = self.time_of_position(snapshot.through.position)?.unwrap_or(0);
+        let segments = self.log.sealed_extents(snapshot.through.position);
         let (path, bytes) =
-            checkpoint::write(self.fs.as_ref(), &self.dir, &snapshot, head_id, now_ms(), time_ms)?;
+            checkpoint::write(self.fs.as_ref(), &self.dir, &snapshot, head_id, now_ms(), time_ms, &segments)?;
         for (position, old) in
             checkpoint::list(self.fs.as_ref(), &self.dir)?.into_iter().skip(checkpoint::KEEP)
         {

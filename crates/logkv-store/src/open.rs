@@ -6,12 +6,18 @@
 //! the compacted file (whose records it would need to replay), and the log
 //! reaches its position. A damaged one is reported and the next older one
 //! tried, then the compacted file, then a full replay.
+//!
+//! The log must reach the newest checkpoint's position (and the compacted
+//! file's), since one is written only once the log is durable through it:
+//! a log ending before it lost acknowledged records, which a strict open
+//! refuses (see `logkv_log::ReplayStart::durable`) and a truncating one
+//! reports and warns about.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use logkv_fs::{FileSystem, LockError};
-use logkv_log::{FileLog, LogConfig, LogError, RecordRef, RecordType, RecoveryReport, ReplayStart};
+use logkv_log::{Durable, FileLog, LogConfig, LogError, RecordRef, RecordType, RecoveryReport, ReplayStart};
 use parking_lot::{Mutex, RwLock};
 
 use crate::applied::parse_applied;
@@ -56,9 +62,11 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
     let max_index_bytes = options.limits.max_index_bytes;
     let mut report = OpenReport { compacted_through: head_through, ..OpenReport::default() };
 
+    let checkpoints = checkpoint::list(fs.as_ref(), dir)?;
+    let durable = durable_floor(&checkpoints, head.as_ref());
     let mut opened = None;
     let mut loaded_checkpoint = None;
-    for (position, path) in checkpoint::list(fs.as_ref(), dir)? {
+    for (position, path) in checkpoints {
         if position < head_through {
             report.skipped_checkpoints.push((path, "older than the compacted file".into()));
             continue;
@@ -70,12 +78,22 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
                 continue;
             }
         };
-        let start =
-            ReplayStart { first_position, known_through: loaded.info.position, time_ms: loaded.info.time_ms };
+        let start = ReplayStart {
+            first_position,
+            known_through: loaded.info.position,
+            time_ms: loaded.info.time_ms,
+            covered: loaded.segments,
+            durable: durable.clone(),
+        };
         let (log, index, replayed) =
             replay(&fs, dir, options.log.clone(), start, loaded.index, max_index_bytes, progress)?;
         if log.next_position() <= loaded.info.position {
-            report.skipped_checkpoints.push((path, "the log ends before it".into()));
+            // Only a truncating open gets here (a strict one refused): the
+            // records it covers are gone for good, and so goes the
+            // checkpoint, or every later strict open would refuse.
+            fs.remove_file(&path).map_err(|e| LogError::io(&path, e))?;
+            fs.sync_dir(dir).map_err(|e| LogError::io(dir, e))?;
+            report.skipped_checkpoints.push((path, "the log ends before it: removed".into()));
             drop(log);
             continue;
         }
@@ -101,7 +119,13 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
                 None => Keyspaces::default(),
             };
             let head_time = head.as_ref().map_or(0, |h| h.info().last_time_ms);
-            let start = ReplayStart { first_position, known_through: head_through, time_ms: head_time };
+            let start = ReplayStart {
+                first_position,
+                known_through: head_through,
+                time_ms: head_time,
+                covered: Vec::new(),
+                durable,
+            };
             let (log, index, replayed) =
                 replay(&fs, dir, options.log.clone(), start, index, max_index_bytes, progress)?;
             (log, index, replayed, false)
@@ -110,6 +134,14 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
     report.replayed_records = replayed.records;
     let since_checkpoint_bytes = replayed.frame_bytes;
     report.log = replayed.report;
+    if let Some((first, last)) = report.log.lost_durable {
+        tracing::warn!(
+            dir = %dir.display(),
+            first,
+            last,
+            "recovery dropped durable positions {first}..={last} (a checkpoint or compacted file covered them)"
+        );
+    }
     let index = Arc::new(RwLock::new(index));
     let coalescer = match coalesce::applies(options.log.durability, &options.retention) {
         Some((window, flush_size_bytes)) => {
@@ -138,6 +170,16 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
         store.repoint_to_head()?;
     }
     Ok(store)
+}
+
+/// The newest position a checkpoint or the compacted file says the log was
+/// durable through: a checkpoint's name is enough (one damaged since still
+/// was written only after the log was synced through its position).
+fn durable_floor(checkpoints: &[(u64, PathBuf)], head: Option<&Head>) -> Option<Durable> {
+    let newest = checkpoints.first().map(|(position, path)| (*position, path.clone()));
+    let compacted = head.map(|h| (h.info().last_position, h.path().to_path_buf()));
+    let (through, source) = newest.into_iter().chain(compacted).max_by_key(|(position, _)| *position)?;
+    (through > 0).then_some(Durable { through, source })
 }
 
 /// Removes what an interrupted write left: temporary files, and compacted

@@ -386,8 +386,15 @@ fn open(global: &GlobalArgs) -> Result<Node, CliError> {
     Ok(node)
 }
 
-/// Warns on stderr when opening cut off a torn or damaged tail.
+/// Warns on stderr when opening cut off a torn or damaged tail, and loudly
+/// when what it cut was durable (`--recovery truncate` only).
 pub fn warn_recovery(report: &RecoveryReport) {
+    if let Some((first, last)) = report.lost_durable {
+        eprintln!(
+            "logkv: warning: positions {first}..={last} were durable (a checkpoint or compacted file \
+             covered them) and are lost: the log no longer holds them"
+        );
+    }
     if let Some(t) = &report.truncation {
         let removed = match t.removed_segments.len() {
             0 => String::new(),

@@ -106,11 +106,6 @@ impl File for SimFile {
             ((inode.view.len() as u64) < len).then_some(DataOp::Allocate(len))
         })
     }
-
-    /// Maps would bypass the volatile/durable split, so there are none.
-    fn map(&self, _len: u64) -> io::Result<Option<memmap2::Mmap>> {
-        Ok(None)
-    }
 }
 
 /// Releases the in-memory lock when dropped.
