@@ -173,7 +173,7 @@ impl DivergenceCheck {
             peers: BTreeMap::new(),
             mismatches: 0,
         };
-        if applied > 0 && applied % every == 0 {
+        if applied > 0 && applied.is_multiple_of(every) {
             check.own.push_back((applied, digest));
         }
         check
