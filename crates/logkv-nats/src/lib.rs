@@ -5,11 +5,13 @@
 //! [`logkv_runtime::shared_log::SharedLog`] on a stream; [`Follower`]
 //! tails it, reading only the subjects a node's watched streams need
 //! ([`Subjects`]), and hands each entry over with the stream's timestamp
-//! as its log time. Trimming purges what no node needs any more; a reader
+//! as its log time. Nodes compare their state digests over a plain
+//! subject beside the stream ([`Reports`]). Trimming purges what no node needs any more; a reader
 //! that still needs it gets `SharedLogError::Trimmed`.
 
 mod config;
 mod credentials;
+mod digests;
 mod follow;
 mod log;
 mod subjects;
@@ -17,6 +19,7 @@ mod trim;
 
 pub use config::{ConfigError, NatsConfig};
 pub use credentials::{Credentials, CredentialsError, Tls};
+pub use digests::Reports;
 pub use follow::{FollowStats, Follower};
 pub use log::{JetStreamLog, OpenError};
 pub use subjects::Subjects;

@@ -19,6 +19,7 @@ use async_nats::jetstream::{self, ErrorCode};
 use async_nats::{ConnectErrorKind, HeaderMap, HeaderValue};
 use bytes::Bytes;
 use logkv_runtime::apply::Watched;
+use logkv_runtime::divergence::DigestReport;
 use logkv_runtime::shared_log::{SharedLog, SharedLogError};
 use logkv_runtime::signing::keccak256;
 use parking_lot::Mutex;
@@ -26,6 +27,7 @@ use tokio::runtime::{Handle, Runtime};
 
 use crate::config::NatsConfig;
 use crate::credentials::{self, CredentialsError};
+use crate::digests::Reports;
 use crate::follow::Follower;
 use crate::subjects::Subjects;
 use crate::trim;
@@ -244,6 +246,7 @@ impl Drop for JetStreamLog {
 
 impl SharedLog for JetStreamLog {
     type Follower = Follower;
+    type Reports = Reports;
 
     /// Publishes every entry before waiting for the first ack, so a batch
     /// costs about one round trip.
@@ -276,6 +279,22 @@ impl SharedLog for JetStreamLog {
     /// deleted and created again under the same name is another.
     fn identity(&self) -> String {
         format!("nats:{}@{}", self.config.stream, self.created)
+    }
+
+    /// A plain NATS message on [`Subjects::digests`]: nothing stored, so
+    /// nothing to trim; a node that was away hears the next reports.
+    async fn publish_digest(&self, report: &DigestReport) -> Result<(), SharedLogError> {
+        let publish = self.client.publish(self.subjects.digests(), report.encode().into());
+        publish.await.map_err(|e| SharedLogError::Unavailable(format!("publish a digest report: {e}")))
+    }
+
+    /// Subscribes to [`Subjects::digests`], the subscription known to
+    /// the server before this returns.
+    async fn digest_reports(&self) -> Result<Reports, SharedLogError> {
+        let failed = |e: &dyn std::fmt::Display| SharedLogError::Unavailable(format!("digest reports: {e}"));
+        let subscriber = self.client.subscribe(self.subjects.digests()).await.map_err(|e| failed(&e))?;
+        self.client.flush().await.map_err(|e| failed(&e))?;
+        Ok(Reports::new(subscriber))
     }
 }
 

@@ -45,6 +45,13 @@ impl Subjects {
         format!("{}.m", self.name)
     }
 
+    /// The subject nodes publish their digest reports on: a single token,
+    /// so outside what the stream captures (`NAME.>`): a report is no
+    /// entry and takes no position.
+    pub fn digests(&self) -> String {
+        format!("{}-digests", self.name)
+    }
+
     /// The subject `entry` belongs on.
     pub fn of_entry(&self, entry: &[u8]) -> String {
         match EntryView::parse(entry) {
@@ -81,6 +88,7 @@ mod tests {
         assert_eq!(subjects.of_entry(&two), "kv.m");
         assert_eq!(subjects.of_entry(b"garbage"), "kv.m");
         assert_eq!(subjects.filters(&Watched::All), vec!["kv.>".to_string()]);
+        assert_eq!(subjects.digests(), "kv-digests");
         let only = Watched::Only([b].into_iter().collect());
         assert_eq!(subjects.filters(&only), vec![format!("kv.s.{}", "02".repeat(32)), "kv.m".into()]);
     }

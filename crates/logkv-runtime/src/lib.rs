@@ -11,6 +11,7 @@ pub mod annex;
 pub mod apply;
 pub mod codec;
 pub mod digest;
+pub mod divergence;
 pub mod entry;
 pub mod entry_json;
 pub mod envelope;

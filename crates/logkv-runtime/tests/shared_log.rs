@@ -399,6 +399,7 @@ impl Follower for CountingFollower {
 
 impl SharedLog for Counting {
     type Follower = CountingFollower;
+    type Reports = logkv_runtime::shared_log::BoardReports;
 
     async fn append(&self, entries: &[Bytes]) -> Result<Vec<u64>, SharedLogError> {
         self.log.append(entries).await
@@ -422,6 +423,17 @@ impl SharedLog for Counting {
 
     fn identity(&self) -> String {
         self.log.identity()
+    }
+
+    async fn publish_digest(
+        &self,
+        report: &logkv_runtime::divergence::DigestReport,
+    ) -> Result<(), SharedLogError> {
+        self.log.publish_digest(report).await
+    }
+
+    async fn digest_reports(&self) -> Result<Self::Reports, SharedLogError> {
+        self.log.digest_reports().await
     }
 }
 

@@ -385,6 +385,25 @@ pub struct ServeConfig {
     #[arg(long, value_name = "STREAM,...", value_delimiter = ',')]
     #[serde(with = "text_list")]
     pub watch: Vec<StreamId>,
+    /// With a shared log: log positions between two digest reports this
+    /// node publishes and compares with its peers' (docs/distributed.md,
+    /// "Inconsistency detection").
+    #[arg(
+        long,
+        value_name = "POSITIONS",
+        default_value_t = ServeConfig::default().digest_every,
+        value_parser = clap::value_parser!(u64).range(1..),
+    )]
+    pub digest_every: u64,
+    /// Digests kept per node for comparing: this node's newest, and each
+    /// peer's that this node has not reached yet.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = ServeConfig::default().digest_kept,
+        value_parser = clap::value_parser!(u32).range(1..),
+    )]
+    pub digest_kept: u32,
     /// Log positions back a transaction that checks versions may have
     /// read; older ones fail with VersionTooOld, and compaction forgets
     /// deleted keys older than this. A protocol parameter: every node of a
@@ -537,6 +556,8 @@ impl Default for ServeConfig {
             log_stream: "logkv".into(),
             replicas: 1,
             watch: Vec::new(),
+            digest_every: 1000,
+            digest_kept: 64,
             version_check_horizon: DEFAULT_VERSION_CHECK_HORIZON,
             max_windows: quotas.windows,
             max_windows_per_sender: quotas.windows_per_sender,
@@ -999,6 +1020,12 @@ impl ServeConfig {
                 "version_check_horizon",
                 "0: at least 1 (0 would refuse every transaction that checks versions)".into(),
             ));
+        }
+        if self.digest_every == 0 {
+            return Err(Invalid::new("digest_every", "0: at least 1 position between digest reports".into()));
+        }
+        if self.digest_kept == 0 {
+            return Err(Invalid::new("digest_kept", "0: at least 1 digest kept per node".into()));
         }
         let quotas = [
             ("max_windows", self.max_windows),

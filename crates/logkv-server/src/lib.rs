@@ -7,6 +7,7 @@
 pub mod access;
 pub mod compacted;
 pub mod config;
+pub mod digest_exchange;
 mod io_failures;
 pub mod logging;
 pub mod maintenance;

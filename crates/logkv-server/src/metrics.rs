@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::Duration;
 
+use logkv_runtime::divergence::{DivergenceCheck, Peer};
 use logkv_runtime::node::Node;
 use logkv_store::CompactionReport;
 use parking_lot::{Mutex, RwLock};
@@ -289,6 +290,9 @@ impl Metrics {
             header(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {value}");
         }
+        if let Some(r) = replica {
+            divergence(&mut out, &r.digests().check());
+        }
         let fsync_bounds: Vec<f64> = (0..log.sync_micros.len()).map(|i| (1u64 << i) as f64 / 1e6).collect();
         pow2_histogram(
             &mut out,
@@ -392,6 +396,36 @@ impl Metrics {
 
 /// A histogram from non-cumulative `counts` under the upper `bounds`
 /// (the last bucket also holds everything larger, so it is `+Inf`).
+/// The comparison of this node's state digests with its peers': the
+/// mismatches counted, and per peer whether the newest comparison found
+/// another state and the newest position both agreed on.
+fn divergence(out: &mut String, check: &DivergenceCheck) {
+    let name = "logkv_replica_digest_mismatches_total";
+    header(out, name, "counter", "positions at which a peer's state digest differed from this node's");
+    let _ = writeln!(out, "{name} {}", check.mismatches());
+    if check.peers().is_empty() {
+        return;
+    }
+    let labels = |peer: &str, p: &Peer| {
+        format!("peer=\"{}\",peer_address=\"{}\"", label_value(peer), label_value(&p.address))
+    };
+    let name = "logkv_replica_digest_diverged";
+    header(out, name, "gauge", "1 if the newest comparison with this peer found another state digest");
+    for (peer, p) in check.peers() {
+        let _ = writeln!(out, "{name}{{{}}} {}", labels(peer, p), p.diverged() as u8);
+    }
+    let name = "logkv_replica_digest_agreed_position";
+    header(
+        out,
+        name,
+        "gauge",
+        "newest log position at which this peer's state digest equalled this node's; 0: none",
+    );
+    for (peer, p) in check.peers() {
+        let _ = writeln!(out, "{name}{{{}}} {}", labels(peer, p), p.agreed.unwrap_or(0));
+    }
+}
+
 fn pow2_histogram(out: &mut String, (name, help): (&str, &str), bounds: &[f64], counts: &[u64], sum: f64) {
     header(out, name, "histogram", help);
     let mut cumulative = 0;

@@ -39,9 +39,12 @@ use logkv_runtime::node::{Applied, Node, NodeError};
 use logkv_runtime::pipeline::{Done, Sequencer};
 use logkv_runtime::shared_log::{LogEntry, SharedLog, SharedLogError};
 use logkv_runtime::signing::{keccak256, Signer};
+use logkv_runtime::types::version_position;
 use parking_lot::Mutex;
 use tokio::runtime::{Handle, Runtime};
 use tokio::sync::oneshot;
+
+use crate::digest_exchange::{DigestExchange, DigestSettings};
 
 /// Times an entry of the node's own is signed again after losing its
 /// nonce to another node.
@@ -138,18 +141,22 @@ pub struct Replica<L> {
     caught_up: AtomicBool,
     stopping: AtomicBool,
     follower: Mutex<Option<JoinHandle<()>>>,
+    /// This node's digests compared with its peers'.
+    digests: DigestExchange,
 }
 
 impl<L: SharedLog> Replica<L> {
     /// Checks the data directory belongs to `log` (marking a new one), and
     /// starts following from the node's applied position; `advanced` is
-    /// called after every applied batch. Must not be called from inside
-    /// an async runtime.
+    /// called after every applied batch. Publishes the node's digest
+    /// reports and compares its peers' as `digests` says. Must not be
+    /// called from inside an async runtime.
     pub fn start(
         node: Arc<Node>,
         log: L,
         watched: &Watched,
         data_dir: &Path,
+        digests: DigestSettings,
         advanced: Box<dyn Fn() + Send + Sync>,
     ) -> Result<Arc<Replica<L>>, ReplicaError> {
         check_marker(data_dir, &node, &log, watched)?;
@@ -166,6 +173,11 @@ impl<L: SharedLog> Replica<L> {
             return Err(ReplicaError::Trimmed { log: log.identity(), first_kept, applied: from - 1 });
         }
         let start_tail = runtime.block_on(log.tail()).map_err(failed)?;
+        // Subscribed before following: no report of a position this node
+        // passes is missed for want of a subscription.
+        let reports = runtime.block_on(log.digest_reports()).map_err(failed)?;
+        let (digest, version) = node.state_digest();
+        let digests = DigestExchange::new(digests, watch_text(watched), version_position(version), digest);
         let following = node.follow(&log, watched);
         tracing::info!(log = %log.identity(), from, tail = start_tail, "following the shared log");
         let replica = Arc::new(Replica {
@@ -178,7 +190,12 @@ impl<L: SharedLog> Replica<L> {
             caught_up: AtomicBool::new(from > start_tail),
             stopping: AtomicBool::new(false),
             follower: Mutex::new(None),
+            digests,
         });
+        let r = replica.clone();
+        replica.spawn(async move { r.digests.publish(&r.log).await });
+        let r = replica.clone();
+        replica.spawn(async move { r.digests.listen(reports).await });
         let r = replica.clone();
         let thread = std::thread::Builder::new()
             .name("logkv-follow".into())
@@ -267,6 +284,11 @@ impl<L: SharedLog> Replica<L> {
         self.start_tail
     }
 
+    /// This node's digests compared with its peers'.
+    pub fn digests(&self) -> &DigestExchange {
+        &self.digests
+    }
+
     /// The shared log.
     pub fn log(&self) -> &L {
         &self.log
@@ -306,6 +328,7 @@ impl<L: SharedLog> Replica<L> {
     fn follow(&self, node: &Node, following: Following<L::Follower>, advanced: Box<dyn Fn() + Send + Sync>) {
         let progress = Mutex::new(CatchUp::new(self.through(), self.start_tail));
         let durable = |step: Step| {
+            self.digests.applied(&step);
             let Step { entries, applied, through } = step;
             self.answer(&entries, applied);
             self.through.store(through, Ordering::Release);
@@ -516,11 +539,16 @@ pub fn is_shared_log_copy(dir: &Path) -> bool {
 /// The marker: the log's identity (which names a stream's creation, so a
 /// stream deleted and created again is another log) and the watched set.
 fn marker_text(log: &impl SharedLog, watched: &Watched) -> String {
-    let watch = match watched {
+    format!("log = \"{}\"\nwatch = \"{}\"\n", log.identity(), watch_text(watched))
+}
+
+/// The watched set as the marker and digest reports write it: `all`, or
+/// the streams comma-separated.
+fn watch_text(watched: &Watched) -> String {
+    match watched {
         Watched::All => "all".to_string(),
         Watched::Only(s) => s.iter().map(|s| s.to_string()).collect::<Vec<_>>().join(","),
-    };
-    format!("log = \"{}\"\nwatch = \"{watch}\"\n", log.identity())
+    }
 }
 
 fn write_durably(path: &Path, text: &str) -> std::io::Result<()> {

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use bytes::Bytes;
 use logkv_nats::{ConfigError, FollowStats, JetStreamLog, NatsConfig};
 use logkv_runtime::apply::Watched;
-use logkv_runtime::shared_log::{Batch, FileEntryLog, FileFollower, Follower, SharedLog, SharedLogError};
+use logkv_runtime::divergence::DigestReport;
+use logkv_runtime::shared_log::{
+    Batch, BoardReports, DigestReports, FileEntryLog, FileFollower, Follower, SharedLog, SharedLogError,
+};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
@@ -117,6 +120,15 @@ pub enum ServerFollower {
     File(FileFollower),
 }
 
+/// A [`ServerLog`]'s digest reports.
+#[derive(Debug)]
+pub enum ServerReports {
+    /// From a stream's digest subject.
+    Nats(logkv_nats::Reports),
+    /// From a file log's in-process board.
+    File(BoardReports),
+}
+
 impl ServerLog {
     fn nats(log: JetStreamLog) -> ServerLog {
         ServerLog::Nats { log: Box::new(log), followed: Mutex::new(None) }
@@ -180,6 +192,7 @@ pub fn block_on<F: Future>(f: F) -> std::io::Result<F::Output> {
 
 impl SharedLog for ServerLog {
     type Follower = ServerFollower;
+    type Reports = ServerReports;
 
     async fn append(&self, entries: &[Bytes]) -> Result<Vec<u64>, SharedLogError> {
         match self {
@@ -224,6 +237,29 @@ impl SharedLog for ServerLog {
         match self {
             ServerLog::Nats { log, .. } => log.identity(),
             ServerLog::File(log) => log.identity(),
+        }
+    }
+
+    async fn publish_digest(&self, report: &DigestReport) -> Result<(), SharedLogError> {
+        match self {
+            ServerLog::Nats { log, .. } => log.publish_digest(report).await,
+            ServerLog::File(log) => log.publish_digest(report).await,
+        }
+    }
+
+    async fn digest_reports(&self) -> Result<ServerReports, SharedLogError> {
+        match self {
+            ServerLog::Nats { log, .. } => log.digest_reports().await.map(ServerReports::Nats),
+            ServerLog::File(log) => log.digest_reports().await.map(ServerReports::File),
+        }
+    }
+}
+
+impl DigestReports for ServerReports {
+    async fn next(&mut self) -> Option<DigestReport> {
+        match self {
+            ServerReports::Nats(r) => r.next().await,
+            ServerReports::File(r) => r.next().await,
         }
     }
 }

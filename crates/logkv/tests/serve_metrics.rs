@@ -11,15 +11,14 @@ mod rpc_support;
 mod server;
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::io::Write;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::types::StreamId;
 use rpc_support::{signer, Rpc};
 use serde_json::json;
-use server::Server;
+use server::{promtool_check, Server};
 
 /// One sample line: metric name, labels, value.
 #[derive(Debug)]
@@ -110,32 +109,6 @@ fn sample(line: &str) -> Sample {
     }
     let value = rest.trim().parse().unwrap_or_else(|_| bad());
     Sample { name, labels, value }
-}
-
-/// `promtool check metrics` on `text`: its parser and linter must find
-/// nothing.
-fn promtool_check(text: &str) {
-    let mut child = match Command::new("promtool")
-        .args(["check", "metrics"])
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-    {
-        Ok(child) => child,
-        Err(e) => {
-            panic!("cannot run promtool ({e}): install Debian's prometheus package, as scripts/test.sh does")
-        }
-    };
-    child.stdin.take().unwrap().write_all(text.as_bytes()).expect("write to promtool");
-    let out = child.wait_with_output().expect("promtool");
-    assert!(
-        out.status.success(),
-        "promtool check metrics: {}\n{}{}\nin\n{text}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 #[test]

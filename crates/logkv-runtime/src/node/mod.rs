@@ -147,6 +147,9 @@ pub struct Applied {
     /// The op answers of each transaction (empty where it did not commit):
     /// what replies are built from.
     pub answers: Vec<Vec<OpAnswer>>,
+    /// The state digest right after the entry (what its record keeps):
+    /// nodes compare it at given positions ([`crate::divergence`]).
+    pub digest: [u8; 32],
 }
 
 impl Applied {
@@ -161,7 +164,7 @@ impl Applied {
         let answers = self.answers.get(start..start + n).map_or_else(Vec::new, <[_]>::to_vec);
         let last = (start + n).saturating_sub(1);
         let version = tx_version(version_position(self.version), last as u16);
-        Applied { position: self.position, version, outcome, answers }
+        Applied { position: self.position, version, outcome, answers, digest: self.digest }
     }
 }
 
@@ -596,7 +599,7 @@ impl Node {
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 core.log_time_ms = log_time_ms;
                 self.applied.fetch_add(1, Ordering::Relaxed);
-                Ok(Applied { position: p, version: last_version, outcome, answers })
+                Ok(Applied { position: p, version: last_version, outcome, answers, digest: state })
             }
             Err(e) => {
                 undo(core);

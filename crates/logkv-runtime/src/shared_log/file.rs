@@ -29,8 +29,9 @@ use logkv_log::format::{read_frame, u32_at, u64_at, FrameRead, FRAME_HEADER_LEN,
 use logkv_log::{FileLog, Loc, LogConfig, LogError, RecordType, ReplayStart};
 use tokio::sync::Notify;
 
-use super::{Batch, Follower, LogEntry, SharedLog, SharedLogError};
+use super::{Batch, BoardReports, DigestBoard, Follower, LogEntry, SharedLog, SharedLogError};
 use crate::apply::Watched;
+use crate::divergence::DigestReport;
 
 /// The file holding the first position after a trim.
 pub const FIRST_FILE: &str = "first-position";
@@ -60,6 +61,8 @@ struct Inner {
     first: AtomicU64,
     /// Woken after every append, for followers waiting at the tail.
     appended: Notify,
+    /// The nodes' digest reports (all in this process).
+    digests: DigestBoard,
     _lock: Box<dyn LockGuard>,
 }
 
@@ -99,8 +102,15 @@ impl FileEntryLog {
         let (log, _) = FileLog::open(fs.clone(), &dir, config, start, 0, &mut visit, &mut |_, _| {})
             .map_err(|e| unavailable(&dir, e))?;
         let first = AtomicU64::new(first);
-        let inner =
-            Arc::new(Inner { fs, dir: dir.clone(), log, first, appended: Notify::new(), _lock: lock });
+        let inner = Arc::new(Inner {
+            fs,
+            dir: dir.clone(),
+            log,
+            first,
+            appended: Notify::new(),
+            digests: DigestBoard::default(),
+            _lock: lock,
+        });
         open.retain(|_, w| w.strong_count() > 0);
         open.insert(dir, Arc::downgrade(&inner));
         Ok(FileEntryLog { inner })
@@ -251,6 +261,7 @@ impl Inner {
 
 impl SharedLog for FileEntryLog {
     type Follower = FileFollower;
+    type Reports = BoardReports;
 
     async fn append(&self, entries: &[Bytes]) -> Result<Vec<u64>, SharedLogError> {
         let entries = entries.to_vec();
@@ -275,6 +286,15 @@ impl SharedLog for FileEntryLog {
 
     fn identity(&self) -> String {
         format!("file:{}", self.inner.dir.display())
+    }
+
+    async fn publish_digest(&self, report: &DigestReport) -> Result<(), SharedLogError> {
+        self.inner.digests.publish(report);
+        Ok(())
+    }
+
+    async fn digest_reports(&self) -> Result<BoardReports, SharedLogError> {
+        Ok(self.inner.digests.reports())
     }
 }
 

@@ -8,8 +8,9 @@ use bytes::Bytes;
 use parking_lot::Mutex;
 use tokio::sync::Notify;
 
-use super::{Batch, Follower, LogEntry, SharedLog, SharedLogError};
+use super::{Batch, BoardReports, DigestBoard, Follower, LogEntry, SharedLog, SharedLogError};
 use crate::apply::Watched;
+use crate::divergence::DigestReport;
 
 /// A shared log in memory. Clones are the same log (every node of a test
 /// holds one). The log time of an entry is the wall clock when it was
@@ -25,6 +26,8 @@ struct Inner {
     state: Mutex<State>,
     /// Woken on every append, for followers waiting at the tail.
     appended: Notify,
+    /// The nodes' digest reports.
+    digests: DigestBoard,
 }
 
 #[derive(Debug)]
@@ -47,13 +50,19 @@ impl MemLog {
     /// An empty log, named in its identity (`mem:NAME`).
     pub fn new(name: &str) -> Self {
         let state = State { first: 1, entries: VecDeque::new(), last_time_ms: 0 };
-        let inner = Inner { name: name.to_string(), state: Mutex::new(state), appended: Notify::new() };
+        let inner = Inner {
+            name: name.to_string(),
+            state: Mutex::new(state),
+            appended: Notify::new(),
+            digests: DigestBoard::default(),
+        };
         MemLog { inner: Arc::new(inner) }
     }
 }
 
 impl SharedLog for MemLog {
     type Follower = MemFollower;
+    type Reports = BoardReports;
 
     async fn append(&self, entries: &[Bytes]) -> Result<Vec<u64>, SharedLogError> {
         let positions = {
@@ -97,6 +106,15 @@ impl SharedLog for MemLog {
 
     fn identity(&self) -> String {
         format!("mem:{}", self.inner.name)
+    }
+
+    async fn publish_digest(&self, report: &DigestReport) -> Result<(), SharedLogError> {
+        self.inner.digests.publish(report);
+        Ok(())
+    }
+
+    async fn digest_reports(&self) -> Result<BoardReports, SharedLogError> {
+        Ok(self.inner.digests.reports())
     }
 }
 

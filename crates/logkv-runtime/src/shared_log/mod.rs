@@ -16,6 +16,7 @@
 //! it uses `impl Future + Send` in trait methods (no boxing, no macro
 //! crate), so callers are generic over the log rather than `dyn`.
 
+mod board;
 mod file;
 mod mem;
 
@@ -24,7 +25,9 @@ use std::future::Future;
 use bytes::Bytes;
 
 use crate::apply::Watched;
+use crate::divergence::DigestReport;
 
+pub use board::{BoardReports, DigestBoard};
 pub use file::{FileEntryLog, FileFollower};
 pub use mem::{MemFollower, MemLog};
 
@@ -98,6 +101,9 @@ pub trait SharedLog: Send + Sync + 'static {
     /// What [`SharedLog::follow`] returns.
     type Follower: Follower;
 
+    /// What [`SharedLog::digest_reports`] returns.
+    type Reports: DigestReports;
+
     /// Appends `entries`, returning their positions (as many as entries,
     /// each after every entry appended before the call) once the log holds
     /// them durably by its own standard.
@@ -125,6 +131,26 @@ pub trait SharedLog: Send + Sync + 'static {
     /// identity hold the same entries at the same positions, so a node's
     /// copy of one is a copy of the other.
     fn identity(&self) -> String;
+
+    /// Publishes a node's digest report to every node of this log
+    /// ([`crate::divergence`]), beside the entries, never among them:
+    /// positions and digests stay the entries'. At most once: a report
+    /// lost only delays a comparison to the next one.
+    fn publish_digest(
+        &self,
+        report: &DigestReport,
+    ) -> impl Future<Output = Result<(), SharedLogError>> + Send;
+
+    /// The digest reports published from now on, by every node (this
+    /// one's included).
+    fn digest_reports(&self) -> impl Future<Output = Result<Self::Reports, SharedLogError>> + Send;
+}
+
+/// The digest reports the nodes of a log publish, as they come.
+pub trait DigestReports: Send + 'static {
+    /// The next report; `None` once the log is closed. Reports are
+    /// dropped rather than queued without bound when the reader lags.
+    fn next(&mut self) -> impl Future<Output = Option<DigestReport>> + Send;
 }
 
 /// Hands over a log's entries in order, in bounded batches. Owns what it

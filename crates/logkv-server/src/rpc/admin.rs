@@ -8,6 +8,7 @@ use std::io::ErrorKind;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
 
+use logkv_runtime::divergence::DivergenceCheck;
 use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::shared_log::SharedLog;
 use logkv_runtime::types::version_position;
@@ -210,6 +211,7 @@ fn node_info(shared: &Shared) -> Value {
             // position is the entry's log position, so the checkpoint's
             // version says which log position it covers.
             ("checkpointThrough".into(), json!(checkpoint.as_ref().map(|c| version_position(c.version)))),
+            ("digests".into(), digests_json(&r.digests().check())),
         ]);
         info
     });
@@ -243,6 +245,40 @@ fn node_info(shared: &Shared) -> Value {
         },
         "uptimeSeconds": shared.started.elapsed().as_secs(),
         "logkvVersion": env!("CARGO_PKG_VERSION"),
+    })
+}
+
+/// The comparison of this node's state digests with its peers': its
+/// newest report, and per peer the newest position both agreed on and the
+/// newest mismatch, naming both nodes and both digests.
+fn digests_json(check: &DivergenceCheck) -> Value {
+    let me = check.me();
+    let hex = |d: &[u8; 32]| format!("0x{}", hex::encode(d));
+    let peers: Vec<Value> = check
+        .peers()
+        .iter()
+        .map(|(peer, p)| {
+            json!({
+                "node": peer,
+                "address": p.address,
+                "agreedPosition": p.agreed,
+                "diverged": p.diverged(),
+                "mismatches": p.mismatches,
+                "mismatch": p.mismatch.as_ref().map(|m| json!({
+                    "position": m.position,
+                    "nodes": [
+                        { "node": me.node, "address": me.address, "digest": hex(&m.ours) },
+                        { "node": peer, "address": p.address, "digest": hex(&m.theirs) },
+                    ],
+                })),
+            })
+        })
+        .collect();
+    json!({
+        "every": check.every(),
+        "reported": check.newest().map(|(position, digest)| json!({ "position": position, "digest": hex(&digest) })),
+        "mismatches": check.mismatches(),
+        "peers": peers,
     })
 }
 

@@ -28,6 +28,7 @@ use tokio::net::TcpListener;
 use self::accept::Acceptor;
 use self::tls::Tls;
 use crate::config::ServeConfig;
+use crate::digest_exchange::DigestSettings;
 use crate::replica::{self, Replica, ReplicaError};
 use crate::session::ServerState;
 use crate::shared::Shared;
@@ -165,7 +166,14 @@ pub fn run(mut config: ServeConfig) -> Result<(), ServeError> {
                     shared.versions_advanced();
                 }
             });
-            Some(Replica::start(node.clone(), log, &config.watched(), &config.store.data_dir, advanced)?)
+            let digests = DigestSettings {
+                node: identity.address().to_string(),
+                address: config.http_addr.clone(),
+                every: config.digest_every,
+                kept: config.digest_kept as usize,
+            };
+            let (watched, dir) = (config.watched(), &config.store.data_dir);
+            Some(Replica::start(node.clone(), log, &watched, dir, digests, advanced)?)
         }
     };
     let runtime = tokio::runtime::Builder::new_multi_thread()

@@ -383,3 +383,29 @@ pub mod resp {
         out
     }
 }
+
+/// `promtool check metrics` on `text`: its parser and linter must find
+/// nothing.
+pub fn promtool_check(text: &str) {
+    let mut child = match Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+    {
+        Ok(child) => child,
+        Err(e) => {
+            panic!("cannot run promtool ({e}): install Debian's prometheus package, as scripts/test.sh does")
+        }
+    };
+    child.stdin.take().unwrap().write_all(text.as_bytes()).expect("write to promtool");
+    let out = child.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics: {}\n{}{}\nin\n{text}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
