@@ -4,9 +4,9 @@
 //! asked for (every record carries its append time, so a time maps to a
 //! version), so the new directory holds exactly that state and the history
 //! before it, with positions and locations unchanged. A version inside the
-//! compacted part of the log has no records left to cut at; for a store of
-//! the plain API (versions are positions) its state is written as a
-//! compacted file instead.
+//! compacted part of the log has no records left to cut at: its state and
+//! history are written as a compacted file instead, where retention kept
+//! them ([`crate::restore_point`]).
 //!
 //! An export is a compacted file holding every key's newest version as of
 //! one record, taken from a running store without stopping writers (the
@@ -101,25 +101,23 @@ impl Store {
     }
 
     /// The version of the newest record appended at or before `time_ms`
-    /// (Unix milliseconds).
+    /// (Unix milliseconds); 0 if there is none.
     pub fn version_at_time(&self, time_ms: u64) -> Result<u64> {
-        let found = match self.position_at_time(time_ms)? {
-            Some(position) => {
-                match self.log.read_record(position, |r| tag_of(r.rtype, r.position, r.payload))? {
-                    Some(tag) => Some(tag),
-                    // The compacted file's last record, whose time it keeps.
-                    None => self.compacted().filter(|h| h.last_position == position).map(|h| h.last_version),
+        let head = self.head.read().clone();
+        let Some(position) = self.position_at_time(time_ms)? else {
+            // Before the compacted part's last record: its rows tell.
+            return match head {
+                Some(h) => {
+                    let point = self.compacted_point(&h, &|r| r.time_ms <= time_ms, None)?;
+                    Ok(point.cut(&format!("Unix time {time_ms} ms"))?.map_or(0, |cut| cut.version))
                 }
-            }
-            None => None,
+                None => Ok(0),
+            };
         };
-        match (found, self.compacted()) {
-            (Some(v), _) => Ok(v),
-            (None, None) => Ok(0),
-            (None, Some(h)) => Err(StoreError::NotRetained(format!(
-                "no record appended at or before {time_ms} ms is left: the log up to version {} was compacted",
-                h.last_version
-            ))),
+        match self.log.read_record(position, |r| tag_of(r.rtype, r.position, r.payload))? {
+            Some(tag) => Ok(tag),
+            // The compacted file's last record, whose time it keeps.
+            None => Ok(head.map_or(0, |h| h.info().last_version)),
         }
     }
 
@@ -135,7 +133,9 @@ impl Store {
         }
         let head = self.head.read().clone();
         if let Some(h) = head.as_ref().filter(|h| version < h.info().last_version) {
-            return self.restore_compacted_state(h, version, out);
+            let report = self.restore_compacted(h, version, out)?;
+            fs.sync_dir(out).map_err(|e| LogError::io(out, e))?;
+            return Ok(report);
         }
         let mut cut: Option<(usize, u64)> = None;
         let mut last = head.as_ref().map_or((0, 0), |h| (h.info().last_position, h.info().last_version));
@@ -169,29 +169,6 @@ impl Store {
         Ok(RestoreReport { version: last.1, position: last.0, bytes })
     }
 
-    /// A version inside the compacted part: its state as a compacted file,
-    /// for stores whose versions are positions.
-    fn restore_compacted_state(&self, head: &Head, version: u64, out: &Path) -> Result<RestoreReport> {
-        let info = head.info();
-        if info.last_version != info.last_position {
-            return Err(StoreError::Compacted { version, oldest: info.last_version });
-        }
-        let snapshot = self.snapshot()?;
-        // A plain store's batches leave no rows: their log times are gone,
-        // and later records get this machine's clock.
-        let end = RangeEnd {
-            last_position: version,
-            last_version: version,
-            horizon: version,
-            last_time_ms: 0,
-            state: None,
-        };
-        let path = out.join(head::file_name(FIRST_HEAD_ID));
-        let written = self.write_state(&path, snapshot, end, None, false)?;
-        self.fs.sync_dir(out).map_err(|e| LogError::io(out, e))?;
-        Ok(RestoreReport { version, position: version, bytes: written.table_end })
-    }
-
     /// Writes every key's newest version as of the newest record into a
     /// compacted file at `path`, while writes go on. The file is a new
     /// store's head: see [`Store::import`].
@@ -208,7 +185,7 @@ impl Store {
             state: snapshot.newest_state.map(|(state, _)| state),
         };
         let row = self.row_at(position)?;
-        let info = self.write_state(path, snapshot, end, row, true)?;
+        let info = self.write_state(path, snapshot, end, row)?;
         let keys = Head::open(self.fs.as_ref(), path, FIRST_HEAD_ID)?.keys()?;
         Ok(ExportReport {
             path: path.to_path_buf(),
@@ -219,19 +196,15 @@ impl Store {
         })
     }
 
-    /// Writes the state as of `end.last_version` (the record at
-    /// `end.last_position`, whose `row` it keeps) to a compacted file. With
-    /// `from_snapshot`, the state is `snapshot`, taken at that version;
-    /// else each of its keys is read as of it.
+    /// Writes `snapshot`, the state as of the record at `end.last_position`
+    /// (whose `row` it keeps), to a compacted file.
     fn write_state(
         &self,
         path: &Path,
         snapshot: KeyspacesSnapshot,
         end: RangeEnd,
         row: Option<Row>,
-        from_snapshot: bool,
     ) -> Result<HeadInfo> {
-        let version = end.last_version;
         let mut unlimited = |_| {};
         let mut writer = HeadWriter::create(self.fs.as_ref(), path, FIRST_HEAD_ID, now_ms(), &mut unlimited)?;
         let written = (|| -> Result<()> {
@@ -240,12 +213,7 @@ impl Store {
                     // Deletes stay where they are versions the runtime
                     // compares with (see `retention`).
                     let keep_deletes = *keyspace != crate::store::DEFAULT_KEYSPACE;
-                    let state = if from_snapshot {
-                        self.newest_of(*keyspace, key, meta)?
-                    } else {
-                        self.get_at_in(*keyspace, key, version)?.map(|v| (v.version, Some(v.data)))
-                    };
-                    match state {
+                    match self.newest_of(*keyspace, key, meta)? {
                         Some((v, Some(value))) => writer.push(*keyspace, key, v, Some(&value), None, true)?,
                         Some((v, None)) if keep_deletes => {
                             writer.push(*keyspace, key, v, None, None, true)?

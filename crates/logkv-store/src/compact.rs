@@ -327,12 +327,18 @@ impl Store {
     }
 
     /// The value a version record wrote (`None` for a delete).
-    fn value_of(&self, keyspace: u32, key: &[u8], loc: Loc, h: &OpHeader) -> Result<Option<Vec<u8>>> {
+    pub(crate) fn value_of(
+        &self,
+        keyspace: u32,
+        key: &[u8],
+        loc: Loc,
+        h: &OpHeader,
+    ) -> Result<Option<Vec<u8>>> {
         if h.kind == OpKind::Delete {
             return Ok(None);
         }
         let value = self.op_value(loc, h, key)?.ok_or_else(|| {
-            StoreError::Invalid(format!("a value of keyspace {keyspace} moved during compaction"))
+            StoreError::Invalid(format!("a value of keyspace {keyspace} moved while it was copied"))
         })?;
         Ok(Some(value))
     }

@@ -23,6 +23,7 @@ mod limits;
 mod maintenance;
 mod open;
 pub mod record;
+mod restore_point;
 mod retention;
 mod rows;
 mod scan;

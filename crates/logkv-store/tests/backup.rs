@@ -8,7 +8,7 @@ use std::sync::Arc;
 
 use common::{options, Oracle, DIR};
 use logkv_fs::SimFs;
-use logkv_store::{Durability, ScanOptions, Store, StoreError, StoreOptions, Value};
+use logkv_store::{Durability, Retention, ScanOptions, Store, StoreError, StoreOptions, Value};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -76,7 +76,7 @@ fn a_restore_holds_exactly_the_state_and_history_at_its_version() {
 }
 
 #[test]
-fn a_restore_inside_the_compacted_log_writes_the_state_at_that_version() {
+fn a_restore_inside_the_compacted_log_keeps_the_state_and_history_retention_kept() {
     let fs = SimFs::new();
     let store = Store::open(Path::new(DIR), opts(&fs)).unwrap();
     let mut oracle = Oracle::default();
@@ -84,8 +84,31 @@ fn a_restore_inside_the_compacted_log_writes_the_state_at_that_version() {
     let inside = store.compacted().unwrap().last_version - 10;
     store.restore(inside, Path::new("/inside")).unwrap();
     let restored = Store::open(Path::new("/inside"), opts(&fs)).unwrap();
-    assert_eq!(all(&restored, inside), oracle.scan(&ScanOptions::default(), inside));
-    assert!(matches!(restored.get_at(b"k1", inside - 1), Err(StoreError::Compacted { .. })));
+    assert_eq!(restored.version(), inside);
+    for v in (1..=inside).rev().step_by(9) {
+        assert_eq!(all(&restored, v), oracle.scan(&ScanOptions::default(), v), "history at {v}");
+    }
+    assert_eq!(restored.put(b"new", b"1").unwrap(), inside + 1);
+    restored.close().unwrap();
+    store.close().unwrap();
+
+    // Keeping one version per key drops the state of older versions: a
+    // restore to one is refused, naming the oldest it can reach.
+    let options =
+        StoreOptions { retention: Retention { versions: Some(1), ..Retention::default() }, ..opts(&fs) };
+    let store = Store::open(Path::new(DIR), options).unwrap();
+    store.compact(&mut |_, _| {}).unwrap();
+    let oldest = match store.restore(inside, Path::new("/dropped")) {
+        Err(StoreError::NotRetained(why)) => {
+            let oldest = why.split("can reach is version ").nth(1).expect("names the oldest");
+            oldest.parse::<u64>().expect("a version")
+        }
+        other => panic!("expected NotRetained, got {other:?}"),
+    };
+    assert!(oldest > inside);
+    store.restore(oldest, Path::new("/oldest")).unwrap();
+    let restored = Store::open(Path::new("/oldest"), opts(&fs)).unwrap();
+    assert_eq!(all(&restored, oldest), oracle.scan(&ScanOptions::default(), oldest));
 }
 
 #[test]

@@ -144,3 +144,60 @@ fn a_checkpoint_carries_the_state_when_nothing_is_replayed() {
     assert_eq!(store.open_report().replayed_records, 0);
     assert_eq!(store.newest_state(), Some(([5; 32], v(5))));
 }
+
+#[test]
+fn a_restore_inside_the_compacted_part_takes_the_state_and_time_of_its_row() {
+    let fs = SimFs::new();
+    let store = Store::open(Path::new(DIR), opts(&fs, Retention::default())).unwrap();
+    append(&store, 1, 30);
+    store.compact(&mut |_, _| {}).unwrap();
+    assert!(store.compacted().unwrap().last_position > 10);
+    assert_eq!(store.version_at_time(5_500).unwrap(), v(5));
+    assert_eq!(store.version_at_time(999).unwrap(), 0, "nothing was appended by then");
+    // A version between two records restores the older one.
+    let report = store.restore(v(5) + 3, Path::new("/at-5")).unwrap();
+    assert_eq!((report.version, report.position), (v(5), 5));
+    let restored = Store::open(Path::new("/at-5"), opts(&fs, Retention::default())).unwrap();
+    assert_eq!(restored.newest_state(), Some(([5; 32], v(5))));
+    for p in 1..=5 {
+        assert_row(&restored, p, false);
+    }
+    assert_eq!(restored.applied_at(6).unwrap(), None);
+    assert_eq!(restored.get_at_in(2, b"k2", u64::MAX).unwrap().unwrap().version, v(5));
+    assert_eq!(restored.get_at_in(2, b"k2", v(4)).unwrap().unwrap().version, v(2), "history before it");
+    restored.append_applied(None, v(6), b"e", &[], &[6; 32], b"", Some(1)).unwrap();
+    restored.commit(6).unwrap();
+    assert_eq!(restored.time_of_position(6).unwrap(), Some(5_000), "log time goes on from the row's");
+}
+
+#[test]
+fn a_restore_before_the_rows_a_time_window_kept_is_refused_naming_the_oldest_it_can_reach() {
+    let fs = SimFs::new();
+    // Every record is far outside a one-day window (see above): only the
+    // rows and versions from the newest input segment's first record on stay.
+    let retention =
+        Retention { versions: None, duration: Some(Duration::from_secs(86_400)), tombstone_horizon: None };
+    let store = Store::open(Path::new(DIR), opts(&fs, retention)).unwrap();
+    append(&store, 1, 30);
+    store.compact(&mut |_, _| {}).unwrap();
+    let oldest = match store.restore(v(2), Path::new("/early")) {
+        Err(StoreError::NotRetained(why)) => {
+            let named = why.split("can reach is version ").nth(1).expect("names the oldest");
+            named.parse::<u64>().unwrap_or_else(|_| panic!("{why}"))
+        }
+        other => panic!("expected NotRetained, got {other:?}"),
+    };
+    assert!(oldest > v(2) && oldest < store.compacted().unwrap().last_version, "{oldest}");
+    assert!(matches!(store.version_at_time(2_000), Err(StoreError::NotRetained(_))));
+    assert_eq!(store.version_at_time(1_000 * (oldest >> 16)).unwrap(), oldest);
+    let report = store.restore(oldest, Path::new("/oldest")).unwrap();
+    assert_eq!(report.version, oldest);
+    let restored = Store::open(Path::new("/oldest"), opts(&fs, Retention::default())).unwrap();
+    let p = oldest >> 16;
+    assert_eq!(restored.newest_state(), Some(([p as u8; 32], oldest)));
+    for i in 0..3u64 {
+        // Key `k{i}` was written at the positions `i` modulo 3.
+        let newest = restored.get_at_in(2, format!("k{i}").as_bytes(), u64::MAX).unwrap().unwrap().version;
+        assert_eq!(newest, v(p - (p + 3 - i) % 3), "k{i}");
+    }
+}

@@ -168,8 +168,10 @@ pub enum Command {
     /// must be absent or empty. Only the log is copied: the compacted file
     /// and the segments up to the last record at or before the point, so
     /// positions and versions stay what they were and the new directory
-    /// takes writes after them. Prints `restored version=V position=P
-    /// bytes=N out=DIR`.
+    /// takes writes after them; a point inside the compacted part gets a
+    /// compacted file cut after that record, refused (exit 3, naming the
+    /// oldest point it can reach) where retention dropped the state then.
+    /// Prints `restored version=V position=P bytes=N out=DIR`.
     ///
     /// The node key (node.key) is not copied: a restored directory run
     /// next to the original must not sign as the same account, or the two

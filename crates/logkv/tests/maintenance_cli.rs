@@ -12,6 +12,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, SystemTime};
 
+use logkv_runtime::apply::Watched;
+use logkv_runtime::node::{Node, NodeOptions};
+use logkv_store::StoreOptions;
 use rpc_support::Rpc;
 use serde_json::json;
 use server::Server;
@@ -250,6 +253,125 @@ fn restore_to_a_version_or_a_time_gives_exactly_the_state_then() {
     // by a key of its own.
     let out = ok(&by_version, &["put", "d", "1", "--key", &data.join("node.key").display().to_string()]);
     assert_eq!(out.trim().parse::<u64>().expect("a version") >> 16, (then >> 16) + 1);
+}
+
+/// The state digest of the stopped node in `dir` as of `version`, as
+/// `admin_nodeInfo` shows it.
+fn digest_at(dir: &Path, version: u64) -> String {
+    let options =
+        NodeOptions { store: StoreOptions::default(), watched: Watched::All, ..NodeOptions::default() };
+    let node = Node::open(dir, options).unwrap_or_else(|e| panic!("open {}: {e}", dir.display()));
+    let digest = node.digest_at(Some(version)).expect("the digest as of the version");
+    node.close().expect("close");
+    format!("0x{}", hex::encode(digest.to_bytes()))
+}
+
+/// What a reader of `dir` sees as of `version`: every key and value then,
+/// each key's versions up to it, and the state digest then.
+fn state_as_of(dir: &Path, version: u64, keys: &[&str]) -> String {
+    let at = version.to_string();
+    let mut state = ok(dir, &["scan", "--at", &at]);
+    for key in keys {
+        let history = ok(dir, &["history", key]);
+        let then =
+            history.lines().filter(|l| l.split('\t').next().unwrap().parse::<u64>().unwrap() <= version);
+        state.push_str(&format!("history {key}:\n{}\n", then.collect::<Vec<_>>().join("\n")));
+    }
+    state + &digest_at(dir, version)
+}
+
+/// `logkv restore` ARGS `--out OUT` of `data`: the version restored.
+fn restore(data: &Path, args: &[&str], out: &Path) -> u64 {
+    let out = ok(data, &[&["restore"][..], args, &["--out", &out.display().to_string()]].concat());
+    number(&out, "restored", "version")
+}
+
+#[test]
+fn restore_reaches_into_the_compacted_log_of_a_node_as_far_as_retention_kept_history() {
+    let (tmp, data) = tempdir();
+    let keys = ["key0", "key1", "key2", "key3"];
+    let value = |key: usize, round: usize| format!("{key}/{round}/{}", "x".repeat(300));
+    let (mut versions, mut time_inside) = (Vec::new(), String::new());
+    for round in 0..4 {
+        for (k, key) in keys.iter().enumerate() {
+            versions.push(put(&data, key, &value(k, round)));
+            if versions.len() == 9 {
+                time_inside = a_time_between_writes();
+            }
+        }
+        if round == 1 {
+            // Access control and a delete are part of the state too.
+            let writer = format!("0x{}", "11".repeat(20));
+            let key = data.join("node.key").display().to_string();
+            ok(
+                &data,
+                &["acl", "grant-writer", &writer, "--key", &key, "--segment-size-bytes", SMALL_SEGMENT],
+            );
+            ok(&data, &["del", "key3", "--segment-size-bytes", SMALL_SEGMENT]);
+        }
+    }
+    let inside = versions[8];
+    let want_inside = state_as_of(&data, inside, &keys);
+
+    let out = ok(&data, &["compact"]);
+    assert_eq!(number(&out, "compacted", "histories_cut"), 0, "every version kept: {out}");
+    // Written after the compaction: in the segments.
+    let after = put(&data, "key1", "after the compaction");
+    let time_after = a_time_between_writes();
+    let later = put(&data, "key2", "later still");
+    let want_after = state_as_of(&data, after, &keys);
+
+    let restored = tmp.path().join("inside");
+    assert_eq!(restore(&data, &["--to-version", &inside.to_string()], &restored), inside);
+    assert_eq!(state_as_of(&restored, inside, &keys), want_inside);
+    assert_eq!(ok(&restored, &["scan"]), ok(&data, &["scan", "--at", &inside.to_string()]));
+    assert_eq!(run(&restored, &["get", "key3"]).code, 1, "deleted then");
+    let earlier = versions[2].to_string();
+    assert_eq!(
+        ok(&restored, &["get", "key2", "--at", &earlier]),
+        ok(&data, &["get", "key2", "--at", &earlier])
+    );
+
+    let by_time = tmp.path().join("inside-by-time");
+    assert_eq!(restore(&data, &["--to-time", &time_inside], &by_time), inside);
+    assert_eq!(state_as_of(&by_time, inside, &keys), want_inside);
+    let by_time = tmp.path().join("after");
+    assert_eq!(restore(&data, &["--to-time", &time_after], &by_time), after);
+    assert_eq!(state_as_of(&by_time, after, &keys), want_after);
+
+    // A node serves the restored directory, with the digest it had then,
+    // the results of its transactions, and takes writes after it.
+    // It replaces the original here, so it signs with the original's key.
+    std::fs::copy(data.join("node.key"), restored.join("node.key")).expect("copy the node key");
+    let node = Server::builder().data_dir(&restored).args(["--admin-token", TOKEN]).start();
+    let rpc = Rpc::new(&node);
+    let info = rpc.call_with("admin_nodeInfo", json!([]), Some(TOKEN))["result"].clone();
+    assert_eq!(info["appliedVersion"], json!(inside), "{info}");
+    assert_eq!(info["stateDigest"], json!(digest_at(&data, inside)), "{info}");
+    assert_eq!(rpc.result("kv_getTransactionResult", json!([versions[1]])), json!("Commit"));
+    assert_eq!(rpc.redis(&["SET", "key9", "served"]), "+OK\r\n");
+    assert_eq!(rpc.redis(&["GET", "key0"]), format!("${}\r\n{}\r\n", value(0, 2).len(), value(0, 2)));
+    node.stop_cleanly();
+    assert_eq!(ok(&restored, &["get", "key9"]), "served");
+
+    // With one version kept per key, the state as of `inside` is gone.
+    ok(&data, &["compact", "--retain-versions", "1"]);
+    let r = run(
+        &data,
+        &[
+            "restore",
+            "--to-version",
+            &inside.to_string(),
+            "--out",
+            &tmp.path().join("gone").display().to_string(),
+        ],
+    );
+    assert_eq!(r.code, 3, "{r:?}");
+    assert!(r.stderr.contains(&format!("the state as of version {inside} is gone")), "{r:?}");
+    let oldest: u64 =
+        r.stderr.split("can reach is version ").nth(1).unwrap().trim().parse().expect("a version");
+    assert_eq!(oldest, later, "every key keeps only its newest version: {r:?}");
+    assert!(!tmp.path().join("gone").exists(), "nothing is left of a refused restore");
 }
 
 #[test]
