@@ -65,6 +65,13 @@ pub trait File: Send + Sync + Debug {
     /// A read-only memory map of the first `len` bytes, if this file system
     /// supports maps; callers fall back to [`File::read_at`] on `None`.
     fn map(&self, len: u64) -> io::Result<Option<memmap2::Mmap>>;
+    /// Tells the kernel the `len` bytes at `offset` will not be read again
+    /// soon (`posix_fadvise(POSIX_FADV_DONTNEED)`), so a pass over every
+    /// file (the scrubber's) does not push the working set out of the page
+    /// cache. Only a hint: file systems without a cache ignore it.
+    fn drop_cache(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
 
     /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {

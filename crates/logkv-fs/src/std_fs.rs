@@ -128,6 +128,22 @@ impl File for StdFile {
         }
     }
 
+    fn drop_cache(&self, offset: u64, len: u64) -> io::Result<()> {
+        // SAFETY: posix_fadvise only reads the descriptor and three integers.
+        let rc = unsafe {
+            libc::posix_fadvise(
+                self.0.as_raw_fd(),
+                offset as libc::off_t,
+                len as libc::off_t,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+
     fn map(&self, len: u64) -> io::Result<Option<memmap2::Mmap>> {
         if len == 0 {
             return Ok(None);

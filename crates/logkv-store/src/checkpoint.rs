@@ -31,7 +31,7 @@ use crate::keyspaces::{Keyspaces, KeyspacesSnapshot, Through, DELETED};
 pub const CHECKPOINT_MAGIC: [u8; 8] = *b"LOGKVCKP";
 /// The checkpoint format this code writes and reads.
 pub const CHECKPOINT_VERSION: u16 = 2;
-const HEADER_LEN: usize = 128;
+pub(crate) const HEADER_LEN: usize = 128;
 /// Bytes of the header the checksum covers (the checksum follows).
 const CRC_AT: usize = 124;
 /// Checkpoints kept: the newest, and one to fall back on if it is damaged.
@@ -105,7 +105,7 @@ impl CheckpointInfo {
         b
     }
 
-    fn decode(b: &[u8]) -> std::result::Result<Self, String> {
+    pub(crate) fn decode(b: &[u8]) -> std::result::Result<Self, String> {
         if b.len() < HEADER_LEN || b[..8] != CHECKPOINT_MAGIC {
             return Err("not a checkpoint (bad magic)".into());
         }

@@ -26,7 +26,9 @@ pub mod record;
 mod retention;
 mod rows;
 mod scan;
+mod scrub;
 mod store;
+mod throttle;
 mod write;
 
 pub use applied::{AppliedOp, AppliedValue};
@@ -43,6 +45,8 @@ pub use maintenance::{CheckpointReport, MaintenanceDone, MaintenanceOptions};
 pub use open::OpenReport;
 pub use retention::Retention;
 pub use scan::{Scan, ScanOptions};
+pub use scrub::{Damage, ScrubReport, CHUNK as SCRUB_CHUNK};
 pub use store::{
     HistoryEntry, Newest, NewestMeta, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,
 };
+pub use throttle::Throttle;
