@@ -14,6 +14,7 @@ pub mod metrics;
 pub mod replica;
 pub mod resp;
 pub mod rpc;
+pub mod scrub;
 pub mod server;
 pub mod session;
 pub mod shared;
