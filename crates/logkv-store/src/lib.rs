@@ -45,7 +45,7 @@ pub use maintenance::{CheckpointReport, MaintenanceDone, MaintenanceOptions};
 pub use open::OpenReport;
 pub use retention::Retention;
 pub use scan::{Scan, ScanOptions};
-pub use scrub::{Damage, ScrubReport, CHUNK as SCRUB_CHUNK};
+pub use scrub::{Damage, ScrubReport};
 pub use store::{
     HistoryEntry, Newest, NewestMeta, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,
 };

@@ -44,7 +44,7 @@ use crate::rows::Row;
 use crate::store::Store;
 
 /// Bytes read at a time (more only for a frame larger than this).
-pub const CHUNK: usize = 256 << 10;
+const CHUNK: usize = 256 << 10;
 
 /// Something wrong in a file, as a pass found it: what a repair needs to
 /// know to reproduce the bytes.
