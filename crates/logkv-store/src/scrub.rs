@@ -9,7 +9,7 @@
 //! stays unnoticed until the day it is needed.
 //!
 //! A pass takes the list of files, then reads each with `pread` in chunks
-//! of [`CHUNK`], holding no lock, and tells the kernel to drop what it
+//! of 256 KiB, holding no lock, and tells the kernel to drop what it
 //! read from the page cache. The caller paces it (`pace` is called before
 //! every read, so it can sleep to a rate and stop the pass). A file that
 //! compaction removed meanwhile is skipped, and what was found in it
@@ -181,7 +181,7 @@ enum Target {
 impl Store {
     /// Runs one scrub pass over the sealed segments, the compacted file
     /// and the checkpoints (see the module docs). `pace(bytes)` is called
-    /// before each read of up to [`CHUNK`] bytes and stops the pass by
+    /// before each read of up to 256 KiB and stops the pass by
     /// returning `false`; `found` is called with each damage as its file
     /// is finished. Only a failure to list the files is an error.
     pub fn scrub(
