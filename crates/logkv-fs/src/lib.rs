@@ -62,6 +62,14 @@ pub trait File: Send + Sync + Debug {
     /// Reserves space so that the file is at least `len` bytes, zero-filled,
     /// and later writes below `len` need neither growth nor new blocks.
     fn allocate(&self, len: u64) -> io::Result<()>;
+    /// Tells the kernel the `len` bytes at `offset` will not be read again
+    /// soon (`posix_fadvise(POSIX_FADV_DONTNEED)`), so a pass over every
+    /// file (the scrubber's) does not push the working set out of the page
+    /// cache. Only a hint: file systems without a cache ignore it.
+    fn drop_cache(&self, _offset: u64, _len: u64) -> io::Result<()> {
+        Ok(())
+    }
+
     /// Reads exactly `buf.len()` bytes at `offset`, or fails with `UnexpectedEof`.
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         let mut done = 0;

@@ -127,4 +127,21 @@ impl File for StdFile {
             errno => Err(io::Error::from_raw_os_error(errno)),
         }
     }
+
+    fn drop_cache(&self, offset: u64, len: u64) -> io::Result<()> {
+        // SAFETY: posix_fadvise only reads the descriptor and three integers.
+        let rc = unsafe {
+            libc::posix_fadvise(
+                self.0.as_raw_fd(),
+                offset as libc::off_t,
+                len as libc::off_t,
+                libc::POSIX_FADV_DONTNEED,
+            )
+        };
+        match rc {
+            0 => Ok(()),
+            errno => Err(io::Error::from_raw_os_error(errno)),
+        }
+    }
+
 }

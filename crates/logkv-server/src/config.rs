@@ -510,6 +510,23 @@ pub struct ServeConfig {
         help_heading = "Retention and maintenance"
     )]
     pub compact_bytes_per_sec: u64,
+    /// Most bytes per second the scrubber reads back to re-verify sealed
+    /// segments, the compacted file and checkpoints; 0 = no scrubbing.
+    #[arg(
+        long,
+        value_name = "BYTES",
+        default_value_t = ServeConfig::default().scrub_bytes_per_sec,
+        help_heading = "Retention and maintenance"
+    )]
+    pub scrub_bytes_per_sec: u64,
+    /// Seconds between the end of one scrub pass and the start of the next.
+    #[arg(
+        long,
+        value_name = "SECS",
+        default_value_t = ServeConfig::default().scrub_interval_secs,
+        help_heading = "Retention and maintenance"
+    )]
+    pub scrub_interval_secs: u64,
     /// Log lines as human-readable text or as JSON objects, one per line.
     #[arg(long, value_enum, default_value_t = ServeConfig::default().log_format, help_heading = "Logging")]
     pub log_format: LogFormat,
@@ -570,6 +587,8 @@ impl Default for ServeConfig {
             compact_dead_ratio: maintenance.compact_dead_ratio,
             compact_min_bytes: maintenance.compact_min_bytes,
             compact_bytes_per_sec: maintenance.compact_bytes_per_sec,
+            scrub_bytes_per_sec: 8 << 20,
+            scrub_interval_secs: 3600,
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             nats: NatsSettings::default(),

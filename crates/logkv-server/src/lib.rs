@@ -16,6 +16,7 @@ pub mod repair;
 pub mod replica;
 pub mod resp;
 pub mod rpc;
+pub mod scrub;
 pub mod server;
 pub mod session;
 pub mod shared;

@@ -21,6 +21,7 @@ use logkv_store::CompactionReport;
 use parking_lot::{Mutex, RwLock};
 
 use crate::replica::Replica;
+use crate::scrub::ScrubStatus;
 use crate::shared_log::ServerLog;
 
 pub mod process;
@@ -135,6 +136,8 @@ pub struct Metrics {
     pub compactions: AtomicU64,
     /// What the newest of them did (the store keeps no record of it).
     pub last_compaction: Mutex<Option<CompactionReport>>,
+    /// What the scrubber found and read.
+    pub scrub: ScrubStatus,
 }
 
 impl Metrics {
@@ -285,7 +288,12 @@ impl Metrics {
             })
             .unwrap_or_default();
         let process = process::Process::read().map(|p| p.samples()).unwrap_or_default();
-        let samples = gauges.into_iter().chain(shared_log).chain(self.maintenance(node)).chain(process);
+        let samples = gauges
+            .into_iter()
+            .chain(shared_log)
+            .chain(self.maintenance(node))
+            .chain(self.scrub.samples())
+            .chain(process);
         for (name, kind, help, value) in samples {
             header(&mut out, name, kind, help);
             let _ = writeln!(out, "{name} {value}");

@@ -88,10 +88,13 @@ impl Shared {
     }
 
     /// Whether the node serves requests (`/readyz`): listening, caught up
-    /// with the shared log if it follows one, and not shutting down.
+    /// with the shared log if it follows one, not shutting down, and no
+    /// damage the scrubber found holds a key's current version (damage to
+    /// older versions or checkpoints only marks the node degraded).
     pub fn is_ready(&self) -> bool {
         self.ready.load(Ordering::Acquire)
             && !self.shutdown.is_cancelled()
+            && !self.metrics.scrub.reads_fail()
             && self.replica.as_ref().is_none_or(|r| r.caught_up())
     }
 

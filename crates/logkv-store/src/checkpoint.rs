@@ -38,8 +38,8 @@ pub const CHECKPOINT_VERSION: u16 = 3;
 /// The oldest checkpoint format this code reads (no segment extents).
 const OLDEST_READ_VERSION: u16 = 2;
 /// Bytes of one segment extent.
-const EXTENT_LEN: usize = 28;
-const HEADER_LEN: usize = 128;
+pub(crate) const EXTENT_LEN: usize = 28;
+pub(crate) const HEADER_LEN: usize = 128;
 /// Bytes of the header the checksum covers (the checksum follows).
 const CRC_AT: usize = 124;
 /// Checkpoints kept: the newest, and one to fall back on if it is damaged.
@@ -118,7 +118,7 @@ impl CheckpointInfo {
         b
     }
 
-    fn decode(b: &[u8]) -> std::result::Result<Self, String> {
+    pub(crate) fn decode(b: &[u8]) -> std::result::Result<Self, String> {
         if b.len() < HEADER_LEN || b[..8] != CHECKPOINT_MAGIC {
             return Err("not a checkpoint (bad magic)".into());
         }

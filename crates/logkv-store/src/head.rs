@@ -118,7 +118,7 @@ impl HeadInfo {
         b
     }
 
-    fn decode(b: &[u8], path: &Path) -> Result<Self> {
+    pub(crate) fn decode(b: &[u8], path: &Path) -> Result<Self> {
         let bad = |detail: &str| corrupt(path, 0, detail);
         if b.len() < HEAD_HEADER_LEN as usize || b[0..8] != HEAD_MAGIC {
             return Err(bad("not a compacted file (bad magic)"));

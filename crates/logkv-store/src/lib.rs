@@ -27,7 +27,9 @@ mod restore_point;
 mod retention;
 mod rows;
 mod scan;
+mod scrub;
 mod store;
+mod throttle;
 mod write;
 
 pub use applied::{AppliedOp, AppliedValue};
@@ -44,6 +46,8 @@ pub use maintenance::{CheckpointReport, MaintenanceDone, MaintenanceOptions};
 pub use open::OpenReport;
 pub use retention::Retention;
 pub use scan::{Scan, ScanOptions};
+pub use scrub::{Damage, ScrubReport};
 pub use store::{
     HistoryEntry, Newest, NewestMeta, Store, StoreOptions, Value, ValueLocation, DEFAULT_KEYSPACE, LOCK_FILE,
 };
+pub use throttle::Throttle;

@@ -243,6 +243,9 @@ fn node_info(shared: &Shared) -> Value {
                 .map(|(path, why)| json!({ "path": path.display().to_string(), "why": why }))
                 .collect::<Vec<_>>(),
         },
+        // Damage the scrubber found: degraded while any is listed.
+        "degraded": shared.metrics.scrub.degraded(),
+        "scrub": shared.metrics.scrub.json(),
         "uptimeSeconds": shared.started.elapsed().as_secs(),
         "logkvVersion": env!("CARGO_PKG_VERSION"),
     })

@@ -316,6 +316,7 @@ async fn serve(shared: Arc<Shared>, tls: Option<Tls>) -> Result<(), ServeError> 
     let http_task =
         tokio::spawn(http_listener::accept(http, shared.clone(), http::router(shared.clone()), http_tls));
     let maintenance = tokio::spawn(crate::maintenance::run(shared.clone()));
+    let scrubber = tokio::spawn(crate::scrub::run(shared.clone()));
     shared.set_ready();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
@@ -336,6 +337,7 @@ async fn serve(shared: Arc<Shared>, tls: Option<Tls>) -> Result<(), ServeError> 
     // A checkpoint or compaction cannot be interrupted: it ends before
     // the node closes.
     let _ = maintenance.await;
+    let _ = scrubber.await;
     Ok(())
 }
 
