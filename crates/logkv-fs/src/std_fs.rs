@@ -143,5 +143,4 @@ impl File for StdFile {
             errno => Err(io::Error::from_raw_os_error(errno)),
         }
     }
-
 }

@@ -49,6 +49,12 @@ impl<L: SharedLog> EntrySource for StreamEntries<'_, L> {
 pub fn repair_from(config: &ServeConfig, log: &impl SharedLog) -> Result<RepairReport, RepairError> {
     let source = StreamEntries::new(log, config.watched());
     let report = repair::repair(&config.node_options(), &config.store.data_dir, &source)?;
+    log_repaired(&report);
+    Ok(report)
+}
+
+/// Logs each stretch written again.
+pub fn log_repaired(report: &RepairReport) {
     for r in &report.repaired {
         tracing::warn!(
             file = %r.file.display(),
@@ -59,5 +65,4 @@ pub fn repair_from(config: &ServeConfig, log: &impl SharedLog) -> Result<RepairR
             "repaired damaged records from the shared log, byte for byte"
         );
     }
-    Ok(report)
 }

@@ -9,7 +9,8 @@
 //! end of the next pass). The node is *degraded* while anything is
 //! listed, and not ready (`/readyz` 503) while a listed damage makes
 //! reads fail: the index points into it, so some key's current value
-//! cannot be read. Repair takes the list from [`ScrubStatus::damage`].
+//! cannot be read. On a node of a shared log, damage in sealed segments
+//! is repaired from the stream after each pass, and checked again at once.
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
@@ -17,11 +18,14 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use logkv_log::Segment;
+use logkv_runtime::repair::{repair_records, DamagedRange};
 use logkv_store::{Damage, Throttle};
 use parking_lot::Mutex;
 use serde_json::{json, Value};
 
 use crate::metrics::Sample;
+use crate::repair::StreamEntries;
 use crate::shared::Shared;
 
 /// Longest sleep between two looks at the shutdown signal.
@@ -166,7 +170,16 @@ pub async fn run(shared: Arc<Shared>) {
     let interval = Duration::from_secs(shared.config.scrub_interval_secs);
     loop {
         let pass_shared = shared.clone();
-        let _ = tokio::task::spawn_blocking(move || pass(&pass_shared)).await;
+        let repaired = tokio::task::spawn_blocking(move || {
+            pass(&pass_shared);
+            repair(&pass_shared)
+        })
+        .await
+        .unwrap_or(false);
+        if repaired {
+            // Check the repaired bytes at once rather than an interval later.
+            continue;
+        }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
             _ = shared.shutdown.cancelled() => return,
@@ -199,4 +212,42 @@ fn pass(shared: &Shared) {
         Ok(_) => {}
         Err(e) => tracing::error!(error = %e, "scrub pass failed"),
     }
+}
+
+/// On a node of a shared log, writes the damaged records of sealed
+/// segments that the scrubber lists again from the stream, byte for byte
+/// (docs/distributed.md, "Repair"). Returns whether anything was repaired.
+/// What cannot be reproduced stays listed, and the operator is told how
+/// to rebuild the node.
+fn repair(shared: &Shared) -> bool {
+    let Some(replica) = &shared.replica else { return false };
+    let dir = &shared.config.store.data_dir;
+    let damaged: Vec<DamagedRange> = shared
+        .metrics
+        .scrub
+        .damage()
+        .into_iter()
+        .filter(|d| d.file.parent() == Some(dir.as_path()))
+        .filter_map(|d| {
+            let segment = Segment::parse_name(d.file.file_name()?.to_str()?)?;
+            Some(DamagedRange { segment, offset: d.offsets.start, detail: d.detail })
+        })
+        .collect();
+    let source = StreamEntries::new(replica.log(), shared.config.watched());
+    let options = shared.config.node_options();
+    let mut repaired = false;
+    for range in &damaged {
+        match repair_records(&options, dir, std::slice::from_ref(range), &source) {
+            Ok(report) => {
+                crate::repair::log_repaired(&report);
+                repaired = true;
+            }
+            Err(e) => tracing::error!(
+                error = %e,
+                "cannot repair the damage from the shared log; rebuild this node from another node's \
+                 export: logkv repair --from-export FILE (docs/distributed.md, \"Repair\")"
+            ),
+        }
+    }
+    repaired
 }

@@ -6,7 +6,8 @@
 //! header. `logkv repair` writes both records again from the stream, byte
 //! for byte; C restarts with the same state digest as A and the same
 //! history (every version of every key, and its value). Then `logkv
-//! serve` itself repairs new damage at start. Last, damage whose entries
+//! serve` itself repairs new damage at start, and its scrubber damage
+//! made while it runs. Last, damage whose entries
 //! the stream no longer holds (trimmed) cannot be repaired in place: C is
 //! rebuilt from A's export, its damaged directory set aside, and catches
 //! up with the others.
@@ -43,6 +44,9 @@ fn node_args(cluster: &Cluster) -> Vec<String> {
     let args = ["--log", &urls, "--log-stream", LOG_STREAM, "--replicas", "3", "--admin-token", TOKEN];
     let mut args: Vec<String> = args.iter().map(|a| a.to_string()).collect();
     args.extend(["--segment-size-bytes".into(), SEGMENT_BYTES.into(), "--stream".into(), stream()]);
+    // Scrub the few small files continuously, so damage made while a node
+    // runs is found at once.
+    args.extend(["--scrub-bytes-per-sec", "100000000", "--scrub-interval-secs", "1"].map(String::from));
     args
 }
 
@@ -152,12 +156,27 @@ fn flip(path: &Path, at: usize) {
     std::fs::write(path, bytes).expect("write the segment back");
 }
 
-/// Flips a byte in the middle of the payload of frame `i` of `path`:
-/// inside the entry, where the values are.
-fn flip_payload(path: &Path, i: usize) {
+/// Flips the byte at `at` of `path` in place, as a disk would under a
+/// running node (the file is never shorter meanwhile).
+fn flip_in_place(path: &Path, at: usize) {
+    use std::os::unix::fs::FileExt;
+    let file = std::fs::OpenOptions::new().read(true).write(true).open(path).expect("segment");
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at as u64).expect("read the byte");
+    file.write_all_at(&[byte[0] ^ 0x5a], at as u64).expect("write the byte back");
+}
+
+/// Where the middle of the payload of frame `i` of `path` is: inside the
+/// entry, where the values are.
+fn payload_middle(path: &Path, i: usize) -> usize {
     let at = frames(path)[i];
     let len = u32::from_le_bytes(std::fs::read(path).unwrap()[at..at + 4].try_into().unwrap()) as usize;
-    flip(path, at + 21 + len / 2);
+    at + 21 + len / 2
+}
+
+/// Flips a byte in the middle of the payload of frame `i` of `path`.
+fn flip_payload(path: &Path, i: usize) {
+    flip(path, payload_middle(path, i));
 }
 
 fn ok_stdout(out: &std::process::Output) -> String {
@@ -209,6 +228,26 @@ fn a_damaged_node_is_repaired_from_the_stream_or_rebuilt_from_an_export() {
     let states = settle(&[&a, &b, &c], &cluster);
     assert!(states.iter().all(|s| *s == states[0]), "a, b, c differ: {states:?}");
     assert_eq!(histories(&c), expected, "c's history after the repair at start");
+
+    // Damage under the running node: its scrubber finds it and repairs it
+    // from the stream, and the node is no longer degraded.
+    let sealed = segment(&c_dir, 2);
+    let pristine = std::fs::read(&sealed).unwrap();
+    flip_in_place(&sealed, payload_middle(&sealed, 5));
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let repairs = c.stderr().matches("repaired damaged records").count();
+        let restored = std::fs::read(&sealed).unwrap() == pristine;
+        if repairs == 2 && restored && info(&c)["degraded"] == json!(false) {
+            break;
+        }
+        assert!(Instant::now() < deadline, "not repaired while running: {}", c.stderr());
+        thread::sleep(Duration::from_millis(100));
+    }
+    assert!(c.stderr().contains("scrub found damage"), "{}", c.stderr());
+    let states = settle(&[&a, &b, &c], &cluster);
+    assert!(states.iter().all(|s| *s == states[0]), "a, b, c differ: {states:?}");
+    assert_eq!(histories(&c), expected, "c's history after the scrubber's repair");
 
     // The stream trimmed past the damage: rebuilt from a's export.
     c.stop_cleanly();
