@@ -285,10 +285,21 @@ pub(crate) fn recover<E: From<LogError>>(
                 return Err(LogError::Corruption {
                     file: seg.path.clone(),
                     offset: 0,
-                    detail: format!(
-                        "the oldest segment starts at position {}, expected {expected}",
-                        h.first_position
-                    ),
+                    detail: if h.first_position > expected {
+                        format!(
+                            "positions {expected}..={} are lost: the log must continue at position \
+                             {expected} but its oldest segment starts at {}; restore the data directory \
+                             from a backup (a node of a shared log can be rebuilt from another node's \
+                             export: `logkv repair --from-export FILE`)",
+                            h.first_position - 1,
+                            h.first_position
+                        )
+                    } else {
+                        format!(
+                            "the oldest segment starts at position {}, expected {expected}",
+                            h.first_position
+                        )
+                    },
                 }
                 .into())
             }

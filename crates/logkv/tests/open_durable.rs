@@ -140,6 +140,23 @@ fn a_missing_middle_segment_is_refused_at_open() {
 }
 
 #[test]
+fn a_segment_missing_right_after_the_compacted_file_is_refused_naming_the_lost_positions() {
+    let temp = tempfile::tempdir().unwrap();
+    let dir = checkpointed(temp.path());
+    let (code, _, err) = run(&dir, &["compact"]);
+    assert_eq!(code, 0, "compact: {err}");
+    for i in 61..=90 {
+        let (code, _, err) = run(&dir, &["put", &format!("k{i}"), &value(i)]);
+        assert_eq!(code, 0, "put k{i}: {err}");
+    }
+    let oldest = (1..100).find(|&id| segment(&dir, id).exists()).expect("a segment after the compacted file");
+    assert!(segment(&dir, oldest + 1).exists(), "the puts filled another segment");
+    std::fs::remove_file(segment(&dir, oldest)).unwrap();
+    let next = format!("{:08}.log", oldest + 1);
+    refused(&dir, &next, &["are lost", "oldest segment starts at", "from a backup", "--from-export"]);
+}
+
+#[test]
 fn a_torn_tail_after_the_checkpoint_still_opens_strictly() {
     let temp = tempfile::tempdir().unwrap();
     let dir = checkpointed(temp.path());
