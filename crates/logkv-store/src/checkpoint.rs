@@ -52,7 +52,7 @@ pub fn file_name(position: u64) -> String {
     format!("checkpoint-{position:020}.ckpt")
 }
 
-/// The position in a file name written by [`file_name`].
+/// The position in a checkpoint's file name (`checkpoint-P.ckpt`, P in 20 digits).
 pub fn parse_name(name: &str) -> Option<u64> {
     let digits = name.strip_prefix("checkpoint-")?.strip_suffix(".ckpt")?;
     (digits.len() == 20 && digits.bytes().all(|b| b.is_ascii_digit())).then(|| digits.parse().ok())?

@@ -64,7 +64,7 @@ pub fn file_name(id: u32) -> String {
     format!("{id:08}.head")
 }
 
-/// The id in a file name written by [`file_name`].
+/// The id in a compacted file's name (`NNNNNNNN.head`).
 pub fn parse_name(name: &str) -> Option<u32> {
     let digits = name.strip_suffix(".head")?;
     let id: u32 =
