@@ -555,7 +555,7 @@ fn parse_command_query(args: &[Bytes]) -> Result<Command, CommandError> {
     } else if is(subcommand, "info") {
         CommandQuery::Info { names: args[2..].to_vec() }
     } else if is(subcommand, "getkeys") {
-        check_arity(args, -3, "command|getkeys")?;
+        check_arity(args, -4, "command|getkeys")?;
         CommandQuery::GetKeys { request: args[2..].to_vec() }
     } else if is(subcommand, "list") {
         let filter = match &args[2..] {
@@ -588,7 +588,7 @@ fn parse_config(args: &[Bytes]) -> Result<Command, CommandError> {
     } else if is(subcommand, "set") {
         check_arity(args, -4, "config|set")?;
         if !args.len().is_multiple_of(2) {
-            return Err(CommandError::WrongArity { command: "config|set" });
+            return Err(CommandError::Syntax);
         }
         let pairs = args[2..].chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
         Ok(Command::ConfigSet { pairs })
