@@ -181,13 +181,15 @@ pub enum Command {
     ClientGetName,
     ClientId,
     ClientInfo,
+    /// (The filters are boxed: they are rare and would make every
+    /// command larger.)
     ClientList {
-        filter: ClientFilter,
+        filter: Box<ClientFilter>,
     },
     /// `CLIENT KILL`: `legacy` is the old `CLIENT KILL ip:port` form,
     /// answered `+OK` or an error rather than a count.
     ClientKill {
-        filter: ClientFilter,
+        filter: Box<ClientFilter>,
         legacy: bool,
     },
     ClientSetInfo {
@@ -637,14 +639,14 @@ fn parse_client_list(args: &[Bytes]) -> Result<Command, CommandError> {
         }
         _ => return Err(CommandError::Syntax),
     }
-    Ok(Command::ClientList { filter })
+    Ok(Command::ClientList { filter: Box::new(filter) })
 }
 
 /// `CLIENT KILL ip:port`, or `CLIENT KILL <filter> <value> ...`.
 fn parse_client_kill(args: &[Bytes]) -> Result<Command, CommandError> {
     if args.len() == 3 {
         let filter = ClientFilter { addr: Some(args[2].clone()), skip_me: false, ..ClientFilter::default() };
-        return Ok(Command::ClientKill { filter, legacy: true });
+        return Ok(Command::ClientKill { filter: Box::new(filter), legacy: true });
     }
     let mut filter = ClientFilter::default();
     for pair in args[2..].chunks(2) {
@@ -668,7 +670,7 @@ fn parse_client_kill(args: &[Bytes]) -> Result<Command, CommandError> {
             return Err(CommandError::Syntax);
         }
     }
-    Ok(Command::ClientKill { filter, legacy: false })
+    Ok(Command::ClientKill { filter: Box::new(filter), legacy: false })
 }
 
 fn yes_no(arg: &[u8]) -> Result<bool, CommandError> {

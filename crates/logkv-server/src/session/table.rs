@@ -904,7 +904,7 @@ pub fn names(filter: Option<&ListFilter>) -> Reply {
         None => true,
         Some(ListFilter::Module) => false,
         Some(ListFilter::AclCategory(category)) => {
-            spec.categories.iter().any(|c| c[1..].as_bytes().eq_ignore_ascii_case(category))
+            spec.categories.iter().any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(category))
         }
         Some(ListFilter::Pattern(pattern)) => {
             glob::matches(&pattern.to_ascii_lowercase(), spec.name.as_bytes())
