@@ -253,8 +253,9 @@ impl Session {
 
     /// Whether `maxmemory` refuses the command `name`: one that may add
     /// data (`denyoom` in the table) while the index is over the limit.
+    /// (The limit is looked at first: without one, a single load.)
     fn out_of_memory(&self, name: &str) -> bool {
-        table::may_add_data(name) && info::over_maxmemory(&self.shared)
+        info::over_maxmemory(&self.shared) && table::may_add_data(name)
     }
 
     fn reply(&self, reply: &Reply, out: &mut Vec<u8>) {
