@@ -9,7 +9,8 @@
 //! server's; both must finish in one call, keys compared as sets) and
 //! `?line` (CLIENT LIST / INFO: the same number of lines, and in each the
 //! fields both servers print equal, except those that are the server's
-//! own: id, addr, laddr, fd, age, idle).
+//! own: id, addr, laddr, fd, age, idle, and the memory and buffer sizes,
+//! which logkv prints as 0).
 //! docs/server.md lists them under "Differences from Redis".
 
 mod server;
@@ -246,7 +247,24 @@ fn client_lines(reply: &[u8]) -> Option<Vec<Vec<(String, String)>>> {
 
 /// Whether two connection listings agree on the fields both print.
 fn same_lines(logkv: &[u8], redis: &[u8]) -> bool {
-    const OWN: [&str; 6] = ["id", "addr", "laddr", "fd", "age", "idle"];
+    const OWN: [&str; 16] = [
+        "id",
+        "addr",
+        "laddr",
+        "fd",
+        "age",
+        "idle",
+        "qbuf",
+        "qbuf-free",
+        "argv-mem",
+        "multi-mem",
+        "rbs",
+        "rbp",
+        "obl",
+        "oll",
+        "omem",
+        "tot-mem",
+    ];
     let (Some(ours), Some(theirs)) = (client_lines(logkv), client_lines(redis)) else { return false };
     ours.len() == theirs.len()
         && ours.iter().zip(&theirs).all(|(a, b)| {

@@ -189,9 +189,16 @@ fn hello_info_command_and_config_have_redis_shapes() {
     let mut con = connect(&server);
     let _: () = con.set("x", 1).unwrap();
     let info: String = redis::cmd("INFO").query(&mut con).unwrap();
-    for section in
-        ["# Server", "# Clients", "# Memory", "# Persistence", "# Stats", "# Replication", "# Cluster", "# Keyspace"]
-    {
+    for section in [
+        "# Server",
+        "# Clients",
+        "# Memory",
+        "# Persistence",
+        "# Stats",
+        "# Replication",
+        "# Cluster",
+        "# Keyspace",
+    ] {
         assert!(info.contains(section), "{section} in {info}");
     }
     assert!(info.contains("redis_version:7.0.15\r\n"));

@@ -105,7 +105,6 @@ where
     // slices of it (docs/pipeline.md, "Hand-offs and copies").
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let idle = shared.config.idle_timeout();
     let request_timeout = shared.config.request_timeout();
     // Time spent waiting for the bytes of the request at the front of
     // `input`, while one is partly there.
@@ -144,7 +143,9 @@ where
         }
         input.reserve(READ_CHUNK);
         // A request partly read must be completed in what is left of the
-        // request timeout; and no read may wait past the idle timeout.
+        // request timeout; and no read may wait past the idle timeout
+        // (read each time: CONFIG SET timeout changes it).
+        let idle = shared.resp.idle_timeout();
         let request_left = request_timeout.filter(|_| !input.is_empty()).map(|t| t.saturating_sub(waited));
         let limit = match (idle, request_left) {
             (Some(idle), Some(left)) => Some(idle.min(left)),
@@ -169,8 +170,8 @@ where
         match n {
             None if request_left.is_none_or(|left| took < left) => {
                 shared.metrics.idle_closed.fetch_add(1, Relaxed);
-                let message =
-                    format!("-ERR idle for {}s: connection closed\r\n", shared.config.idle_timeout_secs);
+                let secs = idle.map_or(0, |d| d.as_secs());
+                let message = format!("-ERR idle for {secs}s: connection closed\r\n");
                 stream.write_all(message.as_bytes()).await?;
                 return Ok(());
             }

@@ -106,8 +106,9 @@ impl Client {
     }
 
     /// The connection's `CLIENT LIST` line, without the line break: the
-    /// fields of Redis 7.2 that mean something here, in its order
-    /// (memory and buffer fields are left out).
+    /// fields of Redis 7.2, in its order. Memory and buffer sizes are not
+    /// kept per connection and print as 0 (clients' parsers require the
+    /// fields).
     pub fn line(&self) -> String {
         let a = self.activity.lock();
         let text = |v: &Option<Vec<u8>>| {
@@ -130,7 +131,8 @@ impl Client {
         let _ = write!(
             line,
             "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db=0 sub=0 psub=0 ssub=0 \
-             multi={} cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
+             multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 \
+             events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
             self.peer.addr,
             self.peer.laddr,
@@ -217,10 +219,17 @@ impl Clients {
     }
 
     /// `CLIENT KILL`: closes the matching connections (each after the
-    /// replies it is writing); how many.
+    /// replies it is writing) and drops them from the registry; how many.
     pub fn kill(&self, filter: &ClientFilter, me: u64) -> usize {
-        let doomed = self.matching(filter, me);
-        doomed.iter().for_each(|c| c.killed.cancel());
+        let mut live = self.live.lock();
+        let doomed: Vec<u64> = live.values().filter(|c| c.matches(filter, me)).map(|c| c.id).collect();
+        for id in &doomed {
+            // Gone from the list at once, as in Redis, though its task
+            // closes the socket a moment later.
+            if let Some(client) = live.remove(id) {
+                client.killed.cancel();
+            }
+        }
         doomed.len()
     }
 }

@@ -214,7 +214,7 @@ fn settings(shared: &Shared) -> Vec<(&'static str, String)> {
     let c = &shared.config;
     vec![
         ("maxclients", c.max_connections.to_string()),
-        ("timeout", c.idle_timeout_secs.to_string()),
+        ("timeout", shared.resp.idle_timeout_secs.load(Relaxed).to_string()),
         ("appendonly", "yes".into()),
         (
             "appendfsync",
@@ -266,9 +266,9 @@ fn memory_value(text: &[u8]) -> Option<u64> {
 }
 
 /// `CONFIG SET name value ...`: all pairs are checked before any applies.
-/// Only `maxmemory` changes at runtime; `maxmemory-policy` accepts only
-/// `noeviction`; the other settings `CONFIG GET` shows are refused by
-/// name (they are set in the configuration, read at start).
+/// `maxmemory` and `timeout` change at runtime; `maxmemory-policy`
+/// accepts only `noeviction`; the other settings `CONFIG GET` shows are
+/// refused by name (they are set in the configuration, read at start).
 pub fn config_set(shared: &Shared, pairs: &[(Bytes, Bytes)]) -> Reply {
     let failed = |name: &str, why: &str| {
         Reply::Error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"))
@@ -276,6 +276,7 @@ pub fn config_set(shared: &Shared, pairs: &[(Bytes, Bytes)]) -> Reply {
     let known = settings(shared);
     let mut seen: Vec<String> = Vec::new();
     let mut maxmemory = None;
+    let mut timeout = None;
     for (name, value) in pairs {
         let name = String::from_utf8_lossy(name).to_ascii_lowercase();
         if !known.iter().any(|(k, _)| *k == name) {
@@ -291,6 +292,10 @@ pub fn config_set(shared: &Shared, pairs: &[(Bytes, Bytes)]) -> Reply {
                 Some(bytes) => maxmemory = Some(bytes),
                 None => return failed(&name, "argument must be a memory value"),
             },
+            "timeout" => match std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok()) {
+                Some(secs) => timeout = Some(secs),
+                None => return failed(&name, "argument couldn't be parsed into an integer"),
+            },
             "maxmemory-policy" if value.eq_ignore_ascii_case(POLICY.as_bytes()) => {}
             "maxmemory-policy" => {
                 return failed(&name, "logkv evicts nothing: the only policy is 'noeviction'");
@@ -301,6 +306,9 @@ pub fn config_set(shared: &Shared, pairs: &[(Bytes, Bytes)]) -> Reply {
     }
     if let Some(bytes) = maxmemory {
         shared.resp.maxmemory.store(bytes, Relaxed);
+    }
+    if let Some(secs) = timeout {
+        shared.resp.idle_timeout_secs.store(secs, Relaxed);
     }
     Reply::ok()
 }

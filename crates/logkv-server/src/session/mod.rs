@@ -35,7 +35,7 @@ pub mod writes;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::{Instant, SystemTime, UNIX_EPOCH};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use tokio_util::sync::CancellationToken;
 
@@ -79,6 +79,9 @@ pub struct ServerState {
     pub clients: Clients,
     /// `maxmemory` in bytes (0: no limit); `CONFIG SET` changes it.
     pub maxmemory: AtomicU64,
+    /// `idle_timeout_secs` (Redis's `timeout`; 0: never); `CONFIG SET`
+    /// changes it, for every connection's next wait.
+    pub idle_timeout_secs: AtomicU64,
 }
 
 impl ServerState {
@@ -93,7 +96,14 @@ impl ServerState {
             commands_processed: AtomicU64::new(0),
             clients: Clients::default(),
             maxmemory: AtomicU64::new(config.maxmemory),
+            idle_timeout_secs: AtomicU64::new(config.idle_timeout_secs),
         })
+    }
+
+    /// How long a connection may idle now; `None`: forever.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        let secs = self.idle_timeout_secs.load(Relaxed);
+        (secs > 0).then(|| Duration::from_secs(secs))
     }
 }
 
