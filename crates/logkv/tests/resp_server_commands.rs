@@ -139,10 +139,18 @@ fn client_kill_closes_the_connections_it_names() {
     let e = query::<Value>(&mut killer, &["CLIENT", "KILL", "USER", "nobody"]).unwrap_err();
     assert_eq!(error_text(e), "ERR No such user 'nobody'");
     let laddr = server.resp.clone();
-    let own: i64 = query(&mut killer, &["CLIENT", "KILL", "LADDR", &laddr, "SKIPME", "no"]).unwrap();
-    assert_eq!(own, 1);
-    assert!(query::<String>(&mut killer, &["PING"]).is_err(), "the killer closed itself");
-    assert!(line_named(&mut connect(&server), "killer").is_none());
+    // In a pipeline: the kill is answered, what follows it does not run.
+    let mut raw = server.connect();
+    let pipeline =
+        format!("CLIENT SETNAME self\r\nCLIENT KILL LADDR {laddr} SKIPME no\r\nSET after-kill 1\r\nPING\r\n");
+    std::io::Write::write_all(&mut raw, pipeline.as_bytes()).unwrap();
+    let mut replies = Vec::new();
+    std::io::Read::read_to_end(&mut raw, &mut replies).unwrap();
+    assert_eq!(replies, b"+OK\r\n:2\r\n", "the killer and the raw connection, then closed");
+    assert!(query::<String>(&mut killer, &["PING"]).is_err(), "the killer was closed too");
+    let mut fresh = connect(&server);
+    assert_eq!(query::<Option<String>>(&mut fresh, &["GET", "after-kill"]).unwrap(), None);
+    assert!(line_named(&mut fresh, "killer").is_none() && line_named(&mut fresh, "self").is_none());
 }
 
 #[test]

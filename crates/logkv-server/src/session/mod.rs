@@ -169,6 +169,11 @@ impl Session {
     pub async fn run(&mut self, requests: Vec<Request>, out: &mut Vec<u8>) -> After {
         let mut pending = requests.into_iter().peekable();
         while let Some(request) = pending.next() {
+            // Killed (by another connection, or by its own `CLIENT KILL`):
+            // the rest of the pipeline does not run.
+            if self.client.killed().is_cancelled() {
+                return After::Close;
+            }
             let started = Instant::now();
             self.shared.resp.commands_processed.fetch_add(1, Relaxed);
             let checked = match self.check(&request.args) {
