@@ -368,6 +368,12 @@ pub struct ServeConfig {
     /// beyond that, writers wait and their sockets are not read.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().write_queue_bytes)]
     pub write_queue_bytes: usize,
+    /// Redis's `maxmemory`, in bytes of the in-memory index (`INFO`'s
+    /// `used_memory`): once over it, RESP commands that add data are
+    /// refused with `-OOM` (policy `noeviction`); 0 means no limit.
+    /// `CONFIG SET maxmemory` changes it while the server runs.
+    #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().maxmemory)]
+    pub maxmemory: u64,
     /// The log: `file` (this node's own), nats://HOST:PORT[,HOST:PORT...]
     /// (tls://... to require TLS), a JetStream stream shared with other
     /// nodes, or file:DIR, a file log of entries held by this process
@@ -569,6 +575,7 @@ impl Default for ServeConfig {
             max_response_bytes: 16 << 20,
             ws_queue_bytes: 2 << 20,
             write_queue_bytes: logkv_runtime::pipeline::DEFAULT_QUEUE_BYTES,
+            maxmemory: 0,
             log: "file".into(),
             log_stream: "logkv".into(),
             replicas: 1,

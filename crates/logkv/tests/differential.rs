@@ -6,7 +6,11 @@
 //! content is the server's own: CLIENT ID, HELLO, COMMAND COUNT — only the
 //! reply type must match), `~set` (KEYS: the order is the server's, so the
 //! arrays compare as sets) and `~scan` (SCAN: cursor values are the
-//! server's; both must finish in one call, keys compared as sets).
+//! server's; both must finish in one call, keys compared as sets) and
+//! `?line` (CLIENT LIST / INFO: the same number of lines, and in each the
+//! fields both servers print equal, except those that are the server's
+//! own: id, addr, laddr, fd, age, idle, and the memory and buffer sizes,
+//! which logkv prints as 0).
 //! docs/server.md lists them under "Differences from Redis".
 
 mod server;
@@ -154,6 +158,7 @@ enum Compare {
     Shape,
     Set,
     Scan,
+    Line,
 }
 
 struct Step {
@@ -187,6 +192,9 @@ fn script() -> Vec<Step> {
                 line = rest;
             } else if let Some(rest) = line.strip_prefix("~scan ") {
                 compare = Compare::Scan;
+                line = rest;
+            } else if let Some(rest) = line.strip_prefix("?line ") {
+                compare = Compare::Line;
                 line = rest;
             } else {
                 break;
@@ -224,10 +232,52 @@ fn element_set(reply: &[u8]) -> Option<BTreeSet<Vec<u8>>> {
     Some(resp::split(&reply[header_end..]).into_iter().collect())
 }
 
+/// A `CLIENT LIST` / `CLIENT INFO` bulk reply as its lines' fields.
+fn client_lines(reply: &[u8]) -> Option<Vec<Vec<(String, String)>>> {
+    let header_end = reply.windows(2).position(|w| w == b"\r\n")? + 2;
+    if reply[0] != b'$' {
+        return None;
+    }
+    let text = std::str::from_utf8(&reply[header_end..reply.len() - 2]).ok()?;
+    let line = |l: &str| {
+        l.split(' ').filter_map(|f| f.split_once('=')).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+    };
+    Some(text.lines().map(line).collect())
+}
+
+/// Whether two connection listings agree on the fields both print.
+fn same_lines(logkv: &[u8], redis: &[u8]) -> bool {
+    const OWN: [&str; 16] = [
+        "id",
+        "addr",
+        "laddr",
+        "fd",
+        "age",
+        "idle",
+        "qbuf",
+        "qbuf-free",
+        "argv-mem",
+        "multi-mem",
+        "rbs",
+        "rbp",
+        "obl",
+        "oll",
+        "omem",
+        "tot-mem",
+    ];
+    let (Some(ours), Some(theirs)) = (client_lines(logkv), client_lines(redis)) else { return false };
+    ours.len() == theirs.len()
+        && ours.iter().zip(&theirs).all(|(a, b)| {
+            a.iter().all(|(k, v)| OWN.contains(&k.as_str()) || b.iter().all(|(k2, v2)| k2 != k || v2 == v))
+                && a.iter().filter(|(k, _)| b.iter().any(|(k2, _)| k2 == k)).count() >= 13
+        })
+}
+
 fn same(compare: Compare, logkv: &[u8], redis: &[u8]) -> bool {
     match compare {
         Compare::Exact => logkv == redis,
         Compare::Shape => logkv.first() == redis.first(),
+        Compare::Line => same_lines(logkv, redis),
         Compare::Set => element_set(logkv).is_some() && element_set(logkv) == element_set(redis),
         Compare::Scan => {
             let parts = |r: &[u8]| {
@@ -279,5 +329,12 @@ fn the_comparison_can_fail() {
         b"*2\r\n$1\r\n0\r\n*1\r\n$1\r\na\r\n"
     ));
     assert!(!same(Compare::Shape, b":1\r\n", b"$1\r\n1\r\n"));
+    let line = |text: &str| format!("${}\r\n{text}\r\n", text.len()).into_bytes();
+    let fields =
+        "name=a flags=N db=0 sub=0 psub=0 ssub=0 multi=-1 cmd=get user=default redir=-1 resp=2 x=1 y=2";
+    let ours = line(&format!("id=1 addr=a:1 {fields}\n"));
+    assert!(same(Compare::Line, &ours, &line(&format!("id=9 addr=b:2 {fields} qbuf=0\n"))));
+    assert!(!same(Compare::Line, &ours, &line(&format!("id=9 addr=b:2 {}\n", fields.replace("get", "set")))));
+    assert!(!same(Compare::Line, &ours, &line(&format!("id=1 addr=a:1 {fields}\nid=2 {fields}\n"))));
     assert_eq!(split_args(r#"SET "a b" 'c\'d' "\x41\n""#), [&b"SET"[..], b"a b", b"c'd", b"A\n"]);
 }

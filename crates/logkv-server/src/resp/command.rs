@@ -39,6 +39,62 @@ pub enum CommandQuery {
     Count,
     /// `COMMAND DOCS [name ...]`: docs of the named commands, or of all.
     Docs { names: Vec<Bytes> },
+    /// `COMMAND INFO [name ...]`: details of the named commands, or of all.
+    Info { names: Vec<Bytes> },
+    /// `COMMAND GETKEYS command [arg ...]`: the keys of that request.
+    GetKeys { request: Vec<Bytes> },
+    /// `COMMAND LIST [FILTERBY ...]`: command names.
+    Names { filter: Option<ListFilter> },
+}
+
+/// `COMMAND LIST FILTERBY ...`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ListFilter {
+    /// `MODULE name`: logkv has no modules, so nothing.
+    Module,
+    /// `ACLCAT category`, without the `@`.
+    AclCategory(Bytes),
+    /// `PATTERN glob`.
+    Pattern(Bytes),
+}
+
+/// Which connections `CLIENT LIST` and `CLIENT KILL` mean: those that
+/// match every filter given.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClientFilter {
+    /// `ID`: one of these (empty: any).
+    pub ids: Vec<u64>,
+    /// `ADDR ip:port`: the peer's address.
+    pub addr: Option<Bytes>,
+    /// `LADDR ip:port`: the local address it connected to.
+    pub laddr: Option<Bytes>,
+    /// `USER name`.
+    pub user: Option<Bytes>,
+    /// `TYPE`: every logkv connection is `normal`, so any other type
+    /// matches none.
+    pub normal: bool,
+    /// `SKIPME yes` (the default of the filter form): not the caller.
+    pub skip_me: bool,
+}
+
+impl Default for ClientFilter {
+    fn default() -> ClientFilter {
+        ClientFilter { ids: Vec::new(), addr: None, laddr: None, user: None, normal: true, skip_me: true }
+    }
+}
+
+/// A switch of `CLIENT NO-EVICT` / `CLIENT NO-TOUCH`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientMode {
+    NoEvict,
+    NoTouch,
+}
+
+/// The library attribute `CLIENT SETINFO` sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LibAttribute {
+    Name,
+    Version,
 }
 
 /// One command logkv serves over RESP.
@@ -124,9 +180,35 @@ pub enum Command {
     },
     ClientGetName,
     ClientId,
+    ClientInfo,
+    /// (The filters are boxed: they are rare and would make every
+    /// command larger.)
+    ClientList {
+        filter: Box<ClientFilter>,
+    },
+    /// `CLIENT KILL`: `legacy` is the old `CLIENT KILL ip:port` form,
+    /// answered `+OK` or an error rather than a count.
+    ClientKill {
+        filter: Box<ClientFilter>,
+        legacy: bool,
+    },
+    ClientSetInfo {
+        attribute: LibAttribute,
+        value: Bytes,
+    },
+    ClientMode {
+        mode: ClientMode,
+        on: bool,
+    },
     ConfigGet {
         patterns: Vec<Bytes>,
     },
+    ConfigSet {
+        pairs: Vec<(Bytes, Bytes)>,
+    },
+    ConfigResetStat,
+    Time,
+    Role,
     Watch {
         keys: Vec<Bytes>,
     },
@@ -166,7 +248,17 @@ impl Command {
             Command::ClientSetName { .. } => "client|setname",
             Command::ClientGetName => "client|getname",
             Command::ClientId => "client|id",
+            Command::ClientInfo => "client|info",
+            Command::ClientList { .. } => "client|list",
+            Command::ClientKill { .. } => "client|kill",
+            Command::ClientSetInfo { .. } => "client|setinfo",
+            Command::ClientMode { mode: ClientMode::NoEvict, .. } => "client|no-evict",
+            Command::ClientMode { mode: ClientMode::NoTouch, .. } => "client|no-touch",
             Command::ConfigGet { .. } => "config|get",
+            Command::ConfigSet { .. } => "config|set",
+            Command::ConfigResetStat => "config|resetstat",
+            Command::Time => "time",
+            Command::Role => "role",
             Command::Watch { .. } => "watch",
             Command::Multi => "multi",
             Command::Exec => "exec",
@@ -325,13 +417,14 @@ pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
         }
         b"command" => parse_command_query(args)?,
         b"client" => parse_client(args)?,
-        b"config" => {
-            arity(-2, "config")?;
-            if !is(&args[1], "get") {
-                return Err(unknown_subcommand("CONFIG", &args[1]));
-            }
-            arity(-3, "config|get")?;
-            Command::ConfigGet { patterns: rest(2) }
+        b"config" => parse_config(args)?,
+        b"time" => {
+            arity(1, "time")?;
+            Command::Time
+        }
+        b"role" => {
+            arity(1, "role")?;
+            Command::Role
         }
         b"watch" => {
             arity(-2, "watch")?;
@@ -461,17 +554,175 @@ fn parse_command_query(args: &[Bytes]) -> Result<Command, CommandError> {
         CommandQuery::Count
     } else if is(subcommand, "docs") {
         CommandQuery::Docs { names: args[2..].to_vec() }
+    } else if is(subcommand, "info") {
+        CommandQuery::Info { names: args[2..].to_vec() }
+    } else if is(subcommand, "getkeys") {
+        check_arity(args, -4, "command|getkeys")?;
+        CommandQuery::GetKeys { request: args[2..].to_vec() }
+    } else if is(subcommand, "list") {
+        let filter = match &args[2..] {
+            [] => None,
+            [by, kind, value] if is(by, "filterby") => Some(if is(kind, "module") {
+                ListFilter::Module
+            } else if is(kind, "aclcat") {
+                ListFilter::AclCategory(value.clone())
+            } else if is(kind, "pattern") {
+                ListFilter::Pattern(value.clone())
+            } else {
+                return Err(CommandError::Syntax);
+            }),
+            _ => return Err(CommandError::Syntax),
+        };
+        CommandQuery::Names { filter }
     } else {
         return Err(unknown_subcommand("COMMAND", subcommand));
     };
     Ok(Command::Command(query))
 }
 
-/// `CLIENT SETNAME name`, `CLIENT GETNAME`, `CLIENT ID`.
+/// `CONFIG GET pattern ...`, `CONFIG SET name value ...`, `CONFIG RESETSTAT`.
+fn parse_config(args: &[Bytes]) -> Result<Command, CommandError> {
+    check_arity(args, -2, "config")?;
+    let subcommand = &args[1];
+    if is(subcommand, "get") {
+        check_arity(args, -3, "config|get")?;
+        Ok(Command::ConfigGet { patterns: args[2..].to_vec() })
+    } else if is(subcommand, "set") {
+        check_arity(args, -4, "config|set")?;
+        if !args.len().is_multiple_of(2) {
+            return Err(CommandError::Syntax);
+        }
+        let pairs = args[2..].chunks_exact(2).map(|p| (p[0].clone(), p[1].clone())).collect();
+        Ok(Command::ConfigSet { pairs })
+    } else if is(subcommand, "resetstat") {
+        check_arity(args, 2, "config|resetstat")?;
+        Ok(Command::ConfigResetStat)
+    } else {
+        Err(unknown_subcommand("CONFIG", subcommand))
+    }
+}
+
+fn on_off(arg: &[u8]) -> Result<bool, CommandError> {
+    if is(arg, "on") {
+        Ok(true)
+    } else if is(arg, "off") {
+        Ok(false)
+    } else {
+        Err(CommandError::Syntax)
+    }
+}
+
+/// `TYPE`'s value: whether it names `normal` connections (the only kind
+/// logkv has), or an error for a type Redis does not know.
+fn client_type(name: &[u8]) -> Result<bool, CommandError> {
+    if is(name, "normal") {
+        Ok(true)
+    } else if ["master", "slave", "replica", "pubsub"].iter().any(|t| is(name, t)) {
+        Ok(false)
+    } else {
+        Err(CommandError::UnknownClientType { name: printable(name) })
+    }
+}
+
+/// `CLIENT LIST [TYPE type] [ID id ...]`.
+fn parse_client_list(args: &[Bytes]) -> Result<Command, CommandError> {
+    let mut filter = ClientFilter { skip_me: false, ..ClientFilter::default() };
+    match &args[2..] {
+        [] => {}
+        [kind, name] if is(kind, "type") => filter.normal = client_type(name)?,
+        [id, ids @ ..] if is(id, "id") && !ids.is_empty() => {
+            for id in ids {
+                // Ids start at 1: 0 and negative ids are valid and match none.
+                let id = parse_i64(id).ok_or(CommandError::InvalidClientId)?;
+                filter.ids.push(u64::try_from(id).unwrap_or(0));
+            }
+        }
+        _ => return Err(CommandError::Syntax),
+    }
+    Ok(Command::ClientList { filter: Box::new(filter) })
+}
+
+/// `CLIENT KILL ip:port`, or `CLIENT KILL <filter> <value> ...`.
+fn parse_client_kill(args: &[Bytes]) -> Result<Command, CommandError> {
+    if args.len() == 3 {
+        let filter = ClientFilter { addr: Some(args[2].clone()), skip_me: false, ..ClientFilter::default() };
+        return Ok(Command::ClientKill { filter: Box::new(filter), legacy: true });
+    }
+    let mut filter = ClientFilter::default();
+    for pair in args[2..].chunks(2) {
+        let [name, value] = pair else {
+            return Err(CommandError::Syntax);
+        };
+        if is(name, "id") {
+            let id = parse_i64(value).and_then(|id| u64::try_from(id).ok()).filter(|id| *id > 0);
+            filter.ids = vec![id.ok_or(CommandError::ClientIdNotPositive)?];
+        } else if is(name, "addr") {
+            filter.addr = Some(value.clone());
+        } else if is(name, "laddr") {
+            filter.laddr = Some(value.clone());
+        } else if is(name, "user") {
+            filter.user = Some(value.clone());
+        } else if is(name, "type") {
+            filter.normal = client_type(value)?;
+        } else if is(name, "skipme") {
+            filter.skip_me = yes_no(value)?;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(Command::ClientKill { filter: Box::new(filter), legacy: false })
+}
+
+fn yes_no(arg: &[u8]) -> Result<bool, CommandError> {
+    if is(arg, "yes") {
+        Ok(true)
+    } else if is(arg, "no") {
+        Ok(false)
+    } else {
+        Err(CommandError::Syntax)
+    }
+}
+
+/// `CLIENT SETINFO LIB-NAME|LIB-VER value`.
+fn parse_client_setinfo(args: &[Bytes]) -> Result<Command, CommandError> {
+    let (option, value) = (&args[2], &args[3]);
+    let attribute = if is(option, "lib-name") {
+        LibAttribute::Name
+    } else if is(option, "lib-ver") {
+        LibAttribute::Version
+    } else {
+        return Err(CommandError::UnknownClientAttribute { option: printable(option) });
+    };
+    if !value.iter().all(|b| (b'!'..=b'~').contains(b)) {
+        return Err(CommandError::InvalidClientAttribute { attribute: printable(option) });
+    }
+    Ok(Command::ClientSetInfo { attribute, value: value.clone() })
+}
+
+/// `CLIENT ...`: the connection's own settings and the server's list of
+/// connections.
 fn parse_client(args: &[Bytes]) -> Result<Command, CommandError> {
     check_arity(args, -2, "client")?;
     let subcommand = &args[1];
-    if is(subcommand, "setname") {
+    if is(subcommand, "info") {
+        check_arity(args, 2, "client|info")?;
+        Ok(Command::ClientInfo)
+    } else if is(subcommand, "list") {
+        check_arity(args, -2, "client|list")?;
+        parse_client_list(args)
+    } else if is(subcommand, "kill") {
+        check_arity(args, -3, "client|kill")?;
+        parse_client_kill(args)
+    } else if is(subcommand, "setinfo") {
+        check_arity(args, 4, "client|setinfo")?;
+        parse_client_setinfo(args)
+    } else if is(subcommand, "no-evict") {
+        check_arity(args, 3, "client|no-evict")?;
+        Ok(Command::ClientMode { mode: ClientMode::NoEvict, on: on_off(&args[2])? })
+    } else if is(subcommand, "no-touch") {
+        check_arity(args, 3, "client|no-touch")?;
+        Ok(Command::ClientMode { mode: ClientMode::NoTouch, on: on_off(&args[2])? })
+    } else if is(subcommand, "setname") {
         check_arity(args, 3, "client|setname")?;
         check_client_name(&args[2])?;
         Ok(Command::ClientSetName { name: args[2].clone() })

@@ -47,6 +47,21 @@ pub enum CommandError {
     /// A client name with spaces, line breaks or non-printable bytes.
     #[error("ERR Client names cannot contain spaces, newlines or special characters.")]
     InvalidClientName,
+    /// A `CLIENT KILL ID` that is not a positive integer.
+    #[error("ERR client-id should be greater than 0")]
+    ClientIdNotPositive,
+    /// A `CLIENT LIST ID` that is not a positive integer.
+    #[error("ERR Invalid client ID")]
+    InvalidClientId,
+    /// A `TYPE` filter of `CLIENT LIST` or `CLIENT KILL` Redis does not know.
+    #[error("ERR Unknown client type '{name}'")]
+    UnknownClientType { name: String },
+    /// A `CLIENT SETINFO` attribute other than `LIB-NAME` and `LIB-VER`.
+    #[error("ERR Unrecognized option '{option}'")]
+    UnknownClientAttribute { option: String },
+    /// A `CLIENT SETINFO` value with spaces, line breaks or non-printable bytes.
+    #[error("ERR {attribute} cannot contain spaces, newlines or special characters.")]
+    InvalidClientAttribute { attribute: String },
     /// An expiry option (`EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`): logkv keys
     /// never expire.
     #[error("ERR logkv does not support key expiry ('{option}' option of 'set')")]

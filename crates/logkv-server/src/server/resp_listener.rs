@@ -1,6 +1,7 @@
 //! The Redis protocol listener: accepts connections up to the limit and
 //! runs each one's read–execute–write loop.
 
+use std::os::fd::AsRawFd;
 use std::sync::atomic::Ordering::Relaxed;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -14,6 +15,7 @@ use tokio_rustls::TlsAcceptor;
 use super::accept::{Accepted, Acceptor};
 use crate::resp::frame::{Parser, Request};
 use crate::resp::reply::{encode, Protocol, Reply};
+use crate::session::clients::Peer;
 use crate::session::{After, Session};
 use crate::shared::Shared;
 
@@ -49,14 +51,19 @@ pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>, tls: Option<Tls
         let id = next_id;
         next_id += 1;
         tracing::debug!(%peer, id, "resp connection");
+        let peer = Peer {
+            addr: peer.to_string(),
+            laddr: stream.local_addr().map(|a| a.to_string()).unwrap_or_default(),
+            fd: Some(stream.as_raw_fd()),
+        };
         let (shared, tls) = (shared.clone(), tls.clone());
         shared.tasks.clone().spawn(async move {
             let _guard = guard;
             let served = match tls {
-                None => serve(stream, shared, id).await,
+                None => serve(stream, shared, id, peer).await,
                 Some(tls) => match super::tls::handshake(&tls, stream, shared.config.request_timeout()).await
                 {
-                    Some(stream) => serve(stream, shared, id).await,
+                    Some(stream) => serve(stream, shared, id, peer).await,
                     None => Ok(()),
                 },
             };
@@ -84,19 +91,20 @@ async fn refuse(mut stream: TcpStream, why: &str) {
 /// A request must arrive whole within `request_timeout_secs` of the time
 /// spent waiting for its bytes (time the server itself spends not reading,
 /// held back by the commit pipeline, does not count): a client trickling
-/// it is answered an error and closed.
-async fn serve<S>(mut stream: S, shared: Arc<Shared>, id: u64) -> std::io::Result<()>
+/// it is answered an error and closed. `CLIENT KILL` closes it once the
+/// replies being written are out.
+async fn serve<S>(mut stream: S, shared: Arc<Shared>, id: u64, peer: Peer) -> std::io::Result<()>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
     let limits = Default::default();
     let mut parser = Parser::new(limits);
-    let mut session = Session::new(shared.clone(), id);
+    let mut session = Session::new(shared.clone(), id, peer);
+    let killed = session.killed();
     // Requests are split off the front of this buffer, their arguments
     // slices of it (docs/pipeline.md, "Hand-offs and copies").
     let mut input = BytesMut::with_capacity(READ_CHUNK);
     let mut output: Vec<u8> = Vec::with_capacity(READ_CHUNK);
-    let idle = shared.config.idle_timeout();
     let request_timeout = shared.config.request_timeout();
     // Time spent waiting for the bytes of the request at the front of
     // `input`, while one is partly there.
@@ -123,7 +131,7 @@ where
             let after = session.run(requests, &mut output).await;
             stream.write_all(&output).await?;
             output.clear();
-            if after == After::Close {
+            if after == After::Close || killed.is_cancelled() {
                 return Ok(());
             }
         }
@@ -135,7 +143,9 @@ where
         }
         input.reserve(READ_CHUNK);
         // A request partly read must be completed in what is left of the
-        // request timeout; and no read may wait past the idle timeout.
+        // request timeout; and no read may wait past the idle timeout
+        // (read each time: CONFIG SET timeout changes it).
+        let idle = shared.resp.idle_timeout();
         let request_left = request_timeout.filter(|_| !input.is_empty()).map(|t| t.saturating_sub(waited));
         let limit = match (idle, request_left) {
             (Some(idle), Some(left)) => Some(idle.min(left)),
@@ -150,6 +160,7 @@ where
         };
         let n = tokio::select! {
             _ = shared.shutdown.cancelled() => return Ok(()),
+            _ = killed.cancelled() => return Ok(()),
             n = read => n,
         };
         let took = started.elapsed();
@@ -159,8 +170,8 @@ where
         match n {
             None if request_left.is_none_or(|left| took < left) => {
                 shared.metrics.idle_closed.fetch_add(1, Relaxed);
-                let message =
-                    format!("-ERR idle for {}s: connection closed\r\n", shared.config.idle_timeout_secs);
+                let secs = idle.map_or(0, |d| d.as_secs());
+                let message = format!("-ERR idle for {secs}s: connection closed\r\n");
                 stream.write_all(message.as_bytes()).await?;
                 return Ok(());
             }

@@ -143,6 +143,11 @@ impl Users {
         found
     }
 
+    /// Whether a user of this name exists.
+    pub fn contains(&self, name: &[u8]) -> bool {
+        self.0.iter().any(|u| u.name.as_bytes() == name)
+    }
+
     /// How many users there are.
     pub fn len(&self) -> usize {
         self.0.len()

@@ -1,6 +1,10 @@
-//! `INFO [section ...]` and `CONFIG GET pattern ...`: the server's figures
-//! and settings in Redis's shapes, from the node, the metrics and the
-//! configuration.
+//! `INFO [section ...]`, `ROLE` and `CONFIG GET/SET/RESETSTAT`: the
+//! server's figures and settings in Redis's shapes, from the node, the
+//! metrics and the configuration; and the `maxmemory` check.
+//!
+//! Memory is the in-memory index's size (`used_memory`): the index is what
+//! grows with the data (values stay in the log on disk), and unlike the
+//! resident set it does not move with buffers, caches and the allocator.
 
 use std::fmt::Write as _;
 use std::sync::atomic::Ordering::Relaxed;
@@ -16,8 +20,57 @@ use crate::shared::Shared;
 use logkv_store::DurabilityMode;
 
 /// The sections `INFO` knows, in Redis's order.
-const SECTIONS: [&str; 7] =
-    ["server", "clients", "memory", "persistence", "stats", "replication", "keyspace"];
+const SECTIONS: [&str; 8] =
+    ["server", "clients", "memory", "persistence", "stats", "replication", "cluster", "keyspace"];
+
+/// A node's role in Redis's terms. Every node of a shared log takes writes
+/// (they are ordered by the log, not by a primary), so each is a master
+/// with no replicas of its own.
+pub const ROLE: &str = "master";
+
+/// The error of a command refused by `maxmemory`.
+pub const OOM: &str = "OOM command not allowed when used memory > 'maxmemory'.";
+
+/// The only `maxmemory-policy`: logkv evicts nothing.
+const POLICY: &str = "noeviction";
+
+/// What the memory limit is measured on: the in-memory index's bytes.
+fn used_memory(shared: &Shared) -> u64 {
+    shared.node.store().index_bytes() as u64
+}
+
+/// Whether `maxmemory` is set and the index is over it.
+pub fn over_maxmemory(shared: &Shared) -> bool {
+    let limit = shared.resp.maxmemory.load(Relaxed);
+    limit > 0 && used_memory(shared) > limit
+}
+
+/// The process's resident set in bytes (Linux), for `used_memory_rss`.
+fn resident_bytes() -> Option<u64> {
+    let statm = std::fs::read_to_string("/proc/self/statm").ok()?;
+    let pages: u64 = statm.split_whitespace().nth(1)?.parse().ok()?;
+    // SAFETY: sysconf reads a constant of the system.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    Some(pages * u64::try_from(page).ok()?)
+}
+
+/// One database's figures for `INFO keyspace`.
+struct Database {
+    index: u32,
+    keys: i64,
+    expires: i64,
+}
+
+/// The databases' figures. Only database 0 exists today, and no key has an
+/// expiry; a per-database count adds its rows here.
+fn databases(shared: &Shared) -> Result<Vec<Database>, NodeError> {
+    let view = View::new(&shared.node, shared.config.stream, None);
+    let keys = match keyspace::dbsize(&view)? {
+        Reply::Integer(n) => n,
+        _ => 0,
+    };
+    Ok(vec![Database { index: 0, keys, expires: 0 }])
+}
 
 /// `INFO`: the named sections (case-insensitive; `default`, `all` and
 /// `everything` name all), or all without a name. Unknown names add
@@ -44,6 +97,16 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) -> Result<(), 
     let node = &shared.node;
     let config = &shared.config;
     let state = &shared.resp;
+    let rows: Vec<(String, String)> = match section {
+        "keyspace" => databases(shared)?
+            .into_iter()
+            .filter(|db| db.keys > 0)
+            .map(|db| {
+                (format!("db{}", db.index), format!("keys={},expires={},avg_ttl=0", db.keys, db.expires))
+            })
+            .collect(),
+        _ => Vec::new(),
+    };
     let (title, lines): (&str, Vec<(&str, String)>) = match section {
         "server" => {
             let uptime = state.started.elapsed().as_secs();
@@ -62,18 +125,23 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) -> Result<(), 
         }
         "clients" => {
             let lines = vec![
-                ("connected_clients", shared.metrics.connections.load(Relaxed).to_string()),
+                ("connected_clients", state.clients.len().to_string()),
                 ("maxclients", config.max_connections.to_string()),
             ];
             ("Clients", lines)
         }
         "memory" => {
-            let bytes = node.store().index_bytes() as u64;
+            let bytes = used_memory(shared);
+            let rss = resident_bytes().unwrap_or(0);
+            let limit = state.maxmemory.load(Relaxed);
             let lines = vec![
                 ("used_memory", bytes.to_string()),
                 ("used_memory_human", human(bytes)),
-                ("maxmemory", "0".into()),
-                ("maxmemory_policy", "noeviction".into()),
+                ("used_memory_rss", rss.to_string()),
+                ("used_memory_rss_human", human(rss)),
+                ("maxmemory", limit.to_string()),
+                ("maxmemory_human", human(limit)),
+                ("maxmemory_policy", POLICY.into()),
                 ("logkv_index_bytes", bytes.to_string()),
             ];
             ("Memory", lines)
@@ -82,7 +150,8 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) -> Result<(), 
             let log = node.store().log().stats().snapshot();
             let progress = node.replay_progress();
             let lines = vec![
-                ("loading", "0".into()),
+                ("loading", u8::from(shared.not_serving().is_some()).to_string()),
+                ("async_loading", "0".into()),
                 ("aof_enabled", "1".into()),
                 ("logkv_durability", config.store.durability.to_string()),
                 ("logkv_applied_position", progress.applied_position.to_string()),
@@ -103,17 +172,16 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) -> Result<(), 
             ];
             ("Stats", lines)
         }
-        "replication" => ("Replication", vec![("role", "master".into()), ("connected_slaves", "0".into())]),
-        _ => {
-            let view = View::new(node, config.stream, None);
-            let keys = match keyspace::dbsize(&view)? {
-                Reply::Integer(n) => n,
-                _ => 0,
-            };
-            let lines =
-                if keys > 0 { vec![("db0", format!("keys={keys},expires=0,avg_ttl=0"))] } else { vec![] };
-            ("Keyspace", lines)
+        "replication" => {
+            let lines = vec![
+                ("role", ROLE.into()),
+                ("connected_slaves", "0".into()),
+                ("master_repl_offset", node.replay_progress().applied_position.to_string()),
+            ];
+            ("Replication", lines)
         }
+        "cluster" => ("Cluster", vec![("cluster_enabled", "0".into())]),
+        _ => ("Keyspace", rows.iter().map(|(db, line)| (db.as_str(), line.clone())).collect()),
     };
     let _ = write!(out, "# {title}\r\n");
     for (name, value) in lines {
@@ -141,13 +209,12 @@ fn human(bytes: u64) -> String {
     }
 }
 
-/// `CONFIG GET pattern ...`: the settings whose names match a pattern
-/// (case-insensitive), each once, as a map.
-pub fn config_get(shared: &Shared, patterns: &[Bytes]) -> Reply {
+/// The settings `CONFIG GET` shows, with their values now.
+fn settings(shared: &Shared) -> Vec<(&'static str, String)> {
     let c = &shared.config;
-    let table: [(&str, String); 10] = [
+    vec![
         ("maxclients", c.max_connections.to_string()),
-        ("timeout", c.idle_timeout_secs.to_string()),
+        ("timeout", shared.resp.idle_timeout_secs.load(Relaxed).to_string()),
         ("appendonly", "yes".into()),
         (
             "appendfsync",
@@ -162,14 +229,124 @@ pub fn config_get(shared: &Shared, patterns: &[Bytes]) -> Reply {
         ("databases", "1".into()),
         ("proto-max-bulk-len", Limits::default().max_bulk_bytes.to_string()),
         ("port", port(&c.resp_addr)),
-        ("maxmemory", "0".into()),
+        ("maxmemory", shared.resp.maxmemory.load(Relaxed).to_string()),
+        ("maxmemory-policy", POLICY.into()),
         ("dir", c.store.data_dir.display().to_string()),
-    ];
+    ]
+}
+
+/// `CONFIG GET pattern ...`: the settings whose names match a pattern
+/// (case-insensitive), each once, as a map.
+pub fn config_get(shared: &Shared, patterns: &[Bytes]) -> Reply {
     let patterns: Vec<Vec<u8>> = patterns.iter().map(|p| p.to_ascii_lowercase()).collect();
-    let pairs: Vec<(Reply, Reply)> = table
-        .iter()
+    let pairs: Vec<(Reply, Reply)> = settings(shared)
+        .into_iter()
         .filter(|(name, _)| patterns.iter().any(|p| glob::matches(p, name.as_bytes())))
-        .map(|(name, value)| (Reply::Bulk(name.as_bytes().to_vec()), Reply::Bulk(value.clone().into_bytes())))
+        .map(|(name, value)| (Reply::Bulk(name.as_bytes().to_vec()), Reply::Bulk(value.into_bytes())))
         .collect();
     Reply::Map(pairs)
+}
+
+/// A memory size as Redis reads one: digits, then optionally `b`, `k`
+/// (1000), `kb` (1024), `m`, `mb`, `g` or `gb`, in any case.
+fn memory_value(text: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(text).ok()?.to_ascii_lowercase();
+    let digits = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
+    let unit: u64 = match &text[digits..] {
+        "" | "b" => 1,
+        "k" => 1000,
+        "kb" => 1 << 10,
+        "m" => 1_000_000,
+        "mb" => 1 << 20,
+        "g" => 1_000_000_000,
+        "gb" => 1 << 30,
+        _ => return None,
+    };
+    text[..digits].parse::<u64>().ok()?.checked_mul(unit)
+}
+
+/// `CONFIG SET name value ...`: all pairs are checked before any applies.
+/// `maxmemory` and `timeout` change at runtime; `maxmemory-policy`
+/// accepts only `noeviction`; the other settings `CONFIG GET` shows are
+/// refused by name (they are set in the configuration, read at start).
+pub fn config_set(shared: &Shared, pairs: &[(Bytes, Bytes)]) -> Reply {
+    let failed = |name: &str, why: &str| {
+        Reply::Error(format!("ERR CONFIG SET failed (possibly related to argument '{name}') - {why}"))
+    };
+    let known = settings(shared);
+    let mut seen: Vec<String> = Vec::new();
+    let mut maxmemory = None;
+    let mut timeout = None;
+    for (name, value) in pairs {
+        let name = String::from_utf8_lossy(name).to_ascii_lowercase();
+        if !known.iter().any(|(k, _)| *k == name) {
+            return Reply::Error(format!(
+                "ERR Unknown option or number of arguments for CONFIG SET - '{name}'"
+            ));
+        }
+        if seen.contains(&name) {
+            return failed(&name, "duplicate parameter");
+        }
+        match name.as_str() {
+            "maxmemory" => match memory_value(value) {
+                Some(bytes) => maxmemory = Some(bytes),
+                None => return failed(&name, "argument must be a memory value"),
+            },
+            "timeout" => match std::str::from_utf8(value).ok().and_then(|v| v.parse::<u64>().ok()) {
+                Some(secs) => timeout = Some(secs),
+                None => return failed(&name, "argument couldn't be parsed into an integer"),
+            },
+            "maxmemory-policy" if value.eq_ignore_ascii_case(POLICY.as_bytes()) => {}
+            "maxmemory-policy" => {
+                return failed(&name, "logkv evicts nothing: the only policy is 'noeviction'");
+            }
+            _ => return failed(&name, "logkv cannot change it while running (set it in the configuration)"),
+        }
+        seen.push(name);
+    }
+    if let Some(bytes) = maxmemory {
+        shared.resp.maxmemory.store(bytes, Relaxed);
+    }
+    if let Some(secs) = timeout {
+        shared.resp.idle_timeout_secs.store(secs, Relaxed);
+    }
+    Reply::ok()
+}
+
+/// `CONFIG RESETSTAT`: zeroes `INFO`'s own counters (the Prometheus
+/// metrics, which only grow, are left alone).
+pub fn reset_stats(shared: &Shared) -> Reply {
+    shared.resp.connections_received.store(0, Relaxed);
+    shared.resp.commands_processed.store(0, Relaxed);
+    Reply::ok()
+}
+
+/// `ROLE`: a master (see [`ROLE`]) at its applied log position, with no
+/// replicas.
+pub fn role(shared: &Shared) -> Reply {
+    let offset = shared.node.replay_progress().applied_position;
+    Reply::Array(vec![
+        Reply::Bulk(ROLE.as_bytes().to_vec()),
+        Reply::Integer(i64::try_from(offset).unwrap_or(i64::MAX)),
+        Reply::Array(Vec::new()),
+    ])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::memory_value;
+
+    #[test]
+    fn memory_values_read_as_redis_reads_them() {
+        assert_eq!(memory_value(b"0"), Some(0));
+        assert_eq!(memory_value(b"100"), Some(100));
+        assert_eq!(memory_value(b"2kb"), Some(2048));
+        assert_eq!(memory_value(b"2K"), Some(2000));
+        assert_eq!(memory_value(b"10MB"), Some(10 << 20));
+        assert_eq!(memory_value(b"1gb"), Some(1 << 30));
+        assert_eq!(memory_value(b"abc"), None);
+        assert_eq!(memory_value(b"-1"), None);
+        assert_eq!(memory_value(b"5tb"), None);
+        assert_eq!(memory_value(b""), None);
+    }
 }

@@ -19,10 +19,12 @@
 //! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
 //! | `keyspace` | `SCAN` (and its cursor table), `KEYS`, `DBSIZE` |
 //! | `glob` | Redis's glob patterns |
-//! | `info` | `INFO`, `CONFIG GET` |
-//! | `table` | the command table: `COMMAND`, arities |
+//! | `info` | `INFO`, `CONFIG GET/SET/RESETSTAT`, `ROLE`, `maxmemory` |
+//! | `clients` | the registry of live connections: `CLIENT LIST/INFO/KILL` |
+//! | `table` | the command table: `COMMAND`, arities, key positions |
 
 pub mod auth;
+pub mod clients;
 pub mod glob;
 pub mod info;
 pub mod keyspace;
@@ -33,7 +35,9 @@ pub mod writes;
 
 use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tokio_util::sync::CancellationToken;
 
 use logkv_runtime::apply::TxResult;
 use logkv_runtime::entry::EntryOutcome;
@@ -41,17 +45,22 @@ use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 
 use crate::config::ServeConfig;
-use crate::resp::command::{self, Bytes, Command, CommandQuery, Credentials};
+use crate::resp::command::{self, Bytes, ClientFilter, Command, CommandQuery, Credentials};
 use crate::resp::frame::Request;
 use crate::resp::reply::{encode, Protocol, Reply};
 use crate::resp::CommandError;
 use crate::shared::Shared;
 use auth::{Users, UsersError};
+use clients::{Client, Clients, Peer};
 use view::View;
 use writes::Planned;
 
 /// The Redis version logkv reports (`HELLO`, `INFO`): the release whose
-/// command replies it reproduces.
+/// command replies it reproduces and is compared with byte for byte
+/// (tests/differential.rs). Clients gate features on it, so it must not
+/// claim a release whose replies logkv does not give; the few later
+/// commands served (`CLIENT SETINFO`, `CLIENT NO-TOUCH`) are extras that
+/// clients send without looking at the version.
 pub const REDIS_VERSION: &str = "7.0.15";
 
 /// What all RESP sessions of a server share.
@@ -66,6 +75,13 @@ pub struct ServerState {
     pub connections_received: AtomicU64,
     /// Commands run since start.
     pub commands_processed: AtomicU64,
+    /// The live connections.
+    pub clients: Clients,
+    /// `maxmemory` in bytes (0: no limit); `CONFIG SET` changes it.
+    pub maxmemory: AtomicU64,
+    /// `idle_timeout_secs` (Redis's `timeout`; 0: never); `CONFIG SET`
+    /// changes it, for every connection's next wait.
+    pub idle_timeout_secs: AtomicU64,
 }
 
 impl ServerState {
@@ -78,7 +94,16 @@ impl ServerState {
             started: Instant::now(),
             connections_received: AtomicU64::new(0),
             commands_processed: AtomicU64::new(0),
+            clients: Clients::default(),
+            maxmemory: AtomicU64::new(config.maxmemory),
+            idle_timeout_secs: AtomicU64::new(config.idle_timeout_secs),
         })
+    }
+
+    /// How long a connection may idle now; `None`: forever.
+    pub fn idle_timeout(&self) -> Option<Duration> {
+        let secs = self.idle_timeout_secs.load(Relaxed);
+        (secs > 0).then(|| Duration::from_secs(secs))
     }
 }
 
@@ -87,7 +112,8 @@ pub struct Session {
     shared: Arc<Shared>,
     id: u64,
     protocol: Protocol,
-    name: Option<Vec<u8>>,
+    /// This connection's entry in the registry of live connections.
+    client: Arc<Client>,
     signer: Signer,
     stream: StreamId,
     authenticated: bool,
@@ -113,17 +139,20 @@ struct Checked {
 
 impl Session {
     /// A new connection's session, writing as the node's identity (until
-    /// `AUTH` names a user, when there is a users file).
-    pub fn new(shared: Arc<Shared>, id: u64) -> Session {
+    /// `AUTH` names a user, when there is a users file); registered among
+    /// the live connections until it is dropped.
+    pub fn new(shared: Arc<Shared>, id: u64, peer: Peer) -> Session {
         shared.resp.connections_received.fetch_add(1, Relaxed);
         let signer = shared.identity.clone();
         let stream = shared.config.stream;
         let authenticated = shared.resp.users.is_none();
+        let user = String::from_utf8_lossy(auth::DEFAULT_USER);
+        let client = shared.resp.clients.register(id, peer, &user);
         Session {
             shared,
             id,
             protocol: Protocol::default(),
-            name: None,
+            client,
             signer,
             stream,
             authenticated,
@@ -131,20 +160,32 @@ impl Session {
         }
     }
 
+    /// Cancelled when `CLIENT KILL` closes this connection.
+    pub fn killed(&self) -> CancellationToken {
+        self.client.killed().clone()
+    }
+
     /// Runs `requests` in order and appends their encoded replies to `out`.
     pub async fn run(&mut self, requests: Vec<Request>, out: &mut Vec<u8>) -> After {
         let mut pending = requests.into_iter().peekable();
         while let Some(request) = pending.next() {
+            // Killed (by another connection, or by its own `CLIENT KILL`):
+            // the rest of the pipeline does not run.
+            if self.client.killed().is_cancelled() {
+                return After::Close;
+            }
             let started = Instant::now();
             self.shared.resp.commands_processed.fetch_add(1, Relaxed);
             let checked = match self.check(&request.args) {
                 Ok(checked) => checked,
                 Err((name, reply)) => {
+                    self.client.ran(name, self.multi.queued());
                     self.shared.metrics.resp(name, started.elapsed(), true);
                     self.reply(&reply, out);
                     continue;
                 }
             };
+            self.client.ran(checked.name, self.multi.queued());
             if self.multi.in_multi() && !multi::runs_inside(&checked.command) {
                 self.multi.queue(checked.command);
                 self.shared.metrics.resp(checked.name, started.elapsed(), false);
@@ -164,9 +205,10 @@ impl Session {
                 let mut run = vec![(checked.name, plan, started)];
                 while let Some(next) = pending.peek() {
                     match command::parse(&next.args) {
-                        Ok(c) if writes::is_write(&c) => {
+                        Ok(c) if writes::is_write(&c) && !self.out_of_memory(c.name()) => {
                             self.shared.resp.commands_processed.fetch_add(1, Relaxed);
                             let name = c.name();
+                            self.client.ran(name, None);
                             run.push((name, writes::plan(c).expect("a write plans"), Instant::now()));
                             pending.next();
                         }
@@ -208,13 +250,27 @@ impl Session {
             self.multi.abort();
             return Err((name, Reply::Error(auth::NOAUTH.into())));
         }
-        if !matches!(name, "auth" | "hello" | "quit" | "ping" | "info" | "client" | "command") {
+        let container = name.split('|').next().unwrap_or(name);
+        let about_the_server =
+            ["auth", "hello", "quit", "ping", "info", "client", "command", "config", "time", "role"];
+        if !about_the_server.contains(&container) {
             if let Some(why) = self.shared.not_serving() {
                 self.multi.abort();
                 return Err((name, Reply::Error(format!("LOADING {why}"))));
             }
         }
+        if self.out_of_memory(name) {
+            self.multi.abort();
+            return Err((name, Reply::Error(info::OOM.into())));
+        }
         Ok(Checked { command: parsed, name })
+    }
+
+    /// Whether `maxmemory` refuses the command `name`: one that may add
+    /// data (`denyoom` in the table) while the index is over the limit.
+    /// (The limit is looked at first: without one, a single load.)
+    fn out_of_memory(&self, name: &str) -> bool {
+        info::over_maxmemory(&self.shared) && table::may_add_data(name)
     }
 
     fn reply(&self, reply: &Reply, out: &mut Vec<u8>) {
@@ -305,10 +361,32 @@ impl Session {
             Command::Select { .. } => Reply::Error("ERR DB index is out of range".into()),
             Command::ClientId => Reply::Integer(self.id as i64),
             Command::ClientSetName { name } => {
-                self.name = (!name.is_empty()).then(|| name.to_vec());
+                self.client.set_name(name);
                 Reply::ok()
             }
-            Command::ClientGetName => self.name.clone().map_or(Reply::Null, Reply::Bulk),
+            Command::ClientGetName => self.client.name().map_or(Reply::Null, Reply::Bulk),
+            Command::ClientInfo => Reply::Verbatim(self.client.line() + "\n"),
+            Command::ClientList { filter } => Reply::Verbatim(self.shared.resp.clients.list(filter, self.id)),
+            Command::ClientKill { filter, legacy } => self.kill(filter, *legacy),
+            Command::ClientSetInfo { attribute, value } => {
+                self.client.set_lib(*attribute, value);
+                Reply::ok()
+            }
+            Command::ClientMode { mode, on } => {
+                self.client.set_mode(*mode, *on);
+                Reply::ok()
+            }
+            Command::Time => {
+                let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+                let bulk = |n: u64| Reply::Bulk(n.to_string().into_bytes());
+                Reply::Array(vec![bulk(now.as_secs()), bulk(now.subsec_micros().into())])
+            }
+            Command::Role => info::role(&self.shared),
+            Command::ConfigSet { pairs } => info::config_set(&self.shared, pairs),
+            Command::ConfigResetStat => info::reset_stats(&self.shared),
+            Command::Command(CommandQuery::Info { names }) => table::info_of(names),
+            Command::Command(CommandQuery::GetKeys { request }) => table::get_keys(request),
+            Command::Command(CommandQuery::Names { filter }) => table::names(filter.as_ref()),
             Command::Auth(credentials) => match self.authenticate(credentials) {
                 Ok(()) => Reply::ok(),
                 Err(reply) => reply,
@@ -322,6 +400,27 @@ impl Session {
             Command::ConfigGet { patterns } => info::config_get(&self.shared, patterns),
             Command::Unwatch => self.multi.unwatch(),
             other => Reply::Error(format!("ERR '{}' cannot run here", other.name())),
+        }
+    }
+
+    /// `CLIENT KILL`: closes the matching connections. The filter form
+    /// answers how many; the old `CLIENT KILL ip:port` form answers `+OK`,
+    /// or an error when no connection has that address.
+    fn kill(&self, filter: &ClientFilter, legacy: bool) -> Reply {
+        if let Some(user) = &filter.user {
+            let known = match &self.shared.resp.users {
+                Some(users) => users.contains(user),
+                None => user[..] == *auth::DEFAULT_USER,
+            };
+            if !known {
+                return Reply::Error(format!("ERR No such user '{}'", String::from_utf8_lossy(user)));
+            }
+        }
+        let killed = self.shared.resp.clients.kill(filter, self.id);
+        match (legacy, killed) {
+            (false, n) => Reply::Integer(n as i64),
+            (true, 0) => Reply::Error("ERR No such client".into()),
+            (true, _) => Reply::ok(),
         }
     }
 
@@ -342,6 +441,7 @@ impl Session {
             Some(user) => {
                 self.signer = user.signer.clone();
                 self.authenticated = true;
+                self.client.set_user(&user.name);
                 Ok(())
             }
             None => Err(Reply::Error(auth::WRONGPASS.into())),
@@ -364,7 +464,7 @@ impl Session {
             return Reply::Error(auth::NOAUTH_HELLO.into());
         }
         if let Some(name) = name {
-            self.name = (!name.is_empty()).then(|| name.to_vec());
+            self.client.set_name(name);
         }
         if let Some(protocol) = protocol {
             self.protocol = protocol;
@@ -374,15 +474,22 @@ impl Session {
             Protocol::Resp2 => 2,
             Protocol::Resp3 => 3,
         };
+        self.client.set_resp(proto as u8);
         Reply::Map(vec![
             (bulk("server"), bulk("redis")),
             (bulk("version"), bulk(REDIS_VERSION)),
             (bulk("proto"), Reply::Integer(proto)),
             (bulk("id"), Reply::Integer(self.id as i64)),
             (bulk("mode"), bulk("standalone")),
-            (bulk("role"), bulk("master")),
+            (bulk("role"), bulk(info::ROLE)),
             (bulk("modules"), Reply::Array(Vec::new())),
         ])
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.shared.resp.clients.remove(self.id);
     }
 }
 

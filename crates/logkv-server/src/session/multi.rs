@@ -69,6 +69,11 @@ impl State {
         self.queue.is_some()
     }
 
+    /// How many commands the open block holds (`None`: no block).
+    pub fn queued(&self) -> Option<usize> {
+        self.queue.as_ref().map(|q| q.commands.len())
+    }
+
     /// Queues a command of the open block.
     pub fn queue(&mut self, command: Result<Command, CommandError>) {
         if let Some(q) = &mut self.queue {

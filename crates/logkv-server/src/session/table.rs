@@ -1,10 +1,12 @@
 //! The table of commands logkv serves, with Redis 7.0's arity, flags, key
-//! positions, ACL categories and docs: `COMMAND`, `COMMAND COUNT`,
-//! `COMMAND DOCS`, and the arity that tells a rejected command (refused
+//! positions and key specs, ACL categories, tips and docs: `COMMAND` and
+//! its `COUNT`, `DOCS`, `INFO`, `LIST` and `GETKEYS`, the `denyoom` flag
+//! that `maxmemory` refuses, and the arity that tells a rejected command (refused
 //! before it runs, which aborts a `MULTI` block) from one that fails when
 //! it runs.
 
-use crate::resp::command::Bytes;
+use super::glob;
+use crate::resp::command::{Bytes, ListFilter};
 use crate::resp::reply::Reply;
 
 /// One command (or subcommand, named `container|sub`).
@@ -27,6 +29,12 @@ pub struct Spec {
     pub since: &'static str,
     /// Time complexity.
     pub complexity: &'static str,
+    /// The flags of its key spec (`RO`, `access`, ...): empty for a
+    /// command without keys. Every keyed command logkv serves has one
+    /// spec, a range from `keys`.
+    pub key_flags: &'static [&'static str],
+    /// Redis's command tips.
+    pub tips: &'static [&'static str],
 }
 
 const CONN: &[&str] = &["@fast", "@connection"];
@@ -38,8 +46,10 @@ const STR_READ: &[&str] = &["@read", "@string", "@fast"];
 const STR_WRITE_FAST: &[&str] = &["@write", "@string", "@fast"];
 
 macro_rules! spec {
-    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $cats:expr, $group:literal, $summary:literal, $since:literal, $cx:literal) => {
+    ($name:literal, $arity:expr, $flags:expr, $keys:expr, $cats:expr, $group:literal, $summary:literal, $since:literal, $cx:literal, $key_flags:expr, $tips:expr) => {
         Spec {
+            key_flags: $key_flags,
+            tips: $tips,
             name: $name,
             arity: $arity,
             flags: $flags,
@@ -55,9 +65,45 @@ macro_rules! spec {
 
 /// Every top-level command logkv serves.
 pub const COMMANDS: &[Spec] = &[
-    spec!("ping", -1, &["fast"], (0, 0, 0), CONN, "connection", "Ping the server", "1.0.0", "O(1)"),
-    spec!("echo", 2, &["fast"], (0, 0, 0), CONN, "connection", "Echo the given string", "1.0.0", "O(1)"),
-    spec!("hello", -1, NO_AUTH, (0, 0, 0), CONN, "connection", "Handshake with Redis", "6.0.0", "O(1)"),
+    spec!(
+        "ping",
+        -1,
+        &["fast"],
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "Ping the server",
+        "1.0.0",
+        "O(1)",
+        &[],
+        &["request_policy:all_shards", "response_policy:all_succeeded"]
+    ),
+    spec!(
+        "echo",
+        2,
+        &["fast"],
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "Echo the given string",
+        "1.0.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "hello",
+        -1,
+        NO_AUTH,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "Handshake with Redis",
+        "6.0.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
     spec!(
         "auth",
         -2,
@@ -67,7 +113,9 @@ pub const COMMANDS: &[Spec] = &[
         "connection",
         "Authenticate to the server",
         "1.0.0",
-        "O(N) where N is the number of passwords defined for the user"
+        "O(N) where N is the number of passwords defined for the user",
+        &[],
+        &[]
     ),
     spec!(
         "select",
@@ -78,7 +126,9 @@ pub const COMMANDS: &[Spec] = &[
         "connection",
         "Change the selected database for the current connection",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "quit",
@@ -89,7 +139,9 @@ pub const COMMANDS: &[Spec] = &[
         "connection",
         "Close the connection",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "client",
@@ -100,9 +152,23 @@ pub const COMMANDS: &[Spec] = &[
         "connection",
         "A container for client connection commands",
         "2.4.0",
-        "Depends on subcommand."
+        "Depends on subcommand.",
+        &[],
+        &[]
     ),
-    spec!("get", 2, READ_FAST, (1, 1, 1), STR_READ, "string", "Get the value of a key", "1.0.0", "O(1)"),
+    spec!(
+        "get",
+        2,
+        READ_FAST,
+        (1, 1, 1),
+        STR_READ,
+        "string",
+        "Get the value of a key",
+        "1.0.0",
+        "O(1)",
+        &["RO", "access"],
+        &[]
+    ),
     spec!(
         "set",
         -3,
@@ -112,7 +178,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Set the string value of a key",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &["RW", "access", "update", "variable_flags"],
+        &[]
     ),
     spec!(
         "setnx",
@@ -123,7 +191,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Set the value of a key, only if the key does not exist",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &["OW", "insert"],
+        &[]
     ),
     spec!(
         "getset",
@@ -134,7 +204,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Set the string value of a key and return its old value",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &["RW", "access", "update"],
+        &[]
     ),
     spec!(
         "mget",
@@ -145,7 +217,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Get the values of all the given keys",
         "1.0.0",
-        "O(N) where N is the number of keys to retrieve."
+        "O(N) where N is the number of keys to retrieve.",
+        &["RO", "access"],
+        &["request_policy:multi_shard"]
     ),
     spec!(
         "mset",
@@ -156,7 +230,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Set multiple keys to multiple values",
         "1.0.1",
-        "O(N) where N is the number of keys to set."
+        "O(N) where N is the number of keys to set.",
+        &["OW", "update"],
+        &["request_policy:multi_shard", "response_policy:all_succeeded"]
     ),
     spec!(
         "strlen",
@@ -167,7 +243,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Get the length of the value stored in a key",
         "2.2.0",
-        "O(1)"
+        "O(1)",
+        &["RO"],
+        &[]
     ),
     spec!(
         "append",
@@ -178,7 +256,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Append a value to a key",
         "2.0.0",
-        "O(1)"
+        "O(1)",
+        &["RW", "insert"],
+        &[]
     ),
     spec!(
         "incr",
@@ -189,7 +269,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Increment the integer value of a key by one",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &["RW", "access", "update"],
+        &[]
     ),
     spec!(
         "incrby",
@@ -200,7 +282,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Increment the integer value of a key by the given amount",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &["RW", "access", "update"],
+        &[]
     ),
     spec!(
         "decr",
@@ -211,7 +295,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Decrement the integer value of a key by one",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &["RW", "access", "update"],
+        &[]
     ),
     spec!(
         "decrby",
@@ -222,7 +308,9 @@ pub const COMMANDS: &[Spec] = &[
         "string",
         "Decrement the integer value of a key by the given number",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &["RW", "access", "update"],
+        &[]
     ),
     spec!(
         "del",
@@ -233,7 +321,9 @@ pub const COMMANDS: &[Spec] = &[
         "generic",
         "Delete a key",
         "1.0.0",
-        "O(N) where N is the number of keys that will be removed."
+        "O(N) where N is the number of keys that will be removed.",
+        &["RM", "delete"],
+        &["request_policy:multi_shard", "response_policy:agg_sum"]
     ),
     spec!(
         "unlink",
@@ -244,7 +334,9 @@ pub const COMMANDS: &[Spec] = &[
         "generic",
         "Delete a key (the same as DEL in logkv)",
         "4.0.0",
-        "O(1) for each key removed regardless of its size."
+        "O(1) for each key removed regardless of its size.",
+        &["RM", "delete"],
+        &["request_policy:multi_shard", "response_policy:agg_sum"]
     ),
     spec!(
         "exists",
@@ -255,7 +347,9 @@ pub const COMMANDS: &[Spec] = &[
         "generic",
         "Determine if a key exists",
         "1.0.0",
-        "O(N) where N is the number of keys to check."
+        "O(N) where N is the number of keys to check.",
+        &["RO"],
+        &["request_policy:multi_shard", "response_policy:agg_sum"]
     ),
     spec!(
         "type",
@@ -266,7 +360,9 @@ pub const COMMANDS: &[Spec] = &[
         "generic",
         "Determine the type stored at key",
         "1.0.0",
-        "O(1)"
+        "O(1)",
+        &["RO"],
+        &[]
     ),
     spec!(
         "scan",
@@ -277,7 +373,9 @@ pub const COMMANDS: &[Spec] = &[
         "generic",
         "Incrementally iterate the keys space",
         "2.8.0",
-        "O(1) for every call. O(N) for a complete iteration."
+        "O(1) for every call. O(N) for a complete iteration.",
+        &[],
+        &["nondeterministic_output", "request_policy:special"]
     ),
     spec!(
         "keys",
@@ -288,7 +386,9 @@ pub const COMMANDS: &[Spec] = &[
         "generic",
         "Find all keys matching the given pattern",
         "1.0.0",
-        "O(N) with N being the number of keys in the database"
+        "O(N) with N being the number of keys in the database",
+        &[],
+        &["request_policy:all_shards", "nondeterministic_output_order"]
     ),
     spec!(
         "dbsize",
@@ -299,7 +399,9 @@ pub const COMMANDS: &[Spec] = &[
         "server",
         "Return the number of keys in the selected database",
         "1.0.0",
-        "O(N) in logkv (a count of the live keys)"
+        "O(N) in logkv (a count of the live keys)",
+        &[],
+        &["request_policy:all_shards", "response_policy:agg_sum"]
     ),
     spec!(
         "info",
@@ -310,7 +412,9 @@ pub const COMMANDS: &[Spec] = &[
         "server",
         "Get information and statistics about the server",
         "1.0.0",
-        "O(N) where N is the number of keys (for the keyspace section)"
+        "O(N) where N is the number of keys (for the keyspace section)",
+        &[],
+        &["nondeterministic_output", "request_policy:all_shards", "response_policy:special"]
     ),
     spec!(
         "command",
@@ -321,7 +425,9 @@ pub const COMMANDS: &[Spec] = &[
         "server",
         "Get array of Redis command details",
         "2.8.13",
-        "O(N) where N is the total number of Redis commands"
+        "O(N) where N is the total number of Redis commands",
+        &[],
+        &["nondeterministic_output_order"]
     ),
     spec!(
         "config",
@@ -332,7 +438,35 @@ pub const COMMANDS: &[Spec] = &[
         "server",
         "A container for server configuration commands",
         "2.0.0",
-        "Depends on subcommand."
+        "Depends on subcommand.",
+        &[],
+        &[]
+    ),
+    spec!(
+        "time",
+        1,
+        &["loading", "stale", "fast"],
+        (0, 0, 0),
+        &["@fast"],
+        "server",
+        "Return the current server time",
+        "2.6.0",
+        "O(1)",
+        &[],
+        &["nondeterministic_output"]
+    ),
+    spec!(
+        "role",
+        1,
+        &["noscript", "loading", "stale", "fast"],
+        (0, 0, 0),
+        &["@admin", "@fast", "@dangerous"],
+        "server",
+        "Return the role of the instance in the context of replication",
+        "2.8.12",
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "watch",
@@ -343,7 +477,9 @@ pub const COMMANDS: &[Spec] = &[
         "transactions",
         "Watch the given keys to determine execution of the MULTI/EXEC block",
         "2.2.0",
-        "O(1) for every key."
+        "O(1) for every key.",
+        &["RO"],
+        &[]
     ),
     spec!(
         "unwatch",
@@ -354,7 +490,9 @@ pub const COMMANDS: &[Spec] = &[
         "transactions",
         "Forget about all watched keys",
         "2.2.0",
-        "O(1)"
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "multi",
@@ -365,7 +503,9 @@ pub const COMMANDS: &[Spec] = &[
         "transactions",
         "Mark the start of a transaction block",
         "1.2.0",
-        "O(1)"
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "exec",
@@ -376,7 +516,9 @@ pub const COMMANDS: &[Spec] = &[
         "transactions",
         "Execute all commands issued after MULTI",
         "1.2.0",
-        "Depends on commands in the transaction"
+        "Depends on commands in the transaction",
+        &[],
+        &[]
     ),
     spec!(
         "discard",
@@ -387,12 +529,163 @@ pub const COMMANDS: &[Spec] = &[
         "transactions",
         "Discard all commands issued after MULTI",
         "2.0.0",
-        "O(N), when N is the number of queued commands"
+        "O(N), when N is the number of queued commands",
+        &[],
+        &[]
     ),
 ];
 
+const CLIENT_FLAGS: &[&str] = &["noscript", "loading", "stale"];
+const ADMIN_FLAGS: &[&str] = &["admin", "noscript", "loading", "stale"];
+const CLIENT_CATS: &[&str] = &["@slow", "@connection"];
+const CLIENT_ADMIN_CATS: &[&str] = &["@admin", "@slow", "@dangerous", "@connection"];
+const CONFIG_CATS: &[&str] = &["@admin", "@slow", "@dangerous"];
+
 /// Subcommands of the container commands.
 pub const SUBCOMMANDS: &[Spec] = &[
+    spec!(
+        "client|info",
+        2,
+        CLIENT_FLAGS,
+        (0, 0, 0),
+        CLIENT_CATS,
+        "connection",
+        "Returns information about the current client connection.",
+        "6.2.0",
+        "O(1)",
+        &[],
+        &["nondeterministic_output"]
+    ),
+    spec!(
+        "client|list",
+        -2,
+        ADMIN_FLAGS,
+        (0, 0, 0),
+        CLIENT_ADMIN_CATS,
+        "connection",
+        "Get the list of client connections",
+        "2.4.0",
+        "O(N) where N is the number of client connections",
+        &[],
+        &["nondeterministic_output"]
+    ),
+    spec!(
+        "client|kill",
+        -3,
+        ADMIN_FLAGS,
+        (0, 0, 0),
+        CLIENT_ADMIN_CATS,
+        "connection",
+        "Kill the connection of a client",
+        "2.4.0",
+        "O(N) where N is the number of client connections",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|no-evict",
+        3,
+        ADMIN_FLAGS,
+        (0, 0, 0),
+        CLIENT_ADMIN_CATS,
+        "connection",
+        "Set client eviction mode for the current connection",
+        "7.0.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|no-touch",
+        3,
+        CLIENT_FLAGS,
+        (0, 0, 0),
+        CLIENT_CATS,
+        "connection",
+        "Controls whether commands sent by the client will alter the LRU/LFU of the keys they access.",
+        "7.2.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|setinfo",
+        4,
+        CLIENT_FLAGS,
+        (0, 0, 0),
+        CLIENT_CATS,
+        "connection",
+        "Set client or connection specific info",
+        "7.2.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "config|set",
+        -4,
+        ADMIN_FLAGS,
+        (0, 0, 0),
+        CONFIG_CATS,
+        "server",
+        "Set configuration parameters to the given values",
+        "2.0.0",
+        "O(N) when N is the number of configuration parameters provided",
+        &[],
+        &["request_policy:all_nodes", "response_policy:all_succeeded"]
+    ),
+    spec!(
+        "config|resetstat",
+        2,
+        ADMIN_FLAGS,
+        (0, 0, 0),
+        CONFIG_CATS,
+        "server",
+        "Reset the stats returned by INFO",
+        "2.0.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "command|info",
+        -2,
+        &["loading", "stale"],
+        (0, 0, 0),
+        CLIENT_CATS,
+        "server",
+        "Get array of specific Redis command details, or all when no argument is given.",
+        "2.8.13",
+        "O(N) where N is the number of commands to look up",
+        &[],
+        &["nondeterministic_output_order"]
+    ),
+    spec!(
+        "command|getkeys",
+        -4,
+        &["loading", "stale"],
+        (0, 0, 0),
+        CLIENT_CATS,
+        "server",
+        "Extract keys given a full Redis command",
+        "2.8.13",
+        "O(N) where N is the number of arguments to the command",
+        &[],
+        &[]
+    ),
+    spec!(
+        "command|list",
+        -2,
+        &["loading", "stale"],
+        (0, 0, 0),
+        CLIENT_CATS,
+        "server",
+        "Get an array of Redis command names",
+        "7.0.0",
+        "O(N) where N is the total number of Redis commands",
+        &[],
+        &["nondeterministic_output_order"]
+    ),
     spec!(
         "client|id",
         2,
@@ -402,7 +695,9 @@ pub const SUBCOMMANDS: &[Spec] = &[
         "connection",
         "Returns the client ID for the current connection",
         "5.0.0",
-        "O(1)"
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "client|setname",
@@ -413,7 +708,9 @@ pub const SUBCOMMANDS: &[Spec] = &[
         "connection",
         "Set the current connection name",
         "2.6.9",
-        "O(1)"
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "client|getname",
@@ -424,7 +721,9 @@ pub const SUBCOMMANDS: &[Spec] = &[
         "connection",
         "Get the current connection name",
         "2.6.9",
-        "O(1)"
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "config|get",
@@ -435,7 +734,9 @@ pub const SUBCOMMANDS: &[Spec] = &[
         "server",
         "Get the values of configuration parameters",
         "2.0.0",
-        "O(N) when N is the number of configuration parameters provided"
+        "O(N) when N is the number of configuration parameters provided",
+        &[],
+        &[]
     ),
     spec!(
         "command|count",
@@ -446,7 +747,9 @@ pub const SUBCOMMANDS: &[Spec] = &[
         "server",
         "Get total number of Redis commands",
         "2.8.13",
-        "O(1)"
+        "O(1)",
+        &[],
+        &[]
     ),
     spec!(
         "command|docs",
@@ -457,7 +760,9 @@ pub const SUBCOMMANDS: &[Spec] = &[
         "server",
         "Get array of specific Redis command documentation",
         "7.0.0",
-        "O(N) where N is the number of commands to look up"
+        "O(N) where N is the number of commands to look up",
+        &[],
+        &["nondeterministic_output_order"]
     ),
 ];
 
@@ -498,6 +803,37 @@ fn status_set(items: &[&str]) -> Reply {
     Reply::Set(items.iter().map(|s| Reply::Simple((*s).into())).collect())
 }
 
+/// A command's key spec in Redis's shape: a key at `first`, then every
+/// `step`th argument through `last` (negative: counted from the end).
+fn key_specs(spec: &Spec) -> Reply {
+    if spec.key_flags.is_empty() {
+        return Reply::Set(Vec::new());
+    }
+    let (first, last, step) = spec.keys;
+    let map = |pairs: Vec<(&str, Reply)>| Reply::Map(pairs.into_iter().map(|(k, v)| (bulk(k), v)).collect());
+    Reply::Set(vec![map(vec![
+        ("flags", status_set(spec.key_flags)),
+        (
+            "begin_search",
+            map(vec![("type", bulk("index")), ("spec", map(vec![("index", Reply::Integer(first))]))]),
+        ),
+        (
+            "find_keys",
+            map(vec![
+                ("type", bulk("range")),
+                (
+                    "spec",
+                    map(vec![
+                        ("lastkey", Reply::Integer(if last < 0 { last } else { last - first })),
+                        ("keystep", Reply::Integer(step)),
+                        ("limit", Reply::Integer(0)),
+                    ]),
+                ),
+            ]),
+        ),
+    ])])
+}
+
 fn info(spec: &Spec) -> Reply {
     let subs: Vec<Reply> =
         if spec.name.contains('|') { Vec::new() } else { subcommands(spec.name).map(info).collect() };
@@ -509,10 +845,78 @@ fn info(spec: &Spec) -> Reply {
         Reply::Integer(spec.keys.1),
         Reply::Integer(spec.keys.2),
         status_set(spec.categories),
-        Reply::Array(Vec::new()),
-        Reply::Array(Vec::new()),
-        Reply::Array(subs),
+        Reply::Set(spec.tips.iter().map(|t| bulk(t)).collect()),
+        key_specs(spec),
+        Reply::Set(subs),
     ])
+}
+
+/// `COMMAND INFO [name ...]`: details of the named commands (`client|list`
+/// names a subcommand; an unknown name is a null), or of every command.
+pub fn info_of(names: &[Bytes]) -> Reply {
+    if names.is_empty() {
+        return list();
+    }
+    Reply::Array(names.iter().map(|n| lookup(n).map_or(Reply::Null, info)).collect())
+}
+
+/// The spec a request runs under: its command's, or its subcommand's for
+/// a container.
+fn resolve(request: &[Bytes]) -> Option<&'static Spec> {
+    let spec = lookup(request.first()?)?;
+    let mut subs = subcommands(spec.name).peekable();
+    if subs.peek().is_none() {
+        return Some(spec);
+    }
+    let wanted = request.get(1)?.to_ascii_lowercase();
+    subs.find(|s| s.name.split('|').nth(1).map(str::as_bytes) == Some(&wanted[..]))
+}
+
+/// The positions of a request's key arguments, from its spec.
+fn key_positions(spec: &Spec, count: usize) -> Vec<usize> {
+    let (first, last, step) = spec.keys;
+    if first <= 0 || step <= 0 {
+        return Vec::new();
+    }
+    let last = if last < 0 { count as i64 + last } else { last.min(count as i64 - 1) };
+    (first..=last).step_by(step as usize).map(|i| i as usize).collect()
+}
+
+/// `COMMAND GETKEYS command [arg ...]`: the request's keys, found from the
+/// table.
+pub fn get_keys(request: &[Bytes]) -> Reply {
+    let Some(spec) = resolve(request) else {
+        return Reply::Error("ERR Invalid command specified".into());
+    };
+    if !fits(spec.arity, request.len()) {
+        return Reply::Error("ERR Invalid number of arguments specified for command".into());
+    }
+    let keys = key_positions(spec, request.len());
+    if keys.is_empty() {
+        return Reply::Error("ERR The command has no key arguments".into());
+    }
+    Reply::Array(keys.into_iter().map(|i| Reply::Bulk(request[i].to_vec())).collect())
+}
+
+/// `COMMAND LIST [FILTERBY ...]`: the names of commands and subcommands.
+pub fn names(filter: Option<&ListFilter>) -> Reply {
+    let keep = |spec: &Spec| match filter {
+        None => true,
+        Some(ListFilter::Module) => false,
+        Some(ListFilter::AclCategory(category)) => {
+            spec.categories.iter().any(|c| c.as_bytes()[1..].eq_ignore_ascii_case(category))
+        }
+        Some(ListFilter::Pattern(pattern)) => {
+            glob::matches(&pattern.to_ascii_lowercase(), spec.name.as_bytes())
+        }
+    };
+    Reply::Array(COMMANDS.iter().chain(SUBCOMMANDS).filter(|s| keep(s)).map(|s| bulk(s.name)).collect())
+}
+
+/// Whether a command may add data (Redis's `denyoom` flag): what
+/// `maxmemory` refuses once memory is over it.
+pub fn may_add_data(name: &str) -> bool {
+    lookup(name.as_bytes()).is_some_and(|s| s.flags.contains(&"denyoom"))
 }
 
 /// `COMMAND`: every command's details.
@@ -604,6 +1008,22 @@ mod tests {
             "client setname n",
             "client getname",
             "config get x",
+            "config set maxmemory 0",
+            "config resetstat",
+            "client info",
+            "client list",
+            "client list id 1 2",
+            "client kill 1.2.3.4:5",
+            "client kill id 3 skipme no",
+            "client setinfo lib-name x",
+            "client no-evict on",
+            "client no-touch off",
+            "command info get",
+            "command getkeys get k",
+            "command list",
+            "command list filterby aclcat read",
+            "time",
+            "role",
             "watch k",
             "multi",
             "exec",
@@ -628,5 +1048,40 @@ mod tests {
         assert!(accepted(&args("ping a b")));
         assert!(accepted(&args("set k v nx xx")));
         assert!(accepted(&args("incrby k x")));
+    }
+
+    fn keys_of(line: &str) -> Reply {
+        get_keys(&args(line))
+    }
+
+    #[test]
+    fn getkeys_finds_keys_from_the_table() {
+        let bulks = |keys: &[&str]| Reply::Array(keys.iter().map(|k| bulk(k)).collect());
+        assert_eq!(keys_of("get k"), bulks(&["k"]));
+        assert_eq!(keys_of("mset a 1 b 2"), bulks(&["a", "b"]));
+        assert_eq!(keys_of("del a b c"), bulks(&["a", "b", "c"]));
+        assert_eq!(keys_of("set k v nx"), bulks(&["k"]));
+        assert_eq!(keys_of("watch x y"), bulks(&["x", "y"]));
+        assert_eq!(keys_of("ping x"), Reply::Error("ERR The command has no key arguments".into()));
+        assert_eq!(keys_of("client list"), Reply::Error("ERR The command has no key arguments".into()));
+        assert_eq!(keys_of("nosuch k"), Reply::Error("ERR Invalid command specified".into()));
+        assert_eq!(keys_of("client nosuch"), Reply::Error("ERR Invalid command specified".into()));
+        assert_eq!(
+            keys_of("get a b"),
+            Reply::Error("ERR Invalid number of arguments specified for command".into())
+        );
+    }
+
+    #[test]
+    fn every_keyed_command_has_key_flags_and_only_those() {
+        for spec in COMMANDS.iter().chain(SUBCOMMANDS) {
+            assert_eq!(spec.keys.0 > 0, !spec.key_flags.is_empty(), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn only_commands_that_add_data_are_refused_over_maxmemory() {
+        assert!(may_add_data("set") && may_add_data("incrby") && may_add_data("append"));
+        assert!(!may_add_data("del") && !may_add_data("get") && !may_add_data("client|list"));
     }
 }
