@@ -22,7 +22,7 @@ use crate::acl::{Acl, StreamAcl};
 use crate::apply::{NewValue, StateView, TxEffects};
 use crate::digest::{Fact, StateDigest, ValueSum};
 use crate::entry::State;
-use crate::system::{stream_key, FactOf, SYSTEM_KEYSPACE};
+use crate::system::{expiry_key, expiry_of, stream_key, FactOf, SYSTEM_KEYSPACE};
 use crate::types::StreamId;
 
 /// What a derived key becomes.
@@ -69,6 +69,8 @@ struct Newest {
     version: u64,
     /// What the live value's digest fact holds; `None`: absent or deleted.
     fact: Option<ValueSum>,
+    /// The value's expiry (kept in the system keyspace, `system::expiry_key`).
+    expires_at: Option<u64>,
     /// Where the live value's bytes are, once this entry wrote them or an
     /// op needed them (`Derived::InEntry` or `Derived::Bytes`).
     bytes: Option<Derived>,
@@ -163,7 +165,8 @@ impl<'a> EntryState<'a> {
         let mut n = match found {
             Ok(Some(m)) => {
                 let fact = (!m.deleted).then_some(ValueSum { len: m.value_len, crc: m.crc });
-                Newest { version: m.version, fact, bytes: None }
+                let expires_at = if m.deleted { None } else { self.stored_expiry(stream, key) };
+                Newest { version: m.version, fact, expires_at, bytes: None }
             }
             Ok(None) => Newest::default(),
             Err(e) => {
@@ -174,6 +177,17 @@ impl<'a> EntryState<'a> {
         let out = f(&mut n);
         self.newest.borrow_mut().insert(id, n);
         out
+    }
+
+    /// The expiry stored for a key's value.
+    fn stored_expiry(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
+        match self.store.newest_in(SYSTEM_KEYSPACE, &expiry_key(stream, key)) {
+            Ok(found) => found.and_then(|n| n.value).and_then(|v| expiry_of(&v)),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
     }
 
     /// The bytes of a key's live value, read from the store the first time.
@@ -227,6 +241,10 @@ impl StateView for EntryState<'_> {
         self.with_newest(stream, key, |n| n.fact.is_some())
     }
 
+    fn expires_at(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
+        self.with_newest(stream, key, |n| n.expires_at)
+    }
+
     fn acl(&self) -> &Acl {
         self.acl
     }
@@ -238,8 +256,10 @@ impl State for EntryState<'_> {
         self.digest.add(Fact::Result { version, text: &text });
         for w in &effects.writes {
             let ks = self.keyspace_or_new(&w.stream, version);
-            if let Some(old) = self.with_newest(&w.stream, &w.key, |n| n.fact) {
-                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value: old });
+            let (old, old_expiry) = self.with_newest(&w.stream, &w.key, |n| (n.fact, n.expires_at));
+            if let Some(value) = old {
+                let expires_at = old_expiry;
+                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
             }
             let (derived, new) = match &w.value {
                 NewValue::Body(v) => {
@@ -251,12 +271,19 @@ impl State for EntryState<'_> {
                 NewValue::Deleted => (Derived::Delete, None),
             };
             let fact = new.map(|bytes| ValueSum::of(&w.key, bytes));
+            let expires_at = fact.and(w.expires_at);
             if let Some(value) = fact {
-                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value });
+                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
             }
             let bytes = fact.map(|_| derived.clone());
-            self.newest.borrow_mut().insert((w.stream, w.key.clone()), Newest { version, fact, bytes });
+            let newest = Newest { version, fact, expires_at, bytes };
+            self.newest.borrow_mut().insert((w.stream, w.key.clone()), newest);
             self.ops.push(DerivedOp { keyspace: ks, key: w.key.clone(), version, value: derived });
+            if expires_at != old_expiry {
+                let value =
+                    expires_at.map_or(Derived::Delete, |at| Derived::Bytes(at.to_be_bytes().to_vec()));
+                self.ops.push(DerivedOp::system(&expiry_key(&w.stream, &w.key), version, value));
+            }
         }
         if !effects.acl.is_empty() {
             let streams: BTreeSet<StreamId> = effects.acl.iter().map(|c| c.stream).collect();

@@ -196,10 +196,7 @@ pub fn check_limits(ops: &[(Bytes, Op)], max_key_bytes: usize, max_value_bytes: 
                 key.len()
             )));
         }
-        let value = match op {
-            Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => v.len(),
-            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get => 0,
-        };
+        let value = op.value().map_or(0, <[u8]>::len);
         if value > max_value_bytes {
             return Some(Reply::Error(format!(
                 "ERR value of {value} bytes: logkv values are at most {max_value_bytes} bytes"
