@@ -33,6 +33,12 @@ pub trait StateView {
     fn expires_at(&self, _stream: &StreamId, _key: &[u8]) -> Option<u64> {
         None
     }
+    /// The log time of the record holding `version`, if known: when a
+    /// reader at that version read. `None` makes an expiry since then count
+    /// as a change (the safe answer).
+    fn log_time_of(&self, _version: u64) -> Option<u64> {
+        None
+    }
     /// Access control as of now.
     fn acl(&self) -> &Acl;
 }
@@ -283,7 +289,10 @@ fn checked(
     {
         return Err(TxResult::VersionTooOld);
     }
-    let newer = |stream: &StreamId, key: &[u8]| state.latest_version(stream, key) > decoded.version;
+    let newer = |stream: &StreamId, key: &[u8]| {
+        state.latest_version(stream, key) > decoded.version
+            || expired_since(state, stream, key, decoded.version, tx.log_time_ms)
+    };
     // 2. The read set.
     for read in decoded.reads.map_err(TxResult::DataParseError)? {
         if !watched.contains(&read.stream) {
@@ -388,6 +397,19 @@ impl Slot {
 /// through its expiry's millisecond, as in Redis (`now > at` expires it).
 pub fn expired(at: Option<u64>, now: u64) -> bool {
     at.is_some_and(|at| at < now)
+}
+
+/// Whether the key's value expired after a read at `version` and by `now`:
+/// an expiry counts as a write at its time for version checks, so a lock
+/// extended after it had expired (and maybe been taken by another) does
+/// not commit. A reader whose record's log time was already past the
+/// expiry saw the key gone, and is not refused for it.
+fn expired_since(state: &dyn StateView, stream: &StreamId, key: &[u8], version: u64, now: u64) -> bool {
+    let at = state.expires_at(stream, key);
+    if !expired(at, now) || !state.is_live(stream, key) {
+        return false;
+    }
+    state.log_time_of(version).is_none_or(|read_at| !expired(at, read_at))
 }
 
 /// The live value a write op sees: what an earlier write of the same

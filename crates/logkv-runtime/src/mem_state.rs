@@ -25,6 +25,8 @@ pub struct MemState {
     /// none: "as of" reads here ignore expiry).
     expiry: BTreeMap<(StreamId, Vec<u8>), u64>,
     acl: Acl,
+    /// The log time of each entry's position.
+    times: BTreeMap<u64, u64>,
     /// The access-control state after each version that changed it.
     acl_history: BTreeMap<u64, Acl>,
     results: BTreeMap<u64, String>,
@@ -45,12 +47,20 @@ impl StateView for MemState {
         self.expiry.get(&(*stream, key.to_vec())).copied()
     }
 
+    fn log_time_of(&self, version: u64) -> Option<u64> {
+        self.times.get(&crate::types::version_position(version)).copied()
+    }
+
     fn acl(&self) -> &Acl {
         &self.acl
     }
 }
 
 impl State for MemState {
+    fn begin_entry(&mut self, position: u64, log_time_ms: u64) {
+        self.times.insert(position, log_time_ms);
+    }
+
     fn commit(&mut self, version: u64, body: &[u8], _body_offset: usize, effects: &TxEffects) {
         let text = effects.result.to_string();
         self.digest.add(Fact::Result { version, text: &text });

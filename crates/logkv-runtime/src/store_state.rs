@@ -23,7 +23,7 @@ use crate::apply::{NewValue, StateView, TxEffects};
 use crate::digest::{Fact, StateDigest, ValueSum};
 use crate::entry::State;
 use crate::system::{expiry_key, expiry_of, stream_key, FactOf, SYSTEM_KEYSPACE};
-use crate::types::StreamId;
+use crate::types::{version_position, StreamId};
 
 /// What a derived key becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -243,6 +243,12 @@ impl StateView for EntryState<'_> {
 
     fn expires_at(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
         self.with_newest(stream, key, |n| n.expires_at)
+    }
+
+    /// From the record's frame (a read of the log: only asked for a key
+    /// that expired, in a transaction that checks versions).
+    fn log_time_of(&self, version: u64) -> Option<u64> {
+        self.store.time_of_position(version_position(version)).ok().flatten()
     }
 
     fn acl(&self) -> &Acl {

@@ -207,6 +207,9 @@ pub struct Node {
     local_nonces: Mutex<BTreeMap<Address, u64>>,
     verified: AtomicU64,
     applied: AtomicU64,
+    /// The log time of the newest applied record (`Core::log_time_ms`,
+    /// readable without the apply lock): reads judge expiry by it.
+    applied_time_ms: AtomicU64,
     counters: Counters,
     remembered: Mutex<remembered::Remembered>,
 }
@@ -300,6 +303,7 @@ impl Node {
             local_nonces: Mutex::new(BTreeMap::new()),
             verified: AtomicU64::new(0),
             applied: AtomicU64::new(0),
+            applied_time_ms: AtomicU64::new(log_time_ms),
             counters: Counters::default(),
             remembered: Mutex::new(remembered::Remembered::default()),
         })
@@ -598,6 +602,7 @@ impl Node {
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 core.log_time_ms = log_time_ms;
+                self.applied_time_ms.fetch_max(log_time_ms, Ordering::Relaxed);
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 Ok(Applied { position: p, version: last_version, outcome, answers, digest: state })
             }
