@@ -542,6 +542,7 @@ fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<(Option<Slo
                     (ExpireCond::IfSome, _, current) => current.is_some(),
                     (ExpireCond::IfLater, Some(new), current) => current.is_some_and(|c| new > c),
                     (ExpireCond::IfEarlier, Some(new), current) => current.is_none_or(|c| new < c),
+                    (ExpireCond::IfSomeAndEarlier, Some(new), current) => current.is_some_and(|c| new < c),
                 };
             let slot = allowed.then(|| match at {
                 // An expiry already past deletes the key (Redis `EXPIRE` with a past time).

@@ -208,7 +208,7 @@ fn the_expiry_ops_are_spelled_as_documented() {
     assert_eq!(native::decode_body(&want), Ok(body));
     // Mode bytes without a meaning: a condition or expiry kind past the
     // table, high bits, and removing an expiry under a condition.
-    for (op, mode) in [(0x09, 0x03), (0x09, 0x0c), (0x09, 0x10), (0x0a, 0x05), (0x0a, 0x10), (0x0a, 0x01)] {
+    for (op, mode) in [(0x09, 0x03), (0x09, 0x0c), (0x09, 0x10), (0x0a, 0x06), (0x0a, 0x10), (0x0a, 0x01)] {
         let body = hex(&format!(
             "ffffffffffffffff 00 00000000 00000001 {op:02x} {s} 000001 6b {mode:02x} {t} 00000000 00000000"
         ));

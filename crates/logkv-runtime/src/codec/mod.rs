@@ -200,6 +200,8 @@ pub enum ExpireCond {
     IfLater,
     /// Only if the new expiry is earlier than the current one (`LT`).
     IfEarlier,
+    /// Only if the key has an expiry and the new one is earlier (`XX LT`).
+    IfSomeAndEarlier,
 }
 
 /// One write of a transaction.

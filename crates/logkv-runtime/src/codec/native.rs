@@ -68,6 +68,7 @@ pub(crate) fn expire_mode(cond: ExpireCond, at: Option<u64>) -> u8 {
         ExpireCond::IfSome => 2,
         ExpireCond::IfLater => 3,
         ExpireCond::IfEarlier => 4,
+        ExpireCond::IfSomeAndEarlier => 5,
     };
     cond | u8::from(at.is_some()) << 3
 }
@@ -80,6 +81,7 @@ pub(crate) fn expire_cond(mode: u8) -> Option<(ExpireCond, bool)> {
         2 => ExpireCond::IfSome,
         3 => ExpireCond::IfLater,
         4 => ExpireCond::IfEarlier,
+        5 => ExpireCond::IfSomeAndEarlier,
         _ => return None,
     };
     let timed = mode & 0x08 != 0;

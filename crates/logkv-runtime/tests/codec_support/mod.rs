@@ -90,7 +90,14 @@ fn new_expiry() -> impl Strategy<Value = NewExpiry> {
 
 fn expire_cond() -> impl Strategy<Value = ExpireCond> {
     use ExpireCond::*;
-    prop_oneof![Just(Always), Just(IfNone), Just(IfSome), Just(IfLater), Just(IfEarlier)]
+    prop_oneof![
+        Just(Always),
+        Just(IfNone),
+        Just(IfSome),
+        Just(IfLater),
+        Just(IfEarlier),
+        Just(IfSomeAndEarlier)
+    ]
 }
 
 pub fn native_body() -> impl Strategy<Value = native::Body> {

@@ -156,6 +156,7 @@ impl Session {
         }
         let config = &self.shared.config;
         let mut ops: Vec<(Bytes, Op)> = Vec::new();
+        let now = node.read_time_ms(None);
         let mut block = Vec::with_capacity(queue.commands.len());
         for queued in queue.commands {
             let command = match queued {
@@ -166,7 +167,7 @@ impl Session {
                 }
             };
             let start = ops.len();
-            block.push(match writes::plan(command) {
+            block.push(match writes::plan(command, now) {
                 // A write over the limits fails alone, as a command that
                 // fails inside a Redis EXEC does; the others still run.
                 Ok(plan) => {
