@@ -90,6 +90,8 @@ pub(crate) struct EntryState<'a> {
     /// Access control of each stream this entry changed, as it was before.
     pub(crate) acl_before: BTreeMap<StreamId, Option<StreamAcl>>,
     newest: RefCell<BTreeMap<(StreamId, Vec<u8>), Newest>>,
+    /// Whether any key may have an expiry (else none is looked up).
+    expiries: bool,
     /// The first store error met while reading; the entry must not be stored.
     pub(crate) error: RefCell<Option<StoreError>>,
     /// The derived ops, in version order.
@@ -115,9 +117,17 @@ impl<'a> EntryState<'a> {
             new_streams: Vec::new(),
             acl_before: BTreeMap::new(),
             newest: RefCell::new(BTreeMap::new()),
+            expiries: true,
             error: RefCell::new(None),
             ops: Vec::new(),
         }
+    }
+
+    /// The state, told whether any key may have an expiry: if none may, a
+    /// key's expiry is not looked up.
+    pub(crate) fn with_expiries(mut self, expiries: bool) -> Self {
+        self.expiries = expiries;
+        self
     }
 
     /// The keyspace of `stream`, if it has one (given by this entry or before).
@@ -181,6 +191,9 @@ impl<'a> EntryState<'a> {
 
     /// The expiry stored for a key's value.
     fn stored_expiry(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
+        if !self.expiries {
+            return None;
+        }
         match self.store.newest_in(SYSTEM_KEYSPACE, &expiry_key(stream, key)) {
             Ok(found) => found.and_then(|n| n.value).and_then(|v| expiry_of(&v)),
             Err(e) => {

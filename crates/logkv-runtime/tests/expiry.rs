@@ -290,3 +290,16 @@ fn expiry_ops_exist_only_from_protocol_4() {
     assert_eq!(r.get(b"k"), None);
     assert_eq!(r.v4(T0, vec![tx(vec![(b"k", put_at(b"v", T0 + 5))], &[], 0)]).outcome, commits(1));
 }
+
+#[test]
+fn expiries_survive_a_reopen() {
+    let fs = SimFs::new();
+    let mut r = Replicas::new(std::slice::from_ref(&fs));
+    r.v4(T0, vec![tx(vec![(b"k", put_at(b"v", T0 + 100))], &[], 0)]);
+    r.v4(T0 + 200, vec![tx(vec![(b"p", put_at(b"v", T0 + 300))], &[], 0)]);
+    drop(r);
+    let node = open(&fs);
+    assert_eq!(node.expires_at(&s(), b"p", None).unwrap(), Some(T0 + 300));
+    assert_eq!(node.get(&s(), b"p", None).unwrap().map(|(v, _)| v), Some(b"v".to_vec()));
+    assert_eq!(node.get(&s(), b"k", None).unwrap(), None, "judged by the newest log time kept");
+}

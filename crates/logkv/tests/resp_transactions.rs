@@ -199,4 +199,17 @@ fn a_lock_extended_after_it_expired_does_not_commit() {
         redis::pipe().atomic().cmd("PEXPIRE").arg("lock").arg(60_000).query(&mut con).unwrap();
     assert_eq!(r, None, "the watched lock expired since WATCH: EXEC answers nil");
     assert!(!con.exists::<_, bool>("lock").unwrap());
+
+    // The same for a block that only reads (checked without the log).
+    let _: () = redis::cmd("SET").arg("lock").arg("me").arg("PX").arg(100).query(&mut con).unwrap();
+    let _: () = redis::cmd("WATCH").arg("lock").query(&mut con).unwrap();
+    while con.exists::<_, bool>("lock").unwrap() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r: Option<(Option<String>,)> = redis::pipe().atomic().get("lock").query(&mut con).unwrap();
+    assert_eq!(r, None);
+    // Watched once it was gone: the block runs.
+    let _: () = redis::cmd("WATCH").arg("lock").query(&mut con).unwrap();
+    let r: Option<(Option<String>,)> = redis::pipe().atomic().get("lock").query(&mut con).unwrap();
+    assert_eq!(r, Some((None,)));
 }

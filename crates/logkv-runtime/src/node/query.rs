@@ -38,6 +38,9 @@ impl Node {
     /// The expiry (Unix milliseconds) of `key`'s value as of `version`,
     /// expired or not; `None` if it has none.
     pub fn expires_at(&self, stream: &StreamId, key: &[u8], version: Option<u64>) -> Result<Option<u64>> {
+        if !self.expiries.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
         let found =
             self.store.get_at_in(SYSTEM_KEYSPACE, &expiry_key(stream, key), version.unwrap_or(u64::MAX))?;
         Ok(found.and_then(|v| expiry_of(&v.data)))
