@@ -292,14 +292,17 @@ fn expiry_ops_exist_only_from_protocol_4() {
 }
 
 #[test]
-fn expiries_survive_a_reopen() {
+fn expiries_survive_compaction_and_a_reopen() {
     let fs = SimFs::new();
     let mut r = Replicas::new(std::slice::from_ref(&fs));
     r.v4(T0, vec![tx(vec![(b"k", put_at(b"v", T0 + 100))], &[], 0)]);
     r.v4(T0 + 200, vec![tx(vec![(b"p", put_at(b"v", T0 + 300))], &[], 0)]);
+    let digest = r.nodes[0].digest_at(None).unwrap();
+    r.nodes[0].store().compact(&mut |_, _| {}).expect("compact");
     drop(r);
     let node = open(&fs);
     assert_eq!(node.expires_at(&s(), b"p", None).unwrap(), Some(T0 + 300));
     assert_eq!(node.get(&s(), b"p", None).unwrap().map(|(v, _)| v), Some(b"v".to_vec()));
     assert_eq!(node.get(&s(), b"k", None).unwrap(), None, "judged by the newest log time kept");
+    assert_eq!(node.digest_at(None).unwrap(), digest);
 }
