@@ -46,6 +46,17 @@ impl Node {
         Ok(found.and_then(|v| expiry_of(&v.data)))
     }
 
+    /// The log time of the newest applied record.
+    pub fn applied_log_time_ms(&self) -> u64 {
+        self.applied_time_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether any key has had an expiry since the node opened (or had one
+    /// then).
+    pub fn has_expiries(&self) -> bool {
+        self.expiries.load(Ordering::Relaxed)
+    }
+
     /// The time a read as of `version` judges expiry by. The newest state:
     /// the later of this node's clock and the newest applied log time, so
     /// a node whose clock lags never serves what the log already expired,
