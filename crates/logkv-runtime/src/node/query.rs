@@ -57,8 +57,8 @@ impl Node {
         self.expiries.load(Ordering::Relaxed)
     }
 
-    /// The time a read as of `version` judges expiry by. The newest state:
-    /// the later of this node's clock and the newest applied log time, so
+    /// The time a read as of `version` judges expiry by. The newest state
+    /// (no version, or one of the newest visible record): the later of this node's clock and the newest applied log time, so
     /// a node whose clock lags never serves what the log already expired,
     /// and one whose log lags (an idle log) still expires on time. An
     /// earlier version: its record's log time, the same on every node
