@@ -134,8 +134,9 @@ fn liveness_follows_log_time_and_replicas_agree() {
 
     // Before its expiry an append keeps the expiry and sees the value;
     // through the expiry's own millisecond the key still lives.
-    let a = r.v4(T0 + 50, vec![tx(vec![(b"k", Op::Append(b"!".to_vec().into())), (b"k", Op::Get)], &[], 0)]);
-    assert_eq!(a.answers[0], vec![OpAnswer::Length(2), value(b"v!")]);
+    let appended =
+        r.v4(T0 + 50, vec![tx(vec![(b"k", Op::Append(b"!".to_vec().into())), (b"k", Op::Get)], &[], 0)]);
+    assert_eq!(appended.answers[0], vec![OpAnswer::Length(2), value(b"v!")]);
     assert_eq!(r.nodes[0].expires_at(&s(), b"k", None).unwrap(), Some(T0 + 100));
     let a = r.v4(T0 + 100, vec![tx(vec![(b"k", Op::Get)], &[], 0)]);
     assert_eq!(a.answers[0], vec![value(b"v!")]);
@@ -146,6 +147,9 @@ fn liveness_follows_log_time_and_replicas_agree() {
     r.v4(T0 + 101, vec![tx(vec![(b"other", Op::Put(b"x".to_vec().into()))], &[], 0)]);
     assert_eq!(r.get(b"k"), None);
     assert!(r.nodes[0].scan(&s(), Default::default()).all(|kv| kv.unwrap().key != b"k"));
+    // A read as of an older version judges by that version's log time.
+    let then = r.nodes[0].get(&s(), b"k", Some(appended.version)).unwrap();
+    assert_eq!(then.map(|(v, _)| v), Some(b"v!".to_vec()));
     r.assert_same_digest();
 
     // Apply judges the same: the key is absent for a conditional put, and
