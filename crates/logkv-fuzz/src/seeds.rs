@@ -8,7 +8,7 @@ use std::path::Path;
 use bytes::Bytes;
 use logkv_fs::SimFs;
 use logkv_runtime::codec::native::{self, Body, BodyWrite, Op};
-use logkv_runtime::codec::{zerog, Control, ControlOp, Read, NATIVE, ZEROG};
+use logkv_runtime::codec::{zerog, Control, ControlOp, ExpireCond, NewExpiry, PutCond, Read, NATIVE, ZEROG};
 use logkv_runtime::envelope::{Entry, Protocol, TxPart};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::{Address, StreamId};
@@ -112,6 +112,22 @@ fn native_bodies() -> Vec<Body> {
                 write(1, b"d", Op::Delete),
                 write(1, b"e", Op::DeleteIfPresent),
                 write(1, b"g", Op::Get),
+                write(
+                    1,
+                    b"t",
+                    Op::PutExpiring {
+                        value: Bytes::from_static(b"v"),
+                        cond: PutCond::IfPresent,
+                        expiry: NewExpiry::At(9),
+                    },
+                ),
+                write(
+                    1,
+                    b"t",
+                    Op::PutExpiring { value: Bytes::new(), cond: PutCond::Always, expiry: NewExpiry::Keep },
+                ),
+                write(2, b"t", Op::Expire { cond: ExpireCond::IfLater, at: Some(1 << 40) }),
+                write(2, b"t", Op::Expire { cond: ExpireCond::Always, at: None }),
             ],
             controls: vec![Control {
                 op: ControlOp::RenounceAdminRole,

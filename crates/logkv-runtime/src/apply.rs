@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fmt;
 
 use crate::acl::{Acl, AclChange};
-use crate::codec::{Codec, ControlOp, ParseError, ValueRef, WriteOp};
+use crate::codec::{Codec, ControlOp, ExpireCond, NewExpiry, ParseError, PutCond, ValueRef, WriteOp};
 use crate::envelope::Protocol;
 use crate::quota::{Quota, Quotas};
 use crate::types::{version_position, Address, StreamId};
@@ -27,6 +27,17 @@ pub trait StateView {
     /// a store-backed state answers from the key's newest op header.
     fn is_live(&self, stream: &StreamId, key: &[u8]) -> bool {
         self.live_value(stream, key).is_some()
+    }
+    /// The expiry (Unix milliseconds) of the key's value, if it has one.
+    /// "Live" above ignores it: apply judges it against the log time.
+    fn expires_at(&self, _stream: &StreamId, _key: &[u8]) -> Option<u64> {
+        None
+    }
+    /// The log time of the record holding `version`, if known: when a
+    /// reader at that version read. `None` makes an expiry since then count
+    /// as a change (the safe answer).
+    fn log_time_of(&self, _version: u64) -> Option<u64> {
+        None
     }
     /// Access control as of now.
     fn acl(&self) -> &Acl;
@@ -66,8 +77,9 @@ pub struct TxInput<'a> {
     pub log_time_ms: u64,
     /// Who signed the entry.
     pub sender: Address,
-    /// The entry's protocol: before [`Protocol::V3`] a native `Get` op is
-    /// a parse error, as it was to the nodes that knew no such op.
+    /// The entry's protocol: an op newer than it (a native `Get` before
+    /// [`Protocol::V3`], an expiry op before [`Protocol::V4`]) is a parse
+    /// error, as it was to the nodes that knew no such op.
     pub protocol: Protocol,
     /// The streams the transaction writes or controls.
     pub tags: &'a [StreamId],
@@ -183,6 +195,9 @@ pub struct EffectWrite {
     pub key: Vec<u8>,
     /// What it becomes.
     pub value: NewValue,
+    /// When the new value expires (Unix milliseconds); `None` for a
+    /// delete or a value without expiry.
+    pub expires_at: Option<u64>,
 }
 
 /// What one op of a committed transaction found and did: what a reply to
@@ -274,7 +289,10 @@ fn checked(
     {
         return Err(TxResult::VersionTooOld);
     }
-    let newer = |stream: &StreamId, key: &[u8]| state.latest_version(stream, key) > decoded.version;
+    let newer = |stream: &StreamId, key: &[u8]| {
+        state.latest_version(stream, key) > decoded.version
+            || expired_since(state, stream, key, decoded.version, tx.log_time_ms)
+    };
     // 2. The read set.
     for read in decoded.reads.map_err(TxResult::DataParseError)? {
         if !watched.contains(&read.stream) {
@@ -287,8 +305,9 @@ fn checked(
     // 3. The write set, one check per key at the place of its last write
     // (a `Get` writes nothing: it needs a tag like any op, no permission).
     let writes = decoded.writes.map_err(TxResult::DataParseError)?;
-    if tx.protocol < Protocol::V3 && writes.iter().any(|w| w.op == WriteOp::Get) {
-        return Err(TxResult::DataParseError(ParseError::invalid("unknown write op 0x08")));
+    if let Some(w) = writes.iter().find(|w| w.op.protocol() > tx.protocol) {
+        let why = format!("write op {:?} needs protocol {:?}", w.op, w.op.protocol());
+        return Err(TxResult::DataParseError(ParseError::invalid(why)));
     }
     let tagged = |s: &StreamId| tx.tags.contains(s);
     let mut last_at = BTreeMap::new();
@@ -336,11 +355,13 @@ fn checked(
         .map_err(TxResult::QuotaExceeded)?;
     // 6. Commit: evaluate the writes in body order, each seeing the ones
     // before; the state's bytes are read only by ops that compute from them.
-    let mut values: BTreeMap<(StreamId, &[u8]), NewValue> = BTreeMap::new();
+    let mut values: BTreeMap<(StreamId, &[u8]), Slot> = BTreeMap::new();
     let mut answers = Vec::with_capacity(writes.len());
     for w in &writes {
         let k = (w.stream, w.key.as_slice());
-        let before = Before { earlier: values.get(&k), state, stream: &w.stream, key: &w.key, body: tx.body };
+        let earlier = values.get(&k);
+        let before =
+            Before { earlier, state, stream: &w.stream, key: &w.key, body: tx.body, now: tx.log_time_ms };
         let (value, answer) = evaluate(w.op, &before, tx.body)?;
         answers.push(answer);
         if let Some(value) = value {
@@ -351,69 +372,133 @@ fn checked(
         .iter()
         .filter_map(|&i| {
             let w = &writes[i];
-            let value = values.remove(&(w.stream, w.key.as_slice()))?;
-            Some(EffectWrite { stream: w.stream, key: w.key.clone(), value })
+            let Slot { value, expires_at } = values.remove(&(w.stream, w.key.as_slice()))?;
+            Some(EffectWrite { stream: w.stream, key: w.key.clone(), value, expires_at })
         })
         .collect();
     Ok(TxEffects { result: TxResult::Commit, writes, acl: changes, answers })
 }
 
+/// What a key holds after a write of the transaction: its value and the
+/// value's expiry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct Slot {
+    value: NewValue,
+    expires_at: Option<u64>,
+}
+
+impl Slot {
+    fn lasting(value: NewValue) -> Self {
+        Slot { value, expires_at: None }
+    }
+}
+
+/// Whether a value expiring `at` is gone at log time `now`. A key lives
+/// through its expiry's millisecond, as in Redis (`now > at` expires it).
+pub fn expired(at: Option<u64>, now: u64) -> bool {
+    at.is_some_and(|at| at < now)
+}
+
+/// Whether the key's value expired after a read at `version` and by `now`:
+/// an expiry counts as a write at its time for version checks, so a lock
+/// extended after it had expired (and maybe been taken by another) does
+/// not commit. A reader whose record's log time was already past the
+/// expiry saw the key gone, and is not refused for it.
+fn expired_since(state: &dyn StateView, stream: &StreamId, key: &[u8], version: u64, now: u64) -> bool {
+    let at = state.expires_at(stream, key);
+    if !expired(at, now) || !state.is_live(stream, key) {
+        return false;
+    }
+    state.log_time_of(version).is_none_or(|read_at| !expired(at, read_at))
+}
+
 /// The live value a write op sees: what an earlier write of the same
 /// transaction left, else the state's, whose bytes are read only if asked.
+/// A value whose expiry lies before the transaction's log time is not live.
 struct Before<'a> {
-    earlier: Option<&'a NewValue>,
+    earlier: Option<&'a Slot>,
     state: &'a dyn StateView,
     stream: &'a StreamId,
     key: &'a [u8],
     body: &'a [u8],
+    /// The transaction's log time.
+    now: u64,
 }
 
 impl Before<'_> {
-    fn is_live(&self) -> bool {
+    /// The expiry of the value the key holds, live or not.
+    fn expires_at(&self) -> Option<u64> {
         match self.earlier {
-            Some(v) => *v != NewValue::Deleted,
-            None => self.state.is_live(self.stream, self.key),
+            Some(slot) => slot.expires_at,
+            None => self.state.expires_at(self.stream, self.key),
         }
     }
 
+    fn is_live(&self) -> bool {
+        let held = match self.earlier {
+            Some(slot) => slot.value != NewValue::Deleted,
+            None => self.state.is_live(self.stream, self.key),
+        };
+        held && !expired(self.expires_at(), self.now)
+    }
+
+    /// The expiry a value computed from the live one keeps.
+    fn kept_expiry(&self) -> Option<u64> {
+        self.expires_at().filter(|_| self.is_live())
+    }
+
     fn bytes(&self) -> Option<Cow<'_, [u8]>> {
-        match self.earlier {
+        if !self.is_live() {
+            return None;
+        }
+        match self.earlier.map(|slot| &slot.value) {
             Some(NewValue::Body(v)) => Some(Cow::Borrowed(v.get(self.body))),
             Some(NewValue::Computed(b)) => Some(Cow::Borrowed(b)),
             Some(NewValue::Deleted) => None,
             None => self.state.live_value(self.stream, self.key),
         }
     }
+
+    /// The live value as a new value to write again (an expiry change
+    /// writes the key anew, so the key's version moves and `WATCH` sees it).
+    fn value_again(&self) -> NewValue {
+        match self.earlier.map(|slot| &slot.value) {
+            Some(v) => v.clone(),
+            None => self.bytes().map_or(NewValue::Deleted, |b| NewValue::Computed(b.into_owned())),
+        }
+    }
 }
 
-/// One write op on the live value `before`: the new value to record
+/// One write op on the live value `before`: what the key holds after it
 /// (`None` when the op changes nothing) and the op's answer.
-fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<(Option<NewValue>, OpAnswer), TxResult> {
-    let wrote = |existed: bool, value: Option<NewValue>| {
-        let changed = value.is_some();
-        Ok((value, OpAnswer::Wrote { existed, changed }))
+fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<(Option<Slot>, OpAnswer), TxResult> {
+    let wrote = |existed: bool, slot: Option<Slot>| {
+        let changed = slot.is_some();
+        Ok((slot, OpAnswer::Wrote { existed, changed }))
     };
+    let lasting = |value| Some(Slot::lasting(value));
     match op {
-        WriteOp::Put(v) => wrote(before.is_live(), Some(NewValue::Body(v))),
-        WriteOp::Delete => wrote(before.is_live(), Some(NewValue::Deleted)),
+        WriteOp::Put(v) => wrote(before.is_live(), lasting(NewValue::Body(v))),
+        WriteOp::Delete => wrote(before.is_live(), lasting(NewValue::Deleted)),
         WriteOp::PutIfAbsent(v) => {
             let live = before.is_live();
-            wrote(live, (!live).then_some(NewValue::Body(v)))
+            wrote(live, if live { None } else { lasting(NewValue::Body(v)) })
         }
         WriteOp::PutIfPresent(v) => {
             let live = before.is_live();
-            wrote(live, live.then_some(NewValue::Body(v)))
+            wrote(live, if live { lasting(NewValue::Body(v)) } else { None })
         }
         WriteOp::DeleteIfPresent => {
             let live = before.is_live();
-            wrote(live, live.then_some(NewValue::Deleted))
+            wrote(live, if live { lasting(NewValue::Deleted) } else { None })
         }
         WriteOp::Get => Ok((None, OpAnswer::Value(before.bytes().map(Cow::into_owned)))),
         WriteOp::Append(v) => {
             let mut bytes = before.bytes().map(Cow::into_owned).unwrap_or_default();
             bytes.extend_from_slice(v.get(body));
             let len = bytes.len();
-            Ok((Some(NewValue::Computed(bytes)), OpAnswer::Length(len)))
+            let slot = Slot { value: NewValue::Computed(bytes), expires_at: before.kept_expiry() };
+            Ok((Some(slot), OpAnswer::Length(len)))
         }
         WriteOp::Increment(by) => {
             let old = match before.bytes() {
@@ -424,7 +509,47 @@ fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<(Option<New
             let new = old
                 .checked_add(by)
                 .ok_or(TxResult::OperationFailed("increment or decrement would overflow"))?;
-            Ok((Some(NewValue::Computed(new.to_string().into_bytes())), OpAnswer::Integer(new)))
+            let slot = Slot {
+                value: NewValue::Computed(new.to_string().into_bytes()),
+                expires_at: before.kept_expiry(),
+            };
+            Ok((Some(slot), OpAnswer::Integer(new)))
+        }
+        WriteOp::PutExpiring { value, cond, expiry } => {
+            let live = before.is_live();
+            let allowed = match cond {
+                PutCond::Always => true,
+                PutCond::IfAbsent => !live,
+                PutCond::IfPresent => live,
+            };
+            let slot = allowed.then(|| match expiry {
+                NewExpiry::Never => Slot::lasting(NewValue::Body(value)),
+                NewExpiry::Keep => Slot { value: NewValue::Body(value), expires_at: before.kept_expiry() },
+                // Already past: the value would never be seen (Redis deletes it too).
+                NewExpiry::At(at) if at <= before.now => Slot::lasting(NewValue::Deleted),
+                NewExpiry::At(at) => Slot { value: NewValue::Body(value), expires_at: Some(at) },
+            });
+            wrote(live, slot)
+        }
+        WriteOp::Expire { cond, at } => {
+            let live = before.is_live();
+            let current = before.expires_at().filter(|_| live);
+            let allowed = live
+                && match (cond, at, current) {
+                    (_, None, current) => current.is_some(),
+                    (ExpireCond::Always, ..) => true,
+                    (ExpireCond::IfNone, _, current) => current.is_none(),
+                    (ExpireCond::IfSome, _, current) => current.is_some(),
+                    (ExpireCond::IfLater, Some(new), current) => current.is_some_and(|c| new > c),
+                    (ExpireCond::IfEarlier, Some(new), current) => current.is_none_or(|c| new < c),
+                    (ExpireCond::IfSomeAndEarlier, Some(new), current) => current.is_some_and(|c| new < c),
+                };
+            let slot = allowed.then(|| match at {
+                // An expiry already past deletes the key (Redis `EXPIRE` with a past time).
+                Some(at) if at <= before.now => Slot::lasting(NewValue::Deleted),
+                at => Slot { value: before.value_again(), expires_at: at },
+            });
+            wrote(live, slot)
         }
     }
 }

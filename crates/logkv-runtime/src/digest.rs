@@ -34,6 +34,9 @@ pub enum Fact<'a> {
         key: &'a [u8],
         /// The value.
         value: ValueSum,
+        /// Its expiry, Unix milliseconds: part of the fact, so nodes that
+        /// agree on values but not on expiries do not agree on the state.
+        expires_at: Option<u64>,
     },
     /// An access-control fact.
     Acl(AclFact<'a>),
@@ -66,8 +69,8 @@ impl ValueSum {
 
 impl<'a> Fact<'a> {
     /// The fact of `value` being the live value of `key`.
-    pub fn value(stream: &'a StreamId, key: &'a [u8], value: &[u8]) -> Self {
-        Fact::Value { stream, key, value: ValueSum::of(key, value) }
+    pub fn value(stream: &'a StreamId, key: &'a [u8], value: &[u8], expires_at: Option<u64>) -> Self {
+        Fact::Value { stream, key, value: ValueSum::of(key, value), expires_at }
     }
 
     /// The fact's hash: keccak-256 of a tag byte and its length-prefixed
@@ -80,12 +83,17 @@ impl<'a> Fact<'a> {
             h.update(bytes);
         };
         match *self {
-            Fact::Value { stream, key, value } => {
+            Fact::Value { stream, key, value, expires_at } => {
                 h.update([1]);
                 h.update(stream.0);
                 field(&mut h, key);
                 h.update(value.len.to_be_bytes());
                 h.update(value.crc.to_be_bytes());
+                // Only an expiring value's fact says so, so the facts of
+                // every value without one are what they were before expiry.
+                if let Some(at) = expires_at {
+                    h.update(at.to_be_bytes());
+                }
             }
             Fact::Acl(f) => {
                 let (kind, stream, key, account): (u8, _, &[u8], _) = match f {
@@ -183,7 +191,7 @@ mod tests {
     use crate::signing::keccak256;
 
     fn value<'a>(stream: &'a StreamId, key: &'a [u8], value: &[u8]) -> Fact<'a> {
-        Fact::value(stream, key, value)
+        Fact::value(stream, key, value, None)
     }
 
     #[test]
@@ -270,8 +278,22 @@ mod tests {
         assert_eq!(ValueSum::of(b"1234", b"56789"), sum);
         let mut d = StateDigest::default();
         d.add(value(&s, b"1234", b"56789"));
-        d.remove(Fact::Value { stream: &s, key: b"1234", value: sum });
+        d.remove(Fact::Value { stream: &s, key: b"1234", value: sum, expires_at: None });
         assert_eq!(d, StateDigest::default(), "a header's length and CRC take the value's fact out");
+    }
+
+    #[test]
+    fn an_expiry_is_part_of_the_value_fact() {
+        let s = StreamId([7; 32]);
+        let (mut lasting, mut expiring, mut later) =
+            (StateDigest::default(), StateDigest::default(), StateDigest::default());
+        lasting.add(Fact::value(&s, b"k", b"v", None));
+        expiring.add(Fact::value(&s, b"k", b"v", Some(1_000)));
+        later.add(Fact::value(&s, b"k", b"v", Some(1_001)));
+        assert_ne!(lasting, expiring);
+        assert_ne!(expiring, later);
+        expiring.remove(Fact::value(&s, b"k", b"v", Some(1_000)));
+        assert_eq!(expiring, StateDigest::default());
     }
 
     #[test]

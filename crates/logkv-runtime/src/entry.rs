@@ -52,6 +52,9 @@ pub trait State: StateView {
     /// which starts `body_offset` bytes into the entry (so a state that
     /// keeps the entry can point at a value inside it instead of copying it).
     fn commit(&mut self, version: u64, body: &[u8], body_offset: usize, effects: &TxEffects);
+    /// Told before the transactions of the entry at `position` apply: its
+    /// log time, for a state that answers [`StateView::log_time_of`] itself.
+    fn begin_entry(&mut self, _position: u64, _log_time_ms: u64) {}
 }
 
 /// What happened to an entry.
@@ -183,6 +186,7 @@ impl Applier {
             Err(e) if e.needs_upgrade() => return (EntryOutcome::UpgradeNeeded(e), Vec::new()),
             Err(e) => return (EntryOutcome::Malformed(e), Vec::new()),
         };
+        state.begin_entry(position, log_time_ms);
         let genuine = verified.unwrap_or_else(|| entry.verify().is_ok());
         let sender = entry.sender();
         let watched: Vec<bool> = entry

@@ -21,7 +21,7 @@ use crate::varint::{self, VarintError};
 /// The first four bytes of every entry.
 pub const MAGIC: [u8; 4] = *b"LKVE";
 /// The newest entry format this code understands.
-pub const PROTOCOL_VERSION: u16 = Protocol::V3 as u16;
+pub const PROTOCOL_VERSION: u16 = Protocol::V4 as u16;
 /// Most tags an entry, or one of its transactions, may carry.
 pub const MAX_TAGS: usize = 65_536;
 
@@ -41,6 +41,10 @@ pub enum Protocol {
     /// use it, so what older nodes can apply stays V2 and an older node
     /// stops at a V3 entry instead of judging it differently.
     V3 = 3,
+    /// V3, whose native bodies may also hold the expiry ops
+    /// (`codec::native::Op::PutExpiring`, `Op::Expire`): the feature level
+    /// of key expiry. Signed only for entries that use them, as V3.
+    V4 = 4,
 }
 
 impl Protocol {
@@ -55,6 +59,7 @@ impl Protocol {
             1 => Some(Protocol::V1),
             2 => Some(Protocol::V2),
             3 => Some(Protocol::V3),
+            4 => Some(Protocol::V4),
             _ => None,
         }
     }
@@ -63,7 +68,7 @@ impl Protocol {
     fn put_count(self, out: &mut Vec<u8>, n: usize) {
         match self {
             Protocol::V1 => out.extend_from_slice(&(n as u32).to_be_bytes()),
-            Protocol::V2 | Protocol::V3 => varint::put(out, n as u64),
+            Protocol::V2 | Protocol::V3 | Protocol::V4 => varint::put(out, n as u64),
         }
     }
 
@@ -73,7 +78,7 @@ impl Protocol {
         for tag in tags {
             match self {
                 Protocol::V1 => out.extend_from_slice(&tag.0),
-                Protocol::V2 | Protocol::V3 => {
+                Protocol::V2 | Protocol::V3 | Protocol::V4 => {
                     let index = all.binary_search(tag).expect("the entry's tags are the union");
                     varint::put(out, index as u64);
                 }
@@ -595,7 +600,7 @@ impl<'a> Reader<'a> {
     fn count(&mut self, what: &'static str) -> Result<usize, EnvelopeError> {
         let n = match self.protocol {
             Protocol::V1 => u64::from(u32::from_be_bytes(self.array(what)?)),
-            Protocol::V2 | Protocol::V3 => self.varint(what)?,
+            Protocol::V2 | Protocol::V3 | Protocol::V4 => self.varint(what)?,
         };
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }

@@ -21,7 +21,12 @@ type History = Vec<(u64, Option<Vec<u8>>)>;
 #[derive(Debug, Clone, Default)]
 pub struct MemState {
     data: BTreeMap<(StreamId, Vec<u8>), History>,
+    /// The expiry of each key's newest value that has one (history keeps
+    /// none: "as of" reads here ignore expiry).
+    expiry: BTreeMap<(StreamId, Vec<u8>), u64>,
     acl: Acl,
+    /// The log time of each entry's position.
+    times: BTreeMap<u64, u64>,
     /// The access-control state after each version that changed it.
     acl_history: BTreeMap<u64, Acl>,
     results: BTreeMap<u64, String>,
@@ -38,12 +43,24 @@ impl StateView for MemState {
         value.as_deref().map(Cow::Borrowed)
     }
 
+    fn expires_at(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
+        self.expiry.get(&(*stream, key.to_vec())).copied()
+    }
+
+    fn log_time_of(&self, version: u64) -> Option<u64> {
+        self.times.get(&crate::types::version_position(version)).copied()
+    }
+
     fn acl(&self) -> &Acl {
         &self.acl
     }
 }
 
 impl State for MemState {
+    fn begin_entry(&mut self, position: u64, log_time_ms: u64) {
+        self.times.insert(position, log_time_ms);
+    }
+
     fn commit(&mut self, version: u64, body: &[u8], _body_offset: usize, effects: &TxEffects) {
         let text = effects.result.to_string();
         self.digest.add(Fact::Result { version, text: &text });
@@ -54,12 +71,17 @@ impl State for MemState {
                 NewValue::Computed(bytes) => Some(bytes.clone()),
                 NewValue::Deleted => None,
             };
-            let history = self.data.entry((w.stream, w.key.clone())).or_default();
+            let id = (w.stream, w.key.clone());
+            let old_expiry = match w.expires_at {
+                Some(at) => self.expiry.insert(id.clone(), at),
+                None => self.expiry.remove(&id),
+            };
+            let history = self.data.entry(id).or_default();
             if let Some((_, Some(old))) = history.last() {
-                self.digest.remove(Fact::value(&w.stream, &w.key, old));
+                self.digest.remove(Fact::value(&w.stream, &w.key, old, old_expiry));
             }
             if let Some(new) = &value {
-                self.digest.add(Fact::value(&w.stream, &w.key, new));
+                self.digest.add(Fact::value(&w.stream, &w.key, new, w.expires_at));
             }
             history.push((version, value));
         }

@@ -284,7 +284,7 @@ impl Inner {
     /// Signs one entry of `signer`'s planned transactions and commits it.
     fn commit_local(&self, signer: Signer, jobs: Vec<Job>) {
         let (txs, shares) = gather(jobs, self.node.store().coalesces());
-        let protocol = if txs.iter().any(uses_get) { Protocol::V3 } else { Protocol::V2 };
+        let protocol = txs.iter().map(protocol_of).max().unwrap_or(Protocol::V2);
         let parts: Vec<_> = txs.iter().map(|body| native::CompactTx::new(body, body.tags())).collect();
         let signed = self.node.sign_entry(&signer, parts, protocol);
         drop(txs);
@@ -298,10 +298,11 @@ impl Inner {
     }
 }
 
-/// Whether a planned transaction reads with `Get`, which needs
-/// [`Protocol::V3`].
-fn uses_get(body: &Body) -> bool {
-    body.writes.iter().any(|w| w.op == Op::Get)
+/// The oldest protocol whose nodes know every op of a planned transaction
+/// (format.md, "Feature levels"): an entry is signed in the oldest one its
+/// transactions allow, so nodes that know no newer ops keep following.
+fn protocol_of(body: &Body) -> Protocol {
+    body.writes.iter().map(|w| w.op.protocol()).max().unwrap_or(Protocol::V2).max(Protocol::V2)
 }
 
 /// Entries to build from the writes taken: a client's entry alone; the

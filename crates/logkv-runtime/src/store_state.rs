@@ -22,8 +22,8 @@ use crate::acl::{Acl, StreamAcl};
 use crate::apply::{NewValue, StateView, TxEffects};
 use crate::digest::{Fact, StateDigest, ValueSum};
 use crate::entry::State;
-use crate::system::{stream_key, FactOf, SYSTEM_KEYSPACE};
-use crate::types::StreamId;
+use crate::system::{expiry_key, expiry_of, stream_key, FactOf, SYSTEM_KEYSPACE};
+use crate::types::{version_position, StreamId};
 
 /// What a derived key becomes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -69,6 +69,8 @@ struct Newest {
     version: u64,
     /// What the live value's digest fact holds; `None`: absent or deleted.
     fact: Option<ValueSum>,
+    /// The value's expiry (kept in the system keyspace, `system::expiry_key`).
+    expires_at: Option<u64>,
     /// Where the live value's bytes are, once this entry wrote them or an
     /// op needed them (`Derived::InEntry` or `Derived::Bytes`).
     bytes: Option<Derived>,
@@ -88,6 +90,8 @@ pub(crate) struct EntryState<'a> {
     /// Access control of each stream this entry changed, as it was before.
     pub(crate) acl_before: BTreeMap<StreamId, Option<StreamAcl>>,
     newest: RefCell<BTreeMap<(StreamId, Vec<u8>), Newest>>,
+    /// Whether any key may have an expiry (else none is looked up).
+    expiries: bool,
     /// The first store error met while reading; the entry must not be stored.
     pub(crate) error: RefCell<Option<StoreError>>,
     /// The derived ops, in version order.
@@ -113,9 +117,17 @@ impl<'a> EntryState<'a> {
             new_streams: Vec::new(),
             acl_before: BTreeMap::new(),
             newest: RefCell::new(BTreeMap::new()),
+            expiries: true,
             error: RefCell::new(None),
             ops: Vec::new(),
         }
+    }
+
+    /// The state, told whether any key may have an expiry: if none may, a
+    /// key's expiry is not looked up.
+    pub(crate) fn with_expiries(mut self, expiries: bool) -> Self {
+        self.expiries = expiries;
+        self
     }
 
     /// The keyspace of `stream`, if it has one (given by this entry or before).
@@ -163,7 +175,8 @@ impl<'a> EntryState<'a> {
         let mut n = match found {
             Ok(Some(m)) => {
                 let fact = (!m.deleted).then_some(ValueSum { len: m.value_len, crc: m.crc });
-                Newest { version: m.version, fact, bytes: None }
+                let expires_at = if m.deleted { None } else { self.stored_expiry(stream, key) };
+                Newest { version: m.version, fact, expires_at, bytes: None }
             }
             Ok(None) => Newest::default(),
             Err(e) => {
@@ -174,6 +187,20 @@ impl<'a> EntryState<'a> {
         let out = f(&mut n);
         self.newest.borrow_mut().insert(id, n);
         out
+    }
+
+    /// The expiry stored for a key's value.
+    fn stored_expiry(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
+        if !self.expiries {
+            return None;
+        }
+        match self.store.newest_in(SYSTEM_KEYSPACE, &expiry_key(stream, key)) {
+            Ok(found) => found.and_then(|n| n.value).and_then(|v| expiry_of(&v)),
+            Err(e) => {
+                self.fail(e);
+                None
+            }
+        }
     }
 
     /// The bytes of a key's live value, read from the store the first time.
@@ -227,6 +254,16 @@ impl StateView for EntryState<'_> {
         self.with_newest(stream, key, |n| n.fact.is_some())
     }
 
+    fn expires_at(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
+        self.with_newest(stream, key, |n| n.expires_at)
+    }
+
+    /// From the record's frame (a read of the log: only asked for a key
+    /// that expired, in a transaction that checks versions).
+    fn log_time_of(&self, version: u64) -> Option<u64> {
+        self.store.time_of_position(version_position(version)).ok().flatten()
+    }
+
     fn acl(&self) -> &Acl {
         self.acl
     }
@@ -238,8 +275,10 @@ impl State for EntryState<'_> {
         self.digest.add(Fact::Result { version, text: &text });
         for w in &effects.writes {
             let ks = self.keyspace_or_new(&w.stream, version);
-            if let Some(old) = self.with_newest(&w.stream, &w.key, |n| n.fact) {
-                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value: old });
+            let (old, old_expiry) = self.with_newest(&w.stream, &w.key, |n| (n.fact, n.expires_at));
+            if let Some(value) = old {
+                let expires_at = old_expiry;
+                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
             }
             let (derived, new) = match &w.value {
                 NewValue::Body(v) => {
@@ -251,12 +290,19 @@ impl State for EntryState<'_> {
                 NewValue::Deleted => (Derived::Delete, None),
             };
             let fact = new.map(|bytes| ValueSum::of(&w.key, bytes));
+            let expires_at = fact.and(w.expires_at);
             if let Some(value) = fact {
-                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value });
+                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
             }
             let bytes = fact.map(|_| derived.clone());
-            self.newest.borrow_mut().insert((w.stream, w.key.clone()), Newest { version, fact, bytes });
+            let newest = Newest { version, fact, expires_at, bytes };
+            self.newest.borrow_mut().insert((w.stream, w.key.clone()), newest);
             self.ops.push(DerivedOp { keyspace: ks, key: w.key.clone(), version, value: derived });
+            if expires_at != old_expiry {
+                let value =
+                    expires_at.map_or(Derived::Delete, |at| Derived::Bytes(at.to_be_bytes().to_vec()));
+                self.ops.push(DerivedOp::system(&expiry_key(&w.stream, &w.key), version, value));
+            }
         }
         if !effects.acl.is_empty() {
             let streams: BTreeSet<StreamId> = effects.acl.iter().map(|c| c.stream).collect();

@@ -7,6 +7,7 @@
 //! | `"a"` kind u8, stream 32, \[keccak256(key) 32\], \[account 20\] | `1`, then the key (empty for facts without one): the access-control fact holds |
 //! | `"s"` stream 32 | the stream's keyspace, u32 BE |
 //! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (`NonceWindow::encode`) |
+//! | `"e"` stream 32, keccak256(key) 32 | the expiry of the key's newest value, Unix ms, u64 BE (absent: none) |
 //!
 //! Every key here is per stream, account or fact, never per write: what
 //! each entry derives besides (its results, the digest after it) lives in
@@ -33,6 +34,21 @@ pub const FACT_PREFIX: u8 = b'a';
 pub const STREAM_PREFIX: u8 = b's';
 /// Prefix of anti-replay window keys.
 pub const NONCE_PREFIX: u8 = b'n';
+/// Prefix of expiry keys.
+pub const EXPIRY_PREFIX: u8 = b'e';
+
+/// The key that holds the expiry of `key`'s value in `stream`.
+pub fn expiry_key(stream: &StreamId, key: &[u8]) -> [u8; 65] {
+    let mut k = [EXPIRY_PREFIX; 65];
+    k[1..33].copy_from_slice(&stream.0);
+    k[33..].copy_from_slice(&keccak256(key));
+    k
+}
+
+/// The expiry an expiry key's value holds; `None` if it is not 8 bytes.
+pub fn expiry_of(value: &[u8]) -> Option<u64> {
+    Some(u64::from_be_bytes(value.try_into().ok()?))
+}
 
 /// The key that maps `stream` to its keyspace.
 pub fn stream_key(stream: &StreamId) -> [u8; 33] {

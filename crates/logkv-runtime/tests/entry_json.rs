@@ -145,7 +145,7 @@ fn bad_documents_are_refused_saying_where() {
     assert!(matches!(e, JsonError::Tx { .. }), "{e:?}");
     let (e, _) = refusal(&with(&["signature"], json!("0x1234")));
     assert!(matches!(e, JsonError::Hex { .. }), "{e:?}");
-    let (e, _) = refusal(&with(&["protocol"], json!(4)));
+    let (e, _) = refusal(&with(&["protocol"], json!(5)));
     assert!(matches!(e, JsonError::Number { .. }), "{e:?}");
     let (e, _) = refusal(&with(&["nonce"], json!("-1")));
     assert!(matches!(e, JsonError::Number { .. }), "{e:?}");

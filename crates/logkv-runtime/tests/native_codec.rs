@@ -6,8 +6,8 @@ mod codec_support;
 use codec_support::{assert_truncations_fail_in_their_stage, fully_ok, native_body, StageEnds};
 use logkv_runtime::codec::native::{self, Body, BodyWrite, Native, Op};
 use logkv_runtime::codec::{
-    zerog, Codec, Control, ControlOp, ParseError, Read, ValueRef, WriteOp, MAX_LIST_LEN, MAX_VALUE_BYTES,
-    NATIVE,
+    zerog, Codec, Control, ControlOp, ExpireCond, NewExpiry, ParseError, PutCond, Read, ValueRef, WriteOp,
+    MAX_LIST_LEN, MAX_VALUE_BYTES, NATIVE,
 };
 use logkv_runtime::types::{Address, StreamId};
 use proptest::prelude::*;
@@ -169,10 +169,51 @@ fn flag_bit_0_checks_the_reads_only_and_other_bits_are_invalid() {
 fn every_byte_that_is_no_write_op_fails_the_writes_only() {
     let mut bytes = native::encode(&Body { writes: vec![write(b"k", Op::Delete)], ..Body::default() });
     let op_at = 9 + 4 + 4;
-    for b in (0..=u8::MAX).filter(|b| !(1..=8).contains(b)) {
+    for b in (0..=u8::MAX).filter(|b| !(1..=10).contains(b)) {
         bytes[op_at] = b;
         let d = Native.decode(&bytes, &[]).unwrap();
         assert!(d.reads.is_ok() && is_invalid(&d.writes) && is_invalid(&d.controls), "op byte 0x{b:02x}");
+    }
+}
+
+#[test]
+fn the_expiry_ops_are_spelled_as_documented() {
+    let at = 1_700_000_000_123u64;
+    let body = Body {
+        version: u64::MAX,
+        writes: vec![
+            write(
+                b"k",
+                Op::PutExpiring {
+                    value: b"v".to_vec().into(),
+                    cond: PutCond::IfPresent,
+                    expiry: NewExpiry::At(at),
+                },
+            ),
+            write(b"k", Op::Expire { cond: ExpireCond::IfLater, at: Some(at) }),
+            write(b"k", Op::Expire { cond: ExpireCond::Always, at: None }),
+        ],
+        ..Body::default()
+    };
+    let t = at.to_be_bytes().iter().map(|b| format!("{b:02x}")).collect::<String>();
+    let s = "11".repeat(32);
+    let want = hex(&format!(
+        "ffffffffffffffff 00 00000000 00000003 \
+         09 {s} 000001 6b 0a {t} 00000001 \
+         0a {s} 000001 6b 0b {t} \
+         0a {s} 000001 6b 00 \
+         76 00000000"
+    ));
+    assert_eq!(native::encode(&body), want);
+    assert_eq!(native::decode_body(&want), Ok(body));
+    // Mode bytes without a meaning: a condition or expiry kind past the
+    // table, high bits, and removing an expiry under a condition.
+    for (op, mode) in [(0x09, 0x03), (0x09, 0x0c), (0x09, 0x10), (0x0a, 0x06), (0x0a, 0x10), (0x0a, 0x01)] {
+        let body = hex(&format!(
+            "ffffffffffffffff 00 00000000 00000001 {op:02x} {s} 000001 6b {mode:02x} {t} 00000000 00000000"
+        ));
+        let d = Native.decode(&body, &[]).unwrap();
+        assert!(d.reads.is_ok() && is_invalid(&d.writes), "op 0x{op:02x} mode 0x{mode:02x}");
     }
 }
 

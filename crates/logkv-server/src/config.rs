@@ -533,6 +533,16 @@ pub struct ServeConfig {
         help_heading = "Retention and maintenance"
     )]
     pub scrub_interval_secs: u64,
+    /// Milliseconds the log may stay idle, once some key has an expiry,
+    /// before this node appends an empty entry so log time advances
+    /// (docs/expiry.md, "Ticks"); 0 never does.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = ServeConfig::default().expiry_tick_ms,
+        help_heading = "Retention and maintenance"
+    )]
+    pub expiry_tick_ms: u64,
     /// Log lines as human-readable text or as JSON objects, one per line.
     #[arg(long, value_enum, default_value_t = ServeConfig::default().log_format, help_heading = "Logging")]
     pub log_format: LogFormat,
@@ -596,6 +606,7 @@ impl Default for ServeConfig {
             compact_bytes_per_sec: maintenance.compact_bytes_per_sec,
             scrub_bytes_per_sec: 8 << 20,
             scrub_interval_secs: 3600,
+            expiry_tick_ms: 1000,
             log_format: LogFormat::Text,
             log_filter: "info".into(),
             nats: NatsSettings::default(),

@@ -21,6 +21,7 @@ pub mod server;
 pub mod session;
 pub mod shared;
 pub mod shared_log;
+pub mod tick;
 
 pub use config::ServeConfig;
 pub use server::{run, ServeError};

@@ -1,7 +1,10 @@
 //! Request arguments become typed commands, with Redis's arity, option,
 //! integer and unknown-command errors.
 
-use logkv_server::resp::command::{parse, Bytes, Command, CommandQuery, Credentials, SetCondition};
+use logkv_server::resp::command::{
+    parse, Bytes, Command, CommandQuery, Credentials, Deadline, ExpireCondition, SetCondition, SetExpiry,
+    TtlQuery,
+};
 use logkv_server::resp::reply::Protocol;
 use logkv_server::resp::CommandError;
 use proptest::strategy::Strategy;
@@ -149,7 +152,13 @@ fn hello_errors_match_redis() {
 
 #[test]
 fn set_parses_conditions_and_get() {
-    let set = |condition, get| Command::Set { key: b("k"), value: b("v"), condition, get };
+    let set = |condition, get| Command::Set {
+        key: b("k"),
+        value: b("v"),
+        condition,
+        get,
+        expiry: SetExpiry::Never,
+    };
     assert_eq!(cmd("set k v"), set(SetCondition::Always, false));
     assert_eq!(cmd("set k v nx"), set(SetCondition::IfAbsent, false));
     assert_eq!(cmd("set k v XX get"), set(SetCondition::IfPresent, true));
@@ -165,14 +174,56 @@ fn set_with_conflicting_or_unknown_options_is_a_syntax_error() {
 }
 
 #[test]
-fn set_with_expiry_says_logkv_has_no_expiry() {
-    for option in ["EX", "PX", "EXAT", "PXAT"] {
-        assert_eq!(
-            parse(&args(&format!("set k v {} 10", option.to_lowercase()))),
-            Err(CommandError::ExpiryUnsupported { option })
-        );
+fn set_takes_one_expiry_option_checked_as_redis_does() {
+    let set = |condition, expiry| Command::Set { key: b("k"), value: b("v"), condition, get: false, expiry };
+    assert_eq!(cmd("set k v ex 10"), set(SetCondition::Always, SetExpiry::At(Deadline::In(10_000))));
+    assert_eq!(cmd("set k v nx PX 10"), set(SetCondition::IfAbsent, SetExpiry::At(Deadline::In(10))));
+    assert_eq!(cmd("set k v exat 5 xx"), set(SetCondition::IfPresent, SetExpiry::At(Deadline::At(5_000))));
+    assert_eq!(cmd("set k v pxat 5"), set(SetCondition::Always, SetExpiry::At(Deadline::At(5))));
+    assert_eq!(cmd("set k v keepttl"), set(SetCondition::Always, SetExpiry::Keep));
+    assert_eq!(cmd("setex k 2 v"), set(SetCondition::Always, SetExpiry::At(Deadline::In(2_000))));
+    assert_eq!(cmd("psetex k 2 v"), set(SetCondition::Always, SetExpiry::At(Deadline::In(2))));
+    for line in ["set k v ex 1 px 1", "set k v ex 1 keepttl", "set k v keepttl px 1", "set k v px"] {
+        assert_eq!(err(line), "ERR syntax error", "{line}");
     }
-    assert_eq!(err("set k v keepttl"), "ERR logkv does not support key expiry ('KEEPTTL' option of 'set')");
+    assert_eq!(err("set k v ex x"), "ERR value is not an integer or out of range");
+    assert_eq!(err("set k v ex 0"), "ERR invalid expire time in 'set' command");
+    assert_eq!(err("set k v px -1"), "ERR invalid expire time in 'set' command");
+    assert_eq!(err("set k v ex 9223372036854776"), "ERR invalid expire time in 'set' command");
+    assert_eq!(err("setex k 0 v"), "ERR invalid expire time in 'setex' command");
+    assert_eq!(err("psetex k -5 v"), "ERR invalid expire time in 'psetex' command");
+}
+
+#[test]
+fn expiry_commands_parse() {
+    let expire = |deadline, condition| Command::Expire { key: b("k"), deadline, condition };
+    assert_eq!(cmd("expire k 10"), expire(Deadline::In(10_000), ExpireCondition::Always));
+    assert_eq!(cmd("pexpire k -10 nx"), expire(Deadline::In(-10), ExpireCondition::IfNone));
+    assert_eq!(cmd("expireat k 7 xx"), expire(Deadline::At(7_000), ExpireCondition::IfSome));
+    assert_eq!(cmd("pexpireat k 7 gt xx"), expire(Deadline::At(7), ExpireCondition::IfLater));
+    assert_eq!(cmd("expire k 1 lt"), expire(Deadline::In(1_000), ExpireCondition::IfEarlier));
+    assert_eq!(cmd("expire k 1 xx lt"), expire(Deadline::In(1_000), ExpireCondition::IfSomeAndEarlier));
+    assert_eq!(
+        err("expire k 1 nx xx"),
+        "ERR NX and XX, GT or LT options at the same time are not compatible"
+    );
+    assert_eq!(err("expire k 1 gt lt"), "ERR GT and LT options at the same time are not compatible");
+    assert_eq!(err("expire k 1 bogus"), "ERR Unsupported option bogus");
+    assert_eq!(err("expire k x bogus"), "ERR Unsupported option bogus", "options are checked first");
+    assert_eq!(err("expire k x"), "ERR value is not an integer or out of range");
+    assert_eq!(err("expire k 9223372036854776"), "ERR invalid expire time in 'expire' command");
+    assert_eq!(cmd("persist k"), Command::Persist { key: b("k") });
+    assert_eq!(cmd("getdel k"), Command::GetDel { key: b("k") });
+    assert_eq!(cmd("getex k"), Command::Get { key: b("k") });
+    assert_eq!(cmd("getex k persist"), Command::GetEx { key: b("k"), expiry: None });
+    assert_eq!(cmd("getex k pxat 9"), Command::GetEx { key: b("k"), expiry: Some(Deadline::At(9)) });
+    assert_eq!(err("getex k ex 0"), "ERR invalid expire time in 'getex' command");
+    assert_eq!(err("getex k ex 1 persist"), "ERR syntax error");
+    let ttl = |millis, absolute| Command::Ttl { key: b("k"), query: TtlQuery { millis, absolute } };
+    assert_eq!(cmd("ttl k"), ttl(false, false));
+    assert_eq!(cmd("pttl k"), ttl(true, false));
+    assert_eq!(cmd("expiretime k"), ttl(false, true));
+    assert_eq!(cmd("pexpiretime k"), ttl(true, true));
 }
 
 #[test]

@@ -66,8 +66,10 @@ fn string_commands_reply_as_redis() {
     assert_eq!(raw(&mut con, &["DEL", "a", "a", "nope"]).unwrap(), Value::Int(1));
     assert_eq!(raw(&mut con, &["UNLINK", "b"]).unwrap(), Value::Int(1));
     assert_eq!(raw(&mut con, &["EXISTS", "a", "b"]).unwrap(), Value::Int(0));
-    let e = raw(&mut con, &["SET", "k", "v", "EX", "10"]).unwrap_err();
-    assert_eq!(error_text(e), "ERR logkv does not support key expiry ('EX' option of 'set')");
+    assert_eq!(raw(&mut con, &["SET", "k", "v", "EXAT", "32503680000"]).unwrap(), Value::Okay);
+    assert_eq!(raw(&mut con, &["EXPIRETIME", "k"]).unwrap(), Value::Int(32_503_680_000));
+    assert_eq!(raw(&mut con, &["PEXPIREAT", "k", "1"]).unwrap(), Value::Int(1), "a past time deletes");
+    assert_eq!(raw(&mut con, &["EXISTS", "k"]).unwrap(), Value::Int(0));
     let e = raw(&mut con, &["SELECT", "1"]).unwrap_err();
     assert_eq!(error_text(e), "ERR DB index is out of range");
     assert_eq!(raw(&mut con, &["SELECT", "0"]).unwrap(), Value::Okay);

@@ -173,3 +173,43 @@ fn a_queued_write_over_the_limits_fails_alone_and_reads_of_impossible_keys_find_
     let outside = [resp::request(&[b"GET", long.as_bytes()]), resp::request(&[b"GET", b""])].concat();
     assert_eq!(roundtrip(&mut stream, &outside, 2), b"$-1\r\n$-1\r\n");
 }
+
+/// A lock held while its key lives: the holder watches it and extends it
+/// in a block. Once it expired — nobody wrote the key since — the
+/// extension must not commit (another client may have seen it gone and
+/// taken it); while it lives, the same block commits.
+#[test]
+fn a_lock_extended_after_it_expired_does_not_commit() {
+    let server = Server::start();
+    let mut con = connect(&server);
+    let extend = |con: &mut redis::Connection| -> Option<(i64,)> {
+        let _: () = redis::cmd("WATCH").arg("lock").query(con).unwrap();
+        redis::pipe().atomic().cmd("PEXPIRE").arg("lock").arg(60_000).query(con).unwrap()
+    };
+    let _: () = redis::cmd("SET").arg("lock").arg("me").arg("PX").arg(60_000).query(&mut con).unwrap();
+    assert_eq!(extend(&mut con), Some((1,)), "a live lock is extended");
+
+    let _: () = redis::cmd("SET").arg("lock").arg("me").arg("PX").arg(100).query(&mut con).unwrap();
+    let _: () = redis::cmd("WATCH").arg("lock").query(&mut con).unwrap();
+    // Wait (without a bound on how long it takes) until the lock is gone.
+    while con.exists::<_, bool>("lock").unwrap() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r: Option<(i64,)> =
+        redis::pipe().atomic().cmd("PEXPIRE").arg("lock").arg(60_000).query(&mut con).unwrap();
+    assert_eq!(r, None, "the watched lock expired since WATCH: EXEC answers nil");
+    assert!(!con.exists::<_, bool>("lock").unwrap());
+
+    // The same for a block that only reads (checked without the log).
+    let _: () = redis::cmd("SET").arg("lock").arg("me").arg("PX").arg(100).query(&mut con).unwrap();
+    let _: () = redis::cmd("WATCH").arg("lock").query(&mut con).unwrap();
+    while con.exists::<_, bool>("lock").unwrap() {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let r: Option<(Option<String>,)> = redis::pipe().atomic().get("lock").query(&mut con).unwrap();
+    assert_eq!(r, None);
+    // Watched once it was gone: the block runs.
+    let _: () = redis::cmd("WATCH").arg("lock").query(&mut con).unwrap();
+    let r: Option<(Option<String>,)> = redis::pipe().atomic().get("lock").query(&mut con).unwrap();
+    assert_eq!(r, Some((None,)));
+}

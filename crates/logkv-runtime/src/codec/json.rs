@@ -18,7 +18,7 @@
 
 use super::native::{self, Op};
 use super::zerog::{self, Body, BodyWrite};
-use super::{Control, ControlOp, ParseError, Read, MAX_LIST_LEN, NATIVE, NATIVE_COMPACT, ZEROG};
+use super::{Control, ControlOp, NewExpiry, ParseError, Read, MAX_LIST_LEN, NATIVE, NATIVE_COMPACT, ZEROG};
 use crate::envelope::EnvelopeError;
 use crate::types::{ParseIdError, StreamId};
 use base64::engine::general_purpose::STANDARD;
@@ -197,11 +197,23 @@ fn native_doc(body: &native::Body) -> NativeDoc {
                     Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
                         (Some(b64(v)), None)
                     }
+                    Op::PutExpiring { value, .. } => (Some(b64(value)), None),
                     Op::Increment(n) => (None, Some(serde_json::Value::String(n.to_string()))),
-                    Op::Delete | Op::DeleteIfPresent | Op::Get => (None, None),
+                    Op::Delete | Op::DeleteIfPresent | Op::Get | Op::Expire { .. } => (None, None),
+                };
+                let (mode, at) = match &w.op {
+                    Op::PutExpiring { cond, expiry, .. } => {
+                        let at = match expiry {
+                            NewExpiry::At(at) => Some(decimal(*at)),
+                            NewExpiry::Never | NewExpiry::Keep => None,
+                        };
+                        (Some(native::put_mode(*cond, *expiry)), at)
+                    }
+                    Op::Expire { cond, at } => (Some(native::expire_mode(*cond, *at)), at.map(decimal)),
+                    _ => (None, None),
                 };
                 let op = write_op_name(&w.op).to_string();
-                NativeWriteDoc { op, stream: w.stream.to_string(), key: b64(&w.key), value, delta }
+                NativeWriteDoc { op, stream: w.stream.to_string(), key: b64(&w.key), value, delta, mode, at }
             })
             .collect(),
         controls: control_docs(&body.controls),
@@ -222,6 +234,42 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
                 name: w.op.clone(),
                 expected: WRITE_OPS.join(", "),
             })?;
+            let at_ms =
+                w.at.as_ref().map(|v| unsigned(v, "at")).transpose().map_err(|_| JsonError::Number {
+                    at: at("at"),
+                    expected: "a number or a decimal string for a u64",
+                    got: w.at.as_ref().map(ToString::to_string).unwrap_or_default(),
+                })?;
+            let bad = || JsonError::OpFields { at: format!("writes[{i}]"), op: name };
+            if let ("PutExpiring", Some(v), None) = (*name, &value, delta) {
+                let (cond, expiry) = w.mode.and_then(native::put_cond).ok_or_else(bad)?;
+                let expiry = match (expiry, at_ms) {
+                    (NewExpiry::At(_), Some(t)) => NewExpiry::At(t),
+                    (NewExpiry::Never | NewExpiry::Keep, None) => expiry,
+                    _ => return Err(bad()),
+                };
+                let op = Op::PutExpiring { value: v.clone().into(), cond, expiry };
+                return Ok(native::BodyWrite {
+                    stream: id(&w.stream, at("stream"))?,
+                    key: unb64(&w.key, at("key"))?,
+                    op,
+                });
+            }
+            if let ("Expire", None, None) = (*name, &value, delta) {
+                let (cond, timed) = w.mode.and_then(native::expire_cond).ok_or_else(bad)?;
+                if timed != at_ms.is_some() {
+                    return Err(bad());
+                }
+                let op = Op::Expire { cond, at: at_ms };
+                return Ok(native::BodyWrite {
+                    stream: id(&w.stream, at("stream"))?,
+                    key: unb64(&w.key, at("key"))?,
+                    op,
+                });
+            }
+            if w.mode.is_some() || at_ms.is_some() {
+                return Err(bad());
+            }
             let op = match (*name, value, delta) {
                 ("Put", Some(v), None) => Op::Put(v.into()),
                 ("Delete", None, None) => Op::Delete,
@@ -248,8 +296,18 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
 }
 
 /// Native write op names, as [`Op`]'s variants.
-const WRITE_OPS: [&str; 8] =
-    ["Put", "Delete", "Increment", "Append", "PutIfAbsent", "PutIfPresent", "DeleteIfPresent", "Get"];
+const WRITE_OPS: [&str; 10] = [
+    "Put",
+    "Delete",
+    "Increment",
+    "Append",
+    "PutIfAbsent",
+    "PutIfPresent",
+    "DeleteIfPresent",
+    "Get",
+    "PutExpiring",
+    "Expire",
+];
 
 fn write_op_name(op: &Op) -> &'static str {
     WRITE_OPS[match op {
@@ -261,6 +319,8 @@ fn write_op_name(op: &Op) -> &'static str {
         Op::PutIfPresent(_) => 5,
         Op::DeleteIfPresent => 6,
         Op::Get => 7,
+        Op::PutExpiring { .. } => 8,
+        Op::Expire { .. } => 9,
     }]
 }
 
@@ -371,6 +431,12 @@ struct NativeWriteDoc {
     value: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     delta: Option<serde_json::Value>,
+    /// The mode byte of `PutExpiring` and `Expire` (docs/format.md).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    mode: Option<u8>,
+    /// Their expiry time, Unix milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    at: Option<serde_json::Value>,
 }
 
 /// A `u64` as JSON: a decimal string, which JavaScript reads without loss.

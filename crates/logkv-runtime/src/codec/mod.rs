@@ -8,6 +8,7 @@
 //! a later stage does not hide a failure the runtime finds in an earlier one
 //! (a read-set conflict wins over a malformed write set).
 
+use crate::envelope::Protocol;
 use crate::types::{Address, StreamId};
 
 pub mod json;
@@ -131,6 +132,76 @@ pub enum WriteOp {
     /// Read the value at this point of the transaction; changes nothing
     /// (native codecs only).
     Get,
+    /// Set the value with an expiry: a Redis `SET` with its options
+    /// (native codecs, protocol 4).
+    PutExpiring {
+        /// The value.
+        value: ValueRef,
+        /// When it may be set.
+        cond: PutCond,
+        /// Its expiry.
+        expiry: NewExpiry,
+    },
+    /// Set or remove the expiry of a live key: `EXPIRE` and its kin,
+    /// `PERSIST` (native codecs, protocol 4).
+    Expire {
+        /// When it applies.
+        cond: ExpireCond,
+        /// The new expiry, Unix milliseconds; `None` removes it.
+        at: Option<u64>,
+    },
+}
+
+impl WriteOp {
+    /// The oldest entry protocol that may hold the op: its feature level
+    /// (docs/format.md, "Feature levels").
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            WriteOp::Get => Protocol::V3,
+            WriteOp::PutExpiring { .. } | WriteOp::Expire { .. } => Protocol::V4,
+            _ => Protocol::V1,
+        }
+    }
+}
+
+/// The condition of a [`WriteOp::PutExpiring`]: Redis `SET`'s `NX`/`XX`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PutCond {
+    /// Always.
+    Always,
+    /// Only if the key has no live value (`NX`).
+    IfAbsent,
+    /// Only if the key has a live value (`XX`).
+    IfPresent,
+}
+
+/// The expiry a [`WriteOp::PutExpiring`] leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewExpiry {
+    /// None: the key lives until deleted.
+    Never,
+    /// The key's expiry stays as it was (`KEEPTTL`).
+    Keep,
+    /// At this Unix time in milliseconds.
+    At(u64),
+}
+
+/// The condition of a [`WriteOp::Expire`]: Redis `EXPIRE`'s options, judged
+/// against the key's current expiry (none counts as infinitely far).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpireCond {
+    /// Always.
+    Always,
+    /// Only if the key has no expiry (`NX`).
+    IfNone,
+    /// Only if the key has an expiry (`XX`).
+    IfSome,
+    /// Only if the new expiry is later than the current one (`GT`).
+    IfLater,
+    /// Only if the new expiry is earlier than the current one (`LT`).
+    IfEarlier,
+    /// Only if the key has an expiry and the new one is earlier (`XX LT`).
+    IfSomeAndEarlier,
 }
 
 /// One write of a transaction.

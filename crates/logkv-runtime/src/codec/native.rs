@@ -21,8 +21,11 @@ use bytes::Bytes;
 
 use super::layout::{Cursor, Layout, Out};
 use super::zerog::{self, after};
-use super::{Codec, Control, Decoded, ParseError, Read, ValueRef, Write, WriteOp, NATIVE, NATIVE_COMPACT};
-use crate::envelope::{TxPart, TxWrite};
+use super::{
+    Codec, Control, Decoded, ExpireCond, NewExpiry, ParseError, PutCond, Read, ValueRef, Write, WriteOp,
+    NATIVE, NATIVE_COMPACT,
+};
+use crate::envelope::{Protocol, TxPart, TxWrite};
 use crate::types::StreamId;
 
 /// Flags bit: check versions of the read set only, not of the writes.
@@ -37,6 +40,71 @@ const PUT_IF_ABSENT: u8 = 0x05;
 const PUT_IF_PRESENT: u8 = 0x06;
 const DELETE_IF_PRESENT: u8 = 0x07;
 const GET: u8 = 0x08;
+const PUT_EXPIRING: u8 = 0x09;
+const EXPIRE: u8 = 0x0a;
+
+/// The mode byte of a `PutExpiring` op: bits 0-1 the condition, bits 2-3
+/// the expiry (0 never, 1 keep, 2 at: a `u64` follows).
+pub(crate) fn put_mode(cond: PutCond, expiry: NewExpiry) -> u8 {
+    let cond = match cond {
+        PutCond::Always => 0,
+        PutCond::IfAbsent => 1,
+        PutCond::IfPresent => 2,
+    };
+    let expiry = match expiry {
+        NewExpiry::Never => 0,
+        NewExpiry::Keep => 1,
+        NewExpiry::At(_) => 2,
+    };
+    cond | expiry << 2
+}
+
+/// The mode byte of an `Expire` op: bits 0-2 the condition, bit 3 set when
+/// an expiry time follows (clear: remove the expiry, condition `Always`).
+pub(crate) fn expire_mode(cond: ExpireCond, at: Option<u64>) -> u8 {
+    let cond = match cond {
+        ExpireCond::Always => 0,
+        ExpireCond::IfNone => 1,
+        ExpireCond::IfSome => 2,
+        ExpireCond::IfLater => 3,
+        ExpireCond::IfEarlier => 4,
+        ExpireCond::IfSomeAndEarlier => 5,
+    };
+    cond | u8::from(at.is_some()) << 3
+}
+
+/// The condition and whether a time follows, of an `Expire` mode byte.
+pub(crate) fn expire_cond(mode: u8) -> Option<(ExpireCond, bool)> {
+    let cond = match mode & 0x07 {
+        0 => ExpireCond::Always,
+        1 => ExpireCond::IfNone,
+        2 => ExpireCond::IfSome,
+        3 => ExpireCond::IfLater,
+        4 => ExpireCond::IfEarlier,
+        5 => ExpireCond::IfSomeAndEarlier,
+        _ => return None,
+    };
+    let timed = mode & 0x08 != 0;
+    (mode & 0xf0 == 0 && (timed || cond == ExpireCond::Always)).then_some((cond, timed))
+}
+
+/// The condition and expiry kind of a `PutExpiring` mode byte (the time of
+/// `At` is read after it; `At(0)` stands in).
+pub(crate) fn put_cond(mode: u8) -> Option<(PutCond, NewExpiry)> {
+    let cond = match mode & 0x03 {
+        0 => PutCond::Always,
+        1 => PutCond::IfAbsent,
+        2 => PutCond::IfPresent,
+        _ => return None,
+    };
+    let expiry = match mode >> 2 {
+        0 => NewExpiry::Never,
+        1 => NewExpiry::Keep,
+        2 => NewExpiry::At(0),
+        _ => return None,
+    };
+    Some((cond, expiry))
+}
 
 /// The native codec (codec byte [`NATIVE`]).
 #[derive(Debug, Clone, Copy, Default)]
@@ -140,6 +208,23 @@ pub enum Op {
     /// nothing. Its answer is the value (a `GET` queued in `MULTI`, the old
     /// value of `GETSET`).
     Get,
+    /// Set the value with an expiry (`SET` with `EX`, `KEEPTTL`…, `SETEX`).
+    PutExpiring {
+        /// The value.
+        value: Bytes,
+        /// When it may be set.
+        cond: PutCond,
+        /// The expiry it leaves.
+        expiry: NewExpiry,
+    },
+    /// Set (Unix milliseconds) or, with `None`, remove the expiry of a
+    /// live key.
+    Expire {
+        /// When it applies.
+        cond: ExpireCond,
+        /// The new expiry.
+        at: Option<u64>,
+    },
 }
 
 impl Op {
@@ -153,6 +238,8 @@ impl Op {
             Op::PutIfPresent(_) => PUT_IF_PRESENT,
             Op::DeleteIfPresent => DELETE_IF_PRESENT,
             Op::Get => GET,
+            Op::PutExpiring { .. } => PUT_EXPIRING,
+            Op::Expire { .. } => EXPIRE,
         }
     }
 
@@ -160,7 +247,18 @@ impl Op {
     pub fn value(&self) -> Option<&[u8]> {
         match self {
             Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => Some(v),
-            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get => None,
+            Op::PutExpiring { value, .. } => Some(value),
+            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get | Op::Expire { .. } => None,
+        }
+    }
+
+    /// The oldest entry protocol that may hold the op (its feature level,
+    /// as [`WriteOp::protocol`]).
+    pub fn protocol(&self) -> Protocol {
+        match self {
+            Op::Get => Protocol::V3,
+            Op::PutExpiring { .. } | Op::Expire { .. } => Protocol::V4,
+            _ => Protocol::V1,
         }
     }
 }
@@ -211,6 +309,10 @@ fn owned(decoded: Decoded, body: &[u8]) -> Result<Body, ParseError> {
                 WriteOp::PutIfPresent(v) => Op::PutIfPresent(Bytes::copy_from_slice(v.get(body))),
                 WriteOp::DeleteIfPresent => Op::DeleteIfPresent,
                 WriteOp::Get => Op::Get,
+                WriteOp::PutExpiring { value, cond, expiry } => {
+                    Op::PutExpiring { value: Bytes::copy_from_slice(value.get(body)), cond, expiry }
+                }
+                WriteOp::Expire { cond, at } => Op::Expire { cond, at },
             };
             BodyWrite { stream: w.stream, key: w.key, op }
         })
@@ -324,6 +426,19 @@ impl AroundValues {
                 Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
                     out.value_len(v.len(), 4)
                 }
+                Op::PutExpiring { value, cond, expiry } => {
+                    out.raw(&[put_mode(*cond, *expiry)]);
+                    if let NewExpiry::At(at) = expiry {
+                        out.raw(&at.to_be_bytes());
+                    }
+                    out.value_len(value.len(), 4)
+                }
+                Op::Expire { cond, at } => {
+                    out.raw(&[expire_mode(*cond, *at)]);
+                    if let Some(at) = at {
+                        out.raw(&at.to_be_bytes());
+                    }
+                }
             }
         }
         let mut tail = Out::new(layout, 1 + 64 * body.controls.len());
@@ -345,10 +460,22 @@ impl AroundValues {
 }
 
 /// A write whose header is parsed: complete, or waiting for its value,
-/// which comes after all headers.
+/// which comes after all headers (the op holds an empty one until then).
 enum Pending {
     Ready(WriteOp),
-    Value(fn(ValueRef) -> WriteOp, usize),
+    Value(WriteOp, usize),
+}
+
+/// `op` with its value, read after all headers.
+fn with_value(op: WriteOp, v: ValueRef) -> WriteOp {
+    match op {
+        WriteOp::Put(_) => WriteOp::Put(v),
+        WriteOp::Append(_) => WriteOp::Append(v),
+        WriteOp::PutIfAbsent(_) => WriteOp::PutIfAbsent(v),
+        WriteOp::PutIfPresent(_) => WriteOp::PutIfPresent(v),
+        WriteOp::PutExpiring { cond, expiry, .. } => WriteOp::PutExpiring { value: v, cond, expiry },
+        op => op,
+    }
 }
 
 /// The write set: all headers, then the values of the ops that have one.
@@ -360,18 +487,45 @@ fn write_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Write>, ParseError> {
         let byte = cur.u8("write op")?;
         let stream = cur.stream("write stream")?;
         let key = cur.key("write key")?;
-        let mut value = |op| Ok::<_, ParseError>(Pending::Value(op, cur.value_len(4, "write value_len")?));
+        let none = ValueRef { offset: 0, len: 0 };
         let pending = match byte {
-            PUT => value(WriteOp::Put)?,
-            DELETE => Pending::Ready(WriteOp::Delete),
+            PUT_EXPIRING => {
+                let mode = cur.u8("write mode")?;
+                let (cond, expiry) = put_cond(mode).ok_or_else(|| {
+                    ParseError::invalid(format!("unknown put mode 0x{mode:02x} at offset {at}"))
+                })?;
+                let expiry = match expiry {
+                    NewExpiry::At(_) => NewExpiry::At(cur.u64("write expiry")?),
+                    other => other,
+                };
+                WriteOp::PutExpiring { value: none, cond, expiry }
+            }
+            EXPIRE => {
+                let mode = cur.u8("write mode")?;
+                let (cond, timed) = expire_cond(mode).ok_or_else(|| {
+                    ParseError::invalid(format!("unknown expire mode 0x{mode:02x} at offset {at}"))
+                })?;
+                let at = if timed { Some(cur.u64("write expiry")?) } else { None };
+                WriteOp::Expire { cond, at }
+            }
+            PUT => WriteOp::Put(none),
+            DELETE => WriteOp::Delete,
             // Two's complement: the same bits as `i64::from_be_bytes`.
-            INCREMENT => Pending::Ready(WriteOp::Increment(cur.u64("write increment")? as i64)),
-            APPEND => value(WriteOp::Append)?,
-            PUT_IF_ABSENT => value(WriteOp::PutIfAbsent)?,
-            PUT_IF_PRESENT => value(WriteOp::PutIfPresent)?,
-            DELETE_IF_PRESENT => Pending::Ready(WriteOp::DeleteIfPresent),
-            GET => Pending::Ready(WriteOp::Get),
+            INCREMENT => WriteOp::Increment(cur.u64("write increment")? as i64),
+            APPEND => WriteOp::Append(none),
+            PUT_IF_ABSENT => WriteOp::PutIfAbsent(none),
+            PUT_IF_PRESENT => WriteOp::PutIfPresent(none),
+            DELETE_IF_PRESENT => WriteOp::DeleteIfPresent,
+            GET => WriteOp::Get,
             _ => return Err(ParseError::invalid(format!("unknown write op 0x{byte:02x} at offset {at}"))),
+        };
+        let pending = match pending {
+            WriteOp::Put(_)
+            | WriteOp::Append(_)
+            | WriteOp::PutIfAbsent(_)
+            | WriteOp::PutIfPresent(_)
+            | WriteOp::PutExpiring { .. } => Pending::Value(pending, cur.value_len(4, "write value_len")?),
+            op => Pending::Ready(op),
         };
         headers.push((stream, key, pending));
     }
@@ -379,7 +533,7 @@ fn write_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Write>, ParseError> {
     for (stream, key, pending) in headers {
         let op = match pending {
             Pending::Ready(op) => op,
-            Pending::Value(op, len) => op(cur.value(len, "write value")?),
+            Pending::Value(op, len) => with_value(op, cur.value(len, "write value")?),
         };
         writes.push(Write { stream, key, op });
     }

@@ -35,7 +35,7 @@ pub mod verify;
 
 use std::collections::BTreeMap;
 use std::path::Path;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use logkv_store::{ScanOptions, Store, StoreError, StoreOptions};
@@ -53,8 +53,8 @@ use crate::shared_log::LogEntry;
 use crate::signing::{keccak256, Signer};
 use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
 use crate::system::{
-    nonce_key, nonce_key_parts, stream_of_key, FactOf, FACT_PREFIX, FIRST_STREAM_KEYSPACE, NONCE_PREFIX,
-    STREAM_PREFIX, SYSTEM_KEYSPACE,
+    nonce_key, nonce_key_parts, stream_of_key, FactOf, EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE,
+    NONCE_PREFIX, STREAM_PREFIX, SYSTEM_KEYSPACE,
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
 
@@ -207,6 +207,13 @@ pub struct Node {
     local_nonces: Mutex<BTreeMap<Address, u64>>,
     verified: AtomicU64,
     applied: AtomicU64,
+    /// The log time of the newest applied record (`Core::log_time_ms`,
+    /// readable without the apply lock): reads judge expiry by it.
+    applied_time_ms: AtomicU64,
+    /// Whether any key has (or had, since open) an expiry: until one does,
+    /// reads and apply skip looking expiries up, so a node whose clients
+    /// never use expiry pays nothing for it.
+    expiries: AtomicBool,
     counters: Counters,
     remembered: Mutex<remembered::Remembered>,
 }
@@ -293,6 +300,7 @@ impl Node {
             .newest_state()
             .map_or_else(StateDigest::default, |(state, _)| StateDigest::from_bytes(state));
         let log_time_ms = store.time_of_position(store.visible_position())?.unwrap_or(0);
+        let expiries = system(EXPIRY_PREFIX).next().is_some();
         Ok(Self {
             store,
             core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms }),
@@ -300,6 +308,8 @@ impl Node {
             local_nonces: Mutex::new(BTreeMap::new()),
             verified: AtomicU64::new(0),
             applied: AtomicU64::new(0),
+            applied_time_ms: AtomicU64::new(log_time_ms),
+            expiries: AtomicBool::new(expiries),
             counters: Counters::default(),
             remembered: Mutex::new(remembered::Remembered::default()),
         })
@@ -527,9 +537,13 @@ impl Node {
         let digest_before = core.digest;
         let log_time_ms = log_time_ms.unwrap_or_else(now_ms).max(core.log_time_ms);
         let Core { applier, acl, digest, next_keyspace, .. } = core;
-        let mut state = EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest);
+        let mut state = EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest)
+            .with_expiries(self.expiries.load(Ordering::Relaxed));
         let (outcome, answers) = applier.apply_entry_answered(&mut state, at, log_time_ms, bytes, verified);
         let EntryState { new_streams, acl_before, error, mut ops, .. } = state;
+        if ops.iter().any(|op| op.keyspace == SYSTEM_KEYSPACE && op.key.first() == Some(&EXPIRY_PREFIX)) {
+            self.expiries.store(true, Ordering::Relaxed);
+        }
         for (sender, stream, before) in &windows_before {
             let after = core.applier.nonce_window(sender, stream);
             if let Some(w) = after.filter(|w| Some(*w) != *before) {
@@ -598,6 +612,7 @@ impl Node {
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 core.log_time_ms = log_time_ms;
+                self.applied_time_ms.fetch_max(log_time_ms, Ordering::Relaxed);
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 Ok(Applied { position: p, version: last_version, outcome, answers, digest: state })
             }

@@ -5,10 +5,13 @@
 
 use logkv_store::{AppliedRecord, HistoryEntry, ScanOptions, StoreError, ValueLocation};
 
-use super::{bad, KeyValue, Node, NodeError, Result};
+use std::sync::atomic::Ordering;
+
+use super::{bad, now_ms, KeyValue, Node, NodeError, Result};
 use crate::annex;
+use crate::apply::expired;
 use crate::digest::StateDigest;
-use crate::system::{stream_of_key, FactOf, STREAM_PREFIX, SYSTEM_KEYSPACE};
+use crate::system::{expiry_key, expiry_of, stream_of_key, FactOf, STREAM_PREFIX, SYSTEM_KEYSPACE};
 use crate::types::{tx_version, version_position, Address, StreamId};
 
 impl Node {
@@ -17,13 +20,56 @@ impl Node {
     }
 
     /// The value of `key` in `stream` as of `version` (default: the newest
-    /// visible), with the version that wrote it.
+    /// visible), with the version that wrote it; an expired value is no
+    /// value ([`Node::read_time_ms`]).
     pub fn get(&self, stream: &StreamId, key: &[u8], version: Option<u64>) -> Result<Option<(Vec<u8>, u64)>> {
         let Some(ks) = self.keyspace(stream) else {
             return Ok(None);
         };
-        let v = self.store.get_at_in(ks, key, version.unwrap_or(u64::MAX))?;
-        Ok(v.map(|v| (v.data, v.version)))
+        let Some(v) = self.store.get_at_in(ks, key, version.unwrap_or(u64::MAX))? else {
+            return Ok(None);
+        };
+        if expired(self.expires_at(stream, key, version)?, self.read_time_ms(version)) {
+            return Ok(None);
+        }
+        Ok(Some((v.data, v.version)))
+    }
+
+    /// The expiry (Unix milliseconds) of `key`'s value as of `version`,
+    /// expired or not; `None` if it has none.
+    pub fn expires_at(&self, stream: &StreamId, key: &[u8], version: Option<u64>) -> Result<Option<u64>> {
+        if !self.expiries.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let found =
+            self.store.get_at_in(SYSTEM_KEYSPACE, &expiry_key(stream, key), version.unwrap_or(u64::MAX))?;
+        Ok(found.and_then(|v| expiry_of(&v.data)))
+    }
+
+    /// The log time of the newest applied record.
+    pub fn applied_log_time_ms(&self) -> u64 {
+        self.applied_time_ms.load(Ordering::Relaxed)
+    }
+
+    /// Whether any key has had an expiry since the node opened (or had one
+    /// then).
+    pub fn has_expiries(&self) -> bool {
+        self.expiries.load(Ordering::Relaxed)
+    }
+
+    /// The time a read as of `version` judges expiry by. The newest state
+    /// (no version, or one of the newest visible record): the later of this node's clock and the newest applied log time, so
+    /// a node whose clock lags never serves what the log already expired,
+    /// and one whose log lags (an idle log) still expires on time. An
+    /// earlier version: its record's log time, the same on every node
+    /// (the newest state's time if the record's is no longer kept: a read
+    /// of that version then fails as compacted anyway).
+    pub fn read_time_ms(&self, version: Option<u64>) -> u64 {
+        let newest = || now_ms().max(self.applied_time_ms.load(Ordering::Relaxed));
+        match version.filter(|v| version_position(*v) < self.store.visible_position()) {
+            Some(v) => self.store.time_of_position(version_position(v)).ok().flatten().unwrap_or_else(newest),
+            None => newest(),
+        }
     }
 
     /// Where the bytes of a value live (the file and offset inside the
@@ -46,12 +92,7 @@ impl Node {
         options: ScanOptions,
         version: Option<u64>,
     ) -> Result<Option<KeyValue>> {
-        let Some(ks) = self.keyspace(stream) else {
-            return Ok(None);
-        };
-        let options = options.limit(1).at(version.unwrap_or(u64::MAX));
-        let found = self.store.scan_in(ks, options).next().transpose()?;
-        Ok(found.map(|(key, v)| KeyValue { key, value: v.data, version: v.version }))
+        self.scan(stream, options.at(version.unwrap_or(u64::MAX))).next().transpose()
     }
 
     /// The smallest live key of `stream` as of `version`.
@@ -91,16 +132,27 @@ impl Node {
 
     /// The live keys of `stream` that `options` selects (range or prefix,
     /// direction, limit, `at` version; default: the newest visible), in
-    /// key order (reversed if asked). Deleted keys are skipped.
+    /// key order (reversed if asked). Deleted and expired keys are
+    /// skipped (a `limit` counts the keys scanned, expired ones included).
     pub fn scan(
         &self,
         stream: &StreamId,
         options: ScanOptions,
     ) -> impl Iterator<Item = Result<KeyValue>> + '_ {
+        let at = options.at.filter(|v| *v != u64::MAX);
+        let now = self.read_time_ms(at);
         let found = self.keyspace(stream).map(|ks| self.store.scan_in(ks, options));
-        found.into_iter().flatten().map(|item| {
-            let (key, v) = item?;
-            Ok(KeyValue { key, value: v.data, version: v.version })
+        let stream = *stream;
+        found.into_iter().flatten().filter_map(move |item| {
+            let (key, v) = match item {
+                Ok(kv) => kv,
+                Err(e) => return Some(Err(e.into())),
+            };
+            match self.expires_at(&stream, &key, at) {
+                Ok(expiry) if expired(expiry, now) => None,
+                Ok(_) => Some(Ok(KeyValue { key, value: v.data, version: v.version })),
+                Err(e) => Some(Err(e)),
+            }
         })
     }
 

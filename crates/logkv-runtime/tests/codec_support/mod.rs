@@ -3,7 +3,9 @@
 // Each test binary uses only part of this module.
 #![allow(dead_code)]
 
-use logkv_runtime::codec::{native, zerog, Codec, Control, ControlOp, Decoded, Read};
+use logkv_runtime::codec::{
+    native, zerog, Codec, Control, ControlOp, Decoded, ExpireCond, NewExpiry, PutCond, Read,
+};
 use logkv_runtime::types::{Address, StreamId};
 use logkv_runtime::varint;
 use proptest::prelude::*;
@@ -68,6 +70,33 @@ pub fn native_op() -> impl Strategy<Value = native::Op> {
         value().prop_map(|v| Op::PutIfAbsent(v.into())),
         value().prop_map(|v| Op::PutIfPresent(v.into())),
         Just(Op::DeleteIfPresent),
+        (value(), put_cond(), new_expiry()).prop_map(|(v, cond, expiry)| Op::PutExpiring {
+            value: v.into(),
+            cond,
+            expiry
+        }),
+        (expire_cond(), any::<u64>()).prop_map(|(cond, at)| Op::Expire { cond, at: Some(at) }),
+        Just(Op::Expire { cond: ExpireCond::Always, at: None }),
+    ]
+}
+
+fn put_cond() -> impl Strategy<Value = PutCond> {
+    prop_oneof![Just(PutCond::Always), Just(PutCond::IfAbsent), Just(PutCond::IfPresent)]
+}
+
+fn new_expiry() -> impl Strategy<Value = NewExpiry> {
+    prop_oneof![Just(NewExpiry::Never), Just(NewExpiry::Keep), any::<u64>().prop_map(NewExpiry::At)]
+}
+
+fn expire_cond() -> impl Strategy<Value = ExpireCond> {
+    use ExpireCond::*;
+    prop_oneof![
+        Just(Always),
+        Just(IfNone),
+        Just(IfSome),
+        Just(IfLater),
+        Just(IfEarlier),
+        Just(IfSomeAndEarlier)
     ]
 }
 

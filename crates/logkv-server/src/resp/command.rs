@@ -22,6 +22,66 @@ pub enum SetCondition {
     IfPresent,
 }
 
+/// When a key is to expire, as a command gives it: relative to the
+/// receiving node's time (`EX`, `PX`, `EXPIRE`), or absolute (`EXAT`,
+/// `PXAT`, `EXPIREAT`). Milliseconds, checked against overflow when parsed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Deadline {
+    /// This many milliseconds from now (may be negative for `EXPIRE`).
+    In(i64),
+    /// At this Unix time in milliseconds (may be in the past).
+    At(i64),
+}
+
+impl Deadline {
+    /// The Unix time in milliseconds, `now` being the node's; a time before
+    /// 1970 is 0, already past.
+    pub fn at(self, now_ms: u64) -> u64 {
+        let at = match self {
+            Deadline::In(ms) => (now_ms as i64).saturating_add(ms),
+            Deadline::At(ms) => ms,
+        };
+        at.max(0) as u64
+    }
+}
+
+/// The expiry `SET` leaves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetExpiry {
+    /// None (plain `SET`): any expiry the key had is cleared.
+    Never,
+    /// `KEEPTTL`: the key's expiry stays.
+    Keep,
+    /// `EX`, `PX`, `EXAT`, `PXAT`, and `SETEX`/`PSETEX`.
+    At(Deadline),
+}
+
+/// The condition of `EXPIRE` and its kin.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExpireCondition {
+    /// No option.
+    Always,
+    /// `NX`: only a key without expiry.
+    IfNone,
+    /// `XX`: only a key with an expiry.
+    IfSome,
+    /// `GT` (with or without `XX`): only a later expiry.
+    IfLater,
+    /// `LT`: only an earlier expiry (no expiry counts as infinite).
+    IfEarlier,
+    /// `XX LT`: only a key with an expiry, to an earlier one.
+    IfSomeAndEarlier,
+}
+
+/// What `TTL`, `PTTL`, `EXPIRETIME` and `PEXPIRETIME` report.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TtlQuery {
+    /// In milliseconds rather than seconds.
+    pub millis: bool,
+    /// The Unix time of the expiry rather than the time left.
+    pub absolute: bool,
+}
+
 /// A user name and password given to `AUTH` or `HELLO ... AUTH`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
@@ -125,6 +185,30 @@ pub enum Command {
         condition: SetCondition,
         /// `GET`: reply with the old value.
         get: bool,
+        /// The expiry it leaves (`SETEX` and `PSETEX` are `SET`s with one).
+        expiry: SetExpiry,
+    },
+    /// `GETEX`: the value, and a new expiry (`None`: `PERSIST`).
+    GetEx {
+        key: Bytes,
+        expiry: Option<Deadline>,
+    },
+    GetDel {
+        key: Bytes,
+    },
+    /// `EXPIRE`, `PEXPIRE`, `EXPIREAT` and `PEXPIREAT`.
+    Expire {
+        key: Bytes,
+        deadline: Deadline,
+        condition: ExpireCondition,
+    },
+    Persist {
+        key: Bytes,
+    },
+    /// `TTL`, `PTTL`, `EXPIRETIME` and `PEXPIRETIME`.
+    Ttl {
+        key: Bytes,
+        query: TtlQuery,
     },
     SetNx {
         key: Bytes,
@@ -230,6 +314,11 @@ impl Command {
             Command::Quit => "quit",
             Command::Get { .. } => "get",
             Command::Set { .. } => "set",
+            Command::GetEx { .. } => "getex",
+            Command::GetDel { .. } => "getdel",
+            Command::Expire { .. } => "expire",
+            Command::Persist { .. } => "persist",
+            Command::Ttl { .. } => "ttl",
             Command::SetNx { .. } => "setnx",
             Command::GetSet { .. } => "getset",
             Command::Del { .. } => "del",
@@ -337,6 +426,33 @@ pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
             Command::Get { key: one(1) }
         }
         b"set" => parse_set(args)?,
+        b"setex" | b"psetex" => {
+            let (command, unit) = if name == b"setex" { ("setex", 1000) } else { ("psetex", 1) };
+            arity(4, command)?;
+            let deadline = positive_deadline(&args[2], unit, false, command)?;
+            let expiry = SetExpiry::At(deadline);
+            Command::Set { key: one(1), value: one(3), condition: SetCondition::Always, get: false, expiry }
+        }
+        b"getex" => parse_getex(args)?,
+        b"getdel" => {
+            arity(2, "getdel")?;
+            Command::GetDel { key: one(1) }
+        }
+        b"expire" | b"pexpire" | b"expireat" | b"pexpireat" => parse_expire(args, &name)?,
+        b"persist" => {
+            arity(2, "persist")?;
+            Command::Persist { key: one(1) }
+        }
+        b"ttl" | b"pttl" | b"expiretime" | b"pexpiretime" => {
+            let (command, millis, absolute) = match name.as_slice() {
+                b"ttl" => ("ttl", false, false),
+                b"pttl" => ("pttl", true, false),
+                b"expiretime" => ("expiretime", false, true),
+                _ => ("pexpiretime", true, true),
+            };
+            arity(2, command)?;
+            Command::Ttl { key: one(1), query: TtlQuery { millis, absolute } }
+        }
         b"setnx" => {
             arity(3, "setnx")?;
             Command::SetNx { key: one(1), value: one(2) }
@@ -458,38 +574,120 @@ fn unknown_subcommand(command: &'static str, subcommand: &[u8]) -> CommandError 
     }
 }
 
-/// `SET key value [NX|XX] [GET]`; expiry options are refused.
+/// The expiry option at `args[i]` (`EX`, `PX`, `EXAT`, `PXAT`), if it
+/// is one: its unit in milliseconds and whether it is absolute.
+fn expiry_option(option: &[u8]) -> Option<(i64, bool)> {
+    [("ex", 1000, false), ("px", 1, false), ("exat", 1000, true), ("pxat", 1, true)]
+        .into_iter()
+        .find(|(word, ..)| is(option, word))
+        .map(|(_, unit, absolute)| (unit, absolute))
+}
+
+/// A `SET`/`SETEX`/`GETEX` expiry: a positive integer of `unit`
+/// milliseconds, as Redis checks it (`invalid expire time in '<command>'`
+/// for zero, a negative or an overflowing one).
+fn positive_deadline(
+    arg: &[u8],
+    unit: i64,
+    absolute: bool,
+    command: &'static str,
+) -> Result<Deadline, CommandError> {
+    let n = integer(arg)?;
+    let ms = n.checked_mul(unit).filter(|_| n > 0).ok_or(CommandError::InvalidExpireTime { command })?;
+    Ok(if absolute { Deadline::At(ms) } else { Deadline::In(ms) })
+}
+
+/// `SET key value [NX|XX] [GET] [EX s|PX ms|EXAT s|PXAT ms|KEEPTTL]`.
 fn parse_set(args: &[Bytes]) -> Result<Command, CommandError> {
     check_arity(args, -3, "set")?;
     let mut condition = SetCondition::Always;
     let mut get = false;
+    let mut expiry = None;
+    let mut keep = false;
     let mut i = 3;
     while let Some(option) = args.get(i) {
-        let has_value = i + 1 < args.len();
         if is(option, "nx") && condition != SetCondition::IfPresent {
             condition = SetCondition::IfAbsent;
         } else if is(option, "xx") && condition != SetCondition::IfAbsent {
             condition = SetCondition::IfPresent;
         } else if is(option, "get") {
             get = true;
-        } else if is(option, "keepttl") {
-            return Err(CommandError::ExpiryUnsupported { option: "KEEPTTL" });
-        } else if let Some(expiry) =
-            ["EX", "PX", "EXAT", "PXAT"].into_iter().find(|expiry| is(option, expiry))
-        {
-            if !has_value {
-                return Err(CommandError::Syntax);
-            }
-            return Err(CommandError::ExpiryUnsupported { option: expiry });
+        } else if is(option, "keepttl") && expiry.is_none() {
+            keep = true;
+        } else if let Some(unit) = expiry_option(option).filter(|_| expiry.is_none() && !keep) {
+            let value = args.get(i + 1).ok_or(CommandError::Syntax)?;
+            expiry = Some((unit, value));
+            i += 1;
         } else {
             return Err(CommandError::Syntax);
         }
         i += 1;
     }
-    Ok(Command::Set { key: args[1].clone(), value: args[2].clone(), condition, get })
+    let expiry = match expiry {
+        Some(((unit, absolute), value)) => SetExpiry::At(positive_deadline(value, unit, absolute, "set")?),
+        None if keep => SetExpiry::Keep,
+        None => SetExpiry::Never,
+    };
+    Ok(Command::Set { key: args[1].clone(), value: args[2].clone(), condition, get, expiry })
 }
 
-/// `SCAN cursor [MATCH pattern] [COUNT count]`.
+/// `GETEX key [EX s|PX ms|EXAT s|PXAT ms|PERSIST]`; without an option it
+/// is a `GET`.
+fn parse_getex(args: &[Bytes]) -> Result<Command, CommandError> {
+    check_arity(args, -2, "getex")?;
+    let key = args[1].clone();
+    match &args[2..] {
+        [] => Ok(Command::Get { key }),
+        [option] if is(option, "persist") => Ok(Command::GetEx { key, expiry: None }),
+        [option, value] => match expiry_option(option) {
+            Some((unit, absolute)) => {
+                Ok(Command::GetEx { key, expiry: Some(positive_deadline(value, unit, absolute, "getex")?) })
+            }
+            None => Err(CommandError::Syntax),
+        },
+        _ => Err(CommandError::Syntax),
+    }
+}
+
+/// `EXPIRE key seconds [NX|XX|GT|LT]` and its kin: `name` says the unit
+/// and whether the time is absolute. Options are checked first, then the
+/// time, as Redis does; a time in the past is allowed (it deletes the key).
+fn parse_expire(args: &[Bytes], name: &[u8]) -> Result<Command, CommandError> {
+    let (command, unit, absolute) = match name {
+        b"expire" => ("expire", 1000, false),
+        b"pexpire" => ("pexpire", 1, false),
+        b"expireat" => ("expireat", 1000, true),
+        _ => ("pexpireat", 1, true),
+    };
+    check_arity(args, -3, command)?;
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
+    for option in &args[3..] {
+        let flag = [("nx", &mut nx), ("xx", &mut xx), ("gt", &mut gt), ("lt", &mut lt)]
+            .into_iter()
+            .find(|(word, _)| is(option, word))
+            .map(|(_, flag)| flag)
+            .ok_or_else(|| CommandError::UnsupportedOption { option: printable(option) })?;
+        *flag = true;
+    }
+    if nx && (xx || gt || lt) {
+        return Err(CommandError::ExpireNxWithOthers);
+    }
+    if gt && lt {
+        return Err(CommandError::ExpireGtWithLt);
+    }
+    let condition = match (nx, xx, gt, lt) {
+        (true, ..) => ExpireCondition::IfNone,
+        (_, _, true, _) => ExpireCondition::IfLater,
+        (_, true, _, true) => ExpireCondition::IfSomeAndEarlier,
+        (_, _, _, true) => ExpireCondition::IfEarlier,
+        (_, true, ..) => ExpireCondition::IfSome,
+        _ => ExpireCondition::Always,
+    };
+    let ms = integer(&args[2])?.checked_mul(unit).ok_or(CommandError::InvalidExpireTime { command })?;
+    let deadline = if absolute { Deadline::At(ms) } else { Deadline::In(ms) };
+    Ok(Command::Expire { key: args[1].clone(), deadline, condition })
+}
+
 fn parse_scan(args: &[Bytes]) -> Result<Command, CommandError> {
     check_arity(args, -2, "scan")?;
     let cursor = parse_u64(&args[1]).ok_or(CommandError::InvalidCursor)?;

@@ -62,10 +62,19 @@ pub enum CommandError {
     /// A `CLIENT SETINFO` value with spaces, line breaks or non-printable bytes.
     #[error("ERR {attribute} cannot contain spaces, newlines or special characters.")]
     InvalidClientAttribute { attribute: String },
-    /// An expiry option (`EX`, `PX`, `EXAT`, `PXAT`, `KEEPTTL`): logkv keys
-    /// never expire.
-    #[error("ERR logkv does not support key expiry ('{option}' option of 'set')")]
-    ExpiryUnsupported { option: &'static str },
+    /// An expiry of zero, a negative one where only positive ones are
+    /// allowed, or one that overflows.
+    #[error("ERR invalid expire time in '{command}' command")]
+    InvalidExpireTime { command: &'static str },
+    /// An `EXPIRE` option other than `NX`, `XX`, `GT`, `LT`.
+    #[error("ERR Unsupported option {option}")]
+    UnsupportedOption { option: String },
+    /// `EXPIRE … NX` with another option.
+    #[error("ERR NX and XX, GT or LT options at the same time are not compatible")]
+    ExpireNxWithOthers,
+    /// `EXPIRE … GT LT`.
+    #[error("ERR GT and LT options at the same time are not compatible")]
+    ExpireGtWithLt,
 }
 
 /// Redis's text for an unknown command: the name cut at 128 bytes, then

@@ -317,6 +317,7 @@ async fn serve(shared: Arc<Shared>, tls: Option<Tls>) -> Result<(), ServeError> 
         tokio::spawn(http_listener::accept(http, shared.clone(), http::router(shared.clone()), http_tls));
     let maintenance = tokio::spawn(crate::maintenance::run(shared.clone()));
     let scrubber = tokio::spawn(crate::scrub::run(shared.clone()));
+    let ticker = tokio::spawn(crate::tick::run(shared.clone()));
     shared.set_ready();
     tokio::select! {
         _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT: shutting down"),
@@ -338,6 +339,7 @@ async fn serve(shared: Arc<Shared>, tls: Option<Tls>) -> Result<(), ServeError> 
     // the node closes.
     let _ = maintenance.await;
     let _ = scrubber.await;
+    let _ = ticker.await;
     Ok(())
 }
 

@@ -201,7 +201,8 @@ impl Session {
                 }
             };
             if writes::is_write(&command) {
-                let plan = writes::plan(command).expect("a write plans");
+                let now = self.shared.node.read_time_ms(None);
+                let plan = writes::plan(command, now).expect("a write plans");
                 let mut run = vec![(checked.name, plan, started)];
                 while let Some(next) = pending.peek() {
                     match command::parse(&next.args) {
@@ -209,7 +210,7 @@ impl Session {
                             self.shared.resp.commands_processed.fetch_add(1, Relaxed);
                             let name = c.name();
                             self.client.ran(name, None);
-                            run.push((name, writes::plan(c).expect("a write plans"), Instant::now()));
+                            run.push((name, writes::plan(c, now).expect("a write plans"), Instant::now()));
                             pending.next();
                         }
                         _ => break,
@@ -343,6 +344,7 @@ impl Session {
             }
             Command::Keys { pattern } => keyspace::keys(view, pattern),
             Command::DbSize => keyspace::dbsize(view),
+            Command::Ttl { key, query } => view.ttl(key, *query),
             Command::Info { sections } => info::info(&shared, sections),
             other => match view.read(other) {
                 Some(read) => read,

@@ -22,7 +22,7 @@
 
 use std::ops::Range;
 
-use logkv_runtime::apply::{OpAnswer, TxResult};
+use logkv_runtime::apply::{expired, OpAnswer, TxResult};
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::node::Node;
@@ -37,6 +37,8 @@ use crate::resp::CommandError;
 /// Keys watched since a version.
 struct Watch {
     version: u64,
+    /// The time reads judged expiry by at the first `WATCH`.
+    read_time_ms: u64,
     keys: Vec<Bytes>,
 }
 
@@ -95,6 +97,7 @@ impl State {
         }
         let watch = self.watch.get_or_insert_with(|| Watch {
             version: node.replay_progress().applied_version,
+            read_time_ms: node.read_time_ms(None),
             keys: Vec::new(),
         });
         for key in keys {
@@ -161,6 +164,7 @@ impl Session {
         }
         let config = &self.shared.config;
         let mut ops: Vec<(Bytes, Op)> = Vec::new();
+        let now = node.read_time_ms(None);
         let mut block = Vec::with_capacity(queue.commands.len());
         for queued in queue.commands {
             let command = match queued {
@@ -171,7 +175,7 @@ impl Session {
                 }
             };
             let start = ops.len();
-            block.push(match writes::plan(command) {
+            block.push(match writes::plan(command, now) {
                 // A write over the limits fails alone, as a command that
                 // fails inside a Redis EXEC does; the others still run.
                 Ok(plan) => {
@@ -278,6 +282,17 @@ impl Session {
             for key in &w.keys {
                 match node.history(&self.stream, key) {
                     Ok(history) if history.first().is_some_and(|h| h.version > w.version) => {
+                        return Reply::NullArray
+                    }
+                    Ok(_) => {}
+                    Err(e) => return writes::node_error(&e),
+                }
+                // An expiry since the WATCH counts as a write: expired now,
+                // not yet when the client watched. (Judged by the times
+                // reads use, not by log times: no entry is written here,
+                // so an idle log must not abort every retry.)
+                match node.expires_at(&self.stream, key, None) {
+                    Ok(at) if expired(at, node.read_time_ms(None)) && !expired(at, w.read_time_ms) => {
                         return Reply::NullArray
                     }
                     Ok(_) => {}

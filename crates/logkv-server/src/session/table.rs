@@ -44,6 +44,9 @@ const READ_FAST: &[&str] = &["readonly", "fast"];
 const WRITE_FAST: &[&str] = &["write", "denyoom", "fast"];
 const STR_READ: &[&str] = &["@read", "@string", "@fast"];
 const STR_WRITE_FAST: &[&str] = &["@write", "@string", "@fast"];
+const WRITE_ONLY_FAST: &[&str] = &["write", "fast"];
+const KEY_WRITE: &[&str] = &["@keyspace", "@write", "@fast"];
+const KEY_READ: &[&str] = &["@keyspace", "@read", "@fast"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $cats:expr, $group:literal, $summary:literal, $since:literal, $cx:literal, $key_flags:expr, $tips:expr) => {
@@ -258,6 +261,175 @@ pub const COMMANDS: &[Spec] = &[
         "2.0.0",
         "O(1)",
         &["RW", "insert"],
+        &[]
+    ),
+    spec!(
+        "setex",
+        4,
+        &["write", "denyoom"],
+        (1, 1, 1),
+        &["@write", "@string", "@slow"],
+        "string",
+        "Set the value and expiration of a key",
+        "2.0.0",
+        "O(1)",
+        &["OW", "update"],
+        &[]
+    ),
+    spec!(
+        "psetex",
+        4,
+        &["write", "denyoom"],
+        (1, 1, 1),
+        &["@write", "@string", "@slow"],
+        "string",
+        "Set the value and expiration in milliseconds of a key",
+        "2.6.0",
+        "O(1)",
+        &["OW", "update"],
+        &[]
+    ),
+    spec!(
+        "getex",
+        -2,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        STR_WRITE_FAST,
+        "string",
+        "Get the value of a key and optionally set its expiration",
+        "6.2.0",
+        "O(1)",
+        &["RW", "access", "update"],
+        &[]
+    ),
+    spec!(
+        "getdel",
+        2,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        STR_WRITE_FAST,
+        "string",
+        "Get the value of a key and delete the key",
+        "6.2.0",
+        "O(1)",
+        &["RW", "access", "delete"],
+        &[]
+    ),
+    spec!(
+        "expire",
+        -3,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        KEY_WRITE,
+        "generic",
+        "Set a key's time to live in seconds",
+        "1.0.0",
+        "O(1)",
+        &["RW", "update"],
+        &[]
+    ),
+    spec!(
+        "pexpire",
+        -3,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        KEY_WRITE,
+        "generic",
+        "Set a key's time to live in milliseconds",
+        "2.6.0",
+        "O(1)",
+        &["RW", "update"],
+        &[]
+    ),
+    spec!(
+        "expireat",
+        -3,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        KEY_WRITE,
+        "generic",
+        "Set the expiration for a key as a UNIX timestamp",
+        "1.2.0",
+        "O(1)",
+        &["RW", "update"],
+        &[]
+    ),
+    spec!(
+        "pexpireat",
+        -3,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        KEY_WRITE,
+        "generic",
+        "Set the expiration for a key as a UNIX timestamp specified in milliseconds",
+        "2.6.0",
+        "O(1)",
+        &["RW", "update"],
+        &[]
+    ),
+    spec!(
+        "persist",
+        2,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        KEY_WRITE,
+        "generic",
+        "Remove the expiration from a key",
+        "2.2.0",
+        "O(1)",
+        &["RW", "update"],
+        &[]
+    ),
+    spec!(
+        "ttl",
+        2,
+        READ_FAST,
+        (1, 1, 1),
+        KEY_READ,
+        "generic",
+        "Get the time to live for a key in seconds",
+        "1.0.0",
+        "O(1)",
+        &["RO", "access"],
+        &["nondeterministic_output"]
+    ),
+    spec!(
+        "pttl",
+        2,
+        READ_FAST,
+        (1, 1, 1),
+        KEY_READ,
+        "generic",
+        "Get the time to live for a key in milliseconds",
+        "2.6.0",
+        "O(1)",
+        &["RO", "access"],
+        &["nondeterministic_output"]
+    ),
+    spec!(
+        "expiretime",
+        2,
+        READ_FAST,
+        (1, 1, 1),
+        KEY_READ,
+        "generic",
+        "Get the expiration Unix timestamp for a key",
+        "7.0.0",
+        "O(1)",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "pexpiretime",
+        2,
+        READ_FAST,
+        (1, 1, 1),
+        KEY_READ,
+        "generic",
+        "Get the expiration Unix timestamp for a key in milliseconds",
+        "7.0.0",
+        "O(1)",
+        &["RO", "access"],
         &[]
     ),
     spec!(

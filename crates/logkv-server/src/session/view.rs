@@ -12,7 +12,7 @@ use std::collections::BTreeMap;
 use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::types::StreamId;
 
-use crate::resp::command::{Bytes, Command};
+use crate::resp::command::{Bytes, Command, TtlQuery};
 use crate::resp::reply::Reply;
 
 /// The connection's stream as of a version, with keys made live (`true`)
@@ -58,6 +58,22 @@ impl<'a> View<'a> {
     /// The value of `key` as of the version.
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
         Ok(self.node.get(&self.stream, key, self.at)?.map(|(v, _)| v))
+    }
+
+    /// `TTL` and its kin: -2 for no key, -1 for a key without expiry, else
+    /// the time left (or the expiry's Unix time), seconds rounded as
+    /// Redis rounds them. Time left is judged as reads judge expiry
+    /// ([`Node::read_time_ms`]).
+    pub fn ttl(&self, key: &[u8], query: TtlQuery) -> Result<Reply, NodeError> {
+        if self.live.get(key) == Some(&false) || self.get(key)?.is_none() {
+            return Ok(Reply::Integer(-2));
+        }
+        let Some(at) = self.node.expires_at(&self.stream, key, self.at)? else {
+            return Ok(Reply::Integer(-1));
+        };
+        let ms = if query.absolute { at } else { at.saturating_sub(self.node.read_time_ms(self.at)) };
+        let ms = i64::try_from(ms).unwrap_or(i64::MAX);
+        Ok(Reply::Integer(if query.millis { ms } else { ms.saturating_add(500) / 1000 }))
     }
 
     /// Runs a read command against the version, or `None` if `command` is

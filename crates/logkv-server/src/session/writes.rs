@@ -1,7 +1,8 @@
 //! Write commands as native transactions, and their replies.
 //!
 //! A write command becomes one transaction of deterministic ops (put,
-//! delete-if-present, increment, append, put-if-absent/present, get) that
+//! delete-if-present, increment, append, put-if-absent/present, get, put
+//! with an expiry, expire) that
 //! the runtime applies in log order, so read-modify-write commands are
 //! atomic under any number of clients without retries. The reply is built
 //! from what apply answered for each op ([`OpAnswer`]): the runtime is the
@@ -9,11 +10,12 @@
 
 use logkv_runtime::apply::{OpAnswer, TxResult};
 use logkv_runtime::codec::native::{self, BodyWrite, Op};
+use logkv_runtime::codec::{ExpireCond, NewExpiry, PutCond};
 use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
 
 use crate::compacted;
-use crate::resp::command::{Bytes, Command, SetCondition};
+use crate::resp::command::{Bytes, Command, ExpireCondition, SetCondition, SetExpiry};
 use crate::resp::reply::Reply;
 
 /// How a write's reply is built from its ops' answers.
@@ -33,6 +35,8 @@ pub enum Answer {
     Length,
     /// `INCRBY` and friends: the new value.
     Incremented,
+    /// `EXPIRE` and kin, `PERSIST`: 1 if the expiry changed, else 0.
+    Changed,
 }
 
 /// A write command as ops and the recipe for its reply.
@@ -45,15 +49,31 @@ pub struct Planned {
 }
 
 /// The plan of a write command (its keys and values moved into the ops),
-/// or the command back if it does not write.
-pub fn plan(command: Command) -> Result<Planned, Command> {
+/// or the command back if it does not write. A relative expiry becomes an
+/// absolute time here, from `now_ms`: the receiving node's time (the later
+/// of its clock and its newest log time), so the log holds one time that
+/// every node judges alike.
+pub fn plan(command: Command, now_ms: u64) -> Result<Planned, Command> {
     let one = |key: Bytes, op: Op, answer: Answer| Planned { ops: vec![(key, op)], answer };
     Ok(match command {
-        Command::Set { key, value, condition, get } => {
-            let op = match condition {
-                SetCondition::Always => Op::Put(value),
-                SetCondition::IfAbsent => Op::PutIfAbsent(value),
-                SetCondition::IfPresent => Op::PutIfPresent(value),
+        Command::Set { key, value, condition, get, expiry } => {
+            let op = match (expiry, condition) {
+                (SetExpiry::Never, SetCondition::Always) => Op::Put(value),
+                (SetExpiry::Never, SetCondition::IfAbsent) => Op::PutIfAbsent(value),
+                (SetExpiry::Never, SetCondition::IfPresent) => Op::PutIfPresent(value),
+                (expiry, condition) => {
+                    let cond = match condition {
+                        SetCondition::Always => PutCond::Always,
+                        SetCondition::IfAbsent => PutCond::IfAbsent,
+                        SetCondition::IfPresent => PutCond::IfPresent,
+                    };
+                    let expiry = match expiry {
+                        SetExpiry::At(deadline) => NewExpiry::At(deadline.at(now_ms)),
+                        SetExpiry::Keep => NewExpiry::Keep,
+                        SetExpiry::Never => NewExpiry::Never,
+                    };
+                    Op::PutExpiring { value, cond, expiry }
+                }
             };
             match (get, condition) {
                 (true, _) => {
@@ -76,6 +96,28 @@ pub fn plan(command: Command) -> Result<Planned, Command> {
         Command::MSet { pairs } => {
             Planned { ops: pairs.into_iter().map(|(k, v)| (k, Op::Put(v))).collect(), answer: Answer::Ok }
         }
+        Command::GetEx { key, expiry } => {
+            let expire = Op::Expire { cond: ExpireCond::Always, at: expiry.map(|d| d.at(now_ms)) };
+            Planned { ops: vec![(key.clone(), Op::Get), (key, expire)], answer: Answer::OldValue }
+        }
+        Command::GetDel { key } => Planned {
+            ops: vec![(key.clone(), Op::Get), (key, Op::DeleteIfPresent)],
+            answer: Answer::OldValue,
+        },
+        Command::Expire { key, deadline, condition } => {
+            let cond = match condition {
+                ExpireCondition::Always => ExpireCond::Always,
+                ExpireCondition::IfNone => ExpireCond::IfNone,
+                ExpireCondition::IfSome => ExpireCond::IfSome,
+                ExpireCondition::IfLater => ExpireCond::IfLater,
+                ExpireCondition::IfEarlier => ExpireCond::IfEarlier,
+                ExpireCondition::IfSomeAndEarlier => ExpireCond::IfSomeAndEarlier,
+            };
+            one(key, Op::Expire { cond, at: Some(deadline.at(now_ms)) }, Answer::Changed)
+        }
+        Command::Persist { key } => {
+            one(key, Op::Expire { cond: ExpireCond::Always, at: None }, Answer::Changed)
+        }
         other => return Err(other),
     })
 }
@@ -91,6 +133,10 @@ pub fn is_write(command: &Command) -> bool {
             | Command::IncrBy { .. }
             | Command::Del { .. }
             | Command::MSet { .. }
+            | Command::GetEx { .. }
+            | Command::GetDel { .. }
+            | Command::Expire { .. }
+            | Command::Persist { .. }
     )
 }
 
@@ -106,7 +152,7 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
             (_, true) => Reply::ok(),
             (_, false) => Reply::Null,
         },
-        Answer::SetNx => Reply::Integer(i64::from(wrote(answers.first()).1)),
+        Answer::SetNx | Answer::Changed => Reply::Integer(i64::from(wrote(answers.first()).1)),
         Answer::OldValue => match answers.first() {
             Some(OpAnswer::Value(Some(v))) => Reply::Bulk(v.clone()),
             _ => Reply::Null,
@@ -132,6 +178,10 @@ pub fn live_after(op: &Op, answer: &OpAnswer) -> Option<bool> {
         (Op::Delete | Op::DeleteIfPresent, OpAnswer::Wrote { existed, changed }) => {
             Some(*existed && !changed)
         }
+        // An expiry change leaves the key live (one already past deletes
+        // it, which this does not tell: a block listing keys after such
+        // an `EXPIRE` still sees the key).
+        (Op::Expire { .. }, OpAnswer::Wrote { existed, .. }) => Some(*existed),
         (_, OpAnswer::Wrote { existed, changed }) => Some(*existed || *changed),
         _ => Some(true),
     }
@@ -196,10 +246,7 @@ pub fn check_limits(ops: &[(Bytes, Op)], max_key_bytes: usize, max_value_bytes: 
                 key.len()
             )));
         }
-        let value = match op {
-            Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => v.len(),
-            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get => 0,
-        };
+        let value = op.value().map_or(0, <[u8]>::len);
         if value > max_value_bytes {
             return Some(Reply::Error(format!(
                 "ERR value of {value} bytes: logkv values are at most {max_value_bytes} bytes"

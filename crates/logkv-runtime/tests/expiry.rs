@@ -1,0 +1,312 @@
+//! Key expiry: apply judges it by each entry's log time, never a node's
+//! clock, so nodes applying the same entries at the same log times reach
+//! the same state and digest; reads judge it by the newest log time when
+//! the clock is behind; an expiry counts as a change for version checks;
+//! and the expiry ops exist only from protocol 4 on.
+//!
+//! Log times here lie in the year 2100, past any test machine's clock, so
+//! only log time can expire a key.
+
+mod support;
+
+use std::path::Path;
+use std::sync::Arc;
+
+use logkv_fs::SimFs;
+use logkv_runtime::apply::{OpAnswer, TxResult, Watched};
+use logkv_runtime::codec::native::{self, Body, Op};
+use logkv_runtime::codec::{ExpireCond, NewExpiry, PutCond};
+use logkv_runtime::entry::{Applier, EntryOutcome};
+use logkv_runtime::envelope::{Protocol, TxPart};
+use logkv_runtime::mem_state::MemState;
+use logkv_runtime::node::{Applied, Node, NodeOptions};
+use logkv_runtime::types::StreamId;
+use logkv_store::{Durability, LogConfig, RecoveryMode, StoreOptions};
+use support::{nwrite, signed_as, signer, stream};
+
+/// 2100-01-01T00:00:00Z in Unix milliseconds.
+const T0: u64 = 4_102_444_800_000;
+
+fn s() -> StreamId {
+    stream(1)
+}
+
+fn open(fs: &SimFs) -> Node {
+    let log = LogConfig {
+        segment_size_bytes: 1 << 20,
+        durability: Durability::None,
+        recovery: RecoveryMode::Strict,
+    };
+    let store = StoreOptions { fs: Arc::new(fs.clone()), log, ..StoreOptions::default() };
+    Node::open(Path::new("/node"), NodeOptions { store, watched: Watched::All, ..NodeOptions::default() })
+        .expect("open node")
+}
+
+/// One transaction of `ops` on the test stream; `reads` at `version`
+/// make it conditional on them (Redis `WATCH`).
+fn tx(ops: Vec<(&[u8], Op)>, reads: &[&[u8]], version: u64) -> TxPart {
+    let body = Body {
+        version: if reads.is_empty() { u64::MAX } else { version },
+        check_reads_only: true,
+        reads: reads.iter().map(|k| support::read(s(), k)).collect(),
+        writes: ops.into_iter().map(|(k, op)| nwrite(s(), k, op)).collect(),
+        ..Body::default()
+    };
+    native::compact_tx(&body, [s()])
+}
+
+fn put_at(value: &[u8], at: u64) -> Op {
+    Op::PutExpiring { value: value.to_vec().into(), cond: PutCond::Always, expiry: NewExpiry::At(at) }
+}
+
+/// Nodes (and an in-memory state) applying the same entries at the same
+/// log times.
+struct Replicas {
+    nodes: Vec<Node>,
+    mem: MemState,
+    applier: Applier,
+    position: u64,
+}
+
+impl Replicas {
+    fn new(fss: &[SimFs]) -> Self {
+        Replicas {
+            nodes: fss.iter().map(open).collect(),
+            mem: MemState::default(),
+            applier: Applier::new(Watched::All),
+            position: 0,
+        }
+    }
+
+    /// Applies one entry of `txs` at log time `time` on every replica; the
+    /// first node's outcome, which every node must share.
+    fn apply(&mut self, protocol: Protocol, time: u64, txs: Vec<TxPart>) -> Applied {
+        self.position += 1;
+        let bytes = signed_as(protocol, &signer(1), self.position, txs);
+        let applied: Vec<Applied> = self
+            .nodes
+            .iter()
+            .map(|n| n.apply_replicated(self.position, time, &bytes, None).unwrap())
+            .collect();
+        let mem = self.applier.apply_entry(&mut self.mem, self.position, time, &bytes, None);
+        for a in &applied {
+            assert_eq!((&a.outcome, &a.answers), (&applied[0].outcome, &applied[0].answers));
+        }
+        assert_eq!(mem, applied[0].outcome);
+        applied.into_iter().next().unwrap()
+    }
+
+    fn v4(&mut self, time: u64, txs: Vec<TxPart>) -> Applied {
+        self.apply(Protocol::V4, time, txs)
+    }
+
+    /// The value a read of the first node's newest state returns.
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        self.nodes[0].get(&s(), key, None).unwrap().map(|(v, _)| v)
+    }
+
+    fn assert_same_digest(&self) {
+        let digests: Vec<_> = self.nodes.iter().map(|n| n.digest_at(None).unwrap()).collect();
+        assert!(digests.iter().all(|d| *d == digests[0]), "{digests:?}");
+        assert_eq!(digests[0], self.mem.digest(), "the store-backed and in-memory states agree");
+    }
+}
+
+fn commits(n: usize) -> EntryOutcome {
+    EntryOutcome::Applied(vec![Some(TxResult::Commit); n])
+}
+
+fn value(v: &[u8]) -> OpAnswer {
+    OpAnswer::Value(Some(v.to_vec()))
+}
+
+#[test]
+fn liveness_follows_log_time_and_replicas_agree() {
+    let mut r = Replicas::new(&[SimFs::new(), SimFs::new()]);
+    let a = r.v4(
+        T0,
+        vec![tx(vec![(b"k", put_at(b"v", T0 + 100)), (b"p", Op::Put(b"lasting".to_vec().into()))], &[], 0)],
+    );
+    assert_eq!(a.outcome, commits(1));
+    assert_eq!(r.nodes[0].expires_at(&s(), b"k", None).unwrap(), Some(T0 + 100));
+    assert_eq!(r.nodes[0].expires_at(&s(), b"p", None).unwrap(), None);
+    r.assert_same_digest();
+
+    // Before its expiry an append keeps the expiry and sees the value;
+    // through the expiry's own millisecond the key still lives.
+    let appended =
+        r.v4(T0 + 50, vec![tx(vec![(b"k", Op::Append(b"!".to_vec().into())), (b"k", Op::Get)], &[], 0)]);
+    assert_eq!(appended.answers[0], vec![OpAnswer::Length(2), value(b"v!")]);
+    assert_eq!(r.nodes[0].expires_at(&s(), b"k", None).unwrap(), Some(T0 + 100));
+    let a = r.v4(T0 + 100, vec![tx(vec![(b"k", Op::Get)], &[], 0)]);
+    assert_eq!(a.answers[0], vec![value(b"v!")]);
+    assert_eq!(r.get(b"k"), Some(b"v!".to_vec()), "the newest log time has not passed the expiry");
+
+    // An unrelated entry moves log time past it: reads no longer see the
+    // key, though every clock is decades before its expiry.
+    r.v4(T0 + 101, vec![tx(vec![(b"other", Op::Put(b"x".to_vec().into()))], &[], 0)]);
+    assert_eq!(r.get(b"k"), None);
+    assert!(r.nodes[0].scan(&s(), Default::default()).all(|kv| kv.unwrap().key != b"k"));
+    // A read as of an older version judges by that version's log time.
+    let then = r.nodes[0].get(&s(), b"k", Some(appended.version)).unwrap();
+    assert_eq!(then.map(|(v, _)| v), Some(b"v!".to_vec()));
+    r.assert_same_digest();
+
+    // Apply judges the same: the key is absent for a conditional put, and
+    // an expiry in the past deletes a live key.
+    let past = Op::Expire { cond: ExpireCond::Always, at: Some(T0) };
+    let nx =
+        Op::PutExpiring { value: b"new".to_vec().into(), cond: PutCond::IfAbsent, expiry: NewExpiry::Never };
+    let a = r.v4(T0 + 102, vec![tx(vec![(b"k", nx), (b"p", past)], &[], 0)]);
+    assert_eq!(
+        a.answers[0],
+        vec![
+            OpAnswer::Wrote { existed: false, changed: true },
+            OpAnswer::Wrote { existed: true, changed: true }
+        ]
+    );
+    assert_eq!((r.get(b"k"), r.get(b"p")), (Some(b"new".to_vec()), None));
+    assert_eq!(r.nodes[0].expires_at(&s(), b"k", None).unwrap(), None, "a put without expiry clears it");
+    r.assert_same_digest();
+}
+
+#[test]
+fn the_same_entries_at_other_log_times_reach_another_state() {
+    let entries = |times: [u64; 2]| {
+        let mut r = Replicas::new(&[SimFs::new()]);
+        r.v4(times[0], vec![tx(vec![(b"k", put_at(b"v", T0 + 10))], &[], 0)]);
+        let a = r.v4(times[1], vec![tx(vec![(b"k", Op::Increment(1))], &[], 0)]);
+        (a, r.nodes[0].digest_at(None).unwrap())
+    };
+    let (_, on_time) = entries([T0, T0 + 5]);
+    let (late, after) = entries([T0, T0 + 11]);
+    assert_eq!(
+        late.outcome,
+        EntryOutcome::Applied(vec![Some(TxResult::Commit)]),
+        "after the expiry the increment starts from an absent key"
+    );
+    assert_eq!(late.answers[0], vec![OpAnswer::Integer(1)]);
+    assert_ne!(on_time, after);
+}
+
+#[test]
+fn expire_conditions_and_persist_answer_as_redis_does() {
+    let mut r = Replicas::new(&[SimFs::new()]);
+    r.v4(T0, vec![tx(vec![(b"k", Op::Put(b"v".to_vec().into()))], &[], 0)]);
+    let expire = |cond, at| Op::Expire { cond, at };
+    let wrote = |changed| OpAnswer::Wrote { existed: true, changed };
+    let a = r.v4(
+        T0 + 1,
+        vec![tx(
+            vec![
+                (b"k", expire(ExpireCond::IfSome, Some(T0 + 500))), // no expiry yet: refused
+                (b"k", expire(ExpireCond::IfLater, Some(T0 + 500))), // none counts as infinite: refused
+                (b"k", expire(ExpireCond::IfEarlier, Some(T0 + 500))), // earlier than infinite: set
+                (b"k", expire(ExpireCond::IfNone, Some(T0 + 900))), // has one now: refused
+                (b"k", expire(ExpireCond::IfLater, Some(T0 + 900))), // later: set
+                (b"missing", expire(ExpireCond::Always, Some(T0 + 900))),
+            ],
+            &[],
+            0,
+        )],
+    );
+    assert_eq!(
+        a.answers[0],
+        vec![
+            wrote(false),
+            wrote(false),
+            wrote(true),
+            wrote(false),
+            wrote(true),
+            OpAnswer::Wrote { existed: false, changed: false }
+        ]
+    );
+    assert_eq!(r.nodes[0].expires_at(&s(), b"k", None).unwrap(), Some(T0 + 900));
+    let persist = expire(ExpireCond::Always, None);
+    let a = r.v4(T0 + 2, vec![tx(vec![(b"k", persist.clone()), (b"k", persist)], &[], 0)]);
+    assert_eq!(a.answers[0], vec![wrote(true), wrote(false)], "PERSIST of a key without expiry is 0");
+    assert_eq!(r.nodes[0].expires_at(&s(), b"k", None).unwrap(), None);
+    let keep =
+        Op::PutExpiring { value: b"w".to_vec().into(), cond: PutCond::IfPresent, expiry: NewExpiry::Keep };
+    r.v4(T0 + 3, vec![tx(vec![(b"k", put_at(b"v", T0 + 50)), (b"k", keep)], &[], 0)]);
+    assert_eq!(r.nodes[0].expires_at(&s(), b"k", None).unwrap(), Some(T0 + 50), "KEEPTTL keeps it");
+    r.assert_same_digest();
+}
+
+/// A client holds a lock while it is alive: it watches the lock, and
+/// extends it in a transaction. Once the lock expired the extension must
+/// not commit, even though nobody wrote the key since (another client may
+/// have seen it gone and taken it).
+#[test]
+fn a_lock_extended_after_it_expired_does_not_commit() {
+    let mut r = Replicas::new(&[SimFs::new(), SimFs::new()]);
+    let taken = r.v4(T0, vec![tx(vec![(b"lock", put_at(b"me", T0 + 100))], &[], 0)]);
+    let watched_at = taken.version;
+    let extend = || {
+        tx(
+            vec![(b"lock", Op::Expire { cond: ExpireCond::Always, at: Some(T0 + 10_000) })],
+            &[b"lock"],
+            watched_at,
+        )
+    };
+
+    // In time: the extension commits.
+    let a = r.v4(T0 + 60, vec![extend()]);
+    assert_eq!(a.outcome, commits(1));
+    let watched_at = a.version;
+    let extend = || {
+        tx(
+            vec![(b"lock", Op::Expire { cond: ExpireCond::Always, at: Some(T0 + 20_000) })],
+            &[b"lock"],
+            watched_at,
+        )
+    };
+    // Too late (log time past the new expiry, no write since): refused.
+    let late = r.v4(T0 + 10_001, vec![extend()]);
+    assert_eq!(late.outcome, EntryOutcome::Applied(vec![Some(TxResult::VersionConfliction)]));
+    assert_eq!(r.get(b"lock"), None);
+
+    // A client that watched the lock after it expired saw it gone, and
+    // takes it.
+    let mine = Op::PutExpiring {
+        value: b"you".to_vec().into(),
+        cond: PutCond::IfAbsent,
+        expiry: NewExpiry::At(T0 + 30_000),
+    };
+    let a = r.v4(T0 + 10_002, vec![tx(vec![(b"lock", mine)], &[b"lock"], late.version)]);
+    assert_eq!(a.outcome, commits(1));
+    assert_eq!(r.get(b"lock"), Some(b"you".to_vec()));
+    r.assert_same_digest();
+}
+
+#[test]
+fn expiry_ops_exist_only_from_protocol_4() {
+    let mut r = Replicas::new(&[SimFs::new()]);
+    for protocol in [Protocol::V2, Protocol::V3] {
+        let a = r.apply(protocol, T0, vec![tx(vec![(b"k", put_at(b"v", T0 + 5))], &[], 0)]);
+        let EntryOutcome::Applied(results) = a.outcome else { panic!("{:?}", a.outcome) };
+        assert_eq!(
+            results[0].as_ref().unwrap().to_string(),
+            "DataParseError: Invalid stream data",
+            "{protocol:?}"
+        );
+    }
+    assert_eq!(r.get(b"k"), None);
+    assert_eq!(r.v4(T0, vec![tx(vec![(b"k", put_at(b"v", T0 + 5))], &[], 0)]).outcome, commits(1));
+}
+
+#[test]
+fn expiries_survive_compaction_and_a_reopen() {
+    let fs = SimFs::new();
+    let mut r = Replicas::new(std::slice::from_ref(&fs));
+    r.v4(T0, vec![tx(vec![(b"k", put_at(b"v", T0 + 100))], &[], 0)]);
+    r.v4(T0 + 200, vec![tx(vec![(b"p", put_at(b"v", T0 + 300))], &[], 0)]);
+    let digest = r.nodes[0].digest_at(None).unwrap();
+    r.nodes[0].store().compact(&mut |_, _| {}).expect("compact");
+    drop(r);
+    let node = open(&fs);
+    assert_eq!(node.expires_at(&s(), b"p", None).unwrap(), Some(T0 + 300));
+    assert_eq!(node.get(&s(), b"p", None).unwrap().map(|(v, _)| v), Some(b"v".to_vec()));
+    assert_eq!(node.get(&s(), b"k", None).unwrap(), None, "judged by the newest log time kept");
+    assert_eq!(node.digest_at(None).unwrap(), digest);
+}
