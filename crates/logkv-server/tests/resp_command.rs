@@ -307,9 +307,13 @@ fn client_commands_parse_and_check_names() {
 
 #[test]
 fn unknown_subcommands_say_try_help() {
-    assert_eq!(err("client kill"), "ERR unknown subcommand 'kill'. Try CLIENT HELP.");
-    assert_eq!(err("config set a b"), "ERR unknown subcommand 'set'. Try CONFIG HELP.");
-    assert_eq!(err("command info get"), "ERR unknown subcommand 'info'. Try COMMAND HELP.");
+    assert_eq!(err("client pause 10"), "ERR unknown subcommand 'pause'. Try CLIENT HELP.");
+    assert_eq!(err("config rewrite"), "ERR unknown subcommand 'rewrite'. Try CONFIG HELP.");
+    assert_eq!(
+        err("command getkeysandflags get k"),
+        "ERR unknown subcommand 'getkeysandflags'. Try COMMAND HELP."
+    );
+    assert_eq!(err("client kill"), "ERR wrong number of arguments for 'client|kill' command");
 }
 
 #[test]
