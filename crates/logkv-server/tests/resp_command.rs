@@ -2,8 +2,7 @@
 //! integer and unknown-command errors.
 
 use logkv_server::resp::command::{
-    parse, Bytes, Command, CommandQuery, Credentials, Deadline, ExpireCondition, SetCondition, SetExpiry,
-    TtlQuery,
+    parse, Bytes, Command, CommandQuery, Credentials, Deadline, ExpireCond, SetCondition, SetExpiry, TtlQuery,
 };
 use logkv_server::resp::reply::Protocol;
 use logkv_server::resp::CommandError;
@@ -197,12 +196,12 @@ fn set_takes_one_expiry_option_checked_as_redis_does() {
 #[test]
 fn expiry_commands_parse() {
     let expire = |deadline, condition| Command::Expire { key: b("k"), deadline, condition };
-    assert_eq!(cmd("expire k 10"), expire(Deadline::In(10_000), ExpireCondition::Always));
-    assert_eq!(cmd("pexpire k -10 nx"), expire(Deadline::In(-10), ExpireCondition::IfNone));
-    assert_eq!(cmd("expireat k 7 xx"), expire(Deadline::At(7_000), ExpireCondition::IfSome));
-    assert_eq!(cmd("pexpireat k 7 gt xx"), expire(Deadline::At(7), ExpireCondition::IfLater));
-    assert_eq!(cmd("expire k 1 lt"), expire(Deadline::In(1_000), ExpireCondition::IfEarlier));
-    assert_eq!(cmd("expire k 1 xx lt"), expire(Deadline::In(1_000), ExpireCondition::IfSomeAndEarlier));
+    assert_eq!(cmd("expire k 10"), expire(Deadline::In(10_000), ExpireCond::Always));
+    assert_eq!(cmd("pexpire k -10 nx"), expire(Deadline::In(-10), ExpireCond::IfNone));
+    assert_eq!(cmd("expireat k 7 xx"), expire(Deadline::At(7_000), ExpireCond::IfSome));
+    assert_eq!(cmd("pexpireat k 7 gt xx"), expire(Deadline::At(7), ExpireCond::IfLater));
+    assert_eq!(cmd("expire k 1 lt"), expire(Deadline::In(1_000), ExpireCond::IfEarlier));
+    assert_eq!(cmd("expire k 1 xx lt"), expire(Deadline::In(1_000), ExpireCond::IfSomeAndEarlier));
     assert_eq!(
         err("expire k 1 nx xx"),
         "ERR NX and XX, GT or LT options at the same time are not compatible"

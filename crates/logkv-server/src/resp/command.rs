@@ -10,6 +10,8 @@ use super::CommandError;
 /// A key, value, name or pattern: raw bytes, a slice of the request they
 /// came in (cloning one is a reference count, not a copy).
 pub use bytes::Bytes;
+/// The condition of `EXPIRE` and its kin (`NX`, `XX`, `GT`, `LT`), as the log holds it.
+pub use logkv_runtime::codec::ExpireCond;
 
 /// How `SET` treats an existing key.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -54,23 +56,6 @@ pub enum SetExpiry {
     Keep,
     /// `EX`, `PX`, `EXAT`, `PXAT`, and `SETEX`/`PSETEX`.
     At(Deadline),
-}
-
-/// The condition of `EXPIRE` and its kin.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ExpireCondition {
-    /// No option.
-    Always,
-    /// `NX`: only a key without expiry.
-    IfNone,
-    /// `XX`: only a key with an expiry.
-    IfSome,
-    /// `GT` (with or without `XX`): only a later expiry.
-    IfLater,
-    /// `LT`: only an earlier expiry (no expiry counts as infinite).
-    IfEarlier,
-    /// `XX LT`: only a key with an expiry, to an earlier one.
-    IfSomeAndEarlier,
 }
 
 /// What `TTL`, `PTTL`, `EXPIRETIME` and `PEXPIRETIME` report.
@@ -200,7 +185,7 @@ pub enum Command {
     Expire {
         key: Bytes,
         deadline: Deadline,
-        condition: ExpireCondition,
+        condition: ExpireCond,
     },
     Persist {
         key: Bytes,
@@ -676,12 +661,12 @@ fn parse_expire(args: &[Bytes], name: &[u8]) -> Result<Command, CommandError> {
         return Err(CommandError::ExpireGtWithLt);
     }
     let condition = match (nx, xx, gt, lt) {
-        (true, ..) => ExpireCondition::IfNone,
-        (_, _, true, _) => ExpireCondition::IfLater,
-        (_, true, _, true) => ExpireCondition::IfSomeAndEarlier,
-        (_, _, _, true) => ExpireCondition::IfEarlier,
-        (_, true, ..) => ExpireCondition::IfSome,
-        _ => ExpireCondition::Always,
+        (true, ..) => ExpireCond::IfNone,
+        (_, _, true, _) => ExpireCond::IfLater,
+        (_, true, _, true) => ExpireCond::IfSomeAndEarlier,
+        (_, _, _, true) => ExpireCond::IfEarlier,
+        (_, true, ..) => ExpireCond::IfSome,
+        _ => ExpireCond::Always,
     };
     let ms = integer(&args[2])?.checked_mul(unit).ok_or(CommandError::InvalidExpireTime { command })?;
     let deadline = if absolute { Deadline::At(ms) } else { Deadline::In(ms) };

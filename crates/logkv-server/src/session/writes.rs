@@ -15,7 +15,7 @@ use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
 
 use crate::compacted;
-use crate::resp::command::{Bytes, Command, ExpireCondition, SetCondition, SetExpiry};
+use crate::resp::command::{Bytes, Command, SetCondition, SetExpiry};
 use crate::resp::reply::Reply;
 
 /// How a write's reply is built from its ops' answers.
@@ -105,15 +105,7 @@ pub fn plan(command: Command, now_ms: u64) -> Result<Planned, Command> {
             answer: Answer::OldValue,
         },
         Command::Expire { key, deadline, condition } => {
-            let cond = match condition {
-                ExpireCondition::Always => ExpireCond::Always,
-                ExpireCondition::IfNone => ExpireCond::IfNone,
-                ExpireCondition::IfSome => ExpireCond::IfSome,
-                ExpireCondition::IfLater => ExpireCond::IfLater,
-                ExpireCondition::IfEarlier => ExpireCond::IfEarlier,
-                ExpireCondition::IfSomeAndEarlier => ExpireCond::IfSomeAndEarlier,
-            };
-            one(key, Op::Expire { cond, at: Some(deadline.at(now_ms)) }, Answer::Changed)
+            one(key, Op::Expire { cond: condition, at: Some(deadline.at(now_ms)) }, Answer::Changed)
         }
         Command::Persist { key } => {
             one(key, Op::Expire { cond: ExpireCond::Always, at: None }, Answer::Changed)
