@@ -18,7 +18,7 @@ use std::time::Duration;
 use axum::Router;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, ReadBuf};
 use tokio::net::TcpStream;
 
 use super::accept::{Accepted, Acceptor};
@@ -43,15 +43,15 @@ pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>, router: Router,
             accepted = acceptor.accept() => accepted,
         };
         let (stream, addr) = match accepted {
-            Accepted::Refuse(stream) => {
-                tokio::spawn(refuse(stream, "out of file descriptors"));
+            Accepted::Refuse(mut refused) => {
+                tokio::spawn(async move { refuse(refused.stream(), "out of file descriptors").await });
                 continue;
             }
             Accepted::Serve(stream, addr) => (stream, addr),
         };
         let Some(guard) = ConnectionGuard::try_new(&shared) else {
             shared.metrics.rejected_connections.fetch_add(1, Relaxed);
-            tokio::spawn(refuse(stream, "too many connections"));
+            tokio::spawn(async move { refuse(&mut { stream }, "too many connections").await });
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -99,17 +99,15 @@ where
 }
 
 /// Answers 503 with `why` and closes. The request head is read first
-/// (briefly), so closing does not reset the connection under a client
-/// still sending it and the client gets to read the answer.
-async fn refuse(mut stream: TcpStream, why: &str) {
+/// (briefly): some clients read no answer before theirs is sent.
+async fn refuse(stream: &mut TcpStream, why: &str) {
     let mut head = [0u8; 4096];
     let _ = tokio::time::timeout(REFUSE_READ, stream.read(&mut head)).await;
     let answer = format!(
         "HTTP/1.1 503 Service Unavailable\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{why}\n",
         why.len() + 1
     );
-    let _ = stream.write_all(answer.as_bytes()).await;
-    let _ = stream.shutdown().await;
+    super::accept::answer_and_close(stream, answer.as_bytes()).await;
 }
 
 /// An accepted connection, counted until it closes (a WebSocket takes it

@@ -19,9 +19,6 @@ use crate::session::clients::Peer;
 use crate::session::{After, Session};
 use crate::shared::Shared;
 
-/// How long a refused client may go on sending before it is closed.
-const REFUSE_DRAIN: Duration = Duration::from_millis(500);
-
 /// Bytes asked of the socket per read.
 const READ_CHUNK: usize = 16 * 1024;
 
@@ -37,14 +34,14 @@ pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>, tls: Option<Tls
         };
         let (stream, peer) = match accepted {
             Accepted::Serve(stream, peer) => (stream, peer),
-            Accepted::Refuse(stream) => {
-                tokio::spawn(refuse(stream, "server out of file descriptors"));
+            Accepted::Refuse(mut refused) => {
+                tokio::spawn(async move { refuse(refused.stream(), "server out of file descriptors").await });
                 continue;
             }
         };
         let Some(guard) = super::ConnectionGuard::try_new(&shared) else {
             shared.metrics.rejected_connections.fetch_add(1, Relaxed);
-            tokio::spawn(refuse(stream, "max number of clients reached"));
+            tokio::spawn(async move { refuse(&mut { stream }, "max number of clients reached").await });
             continue;
         };
         let _ = stream.set_nodelay(true);
@@ -74,15 +71,9 @@ pub async fn accept(mut acceptor: Acceptor, shared: Arc<Shared>, tls: Option<Tls
     }
 }
 
-/// Answers `-ERR why` and closes. What the client sent meanwhile is read
-/// (briefly) first: closing with unread bytes would reset the connection,
-/// and the client could lose the answer.
-async fn refuse(mut stream: TcpStream, why: &str) {
-    let _ = stream.write_all(format!("-ERR {why}\r\n").as_bytes()).await;
-    let _ = stream.shutdown().await;
-    let mut sink = [0u8; 4096];
-    let drain = async { while matches!(stream.read(&mut sink).await, Ok(n) if n > 0) {} };
-    let _ = tokio::time::timeout(REFUSE_DRAIN, drain).await;
+/// Answers `-ERR why` and closes.
+async fn refuse(stream: &mut TcpStream, why: &str) {
+    super::accept::answer_and_close(stream, format!("-ERR {why}\r\n").as_bytes()).await;
 }
 
 /// Serves one connection, of any byte stream: reads, runs every complete
