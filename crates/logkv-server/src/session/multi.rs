@@ -29,7 +29,7 @@ use logkv_runtime::node::Node;
 use logkv_runtime::types::version_position;
 
 use super::view::{self, View};
-use super::{writes, Session};
+use super::{rmw, writes, Session};
 use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
 use crate::resp::CommandError;
@@ -159,7 +159,8 @@ impl Session {
             return Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
         }
         let node = self.shared.node.clone();
-        if !queue.commands.iter().any(|c| c.as_ref().is_ok_and(writes::is_write)) {
+        let writes_or_rmw = |c: &Command| writes::is_write(c) || rmw::is_rmw(c);
+        if !queue.commands.iter().any(|c| c.as_ref().is_ok_and(writes_or_rmw)) {
             return self.exec_reads(&node, queue.commands, watch);
         }
         let config = &self.shared.config;
@@ -175,6 +176,13 @@ impl Session {
                 }
             };
             let start = ops.len();
+            if rmw::is_rmw(&command) {
+                block.push(Queued::Refused(Reply::Error(format!(
+                    "ERR logkv does not run '{}' inside MULTI yet",
+                    command.name()
+                ))));
+                continue;
+            }
             block.push(match writes::plan(command, now) {
                 // A write over the limits fails alone, as a command that
                 // fails inside a Redis EXEC does; the others still run.
@@ -314,5 +322,12 @@ impl Session {
 
 /// Whether a command lists keys (and so must see the block's earlier ops).
 fn lists_keys(command: &Command) -> bool {
-    matches!(command, Command::Scan { .. } | Command::Keys { .. } | Command::DbSize)
+    matches!(
+        command,
+        Command::Scan { .. }
+            | Command::Keys { .. }
+            | Command::DbSize
+            | Command::RandomKey
+            | Command::Object { .. }
+    )
 }
