@@ -8,12 +8,17 @@
 //! read set is those keys at that version — the runtime's version check,
 //! as `WATCH` uses. If another write (or an expiry) touched a key since,
 //! apply refuses the transaction and the session reads again, at most
-//! [`MAX_ATTEMPTS`] times. Apply stays deterministic and the log holds
-//! only the existing ops (plain puts and deletes, and a put that keeps
-//! the expiry), so no node needs to know these commands.
+//! [`MAX_ATTEMPTS`] times, pausing a little longer each time. Apply stays
+//! deterministic and the log holds only the existing ops (plain puts and
+//! deletes, and a put that keeps the expiry), so no node needs to know
+//! these commands.
 //!
 //! Every value these commands see comes through [`read`]: the one place
 //! a type check goes once keys have types other than strings.
+
+use std::collections::hash_map::RandomState;
+use std::hash::BuildHasher;
+use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use logkv_runtime::apply::TxResult;
@@ -34,8 +39,19 @@ use crate::resp::CommandError;
 /// How many times a command reads and tries again after concurrent
 /// writes to its keys before it gives up with an error. Each conflict
 /// means another write to the same keys committed, so the system as a
-/// whole progresses; 16 lets a key take many concurrent writers.
-pub const MAX_ATTEMPTS: usize = 16;
+/// whole progresses; but writers of one key that land in one entry
+/// commit one at a time, so a writer among `n` loses a round with odds of
+/// about `(n-1)/n`. 64 rounds, spread apart by [`backoff`], make a
+/// give-up rare even with dozens of writers on one key.
+pub const MAX_ATTEMPTS: u32 = 64;
+
+/// A random pause after the `attempt`th conflict, growing with it (up to
+/// about a millisecond per attempt), so writers of one key spread over
+/// several entries instead of meeting again in the next one.
+fn backoff(attempt: u32) -> Duration {
+    let random = RandomState::new().hash_one(Instant::now());
+    Duration::from_micros(random % (u64::from(attempt) * 1000))
+}
 
 /// Whether a command is run here.
 pub fn is_rmw(command: &Command) -> bool {
@@ -248,7 +264,7 @@ impl Session {
         let (max_key, max_value) =
             (self.shared.config.store.max_key_bytes, self.shared.config.store.max_value_bytes);
         let keys = keys(&command);
-        for _ in 0..MAX_ATTEMPTS {
+        for attempt in 1..=MAX_ATTEMPTS {
             // The version first: a write after it and before the reads is
             // seen by the reads and also refuses the commit, so the
             // command reads again rather than trusting a mixed view.
@@ -275,7 +291,9 @@ impl Session {
             };
             match result {
                 Some(TxResult::Commit) => return decision.reply,
-                Some(TxResult::VersionConfliction | TxResult::VersionTooOld) => continue,
+                Some(TxResult::VersionConfliction | TxResult::VersionTooOld) => {
+                    tokio::time::sleep(backoff(attempt)).await
+                }
                 other => return writes::not_committed(other.as_ref()),
             }
         }

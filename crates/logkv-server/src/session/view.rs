@@ -4,10 +4,9 @@
 //!
 //! The replies of the reads (`GET`, `MGET`, `EXISTS`, `STRLEN`, `TYPE`,
 //! `GETRANGE`, `TOUCH`, `DUMP`, `GETBIT`, `BITCOUNT`, `BITPOS`,
-//! `BITFIELD_RO`, `PFCOUNT`)
-//! are built from the values they read by [`read_reply`], whether the
-//! values come from the store here or, inside a `MULTI` block that
-//! writes, from the `Get` ops apply answered.
+//! `BITFIELD_RO`, `PFCOUNT`) are built from the values they read by
+//! [`read_reply`], whether the values come from the store here or,
+//! inside a `MULTI` block that writes, from the `Get` ops apply answered.
 
 use std::collections::BTreeMap;
 
