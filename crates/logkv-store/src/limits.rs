@@ -14,8 +14,7 @@ pub const FORMAT_MAX_BATCH_OPS: usize = 65_536;
 /// bytes (what applications use for Redis keys; the original
 /// specification's 64 was too short for many), values of at most 1 MiB.
 /// This `Default` is the one definition of the default limits: the
-/// server's settings, the CLI and the RESP and JSON-RPC layers all take
-/// theirs from it.
+/// server's settings and the CLI take theirs from it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Limits {
     /// Longest key accepted (at most [`FORMAT_MAX_KEY_BYTES`]).
