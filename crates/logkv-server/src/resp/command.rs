@@ -363,10 +363,11 @@ pub enum Command {
         dest: Bytes,
         keys: Vec<Bytes>,
     },
-    /// `BITFIELD` and `BITFIELD_RO` (only `GET`s).
+    /// `BITFIELD` and (`read_only`) `BITFIELD_RO`, which has only `GET`s.
     BitField {
         key: Bytes,
         ops: Vec<BitFieldOp>,
+        read_only: bool,
     },
     PfAdd {
         key: Bytes,
@@ -453,8 +454,8 @@ impl Command {
             Command::BitCount { .. } => "bitcount",
             Command::BitPos { .. } => "bitpos",
             Command::BitOp { .. } => "bitop",
-            Command::BitField { ops, .. } if ops.iter().any(BitFieldOp::writes) => "bitfield",
-            Command::BitField { .. } => "bitfield_ro",
+            Command::BitField { read_only: false, .. } => "bitfield",
+            Command::BitField { read_only: true, .. } => "bitfield_ro",
             Command::PfAdd { .. } => "pfadd",
             Command::PfCount { .. } => "pfcount",
             Command::PfMerge { .. } => "pfmerge",

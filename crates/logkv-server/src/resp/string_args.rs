@@ -257,7 +257,7 @@ pub fn bitfield(args: &[Bytes], read_only: bool) -> Result<Command, CommandError
     if read_only && ops.iter().any(BitFieldOp::writes) {
         return Err(CommandError::BitFieldReadOnly);
     }
-    Ok(Command::BitField { key: args[1].clone(), ops })
+    Ok(Command::BitField { key: args[1].clone(), ops, read_only })
 }
 
 /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`, `OBJECT HELP`.

@@ -212,7 +212,7 @@ fn decide(command: &Command, read: Read, max_value: usize, now_ms: u64) -> Decis
             let old = bits::set_bit(&mut value, *offset, *bit);
             Decision { ops: vec![(key.clone(), keep_ttl(value))], reply: Reply::Integer(i64::from(old)) }
         }
-        Command::BitField { key, ops } => {
+        Command::BitField { key, ops, .. } => {
             if bits::bitfield_reach(ops) > max_value as u64 {
                 return Decision::answer(Reply::from(&CommandError::BitOffset));
             }

@@ -128,7 +128,7 @@ pub fn read_keys(command: &Command) -> Option<Vec<&Bytes>> {
         | Command::GetBit { key, .. }
         | Command::BitCount { key, .. }
         | Command::BitPos { key, .. } => vec![key],
-        Command::BitField { key, ops } if !ops.iter().any(BitFieldOp::writes) => vec![key],
+        Command::BitField { key, ops, .. } if !ops.iter().any(BitFieldOp::writes) => vec![key],
         Command::MGet { keys }
         | Command::Exists { keys }
         | Command::Touch { keys }
