@@ -48,7 +48,7 @@ pub const MAX_ATTEMPTS: u32 = 64;
 /// A random pause after the `attempt`th conflict, growing with it (up to
 /// about a millisecond per attempt), so writers of one key spread over
 /// several entries instead of meeting again in the next one.
-fn backoff(attempt: u32) -> Duration {
+pub(super) fn backoff(attempt: u32) -> Duration {
     let random = RandomState::new().hash_one(Instant::now());
     Duration::from_micros(random % (u64::from(attempt) * 1000))
 }
@@ -74,7 +74,7 @@ pub fn is_rmw(command: &Command) -> bool {
 }
 
 /// The keys a command reads, in order: its transaction's read set.
-fn keys(command: &Command) -> Vec<Bytes> {
+pub(super) fn keys(command: &Command) -> Vec<Bytes> {
     match command {
         Command::Rename { from, nx: false, .. } => vec![from.clone()],
         Command::Rename { from, to, .. } | Command::Copy { from, to, .. } => vec![from.clone(), to.clone()],
@@ -93,12 +93,12 @@ fn keys(command: &Command) -> Vec<Bytes> {
 
 /// What a command read: the value of each of its [`keys`], and the
 /// expiry of the first (what `RENAME` and `COPY` carry over).
-struct Read {
+pub(super) struct Read {
     values: Vec<Option<Vec<u8>>>,
     expiry: Option<u64>,
 }
 
-fn read(view: &View<'_>, command: &Command, keys: &[Bytes]) -> Result<Read, NodeError> {
+pub(super) fn read(view: &View<'_>, command: &Command, keys: &[Bytes]) -> Result<Read, NodeError> {
     let values = keys.iter().map(|k| view.get(k)).collect::<Result<Vec<_>, _>>()?;
     let expiry = match (command, keys.first()) {
         (Command::Rename { .. } | Command::Copy { .. }, Some(key)) if values[0].is_some() => {
@@ -111,9 +111,9 @@ fn read(view: &View<'_>, command: &Command, keys: &[Bytes]) -> Result<Read, Node
 
 /// The ops to commit (none: answer without writing) and the reply once
 /// they commit.
-struct Decision {
-    ops: Vec<(Bytes, Op)>,
-    reply: Reply,
+pub(super) struct Decision {
+    pub(super) ops: Vec<(Bytes, Op)>,
+    pub(super) reply: Reply,
 }
 
 impl Decision {
@@ -141,7 +141,7 @@ fn with_expiry(value: Vec<u8>, at: Option<u64>) -> Op {
 
 /// The decision of a command on what it read; `max_value` is the node's
 /// value limit, `now_ms` its read time (for `RESTORE`'s relative TTL).
-fn decide(command: &Command, read: Read, max_value: usize, now_ms: u64) -> Decision {
+pub(super) fn decide(command: &Command, read: Read, max_value: usize, now_ms: u64) -> Decision {
     let Read { mut values, expiry } = read;
     let first = values.first_mut().and_then(Option::take);
     match command {
@@ -297,9 +297,14 @@ impl Session {
                 other => return writes::not_committed(other.as_ref()),
             }
         }
-        Reply::Error(format!(
-            "ERR {} gave up after {MAX_ATTEMPTS} attempts: its keys kept changing under concurrent writes",
-            command.name()
-        ))
+        gave_up(command.name())
     }
+}
+
+/// The error of a command (or `EXEC`) whose keys changed under it at every
+/// attempt.
+pub(super) fn gave_up(name: &str) -> Reply {
+    Reply::Error(format!(
+        "ERR {name} gave up after {MAX_ATTEMPTS} attempts: its keys kept changing under concurrent writes"
+    ))
 }
