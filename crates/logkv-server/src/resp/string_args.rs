@@ -108,6 +108,11 @@ fn is(arg: &[u8], word: &str) -> bool {
     arg.eq_ignore_ascii_case(word.as_bytes())
 }
 
+/// The value of the word `arg` is (without regard to case), if any.
+fn keyword<T: Copy>(arg: &[u8], words: &[(&str, T)]) -> Option<T> {
+    words.iter().find(|(word, _)| is(arg, word)).map(|(_, value)| *value)
+}
+
 fn integer(arg: &[u8]) -> Result<i64, CommandError> {
     parse_i64(arg).ok_or(CommandError::NotInteger)
 }
@@ -153,13 +158,9 @@ pub fn bitcount(args: &[Bytes]) -> Command {
     Command::BitCount { key: args[1].clone(), range }
 }
 
+/// Whether a range's unit (`BYTE`, the default, or `BIT`) is bits.
 fn unit_is_bits(unit: Option<&Bytes>) -> Result<bool, CommandError> {
-    match unit {
-        None => Ok(false),
-        Some(u) if is(u, "byte") => Ok(false),
-        Some(u) if is(u, "bit") => Ok(true),
-        Some(_) => Err(CommandError::Syntax),
-    }
+    unit.map_or(Some(false), |u| keyword(u, &[("byte", false), ("bit", true)])).ok_or(CommandError::Syntax)
 }
 
 /// `BITPOS key bit [start [end [BYTE|BIT]]]`: the bit is checked first,
@@ -185,13 +186,13 @@ pub fn bitpos(args: &[Bytes]) -> Result<Command, CommandError> {
 
 /// `BITOP AND|OR|XOR|NOT destkey key ...`.
 pub fn bitop(args: &[Bytes]) -> Result<Command, CommandError> {
-    let op = &args[1];
-    let op = [("and", BitOperation::And), ("or", BitOperation::Or), ("xor", BitOperation::Xor)]
-        .into_iter()
-        .chain([("not", BitOperation::Not)])
-        .find(|(word, _)| is(op, word))
-        .map(|(_, op)| op)
-        .ok_or(CommandError::Syntax)?;
+    let words = [
+        ("and", BitOperation::And),
+        ("or", BitOperation::Or),
+        ("xor", BitOperation::Xor),
+        ("not", BitOperation::Not),
+    ];
+    let op = keyword(&args[1], &words).ok_or(CommandError::Syntax)?;
     if op == BitOperation::Not && args.len() != 4 {
         return Err(CommandError::BitOpNot);
     }
@@ -224,12 +225,8 @@ pub fn bitfield(args: &[Bytes], read_only: bool) -> Result<Command, CommandError
     while let Some(name) = args.get(i) {
         let more = args.len() - 1 - i;
         if is(name, "overflow") && more >= 1 {
-            let kind = &args[i + 1];
-            overflow = [("wrap", Overflow::Wrap), ("sat", Overflow::Sat), ("fail", Overflow::Fail)]
-                .into_iter()
-                .find(|(word, _)| is(kind, word))
-                .map(|(_, o)| o)
-                .ok_or(CommandError::OverflowType)?;
+            let words = [("wrap", Overflow::Wrap), ("sat", Overflow::Sat), ("fail", Overflow::Fail)];
+            overflow = keyword(&args[i + 1], &words).ok_or(CommandError::OverflowType)?;
             i += 2;
             continue;
         }
@@ -267,16 +264,13 @@ pub fn object(args: &[Bytes]) -> Result<Command, CommandError> {
         check_arity(args, 2, "object|help")?;
         return Ok(Command::ObjectHelp);
     }
-    let (query, name) = [
-        ("encoding", ObjectQuery::Encoding, "object|encoding"),
-        ("freq", ObjectQuery::Freq, "object|freq"),
-        ("idletime", ObjectQuery::IdleTime, "object|idletime"),
-        ("refcount", ObjectQuery::RefCount, "object|refcount"),
-    ]
-    .into_iter()
-    .find(|(word, ..)| is(sub, word))
-    .map(|(_, q, name)| (q, name))
-    .ok_or_else(|| CommandError::UnknownSubcommand {
+    let words = [
+        ("encoding", (ObjectQuery::Encoding, "object|encoding")),
+        ("freq", (ObjectQuery::Freq, "object|freq")),
+        ("idletime", (ObjectQuery::IdleTime, "object|idletime")),
+        ("refcount", (ObjectQuery::RefCount, "object|refcount")),
+    ];
+    let (query, name) = keyword(sub, &words).ok_or_else(|| CommandError::UnknownSubcommand {
         command: "OBJECT",
         subcommand: printable(&sub[..sub.len().min(128)]),
     })?;
