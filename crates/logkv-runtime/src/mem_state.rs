@@ -18,6 +18,10 @@ use crate::types::StreamId;
 /// Versions of one key, oldest first; `None` is a delete.
 type History = Vec<(u64, Option<Vec<u8>>)>;
 
+/// A stream's expiry queue: its keys with an expiry, by expiry and
+/// keccak256 of the key (the store's order of `"q"` keys).
+type Queue = BTreeMap<(u64, [u8; 32]), Vec<u8>>;
+
 /// State with history, in memory.
 #[derive(Debug, Clone, Default)]
 pub struct MemState {
@@ -25,9 +29,8 @@ pub struct MemState {
     /// The expiry of each key's newest value that has one (history keeps
     /// none: "as of" reads here ignore expiry).
     expiry: BTreeMap<(StreamId, Vec<u8>), u64>,
-    /// Each stream's expiry queue: the keys with an expiry, by expiry and
-    /// keccak256 of the key (the store's order of `"q"` keys).
-    queues: BTreeMap<StreamId, BTreeMap<(u64, [u8; 32]), Vec<u8>>>,
+    /// Each stream's expiry queue, for streams with any expiring key.
+    queues: BTreeMap<StreamId, Queue>,
     acl: Acl,
     /// The log time of each entry's position.
     times: BTreeMap<u64, u64>,

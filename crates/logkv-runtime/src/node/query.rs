@@ -51,12 +51,6 @@ impl Node {
         self.applied_time_ms.load(Ordering::Relaxed)
     }
 
-    /// Whether any key has had an expiry since the node opened (or had one
-    /// then).
-    pub fn has_expiries(&self) -> bool {
-        self.expiries.load(Ordering::Relaxed)
-    }
-
     /// How many keys of `stream` have an expiry in the newest applied
     /// state, expired ones the sweep has not deleted yet included (Redis's
     /// `expires=`): a counter kept by apply, read in O(log streams).
