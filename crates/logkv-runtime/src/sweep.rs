@@ -20,14 +20,11 @@ pub const SWEEP_PER_STREAM: usize = 1024;
 
 /// Deletes, at `version`, the keys due at log time `now` (expired before
 /// it), at most [`SWEEP_PER_STREAM`] per stream, streams in order and each
-/// stream's keys earliest expiry first. Returns how many it deleted.
-pub(crate) fn sweep(state: &mut dyn State, version: u64, now: u64) -> usize {
-    let mut deleted = 0;
+/// stream's keys earliest expiry first.
+pub(crate) fn sweep(state: &mut dyn State, version: u64, now: u64) {
     for stream in state.expiring_streams() {
         for key in state.due_expiries(&stream, now, SWEEP_PER_STREAM) {
             state.delete_expired(version, &stream, &key);
-            deleted += 1;
         }
     }
-    deleted
 }
