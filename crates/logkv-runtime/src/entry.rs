@@ -1,5 +1,6 @@
 //! Applying whole entries in log order: the signature, the protocol version,
-//! anti-replay, then each transaction through [`apply_tx`].
+//! the expiry sweep (from protocol 5 on, [`crate::sweep`]), anti-replay,
+//! then each transaction through [`apply_tx`].
 //!
 //! Anti-replay is kept per sender *and stream*: a transaction is `Replayed`
 //! when the entry's nonce was already used by this sender on one of its
@@ -21,9 +22,10 @@ use crate::apply::{
 };
 use crate::codec::native::{Native, NativeCompact};
 use crate::codec::{zerog::ZeroG, Codec, Decoded, ParseError};
-use crate::envelope::{EntryView, EnvelopeError};
+use crate::envelope::{EntryView, EnvelopeError, Protocol};
 use crate::nonce::NonceWindow;
 use crate::quota::{Quota, Quotas};
+use crate::sweep;
 use crate::types::{tx_version, Address, StreamId};
 
 /// Stands in for a codec this node does not know: every body is a parse
@@ -55,6 +57,15 @@ pub trait State: StateView {
     /// Told before the transactions of the entry at `position` apply: its
     /// log time, for a state that answers [`StateView::log_time_of`] itself.
     fn begin_entry(&mut self, _position: u64, _log_time_ms: u64) {}
+    /// The streams whose expiry queue holds a key (before the entry).
+    fn expiring_streams(&self) -> Vec<StreamId>;
+    /// Up to `limit` keys of `stream` whose value expired before `now`,
+    /// earliest expiry first (equal ones by keccak256 of the key), as the
+    /// newest sequenced state holds them: what the sweep deletes.
+    fn due_expiries(&mut self, stream: &StreamId, now: u64, limit: usize) -> Vec<Vec<u8>>;
+    /// Deletes an expired key at `version` (the sweep): its value, its
+    /// expiry and its place in the queue, as a `Delete` would.
+    fn delete_expired(&mut self, version: u64, stream: &StreamId, key: &[u8]);
 }
 
 /// What happened to an entry.
@@ -187,6 +198,9 @@ impl Applier {
             Err(e) => return (EntryOutcome::Malformed(e), Vec::new()),
         };
         state.begin_entry(position, log_time_ms);
+        if entry.protocol() >= Protocol::V5 {
+            sweep::sweep(state, tx_version(position, 0), log_time_ms);
+        }
         let genuine = verified.unwrap_or_else(|| entry.verify().is_ok());
         let sender = entry.sender();
         let watched: Vec<bool> = entry

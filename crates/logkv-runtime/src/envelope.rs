@@ -21,7 +21,7 @@ use crate::varint::{self, VarintError};
 /// The first four bytes of every entry.
 pub const MAGIC: [u8; 4] = *b"LKVE";
 /// The newest entry format this code understands.
-pub const PROTOCOL_VERSION: u16 = Protocol::V4 as u16;
+pub const PROTOCOL_VERSION: u16 = Protocol::V5 as u16;
 /// Most tags an entry, or one of its transactions, may carry.
 pub const MAX_TAGS: usize = 65_536;
 
@@ -45,6 +45,12 @@ pub enum Protocol {
     /// (`codec::native::Op::PutExpiring`, `Op::Expire`): the feature level
     /// of key expiry. Signed only for entries that use them, as V3.
     V4 = 4,
+    /// V4, and applying an entry of V5 or later begins with the expiry
+    /// sweep ([`crate::sweep`]): the feature level at which expired keys
+    /// leave the state. A node signs V5 while its state has a queued
+    /// expiry, so an older node stops at the first such entry instead of
+    /// keeping keys a newer one deleted.
+    V5 = 5,
 }
 
 impl Protocol {
@@ -60,6 +66,7 @@ impl Protocol {
             2 => Some(Protocol::V2),
             3 => Some(Protocol::V3),
             4 => Some(Protocol::V4),
+            5 => Some(Protocol::V5),
             _ => None,
         }
     }
@@ -68,7 +75,7 @@ impl Protocol {
     fn put_count(self, out: &mut Vec<u8>, n: usize) {
         match self {
             Protocol::V1 => out.extend_from_slice(&(n as u32).to_be_bytes()),
-            Protocol::V2 | Protocol::V3 | Protocol::V4 => varint::put(out, n as u64),
+            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 => varint::put(out, n as u64),
         }
     }
 
@@ -78,7 +85,7 @@ impl Protocol {
         for tag in tags {
             match self {
                 Protocol::V1 => out.extend_from_slice(&tag.0),
-                Protocol::V2 | Protocol::V3 | Protocol::V4 => {
+                Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 => {
                     let index = all.binary_search(tag).expect("the entry's tags are the union");
                     varint::put(out, index as u64);
                 }
@@ -600,7 +607,7 @@ impl<'a> Reader<'a> {
     fn count(&mut self, what: &'static str) -> Result<usize, EnvelopeError> {
         let n = match self.protocol {
             Protocol::V1 => u64::from(u32::from_be_bytes(self.array(what)?)),
-            Protocol::V2 | Protocol::V3 | Protocol::V4 => self.varint(what)?,
+            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 => self.varint(what)?,
         };
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }

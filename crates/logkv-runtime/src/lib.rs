@@ -27,6 +27,7 @@ pub mod repair;
 pub mod shared_log;
 pub mod signing;
 mod store_state;
+pub mod sweep;
 pub mod system;
 pub mod types;
 pub mod varint;

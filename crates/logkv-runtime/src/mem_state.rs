@@ -12,10 +12,15 @@ use crate::acl::Acl;
 use crate::apply::{NewValue, StateView, TxEffects};
 use crate::digest::{Fact, StateDigest};
 use crate::entry::State;
+use crate::signing::keccak256;
 use crate::types::StreamId;
 
 /// Versions of one key, oldest first; `None` is a delete.
 type History = Vec<(u64, Option<Vec<u8>>)>;
+
+/// A stream's expiry queue: its keys with an expiry, by expiry and
+/// keccak256 of the key (the store's order of `"q"` keys).
+type Queue = BTreeMap<(u64, [u8; 32]), Vec<u8>>;
 
 /// State with history, in memory.
 #[derive(Debug, Clone, Default)]
@@ -24,6 +29,8 @@ pub struct MemState {
     /// The expiry of each key's newest value that has one (history keeps
     /// none: "as of" reads here ignore expiry).
     expiry: BTreeMap<(StreamId, Vec<u8>), u64>,
+    /// Each stream's expiry queue, for streams with any expiring key.
+    queues: BTreeMap<StreamId, Queue>,
     acl: Acl,
     /// The log time of each entry's position.
     times: BTreeMap<u64, u64>,
@@ -71,19 +78,7 @@ impl State for MemState {
                 NewValue::Computed(bytes) => Some(bytes.clone()),
                 NewValue::Deleted => None,
             };
-            let id = (w.stream, w.key.clone());
-            let old_expiry = match w.expires_at {
-                Some(at) => self.expiry.insert(id.clone(), at),
-                None => self.expiry.remove(&id),
-            };
-            let history = self.data.entry(id).or_default();
-            if let Some((_, Some(old))) = history.last() {
-                self.digest.remove(Fact::value(&w.stream, &w.key, old, old_expiry));
-            }
-            if let Some(new) = &value {
-                self.digest.add(Fact::value(&w.stream, &w.key, new, w.expires_at));
-            }
-            history.push((version, value));
+            self.write(version, &w.stream, &w.key, value, w.expires_at);
         }
         if !effects.acl.is_empty() {
             let streams: BTreeSet<StreamId> = effects.acl.iter().map(|c| c.stream).collect();
@@ -97,9 +92,62 @@ impl State for MemState {
             self.acl_history.insert(version, self.acl.clone());
         }
     }
+
+    fn expiring_streams(&self) -> Vec<StreamId> {
+        self.queues.keys().copied().collect()
+    }
+
+    fn due_expiries(&mut self, stream: &StreamId, now: u64, limit: usize) -> Vec<Vec<u8>> {
+        let Some(queue) = self.queues.get(stream) else {
+            return Vec::new();
+        };
+        queue.range(..(now, [0; 32])).take(limit).map(|(_, key)| key.clone()).collect()
+    }
+
+    fn delete_expired(&mut self, version: u64, stream: &StreamId, key: &[u8]) {
+        self.write(version, stream, key, None, None);
+    }
 }
 
 impl MemState {
+    /// Writes `value` (`None`: a delete) expiring `expires_at` to a key at
+    /// `version`: its history, expiry, queue place and digest fact.
+    fn write(
+        &mut self,
+        version: u64,
+        stream: &StreamId,
+        key: &[u8],
+        value: Option<Vec<u8>>,
+        expires_at: Option<u64>,
+    ) {
+        let id = (*stream, key.to_vec());
+        let old_expiry = match expires_at {
+            Some(at) => self.expiry.insert(id.clone(), at),
+            None => self.expiry.remove(&id),
+        };
+        if old_expiry != expires_at {
+            let hash = keccak256(key);
+            if let Some(old) = old_expiry {
+                let queue = self.queues.get_mut(stream).expect("a key with an expiry is queued");
+                queue.remove(&(old, hash));
+                if queue.is_empty() {
+                    self.queues.remove(stream);
+                }
+            }
+            if let Some(at) = expires_at {
+                self.queues.entry(*stream).or_default().insert((at, hash), key.to_vec());
+            }
+        }
+        let history = self.data.entry(id).or_default();
+        if let Some((_, Some(old))) = history.last() {
+            self.digest.remove(Fact::value(stream, key, old, old_expiry));
+        }
+        if let Some(new) = &value {
+            self.digest.add(Fact::value(stream, key, new, expires_at));
+        }
+        history.push((version, value));
+    }
+
     /// The digest of the current state.
     pub fn digest(&self) -> StateDigest {
         self.digest

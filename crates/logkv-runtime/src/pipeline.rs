@@ -284,7 +284,9 @@ impl Inner {
     /// Signs one entry of `signer`'s planned transactions and commits it.
     fn commit_local(&self, signer: Signer, jobs: Vec<Job>) {
         let (txs, shares) = gather(jobs, self.node.store().coalesces());
-        let protocol = txs.iter().map(protocol_of).max().unwrap_or(Protocol::V2);
+        // While a key has an expiry, entries sweep (protocol 5, docs/expiry.md).
+        let floor = if self.node.has_queued_expiries() { Protocol::V5 } else { Protocol::V2 };
+        let protocol = txs.iter().map(protocol_of).fold(floor, Protocol::max);
         let parts: Vec<_> = txs.iter().map(|body| native::CompactTx::new(body, body.tags())).collect();
         let signed = self.node.sign_entry(&signer, parts, protocol);
         drop(txs);

@@ -19,10 +19,10 @@ use logkv_store::{AppliedOp, AppliedValue, Store, StoreError};
 use parking_lot::RwLock;
 
 use crate::acl::{Acl, StreamAcl};
-use crate::apply::{NewValue, StateView, TxEffects};
+use crate::apply::{EffectWrite, NewValue, StateView, TxEffects};
 use crate::digest::{Fact, StateDigest, ValueSum};
 use crate::entry::State;
-use crate::system::{expiry_key, expiry_of, stream_key, FactOf, SYSTEM_KEYSPACE};
+use crate::system::{expiry_key, expiry_of, queue_bound, queue_key, stream_key, FactOf, SYSTEM_KEYSPACE};
 use crate::types::{version_position, StreamId};
 
 /// What a derived key becomes.
@@ -60,6 +60,45 @@ impl DerivedOp {
     }
 }
 
+/// What the node keeps in memory of its streams' expiry queues.
+#[derive(Debug, Default)]
+pub(crate) struct Queues {
+    /// How many keys have an expiry, per stream that has any (its `"c"` key).
+    pub(crate) counts: BTreeMap<StreamId, u64>,
+    /// Per stream, a time before which its queue holds no key: where the
+    /// sweep's scan starts, past the deleted queue keys the index still
+    /// holds. Not part of the state (a node that just opened has none and
+    /// scans from the start): every expiry written later lies after the
+    /// log time of the entry writing it, so none lands below it.
+    pub(crate) swept_to: BTreeMap<StreamId, u64>,
+}
+
+/// What an entry changes in [`Queues`], for the node to keep once the
+/// entry is stored.
+#[derive(Debug, Default)]
+pub(crate) struct QueueChanges {
+    /// Change in each stream's count of keys with an expiry.
+    pub(crate) counts: BTreeMap<StreamId, i64>,
+    /// New starts of the sweep's scan.
+    pub(crate) swept_to: BTreeMap<StreamId, u64>,
+    /// Keys the sweep deleted.
+    pub(crate) swept: usize,
+}
+
+/// Drops every op that a later op of the same key at the same version
+/// replaces: the sweep deletes keys at the entry's first version, which
+/// the entry's first transaction may write again.
+pub(crate) fn drop_replaced(ops: &mut Vec<DerivedOp>) {
+    let mut seen = BTreeSet::new();
+    let mut keep = vec![true; ops.len()];
+    for (i, op) in ops.iter().enumerate().rev() {
+        keep[i] = seen.insert((op.keyspace, op.key.as_slice(), op.version));
+    }
+    drop(seen);
+    let mut keep = keep.into_iter();
+    ops.retain(|_| keep.next().unwrap_or(true));
+}
+
 /// The stream map the node shares with its readers: stream → keyspace.
 pub(crate) type StreamMap = RwLock<BTreeMap<StreamId, u32>>;
 
@@ -92,6 +131,10 @@ pub(crate) struct EntryState<'a> {
     newest: RefCell<BTreeMap<(StreamId, Vec<u8>), Newest>>,
     /// Whether any key may have an expiry (else none is looked up).
     expiries: bool,
+    /// The expiry queues before the entry.
+    queues: &'a Queues,
+    /// What the entry changes in them.
+    pub(crate) queue_changes: QueueChanges,
     /// The first store error met while reading; the entry must not be stored.
     pub(crate) error: RefCell<Option<StoreError>>,
     /// The derived ops, in version order.
@@ -106,6 +149,7 @@ impl<'a> EntryState<'a> {
         next_keyspace: u32,
         acl: &'a mut Acl,
         digest: &'a mut StateDigest,
+        queues: &'a Queues,
     ) -> Self {
         Self {
             store,
@@ -118,6 +162,8 @@ impl<'a> EntryState<'a> {
             acl_before: BTreeMap::new(),
             newest: RefCell::new(BTreeMap::new()),
             expiries: true,
+            queues,
+            queue_changes: QueueChanges::default(),
             error: RefCell::new(None),
             ops: Vec::new(),
         }
@@ -224,6 +270,65 @@ impl<'a> EntryState<'a> {
         Some(Cow::Owned(bytes))
     }
 
+    /// Writes one key: its digest fact, its version record and, when the
+    /// expiry changes, its `"e"` and `"q"` keys and the stream's count.
+    fn write(&mut self, version: u64, body: &[u8], body_offset: usize, w: &EffectWrite) {
+        let ks = self.keyspace_or_new(&w.stream, version);
+        let (old, old_expiry) = self.with_newest(&w.stream, &w.key, |n| (n.fact, n.expires_at));
+        if let Some(value) = old {
+            let expires_at = old_expiry;
+            self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
+        }
+        let (derived, new) = match &w.value {
+            NewValue::Body(v) => {
+                let offset = body_offset + v.offset;
+                debug_assert_eq!(&self.entry[offset..offset + v.len], v.get(body));
+                (Derived::InEntry { offset, len: v.len }, Some(v.get(body)))
+            }
+            NewValue::Computed(bytes) => (Derived::Bytes(bytes.clone()), Some(bytes.as_slice())),
+            NewValue::Deleted => (Derived::Delete, None),
+        };
+        let fact = new.map(|bytes| ValueSum::of(&w.key, bytes));
+        let expires_at = fact.and(w.expires_at);
+        if let Some(value) = fact {
+            self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
+        }
+        let bytes = fact.map(|_| derived.clone());
+        let newest = Newest { version, fact, expires_at, bytes };
+        self.newest.borrow_mut().insert((w.stream, w.key.clone()), newest);
+        self.ops.push(DerivedOp { keyspace: ks, key: w.key.clone(), version, value: derived });
+        if expires_at != old_expiry {
+            self.expiry_changed(version, &w.stream, &w.key, old_expiry, expires_at);
+        }
+    }
+
+    /// Records a key's expiry going from `old` to `new`.
+    fn expiry_changed(
+        &mut self,
+        version: u64,
+        stream: &StreamId,
+        key: &[u8],
+        old: Option<u64>,
+        new: Option<u64>,
+    ) {
+        let value = new.map_or(Derived::Delete, |at| Derived::Bytes(at.to_be_bytes().to_vec()));
+        self.ops.push(DerivedOp::system(&expiry_key(stream, key), version, value));
+        if let Some(at) = old {
+            self.ops.push(DerivedOp::system(&queue_key(stream, at, key), version, Derived::Delete));
+        }
+        if let Some(at) = new {
+            self.ops.push(DerivedOp::system(
+                &queue_key(stream, at, key),
+                version,
+                Derived::Bytes(key.to_vec()),
+            ));
+        }
+        let change = i64::from(new.is_some()) - i64::from(old.is_some());
+        if change != 0 {
+            *self.queue_changes.counts.entry(*stream).or_default() += change;
+        }
+    }
+
     /// Records the facts of `streams` changing: digest and fact ops.
     fn acl_changed(&mut self, version: u64, before: &BTreeSet<FactOf>, streams: &BTreeSet<StreamId>) {
         let after: BTreeSet<FactOf> =
@@ -274,35 +379,7 @@ impl State for EntryState<'_> {
         let text = effects.result.to_string();
         self.digest.add(Fact::Result { version, text: &text });
         for w in &effects.writes {
-            let ks = self.keyspace_or_new(&w.stream, version);
-            let (old, old_expiry) = self.with_newest(&w.stream, &w.key, |n| (n.fact, n.expires_at));
-            if let Some(value) = old {
-                let expires_at = old_expiry;
-                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
-            }
-            let (derived, new) = match &w.value {
-                NewValue::Body(v) => {
-                    let offset = body_offset + v.offset;
-                    debug_assert_eq!(&self.entry[offset..offset + v.len], v.get(body));
-                    (Derived::InEntry { offset, len: v.len }, Some(v.get(body)))
-                }
-                NewValue::Computed(bytes) => (Derived::Bytes(bytes.clone()), Some(bytes.as_slice())),
-                NewValue::Deleted => (Derived::Delete, None),
-            };
-            let fact = new.map(|bytes| ValueSum::of(&w.key, bytes));
-            let expires_at = fact.and(w.expires_at);
-            if let Some(value) = fact {
-                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
-            }
-            let bytes = fact.map(|_| derived.clone());
-            let newest = Newest { version, fact, expires_at, bytes };
-            self.newest.borrow_mut().insert((w.stream, w.key.clone()), newest);
-            self.ops.push(DerivedOp { keyspace: ks, key: w.key.clone(), version, value: derived });
-            if expires_at != old_expiry {
-                let value =
-                    expires_at.map_or(Derived::Delete, |at| Derived::Bytes(at.to_be_bytes().to_vec()));
-                self.ops.push(DerivedOp::system(&expiry_key(&w.stream, &w.key), version, value));
-            }
+            self.write(version, body, body_offset, w);
         }
         if !effects.acl.is_empty() {
             let streams: BTreeSet<StreamId> = effects.acl.iter().map(|c| c.stream).collect();
@@ -317,5 +394,45 @@ impl State for EntryState<'_> {
             effects.acl.iter().for_each(|c| self.acl.apply(c));
             self.acl_changed(version, &before, &streams);
         }
+    }
+
+    fn expiring_streams(&self) -> Vec<StreamId> {
+        self.queues.counts.keys().copied().collect()
+    }
+
+    /// From the store's newest sequenced state (earlier entries of the
+    /// same group commit count), as every read of apply: nodes that group
+    /// entries into commits differently sweep alike.
+    fn due_expiries(&mut self, stream: &StreamId, now: u64, limit: usize) -> Vec<Vec<u8>> {
+        let from = self.queues.swept_to.get(stream).copied().unwrap_or(0);
+        if now <= from {
+            return Vec::new();
+        }
+        let found = self.store.newest_range_in(
+            SYSTEM_KEYSPACE,
+            &queue_bound(stream, from),
+            &queue_bound(stream, now),
+            limit,
+        );
+        let due = match found {
+            Ok(due) => due,
+            Err(e) => {
+                self.fail(e);
+                return Vec::new();
+            }
+        };
+        // Past the last key taken nothing is due before `now` unless the
+        // limit cut the scan short; then the rest starts at its expiry.
+        let last_at = due.last().map(|(k, _)| u64::from_be_bytes(k[33..41].try_into().expect("a queue key")));
+        let swept_to = if due.len() < limit { now } else { last_at.unwrap_or(from) };
+        self.queue_changes.swept_to.insert(*stream, swept_to);
+        due.into_iter().map(|(_, key)| key).collect()
+    }
+
+    fn delete_expired(&mut self, version: u64, stream: &StreamId, key: &[u8]) {
+        let w =
+            EffectWrite { stream: *stream, key: key.to_vec(), value: NewValue::Deleted, expires_at: None };
+        self.write(version, &[], 0, &w);
+        self.queue_changes.swept += 1;
     }
 }

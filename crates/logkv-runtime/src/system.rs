@@ -8,6 +8,8 @@
 //! | `"s"` stream 32 | the stream's keyspace, u32 BE |
 //! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (`NonceWindow::encode`) |
 //! | `"e"` stream 32, keccak256(key) 32 | the expiry of the key's newest value, Unix ms, u64 BE (absent: none) |
+//! | `"q"` stream 32, expiry u64 BE, keccak256(key) 32 | the key: the stream's expiry queue, earliest first (`crate::sweep`) |
+//! | `"c"` stream 32 | how many keys of the stream have an expiry (its `"e"` keys), u64 BE |
 //!
 //! Every key here is per stream, account or fact, never per write: what
 //! each entry derives besides (its results, the digest after it) lives in
@@ -37,6 +39,11 @@ pub const NONCE_PREFIX: u8 = b'n';
 /// Prefix of expiry keys.
 pub const EXPIRY_PREFIX: u8 = b'e';
 
+/// Prefix of expiry queue keys.
+pub const QUEUE_PREFIX: u8 = b'q';
+/// Prefix of expiry count keys.
+pub const EXPIRY_COUNT_PREFIX: u8 = b'c';
+
 /// The key that holds the expiry of `key`'s value in `stream`.
 pub fn expiry_key(stream: &StreamId, key: &[u8]) -> [u8; 65] {
     let mut k = [EXPIRY_PREFIX; 65];
@@ -48,6 +55,34 @@ pub fn expiry_key(stream: &StreamId, key: &[u8]) -> [u8; 65] {
 /// The expiry an expiry key's value holds; `None` if it is not 8 bytes.
 pub fn expiry_of(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(value.try_into().ok()?))
+}
+
+/// The key of `key` in `stream`'s expiry queue, for a value expiring `at`.
+pub fn queue_key(stream: &StreamId, at: u64, key: &[u8]) -> [u8; 73] {
+    let mut k = [QUEUE_PREFIX; 73];
+    k[..41].copy_from_slice(&queue_bound(stream, at));
+    k[41..].copy_from_slice(&keccak256(key));
+    k
+}
+
+/// Where `stream`'s queued expiries at `at` or later begin.
+pub fn queue_bound(stream: &StreamId, at: u64) -> [u8; 41] {
+    let mut k = [QUEUE_PREFIX; 41];
+    k[1..33].copy_from_slice(&stream.0);
+    k[33..].copy_from_slice(&at.to_be_bytes());
+    k
+}
+
+/// The key that counts `stream`'s keys with an expiry.
+pub fn expiry_count_key(stream: &StreamId) -> [u8; 33] {
+    let mut k = [EXPIRY_COUNT_PREFIX; 33];
+    k[1..].copy_from_slice(&stream.0);
+    k
+}
+
+/// The stream an expiry count key names.
+pub fn stream_of_count_key(key: &[u8]) -> Option<StreamId> {
+    StreamId::from_slice(key.strip_prefix(&[EXPIRY_COUNT_PREFIX])?)
 }
 
 /// The key that maps `stream` to its keyspace.

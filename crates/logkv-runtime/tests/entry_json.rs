@@ -9,7 +9,7 @@ use logkv_runtime::codec::json::JsonError;
 use logkv_runtime::codec::native::{self, Body, BodyWrite, Op};
 use logkv_runtime::codec::{zerog, NATIVE};
 use logkv_runtime::entry_json::{entry_from_json, entry_to_json};
-use logkv_runtime::envelope::{Entry, EntryView, Protocol, TxPart};
+use logkv_runtime::envelope::{Entry, EntryView, Protocol, TxPart, PROTOCOL_VERSION};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 use proptest::prelude::*;
@@ -145,7 +145,7 @@ fn bad_documents_are_refused_saying_where() {
     assert!(matches!(e, JsonError::Tx { .. }), "{e:?}");
     let (e, _) = refusal(&with(&["signature"], json!("0x1234")));
     assert!(matches!(e, JsonError::Hex { .. }), "{e:?}");
-    let (e, _) = refusal(&with(&["protocol"], json!(5)));
+    let (e, _) = refusal(&with(&["protocol"], json!(PROTOCOL_VERSION + 1)));
     assert!(matches!(e, JsonError::Number { .. }), "{e:?}");
     let (e, _) = refusal(&with(&["nonce"], json!("-1")));
     assert!(matches!(e, JsonError::Number { .. }), "{e:?}");

@@ -1,6 +1,7 @@
 //! The commit pipeline: concurrent writers sharing signed entries, each
 //! getting its own results, versions and op answers; coalescing; the
-//! `Get` op only in protocol 3 entries; the queue's bound in bytes.
+//! `Get` op only in protocol 3 entries; protocol 5 while a key has an
+//! expiry; the queue's bound in bytes.
 
 mod support;
 
@@ -10,6 +11,7 @@ use std::sync::{Arc, Barrier};
 use logkv_fs::{FileSystem, SimFs, StdFs};
 use logkv_runtime::apply::{OpAnswer, TxResult, Watched};
 use logkv_runtime::codec::native::{self, Body, Op};
+use logkv_runtime::codec::{ExpireCond, NewExpiry, PutCond};
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::envelope::{Entry, EntryView, Protocol};
 use logkv_runtime::node::{Applied, Node, NodeOptions};
@@ -164,6 +166,39 @@ fn a_writer_gets_consecutive_versions_its_results_and_what_each_op_found() {
     assert_eq!(entry.map(|e| e.protocol()), Some(Protocol::V3), "an entry with a get is protocol 3");
     let empty = write(Vec::new());
     assert_eq!(empty.outcome, EntryOutcome::Applied(Vec::new()));
+    close(pipeline);
+}
+
+/// Entries are signed in protocol 5, whose entries sweep expired keys,
+/// exactly while some key has an expiry: nodes that know no sweep keep
+/// following logs whose clients never use expiry.
+#[test]
+fn entries_are_protocol_5_while_a_key_has_an_expiry() {
+    let pipeline = Pipeline::start(
+        open_in(Arc::new(SimFs::new()), Path::new("/n"), Durability::None),
+        None,
+        PipelineOptions::default(),
+    );
+    let (me, s) = (signer(4), stream(7));
+    let write = |ops: Vec<(&[u8], Op)>| {
+        let a =
+            pipeline.write_blocking(Write::Local { signer: me.clone(), txs: vec![body(s, ops)] }).unwrap();
+        assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]));
+        let record = pipeline.node().store().applied_at(a.position).unwrap().unwrap();
+        record.entry.as_deref().and_then(|e| EntryView::parse(e).ok()).map(|e| e.protocol())
+    };
+    let later = Op::PutExpiring {
+        value: b"v".to_vec().into(),
+        cond: PutCond::Always,
+        expiry: NewExpiry::At(u64::MAX / 2),
+    };
+    assert_eq!(write(vec![(b"k", later)]), Some(Protocol::V4), "no key had an expiry yet");
+    assert_eq!(pipeline.node().expiring_keys(&s), 1);
+    assert_eq!(write(vec![(b"x", Op::Put(b"1".to_vec().into()))]), Some(Protocol::V5));
+    let persist = Op::Expire { cond: ExpireCond::Always, at: None };
+    assert_eq!(write(vec![(b"k", persist)]), Some(Protocol::V5));
+    assert_eq!(pipeline.node().expiring_keys(&s), 0);
+    assert_eq!(write(vec![(b"y", Op::Put(b"2".to_vec().into()))]), Some(Protocol::V2));
     close(pipeline);
 }
 

@@ -533,9 +533,9 @@ pub struct ServeConfig {
         help_heading = "Retention and maintenance"
     )]
     pub scrub_interval_secs: u64,
-    /// Milliseconds the log may stay idle, once some key has an expiry,
-    /// before this node appends an empty entry so log time advances
-    /// (docs/expiry.md, "Ticks"); 0 never does.
+    /// Milliseconds the log may stay idle, while some key has an expiry,
+    /// before this node appends an empty entry so log time advances and
+    /// expired keys are deleted (docs/expiry.md, "Ticks"); 0 never does.
     #[arg(
         long,
         value_name = "MS",

@@ -1,8 +1,10 @@
 //! Ticks: an empty entry this node appends when the log has been idle for
-//! `expiry_tick_ms`, once some key has an expiry, so log time — what apply
-//! judges expiry by — advances without writes (docs/expiry.md, "Ticks").
-//! An empty entry changes no value, access-control fact or result, so the
-//! digest stays as it was; several nodes ticking at once are harmless.
+//! `expiry_tick_ms`, while some key has an expiry, so log time — what apply
+//! judges expiry by — advances without writes and the expiry sweep at the
+//! start of each entry deletes expired keys on time (docs/expiry.md,
+//! "Ticks"). An empty entry changes no access-control fact or result, and
+//! no value but those the sweep deletes, as any entry would; several nodes
+//! ticking at once are harmless. Ticks stop once no key has an expiry.
 
 use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
@@ -23,7 +25,7 @@ pub async fn run(shared: Arc<Shared>) {
         }
         let node = &shared.node;
         let idle = now_ms().saturating_sub(node.applied_log_time_ms()) >= idle_ms;
-        if !idle || !node.has_expiries() || shared.not_serving().is_some() {
+        if !idle || !node.has_queued_expiries() || shared.not_serving().is_some() {
             continue;
         }
         if let Err(e) = shared.append(shared.identity.clone(), Vec::new()).await {

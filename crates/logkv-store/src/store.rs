@@ -273,6 +273,42 @@ impl Store {
         })
     }
 
+    /// Up to `max` keys of `keyspace` in `start..end`, in order, whose
+    /// newest version record (sequenced or not, as [`Store::newest_in`]
+    /// reads it) holds a value, with their values: a range of the state
+    /// the single appender has built so far, whatever has been
+    /// acknowledged. Deleted keys still in the index are passed over.
+    pub fn newest_range_in(
+        &self,
+        keyspace: u32,
+        start: &[u8],
+        end: &[u8],
+        max: usize,
+    ) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        const PAGE: usize = 256;
+        let mut out = Vec::new();
+        let mut page = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        while out.len() < max {
+            page.clear();
+            let lower = after.as_deref().map_or(Bound::Included(start), Bound::Excluded);
+            self.index_page(keyspace, lower, Bound::Excluded(end), false, PAGE, &mut page);
+            for (key, _) in &page {
+                if let Some(Newest { value: Some(v), .. }) = self.newest_in(keyspace, key)? {
+                    out.push((key.clone(), v));
+                    if out.len() == max {
+                        break;
+                    }
+                }
+            }
+            match page.pop() {
+                Some((last, _)) if page.len() + 1 == PAGE => after = Some(last),
+                _ => break,
+            }
+        }
+        Ok(out)
+    }
+
     /// What [`Store::newest_in`] would find, from the version record's
     /// header alone: no value is read (and so none checked).
     pub fn newest_meta_in(&self, keyspace: u32, key: &[u8]) -> Result<Option<NewestMeta>> {

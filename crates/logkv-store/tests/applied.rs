@@ -281,3 +281,31 @@ fn applied_records_are_read_back_by_position_with_their_state_annex_and_log_time
     plain.put(b"k", b"v").unwrap();
     assert!(matches!(plain.applied_at(1), Err(StoreError::Invalid(_))));
 }
+
+/// The appender's range read: what it sequenced counts before it is
+/// acknowledged, deleted keys are passed over (however many the index
+/// still holds), and the range's end and the limit are kept.
+#[test]
+fn a_range_of_the_newest_state_counts_what_is_sequenced_and_skips_deletes() {
+    let fs = SimFs::new();
+    let store = open(&fs, Durability::Always, SEGMENT);
+    let names: Vec<Vec<u8>> = (0..600u32).map(|i| format!("q{i:04}").into_bytes()).collect();
+    let puts: Vec<AppliedOp<'_>> = names.iter().map(|k| put(1, k, v(1, 0), k)).collect();
+    apply(&store, b"e1", &puts);
+    // The first 500 deleted (two pages of the index and more), then one
+    // put past the range: sequenced, not acknowledged.
+    let deletes: Vec<AppliedOp<'_>> = names[..500].iter().map(|k| delete(1, k, v(2, 0))).collect();
+    apply(&store, b"e2", &deletes);
+    let position = store
+        .append_applied(None, v(3, 0), b"e3", &[put(1, b"r", v(3, 0), b"late")], &[0; 32], &[], None)
+        .unwrap();
+    let range = |end: &[u8], max| store.newest_range_in(1, b"q", end, max).unwrap();
+    let found = range(b"s", 1000);
+    assert_eq!(found.len(), 101);
+    assert_eq!(found[0], (names[500].clone(), names[500].clone()), "the deleted keys are passed over");
+    assert_eq!(found[100], (b"r".to_vec(), b"late".to_vec()), "sequenced counts");
+    assert!(keys(&store, 1, u64::MAX).iter().all(|k| k.as_slice() != b"r"), "not yet visible to readers");
+    assert_eq!(range(b"r", 1000).len(), 100, "the end is excluded");
+    assert_eq!(range(b"s", 7).len(), 7);
+    store.commit(position).unwrap();
+}

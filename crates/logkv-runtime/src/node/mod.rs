@@ -51,10 +51,11 @@ use crate::nonce::NonceWindow;
 use crate::quota::{QuotaUsage, Quotas};
 use crate::shared_log::LogEntry;
 use crate::signing::{keccak256, Signer};
-use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
+use crate::store_state::{drop_replaced, Derived, DerivedOp, EntryState, QueueChanges, Queues, StreamMap};
 use crate::system::{
-    nonce_key, nonce_key_parts, stream_of_key, FactOf, EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE,
-    NONCE_PREFIX, STREAM_PREFIX, SYSTEM_KEYSPACE,
+    expiry_count_key, nonce_key, nonce_key_parts, stream_of_count_key, stream_of_key, FactOf,
+    EXPIRY_COUNT_PREFIX, EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE, NONCE_PREFIX, STREAM_PREFIX,
+    SYSTEM_KEYSPACE,
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
 
@@ -214,6 +215,9 @@ pub struct Node {
     /// reads and apply skip looking expiries up, so a node whose clients
     /// never use expiry pays nothing for it.
     expiries: AtomicBool,
+    /// The streams' expiry queues: written under the apply lock, read by
+    /// apply and by whoever asks how many keys expire.
+    queues: RwLock<Queues>,
     counters: Counters,
     remembered: Mutex<remembered::Remembered>,
 }
@@ -239,6 +243,19 @@ fn highest_nonce(core: &Core, sender: &Address) -> u64 {
         .map(|(_, _, w)| w.highest())
         .max()
         .unwrap_or(0)
+}
+
+/// The new count of keys with an expiry of each stream an entry changed.
+fn counts_after(queues: &Queues, changes: &QueueChanges) -> Vec<(StreamId, u64)> {
+    changes
+        .counts
+        .iter()
+        .filter(|(_, change)| **change != 0)
+        .map(|(stream, change)| {
+            let before = queues.counts.get(stream).copied().unwrap_or(0);
+            (*stream, before.saturating_add_signed(*change))
+        })
+        .collect()
 }
 
 /// The wall clock in Unix milliseconds: the log time of an entry this node
@@ -301,6 +318,14 @@ impl Node {
             .map_or_else(StateDigest::default, |(state, _)| StateDigest::from_bytes(state));
         let log_time_ms = store.time_of_position(store.visible_position())?.unwrap_or(0);
         let expiries = system(EXPIRY_PREFIX).next().is_some();
+        let mut queues = Queues::default();
+        for kv in system(EXPIRY_COUNT_PREFIX) {
+            let (key, value) = kv?;
+            let stream = stream_of_count_key(&key).ok_or_else(|| bad(&key, "not an expiry count key"))?;
+            let count =
+                <[u8; 8]>::try_from(&value.data[..]).map_err(|_| bad(&key, "expiry count is not 8 bytes"))?;
+            queues.counts.insert(stream, u64::from_be_bytes(count));
+        }
         Ok(Self {
             store,
             core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms }),
@@ -310,6 +335,7 @@ impl Node {
             applied: AtomicU64::new(0),
             applied_time_ms: AtomicU64::new(log_time_ms),
             expiries: AtomicBool::new(expiries),
+            queues: RwLock::new(queues),
             counters: Counters::default(),
             remembered: Mutex::new(remembered::Remembered::default()),
         })
@@ -537,12 +563,24 @@ impl Node {
         let digest_before = core.digest;
         let log_time_ms = log_time_ms.unwrap_or_else(now_ms).max(core.log_time_ms);
         let Core { applier, acl, digest, next_keyspace, .. } = core;
-        let mut state = EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest)
-            .with_expiries(self.expiries.load(Ordering::Relaxed));
+        let queues = self.queues.read();
+        let mut state =
+            EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest, &queues)
+                .with_expiries(self.expiries.load(Ordering::Relaxed));
         let (outcome, answers) = applier.apply_entry_answered(&mut state, at, log_time_ms, bytes, verified);
-        let EntryState { new_streams, acl_before, error, mut ops, .. } = state;
+        let EntryState { new_streams, acl_before, error, mut ops, queue_changes, .. } = state;
         if ops.iter().any(|op| op.keyspace == SYSTEM_KEYSPACE && op.key.first() == Some(&EXPIRY_PREFIX)) {
             self.expiries.store(true, Ordering::Relaxed);
+        }
+        if queue_changes.swept > 0 {
+            drop_replaced(&mut ops);
+        }
+        let counts = counts_after(&queues, &queue_changes);
+        drop(queues);
+        for (stream, count) in &counts {
+            let value =
+                if *count == 0 { Derived::Delete } else { Derived::Bytes(count.to_be_bytes().to_vec()) };
+            ops.push(DerivedOp::system(&expiry_count_key(stream), last_version, value));
         }
         for (sender, stream, before) in &windows_before {
             let after = core.applier.nonce_window(sender, stream);
@@ -612,6 +650,15 @@ impl Node {
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 core.log_time_ms = log_time_ms;
+                let mut queues = self.queues.write();
+                queues.swept_to.extend(queue_changes.swept_to);
+                for (stream, count) in counts {
+                    if count == 0 {
+                        queues.counts.remove(&stream);
+                    } else {
+                        queues.counts.insert(stream, count);
+                    }
+                }
                 self.applied_time_ms.fetch_max(log_time_ms, Ordering::Relaxed);
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 Ok(Applied { position: p, version: last_version, outcome, answers, digest: state })

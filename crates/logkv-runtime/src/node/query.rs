@@ -51,10 +51,18 @@ impl Node {
         self.applied_time_ms.load(Ordering::Relaxed)
     }
 
-    /// Whether any key has had an expiry since the node opened (or had one
-    /// then).
-    pub fn has_expiries(&self) -> bool {
-        self.expiries.load(Ordering::Relaxed)
+    /// How many keys of `stream` have an expiry in the newest applied
+    /// state, expired ones the sweep has not deleted yet included (Redis's
+    /// `expires=`): a counter kept by apply, read in O(log streams).
+    pub fn expiring_keys(&self, stream: &StreamId) -> u64 {
+        self.queues.read().counts.get(stream).copied().unwrap_or(0)
+    }
+
+    /// Whether any key of any stream has an expiry, so entries of
+    /// protocol 5 would sweep it: while one does, the node signs its
+    /// entries in protocol 5 and ticks when idle (docs/expiry.md).
+    pub fn has_queued_expiries(&self) -> bool {
+        !self.queues.read().counts.is_empty()
     }
 
     /// The time a read as of `version` judges expiry by. The newest state
