@@ -326,6 +326,17 @@ impl Node {
                 <[u8; 8]>::try_from(&value.data[..]).map_err(|_| bad(&key, "expiry count is not 8 bytes"))?;
             queues.counts.insert(stream, u64::from_be_bytes(count));
         }
+        // Every expiring key is counted since the sweep exists; expiries
+        // without counts were written by a build from before it, whose
+        // keys this one could never sweep as a node replaying the log would.
+        if expiries && queues.counts.is_empty() {
+            return Err(bad(
+                &[EXPIRY_PREFIX],
+                "expiry keys without expiry counts: this directory was written by a development build \
+                 from before the expiry sweep (protocol 5); rebuild it by replaying its log (a node of a \
+                 shared log: move the directory away and start the node)",
+            ));
+        }
         Ok(Self {
             store,
             core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms }),
