@@ -1,7 +1,7 @@
 //! The handshake and server commands clients send, through the `redis`
 //! crate against a real `logkv serve`: CLIENT LIST / INFO / KILL over the
 //! registry of live connections, INFO's fields and sections, CONFIG SET,
-//! and `maxmemory`'s `-OOM` (what redis-server's replies cannot be compared
+//! `maxmemory`'s `-OOM` and CLIENT PAUSE (what redis-server's replies cannot be compared
 //! with byte for byte; tests/differential.rs covers the rest).
 
 mod server;
@@ -262,4 +262,27 @@ fn maxmemory_refuses_writes_that_add_data_once_over() {
     assert!(error_text(e).contains("argument 'appendfsync') - logkv cannot change it while running"));
     assert_eq!(text(&mut con, &["CONFIG", "SET", "maxmemory", "0"]), "OK");
     assert_eq!(text(&mut con, &["SET", "c", "3"]), "OK");
+}
+
+#[test]
+fn client_pause_write_holds_writes_until_unpaused() {
+    let server = Server::start();
+    let mut pauser = connect(&server);
+    let mut writer = connect(&server);
+    assert_eq!(text(&mut writer, &["CLIENT", "SETNAME", "writer"]), "OK");
+    assert_eq!(text(&mut pauser, &["CLIENT", "PAUSE", "600000", "WRITE"]), "OK");
+    let held = std::thread::spawn(move || text(&mut writer, &["SET", "paused", "v"]));
+    // The writer's SET is its current command once the server has read it.
+    let deadline = std::time::Instant::now() + server::PATIENCE;
+    while line_named(&mut pauser, "writer").and_then(|l| field(&l, "cmd").map(str::to_string)).as_deref()
+        != Some("set")
+    {
+        assert!(std::time::Instant::now() < deadline, "the SET never reached the server");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    // Reads still run under WRITE, and the held SET has not written.
+    assert_eq!(query::<Option<String>>(&mut pauser, &["GET", "paused"]).unwrap(), None);
+    assert_eq!(text(&mut pauser, &["CLIENT", "UNPAUSE"]), "OK");
+    assert_eq!(held.join().unwrap(), "OK");
+    assert_eq!(text(&mut pauser, &["GET", "paused"]), "v");
 }
