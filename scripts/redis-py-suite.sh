@@ -88,7 +88,8 @@ wait_for_ping "$logkv_port"
 # The summary line pytest ends with: "N failed, M passed, ... in Ts".
 run_suite() {
     local port="$1" name="$2"
-    (cd "$suite" && python -m pytest tests/test_commands.py --redis-url="redis://127.0.0.1:$port/0" \
+    # (COLUMNS: pytest cuts each failure's line to the terminal's width.)
+    (cd "$suite" && COLUMNS=400 python -m pytest tests/test_commands.py --redis-url="redis://127.0.0.1:$port/0" \
         -q -rfE -p no:cacheprovider -W ignore >"$work/$name.txt" 2>&1) || true
     local summary
     summary="$(tail -n 1 "$work/$name.txt")"

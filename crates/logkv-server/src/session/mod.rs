@@ -209,7 +209,11 @@ impl Session {
                 }
             };
             self.client.ran(checked.name, self.multi.queued());
-            self.shared.resp.pause.wait(table::may_write(checked.name), self.client.killed()).await;
+            // (Whether it may write is looked up only under a pause.)
+            let pause = &self.shared.resp.pause;
+            if pause.holds(true) {
+                pause.wait(table::may_write(checked.name), self.client.killed()).await;
+            }
             if self.multi.in_multi() && !multi::runs_inside(&checked.command) {
                 self.multi.queue(checked.command);
                 self.shared.metrics.resp(checked.name, started.elapsed(), false);

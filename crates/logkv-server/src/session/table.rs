@@ -1817,6 +1817,40 @@ mod tests {
         }
     }
 
+    /// The shortest request a spec accepts, its arguments named `a1`, `a2`...
+    fn shortest_request(spec: &Spec) -> Vec<Bytes> {
+        let mut request: Vec<Bytes> =
+            spec.name.split('|').map(|n| Bytes::copy_from_slice(n.as_bytes())).collect();
+        while !fits(spec.arity, request.len()) {
+            request.push(Bytes::from(format!("a{}", request.len())));
+        }
+        request
+    }
+
+    #[test]
+    fn getkeys_and_flags_cover_every_keyed_command() {
+        for spec in COMMANDS.iter().chain(SUBCOMMANDS).filter(|s| s.keys.0 > 0) {
+            let request = shortest_request(spec);
+            let first_key = Reply::Bulk(request[spec.keys.0 as usize].to_vec());
+            let Reply::Array(keys) = get_keys(&request) else { panic!("{}: no keys", spec.name) };
+            assert_eq!(keys.first(), Some(&first_key), "{}", spec.name);
+            let Reply::Array(pairs) = get_keys_and_flags(&request) else { panic!("{}: no keys", spec.name) };
+            assert_eq!(pairs.len(), keys.len(), "{}", spec.name);
+            let flags = status_set(request_key_flags(spec, &request));
+            assert_eq!(pairs[0], Reply::Array(vec![first_key, flags]), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn every_command_has_docs() {
+        for spec in COMMANDS.iter().chain(SUBCOMMANDS) {
+            assert!(!spec.summary.is_empty() && !spec.group.is_empty(), "{}", spec.name);
+            assert!(spec.since.split('.').all(|n| n.parse::<u32>().is_ok()), "{}", spec.name);
+            // Redis gives every command a complexity but LOLWUT.
+            assert_eq!(spec.complexity.is_empty(), spec.name == "lolwut", "{}", spec.name);
+        }
+    }
+
     #[test]
     fn only_commands_that_add_data_are_refused_over_maxmemory() {
         assert!(may_add_data("set") && may_add_data("incrby") && may_add_data("append"));
