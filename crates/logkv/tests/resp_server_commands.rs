@@ -321,17 +321,33 @@ fn client_pause_write_holds_writes_until_unpaused() {
     assert_eq!(text(&mut writer, &["CLIENT", "SETNAME", "writer"]), "OK");
     assert_eq!(text(&mut pauser, &["CLIENT", "PAUSE", "600000", "WRITE"]), "OK");
     let held = std::thread::spawn(move || text(&mut writer, &["SET", "paused", "v"]));
-    // The writer's SET is its current command once the server has read it.
-    let deadline = std::time::Instant::now() + server::PATIENCE;
-    while line_named(&mut pauser, "writer").and_then(|l| field(&l, "cmd").map(str::to_string)).as_deref()
-        != Some("set")
-    {
-        assert!(std::time::Instant::now() < deadline, "the SET never reached the server");
-        std::thread::sleep(std::time::Duration::from_millis(10));
-    }
+    wait_for_command(&mut pauser, "writer", "set");
     // Reads still run under WRITE, and the held SET has not written.
     assert_eq!(query::<Option<String>>(&mut pauser, &["GET", "paused"]).unwrap(), None);
     assert_eq!(text(&mut pauser, &["CLIENT", "UNPAUSE"]), "OK");
     assert_eq!(held.join().unwrap(), "OK");
     assert_eq!(text(&mut pauser, &["GET", "paused"]), "v");
+
+    // A connection killed while its write is held never writes.
+    let mut doomed = connect(&server);
+    assert_eq!(text(&mut doomed, &["CLIENT", "SETNAME", "doomed"]), "OK");
+    let id: i64 = query(&mut doomed, &["CLIENT", "ID"]).unwrap();
+    assert_eq!(text(&mut pauser, &["CLIENT", "PAUSE", "600000", "WRITE"]), "OK");
+    let held = std::thread::spawn(move || query::<String>(&mut doomed, &["SET", "killed", "v"]));
+    wait_for_command(&mut pauser, "doomed", "set");
+    let killed: i64 = query(&mut pauser, &["CLIENT", "KILL", "ID", &id.to_string()]).unwrap();
+    assert_eq!(killed, 1);
+    assert_eq!(text(&mut pauser, &["CLIENT", "UNPAUSE"]), "OK");
+    assert!(held.join().unwrap().is_err(), "the killed connection gets no reply");
+    assert_eq!(query::<Option<String>>(&mut pauser, &["GET", "killed"]).unwrap(), None);
+}
+
+/// Waits until the connection named `name` has `cmd` as its current
+/// command (the server read it), as `CLIENT LIST` shows.
+fn wait_for_command(con: &mut redis::Connection, name: &str, cmd: &str) {
+    let deadline = std::time::Instant::now() + server::PATIENCE;
+    while line_named(con, name).and_then(|l| field(&l, "cmd").map(str::to_string)).as_deref() != Some(cmd) {
+        assert!(std::time::Instant::now() < deadline, "{name} never ran {cmd}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

@@ -212,7 +212,10 @@ impl Session {
             // (Whether it may write is looked up only under a pause.)
             let pause = &self.shared.resp.pause;
             if pause.holds(true) {
-                pause.wait(table::may_write(checked.name), self.client.killed()).await;
+                let closing = [self.client.killed(), &self.shared.shutdown];
+                if !pause.wait(table::may_write(checked.name), closing).await {
+                    return After::Close;
+                }
             }
             if self.multi.in_multi() && !multi::runs_inside(&checked.command) {
                 self.multi.queue(checked.command);

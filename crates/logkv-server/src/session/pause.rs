@@ -65,26 +65,25 @@ impl Pause {
         self.held.borrow().is_some_and(|h| h.holds(writes, Instant::now()))
     }
 
-    /// Waits while a pause holds a command that `writes` (or not), or
-    /// until `killed` (the connection is closing).
-    pub async fn wait(&self, writes: bool, killed: &CancellationToken) {
-        if !self.holds(writes) {
-            return;
-        }
+    /// Waits while a pause holds a command that `writes` (or not): `true`
+    /// once it may run, `false` if `closing` (the connection killed, the
+    /// server shutting down) came first — then it must not run.
+    pub async fn wait(&self, writes: bool, closing: [&CancellationToken; 2]) -> bool {
         let mut changes = self.held.subscribe();
         loop {
             let held = *changes.borrow_and_update();
             let Some(held) = held.filter(|h| h.holds(writes, Instant::now())) else {
-                return;
+                return true;
             };
+            // Closing first: a connection killed before an `UNPAUSE` must
+            // not run its held command once both have happened.
             tokio::select! {
+                biased;
+                () = closing[0].cancelled() => return false,
+                () = closing[1].cancelled() => return false,
                 () = tokio::time::sleep_until(held.until.into()) => {}
-                changed = changes.changed() => {
-                    if changed.is_err() {
-                        return;
-                    }
-                }
-                () = killed.cancelled() => return,
+                // (The sender lives as long as `self`.)
+                _ = changes.changed() => {}
             }
         }
     }
