@@ -12,7 +12,8 @@
 # the suite takes minutes, and the counts are a measure to record
 # (docs/resp.md), not a pass/fail judgment. With REPORTS=DIR, each
 # server's pytest output (a line per failing test and why) is kept in
-# DIR/<server>.txt, to classify the failures.
+# DIR/<server>.txt, to classify the failures. With PROTOCOL=3 the suite's
+# clients speak RESP3 (HELLO 3) rather than RESP2.
 set -euo pipefail
 
 version="${1:-5.0.8}"
@@ -90,7 +91,7 @@ run_suite() {
     local port="$1" name="$2"
     # (COLUMNS: pytest cuts each failure's line to the terminal's width.)
     (cd "$suite" && COLUMNS=400 python -m pytest tests/test_commands.py --redis-url="redis://127.0.0.1:$port/0" \
-        -q -rfE -p no:cacheprovider -W ignore >"$work/$name.txt" 2>&1) || true
+        ${PROTOCOL:+--protocol="$PROTOCOL"} -q -rfE -p no:cacheprovider -W ignore >"$work/$name.txt" 2>&1) || true
     local summary
     summary="$(tail -n 1 "$work/$name.txt")"
     local passed
