@@ -1560,17 +1560,30 @@ pub fn get_keys(request: &[Bytes]) -> Reply {
     }
 }
 
-/// A request's key flags: its spec's, except for `SET`, whose flags
-/// (`variable_flags`) Redis decides from the request: with `GET` it reads
-/// the old value, without it only overwrites.
+/// A request's key flags: its spec's, except for the commands whose flags
+/// (`variable_flags`) Redis decides from the request: `SET` reads the old
+/// value only with `GET` (else it only overwrites), `BITFIELD` writes only
+/// with a `SET` or `INCRBY` (or an argument it cannot read).
 fn request_key_flags(spec: &Spec, request: &[Bytes]) -> &'static [&'static str] {
-    if spec.name != "set" {
-        return spec.key_flags;
-    }
-    if request.iter().skip(3).any(|a| a.eq_ignore_ascii_case(b"get")) {
-        &["RW", "access", "update"]
-    } else {
-        &["OW", "update"]
+    let is = |arg: &Bytes, word: &str| arg.eq_ignore_ascii_case(word.as_bytes());
+    match spec.name {
+        "set" if request.iter().skip(3).any(|a| is(a, "get")) => &["RW", "access", "update"],
+        "set" => &["OW", "update"],
+        "bitfield" => {
+            let mut i = 2;
+            while i < request.len() {
+                let left = request.len() - i - 1;
+                if is(&request[i], "get") && left >= 2 {
+                    i += 3;
+                } else if is(&request[i], "overflow") && left >= 1 {
+                    i += 2;
+                } else {
+                    return &["RW", "access", "update"];
+                }
+            }
+            &["RO", "access"]
+        }
+        _ => spec.key_flags,
     }
 }
 
