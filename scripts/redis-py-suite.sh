@@ -10,7 +10,10 @@
 # target/debug/logkv; build one first). Everything it makes lives in a
 # temporary directory removed at exit. It is not part of CI: against logkv
 # the suite takes minutes, and the counts are a measure to record
-# (docs/resp.md), not a pass/fail judgment.
+# (docs/resp.md), not a pass/fail judgment. With REPORTS=DIR, each
+# server's pytest output (a line per failing test and why) is kept in
+# DIR/<server>.txt, to classify the failures. With PROTOCOL=3 the suite's
+# clients speak RESP3 (HELLO 3) rather than RESP2.
 set -euo pipefail
 
 version="${1:-5.0.8}"
@@ -30,6 +33,10 @@ command -v redis-server >/dev/null || { echo "redis-server is not installed" >&2
 work="$(mktemp -d)"
 pids=()
 cleanup() {
+    if [[ -n "${REPORTS:-}" ]]; then
+        mkdir -p "$REPORTS"
+        cp "$work"/redis-server.txt "$work"/logkv.txt "$REPORTS"/ 2>/dev/null || true
+    fi
     for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
     for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
     rm -rf "$work"
@@ -82,8 +89,9 @@ wait_for_ping "$logkv_port"
 # The summary line pytest ends with: "N failed, M passed, ... in Ts".
 run_suite() {
     local port="$1" name="$2"
-    (cd "$suite" && python -m pytest tests/test_commands.py --redis-url="redis://127.0.0.1:$port/0" \
-        -q -p no:cacheprovider -W ignore >"$work/$name.txt" 2>&1) || true
+    # (COLUMNS: pytest cuts each failure's line to the terminal's width.)
+    (cd "$suite" && COLUMNS=400 python -m pytest tests/test_commands.py --redis-url="redis://127.0.0.1:$port/0" \
+        ${PROTOCOL:+--protocol="$PROTOCOL"} -q -rfE -p no:cacheprovider -W ignore >"$work/$name.txt" 2>&1) || true
     local summary
     summary="$(tail -n 1 "$work/$name.txt")"
     local passed

@@ -2,7 +2,8 @@
 //! integer and unknown-command errors.
 
 use logkv_server::resp::command::{
-    parse, Bytes, Command, CommandQuery, Credentials, Deadline, ExpireCond, SetCondition, SetExpiry, TtlQuery,
+    parse, Bytes, Command, CommandQuery, Credentials, Deadline, ExpireCond, ReplyMode, SetCondition,
+    SetExpiry, TtlQuery,
 };
 use logkv_server::resp::reply::Protocol;
 use logkv_server::resp::CommandError;
@@ -305,13 +306,39 @@ fn client_commands_parse_and_check_names() {
 }
 
 #[test]
-fn unknown_subcommands_say_try_help() {
-    assert_eq!(err("client pause 10"), "ERR unknown subcommand 'pause'. Try CLIENT HELP.");
-    assert_eq!(err("config rewrite"), "ERR unknown subcommand 'rewrite'. Try CONFIG HELP.");
+fn pause_reply_and_unblock_parse_with_redis_errors() {
+    assert_eq!(cmd("client pause 100"), Command::ClientPause { millis: 100, writes_only: false });
+    assert_eq!(cmd("CLIENT PAUSE 0 write"), Command::ClientPause { millis: 0, writes_only: true });
+    assert_eq!(cmd("client pause 5 ALL"), Command::ClientPause { millis: 5, writes_only: false });
+    assert_eq!(err("client pause x"), "ERR timeout is not an integer or out of range");
+    assert_eq!(err("client pause -1"), "ERR timeout is negative");
+    assert_eq!(err("client pause 1 some"), "ERR CLIENT PAUSE mode must be WRITE or ALL");
     assert_eq!(
-        err("command getkeysandflags get k"),
-        "ERR unknown subcommand 'getkeysandflags'. Try COMMAND HELP."
+        err("client pause 1 write x"),
+        "ERR unknown subcommand or wrong number of arguments for 'PAUSE'. Try CLIENT HELP."
     );
+    assert_eq!(cmd("client unpause"), Command::ClientUnpause);
+    assert_eq!(cmd("client reply skip"), Command::ClientReply { mode: ReplyMode::Skip });
+    assert_eq!(cmd("client reply OFF"), Command::ClientReply { mode: ReplyMode::Off });
+    assert_eq!(err("client reply maybe"), "ERR syntax error");
+    assert_eq!(cmd("client unblock 7 timeout"), Command::ClientUnblock { id: 7 });
+    assert_eq!(err("client unblock 7 later"), "ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR");
+    assert_eq!(err("client unblock x"), "ERR value is not an integer or out of range");
+    assert_eq!(cmd("reset"), Command::Reset);
+    assert_eq!(err("reset now"), "ERR wrong number of arguments for 'reset' command");
+    assert_eq!(cmd("lolwut version 5 10 20"), Command::Lolwut);
+    assert_eq!(err("lolwut version x"), "ERR value is not an integer or out of range");
+    assert_eq!(
+        cmd("command getkeysandflags get k"),
+        Command::Command(CommandQuery::GetKeysAndFlags { request: args("get k") })
+    );
+}
+
+#[test]
+fn unknown_subcommands_say_try_help() {
+    assert_eq!(err("client tracking on"), "ERR unknown subcommand 'tracking'. Try CLIENT HELP.");
+    assert_eq!(err("config rewrite"), "ERR unknown subcommand 'rewrite'. Try CONFIG HELP.");
+    assert_eq!(err("command help"), "ERR unknown subcommand 'help'. Try COMMAND HELP.");
     assert_eq!(err("client kill"), "ERR wrong number of arguments for 'client|kill' command");
 }
 

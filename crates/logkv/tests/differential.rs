@@ -338,3 +338,33 @@ fn the_comparison_can_fail() {
     assert!(!same(Compare::Line, &ours, &line(&format!("id=1 addr=a:1 {fields}\nid=2 {fields}\n"))));
     assert_eq!(split_args(r#"SET "a b" 'c\'d' "\x41\n""#), [&b"SET"[..], b"a b", b"c'd", b"A\n"]);
 }
+
+/// `CLIENT REPLY OFF` / `SKIP` drop replies, so they cannot be steps of
+/// the one-reply-per-step script: one pipeline goes to each server, and
+/// everything it answers is compared.
+#[test]
+fn client_reply_drops_the_same_replies_as_redis() {
+    let redis = Redis::start();
+    let logkv = Server::builder().args(["--durability", "none"]).start();
+    let pipeline: Vec<&[&[u8]]> = vec![
+        &[b"CLIENT", b"REPLY", b"SKIP"],
+        &[b"SET", b"r1", b"1"],
+        &[b"GET", b"r1"],
+        &[b"CLIENT", b"REPLY", b"OFF"],
+        &[b"SET", b"r2", b"2"],
+        &[b"NOSUCH"],
+        &[b"CLIENT", b"REPLY", b"SKIP"],
+        &[b"CLIENT", b"REPLY", b"ON"],
+        &[b"GET", b"r2"],
+        &[b"DEL", b"r1", b"r2"],
+    ];
+    let request: Vec<u8> = pipeline.iter().flat_map(|args| resp::request(args)).collect();
+    let answer = |addr: &str| {
+        let mut stream = TcpStream::connect(addr).unwrap();
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        roundtrip(&mut stream, &request, 4)
+    };
+    let from_logkv = answer(&logkv.resp);
+    assert_eq!(from_logkv, b"$1\r\n1\r\n+OK\r\n$1\r\n2\r\n:2\r\n");
+    assert_eq!(from_logkv, answer(&redis.addr));
+}

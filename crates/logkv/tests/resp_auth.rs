@@ -1,6 +1,7 @@
 //! AUTH with a users file: connections must authenticate, wrong
 //! credentials get Redis's WRONGPASS, each user's writes are signed with
-//! that user's key, and a malformed users file stops `logkv serve`.
+//! that user's key, RESET forgets the user, and a malformed users file
+//! stops `logkv serve`.
 
 mod server;
 
@@ -86,6 +87,13 @@ fn users_must_authenticate_and_write_with_their_own_keys() {
     // Inside MULTI, a command refused for authentication aborts the block.
     let mut late = server.connect();
     assert_eq!(send(&mut late, &["MULTI"]), "-NOAUTH Authentication required.\r\n");
+    // RESET needs no authentication, and forgets the user: the connection
+    // must authenticate again.
+    assert_eq!(send(&mut late, &["RESET"]), "+RESET\r\n");
+    assert_eq!(send(&mut alice, &["RESET"]), "+RESET\r\n");
+    assert_eq!(send(&mut alice, &["GET", "k"]), "-NOAUTH Authentication required.\r\n");
+    assert_eq!(send(&mut alice, &["AUTH", "alice", "alice-pw"]), "+OK\r\n");
+    assert_eq!(send(&mut alice, &["GET", "k"]), "$10\r\nfrom-alice\r\n");
 }
 
 #[test]

@@ -1,7 +1,7 @@
 //! The handshake and server commands clients send, through the `redis`
 //! crate against a real `logkv serve`: CLIENT LIST / INFO / KILL over the
 //! registry of live connections, INFO's fields and sections, CONFIG SET,
-//! and `maxmemory`'s `-OOM` (what redis-server's replies cannot be compared
+//! `maxmemory`'s `-OOM`, CLIENT PAUSE, and `loading` on a restart (what redis-server's replies cannot be compared
 //! with byte for byte; tests/differential.rs covers the rest).
 
 mod server;
@@ -209,6 +209,55 @@ fn info_has_the_fields_clients_read() {
     assert!(stats.lines().any(|l| l == "total_commands_processed:1"), "{stats}");
 }
 
+/// A node on its own log replays it before it listens, so no client can
+/// ask while it loads: the first answer on the RESP port, however early
+/// it is asked, has every key and `loading:0`. (A node following a shared
+/// log listens while it catches up, and says `loading:1` then.)
+#[test]
+fn a_restarted_node_answers_only_once_its_log_is_replayed() {
+    const KEYS: usize = 50_000;
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let server = Server::builder().args(["--durability", "none"]).data_dir(&data).start();
+    let mut con = connect(&server);
+    for batch in 0..KEYS / 1_000 {
+        let mut mset = redis::cmd("MSET");
+        for i in batch * 1_000..(batch + 1) * 1_000 {
+            mset.arg(format!("key:{i}")).arg(i);
+        }
+        let _: () = mset.query(&mut con).unwrap();
+    }
+    drop(con);
+    server.stop_cleanly();
+
+    let resp = format!("127.0.0.1:{}", server::free_port());
+    let http = format!("127.0.0.1:{}", server::free_port());
+    let mut child = std::process::Command::new(server::binary())
+        .arg("--data-dir")
+        .arg(&data)
+        .args(["serve", "--resp", &resp, "--http", &http, "--durability", "none"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = std::time::Instant::now() + server::PATIENCE;
+    let mut stream = loop {
+        if let Ok(stream) = std::net::TcpStream::connect(&resp) {
+            break stream;
+        }
+        assert!(std::time::Instant::now() < deadline, "the restarted node never listened");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    };
+    stream.set_read_timeout(Some(server::PATIENCE)).unwrap();
+    let request = [server::resp::request(&[b"INFO", b"persistence"]), server::resp::request(&[b"DBSIZE"])];
+    let answers = String::from_utf8(server::roundtrip(&mut stream, &request.concat(), 2)).unwrap();
+    let _ = child.kill();
+    let _ = child.wait();
+    assert!(answers.contains("\r\nloading:0\r\n"), "{answers}");
+    assert!(answers.ends_with(&format!(":{KEYS}\r\n")), "{answers}");
+}
+
 #[test]
 fn maxmemory_refuses_writes_that_add_data_once_over() {
     let server = Server::builder().args(["--durability", "none", "--maxmemory", "1048576"]).start();
@@ -262,4 +311,43 @@ fn maxmemory_refuses_writes_that_add_data_once_over() {
     assert!(error_text(e).contains("argument 'appendfsync') - logkv cannot change it while running"));
     assert_eq!(text(&mut con, &["CONFIG", "SET", "maxmemory", "0"]), "OK");
     assert_eq!(text(&mut con, &["SET", "c", "3"]), "OK");
+}
+
+#[test]
+fn client_pause_write_holds_writes_until_unpaused() {
+    let server = Server::start();
+    let mut pauser = connect(&server);
+    let mut writer = connect(&server);
+    assert_eq!(text(&mut writer, &["CLIENT", "SETNAME", "writer"]), "OK");
+    assert_eq!(text(&mut pauser, &["CLIENT", "PAUSE", "600000", "WRITE"]), "OK");
+    let held = std::thread::spawn(move || text(&mut writer, &["SET", "paused", "v"]));
+    wait_for_command(&mut pauser, "writer", "set");
+    // Reads still run under WRITE, and the held SET has not written.
+    assert_eq!(query::<Option<String>>(&mut pauser, &["GET", "paused"]).unwrap(), None);
+    assert_eq!(text(&mut pauser, &["CLIENT", "UNPAUSE"]), "OK");
+    assert_eq!(held.join().unwrap(), "OK");
+    assert_eq!(text(&mut pauser, &["GET", "paused"]), "v");
+
+    // A connection killed while its write is held never writes.
+    let mut doomed = connect(&server);
+    assert_eq!(text(&mut doomed, &["CLIENT", "SETNAME", "doomed"]), "OK");
+    let id: i64 = query(&mut doomed, &["CLIENT", "ID"]).unwrap();
+    assert_eq!(text(&mut pauser, &["CLIENT", "PAUSE", "600000", "WRITE"]), "OK");
+    let held = std::thread::spawn(move || query::<String>(&mut doomed, &["SET", "killed", "v"]));
+    wait_for_command(&mut pauser, "doomed", "set");
+    let killed: i64 = query(&mut pauser, &["CLIENT", "KILL", "ID", &id.to_string()]).unwrap();
+    assert_eq!(killed, 1);
+    assert_eq!(text(&mut pauser, &["CLIENT", "UNPAUSE"]), "OK");
+    assert!(held.join().unwrap().is_err(), "the killed connection gets no reply");
+    assert_eq!(query::<Option<String>>(&mut pauser, &["GET", "killed"]).unwrap(), None);
+}
+
+/// Waits until the connection named `name` has `cmd` as its current
+/// command (the server read it), as `CLIENT LIST` shows.
+fn wait_for_command(con: &mut redis::Connection, name: &str, cmd: &str) {
+    let deadline = std::time::Instant::now() + server::PATIENCE;
+    while line_named(con, name).and_then(|l| field(&l, "cmd").map(str::to_string)).as_deref() != Some(cmd) {
+        assert!(std::time::Instant::now() < deadline, "{name} never ran {cmd}");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
 }

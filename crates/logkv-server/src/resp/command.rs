@@ -91,6 +91,9 @@ pub enum CommandQuery {
     Info { names: Vec<Bytes> },
     /// `COMMAND GETKEYS command [arg ...]`: the keys of that request.
     GetKeys { request: Vec<Bytes> },
+    /// `COMMAND GETKEYSANDFLAGS command [arg ...]`: its keys, each with
+    /// its key-spec flags.
+    GetKeysAndFlags { request: Vec<Bytes> },
     /// `COMMAND LIST [FILTERBY ...]`: command names.
     Names { filter: Option<ListFilter> },
 }
@@ -136,6 +139,17 @@ impl Default for ClientFilter {
 pub enum ClientMode {
     NoEvict,
     NoTouch,
+}
+
+/// What `CLIENT REPLY` asks of the replies that follow.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReplyMode {
+    /// Reply to every command (the default).
+    On,
+    /// Reply to nothing, this command included.
+    Off,
+    /// Reply neither to this command nor to the next one.
+    Skip,
 }
 
 /// The library attribute `CLIENT SETINFO` sets.
@@ -272,6 +286,24 @@ pub enum Command {
         mode: ClientMode,
         on: bool,
     },
+    /// `CLIENT PAUSE timeout [WRITE|ALL]`.
+    ClientPause {
+        millis: u64,
+        writes_only: bool,
+    },
+    ClientUnpause,
+    ClientReply {
+        mode: ReplyMode,
+    },
+    /// `CLIENT UNBLOCK id [TIMEOUT|ERROR]` (the reason changes nothing:
+    /// no connection is ever blocked).
+    ClientUnblock {
+        id: i64,
+    },
+    ClientGetRedir,
+    ClientTrackingInfo,
+    Reset,
+    Lolwut,
     ConfigGet {
         patterns: Vec<Bytes>,
     },
@@ -423,6 +455,14 @@ impl Command {
             Command::ClientSetInfo { .. } => "client|setinfo",
             Command::ClientMode { mode: ClientMode::NoEvict, .. } => "client|no-evict",
             Command::ClientMode { mode: ClientMode::NoTouch, .. } => "client|no-touch",
+            Command::ClientPause { .. } => "client|pause",
+            Command::ClientUnpause => "client|unpause",
+            Command::ClientReply { .. } => "client|reply",
+            Command::ClientUnblock { .. } => "client|unblock",
+            Command::ClientGetRedir => "client|getredir",
+            Command::ClientTrackingInfo => "client|trackinginfo",
+            Command::Reset => "reset",
+            Command::Lolwut => "lolwut",
             Command::ConfigGet { .. } => "config|get",
             Command::ConfigSet { .. } => "config|set",
             Command::ConfigResetStat => "config|resetstat",
@@ -647,6 +687,20 @@ pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
         b"role" => {
             arity(1, "role")?;
             Command::Role
+        }
+        b"reset" => {
+            arity(1, "reset")?;
+            Command::Reset
+        }
+        b"lolwut" => {
+            // `VERSION v` must be an integer; whatever follows (the art's
+            // size) is for art logkv does not draw.
+            if let [_, version, v, ..] = args {
+                if is(version, "version") {
+                    parse_i64(v).ok_or(CommandError::NotInteger)?;
+                }
+            }
+            Command::Lolwut
         }
         b"watch" => {
             arity(-2, "watch")?;
@@ -952,6 +1006,9 @@ fn parse_command_query(args: &[Bytes]) -> Result<Command, CommandError> {
     } else if is(subcommand, "getkeys") {
         check_arity(args, -4, "command|getkeys")?;
         CommandQuery::GetKeys { request: args[2..].to_vec() }
+    } else if is(subcommand, "getkeysandflags") {
+        check_arity(args, -4, "command|getkeysandflags")?;
+        CommandQuery::GetKeysAndFlags { request: args[2..].to_vec() }
     } else if is(subcommand, "list") {
         let filter = match &args[2..] {
             [] => None,
@@ -1125,9 +1182,58 @@ fn parse_client(args: &[Bytes]) -> Result<Command, CommandError> {
     } else if is(subcommand, "id") {
         check_arity(args, 2, "client|id")?;
         Ok(Command::ClientId)
+    } else if is(subcommand, "pause") {
+        check_arity(args, -3, "client|pause")?;
+        parse_client_pause(args)
+    } else if is(subcommand, "unpause") {
+        check_arity(args, 2, "client|unpause")?;
+        Ok(Command::ClientUnpause)
+    } else if is(subcommand, "reply") {
+        check_arity(args, 3, "client|reply")?;
+        let mode = [("on", ReplyMode::On), ("off", ReplyMode::Off), ("skip", ReplyMode::Skip)]
+            .into_iter()
+            .find(|(word, _)| is(&args[2], word))
+            .ok_or(CommandError::Syntax)?
+            .1;
+        Ok(Command::ClientReply { mode })
+    } else if is(subcommand, "unblock") {
+        check_arity(args, -3, "client|unblock")?;
+        parse_client_unblock(args)
+    } else if is(subcommand, "getredir") {
+        check_arity(args, 2, "client|getredir")?;
+        Ok(Command::ClientGetRedir)
+    } else if is(subcommand, "trackinginfo") {
+        check_arity(args, 2, "client|trackinginfo")?;
+        Ok(Command::ClientTrackingInfo)
     } else {
         Err(unknown_subcommand("CLIENT", subcommand))
     }
+}
+
+/// `CLIENT PAUSE timeout [WRITE|ALL]`: the timeout in milliseconds.
+fn parse_client_pause(args: &[Bytes]) -> Result<Command, CommandError> {
+    let millis = parse_i64(&args[2]).ok_or(CommandError::PauseTimeoutNotInteger)?;
+    let millis = u64::try_from(millis).map_err(|_| CommandError::PauseTimeoutNegative)?;
+    let writes_only = match &args[3..] {
+        [] => false,
+        [mode] if is(mode, "write") => true,
+        [mode] if is(mode, "all") => false,
+        [_] => return Err(CommandError::PauseMode),
+        _ => return Err(CommandError::SubcommandArguments { command: "CLIENT", subcommand: "PAUSE" }),
+    };
+    Ok(Command::ClientPause { millis, writes_only })
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`.
+fn parse_client_unblock(args: &[Bytes]) -> Result<Command, CommandError> {
+    let id = parse_i64(&args[2]).ok_or(CommandError::NotInteger)?;
+    match &args[3..] {
+        [] => {}
+        [reason] if is(reason, "timeout") || is(reason, "error") => {}
+        [_] => return Err(CommandError::UnblockReason),
+        _ => return Err(CommandError::SubcommandArguments { command: "CLIENT", subcommand: "UNBLOCK" }),
+    }
+    Ok(Command::ClientUnblock { id })
 }
 
 /// Client names are printable ASCII without spaces (`!` to `~`), as in Redis.

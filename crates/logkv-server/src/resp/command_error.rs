@@ -19,6 +19,21 @@ pub enum CommandError {
     /// subcommand.
     #[error("ERR unknown subcommand '{subcommand}'. Try {command} HELP.")]
     UnknownSubcommand { command: &'static str, subcommand: String },
+    /// A subcommand given more arguments than any of its forms takes.
+    #[error("ERR unknown subcommand or wrong number of arguments for '{subcommand}'. Try {command} HELP.")]
+    SubcommandArguments { command: &'static str, subcommand: &'static str },
+    /// A `CLIENT PAUSE` timeout that is not an integer.
+    #[error("ERR timeout is not an integer or out of range")]
+    PauseTimeoutNotInteger,
+    /// A negative `CLIENT PAUSE` timeout.
+    #[error("ERR timeout is negative")]
+    PauseTimeoutNegative,
+    /// A `CLIENT PAUSE` mode other than `WRITE` and `ALL`.
+    #[error("ERR CLIENT PAUSE mode must be WRITE or ALL")]
+    PauseMode,
+    /// A `CLIENT UNBLOCK` reason other than `TIMEOUT` and `ERROR`.
+    #[error("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR")]
+    UnblockReason,
     /// Too few or too many arguments; `command` is Redis's lowercase full
     /// name, such as `get` or `client|setname`.
     #[error("ERR wrong number of arguments for '{command}' command")]

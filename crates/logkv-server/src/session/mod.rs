@@ -23,6 +23,7 @@
 //! | `glob` | Redis's glob patterns |
 //! | `info` | `INFO`, `CONFIG GET/SET/RESETSTAT`, `ROLE`, `maxmemory` |
 //! | `clients` | the registry of live connections: `CLIENT LIST/INFO/KILL` |
+//! | `pause` | `CLIENT PAUSE/UNPAUSE`: holding commands until a deadline |
 //! | `table` | the command table: `COMMAND`, arities, key positions |
 
 pub mod auth;
@@ -34,6 +35,7 @@ mod hll;
 pub mod info;
 pub mod keyspace;
 mod multi;
+pub mod pause;
 mod rmw;
 mod strings;
 pub mod table;
@@ -52,7 +54,7 @@ use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 
 use crate::config::ServeConfig;
-use crate::resp::command::{self, Bytes, ClientFilter, Command, CommandQuery, Credentials};
+use crate::resp::command::{self, Bytes, ClientFilter, Command, CommandQuery, Credentials, ReplyMode};
 use crate::resp::frame::Request;
 use crate::resp::reply::{encode, Protocol, Reply};
 use crate::resp::CommandError;
@@ -89,6 +91,8 @@ pub struct ServerState {
     /// `idle_timeout_secs` (Redis's `timeout`; 0: never); `CONFIG SET`
     /// changes it, for every connection's next wait.
     pub idle_timeout_secs: AtomicU64,
+    /// `CLIENT PAUSE`, which every connection's commands wait out.
+    pub pause: pause::Pause,
 }
 
 impl ServerState {
@@ -104,6 +108,7 @@ impl ServerState {
             clients: Clients::default(),
             maxmemory: AtomicU64::new(config.maxmemory),
             idle_timeout_secs: AtomicU64::new(config.idle_timeout_secs),
+            pause: pause::Pause::default(),
         })
     }
 
@@ -125,6 +130,16 @@ pub struct Session {
     stream: StreamId,
     authenticated: bool,
     multi: multi::State,
+    replies: Replies,
+}
+
+/// Which replies a connection gets (`CLIENT REPLY`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replies {
+    All,
+    None,
+    /// The next this many are dropped, then all are sent again.
+    Skip(u8),
 }
 
 /// What running a batch of requests asks of the connection afterwards.
@@ -164,6 +179,7 @@ impl Session {
             stream,
             authenticated,
             multi: multi::State::default(),
+            replies: Replies::All,
         }
     }
 
@@ -193,6 +209,14 @@ impl Session {
                 }
             };
             self.client.ran(checked.name, self.multi.queued());
+            // (Whether it may write is looked up only under a pause.)
+            let pause = &self.shared.resp.pause;
+            if pause.holds(true) {
+                let closing = [self.client.killed(), &self.shared.shutdown];
+                if !pause.wait(table::may_write(checked.name), closing).await {
+                    return After::Close;
+                }
+            }
             if self.multi.in_multi() && !multi::runs_inside(&checked.command) {
                 self.multi.queue(checked.command);
                 self.shared.metrics.resp(checked.name, started.elapsed(), false);
@@ -213,7 +237,12 @@ impl Session {
                 let mut run = vec![(checked.name, plan, started)];
                 while let Some(next) = pending.peek() {
                     match command::parse(&next.args) {
-                        Ok(c) if writes::is_write(&c) && !self.out_of_memory(c.name()) => {
+                        // (Under a pause, each write waits on its own.)
+                        Ok(c)
+                            if writes::is_write(&c)
+                                && !self.out_of_memory(c.name())
+                                && !self.shared.resp.pause.holds(true) =>
+                        {
                             self.shared.resp.commands_processed.fetch_add(1, Relaxed);
                             let name = c.name();
                             self.client.ran(name, None);
@@ -254,13 +283,13 @@ impl Session {
             Ok(c) => c.name(),
             Err(_) => table_name(args),
         };
-        if !self.authenticated && !matches!(name, "auth" | "hello" | "quit") {
+        if !self.authenticated && !matches!(name, "auth" | "hello" | "quit" | "reset") {
             self.multi.abort();
             return Err((name, Reply::Error(auth::NOAUTH.into())));
         }
         let container = name.split('|').next().unwrap_or(name);
         let about_the_server =
-            ["auth", "hello", "quit", "ping", "info", "client", "command", "config", "time", "role"];
+            ["auth", "hello", "quit", "reset", "ping", "info", "client", "command", "config", "time", "role"];
         if !about_the_server.contains(&container) {
             if let Some(why) = self.shared.not_serving() {
                 self.multi.abort();
@@ -281,8 +310,15 @@ impl Session {
         info::over_maxmemory(&self.shared) && table::may_add_data(name)
     }
 
-    fn reply(&self, reply: &Reply, out: &mut Vec<u8>) {
-        encode(reply, self.protocol, out);
+    /// Encodes `reply` into `out`, unless `CLIENT REPLY` drops it.
+    fn reply(&mut self, reply: &Reply, out: &mut Vec<u8>) {
+        match self.replies {
+            Replies::All => encode(reply, self.protocol, out),
+            Replies::None => {}
+            Replies::Skip(left) => {
+                self.replies = if left > 1 { Replies::Skip(left - 1) } else { Replies::All }
+            }
+        }
     }
 
     /// Runs write commands as the transactions of one entry; a reply each,
@@ -388,6 +424,41 @@ impl Session {
                 self.client.set_mode(*mode, *on);
                 Reply::ok()
             }
+            Command::ClientPause { millis, writes_only } => {
+                self.shared.resp.pause.pause(*millis, *writes_only);
+                Reply::ok()
+            }
+            Command::ClientUnpause => {
+                self.shared.resp.pause.unpause();
+                Reply::ok()
+            }
+            Command::ClientReply { mode } => {
+                // `OFF` and `SKIP` drop their own reply too.
+                self.replies = match mode {
+                    ReplyMode::On => Replies::All,
+                    ReplyMode::Off => Replies::None,
+                    ReplyMode::Skip => Replies::Skip(2),
+                };
+                Reply::ok()
+            }
+            // No command blocks a connection (blocking pops are not
+            // served), so there is never one to unblock.
+            Command::ClientUnblock { .. } => Reply::Integer(0),
+            // Client-side caching (`CLIENT TRACKING`) is not served: it is
+            // always off, with no redirection.
+            Command::ClientGetRedir => Reply::Integer(-1),
+            Command::ClientTrackingInfo => {
+                let bulk = |s: &str| Reply::Bulk(s.as_bytes().to_vec());
+                Reply::Map(vec![
+                    (bulk("flags"), Reply::Set(vec![bulk("off")])),
+                    (bulk("redirect"), Reply::Integer(-1)),
+                    (bulk("prefixes"), Reply::Array(Vec::new())),
+                ])
+            }
+            Command::Reset => self.reset(),
+            // Redis 7.0 draws no art for its own version either: this is
+            // its answer, whatever the arguments.
+            Command::Lolwut => Reply::Verbatim(format!("Redis ver. {REDIS_VERSION}\n")),
             Command::Time => {
                 let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
                 let bulk = |n: u64| Reply::Bulk(n.to_string().into_bytes());
@@ -398,6 +469,7 @@ impl Session {
             Command::ConfigResetStat => info::reset_stats(&self.shared),
             Command::Command(CommandQuery::Info { names }) => table::info_of(names),
             Command::Command(CommandQuery::GetKeys { request }) => table::get_keys(request),
+            Command::Command(CommandQuery::GetKeysAndFlags { request }) => table::get_keys_and_flags(request),
             Command::Command(CommandQuery::Names { filter }) => table::names(filter.as_ref()),
             Command::Auth(credentials) => match self.authenticate(credentials) {
                 Ok(()) => Reply::ok(),
@@ -435,6 +507,23 @@ impl Session {
             (true, 0) => Reply::Error("ERR No such client".into()),
             (true, _) => Reply::ok(),
         }
+    }
+
+    /// `RESET`: the connection as it was when it connected — no
+    /// transaction or watched keys, RESP2, no name, replies on, and the
+    /// default user (unauthenticated if the users file requires a
+    /// password). As in Redis 7.0, the `NO-EVICT`/`NO-TOUCH` modes and the
+    /// library attributes stay.
+    fn reset(&mut self) -> Reply {
+        self.multi = multi::State::default();
+        self.protocol = Protocol::default();
+        self.replies = Replies::All;
+        self.client.set_name(b"");
+        self.client.set_resp(2);
+        self.signer = self.shared.identity.clone();
+        self.authenticated = self.shared.resp.users.is_none();
+        self.client.set_user(&String::from_utf8_lossy(auth::DEFAULT_USER));
+        Reply::Simple("RESET".into())
     }
 
     /// `AUTH [user] password`: becomes that user (writes are signed with

@@ -61,7 +61,12 @@ pub struct State {
 pub fn runs_inside(command: &Result<Command, CommandError>) -> bool {
     matches!(
         command,
-        Ok(Command::Exec | Command::Discard | Command::Multi | Command::Watch { .. } | Command::Quit)
+        Ok(Command::Exec
+            | Command::Discard
+            | Command::Multi
+            | Command::Watch { .. }
+            | Command::Quit
+            | Command::Reset)
     )
 }
 

@@ -27,7 +27,7 @@ pub struct Spec {
     pub summary: &'static str,
     /// The Redis version that introduced it.
     pub since: &'static str,
-    /// Time complexity.
+    /// Time complexity (empty for a command Redis gives none, `LOLWUT`).
     pub complexity: &'static str,
     /// The flags of its key spec (`RO`, `access`, ...): empty for a
     /// command without keys. Every keyed command logkv serves has one
@@ -628,6 +628,32 @@ pub const COMMANDS: &[Spec] = &[
         &["nondeterministic_output"]
     ),
     spec!(
+        "reset",
+        1,
+        NO_AUTH,
+        (0, 0, 0),
+        CONN,
+        "connection",
+        "Reset the connection",
+        "6.2.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "lolwut",
+        -1,
+        READ_FAST,
+        (0, 0, 0),
+        &["@read", "@fast"],
+        "server",
+        "Display some computer art and the Redis version",
+        "5.0.0",
+        "",
+        &[],
+        &[]
+    ),
+    spec!(
         "role",
         1,
         &["noscript", "loading", "stale", "fast"],
@@ -1159,6 +1185,97 @@ pub const SUBCOMMANDS: &[Spec] = &[
         &["nondeterministic_output_order"]
     ),
     spec!(
+        "command|getkeysandflags",
+        -4,
+        &["loading", "stale"],
+        (0, 0, 0),
+        CLIENT_CATS,
+        "server",
+        "Extract keys and access flags given a full Redis command",
+        "7.0.0",
+        "O(N) where N is the number of arguments to the command",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|pause",
+        -3,
+        ADMIN_FLAGS,
+        (0, 0, 0),
+        CLIENT_ADMIN_CATS,
+        "connection",
+        "Stop processing commands from clients for some time",
+        "2.9.50",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|unpause",
+        2,
+        ADMIN_FLAGS,
+        (0, 0, 0),
+        CLIENT_ADMIN_CATS,
+        "connection",
+        "Resume processing of clients that were paused",
+        "6.2.0",
+        "O(N) Where N is the number of paused clients",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|reply",
+        3,
+        CLIENT_FLAGS,
+        (0, 0, 0),
+        CLIENT_CATS,
+        "connection",
+        "Instruct the server whether to reply to commands",
+        "3.2.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|unblock",
+        -3,
+        ADMIN_FLAGS,
+        (0, 0, 0),
+        CLIENT_ADMIN_CATS,
+        "connection",
+        "Unblock a client blocked in a blocking command from a different connection",
+        "5.0.0",
+        "O(log N) where N is the number of client connections",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|getredir",
+        2,
+        CLIENT_FLAGS,
+        (0, 0, 0),
+        CLIENT_CATS,
+        "connection",
+        "Get tracking notifications redirection client ID if any",
+        "6.0.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
+        "client|trackinginfo",
+        2,
+        CLIENT_FLAGS,
+        (0, 0, 0),
+        CLIENT_CATS,
+        "connection",
+        "Return information about server assisted client side caching for the current connection",
+        "6.2.0",
+        "O(1)",
+        &[],
+        &[]
+    ),
+    spec!(
         "client|id",
         2,
         &["noscript", "loading", "stale"],
@@ -1419,20 +1536,71 @@ fn key_positions(spec: &Spec, count: usize) -> Vec<usize> {
     (first..=last).step_by(step as usize).map(|i| i as usize).collect()
 }
 
-/// `COMMAND GETKEYS command [arg ...]`: the request's keys, found from the
-/// table.
-pub fn get_keys(request: &[Bytes]) -> Reply {
+/// The spec and key positions of a request, found from the table, or
+/// Redis's error for `COMMAND GETKEYS` / `GETKEYSANDFLAGS`.
+fn request_keys(request: &[Bytes]) -> Result<(&'static Spec, Vec<usize>), Reply> {
     let Some(spec) = resolve(request) else {
-        return Reply::Error("ERR Invalid command specified".into());
+        return Err(Reply::Error("ERR Invalid command specified".into()));
     };
     if !fits(spec.arity, request.len()) {
-        return Reply::Error("ERR Invalid number of arguments specified for command".into());
+        return Err(Reply::Error("ERR Invalid number of arguments specified for command".into()));
     }
     let keys = key_positions(spec, request.len());
     if keys.is_empty() {
-        return Reply::Error("ERR The command has no key arguments".into());
+        return Err(Reply::Error("ERR The command has no key arguments".into()));
     }
-    Reply::Array(keys.into_iter().map(|i| Reply::Bulk(request[i].to_vec())).collect())
+    Ok((spec, keys))
+}
+
+/// `COMMAND GETKEYS command [arg ...]`: the request's keys.
+pub fn get_keys(request: &[Bytes]) -> Reply {
+    match request_keys(request) {
+        Ok((_, keys)) => Reply::Array(keys.into_iter().map(|i| Reply::Bulk(request[i].to_vec())).collect()),
+        Err(reply) => reply,
+    }
+}
+
+/// A request's key flags: its spec's, except for the commands whose flags
+/// (`variable_flags`) Redis decides from the request: `SET` reads the old
+/// value only with `GET` (else it only overwrites), `BITFIELD` writes only
+/// with a `SET` or `INCRBY` (or an argument it cannot read).
+fn request_key_flags(spec: &Spec, request: &[Bytes]) -> &'static [&'static str] {
+    let is = |arg: &Bytes, word: &str| arg.eq_ignore_ascii_case(word.as_bytes());
+    match spec.name {
+        "set" if request.iter().skip(3).any(|a| is(a, "get")) => &["RW", "access", "update"],
+        "set" => &["OW", "update"],
+        "bitfield" => {
+            let mut i = 2;
+            while i < request.len() {
+                let left = request.len() - i - 1;
+                if is(&request[i], "get") && left >= 2 {
+                    i += 3;
+                } else if is(&request[i], "overflow") && left >= 1 {
+                    i += 2;
+                } else {
+                    return &["RW", "access", "update"];
+                }
+            }
+            &["RO", "access"]
+        }
+        _ => spec.key_flags,
+    }
+}
+
+/// `COMMAND GETKEYSANDFLAGS command [arg ...]`: each of the request's
+/// keys with its key-spec flags.
+pub fn get_keys_and_flags(request: &[Bytes]) -> Reply {
+    match request_keys(request) {
+        Ok((spec, keys)) => {
+            let flags = request_key_flags(spec, request);
+            Reply::Array(
+                keys.into_iter()
+                    .map(|i| Reply::Array(vec![Reply::Bulk(request[i].to_vec()), status_set(flags)]))
+                    .collect(),
+            )
+        }
+        Err(reply) => reply,
+    }
 }
 
 /// `COMMAND LIST [FILTERBY ...]`: the names of commands and subcommands.
@@ -1456,6 +1624,12 @@ pub fn may_add_data(name: &str) -> bool {
     lookup(name.as_bytes()).is_some_and(|s| s.flags.contains(&"denyoom"))
 }
 
+/// Whether a command waits out `CLIENT PAUSE WRITE`: one that may write
+/// (Redis's `write` flag), or `EXEC`, which may run queued writes.
+pub fn may_write(name: &str) -> bool {
+    name == "exec" || lookup(name.as_bytes()).is_some_and(|s| s.flags.contains(&"write"))
+}
+
 /// `COMMAND`: every command's details.
 pub fn list() -> Reply {
     Reply::Array(COMMANDS.iter().map(info).collect())
@@ -1475,8 +1649,10 @@ fn doc(spec: &Spec) -> Reply {
         (bulk("summary"), bulk(spec.summary)),
         (bulk("since"), bulk(spec.since)),
         (bulk("group"), bulk(spec.group)),
-        (bulk("complexity"), bulk(spec.complexity)),
     ];
+    if !spec.complexity.is_empty() {
+        fields.push((bulk("complexity"), bulk(spec.complexity)));
+    }
     if !spec.name.contains('|') {
         let subs: Vec<(Reply, Reply)> = subcommands(spec.name).map(|s| (bulk(s.name), doc(s))).collect();
         if !subs.is_empty() {
@@ -1561,6 +1737,17 @@ mod tests {
             "command list filterby aclcat read",
             "time",
             "role",
+            "reset",
+            "lolwut",
+            "lolwut version 5 1 2",
+            "client pause 10",
+            "client pause 10 write",
+            "client unpause",
+            "client reply skip",
+            "client unblock 3 error",
+            "client getredir",
+            "client trackinginfo",
+            "command getkeysandflags get k",
             "watch k",
             "multi",
             "exec",
@@ -1640,6 +1827,40 @@ mod tests {
     fn every_keyed_command_has_key_flags_and_only_those() {
         for spec in COMMANDS.iter().chain(SUBCOMMANDS) {
             assert_eq!(spec.keys.0 > 0, !spec.key_flags.is_empty(), "{}", spec.name);
+        }
+    }
+
+    /// The shortest request a spec accepts, its arguments named `a1`, `a2`...
+    fn shortest_request(spec: &Spec) -> Vec<Bytes> {
+        let mut request: Vec<Bytes> =
+            spec.name.split('|').map(|n| Bytes::copy_from_slice(n.as_bytes())).collect();
+        while !fits(spec.arity, request.len()) {
+            request.push(Bytes::from(format!("a{}", request.len())));
+        }
+        request
+    }
+
+    #[test]
+    fn getkeys_and_flags_cover_every_keyed_command() {
+        for spec in COMMANDS.iter().chain(SUBCOMMANDS).filter(|s| s.keys.0 > 0) {
+            let request = shortest_request(spec);
+            let first_key = Reply::Bulk(request[spec.keys.0 as usize].to_vec());
+            let Reply::Array(keys) = get_keys(&request) else { panic!("{}: no keys", spec.name) };
+            assert_eq!(keys.first(), Some(&first_key), "{}", spec.name);
+            let Reply::Array(pairs) = get_keys_and_flags(&request) else { panic!("{}: no keys", spec.name) };
+            assert_eq!(pairs.len(), keys.len(), "{}", spec.name);
+            let flags = status_set(request_key_flags(spec, &request));
+            assert_eq!(pairs[0], Reply::Array(vec![first_key, flags]), "{}", spec.name);
+        }
+    }
+
+    #[test]
+    fn every_command_has_docs() {
+        for spec in COMMANDS.iter().chain(SUBCOMMANDS) {
+            assert!(!spec.summary.is_empty() && !spec.group.is_empty(), "{}", spec.name);
+            assert!(spec.since.split('.').all(|n| n.parse::<u32>().is_ok()), "{}", spec.name);
+            // Redis gives every command a complexity but LOLWUT.
+            assert_eq!(spec.complexity.is_empty(), spec.name == "lolwut", "{}", spec.name);
         }
     }
 
