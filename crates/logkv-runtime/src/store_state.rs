@@ -22,7 +22,7 @@ use crate::acl::{Acl, StreamAcl};
 use crate::apply::{NewValue, StateView, TxEffects};
 use crate::digest::{Fact, StateDigest, ValueSum};
 use crate::entry::State;
-use crate::system::{expiry_key, expiry_of, stream_key, FactOf, SYSTEM_KEYSPACE};
+use crate::system::{expiry_key, expiry_of, flush_key, stream_key, value_sum_key, FactOf, SYSTEM_KEYSPACE};
 use crate::types::{version_position, StreamId};
 
 /// What a derived key becomes.
@@ -63,6 +63,21 @@ impl DerivedOp {
 /// The stream map the node shares with its readers: stream → keyspace.
 pub(crate) type StreamMap = RwLock<BTreeMap<StreamId, u32>>;
 
+/// The flush map the node shares with its readers: stream → the version of
+/// its newest flush (`system::flush_key`).
+pub(crate) type FlushMap = RwLock<BTreeMap<StreamId, u64>>;
+
+/// Each stream's sum of value facts (`system::value_sum_key`), kept by
+/// apply.
+pub(crate) type ValueSums = BTreeMap<StreamId, StateDigest>;
+
+/// What flushes need while an entry applies: the node's flush map (read
+/// only: the entry's own flushes are staged) and the value sums.
+pub(crate) struct Flushes<'a> {
+    pub(crate) map: &'a FlushMap,
+    pub(crate) sums: &'a mut ValueSums,
+}
+
 /// What apply knows of a key's newest version.
 #[derive(Debug, Default)]
 struct Newest {
@@ -83,6 +98,11 @@ pub(crate) struct EntryState<'a> {
     streams: &'a StreamMap,
     acl: &'a mut Acl,
     digest: &'a mut StateDigest,
+    flushes: Flushes<'a>,
+    /// Streams flushed by this entry, with the version.
+    pub(crate) new_flushes: Vec<(StreamId, u64)>,
+    /// The value sum of each stream this entry changed, as it was before.
+    pub(crate) sums_before: BTreeMap<StreamId, Option<StateDigest>>,
     /// Keyspace for the next new stream.
     next_keyspace: u32,
     /// Streams given a keyspace by this entry.
@@ -106,6 +126,7 @@ impl<'a> EntryState<'a> {
         next_keyspace: u32,
         acl: &'a mut Acl,
         digest: &'a mut StateDigest,
+        flushes: Flushes<'a>,
     ) -> Self {
         Self {
             store,
@@ -113,6 +134,9 @@ impl<'a> EntryState<'a> {
             streams,
             acl,
             digest,
+            flushes,
+            new_flushes: Vec::new(),
+            sums_before: BTreeMap::new(),
             next_keyspace,
             new_streams: Vec::new(),
             acl_before: BTreeMap::new(),
@@ -157,6 +181,63 @@ impl<'a> EntryState<'a> {
         ks
     }
 
+    /// The version of `stream`'s newest flush, this entry's included.
+    fn flushed_at(&self, stream: &StreamId) -> u64 {
+        let staged = self.new_flushes.iter().rev().find(|(s, _)| s == stream).map(|(_, v)| *v);
+        staged.or_else(|| self.flushes.map.read().get(stream).copied()).unwrap_or(0)
+    }
+
+    /// Flushes `stream` at `version`: its values leave the digest with its
+    /// sum, every key of it apply already looked at becomes absent, and
+    /// the flush is recorded for reads and later entries.
+    fn flush(&mut self, stream: &StreamId, version: u64) {
+        self.sums_before.entry(*stream).or_insert_with(|| self.flushes.sums.get(stream).copied());
+        if let Some(sum) = self.flushes.sums.remove(stream) {
+            self.digest.remove_sum(&sum);
+        }
+        for ((s, _), n) in self.newest.get_mut().iter_mut() {
+            if s == stream {
+                *n = Newest { version, ..Newest::default() };
+            }
+        }
+        self.new_flushes.retain(|(s, _)| s != stream);
+        self.new_flushes.push((*stream, version));
+        self.ops.push(DerivedOp::system(
+            &flush_key(stream),
+            version,
+            Derived::Bytes(version.to_be_bytes().to_vec()),
+        ));
+    }
+
+    /// Adds (or with `add` false, removes) a value's fact to the digest and
+    /// to its stream's sum.
+    fn count_value(&mut self, stream: &StreamId, fact: Fact<'_>, add: bool) {
+        self.sums_before.entry(*stream).or_insert_with(|| self.flushes.sums.get(stream).copied());
+        let one = StateDigest::of(fact);
+        let sum = self.flushes.sums.entry(*stream).or_default();
+        if add {
+            self.digest.add_sum(&one);
+            sum.add_sum(&one);
+        } else {
+            self.digest.remove_sum(&one);
+            sum.remove_sum(&one);
+        }
+    }
+
+    /// The ops that store the value sums this entry changed, at `version`.
+    pub(crate) fn sum_ops(&self, version: u64) -> Vec<DerivedOp> {
+        self.sums_before
+            .keys()
+            .map(|s| {
+                let value = match self.flushes.sums.get(s).filter(|sum| **sum != StateDigest::default()) {
+                    Some(sum) => Derived::Bytes(sum.to_bytes().to_vec()),
+                    None => Derived::Delete,
+                };
+                DerivedOp::system(&value_sum_key(s), version, value)
+            })
+            .collect()
+    }
+
     fn fail(&self, e: StoreError) {
         self.error.borrow_mut().get_or_insert(e);
     }
@@ -172,13 +253,16 @@ impl<'a> EntryState<'a> {
             None => Ok(None),
             Some(ks) => self.store.newest_meta_in(ks, key),
         };
+        // A key older than its stream's flush is absent, at the flush's version.
+        let flushed = self.flushed_at(stream);
         let mut n = match found {
+            Ok(Some(m)) if m.version < flushed => Newest { version: flushed, ..Newest::default() },
             Ok(Some(m)) => {
                 let fact = (!m.deleted).then_some(ValueSum { len: m.value_len, crc: m.crc });
                 let expires_at = if m.deleted { None } else { self.stored_expiry(stream, key) };
                 Newest { version: m.version, fact, expires_at, bytes: None }
             }
-            Ok(None) => Newest::default(),
+            Ok(None) => Newest { version: flushed, ..Newest::default() },
             Err(e) => {
                 self.fail(e);
                 Newest::default()
@@ -189,13 +273,17 @@ impl<'a> EntryState<'a> {
         out
     }
 
-    /// The expiry stored for a key's value.
+    /// The expiry stored for a key's value (one older than the stream's
+    /// flush belonged to a value the flush removed).
     fn stored_expiry(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
         if !self.expiries {
             return None;
         }
         match self.store.newest_in(SYSTEM_KEYSPACE, &expiry_key(stream, key)) {
-            Ok(found) => found.and_then(|n| n.value).and_then(|v| expiry_of(&v)),
+            Ok(found) => found
+                .filter(|n| n.version >= self.flushed_at(stream))
+                .and_then(|n| n.value)
+                .and_then(|v| expiry_of(&v)),
             Err(e) => {
                 self.fail(e);
                 None
@@ -258,6 +346,10 @@ impl StateView for EntryState<'_> {
         self.with_newest(stream, key, |n| n.expires_at)
     }
 
+    fn flush_version(&self, stream: &StreamId) -> u64 {
+        self.flushed_at(stream)
+    }
+
     /// From the record's frame (a read of the log: only asked for a key
     /// that expired, in a transaction that checks versions).
     fn log_time_of(&self, version: u64) -> Option<u64> {
@@ -273,12 +365,19 @@ impl State for EntryState<'_> {
     fn commit(&mut self, version: u64, body: &[u8], body_offset: usize, effects: &TxEffects) {
         let text = effects.result.to_string();
         self.digest.add(Fact::Result { version, text: &text });
+        for stream in &effects.flushes {
+            self.flush(stream, version);
+        }
         for w in &effects.writes {
             let ks = self.keyspace_or_new(&w.stream, version);
             let (old, old_expiry) = self.with_newest(&w.stream, &w.key, |n| (n.fact, n.expires_at));
             if let Some(value) = old {
                 let expires_at = old_expiry;
-                self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
+                self.count_value(
+                    &w.stream,
+                    Fact::Value { stream: &w.stream, key: &w.key, value, expires_at },
+                    false,
+                );
             }
             let (derived, new) = match &w.value {
                 NewValue::Body(v) => {
@@ -292,7 +391,11 @@ impl State for EntryState<'_> {
             let fact = new.map(|bytes| ValueSum::of(&w.key, bytes));
             let expires_at = fact.and(w.expires_at);
             if let Some(value) = fact {
-                self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
+                self.count_value(
+                    &w.stream,
+                    Fact::Value { stream: &w.stream, key: &w.key, value, expires_at },
+                    true,
+                );
             }
             let bytes = fact.map(|_| derived.clone());
             let newest = Newest { version, fact, expires_at, bytes };

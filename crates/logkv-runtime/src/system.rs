@@ -7,7 +7,9 @@
 //! | `"a"` kind u8, stream 32, \[keccak256(key) 32\], \[account 20\] | `1`, then the key (empty for facts without one): the access-control fact holds |
 //! | `"s"` stream 32 | the stream's keyspace, u32 BE |
 //! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (`NonceWindow::encode`) |
-//! | `"e"` stream 32, keccak256(key) 32 | the expiry of the key's newest value, Unix ms, u64 BE (absent: none) |
+//! | `"e"` stream 32, keccak256(key) 32 | the expiry of the key's newest value, Unix ms, u64 BE (absent: none); void if older than the stream's flush |
+//! | `"f"` stream 32 | the version of the stream's newest flush, u64 BE: keys whose newest version is older are absent |
+//! | `"d"` stream 32 | the sum of the stream's value facts (`digest::StateDigest::to_bytes`), so a flush takes them out of the digest at once |
 //!
 //! Every key here is per stream, account or fact, never per write: what
 //! each entry derives besides (its results, the digest after it) lives in
@@ -36,6 +38,42 @@ pub const STREAM_PREFIX: u8 = b's';
 pub const NONCE_PREFIX: u8 = b'n';
 /// Prefix of expiry keys.
 pub const EXPIRY_PREFIX: u8 = b'e';
+/// Prefix of stream flush keys.
+pub const FLUSH_PREFIX: u8 = b'f';
+/// Prefix of the keys holding each stream's sum of value facts.
+pub const VALUE_SUM_PREFIX: u8 = b'd';
+
+/// A key of `prefix` then `stream`: one per stream.
+fn per_stream(prefix: u8, stream: &StreamId) -> [u8; 33] {
+    let mut k = [prefix; 33];
+    k[1..].copy_from_slice(&stream.0);
+    k
+}
+
+/// The stream a key of [`per_stream`]'s form names, if it has `prefix`.
+fn stream_of(prefix: u8, key: &[u8]) -> Option<StreamId> {
+    StreamId::from_slice(key.strip_prefix(&[prefix])?)
+}
+
+/// The key that holds the version of `stream`'s newest flush.
+pub fn flush_key(stream: &StreamId) -> [u8; 33] {
+    per_stream(FLUSH_PREFIX, stream)
+}
+
+/// The stream a flush key names.
+pub fn stream_of_flush_key(key: &[u8]) -> Option<StreamId> {
+    stream_of(FLUSH_PREFIX, key)
+}
+
+/// The key that holds `stream`'s sum of value facts.
+pub fn value_sum_key(stream: &StreamId) -> [u8; 33] {
+    per_stream(VALUE_SUM_PREFIX, stream)
+}
+
+/// The stream a value-sum key names.
+pub fn stream_of_value_sum_key(key: &[u8]) -> Option<StreamId> {
+    stream_of(VALUE_SUM_PREFIX, key)
+}
 
 /// The key that holds the expiry of `key`'s value in `stream`.
 pub fn expiry_key(stream: &StreamId, key: &[u8]) -> [u8; 65] {
@@ -47,19 +85,22 @@ pub fn expiry_key(stream: &StreamId, key: &[u8]) -> [u8; 65] {
 
 /// The expiry an expiry key's value holds; `None` if it is not 8 bytes.
 pub fn expiry_of(value: &[u8]) -> Option<u64> {
+    u64_of(value)
+}
+
+/// The `u64` an 8-byte big-endian value holds (an expiry, a flush version).
+pub fn u64_of(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(value.try_into().ok()?))
 }
 
 /// The key that maps `stream` to its keyspace.
 pub fn stream_key(stream: &StreamId) -> [u8; 33] {
-    let mut k = [STREAM_PREFIX; 33];
-    k[1..].copy_from_slice(&stream.0);
-    k
+    per_stream(STREAM_PREFIX, stream)
 }
 
 /// The stream a stream key names.
 pub fn stream_of_key(key: &[u8]) -> Option<StreamId> {
-    StreamId::from_slice(key.strip_prefix(&[STREAM_PREFIX])?)
+    stream_of(STREAM_PREFIX, key)
 }
 
 /// The key of `sender`'s anti-replay window on `stream`.
@@ -214,5 +255,8 @@ mod tests {
         );
         assert_eq!(nonce_key_parts(&nonce_key(&a, &s)), Some((a, s)));
         assert_eq!(stream_of_key(&stream_key(&s)), Some(s));
+        assert_eq!(stream_of_flush_key(&flush_key(&s)), Some(s));
+        assert_eq!(stream_of_value_sum_key(&value_sum_key(&s)), Some(s));
+        assert_eq!(stream_of_key(&flush_key(&s)), None);
     }
 }

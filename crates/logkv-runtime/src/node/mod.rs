@@ -51,10 +51,11 @@ use crate::nonce::NonceWindow;
 use crate::quota::{QuotaUsage, Quotas};
 use crate::shared_log::LogEntry;
 use crate::signing::{keccak256, Signer};
-use crate::store_state::{Derived, DerivedOp, EntryState, StreamMap};
+use crate::store_state::{Derived, DerivedOp, EntryState, FlushMap, Flushes, StreamMap, ValueSums};
 use crate::system::{
-    nonce_key, nonce_key_parts, stream_of_key, FactOf, EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE,
-    NONCE_PREFIX, STREAM_PREFIX, SYSTEM_KEYSPACE,
+    nonce_key, nonce_key_parts, stream_of_flush_key, stream_of_key, stream_of_value_sum_key, u64_of, FactOf,
+    EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE, FLUSH_PREFIX, NONCE_PREFIX, STREAM_PREFIX,
+    SYSTEM_KEYSPACE, VALUE_SUM_PREFIX,
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
 
@@ -196,6 +197,9 @@ struct Core {
     next_keyspace: u32,
     /// The log time of the newest record: log times never decrease.
     log_time_ms: u64,
+    /// Each stream's sum of value facts, which a flush takes out of the
+    /// digest at once.
+    value_sums: ValueSums,
 }
 
 /// A node: the runtime on the embedded store.
@@ -203,6 +207,9 @@ pub struct Node {
     store: Store,
     core: Mutex<Core>,
     streams: StreamMap,
+    /// The version of each flushed stream's newest flush: reads of the
+    /// newest state judge keys by it.
+    flushes: FlushMap,
     /// Next nonce of each local signer.
     local_nonces: Mutex<BTreeMap<Address, u64>>,
     verified: AtomicU64,
@@ -296,6 +303,21 @@ impl Node {
             let window = NonceWindow::decode(&value.data).map_err(|e| bad(&key, e.to_string()))?;
             applier.set_nonce_window(sender, stream, Some(window));
         }
+        let mut flushes = BTreeMap::new();
+        for kv in system(FLUSH_PREFIX) {
+            let (key, value) = kv?;
+            let stream = stream_of_flush_key(&key).ok_or_else(|| bad(&key, "not a flush key"))?;
+            let version = u64_of(&value.data).ok_or_else(|| bad(&key, "flush version is not 8 bytes"))?;
+            flushes.insert(stream, version);
+        }
+        let mut value_sums = BTreeMap::new();
+        for kv in system(VALUE_SUM_PREFIX) {
+            let (key, value) = kv?;
+            let stream = stream_of_value_sum_key(&key).ok_or_else(|| bad(&key, "not a value-sum key"))?;
+            let sum =
+                <[u8; 32]>::try_from(&value.data[..]).map_err(|_| bad(&key, "value sum is not 32 bytes"))?;
+            value_sums.insert(stream, StateDigest::from_bytes(sum));
+        }
         let digest = store
             .newest_state()
             .map_or_else(StateDigest::default, |(state, _)| StateDigest::from_bytes(state));
@@ -303,8 +325,9 @@ impl Node {
         let expiries = system(EXPIRY_PREFIX).next().is_some();
         Ok(Self {
             store,
-            core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms }),
+            core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms, value_sums }),
             streams: RwLock::new(streams),
+            flushes: RwLock::new(flushes),
             local_nonces: Mutex::new(BTreeMap::new()),
             verified: AtomicU64::new(0),
             applied: AtomicU64::new(0),
@@ -536,11 +559,15 @@ impl Node {
             .collect();
         let digest_before = core.digest;
         let log_time_ms = log_time_ms.unwrap_or_else(now_ms).max(core.log_time_ms);
-        let Core { applier, acl, digest, next_keyspace, .. } = core;
-        let mut state = EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest)
-            .with_expiries(self.expiries.load(Ordering::Relaxed));
+        let Core { applier, acl, digest, next_keyspace, value_sums, .. } = core;
+        let flushes = Flushes { map: &self.flushes, sums: value_sums };
+        let mut state =
+            EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest, flushes)
+                .with_expiries(self.expiries.load(Ordering::Relaxed));
         let (outcome, answers) = applier.apply_entry_answered(&mut state, at, log_time_ms, bytes, verified);
-        let EntryState { new_streams, acl_before, error, mut ops, .. } = state;
+        let sum_ops = state.sum_ops(last_version);
+        let EntryState { new_streams, new_flushes, sums_before, acl_before, error, mut ops, .. } = state;
+        ops.extend(sum_ops);
         if ops.iter().any(|op| op.keyspace == SYSTEM_KEYSPACE && op.key.first() == Some(&EXPIRY_PREFIX)) {
             self.expiries.store(true, Ordering::Relaxed);
         }
@@ -562,6 +589,12 @@ impl Node {
                 core.acl.restore_stream(stream, before);
             }
             core.digest = digest_before;
+            for (stream, before) in sums_before {
+                match before {
+                    Some(sum) => core.value_sums.insert(stream, sum),
+                    None => core.value_sums.remove(&stream),
+                };
+            }
             let mut streams = self.streams.write();
             new_streams.iter().for_each(|(s, _)| {
                 streams.remove(s);
@@ -612,6 +645,7 @@ impl Node {
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 core.log_time_ms = log_time_ms;
+                self.flushes.write().extend(new_flushes);
                 self.applied_time_ms.fetch_max(log_time_ms, Ordering::Relaxed);
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 Ok(Applied { position: p, version: last_version, outcome, answers, digest: state })
