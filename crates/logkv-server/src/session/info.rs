@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use logkv_runtime::node::NodeError;
 
 use super::view::View;
-use super::{glob, keyspace, REDIS_VERSION};
+use super::{databases, glob, keyspace, REDIS_VERSION};
 use crate::resp::command::Bytes;
 use crate::resp::frame::Limits;
 use crate::resp::reply::Reply;
@@ -61,15 +61,19 @@ struct Database {
     expires: i64,
 }
 
-/// The databases' figures. Only database 0 exists today, and no key has an
-/// expiry; a per-database count adds its rows here.
-fn databases(shared: &Shared) -> Result<Vec<Database>, NodeError> {
-    let view = View::new(&shared.node, shared.config.stream, None);
-    let keys = match keyspace::dbsize(&view)? {
-        Reply::Integer(n) => n,
-        _ => 0,
-    };
-    Ok(vec![Database { index: 0, keys, expires: 0 }])
+/// The databases' figures (keys counted as `DBSIZE` counts them; expiries
+/// are not counted per database yet).
+fn database_figures(shared: &Shared) -> Result<Vec<Database>, NodeError> {
+    (0..shared.config.databases)
+        .map(|index| {
+            let view = View::new(&shared.node, databases::stream_of(&shared.config.stream, index), None);
+            let keys = match keyspace::dbsize(&view)? {
+                Reply::Integer(n) => n,
+                _ => 0,
+            };
+            Ok(Database { index, keys, expires: 0 })
+        })
+        .collect()
 }
 
 /// `INFO`: the named sections (case-insensitive; `default`, `all` and
@@ -98,7 +102,7 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) -> Result<(), 
     let config = &shared.config;
     let state = &shared.resp;
     let rows: Vec<(String, String)> = match section {
-        "keyspace" => databases(shared)?
+        "keyspace" => database_figures(shared)?
             .into_iter()
             .filter(|db| db.keys > 0)
             .map(|db| {
@@ -226,7 +230,7 @@ fn settings(shared: &Shared) -> Vec<(&'static str, String)> {
             .into(),
         ),
         ("save", String::new()),
-        ("databases", "1".into()),
+        ("databases", c.databases.to_string()),
         ("proto-max-bulk-len", Limits::default().max_bulk_bytes.to_string()),
         ("port", port(&c.resp_addr)),
         ("maxmemory", shared.resp.maxmemory.load(Relaxed).to_string()),

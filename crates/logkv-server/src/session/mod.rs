@@ -18,6 +18,7 @@
 //! | `multi` | `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` |
 //! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
 //! | `keyspace` | `SCAN` (and its cursor table), `KEYS`, `DBSIZE` |
+//! | `databases` | databases as streams: `SELECT`, `FLUSHALL`, `MOVE` |
 //! | `glob` | Redis's glob patterns |
 //! | `info` | `INFO`, `CONFIG GET/SET/RESETSTAT`, `ROLE`, `maxmemory` |
 //! | `clients` | the registry of live connections: `CLIENT LIST/INFO/KILL` |
@@ -25,6 +26,7 @@
 
 pub mod auth;
 pub mod clients;
+pub mod databases;
 pub mod glob;
 pub mod info;
 pub mod keyspace;
@@ -115,6 +117,8 @@ pub struct Session {
     /// This connection's entry in the registry of live connections.
     client: Arc<Client>,
     signer: Signer,
+    /// The selected database, and its stream.
+    db: u32,
     stream: StreamId,
     authenticated: bool,
     multi: multi::State,
@@ -154,6 +158,7 @@ impl Session {
             protocol: Protocol::default(),
             client,
             signer,
+            db: 0,
             stream,
             authenticated,
             multi: multi::State::default(),
@@ -326,6 +331,8 @@ impl Session {
             Command::Multi => self.multi.begin(),
             Command::Discard => self.multi.discard(),
             Command::Exec => self.exec().await,
+            Command::FlushAll => self.flush_all().await,
+            Command::Move { key, db } => self.move_key(key, db).await,
             other => {
                 let node = self.shared.node.clone();
                 self.run_in(&View::new(&node, self.stream, None), &other)
@@ -359,8 +366,8 @@ impl Session {
         match command {
             Command::Ping { message: None } => Reply::Simple("PONG".into()),
             Command::Ping { message: Some(m) } | Command::Echo { message: m } => Reply::Bulk(m.to_vec()),
-            Command::Select { db: 0 } => Reply::ok(),
-            Command::Select { .. } => Reply::Error("ERR DB index is out of range".into()),
+            Command::Select { db } => self.select(*db),
+            Command::SwapDb => Reply::Error(databases::SWAPDB_REFUSED.into()),
             Command::ClientId => Reply::Integer(self.id as i64),
             Command::ClientSetName { name } => {
                 self.client.set_name(name);

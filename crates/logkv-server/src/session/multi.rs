@@ -279,6 +279,12 @@ impl Session {
             if version_position(w.version).saturating_add(horizon) < version_position(now) {
                 return Reply::NullArray;
             }
+            // A flush since the WATCH wrote every key of the stream.
+            match node.flush_version(&self.stream, None) {
+                Ok(flushed) if flushed > w.version => return Reply::NullArray,
+                Ok(_) => {}
+                Err(e) => return writes::node_error(&e),
+            }
             for key in &w.keys {
                 match node.history(&self.stream, key) {
                     Ok(history) if history.first().is_some_and(|h| h.version > w.version) => {
