@@ -294,3 +294,64 @@ fn a_flush_needs_the_right_to_write_every_key() {
     assert_eq!(allowed.outcome, commits(1));
     assert!(r.keys(s, None).is_empty());
 }
+
+/// Compaction treats a flushed stream's older keys as deleted at the
+/// flush: once the flush is older than the version-check horizon (and
+/// retention keeps one version), they leave the index — also after a
+/// reopen, which learns the flushes again from the system keyspace.
+#[test]
+fn compaction_drops_what_a_flush_removed() {
+    const HORIZON: u64 = 10;
+    let fs = SimFs::new();
+    let options = || {
+        let log = LogConfig {
+            segment_size_bytes: 1 << 20,
+            durability: Durability::None,
+            recovery: RecoveryMode::Strict,
+        };
+        let retention = logkv_store::Retention { versions: Some(1), ..Default::default() };
+        let store = StoreOptions { fs: Arc::new(fs.clone()), log, retention, ..StoreOptions::default() };
+        NodeOptions { store, watched: Watched::All, version_check_horizon: HORIZON, ..NodeOptions::default() }
+    };
+    let me = signer(1);
+    let run = |node: &Node, txs: Vec<TxPart>| {
+        let (bytes, hash) = node.sign_entry(&me, txs, Protocol::V6).unwrap();
+        node.commit_own(&bytes, hash).unwrap()
+    };
+    let node = Node::open(Path::new("/node"), options()).unwrap();
+    run(&node, vec![tx_on(stream(2), vec![(b"kept", put(b"x"))], &[], 0)]);
+    let start = node.store().index_entries();
+    let keys: Vec<Vec<u8>> = (0..100).map(|i| format!("k{i}").into_bytes()).collect();
+    run(&node, vec![tx(keys.iter().map(|k| (k.as_slice(), put(b"v"))).collect())]);
+    let first_flush = run(&node, vec![tx(vec![flush()])]);
+    run(&node, vec![tx(vec![(b"after", put(b"1"))])]);
+    // The flush's own records (its version and the stream's sum) are keys too.
+    let with_flushed = node.store().index_entries();
+    assert!(with_flushed >= start + keys.len() + 1, "{with_flushed}");
+    while node.replay_progress().applied_position < first_flush.position + HORIZON + 1 {
+        run(&node, vec![tx_on(stream(2), vec![(b"filler", put(b"x"))], &[], 0)]);
+    }
+    let digest = node.digest_at(None).unwrap();
+    let report = node.store().compact(&mut |_, _| {}).unwrap();
+    assert!(report.keys_dropped >= keys.len() as u64, "{report:?}");
+    let after = node.store().index_entries();
+    assert_eq!(with_flushed + 1 - after, keys.len(), "the flushed keys left, \"filler\" came");
+    assert_eq!(node.get(&stream(1), b"after", None).unwrap().map(|(v, _)| v), Some(b"1".to_vec()));
+    assert_eq!(node.get(&stream(2), b"kept", None).unwrap().map(|(v, _)| v), Some(b"x".to_vec()));
+    assert_eq!(node.digest_at(None).unwrap(), digest, "compaction changes no fact");
+
+    // After a reopen the flush still reaches compaction.
+    run(&node, vec![tx(keys.iter().map(|k| (k.as_slice(), put(b"w"))).collect())]);
+    let second_flush = run(&node, vec![tx(vec![flush()])]);
+    node.close().unwrap();
+    let node = Node::open(Path::new("/node"), options()).unwrap();
+    while node.replay_progress().applied_position < second_flush.position + HORIZON + 1 {
+        run(&node, vec![tx_on(stream(2), vec![(b"filler", put(b"x"))], &[], 0)]);
+    }
+    let before = node.store().index_entries();
+    node.store().compact(&mut |_, _| {}).unwrap();
+    // The keys, "after" (older than this flush too), and the stream's
+    // emptied sum (a delete past the horizon).
+    assert_eq!(before - node.store().index_entries(), keys.len() + 2);
+    assert_eq!(node.scan(&stream(1), Default::default()).count(), 0);
+}

@@ -310,6 +310,12 @@ impl Node {
             let version = u64_of(&value.data).ok_or_else(|| bad(&key, "flush version is not 8 bytes"))?;
             flushes.insert(stream, version);
         }
+        // Compaction drops what a flush removed (compaction.md).
+        for (stream, version) in &flushes {
+            if let Some(ks) = streams.get(stream) {
+                store.raise_floor(*ks, *version);
+            }
+        }
         let mut value_sums = BTreeMap::new();
         for kv in system(VALUE_SUM_PREFIX) {
             let (key, value) = kv?;
@@ -645,6 +651,11 @@ impl Node {
                 core.next_keyspace =
                     new_streams.iter().map(|(_, ks)| ks + 1).max().unwrap_or(core.next_keyspace);
                 core.log_time_ms = log_time_ms;
+                for (stream, version) in &new_flushes {
+                    if let Some(ks) = self.streams.read().get(stream) {
+                        self.store.raise_floor(*ks, *version);
+                    }
+                }
                 self.flushes.write().extend(new_flushes);
                 self.applied_time_ms.fetch_max(log_time_ms, Ordering::Relaxed);
                 self.applied.fetch_add(1, Ordering::Relaxed);
