@@ -9,7 +9,7 @@
 //! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (`NonceWindow::encode`) |
 //! | `"e"` stream 32, keccak256(key) 32 | the expiry of the key's newest value, Unix ms, u64 BE (absent: none); void if older than the stream's flush |
 //! | `"f"` stream 32 | the version of the stream's newest flush, u64 BE: keys whose newest version is older are absent |
-//! | `"d"` stream 32 | the sum of the stream's value facts (`digest::StateDigest::to_bytes`), so a flush takes them out of the digest at once |
+//! | `"v"` stream 32 | the sum of the stream's value facts (`digest::StateDigest::to_bytes`), so a flush takes them out of the digest at once |
 //!
 //! Every key here is per stream, account or fact, never per write: what
 //! each entry derives besides (its results, the digest after it) lives in
@@ -41,7 +41,7 @@ pub const EXPIRY_PREFIX: u8 = b'e';
 /// Prefix of stream flush keys.
 pub const FLUSH_PREFIX: u8 = b'f';
 /// Prefix of the keys holding each stream's sum of value facts.
-pub const VALUE_SUM_PREFIX: u8 = b'd';
+pub const VALUE_SUM_PREFIX: u8 = b'v';
 
 /// A key of `prefix` then `stream`: one per stream.
 fn per_stream(prefix: u8, stream: &StreamId) -> [u8; 33] {
