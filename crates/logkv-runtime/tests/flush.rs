@@ -327,7 +327,7 @@ fn compaction_drops_what_a_flush_removed() {
     run(&node, vec![tx(vec![(b"after", put(b"1"))])]);
     // The flush's own records (its version and the stream's sum) are keys too.
     let with_flushed = node.store().index_entries();
-    assert!(with_flushed >= start + keys.len() + 1, "{with_flushed}");
+    assert!(with_flushed > start + keys.len(), "{with_flushed}");
     while node.replay_progress().applied_position < first_flush.position + HORIZON + 1 {
         run(&node, vec![tx_on(stream(2), vec![(b"filler", put(b"x"))], &[], 0)]);
     }
