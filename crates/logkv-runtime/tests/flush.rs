@@ -355,3 +355,68 @@ fn compaction_drops_what_a_flush_removed() {
     assert_eq!(before - node.store().index_entries(), keys.len() + 2);
     assert_eq!(node.scan(&stream(1), Default::default()).count(), 0);
 }
+
+/// One random op of the model test: on stream 1 or 2, key 0 to 3.
+#[derive(Debug, Clone)]
+enum RandomOp {
+    Put(u8, u8, u8),
+    Incr(u8, u8),
+    Delete(u8, u8),
+    Flush(u8),
+}
+
+fn random_op() -> impl proptest::strategy::Strategy<Value = RandomOp> {
+    use proptest::prelude::*;
+    prop_oneof![
+        4 => (1..3u8, 0..4u8, any::<u8>()).prop_map(|(s, k, v)| RandomOp::Put(s, k, v)),
+        2 => (1..3u8, 0..4u8).prop_map(|(s, k)| RandomOp::Incr(s, k)),
+        1 => (1..3u8, 0..4u8).prop_map(|(s, k)| RandomOp::Delete(s, k)),
+        1 => (1..3u8).prop_map(RandomOp::Flush),
+    ]
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(24))]
+
+    /// Random entries of puts, increments, deletes and flushes over two
+    /// streams, with a reopen of one node part way: the store-backed nodes
+    /// and the in-memory state agree on every answer, every digest, and
+    /// every read of the newest state and as of every earlier version.
+    #[test]
+    fn nodes_and_the_in_memory_state_agree_under_random_flushes(
+        entries in proptest::collection::vec(proptest::collection::vec(random_op(), 1..5), 1..14),
+        reopen_at in 0usize..14,
+    ) {
+        let mut r = Replicas::new(2);
+        let mut versions = Vec::new();
+        for (i, ops) in entries.iter().enumerate() {
+            if i == reopen_at {
+                let node = r.nodes.pop().unwrap();
+                node.close().unwrap();
+                r.nodes.push(open(&r.fss[1]));
+                r.assert_same_digest();
+            }
+            let txs = ops
+                .iter()
+                .map(|op| {
+                    let key = |k: &u8| vec![b'k', b'0' + k];
+                    match op {
+                        RandomOp::Put(s, k, v) => tx_on(stream(*s), vec![(&key(k), put(&[*v]))], &[], 0),
+                        RandomOp::Incr(s, k) => tx_on(stream(*s), vec![(&key(k), Op::Increment(1))], &[], 0),
+                        RandomOp::Delete(s, k) => tx_on(stream(*s), vec![(&key(k), Op::DeleteIfPresent)], &[], 0),
+                        RandomOp::Flush(s) => tx_on(stream(*s), vec![flush()], &[], 0),
+                    }
+                })
+                .collect();
+            versions.push(r.v6(txs).version);
+        }
+        for s in [stream(1), stream(2)] {
+            for version in versions.iter().map(|v| Some(*v)).chain([None]) {
+                r.keys(s, version);
+                for k in 0..4u8 {
+                    r.get_in(s, &[b'k', b'0' + k], version);
+                }
+            }
+        }
+    }
+}
