@@ -7,7 +7,7 @@
 mod server;
 
 use redis::{Commands, Value};
-use server::Server;
+use server::{resp, roundtrip, Server};
 
 fn connect_to(server: &Server, db: u32) -> redis::Connection {
     let url = format!("{}{db}", server.redis_url());
@@ -159,4 +159,23 @@ fn a_flush_aborts_a_transaction_watching_its_database() {
     assert_eq!(n, 2);
     let keys: Vec<String> = con.keys("*").unwrap();
     assert_eq!(keys, ["n"]);
+
+    // FLUSHALL and MOVE are transactions of their own: queued in a block,
+    // they answer an error in EXEC's array and the rest of the block runs.
+    let mut raw = server.connect();
+    let block: [&[&[u8]]; 6] = [
+        &[b"SELECT", b"1"],
+        &[b"MULTI"],
+        &[b"FLUSHALL"],
+        &[b"MOVE", b"n", b"2"],
+        &[b"INCR", b"n"],
+        &[b"EXEC"],
+    ];
+    let request: Vec<u8> = block.iter().flat_map(|args| resp::request(args)).collect();
+    let replies = resp::split(&roundtrip(&mut raw, &request, block.len()));
+    assert_eq!(
+        String::from_utf8(replies[5].clone()).unwrap(),
+        "*3\r\n-ERR FLUSHALL inside MULTI is not supported: it is a transaction of its own\r\n\
+         -ERR MOVE inside MULTI is not supported: it is a transaction of its own\r\n:3\r\n"
+    );
 }

@@ -368,6 +368,11 @@ impl Session {
             Command::Ping { message: Some(m) } | Command::Echo { message: m } => Reply::Bulk(m.to_vec()),
             Command::Select { db } => self.select(*db),
             Command::SwapDb => Reply::Error(databases::SWAPDB_REFUSED.into()),
+            // Outside a block these run in `execute`; queued, they reach here.
+            Command::FlushAll | Command::Move { .. } => Reply::Error(format!(
+                "ERR {} inside MULTI is not supported: it is a transaction of its own",
+                command.name().to_uppercase()
+            )),
             Command::ClientId => Reply::Integer(self.id as i64),
             Command::ClientSetName { name } => {
                 self.client.set_name(name);
