@@ -179,3 +179,25 @@ fn a_flush_aborts_a_transaction_watching_its_database() {
          -ERR MOVE inside MULTI is not supported: it is a transaction of its own\r\n:3\r\n"
     );
 }
+
+/// A watched key belongs to the database selected when it was watched, as
+/// in Redis: a `SELECT` between `WATCH` and `EXEC` changes where the block
+/// writes, not which key is checked.
+#[test]
+fn a_watched_key_stays_in_its_database_across_select() {
+    let server = Server::start();
+    let mut con = connect_to(&server, 0);
+    let mut zero = connect_to(&server, 0);
+    let mut one = connect_to(&server, 1);
+    for aborted in [false, true] {
+        let _: () = redis::cmd("WATCH").arg("w").query(&mut con).unwrap();
+        let _: () = redis::cmd("SELECT").arg(1).query(&mut con).unwrap();
+        // The same name in database 1 is another key; in database 0 it is the watched one.
+        let writer = if aborted { &mut zero } else { &mut one };
+        let _: () = writer.set("w", "changed").unwrap();
+        let r: Option<(i64,)> = redis::pipe().atomic().incr("x", 1).query(&mut con).unwrap();
+        assert_eq!(r.is_none(), aborted);
+        let _: () = redis::cmd("SELECT").arg(0).query(&mut con).unwrap();
+    }
+    assert_eq!(one.get::<_, i64>("x").unwrap(), 1, "the block wrote database 1");
+}

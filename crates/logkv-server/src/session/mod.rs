@@ -326,7 +326,7 @@ impl Session {
     async fn execute(&mut self, command: Command) -> (Reply, After) {
         let reply = match command {
             Command::Quit => return (Reply::ok(), After::Close),
-            Command::Watch { keys } => self.multi.watch(&self.shared.node, keys),
+            Command::Watch { keys } => self.multi.watch(&self.shared.node, self.stream, keys),
             Command::Unwatch => self.multi.unwatch(),
             Command::Multi => self.multi.begin(),
             Command::Discard => self.multi.discard(),

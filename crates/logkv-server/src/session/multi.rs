@@ -26,7 +26,7 @@ use logkv_runtime::apply::{expired, OpAnswer, TxResult};
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::node::Node;
-use logkv_runtime::types::version_position;
+use logkv_runtime::types::{version_position, StreamId};
 
 use super::view::{self, View};
 use super::{writes, Session};
@@ -34,12 +34,13 @@ use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
 use crate::resp::CommandError;
 
-/// Keys watched since a version.
+/// Keys watched since a version, each in the stream of the database
+/// selected when it was watched (as Redis watches a key of a database).
 struct Watch {
     version: u64,
     /// The time reads judged expiry by at the first `WATCH`.
     read_time_ms: u64,
-    keys: Vec<Bytes>,
+    keys: Vec<(StreamId, Bytes)>,
 }
 
 /// A `MULTI` block being queued.
@@ -91,7 +92,7 @@ impl State {
     }
 
     /// `WATCH key ...`.
-    pub fn watch(&mut self, node: &Node, keys: Vec<Bytes>) -> Reply {
+    pub fn watch(&mut self, node: &Node, stream: StreamId, keys: Vec<Bytes>) -> Reply {
         if self.in_multi() {
             return Reply::Error("ERR WATCH inside MULTI is not allowed".into());
         }
@@ -100,7 +101,7 @@ impl State {
             read_time_ms: node.read_time_ms(None),
             keys: Vec::new(),
         });
-        for key in keys {
+        for key in keys.into_iter().map(|k| (stream, k)) {
             if !watch.keys.contains(&key) {
                 watch.keys.push(key);
             }
@@ -279,14 +280,14 @@ impl Session {
             if version_position(w.version).saturating_add(horizon) < version_position(now) {
                 return Reply::NullArray;
             }
-            // A flush since the WATCH wrote every key of the stream.
-            match node.flush_version(&self.stream, None) {
-                Ok(flushed) if flushed > w.version => return Reply::NullArray,
-                Ok(_) => {}
-                Err(e) => return writes::node_error(&e),
-            }
-            for key in &w.keys {
-                match node.history(&self.stream, key) {
+            for (stream, key) in &w.keys {
+                // A flush since the WATCH wrote every key of the stream.
+                match node.flush_version(stream, None) {
+                    Ok(flushed) if flushed > w.version => return Reply::NullArray,
+                    Ok(_) => {}
+                    Err(e) => return writes::node_error(&e),
+                }
+                match node.history(stream, key) {
                     Ok(history) if history.first().is_some_and(|h| h.version > w.version) => {
                         return Reply::NullArray
                     }
@@ -297,7 +298,7 @@ impl Session {
                 // not yet when the client watched. (Judged by the times
                 // reads use, not by log times: no entry is written here,
                 // so an idle log must not abort every retry.)
-                match node.expires_at(&self.stream, key, None) {
+                match node.expires_at(stream, key, None) {
                     Ok(at) if expired(at, node.read_time_ms(None)) && !expired(at, w.read_time_ms) => {
                         return Reply::NullArray
                     }

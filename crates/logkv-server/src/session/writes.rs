@@ -183,13 +183,14 @@ pub fn live_after(op: &Op, answer: &OpAnswer) -> Option<bool> {
     }
 }
 
-/// Ops as one planned native transaction on `stream`. `reads` and
-/// `read_version` make it conditional on those keys being unchanged since
-/// that version (`WATCH`); with no reads the version check is off.
+/// Ops as one planned native transaction on `stream`. `reads` (keys of
+/// any stream) and `read_version` make it conditional on those keys being
+/// unchanged since that version (`WATCH`); with no reads the version check
+/// is off.
 pub fn transaction(
     stream: StreamId,
     ops: Vec<(Bytes, Op)>,
-    reads: Vec<Bytes>,
+    reads: Vec<(StreamId, Bytes)>,
     read_version: u64,
 ) -> native::Body {
     native::Body {
@@ -197,7 +198,7 @@ pub fn transaction(
         check_reads_only: true,
         reads: reads
             .into_iter()
-            .map(|key| logkv_runtime::codec::Read { stream, key: key.to_vec() })
+            .map(|(stream, key)| logkv_runtime::codec::Read { stream, key: key.to_vec() })
             .collect(),
         writes: ops.into_iter().map(|(key, op)| BodyWrite { stream, key: key.to_vec(), op }).collect(),
         controls: Vec::new(),
