@@ -252,7 +252,9 @@ impl Session {
                 }
                 Queued::Other(command, at) => {
                     for ((key, op), answer) in kept.iter().zip(answers).take(at).skip(seen) {
-                        if let Some(live) = writes::live_after(op, answer) {
+                        if *op == Op::Flush {
+                            before.set_flushed();
+                        } else if let Some(live) = writes::live_after(op, answer) {
                             before.set_live(key.to_vec(), live);
                         }
                     }

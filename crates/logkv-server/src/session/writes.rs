@@ -168,8 +168,7 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
 /// in a `MULTI` block see.
 pub fn live_after(op: &Op, answer: &OpAnswer) -> Option<bool> {
     match (op, answer) {
-        // A flush is not one key's (a block that lists keys after a
-        // `FLUSHDB` sees the keys as they were before the block).
+        // A flush is not one key's (`View::set_flushed` records it).
         (Op::Get | Op::Flush, _) => None,
         (Op::Delete | Op::DeleteIfPresent, OpAnswer::Wrote { existed, changed }) => {
             Some(*existed && !changed)
