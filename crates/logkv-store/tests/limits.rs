@@ -92,18 +92,18 @@ fn empty_key_is_refused_by_put_delete_and_batch_and_writes_nothing() {
 fn key_over_max_key_bytes_is_refused_naming_the_limit_and_its_length() {
     let fs = SimFs::new();
     let store = open_with(&fs, Limits::default());
-    assert_eq!(store.limits().max_key_bytes, 64, "documented default");
-    let longest = vec![b'k'; 64];
+    assert_eq!(store.limits().max_key_bytes, 1024, "documented default");
+    let longest = vec![b'k'; 1024];
     store.put(&longest, b"fits").unwrap();
-    let long = vec![b'k'; 65];
-    assert_refused(&fs, &store, "max_key_bytes", 64, 65, put(&store, &long, b"v"));
-    assert_refused(&fs, &store, "max_key_bytes", 64, 65, || store.delete(&long).map(drop));
+    let long = vec![b'k'; 1025];
+    assert_refused(&fs, &store, "max_key_bytes", 1024, 1025, put(&store, &long, b"v"));
+    assert_refused(&fs, &store, "max_key_bytes", 1024, 1025, || store.delete(&long).map(drop));
     let mut batch = WriteBatch::new();
     batch.put(b"ok".to_vec(), b"v".to_vec()).delete(long.clone());
-    assert_refused(&fs, &store, "max_key_bytes", 64, 65, || store.write(&batch).map(drop));
+    assert_refused(&fs, &store, "max_key_bytes", 1024, 1025, || store.write(&batch).map(drop));
     // Far over the format maximum too: still the configured limit, by name.
     let huge = vec![b'k'; FORMAT_MAX_KEY_BYTES + 10];
-    assert_refused(&fs, &store, "max_key_bytes", 64, huge.len(), put(&store, &huge, b"v"));
+    assert_refused(&fs, &store, "max_key_bytes", 1024, huge.len(), put(&store, &huge, b"v"));
     assert_eq!(store.get(&longest).unwrap().unwrap().data, b"fits");
 }
 

@@ -215,11 +215,11 @@ fn history_lists_puts_and_deletes_newest_first() {
 #[test]
 fn limit_and_usage_errors_exit_2_naming_the_limit() {
     let f = Fixture::new();
-    let long_key = "k".repeat(65);
+    let long_key = "k".repeat(1025);
     let run = f.run(&["put", &long_key, "v"]);
     assert_eq!(run.code, 2, "{run:?}");
     assert!(run.stderr.starts_with("logkv: ") && run.stderr.contains("max_key_bytes"), "{run:?}");
-    f.ok(&["--max-key-bytes", "100", "put", &long_key, "v"]);
+    f.ok(&["--max-key-bytes", "2000", "put", &long_key, "v"]);
 
     let run = f.run_with_stdin(&["--max-value-bytes", "4", "put", "k"], b"12345");
     assert_eq!(run.code, 2, "{run:?}");

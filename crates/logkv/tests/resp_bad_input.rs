@@ -174,23 +174,23 @@ fn unknown_command_and_wrong_arity_keep_the_connection() {
 #[test]
 fn key_over_the_limit_is_refused_and_not_stored() {
     let server = start(&[]);
-    let key64 = "k".repeat(64);
-    let key65 = "k".repeat(65);
+    let key1024 = "k".repeat(1024);
+    let key1025 = "k".repeat(1025);
     let set = |key: &str| format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$1\r\nv\r\n", key.len());
     let get = |key: &str| format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len());
     let mut stream = server.connect();
-    stream.write_all(set(&key65).as_bytes()).unwrap();
+    stream.write_all(set(&key1025).as_bytes()).unwrap();
     let refusal = read_line(&mut stream);
-    assert!(refusal.starts_with("-ERR ") && refusal.contains("65"), "{refusal:?}");
-    stream.write_all(get(&key65).as_bytes()).unwrap();
+    assert!(refusal.starts_with("-ERR ") && refusal.contains("1025"), "{refusal:?}");
+    stream.write_all(get(&key1025).as_bytes()).unwrap();
     assert_eq!(read_line(&mut stream), "$-1\r\n", "a refused key is not stored");
     // The refusal in a pipeline of writes fails only its own write.
-    stream.write_all(format!("{}{}{}", set("p1"), set(&key65), set("p2")).as_bytes()).unwrap();
+    stream.write_all(format!("{}{}{}", set("p1"), set(&key1025), set("p2")).as_bytes()).unwrap();
     assert_eq!(read_line(&mut stream), "+OK\r\n");
     assert_eq!(read_line(&mut stream), refusal);
     assert_eq!(read_line(&mut stream), "+OK\r\n");
-    // 64 bytes is the limit, inclusive.
-    stream.write_all(format!("{}{}", set(&key64), get(&key64)).as_bytes()).unwrap();
+    // 1 KiB is the limit, inclusive.
+    stream.write_all(format!("{}{}", set(&key1024), get(&key1024)).as_bytes()).unwrap();
     assert_eq!(read_line(&mut stream), "+OK\r\n");
     assert_eq!(read_line(&mut stream), "$1\r\n");
     assert_eq!(read_line(&mut stream), "v\r\n");

@@ -117,6 +117,13 @@ fn move_copies_value_and_expiry_then_deletes_the_source() {
     let same = cmd(&mut zero, &["MOVE", "k", "0"]).unwrap_err();
     assert_eq!(same.detail(), Some("source and destination objects are the same"));
     assert_eq!(cmd(&mut zero, &["MOVE", "k", "99"]).unwrap_err().detail(), Some("DB index is out of range"));
+    // COPY … DB n: within the selected database it copies; into another
+    // it is refused plainly (MOVE is the way across).
+    assert_eq!(cmd(&mut zero, &["COPY", "k", "k2", "DB", "0"]).unwrap(), Value::Int(1));
+    let across = cmd(&mut zero, &["COPY", "k", "k3", "DB", "3"]).unwrap_err();
+    assert!(across.to_string().contains("COPY to another database is not supported"), "{across}");
+    let range = cmd(&mut zero, &["COPY", "k", "k3", "DB", "16"]).unwrap_err();
+    assert_eq!(range.detail(), Some("DB index is out of range"));
     let swap = cmd(&mut zero, &["SWAPDB", "0", "1"]).unwrap_err();
     assert!(swap.to_string().contains("SWAPDB is not supported"), "{swap}");
 }

@@ -145,7 +145,7 @@ fn queue_errors_abort_and_apply_errors_fail_the_whole_block() {
 fn a_queued_write_over_the_limits_fails_alone_and_reads_of_impossible_keys_find_nothing() {
     let server = Server::start();
     let mut stream = server.connect();
-    let long = "k".repeat(65);
+    let long = "k".repeat(1025);
     let block: [&[&str]; 7] = [
         &["MULTI"],
         &["SET", "a", "1"],
@@ -166,7 +166,8 @@ fn a_queued_write_over_the_limits_fails_alone_and_reads_of_impossible_keys_find_
     );
     let exec = String::from_utf8(replies[6].clone()).unwrap();
     assert_eq!(
-        exec, "*5\r\n+OK\r\n-ERR key of 65 bytes: logkv keys are 1 to 64 bytes\r\n$-1\r\n$-1\r\n$1\r\n1\r\n",
+        exec,
+        "*5\r\n+OK\r\n-ERR key of 1025 bytes: logkv keys are 1 to 1024 bytes\r\n$-1\r\n$-1\r\n$1\r\n1\r\n",
         "the other commands of the block ran"
     );
     // Outside a block, the same reads find nothing too.

@@ -5,6 +5,9 @@
 use super::command_error::{printable, unknown_command};
 use super::number::{parse_i64, parse_u64};
 use super::reply::Protocol;
+use super::string_args::{
+    self, parse_float, BitFieldOp, BitOperation, BitPosRange, BitRange, Float, ObjectQuery,
+};
 use super::CommandError;
 
 /// A key, value, name or pattern: raw bytes, a slice of the request they
@@ -294,6 +297,100 @@ pub enum Command {
     Exec,
     Discard,
     Unwatch,
+    /// `RENAME` and (`nx`) `RENAMENX`.
+    Rename {
+        from: Bytes,
+        to: Bytes,
+        nx: bool,
+    },
+    Copy {
+        from: Bytes,
+        to: Bytes,
+        replace: bool,
+        /// `DB n`: the database to copy into (the session checks it).
+        db: Option<i64>,
+    },
+    IncrByFloat {
+        key: Bytes,
+        delta: Float,
+    },
+    /// `GETRANGE` and `SUBSTR`.
+    GetRange {
+        key: Bytes,
+        start: i64,
+        end: i64,
+    },
+    SetRange {
+        key: Bytes,
+        offset: u64,
+        value: Bytes,
+    },
+    MSetNx {
+        pairs: Vec<(Bytes, Bytes)>,
+    },
+    Touch {
+        keys: Vec<Bytes>,
+    },
+    Object {
+        query: ObjectQuery,
+        key: Bytes,
+    },
+    ObjectHelp,
+    RandomKey,
+    Dump {
+        key: Bytes,
+    },
+    /// `RESTORE`: the TTL is read when the command runs (after the
+    /// `BUSYKEY` check, as in Redis).
+    Restore {
+        key: Bytes,
+        ttl: Bytes,
+        payload: Bytes,
+        replace: bool,
+        absolute: bool,
+    },
+    SetBit {
+        key: Bytes,
+        offset: u64,
+        bit: bool,
+    },
+    GetBit {
+        key: Bytes,
+        offset: u64,
+    },
+    /// `BITCOUNT`: the range, or the error it answers once the key exists.
+    BitCount {
+        key: Bytes,
+        range: Result<Option<BitRange>, CommandError>,
+    },
+    /// `BITPOS`: the range, or the error it answers once the key exists.
+    BitPos {
+        key: Bytes,
+        bit: bool,
+        range: Result<Option<BitPosRange>, CommandError>,
+    },
+    BitOp {
+        op: BitOperation,
+        dest: Bytes,
+        keys: Vec<Bytes>,
+    },
+    /// `BITFIELD` and (`read_only`) `BITFIELD_RO`, which has only `GET`s.
+    BitField {
+        key: Bytes,
+        ops: Vec<BitFieldOp>,
+        read_only: bool,
+    },
+    PfAdd {
+        key: Bytes,
+        elements: Vec<Bytes>,
+    },
+    PfCount {
+        keys: Vec<Bytes>,
+    },
+    PfMerge {
+        dest: Bytes,
+        sources: Vec<Bytes>,
+    },
 }
 
 impl Command {
@@ -351,13 +448,39 @@ impl Command {
             Command::Exec => "exec",
             Command::Discard => "discard",
             Command::Unwatch => "unwatch",
+            Command::Rename { nx: false, .. } => "rename",
+            Command::Rename { nx: true, .. } => "renamenx",
+            Command::Copy { .. } => "copy",
+            Command::IncrByFloat { .. } => "incrbyfloat",
+            Command::GetRange { .. } => "getrange",
+            Command::SetRange { .. } => "setrange",
+            Command::MSetNx { .. } => "msetnx",
+            Command::Touch { .. } => "touch",
+            Command::Object { query: ObjectQuery::Encoding, .. } => "object|encoding",
+            Command::Object { query: ObjectQuery::Freq, .. } => "object|freq",
+            Command::Object { query: ObjectQuery::IdleTime, .. } => "object|idletime",
+            Command::Object { query: ObjectQuery::RefCount, .. } => "object|refcount",
+            Command::ObjectHelp => "object|help",
+            Command::RandomKey => "randomkey",
+            Command::Dump { .. } => "dump",
+            Command::Restore { .. } => "restore",
+            Command::SetBit { .. } => "setbit",
+            Command::GetBit { .. } => "getbit",
+            Command::BitCount { .. } => "bitcount",
+            Command::BitPos { .. } => "bitpos",
+            Command::BitOp { .. } => "bitop",
+            Command::BitField { read_only: false, .. } => "bitfield",
+            Command::BitField { read_only: true, .. } => "bitfield_ro",
+            Command::PfAdd { .. } => "pfadd",
+            Command::PfCount { .. } => "pfcount",
+            Command::PfMerge { .. } => "pfmerge",
         }
     }
 }
 
 /// Redis's arity: exactly `n` arguments (with the name) when positive, at
 /// least `-n` when negative.
-fn check_arity(args: &[Bytes], arity: i32, command: &'static str) -> Result<(), CommandError> {
+pub(super) fn check_arity(args: &[Bytes], arity: i32, command: &'static str) -> Result<(), CommandError> {
     let count = args.len();
     let fits = match usize::try_from(arity) {
         Ok(exact) => count == exact,
@@ -581,6 +704,95 @@ pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
         b"unwatch" => {
             arity(1, "unwatch")?;
             Command::Unwatch
+        }
+        b"rename" | b"renamenx" => {
+            let nx = name == b"renamenx";
+            arity(3, if nx { "renamenx" } else { "rename" })?;
+            Command::Rename { from: one(1), to: one(2), nx }
+        }
+        b"copy" => {
+            arity(-3, "copy")?;
+            string_args::copy(args)?
+        }
+        b"incrbyfloat" => {
+            arity(3, "incrbyfloat")?;
+            let delta = parse_float(&args[2]).ok_or(CommandError::NotFloat)?;
+            Command::IncrByFloat { key: one(1), delta: Float(delta) }
+        }
+        b"getrange" | b"substr" => {
+            arity(4, if name == b"substr" { "substr" } else { "getrange" })?;
+            Command::GetRange { key: one(1), start: integer(&args[2])?, end: integer(&args[3])? }
+        }
+        b"setrange" => {
+            arity(4, "setrange")?;
+            let offset = u64::try_from(integer(&args[2])?).map_err(|_| CommandError::OffsetOutOfRange)?;
+            Command::SetRange { key: one(1), offset, value: one(3) }
+        }
+        b"msetnx" => {
+            arity(-3, "msetnx")?;
+            if args.len().is_multiple_of(2) {
+                return Err(CommandError::WrongArity { command: "msetnx" });
+            }
+            Command::MSetNx {
+                pairs: args[1..].chunks_exact(2).map(|pair| (pair[0].clone(), pair[1].clone())).collect(),
+            }
+        }
+        b"touch" => {
+            arity(-2, "touch")?;
+            Command::Touch { keys: rest(1) }
+        }
+        b"object" => {
+            arity(-2, "object")?;
+            string_args::object(args)?
+        }
+        b"randomkey" => {
+            arity(1, "randomkey")?;
+            Command::RandomKey
+        }
+        b"dump" => {
+            arity(2, "dump")?;
+            Command::Dump { key: one(1) }
+        }
+        b"restore" => {
+            arity(-4, "restore")?;
+            string_args::restore(args)?
+        }
+        b"setbit" => {
+            arity(4, "setbit")?;
+            string_args::setbit(args)?
+        }
+        b"getbit" => {
+            arity(3, "getbit")?;
+            Command::GetBit { key: one(1), offset: string_args::bit_offset(&args[2], None)? }
+        }
+        b"bitcount" => {
+            arity(-2, "bitcount")?;
+            string_args::bitcount(args)
+        }
+        b"bitpos" => {
+            arity(-3, "bitpos")?;
+            string_args::bitpos(args)?
+        }
+        b"bitop" => {
+            arity(-4, "bitop")?;
+            string_args::bitop(args)?
+        }
+        b"bitfield" | b"bitfield_ro" => {
+            let read_only = name == b"bitfield_ro";
+            arity(-2, if read_only { "bitfield_ro" } else { "bitfield" })?;
+            string_args::bitfield(args, read_only)?
+        }
+        b"pfadd" => {
+            arity(-2, "pfadd")?;
+            Command::PfAdd { key: one(1), elements: rest(2) }
+        }
+        b"pfcount" => {
+            arity(-2, "pfcount")?;
+            Command::PfCount { keys: rest(1) }
+        }
+        b"pfmerge" => {
+            arity(-2, "pfmerge")?;
+            Command::PfMerge { dest: one(1), sources: rest(2) }
         }
         _ => return Err(unknown_command(args)),
     };

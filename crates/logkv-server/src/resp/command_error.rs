@@ -75,6 +75,45 @@ pub enum CommandError {
     /// `EXPIRE … GT LT`.
     #[error("ERR GT and LT options at the same time are not compatible")]
     ExpireGtWithLt,
+    /// A bit offset that is not an integer, negative, or past Redis's
+    /// largest string (512 MiB).
+    #[error("ERR bit offset is not an integer or out of range")]
+    BitOffset,
+    /// A `SETBIT` bit other than 0 and 1.
+    #[error("ERR bit is not an integer or out of range")]
+    BitValue,
+    /// A `BITPOS` bit other than 0 and 1.
+    #[error("ERR The bit argument must be 1 or 0.")]
+    BitArgument,
+    /// `BITOP NOT` with more than one source.
+    #[error("ERR BITOP NOT must be called with a single source key.")]
+    BitOpNot,
+    /// A `BITFIELD` type other than `i1..i64`, `u1..u63`.
+    #[error(
+        "ERR Invalid bitfield type. Use something like i16 u8. Note that u64 is not supported but i64 is."
+    )]
+    BitFieldType,
+    /// A `BITFIELD ... OVERFLOW` other than `WRAP`, `SAT`, `FAIL`.
+    #[error("ERR Invalid OVERFLOW type specified")]
+    OverflowType,
+    /// `BITFIELD_RO` with a `SET` or `INCRBY`.
+    #[error("ERR BITFIELD_RO only supports the GET subcommand")]
+    BitFieldReadOnly,
+    /// A negative `RESTORE ... IDLETIME`.
+    #[error("ERR Invalid IDLETIME value, must be >= 0")]
+    InvalidIdleTime,
+    /// A `RESTORE ... FREQ` outside 0..=255.
+    #[error("ERR Invalid FREQ value, must be >= 0 and <= 255")]
+    InvalidFreq,
+    /// An `INCRBYFLOAT` increment that is not a number.
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    /// A negative `SETRANGE` offset.
+    #[error("ERR offset is out of range")]
+    OffsetOutOfRange,
+    /// `COPY` of a key onto itself.
+    #[error("ERR source and destination objects are the same")]
+    SameObject,
 }
 
 /// Redis's text for an unknown command: the name cut at 128 bytes, then

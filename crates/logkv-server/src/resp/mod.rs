@@ -7,7 +7,8 @@ pub mod command;
 mod command_error;
 pub mod frame;
 mod inline;
-mod number;
+pub(crate) mod number;
 pub mod reply;
+pub mod string_args;
 
 pub use command_error::CommandError;

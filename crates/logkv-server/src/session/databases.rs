@@ -13,7 +13,7 @@ use logkv_runtime::signing::keccak256;
 use logkv_runtime::types::StreamId;
 
 use super::{writes, Session};
-use crate::resp::command::Bytes;
+use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
 
 /// What the derivation of a database's stream hashes first, so no other
@@ -58,6 +58,22 @@ impl Session {
         self.stream = stream_of(&self.shared.config.stream, db);
         self.client.set_db(db);
         Reply::ok()
+    }
+
+    /// Why `COPY … DB n` cannot run here, if it cannot: a database out of
+    /// range, or another one than the selected (a copy across streams is
+    /// not served yet; within the selected database it is a plain `COPY`).
+    pub(super) fn copy_refused(&self, command: &Command) -> Option<Reply> {
+        let Command::Copy { db: Some(db), .. } = command else {
+            return None;
+        };
+        match self.database(*db) {
+            None => Some(Reply::Error("ERR DB index is out of range".into())),
+            Some(db) if db == self.db => None,
+            Some(_) => Some(Reply::Error(
+                "ERR COPY to another database is not supported by logkv yet (MOVE is)".into(),
+            )),
+        }
     }
 
     /// `FLUSHALL`: one transaction flushing every database's stream.

@@ -1,5 +1,6 @@
-//! `SCAN`, `KEYS` and `DBSIZE` over the live keys of the connection's
-//! stream (with the keys a `MULTI` block's earlier ops made live or dead).
+//! `SCAN`, `KEYS`, `DBSIZE` and `RANDOMKEY` over the live keys of the
+//! connection's stream (with the keys a `MULTI` block's earlier ops made
+//! live or dead).
 //!
 //! Keys are arbitrary bytes, so a `u64` cursor cannot hold the place of a
 //! scan. A server-wide table maps each cursor handed out to the last key
@@ -9,8 +10,11 @@
 //! the newest [`MAX_CURSORS`] cursors; an older one answers `ERR invalid
 //! cursor`, as does a number never handed out.
 
+use std::collections::hash_map::RandomState;
 use std::collections::{HashMap, VecDeque};
+use std::hash::BuildHasher;
 use std::ops::Bound;
+use std::time::Instant;
 
 use logkv_runtime::node::NodeError;
 use logkv_store::ScanOptions;
@@ -171,4 +175,46 @@ pub fn scan(
         _ => 0,
     };
     Ok(Reply::Array(vec![Reply::Bulk(next.to_string().into_bytes()), Reply::Array(found)]))
+}
+
+/// `RANDOMKEY`: a live key picked on this node, or nil. A read: the pick
+/// is the receiving node's and nothing is logged. It draws a random key
+/// between the first and the last key and answers the first live key
+/// after it (wrapping to the first): a few index lookups rather than a
+/// walk of the keyspace, at the price of a pick that favours keys after
+/// large gaps in key order.
+pub fn random_key(view: &View<'_>) -> Result<Reply, NodeError> {
+    let mut first = None;
+    each_key(view, None, |k| {
+        first = Some(k.to_vec());
+        false
+    })?;
+    let Some(first) = first else {
+        return Ok(Reply::Null);
+    };
+    let newest = ScanOptions { reverse: true, limit: Some(1), at: view.at(), ..ScanOptions::default() };
+    let last = match view.node().scan(view.stream(), newest).next().transpose()? {
+        Some(kv) => kv.key,
+        None => first.clone(),
+    };
+    let point = between(&first, &last, RandomState::new().hash_one(Instant::now()));
+    let mut found = None;
+    each_key(view, Some(&point), |k| {
+        found = Some(k.to_vec());
+        false
+    })?;
+    Ok(Reply::Bulk(found.unwrap_or(first)))
+}
+
+/// A key from `random` between `first` and `last` (in key order): their
+/// common prefix, a byte between theirs where they differ, then random
+/// bytes.
+fn between(first: &[u8], last: &[u8], random: u64) -> Vec<u8> {
+    let common = first.iter().zip(last).take_while(|(a, b)| a == b).count();
+    let low = first.get(common).copied().unwrap_or(0);
+    let high = last.get(common).copied().unwrap_or(u8::MAX).max(low);
+    let mut key = first[..common].to_vec();
+    key.push(low + (random % (u64::from(high - low) + 1)) as u8);
+    key.extend_from_slice(&random.rotate_left(17).to_be_bytes());
+    key
 }

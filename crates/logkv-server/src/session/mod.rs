@@ -14,6 +14,8 @@
 //! | module | job |
 //! |---|---|
 //! | `writes` | write commands as native transactions, replies from apply's answers |
+//! | `rmw` | commands that read, decide and commit if unchanged (`SETRANGE`, `RENAME`, `PFADD`...) |
+//! | `strings`, `bits`, `hll`, `dump` | what string, bit, HyperLogLog and `DUMP` commands compute from a value |
 //! | `view` | reads, as of a version |
 //! | `multi` | `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` |
 //! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
@@ -25,12 +27,17 @@
 //! | `table` | the command table: `COMMAND`, arities, key positions |
 
 pub mod auth;
+mod bits;
 pub mod clients;
 pub mod databases;
+mod dump;
 pub mod glob;
+mod hll;
 pub mod info;
 pub mod keyspace;
 mod multi;
+mod rmw;
+mod strings;
 pub mod table;
 pub mod view;
 pub mod writes;
@@ -333,6 +340,10 @@ impl Session {
             Command::Exec => self.exec().await,
             Command::FlushAll => self.flush_all().await,
             Command::Move { key, db } => self.move_key(key, db).await,
+            other if rmw::is_rmw(&other) => match self.copy_refused(&other) {
+                Some(refused) => refused,
+                None => self.read_modify_write(other).await,
+            },
             other => {
                 let node = self.shared.node.clone();
                 self.run_in(&View::new(&node, self.stream, None), &other)
@@ -351,6 +362,8 @@ impl Session {
             }
             Command::Keys { pattern } => keyspace::keys(view, pattern),
             Command::DbSize => keyspace::dbsize(view),
+            Command::RandomKey => keyspace::random_key(view),
+            Command::Object { query, key } => view.object(key, *query),
             Command::Ttl { key, query } => view.ttl(key, *query),
             Command::Info { sections } => info::info(&shared, sections),
             other => match view.read(other) {
@@ -413,6 +426,7 @@ impl Session {
             Command::Command(CommandQuery::Docs { names }) => table::docs(names),
             Command::ConfigGet { patterns } => info::config_get(&self.shared, patterns),
             Command::Unwatch => self.multi.unwatch(),
+            Command::ObjectHelp => object_help(),
             other => Reply::Error(format!("ERR '{}' cannot run here", other.name())),
         }
     }
@@ -512,4 +526,22 @@ impl Drop for Session {
 fn table_name(args: &[Bytes]) -> &'static str {
     let name = args.first().map(|n| n.to_ascii_lowercase()).unwrap_or_default();
     table::COMMANDS.iter().find(|s| s.name.as_bytes() == name).map_or("unknown", |s| s.name)
+}
+
+/// `OBJECT HELP`: what each subcommand answers on logkv.
+fn object_help() -> Reply {
+    let lines = [
+        "OBJECT <subcommand> [<arg> [value] [opt] ...]. Subcommands are:",
+        "ENCODING <key>",
+        "    The encoding Redis would give the string value of <key>: int, embstr or raw.",
+        "FREQ <key>",
+        "    Refused: logkv evicts nothing, so it keeps no access frequencies.",
+        "IDLETIME <key>",
+        "    Seconds since <key> was last written (logkv records no reads).",
+        "REFCOUNT <key>",
+        "    Always 1: logkv shares no values between keys.",
+        "HELP",
+        "    Print this help.",
+    ];
+    Reply::Array(lines.iter().map(|l| Reply::Simple((*l).into())).collect())
 }

@@ -25,11 +25,11 @@ use std::ops::Range;
 use logkv_runtime::apply::{expired, OpAnswer, TxResult};
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::entry::EntryOutcome;
-use logkv_runtime::node::Node;
+use logkv_runtime::node::{Applied, Node, NodeError};
 use logkv_runtime::types::{version_position, StreamId};
 
 use super::view::{self, View};
-use super::{writes, Session};
+use super::{rmw, writes, Session};
 use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
 use crate::resp::CommandError;
@@ -146,11 +146,32 @@ enum Queued {
     /// Anything else, run after the transaction seeing the ops before
     /// `at` (keyspace commands) or nothing of it (session commands).
     Other(Command, usize),
+    /// A read-modify-write: its reply, decided before the block was sent
+    /// and true once it commits.
+    Decided(Reply),
+}
+
+/// A block as ops of one transaction, with how to answer each command.
+struct PlannedBlock {
+    queued: Vec<Queued>,
+    ops: Vec<(Bytes, Op)>,
+    /// The keys its read-modify-writes read, for the read set.
+    rmw_keys: Vec<Bytes>,
 }
 
 impl Session {
     /// `EXEC`: the queued block as one transaction, or the null array if a
     /// watched key changed.
+    ///
+    /// A read-modify-write in the block (`SETBIT`, `PFADD`...) reads the
+    /// newest state and adds its keys to the transaction's read set, so
+    /// the block commits only if they are unchanged; it cannot see the
+    /// block's own earlier writes (they are not applied yet), so one that
+    /// follows a write of its keys in the block is refused. Without a
+    /// `WATCH`, a block refused for a change of those keys is planned and
+    /// sent again, as a lone read-modify-write is; with one, it aborts
+    /// with the null array like a watched key's change (the client's
+    /// `WATCH` loop retries it).
     pub(super) async fn exec(&mut self) -> Reply {
         let Some(queue) = self.multi.queue.take() else {
             return Reply::Error("ERR EXEC without MULTI".into());
@@ -160,44 +181,122 @@ impl Session {
             return Reply::Error("EXECABORT Transaction discarded because of previous errors.".into());
         }
         let node = self.shared.node.clone();
-        if !queue.commands.iter().any(|c| c.as_ref().is_ok_and(writes::is_write)) {
+        let writes_or_rmw = |c: &Command| writes::is_write(c) || rmw::is_rmw(c);
+        if !queue.commands.iter().any(|c| c.as_ref().is_ok_and(writes_or_rmw)) {
             return self.exec_reads(&node, queue.commands, watch);
         }
+        let has_rmw = queue.commands.iter().any(|c| c.as_ref().is_ok_and(rmw::is_rmw));
+        let attempts = if has_rmw && watch.is_none() { rmw::MAX_ATTEMPTS } else { 1 };
+        let mut commands = queue.commands;
+        for attempt in 1..=attempts {
+            // As for a lone read-modify-write: the version before the reads.
+            let version = node.replay_progress().applied_version;
+            let batch = if attempt == attempts { std::mem::take(&mut commands) } else { commands.clone() };
+            let block = match self.plan_block(&node, batch) {
+                Ok(block) => block,
+                Err(e) => return writes::node_error(&e),
+            };
+            // Keyspace commands (rare in a block) need the ops after they are sent.
+            let lists_keys = block.queued.iter().any(|q| matches!(q, Queued::Other(c, _) if lists_keys(c)));
+            let kept = if lists_keys { block.ops.clone() } else { Vec::new() };
+            let (mut reads, read_version) = match &watch {
+                Some(w) => (w.keys.clone(), w.version),
+                None => (Vec::new(), version),
+            };
+            reads.extend(block.rmw_keys.into_iter().map(|k| (self.stream, k)));
+            let tx = writes::transaction(self.stream, block.ops, reads, read_version);
+            let applied = match self.shared.append(self.signer.clone(), vec![tx]).await {
+                Ok(applied) => applied,
+                Err(e) => return writes::node_error(&e),
+            };
+            let result = match &applied.outcome {
+                EntryOutcome::Applied(results) => results.first().cloned().flatten(),
+                _ => None,
+            };
+            match result {
+                Some(TxResult::Commit) => return self.block_replies(&node, block.queued, &kept, &applied),
+                Some(TxResult::VersionConfliction | TxResult::VersionTooOld) if attempt < attempts => {
+                    tokio::time::sleep(rmw::backoff(attempt)).await
+                }
+                // A WATCH older than the version-check horizon cannot be
+                // checked: aborted like a conflict, so the client retries.
+                Some(TxResult::VersionConfliction | TxResult::VersionTooOld) if watch.is_some() => {
+                    return Reply::NullArray
+                }
+                Some(TxResult::VersionConfliction | TxResult::VersionTooOld) => return rmw::gave_up("exec"),
+                other => return writes::not_committed(other.as_ref()),
+            }
+        }
+        rmw::gave_up("exec")
+    }
+
+    /// The block's commands as ops, in queue order: writes as planned,
+    /// reads as `Get` ops, read-modify-writes decided on the newest state.
+    fn plan_block(
+        &self,
+        node: &Node,
+        commands: Vec<Result<Command, CommandError>>,
+    ) -> Result<PlannedBlock, NodeError> {
         let config = &self.shared.config;
+        let (max_key, max_value) = (config.store.max_key_bytes, config.store.max_value_bytes);
         let mut ops: Vec<(Bytes, Op)> = Vec::new();
+        let mut rmw_keys = Vec::new();
         let now = node.read_time_ms(None);
-        let mut block = Vec::with_capacity(queue.commands.len());
-        for queued in queue.commands {
-            let command = match queued {
+        let mut queued = Vec::with_capacity(commands.len());
+        for command in commands {
+            let command = match command {
                 Ok(c) => c,
                 Err(e) => {
-                    block.push(Queued::Refused(Reply::from(&e)));
+                    queued.push(Queued::Refused(Reply::from(&e)));
                     continue;
                 }
             };
             let start = ops.len();
-            block.push(match writes::plan(command, now) {
-                // A write over the limits fails alone, as a command that
-                // fails inside a Redis EXEC does; the others still run.
-                Ok(plan) => {
-                    match writes::check_limits(
-                        &plan.ops,
-                        config.store.max_key_bytes,
-                        config.store.max_value_bytes,
-                    ) {
-                        Some(refused) => Queued::Refused(refused),
-                        None => {
-                            ops.extend(plan.ops);
-                            Queued::Write(plan.answer, start..ops.len())
-                        }
+            if let Some(refused) = self.copy_refused(&command) {
+                queued.push(Queued::Refused(refused));
+                continue;
+            }
+            if rmw::is_rmw(&command) {
+                let keys = rmw::keys(&command);
+                // A flush earlier in the block wrote every key.
+                let written = ops
+                    .iter()
+                    .any(|(k, op)| *op == Op::Flush || (!matches!(op, Op::Get) && keys.contains(k)));
+                if written {
+                    queued.push(Queued::Refused(Reply::Error(format!(
+                        "ERR logkv does not run '{}' inside MULTI after a write of its keys yet",
+                        command.name()
+                    ))));
+                    continue;
+                }
+                let read = rmw::read(&View::new(node, self.stream, None), &command, &keys)?;
+                let decision = rmw::decide(&command, read, max_value, now);
+                match writes::check_limits(&decision.ops, max_key, max_value) {
+                    Some(refused) => queued.push(Queued::Refused(refused)),
+                    None => {
+                        ops.extend(decision.ops);
+                        rmw_keys.extend(keys);
+                        queued.push(Queued::Decided(decision.reply));
                     }
                 }
+                continue;
+            }
+            queued.push(match writes::plan(command, now) {
+                // A write over the limits fails alone, as a command that
+                // fails inside a Redis EXEC does; the others still run.
+                Ok(plan) => match writes::check_limits(&plan.ops, max_key, max_value) {
+                    Some(refused) => Queued::Refused(refused),
+                    None => {
+                        ops.extend(plan.ops);
+                        Queued::Write(plan.answer, start..ops.len())
+                    }
+                },
                 Err(command) => match view::read_keys(&command) {
                     Some(keys) => {
                         let slots = keys
                             .into_iter()
                             .map(|k| {
-                                writes::key_fits(k, config.store.max_key_bytes).then(|| {
+                                writes::key_fits(k, max_key).then(|| {
                                     ops.push((k.clone(), Op::Get));
                                     ops.len() - 1
                                 })
@@ -209,36 +308,24 @@ impl Session {
                 },
             });
         }
-        // Keyspace commands (rare in a block) need the ops after they are sent.
-        let lists_keys = block.iter().any(|q| matches!(q, Queued::Other(c, _) if lists_keys(c)));
-        let kept = if lists_keys { ops.clone() } else { Vec::new() };
-        let (reads, version) = match watch {
-            Some(w) => (w.keys, w.version),
-            None => (Vec::new(), 0),
-        };
-        let tx = writes::transaction(self.stream, ops, reads, version);
-        let applied = match self.shared.append(self.signer.clone(), vec![tx]).await {
-            Ok(applied) => applied,
-            Err(e) => return writes::node_error(&e),
-        };
-        let result = match &applied.outcome {
-            EntryOutcome::Applied(results) => results.first().cloned().flatten(),
-            _ => None,
-        };
-        match result {
-            Some(TxResult::Commit) => {}
-            // A WATCH older than the version-check horizon cannot be
-            // checked: aborted like a conflict, so the client retries.
-            Some(TxResult::VersionConfliction | TxResult::VersionTooOld) => return Reply::NullArray,
-            other => return writes::not_committed(other.as_ref()),
-        }
+        Ok(PlannedBlock { queued, ops, rmw_keys })
+    }
+
+    /// The replies of a committed block, from apply's answers.
+    fn block_replies(
+        &mut self,
+        node: &Node,
+        block: Vec<Queued>,
+        kept: &[(Bytes, Op)],
+        applied: &Applied,
+    ) -> Reply {
         let answers: &[OpAnswer] = applied.answers.first().map_or(&[], Vec::as_slice);
-        let mut before = View::new(&node, self.stream, Some(applied.version - 1));
+        let mut before = View::new(node, self.stream, Some(applied.version - 1));
         let mut seen = 0;
         let replies = block
             .into_iter()
             .map(|queued| match queued {
-                Queued::Refused(reply) => reply,
+                Queued::Refused(reply) | Queued::Decided(reply) => reply,
                 Queued::Write(answer, range) => writes::reply(answer, &answers[range]),
                 Queued::Read(command, slots) => {
                     let values = slots
@@ -323,5 +410,12 @@ impl Session {
 
 /// Whether a command lists keys (and so must see the block's earlier ops).
 fn lists_keys(command: &Command) -> bool {
-    matches!(command, Command::Scan { .. } | Command::Keys { .. } | Command::DbSize)
+    matches!(
+        command,
+        Command::Scan { .. }
+            | Command::Keys { .. }
+            | Command::DbSize
+            | Command::RandomKey
+            | Command::Object { .. }
+    )
 }

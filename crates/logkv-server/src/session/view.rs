@@ -2,18 +2,26 @@
 //! version and — for `SCAN`, `KEYS` and `DBSIZE` queued in a `MULTI`
 //! block — which keys the block's earlier ops made live or dead.
 //!
-//! The replies of the reads (`GET`, `MGET`, `EXISTS`, `STRLEN`, `TYPE`)
-//! are built from the values they read by [`read_reply`], whether the
-//! values come from the store here or, inside a `MULTI` block that
-//! writes, from the `Get` ops apply answered.
+//! The replies of the reads (`GET`, `MGET`, `EXISTS`, `STRLEN`, `TYPE`,
+//! `GETRANGE`, `TOUCH`, `DUMP`, `GETBIT`, `BITCOUNT`, `BITPOS`,
+//! `BITFIELD_RO`, `PFCOUNT`) are built from the values they read by
+//! [`read_reply`], whether the values come from the store here or,
+//! inside a `MULTI` block that writes, from the `Get` ops apply answered.
 
 use std::collections::BTreeMap;
 
 use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::types::StreamId;
 
+use super::hll::{Hll, NOT_HLL};
+use super::{bits, dump, strings};
 use crate::resp::command::{Bytes, Command, TtlQuery};
 use crate::resp::reply::Reply;
+use crate::resp::string_args::{BitFieldOp, ObjectQuery};
+
+/// Redis's answer to `OBJECT FREQ` without an LFU eviction policy (logkv
+/// evicts nothing, so never has one).
+const NO_LFU: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
 
 /// The connection's stream as of a version, with keys made live (`true`)
 /// or dead (`false`) on top.
@@ -90,6 +98,30 @@ impl<'a> View<'a> {
         Ok(Reply::Integer(if query.millis { ms } else { ms.saturating_add(500) / 1000 }))
     }
 
+    /// `OBJECT ENCODING|FREQ|IDLETIME|REFCOUNT key`: nil for a missing key.
+    /// `IDLETIME` is the seconds since the key was last written (logkv
+    /// records no reads), by the log time of that write; `FREQ` is refused
+    /// as Redis refuses it without an LFU policy; `REFCOUNT` is 1 (logkv
+    /// shares no values).
+    pub fn object(&self, key: &[u8], query: ObjectQuery) -> Result<Reply, NodeError> {
+        if self.live.get(key) == Some(&false) {
+            return Ok(Reply::Null);
+        }
+        let Some((value, version)) = self.node.get(&self.stream, key, self.at)? else {
+            return Ok(Reply::Null);
+        };
+        Ok(match query {
+            ObjectQuery::Encoding => Reply::Bulk(strings::encoding(&value).as_bytes().to_vec()),
+            ObjectQuery::Freq => Reply::Error(NO_LFU.into()),
+            ObjectQuery::RefCount => Reply::Integer(1),
+            ObjectQuery::IdleTime => {
+                let idle =
+                    self.node.read_time_ms(self.at).saturating_sub(self.node.read_time_ms(Some(version)));
+                Reply::Integer((idle / 1000) as i64)
+            }
+        })
+    }
+
     /// Runs a read command against the version, or `None` if `command` is
     /// not one.
     pub fn read(&self, command: &Command) -> Option<Result<Reply, NodeError>> {
@@ -102,8 +134,19 @@ impl<'a> View<'a> {
 /// The keys a read command reads, in order, or `None` for other commands.
 pub fn read_keys(command: &Command) -> Option<Vec<&Bytes>> {
     Some(match command {
-        Command::Get { key } | Command::StrLen { key } | Command::Type { key } => vec![key],
-        Command::MGet { keys } | Command::Exists { keys } => keys.iter().collect(),
+        Command::Get { key }
+        | Command::StrLen { key }
+        | Command::Type { key }
+        | Command::GetRange { key, .. }
+        | Command::Dump { key }
+        | Command::GetBit { key, .. }
+        | Command::BitCount { key, .. }
+        | Command::BitPos { key, .. } => vec![key],
+        Command::BitField { key, ops, .. } if !ops.iter().any(BitFieldOp::writes) => vec![key],
+        Command::MGet { keys }
+        | Command::Exists { keys }
+        | Command::Touch { keys }
+        | Command::PfCount { keys } => keys.iter().collect(),
         _ => return None,
     })
 }
@@ -119,7 +162,41 @@ pub fn read_reply(command: &Command, values: Vec<Option<Vec<u8>>>) -> Reply {
         Command::MGet { .. } => {
             Reply::Array(values.into_iter().map(|v| v.map_or(Reply::Null, Reply::Bulk)).collect())
         }
-        Command::Exists { .. } => Reply::Integer(values.iter().filter(|v| v.is_some()).count() as i64),
+        Command::Exists { .. } | Command::Touch { .. } => {
+            Reply::Integer(values.iter().filter(|v| v.is_some()).count() as i64)
+        }
+        Command::GetRange { start, end, .. } => {
+            Reply::Bulk(first().map_or(&[][..], |v| strings::range(v, *start, *end)).to_vec())
+        }
+        Command::Dump { .. } => first().map_or(Reply::Null, |v| Reply::Bulk(dump::dump(v))),
+        Command::GetBit { offset, .. } => {
+            Reply::Integer(first().is_some_and(|v| bits::get_bit(v, *offset)).into())
+        }
+        Command::BitCount { range, .. } => match (first(), range) {
+            (None, _) => Reply::Integer(0),
+            (Some(_), Err(e)) => Reply::from(e),
+            (Some(v), Ok(range)) => Reply::Integer(bits::count(v, *range)),
+        },
+        Command::BitPos { bit, range, .. } => match (first(), range) {
+            (None, _) => Reply::Integer(if *bit { -1 } else { 0 }),
+            (Some(_), Err(e)) => Reply::from(e),
+            (Some(v), Ok(range)) => Reply::Integer(bits::position(v, *bit, *range)),
+        },
+        Command::BitField { ops, .. } => {
+            let mut value = first().cloned().unwrap_or_default();
+            let answers = bits::bitfield(&mut value, ops);
+            Reply::Array(answers.into_iter().map(|a| a.map_or(Reply::Null, Reply::Integer)).collect())
+        }
+        Command::PfCount { .. } => {
+            let mut merged = Hll::default();
+            for value in values.iter().flatten() {
+                match Hll::decode(value) {
+                    Some(hll) => merged.merge(&hll),
+                    None => return Reply::Error(NOT_HLL.into()),
+                }
+            }
+            Reply::Integer(merged.count() as i64)
+        }
         other => Reply::Error(format!("ERR '{}' is not a read", other.name())),
     }
 }
