@@ -224,16 +224,17 @@ impl<'a> EntryState<'a> {
         }
     }
 
-    /// The ops that store the value sums this entry changed, at `version`.
+    /// The ops that store the value sums this entry changed, at `version`
+    /// (a stream without a keyspace never held a value: nothing to store).
     pub(crate) fn sum_ops(&self, version: u64) -> Vec<DerivedOp> {
         self.sums_before
             .keys()
-            .map(|s| {
+            .filter_map(|s| {
                 let value = match self.flushes.sums.get(s).filter(|sum| **sum != StateDigest::default()) {
                     Some(sum) => Derived::Bytes(sum.to_bytes().to_vec()),
                     None => Derived::Delete,
                 };
-                DerivedOp::system(&value_sum_key(s), version, value)
+                Some(DerivedOp::system(&value_sum_key(self.keyspace(s)?), version, value))
             })
             .collect()
     }

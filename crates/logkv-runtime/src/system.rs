@@ -9,7 +9,7 @@
 //! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (`NonceWindow::encode`) |
 //! | `"e"` stream 32, keccak256(key) 32 | the expiry of the key's newest value, Unix ms, u64 BE (absent: none); void if older than the stream's flush |
 //! | `"f"` stream 32 | the version of the stream's newest flush, u64 BE: keys whose newest version is older are absent |
-//! | `"v"` stream 32 | the sum of the stream's value facts (`digest::StateDigest::to_bytes`), so a flush takes them out of the digest at once |
+//! | `"v"` keyspace u32 BE | the sum of the value facts of the stream stored in that keyspace (`digest::StateDigest::to_bytes`), so a flush takes them out of the digest at once; keyed by keyspace, not stream, to keep the op an entry writes short |
 //!
 //! Every key here is per stream, account or fact, never per write: what
 //! each entry derives besides (its results, the digest after it) lives in
@@ -65,14 +65,17 @@ pub fn stream_of_flush_key(key: &[u8]) -> Option<StreamId> {
     stream_of(FLUSH_PREFIX, key)
 }
 
-/// The key that holds `stream`'s sum of value facts.
-pub fn value_sum_key(stream: &StreamId) -> [u8; 33] {
-    per_stream(VALUE_SUM_PREFIX, stream)
+/// The key that holds the sum of value facts of the stream stored in
+/// `keyspace` (rewritten by every entry that changes a value, so short).
+pub fn value_sum_key(keyspace: u32) -> [u8; 5] {
+    let mut k = [VALUE_SUM_PREFIX; 5];
+    k[1..].copy_from_slice(&keyspace.to_be_bytes());
+    k
 }
 
-/// The stream a value-sum key names.
-pub fn stream_of_value_sum_key(key: &[u8]) -> Option<StreamId> {
-    stream_of(VALUE_SUM_PREFIX, key)
+/// The keyspace a value-sum key names.
+pub fn keyspace_of_value_sum_key(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(key.strip_prefix(&[VALUE_SUM_PREFIX])?.try_into().ok()?))
 }
 
 /// The key that holds the expiry of `key`'s value in `stream`.
@@ -256,7 +259,7 @@ mod tests {
         assert_eq!(nonce_key_parts(&nonce_key(&a, &s)), Some((a, s)));
         assert_eq!(stream_of_key(&stream_key(&s)), Some(s));
         assert_eq!(stream_of_flush_key(&flush_key(&s)), Some(s));
-        assert_eq!(stream_of_value_sum_key(&value_sum_key(&s)), Some(s));
+        assert_eq!(keyspace_of_value_sum_key(&value_sum_key(7)), Some(7));
         assert_eq!(stream_of_key(&flush_key(&s)), None);
     }
 }

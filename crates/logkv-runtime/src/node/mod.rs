@@ -53,8 +53,8 @@ use crate::shared_log::LogEntry;
 use crate::signing::{keccak256, Signer};
 use crate::store_state::{Derived, DerivedOp, EntryState, FlushMap, Flushes, StreamMap, ValueSums};
 use crate::system::{
-    nonce_key, nonce_key_parts, stream_of_flush_key, stream_of_key, stream_of_value_sum_key, u64_of, FactOf,
-    EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE, FLUSH_PREFIX, NONCE_PREFIX, STREAM_PREFIX,
+    keyspace_of_value_sum_key, nonce_key, nonce_key_parts, stream_of_flush_key, stream_of_key, u64_of,
+    FactOf, EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE, FLUSH_PREFIX, NONCE_PREFIX, STREAM_PREFIX,
     SYSTEM_KEYSPACE, VALUE_SUM_PREFIX,
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
@@ -316,10 +316,13 @@ impl Node {
                 store.raise_floor(*ks, *version);
             }
         }
+        let by_keyspace: BTreeMap<u32, StreamId> = streams.iter().map(|(s, ks)| (*ks, *s)).collect();
         let mut value_sums = BTreeMap::new();
         for kv in system(VALUE_SUM_PREFIX) {
             let (key, value) = kv?;
-            let stream = stream_of_value_sum_key(&key).ok_or_else(|| bad(&key, "not a value-sum key"))?;
+            let ks = keyspace_of_value_sum_key(&key).ok_or_else(|| bad(&key, "not a value-sum key"))?;
+            let stream =
+                *by_keyspace.get(&ks).ok_or_else(|| bad(&key, "a value sum of a keyspace no stream has"))?;
             let sum =
                 <[u8; 32]>::try_from(&value.data[..]).map_err(|_| bad(&key, "value sum is not 32 bytes"))?;
             value_sums.insert(stream, StateDigest::from_bytes(sum));
