@@ -117,11 +117,16 @@ fn move_copies_value_and_expiry_then_deletes_the_source() {
     let same = cmd(&mut zero, &["MOVE", "k", "0"]).unwrap_err();
     assert_eq!(same.detail(), Some("source and destination objects are the same"));
     assert_eq!(cmd(&mut zero, &["MOVE", "k", "99"]).unwrap_err().detail(), Some("DB index is out of range"));
-    // COPY … DB n: within the selected database it copies; into another
-    // it is refused plainly (MOVE is the way across).
+    // COPY … DB n copies within the selected database or into another,
+    // with the expiry; the target's key is kept unless REPLACE.
     assert_eq!(cmd(&mut zero, &["COPY", "k", "k2", "DB", "0"]).unwrap(), Value::Int(1));
-    let across = cmd(&mut zero, &["COPY", "k", "k3", "DB", "3"]).unwrap_err();
-    assert!(across.to_string().contains("COPY to another database is not supported"), "{across}");
+    let _: () = redis::cmd("SET").arg("k").arg("w").arg("EX").arg(500).query(&mut zero).unwrap();
+    assert_eq!(cmd(&mut zero, &["COPY", "k", "k", "DB", "3"]).unwrap(), Value::Int(0), "db 3 holds k");
+    assert_eq!(cmd(&mut zero, &["COPY", "k", "k", "DB", "3", "REPLACE"]).unwrap(), Value::Int(1));
+    assert_eq!(three.get::<_, String>("k").unwrap(), "w");
+    let ttl: i64 = three.ttl("k").unwrap();
+    assert!((490..=500).contains(&ttl), "the expiry came along: {ttl}");
+    assert_eq!(zero.get::<_, String>("k").unwrap(), "w", "a copy leaves the source");
     let range = cmd(&mut zero, &["COPY", "k", "k3", "DB", "16"]).unwrap_err();
     assert_eq!(range.detail(), Some("DB index is out of range"));
     let swap = cmd(&mut zero, &["SWAPDB", "0", "1"]).unwrap_err();

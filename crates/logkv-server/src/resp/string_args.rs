@@ -295,7 +295,8 @@ pub fn copy(args: &[Bytes]) -> Result<Command, CommandError> {
         }
         i += 1;
     }
-    if args[1] == args[2] {
+    // With `DB n` the session decides: another database may hold the same name.
+    if args[1] == args[2] && db.is_none() {
         return Err(CommandError::SameObject);
     }
     Ok(Command::Copy { from: args[1].clone(), to: args[2].clone(), replace, db })

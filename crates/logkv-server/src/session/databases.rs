@@ -15,14 +15,24 @@ use logkv_runtime::types::StreamId;
 use super::{writes, Session};
 use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
+use crate::resp::CommandError;
 
 /// What the derivation of a database's stream hashes first, so no other
 /// use of keccak-256 in logkv can produce the same stream.
 pub const DOMAIN: &[u8] = b"logkv:resp-database";
 
-/// How many times `MOVE` retries when a key it read changed before its
-/// transaction applied.
-const MOVE_ATTEMPTS: usize = 16;
+/// How many times `MOVE` and `COPY … DB n` read again when a key they read
+/// changed before their transaction applied.
+const ACROSS_ATTEMPTS: usize = 16;
+
+/// A put of a copied value with its expiry, under `cond`.
+fn put(value: Bytes, cond: PutCond, expiry: Option<u64>) -> Op {
+    match (expiry, cond) {
+        (Some(at), cond) => Op::PutExpiring { value, cond, expiry: NewExpiry::At(at) },
+        (None, PutCond::IfAbsent) => Op::PutIfAbsent(value),
+        (None, _) => Op::Put(value),
+    }
+}
 
 /// The stream of database `db` of a server whose configured stream is
 /// `base`: `base` itself for database 0, else
@@ -60,18 +70,48 @@ impl Session {
         Reply::ok()
     }
 
-    /// Why `COPY … DB n` cannot run here, if it cannot: a database out of
-    /// range, or another one than the selected (a copy across streams is
-    /// not served yet; within the selected database it is a plain `COPY`).
-    pub(super) fn copy_refused(&self, command: &Command) -> Option<Reply> {
-        let Command::Copy { db: Some(db), .. } = command else {
+    /// Where a `COPY … DB n` goes: `None` for a plain `COPY` (no `DB`, or
+    /// the selected database and two names), the refusal of one that
+    /// cannot run, else the other database.
+    fn copy_db(&self, command: &Command) -> Option<Result<u32, Reply>> {
+        let Command::Copy { from, to, db: Some(db), .. } = command else {
             return None;
         };
         match self.database(*db) {
-            None => Some(Reply::Error("ERR DB index is out of range".into())),
-            Some(db) if db == self.db => None,
-            Some(_) => Some(Reply::Error(
-                "ERR COPY to another database is not supported by logkv yet (MOVE is)".into(),
+            None => Some(Err(Reply::Error("ERR DB index is out of range".into()))),
+            Some(db) if db == self.db => (from == to).then(|| Err(Reply::from(&CommandError::SameObject))),
+            Some(db) => Some(Ok(db)),
+        }
+    }
+
+    /// `COPY src dst [REPLACE] DB n` into another database than the
+    /// selected one (or its refusal); `None` for a plain `COPY`.
+    pub(super) async fn copy_across(&mut self, command: &Command) -> Option<Reply> {
+        let db = match self.copy_db(command)? {
+            Ok(db) => db,
+            Err(refused) => return Some(refused),
+        };
+        let Command::Copy { from, to, replace, .. } = command else {
+            unreachable!("copy_db answers only for COPY")
+        };
+        let target = stream_of(&self.shared.config.stream, db);
+        let replace = *replace;
+        let plan = |value: Bytes, expiry: Option<u64>, exists: bool| {
+            let cond = if replace { PutCond::Always } else { PutCond::IfAbsent };
+            let op = put(value, cond, expiry);
+            (replace || !exists).then(|| vec![BodyWrite { stream: target, key: to.to_vec(), op }])
+        };
+        Some(self.across(from, (target, to), plan).await)
+    }
+
+    /// Why a `COPY … DB n` queued in a `MULTI` block cannot run there, if
+    /// it cannot: one into another database is a transaction of its own.
+    pub(super) fn copy_refused_in_block(&self, command: &Command) -> Option<Reply> {
+        match self.copy_db(command)? {
+            Err(refused) => Some(refused),
+            Ok(_) => Some(Reply::Error(
+                "ERR COPY to another database inside MULTI is not supported: it is a transaction of its own"
+                    .into(),
             )),
         }
     }
@@ -102,50 +142,62 @@ impl Session {
         if db == self.db {
             return Reply::Error("ERR source and destination objects are the same".into());
         }
+        let (source, target) = (self.stream, stream_of(&self.shared.config.stream, db));
+        let plan = |value: Bytes, expiry: Option<u64>, exists: bool| {
+            (!exists).then(|| {
+                vec![
+                    BodyWrite {
+                        stream: target,
+                        key: key.to_vec(),
+                        op: put(value, PutCond::IfAbsent, expiry),
+                    },
+                    BodyWrite { stream: source, key: key.to_vec(), op: Op::DeleteIfPresent },
+                ]
+            })
+        };
+        self.across(&key, (target, &key), plan).await
+    }
+
+    /// `MOVE` and `COPY … DB n`: reads `from` in the selected database
+    /// (value and expiry) and whether `to` exists in `target`, at the
+    /// newest version, and commits what `plan` makes of them (`None`:
+    /// nothing to do, answered 0) as one transaction conditional on both
+    /// keys being unchanged since (read set); a write in between makes it
+    /// read again, so a stale value is never copied. 1 once committed.
+    async fn across(
+        &self,
+        from: &Bytes,
+        (target, to): (StreamId, &Bytes),
+        plan: impl Fn(Bytes, Option<u64>, bool) -> Option<Vec<BodyWrite>>,
+    ) -> Reply {
         let config = &self.shared.config;
-        if let Some(refused) = writes::check_limits(
-            &[(key.clone(), Op::Get)],
-            config.store.max_key_bytes,
-            config.store.max_value_bytes,
-        ) {
+        let keys = [(from.clone(), Op::Get), (to.clone(), Op::Get)];
+        if let Some(refused) =
+            writes::check_limits(&keys, config.store.max_key_bytes, config.store.max_value_bytes)
+        {
             return refused;
         }
-        let (source, target) = (self.stream, stream_of(&config.stream, db));
-        let node = self.shared.node.clone();
-        for _ in 0..MOVE_ATTEMPTS {
+        let (source, node) = (self.stream, self.shared.node.clone());
+        for _ in 0..ACROSS_ATTEMPTS {
             let version = node.replay_progress().applied_version;
             let read = || -> Result<_, logkv_runtime::node::NodeError> {
-                let Some((value, _)) = node.get(&source, &key, Some(version))? else {
+                let Some((value, _)) = node.get(&source, from, Some(version))? else {
                     return Ok(None);
                 };
-                if node.get(&target, &key, Some(version))?.is_some() {
-                    return Ok(None);
-                }
-                Ok(Some((value, node.expires_at(&source, &key, Some(version))?)))
+                let exists = node.get(&target, to, Some(version))?.is_some();
+                Ok(Some((Bytes::from(value), node.expires_at(&source, from, Some(version))?, exists)))
             };
-            let (value, expiry) = match read() {
-                Ok(Some(found)) => found,
+            let writes = match read() {
+                Ok(Some((value, expiry, exists))) => match plan(value, expiry, exists) {
+                    Some(writes) => writes,
+                    None => return Reply::Integer(0),
+                },
                 Ok(None) => return Reply::Integer(0),
                 Err(e) => return writes::node_error(&e),
             };
-            let value = Bytes::from(value);
-            let put = match expiry {
-                Some(at) => Op::PutExpiring { value, cond: PutCond::IfAbsent, expiry: NewExpiry::At(at) },
-                None => Op::PutIfAbsent(value),
-            };
-            let body = Body {
-                version,
-                check_reads_only: true,
-                reads: vec![
-                    Read { stream: source, key: key.to_vec() },
-                    Read { stream: target, key: key.to_vec() },
-                ],
-                writes: vec![
-                    BodyWrite { stream: target, key: key.to_vec(), op: put },
-                    BodyWrite { stream: source, key: key.to_vec(), op: Op::DeleteIfPresent },
-                ],
-                controls: Vec::new(),
-            };
+            let reads =
+                vec![Read { stream: source, key: from.to_vec() }, Read { stream: target, key: to.to_vec() }];
+            let body = Body { version, check_reads_only: true, reads, writes, controls: Vec::new() };
             match self.commit_one(body).await {
                 Ok(TxResult::Commit) => return Reply::Integer(1),
                 Ok(TxResult::VersionConfliction) => continue,
@@ -153,7 +205,7 @@ impl Session {
                 Err(reply) => return reply,
             }
         }
-        Reply::Error(format!("ERR MOVE gave up: the key changed under it {MOVE_ATTEMPTS} times"))
+        Reply::Error(format!("ERR gave up: the keys changed under the command {ACROSS_ATTEMPTS} times"))
     }
 
     /// Commits one transaction of the connection's signer: its result, or

@@ -340,8 +340,8 @@ impl Session {
             Command::Exec => self.exec().await,
             Command::FlushAll => self.flush_all().await,
             Command::Move { key, db } => self.move_key(key, db).await,
-            other if rmw::is_rmw(&other) => match self.copy_refused(&other) {
-                Some(refused) => refused,
+            other if rmw::is_rmw(&other) => match self.copy_across(&other).await {
+                Some(reply) => reply,
                 None => self.read_modify_write(other).await,
             },
             other => {

@@ -252,7 +252,7 @@ impl Session {
                 }
             };
             let start = ops.len();
-            if let Some(refused) = self.copy_refused(&command) {
+            if let Some(refused) = self.copy_refused_in_block(&command) {
                 queued.push(Queued::Refused(refused));
                 continue;
             }
