@@ -125,6 +125,21 @@ impl Acl {
         }
     }
 
+    /// Whether `account` may flush `stream` (remove every key of it at
+    /// once): a flush writes every key, so it needs the right to write any
+    /// key there may be — the stream is new or the account an admin, or
+    /// it is a stream writer and a special writer of every special key.
+    /// Special keys count against the quota, so the walk is bounded.
+    pub fn may_flush(&self, account: &Address, stream: &StreamId) -> bool {
+        if self.is_new(stream) || self.is_admin(account, stream) {
+            return true;
+        }
+        self.get(stream).is_some_and(|s| {
+            s.writers.contains(account)
+                && s.special_keys.iter().all(|k| s.special_writers.contains(&(k.clone(), *account)))
+        })
+    }
+
     /// The access-control state of `stream`, if it has any history.
     pub fn stream(&self, stream: &StreamId) -> Option<&StreamAcl> {
         self.streams.get(stream)

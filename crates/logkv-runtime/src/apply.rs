@@ -39,6 +39,13 @@ pub trait StateView {
     fn log_time_of(&self, _version: u64) -> Option<u64> {
         None
     }
+    /// The version of the stream's newest flush (0: never flushed). The
+    /// other methods already answer by it: a key whose newest write is
+    /// older than the flush is not live and has no expiry, and its
+    /// version is the flush's.
+    fn flush_version(&self, _stream: &StreamId) -> u64 {
+        0
+    }
     /// Access control as of now.
     fn acl(&self) -> &Acl;
 }
@@ -220,6 +227,8 @@ pub enum OpAnswer {
     Length(usize),
     /// A get: the value as the transaction saw it at that point.
     Value(Option<Vec<u8>>),
+    /// A flush: the stream's keys are gone.
+    Flushed,
 }
 
 /// What applying a transaction does: its result and, if it committed, its
@@ -229,6 +238,10 @@ pub enum OpAnswer {
 pub struct TxEffects {
     /// The result string's source.
     pub result: TxResult,
+    /// Streams flushed, each once, in body order: they apply before
+    /// `writes`, which hold only what the transaction wrote after a flush
+    /// of the key's stream.
+    pub flushes: Vec<StreamId>,
     /// Keys changed, one per key, in the order of each key's last write.
     pub writes: Vec<EffectWrite>,
     /// Access-control changes, merged, in order of first appearance.
@@ -241,7 +254,7 @@ pub struct TxEffects {
 impl TxEffects {
     /// A failed transaction: its result and no changes.
     pub fn failed(result: TxResult) -> Self {
-        Self { result, writes: Vec::new(), acl: Vec::new(), answers: Vec::new() }
+        Self { result, flushes: Vec::new(), writes: Vec::new(), acl: Vec::new(), answers: Vec::new() }
     }
 }
 
@@ -311,7 +324,8 @@ fn checked(
     }
     let tagged = |s: &StreamId| tx.tags.contains(s);
     let mut last_at = BTreeMap::new();
-    for (i, w) in writes.iter().enumerate().filter(|(_, w)| w.op != WriteOp::Get) {
+    let keyed = |w: &&crate::codec::Write| !matches!(w.op, WriteOp::Get | WriteOp::Flush);
+    for (i, w) in writes.iter().enumerate().filter(|(_, w)| keyed(w)) {
         last_at.insert((w.stream, w.key.as_slice()), i);
     }
     let mut order: Vec<usize> = last_at.values().copied().collect();
@@ -330,6 +344,20 @@ fn checked(
     }
     if writes.iter().any(|w| w.op == WriteOp::Get && !tagged(&w.stream)) {
         return Err(TxResult::TagsMismatch);
+    }
+    // A flush writes every key of its stream: its version check is against
+    // the stream's last flush (a check of every key would not be O(1)), its
+    // permission that of writing any key there ([`Acl::may_flush`]).
+    for w in writes.iter().filter(|w| w.op == WriteOp::Flush) {
+        if !tagged(&w.stream) {
+            return Err(TxResult::TagsMismatch);
+        }
+        if check_versions && !decoded.check_reads_only && state.flush_version(&w.stream) > decoded.version {
+            return Err(TxResult::VersionConfliction);
+        }
+        if !acl.may_flush(&tx.sender, &w.stream) {
+            return Err(TxResult::WritePermissionDenied { stream: w.stream, key: w.key.clone() });
+        }
     }
     // 4. Access control.
     let changes = merge_controls(acl, &tx, decoded.controls.map_err(TxResult::DataParseError)?);
@@ -355,13 +383,32 @@ fn checked(
         .map_err(TxResult::QuotaExceeded)?;
     // 6. Commit: evaluate the writes in body order, each seeing the ones
     // before; the state's bytes are read only by ops that compute from them.
+    // A flush drops what earlier writes of the transaction left in its
+    // stream, and later ones see the stream empty.
     let mut values: BTreeMap<(StreamId, &[u8]), Slot> = BTreeMap::new();
+    let mut flushes: Vec<StreamId> = Vec::new();
     let mut answers = Vec::with_capacity(writes.len());
     for w in &writes {
+        if w.op == WriteOp::Flush {
+            values.retain(|(s, _), _| *s != w.stream);
+            if !flushes.contains(&w.stream) {
+                flushes.push(w.stream);
+            }
+            answers.push(OpAnswer::Flushed);
+            continue;
+        }
         let k = (w.stream, w.key.as_slice());
         let earlier = values.get(&k);
-        let before =
-            Before { earlier, state, stream: &w.stream, key: &w.key, body: tx.body, now: tx.log_time_ms };
+        let flushed = flushes.contains(&w.stream);
+        let before = Before {
+            earlier,
+            flushed,
+            state,
+            stream: &w.stream,
+            key: &w.key,
+            body: tx.body,
+            now: tx.log_time_ms,
+        };
         let (value, answer) = evaluate(w.op, &before, tx.body)?;
         answers.push(answer);
         if let Some(value) = value {
@@ -376,7 +423,7 @@ fn checked(
             Some(EffectWrite { stream: w.stream, key: w.key.clone(), value, expires_at })
         })
         .collect();
-    Ok(TxEffects { result: TxResult::Commit, writes, acl: changes, answers })
+    Ok(TxEffects { result: TxResult::Commit, flushes, writes, acl: changes, answers })
 }
 
 /// What a key holds after a write of the transaction: its value and the
@@ -417,6 +464,9 @@ fn expired_since(state: &dyn StateView, stream: &StreamId, key: &[u8], version: 
 /// A value whose expiry lies before the transaction's log time is not live.
 struct Before<'a> {
     earlier: Option<&'a Slot>,
+    /// The transaction flushed the key's stream before this op: without an
+    /// earlier write, the key is absent.
+    flushed: bool,
     state: &'a dyn StateView,
     stream: &'a StreamId,
     key: &'a [u8],
@@ -430,6 +480,7 @@ impl Before<'_> {
     fn expires_at(&self) -> Option<u64> {
         match self.earlier {
             Some(slot) => slot.expires_at,
+            None if self.flushed => None,
             None => self.state.expires_at(self.stream, self.key),
         }
     }
@@ -437,7 +488,7 @@ impl Before<'_> {
     fn is_live(&self) -> bool {
         let held = match self.earlier {
             Some(slot) => slot.value != NewValue::Deleted,
-            None => self.state.is_live(self.stream, self.key),
+            None => !self.flushed && self.state.is_live(self.stream, self.key),
         };
         held && !expired(self.expires_at(), self.now)
     }
@@ -493,6 +544,8 @@ fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<(Option<Slo
             wrote(live, if live { lasting(NewValue::Deleted) } else { None })
         }
         WriteOp::Get => Ok((None, OpAnswer::Value(before.bytes().map(Cow::into_owned)))),
+        // Applied to the whole stream by the caller, never to one key.
+        WriteOp::Flush => Ok((None, OpAnswer::Flushed)),
         WriteOp::Append(v) => {
             let mut bytes = before.bytes().map(Cow::into_owned).unwrap_or_default();
             bytes.extend_from_slice(v.get(body));

@@ -123,11 +123,25 @@ impl<'a> Fact<'a> {
 pub struct StateDigest([u64; 4]);
 
 impl StateDigest {
+    /// The digest of one fact: a sub-sum to add to several sums.
+    pub fn of(fact: Fact<'_>) -> Self {
+        StateDigest(limbs(&fact.hash()))
+    }
+
     /// Adds a fact that now holds.
     pub fn add(&mut self, fact: Fact<'_>) {
-        let h = limbs(&fact.hash());
+        self.add_sum(&Self::of(fact));
+    }
+
+    /// Removes a fact that no longer holds.
+    pub fn remove(&mut self, fact: Fact<'_>) {
+        self.remove_sum(&Self::of(fact));
+    }
+
+    /// Adds every fact of a sub-sum (a digest of some of the facts).
+    pub fn add_sum(&mut self, sum: &StateDigest) {
         let mut carry = false;
-        for (a, b) in self.0.iter_mut().zip(h) {
+        for (a, b) in self.0.iter_mut().zip(sum.0) {
             let (s, c1) = a.overflowing_add(b);
             let (s, c2) = s.overflowing_add(carry as u64);
             *a = s;
@@ -135,11 +149,11 @@ impl StateDigest {
         }
     }
 
-    /// Removes a fact that no longer holds.
-    pub fn remove(&mut self, fact: Fact<'_>) {
-        let h = limbs(&fact.hash());
+    /// Removes every fact of a sub-sum at once: how a stream flush takes
+    /// all its values out of the digest in O(1).
+    pub fn remove_sum(&mut self, sum: &StateDigest) {
         let mut borrow = false;
-        for (a, b) in self.0.iter_mut().zip(h) {
+        for (a, b) in self.0.iter_mut().zip(sum.0) {
             let (d, b1) = a.overflowing_sub(b);
             let (d, b2) = d.overflowing_sub(borrow as u64);
             *a = d;
@@ -259,6 +273,24 @@ mod tests {
         bytes.extend_from_slice(&5u32.to_be_bytes());
         bytes.extend_from_slice(&value_crc(b"key", b"value").to_be_bytes());
         assert_eq!(value(&s, b"key", b"value").hash(), keccak256(&bytes));
+    }
+
+    #[test]
+    fn a_sub_sum_removes_its_facts_at_once() {
+        let s = StreamId([7; 32]);
+        let (mut all, mut sub, mut rest) =
+            (StateDigest::default(), StateDigest::default(), StateDigest::default());
+        for (k, v) in [(&b"x"[..], &b"1"[..]), (b"y", b"2")] {
+            all.add(value(&s, k, v));
+            sub.add(value(&s, k, v));
+        }
+        all.add(value(&s, b"z", b"3"));
+        rest.add(value(&s, b"z", b"3"));
+        all.remove_sum(&sub);
+        assert_eq!(all, rest);
+        all.add_sum(&sub);
+        rest.add_sum(&sub);
+        assert_eq!(all, rest);
     }
 
     #[test]

@@ -21,7 +21,7 @@ use crate::varint::{self, VarintError};
 /// The first four bytes of every entry.
 pub const MAGIC: [u8; 4] = *b"LKVE";
 /// The newest entry format this code understands.
-pub const PROTOCOL_VERSION: u16 = Protocol::V5 as u16;
+pub const PROTOCOL_VERSION: u16 = Protocol::V6 as u16;
 /// Most tags an entry, or one of its transactions, may carry.
 pub const MAX_TAGS: usize = 65_536;
 
@@ -51,6 +51,10 @@ pub enum Protocol {
     /// expiry, so an older node stops at the first such entry instead of
     /// keeping keys a newer one deleted.
     V5 = 5,
+    /// V5, whose native bodies may also hold the stream flush op
+    /// (`codec::native::Op::Flush`): the feature level of O(1) flushes
+    /// (`FLUSHDB`, `FLUSHALL`). Signed only for entries that use it.
+    V6 = 6,
 }
 
 impl Protocol {
@@ -67,6 +71,7 @@ impl Protocol {
             3 => Some(Protocol::V3),
             4 => Some(Protocol::V4),
             5 => Some(Protocol::V5),
+            6 => Some(Protocol::V6),
             _ => None,
         }
     }
@@ -75,7 +80,9 @@ impl Protocol {
     fn put_count(self, out: &mut Vec<u8>, n: usize) {
         match self {
             Protocol::V1 => out.extend_from_slice(&(n as u32).to_be_bytes()),
-            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 => varint::put(out, n as u64),
+            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 => {
+                varint::put(out, n as u64)
+            }
         }
     }
 
@@ -85,7 +92,7 @@ impl Protocol {
         for tag in tags {
             match self {
                 Protocol::V1 => out.extend_from_slice(&tag.0),
-                Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 => {
+                Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 => {
                     let index = all.binary_search(tag).expect("the entry's tags are the union");
                     varint::put(out, index as u64);
                 }
@@ -106,7 +113,7 @@ pub enum EnvelopeError {
     /// Another protocol version. A newer one means this node must be
     /// upgraded ([`EnvelopeError::needs_upgrade`]); it is never guessed at.
     #[error("entry protocol version {found} is not supported (this node understands {supported}){}",
-        if found > supported { "; upgrade logkv" } else { "" })]
+        if *found > 0 { "; upgrade logkv" } else { "" })]
     UnsupportedVersion {
         /// The version in the entry.
         found: u16,
@@ -199,8 +206,10 @@ pub enum EnvelopeError {
 impl EnvelopeError {
     /// Whether the entry is from a newer protocol version: the node must stop
     /// at it and be upgraded rather than skip it, or nodes would diverge.
+    /// Every version this build does not know but 0 is newer (levels are
+    /// added by builds in parallel, so one may know 6 and not 5).
     pub fn needs_upgrade(&self) -> bool {
-        matches!(self, EnvelopeError::UnsupportedVersion { found, supported } if found > supported)
+        matches!(self, EnvelopeError::UnsupportedVersion { found, .. } if *found > 0)
     }
 }
 
@@ -607,7 +616,7 @@ impl<'a> Reader<'a> {
     fn count(&mut self, what: &'static str) -> Result<usize, EnvelopeError> {
         let n = match self.protocol {
             Protocol::V1 => u64::from(u32::from_be_bytes(self.array(what)?)),
-            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 => self.varint(what)?,
+            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 => self.varint(what)?,
         };
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }

@@ -38,20 +38,30 @@ pub struct MemState {
     acl_history: BTreeMap<u64, Acl>,
     results: BTreeMap<u64, String>,
     digest: StateDigest,
+    /// The versions each stream was flushed at, oldest first: a key whose
+    /// newest write as of a version is older than the flush in force then
+    /// is absent.
+    flushes: BTreeMap<StreamId, Vec<u64>>,
+    /// Each stream's sum of value facts, which a flush takes out at once.
+    value_sums: BTreeMap<StreamId, StateDigest>,
 }
 
 impl StateView for MemState {
     fn latest_version(&self, stream: &StreamId, key: &[u8]) -> u64 {
-        self.history(stream, key).and_then(|h| h.last()).map_or(0, |v| v.0)
+        self.version_at(stream, key, u64::MAX)
     }
 
     fn live_value(&self, stream: &StreamId, key: &[u8]) -> Option<Cow<'_, [u8]>> {
-        let (_, value) = self.history(stream, key)?.last()?;
-        value.as_deref().map(Cow::Borrowed)
+        self.get_at(stream, key, u64::MAX).map(|(_, v)| Cow::Borrowed(v))
     }
 
     fn expires_at(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
+        self.newest_unflushed(stream, key)?;
         self.expiry.get(&(*stream, key.to_vec())).copied()
+    }
+
+    fn flush_version(&self, stream: &StreamId) -> u64 {
+        self.flush_at(stream, u64::MAX)
     }
 
     fn log_time_of(&self, version: u64) -> Option<u64> {
@@ -72,6 +82,15 @@ impl State for MemState {
         let text = effects.result.to_string();
         self.digest.add(Fact::Result { version, text: &text });
         self.results.insert(version, text);
+        for stream in &effects.flushes {
+            if let Some(sum) = self.value_sums.remove(stream) {
+                self.digest.remove_sum(&sum);
+            }
+            self.flushes.entry(*stream).or_default().push(version);
+            // The flushed keys' expiries go with them.
+            self.queues.remove(stream);
+            self.expiry.retain(|(s, _), _| s != stream);
+        }
         for w in &effects.writes {
             let value = match &w.value {
                 NewValue::Body(v) => Some(v.get(body).to_vec()),
@@ -138,14 +157,21 @@ impl MemState {
                 self.queues.entry(*stream).or_default().insert((at, hash), key.to_vec());
             }
         }
-        let history = self.data.entry(id).or_default();
-        if let Some((_, Some(old))) = history.last() {
-            self.digest.remove(Fact::value(stream, key, old, old_expiry));
+        // A value older than the stream's flush left the sums with it.
+        let old = self
+            .get_at(stream, key, u64::MAX)
+            .map(|(_, b)| StateDigest::of(Fact::value(stream, key, b, old_expiry)));
+        let sum = self.value_sums.entry(*stream).or_default();
+        if let Some(old) = old {
+            self.digest.remove_sum(&old);
+            sum.remove_sum(&old);
         }
         if let Some(new) = &value {
-            self.digest.add(Fact::value(stream, key, new, expires_at));
+            let new = StateDigest::of(Fact::value(stream, key, new, expires_at));
+            self.digest.add_sum(&new);
+            sum.add_sum(&new);
         }
-        history.push((version, value));
+        self.data.entry(id).or_default().push((version, value));
     }
 
     /// The digest of the current state.
@@ -157,17 +183,36 @@ impl MemState {
         self.data.get(&(*stream, key.to_vec()))
     }
 
+    /// The version of the stream's flush in force at `version` (0: none).
+    pub fn flush_at(&self, stream: &StreamId, version: u64) -> u64 {
+        let flushes = self.flushes.get(stream).map_or(&[][..], Vec::as_slice);
+        flushes.iter().rev().find(|v| **v <= version).copied().unwrap_or(0)
+    }
+
+    /// The key's newest write, if the stream was not flushed since.
+    fn newest_unflushed(&self, stream: &StreamId, key: &[u8]) -> Option<&(u64, Option<Vec<u8>>)> {
+        self.history(stream, key)?.last().filter(|(v, _)| *v >= self.flush_version(stream))
+    }
+
     /// The value of a key as of `version`: `(version written, bytes)`, or
-    /// `None` if absent or deleted then.
+    /// `None` if absent, deleted or flushed then.
     pub fn get_at(&self, stream: &StreamId, key: &[u8], version: u64) -> Option<(u64, &[u8])> {
         let h = self.history(stream, key)?;
         let (v, value) = h.iter().rev().find(|(v, _)| *v <= version)?;
+        if *v < self.flush_at(stream, version) {
+            return None;
+        }
         value.as_deref().map(|b| (*v, b))
     }
 
-    /// The version of the newest write (deletes included) at or below `version`.
+    /// The version of the newest write (deletes included) at or below
+    /// `version`, or of the stream's flush in force then if that is newer.
     pub fn version_at(&self, stream: &StreamId, key: &[u8], version: u64) -> u64 {
-        self.history(stream, key).and_then(|h| h.iter().rev().find(|(v, _)| *v <= version)).map_or(0, |v| v.0)
+        let written = self
+            .history(stream, key)
+            .and_then(|h| h.iter().rev().find(|(v, _)| *v <= version))
+            .map_or(0, |v| v.0);
+        written.max(self.flush_at(stream, version))
     }
 
     /// Access control as of `version`.
@@ -209,8 +254,9 @@ impl MemState {
             }
         };
         let range = self.data.range((lo, hi));
+        let flushed = self.flush_at(stream, version);
         let live = move |((_, key), h): (&'a (StreamId, Vec<u8>), &'a History)| {
-            let (v, value) = h.iter().rev().find(|(v, _)| *v <= version)?;
+            let (v, value) = h.iter().rev().find(|(v, _)| *v <= version).filter(|(v, _)| *v >= flushed)?;
             value.as_deref().map(|b| (key.as_slice(), *v, b))
         };
         if reverse {

@@ -22,7 +22,10 @@ use crate::acl::{Acl, StreamAcl};
 use crate::apply::{EffectWrite, NewValue, StateView, TxEffects};
 use crate::digest::{Fact, StateDigest, ValueSum};
 use crate::entry::State;
-use crate::system::{expiry_key, expiry_of, queue_bound, queue_key, stream_key, FactOf, SYSTEM_KEYSPACE};
+use crate::system::{
+    expiry_key, expiry_of, flush_key, queue_bound, queue_key, queued_at, stream_key, value_sum_key, FactOf,
+    SYSTEM_KEYSPACE,
+};
 use crate::types::{version_position, StreamId};
 
 /// What a derived key becomes.
@@ -102,6 +105,21 @@ pub(crate) fn drop_replaced(ops: &mut Vec<DerivedOp>) {
 /// The stream map the node shares with its readers: stream → keyspace.
 pub(crate) type StreamMap = RwLock<BTreeMap<StreamId, u32>>;
 
+/// The flush map the node shares with its readers: stream → the version of
+/// its newest flush (`system::flush_key`).
+pub(crate) type FlushMap = RwLock<BTreeMap<StreamId, u64>>;
+
+/// Each stream's sum of value facts (`system::value_sum_key`), kept by
+/// apply.
+pub(crate) type ValueSums = BTreeMap<StreamId, StateDigest>;
+
+/// What flushes need while an entry applies: the node's flush map (read
+/// only: the entry's own flushes are staged) and the value sums.
+pub(crate) struct Flushes<'a> {
+    pub(crate) map: &'a FlushMap,
+    pub(crate) sums: &'a mut ValueSums,
+}
+
 /// What apply knows of a key's newest version.
 #[derive(Debug, Default)]
 struct Newest {
@@ -122,6 +140,11 @@ pub(crate) struct EntryState<'a> {
     streams: &'a StreamMap,
     acl: &'a mut Acl,
     digest: &'a mut StateDigest,
+    flushes: Flushes<'a>,
+    /// Streams flushed by this entry, with the version.
+    pub(crate) new_flushes: Vec<(StreamId, u64)>,
+    /// The value sum of each stream this entry changed, as it was before.
+    pub(crate) sums_before: BTreeMap<StreamId, Option<StateDigest>>,
     /// Keyspace for the next new stream.
     next_keyspace: u32,
     /// Streams given a keyspace by this entry.
@@ -150,6 +173,7 @@ impl<'a> EntryState<'a> {
         acl: &'a mut Acl,
         digest: &'a mut StateDigest,
         queues: &'a Queues,
+        flushes: Flushes<'a>,
     ) -> Self {
         Self {
             store,
@@ -157,6 +181,9 @@ impl<'a> EntryState<'a> {
             streams,
             acl,
             digest,
+            flushes,
+            new_flushes: Vec::new(),
+            sums_before: BTreeMap::new(),
             next_keyspace,
             new_streams: Vec::new(),
             acl_before: BTreeMap::new(),
@@ -203,6 +230,68 @@ impl<'a> EntryState<'a> {
         ks
     }
 
+    /// The version of `stream`'s newest flush, this entry's included.
+    fn flushed_at(&self, stream: &StreamId) -> u64 {
+        let staged = self.new_flushes.iter().rev().find(|(s, _)| s == stream).map(|(_, v)| *v);
+        staged.or_else(|| self.flushes.map.read().get(stream).copied()).unwrap_or(0)
+    }
+
+    /// Flushes `stream` at `version`: its values leave the digest with its
+    /// sum, every key of it apply already looked at becomes absent, and
+    /// the flush is recorded for reads and later entries.
+    fn flush(&mut self, stream: &StreamId, version: u64) {
+        self.sums_before.entry(*stream).or_insert_with(|| self.flushes.sums.get(stream).copied());
+        if let Some(sum) = self.flushes.sums.remove(stream) {
+            self.digest.remove_sum(&sum);
+        }
+        for ((s, _), n) in self.newest.get_mut().iter_mut() {
+            if s == stream {
+                *n = Newest { version, ..Newest::default() };
+            }
+        }
+        self.new_flushes.retain(|(s, _)| s != stream);
+        self.new_flushes.push((*stream, version));
+        // No key of the stream has an expiry now (their `"e"` and `"q"`
+        // keys are void: older than the flush).
+        let counted = self.queues.counts.get(stream).map_or(0, |n| i64::try_from(*n).unwrap_or(i64::MAX));
+        self.queue_changes.counts.insert(*stream, -counted);
+        self.ops.push(DerivedOp::system(
+            &flush_key(stream),
+            version,
+            Derived::Bytes(version.to_be_bytes().to_vec()),
+        ));
+    }
+
+    /// Adds (or with `add` false, removes) a value's fact to the digest and
+    /// to its stream's sum.
+    fn count_value(&mut self, stream: &StreamId, fact: Fact<'_>, add: bool) {
+        self.sums_before.entry(*stream).or_insert_with(|| self.flushes.sums.get(stream).copied());
+        let one = StateDigest::of(fact);
+        let sum = self.flushes.sums.entry(*stream).or_default();
+        if add {
+            self.digest.add_sum(&one);
+            sum.add_sum(&one);
+        } else {
+            self.digest.remove_sum(&one);
+            sum.remove_sum(&one);
+        }
+    }
+
+    /// The ops that store the value sums this entry changed, at `version`
+    /// (a stream without a keyspace never held a value: nothing to store).
+    pub(crate) fn sum_ops(&self, version: u64) -> Vec<DerivedOp> {
+        self.sums_before
+            .keys()
+            .filter_map(|s| {
+                let value = match self.flushes.sums.get(s).filter(|sum| **sum != StateDigest::default()) {
+                    Some(sum) => Derived::Bytes(sum.to_bytes().to_vec()),
+                    None => Derived::Delete,
+                };
+                Some(DerivedOp::system(&value_sum_key(self.keyspace(s)?), version, value))
+            })
+            .collect()
+    }
+
     fn fail(&self, e: StoreError) {
         self.error.borrow_mut().get_or_insert(e);
     }
@@ -218,13 +307,16 @@ impl<'a> EntryState<'a> {
             None => Ok(None),
             Some(ks) => self.store.newest_meta_in(ks, key),
         };
+        // A key older than its stream's flush is absent, at the flush's version.
+        let flushed = self.flushed_at(stream);
         let mut n = match found {
+            Ok(Some(m)) if m.version < flushed => Newest { version: flushed, ..Newest::default() },
             Ok(Some(m)) => {
                 let fact = (!m.deleted).then_some(ValueSum { len: m.value_len, crc: m.crc });
                 let expires_at = if m.deleted { None } else { self.stored_expiry(stream, key) };
                 Newest { version: m.version, fact, expires_at, bytes: None }
             }
-            Ok(None) => Newest::default(),
+            Ok(None) => Newest { version: flushed, ..Newest::default() },
             Err(e) => {
                 self.fail(e);
                 Newest::default()
@@ -235,13 +327,17 @@ impl<'a> EntryState<'a> {
         out
     }
 
-    /// The expiry stored for a key's value.
+    /// The expiry stored for a key's value (one older than the stream's
+    /// flush belonged to a value the flush removed).
     fn stored_expiry(&self, stream: &StreamId, key: &[u8]) -> Option<u64> {
         if !self.expiries {
             return None;
         }
         match self.store.newest_in(SYSTEM_KEYSPACE, &expiry_key(stream, key)) {
-            Ok(found) => found.and_then(|n| n.value).and_then(|v| expiry_of(&v)),
+            Ok(found) => found
+                .filter(|n| n.version >= self.flushed_at(stream))
+                .and_then(|n| n.value)
+                .and_then(|v| expiry_of(&v)),
             Err(e) => {
                 self.fail(e);
                 None
@@ -277,7 +373,11 @@ impl<'a> EntryState<'a> {
         let (old, old_expiry) = self.with_newest(&w.stream, &w.key, |n| (n.fact, n.expires_at));
         if let Some(value) = old {
             let expires_at = old_expiry;
-            self.digest.remove(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
+            self.count_value(
+                &w.stream,
+                Fact::Value { stream: &w.stream, key: &w.key, value, expires_at },
+                false,
+            );
         }
         let (derived, new) = match &w.value {
             NewValue::Body(v) => {
@@ -291,7 +391,11 @@ impl<'a> EntryState<'a> {
         let fact = new.map(|bytes| ValueSum::of(&w.key, bytes));
         let expires_at = fact.and(w.expires_at);
         if let Some(value) = fact {
-            self.digest.add(Fact::Value { stream: &w.stream, key: &w.key, value, expires_at });
+            self.count_value(
+                &w.stream,
+                Fact::Value { stream: &w.stream, key: &w.key, value, expires_at },
+                true,
+            );
         }
         let bytes = fact.map(|_| derived.clone());
         let newest = Newest { version, fact, expires_at, bytes };
@@ -313,12 +417,15 @@ impl<'a> EntryState<'a> {
     ) {
         let value = new.map_or(Derived::Delete, |at| Derived::Bytes(at.to_be_bytes().to_vec()));
         self.ops.push(DerivedOp::system(&expiry_key(stream, key), version, value));
+        // An expiry older than the flush in force went with its value, so
+        // both were queued under that flush.
+        let flush = self.flushed_at(stream);
         if let Some(at) = old {
-            self.ops.push(DerivedOp::system(&queue_key(stream, at, key), version, Derived::Delete));
+            self.ops.push(DerivedOp::system(&queue_key(stream, flush, at, key), version, Derived::Delete));
         }
         if let Some(at) = new {
             self.ops.push(DerivedOp::system(
-                &queue_key(stream, at, key),
+                &queue_key(stream, flush, at, key),
                 version,
                 Derived::Bytes(key.to_vec()),
             ));
@@ -363,6 +470,10 @@ impl StateView for EntryState<'_> {
         self.with_newest(stream, key, |n| n.expires_at)
     }
 
+    fn flush_version(&self, stream: &StreamId) -> u64 {
+        self.flushed_at(stream)
+    }
+
     /// From the record's frame (a read of the log: only asked for a key
     /// that expired, in a transaction that checks versions).
     fn log_time_of(&self, version: u64) -> Option<u64> {
@@ -378,6 +489,9 @@ impl State for EntryState<'_> {
     fn commit(&mut self, version: u64, body: &[u8], body_offset: usize, effects: &TxEffects) {
         let text = effects.result.to_string();
         self.digest.add(Fact::Result { version, text: &text });
+        for stream in &effects.flushes {
+            self.flush(stream, version);
+        }
         for w in &effects.writes {
             self.write(version, body, body_offset, w);
         }
@@ -405,13 +519,16 @@ impl State for EntryState<'_> {
     /// entries into commits differently sweep alike.
     fn due_expiries(&mut self, stream: &StreamId, now: u64, limit: usize) -> Vec<Vec<u8>> {
         let from = self.queues.swept_to.get(stream).copied().unwrap_or(0);
+        // Only what was queued since the newest flush: older queue keys
+        // belong to keys the flush removed.
+        let flush = self.flushed_at(stream);
         if now <= from {
             return Vec::new();
         }
         let found = self.store.newest_range_in(
             SYSTEM_KEYSPACE,
-            &queue_bound(stream, from),
-            &queue_bound(stream, now),
+            &queue_bound(stream, flush, from),
+            &queue_bound(stream, flush, now),
             limit,
         );
         let due = match found {
@@ -423,7 +540,7 @@ impl State for EntryState<'_> {
         };
         // Past the last key taken nothing is due before `now` unless the
         // limit cut the scan short; then the rest starts at its expiry.
-        let last_at = due.last().map(|(k, _)| u64::from_be_bytes(k[33..41].try_into().expect("a queue key")));
+        let last_at = due.last().map(|(k, _)| queued_at(k).expect("a queue key"));
         let swept_to = if due.len() < limit { now } else { last_at.unwrap_or(from) };
         self.queue_changes.swept_to.insert(*stream, swept_to);
         due.into_iter().map(|(_, key)| key).collect()

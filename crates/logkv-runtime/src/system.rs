@@ -7,9 +7,11 @@
 //! | `"a"` kind u8, stream 32, \[keccak256(key) 32\], \[account 20\] | `1`, then the key (empty for facts without one): the access-control fact holds |
 //! | `"s"` stream 32 | the stream's keyspace, u32 BE |
 //! | `"n"` sender 20, stream 32 | the sender's anti-replay window on the stream (`NonceWindow::encode`) |
-//! | `"e"` stream 32, keccak256(key) 32 | the expiry of the key's newest value, Unix ms, u64 BE (absent: none) |
-//! | `"q"` stream 32, expiry u64 BE, keccak256(key) 32 | the key: the stream's expiry queue, earliest first (`crate::sweep`) |
-//! | `"c"` stream 32 | how many keys of the stream have an expiry (its `"e"` keys), u64 BE |
+//! | `"e"` stream 32, keccak256(key) 32 | the expiry of the key's newest value, Unix ms, u64 BE (absent: none); void if older than the stream's flush |
+//! | `"q"` stream 32, flush u64 BE, expiry u64 BE, keccak256(key) 32 | the key: the stream's expiry queue, earliest first (`crate::sweep`); `flush` is the version of the stream's flush in force when it was queued, so a flush leaves the old queue behind whole and the sweep never reads it |
+//! | `"c"` stream 32 | how many keys of the stream have an expiry (its `"e"` keys written since its newest flush), u64 BE |
+//! | `"f"` stream 32 | the version of the stream's newest flush, u64 BE: keys whose newest version is older are absent |
+//! | `"v"` keyspace u32 BE | the sum of the value facts of the stream stored in that keyspace (`digest::StateDigest::to_bytes`), so a flush takes them out of the digest at once; keyed by keyspace, not stream, to keep the op an entry writes short |
 //!
 //! Every key here is per stream, account or fact, never per write: what
 //! each entry derives besides (its results, the digest after it) lives in
@@ -38,6 +40,45 @@ pub const STREAM_PREFIX: u8 = b's';
 pub const NONCE_PREFIX: u8 = b'n';
 /// Prefix of expiry keys.
 pub const EXPIRY_PREFIX: u8 = b'e';
+/// Prefix of stream flush keys.
+pub const FLUSH_PREFIX: u8 = b'f';
+/// Prefix of the keys holding each stream's sum of value facts.
+pub const VALUE_SUM_PREFIX: u8 = b'v';
+
+/// A key of `prefix` then `stream`: one per stream.
+fn per_stream(prefix: u8, stream: &StreamId) -> [u8; 33] {
+    let mut k = [prefix; 33];
+    k[1..].copy_from_slice(&stream.0);
+    k
+}
+
+/// The stream a key of [`per_stream`]'s form names, if it has `prefix`.
+fn stream_of(prefix: u8, key: &[u8]) -> Option<StreamId> {
+    StreamId::from_slice(key.strip_prefix(&[prefix])?)
+}
+
+/// The key that holds the version of `stream`'s newest flush.
+pub fn flush_key(stream: &StreamId) -> [u8; 33] {
+    per_stream(FLUSH_PREFIX, stream)
+}
+
+/// The stream a flush key names.
+pub fn stream_of_flush_key(key: &[u8]) -> Option<StreamId> {
+    stream_of(FLUSH_PREFIX, key)
+}
+
+/// The key that holds the sum of value facts of the stream stored in
+/// `keyspace` (rewritten by every entry that changes a value, so short).
+pub fn value_sum_key(keyspace: u32) -> [u8; 5] {
+    let mut k = [VALUE_SUM_PREFIX; 5];
+    k[1..].copy_from_slice(&keyspace.to_be_bytes());
+    k
+}
+
+/// The keyspace a value-sum key names.
+pub fn keyspace_of_value_sum_key(key: &[u8]) -> Option<u32> {
+    Some(u32::from_be_bytes(key.strip_prefix(&[VALUE_SUM_PREFIX])?.try_into().ok()?))
+}
 
 /// Prefix of expiry queue keys.
 pub const QUEUE_PREFIX: u8 = b'q';
@@ -54,23 +95,36 @@ pub fn expiry_key(stream: &StreamId, key: &[u8]) -> [u8; 65] {
 
 /// The expiry an expiry key's value holds; `None` if it is not 8 bytes.
 pub fn expiry_of(value: &[u8]) -> Option<u64> {
+    u64_of(value)
+}
+
+/// The `u64` an 8-byte big-endian value holds (an expiry, a flush version).
+pub fn u64_of(value: &[u8]) -> Option<u64> {
     Some(u64::from_be_bytes(value.try_into().ok()?))
 }
 
-/// The key of `key` in `stream`'s expiry queue, for a value expiring `at`.
-pub fn queue_key(stream: &StreamId, at: u64, key: &[u8]) -> [u8; 73] {
-    let mut k = [QUEUE_PREFIX; 73];
-    k[..41].copy_from_slice(&queue_bound(stream, at));
-    k[41..].copy_from_slice(&keccak256(key));
+/// The key of `key` in `stream`'s expiry queue, for a value expiring `at`
+/// queued while the stream's flush in force was `flush`.
+pub fn queue_key(stream: &StreamId, flush: u64, at: u64, key: &[u8]) -> [u8; 81] {
+    let mut k = [QUEUE_PREFIX; 81];
+    k[..49].copy_from_slice(&queue_bound(stream, flush, at));
+    k[49..].copy_from_slice(&keccak256(key));
     k
 }
 
-/// Where `stream`'s queued expiries at `at` or later begin.
-pub fn queue_bound(stream: &StreamId, at: u64) -> [u8; 41] {
-    let mut k = [QUEUE_PREFIX; 41];
+/// Where `stream`'s queued expiries at `at` or later begin, among those
+/// queued since its flush at `flush`.
+pub fn queue_bound(stream: &StreamId, flush: u64, at: u64) -> [u8; 49] {
+    let mut k = [QUEUE_PREFIX; 49];
     k[1..33].copy_from_slice(&stream.0);
-    k[33..].copy_from_slice(&at.to_be_bytes());
+    k[33..41].copy_from_slice(&flush.to_be_bytes());
+    k[41..].copy_from_slice(&at.to_be_bytes());
     k
+}
+
+/// The expiry time a queue key holds.
+pub fn queued_at(queue_key: &[u8]) -> Option<u64> {
+    u64_of(queue_key.get(41..49)?)
 }
 
 /// The key that counts `stream`'s keys with an expiry.
@@ -87,14 +141,12 @@ pub fn stream_of_count_key(key: &[u8]) -> Option<StreamId> {
 
 /// The key that maps `stream` to its keyspace.
 pub fn stream_key(stream: &StreamId) -> [u8; 33] {
-    let mut k = [STREAM_PREFIX; 33];
-    k[1..].copy_from_slice(&stream.0);
-    k
+    per_stream(STREAM_PREFIX, stream)
 }
 
 /// The stream a stream key names.
 pub fn stream_of_key(key: &[u8]) -> Option<StreamId> {
-    StreamId::from_slice(key.strip_prefix(&[STREAM_PREFIX])?)
+    stream_of(STREAM_PREFIX, key)
 }
 
 /// The key of `sender`'s anti-replay window on `stream`.
@@ -249,5 +301,8 @@ mod tests {
         );
         assert_eq!(nonce_key_parts(&nonce_key(&a, &s)), Some((a, s)));
         assert_eq!(stream_of_key(&stream_key(&s)), Some(s));
+        assert_eq!(stream_of_flush_key(&flush_key(&s)), Some(s));
+        assert_eq!(keyspace_of_value_sum_key(&value_sum_key(7)), Some(7));
+        assert_eq!(stream_of_key(&flush_key(&s)), None);
     }
 }

@@ -273,3 +273,30 @@ fn reads_and_controls_are_the_zerog_bytes() {
     // The native body is the 0G one with the flags byte after the version.
     assert_eq!([&z[..8], &[0], &z[8..]].concat(), n);
 }
+
+/// `Flush` (0x0B) carries nothing but its key, which must be `*`: in both
+/// spellings and the JSON form it round-trips, and any other key is
+/// refused by the decoder and by `Body::check`.
+#[test]
+fn the_flush_op_is_spelled_as_documented() {
+    use logkv_runtime::codec::{json, FLUSH_KEY, NATIVE_COMPACT};
+    let body = Body { version: u64::MAX, writes: vec![write(FLUSH_KEY, Op::Flush)], ..Body::default() };
+    let s = "11".repeat(32);
+    let want = hex(&format!("ffffffffffffffff 00 00000000 00000001 0b {s} 000001 2a 00000000"));
+    assert_eq!(native::encode(&body), want);
+    assert_eq!(native::decode_body(&want), Ok(body.clone()));
+    assert_eq!(
+        Native.decode(&want, &[]).unwrap().writes,
+        Ok(vec![logkv_runtime::codec::Write { stream: S, key: FLUSH_KEY.to_vec(), op: WriteOp::Flush }])
+    );
+    let compact = native::encode_compact(&body, &[S]);
+    assert_eq!(native::decode_compact(&compact, &[S]), Ok(body.clone()));
+    let doc = json::body_doc(NATIVE_COMPACT, &compact, &[S]).unwrap();
+    assert_eq!(doc["writes"][0]["op"], "Flush");
+    assert_eq!(json::body_bytes(NATIVE_COMPACT, doc, &[S], "body").unwrap(), compact);
+
+    let other = Body { writes: vec![write(b"k", Op::Flush)], ..body };
+    assert!(other.check().is_err());
+    let d = Native.decode(&native::encode(&other), &[]).unwrap();
+    assert!(d.reads.is_ok() && is_invalid(&d.writes));
+}

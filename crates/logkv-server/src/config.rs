@@ -374,6 +374,11 @@ pub struct ServeConfig {
     /// `CONFIG SET maxmemory` changes it while the server runs.
     #[arg(long, value_name = "BYTES", default_value_t = ServeConfig::default().maxmemory)]
     pub maxmemory: u64,
+    /// Redis databases (`SELECT 0` to `databases - 1`), 1 to 65,536:
+    /// database 0 is `stream`, each other one a stream derived from it
+    /// (docs/resp.md, "Databases").
+    #[arg(long, value_name = "N", default_value_t = ServeConfig::default().databases)]
+    pub databases: u32,
     /// The log: `file` (this node's own), nats://HOST:PORT[,HOST:PORT...]
     /// (tls://... to require TLS), a JetStream stream shared with other
     /// nodes, or file:DIR, a file log of entries held by this process
@@ -586,6 +591,7 @@ impl Default for ServeConfig {
             ws_queue_bytes: 2 << 20,
             write_queue_bytes: logkv_runtime::pipeline::DEFAULT_QUEUE_BYTES,
             maxmemory: 0,
+            databases: 16,
             log: "file".into(),
             log_stream: "logkv".into(),
             replicas: 1,
@@ -1057,6 +1063,11 @@ impl ServeConfig {
                 "version_check_horizon",
                 "0: at least 1 (0 would refuse every transaction that checks versions)".into(),
             ));
+        }
+        if !(1..=logkv_runtime::codec::MAX_LIST_LEN as u32).contains(&self.databases) {
+            let why =
+                format!("{}: 1 to 65536 (FLUSHALL flushes them all in one transaction)", self.databases);
+            return Err(Invalid::new("databases", why));
         }
         if self.digest_every == 0 {
             return Err(Invalid::new("digest_every", "0: at least 1 position between digest reports".into()));

@@ -271,6 +271,7 @@ impl Store {
         report: &mut CompactionReport,
     ) -> Result<(Vec<Kept>, bool)> {
         let mut kept = Vec::new();
+        let floor = self.floors.read().get(&keyspace).copied();
         // Versions of the compacted range met so far, and newer ones. Only
         // the former count for retention: a newer version may not be
         // durable yet, so the range's newest must stay whatever follows it.
@@ -308,9 +309,17 @@ impl Store {
                 continue;
             }
             nth += 1;
-            if nth == 1 && newer == 0 && h.kind == OpKind::Delete && keep.drops_deleted(keyspace, h.version) {
+            // A newest version below the keyspace's floor was removed at
+            // the floor, as if deleted there.
+            let deleted_at = match floor {
+                Some(f) if h.version < f => Some(f),
+                _ => (h.kind == OpKind::Delete).then_some(h.version),
+            };
+            if let Some(at) =
+                deleted_at.filter(|at| nth == 1 && newer == 0 && keep.drops_deleted(keyspace, *at))
+            {
                 report.keys_dropped += 1;
-                report.horizon = report.horizon.max(h.version);
+                report.horizon = report.horizon.max(at);
                 return Ok((Vec::new(), false));
             }
             if !keep.keeps(nth, h.version, base_taken) {

@@ -163,6 +163,7 @@ pub(crate) fn open(dir: &Path, options: StoreOptions, progress: &mut dyn FnMut(u
         report,
         verify_checksums: options.verify_checksums,
         checksum_failures: 0.into(),
+        floors: RwLock::default(),
         _lock: lock,
     };
     if stale_checkpoint {

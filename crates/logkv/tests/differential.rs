@@ -48,7 +48,7 @@ impl Redis {
                 "--appendonly",
                 "no",
                 "--databases",
-                "1",
+                "16",
                 "--bind",
                 "127.0.0.1",
                 "--port",

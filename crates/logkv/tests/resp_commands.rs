@@ -70,7 +70,7 @@ fn string_commands_reply_as_redis() {
     assert_eq!(raw(&mut con, &["EXPIRETIME", "k"]).unwrap(), Value::Int(32_503_680_000));
     assert_eq!(raw(&mut con, &["PEXPIREAT", "k", "1"]).unwrap(), Value::Int(1), "a past time deletes");
     assert_eq!(raw(&mut con, &["EXISTS", "k"]).unwrap(), Value::Int(0));
-    let e = raw(&mut con, &["SELECT", "1"]).unwrap_err();
+    let e = raw(&mut con, &["SELECT", "16"]).unwrap_err();
     assert_eq!(error_text(e), "ERR DB index is out of range");
     assert_eq!(raw(&mut con, &["SELECT", "0"]).unwrap(), Value::Okay);
     let e = raw(&mut con, &["GET"]).unwrap_err();

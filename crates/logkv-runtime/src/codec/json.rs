@@ -199,7 +199,9 @@ fn native_doc(body: &native::Body) -> NativeDoc {
                     }
                     Op::PutExpiring { value, .. } => (Some(b64(value)), None),
                     Op::Increment(n) => (None, Some(serde_json::Value::String(n.to_string()))),
-                    Op::Delete | Op::DeleteIfPresent | Op::Get | Op::Expire { .. } => (None, None),
+                    Op::Delete | Op::DeleteIfPresent | Op::Get | Op::Expire { .. } | Op::Flush => {
+                        (None, None)
+                    }
                 };
                 let (mode, at) = match &w.op {
                     Op::PutExpiring { cond, expiry, .. } => {
@@ -279,6 +281,7 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
                 ("PutIfPresent", Some(v), None) => Op::PutIfPresent(v.into()),
                 ("DeleteIfPresent", None, None) => Op::DeleteIfPresent,
                 ("Get", None, None) => Op::Get,
+                ("Flush", None, None) => Op::Flush,
                 (op, ..) => return Err(JsonError::OpFields { at: format!("writes[{i}]"), op }),
             };
             Ok(native::BodyWrite { stream: id(&w.stream, at("stream"))?, key: unb64(&w.key, at("key"))?, op })
@@ -296,7 +299,7 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
 }
 
 /// Native write op names, as [`Op`]'s variants.
-const WRITE_OPS: [&str; 10] = [
+const WRITE_OPS: [&str; 11] = [
     "Put",
     "Delete",
     "Increment",
@@ -307,6 +310,7 @@ const WRITE_OPS: [&str; 10] = [
     "Get",
     "PutExpiring",
     "Expire",
+    "Flush",
 ];
 
 fn write_op_name(op: &Op) -> &'static str {
@@ -321,6 +325,7 @@ fn write_op_name(op: &Op) -> &'static str {
         Op::Get => 7,
         Op::PutExpiring { .. } => 8,
         Op::Expire { .. } => 9,
+        Op::Flush => 10,
     }]
 }
 

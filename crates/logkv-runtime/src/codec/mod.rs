@@ -150,7 +150,15 @@ pub enum WriteOp {
         /// The new expiry, Unix milliseconds; `None` removes it.
         at: Option<u64>,
     },
+    /// Remove every key of the write's stream, in O(1): keys whose newest
+    /// version is older than the flush are absent from then on (`FLUSHDB`;
+    /// native codecs, protocol 6). Its key is always [`FLUSH_KEY`].
+    Flush,
 }
+
+/// The key a [`WriteOp::Flush`] carries: the layout has a key on every
+/// write, and a flush names none, so it has this one spelling.
+pub const FLUSH_KEY: &[u8] = b"*";
 
 impl WriteOp {
     /// The oldest entry protocol that may hold the op: its feature level
@@ -159,6 +167,7 @@ impl WriteOp {
         match self {
             WriteOp::Get => Protocol::V3,
             WriteOp::PutExpiring { .. } | WriteOp::Expire { .. } => Protocol::V4,
+            WriteOp::Flush => Protocol::V6,
             _ => Protocol::V1,
         }
     }

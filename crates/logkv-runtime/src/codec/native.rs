@@ -23,7 +23,7 @@ use super::layout::{Cursor, Layout, Out};
 use super::zerog::{self, after};
 use super::{
     Codec, Control, Decoded, ExpireCond, NewExpiry, ParseError, PutCond, Read, ValueRef, Write, WriteOp,
-    NATIVE, NATIVE_COMPACT,
+    FLUSH_KEY, NATIVE, NATIVE_COMPACT,
 };
 use crate::envelope::{Protocol, TxPart, TxWrite};
 use crate::types::StreamId;
@@ -42,6 +42,7 @@ const DELETE_IF_PRESENT: u8 = 0x07;
 const GET: u8 = 0x08;
 const PUT_EXPIRING: u8 = 0x09;
 const EXPIRE: u8 = 0x0a;
+const FLUSH: u8 = 0x0b;
 
 /// The mode byte of a `PutExpiring` op: bits 0-1 the condition, bits 2-3
 /// the expiry (0 never, 1 keep, 2 at: a `u64` follows).
@@ -225,6 +226,9 @@ pub enum Op {
         /// The new expiry.
         at: Option<u64>,
     },
+    /// Remove every key of the write's stream (`FLUSHDB`); the write's key
+    /// must be [`FLUSH_KEY`] ([`WriteOp::Flush`]).
+    Flush,
 }
 
 impl Op {
@@ -240,6 +244,7 @@ impl Op {
             Op::Get => GET,
             Op::PutExpiring { .. } => PUT_EXPIRING,
             Op::Expire { .. } => EXPIRE,
+            Op::Flush => FLUSH,
         }
     }
 
@@ -248,7 +253,9 @@ impl Op {
         match self {
             Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => Some(v),
             Op::PutExpiring { value, .. } => Some(value),
-            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get | Op::Expire { .. } => None,
+            Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get | Op::Expire { .. } | Op::Flush => {
+                None
+            }
         }
     }
 
@@ -258,6 +265,7 @@ impl Op {
         match self {
             Op::Get => Protocol::V3,
             Op::PutExpiring { .. } | Op::Expire { .. } => Protocol::V4,
+            Op::Flush => Protocol::V6,
             _ => Protocol::V1,
         }
     }
@@ -277,6 +285,9 @@ impl Body {
         zerog::check_list_len(self.writes.len())?;
         for (i, w) in self.writes.iter().enumerate() {
             zerog::check_key(&w.key, "writes", i)?;
+            if w.op == Op::Flush && w.key != FLUSH_KEY {
+                return Err(ParseError::invalid(format!("writes[{i}]: a flush's key must be {FLUSH_KEY:?}")));
+            }
             zerog::check_value(w.op.value().map_or(0, <[u8]>::len), "writes", i)?;
         }
         zerog::check_controls(&self.controls)
@@ -313,6 +324,7 @@ fn owned(decoded: Decoded, body: &[u8]) -> Result<Body, ParseError> {
                     Op::PutExpiring { value: Bytes::copy_from_slice(value.get(body)), cond, expiry }
                 }
                 WriteOp::Expire { cond, at } => Op::Expire { cond, at },
+                WriteOp::Flush => Op::Flush,
             };
             BodyWrite { stream: w.stream, key: w.key, op }
         })
@@ -421,7 +433,7 @@ impl AroundValues {
             out.stream(&w.stream);
             out.key(&w.key);
             match &w.op {
-                Op::Delete | Op::DeleteIfPresent | Op::Get => {}
+                Op::Delete | Op::DeleteIfPresent | Op::Get | Op::Flush => {}
                 Op::Increment(n) => out.raw(&n.to_be_bytes()),
                 Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
                     out.value_len(v.len(), 4)
@@ -517,6 +529,12 @@ fn write_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Write>, ParseError> {
             PUT_IF_PRESENT => WriteOp::PutIfPresent(none),
             DELETE_IF_PRESENT => WriteOp::DeleteIfPresent,
             GET => WriteOp::Get,
+            FLUSH if key == FLUSH_KEY => WriteOp::Flush,
+            FLUSH => {
+                return Err(ParseError::invalid(format!(
+                    "flush at offset {at} has a key other than {FLUSH_KEY:?}"
+                )))
+            }
             _ => return Err(ParseError::invalid(format!("unknown write op 0x{byte:02x} at offset {at}"))),
         };
         let pending = match pending {

@@ -51,11 +51,14 @@ use crate::nonce::NonceWindow;
 use crate::quota::{QuotaUsage, Quotas};
 use crate::shared_log::LogEntry;
 use crate::signing::{keccak256, Signer};
-use crate::store_state::{drop_replaced, Derived, DerivedOp, EntryState, QueueChanges, Queues, StreamMap};
+use crate::store_state::{
+    drop_replaced, Derived, DerivedOp, EntryState, FlushMap, Flushes, QueueChanges, Queues, StreamMap,
+    ValueSums,
+};
 use crate::system::{
-    expiry_count_key, nonce_key, nonce_key_parts, stream_of_count_key, stream_of_key, FactOf,
-    EXPIRY_COUNT_PREFIX, EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE, NONCE_PREFIX, STREAM_PREFIX,
-    SYSTEM_KEYSPACE,
+    expiry_count_key, keyspace_of_value_sum_key, nonce_key, nonce_key_parts, stream_of_count_key,
+    stream_of_flush_key, stream_of_key, u64_of, FactOf, EXPIRY_COUNT_PREFIX, EXPIRY_PREFIX, FACT_PREFIX,
+    FIRST_STREAM_KEYSPACE, FLUSH_PREFIX, NONCE_PREFIX, STREAM_PREFIX, SYSTEM_KEYSPACE, VALUE_SUM_PREFIX,
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
 
@@ -197,6 +200,9 @@ struct Core {
     next_keyspace: u32,
     /// The log time of the newest record: log times never decrease.
     log_time_ms: u64,
+    /// Each stream's sum of value facts, which a flush takes out of the
+    /// digest at once.
+    value_sums: ValueSums,
 }
 
 /// A node: the runtime on the embedded store.
@@ -204,6 +210,9 @@ pub struct Node {
     store: Store,
     core: Mutex<Core>,
     streams: StreamMap,
+    /// The version of each flushed stream's newest flush: reads of the
+    /// newest state judge keys by it.
+    flushes: FlushMap,
     /// Next nonce of each local signer.
     local_nonces: Mutex<BTreeMap<Address, u64>>,
     verified: AtomicU64,
@@ -313,6 +322,30 @@ impl Node {
             let window = NonceWindow::decode(&value.data).map_err(|e| bad(&key, e.to_string()))?;
             applier.set_nonce_window(sender, stream, Some(window));
         }
+        let mut flushes = BTreeMap::new();
+        for kv in system(FLUSH_PREFIX) {
+            let (key, value) = kv?;
+            let stream = stream_of_flush_key(&key).ok_or_else(|| bad(&key, "not a flush key"))?;
+            let version = u64_of(&value.data).ok_or_else(|| bad(&key, "flush version is not 8 bytes"))?;
+            flushes.insert(stream, version);
+        }
+        // Compaction drops what a flush removed (compaction.md).
+        for (stream, version) in &flushes {
+            if let Some(ks) = streams.get(stream) {
+                store.raise_floor(*ks, *version);
+            }
+        }
+        let by_keyspace: BTreeMap<u32, StreamId> = streams.iter().map(|(s, ks)| (*ks, *s)).collect();
+        let mut value_sums = BTreeMap::new();
+        for kv in system(VALUE_SUM_PREFIX) {
+            let (key, value) = kv?;
+            let ks = keyspace_of_value_sum_key(&key).ok_or_else(|| bad(&key, "not a value-sum key"))?;
+            let stream =
+                *by_keyspace.get(&ks).ok_or_else(|| bad(&key, "a value sum of a keyspace no stream has"))?;
+            let sum =
+                <[u8; 32]>::try_from(&value.data[..]).map_err(|_| bad(&key, "value sum is not 32 bytes"))?;
+            value_sums.insert(stream, StateDigest::from_bytes(sum));
+        }
         let digest = store
             .newest_state()
             .map_or_else(StateDigest::default, |(state, _)| StateDigest::from_bytes(state));
@@ -326,10 +359,11 @@ impl Node {
                 <[u8; 8]>::try_from(&value.data[..]).map_err(|_| bad(&key, "expiry count is not 8 bytes"))?;
             queues.counts.insert(stream, u64::from_be_bytes(count));
         }
-        // Every expiring key is counted since the sweep exists; expiries
-        // without counts were written by a build from before it, whose
+        // Every expiring key is counted since the sweep exists (a flush
+        // voids the keys and their expiries, counts and all); expiries
+        // without counts and flushes were written by a build from before it, whose
         // keys this one could never sweep as a node replaying the log would.
-        if expiries && queues.counts.is_empty() {
+        if expiries && queues.counts.is_empty() && flushes.is_empty() {
             return Err(bad(
                 &[EXPIRY_PREFIX],
                 "expiry keys without expiry counts: this directory was written by a development build \
@@ -339,8 +373,9 @@ impl Node {
         }
         Ok(Self {
             store,
-            core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms }),
+            core: Mutex::new(Core { applier, acl, digest, next_keyspace, log_time_ms, value_sums }),
             streams: RwLock::new(streams),
+            flushes: RwLock::new(flushes),
             local_nonces: Mutex::new(BTreeMap::new()),
             verified: AtomicU64::new(0),
             applied: AtomicU64::new(0),
@@ -573,13 +608,25 @@ impl Node {
             .collect();
         let digest_before = core.digest;
         let log_time_ms = log_time_ms.unwrap_or_else(now_ms).max(core.log_time_ms);
-        let Core { applier, acl, digest, next_keyspace, .. } = core;
+        let Core { applier, acl, digest, next_keyspace, value_sums, .. } = core;
+        let flushes = Flushes { map: &self.flushes, sums: value_sums };
         let queues = self.queues.read();
         let mut state =
-            EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest, &queues)
+            EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest, &queues, flushes)
                 .with_expiries(self.expiries.load(Ordering::Relaxed));
         let (outcome, answers) = applier.apply_entry_answered(&mut state, at, log_time_ms, bytes, verified);
-        let EntryState { new_streams, acl_before, error, mut ops, queue_changes, .. } = state;
+        let sum_ops = state.sum_ops(last_version);
+        let EntryState {
+            new_streams,
+            new_flushes,
+            sums_before,
+            acl_before,
+            error,
+            mut ops,
+            queue_changes,
+            ..
+        } = state;
+        ops.extend(sum_ops);
         if ops.iter().any(|op| op.keyspace == SYSTEM_KEYSPACE && op.key.first() == Some(&EXPIRY_PREFIX)) {
             self.expiries.store(true, Ordering::Relaxed);
         }
@@ -611,6 +658,12 @@ impl Node {
                 core.acl.restore_stream(stream, before);
             }
             core.digest = digest_before;
+            for (stream, before) in sums_before {
+                match before {
+                    Some(sum) => core.value_sums.insert(stream, sum),
+                    None => core.value_sums.remove(&stream),
+                };
+            }
             let mut streams = self.streams.write();
             new_streams.iter().for_each(|(s, _)| {
                 streams.remove(s);
@@ -670,6 +723,12 @@ impl Node {
                         queues.counts.insert(stream, count);
                     }
                 }
+                for (stream, version) in &new_flushes {
+                    if let Some(ks) = self.streams.read().get(stream) {
+                        self.store.raise_floor(*ks, *version);
+                    }
+                }
+                self.flushes.write().extend(new_flushes);
                 self.applied_time_ms.fetch_max(log_time_ms, Ordering::Relaxed);
                 self.applied.fetch_add(1, Ordering::Relaxed);
                 Ok(Applied { position: p, version: last_version, outcome, answers, digest: state })

@@ -11,7 +11,9 @@ use super::{bad, now_ms, KeyValue, Node, NodeError, Result};
 use crate::annex;
 use crate::apply::expired;
 use crate::digest::StateDigest;
-use crate::system::{expiry_key, expiry_of, stream_of_key, FactOf, STREAM_PREFIX, SYSTEM_KEYSPACE};
+use crate::system::{
+    expiry_key, expiry_of, flush_key, stream_of_key, u64_of, FactOf, STREAM_PREFIX, SYSTEM_KEYSPACE,
+};
 use crate::types::{tx_version, version_position, Address, StreamId};
 
 impl Node {
@@ -19,9 +21,21 @@ impl Node {
         self.streams.read().get(stream).copied()
     }
 
+    /// The version of `stream`'s flush in force as of `version` (default:
+    /// the newest, from memory); 0 if it was never flushed. A key whose
+    /// newest version as of then is older is absent.
+    pub fn flush_version(&self, stream: &StreamId, version: Option<u64>) -> Result<u64> {
+        let Some(version) = version.filter(|v| *v != u64::MAX) else {
+            return Ok(self.flushes.read().get(stream).copied().unwrap_or(0));
+        };
+        let found = self.store.get_at_in(SYSTEM_KEYSPACE, &flush_key(stream), version)?;
+        Ok(found.and_then(|v| u64_of(&v.data)).unwrap_or(0))
+    }
+
     /// The value of `key` in `stream` as of `version` (default: the newest
     /// visible), with the version that wrote it; an expired value is no
-    /// value ([`Node::read_time_ms`]).
+    /// value ([`Node::read_time_ms`]), nor is one older than the stream's
+    /// flush in force then.
     pub fn get(&self, stream: &StreamId, key: &[u8], version: Option<u64>) -> Result<Option<(Vec<u8>, u64)>> {
         let Some(ks) = self.keyspace(stream) else {
             return Ok(None);
@@ -29,6 +43,9 @@ impl Node {
         let Some(v) = self.store.get_at_in(ks, key, version.unwrap_or(u64::MAX))? else {
             return Ok(None);
         };
+        if v.version < self.flush_version(stream, version)? {
+            return Ok(None);
+        }
         if expired(self.expires_at(stream, key, version)?, self.read_time_ms(version)) {
             return Ok(None);
         }
@@ -43,7 +60,14 @@ impl Node {
         }
         let found =
             self.store.get_at_in(SYSTEM_KEYSPACE, &expiry_key(stream, key), version.unwrap_or(u64::MAX))?;
-        Ok(found.and_then(|v| expiry_of(&v.data)))
+        // An expiry older than the stream's flush was a flushed value's.
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        if found.version < self.flush_version(stream, version)? {
+            return Ok(None);
+        }
+        Ok(expiry_of(&found.data))
     }
 
     /// The log time of the newest applied record.
@@ -140,8 +164,8 @@ impl Node {
 
     /// The live keys of `stream` that `options` selects (range or prefix,
     /// direction, limit, `at` version; default: the newest visible), in
-    /// key order (reversed if asked). Deleted and expired keys are
-    /// skipped (a `limit` counts the keys scanned, expired ones included).
+    /// key order (reversed if asked). Deleted, expired and flushed keys
+    /// are skipped (a `limit` counts the keys scanned, those included).
     pub fn scan(
         &self,
         stream: &StreamId,
@@ -149,19 +173,27 @@ impl Node {
     ) -> impl Iterator<Item = Result<KeyValue>> + '_ {
         let at = options.at.filter(|v| *v != u64::MAX);
         let now = self.read_time_ms(at);
-        let found = self.keyspace(stream).map(|ks| self.store.scan_in(ks, options));
+        let (flushed, failed) = match self.flush_version(stream, at) {
+            Ok(v) => (v, None),
+            Err(e) => (u64::MAX, Some(Err(e))),
+        };
+        let found =
+            self.keyspace(stream).filter(|_| failed.is_none()).map(|ks| self.store.scan_in(ks, options));
         let stream = *stream;
-        found.into_iter().flatten().filter_map(move |item| {
+        failed.into_iter().chain(found.into_iter().flatten().filter_map(move |item| {
             let (key, v) = match item {
                 Ok(kv) => kv,
                 Err(e) => return Some(Err(e.into())),
             };
+            if v.version < flushed {
+                return None;
+            }
             match self.expires_at(&stream, &key, at) {
                 Ok(expiry) if expired(expiry, now) => None,
                 Ok(_) => Some(Ok(KeyValue { key, value: v.data, version: v.version })),
                 Err(e) => Some(Err(e)),
             }
-        })
+        }))
     }
 
     /// Every visible version of `key` in `stream`, newest first: puts and

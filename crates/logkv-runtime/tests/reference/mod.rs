@@ -138,6 +138,15 @@ impl ModelAcl {
             || self.writer(a, s)
             || self.streams[s].special_writers.iter().any(|(_, w)| w == a)
     }
+    /// A flush's permission: the right to write every key the stream may
+    /// hold (docs/semantics.md, "Flushing a stream").
+    pub fn may_flush(&self, a: &A, s: &S) -> bool {
+        if self.is_new(s) || self.admin(a, s) {
+            return true;
+        }
+        let x = &self.streams[s];
+        x.writers.contains(a) && x.special_keys.iter().all(|k| x.special_writers.contains(&(k.clone(), *a)))
+    }
     /// Step 3's write permission.
     pub fn may_write(&self, a: &A, s: &S, k: &[u8]) -> bool {
         if self.is_new(s) || self.admin(a, s) {
@@ -204,6 +213,8 @@ pub enum MOp {
     IfAbsent(Vec<u8>),
     IfPresent(Vec<u8>),
     DeleteIfPresent,
+    /// Every key of the write's stream (its key is `*`).
+    Flush,
 }
 
 #[derive(Debug, Clone)]
@@ -225,6 +236,9 @@ pub struct MTx {
     pub writes: Vec<(S, K, MOp)>,
     pub controls: Vec<MControl>,
     pub parse_fails_in: Option<u8>,
+    /// The entry's protocol is older than 6, so a flush op is a parse
+    /// error (set by the entry, which picks the protocol).
+    pub before_flushes: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -296,6 +310,8 @@ pub struct Model {
     pub watched: Option<BTreeSet<S>>,
     pub quotas: ModelQuotas,
     pub data: BTreeMap<(S, K), History>,
+    /// The versions each stream was flushed at, in order.
+    pub flushes: BTreeMap<S, Vec<u64>>,
     pub acl: ModelAcl,
     pub acl_history: Vec<(u64, ModelAcl)>,
     pub results: BTreeMap<u64, String>,
@@ -308,24 +324,33 @@ impl Model {
         self.watched.as_ref().is_none_or(|w| w.contains(s))
     }
 
+    /// The version of the stream's newest flush at or below `v` (0: none).
+    pub fn flush_at(&self, s: &S, v: u64) -> u64 {
+        self.flushes.get(s).and_then(|f| f.iter().rev().find(|f| **f <= v)).copied().unwrap_or(0)
+    }
+
     pub fn latest_version(&self, s: &S, k: &[u8]) -> u64 {
-        self.data.get(&(*s, k.to_vec())).and_then(|h| h.last()).map_or(0, |e| e.0)
+        self.version_at(s, k, u64::MAX)
     }
 
     pub fn live(&self, s: &S, k: &[u8]) -> Option<Vec<u8>> {
-        self.data.get(&(*s, k.to_vec())).and_then(|h| h.last()).and_then(|e| e.1.clone())
+        self.get_at(s, k, u64::MAX).map(|(_, v)| v)
     }
 
+    /// The key's newest write at or below `v`, unless the flush in force
+    /// then is newer.
     pub fn at(&self, s: &S, k: &[u8], v: u64) -> Option<&(u64, Option<Vec<u8>>)> {
-        self.data.get(&(*s, k.to_vec()))?.iter().rev().find(|e| e.0 <= v)
+        let flushed = self.flush_at(s, v);
+        self.data.get(&(*s, k.to_vec()))?.iter().rev().find(|e| e.0 <= v).filter(|e| e.0 >= flushed)
     }
 
     pub fn get_at(&self, s: &S, k: &[u8], v: u64) -> Option<(u64, Vec<u8>)> {
         self.at(s, k, v).and_then(|(ver, val)| val.clone().map(|val| (*ver, val)))
     }
 
+    /// A key covered by a flush reports the flush's version.
     pub fn version_at(&self, s: &S, k: &[u8], v: u64) -> u64 {
-        self.at(s, k, v).map_or(0, |e| e.0)
+        self.at(s, k, v).map_or(0, |e| e.0).max(self.flush_at(s, v))
     }
 
     pub fn acl_at(&self, v: u64) -> ModelAcl {
@@ -431,12 +456,14 @@ impl Model {
                 return Err("VersionConfliction".into());
             }
         }
-        if broken(2) {
+        let is_flush = |op: &MOp| matches!(op, MOp::Flush);
+        if broken(2) || (tx.before_flushes && tx.writes.iter().any(|w| is_flush(&w.2))) {
             return Err(PARSE_ERROR.into());
         }
-        // 3. Writes: the last per key, at the place of that last write.
+        // 3. Writes: the last per key, at the place of that last write;
+        // flushes after them.
         let mut last: BTreeMap<(S, K), usize> = BTreeMap::new();
-        for (i, (s, k, _)) in tx.writes.iter().enumerate() {
+        for (i, (s, k, _)) in tx.writes.iter().enumerate().filter(|(_, w)| !is_flush(&w.2)) {
             last.insert((*s, k.clone()), i);
         }
         let mut order: Vec<usize> = last.into_values().collect();
@@ -450,6 +477,17 @@ impl Model {
                 return Err("VersionConfliction".into());
             }
             if !self.acl.may_write(&sender, s, k) {
+                return Err(format!("WritePermissionDenied: stream: {}, key: {}", hex(s), printed_key(k)));
+            }
+        }
+        for (s, k, _) in tx.writes.iter().filter(|w| is_flush(&w.2)) {
+            if !tx.tags.contains(s) {
+                return Err("TagsMismatch".into());
+            }
+            if check && !tx.check_reads_only && self.flush_at(s, u64::MAX) > tx.version {
+                return Err("VersionConfliction".into());
+            }
+            if !self.acl.may_flush(&sender, s) {
                 return Err(format!("WritePermissionDenied: stream: {}, key: {}", hex(s), printed_key(k)));
             }
         }
@@ -518,10 +556,21 @@ impl Model {
         // 6. Commit: writes in body order, each seeing the ones before; an
         // op that changes nothing writes nothing.
         let mut changed: BTreeMap<(S, K), Option<Vec<u8>>> = BTreeMap::new();
+        let mut flushed: BTreeSet<S> = BTreeSet::new();
         for (s, k, op) in &tx.writes {
+            if is_flush(op) {
+                changed.retain(|(cs, _), _| cs != s);
+                flushed.insert(*s);
+                continue;
+            }
             let id = (*s, k.clone());
-            let before = changed.get(&id).cloned().unwrap_or_else(|| self.live(s, k));
+            let before = match changed.get(&id) {
+                Some(v) => v.clone(),
+                None if flushed.contains(s) => None,
+                None => self.live(s, k),
+            };
             let after = match op {
+                MOp::Flush => unreachable!("handled above"),
                 MOp::Put(v) => Some(Some(v.clone())),
                 MOp::Delete => Some(None),
                 MOp::IfAbsent(v) => before.is_none().then(|| Some(v.clone())),
@@ -543,6 +592,9 @@ impl Model {
             if let Some(after) = after {
                 changed.insert(id, after);
             }
+        }
+        for s in flushed {
+            self.flushes.entry(s).or_default().push(version);
         }
         for (id, value) in changed {
             self.data.entry(id).or_default().push((version, value));
@@ -583,6 +635,7 @@ pub enum WriteGen {
     IfAbsent(usize),
     IfPresent(usize),
     DeleteIfPresent,
+    Flush,
 }
 
 #[derive(Debug, Clone)]
@@ -645,6 +698,7 @@ pub fn write_gen() -> impl Strategy<Value = WriteGen> {
         1 => value.clone().prop_map(WriteGen::IfAbsent),
         1 => value.prop_map(WriteGen::IfPresent),
         1 => Just(WriteGen::DeleteIfPresent),
+        1 => Just(WriteGen::Flush),
     ]
 }
 
@@ -761,6 +815,7 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) ->
                     WriteGen::IfAbsent(v) => MOp::IfAbsent(value(v)),
                     WriteGen::IfPresent(v) => MOp::IfPresent(value(v)),
                     WriteGen::DeleteIfPresent => MOp::DeleteIfPresent,
+                    WriteGen::Flush => MOp::Flush,
                 }
             } else {
                 // 0G has puts only, and an empty put deletes.
@@ -769,7 +824,7 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) ->
                     | WriteGen::Append(v)
                     | WriteGen::IfAbsent(v)
                     | WriteGen::IfPresent(v) => value(v),
-                    WriteGen::Delete | WriteGen::DeleteIfPresent => vec![],
+                    WriteGen::Delete | WriteGen::DeleteIfPresent | WriteGen::Flush => vec![],
                     WriteGen::Incr(n) => n.to_string().into_bytes(),
                 };
                 if bytes.is_empty() {
@@ -778,7 +833,11 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) ->
                     MOp::Put(bytes)
                 }
             };
-            (STREAMS[*s], KEYS[*k].to_vec(), op)
+            let key = match op {
+                MOp::Flush => logkv_runtime::codec::FLUSH_KEY.to_vec(),
+                _ => KEYS[*k].to_vec(),
+            };
+            (STREAMS[*s], key, op)
         })
         .collect();
 
@@ -816,14 +875,14 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) ->
         + reads.iter().map(|(s, k)| stream_field(s) + key_field(k)).sum::<usize>();
     let write_bytes = |op: &MOp| match op {
         MOp::Put(v) | MOp::Append(v) | MOp::IfAbsent(v) | MOp::IfPresent(v) => v.len(),
-        MOp::Delete | MOp::DeleteIfPresent | MOp::Incr(_) => 0,
+        MOp::Delete | MOp::DeleteIfPresent | MOp::Incr(_) | MOp::Flush => 0,
     };
     let write_header = |op: &MOp| {
         if !g.native {
             8
         } else {
             1 + match op {
-                MOp::Delete | MOp::DeleteIfPresent => 0,
+                MOp::Delete | MOp::DeleteIfPresent | MOp::Flush => 0,
                 MOp::Incr(_) => 8,
                 _ if compact => varint_len(write_bytes(op) as u64),
                 _ => 4,
@@ -873,6 +932,7 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) ->
                         MOp::IfAbsent(v) => native::Op::PutIfAbsent(v.clone().into()),
                         MOp::IfPresent(v) => native::Op::PutIfPresent(v.clone().into()),
                         MOp::DeleteIfPresent => native::Op::DeleteIfPresent,
+                        MOp::Flush => native::Op::Flush,
                     },
                 })
                 .collect(),
@@ -927,7 +987,8 @@ pub fn build_tx(g: &TxGen, position: u64, accounts: &[A], encoding: Encoding) ->
 
     let check_reads_only = g.native && g.check_reads_only;
     let part = TxPart { codec, tags: tag_ids, body };
-    (part, MTx { tags, version, check_reads_only, reads, writes, controls, parse_fails_in })
+    let before_flushes = false;
+    (part, MTx { tags, version, check_reads_only, reads, writes, controls, parse_fails_in, before_flushes })
 }
 
 /// The senders of generated logs, their accounts (then an outsider's) and a
@@ -978,13 +1039,20 @@ impl EntryLog {
             _ => used.last().map_or(1, |n| n + 1),
         };
         used.push(nonce);
-        let (parts, mtxs): (Vec<TxPart>, Vec<MTx>) =
+        let (parts, mut mtxs): (Vec<TxPart>, Vec<MTx>) =
             txs.iter().map(|g| build_tx(g, position, &cast.accounts, self.encoding)).unzip();
         let signer = &cast.signers[*sender];
+        // As a node's pipeline signs: the oldest protocol its ops allow
+        // (protocol 1 entries, as external clients sign, hold no flush).
+        let flushes = mtxs.iter().any(|t| t.writes.iter().any(|w| matches!(w.2, MOp::Flush)));
         let protocol = match self.encoding {
             Encoding::Fixed => Protocol::V1,
+            Encoding::Compact if flushes => Protocol::V6,
             Encoding::Compact => Protocol::V2,
         };
+        for t in &mut mtxs {
+            t.before_flushes = protocol < Protocol::V6;
+        }
         let mut bytes = Entry { sender: signer.address(), nonce, txs: parts }
             .encode_signed_as(protocol, signer)
             .expect("small entries encode");

@@ -254,6 +254,15 @@ pub enum Command {
         pattern: Bytes,
     },
     DbSize,
+    /// `FLUSHDB [ASYNC|SYNC]`: both modes are one O(1) flush.
+    FlushDb,
+    /// `FLUSHALL [ASYNC|SYNC]`.
+    FlushAll,
+    Move {
+        key: Bytes,
+        db: i64,
+    },
+    SwapDb,
     Type {
         key: Bytes,
     },
@@ -330,6 +339,8 @@ pub enum Command {
         from: Bytes,
         to: Bytes,
         replace: bool,
+        /// `DB n`: the database to copy into (the session checks it).
+        db: Option<i64>,
     },
     IncrByFloat {
         key: Bytes,
@@ -443,6 +454,10 @@ impl Command {
             Command::Scan { .. } => "scan",
             Command::Keys { .. } => "keys",
             Command::DbSize => "dbsize",
+            Command::FlushDb => "flushdb",
+            Command::FlushAll => "flushall",
+            Command::Move { .. } => "move",
+            Command::SwapDb => "swapdb",
             Command::Type { .. } => "type",
             Command::Info { .. } => "info",
             Command::Command(_) => "command",
@@ -668,6 +683,28 @@ pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
         b"dbsize" => {
             arity(1, "dbsize")?;
             Command::DbSize
+        }
+        b"flushdb" | b"flushall" => {
+            let command = if name == b"flushdb" { "flushdb" } else { "flushall" };
+            arity(-1, command)?;
+            match &args[1..] {
+                [] => {}
+                [mode] if is(mode, "async") || is(mode, "sync") => {}
+                _ => return Err(CommandError::Syntax),
+            }
+            if command == "flushdb" {
+                Command::FlushDb
+            } else {
+                Command::FlushAll
+            }
+        }
+        b"move" => {
+            arity(3, "move")?;
+            Command::Move { key: one(1), db: integer(&args[2])? }
+        }
+        b"swapdb" => {
+            arity(3, "swapdb")?;
+            Command::SwapDb
         }
         b"type" => {
             arity(2, "type")?;

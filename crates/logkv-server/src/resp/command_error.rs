@@ -114,9 +114,6 @@ pub enum CommandError {
     /// `BITFIELD_RO` with a `SET` or `INCRBY`.
     #[error("ERR BITFIELD_RO only supports the GET subcommand")]
     BitFieldReadOnly,
-    /// A database number that does not exist (`COPY ... DB n`).
-    #[error("ERR DB index is out of range")]
-    DbOutOfRange,
     /// A negative `RESTORE ... IDLETIME`.
     #[error("ERR Invalid IDLETIME value, must be >= 0")]
     InvalidIdleTime,

@@ -282,24 +282,24 @@ pub fn object(args: &[Bytes]) -> Result<Command, CommandError> {
 /// today: `DB 0` is the current one, any other is out of range.
 pub fn copy(args: &[Bytes]) -> Result<Command, CommandError> {
     let mut replace = false;
+    let mut db = None;
     let mut i = 3;
     while let Some(option) = args.get(i) {
         if is(option, "replace") {
             replace = true;
         } else if is(option, "db") && i + 1 < args.len() {
-            if integer(&args[i + 1])? != 0 {
-                return Err(CommandError::DbOutOfRange);
-            }
+            db = Some(integer(&args[i + 1])?);
             i += 1;
         } else {
             return Err(CommandError::Syntax);
         }
         i += 1;
     }
-    if args[1] == args[2] {
+    // With `DB n` the session decides: another database may hold the same name.
+    if args[1] == args[2] && db.is_none() {
         return Err(CommandError::SameObject);
     }
-    Ok(Command::Copy { from: args[1].clone(), to: args[2].clone(), replace })
+    Ok(Command::Copy { from: args[1].clone(), to: args[2].clone(), replace, db })
 }
 
 /// `RESTORE key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]`.

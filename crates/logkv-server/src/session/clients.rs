@@ -36,6 +36,8 @@ struct Activity {
     /// Commands queued in an open `MULTI` block.
     multi: Option<usize>,
     resp: u8,
+    /// The selected database.
+    db: u32,
     no_evict: bool,
     no_touch: bool,
 }
@@ -105,6 +107,11 @@ impl Client {
         self.activity.lock().resp = resp;
     }
 
+    /// Records the database the connection selected (`SELECT`).
+    pub fn set_db(&self, db: u32) {
+        self.activity.lock().db = db;
+    }
+
     /// The connection's `CLIENT LIST` line, without the line break: the
     /// fields of Redis 7.2, in its order. Memory and buffer sizes are not
     /// kept per connection and print as 0 (clients' parsers require the
@@ -130,7 +137,7 @@ impl Client {
         let mut line = String::new();
         let _ = write!(
             line,
-            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db=0 sub=0 psub=0 ssub=0 \
+            "id={} addr={} laddr={} fd={} name={} age={} idle={} flags={flags} db={} sub=0 psub=0 ssub=0 \
              multi={} qbuf=0 qbuf-free=0 argv-mem=0 multi-mem=0 rbs=0 rbp=0 obl=0 oll=0 omem=0 tot-mem=0 \
              events=r cmd={} user={} redir=-1 resp={} lib-name={} lib-ver={}",
             self.id,
@@ -140,6 +147,7 @@ impl Client {
             text(&a.name),
             self.created.elapsed().as_secs(),
             a.last.elapsed().as_secs(),
+            a.db,
             a.multi.map_or(-1, |n| n as i64),
             a.cmd,
             a.user,
@@ -185,6 +193,7 @@ impl Clients {
                 last: now,
                 multi: None,
                 resp: 2,
+                db: 0,
                 no_evict: false,
                 no_touch: false,
             }),

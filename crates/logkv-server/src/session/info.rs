@@ -12,7 +12,7 @@ use std::sync::atomic::Ordering::Relaxed;
 use logkv_runtime::node::NodeError;
 
 use super::view::View;
-use super::{glob, keyspace, REDIS_VERSION};
+use super::{databases, glob, keyspace, REDIS_VERSION};
 use crate::resp::command::Bytes;
 use crate::resp::frame::Limits;
 use crate::resp::reply::Reply;
@@ -61,17 +61,22 @@ struct Database {
     expires: i64,
 }
 
-/// The databases' figures. Only database 0 exists today; a per-database
-/// count adds its rows here. `expires` is the node's count of the stream's
-/// keys with an expiry, read without a scan.
-fn databases(shared: &Shared) -> Result<Vec<Database>, NodeError> {
-    let view = View::new(&shared.node, shared.config.stream, None);
-    let keys = match keyspace::dbsize(&view)? {
-        Reply::Integer(n) => n,
-        _ => 0,
-    };
-    let expires = i64::try_from(shared.node.expiring_keys(&shared.config.stream)).unwrap_or(i64::MAX);
-    Ok(vec![Database { index: 0, keys, expires }])
+/// The databases' figures (keys counted as `DBSIZE` counts them;
+/// `expires` is the node's count of the stream's keys with an expiry, read
+/// without a scan).
+fn database_figures(shared: &Shared) -> Result<Vec<Database>, NodeError> {
+    (0..shared.config.databases)
+        .map(|index| {
+            let stream = databases::stream_of(&shared.config.stream, index);
+            let view = View::new(&shared.node, stream, None);
+            let keys = match keyspace::dbsize(&view)? {
+                Reply::Integer(n) => n,
+                _ => 0,
+            };
+            let expires = i64::try_from(shared.node.expiring_keys(&stream)).unwrap_or(i64::MAX);
+            Ok(Database { index, keys, expires })
+        })
+        .collect()
 }
 
 /// `INFO`: the named sections (case-insensitive; `default`, `all` and
@@ -100,7 +105,7 @@ fn section_text(shared: &Shared, section: &str, out: &mut String) -> Result<(), 
     let config = &shared.config;
     let state = &shared.resp;
     let rows: Vec<(String, String)> = match section {
-        "keyspace" => databases(shared)?
+        "keyspace" => database_figures(shared)?
             .into_iter()
             .filter(|db| db.keys > 0)
             .map(|db| {
@@ -228,7 +233,7 @@ fn settings(shared: &Shared) -> Vec<(&'static str, String)> {
             .into(),
         ),
         ("save", String::new()),
-        ("databases", "1".into()),
+        ("databases", c.databases.to_string()),
         ("proto-max-bulk-len", Limits::default().max_bulk_bytes.to_string()),
         ("port", port(&c.resp_addr)),
         ("maxmemory", shared.resp.maxmemory.load(Relaxed).to_string()),

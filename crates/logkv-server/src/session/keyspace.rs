@@ -80,7 +80,8 @@ fn each_key(
 ) -> Result<(), NodeError> {
     let start = after.map_or(Bound::Unbounded, |k| Bound::Excluded(k.to_vec()));
     let options = ScanOptions { start: start.clone(), at: view.at(), ..ScanOptions::default() };
-    let mut base = view.node().scan(view.stream(), options).peekable();
+    let base = (!view.flushed()).then(|| view.node().scan(view.stream(), options));
+    let mut base = base.into_iter().flatten().peekable();
     let mut changed = view.changes().range::<Vec<u8>, _>((start, Bound::Unbounded)).peekable();
     loop {
         let base_key = match base.peek() {

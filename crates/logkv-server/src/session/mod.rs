@@ -20,6 +20,7 @@
 //! | `multi` | `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` |
 //! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
 //! | `keyspace` | `SCAN` (and its cursor table), `KEYS`, `DBSIZE` |
+//! | `databases` | databases as streams: `SELECT`, `FLUSHALL`, `MOVE` |
 //! | `glob` | Redis's glob patterns |
 //! | `info` | `INFO`, `CONFIG GET/SET/RESETSTAT`, `ROLE`, `maxmemory` |
 //! | `clients` | the registry of live connections: `CLIENT LIST/INFO/KILL` |
@@ -29,6 +30,7 @@
 pub mod auth;
 mod bits;
 pub mod clients;
+pub mod databases;
 mod dump;
 pub mod glob;
 mod hll;
@@ -127,6 +129,8 @@ pub struct Session {
     /// This connection's entry in the registry of live connections.
     client: Arc<Client>,
     signer: Signer,
+    /// The selected database, and its stream.
+    db: u32,
     stream: StreamId,
     authenticated: bool,
     multi: multi::State,
@@ -176,6 +180,7 @@ impl Session {
             protocol: Protocol::default(),
             client,
             signer,
+            db: 0,
             stream,
             authenticated,
             multi: multi::State::default(),
@@ -364,12 +369,17 @@ impl Session {
     async fn execute(&mut self, command: Command) -> (Reply, After) {
         let reply = match command {
             Command::Quit => return (Reply::ok(), After::Close),
-            Command::Watch { keys } => self.multi.watch(&self.shared.node, keys),
+            Command::Watch { keys } => self.multi.watch(&self.shared.node, self.stream, keys),
             Command::Unwatch => self.multi.unwatch(),
             Command::Multi => self.multi.begin(),
             Command::Discard => self.multi.discard(),
             Command::Exec => self.exec().await,
-            other if rmw::is_rmw(&other) => self.read_modify_write(other).await,
+            Command::FlushAll => self.flush_all().await,
+            Command::Move { key, db } => self.move_key(key, db).await,
+            other if rmw::is_rmw(&other) => match self.copy_across(&other).await {
+                Some(reply) => reply,
+                None => self.read_modify_write(other).await,
+            },
             other => {
                 let node = self.shared.node.clone();
                 self.run_in(&View::new(&node, self.stream, None), &other)
@@ -405,8 +415,13 @@ impl Session {
         match command {
             Command::Ping { message: None } => Reply::Simple("PONG".into()),
             Command::Ping { message: Some(m) } | Command::Echo { message: m } => Reply::Bulk(m.to_vec()),
-            Command::Select { db: 0 } => Reply::ok(),
-            Command::Select { .. } => Reply::Error("ERR DB index is out of range".into()),
+            Command::Select { db } => self.select(*db),
+            Command::SwapDb => Reply::Error(databases::SWAPDB_REFUSED.into()),
+            // Outside a block these run in `execute`; queued, they reach here.
+            Command::FlushAll | Command::Move { .. } => Reply::Error(format!(
+                "ERR {} inside MULTI is not supported: it is a transaction of its own",
+                command.name().to_uppercase()
+            )),
             Command::ClientId => Reply::Integer(self.id as i64),
             Command::ClientSetName { name } => {
                 self.client.set_name(name);

@@ -26,7 +26,7 @@ use logkv_runtime::apply::{expired, OpAnswer, TxResult};
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::node::{Applied, Node, NodeError};
-use logkv_runtime::types::version_position;
+use logkv_runtime::types::{version_position, StreamId};
 
 use super::view::{self, View};
 use super::{rmw, writes, Session};
@@ -34,12 +34,13 @@ use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
 use crate::resp::CommandError;
 
-/// Keys watched since a version.
+/// Keys watched since a version, each in the stream of the database
+/// selected when it was watched (as Redis watches a key of a database).
 struct Watch {
     version: u64,
     /// The time reads judged expiry by at the first `WATCH`.
     read_time_ms: u64,
-    keys: Vec<Bytes>,
+    keys: Vec<(StreamId, Bytes)>,
 }
 
 /// A `MULTI` block being queued.
@@ -96,7 +97,7 @@ impl State {
     }
 
     /// `WATCH key ...`.
-    pub fn watch(&mut self, node: &Node, keys: Vec<Bytes>) -> Reply {
+    pub fn watch(&mut self, node: &Node, stream: StreamId, keys: Vec<Bytes>) -> Reply {
         if self.in_multi() {
             return Reply::Error("ERR WATCH inside MULTI is not allowed".into());
         }
@@ -105,7 +106,7 @@ impl State {
             read_time_ms: node.read_time_ms(None),
             keys: Vec::new(),
         });
-        for key in keys {
+        for key in keys.into_iter().map(|k| (stream, k)) {
             if !watch.keys.contains(&key) {
                 watch.keys.push(key);
             }
@@ -207,7 +208,7 @@ impl Session {
                 Some(w) => (w.keys.clone(), w.version),
                 None => (Vec::new(), version),
             };
-            reads.extend(block.rmw_keys);
+            reads.extend(block.rmw_keys.into_iter().map(|k| (self.stream, k)));
             let tx = writes::transaction(self.stream, block.ops, reads, read_version);
             let applied = match self.shared.append(self.signer.clone(), vec![tx]).await {
                 Ok(applied) => applied,
@@ -256,9 +257,16 @@ impl Session {
                 }
             };
             let start = ops.len();
+            if let Some(refused) = self.copy_refused_in_block(&command) {
+                queued.push(Queued::Refused(refused));
+                continue;
+            }
             if rmw::is_rmw(&command) {
                 let keys = rmw::keys(&command);
-                let written = ops.iter().any(|(k, op)| !matches!(op, Op::Get) && keys.contains(k));
+                // A flush earlier in the block wrote every key.
+                let written = ops
+                    .iter()
+                    .any(|(k, op)| *op == Op::Flush || (!matches!(op, Op::Get) && keys.contains(k)));
                 if written {
                     queued.push(Queued::Refused(Reply::Error(format!(
                         "ERR logkv does not run '{}' inside MULTI after a write of its keys yet",
@@ -336,7 +344,9 @@ impl Session {
                 }
                 Queued::Other(command, at) => {
                     for ((key, op), answer) in kept.iter().zip(answers).take(at).skip(seen) {
-                        if let Some(live) = writes::live_after(op, answer) {
+                        if *op == Op::Flush {
+                            before.set_flushed();
+                        } else if let Some(live) = writes::live_after(op, answer) {
                             before.set_live(key.to_vec(), live);
                         }
                     }
@@ -364,8 +374,14 @@ impl Session {
             if version_position(w.version).saturating_add(horizon) < version_position(now) {
                 return Reply::NullArray;
             }
-            for key in &w.keys {
-                match node.history(&self.stream, key) {
+            for (stream, key) in &w.keys {
+                // A flush since the WATCH wrote every key of the stream.
+                match node.flush_version(stream, None) {
+                    Ok(flushed) if flushed > w.version => return Reply::NullArray,
+                    Ok(_) => {}
+                    Err(e) => return writes::node_error(&e),
+                }
+                match node.history(stream, key) {
                     Ok(history) if history.first().is_some_and(|h| h.version > w.version) => {
                         return Reply::NullArray
                     }
@@ -376,7 +392,7 @@ impl Session {
                 // not yet when the client watched. (Judged by the times
                 // reads use, not by log times: no entry is written here,
                 // so an idle log must not abort every retry.)
-                match node.expires_at(&self.stream, key, None) {
+                match node.expires_at(stream, key, None) {
                     Ok(at) if expired(at, node.read_time_ms(None)) && !expired(at, w.read_time_ms) => {
                         return Reply::NullArray
                     }

@@ -280,7 +280,8 @@ impl Session {
             if let Some(refused) = writes::check_limits(&decision.ops, max_key, max_value) {
                 return refused;
             }
-            let tx = writes::transaction(self.stream, decision.ops, keys.clone(), version);
+            let reads = keys.iter().map(|k| (self.stream, k.clone())).collect();
+            let tx = writes::transaction(self.stream, decision.ops, reads, version);
             let applied = match self.shared.append(self.signer.clone(), vec![tx]).await {
                 Ok(applied) => applied,
                 Err(e) => return writes::node_error(&e),

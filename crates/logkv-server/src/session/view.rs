@@ -30,12 +30,14 @@ pub struct View<'a> {
     stream: StreamId,
     at: Option<u64>,
     live: BTreeMap<Vec<u8>, bool>,
+    /// A `FLUSHDB` earlier in the block: no key of the version is live.
+    flushed: bool,
 }
 
 impl<'a> View<'a> {
     /// The state of `stream` as of `at` (`None`: the newest visible).
     pub fn new(node: &'a Node, stream: StreamId, at: Option<u64>) -> View<'a> {
-        View { node, stream, at, live: BTreeMap::new() }
+        View { node, stream, at, live: BTreeMap::new(), flushed: false }
     }
 
     /// The node read.
@@ -61,6 +63,18 @@ impl<'a> View<'a> {
     /// Records that `key` is live (or not) from here on.
     pub fn set_live(&mut self, key: Vec<u8>, live: bool) {
         self.live.insert(key, live);
+    }
+
+    /// Records a flush of the stream: from here on only keys set live
+    /// later are.
+    pub fn set_flushed(&mut self) {
+        self.flushed = true;
+        self.live.clear();
+    }
+
+    /// Whether a flush came before: the version's keys are all gone.
+    pub fn flushed(&self) -> bool {
+        self.flushed
     }
 
     /// The value of `key` as of the version.

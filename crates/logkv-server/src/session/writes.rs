@@ -2,7 +2,7 @@
 //!
 //! A write command becomes one transaction of deterministic ops (put,
 //! delete-if-present, increment, append, put-if-absent/present, get, put
-//! with an expiry, expire) that
+//! with an expiry, expire, flush) that
 //! the runtime applies in log order, so read-modify-write commands are
 //! atomic under any number of clients without retries. The reply is built
 //! from what apply answered for each op ([`OpAnswer`]): the runtime is the
@@ -10,7 +10,7 @@
 
 use logkv_runtime::apply::{OpAnswer, TxResult};
 use logkv_runtime::codec::native::{self, BodyWrite, Op};
-use logkv_runtime::codec::{ExpireCond, NewExpiry, PutCond};
+use logkv_runtime::codec::{ExpireCond, NewExpiry, PutCond, FLUSH_KEY};
 use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
 
@@ -110,6 +110,7 @@ pub fn plan(command: Command, now_ms: u64) -> Result<Planned, Command> {
         Command::Persist { key } => {
             one(key, Op::Expire { cond: ExpireCond::Always, at: None }, Answer::Changed)
         }
+        Command::FlushDb => one(Bytes::from_static(FLUSH_KEY), Op::Flush, Answer::Ok),
         other => return Err(other),
     })
 }
@@ -129,6 +130,7 @@ pub fn is_write(command: &Command) -> bool {
             | Command::GetDel { .. }
             | Command::Expire { .. }
             | Command::Persist { .. }
+            | Command::FlushDb
     )
 }
 
@@ -166,7 +168,8 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
 /// in a `MULTI` block see.
 pub fn live_after(op: &Op, answer: &OpAnswer) -> Option<bool> {
     match (op, answer) {
-        (Op::Get, _) => None,
+        // A flush is not one key's (`View::set_flushed` records it).
+        (Op::Get | Op::Flush, _) => None,
         (Op::Delete | Op::DeleteIfPresent, OpAnswer::Wrote { existed, changed }) => {
             Some(*existed && !changed)
         }
@@ -179,13 +182,14 @@ pub fn live_after(op: &Op, answer: &OpAnswer) -> Option<bool> {
     }
 }
 
-/// Ops as one planned native transaction on `stream`. `reads` and
-/// `read_version` make it conditional on those keys being unchanged since
-/// that version (`WATCH`); with no reads the version check is off.
+/// Ops as one planned native transaction on `stream`. `reads` (keys of
+/// any stream) and `read_version` make it conditional on those keys being
+/// unchanged since that version (`WATCH`); with no reads the version check
+/// is off.
 pub fn transaction(
     stream: StreamId,
     ops: Vec<(Bytes, Op)>,
-    reads: Vec<Bytes>,
+    reads: Vec<(StreamId, Bytes)>,
     read_version: u64,
 ) -> native::Body {
     native::Body {
@@ -193,7 +197,7 @@ pub fn transaction(
         check_reads_only: true,
         reads: reads
             .into_iter()
-            .map(|key| logkv_runtime::codec::Read { stream, key: key.to_vec() })
+            .map(|(stream, key)| logkv_runtime::codec::Read { stream, key: key.to_vec() })
             .collect(),
         writes: ops.into_iter().map(|(key, op)| BodyWrite { stream, key: key.to_vec(), op }).collect(),
         controls: Vec::new(),
