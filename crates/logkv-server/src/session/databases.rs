@@ -2,8 +2,9 @@
 //! data written before databases existed stays where it was; database
 //! `n > 0` is a stream derived from it ([`stream_of`]). `SELECT` changes
 //! the stream a connection reads and writes; `FLUSHALL` flushes every
-//! database's stream in one entry; `MOVE` is one conditional transaction
-//! over two streams. `FLUSHDB` is an ordinary planned write (`writes`).
+//! database's stream in one entry; `MOVE` and `COPY … DB n` are one
+//! conditional transaction over two streams. `FLUSHDB` is an ordinary
+//! planned write (`writes`).
 
 use logkv_runtime::apply::TxResult;
 use logkv_runtime::codec::native::{Body, BodyWrite, Op};

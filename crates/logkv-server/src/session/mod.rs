@@ -20,7 +20,7 @@
 //! | `multi` | `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` |
 //! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
 //! | `keyspace` | `SCAN` (and its cursor table), `KEYS`, `DBSIZE` |
-//! | `databases` | databases as streams: `SELECT`, `FLUSHALL`, `MOVE` |
+//! | `databases` | databases as streams: `SELECT`, `FLUSHALL`, `MOVE`, `COPY … DB` |
 //! | `glob` | Redis's glob patterns |
 //! | `info` | `INFO`, `CONFIG GET/SET/RESETSTAT`, `ROLE`, `maxmemory` |
 //! | `clients` | the registry of live connections: `CLIENT LIST/INFO/KILL` |
