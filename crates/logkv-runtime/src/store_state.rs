@@ -114,10 +114,13 @@ pub(crate) type FlushMap = RwLock<BTreeMap<StreamId, u64>>;
 pub(crate) type ValueSums = BTreeMap<StreamId, StateDigest>;
 
 /// What flushes need while an entry applies: the node's flush map (read
-/// only: the entry's own flushes are staged) and the value sums.
+/// only: the entry's own flushes are staged), the value sums, and the
+/// expiry queues, whose counts a flush zeroes.
 pub(crate) struct Flushes<'a> {
     pub(crate) map: &'a FlushMap,
     pub(crate) sums: &'a mut ValueSums,
+    /// The expiry queues before the entry (a flush empties its stream's).
+    pub(crate) queues: &'a Queues,
 }
 
 /// What apply knows of a key's newest version.
@@ -154,8 +157,6 @@ pub(crate) struct EntryState<'a> {
     newest: RefCell<BTreeMap<(StreamId, Vec<u8>), Newest>>,
     /// Whether any key may have an expiry (else none is looked up).
     expiries: bool,
-    /// The expiry queues before the entry.
-    queues: &'a Queues,
     /// What the entry changes in them.
     pub(crate) queue_changes: QueueChanges,
     /// The first store error met while reading; the entry must not be stored.
@@ -172,7 +173,6 @@ impl<'a> EntryState<'a> {
         next_keyspace: u32,
         acl: &'a mut Acl,
         digest: &'a mut StateDigest,
-        queues: &'a Queues,
         flushes: Flushes<'a>,
     ) -> Self {
         Self {
@@ -189,7 +189,6 @@ impl<'a> EntryState<'a> {
             acl_before: BTreeMap::new(),
             newest: RefCell::new(BTreeMap::new()),
             expiries: true,
-            queues,
             queue_changes: QueueChanges::default(),
             error: RefCell::new(None),
             ops: Vec::new(),
@@ -253,7 +252,8 @@ impl<'a> EntryState<'a> {
         self.new_flushes.push((*stream, version));
         // No key of the stream has an expiry now (their `"e"` and `"q"`
         // keys are void: older than the flush).
-        let counted = self.queues.counts.get(stream).map_or(0, |n| i64::try_from(*n).unwrap_or(i64::MAX));
+        let counted =
+            self.flushes.queues.counts.get(stream).map_or(0, |n| i64::try_from(*n).unwrap_or(i64::MAX));
         self.queue_changes.counts.insert(*stream, -counted);
         self.ops.push(DerivedOp::system(
             &flush_key(stream),
@@ -511,14 +511,14 @@ impl State for EntryState<'_> {
     }
 
     fn expiring_streams(&self) -> Vec<StreamId> {
-        self.queues.counts.keys().copied().collect()
+        self.flushes.queues.counts.keys().copied().collect()
     }
 
     /// From the store's newest sequenced state (earlier entries of the
     /// same group commit count), as every read of apply: nodes that group
     /// entries into commits differently sweep alike.
     fn due_expiries(&mut self, stream: &StreamId, now: u64, limit: usize) -> Vec<Vec<u8>> {
-        let from = self.queues.swept_to.get(stream).copied().unwrap_or(0);
+        let from = self.flushes.queues.swept_to.get(stream).copied().unwrap_or(0);
         // Only what was queued since the newest flush: older queue keys
         // belong to keys the flush removed.
         let flush = self.flushed_at(stream);

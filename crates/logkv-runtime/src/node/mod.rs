@@ -609,10 +609,10 @@ impl Node {
         let digest_before = core.digest;
         let log_time_ms = log_time_ms.unwrap_or_else(now_ms).max(core.log_time_ms);
         let Core { applier, acl, digest, next_keyspace, value_sums, .. } = core;
-        let flushes = Flushes { map: &self.flushes, sums: value_sums };
         let queues = self.queues.read();
+        let flushes = Flushes { map: &self.flushes, sums: value_sums, queues: &queues };
         let mut state =
-            EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest, &queues, flushes)
+            EntryState::new(&self.store, bytes, &self.streams, *next_keyspace, acl, digest, flushes)
                 .with_expiries(self.expiries.load(Ordering::Relaxed));
         let (outcome, answers) = applier.apply_entry_answered(&mut state, at, log_time_ms, bytes, verified);
         let sum_ops = state.sum_ops(last_version);
