@@ -2,6 +2,7 @@
 //! to case, arity and options checked, integers read, with Redis's exact
 //! error texts (see [`CommandError`]).
 
+pub use super::collection::CollCommand;
 use super::command_error::{printable, unknown_command};
 use super::number::{parse_i64, parse_u64};
 use super::reply::Protocol;
@@ -285,6 +286,8 @@ pub enum Command {
     Exec,
     Discard,
     Unwatch,
+    /// A hash or set command.
+    Coll(CollCommand),
 }
 
 impl Command {
@@ -338,6 +341,7 @@ impl Command {
             Command::Exec => "exec",
             Command::Discard => "discard",
             Command::Unwatch => "unwatch",
+            Command::Coll(c) => c.name(),
         }
     }
 }
@@ -547,7 +551,10 @@ pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
             arity(1, "unwatch")?;
             Command::Unwatch
         }
-        _ => return Err(unknown_command(args)),
+        other => match super::collection::parse(other, args) {
+            Some(c) => Command::Coll(c?),
+            None => return Err(unknown_command(args)),
+        },
     };
     Ok(command)
 }

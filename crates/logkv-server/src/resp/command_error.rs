@@ -29,6 +29,16 @@ pub enum CommandError {
     /// An argument that must be an integer is not one.
     #[error("ERR value is not an integer or out of range")]
     NotInteger,
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    #[error("ERR value is out of range, must be positive")]
+    NotPositive,
+    #[error("ERR numkeys should be greater than 0")]
+    NumKeysNotPositive,
+    #[error("ERR Number of keys can't be greater than number of args")]
+    NumKeysTooMany,
+    #[error("ERR LIMIT can't be negative")]
+    LimitNegative,
     /// `DECRBY` by `i64::MIN`, whose negation does not fit.
     #[error("ERR decrement would overflow")]
     DecrementOverflow,

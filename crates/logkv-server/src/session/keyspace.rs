@@ -38,7 +38,7 @@ struct Table {
 
 impl Cursors {
     /// A new cursor that continues after `key`.
-    fn open(&self, key: Vec<u8>) -> u64 {
+    pub(crate) fn open(&self, key: Vec<u8>) -> u64 {
         let mut t = self.0.lock();
         t.last += 1;
         let cursor = t.last;
@@ -52,7 +52,7 @@ impl Cursors {
     }
 
     /// The key a cursor continues after.
-    fn resume(&self, cursor: u64) -> Option<Vec<u8>> {
+    pub(crate) fn resume(&self, cursor: u64) -> Option<Vec<u8>> {
         self.0.lock().keys.get(&cursor).cloned()
     }
 

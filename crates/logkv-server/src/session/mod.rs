@@ -18,6 +18,7 @@
 //! | `multi` | `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` |
 //! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
 //! | `keyspace` | `SCAN` (and its cursor table), `KEYS`, `DBSIZE` |
+//! | `collections` | hash and set commands: ops for apply, reads of elements |
 //! | `glob` | Redis's glob patterns |
 //! | `info` | `INFO`, `CONFIG GET/SET/RESETSTAT`, `ROLE`, `maxmemory` |
 //! | `clients` | the registry of live connections: `CLIENT LIST/INFO/KILL` |
@@ -25,6 +26,7 @@
 
 pub mod auth;
 pub mod clients;
+pub mod collections;
 pub mod glob;
 pub mod info;
 pub mod keyspace;
@@ -45,7 +47,8 @@ use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 
 use crate::config::ServeConfig;
-use crate::resp::command::{self, Bytes, ClientFilter, Command, CommandQuery, Credentials};
+use crate::resp::collection::SetAlgebra;
+use crate::resp::command::{self, Bytes, ClientFilter, CollCommand, Command, CommandQuery, Credentials};
 use crate::resp::frame::Request;
 use crate::resp::reply::{encode, Protocol, Reply};
 use crate::resp::CommandError;
@@ -317,6 +320,39 @@ impl Session {
         done.into_iter().map(|(name, r, started)| (name, r.expect("every write answered"), started)).collect()
     }
 
+    /// `SPOP`: members picked here, removed by a logged op.
+    async fn pop(&mut self, key: Bytes, count: Option<u64>) -> Reply {
+        let node = self.shared.node.clone();
+        let planned = collections::plan_pop(&View::new(&node, self.stream, None), key, count);
+        self.write_planned("spop", planned).await
+    }
+
+    /// `SINTERSTORE` and kin: the result computed here, stored by logged ops.
+    async fn store(&mut self, op: SetAlgebra, destination: Bytes, keys: Vec<Bytes>) -> Reply {
+        let node = self.shared.node.clone();
+        let planned = collections::plan_store(&View::new(&node, self.stream, None), op, destination, &keys);
+        let name =
+            Command::Coll(CollCommand::SAlgebraStore { op, destination: Bytes::new(), keys: Vec::new() })
+                .name();
+        self.write_planned(name, planned).await
+    }
+
+    /// Writes what a command planned after reading, or answers without writing.
+    async fn write_planned(
+        &mut self,
+        name: &'static str,
+        planned: Result<Result<Planned, Reply>, logkv_runtime::node::NodeError>,
+    ) -> Reply {
+        match planned {
+            Err(e) => writes::node_error(&e),
+            Ok(Err(reply)) => reply,
+            Ok(Ok(plan)) => {
+                let mut done = self.write(vec![(name, plan, Instant::now())]).await;
+                done.pop().map_or(Reply::Null, |(_, reply, _)| reply)
+            }
+        }
+    }
+
     /// Runs one command that does not write (or `EXEC`, which may).
     async fn execute(&mut self, command: Command) -> (Reply, After) {
         let reply = match command {
@@ -326,6 +362,10 @@ impl Session {
             Command::Multi => self.multi.begin(),
             Command::Discard => self.multi.discard(),
             Command::Exec => self.exec().await,
+            Command::Coll(CollCommand::SPop { key, count }) => self.pop(key, count).await,
+            Command::Coll(CollCommand::SAlgebraStore { op, destination, keys }) => {
+                self.store(op, destination, keys).await
+            }
             other => {
                 let node = self.shared.node.clone();
                 self.run_in(&View::new(&node, self.stream, None), &other)
@@ -346,6 +386,10 @@ impl Session {
             Command::DbSize => keyspace::dbsize(view),
             Command::Ttl { key, query } => view.ttl(key, *query),
             Command::Info { sections } => info::info(&shared, sections),
+            Command::Coll(c) => match collections::read(view, c, &shared.resp.cursors) {
+                Some(read) => read,
+                None => return self.session_command(command),
+            },
             other => match view.read(other) {
                 Some(read) => read,
                 None => return self.session_command(command),

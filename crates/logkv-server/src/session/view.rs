@@ -9,11 +9,33 @@
 
 use std::collections::BTreeMap;
 
+use logkv_runtime::collection::{self, Kind, Meta, META_MAGIC};
 use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::types::StreamId;
 
 use crate::resp::command::{Bytes, Command, TtlQuery};
 use crate::resp::reply::Reply;
+
+/// What a key holds, as reads tell the kinds apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// Nothing (absent, deleted or expired).
+    Absent,
+    /// A string.
+    Str(Vec<u8>),
+    /// A collection of this kind.
+    Coll(Kind),
+}
+
+impl Held {
+    /// The string, if it is one.
+    fn string(&self) -> Option<&Vec<u8>> {
+        match self {
+            Held::Str(v) => Some(v),
+            _ => None,
+        }
+    }
+}
 
 /// The connection's stream as of a version, with keys made live (`true`)
 /// or dead (`false`) on top.
@@ -60,6 +82,30 @@ impl<'a> View<'a> {
         Ok(self.node.get(&self.stream, key, self.at)?.map(|(v, _)| v))
     }
 
+    /// What `key` holds as of the version: a value that starts as a
+    /// collection's metadata is one only if the type stream says so.
+    pub fn held(&self, key: &[u8]) -> Result<Held, NodeError> {
+        Ok(match self.meta(key)? {
+            Err(None) => Held::Absent,
+            Err(Some(v)) => Held::Str(v),
+            Ok(meta) => Held::Coll(meta.kind),
+        })
+    }
+
+    /// The collection metadata `key` holds, or else its string value
+    /// (`None`: nothing).
+    pub fn meta(&self, key: &[u8]) -> Result<Result<Meta, Option<Vec<u8>>>, NodeError> {
+        let Some(v) = self.get(key)? else {
+            return Ok(Err(None));
+        };
+        if !v.starts_with(&META_MAGIC)
+            || self.node.get(&collection::types(&self.stream), key, self.at)?.is_none()
+        {
+            return Ok(Err(Some(v)));
+        }
+        Ok(Meta::decode(&v).ok_or(Some(v)))
+    }
+
     /// `TTL` and its kin: -2 for no key, -1 for a key without expiry, else
     /// the time left (or the expiry's Unix time), seconds rounded as
     /// Redis rounds them. Time left is judged as reads judge expiry
@@ -80,7 +126,7 @@ impl<'a> View<'a> {
     /// not one.
     pub fn read(&self, command: &Command) -> Option<Result<Reply, NodeError>> {
         let keys = read_keys(command)?;
-        let values: Result<Vec<_>, _> = keys.iter().map(|k| self.get(k)).collect();
+        let values: Result<Vec<_>, _> = keys.iter().map(|k| self.held(k)).collect();
         Some(values.map(|v| read_reply(command, v)))
     }
 }
@@ -95,17 +141,30 @@ pub fn read_keys(command: &Command) -> Option<Vec<&Bytes>> {
 }
 
 /// The reply of a read command from the values of its [`read_keys`].
-pub fn read_reply(command: &Command, values: Vec<Option<Vec<u8>>>) -> Reply {
+pub fn read_reply(command: &Command, values: Vec<Held>) -> Reply {
+    let wrongtype = || Reply::Error(collection::WRONGTYPE.into());
     // The values move into the reply: a GET's value is not copied again.
-    let first = || values.first().and_then(Option::as_ref);
+    let first = values.first().cloned().unwrap_or(Held::Absent);
+    let string = |held: Held| match held {
+        Held::Str(v) => Reply::Bulk(v),
+        _ => Reply::Null,
+    };
     match command {
-        Command::Get { .. } => values.into_iter().next().flatten().map_or(Reply::Null, Reply::Bulk),
-        Command::StrLen { .. } => Reply::Integer(first().map_or(0, |v| v.len() as i64)),
-        Command::Type { .. } => Reply::Simple(if first().is_some() { "string" } else { "none" }.into()),
-        Command::MGet { .. } => {
-            Reply::Array(values.into_iter().map(|v| v.map_or(Reply::Null, Reply::Bulk)).collect())
+        Command::Get { .. } | Command::StrLen { .. } if matches!(first, Held::Coll(_)) => wrongtype(),
+        Command::Get { .. } => string(first),
+        Command::StrLen { .. } => Reply::Integer(first.string().map_or(0, |v| v.len() as i64)),
+        Command::Type { .. } => Reply::Simple(
+            match first {
+                Held::Absent => "none",
+                Held::Str(_) => "string",
+                Held::Coll(kind) => kind.name(),
+            }
+            .into(),
+        ),
+        Command::MGet { .. } => Reply::Array(values.into_iter().map(string).collect()),
+        Command::Exists { .. } => {
+            Reply::Integer(values.iter().filter(|v| **v != Held::Absent).count() as i64)
         }
-        Command::Exists { .. } => Reply::Integer(values.iter().filter(|v| v.is_some()).count() as i64),
         other => Reply::Error(format!("ERR '{}' is not a read", other.name())),
     }
 }

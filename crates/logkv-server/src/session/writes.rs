@@ -14,6 +14,7 @@ use logkv_runtime::codec::{ExpireCond, NewExpiry, PutCond};
 use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
 
+use super::collections;
 use crate::compacted;
 use crate::resp::command::{Bytes, Command, SetCondition, SetExpiry};
 use crate::resp::reply::Reply;
@@ -37,6 +38,16 @@ pub enum Answer {
     Incremented,
     /// `EXPIRE` and kin, `PERSIST`: 1 if the expiry changed, else 0.
     Changed,
+    /// `HSET`, `HSETNX`, `HDEL`, `SADD`: the count apply answered.
+    Count,
+    /// `SREM`: how many members apply removed.
+    Removed,
+    /// `HINCRBYFLOAT`: the value apply computed.
+    Computed,
+    /// `SPOP`: the members removed (`single`: the one, or nil).
+    Popped { single: bool },
+    /// `S…STORE`: the size of the set stored (0 if none was).
+    Stored,
 }
 
 /// A write command as ops and the recipe for its reply.
@@ -110,6 +121,7 @@ pub fn plan(command: Command, now_ms: u64) -> Result<Planned, Command> {
         Command::Persist { key } => {
             one(key, Op::Expire { cond: ExpireCond::Always, at: None }, Answer::Changed)
         }
+        Command::Coll(c) => collections::plan(c).map_err(Command::Coll)?,
         other => return Err(other),
     })
 }
@@ -129,11 +141,20 @@ pub fn is_write(command: &Command) -> bool {
             | Command::GetDel { .. }
             | Command::Expire { .. }
             | Command::Persist { .. }
-    )
+    ) || matches!(command, Command::Coll(c) if collections::is_planned_write(c))
 }
 
 /// The reply of a committed write from its ops' answers, in op order.
 pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
+    // An op refused on the key's kind (or a value it cannot compute with)
+    // answers the command's error.
+    if let Some(OpAnswer::Refused(error)) = answers.iter().find(|a| matches!(a, OpAnswer::Refused(_))) {
+        return Reply::Error((*error).into());
+    }
+    let members = || match answers.first() {
+        Some(OpAnswer::Members(m)) => m.clone(),
+        _ => Vec::new(),
+    };
     let wrote = |a: Option<&OpAnswer>| match a {
         Some(OpAnswer::Wrote { existed, changed }) => (*existed, *changed),
         _ => (false, false),
@@ -145,7 +166,13 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
             (_, false) => Reply::Null,
         },
         Answer::SetNx | Answer::Changed => Reply::Integer(i64::from(wrote(answers.first()).1)),
-        Answer::OldValue => match answers.first() {
+        Answer::Count | Answer::Stored => {
+            Reply::Integer(answers.iter().map(|a| if let OpAnswer::Count(n) = a { *n } else { 0 }).sum())
+        }
+        Answer::Removed => Reply::Integer(members().len() as i64),
+        Answer::Popped { single: true } => members().into_iter().next().map_or(Reply::Null, Reply::Bulk),
+        Answer::Popped { single: false } => Reply::Set(members().into_iter().map(Reply::Bulk).collect()),
+        Answer::OldValue | Answer::Computed => match answers.first() {
             Some(OpAnswer::Value(Some(v))) => Reply::Bulk(v.clone()),
             _ => Reply::Null,
         },
@@ -166,7 +193,8 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
 /// in a `MULTI` block see.
 pub fn live_after(op: &Op, answer: &OpAnswer) -> Option<bool> {
     match (op, answer) {
-        (Op::Get, _) => None,
+        // A collection op may make or empty its key, which its answer does not tell.
+        (Op::Get | Op::Collection { .. }, _) => None,
         (Op::Delete | Op::DeleteIfPresent, OpAnswer::Wrote { existed, changed }) => {
             Some(*existed && !changed)
         }
@@ -231,6 +259,9 @@ pub fn key_fits(key: &[u8], max_key_bytes: usize) -> bool {
 }
 
 pub fn check_limits(ops: &[(Bytes, Op)], max_key_bytes: usize, max_value_bytes: usize) -> Option<Reply> {
+    if let Some(refused) = collections::check_members(ops, max_key_bytes) {
+        return Some(refused);
+    }
     for (key, op) in ops {
         if !key_fits(key, max_key_bytes) {
             return Some(Reply::Error(format!(

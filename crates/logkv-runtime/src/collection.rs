@@ -1,0 +1,521 @@
+//! Collections — hashes and sets — as streams (docs/datamodel.md).
+//!
+//! The elements of collection key `k` of stream `S` are ordinary keys of a
+//! derived stream, [`elements`]`(S, k, created)`: one record per field or
+//! member, so a field op costs an index lookup whatever the size. `(S, k)`
+//! itself holds the collection's metadata ([`Meta`]: kind, element count,
+//! the version that created it), so `DEL`, `EXISTS`, `EXPIRE`, `SCAN` and
+//! the digest see one key per collection. The derived stream [`types`]`(S)`
+//! holds `k → kind` exactly while `(S, k)` holds a collection: what tells a
+//! metadata record from a string value that happens to look like one.
+//!
+//! The ops ([`CollOp`], protocol 7) are decided in apply from the state,
+//! so concurrent `HSET`s never conflict and every node counts alike. A new
+//! collection gets a fresh element stream (its creating version is part of
+//! the id), so stale elements of an earlier collection under the same key
+//! are never seen; deleting or overwriting a collection flushes its stream
+//! (O(1), [`crate::codec::WriteOp::Flush`]'s machinery).
+
+use std::borrow::Cow;
+
+use crate::apply::{NewValue, OpAnswer, Pending, Slot, TxResult};
+use crate::codec::{ParseError, MAX_KEY_BYTES};
+use crate::envelope::Protocol;
+use crate::signing::keccak256;
+use crate::types::StreamId;
+use crate::varint;
+
+/// The kind of value a collection key holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Kind {
+    /// Field → value.
+    Hash,
+    /// Members.
+    Set,
+}
+
+impl Kind {
+    /// The byte that names the kind in metadata and type records.
+    pub fn byte(self) -> u8 {
+        match self {
+            Kind::Hash => 1,
+            Kind::Set => 2,
+        }
+    }
+
+    /// The kind a byte names.
+    pub fn of_byte(b: u8) -> Option<Kind> {
+        match b {
+            1 => Some(Kind::Hash),
+            2 => Some(Kind::Set),
+            _ => None,
+        }
+    }
+
+    /// Redis's name for it (`TYPE`).
+    pub fn name(self) -> &'static str {
+        match self {
+            Kind::Hash => "hash",
+            Kind::Set => "set",
+        }
+    }
+}
+
+/// The first bytes of every metadata record: readers look a key up in the
+/// type stream only when its value starts with them.
+pub const META_MAGIC: [u8; 4] = *b"\0LKC";
+
+/// Most elements one collection may hold.
+pub const MAX_ELEMENTS: u64 = u32::MAX as u64;
+
+/// Longest field or member, in bytes: an element key is a tag byte and the
+/// field, within the format's key limit.
+pub const MAX_MEMBER_BYTES: usize = MAX_KEY_BYTES - 1;
+
+/// The tag byte before a field or member in its element key (so an empty
+/// field, which Redis allows, is a non-empty key).
+const MEMBER_TAG: u8 = b'm';
+
+/// What `(S, k)` holds for a collection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Meta {
+    /// Hash or set.
+    pub kind: Kind,
+    /// The version of the transaction that created the collection: part
+    /// of its element stream's id.
+    pub created: u64,
+    /// How many elements it holds (never 0: an emptied collection is deleted).
+    pub len: u64,
+}
+
+impl Meta {
+    /// Magic, kind, created (u64 BE), len (u64 BE).
+    pub fn encode(&self) -> Vec<u8> {
+        let mut out = Vec::with_capacity(21);
+        out.extend_from_slice(&META_MAGIC);
+        out.push(self.kind.byte());
+        out.extend_from_slice(&self.created.to_be_bytes());
+        out.extend_from_slice(&self.len.to_be_bytes());
+        out
+    }
+
+    /// Reads a metadata record back.
+    pub fn decode(b: &[u8]) -> Option<Meta> {
+        let rest = b.strip_prefix(&META_MAGIC)?;
+        if rest.len() != 17 {
+            return None;
+        }
+        let kind = Kind::of_byte(rest[0])?;
+        let created = u64::from_be_bytes(rest[1..9].try_into().ok()?);
+        let len = u64::from_be_bytes(rest[9..17].try_into().ok()?);
+        Some(Meta { kind, created, len })
+    }
+
+    /// The stream that holds the elements of this collection at `(stream, key)`.
+    pub fn elements(&self, stream: &StreamId, key: &[u8]) -> StreamId {
+        elements(stream, key, self.created)
+    }
+}
+
+/// The stream of the elements of the collection created at `created` under
+/// `(stream, key)`.
+pub fn elements(stream: &StreamId, key: &[u8], created: u64) -> StreamId {
+    let mut seed = Vec::with_capacity(64 + key.len());
+    seed.extend_from_slice(b"logkv/collection/");
+    seed.extend_from_slice(&stream.0);
+    seed.extend_from_slice(&created.to_be_bytes());
+    seed.extend_from_slice(key);
+    StreamId(keccak256(&seed))
+}
+
+/// The stream that maps each collection key of `stream` to its kind.
+pub fn types(stream: &StreamId) -> StreamId {
+    let mut seed = b"logkv/types/".to_vec();
+    seed.extend_from_slice(&stream.0);
+    StreamId(keccak256(&seed))
+}
+
+/// The element key of a field or member.
+pub fn member_key(member: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(1 + member.len());
+    k.push(MEMBER_TAG);
+    k.extend_from_slice(member);
+    k
+}
+
+/// The field or member an element key holds.
+pub fn member_of(element_key: &[u8]) -> Option<&[u8]> {
+    element_key.strip_prefix(&[MEMBER_TAG])
+}
+
+/// A collection op: its native op byte is 0x10 plus its code; its value is
+/// its arguments ([`encode_args`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CollOp {
+    /// `HSET`: field, value pairs. Answer: fields added.
+    HashSet,
+    /// `HSETNX`: field, value. Answer: 1 if set.
+    HashSetIfAbsent,
+    /// `HDEL`: fields. Answer: fields removed.
+    HashDelete,
+    /// `HINCRBY`: field, decimal delta. Answer: the new value.
+    HashIncrement,
+    /// `HINCRBYFLOAT`: field, decimal delta. Answer: the new value's bytes.
+    HashIncrementFloat,
+    /// `SADD`: members. Answer: members added.
+    SetAdd,
+    /// `SREM`, and `SPOP` with the members the receiving node picked.
+    /// Answer: the members removed.
+    SetRemove,
+}
+
+/// Every collection op, in code order.
+pub const COLL_OPS: [CollOp; 7] = [
+    CollOp::HashSet,
+    CollOp::HashSetIfAbsent,
+    CollOp::HashDelete,
+    CollOp::HashIncrement,
+    CollOp::HashIncrementFloat,
+    CollOp::SetAdd,
+    CollOp::SetRemove,
+];
+
+/// The first native op byte of the collection ops.
+pub const FIRST_OP_BYTE: u8 = 0x10;
+
+impl CollOp {
+    /// Its native op byte.
+    pub fn byte(self) -> u8 {
+        FIRST_OP_BYTE + COLL_OPS.iter().position(|o| *o == self).expect("listed") as u8
+    }
+
+    /// The op a native op byte names.
+    pub fn of_byte(b: u8) -> Option<CollOp> {
+        COLL_OPS.get(usize::from(b.checked_sub(FIRST_OP_BYTE)?)).copied()
+    }
+
+    /// Its name in JSON bodies.
+    pub fn name(self) -> &'static str {
+        match self {
+            CollOp::HashSet => "HashSet",
+            CollOp::HashSetIfAbsent => "HashSetIfAbsent",
+            CollOp::HashDelete => "HashDelete",
+            CollOp::HashIncrement => "HashIncrement",
+            CollOp::HashIncrementFloat => "HashIncrementFloat",
+            CollOp::SetAdd => "SetAdd",
+            CollOp::SetRemove => "SetRemove",
+        }
+    }
+
+    /// The op a JSON name names.
+    pub fn of_name(name: &str) -> Option<CollOp> {
+        COLL_OPS.iter().copied().find(|o| o.name() == name)
+    }
+
+    /// The feature level of every collection op.
+    pub fn protocol(self) -> Protocol {
+        Protocol::V7
+    }
+
+    /// The kind of collection it works on.
+    pub fn kind(self) -> Kind {
+        match self {
+            CollOp::SetAdd | CollOp::SetRemove => Kind::Set,
+            _ => Kind::Hash,
+        }
+    }
+
+    /// The arguments that are fields or members (element keys), of
+    /// arguments that fit the op.
+    pub fn members<'a, A: AsRef<[u8]>>(self, args: &'a [A]) -> impl Iterator<Item = &'a [u8]> + 'a {
+        args.iter()
+            .enumerate()
+            .filter(move |(i, _)| match self {
+                CollOp::HashSet => i % 2 == 0,
+                CollOp::HashSetIfAbsent | CollOp::HashIncrement | CollOp::HashIncrementFloat => *i == 0,
+                CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove => true,
+            })
+            .map(|(_, a)| a.as_ref())
+    }
+
+    /// Whether `n` arguments fit the op.
+    fn arity_ok(self, n: usize) -> bool {
+        match self {
+            CollOp::HashSet => n >= 2 && n % 2 == 0,
+            CollOp::HashSetIfAbsent | CollOp::HashIncrement | CollOp::HashIncrementFloat => n == 2,
+            CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove => n >= 1,
+        }
+    }
+}
+
+/// Arguments as one value: each a varint length and its bytes.
+pub fn encode_args<A: AsRef<[u8]>>(args: &[A]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(args.iter().map(|a| a.as_ref().len() + 2).sum());
+    for a in args {
+        varint::put(&mut out, a.as_ref().len() as u64);
+        out.extend_from_slice(a.as_ref());
+    }
+    out
+}
+
+/// The arguments [`encode_args`] wrote.
+pub fn decode_args(mut b: &[u8]) -> Result<Vec<&[u8]>, ParseError> {
+    let mut out = Vec::new();
+    while !b.is_empty() {
+        let (len, used) =
+            varint::read(b).map_err(|e| ParseError::invalid(format!("collection args: {e}")))?;
+        let end = usize::try_from(len).ok().and_then(|l| used.checked_add(l)).filter(|e| *e <= b.len());
+        let end =
+            end.ok_or_else(|| ParseError::invalid("collection args: an argument runs past the value"))?;
+        out.push(&b[used..end]);
+        b = &b[end..];
+    }
+    Ok(out)
+}
+
+/// Redis's error for a command on a key of another kind.
+pub const WRONGTYPE: &str = "WRONGTYPE Operation against a key holding the wrong kind of value";
+
+/// What `(stream, key)` holds as a transaction sees it: `Ok(None)` nothing
+/// live, `Ok(Some)` a collection, `Err(())` a string.
+fn held(p: &Pending<'_>, stream: &StreamId, key: &[u8]) -> Result<Option<Meta>, ()> {
+    if !p.before(stream, key).is_live() {
+        return Ok(None);
+    }
+    if !p.before(&types(stream), key).is_live() {
+        return Err(());
+    }
+    p.before(stream, key).bytes().and_then(|b| Meta::decode(&b)).map(Some).ok_or(())
+}
+
+/// Whether `(stream, key)` holds a live collection.
+pub(crate) fn is_collection(p: &Pending<'_>, stream: &StreamId, key: &[u8]) -> bool {
+    matches!(held(p, stream, key), Ok(Some(_)))
+}
+
+/// The metadata of a collection `(stream, key)` holds, live or expired:
+/// what an overwrite of the key must clean up.
+pub(crate) fn stale(p: &Pending<'_>, stream: &StreamId, key: &[u8]) -> Option<Meta> {
+    if !p.held(&types(stream), key) {
+        return None;
+    }
+    p.held_bytes(stream, key).and_then(|b| Meta::decode(&b))
+}
+
+/// Removes what a collection left when its key is overwritten or deleted:
+/// its type record and (one flush) its elements.
+pub(crate) fn clean_up(p: &mut Pending<'_>, stream: &StreamId, key: &[u8], meta: &Meta) {
+    p.set(types(stream), key.to_vec(), Slot::lasting(NewValue::Deleted));
+    p.flush(meta.elements(stream, key));
+}
+
+/// Applies one collection op to `(stream, key)`: its answer. An argument
+/// list the op cannot take is a parse error (no server sends one); a key of
+/// another kind, or a value the op cannot compute with, is an answer that
+/// changes nothing, as a failed command inside Redis's `MULTI`.
+pub(crate) fn evaluate(
+    op: CollOp,
+    stream: &StreamId,
+    key: &[u8],
+    args: &[u8],
+    p: &mut Pending<'_>,
+) -> Result<OpAnswer, TxResult> {
+    let args = decode_args(args).map_err(TxResult::DataParseError)?;
+    if !op.arity_ok(args.len()) {
+        let why = format!("{} takes no {} arguments", op.name(), args.len());
+        return Err(TxResult::DataParseError(ParseError::invalid(why)));
+    }
+    if op.members(&args).any(|a| a.len() > MAX_MEMBER_BYTES) {
+        let why = format!("{}: a field or member is longer than {MAX_MEMBER_BYTES} bytes", op.name());
+        return Err(TxResult::DataParseError(ParseError::invalid(why)));
+    }
+    let found = match held(p, stream, key) {
+        Err(()) => return Ok(OpAnswer::Refused(WRONGTYPE)),
+        Ok(Some(meta)) if meta.kind != op.kind() => return Ok(OpAnswer::Refused(WRONGTYPE)),
+        Ok(found) => found,
+    };
+    let mut meta = found.unwrap_or(Meta { kind: op.kind(), created: p.version(), len: 0 });
+    if meta.len.saturating_add(args.len() as u64) > MAX_ELEMENTS {
+        return Ok(OpAnswer::Refused(TOO_MANY));
+    }
+    let elements = meta.elements(stream, key);
+    // Each element write: what it does to the count (+1, 0, -1).
+    let put = |p: &mut Pending<'_>, member: &[u8], value: Option<Vec<u8>>| {
+        let ek = member_key(member);
+        let was = p.before(&elements, &ek).is_live();
+        let now = value.is_some();
+        if was || now {
+            let value = value.map_or(NewValue::Deleted, NewValue::Computed);
+            p.set(elements, ek, Slot::lasting(value));
+        }
+        i64::from(now) - i64::from(was)
+    };
+    let mut delta = 0;
+    let mut changed = false;
+    let mut count = |d: i64| {
+        delta += d;
+        changed = true;
+        d
+    };
+    let answer = match op {
+        CollOp::HashSet => {
+            OpAnswer::Count(args.chunks(2).map(|pair| count(put(p, pair[0], Some(pair[1].to_vec())))).sum())
+        }
+        CollOp::HashSetIfAbsent => {
+            let absent = !p.before(&elements, &member_key(args[0])).is_live();
+            if absent {
+                count(put(p, args[0], Some(args[1].to_vec())));
+            }
+            OpAnswer::Count(i64::from(absent))
+        }
+        CollOp::SetAdd => {
+            let mut added = 0;
+            for m in &args {
+                if !p.before(&elements, &member_key(m)).is_live() {
+                    added += count(put(p, m, Some(Vec::new())));
+                }
+            }
+            OpAnswer::Count(added)
+        }
+        CollOp::HashDelete => {
+            let mut removed = 0;
+            for f in &args {
+                if p.before(&elements, &member_key(f)).is_live() {
+                    removed -= count(put(p, f, None));
+                }
+            }
+            OpAnswer::Count(removed)
+        }
+        CollOp::SetRemove => {
+            let mut removed = Vec::new();
+            for m in &args {
+                if p.before(&elements, &member_key(m)).is_live() {
+                    count(put(p, m, None));
+                    removed.push(m.to_vec());
+                }
+            }
+            OpAnswer::Members(removed)
+        }
+        CollOp::HashIncrement | CollOp::HashIncrementFloat => {
+            let old = p.before(&elements, &member_key(args[0])).bytes().map(Cow::into_owned);
+            let new = match op {
+                CollOp::HashIncrement => increment(old.as_deref(), args[1]),
+                _ => increment_float(old.as_deref(), args[1]),
+            };
+            match new {
+                Err(why) => return Ok(OpAnswer::Refused(why)),
+                Ok((new, answer)) => {
+                    count(put(p, args[0], Some(new)));
+                    answer
+                }
+            }
+        }
+    };
+    if changed {
+        meta.len = meta.len.checked_add_signed(delta).expect("a count never goes below zero");
+        write_meta(p, stream, key, found.is_some(), meta);
+    }
+    Ok(answer)
+}
+
+/// Redis's error for a collection at its size limit.
+const TOO_MANY: &str = "ERR collection is full: logkv collections hold at most 4294967295 elements";
+
+/// Writes `(stream, key)`'s metadata after a change: the new count (kept
+/// expiry), or — emptied — the key's removal with its type record and
+/// elements. A new collection also gets its type record, and what an
+/// expired collection under the key left is flushed.
+fn write_meta(p: &mut Pending<'_>, stream: &StreamId, key: &[u8], existed: bool, meta: Meta) {
+    if meta.len == 0 {
+        if existed {
+            p.set(*stream, key.to_vec(), Slot::lasting(NewValue::Deleted));
+            clean_up(p, stream, key, &meta);
+        }
+        return;
+    }
+    let expires_at = if existed { p.before(stream, key).kept_expiry() } else { None };
+    if !existed {
+        if let Some(old) = stale(p, stream, key) {
+            p.flush(old.elements(stream, key));
+        }
+        p.set(types(stream), key.to_vec(), Slot::lasting(NewValue::Computed(vec![meta.kind.byte()])));
+    }
+    p.set(*stream, key.to_vec(), Slot { value: NewValue::Computed(meta.encode()), expires_at });
+}
+
+/// `HINCRBY`: the field's new value and the answer.
+fn increment(old: Option<&[u8]>, by: &[u8]) -> Result<(Vec<u8>, OpAnswer), &'static str> {
+    let by = crate::apply::parse_i64(by).ok_or("ERR value is not an integer or out of range")?;
+    let old = match old {
+        None => 0,
+        Some(b) => crate::apply::parse_i64(b).ok_or("ERR hash value is not an integer")?,
+    };
+    let new = old.checked_add(by).ok_or("ERR increment or decrement would overflow")?;
+    Ok((new.to_string().into_bytes(), OpAnswer::Integer(new)))
+}
+
+/// `HINCRBYFLOAT`: the field's new value and the answer (the value).
+fn increment_float(old: Option<&[u8]>, by: &[u8]) -> Result<(Vec<u8>, OpAnswer), &'static str> {
+    let by = parse_f64(by).ok_or("ERR value is not a valid float")?;
+    let old = match old {
+        None => 0.0,
+        Some(b) => parse_f64(b).ok_or("ERR hash value is not a float")?,
+    };
+    let new = old + by;
+    if !new.is_finite() {
+        return Err("ERR increment would produce NaN or Infinity");
+    }
+    let bytes = format_f64(new).into_bytes();
+    Ok((bytes.clone(), OpAnswer::Value(Some(bytes))))
+}
+
+/// A finite decimal float as Redis reads one (no spaces, no NaN or infinity).
+pub fn parse_f64(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|f| f.is_finite())
+}
+
+/// A float as Redis writes an incremented one: fixed notation, 17
+/// decimals, trailing zeros (and a bare point) removed.
+pub fn format_f64(f: f64) -> String {
+    let s = format!("{f:.17}");
+    let s = s.trim_end_matches('0').trim_end_matches('.');
+    if s == "-0" {
+        "0".into()
+    } else {
+        s.into()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn args_and_meta_round_trip() {
+        let args: Vec<&[u8]> = vec![b"", b"field", &[0xff; 300]];
+        assert_eq!(decode_args(&encode_args(&args)).unwrap(), args);
+        assert!(decode_args(&[5, b'a']).is_err());
+        let meta = Meta { kind: Kind::Set, created: 7 << 16, len: 3 };
+        assert_eq!(Meta::decode(&meta.encode()), Some(meta));
+        assert_eq!(Meta::decode(b"\0LKC"), None);
+        for op in COLL_OPS {
+            assert_eq!(CollOp::of_byte(op.byte()), Some(op));
+            assert_eq!(CollOp::of_name(op.name()), Some(op));
+        }
+        assert_eq!(CollOp::of_byte(0x0f), None);
+    }
+
+    #[test]
+    fn floats_print_as_redis_prints_increments() {
+        assert_eq!(format_f64(10.5), "10.5");
+        assert_eq!(format_f64(5000.0), "5000");
+        assert_eq!(format_f64(-0.25), "-0.25");
+        assert_eq!(parse_f64(b" 1"), None);
+        assert_eq!(parse_f64(b"inf"), None);
+        assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+    }
+}

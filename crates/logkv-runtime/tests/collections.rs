@@ -1,0 +1,385 @@
+//! Hashes and sets (protocol 7): store-backed nodes and the in-memory
+//! state applying the same entries agree on every answer and on the
+//! digest; a string write over a collection, or its deletion, removes it
+//! with one flush whatever its size; a field op touches as many records on
+//! a big collection as on a small one; everything survives a reopen; and a
+//! random command sequence matches a plain model.
+
+mod support;
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::Path;
+use std::sync::Arc;
+
+use logkv_fs::SimFs;
+use logkv_runtime::apply::{OpAnswer, TxResult, Watched};
+use logkv_runtime::codec::native::{self, Body, Op};
+use logkv_runtime::collection::{self, encode_args, CollOp, Meta, WRONGTYPE};
+use logkv_runtime::entry::{Applier, EntryOutcome};
+use logkv_runtime::envelope::{Protocol, TxPart};
+use logkv_runtime::mem_state::MemState;
+use logkv_runtime::node::{Applied, Node, NodeOptions};
+use logkv_store::{Durability, LogConfig, RecoveryMode, ScanOptions, StoreOptions};
+use proptest::prelude::*;
+use support::{nwrite, signed_as, signer, stream};
+
+const T0: u64 = 4_102_444_800_000;
+
+fn open(fs: &SimFs) -> Node {
+    let log = LogConfig {
+        segment_size_bytes: 1 << 20,
+        durability: Durability::None,
+        recovery: RecoveryMode::Strict,
+    };
+    let store = StoreOptions { fs: Arc::new(fs.clone()), log, ..StoreOptions::default() };
+    Node::open(Path::new("/node"), NodeOptions { store, watched: Watched::All, ..NodeOptions::default() })
+        .expect("open node")
+}
+
+fn tx(ops: Vec<(&[u8], Op)>) -> TxPart {
+    let s = stream(1);
+    let body = Body {
+        version: u64::MAX,
+        check_reads_only: true,
+        writes: ops.into_iter().map(|(k, op)| nwrite(s, k, op)).collect(),
+        ..Body::default()
+    };
+    native::compact_tx(&body, [s])
+}
+
+fn coll<A: AsRef<[u8]>>(op: CollOp, args: &[A]) -> Op {
+    Op::Collection { op, args: encode_args(args).into() }
+}
+
+/// A node and the in-memory state applying the same entries.
+struct Replica {
+    fs: SimFs,
+    node: Node,
+    mem: MemState,
+    applier: Applier,
+    position: u64,
+}
+
+impl Replica {
+    fn new() -> Self {
+        let fs = SimFs::new();
+        Replica {
+            node: open(&fs),
+            fs,
+            mem: MemState::default(),
+            applier: Applier::new(Watched::All),
+            position: 0,
+        }
+    }
+
+    fn apply_as(&mut self, protocol: Protocol, txs: Vec<TxPart>) -> Applied {
+        self.position += 1;
+        let time = T0 + self.position;
+        let bytes = signed_as(protocol, &signer(1), self.position, txs);
+        let applied = self.node.apply_replicated(self.position, time, &bytes, None).unwrap();
+        let mem = self.applier.apply_entry(&mut self.mem, self.position, time, &bytes, None);
+        assert_eq!(mem, applied.outcome);
+        assert_eq!(self.node.digest_at(None).unwrap(), self.mem.digest(), "node and in-memory state agree");
+        applied
+    }
+
+    /// One transaction of `ops`: its answers (it must commit).
+    fn run(&mut self, ops: Vec<(&[u8], Op)>) -> Vec<OpAnswer> {
+        let a = self.apply_as(Protocol::V7, vec![tx(ops)]);
+        assert_eq!(a.outcome, EntryOutcome::Applied(vec![Some(TxResult::Commit)]));
+        a.answers.into_iter().next().unwrap()
+    }
+
+    fn get(&self, key: &[u8]) -> Option<Vec<u8>> {
+        let on_node = self.node.get(&stream(1), key, None).unwrap().map(|(v, _)| v);
+        let in_mem = self.mem.get_at(&stream(1), key, u64::MAX).map(|(_, v)| v.to_vec());
+        assert_eq!(on_node, in_mem);
+        on_node
+    }
+
+    /// The fields (members, with empty values) of the collection at `key`,
+    /// read through its metadata as a server reads them.
+    fn elements(&self, key: &[u8]) -> Option<BTreeMap<Vec<u8>, Vec<u8>>> {
+        let meta = Meta::decode(&self.get(key)?).expect("a collection");
+        let es = meta.elements(&stream(1), key);
+        let on_node: BTreeMap<_, _> = self
+            .node
+            .scan(&es, ScanOptions::default())
+            .map(|kv| kv.unwrap())
+            .map(|kv| (collection::member_of(&kv.key).unwrap().to_vec(), kv.value))
+            .collect();
+        let in_mem: BTreeMap<_, _> = self
+            .mem
+            .iter_at(&es, u64::MAX, None, false)
+            .map(|(k, _, v)| (collection::member_of(k).unwrap().to_vec(), v.to_vec()))
+            .collect();
+        assert_eq!(on_node, in_mem);
+        assert_eq!(meta.len, on_node.len() as u64, "the count is kept in step");
+        Some(on_node)
+    }
+
+    fn reopen(&mut self) {
+        let digest = self.node.digest_at(None).unwrap();
+        let node = std::mem::replace(&mut self.node, open(&SimFs::new()));
+        node.close().unwrap();
+        self.node = open(&self.fs);
+        assert_eq!(self.node.digest_at(None).unwrap(), digest);
+    }
+}
+
+fn count(n: i64) -> OpAnswer {
+    OpAnswer::Count(n)
+}
+
+#[test]
+fn hash_ops_answer_as_redis_and_keep_their_count() {
+    let mut r = Replica::new();
+    let a = r.run(vec![
+        (b"h", coll(CollOp::HashSet, &["a", "1", "b", "2"])),
+        (b"h", coll(CollOp::HashSet, &["b", "3", "c", ""])),
+        (b"h", coll(CollOp::HashSetIfAbsent, &["a", "x"])),
+        (b"h", coll(CollOp::HashIncrement, &["n", "5"])),
+        (b"h", coll(CollOp::HashIncrement, &["a", "-3"])),
+        (b"h", coll(CollOp::HashIncrement, &["b", "x"])),
+        (b"h", coll(CollOp::HashIncrementFloat, &["f", "10.5"])),
+        (b"h", coll(CollOp::HashIncrementFloat, &["c", "1"])),
+        (b"h", coll(CollOp::HashDelete, &["c", "zz", "f"])),
+    ]);
+    assert_eq!(
+        a,
+        [
+            count(2),
+            count(1),
+            count(0),
+            OpAnswer::Integer(5),
+            OpAnswer::Integer(-2),
+            OpAnswer::Refused("ERR value is not an integer or out of range"),
+            OpAnswer::Value(Some(b"10.5".to_vec())),
+            OpAnswer::Refused("ERR hash value is not a float"),
+            count(2),
+        ]
+    );
+    let want: BTreeMap<Vec<u8>, Vec<u8>> =
+        [("a", "-2"), ("b", "3"), ("n", "5")].map(|(k, v)| (k.into(), v.into())).into_iter().collect();
+    assert_eq!(r.elements(b"h"), Some(want));
+    // Emptied: the key goes.
+    assert_eq!(r.run(vec![(b"h", coll(CollOp::HashDelete, &["a", "b", "n"]))]), [count(3)]);
+    assert_eq!(r.get(b"h"), None);
+    r.reopen();
+    assert_eq!(r.get(b"h"), None);
+}
+
+#[test]
+fn kinds_refuse_each_other_and_a_string_write_replaces_a_collection() {
+    let mut r = Replica::new();
+    r.run(vec![(b"s", Op::Put(b"text".to_vec().into())), (b"set", coll(CollOp::SetAdd, &["x", "y", "x"]))]);
+    let a = r.run(vec![
+        (b"s", coll(CollOp::HashSet, &["f", "v"])),
+        (b"set", coll(CollOp::HashSet, &["f", "v"])),
+        (b"set", coll(CollOp::SetRemove, &["y", "nope"])),
+    ]);
+    assert_eq!(
+        a,
+        [OpAnswer::Refused(WRONGTYPE), OpAnswer::Refused(WRONGTYPE), OpAnswer::Members(vec![b"y".to_vec()])]
+    );
+    assert_eq!(r.get(b"s"), Some(b"text".to_vec()));
+    // A string written over the set removes it: a set made again starts empty.
+    r.run(vec![(b"set", Op::Put(b"plain".to_vec().into()))]);
+    assert_eq!(r.get(b"set"), Some(b"plain".to_vec()));
+    assert_eq!(r.run(vec![(b"set", coll(CollOp::SetAdd, &["z"]))]), [OpAnswer::Refused(WRONGTYPE)]);
+    r.run(vec![(b"set", Op::DeleteIfPresent), (b"set", coll(CollOp::SetAdd, &["z"]))]);
+    let z: BTreeMap<Vec<u8>, Vec<u8>> = [(b"z".to_vec(), Vec::new())].into_iter().collect();
+    assert_eq!(r.elements(b"set"), Some(z));
+    // An expiry change keeps the collection.
+    r.run(vec![(
+        b"set",
+        Op::Expire { cond: logkv_runtime::codec::ExpireCond::Always, at: Some(T0 + 1_000_000) },
+    )]);
+    assert_eq!(r.run(vec![(b"set", coll(CollOp::SetAdd, &["z", "w"]))]), [count(1)]);
+    r.reopen();
+    assert_eq!(r.elements(b"set").map(|m| m.len()), Some(2));
+}
+
+#[test]
+fn deleting_a_collection_writes_as_many_records_whatever_its_size() {
+    let mut r = Replica::new();
+    let members =
+        |from: usize, n: usize| (from..from + n).map(|i| format!("member-{i:06}")).collect::<Vec<_>>();
+    r.run(vec![(b"small", coll(CollOp::SetAdd, &members(0, 3)))]);
+    for chunk in 0..20 {
+        r.run(vec![(b"big", coll(CollOp::SetAdd, &members(chunk * 500, 500)))]);
+    }
+    assert_eq!(r.elements(b"big").map(|m| m.len()), Some(10_000));
+    let index = |r: &Replica| r.node.store().index_entries();
+    // A field op on either touches the same number of records.
+    let mut touched = Vec::new();
+    for key in [&b"small"[..], b"big"] {
+        let before = index(&r);
+        assert_eq!(r.run(vec![(key, coll(CollOp::SetAdd, &["new"]))]), [count(1)]);
+        touched.push(index(&r) - before);
+    }
+    assert_eq!(touched[0], touched[1]);
+    let mut deleted = Vec::new();
+    for key in [&b"small"[..], b"big"] {
+        let before = index(&r);
+        assert_eq!(
+            r.run(vec![(key, Op::DeleteIfPresent)]),
+            [OpAnswer::Wrote { existed: true, changed: true }]
+        );
+        deleted.push(index(&r) as i64 - before as i64);
+    }
+    assert_eq!(deleted[0], deleted[1], "a delete is one flush, not one record per element");
+    r.reopen();
+    assert_eq!((r.get(b"small"), r.get(b"big")), (None, None));
+}
+
+/// One command of the model test.
+#[derive(Debug, Clone)]
+enum Cmd {
+    HSet(u8, Vec<(u8, u8)>),
+    HDel(u8, Vec<u8>),
+    HIncr(u8, u8, i8),
+    SAdd(u8, Vec<u8>),
+    SRem(u8, Vec<u8>),
+    Set(u8),
+    Del(u8),
+    Reopen,
+}
+
+fn cmd() -> impl Strategy<Value = Cmd> {
+    let key = 0u8..4;
+    let small = || proptest::collection::vec(0u8..6, 1..4);
+    prop_oneof![
+        (key.clone(), proptest::collection::vec((0u8..6, 0u8..3), 1..4)).prop_map(|(k, p)| Cmd::HSet(k, p)),
+        (key.clone(), small()).prop_map(|(k, f)| Cmd::HDel(k, f)),
+        (key.clone(), 0u8..6, any::<i8>()).prop_map(|(k, f, d)| Cmd::HIncr(k, f, d)),
+        (key.clone(), small()).prop_map(|(k, m)| Cmd::SAdd(k, m)),
+        (key.clone(), small()).prop_map(|(k, m)| Cmd::SRem(k, m)),
+        key.clone().prop_map(Cmd::Set),
+        key.prop_map(Cmd::Del),
+        Just(Cmd::Reopen),
+    ]
+}
+
+/// What a key holds in the model.
+#[derive(Debug, Clone, PartialEq)]
+enum Value {
+    Str,
+    Hash(BTreeMap<Vec<u8>, Vec<u8>>),
+    Set(BTreeSet<Vec<u8>>),
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn random_commands_match_a_model(cmds in proptest::collection::vec(cmd(), 1..40)) {
+        let mut r = Replica::new();
+        let mut model: BTreeMap<Vec<u8>, Value> = BTreeMap::new();
+        let name = |b: u8| vec![b'k', b'0' + b];
+        let field = |b: u8| vec![b'f', b'0' + b];
+        for c in cmds {
+            let (key, op, want) = match c {
+                Cmd::Reopen => {
+                    r.reopen();
+                    continue;
+                }
+                Cmd::Set(k) => {
+                    model.insert(name(k), Value::Str);
+                    (name(k), Op::Put(b"str".to_vec().into()), None)
+                }
+                Cmd::Del(k) => {
+                    let existed = model.remove(&name(k)).is_some();
+                    (name(k), Op::DeleteIfPresent, Some(OpAnswer::Wrote { existed, changed: existed }))
+                }
+                Cmd::HSet(k, pairs) => {
+                    let args: Vec<Vec<u8>> = pairs.iter().flat_map(|(f, v)| [field(*f), vec![*v]]).collect();
+                    let want = match model.entry(name(k)).or_insert_with(|| Value::Hash(BTreeMap::new())) {
+                        Value::Hash(h) => count(pairs.iter().filter(|(f, v)| h.insert(field(*f), vec![*v]).is_none()).count() as i64),
+                        _ => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    (name(k), coll(CollOp::HashSet, &args), Some(want))
+                }
+                Cmd::HDel(k, fs) => {
+                    let want = match model.get_mut(&name(k)) {
+                        None => count(0),
+                        Some(Value::Hash(h)) => count(fs.iter().collect::<BTreeSet<_>>().into_iter().filter(|f| h.remove(&field(**f)).is_some()).count() as i64),
+                        Some(_) => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let args: Vec<Vec<u8>> = fs.iter().map(|f| field(*f)).collect();
+                    (name(k), coll(CollOp::HashDelete, &args), Some(want))
+                }
+                Cmd::HIncr(k, f, d) => {
+                    let want = match model.entry(name(k)).or_insert_with(|| Value::Hash(BTreeMap::new())) {
+                        Value::Hash(h) => {
+                            let old = h.get(&field(f)).map(|v| std::str::from_utf8(v).ok().and_then(|s| s.parse::<i64>().ok()));
+                            match old {
+                                Some(None) => OpAnswer::Refused("ERR hash value is not an integer"),
+                                old => {
+                                    let new = old.flatten().unwrap_or(0) + i64::from(d);
+                                    h.insert(field(f), new.to_string().into_bytes());
+                                    OpAnswer::Integer(new)
+                                }
+                            }
+                        }
+                        _ => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    (name(k), coll(CollOp::HashIncrement, &[field(f), d.to_string().into_bytes()]), Some(want))
+                }
+                Cmd::SAdd(k, ms) => {
+                    let want = match model.entry(name(k)).or_insert_with(|| Value::Set(BTreeSet::new())) {
+                        Value::Set(s) => count(ms.iter().filter(|m| s.insert(field(**m))).count() as i64),
+                        _ => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let args: Vec<Vec<u8>> = ms.iter().map(|m| field(*m)).collect();
+                    (name(k), coll(CollOp::SetAdd, &args), Some(want))
+                }
+                Cmd::SRem(k, ms) => {
+                    let want = match model.get_mut(&name(k)) {
+                        None => OpAnswer::Members(Vec::new()),
+                        Some(Value::Set(s)) => OpAnswer::Members(ms.iter().filter(|m| s.remove(&field(**m))).map(|m| field(*m)).collect()),
+                        Some(_) => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let args: Vec<Vec<u8>> = ms.iter().map(|m| field(*m)).collect();
+                    (name(k), coll(CollOp::SetRemove, &args), Some(want))
+                }
+            };
+            // A collection the command emptied (or a refused op that made one) is gone.
+            model.retain(|_, v| match v {
+                Value::Hash(h) => !h.is_empty(),
+                Value::Set(s) => !s.is_empty(),
+                Value::Str => true,
+            });
+            let got = r.run(vec![(&key, op)]);
+            if let Some(want) = want {
+                prop_assert_eq!(&got[0], &want);
+            }
+            for (k, v) in &model {
+                match v {
+                    Value::Str => prop_assert_eq!(r.get(k), Some(b"str".to_vec())),
+                    Value::Hash(h) => prop_assert_eq!(r.elements(k), Some(h.clone())),
+                    Value::Set(s) => prop_assert_eq!(
+                        r.elements(k).map(|m| m.into_keys().collect::<BTreeSet<_>>()),
+                        Some(s.clone())
+                    ),
+                }
+            }
+            for b in 0..4 {
+                if !model.contains_key(&name(b)) {
+                    prop_assert_eq!(r.get(&name(b)), None);
+                }
+            }
+        }
+    }
+}
+
+#[test]
+fn collection_ops_exist_only_from_protocol_7() {
+    let mut r = Replica::new();
+    let a = r.apply_as(Protocol::V6, vec![tx(vec![(b"h", coll(CollOp::SetAdd, &["x"]))])]);
+    assert_eq!(
+        support::result_strings(&a.outcome),
+        [Some("DataParseError: Invalid stream data".to_string())]
+    );
+    assert_eq!(r.get(b"h"), None);
+}

@@ -1,0 +1,331 @@
+//! Hash and set commands as typed commands, with Redis's arity and option
+//! checks and error texts. What they do is in `session::collections`.
+
+use super::command::Bytes;
+use super::command_error::CommandError;
+use super::number::{parse_i64, parse_u64};
+
+/// How `SINTER`, `SUNION` and `SDIFF` (and their `STORE` forms) combine sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SetAlgebra {
+    Inter,
+    Union,
+    Diff,
+}
+
+/// A hash or set command.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CollCommand {
+    /// `HSET` (`legacy`: `HMSET`, which answers `+OK`): field, value, field, value…
+    HSet {
+        key: Bytes,
+        pairs: Vec<Bytes>,
+        legacy: bool,
+    },
+    HSetNx {
+        key: Bytes,
+        field: Bytes,
+        value: Bytes,
+    },
+    HDel {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    HIncrBy {
+        key: Bytes,
+        field: Bytes,
+        delta: i64,
+    },
+    /// `HINCRBYFLOAT`: the delta as given, checked to be a finite float.
+    HIncrByFloat {
+        key: Bytes,
+        field: Bytes,
+        delta: Bytes,
+    },
+    HGet {
+        key: Bytes,
+        field: Bytes,
+    },
+    HMGet {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    HGetAll {
+        key: Bytes,
+    },
+    HKeys {
+        key: Bytes,
+    },
+    HVals {
+        key: Bytes,
+    },
+    HLen {
+        key: Bytes,
+    },
+    HExists {
+        key: Bytes,
+        field: Bytes,
+    },
+    HStrLen {
+        key: Bytes,
+        field: Bytes,
+    },
+    /// `HRANDFIELD key [count [WITHVALUES]]`.
+    HRandField {
+        key: Bytes,
+        count: Option<i64>,
+        with_values: bool,
+    },
+    SAdd {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    SRem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    /// `SPOP key [count]`.
+    SPop {
+        key: Bytes,
+        count: Option<u64>,
+    },
+    SMembers {
+        key: Bytes,
+    },
+    SIsMember {
+        key: Bytes,
+        member: Bytes,
+    },
+    SMIsMember {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    SCard {
+        key: Bytes,
+    },
+    /// `SRANDMEMBER key [count]`.
+    SRandMember {
+        key: Bytes,
+        count: Option<i64>,
+    },
+    /// `SINTER`, `SUNION`, `SDIFF`.
+    SAlgebra {
+        op: SetAlgebra,
+        keys: Vec<Bytes>,
+    },
+    /// `SINTERSTORE`, `SUNIONSTORE`, `SDIFFSTORE`.
+    SAlgebraStore {
+        op: SetAlgebra,
+        destination: Bytes,
+        keys: Vec<Bytes>,
+    },
+    /// `SINTERCARD numkeys key... [LIMIT n]` (0: no limit).
+    SInterCard {
+        keys: Vec<Bytes>,
+        limit: u64,
+    },
+    /// `HSCAN` or `SSCAN`.
+    Scan {
+        hash: bool,
+        key: Bytes,
+        cursor: u64,
+        pattern: Option<Bytes>,
+        count: Option<u64>,
+    },
+}
+
+impl CollCommand {
+    /// The command's name in lower case.
+    pub fn name(&self) -> &'static str {
+        use CollCommand::*;
+        match self {
+            HSet { legacy: false, .. } => "hset",
+            HSet { legacy: true, .. } => "hmset",
+            HSetNx { .. } => "hsetnx",
+            HDel { .. } => "hdel",
+            HIncrBy { .. } => "hincrby",
+            HIncrByFloat { .. } => "hincrbyfloat",
+            HGet { .. } => "hget",
+            HMGet { .. } => "hmget",
+            HGetAll { .. } => "hgetall",
+            HKeys { .. } => "hkeys",
+            HVals { .. } => "hvals",
+            HLen { .. } => "hlen",
+            HExists { .. } => "hexists",
+            HStrLen { .. } => "hstrlen",
+            HRandField { .. } => "hrandfield",
+            SAdd { .. } => "sadd",
+            SRem { .. } => "srem",
+            SPop { .. } => "spop",
+            SMembers { .. } => "smembers",
+            SIsMember { .. } => "sismember",
+            SMIsMember { .. } => "smismember",
+            SCard { .. } => "scard",
+            SRandMember { .. } => "srandmember",
+            SAlgebra { op: SetAlgebra::Inter, .. } => "sinter",
+            SAlgebra { op: SetAlgebra::Union, .. } => "sunion",
+            SAlgebra { op: SetAlgebra::Diff, .. } => "sdiff",
+            SAlgebraStore { op: SetAlgebra::Inter, .. } => "sinterstore",
+            SAlgebraStore { op: SetAlgebra::Union, .. } => "sunionstore",
+            SAlgebraStore { op: SetAlgebra::Diff, .. } => "sdiffstore",
+            SInterCard { .. } => "sintercard",
+            Scan { hash: true, .. } => "hscan",
+            Scan { hash: false, .. } => "sscan",
+        }
+    }
+}
+
+/// Redis's arity check: exactly `n` arguments with the name when
+/// positive, at least `-n` when negative.
+fn arity(args: &[Bytes], n: i32, command: &'static str) -> Result<(), CommandError> {
+    let fits = match usize::try_from(n) {
+        Ok(exact) => args.len() == exact,
+        Err(_) => args.len() >= n.unsigned_abs() as usize,
+    };
+    fits.then_some(()).ok_or(CommandError::WrongArity { command })
+}
+
+fn integer(arg: &[u8]) -> Result<i64, CommandError> {
+    parse_i64(arg).ok_or(CommandError::NotInteger)
+}
+
+fn is(arg: &[u8], word: &str) -> bool {
+    arg.eq_ignore_ascii_case(word.as_bytes())
+}
+
+/// The hash or set command a request names (`name` in lower case), or
+/// `None` if it names none.
+pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandError>> {
+    use CollCommand::*;
+    let one = |i: usize| args[i].clone();
+    let rest = |from: usize| args[from..].to_vec();
+    let checked = |n: i32, command: &'static str, make: &dyn Fn() -> Result<CollCommand, CommandError>| {
+        arity(args, n, command).and_then(|()| make())
+    };
+    let algebra = |name: &[u8]| match name {
+        b"sinter" | b"sinterstore" => SetAlgebra::Inter,
+        b"sunion" | b"sunionstore" => SetAlgebra::Union,
+        _ => SetAlgebra::Diff,
+    };
+    Some(match name {
+        b"hset" | b"hmset" => {
+            let legacy = name == b"hmset";
+            let command = if legacy { "hmset" } else { "hset" };
+            checked(-4, command, &|| {
+                if args.len() % 2 != 0 {
+                    return Err(CommandError::WrongArity { command });
+                }
+                Ok(HSet { key: one(1), pairs: rest(2), legacy })
+            })
+        }
+        b"hsetnx" => checked(4, "hsetnx", &|| Ok(HSetNx { key: one(1), field: one(2), value: one(3) })),
+        b"hdel" => checked(-3, "hdel", &|| Ok(HDel { key: one(1), fields: rest(2) })),
+        b"hincrby" => {
+            checked(4, "hincrby", &|| Ok(HIncrBy { key: one(1), field: one(2), delta: integer(&args[3])? }))
+        }
+        b"hincrbyfloat" => checked(4, "hincrbyfloat", &|| {
+            logkv_runtime::collection::parse_f64(&args[3]).ok_or(CommandError::NotFloat)?;
+            Ok(HIncrByFloat { key: one(1), field: one(2), delta: one(3) })
+        }),
+        b"hget" => checked(3, "hget", &|| Ok(HGet { key: one(1), field: one(2) })),
+        b"hmget" => checked(-3, "hmget", &|| Ok(HMGet { key: one(1), fields: rest(2) })),
+        b"hgetall" => checked(2, "hgetall", &|| Ok(HGetAll { key: one(1) })),
+        b"hkeys" => checked(2, "hkeys", &|| Ok(HKeys { key: one(1) })),
+        b"hvals" => checked(2, "hvals", &|| Ok(HVals { key: one(1) })),
+        b"hlen" => checked(2, "hlen", &|| Ok(HLen { key: one(1) })),
+        b"hexists" => checked(3, "hexists", &|| Ok(HExists { key: one(1), field: one(2) })),
+        b"hstrlen" => checked(3, "hstrlen", &|| Ok(HStrLen { key: one(1), field: one(2) })),
+        b"hrandfield" => checked(-2, "hrandfield", &|| {
+            let count = args.get(2).map(|c| integer(c)).transpose()?;
+            let with_values = match args.get(3) {
+                None => false,
+                Some(w) if is(w, "withvalues") && args.len() == 4 => true,
+                Some(_) => return Err(CommandError::Syntax),
+            };
+            Ok(HRandField { key: one(1), count, with_values })
+        }),
+        b"sadd" => checked(-3, "sadd", &|| Ok(SAdd { key: one(1), members: rest(2) })),
+        b"srem" => checked(-3, "srem", &|| Ok(SRem { key: one(1), members: rest(2) })),
+        b"spop" => checked(-2, "spop", &|| {
+            if args.len() > 3 {
+                return Err(CommandError::Syntax);
+            }
+            let count = match args.get(2) {
+                None => None,
+                Some(c) => Some(u64::try_from(integer(c)?).map_err(|_| CommandError::NotPositive)?),
+            };
+            Ok(SPop { key: one(1), count })
+        }),
+        b"smembers" => checked(2, "smembers", &|| Ok(SMembers { key: one(1) })),
+        b"sismember" => checked(3, "sismember", &|| Ok(SIsMember { key: one(1), member: one(2) })),
+        b"smismember" => checked(-3, "smismember", &|| Ok(SMIsMember { key: one(1), members: rest(2) })),
+        b"scard" => checked(2, "scard", &|| Ok(SCard { key: one(1) })),
+        b"srandmember" => checked(-2, "srandmember", &|| {
+            if args.len() > 3 {
+                return Err(CommandError::Syntax);
+            }
+            Ok(SRandMember { key: one(1), count: args.get(2).map(|c| integer(c)).transpose()? })
+        }),
+        b"sinter" | b"sunion" | b"sdiff" => {
+            let command = match name {
+                b"sinter" => "sinter",
+                b"sunion" => "sunion",
+                _ => "sdiff",
+            };
+            checked(-2, command, &|| Ok(SAlgebra { op: algebra(name), keys: rest(1) }))
+        }
+        b"sinterstore" | b"sunionstore" | b"sdiffstore" => {
+            let command = match name {
+                b"sinterstore" => "sinterstore",
+                b"sunionstore" => "sunionstore",
+                _ => "sdiffstore",
+            };
+            checked(-3, command, &|| {
+                Ok(SAlgebraStore { op: algebra(name), destination: one(1), keys: rest(2) })
+            })
+        }
+        b"sintercard" => checked(-3, "sintercard", &|| parse_intercard(args)),
+        b"hscan" | b"sscan" => {
+            let hash = name == b"hscan";
+            checked(-3, if hash { "hscan" } else { "sscan" }, &|| parse_scan(args, hash))
+        }
+        _ => return None,
+    })
+}
+
+/// `SINTERCARD numkeys key [key ...] [LIMIT limit]`.
+fn parse_intercard(args: &[Bytes]) -> Result<CollCommand, CommandError> {
+    let n = integer(&args[1])?;
+    let n = usize::try_from(n).ok().filter(|n| *n > 0).ok_or(CommandError::NumKeysNotPositive)?;
+    let keys = args.get(2..2 + n).ok_or(CommandError::NumKeysTooMany)?.to_vec();
+    let mut limit = 0;
+    match &args[2 + n..] {
+        [] => {}
+        [word, value] if is(word, "limit") => {
+            limit = u64::try_from(integer(value)?).map_err(|_| CommandError::LimitNegative)?;
+        }
+        _ => return Err(CommandError::Syntax),
+    }
+    Ok(CollCommand::SInterCard { keys, limit })
+}
+
+/// `HSCAN|SSCAN key cursor [MATCH pattern] [COUNT count]`.
+fn parse_scan(args: &[Bytes], hash: bool) -> Result<CollCommand, CommandError> {
+    let cursor = parse_u64(&args[2]).ok_or(CommandError::InvalidCursor)?;
+    let mut pattern = None;
+    let mut count = None;
+    for option in args[3..].chunks(2) {
+        let [name, value] = option else {
+            return Err(CommandError::Syntax);
+        };
+        if is(name, "match") {
+            pattern = Some(value.clone());
+        } else if is(name, "count") {
+            let n = integer(value)?;
+            count = Some(u64::try_from(n).ok().filter(|n| *n >= 1).ok_or(CommandError::Syntax)?);
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(CollCommand::Scan { hash, key: args[1].clone(), cursor, pattern, count })
+}

@@ -1,0 +1,380 @@
+//! Hash and set commands (docs/datamodel.md). Writes become one
+//! collection op each, decided by apply ([`plan`]); reads look the
+//! collection's metadata up and then its elements, each an index lookup
+//! (`HGET`, `SISMEMBER`, `HLEN`…) or a scan of its element stream
+//! (`HGETALL`, `SMEMBERS`…). Random picks (`SPOP`, `SRANDMEMBER`,
+//! `HRANDFIELD`) are made here, on the receiving node: `SPOP` logs the
+//! removal of the members it picked, so apply stays deterministic.
+
+use std::collections::BTreeSet;
+use std::hash::{BuildHasher, RandomState};
+use std::ops::Bound;
+
+use logkv_runtime::codec::native::Op;
+use logkv_runtime::collection::{encode_args, member_key, member_of, CollOp, Kind, Meta, WRONGTYPE};
+use logkv_runtime::node::NodeError;
+use logkv_store::ScanOptions;
+
+use super::glob;
+use super::keyspace::Cursors;
+use super::view::View;
+use super::writes::{Answer, Planned};
+use crate::resp::collection::{CollCommand, SetAlgebra};
+use crate::resp::command::Bytes;
+use crate::resp::reply::Reply;
+
+/// A collection this small is scanned in one `HSCAN`/`SSCAN` call, as
+/// Redis does for its compact encodings (cursor 0 at once).
+const SCAN_ALL_UP_TO: u64 = 128;
+/// `HSCAN`/`SSCAN`'s default `COUNT`.
+const DEFAULT_SCAN_COUNT: u64 = 10;
+
+/// Whether a command is a write that [`plan`] turns into ops without
+/// reading first.
+pub fn is_planned_write(c: &CollCommand) -> bool {
+    use CollCommand::*;
+    matches!(
+        c,
+        HSet { .. }
+            | HSetNx { .. }
+            | HDel { .. }
+            | HIncrBy { .. }
+            | HIncrByFloat { .. }
+            | SAdd { .. }
+            | SRem { .. }
+    )
+}
+
+/// The collection op of `key` with `args`.
+fn op_of<A: AsRef<[u8]>>(key: Bytes, op: CollOp, args: &[A]) -> (Bytes, Op) {
+    (key, Op::Collection { op, args: encode_args(args).into() })
+}
+
+/// The plan of a write that needs no read, or the command back.
+pub fn plan(c: CollCommand) -> Result<Planned, CollCommand> {
+    use CollCommand::*;
+    let one = |op: (Bytes, Op), answer| Planned { ops: vec![op], answer };
+    Ok(match c {
+        HSet { key, pairs, legacy } => {
+            one(op_of(key, CollOp::HashSet, &pairs), if legacy { Answer::Ok } else { Answer::Count })
+        }
+        HSetNx { key, field, value } => {
+            one(op_of(key, CollOp::HashSetIfAbsent, &[field, value]), Answer::Count)
+        }
+        HDel { key, fields } => one(op_of(key, CollOp::HashDelete, &fields), Answer::Count),
+        HIncrBy { key, field, delta } => one(
+            op_of(key, CollOp::HashIncrement, &[field, Bytes::from(delta.to_string())]),
+            Answer::Incremented,
+        ),
+        HIncrByFloat { key, field, delta } => {
+            one(op_of(key, CollOp::HashIncrementFloat, &[field, delta]), Answer::Computed)
+        }
+        SAdd { key, members } => one(op_of(key, CollOp::SetAdd, &members), Answer::Count),
+        SRem { key, members } => one(op_of(key, CollOp::SetRemove, &members), Answer::Removed),
+        other => return Err(other),
+    })
+}
+
+/// The longest field or member a node with keys of at most
+/// `max_key_bytes` holds (its element key has a tag byte more), checked
+/// before a write is logged: an error reply if an op has a longer one.
+pub fn check_members(ops: &[(Bytes, Op)], max_key_bytes: usize) -> Option<Reply> {
+    let limit = max_key_bytes.saturating_sub(1);
+    for (_, op) in ops {
+        let Op::Collection { op, args } = op else { continue };
+        let args = logkv_runtime::collection::decode_args(args).unwrap_or_default();
+        let longest = op.members(&args).map(<[u8]>::len).max().unwrap_or(0);
+        if longest > limit {
+            return Some(Reply::Error(format!(
+                "ERR field or member of {longest} bytes: logkv hash fields and set members are at most {limit} bytes"
+            )));
+        }
+    }
+    None
+}
+
+/// The collection of `kind` at `key`: `Ok(None)` if there is none, an
+/// error reply if the key holds something else.
+fn collection(view: &View<'_>, key: &[u8], kind: Kind) -> Result<Result<Option<Meta>, Reply>, NodeError> {
+    Ok(match view.meta(key)? {
+        Err(None) => Ok(None),
+        Ok(meta) if meta.kind == kind => Ok(Some(meta)),
+        _ => Err(Reply::Error(WRONGTYPE.into())),
+    })
+}
+
+/// One field's value (a member's empty value).
+fn element(view: &View<'_>, meta: &Meta, key: &[u8], member: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+    let elements = meta.elements(view.stream(), key);
+    Ok(view.node().get(&elements, &member_key(member), view.at())?.map(|(v, _)| v))
+}
+
+/// The fields (members) and values after `after`, in order, at most `limit`.
+fn elements(
+    view: &View<'_>,
+    meta: &Meta,
+    key: &[u8],
+    after: Option<&[u8]>,
+    limit: Option<usize>,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, NodeError> {
+    let start = after.map_or(Bound::Unbounded, |m| Bound::Excluded(member_key(m)));
+    let options = ScanOptions { start, limit, at: view.at(), ..ScanOptions::default() };
+    let elements = meta.elements(view.stream(), key);
+    view.node()
+        .scan(&elements, options)
+        .filter_map(|kv| match kv {
+            Ok(kv) => member_of(&kv.key).map(|m| Ok((m.to_vec(), kv.value))),
+            Err(e) => Some(Err(e)),
+        })
+        .collect()
+}
+
+/// Every member of the set at `key` (none if absent).
+fn members(view: &View<'_>, key: &[u8]) -> Result<Result<BTreeSet<Vec<u8>>, Reply>, NodeError> {
+    Ok(match collection(view, key, Kind::Set)? {
+        Err(reply) => Err(reply),
+        Ok(None) => Ok(BTreeSet::new()),
+        Ok(Some(meta)) => Ok(elements(view, &meta, key, None, None)?.into_iter().map(|(m, _)| m).collect()),
+    })
+}
+
+/// The combination of the sets at `keys`.
+pub fn algebra(
+    view: &View<'_>,
+    op: SetAlgebra,
+    keys: &[Bytes],
+) -> Result<Result<BTreeSet<Vec<u8>>, Reply>, NodeError> {
+    let mut out: Option<BTreeSet<Vec<u8>>> = None;
+    for key in keys {
+        let set = match members(view, key)? {
+            Ok(set) => set,
+            Err(reply) => return Ok(Err(reply)),
+        };
+        out = Some(match (out, op) {
+            (None, _) => set,
+            (Some(acc), SetAlgebra::Inter) => acc.intersection(&set).cloned().collect(),
+            (Some(mut acc), SetAlgebra::Union) => {
+                acc.extend(set);
+                acc
+            }
+            (Some(acc), SetAlgebra::Diff) => acc.difference(&set).cloned().collect(),
+        });
+    }
+    Ok(Ok(out.unwrap_or_default()))
+}
+
+fn bulks(items: impl IntoIterator<Item = Vec<u8>>) -> Vec<Reply> {
+    items.into_iter().map(Reply::Bulk).collect()
+}
+
+/// A random number below `n` (`n` > 0), from the process's random hasher keys.
+fn random_below(n: usize) -> usize {
+    (RandomState::new().hash_one(std::time::Instant::now()) % n as u64) as usize
+}
+
+/// `count` distinct places below `n`, or — `repeat` — `count` places that
+/// may repeat, in random order.
+pub fn random_places(n: usize, count: usize, repeat: bool) -> Vec<usize> {
+    if repeat {
+        return (0..count).map(|_| random_below(n)).collect();
+    }
+    let mut all: Vec<usize> = (0..n).collect();
+    let count = count.min(n);
+    for i in 0..count {
+        all.swap(i, i + random_below(n - i));
+    }
+    all.truncate(count);
+    all
+}
+
+/// `count` random elements of the collection: distinct when `count` is
+/// positive, possibly repeated when negative (`SRANDMEMBER`, `HRANDFIELD`).
+fn random_elements(
+    view: &View<'_>,
+    meta: &Meta,
+    key: &[u8],
+    count: i64,
+) -> Result<Vec<(Vec<u8>, Vec<u8>)>, NodeError> {
+    let all = elements(view, meta, key, None, None)?;
+    let places = random_places(all.len(), count.unsigned_abs() as usize, count < 0);
+    Ok(places.into_iter().map(|i| all[i].clone()).collect())
+}
+
+/// Runs a hash or set read, or `None` if `c` is not one.
+pub fn read(view: &View<'_>, c: &CollCommand, cursors: &Cursors) -> Option<Result<Reply, NodeError>> {
+    read_inner(view, c, cursors).map(|r| r.map(|reply| reply.unwrap_or_else(|error| error)))
+}
+
+fn read_inner(
+    view: &View<'_>,
+    c: &CollCommand,
+    cursors: &Cursors,
+) -> Option<Result<Result<Reply, Reply>, NodeError>> {
+    use CollCommand::*;
+    let hash = |key: &[u8]| collection(view, key, Kind::Hash);
+    let set = |key: &[u8]| collection(view, key, Kind::Set);
+    let run = |f: &dyn Fn() -> Result<Result<Reply, Reply>, NodeError>| Some(f());
+    macro_rules! meta {
+        ($found:expr, $absent:expr) => {
+            match $found? {
+                Err(reply) => return Ok(Err(reply)),
+                Ok(None) => return Ok(Ok($absent)),
+                Ok(Some(meta)) => meta,
+            }
+        };
+    }
+    match c {
+        HGet { key, field } => run(&|| {
+            let meta = meta!(hash(key), Reply::Null);
+            Ok(Ok(element(view, &meta, key, field)?.map_or(Reply::Null, Reply::Bulk)))
+        }),
+        HMGet { key, fields } => run(&|| {
+            let meta = meta!(hash(key), Reply::Array(vec![Reply::Null; fields.len()]));
+            let values: Result<Vec<_>, _> = fields
+                .iter()
+                .map(|f| element(view, &meta, key, f).map(|v| v.map_or(Reply::Null, Reply::Bulk)))
+                .collect();
+            Ok(Ok(Reply::Array(values?)))
+        }),
+        HGetAll { key } => run(&|| {
+            let meta = meta!(hash(key), Reply::Map(Vec::new()));
+            let all = elements(view, &meta, key, None, None)?;
+            Ok(Ok(Reply::Map(all.into_iter().map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v))).collect())))
+        }),
+        HKeys { key } | HVals { key } => run(&|| {
+            let meta = meta!(hash(key), Reply::Array(Vec::new()));
+            let keys = matches!(c, HKeys { .. });
+            let all = elements(view, &meta, key, None, None)?;
+            Ok(Ok(Reply::Array(bulks(all.into_iter().map(|(f, v)| if keys { f } else { v })))))
+        }),
+        HLen { key } => run(&|| Ok(Ok(Reply::Integer(meta!(hash(key), Reply::Integer(0)).len as i64)))),
+        SCard { key } => run(&|| Ok(Ok(Reply::Integer(meta!(set(key), Reply::Integer(0)).len as i64)))),
+        HExists { key, field } => run(&|| {
+            let meta = meta!(hash(key), Reply::Integer(0));
+            Ok(Ok(Reply::Integer(i64::from(element(view, &meta, key, field)?.is_some()))))
+        }),
+        SIsMember { key, member } => run(&|| {
+            let meta = meta!(set(key), Reply::Integer(0));
+            Ok(Ok(Reply::Integer(i64::from(element(view, &meta, key, member)?.is_some()))))
+        }),
+        HStrLen { key, field } => run(&|| {
+            let meta = meta!(hash(key), Reply::Integer(0));
+            Ok(Ok(Reply::Integer(element(view, &meta, key, field)?.map_or(0, |v| v.len() as i64))))
+        }),
+        SMIsMember { key, members } => run(&|| {
+            let meta = meta!(set(key), Reply::Array(vec![Reply::Integer(0); members.len()]));
+            let found: Result<Vec<_>, _> = members
+                .iter()
+                .map(|m| element(view, &meta, key, m).map(|v| Reply::Integer(i64::from(v.is_some()))))
+                .collect();
+            Ok(Ok(Reply::Array(found?)))
+        }),
+        SMembers { key } => run(&|| Ok(members(view, key)?.map(|all| Reply::Set(bulks(all))))),
+        SAlgebra { op, keys } => run(&|| Ok(algebra(view, *op, keys)?.map(|all| Reply::Set(bulks(all))))),
+        SInterCard { keys, limit } => run(&|| {
+            Ok(algebra(view, SetAlgebra::Inter, keys)?.map(|all| {
+                let n = all.len() as u64;
+                Reply::Integer(if *limit == 0 { n } else { n.min(*limit) } as i64)
+            }))
+        }),
+        HRandField { key, count, with_values } => run(&|| {
+            let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Null };
+            let meta = meta!(hash(key), absent);
+            let picked = random_elements(view, &meta, key, count.unwrap_or(1))?;
+            Ok(Ok(match count {
+                None => picked.into_iter().next().map_or(Reply::Null, |(f, _)| Reply::Bulk(f)),
+                Some(_) if *with_values => Reply::Array(bulks(picked.into_iter().flat_map(|(f, v)| [f, v]))),
+                Some(_) => Reply::Array(bulks(picked.into_iter().map(|(f, _)| f))),
+            }))
+        }),
+        SRandMember { key, count } => run(&|| {
+            let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Null };
+            let meta = meta!(set(key), absent);
+            let picked = random_elements(view, &meta, key, count.unwrap_or(1))?;
+            Ok(Ok(match count {
+                None => picked.into_iter().next().map_or(Reply::Null, |(m, _)| Reply::Bulk(m)),
+                Some(_) => Reply::Array(bulks(picked.into_iter().map(|(m, _)| m))),
+            }))
+        }),
+        Scan { hash: is_hash, key, cursor, pattern, count } => run(&|| {
+            let kind = if *is_hash { Kind::Hash } else { Kind::Set };
+            let done =
+                |items: Vec<Reply>| Reply::Array(vec![Reply::Bulk(b"0".to_vec()), Reply::Array(items)]);
+            let meta = meta!(collection(view, key, kind), done(Vec::new()));
+            let after = match cursor {
+                0 => None,
+                c => match cursors.resume(*c) {
+                    Some(member) => Some(member),
+                    None => return Ok(Err(Reply::Error("ERR invalid cursor".into()))),
+                },
+            };
+            let count = match (after.is_none() && meta.len <= SCAN_ALL_UP_TO, count) {
+                (true, _) => None,
+                (false, count) => Some(count.unwrap_or(DEFAULT_SCAN_COUNT) as usize),
+            };
+            let page = elements(view, &meta, key, after.as_deref(), count.map(|c| c + 1))?;
+            let more = count.is_some_and(|c| page.len() > c);
+            let page = &page[..count.map_or(page.len(), |c| page.len().min(c))];
+            let pattern = pattern.as_deref().filter(|p| *p != b"*");
+            let mut items = Vec::new();
+            for (m, v) in page {
+                if pattern.is_none_or(|p| glob::matches(p, m)) {
+                    items.push(Reply::Bulk(m.clone()));
+                    if *is_hash {
+                        items.push(Reply::Bulk(v.clone()));
+                    }
+                }
+            }
+            let next = match page.last() {
+                Some((m, _)) if more => cursors.open(m.clone()),
+                _ => 0,
+            };
+            Ok(Ok(Reply::Array(vec![Reply::Bulk(next.to_string().into_bytes()), Reply::Array(items)])))
+        }),
+        _ => None,
+    }
+}
+
+/// What `SPOP` logs: the removal of members picked here, or the reply
+/// without a write (no set, or another kind at the key).
+pub fn plan_pop(
+    view: &View<'_>,
+    key: Bytes,
+    count: Option<u64>,
+) -> Result<Result<Planned, Reply>, NodeError> {
+    let empty = if count.is_some() { Reply::Set(Vec::new()) } else { Reply::Null };
+    let meta = match collection(view, &key, Kind::Set)? {
+        Err(reply) => return Ok(Err(reply)),
+        Ok(None) => return Ok(Err(empty)),
+        Ok(Some(meta)) => meta,
+    };
+    let n = count.unwrap_or(1).min(meta.len) as i64;
+    if n == 0 {
+        return Ok(Err(empty));
+    }
+    let picked: Vec<Vec<u8>> = random_elements(view, &meta, &key, n)?.into_iter().map(|(m, _)| m).collect();
+    let answer = Answer::Popped { single: count.is_none() };
+    Ok(Ok(Planned { ops: vec![op_of(key, CollOp::SetRemove, &picked)], answer }))
+}
+
+/// What `SINTERSTORE`, `SUNIONSTORE` and `SDIFFSTORE` log: the destination
+/// replaced by the result computed here (from the newest state: the
+/// sources are read, not locked, so a write to them racing the command
+/// may or may not be in the result).
+pub fn plan_store(
+    view: &View<'_>,
+    op: SetAlgebra,
+    destination: Bytes,
+    keys: &[Bytes],
+) -> Result<Result<Planned, Reply>, NodeError> {
+    let result = match algebra(view, op, keys)? {
+        Ok(result) => result,
+        Err(reply) => return Ok(Err(reply)),
+    };
+    let mut ops = vec![(destination.clone(), Op::DeleteIfPresent)];
+    if !result.is_empty() {
+        let result: Vec<Vec<u8>> = result.into_iter().collect();
+        ops.push(op_of(destination, CollOp::SetAdd, &result));
+    }
+    Ok(Ok(Planned { ops, answer: Answer::Stored }))
+}
