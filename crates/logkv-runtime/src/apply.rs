@@ -350,6 +350,21 @@ fn checked(
             return Err(TxResult::WritePermissionDenied { stream: w.stream, key: w.key.clone() });
         }
     }
+    // A collection op that writes a second key (`SMOVE`) is checked for it too.
+    for w in &writes {
+        let WriteOp::Collection { op, args } = w.op else { continue };
+        let Some(other) = crate::collection::other_key(op, args.get(tx.body)) else { continue };
+        if other.is_empty() || other.len() > crate::codec::MAX_KEY_BYTES {
+            let why = format!("{}: a destination key of {} bytes", op.name(), other.len());
+            return Err(TxResult::DataParseError(ParseError::invalid(why)));
+        }
+        if check_versions && !decoded.check_reads_only && newer(&w.stream, &other) {
+            return Err(TxResult::VersionConfliction);
+        }
+        if !acl.has_write_permission(&tx.sender, &w.stream, &other) {
+            return Err(TxResult::WritePermissionDenied { stream: w.stream, key: other });
+        }
+    }
     if writes.iter().any(|w| w.op == WriteOp::Get && !tagged(&w.stream)) {
         return Err(TxResult::TagsMismatch);
     }

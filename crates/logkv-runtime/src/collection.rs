@@ -167,10 +167,13 @@ pub enum CollOp {
     /// `SREM`, and `SPOP` with the members the receiving node picked.
     /// Answer: the members removed.
     SetRemove,
+    /// `SMOVE`: destination key (of the same stream), member. Answer: 1 if
+    /// the member moved.
+    SetMove,
 }
 
 /// Every collection op, in code order.
-pub const COLL_OPS: [CollOp; 7] = [
+pub const COLL_OPS: [CollOp; 8] = [
     CollOp::HashSet,
     CollOp::HashSetIfAbsent,
     CollOp::HashDelete,
@@ -178,6 +181,7 @@ pub const COLL_OPS: [CollOp; 7] = [
     CollOp::HashIncrementFloat,
     CollOp::SetAdd,
     CollOp::SetRemove,
+    CollOp::SetMove,
 ];
 
 /// The first native op byte of the collection ops.
@@ -204,6 +208,7 @@ impl CollOp {
             CollOp::HashIncrementFloat => "HashIncrementFloat",
             CollOp::SetAdd => "SetAdd",
             CollOp::SetRemove => "SetRemove",
+            CollOp::SetMove => "SetMove",
         }
     }
 
@@ -220,7 +225,7 @@ impl CollOp {
     /// The kind of collection it works on.
     pub fn kind(self) -> Kind {
         match self {
-            CollOp::SetAdd | CollOp::SetRemove => Kind::Set,
+            CollOp::SetAdd | CollOp::SetRemove | CollOp::SetMove => Kind::Set,
             _ => Kind::Hash,
         }
     }
@@ -234,6 +239,7 @@ impl CollOp {
                 CollOp::HashSet => i % 2 == 0,
                 CollOp::HashSetIfAbsent | CollOp::HashIncrement | CollOp::HashIncrementFloat => *i == 0,
                 CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove => true,
+                CollOp::SetMove => *i == 1,
             })
             .map(|(_, a)| a.as_ref())
     }
@@ -242,7 +248,10 @@ impl CollOp {
     fn arity_ok(self, n: usize) -> bool {
         match self {
             CollOp::HashSet => n >= 2 && n % 2 == 0,
-            CollOp::HashSetIfAbsent | CollOp::HashIncrement | CollOp::HashIncrementFloat => n == 2,
+            CollOp::HashSetIfAbsent
+            | CollOp::HashIncrement
+            | CollOp::HashIncrementFloat
+            | CollOp::SetMove => n == 2,
             CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove => n >= 1,
         }
     }
@@ -329,14 +338,60 @@ pub(crate) fn evaluate(
         let why = format!("{}: a field or member is longer than {MAX_MEMBER_BYTES} bytes", op.name());
         return Err(TxResult::DataParseError(ParseError::invalid(why)));
     }
+    if op == CollOp::SetMove {
+        return Ok(set_move(p, stream, key, args[0], args[1]));
+    }
+    Ok(change(op, stream, key, &args, p))
+}
+
+/// The other key an op writes, besides its own (`SMOVE`'s destination),
+/// from its encoded arguments: apply checks it as it checks the op's key.
+pub fn other_key(op: CollOp, args: &[u8]) -> Option<Vec<u8>> {
+    (op == CollOp::SetMove).then(|| decode_args(args).ok()?.first().map(|k| k.to_vec()))?
+}
+
+/// `SMOVE`: the member leaves `source` and joins `destination` (both sets
+/// or absent, else nothing changes).
+fn set_move(
+    p: &mut Pending<'_>,
+    stream: &StreamId,
+    source: &[u8],
+    destination: &[u8],
+    member: &[u8],
+) -> OpAnswer {
+    let is_set = |p: &Pending<'_>, key: &[u8]| match held(p, stream, key) {
+        Ok(None) => true,
+        Ok(Some(meta)) => meta.kind == Kind::Set,
+        Err(()) => false,
+    };
+    if !is_set(p, source) || !is_set(p, destination) {
+        return OpAnswer::Refused(WRONGTYPE);
+    }
+    if source == destination {
+        let meta = held(p, stream, source).ok().flatten();
+        let present =
+            meta.is_some_and(|m| p.before(&m.elements(stream, source), &member_key(member)).is_live());
+        return OpAnswer::Count(i64::from(present));
+    }
+    match change(CollOp::SetRemove, stream, source, &[member], p) {
+        OpAnswer::Members(removed) if !removed.is_empty() => {
+            change(CollOp::SetAdd, stream, destination, &[member], p);
+            OpAnswer::Count(1)
+        }
+        _ => OpAnswer::Count(0),
+    }
+}
+
+/// Applies an op whose arguments are checked to `(stream, key)`.
+fn change(op: CollOp, stream: &StreamId, key: &[u8], args: &[&[u8]], p: &mut Pending<'_>) -> OpAnswer {
     let found = match held(p, stream, key) {
-        Err(()) => return Ok(OpAnswer::Refused(WRONGTYPE)),
-        Ok(Some(meta)) if meta.kind != op.kind() => return Ok(OpAnswer::Refused(WRONGTYPE)),
+        Err(()) => return OpAnswer::Refused(WRONGTYPE),
+        Ok(Some(meta)) if meta.kind != op.kind() => return OpAnswer::Refused(WRONGTYPE),
         Ok(found) => found,
     };
     let mut meta = found.unwrap_or(Meta { kind: op.kind(), created: p.version(), len: 0 });
     if meta.len.saturating_add(args.len() as u64) > MAX_ELEMENTS {
-        return Ok(OpAnswer::Refused(TOO_MANY));
+        return OpAnswer::Refused(TOO_MANY);
     }
     let elements = meta.elements(stream, key);
     // Each element write: what it does to the count (+1, 0, -1).
@@ -370,7 +425,7 @@ pub(crate) fn evaluate(
         }
         CollOp::SetAdd => {
             let mut added = 0;
-            for m in &args {
+            for m in args {
                 if !p.before(&elements, &member_key(m)).is_live() {
                     added += count(put(p, m, Some(Vec::new())));
                 }
@@ -379,7 +434,7 @@ pub(crate) fn evaluate(
         }
         CollOp::HashDelete => {
             let mut removed = 0;
-            for f in &args {
+            for f in args {
                 if p.before(&elements, &member_key(f)).is_live() {
                     removed -= count(put(p, f, None));
                 }
@@ -388,7 +443,7 @@ pub(crate) fn evaluate(
         }
         CollOp::SetRemove => {
             let mut removed = Vec::new();
-            for m in &args {
+            for m in args {
                 if p.before(&elements, &member_key(m)).is_live() {
                     count(put(p, m, None));
                     removed.push(m.to_vec());
@@ -396,6 +451,7 @@ pub(crate) fn evaluate(
             }
             OpAnswer::Members(removed)
         }
+        CollOp::SetMove => unreachable!("a move is two changes (set_move)"),
         CollOp::HashIncrement | CollOp::HashIncrementFloat => {
             let old = p.before(&elements, &member_key(args[0])).bytes().map(Cow::into_owned);
             let new = match op {
@@ -403,7 +459,7 @@ pub(crate) fn evaluate(
                 _ => increment_float(old.as_deref(), args[1]),
             };
             match new {
-                Err(why) => return Ok(OpAnswer::Refused(why)),
+                Err(why) => return OpAnswer::Refused(why),
                 Ok((new, answer)) => {
                     count(put(p, args[0], Some(new)));
                     answer
@@ -415,7 +471,7 @@ pub(crate) fn evaluate(
         meta.len = meta.len.checked_add_signed(delta).expect("a count never goes below zero");
         write_meta(p, stream, key, found.is_some(), meta);
     }
-    Ok(answer)
+    answer
 }
 
 /// Redis's error for a collection at its size limit.

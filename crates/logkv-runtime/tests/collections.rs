@@ -241,6 +241,7 @@ enum Cmd {
     HIncr(u8, u8, i8),
     SAdd(u8, Vec<u8>),
     SRem(u8, Vec<u8>),
+    SMove(u8, u8, u8),
     Set(u8),
     Del(u8),
     Reopen,
@@ -255,6 +256,7 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         (key.clone(), 0u8..6, any::<i8>()).prop_map(|(k, f, d)| Cmd::HIncr(k, f, d)),
         (key.clone(), small()).prop_map(|(k, m)| Cmd::SAdd(k, m)),
         (key.clone(), small()).prop_map(|(k, m)| Cmd::SRem(k, m)),
+        (key.clone(), key.clone(), 0u8..6).prop_map(|(s, d, m)| Cmd::SMove(s, d, m)),
         key.clone().prop_map(Cmd::Set),
         key.prop_map(Cmd::Del),
         Just(Cmd::Reopen),
@@ -270,7 +272,7 @@ enum Value {
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(64))]
 
     #[test]
     fn random_commands_match_a_model(cmds in proptest::collection::vec(cmd(), 1..40)) {
@@ -333,6 +335,30 @@ proptest! {
                     };
                     let args: Vec<Vec<u8>> = ms.iter().map(|m| field(*m)).collect();
                     (name(k), coll(CollOp::SetAdd, &args), Some(want))
+                }
+                Cmd::SMove(src, dst, m) => {
+                    let is_set = |v: Option<&Value>| matches!(v, None | Some(Value::Set(_)));
+                    let want = if !is_set(model.get(&name(src))) || !is_set(model.get(&name(dst))) {
+                        OpAnswer::Refused(WRONGTYPE)
+                    } else if src == dst {
+                        count(i64::from(matches!(model.get(&name(src)), Some(Value::Set(s)) if s.contains(&field(m)))))
+                    } else {
+                        let moved = match model.get_mut(&name(src)) {
+                            Some(Value::Set(s)) => s.remove(&field(m)),
+                            _ => false,
+                        };
+                        match moved {
+                            true => {
+                                match model.entry(name(dst)).or_insert_with(|| Value::Set(BTreeSet::new())) {
+                                    Value::Set(d) => d.insert(field(m)),
+                                    _ => unreachable!("checked to be a set"),
+                                };
+                                count(1)
+                            }
+                            false => count(0),
+                        }
+                    };
+                    (name(src), coll(CollOp::SetMove, &[name(dst), field(m)]), Some(want))
                 }
                 Cmd::SRem(k, ms) => {
                     let want = match model.get_mut(&name(k)) {

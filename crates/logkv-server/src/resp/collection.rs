@@ -80,6 +80,11 @@ pub enum CollCommand {
         key: Bytes,
         members: Vec<Bytes>,
     },
+    SMove {
+        source: Bytes,
+        destination: Bytes,
+        member: Bytes,
+    },
     SRem {
         key: Bytes,
         members: Vec<Bytes>,
@@ -156,6 +161,7 @@ impl CollCommand {
             HRandField { .. } => "hrandfield",
             SAdd { .. } => "sadd",
             SRem { .. } => "srem",
+            SMove { .. } => "smove",
             SPop { .. } => "spop",
             SMembers { .. } => "smembers",
             SIsMember { .. } => "sismember",
@@ -246,6 +252,9 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
         }),
         b"sadd" => checked(-3, "sadd", &|| Ok(SAdd { key: one(1), members: rest(2) })),
         b"srem" => checked(-3, "srem", &|| Ok(SRem { key: one(1), members: rest(2) })),
+        b"smove" => {
+            checked(4, "smove", &|| Ok(SMove { source: one(1), destination: one(2), member: one(3) }))
+        }
         b"spop" => checked(-2, "spop", &|| {
             if args.len() > 3 {
                 return Err(CommandError::Syntax);

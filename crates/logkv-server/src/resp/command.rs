@@ -233,6 +233,8 @@ pub enum Command {
         cursor: u64,
         pattern: Option<Bytes>,
         count: Option<u64>,
+        /// `TYPE`: only keys holding this kind (`string`, `hash`, `set`).
+        kind: Option<Bytes>,
     },
     Keys {
         pattern: Bytes,
@@ -685,12 +687,15 @@ fn parse_scan(args: &[Bytes]) -> Result<Command, CommandError> {
     let cursor = parse_u64(&args[1]).ok_or(CommandError::InvalidCursor)?;
     let mut pattern = None;
     let mut count = None;
+    let mut kind = None;
     for option in args[2..].chunks(2) {
         let [name, value] = option else {
             return Err(CommandError::Syntax);
         };
         if is(name, "match") {
             pattern = Some(value.clone());
+        } else if is(name, "type") {
+            kind = Some(value.clone());
         } else if is(name, "count") {
             let n = integer(value)?;
             count = Some(u64::try_from(n).ok().filter(|n| *n >= 1).ok_or(CommandError::Syntax)?);
@@ -698,7 +703,7 @@ fn parse_scan(args: &[Bytes]) -> Result<Command, CommandError> {
             return Err(CommandError::Syntax);
         }
     }
-    Ok(Command::Scan { cursor, pattern, count })
+    Ok(Command::Scan { cursor, pattern, count, kind })
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.

@@ -42,6 +42,7 @@ pub fn is_planned_write(c: &CollCommand) -> bool {
             | HIncrByFloat { .. }
             | SAdd { .. }
             | SRem { .. }
+            | SMove { .. }
     )
 }
 
@@ -71,6 +72,9 @@ pub fn plan(c: CollCommand) -> Result<Planned, CollCommand> {
         }
         SAdd { key, members } => one(op_of(key, CollOp::SetAdd, &members), Answer::Count),
         SRem { key, members } => one(op_of(key, CollOp::SetRemove, &members), Answer::Removed),
+        SMove { source, destination, member } => {
+            one(op_of(source, CollOp::SetMove, &[destination, member]), Answer::Count)
+        }
         other => return Err(other),
     })
 }
@@ -82,6 +86,14 @@ pub fn check_members(ops: &[(Bytes, Op)], max_key_bytes: usize) -> Option<Reply>
     let limit = max_key_bytes.saturating_sub(1);
     for (_, op) in ops {
         let Op::Collection { op, args } = op else { continue };
+        if let Some(other) = logkv_runtime::collection::other_key(*op, args) {
+            if !super::writes::key_fits(&other, max_key_bytes) {
+                return Some(Reply::Error(format!(
+                    "ERR key of {} bytes: logkv keys are 1 to {max_key_bytes} bytes",
+                    other.len()
+                )));
+            }
+        }
         let args = logkv_runtime::collection::decode_args(args).unwrap_or_default();
         let longest = op.members(&args).map(<[u8]>::len).max().unwrap_or(0);
         if longest > limit {

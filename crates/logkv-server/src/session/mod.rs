@@ -379,9 +379,14 @@ impl Session {
     fn run_in(&mut self, view: &View<'_>, command: &Command) -> Reply {
         let shared = self.shared.clone();
         let data = match command {
-            Command::Scan { cursor, pattern, count } => {
-                keyspace::scan(view, &shared.resp.cursors, *cursor, pattern.as_deref(), *count)
-            }
+            Command::Scan { cursor, pattern, count, kind } => keyspace::scan(
+                view,
+                &shared.resp.cursors,
+                *cursor,
+                pattern.as_deref(),
+                *count,
+                kind.as_deref(),
+            ),
             Command::Keys { pattern } => keyspace::keys(view, pattern),
             Command::DbSize => keyspace::dbsize(view),
             Command::Ttl { key, query } => view.ttl(key, *query),

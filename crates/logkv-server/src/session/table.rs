@@ -948,6 +948,19 @@ pub const COMMANDS: &[Spec] = &[
         &[]
     ),
     spec!(
+        "smove",
+        4,
+        WRITE_ONLY_FAST,
+        (1, 2, 1),
+        SET_WRITE_FAST,
+        "set",
+        "Move a member from one set to another",
+        "1.0.0",
+        "O(1)",
+        &["RW", "access", "delete"],
+        &[]
+    ),
+    spec!(
         "spop",
         -2,
         WRITE_ONLY_FAST,
