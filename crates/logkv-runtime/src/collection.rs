@@ -236,7 +236,7 @@ impl CollOp {
         args.iter()
             .enumerate()
             .filter(move |(i, _)| match self {
-                CollOp::HashSet => i % 2 == 0,
+                CollOp::HashSet => i.is_multiple_of(2),
                 CollOp::HashSetIfAbsent | CollOp::HashIncrement | CollOp::HashIncrementFloat => *i == 0,
                 CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove => true,
                 CollOp::SetMove => *i == 1,
@@ -247,7 +247,7 @@ impl CollOp {
     /// Whether `n` arguments fit the op.
     fn arity_ok(self, n: usize) -> bool {
         match self {
-            CollOp::HashSet => n >= 2 && n % 2 == 0,
+            CollOp::HashSet => n >= 2 && n.is_multiple_of(2),
             CollOp::HashSetIfAbsent
             | CollOp::HashIncrement
             | CollOp::HashIncrementFloat

@@ -409,3 +409,35 @@ fn collection_ops_exist_only_from_protocol_7() {
     );
     assert_eq!(r.get(b"h"), None);
 }
+
+/// The scale check: on a hash of 100,000 fields, each field op adds as
+/// many index entries as on a hash of ten (records counted, not time).
+#[test]
+fn field_ops_on_a_hundred_thousand_fields_touch_what_they_touch_on_ten() {
+    let mut r = Replica::new();
+    let pairs = |from: usize, n: usize| {
+        (from..from + n).flat_map(|i| [format!("field-{i:06}"), format!("{i}")]).collect::<Vec<_>>()
+    };
+    r.run(vec![(b"small", coll(CollOp::HashSet, &pairs(0, 10)))]);
+    for chunk in 0..50 {
+        r.run(vec![(b"big", coll(CollOp::HashSet, &pairs(chunk * 2_000, 2_000)))]);
+    }
+    let ops: Vec<Op> = vec![
+        coll(CollOp::HashSet, &["new", "v"]),
+        coll(CollOp::HashSet, &["field-000003", "changed"]),
+        coll(CollOp::HashIncrement, &["field-000004", "1"]),
+        coll(CollOp::HashDelete, &["field-000005"]),
+        coll(CollOp::SetAdd, &["x"]),
+    ];
+    for op in ops {
+        let mut touched = Vec::new();
+        for key in [&b"small"[..], b"big"] {
+            let before = r.node.store().index_entries();
+            r.run(vec![(key, op.clone())]);
+            touched.push(r.node.store().index_entries() - before);
+        }
+        assert_eq!(touched[0], touched[1], "{op:?}");
+    }
+    let big = r.get(b"big").and_then(|m| Meta::decode(&m)).unwrap();
+    assert_eq!(big.len, 100_000);
+}

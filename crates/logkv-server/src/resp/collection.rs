@@ -218,7 +218,7 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
             let legacy = name == b"hmset";
             let command = if legacy { "hmset" } else { "hset" };
             checked(-4, command, &|| {
-                if args.len() % 2 != 0 {
+                if !args.len().is_multiple_of(2) {
                     return Err(CommandError::WrongArity { command });
                 }
                 Ok(HSet { key: one(1), pairs: rest(2), legacy })

@@ -29,6 +29,9 @@ const SCAN_ALL_UP_TO: u64 = 128;
 /// `HSCAN`/`SSCAN`'s default `COUNT`.
 const DEFAULT_SCAN_COUNT: u64 = 10;
 
+/// A field and its value, or a member and its empty value.
+type Element = (Vec<u8>, Vec<u8>);
+
 /// Whether a command is a write that [`plan`] turns into ops without
 /// reading first.
 pub fn is_planned_write(c: &CollCommand) -> bool {
@@ -128,7 +131,7 @@ fn elements(
     key: &[u8],
     after: Option<&[u8]>,
     limit: Option<usize>,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, NodeError> {
+) -> Result<Vec<Element>, NodeError> {
     let start = after.map_or(Bound::Unbounded, |m| Bound::Excluded(member_key(m)));
     let options = ScanOptions { start, limit, at: view.at(), ..ScanOptions::default() };
     let elements = meta.elements(view.stream(), key);
@@ -201,12 +204,7 @@ pub fn random_places(n: usize, count: usize, repeat: bool) -> Vec<usize> {
 
 /// `count` random elements of the collection: distinct when `count` is
 /// positive, possibly repeated when negative (`SRANDMEMBER`, `HRANDFIELD`).
-fn random_elements(
-    view: &View<'_>,
-    meta: &Meta,
-    key: &[u8],
-    count: i64,
-) -> Result<Vec<(Vec<u8>, Vec<u8>)>, NodeError> {
+fn random_elements(view: &View<'_>, meta: &Meta, key: &[u8], count: i64) -> Result<Vec<Element>, NodeError> {
     let all = elements(view, meta, key, None, None)?;
     let places = random_places(all.len(), count.unsigned_abs() as usize, count < 0);
     Ok(places.into_iter().map(|i| all[i].clone()).collect())
