@@ -234,6 +234,9 @@ pub enum OpAnswer {
     Count(i64),
     /// A collection op that removes members: the ones it removed.
     Members(Vec<Vec<u8>>),
+    /// A sorted-set op that removes members: the ones it removed, with
+    /// their scores as Redis prints them.
+    Scored(Vec<(Vec<u8>, Vec<u8>)>),
     /// A collection op refused without changing anything: Redis's error
     /// text (`WRONGTYPE …`, `ERR hash value is not an integer`).
     Refused(&'static str),

@@ -32,6 +32,8 @@ pub enum Kind {
     Hash,
     /// Members.
     Set,
+    /// Members with scores.
+    ZSet,
 }
 
 impl Kind {
@@ -40,6 +42,7 @@ impl Kind {
         match self {
             Kind::Hash => 1,
             Kind::Set => 2,
+            Kind::ZSet => 3,
         }
     }
 
@@ -48,6 +51,7 @@ impl Kind {
         match b {
             1 => Some(Kind::Hash),
             2 => Some(Kind::Set),
+            3 => Some(Kind::ZSet),
             _ => None,
         }
     }
@@ -57,6 +61,7 @@ impl Kind {
         match self {
             Kind::Hash => "hash",
             Kind::Set => "set",
+            Kind::ZSet => "zset",
         }
     }
 }
@@ -148,6 +153,68 @@ pub fn member_of(element_key: &[u8]) -> Option<&[u8]> {
     element_key.strip_prefix(&[MEMBER_TAG])
 }
 
+/// The tag byte of a sorted set's score index keys: tag, score (8 bytes
+/// that sort as the scores do), member — the order `ZRANGE` reads.
+pub const SCORE_TAG: u8 = b's';
+
+/// A score as 8 bytes whose byte order is the scores' order (`-0` is `0`).
+pub fn sortable(score: f64) -> [u8; 8] {
+    let bits = if score == 0.0 { 0.0f64 } else { score }.to_bits();
+    (if bits >> 63 == 1 { !bits } else { bits | 1 << 63 }).to_be_bytes()
+}
+
+/// The score [`sortable`] wrote.
+pub fn unsortable(b: [u8; 8]) -> f64 {
+    let bits = u64::from_be_bytes(b);
+    f64::from_bits(if bits >> 63 == 1 { bits & !(1 << 63) } else { !bits })
+}
+
+/// The score index key of `member` at `score`.
+pub fn score_key(score: f64, member: &[u8]) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9 + member.len());
+    k.push(SCORE_TAG);
+    k.extend_from_slice(&sortable(score));
+    k.extend_from_slice(member);
+    k
+}
+
+/// The score and member a score index key holds.
+pub fn of_score_key(key: &[u8]) -> Option<(f64, &[u8])> {
+    let rest = key.strip_prefix(&[SCORE_TAG])?;
+    let score = unsortable(rest.get(..8)?.try_into().ok()?);
+    Some((score, &rest[8..]))
+}
+
+/// A sorted set member's score, as its element value holds it (f64 bits, BE).
+pub fn score_of(value: &[u8]) -> Option<f64> {
+    Some(f64::from_bits(u64::from_be_bytes(value.try_into().ok()?)))
+}
+
+/// A score as Redis reads one: a float, `inf`/`+inf`/`-inf` allowed, NaN not.
+pub fn parse_score(b: &[u8]) -> Option<f64> {
+    let s = std::str::from_utf8(b).ok()?;
+    if s.is_empty() || s.starts_with(char::is_whitespace) || s.ends_with(char::is_whitespace) {
+        return None;
+    }
+    s.parse::<f64>().ok().filter(|f| !f.is_nan())
+}
+
+/// `ZADD`'s options, as the bits of its first argument's one byte.
+pub mod zadd {
+    /// Only add new members.
+    pub const NX: u8 = 1;
+    /// Only update existing members.
+    pub const XX: u8 = 2;
+    /// Only update to a greater score.
+    pub const GT: u8 = 4;
+    /// Only update to a lower score.
+    pub const LT: u8 = 8;
+    /// Count changed members too.
+    pub const CH: u8 = 16;
+    /// Add the score to the member's (one pair): answer the new score.
+    pub const INCR: u8 = 32;
+}
+
 /// A collection op: its native op byte is 0x10 plus its code; its value is
 /// its arguments ([`encode_args`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -170,10 +237,17 @@ pub enum CollOp {
     /// `SMOVE`: destination key (of the same stream), member. Answer: 1 if
     /// the member moved.
     SetMove,
+    /// `ZADD`, `ZINCRBY`: options byte ([`zadd`]), then score, member
+    /// pairs. Answer: members added (and changed, with `CH`), or with
+    /// `INCR` the new score (nil if the options held it back).
+    ZAdd,
+    /// `ZREM`, and `ZPOPMIN`/`ZPOPMAX`/`ZREMRANGEBY…` with the members the
+    /// receiving node read. Answer: the members removed.
+    ZRemove,
 }
 
 /// Every collection op, in code order.
-pub const COLL_OPS: [CollOp; 8] = [
+pub const COLL_OPS: [CollOp; 10] = [
     CollOp::HashSet,
     CollOp::HashSetIfAbsent,
     CollOp::HashDelete,
@@ -182,6 +256,8 @@ pub const COLL_OPS: [CollOp; 8] = [
     CollOp::SetAdd,
     CollOp::SetRemove,
     CollOp::SetMove,
+    CollOp::ZAdd,
+    CollOp::ZRemove,
 ];
 
 /// The first native op byte of the collection ops.
@@ -209,6 +285,8 @@ impl CollOp {
             CollOp::SetAdd => "SetAdd",
             CollOp::SetRemove => "SetRemove",
             CollOp::SetMove => "SetMove",
+            CollOp::ZAdd => "ZAdd",
+            CollOp::ZRemove => "ZRemove",
         }
     }
 
@@ -226,6 +304,7 @@ impl CollOp {
     pub fn kind(self) -> Kind {
         match self {
             CollOp::SetAdd | CollOp::SetRemove | CollOp::SetMove => Kind::Set,
+            CollOp::ZAdd | CollOp::ZRemove => Kind::ZSet,
             _ => Kind::Hash,
         }
     }
@@ -240,6 +319,8 @@ impl CollOp {
                 CollOp::HashSetIfAbsent | CollOp::HashIncrement | CollOp::HashIncrementFloat => *i == 0,
                 CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove => true,
                 CollOp::SetMove => *i == 1,
+                CollOp::ZAdd => *i > 0 && i.is_multiple_of(2),
+                CollOp::ZRemove => true,
             })
             .map(|(_, a)| a.as_ref())
     }
@@ -252,7 +333,8 @@ impl CollOp {
             | CollOp::HashIncrement
             | CollOp::HashIncrementFloat
             | CollOp::SetMove => n == 2,
-            CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove => n >= 1,
+            CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove | CollOp::ZRemove => n >= 1,
+            CollOp::ZAdd => n >= 3 && !n.is_multiple_of(2),
         }
     }
 }
@@ -452,6 +534,65 @@ fn change(op: CollOp, stream: &StreamId, key: &[u8], args: &[&[u8]], p: &mut Pen
             OpAnswer::Members(removed)
         }
         CollOp::SetMove => unreachable!("a move is two changes (set_move)"),
+        CollOp::ZAdd => {
+            let options = args[0].first().copied().unwrap_or(0);
+            let has = |bit: u8| options & bit != 0;
+            let mut added = 0;
+            let mut updated = 0;
+            let mut incremented = None;
+            for pair in args[1..].chunks(2) {
+                let Some(score) = parse_score(pair[0]) else {
+                    return OpAnswer::Refused("ERR value is not a valid float");
+                };
+                let mk = member_key(pair[1]);
+                let old = p.before(&elements, &mk).bytes().and_then(|b| score_of(&b));
+                let new = match (has(zadd::INCR), old) {
+                    (true, Some(old)) => old + score,
+                    _ => score,
+                };
+                if new.is_nan() {
+                    return OpAnswer::Refused("ERR resulting score is not a number (NaN)");
+                }
+                let held_back = match old {
+                    None => has(zadd::XX),
+                    Some(old) => {
+                        has(zadd::NX) || (has(zadd::GT) && new <= old) || (has(zadd::LT) && new >= old)
+                    }
+                };
+                if held_back {
+                    continue;
+                }
+                incremented = Some(new);
+                if old == Some(new) {
+                    continue;
+                }
+                if let Some(old) = old {
+                    p.set(elements, score_key(old, pair[1]), Slot::lasting(NewValue::Deleted));
+                    updated += 1;
+                } else {
+                    added += 1;
+                }
+                count(put(p, pair[1], Some(new.to_bits().to_be_bytes().to_vec())));
+                p.set(elements, score_key(new, pair[1]), Slot::lasting(NewValue::Computed(Vec::new())));
+            }
+            match (has(zadd::INCR), has(zadd::CH)) {
+                (true, _) => OpAnswer::Value(incremented.map(|s| format_score(s).into_bytes())),
+                (false, true) => OpAnswer::Count(added + updated),
+                (false, false) => OpAnswer::Count(added),
+            }
+        }
+        CollOp::ZRemove => {
+            let mut removed = Vec::new();
+            for m in args {
+                let old = p.before(&elements, &member_key(m)).bytes().and_then(|b| score_of(&b));
+                if let Some(old) = old {
+                    count(put(p, m, None));
+                    p.set(elements, score_key(old, m), Slot::lasting(NewValue::Deleted));
+                    removed.push((m.to_vec(), format_score(old).into_bytes()));
+                }
+            }
+            OpAnswer::Scored(removed)
+        }
         CollOp::HashIncrement | CollOp::HashIncrementFloat => {
             let old = p.before(&elements, &member_key(args[0])).bytes().map(Cow::into_owned);
             let new = match op {
@@ -525,6 +666,32 @@ fn increment_float(old: Option<&[u8]>, by: &[u8]) -> Result<(Vec<u8>, OpAnswer),
     Ok((bytes.clone(), OpAnswer::Value(Some(bytes))))
 }
 
+/// A score as Redis 7.0 writes one (`%.17g`; `inf`, `-inf`).
+pub fn format_score(f: f64) -> String {
+    if f.is_infinite() {
+        return if f > 0.0 { "inf" } else { "-inf" }.into();
+    }
+    if f == 0.0 {
+        return if f.is_sign_negative() { "-0" } else { "0" }.into();
+    }
+    // %.17g: 17 significant digits, scientific when the exponent is below
+    // -4 or at least 17, trailing zeros removed.
+    let sci = format!("{f:.16e}");
+    let (mantissa, exp) = sci.split_once('e').expect("an exponent");
+    let exp: i32 = exp.parse().expect("a number");
+    if !(-4..17).contains(&exp) {
+        let mantissa = mantissa.trim_end_matches('0').trim_end_matches('.');
+        return format!("{mantissa}e{}{:02}", if exp < 0 { '-' } else { '+' }, exp.abs());
+    }
+    let decimals = (16 - exp).max(0) as usize;
+    let fixed = format!("{f:.decimals$}");
+    if fixed.contains('.') {
+        fixed.trim_end_matches('0').trim_end_matches('.').into()
+    } else {
+        fixed
+    }
+}
+
 /// A finite decimal float as Redis reads one (no spaces, no NaN or infinity).
 pub fn parse_f64(b: &[u8]) -> Option<f64> {
     let s = std::str::from_utf8(b).ok()?;
@@ -573,5 +740,23 @@ mod tests {
         assert_eq!(parse_f64(b" 1"), None);
         assert_eq!(parse_f64(b"inf"), None);
         assert_eq!(parse_f64(b"1e3"), Some(1000.0));
+        for (f, s) in [
+            (1.5, "1.5"),
+            (0.1, "0.10000000000000001"),
+            (1e20, "1e+20"),
+            (-3.0, "-3"),
+            (1e-5, "1.0000000000000001e-05"),
+        ] {
+            assert_eq!(format_score(f), s);
+        }
+    }
+
+    #[test]
+    fn scores_sort_as_their_bytes() {
+        let scores = [f64::NEG_INFINITY, -1e300, -2.5, -0.0, 0.0, 1e-300, 3.0, f64::INFINITY];
+        for w in scores.windows(2) {
+            assert!(sortable(w[0]) <= sortable(w[1]), "{w:?}");
+            assert_eq!(unsortable(sortable(w[1])), w[1]);
+        }
     }
 }

@@ -13,6 +13,36 @@ pub enum SetAlgebra {
     Diff,
 }
 
+/// One end of a score range: `1.5`, `(1.5` (exclusive), `-inf`, `+inf`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct ScoreBound {
+    pub score: f64,
+    pub exclusive: bool,
+}
+
+/// A bound's score is never NaN (`parse_score` refuses it), so equality is total.
+impl Eq for ScoreBound {}
+
+/// What a `ZRANGE` selects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ZRangeBy {
+    /// Ranks (negative: from the end), both inclusive.
+    Rank(i64, i64),
+    /// Scores between two bounds, lowest first (`REV` reads them the other way).
+    Score(ScoreBound, ScoreBound),
+}
+
+/// A `ZRANGE`-family query.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ZRangeQuery {
+    pub key: Bytes,
+    pub by: ZRangeBy,
+    pub rev: bool,
+    /// `LIMIT offset count` (count < 0: all).
+    pub limit: Option<(i64, i64)>,
+    pub with_scores: bool,
+}
+
 /// A hash or set command.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CollCommand {
@@ -129,6 +159,50 @@ pub enum CollCommand {
         keys: Vec<Bytes>,
         limit: u64,
     },
+    /// `ZADD` (options as `collection::zadd` bits; score, member pairs) and
+    /// `ZINCRBY` (`INCR`, one pair).
+    ZAdd {
+        key: Bytes,
+        options: u8,
+        pairs: Vec<Bytes>,
+        incrby: bool,
+    },
+    ZRem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    ZScore {
+        key: Bytes,
+        member: Bytes,
+    },
+    ZMScore {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    ZCard {
+        key: Bytes,
+    },
+    ZCount {
+        key: Bytes,
+        min: ScoreBound,
+        max: ScoreBound,
+    },
+    /// `ZRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`, `ZREVRANGE`.
+    ZRange {
+        range: Box<ZRangeQuery>,
+        name: &'static str,
+    },
+    ZRank {
+        key: Bytes,
+        member: Bytes,
+        rev: bool,
+    },
+    /// `ZPOPMIN`, `ZPOPMAX`.
+    ZPop {
+        key: Bytes,
+        max: bool,
+        count: Option<u64>,
+    },
     /// `HSCAN` or `SSCAN`.
     Scan {
         hash: bool,
@@ -175,6 +249,18 @@ impl CollCommand {
             SAlgebraStore { op: SetAlgebra::Union, .. } => "sunionstore",
             SAlgebraStore { op: SetAlgebra::Diff, .. } => "sdiffstore",
             SInterCard { .. } => "sintercard",
+            ZAdd { incrby: false, .. } => "zadd",
+            ZAdd { incrby: true, .. } => "zincrby",
+            ZRem { .. } => "zrem",
+            ZScore { .. } => "zscore",
+            ZMScore { .. } => "zmscore",
+            ZCard { .. } => "zcard",
+            ZCount { .. } => "zcount",
+            ZRange { name, .. } => name,
+            ZRank { rev: false, .. } => "zrank",
+            ZRank { rev: true, .. } => "zrevrank",
+            ZPop { max: false, .. } => "zpopmin",
+            ZPop { max: true, .. } => "zpopmax",
             Scan { hash: true, .. } => "hscan",
             Scan { hash: false, .. } => "sscan",
         }
@@ -294,12 +380,167 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
             })
         }
         b"sintercard" => checked(-3, "sintercard", &|| parse_intercard(args)),
+        b"zadd" => checked(-4, "zadd", &|| parse_zadd(args)),
+        b"zincrby" => checked(4, "zincrby", &|| {
+            score(&args[2])?;
+            let options = logkv_runtime::collection::zadd::INCR;
+            Ok(ZAdd { key: one(1), options, pairs: vec![one(2), one(3)], incrby: true })
+        }),
+        b"zrem" => checked(-3, "zrem", &|| Ok(ZRem { key: one(1), members: rest(2) })),
+        b"zscore" => checked(3, "zscore", &|| Ok(ZScore { key: one(1), member: one(2) })),
+        b"zmscore" => checked(-3, "zmscore", &|| Ok(ZMScore { key: one(1), members: rest(2) })),
+        b"zcard" => checked(2, "zcard", &|| Ok(ZCard { key: one(1) })),
+        b"zcount" => checked(4, "zcount", &|| {
+            Ok(ZCount { key: one(1), min: score_bound(&args[2])?, max: score_bound(&args[3])? })
+        }),
+        b"zrange" => checked(-4, "zrange", &|| parse_zrange(args)),
+        b"zrangebyscore" | b"zrevrangebyscore" => {
+            let rev = name == b"zrevrangebyscore";
+            let command = if rev { "zrevrangebyscore" } else { "zrangebyscore" };
+            checked(-4, command, &|| {
+                let (lo, hi) = if rev { (&args[3], &args[2]) } else { (&args[2], &args[3]) };
+                let by = ZRangeBy::Score(score_bound(lo)?, score_bound(hi)?);
+                let (limit, with_scores) = range_options(&args[4..], true)?;
+                let range = ZRangeQuery { key: one(1), by, rev, limit, with_scores };
+                Ok(ZRange { range: Box::new(range), name: command })
+            })
+        }
+        b"zrevrange" => checked(-4, "zrevrange", &|| {
+            let by = ZRangeBy::Rank(integer(&args[2])?, integer(&args[3])?);
+            let (limit, with_scores) = range_options(&args[4..], false)?;
+            let range = ZRangeQuery { key: one(1), by, rev: true, limit, with_scores };
+            Ok(ZRange { range: Box::new(range), name: "zrevrange" })
+        }),
+        b"zrank" | b"zrevrank" => {
+            let rev = name == b"zrevrank";
+            checked(3, if rev { "zrevrank" } else { "zrank" }, &|| {
+                Ok(ZRank { key: one(1), member: one(2), rev })
+            })
+        }
+        b"zpopmin" | b"zpopmax" => {
+            let max = name == b"zpopmax";
+            checked(-2, if max { "zpopmax" } else { "zpopmin" }, &|| {
+                if args.len() > 3 {
+                    return Err(CommandError::Syntax);
+                }
+                let count = match args.get(2) {
+                    None => None,
+                    Some(c) => Some(u64::try_from(integer(c)?).map_err(|_| CommandError::NotPositive)?),
+                };
+                Ok(ZPop { key: one(1), max, count })
+            })
+        }
         b"hscan" | b"sscan" => {
             let hash = name == b"hscan";
             checked(-3, if hash { "hscan" } else { "sscan" }, &|| parse_scan(args, hash))
         }
         _ => return None,
     })
+}
+
+fn score(arg: &[u8]) -> Result<f64, CommandError> {
+    logkv_runtime::collection::parse_score(arg).ok_or(CommandError::NotFloat)
+}
+
+/// A score range end as `ZCOUNT` and `ZRANGEBYSCORE` read it.
+fn score_bound(arg: &[u8]) -> Result<ScoreBound, CommandError> {
+    let (exclusive, rest) = match arg.strip_prefix(b"(") {
+        Some(rest) => (true, rest),
+        None => (false, arg),
+    };
+    let score = logkv_runtime::collection::parse_score(rest).ok_or(CommandError::MinMaxNotFloat)?;
+    Ok(ScoreBound { score, exclusive })
+}
+
+/// `ZADD key [NX|XX] [GT|LT] [CH] [INCR] score member [score member ...]`.
+fn parse_zadd(args: &[Bytes]) -> Result<CollCommand, CommandError> {
+    use logkv_runtime::collection::zadd;
+    let mut options = 0;
+    let mut i = 2;
+    while let Some(word) = args.get(i) {
+        let bit = [
+            ("nx", zadd::NX),
+            ("xx", zadd::XX),
+            ("gt", zadd::GT),
+            ("lt", zadd::LT),
+            ("ch", zadd::CH),
+            ("incr", zadd::INCR),
+        ]
+        .into_iter()
+        .find(|(w, _)| is(word, w));
+        match bit {
+            Some((_, bit)) => options |= bit,
+            None => break,
+        }
+        i += 1;
+    }
+    let pairs = &args[i..];
+    if pairs.is_empty() || !pairs.len().is_multiple_of(2) {
+        return Err(CommandError::Syntax);
+    }
+    let has = |bit| options & bit != 0;
+    if has(zadd::NX) && has(zadd::XX) {
+        return Err(CommandError::ZAddNxXx);
+    }
+    if [has(zadd::NX), has(zadd::GT), has(zadd::LT)].iter().filter(|b| **b).count() > 1 {
+        return Err(CommandError::ZAddGtLtNx);
+    }
+    if has(zadd::INCR) && pairs.len() > 2 {
+        return Err(CommandError::ZAddIncrPairs);
+    }
+    for pair in pairs.chunks(2) {
+        score(&pair[0])?;
+    }
+    Ok(CollCommand::ZAdd { key: args[1].clone(), options, pairs: pairs.to_vec(), incrby: false })
+}
+
+/// `[LIMIT offset count]` (where allowed) and `[WITHSCORES]`, in any order.
+fn range_options(args: &[Bytes], limit_allowed: bool) -> Result<(Option<(i64, i64)>, bool), CommandError> {
+    let mut limit = None;
+    let mut with_scores = false;
+    let mut i = 0;
+    while let Some(word) = args.get(i) {
+        if is(word, "withscores") {
+            with_scores = true;
+            i += 1;
+        } else if limit_allowed && is(word, "limit") && args.len() >= i + 3 {
+            limit = Some((integer(&args[i + 1])?, integer(&args[i + 2])?));
+            i += 3;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok((limit, with_scores))
+}
+
+/// `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`.
+fn parse_zrange(args: &[Bytes]) -> Result<CollCommand, CommandError> {
+    let mut by_score = false;
+    let mut rev = false;
+    let mut rest = Vec::new();
+    for word in &args[4..] {
+        if is(word, "byscore") {
+            by_score = true;
+        } else if is(word, "rev") {
+            rev = true;
+        } else if is(word, "bylex") {
+            return Err(CommandError::UnsupportedOption { option: "BYLEX".into() });
+        } else {
+            rest.push(word.clone());
+        }
+    }
+    let (limit, with_scores) = range_options(&rest, true)?;
+    if limit.is_some() && !by_score {
+        return Err(CommandError::LimitWithoutBy);
+    }
+    let by = if by_score {
+        let (lo, hi) = if rev { (&args[3], &args[2]) } else { (&args[2], &args[3]) };
+        ZRangeBy::Score(score_bound(lo)?, score_bound(hi)?)
+    } else {
+        ZRangeBy::Rank(integer(&args[2])?, integer(&args[3])?)
+    };
+    let range = ZRangeQuery { key: args[1].clone(), by, rev, limit, with_scores };
+    Ok(CollCommand::ZRange { range: Box::new(range), name: "zrange" })
 }
 
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`.

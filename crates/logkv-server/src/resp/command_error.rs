@@ -39,6 +39,16 @@ pub enum CommandError {
     NumKeysTooMany,
     #[error("ERR LIMIT can't be negative")]
     LimitNegative,
+    #[error("ERR min or max is not a float")]
+    MinMaxNotFloat,
+    #[error("ERR XX and NX options at the same time are not compatible")]
+    ZAddNxXx,
+    #[error("ERR GT, LT, and/or NX options at the same time are not compatible")]
+    ZAddGtLtNx,
+    #[error("ERR INCR option supports a single increment-element pair")]
+    ZAddIncrPairs,
+    #[error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")]
+    LimitWithoutBy,
     /// `DECRBY` by `i64::MIN`, whose negation does not fit.
     #[error("ERR decrement would overflow")]
     DecrementOverflow,

@@ -11,7 +11,10 @@ use std::hash::{BuildHasher, RandomState};
 use std::ops::Bound;
 
 use logkv_runtime::codec::native::Op;
-use logkv_runtime::collection::{encode_args, member_key, member_of, CollOp, Kind, Meta, WRONGTYPE};
+use logkv_runtime::collection::{
+    encode_args, format_score, member_key, member_of, of_score_key, score_key, score_of, sortable, CollOp,
+    Kind, Meta, SCORE_TAG, WRONGTYPE,
+};
 use logkv_runtime::node::NodeError;
 use logkv_store::ScanOptions;
 
@@ -19,7 +22,7 @@ use super::glob;
 use super::keyspace::Cursors;
 use super::view::View;
 use super::writes::{Answer, Planned};
-use crate::resp::collection::{CollCommand, SetAlgebra};
+use crate::resp::collection::{CollCommand, ScoreBound, SetAlgebra, ZRangeBy};
 use crate::resp::command::Bytes;
 use crate::resp::reply::Reply;
 
@@ -46,6 +49,8 @@ pub fn is_planned_write(c: &CollCommand) -> bool {
             | SAdd { .. }
             | SRem { .. }
             | SMove { .. }
+            | ZAdd { .. }
+            | ZRem { .. }
     )
 }
 
@@ -75,6 +80,13 @@ pub fn plan(c: CollCommand) -> Result<Planned, CollCommand> {
         }
         SAdd { key, members } => one(op_of(key, CollOp::SetAdd, &members), Answer::Count),
         SRem { key, members } => one(op_of(key, CollOp::SetRemove, &members), Answer::Removed),
+        ZAdd { key, options, pairs, .. } => {
+            let mut args = vec![Bytes::from(vec![options])];
+            args.extend(pairs);
+            let incr = options & logkv_runtime::collection::zadd::INCR != 0;
+            one(op_of(key, CollOp::ZAdd, &args), if incr { Answer::Computed } else { Answer::Count })
+        }
+        ZRem { key, members } => one(op_of(key, CollOp::ZRemove, &members), Answer::Removed),
         SMove { source, destination, member } => {
             one(op_of(source, CollOp::SetMove, &[destination, member]), Answer::Count)
         }
@@ -223,6 +235,7 @@ fn read_inner(
     use CollCommand::*;
     let hash = |key: &[u8]| collection(view, key, Kind::Hash);
     let set = |key: &[u8]| collection(view, key, Kind::Set);
+    let zset = |key: &[u8]| collection(view, key, Kind::ZSet);
     let run = |f: &dyn Fn() -> Result<Result<Reply, Reply>, NodeError>| Some(f());
     macro_rules! meta {
         ($found:expr, $absent:expr) => {
@@ -341,8 +354,167 @@ fn read_inner(
             };
             Ok(Ok(Reply::Array(vec![Reply::Bulk(next.to_string().into_bytes()), Reply::Array(items)])))
         }),
+        ZCard { key } => run(&|| Ok(Ok(Reply::Integer(meta!(zset(key), Reply::Integer(0)).len as i64)))),
+        ZScore { key, member } => run(&|| {
+            let meta = meta!(zset(key), Reply::Null);
+            Ok(Ok(score(view, &meta, key, member)?
+                .map_or(Reply::Null, |s| Reply::Bulk(format_score(s).into_bytes()))))
+        }),
+        ZMScore { key, members } => run(&|| {
+            let meta = meta!(zset(key), Reply::Array(vec![Reply::Null; members.len()]));
+            let scores: Result<Vec<_>, _> = members
+                .iter()
+                .map(|m| {
+                    score(view, &meta, key, m)
+                        .map(|s| s.map_or(Reply::Null, |s| Reply::Bulk(format_score(s).into_bytes())))
+                })
+                .collect();
+            Ok(Ok(Reply::Array(scores?)))
+        }),
+        ZCount { key, min, max } => run(&|| {
+            let meta = meta!(zset(key), Reply::Integer(0));
+            Ok(Ok(Reply::Integer(by_score(view, &meta, key, *min, *max, false, None)?.len() as i64)))
+        }),
+        ZRange { range, .. } => run(&|| {
+            let meta = meta!(zset(&range.key), Reply::Array(Vec::new()));
+            let found = match range.by {
+                ZRangeBy::Rank(start, stop) => by_rank(view, &meta, &range.key, start, stop, range.rev)?,
+                ZRangeBy::Score(min, max) => {
+                    by_score(view, &meta, &range.key, min, max, range.rev, range.limit)?
+                }
+            };
+            let with_scores = range.with_scores;
+            Ok(Ok(Reply::Array(
+                found
+                    .into_iter()
+                    .flat_map(|(s, m)| {
+                        let score = with_scores.then(|| Reply::Bulk(format_score(s).into_bytes()));
+                        std::iter::once(Reply::Bulk(m)).chain(score)
+                    })
+                    .collect(),
+            )))
+        }),
+        ZRank { key, member, rev } => run(&|| {
+            let meta = meta!(zset(key), Reply::Null);
+            let Some(s) = score(view, &meta, key, member)? else {
+                return Ok(Ok(Reply::Null));
+            };
+            // The members before it in score order: O(rank).
+            let below =
+                score_range(view, &meta, key, Bound::Unbounded, Bound::Excluded(score_key(s, member)), false)
+                    .count() as i64;
+            Ok(Ok(Reply::Integer(if *rev { meta.len as i64 - 1 - below } else { below })))
+        }),
         _ => None,
     }
+}
+
+/// A sorted set member's score.
+fn score(view: &View<'_>, meta: &Meta, key: &[u8], member: &[u8]) -> Result<Option<f64>, NodeError> {
+    Ok(element(view, meta, key, member)?.and_then(|v| score_of(&v)))
+}
+
+/// The (score, member) pairs of a sorted set between two score index keys,
+/// in score order (reversed on request).
+fn score_range<'v>(
+    view: &'v View<'_>,
+    meta: &Meta,
+    key: &[u8],
+    start: Bound<Vec<u8>>,
+    end: Bound<Vec<u8>>,
+    reverse: bool,
+) -> impl Iterator<Item = Result<(f64, Vec<u8>), NodeError>> + 'v {
+    let all_start = Bound::Included(vec![SCORE_TAG]);
+    let all_end = Bound::Excluded(vec![SCORE_TAG + 1]);
+    let start = if start == Bound::Unbounded { all_start } else { start };
+    let end = if end == Bound::Unbounded { all_end } else { end };
+    let options = ScanOptions { start, end, reverse, at: view.at(), ..ScanOptions::default() };
+    let elements = meta.elements(view.stream(), key);
+    view.node().scan(&elements, options).filter_map(|kv| match kv {
+        Ok(kv) => of_score_key(&kv.key).map(|(s, m)| Ok((s, m.to_vec()))),
+        Err(e) => Some(Err(e)),
+    })
+}
+
+/// `ZRANGE start stop`: ranks as Redis clamps them.
+fn by_rank(
+    view: &View<'_>,
+    meta: &Meta,
+    key: &[u8],
+    start: i64,
+    stop: i64,
+    rev: bool,
+) -> Result<Vec<(f64, Vec<u8>)>, NodeError> {
+    let len = meta.len as i64;
+    let start = if start < 0 { (start + len).max(0) } else { start };
+    let stop = if stop < 0 { stop + len } else { stop.min(len - 1) };
+    if start > stop || start >= len {
+        return Ok(Vec::new());
+    }
+    score_range(view, meta, key, Bound::Unbounded, Bound::Unbounded, rev)
+        .skip(start as usize)
+        .take((stop - start + 1) as usize)
+        .collect()
+}
+
+/// Members with scores between `min` and `max`, in score order (reversed
+/// on request), after `LIMIT offset count`.
+fn by_score(
+    view: &View<'_>,
+    meta: &Meta,
+    key: &[u8],
+    min: ScoreBound,
+    max: ScoreBound,
+    rev: bool,
+    limit: Option<(i64, i64)>,
+) -> Result<Vec<(f64, Vec<u8>)>, NodeError> {
+    if min.score > max.score {
+        return Ok(Vec::new());
+    }
+    let start = Bound::Included(score_key(min.score, b""));
+    let past = u64::from_be_bytes(sortable(max.score)).checked_add(1);
+    let end = match past {
+        Some(p) => Bound::Excluded([&[SCORE_TAG][..], &p.to_be_bytes()].concat()),
+        None => Bound::Unbounded,
+    };
+    let inside = |s: f64| {
+        (if min.exclusive { s > min.score } else { s >= min.score })
+            && (if max.exclusive { s < max.score } else { s <= max.score })
+    };
+    let (offset, count) = match limit {
+        Some((offset, _)) if offset < 0 => return Ok(Vec::new()),
+        Some((offset, count)) => (offset as usize, usize::try_from(count).unwrap_or(usize::MAX)),
+        None => (0, usize::MAX),
+    };
+    score_range(view, meta, key, start, end, rev)
+        .filter(|r| r.as_ref().map_or(true, |(s, _)| inside(*s)))
+        .skip(offset)
+        .take(count)
+        .collect()
+}
+
+/// What `ZPOPMIN`/`ZPOPMAX` log: the removal of the lowest (highest)
+/// members read here, or the reply without a write.
+pub fn plan_zpop(
+    view: &View<'_>,
+    key: Bytes,
+    max: bool,
+    count: Option<u64>,
+) -> Result<Result<Planned, Reply>, NodeError> {
+    let meta = match collection(view, &key, Kind::ZSet)? {
+        Err(reply) => return Ok(Err(reply)),
+        Ok(None) => return Ok(Err(Reply::Array(Vec::new()))),
+        Ok(Some(meta)) => meta,
+    };
+    let n = count.unwrap_or(1).min(meta.len) as usize;
+    if n == 0 {
+        return Ok(Err(Reply::Array(Vec::new())));
+    }
+    let picked: Result<Vec<_>, _> = score_range(view, &meta, &key, Bound::Unbounded, Bound::Unbounded, max)
+        .take(n)
+        .map(|r| r.map(|(_, m)| m))
+        .collect();
+    Ok(Ok(Planned { ops: vec![op_of(key, CollOp::ZRemove, &picked?)], answer: Answer::ZPopped }))
 }
 
 /// What `SPOP` logs: the removal of members picked here, or the reply

@@ -363,6 +363,11 @@ impl Session {
             Command::Discard => self.multi.discard(),
             Command::Exec => self.exec().await,
             Command::Coll(CollCommand::SPop { key, count }) => self.pop(key, count).await,
+            Command::Coll(CollCommand::ZPop { key, max, count }) => {
+                let node = self.shared.node.clone();
+                let planned = collections::plan_zpop(&View::new(&node, self.stream, None), key, max, count);
+                self.write_planned(if max { "zpopmax" } else { "zpopmin" }, planned).await
+            }
             Command::Coll(CollCommand::SAlgebraStore { op, destination, keys }) => {
                 self.store(op, destination, keys).await
             }

@@ -56,6 +56,9 @@ const SET_READ_FAST: &[&str] = &["@read", "@set", "@fast"];
 const SET_READ_SLOW: &[&str] = &["@read", "@set", "@slow"];
 const SET_WRITE_FAST: &[&str] = &["@write", "@set", "@fast"];
 const SET_WRITE_SLOW: &[&str] = &["@write", "@set", "@slow"];
+const ZSET_READ_FAST: &[&str] = &["@read", "@sortedset", "@fast"];
+const ZSET_READ_SLOW: &[&str] = &["@read", "@sortedset", "@slow"];
+const ZSET_WRITE_FAST: &[&str] = &["@write", "@sortedset", "@fast"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $cats:expr, $group:literal, $summary:literal, $since:literal, $cx:literal, $key_flags:expr, $tips:expr) => {
@@ -1127,6 +1130,201 @@ pub const COMMANDS: &[Spec] = &[
         "7.0.0",
         "O(N*M) worst case where N is the cardinality of the smallest set and M is the number of sets.",
         &[],
+        &[]
+    ),
+    spec!(
+        "zadd",
+        -4,
+        WRITE_FAST,
+        (1, 1, 1),
+        ZSET_WRITE_FAST,
+        "sorted-set",
+        "Add one or more members to a sorted set, or update its score if it already exists",
+        "1.2.0",
+        "O(log(N)) for each item added, where N is the number of elements in the sorted set.",
+        &["RW", "update"],
+        &[]
+    ),
+    spec!(
+        "zincrby",
+        4,
+        WRITE_FAST,
+        (1, 1, 1),
+        ZSET_WRITE_FAST,
+        "sorted-set",
+        "Increment the score of a member in a sorted set",
+        "1.2.0",
+        "O(log(N)) where N is the number of elements in the sorted set.",
+        &["RW", "access", "update"],
+        &[]
+    ),
+    spec!(
+        "zrem",
+        -3,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        ZSET_WRITE_FAST,
+        "sorted-set",
+        "Remove one or more members from a sorted set",
+        "1.2.0",
+        "O(M*log(N)) with N being the number of elements in the sorted set and M the number of elements to be removed.",
+        &["RW", "delete"],
+        &[]
+    ),
+    spec!(
+        "zscore",
+        3,
+        READ_FAST,
+        (1, 1, 1),
+        ZSET_READ_FAST,
+        "sorted-set",
+        "Get the score associated with the given member in a sorted set",
+        "1.2.0",
+        "O(1)",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zmscore",
+        -3,
+        READ_FAST,
+        (1, 1, 1),
+        ZSET_READ_FAST,
+        "sorted-set",
+        "Get the score associated with the given members in a sorted set",
+        "6.2.0",
+        "O(N) where N is the number of members being requested.",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zcard",
+        2,
+        READ_FAST,
+        (1, 1, 1),
+        ZSET_READ_FAST,
+        "sorted-set",
+        "Get the number of members in a sorted set",
+        "1.2.0",
+        "O(1)",
+        &["RO"],
+        &[]
+    ),
+    spec!(
+        "zcount",
+        4,
+        READ_FAST,
+        (1, 1, 1),
+        ZSET_READ_FAST,
+        "sorted-set",
+        "Count the members in a sorted set with scores within the given values",
+        "2.0.0",
+        "O(log(N)) with N being the number of elements in the sorted set.",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zrange",
+        -4,
+        READ_ONLY,
+        (1, 1, 1),
+        ZSET_READ_SLOW,
+        "sorted-set",
+        "Return a range of members in a sorted set",
+        "1.2.0",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zrangebyscore",
+        -4,
+        READ_ONLY,
+        (1, 1, 1),
+        ZSET_READ_SLOW,
+        "sorted-set",
+        "Return a range of members in a sorted set, by score",
+        "1.0.5",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zrevrangebyscore",
+        -4,
+        READ_ONLY,
+        (1, 1, 1),
+        ZSET_READ_SLOW,
+        "sorted-set",
+        "Return a range of members in a sorted set, by score, with scores ordered from high to low",
+        "2.2.0",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zrevrange",
+        -4,
+        READ_ONLY,
+        (1, 1, 1),
+        ZSET_READ_SLOW,
+        "sorted-set",
+        "Return a range of members in a sorted set, by index, with scores ordered from high to low",
+        "1.2.0",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements returned.",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zrank",
+        3,
+        READ_FAST,
+        (1, 1, 1),
+        ZSET_READ_FAST,
+        "sorted-set",
+        "Determine the index of a member in a sorted set",
+        "2.0.0",
+        "O(log(N))",
+        &["RO"],
+        &[]
+    ),
+    spec!(
+        "zrevrank",
+        3,
+        READ_FAST,
+        (1, 1, 1),
+        ZSET_READ_FAST,
+        "sorted-set",
+        "Determine the index of a member in a sorted set, with scores ordered from high to low",
+        "2.0.0",
+        "O(log(N))",
+        &["RO"],
+        &[]
+    ),
+    spec!(
+        "zpopmin",
+        -2,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        ZSET_WRITE_FAST,
+        "sorted-set",
+        "Remove and return members with the lowest scores in a sorted set",
+        "5.0.0",
+        "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        &["RW", "access", "delete"],
+        &[]
+    ),
+    spec!(
+        "zpopmax",
+        -2,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        ZSET_WRITE_FAST,
+        "sorted-set",
+        "Remove and return members with the highest scores in a sorted set",
+        "5.0.0",
+        "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
+        &["RW", "access", "delete"],
         &[]
     ),
     spec!(

@@ -48,6 +48,8 @@ pub enum Answer {
     Popped { single: bool },
     /// `S…STORE`: the size of the set stored (0 if none was).
     Stored,
+    /// `ZPOPMIN`/`ZPOPMAX`: the members removed, each with its score.
+    ZPopped,
 }
 
 /// A write command as ops and the recipe for its reply.
@@ -153,6 +155,7 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
     }
     let members = || match answers.first() {
         Some(OpAnswer::Members(m)) => m.clone(),
+        Some(OpAnswer::Scored(m)) => m.iter().map(|(m, _)| m.clone()).collect(),
         _ => Vec::new(),
     };
     let wrote = |a: Option<&OpAnswer>| match a {
@@ -170,6 +173,12 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
             Reply::Integer(answers.iter().map(|a| if let OpAnswer::Count(n) = a { *n } else { 0 }).sum())
         }
         Answer::Removed => Reply::Integer(members().len() as i64),
+        Answer::ZPopped => match answers.first() {
+            Some(OpAnswer::Scored(m)) => Reply::Array(
+                m.iter().flat_map(|(m, s)| [Reply::Bulk(m.clone()), Reply::Bulk(s.clone())]).collect(),
+            ),
+            _ => Reply::Array(Vec::new()),
+        },
         Answer::Popped { single: true } => members().into_iter().next().map_or(Reply::Null, Reply::Bulk),
         Answer::Popped { single: false } => Reply::Set(members().into_iter().map(Reply::Bulk).collect()),
         Answer::OldValue | Answer::Computed => match answers.first() {
