@@ -441,3 +441,81 @@ fn field_ops_on_a_hundred_thousand_fields_touch_what_they_touch_on_ten() {
     let big = r.get(b"big").and_then(|m| Meta::decode(&m)).unwrap();
     assert_eq!(big.len, 100_000);
 }
+
+/// A sorted set's two element kinds stay in step: every member has its
+/// score and one score index key, whatever ZADD's options did.
+fn zset(r: &Replica, key: &[u8]) -> Vec<(String, Vec<u8>)> {
+    let Some(meta) = r.get(key).and_then(|m| Meta::decode(&m)) else { return Vec::new() };
+    let es = meta.elements(&stream(1), key);
+    let keys: Vec<(Vec<u8>, Vec<u8>)> =
+        r.node.scan(&es, ScanOptions::default()).map(|kv| kv.unwrap()).map(|kv| (kv.key, kv.value)).collect();
+    let by_score: Vec<(String, Vec<u8>)> = keys
+        .iter()
+        .filter_map(|(k, _)| collection::of_score_key(k))
+        .map(|(s, m)| (collection::format_score(s), m.to_vec()))
+        .collect();
+    let mut by_member: Vec<(String, Vec<u8>)> = keys
+        .iter()
+        .filter_map(|(k, v)| {
+            Some((collection::format_score(collection::score_of(v)?), collection::member_of(k)?.to_vec()))
+        })
+        .collect();
+    let mut sorted = by_score.clone();
+    sorted.sort_by(|a, b| a.1.cmp(&b.1));
+    by_member.sort_by(|a, b| a.1.cmp(&b.1));
+    assert_eq!(sorted, by_member, "the score index matches the scores");
+    assert_eq!(meta.len as usize, by_member.len());
+    by_score
+}
+
+#[test]
+fn sorted_set_ops_keep_scores_and_their_index_in_step() {
+    use logkv_runtime::collection::zadd;
+    let mut r = Replica::new();
+    let opts = |bits: u8| vec![bits];
+    let za = |bits: u8, pairs: &[&str]| {
+        let mut args: Vec<Vec<u8>> = vec![opts(bits)];
+        args.extend(pairs.iter().map(|s| s.as_bytes().to_vec()));
+        coll(CollOp::ZAdd, &args)
+    };
+    let a = r.run(vec![
+        (b"z", za(0, &["3", "c", "1", "a", "2", "b"])),
+        (b"z", za(zadd::CH, &["5", "a", "-inf", "lo"])),
+        (b"z", za(zadd::NX, &["9", "a", "4", "d"])),
+        (b"z", za(zadd::XX | zadd::CH, &["0", "b", "7", "nomember"])),
+        (b"z", za(zadd::GT, &["1", "a"])),
+        (b"z", za(zadd::INCR, &["2.5", "a"])),
+        (b"z", za(zadd::INCR | zadd::NX, &["1", "a"])),
+        (b"z", za(0, &["x", "a"])),
+        (b"z", coll(CollOp::ZRemove, &["c", "nomember"])),
+    ]);
+    assert_eq!(
+        a,
+        [
+            count(3),
+            count(2),
+            count(1),
+            count(1),
+            count(0),
+            OpAnswer::Value(Some(b"7.5".to_vec())),
+            OpAnswer::Value(None),
+            OpAnswer::Refused("ERR value is not a valid float"),
+            OpAnswer::Scored(vec![(b"c".to_vec(), b"3".to_vec())]),
+        ]
+    );
+    let order = |r: &Replica| {
+        zset(r, b"z")
+            .into_iter()
+            .map(|(s, m)| format!("{}={s}", String::from_utf8(m).unwrap()))
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(order(&r), ["lo=-inf", "b=0", "d=4", "a=7.5"]);
+    assert_eq!(
+        r.run(vec![(b"set", coll(CollOp::SetAdd, &["m"])), (b"set", za(0, &["1", "m"]))])[1],
+        OpAnswer::Refused(WRONGTYPE)
+    );
+    r.reopen();
+    assert_eq!(order(&r), ["lo=-inf", "b=0", "d=4", "a=7.5"]);
+    r.run(vec![(b"z", coll(CollOp::ZRemove, &["lo", "b", "d", "a"]))]);
+    assert_eq!(r.get(b"z"), None);
+}
