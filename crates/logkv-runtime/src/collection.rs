@@ -34,6 +34,8 @@ pub enum Kind {
     Set,
     /// Members with scores.
     ZSet,
+    /// Elements in order.
+    List,
 }
 
 impl Kind {
@@ -43,6 +45,7 @@ impl Kind {
             Kind::Hash => 1,
             Kind::Set => 2,
             Kind::ZSet => 3,
+            Kind::List => 4,
         }
     }
 
@@ -52,6 +55,7 @@ impl Kind {
             1 => Some(Kind::Hash),
             2 => Some(Kind::Set),
             3 => Some(Kind::ZSet),
+            4 => Some(Kind::List),
             _ => None,
         }
     }
@@ -62,6 +66,7 @@ impl Kind {
             Kind::Hash => "hash",
             Kind::Set => "set",
             Kind::ZSet => "zset",
+            Kind::List => "list",
         }
     }
 }
@@ -91,29 +96,46 @@ pub struct Meta {
     pub created: u64,
     /// How many elements it holds (never 0: an emptied collection is deleted).
     pub len: u64,
+    /// A list's first position (its elements are at `head..head + len`);
+    /// 0 for other kinds.
+    pub head: i64,
 }
 
 impl Meta {
-    /// Magic, kind, created (u64 BE), len (u64 BE).
+    /// Magic, kind, created (u64 BE), len (u64 BE), and for a list its head (i64 BE).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(21);
+        let mut out = Vec::with_capacity(29);
         out.extend_from_slice(&META_MAGIC);
         out.push(self.kind.byte());
         out.extend_from_slice(&self.created.to_be_bytes());
         out.extend_from_slice(&self.len.to_be_bytes());
+        if self.kind == Kind::List {
+            out.extend_from_slice(&self.head.to_be_bytes());
+        }
         out
     }
 
     /// Reads a metadata record back.
     pub fn decode(b: &[u8]) -> Option<Meta> {
         let rest = b.strip_prefix(&META_MAGIC)?;
-        if rest.len() != 17 {
+        let kind = Kind::of_byte(*rest.first()?)?;
+        if rest.len() != if kind == Kind::List { 25 } else { 17 } {
             return None;
         }
-        let kind = Kind::of_byte(rest[0])?;
         let created = u64::from_be_bytes(rest[1..9].try_into().ok()?);
         let len = u64::from_be_bytes(rest[9..17].try_into().ok()?);
-        Some(Meta { kind, created, len })
+        let head = match rest.get(17..25) {
+            Some(h) => i64::from_be_bytes(h.try_into().ok()?),
+            None => 0,
+        };
+        Some(Meta { kind, created, len, head })
+    }
+
+    /// The position of a list index (negative: from the end), if in range.
+    pub fn position(&self, index: i64) -> Option<i64> {
+        let len = i64::try_from(self.len).ok()?;
+        let index = if index < 0 { index.checked_add(len)? } else { index };
+        (0..len).contains(&index).then(|| self.head + index)
     }
 
     /// The stream that holds the elements of this collection at `(stream, key)`.
@@ -152,6 +174,18 @@ pub fn member_key(member: &[u8]) -> Vec<u8> {
 pub fn member_of(element_key: &[u8]) -> Option<&[u8]> {
     element_key.strip_prefix(&[MEMBER_TAG])
 }
+
+/// The element key of a list position: a tag and 8 bytes that sort as
+/// the positions do.
+pub fn position_key(position: i64) -> Vec<u8> {
+    let mut k = Vec::with_capacity(9);
+    k.push(POSITION_TAG);
+    k.extend_from_slice(&((position as u64) ^ (1 << 63)).to_be_bytes());
+    k
+}
+
+/// The tag byte of a list's element keys.
+pub const POSITION_TAG: u8 = b'p';
 
 /// The tag byte of a sorted set's score index keys: tag, score (8 bytes
 /// that sort as the scores do), member — the order `ZRANGE` reads.
@@ -244,10 +278,19 @@ pub enum CollOp {
     /// `ZREM`, and `ZPOPMIN`/`ZPOPMAX`/`ZREMRANGEBY…` with the members the
     /// receiving node read. Answer: the members removed.
     ZRemove,
+    /// `LPUSH`/`RPUSH`(`X`): side (`L` or `R`), `X` if only onto an
+    /// existing list (else empty), then elements. Answer: the new length
+    /// (0: not pushed, `X` on no list).
+    ListPush,
+    /// `LPOP`/`RPOP`: side, count (decimal; empty: one). Answer: the
+    /// elements popped, or `Value(None)` if there was no list.
+    ListPop,
+    /// `LSET`: index (decimal), element. Answer: `Count(1)`.
+    ListSet,
 }
 
 /// Every collection op, in code order.
-pub const COLL_OPS: [CollOp; 10] = [
+pub const COLL_OPS: [CollOp; 13] = [
     CollOp::HashSet,
     CollOp::HashSetIfAbsent,
     CollOp::HashDelete,
@@ -258,6 +301,9 @@ pub const COLL_OPS: [CollOp; 10] = [
     CollOp::SetMove,
     CollOp::ZAdd,
     CollOp::ZRemove,
+    CollOp::ListPush,
+    CollOp::ListPop,
+    CollOp::ListSet,
 ];
 
 /// The first native op byte of the collection ops.
@@ -287,6 +333,9 @@ impl CollOp {
             CollOp::SetMove => "SetMove",
             CollOp::ZAdd => "ZAdd",
             CollOp::ZRemove => "ZRemove",
+            CollOp::ListPush => "ListPush",
+            CollOp::ListPop => "ListPop",
+            CollOp::ListSet => "ListSet",
         }
     }
 
@@ -305,6 +354,7 @@ impl CollOp {
         match self {
             CollOp::SetAdd | CollOp::SetRemove | CollOp::SetMove => Kind::Set,
             CollOp::ZAdd | CollOp::ZRemove => Kind::ZSet,
+            CollOp::ListPush | CollOp::ListPop | CollOp::ListSet => Kind::List,
             _ => Kind::Hash,
         }
     }
@@ -321,6 +371,7 @@ impl CollOp {
                 CollOp::SetMove => *i == 1,
                 CollOp::ZAdd => *i > 0 && i.is_multiple_of(2),
                 CollOp::ZRemove => true,
+                CollOp::ListPush | CollOp::ListPop | CollOp::ListSet => false,
             })
             .map(|(_, a)| a.as_ref())
     }
@@ -335,6 +386,8 @@ impl CollOp {
             | CollOp::SetMove => n == 2,
             CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove | CollOp::ZRemove => n >= 1,
             CollOp::ZAdd => n >= 3 && !n.is_multiple_of(2),
+            CollOp::ListPush => n >= 3,
+            CollOp::ListPop | CollOp::ListSet => n == 2,
         }
     }
 }
@@ -471,7 +524,7 @@ fn change(op: CollOp, stream: &StreamId, key: &[u8], args: &[&[u8]], p: &mut Pen
         Ok(Some(meta)) if meta.kind != op.kind() => return OpAnswer::Refused(WRONGTYPE),
         Ok(found) => found,
     };
-    let mut meta = found.unwrap_or(Meta { kind: op.kind(), created: p.version(), len: 0 });
+    let mut meta = found.unwrap_or(Meta { kind: op.kind(), created: p.version(), len: 0, head: 0 });
     if meta.len.saturating_add(args.len() as u64) > MAX_ELEMENTS {
         return OpAnswer::Refused(TOO_MANY);
     }
@@ -580,6 +633,64 @@ fn change(op: CollOp, stream: &StreamId, key: &[u8], args: &[&[u8]], p: &mut Pen
                 (false, true) => OpAnswer::Count(added + updated),
                 (false, false) => OpAnswer::Count(added),
             }
+        }
+        CollOp::ListPush => {
+            if found.is_none() && args[1] == b"X" {
+                return OpAnswer::Count(0);
+            }
+            let left = args[0] == b"L";
+            let mut len = meta.len as i64;
+            for e in &args[2..] {
+                let at = if left {
+                    meta.head -= 1;
+                    meta.head
+                } else {
+                    meta.head + len
+                };
+                p.set(elements, position_key(at), Slot::lasting(NewValue::Computed(e.to_vec())));
+                len += count(1);
+            }
+            OpAnswer::Count(len)
+        }
+        CollOp::ListPop => {
+            if found.is_none() {
+                return OpAnswer::Value(None);
+            }
+            let n = match args[1] {
+                b"" => 1,
+                c => match crate::apply::parse_i64(c).and_then(|n| u64::try_from(n).ok()) {
+                    Some(n) => n.min(meta.len),
+                    None => return OpAnswer::Refused("ERR value is out of range, must be positive"),
+                },
+            };
+            let mut popped = Vec::new();
+            let mut len = meta.len as i64;
+            for _ in 0..n {
+                let at = if args[0] == b"L" { meta.head } else { meta.head + len - 1 };
+                len -= 1;
+                let k = position_key(at);
+                popped.push(p.before(&elements, &k).bytes().map(Cow::into_owned).unwrap_or_default());
+                p.set(elements, k, Slot::lasting(NewValue::Deleted));
+                if args[0] == b"L" {
+                    meta.head += 1;
+                }
+                count(-1);
+            }
+            OpAnswer::Members(popped)
+        }
+        CollOp::ListSet => {
+            let Some(meta) = found else { return OpAnswer::Refused("ERR no such key") };
+            let index = crate::apply::parse_i64(args[0]);
+            let Some(at) = index.and_then(|i| meta.position(i)) else {
+                return OpAnswer::Refused(if index.is_none() {
+                    "ERR value is not an integer or out of range"
+                } else {
+                    "ERR index out of range"
+                });
+            };
+            p.set(elements, position_key(at), Slot::lasting(NewValue::Computed(args[1].to_vec())));
+            count(0);
+            OpAnswer::Count(1)
         }
         CollOp::ZRemove => {
             let mut removed = Vec::new();
@@ -722,7 +833,12 @@ mod tests {
         let args: Vec<&[u8]> = vec![b"", b"field", &[0xff; 300]];
         assert_eq!(decode_args(&encode_args(&args)).unwrap(), args);
         assert!(decode_args(&[5, b'a']).is_err());
-        let meta = Meta { kind: Kind::Set, created: 7 << 16, len: 3 };
+        let meta = Meta { kind: Kind::Set, created: 7 << 16, len: 3, head: 0 };
+        assert_eq!(Meta::decode(&meta.encode()), Some(meta));
+        let meta = Meta { kind: Kind::List, created: 7 << 16, len: 3, head: -2 };
+        assert_eq!(meta.position(-1), Some(0));
+        assert_eq!(meta.position(3), None);
+        assert!(position_key(-1) < position_key(0) && position_key(0) < position_key(i64::MAX));
         assert_eq!(Meta::decode(&meta.encode()), Some(meta));
         assert_eq!(Meta::decode(b"\0LKC"), None);
         for op in COLL_OPS {

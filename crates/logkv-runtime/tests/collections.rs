@@ -519,3 +519,58 @@ fn sorted_set_ops_keep_scores_and_their_index_in_step() {
     r.run(vec![(b"z", coll(CollOp::ZRemove, &["lo", "b", "d", "a"]))]);
     assert_eq!(r.get(b"z"), None);
 }
+
+/// A list's elements in order, read through its metadata.
+fn list(r: &Replica, key: &[u8]) -> Vec<Vec<u8>> {
+    let Some(meta) = r.get(key).and_then(|m| Meta::decode(&m)) else { return Vec::new() };
+    let es = meta.elements(&stream(1), key);
+    let values: Vec<Vec<u8>> = r.node.scan(&es, ScanOptions::default()).map(|kv| kv.unwrap().value).collect();
+    assert_eq!(values.len() as u64, meta.len);
+    for (i, v) in values.iter().enumerate() {
+        let at = meta.position(i as i64).unwrap();
+        assert_eq!(
+            r.node.get(&es, &collection::position_key(at), None).unwrap().map(|(v, _)| v).as_ref(),
+            Some(v)
+        );
+    }
+    values
+}
+
+#[test]
+fn list_pushes_and_pops_at_both_ends_and_sets_by_index() {
+    let mut r = Replica::new();
+    let push = |side: &str, x: &str, es: &[&str]| {
+        let mut args = vec![side.to_string(), x.to_string()];
+        args.extend(es.iter().map(|e| e.to_string()));
+        coll(CollOp::ListPush, &args)
+    };
+    let pop = |side: &str, n: &str| coll(CollOp::ListPop, &[side, n]);
+    let a = r.run(vec![
+        (b"l", push("R", "X", &["never"])),
+        (b"l", push("L", "", &["a", "b", "c"])),
+        (b"l", push("R", "", &["d", "e"])),
+        (b"l", coll(CollOp::ListSet, &["-1", "E"])),
+        (b"l", coll(CollOp::ListSet, &["9", "x"])),
+        (b"l", pop("L", "")),
+        (b"l", pop("R", "2")),
+        (b"none", pop("L", "")),
+    ]);
+    let members = |v: &[&str]| OpAnswer::Members(v.iter().map(|s| s.as_bytes().to_vec()).collect());
+    assert_eq!(
+        a,
+        [
+            count(0),
+            count(3),
+            count(5),
+            count(1),
+            OpAnswer::Refused("ERR index out of range"),
+            members(&["c"]),
+            members(&["E", "d"]),
+            OpAnswer::Value(None),
+        ]
+    );
+    assert_eq!(list(&r, b"l"), [b"b".to_vec(), b"a".to_vec()]);
+    r.reopen();
+    assert_eq!(r.run(vec![(b"l", pop("R", "5"))]), [members(&["a", "b"])]);
+    assert_eq!(r.get(b"l"), None, "an emptied list is gone");
+}

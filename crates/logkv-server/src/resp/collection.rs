@@ -203,6 +203,36 @@ pub enum CollCommand {
         max: bool,
         count: Option<u64>,
     },
+    /// `LPUSH`, `RPUSH`, `LPUSHX`, `RPUSHX`.
+    LPush {
+        key: Bytes,
+        left: bool,
+        only_existing: bool,
+        elements: Vec<Bytes>,
+    },
+    /// `LPOP`, `RPOP`.
+    LPop {
+        key: Bytes,
+        left: bool,
+        count: Option<u64>,
+    },
+    LLen {
+        key: Bytes,
+    },
+    LIndex {
+        key: Bytes,
+        index: i64,
+    },
+    LRange {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    LSet {
+        key: Bytes,
+        index: i64,
+        element: Bytes,
+    },
     /// `HSCAN` or `SSCAN`.
     Scan {
         hash: bool,
@@ -261,6 +291,16 @@ impl CollCommand {
             ZRank { rev: true, .. } => "zrevrank",
             ZPop { max: false, .. } => "zpopmin",
             ZPop { max: true, .. } => "zpopmax",
+            LPush { left: true, only_existing: false, .. } => "lpush",
+            LPush { left: false, only_existing: false, .. } => "rpush",
+            LPush { left: true, only_existing: true, .. } => "lpushx",
+            LPush { left: false, only_existing: true, .. } => "rpushx",
+            LPop { left: true, .. } => "lpop",
+            LPop { left: false, .. } => "rpop",
+            LLen { .. } => "llen",
+            LIndex { .. } => "lindex",
+            LRange { .. } => "lrange",
+            LSet { .. } => "lset",
             Scan { hash: true, .. } => "hscan",
             Scan { hash: false, .. } => "sscan",
         }
@@ -429,6 +469,38 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
                 };
                 Ok(ZPop { key: one(1), max, count })
             })
+        }
+        b"lpush" | b"rpush" | b"lpushx" | b"rpushx" => {
+            let left = name[0] == b'l';
+            let only_existing = name.len() == 6;
+            let command = match name {
+                b"lpush" => "lpush",
+                b"rpush" => "rpush",
+                b"lpushx" => "lpushx",
+                _ => "rpushx",
+            };
+            checked(-3, command, &|| Ok(LPush { key: one(1), left, only_existing, elements: rest(2) }))
+        }
+        b"lpop" | b"rpop" => {
+            let left = name == b"lpop";
+            checked(-2, if left { "lpop" } else { "rpop" }, &|| {
+                if args.len() > 3 {
+                    return Err(CommandError::WrongArity { command: if left { "lpop" } else { "rpop" } });
+                }
+                let count = match args.get(2) {
+                    None => None,
+                    Some(c) => Some(u64::try_from(integer(c)?).map_err(|_| CommandError::NotPositive)?),
+                };
+                Ok(LPop { key: one(1), left, count })
+            })
+        }
+        b"llen" => checked(2, "llen", &|| Ok(LLen { key: one(1) })),
+        b"lindex" => checked(3, "lindex", &|| Ok(LIndex { key: one(1), index: integer(&args[2])? })),
+        b"lrange" => checked(4, "lrange", &|| {
+            Ok(LRange { key: one(1), start: integer(&args[2])?, stop: integer(&args[3])? })
+        }),
+        b"lset" => {
+            checked(4, "lset", &|| Ok(LSet { key: one(1), index: integer(&args[2])?, element: one(3) }))
         }
         b"hscan" | b"sscan" => {
             let hash = name == b"hscan";

@@ -12,8 +12,8 @@ use std::ops::Bound;
 
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::collection::{
-    encode_args, format_score, member_key, member_of, of_score_key, score_key, score_of, sortable, CollOp,
-    Kind, Meta, SCORE_TAG, WRONGTYPE,
+    encode_args, format_score, member_key, member_of, of_score_key, position_key, score_key, score_of,
+    sortable, CollOp, Kind, Meta, SCORE_TAG, WRONGTYPE,
 };
 use logkv_runtime::node::NodeError;
 use logkv_store::ScanOptions;
@@ -51,6 +51,9 @@ pub fn is_planned_write(c: &CollCommand) -> bool {
             | SMove { .. }
             | ZAdd { .. }
             | ZRem { .. }
+            | LPush { .. }
+            | LPop { .. }
+            | LSet { .. }
     )
 }
 
@@ -87,6 +90,23 @@ pub fn plan(c: CollCommand) -> Result<Planned, CollCommand> {
             one(op_of(key, CollOp::ZAdd, &args), if incr { Answer::Computed } else { Answer::Count })
         }
         ZRem { key, members } => one(op_of(key, CollOp::ZRemove, &members), Answer::Removed),
+        LPush { key, left, only_existing, elements } => {
+            let mut args = vec![Bytes::from_static(if left { b"L" } else { b"R" })];
+            args.push(Bytes::from_static(if only_existing { b"X" } else { b"" }));
+            args.extend(elements);
+            one(op_of(key, CollOp::ListPush, &args), Answer::Count)
+        }
+        LPop { key, left, count } => {
+            let side = Bytes::from_static(if left { b"L" } else { b"R" });
+            let count = Bytes::from(count.map(|c| c.to_string()).unwrap_or_default());
+            one(
+                op_of(key, CollOp::ListPop, &[side, count.clone()]),
+                Answer::ListPopped { single: count.is_empty() },
+            )
+        }
+        LSet { key, index, element } => {
+            one(op_of(key, CollOp::ListSet, &[Bytes::from(index.to_string()), element]), Answer::Ok)
+        }
         SMove { source, destination, member } => {
             one(op_of(source, CollOp::SetMove, &[destination, member]), Answer::Count)
         }
@@ -236,6 +256,7 @@ fn read_inner(
     let hash = |key: &[u8]| collection(view, key, Kind::Hash);
     let set = |key: &[u8]| collection(view, key, Kind::Set);
     let zset = |key: &[u8]| collection(view, key, Kind::ZSet);
+    let list = |key: &[u8]| collection(view, key, Kind::List);
     let run = |f: &dyn Fn() -> Result<Result<Reply, Reply>, NodeError>| Some(f());
     macro_rules! meta {
         ($found:expr, $absent:expr) => {
@@ -353,6 +374,30 @@ fn read_inner(
                 _ => 0,
             };
             Ok(Ok(Reply::Array(vec![Reply::Bulk(next.to_string().into_bytes()), Reply::Array(items)])))
+        }),
+        LLen { key } => run(&|| Ok(Ok(Reply::Integer(meta!(list(key), Reply::Integer(0)).len as i64)))),
+        LIndex { key, index } => run(&|| {
+            let meta = meta!(list(key), Reply::Null);
+            let Some(at) = meta.position(*index) else { return Ok(Ok(Reply::Null)) };
+            let elements = meta.elements(view.stream(), key);
+            let found = view.node().get(&elements, &position_key(at), view.at())?;
+            Ok(Ok(found.map_or(Reply::Null, |(v, _)| Reply::Bulk(v))))
+        }),
+        LRange { key, start, stop } => run(&|| {
+            let meta = meta!(list(key), Reply::Array(Vec::new()));
+            let len = meta.len as i64;
+            let start = if *start < 0 { (start + len).max(0) } else { *start };
+            let stop = if *stop < 0 { stop + len } else { (*stop).min(len - 1) };
+            if start > stop || start >= len {
+                return Ok(Ok(Reply::Array(Vec::new())));
+            }
+            let from = Bound::Included(position_key(meta.head + start));
+            let to = Bound::Included(position_key(meta.head + stop));
+            let options = ScanOptions { start: from, end: to, at: view.at(), ..ScanOptions::default() };
+            let elements = meta.elements(view.stream(), key);
+            let values: Result<Vec<_>, _> =
+                view.node().scan(&elements, options).map(|kv| kv.map(|kv| Reply::Bulk(kv.value))).collect();
+            Ok(Ok(Reply::Array(values?)))
         }),
         ZCard { key } => run(&|| Ok(Ok(Reply::Integer(meta!(zset(key), Reply::Integer(0)).len as i64)))),
         ZScore { key, member } => run(&|| {

@@ -59,6 +59,10 @@ const SET_WRITE_SLOW: &[&str] = &["@write", "@set", "@slow"];
 const ZSET_READ_FAST: &[&str] = &["@read", "@sortedset", "@fast"];
 const ZSET_READ_SLOW: &[&str] = &["@read", "@sortedset", "@slow"];
 const ZSET_WRITE_FAST: &[&str] = &["@write", "@sortedset", "@fast"];
+const LIST_READ_FAST: &[&str] = &["@read", "@list", "@fast"];
+const LIST_READ_SLOW: &[&str] = &["@read", "@list", "@slow"];
+const LIST_WRITE_FAST: &[&str] = &["@write", "@list", "@fast"];
+const LIST_WRITE_SLOW: &[&str] = &["@write", "@list", "@slow"];
 
 macro_rules! spec {
     ($name:literal, $arity:expr, $flags:expr, $keys:expr, $cats:expr, $group:literal, $summary:literal, $since:literal, $cx:literal, $key_flags:expr, $tips:expr) => {
@@ -1325,6 +1329,136 @@ pub const COMMANDS: &[Spec] = &[
         "5.0.0",
         "O(log(N)*M) with N being the number of elements in the sorted set, and M being the number of elements popped.",
         &["RW", "access", "delete"],
+        &[]
+    ),
+    spec!(
+        "lpush",
+        -3,
+        WRITE_FAST,
+        (1, 1, 1),
+        LIST_WRITE_FAST,
+        "list",
+        "Prepend one or multiple elements to a list",
+        "1.0.0",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        &["RW", "insert"],
+        &[]
+    ),
+    spec!(
+        "rpush",
+        -3,
+        WRITE_FAST,
+        (1, 1, 1),
+        LIST_WRITE_FAST,
+        "list",
+        "Append one or multiple elements to a list",
+        "1.0.0",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        &["RW", "insert"],
+        &[]
+    ),
+    spec!(
+        "lpushx",
+        -3,
+        WRITE_FAST,
+        (1, 1, 1),
+        LIST_WRITE_FAST,
+        "list",
+        "Prepend an element to a list, only if the list exists",
+        "2.2.0",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        &["RW", "insert"],
+        &[]
+    ),
+    spec!(
+        "rpushx",
+        -3,
+        WRITE_FAST,
+        (1, 1, 1),
+        LIST_WRITE_FAST,
+        "list",
+        "Append an element to a list, only if the list exists",
+        "2.2.0",
+        "O(1) for each element added, so O(N) to add N elements when the command is called with multiple arguments.",
+        &["RW", "insert"],
+        &[]
+    ),
+    spec!(
+        "lpop",
+        -2,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        LIST_WRITE_FAST,
+        "list",
+        "Remove and get the first elements in a list",
+        "1.0.0",
+        "O(N) where N is the number of elements returned",
+        &["RW", "access", "delete"],
+        &[]
+    ),
+    spec!(
+        "rpop",
+        -2,
+        WRITE_ONLY_FAST,
+        (1, 1, 1),
+        LIST_WRITE_FAST,
+        "list",
+        "Remove and get the last elements in a list",
+        "1.0.0",
+        "O(N) where N is the number of elements returned",
+        &["RW", "access", "delete"],
+        &[]
+    ),
+    spec!(
+        "llen",
+        2,
+        READ_FAST,
+        (1, 1, 1),
+        LIST_READ_FAST,
+        "list",
+        "Get the length of a list",
+        "1.0.0",
+        "O(1)",
+        &["RO"],
+        &[]
+    ),
+    spec!(
+        "lindex",
+        3,
+        READ_ONLY,
+        (1, 1, 1),
+        LIST_READ_SLOW,
+        "list",
+        "Get an element from a list by its index",
+        "1.0.0",
+        "O(N) where N is the number of elements to traverse to get to the element at index. This makes asking for the first or the last element of the list O(1).",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "lrange",
+        4,
+        READ_ONLY,
+        (1, 1, 1),
+        LIST_READ_SLOW,
+        "list",
+        "Get a range of elements from a list",
+        "1.0.0",
+        "O(S+N) where S is the distance of start offset from HEAD for small lists, from nearest end (HEAD or TAIL) for large lists; and N is the number of elements in the specified range.",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "lset",
+        4,
+        WRITE_DENYOOM,
+        (1, 1, 1),
+        LIST_WRITE_SLOW,
+        "list",
+        "Set the value of an element in a list by its index",
+        "1.0.0",
+        "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
+        &["RW", "update"],
         &[]
     ),
     spec!(

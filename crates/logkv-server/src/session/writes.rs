@@ -50,6 +50,8 @@ pub enum Answer {
     Stored,
     /// `ZPOPMIN`/`ZPOPMAX`: the members removed, each with its score.
     ZPopped,
+    /// `LPOP`/`RPOP`: the element (`single`), or the elements; nil for no list.
+    ListPopped { single: bool },
 }
 
 /// A write command as ops and the recipe for its reply.
@@ -173,6 +175,12 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
             Reply::Integer(answers.iter().map(|a| if let OpAnswer::Count(n) = a { *n } else { 0 }).sum())
         }
         Answer::Removed => Reply::Integer(members().len() as i64),
+        Answer::ListPopped { single } => match (answers.first(), single) {
+            (Some(OpAnswer::Members(m)), true) => m.first().cloned().map_or(Reply::Null, Reply::Bulk),
+            (Some(OpAnswer::Members(m)), false) => Reply::Array(m.iter().cloned().map(Reply::Bulk).collect()),
+            (_, true) => Reply::Null,
+            (_, false) => Reply::NullArray,
+        },
         Answer::ZPopped => match answers.first() {
             Some(OpAnswer::Scored(m)) => Reply::Array(
                 m.iter().flat_map(|(m, s)| [Reply::Bulk(m.clone()), Reply::Bulk(s.clone())]).collect(),
