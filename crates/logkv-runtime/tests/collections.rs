@@ -242,6 +242,10 @@ enum Cmd {
     SAdd(u8, Vec<u8>),
     SRem(u8, Vec<u8>),
     SMove(u8, u8, u8),
+    ZAdd(u8, Vec<(u8, i8)>),
+    ZRem(u8, Vec<u8>),
+    LPush(u8, bool, Vec<u8>),
+    LPop(u8, bool, u8),
     Set(u8),
     Del(u8),
     Reopen,
@@ -257,6 +261,10 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         (key.clone(), small()).prop_map(|(k, m)| Cmd::SAdd(k, m)),
         (key.clone(), small()).prop_map(|(k, m)| Cmd::SRem(k, m)),
         (key.clone(), key.clone(), 0u8..6).prop_map(|(s, d, m)| Cmd::SMove(s, d, m)),
+        (key.clone(), proptest::collection::vec((0u8..6, -3i8..3), 1..4)).prop_map(|(k, p)| Cmd::ZAdd(k, p)),
+        (key.clone(), small()).prop_map(|(k, m)| Cmd::ZRem(k, m)),
+        (key.clone(), any::<bool>(), small()).prop_map(|(k, l, e)| Cmd::LPush(k, l, e)),
+        (key.clone(), any::<bool>(), 0u8..4).prop_map(|(k, l, n)| Cmd::LPop(k, l, n)),
         key.clone().prop_map(Cmd::Set),
         key.prop_map(Cmd::Del),
         Just(Cmd::Reopen),
@@ -269,6 +277,8 @@ enum Value {
     Str,
     Hash(BTreeMap<Vec<u8>, Vec<u8>>),
     Set(BTreeSet<Vec<u8>>),
+    ZSet(BTreeMap<Vec<u8>, i64>),
+    List(std::collections::VecDeque<Vec<u8>>),
 }
 
 proptest! {
@@ -360,6 +370,51 @@ proptest! {
                     };
                     (name(src), coll(CollOp::SetMove, &[name(dst), field(m)]), Some(want))
                 }
+                Cmd::ZAdd(k, pairs) => {
+                    let want = match model.entry(name(k)).or_insert_with(|| Value::ZSet(BTreeMap::new())) {
+                        Value::ZSet(z) => count(pairs.iter().filter(|(m, s)| z.insert(field(*m), i64::from(*s)).is_none()).count() as i64),
+                        _ => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let mut args: Vec<Vec<u8>> = vec![vec![0]];
+                    args.extend(pairs.iter().flat_map(|(m, s)| [s.to_string().into_bytes(), field(*m)]));
+                    (name(k), coll(CollOp::ZAdd, &args), Some(want))
+                }
+                Cmd::ZRem(k, ms) => {
+                    let want = match model.get_mut(&name(k)) {
+                        None => OpAnswer::Scored(Vec::new()),
+                        Some(Value::ZSet(z)) => OpAnswer::Scored(
+                            ms.iter().filter_map(|m| Some((field(*m), z.remove(&field(*m))?.to_string().into_bytes()))).collect(),
+                        ),
+                        Some(_) => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let args: Vec<Vec<u8>> = ms.iter().map(|m| field(*m)).collect();
+                    (name(k), coll(CollOp::ZRemove, &args), Some(want))
+                }
+                Cmd::LPush(k, left, es) => {
+                    let want = match model.entry(name(k)).or_insert_with(|| Value::List(Default::default())) {
+                        Value::List(l) => {
+                            for e in &es {
+                                if left { l.push_front(field(*e)) } else { l.push_back(field(*e)) }
+                            }
+                            count(l.len() as i64)
+                        }
+                        _ => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let mut args: Vec<Vec<u8>> = vec![if left { b"L".to_vec() } else { b"R".to_vec() }, Vec::new()];
+                    args.extend(es.iter().map(|e| field(*e)));
+                    (name(k), coll(CollOp::ListPush, &args), Some(want))
+                }
+                Cmd::LPop(k, left, n) => {
+                    let want = match model.get_mut(&name(k)) {
+                        None => OpAnswer::Value(None),
+                        Some(Value::List(l)) => OpAnswer::Members(
+                            (0..n).filter_map(|_| if left { l.pop_front() } else { l.pop_back() }).collect(),
+                        ),
+                        Some(_) => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let side = if left { b"L".to_vec() } else { b"R".to_vec() };
+                    (name(k), coll(CollOp::ListPop, &[side, n.to_string().into_bytes()]), Some(want))
+                }
                 Cmd::SRem(k, ms) => {
                     let want = match model.get_mut(&name(k)) {
                         None => OpAnswer::Members(Vec::new()),
@@ -374,6 +429,8 @@ proptest! {
             model.retain(|_, v| match v {
                 Value::Hash(h) => !h.is_empty(),
                 Value::Set(s) => !s.is_empty(),
+                Value::ZSet(z) => !z.is_empty(),
+                Value::List(l) => !l.is_empty(),
                 Value::Str => true,
             });
             let got = r.run(vec![(&key, op)]);
@@ -388,6 +445,13 @@ proptest! {
                         r.elements(k).map(|m| m.into_keys().collect::<BTreeSet<_>>()),
                         Some(s.clone())
                     ),
+                    Value::ZSet(z) => {
+                        let mut want: Vec<(i64, Vec<u8>)> = z.iter().map(|(m, s)| (*s, m.clone())).collect();
+                        want.sort();
+                        let want: Vec<(String, Vec<u8>)> = want.into_iter().map(|(s, m)| (s.to_string(), m)).collect();
+                        prop_assert_eq!(zset(&r, k), want);
+                    }
+                    Value::List(l) => prop_assert_eq!(list(&r, k), l.iter().cloned().collect::<Vec<_>>()),
                 }
             }
             for b in 0..4 {
