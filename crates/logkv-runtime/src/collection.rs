@@ -287,10 +287,16 @@ pub enum CollOp {
     ListPop,
     /// `LSET`: index (decimal), element. Answer: `Count(1)`.
     ListSet,
+    /// `LTRIM`: start, stop (decimal). Answer: `Count` of elements removed.
+    ListTrim,
+    /// `LMOVE`, `RPOPLPUSH`: destination key (same stream), the side to
+    /// pop (`L`/`R`), the side to push. Answer: the element moved, or
+    /// `Value(None)` if there was no source list.
+    ListMove,
 }
 
 /// Every collection op, in code order.
-pub const COLL_OPS: [CollOp; 13] = [
+pub const COLL_OPS: [CollOp; 15] = [
     CollOp::HashSet,
     CollOp::HashSetIfAbsent,
     CollOp::HashDelete,
@@ -304,6 +310,8 @@ pub const COLL_OPS: [CollOp; 13] = [
     CollOp::ListPush,
     CollOp::ListPop,
     CollOp::ListSet,
+    CollOp::ListTrim,
+    CollOp::ListMove,
 ];
 
 /// The first native op byte of the collection ops.
@@ -336,6 +344,8 @@ impl CollOp {
             CollOp::ListPush => "ListPush",
             CollOp::ListPop => "ListPop",
             CollOp::ListSet => "ListSet",
+            CollOp::ListTrim => "ListTrim",
+            CollOp::ListMove => "ListMove",
         }
     }
 
@@ -354,7 +364,9 @@ impl CollOp {
         match self {
             CollOp::SetAdd | CollOp::SetRemove | CollOp::SetMove => Kind::Set,
             CollOp::ZAdd | CollOp::ZRemove => Kind::ZSet,
-            CollOp::ListPush | CollOp::ListPop | CollOp::ListSet => Kind::List,
+            CollOp::ListPush | CollOp::ListPop | CollOp::ListSet | CollOp::ListTrim | CollOp::ListMove => {
+                Kind::List
+            }
             _ => Kind::Hash,
         }
     }
@@ -371,7 +383,11 @@ impl CollOp {
                 CollOp::SetMove => *i == 1,
                 CollOp::ZAdd => *i > 0 && i.is_multiple_of(2),
                 CollOp::ZRemove => true,
-                CollOp::ListPush | CollOp::ListPop | CollOp::ListSet => false,
+                CollOp::ListPush
+                | CollOp::ListPop
+                | CollOp::ListSet
+                | CollOp::ListTrim
+                | CollOp::ListMove => false,
             })
             .map(|(_, a)| a.as_ref())
     }
@@ -387,7 +403,8 @@ impl CollOp {
             CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove | CollOp::ZRemove => n >= 1,
             CollOp::ZAdd => n >= 3 && !n.is_multiple_of(2),
             CollOp::ListPush => n >= 3,
-            CollOp::ListPop | CollOp::ListSet => n == 2,
+            CollOp::ListPop | CollOp::ListSet | CollOp::ListTrim => n == 2,
+            CollOp::ListMove => n == 3,
         }
     }
 }
@@ -476,13 +493,17 @@ pub(crate) fn evaluate(
     if op == CollOp::SetMove {
         return Ok(set_move(p, stream, key, args[0], args[1]));
     }
+    if op == CollOp::ListMove {
+        return Ok(list_move(p, stream, key, args[0], args[1], args[2]));
+    }
     Ok(change(op, stream, key, &args, p))
 }
 
 /// The other key an op writes, besides its own (`SMOVE`'s destination),
 /// from its encoded arguments: apply checks it as it checks the op's key.
 pub fn other_key(op: CollOp, args: &[u8]) -> Option<Vec<u8>> {
-    (op == CollOp::SetMove).then(|| decode_args(args).ok()?.first().map(|k| k.to_vec()))?
+    matches!(op, CollOp::SetMove | CollOp::ListMove)
+        .then(|| decode_args(args).ok()?.first().map(|k| k.to_vec()))?
 }
 
 /// `SMOVE`: the member leaves `source` and joins `destination` (both sets
@@ -515,6 +536,33 @@ fn set_move(
         }
         _ => OpAnswer::Count(0),
     }
+}
+
+/// `LMOVE`: one element popped from `source`'s `from` end and pushed at
+/// `destination`'s `to` end (the same list rotates).
+fn list_move(
+    p: &mut Pending<'_>,
+    stream: &StreamId,
+    source: &[u8],
+    destination: &[u8],
+    from: &[u8],
+    to: &[u8],
+) -> OpAnswer {
+    let kind = |p: &Pending<'_>, key: &[u8]| held(p, stream, key).map(|m| m.map(|m| m.kind));
+    match kind(p, source) {
+        Ok(None) => return OpAnswer::Value(None),
+        Ok(Some(Kind::List)) => {}
+        _ => return OpAnswer::Refused(WRONGTYPE),
+    }
+    if !matches!(kind(p, destination), Ok(None | Some(Kind::List))) {
+        return OpAnswer::Refused(WRONGTYPE);
+    }
+    let OpAnswer::Members(popped) = change(CollOp::ListPop, stream, source, &[from, b""], p) else {
+        return OpAnswer::Value(None);
+    };
+    let Some(element) = popped.into_iter().next() else { return OpAnswer::Value(None) };
+    change(CollOp::ListPush, stream, destination, &[to, b"", &element], p);
+    OpAnswer::Value(Some(element))
 }
 
 /// Applies an op whose arguments are checked to `(stream, key)`.
@@ -678,6 +726,28 @@ fn change(op: CollOp, stream: &StreamId, key: &[u8], args: &[&[u8]], p: &mut Pen
             }
             OpAnswer::Members(popped)
         }
+        CollOp::ListTrim => {
+            let Some(found) = found else { return OpAnswer::Count(0) };
+            let (Some(start), Some(stop)) =
+                (crate::apply::parse_i64(args[0]), crate::apply::parse_i64(args[1]))
+            else {
+                return OpAnswer::Refused("ERR value is not an integer or out of range");
+            };
+            let len = found.len as i64;
+            let start = if start < 0 { (start.saturating_add(len)).max(0) } else { start };
+            let stop = if stop < 0 { stop.saturating_add(len) } else { stop.min(len - 1) };
+            let (keep_from, keep_to) =
+                if start > stop || start >= len { (len, len - 1) } else { (start, stop) };
+            let mut removed = 0;
+            for i in (0..keep_from).chain(keep_to + 1..len) {
+                p.set(elements, position_key(found.head + i), Slot::lasting(NewValue::Deleted));
+                removed += 1;
+                count(-1);
+            }
+            meta.head = found.head + keep_from.min(len);
+            OpAnswer::Count(removed)
+        }
+        CollOp::ListMove => unreachable!("a move is two changes (list_move)"),
         CollOp::ListSet => {
             let Some(meta) = found else { return OpAnswer::Refused("ERR no such key") };
             let index = crate::apply::parse_i64(args[0]);

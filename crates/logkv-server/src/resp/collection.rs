@@ -197,6 +197,11 @@ pub enum CollCommand {
         member: Bytes,
         rev: bool,
     },
+    /// `ZREMRANGEBYSCORE` (a score range), `ZREMRANGEBYRANK` (a rank range).
+    ZRemRange {
+        key: Bytes,
+        by: ZRangeBy,
+    },
     /// `ZPOPMIN`, `ZPOPMAX`.
     ZPop {
         key: Bytes,
@@ -232,6 +237,19 @@ pub enum CollCommand {
         key: Bytes,
         index: i64,
         element: Bytes,
+    },
+    LTrim {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    /// `LMOVE` (`RPOPLPUSH`: from the right, to the left).
+    LMove {
+        source: Bytes,
+        destination: Bytes,
+        from_left: bool,
+        to_left: bool,
+        legacy: bool,
     },
     /// `HSCAN` or `SSCAN`.
     Scan {
@@ -289,6 +307,8 @@ impl CollCommand {
             ZRange { name, .. } => name,
             ZRank { rev: false, .. } => "zrank",
             ZRank { rev: true, .. } => "zrevrank",
+            ZRemRange { by: ZRangeBy::Score(..), .. } => "zremrangebyscore",
+            ZRemRange { by: ZRangeBy::Rank(..), .. } => "zremrangebyrank",
             ZPop { max: false, .. } => "zpopmin",
             ZPop { max: true, .. } => "zpopmax",
             LPush { left: true, only_existing: false, .. } => "lpush",
@@ -301,6 +321,9 @@ impl CollCommand {
             LIndex { .. } => "lindex",
             LRange { .. } => "lrange",
             LSet { .. } => "lset",
+            LTrim { .. } => "ltrim",
+            LMove { legacy: false, .. } => "lmove",
+            LMove { legacy: true, .. } => "rpoplpush",
             Scan { hash: true, .. } => "hscan",
             Scan { hash: false, .. } => "sscan",
         }
@@ -457,6 +480,12 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
                 Ok(ZRank { key: one(1), member: one(2), rev })
             })
         }
+        b"zremrangebyscore" => checked(4, "zremrangebyscore", &|| {
+            Ok(ZRemRange { key: one(1), by: ZRangeBy::Score(score_bound(&args[2])?, score_bound(&args[3])?) })
+        }),
+        b"zremrangebyrank" => checked(4, "zremrangebyrank", &|| {
+            Ok(ZRemRange { key: one(1), by: ZRangeBy::Rank(integer(&args[2])?, integer(&args[3])?) })
+        }),
         b"zpopmin" | b"zpopmax" => {
             let max = name == b"zpopmax";
             checked(-2, if max { "zpopmax" } else { "zpopmin" }, &|| {
@@ -502,6 +531,25 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
         b"lset" => {
             checked(4, "lset", &|| Ok(LSet { key: one(1), index: integer(&args[2])?, element: one(3) }))
         }
+        b"ltrim" => checked(4, "ltrim", &|| {
+            Ok(LTrim { key: one(1), start: integer(&args[2])?, stop: integer(&args[3])? })
+        }),
+        b"rpoplpush" => checked(3, "rpoplpush", &|| {
+            Ok(LMove { source: one(1), destination: one(2), from_left: false, to_left: true, legacy: true })
+        }),
+        b"lmove" => checked(5, "lmove", &|| {
+            let side = |w: &[u8]| {
+                if is(w, "left") {
+                    Ok(true)
+                } else if is(w, "right") {
+                    Ok(false)
+                } else {
+                    Err(CommandError::Syntax)
+                }
+            };
+            let (from_left, to_left) = (side(&args[3])?, side(&args[4])?);
+            Ok(LMove { source: one(1), destination: one(2), from_left, to_left, legacy: false })
+        }),
         b"hscan" | b"sscan" => {
             let hash = name == b"hscan";
             checked(-3, if hash { "hscan" } else { "sscan" }, &|| parse_scan(args, hash))

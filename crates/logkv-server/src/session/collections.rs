@@ -54,6 +54,8 @@ pub fn is_planned_write(c: &CollCommand) -> bool {
             | LPush { .. }
             | LPop { .. }
             | LSet { .. }
+            | LTrim { .. }
+            | LMove { .. }
     )
 }
 
@@ -103,6 +105,15 @@ pub fn plan(c: CollCommand) -> Result<Planned, CollCommand> {
                 op_of(key, CollOp::ListPop, &[side, count.clone()]),
                 Answer::ListPopped { single: count.is_empty() },
             )
+        }
+        LTrim { key, start, stop } => one(
+            op_of(key, CollOp::ListTrim, &[Bytes::from(start.to_string()), Bytes::from(stop.to_string())]),
+            Answer::Ok,
+        ),
+        LMove { source, destination, from_left, to_left, .. } => {
+            let side = |left: bool| Bytes::from_static(if left { b"L" } else { b"R" });
+            let args = [destination, side(from_left), side(to_left)];
+            one(op_of(source, CollOp::ListMove, &args), Answer::Computed)
         }
         LSet { key, index, element } => {
             one(op_of(key, CollOp::ListSet, &[Bytes::from(index.to_string()), element]), Answer::Ok)
@@ -536,6 +547,30 @@ fn by_score(
         .skip(offset)
         .take(count)
         .collect()
+}
+
+/// What `ZREMRANGEBYSCORE`/`ZREMRANGEBYRANK` log: the removal of the
+/// members read here in the range (a member whose score changes meanwhile
+/// is removed all the same), or the reply without a write.
+pub fn plan_zremrange(
+    view: &View<'_>,
+    key: Bytes,
+    by: ZRangeBy,
+) -> Result<Result<Planned, Reply>, NodeError> {
+    let meta = match collection(view, &key, Kind::ZSet)? {
+        Err(reply) => return Ok(Err(reply)),
+        Ok(None) => return Ok(Err(Reply::Integer(0))),
+        Ok(Some(meta)) => meta,
+    };
+    let found = match by {
+        ZRangeBy::Rank(start, stop) => by_rank(view, &meta, &key, start, stop, false)?,
+        ZRangeBy::Score(min, max) => by_score(view, &meta, &key, min, max, false, None)?,
+    };
+    if found.is_empty() {
+        return Ok(Err(Reply::Integer(0)));
+    }
+    let members: Vec<Vec<u8>> = found.into_iter().map(|(_, m)| m).collect();
+    Ok(Ok(Planned { ops: vec![op_of(key, CollOp::ZRemove, &members)], answer: Answer::Removed }))
 }
 
 /// What `ZPOPMIN`/`ZPOPMAX` log: the removal of the lowest (highest)

@@ -47,7 +47,7 @@ use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 
 use crate::config::ServeConfig;
-use crate::resp::collection::SetAlgebra;
+use crate::resp::collection::{SetAlgebra, ZRangeBy};
 use crate::resp::command::{self, Bytes, ClientFilter, CollCommand, Command, CommandQuery, Credentials};
 use crate::resp::frame::Request;
 use crate::resp::reply::{encode, Protocol, Reply};
@@ -363,6 +363,15 @@ impl Session {
             Command::Discard => self.multi.discard(),
             Command::Exec => self.exec().await,
             Command::Coll(CollCommand::SPop { key, count }) => self.pop(key, count).await,
+            Command::Coll(CollCommand::ZRemRange { key, by }) => {
+                let node = self.shared.node.clone();
+                let name = match by {
+                    ZRangeBy::Score(..) => "zremrangebyscore",
+                    ZRangeBy::Rank(..) => "zremrangebyrank",
+                };
+                let planned = collections::plan_zremrange(&View::new(&node, self.stream, None), key, by);
+                self.write_planned(name, planned).await
+            }
             Command::Coll(CollCommand::ZPop { key, max, count }) => {
                 let node = self.shared.node.clone();
                 let planned = collections::plan_zpop(&View::new(&node, self.stream, None), key, max, count);

@@ -59,6 +59,8 @@ const SET_WRITE_SLOW: &[&str] = &["@write", "@set", "@slow"];
 const ZSET_READ_FAST: &[&str] = &["@read", "@sortedset", "@fast"];
 const ZSET_READ_SLOW: &[&str] = &["@read", "@sortedset", "@slow"];
 const ZSET_WRITE_FAST: &[&str] = &["@write", "@sortedset", "@fast"];
+const ZSET_WRITE_SLOW: &[&str] = &["@write", "@sortedset", "@slow"];
+const WRITE_ONLY: &[&str] = &["write"];
 const LIST_READ_FAST: &[&str] = &["@read", "@list", "@fast"];
 const LIST_READ_SLOW: &[&str] = &["@read", "@list", "@slow"];
 const LIST_WRITE_FAST: &[&str] = &["@write", "@list", "@fast"];
@@ -1459,6 +1461,71 @@ pub const COMMANDS: &[Spec] = &[
         "1.0.0",
         "O(N) where N is the length of the list. Setting either the first or the last element of the list is O(1).",
         &["RW", "update"],
+        &[]
+    ),
+    spec!(
+        "zremrangebyscore",
+        4,
+        WRITE_ONLY,
+        (1, 1, 1),
+        ZSET_WRITE_SLOW,
+        "sorted-set",
+        "Remove all members in a sorted set within the given scores",
+        "1.2.0",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+        &["RW", "delete"],
+        &[]
+    ),
+    spec!(
+        "zremrangebyrank",
+        4,
+        WRITE_ONLY,
+        (1, 1, 1),
+        ZSET_WRITE_SLOW,
+        "sorted-set",
+        "Remove all members in a sorted set within the given indexes",
+        "2.0.0",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+        &["RW", "delete"],
+        &[]
+    ),
+    spec!(
+        "ltrim",
+        4,
+        WRITE_ONLY,
+        (1, 1, 1),
+        LIST_WRITE_SLOW,
+        "list",
+        "Trim a list to the specified range",
+        "1.0.0",
+        "O(N) where N is the number of elements to be removed by the operation.",
+        &["RW", "delete"],
+        &[]
+    ),
+    spec!(
+        "lmove",
+        5,
+        WRITE_DENYOOM,
+        (1, 2, 1),
+        LIST_WRITE_SLOW,
+        "list",
+        "Pop an element from a list, push it to another list and return it",
+        "6.2.0",
+        "O(1)",
+        &["RW", "access", "delete"],
+        &[]
+    ),
+    spec!(
+        "rpoplpush",
+        3,
+        WRITE_DENYOOM,
+        (1, 2, 1),
+        LIST_WRITE_SLOW,
+        "list",
+        "Remove the last element in a list, prepend it to another list and return it",
+        "1.2.0",
+        "O(1)",
+        &["RW", "access", "delete"],
         &[]
     ),
     spec!(
