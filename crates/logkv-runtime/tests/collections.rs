@@ -246,6 +246,8 @@ enum Cmd {
     ZRem(u8, Vec<u8>),
     LPush(u8, bool, Vec<u8>),
     LPop(u8, bool, u8),
+    LTrim(u8, i8, i8),
+    LMove(u8, u8, bool, bool),
     Set(u8),
     Del(u8),
     Reopen,
@@ -265,6 +267,9 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         (key.clone(), small()).prop_map(|(k, m)| Cmd::ZRem(k, m)),
         (key.clone(), any::<bool>(), small()).prop_map(|(k, l, e)| Cmd::LPush(k, l, e)),
         (key.clone(), any::<bool>(), 0u8..4).prop_map(|(k, l, n)| Cmd::LPop(k, l, n)),
+        (key.clone(), -4i8..4, -4i8..4).prop_map(|(k, a, b)| Cmd::LTrim(k, a, b)),
+        (key.clone(), key.clone(), any::<bool>(), any::<bool>())
+            .prop_map(|(s, d, f, t)| Cmd::LMove(s, d, f, t)),
         key.clone().prop_map(Cmd::Set),
         key.prop_map(Cmd::Del),
         Just(Cmd::Reopen),
@@ -414,6 +419,45 @@ proptest! {
                     };
                     let side = if left { b"L".to_vec() } else { b"R".to_vec() };
                     (name(k), coll(CollOp::ListPop, &[side, n.to_string().into_bytes()]), Some(want))
+                }
+                Cmd::LTrim(k, start, stop) => {
+                    let want = match model.get_mut(&name(k)) {
+                        None => count(0),
+                        Some(Value::List(l)) => {
+                            let len = l.len() as i64;
+                            let start = if start < 0 { (i64::from(start) + len).max(0) } else { i64::from(start) };
+                            let stop = if stop < 0 { i64::from(stop) + len } else { i64::from(stop).min(len - 1) };
+                            let kept: std::collections::VecDeque<Vec<u8>> = if start > stop || start >= len {
+                                Default::default()
+                            } else {
+                                l.iter().skip(start as usize).take((stop - start + 1) as usize).cloned().collect()
+                            };
+                            let removed = l.len() - kept.len();
+                            *l = kept;
+                            count(removed as i64)
+                        }
+                        Some(_) => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let args = [start.to_string(), stop.to_string()];
+                    (name(k), coll(CollOp::ListTrim, &args), Some(want))
+                }
+                Cmd::LMove(src, dst, from_left, to_left) => {
+                    let kind_ok = |v: Option<&Value>| matches!(v, None | Some(Value::List(_)));
+                    let want = match model.get(&name(src)) {
+                        None => OpAnswer::Value(None),
+                        Some(Value::List(_)) if kind_ok(model.get(&name(dst))) => {
+                            let Some(Value::List(l)) = model.get_mut(&name(src)) else { unreachable!() };
+                            let e = if from_left { l.pop_front() } else { l.pop_back() }.unwrap();
+                            let Value::List(d) = model.entry(name(dst)).or_insert_with(|| Value::List(Default::default())) else {
+                                unreachable!()
+                            };
+                            if to_left { d.push_front(e.clone()) } else { d.push_back(e.clone()) }
+                            OpAnswer::Value(Some(e))
+                        }
+                        Some(_) => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let side = |left: bool| if left { b"L".to_vec() } else { b"R".to_vec() };
+                    (name(src), coll(CollOp::ListMove, &[name(dst), side(from_left), side(to_left)]), Some(want))
                 }
                 Cmd::SRem(k, ms) => {
                     let want = match model.get_mut(&name(k)) {
