@@ -423,8 +423,11 @@ fn checked(
     let mut answers = Vec::with_capacity(writes.len());
     for w in &writes {
         let answer = match w.op {
+            // A flush takes the stream's type records with its keys, so no
+            // key it emptied still reads as a collection.
             WriteOp::Flush => {
                 pending.flush(w.stream);
+                pending.flush(crate::collection::types(&w.stream));
                 OpAnswer::Flushed
             }
             WriteOp::Collection { op, args } => {

@@ -84,7 +84,7 @@ pub const MAX_MEMBER_BYTES: usize = MAX_KEY_BYTES - 1;
 
 /// The tag byte before a field or member in its element key (so an empty
 /// field, which Redis allows, is a non-empty key).
-const MEMBER_TAG: u8 = b'm';
+pub const MEMBER_TAG: u8 = b'm';
 
 /// What `(S, k)` holds for a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

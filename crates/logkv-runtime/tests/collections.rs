@@ -682,3 +682,27 @@ fn list_pushes_and_pops_at_both_ends_and_sets_by_index() {
     assert_eq!(r.run(vec![(b"l", pop("R", "5"))]), [members(&["a", "b"])]);
     assert_eq!(r.get(b"l"), None, "an emptied list is gone");
 }
+
+/// After a flush of the stream, a key that held a collection is a plain
+/// key again, even written with bytes that look like a collection's
+/// metadata.
+#[test]
+fn a_flush_leaves_no_key_reading_as_a_collection() {
+    let mut r = Replica::new();
+    r.run(vec![(b"h", coll(CollOp::HashSet, &["f", "v"]))]);
+    let lookalike = r.get(b"h").unwrap();
+    r.run(vec![(logkv_runtime::codec::FLUSH_KEY, Op::Flush)]);
+    let a = r.run(vec![
+        (b"h", Op::Put(lookalike.clone().into())),
+        (b"h", Op::Get),
+        (b"h", coll(CollOp::HashSet, &["f", "v"])),
+    ]);
+    assert_eq!(
+        a,
+        [
+            OpAnswer::Wrote { existed: false, changed: true },
+            OpAnswer::Value(Some(lookalike)),
+            OpAnswer::Refused(WRONGTYPE)
+        ]
+    );
+}

@@ -1,6 +1,8 @@
 //! Hash and set commands as typed commands, with Redis's arity and option
 //! checks and error texts. What they do is in `session::collections`.
 
+use logkv_runtime::collection::Kind;
+
 use super::command::Bytes;
 use super::command_error::CommandError;
 use super::number::{parse_i64, parse_u64};
@@ -100,8 +102,10 @@ pub enum CollCommand {
         key: Bytes,
         field: Bytes,
     },
-    /// `HRANDFIELD key [count [WITHVALUES]]`.
+    /// `HRANDFIELD key [count [WITHVALUES]]`, or (`zset`) `ZRANDMEMBER key
+    /// [count [WITHSCORES]]`.
     HRandField {
+        zset: bool,
         key: Bytes,
         count: Option<i64>,
         with_values: bool,
@@ -251,9 +255,9 @@ pub enum CollCommand {
         to_left: bool,
         legacy: bool,
     },
-    /// `HSCAN` or `SSCAN`.
+    /// `HSCAN`, `SSCAN` or `ZSCAN`.
     Scan {
-        hash: bool,
+        kind: Kind,
         key: Bytes,
         cursor: u64,
         pattern: Option<Bytes>,
@@ -280,7 +284,8 @@ impl CollCommand {
             HLen { .. } => "hlen",
             HExists { .. } => "hexists",
             HStrLen { .. } => "hstrlen",
-            HRandField { .. } => "hrandfield",
+            HRandField { zset: false, .. } => "hrandfield",
+            HRandField { zset: true, .. } => "zrandmember",
             SAdd { .. } => "sadd",
             SRem { .. } => "srem",
             SMove { .. } => "smove",
@@ -324,8 +329,9 @@ impl CollCommand {
             LTrim { .. } => "ltrim",
             LMove { legacy: false, .. } => "lmove",
             LMove { legacy: true, .. } => "rpoplpush",
-            Scan { hash: true, .. } => "hscan",
-            Scan { hash: false, .. } => "sscan",
+            Scan { kind: Kind::Hash, .. } => "hscan",
+            Scan { kind: Kind::ZSet, .. } => "zscan",
+            Scan { .. } => "sscan",
         }
     }
 }
@@ -390,15 +396,20 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
         b"hlen" => checked(2, "hlen", &|| Ok(HLen { key: one(1) })),
         b"hexists" => checked(3, "hexists", &|| Ok(HExists { key: one(1), field: one(2) })),
         b"hstrlen" => checked(3, "hstrlen", &|| Ok(HStrLen { key: one(1), field: one(2) })),
-        b"hrandfield" => checked(-2, "hrandfield", &|| {
-            let count = args.get(2).map(|c| integer(c)).transpose()?;
-            let with_values = match args.get(3) {
-                None => false,
-                Some(w) if is(w, "withvalues") && args.len() == 4 => true,
-                Some(_) => return Err(CommandError::Syntax),
-            };
-            Ok(HRandField { key: one(1), count, with_values })
-        }),
+        b"hrandfield" | b"zrandmember" => {
+            let zset = name == b"zrandmember";
+            let (command, word) =
+                if zset { ("zrandmember", "withscores") } else { ("hrandfield", "withvalues") };
+            checked(-2, command, &|| {
+                let count = args.get(2).map(|c| integer(c)).transpose()?;
+                let with_values = match args.get(3) {
+                    None => false,
+                    Some(w) if is(w, word) && args.len() == 4 => true,
+                    Some(_) => return Err(CommandError::Syntax),
+                };
+                Ok(HRandField { zset, key: one(1), count, with_values })
+            })
+        }
         b"sadd" => checked(-3, "sadd", &|| Ok(SAdd { key: one(1), members: rest(2) })),
         b"srem" => checked(-3, "srem", &|| Ok(SRem { key: one(1), members: rest(2) })),
         b"smove" => {
@@ -550,9 +561,13 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
             let (from_left, to_left) = (side(&args[3])?, side(&args[4])?);
             Ok(LMove { source: one(1), destination: one(2), from_left, to_left, legacy: false })
         }),
-        b"hscan" | b"sscan" => {
-            let hash = name == b"hscan";
-            checked(-3, if hash { "hscan" } else { "sscan" }, &|| parse_scan(args, hash))
+        b"hscan" | b"sscan" | b"zscan" => {
+            let (kind, command) = match name {
+                b"hscan" => (Kind::Hash, "hscan"),
+                b"zscan" => (Kind::ZSet, "zscan"),
+                _ => (Kind::Set, "sscan"),
+            };
+            checked(-3, command, &|| parse_scan(args, kind))
         }
         _ => return None,
     })
@@ -680,7 +695,7 @@ fn parse_intercard(args: &[Bytes]) -> Result<CollCommand, CommandError> {
 }
 
 /// `HSCAN|SSCAN key cursor [MATCH pattern] [COUNT count]`.
-fn parse_scan(args: &[Bytes], hash: bool) -> Result<CollCommand, CommandError> {
+fn parse_scan(args: &[Bytes], kind: Kind) -> Result<CollCommand, CommandError> {
     let cursor = parse_u64(&args[2]).ok_or(CommandError::InvalidCursor)?;
     let mut pattern = None;
     let mut count = None;
@@ -697,5 +712,5 @@ fn parse_scan(args: &[Bytes], hash: bool) -> Result<CollCommand, CommandError> {
             return Err(CommandError::Syntax);
         }
     }
-    Ok(CollCommand::Scan { hash, key: args[1].clone(), cursor, pattern, count })
+    Ok(CollCommand::Scan { kind, key: args[1].clone(), cursor, pattern, count })
 }

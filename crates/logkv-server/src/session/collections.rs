@@ -13,7 +13,7 @@ use std::ops::Bound;
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::collection::{
     encode_args, format_score, member_key, member_of, of_score_key, position_key, score_key, score_of,
-    sortable, CollOp, Kind, Meta, SCORE_TAG, WRONGTYPE,
+    sortable, CollOp, Kind, Meta, MEMBER_TAG, SCORE_TAG, WRONGTYPE,
 };
 use logkv_runtime::node::NodeError;
 use logkv_store::ScanOptions;
@@ -175,8 +175,10 @@ fn elements(
     after: Option<&[u8]>,
     limit: Option<usize>,
 ) -> Result<Vec<Element>, NodeError> {
-    let start = after.map_or(Bound::Unbounded, |m| Bound::Excluded(member_key(m)));
-    let options = ScanOptions { start, limit, at: view.at(), ..ScanOptions::default() };
+    // Members only: a sorted set's score index keys sort after them.
+    let start = after.map_or(Bound::Included(member_key(b"")), |m| Bound::Excluded(member_key(m)));
+    let end = Bound::Excluded(vec![MEMBER_TAG + 1]);
+    let options = ScanOptions { start, end, limit, at: view.at(), ..ScanOptions::default() };
     let elements = meta.elements(view.stream(), key);
     view.node()
         .scan(&elements, options)
@@ -332,13 +334,16 @@ fn read_inner(
                 Reply::Integer(if *limit == 0 { n } else { n.min(*limit) } as i64)
             }))
         }),
-        HRandField { key, count, with_values } => run(&|| {
+        HRandField { zset: is_zset, key, count, with_values } => run(&|| {
             let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Null };
-            let meta = meta!(hash(key), absent);
+            let meta = meta!(collection(view, key, if *is_zset { Kind::ZSet } else { Kind::Hash }), absent);
             let picked = random_elements(view, &meta, key, count.unwrap_or(1))?;
+            let value = |v: Vec<u8>| if *is_zset { score_text(&v) } else { v };
             Ok(Ok(match count {
                 None => picked.into_iter().next().map_or(Reply::Null, |(f, _)| Reply::Bulk(f)),
-                Some(_) if *with_values => Reply::Array(bulks(picked.into_iter().flat_map(|(f, v)| [f, v]))),
+                Some(_) if *with_values => {
+                    Reply::Array(bulks(picked.into_iter().flat_map(|(f, v)| [f, value(v)])))
+                }
                 Some(_) => Reply::Array(bulks(picked.into_iter().map(|(f, _)| f))),
             }))
         }),
@@ -351,8 +356,8 @@ fn read_inner(
                 Some(_) => Reply::Array(bulks(picked.into_iter().map(|(m, _)| m))),
             }))
         }),
-        Scan { hash: is_hash, key, cursor, pattern, count } => run(&|| {
-            let kind = if *is_hash { Kind::Hash } else { Kind::Set };
+        Scan { kind, key, cursor, pattern, count } => run(&|| {
+            let kind = *kind;
             let done =
                 |items: Vec<Reply>| Reply::Array(vec![Reply::Bulk(b"0".to_vec()), Reply::Array(items)]);
             let meta = meta!(collection(view, key, kind), done(Vec::new()));
@@ -375,8 +380,10 @@ fn read_inner(
             for (m, v) in page {
                 if pattern.is_none_or(|p| glob::matches(p, m)) {
                     items.push(Reply::Bulk(m.clone()));
-                    if *is_hash {
-                        items.push(Reply::Bulk(v.clone()));
+                    match kind {
+                        Kind::Hash => items.push(Reply::Bulk(v.clone())),
+                        Kind::ZSet => items.push(Reply::Bulk(score_text(v))),
+                        _ => {}
                     }
                 }
             }
@@ -463,6 +470,11 @@ fn read_inner(
         }),
         _ => None,
     }
+}
+
+/// A sorted set member's element value as Redis prints its score.
+fn score_text(value: &[u8]) -> Vec<u8> {
+    score_of(value).map(format_score).unwrap_or_default().into_bytes()
 }
 
 /// A sorted set member's score.

@@ -1529,6 +1529,32 @@ pub const COMMANDS: &[Spec] = &[
         &[]
     ),
     spec!(
+        "zrandmember",
+        -2,
+        READ_ONLY,
+        (1, 1, 1),
+        ZSET_READ_SLOW,
+        "sorted-set",
+        "Get one or multiple random elements from a sorted set",
+        "6.2.0",
+        "O(N) where N is the number of elements returned",
+        &["RO", "access"],
+        &["nondeterministic_output"]
+    ),
+    spec!(
+        "zscan",
+        -3,
+        READ_ONLY,
+        (1, 1, 1),
+        ZSET_READ_SLOW,
+        "sorted-set",
+        "Incrementally iterate sorted sets elements and associated scores",
+        "2.8.0",
+        "O(1) for every call. O(N) for a complete iteration, including enough command calls for the cursor to return back to 0. N is the number of elements inside the collection..",
+        &["RO", "access"],
+        &["nondeterministic_output"]
+    ),
+    spec!(
         "sscan",
         -3,
         READ_ONLY,
