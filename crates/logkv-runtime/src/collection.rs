@@ -293,10 +293,16 @@ pub enum CollOp {
     /// pop (`L`/`R`), the side to push. Answer: the element moved, or
     /// `Value(None)` if there was no source list.
     ListMove,
+    /// `LREM`: count (decimal), element. Answer: `Count` removed. O(N):
+    /// the elements after the first removed one move up.
+    ListRemove,
+    /// `LINSERT`: `B` (before) or `A` (after), pivot, element. Answer: the
+    /// new length, -1 without the pivot, 0 without a list. O(N).
+    ListInsert,
 }
 
 /// Every collection op, in code order.
-pub const COLL_OPS: [CollOp; 15] = [
+pub const COLL_OPS: [CollOp; 17] = [
     CollOp::HashSet,
     CollOp::HashSetIfAbsent,
     CollOp::HashDelete,
@@ -312,6 +318,8 @@ pub const COLL_OPS: [CollOp; 15] = [
     CollOp::ListSet,
     CollOp::ListTrim,
     CollOp::ListMove,
+    CollOp::ListRemove,
+    CollOp::ListInsert,
 ];
 
 /// The first native op byte of the collection ops.
@@ -346,6 +354,8 @@ impl CollOp {
             CollOp::ListSet => "ListSet",
             CollOp::ListTrim => "ListTrim",
             CollOp::ListMove => "ListMove",
+            CollOp::ListRemove => "ListRemove",
+            CollOp::ListInsert => "ListInsert",
         }
     }
 
@@ -364,9 +374,13 @@ impl CollOp {
         match self {
             CollOp::SetAdd | CollOp::SetRemove | CollOp::SetMove => Kind::Set,
             CollOp::ZAdd | CollOp::ZRemove => Kind::ZSet,
-            CollOp::ListPush | CollOp::ListPop | CollOp::ListSet | CollOp::ListTrim | CollOp::ListMove => {
-                Kind::List
-            }
+            CollOp::ListPush
+            | CollOp::ListPop
+            | CollOp::ListSet
+            | CollOp::ListTrim
+            | CollOp::ListMove
+            | CollOp::ListRemove
+            | CollOp::ListInsert => Kind::List,
             _ => Kind::Hash,
         }
     }
@@ -387,7 +401,9 @@ impl CollOp {
                 | CollOp::ListPop
                 | CollOp::ListSet
                 | CollOp::ListTrim
-                | CollOp::ListMove => false,
+                | CollOp::ListMove
+                | CollOp::ListRemove
+                | CollOp::ListInsert => false,
             })
             .map(|(_, a)| a.as_ref())
     }
@@ -403,8 +419,8 @@ impl CollOp {
             CollOp::HashDelete | CollOp::SetAdd | CollOp::SetRemove | CollOp::ZRemove => n >= 1,
             CollOp::ZAdd => n >= 3 && !n.is_multiple_of(2),
             CollOp::ListPush => n >= 3,
-            CollOp::ListPop | CollOp::ListSet | CollOp::ListTrim => n == 2,
-            CollOp::ListMove => n == 3,
+            CollOp::ListPop | CollOp::ListSet | CollOp::ListTrim | CollOp::ListRemove => n == 2,
+            CollOp::ListMove | CollOp::ListInsert => n == 3,
         }
     }
 }
@@ -748,6 +764,51 @@ fn change(op: CollOp, stream: &StreamId, key: &[u8], args: &[&[u8]], p: &mut Pen
             OpAnswer::Count(removed)
         }
         CollOp::ListMove => unreachable!("a move is two changes (list_move)"),
+        CollOp::ListRemove | CollOp::ListInsert => {
+            let Some(found) = found else { return OpAnswer::Count(0) };
+            let read = |p: &Pending<'_>, i: i64| {
+                p.before(&elements, &position_key(found.head + i))
+                    .bytes()
+                    .map(Cow::into_owned)
+                    .unwrap_or_default()
+            };
+            let all: Vec<Vec<u8>> = (0..found.len as i64).map(|i| read(p, i)).collect();
+            let new: Vec<Vec<u8>> = if op == CollOp::ListRemove {
+                let Some(n) = crate::apply::parse_i64(args[0]) else {
+                    return OpAnswer::Refused("ERR value is not an integer or out of range");
+                };
+                let limit = if n == 0 { usize::MAX } else { n.unsigned_abs() as usize };
+                let mut hits: Vec<usize> =
+                    all.iter().enumerate().filter(|(_, e)| *e == args[1]).map(|(i, _)| i).collect();
+                if n < 0 {
+                    hits.reverse();
+                }
+                hits.truncate(limit);
+                if hits.is_empty() {
+                    return OpAnswer::Count(0);
+                }
+                all.iter().enumerate().filter(|(i, _)| !hits.contains(i)).map(|(_, e)| e.clone()).collect()
+            } else {
+                let Some(at) = all.iter().position(|e| e == args[1]) else { return OpAnswer::Count(-1) };
+                let at = if args[0] == b"A" { at + 1 } else { at };
+                let mut new = all.clone();
+                new.insert(at, args[2].to_vec());
+                new
+            };
+            // Rewrite from the first changed place on; positions past the
+            // new end are deleted.
+            let first = all.iter().zip(&new).position(|(a, b)| a != b).unwrap_or(all.len().min(new.len()));
+            for i in first..all.len().max(new.len()) {
+                let value = new.get(i).map_or(NewValue::Deleted, |e| NewValue::Computed(e.clone()));
+                p.set(elements, position_key(found.head + i as i64), Slot::lasting(value));
+            }
+            count(new.len() as i64 - all.len() as i64);
+            if op == CollOp::ListRemove {
+                OpAnswer::Count((all.len() - new.len()) as i64)
+            } else {
+                OpAnswer::Count(new.len() as i64)
+            }
+        }
         CollOp::ListSet => {
             let Some(meta) = found else { return OpAnswer::Refused("ERR no such key") };
             let index = crate::apply::parse_i64(args[0]);

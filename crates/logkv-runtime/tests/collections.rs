@@ -248,6 +248,8 @@ enum Cmd {
     LPop(u8, bool, u8),
     LTrim(u8, i8, i8),
     LMove(u8, u8, bool, bool),
+    LRem(u8, i8, u8),
+    LInsert(u8, bool, u8, u8),
     Set(u8),
     Del(u8),
     Reopen,
@@ -270,6 +272,8 @@ fn cmd() -> impl Strategy<Value = Cmd> {
         (key.clone(), -4i8..4, -4i8..4).prop_map(|(k, a, b)| Cmd::LTrim(k, a, b)),
         (key.clone(), key.clone(), any::<bool>(), any::<bool>())
             .prop_map(|(s, d, f, t)| Cmd::LMove(s, d, f, t)),
+        (key.clone(), -3i8..3, 0u8..6).prop_map(|(k, n, e)| Cmd::LRem(k, n, e)),
+        (key.clone(), any::<bool>(), 0u8..6, 0u8..6).prop_map(|(k, a, p, e)| Cmd::LInsert(k, a, p, e)),
         key.clone().prop_map(Cmd::Set),
         key.prop_map(Cmd::Del),
         Just(Cmd::Reopen),
@@ -440,6 +444,39 @@ proptest! {
                     };
                     let args = [start.to_string(), stop.to_string()];
                     (name(k), coll(CollOp::ListTrim, &args), Some(want))
+                }
+                Cmd::LRem(k, n, e) => {
+                    let want = match model.get_mut(&name(k)) {
+                        None => count(0),
+                        Some(Value::List(l)) => {
+                            let limit = if n == 0 { usize::MAX } else { n.unsigned_abs() as usize };
+                            let mut hits: Vec<usize> = (0..l.len()).filter(|i| l[*i] == field(e)).collect();
+                            if n < 0 {
+                                hits.reverse();
+                            }
+                            hits.truncate(limit);
+                            let kept = l.iter().enumerate().filter(|(i, _)| !hits.contains(i)).map(|(_, v)| v.clone());
+                            *l = kept.collect();
+                            count(hits.len() as i64)
+                        }
+                        Some(_) => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    (name(k), coll(CollOp::ListRemove, &[n.to_string().into_bytes(), field(e)]), Some(want))
+                }
+                Cmd::LInsert(k, after, pivot, e) => {
+                    let want = match model.get_mut(&name(k)) {
+                        None => count(0),
+                        Some(Value::List(l)) => match l.iter().position(|v| *v == field(pivot)) {
+                            None => count(-1),
+                            Some(at) => {
+                                l.insert(if after { at + 1 } else { at }, field(e));
+                                count(l.len() as i64)
+                            }
+                        },
+                        Some(_) => OpAnswer::Refused(WRONGTYPE),
+                    };
+                    let side = if after { b"A".to_vec() } else { b"B".to_vec() };
+                    (name(k), coll(CollOp::ListInsert, &[side, field(pivot), field(e)]), Some(want))
                 }
                 Cmd::LMove(src, dst, from_left, to_left) => {
                     let kind_ok = |v: Option<&Value>| matches!(v, None | Some(Value::List(_)));

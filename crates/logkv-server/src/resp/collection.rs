@@ -247,6 +247,17 @@ pub enum CollCommand {
         start: i64,
         stop: i64,
     },
+    LRem {
+        key: Bytes,
+        count: i64,
+        element: Bytes,
+    },
+    LInsert {
+        key: Bytes,
+        after: bool,
+        pivot: Bytes,
+        element: Bytes,
+    },
     /// `LMOVE` (`RPOPLPUSH`: from the right, to the left).
     LMove {
         source: Bytes,
@@ -327,6 +338,8 @@ impl CollCommand {
             LRange { .. } => "lrange",
             LSet { .. } => "lset",
             LTrim { .. } => "ltrim",
+            LRem { .. } => "lrem",
+            LInsert { .. } => "linsert",
             LMove { legacy: false, .. } => "lmove",
             LMove { legacy: true, .. } => "rpoplpush",
             Scan { kind: Kind::Hash, .. } => "hscan",
@@ -544,6 +557,19 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
         }
         b"ltrim" => checked(4, "ltrim", &|| {
             Ok(LTrim { key: one(1), start: integer(&args[2])?, stop: integer(&args[3])? })
+        }),
+        b"lrem" => {
+            checked(4, "lrem", &|| Ok(LRem { key: one(1), count: integer(&args[2])?, element: one(3) }))
+        }
+        b"linsert" => checked(5, "linsert", &|| {
+            let after = if is(&args[2], "after") {
+                true
+            } else if is(&args[2], "before") {
+                false
+            } else {
+                return Err(CommandError::Syntax);
+            };
+            Ok(LInsert { key: one(1), after, pivot: one(3), element: one(4) })
         }),
         b"rpoplpush" => checked(3, "rpoplpush", &|| {
             Ok(LMove { source: one(1), destination: one(2), from_left: false, to_left: true, legacy: true })

@@ -55,6 +55,8 @@ pub fn is_planned_write(c: &CollCommand) -> bool {
             | LPop { .. }
             | LSet { .. }
             | LTrim { .. }
+            | LRem { .. }
+            | LInsert { .. }
             | LMove { .. }
     )
 }
@@ -110,6 +112,13 @@ pub fn plan(c: CollCommand) -> Result<Planned, CollCommand> {
             op_of(key, CollOp::ListTrim, &[Bytes::from(start.to_string()), Bytes::from(stop.to_string())]),
             Answer::Ok,
         ),
+        LRem { key, count, element } => {
+            one(op_of(key, CollOp::ListRemove, &[Bytes::from(count.to_string()), element]), Answer::Count)
+        }
+        LInsert { key, after, pivot, element } => {
+            let side = Bytes::from_static(if after { b"A" } else { b"B" });
+            one(op_of(key, CollOp::ListInsert, &[side, pivot, element]), Answer::Count)
+        }
         LMove { source, destination, from_left, to_left, .. } => {
             let side = |left: bool| Bytes::from_static(if left { b"L" } else { b"R" });
             let args = [destination, side(from_left), side(to_left)];

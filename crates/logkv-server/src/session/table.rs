@@ -1555,6 +1555,32 @@ pub const COMMANDS: &[Spec] = &[
         &["nondeterministic_output"]
     ),
     spec!(
+        "lrem",
+        4,
+        WRITE_ONLY,
+        (1, 1, 1),
+        LIST_WRITE_SLOW,
+        "list",
+        "Remove elements from a list",
+        "1.0.0",
+        "O(N+M) where N is the length of the list and M is the number of elements removed.",
+        &["RW", "delete"],
+        &[]
+    ),
+    spec!(
+        "linsert",
+        5,
+        WRITE_DENYOOM,
+        (1, 1, 1),
+        LIST_WRITE_SLOW,
+        "list",
+        "Insert an element before or after another element in a list",
+        "2.2.0",
+        "O(N) where N is the number of elements to traverse before seeing the value pivot. This means that inserting somewhere on the left end on the list (head) can be considered O(1) and inserting somewhere on the right end (tail) is O(N).",
+        &["RW", "insert"],
+        &[]
+    ),
+    spec!(
         "sscan",
         -3,
         READ_ONLY,
