@@ -247,6 +247,15 @@ pub enum CollCommand {
         start: i64,
         stop: i64,
     },
+    /// `LPOS key element [RANK r] [COUNT n] [MAXLEN m]` (`count`: `Some`
+    /// with `COUNT`, 0 for all).
+    LPos {
+        key: Bytes,
+        element: Bytes,
+        rank: i64,
+        count: Option<u64>,
+        max_len: u64,
+    },
     LRem {
         key: Bytes,
         count: i64,
@@ -339,6 +348,7 @@ impl CollCommand {
             LSet { .. } => "lset",
             LTrim { .. } => "ltrim",
             LRem { .. } => "lrem",
+            LPos { .. } => "lpos",
             LInsert { .. } => "linsert",
             LMove { legacy: false, .. } => "lmove",
             LMove { legacy: true, .. } => "rpoplpush",
@@ -558,6 +568,7 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
         b"ltrim" => checked(4, "ltrim", &|| {
             Ok(LTrim { key: one(1), start: integer(&args[2])?, stop: integer(&args[3])? })
         }),
+        b"lpos" => checked(-3, "lpos", &|| parse_lpos(args)),
         b"lrem" => {
             checked(4, "lrem", &|| Ok(LRem { key: one(1), count: integer(&args[2])?, element: one(3) }))
         }
@@ -702,6 +713,30 @@ fn parse_zrange(args: &[Bytes]) -> Result<CollCommand, CommandError> {
     };
     let range = ZRangeQuery { key: args[1].clone(), by, rev, limit, with_scores };
     Ok(CollCommand::ZRange { range: Box::new(range), name: "zrange" })
+}
+
+/// `LPOS key element [RANK rank] [COUNT num] [MAXLEN len]`.
+fn parse_lpos(args: &[Bytes]) -> Result<CollCommand, CommandError> {
+    let (mut rank, mut count, mut max_len) = (1, None, 0);
+    for option in args[3..].chunks(2) {
+        let [name, value] = option else {
+            return Err(CommandError::Syntax);
+        };
+        let n = integer(value)?;
+        if is(name, "rank") {
+            if n == 0 || n == i64::MIN {
+                return Err(CommandError::LposRank);
+            }
+            rank = n;
+        } else if is(name, "count") {
+            count = Some(u64::try_from(n).map_err(|_| CommandError::LposNegative { what: "COUNT" })?);
+        } else if is(name, "maxlen") {
+            max_len = u64::try_from(n).map_err(|_| CommandError::LposNegative { what: "MAXLEN" })?;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(CollCommand::LPos { key: args[1].clone(), element: args[2].clone(), rank, count, max_len })
 }
 
 /// `SINTERCARD numkeys key [key ...] [LIMIT limit]`.

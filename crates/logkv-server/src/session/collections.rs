@@ -410,6 +410,44 @@ fn read_inner(
             let found = view.node().get(&elements, &position_key(at), view.at())?;
             Ok(Ok(found.map_or(Reply::Null, |(v, _)| Reply::Bulk(v))))
         }),
+        LPos { key, element, rank, count, max_len } => run(&|| {
+            let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Null };
+            let meta = meta!(list(key), absent);
+            let options = ScanOptions {
+                start: Bound::Included(position_key(meta.head)),
+                end: Bound::Included(position_key(meta.head + meta.len as i64 - 1)),
+                reverse: *rank < 0,
+                limit: (*max_len > 0).then_some(*max_len as usize),
+                at: view.at(),
+            };
+            let elements = meta.elements(view.stream(), key);
+            let wanted = match count {
+                Some(0) => usize::MAX,
+                Some(n) => *n as usize,
+                None => 1,
+            };
+            let mut found = Vec::new();
+            let mut skip = rank.unsigned_abs() - 1;
+            for kv in view.node().scan(&elements, options) {
+                let kv = kv?;
+                if kv.value != *element {
+                    continue;
+                }
+                if skip > 0 {
+                    skip -= 1;
+                    continue;
+                }
+                let position = i64::from_be_bytes(kv.key[1..9].try_into().expect("8 bytes")) ^ i64::MIN;
+                found.push(Reply::Integer(position - meta.head));
+                if found.len() == wanted {
+                    break;
+                }
+            }
+            Ok(Ok(match count {
+                Some(_) => Reply::Array(found),
+                None => found.pop().unwrap_or(Reply::Null),
+            }))
+        }),
         LRange { key, start, stop } => run(&|| {
             let meta = meta!(list(key), Reply::Array(Vec::new()));
             let len = meta.len as i64;

@@ -1581,6 +1581,19 @@ pub const COMMANDS: &[Spec] = &[
         &[]
     ),
     spec!(
+        "lpos",
+        -3,
+        READ_ONLY,
+        (1, 1, 1),
+        LIST_READ_SLOW,
+        "list",
+        "Return the index of matching elements on a list",
+        "6.0.6",
+        "O(N) where N is the number of elements in the list, for the average case. When searching for elements near the head or the tail of the list, or when the MAXLEN option is provided, the command may run in constant time.",
+        &["RO"],
+        &[]
+    ),
+    spec!(
         "sscan",
         -3,
         READ_ONLY,
