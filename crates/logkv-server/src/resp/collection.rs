@@ -26,12 +26,24 @@ pub struct ScoreBound {
 impl Eq for ScoreBound {}
 
 /// What a `ZRANGE` selects.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ZRangeBy {
     /// Ranks (negative: from the end), both inclusive.
     Rank(i64, i64),
     /// Scores between two bounds, lowest first (`REV` reads them the other way).
     Score(ScoreBound, ScoreBound),
+    /// Members between two bounds, in member order (Redis's lex ranges,
+    /// meant for sets whose scores are all equal).
+    Lex(LexBound, LexBound),
+}
+
+/// One end of a lex range: `-`, `+`, `[member` or `(member`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LexBound {
+    Min,
+    Max,
+    Inclusive(Bytes),
+    Exclusive(Bytes),
 }
 
 /// A `ZRANGE`-family query.
@@ -191,6 +203,11 @@ pub enum CollCommand {
         min: ScoreBound,
         max: ScoreBound,
     },
+    ZLexCount {
+        key: Bytes,
+        min: LexBound,
+        max: LexBound,
+    },
     /// `ZRANGE`, `ZRANGEBYSCORE`, `ZREVRANGEBYSCORE`, `ZREVRANGE`.
     ZRange {
         range: Box<ZRangeQuery>,
@@ -334,6 +351,8 @@ impl CollCommand {
             ZRank { rev: true, .. } => "zrevrank",
             ZRemRange { by: ZRangeBy::Score(..), .. } => "zremrangebyscore",
             ZRemRange { by: ZRangeBy::Rank(..), .. } => "zremrangebyrank",
+            ZRemRange { by: ZRangeBy::Lex(..), .. } => "zremrangebylex",
+            ZLexCount { .. } => "zlexcount",
             ZPop { max: false, .. } => "zpopmin",
             ZPop { max: true, .. } => "zpopmax",
             LPush { left: true, only_existing: false, .. } => "lpush",
@@ -517,6 +536,26 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
         b"zremrangebyscore" => checked(4, "zremrangebyscore", &|| {
             Ok(ZRemRange { key: one(1), by: ZRangeBy::Score(score_bound(&args[2])?, score_bound(&args[3])?) })
         }),
+        b"zremrangebylex" => checked(4, "zremrangebylex", &|| {
+            Ok(ZRemRange { key: one(1), by: ZRangeBy::Lex(lex_bound(&args[2])?, lex_bound(&args[3])?) })
+        }),
+        b"zlexcount" => checked(4, "zlexcount", &|| {
+            Ok(ZLexCount { key: one(1), min: lex_bound(&args[2])?, max: lex_bound(&args[3])? })
+        }),
+        b"zrangebylex" | b"zrevrangebylex" => {
+            let rev = name == b"zrevrangebylex";
+            let command = if rev { "zrevrangebylex" } else { "zrangebylex" };
+            checked(-4, command, &|| {
+                let (lo, hi) = if rev { (&args[3], &args[2]) } else { (&args[2], &args[3]) };
+                let by = ZRangeBy::Lex(lex_bound(lo)?, lex_bound(hi)?);
+                let (limit, with_scores) = range_options(&args[4..], true)?;
+                if with_scores {
+                    return Err(CommandError::WithScoresByLex);
+                }
+                let range = ZRangeQuery { key: one(1), by, rev, limit, with_scores };
+                Ok(ZRange { range: Box::new(range), name: command })
+            })
+        }
         b"zremrangebyrank" => checked(4, "zremrangebyrank", &|| {
             Ok(ZRemRange { key: one(1), by: ZRangeBy::Rank(integer(&args[2])?, integer(&args[3])?) })
         }),
@@ -614,6 +653,17 @@ fn score(arg: &[u8]) -> Result<f64, CommandError> {
     logkv_runtime::collection::parse_score(arg).ok_or(CommandError::NotFloat)
 }
 
+/// A lex range end: `-`, `+`, `[member`, `(member`.
+fn lex_bound(arg: &Bytes) -> Result<LexBound, CommandError> {
+    match arg.first() {
+        Some(b'-') if arg.len() == 1 => Ok(LexBound::Min),
+        Some(b'+') if arg.len() == 1 => Ok(LexBound::Max),
+        Some(b'[') => Ok(LexBound::Inclusive(arg.slice(1..))),
+        Some(b'(') => Ok(LexBound::Exclusive(arg.slice(1..))),
+        _ => Err(CommandError::LexRange),
+    }
+}
+
 /// A score range end as `ZCOUNT` and `ZRANGEBYSCORE` read it.
 fn score_bound(arg: &[u8]) -> Result<ScoreBound, CommandError> {
     let (exclusive, rest) = match arg.strip_prefix(b"(") {
@@ -688,6 +738,7 @@ fn range_options(args: &[Bytes], limit_allowed: bool) -> Result<(Option<(i64, i6
 /// `ZRANGE key start stop [BYSCORE] [REV] [LIMIT offset count] [WITHSCORES]`.
 fn parse_zrange(args: &[Bytes]) -> Result<CollCommand, CommandError> {
     let mut by_score = false;
+    let mut by_lex = false;
     let mut rev = false;
     let mut rest = Vec::new();
     for word in &args[4..] {
@@ -696,16 +747,22 @@ fn parse_zrange(args: &[Bytes]) -> Result<CollCommand, CommandError> {
         } else if is(word, "rev") {
             rev = true;
         } else if is(word, "bylex") {
-            return Err(CommandError::UnsupportedOption { option: "BYLEX".into() });
+            by_lex = true;
         } else {
             rest.push(word.clone());
         }
     }
     let (limit, with_scores) = range_options(&rest, true)?;
-    if limit.is_some() && !by_score {
+    if limit.is_some() && !by_score && !by_lex {
         return Err(CommandError::LimitWithoutBy);
     }
-    let by = if by_score {
+    if by_lex && with_scores {
+        return Err(CommandError::WithScoresByLex);
+    }
+    let (lo, hi) = if rev { (&args[3], &args[2]) } else { (&args[2], &args[3]) };
+    let by = if by_lex {
+        ZRangeBy::Lex(lex_bound(lo)?, lex_bound(hi)?)
+    } else if by_score {
         let (lo, hi) = if rev { (&args[3], &args[2]) } else { (&args[2], &args[3]) };
         ZRangeBy::Score(score_bound(lo)?, score_bound(hi)?)
     } else {

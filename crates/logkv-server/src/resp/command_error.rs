@@ -41,6 +41,10 @@ pub enum CommandError {
     LimitNegative,
     #[error("ERR min or max is not a float")]
     MinMaxNotFloat,
+    #[error("ERR min or max not valid string range item")]
+    LexRange,
+    #[error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")]
+    WithScoresByLex,
     #[error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")]
     LposRank,
     #[error("ERR {what} can't be negative")]

@@ -22,7 +22,7 @@ use super::glob;
 use super::keyspace::Cursors;
 use super::view::View;
 use super::writes::{Answer, Planned};
-use crate::resp::collection::{CollCommand, ScoreBound, SetAlgebra, ZRangeBy};
+use crate::resp::collection::{CollCommand, LexBound, ScoreBound, SetAlgebra, ZRangeBy};
 use crate::resp::command::Bytes;
 use crate::resp::reply::Reply;
 
@@ -487,10 +487,11 @@ fn read_inner(
         }),
         ZRange { range, .. } => run(&|| {
             let meta = meta!(zset(&range.key), Reply::Array(Vec::new()));
-            let found = match range.by {
-                ZRangeBy::Rank(start, stop) => by_rank(view, &meta, &range.key, start, stop, range.rev)?,
+            let found = match &range.by {
+                ZRangeBy::Rank(start, stop) => by_rank(view, &meta, &range.key, *start, *stop, range.rev)?,
+                ZRangeBy::Lex(min, max) => by_lex(view, &meta, &range.key, min, max, range.rev, range.limit)?,
                 ZRangeBy::Score(min, max) => {
-                    by_score(view, &meta, &range.key, min, max, range.rev, range.limit)?
+                    by_score(view, &meta, &range.key, *min, *max, range.rev, range.limit)?
                 }
             };
             let with_scores = range.with_scores;
@@ -503,6 +504,10 @@ fn read_inner(
                     })
                     .collect(),
             )))
+        }),
+        ZLexCount { key, min, max } => run(&|| {
+            let meta = meta!(zset(key), Reply::Integer(0));
+            Ok(Ok(Reply::Integer(by_lex(view, &meta, key, min, max, false, None)?.len() as i64)))
         }),
         ZRank { key, member, rev } => run(&|| {
             let meta = meta!(zset(key), Reply::Null);
@@ -608,6 +613,53 @@ fn by_score(
         .collect()
 }
 
+/// Members between two lex bounds, in member order (reversed on
+/// request), after `LIMIT offset count`: a scan of the member keys.
+fn by_lex(
+    view: &View<'_>,
+    meta: &Meta,
+    key: &[u8],
+    min: &LexBound,
+    max: &LexBound,
+    rev: bool,
+    limit: Option<(i64, i64)>,
+) -> Result<Vec<(f64, Vec<u8>)>, NodeError> {
+    let start = match min {
+        LexBound::Min => Bound::Included(member_key(b"")),
+        LexBound::Inclusive(m) => Bound::Included(member_key(m)),
+        LexBound::Exclusive(m) => Bound::Excluded(member_key(m)),
+        LexBound::Max => return Ok(Vec::new()),
+    };
+    let end = match max {
+        LexBound::Max => Bound::Excluded(vec![MEMBER_TAG + 1]),
+        LexBound::Inclusive(m) => Bound::Included(member_key(m)),
+        LexBound::Exclusive(m) => Bound::Excluded(member_key(m)),
+        LexBound::Min => return Ok(Vec::new()),
+    };
+    if let (Bound::Included(a) | Bound::Excluded(a), Bound::Included(b) | Bound::Excluded(b)) = (&start, &end)
+    {
+        if a > b || (a == b && !matches!((&start, &end), (Bound::Included(_), Bound::Included(_)))) {
+            return Ok(Vec::new());
+        }
+    }
+    let (offset, count) = match limit {
+        Some((offset, _)) if offset < 0 => return Ok(Vec::new()),
+        Some((offset, count)) => (offset as usize, usize::try_from(count).unwrap_or(usize::MAX)),
+        None => (0, usize::MAX),
+    };
+    let options = ScanOptions { start, end, reverse: rev, at: view.at(), ..ScanOptions::default() };
+    let elements = meta.elements(view.stream(), key);
+    view.node()
+        .scan(&elements, options)
+        .filter_map(|kv| match kv {
+            Ok(kv) => Some(Ok((score_of(&kv.value)?, member_of(&kv.key)?.to_vec()))),
+            Err(e) => Some(Err(e)),
+        })
+        .skip(offset)
+        .take(count)
+        .collect()
+}
+
 /// What `ZREMRANGEBYSCORE`/`ZREMRANGEBYRANK` log: the removal of the
 /// members read here in the range (a member whose score changes meanwhile
 /// is removed all the same), or the reply without a write.
@@ -624,6 +676,7 @@ pub fn plan_zremrange(
     let found = match by {
         ZRangeBy::Rank(start, stop) => by_rank(view, &meta, &key, start, stop, false)?,
         ZRangeBy::Score(min, max) => by_score(view, &meta, &key, min, max, false, None)?,
+        ZRangeBy::Lex(min, max) => by_lex(view, &meta, &key, &min, &max, false, None)?,
     };
     if found.is_empty() {
         return Ok(Err(Reply::Integer(0)));

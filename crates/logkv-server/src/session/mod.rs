@@ -368,6 +368,7 @@ impl Session {
                 let name = match by {
                     ZRangeBy::Score(..) => "zremrangebyscore",
                     ZRangeBy::Rank(..) => "zremrangebyrank",
+                    ZRangeBy::Lex(..) => "zremrangebylex",
                 };
                 let planned = collections::plan_zremrange(&View::new(&node, self.stream, None), key, by);
                 self.write_planned(name, planned).await

@@ -1594,6 +1594,58 @@ pub const COMMANDS: &[Spec] = &[
         &[]
     ),
     spec!(
+        "zrangebylex",
+        -4,
+        READ_ONLY,
+        (1, 1, 1),
+        ZSET_READ_SLOW,
+        "sorted-set",
+        "Return a range of members in a sorted set, by lexicographical range",
+        "2.8.9",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zrevrangebylex",
+        -4,
+        READ_ONLY,
+        (1, 1, 1),
+        ZSET_READ_SLOW,
+        "sorted-set",
+        "Return a range of members in a sorted set, by lexicographical range, ordered from higher to lower strings.",
+        "2.8.9",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements being returned. If M is constant (e.g. always asking for the first 10 elements with LIMIT), you can consider it O(log(N)).",
+        &["RO", "access"],
+        &[]
+    ),
+    spec!(
+        "zlexcount",
+        4,
+        READ_FAST,
+        (1, 1, 1),
+        ZSET_READ_FAST,
+        "sorted-set",
+        "Count the number of members in a sorted set between a given lexicographical range",
+        "2.8.9",
+        "O(log(N)) with N being the number of elements in the sorted set.",
+        &["RO"],
+        &[]
+    ),
+    spec!(
+        "zremrangebylex",
+        4,
+        WRITE_ONLY,
+        (1, 1, 1),
+        ZSET_WRITE_SLOW,
+        "sorted-set",
+        "Remove all members in a sorted set between the given lexicographical range",
+        "2.8.9",
+        "O(log(N)+M) with N being the number of elements in the sorted set and M the number of elements removed by the operation.",
+        &["RW", "delete"],
+        &[]
+    ),
+    spec!(
         "sscan",
         -3,
         READ_ONLY,
