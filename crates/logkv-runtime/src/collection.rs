@@ -4,7 +4,7 @@
 //! derived stream, [`elements`]`(S, k, created)`: one record per field or
 //! member, so a field op costs an index lookup whatever the size. `(S, k)`
 //! itself holds the collection's metadata ([`Meta`]: kind, element count,
-//! the version that created it), so `DEL`, `EXISTS`, `EXPIRE`, `SCAN` and
+//! the element stream's id), so `DEL`, `EXISTS`, `EXPIRE`, `SCAN` and
 //! the digest see one key per collection. The derived stream [`types`]`(S)`
 //! holds `k → kind` exactly while `(S, k)` holds a collection: what tells a
 //! metadata record from a string value that happens to look like one.
@@ -89,11 +89,13 @@ pub const MEMBER_TAG: u8 = b'm';
 /// What `(S, k)` holds for a collection.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Meta {
-    /// Hash or set.
+    /// Its kind.
     pub kind: Kind,
-    /// The version of the transaction that created the collection: part
-    /// of its element stream's id.
-    pub created: u64,
+    /// The stream that holds its elements: derived once, when the
+    /// collection is created ([`elements`]), and kept here, so the
+    /// metadata alone names the elements (a rename may move it to another
+    /// key without touching them).
+    pub elements: StreamId,
     /// How many elements it holds (never 0: an emptied collection is deleted).
     pub len: u64,
     /// A list's first position (its elements are at `head..head + len`);
@@ -102,12 +104,13 @@ pub struct Meta {
 }
 
 impl Meta {
-    /// Magic, kind, created (u64 BE), len (u64 BE), and for a list its head (i64 BE).
+    /// Magic, kind, element stream (32), len (u64 BE), and for a list its
+    /// head (i64 BE).
     pub fn encode(&self) -> Vec<u8> {
-        let mut out = Vec::with_capacity(29);
+        let mut out = Vec::with_capacity(53);
         out.extend_from_slice(&META_MAGIC);
         out.push(self.kind.byte());
-        out.extend_from_slice(&self.created.to_be_bytes());
+        out.extend_from_slice(&self.elements.0);
         out.extend_from_slice(&self.len.to_be_bytes());
         if self.kind == Kind::List {
             out.extend_from_slice(&self.head.to_be_bytes());
@@ -119,16 +122,16 @@ impl Meta {
     pub fn decode(b: &[u8]) -> Option<Meta> {
         let rest = b.strip_prefix(&META_MAGIC)?;
         let kind = Kind::of_byte(*rest.first()?)?;
-        if rest.len() != if kind == Kind::List { 25 } else { 17 } {
+        if rest.len() != if kind == Kind::List { 49 } else { 41 } {
             return None;
         }
-        let created = u64::from_be_bytes(rest[1..9].try_into().ok()?);
-        let len = u64::from_be_bytes(rest[9..17].try_into().ok()?);
-        let head = match rest.get(17..25) {
+        let elements = StreamId::from_slice(&rest[1..33])?;
+        let len = u64::from_be_bytes(rest[33..41].try_into().ok()?);
+        let head = match rest.get(41..49) {
             Some(h) => i64::from_be_bytes(h.try_into().ok()?),
             None => 0,
         };
-        Some(Meta { kind, created, len, head })
+        Some(Meta { kind, elements, len, head })
     }
 
     /// The position of a list index (negative: from the end), if in range.
@@ -136,11 +139,6 @@ impl Meta {
         let len = i64::try_from(self.len).ok()?;
         let index = if index < 0 { index.checked_add(len)? } else { index };
         (0..len).contains(&index).then(|| self.head + index)
-    }
-
-    /// The stream that holds the elements of this collection at `(stream, key)`.
-    pub fn elements(&self, stream: &StreamId, key: &[u8]) -> StreamId {
-        elements(stream, key, self.created)
     }
 }
 
@@ -483,7 +481,7 @@ pub(crate) fn stale(p: &Pending<'_>, stream: &StreamId, key: &[u8]) -> Option<Me
 /// its type record and (one flush) its elements.
 pub(crate) fn clean_up(p: &mut Pending<'_>, stream: &StreamId, key: &[u8], meta: &Meta) {
     p.set(types(stream), key.to_vec(), Slot::lasting(NewValue::Deleted));
-    p.flush(meta.elements(stream, key));
+    p.flush(meta.elements);
 }
 
 /// Applies one collection op to `(stream, key)`: its answer. An argument
@@ -541,8 +539,7 @@ fn set_move(
     }
     if source == destination {
         let meta = held(p, stream, source).ok().flatten();
-        let present =
-            meta.is_some_and(|m| p.before(&m.elements(stream, source), &member_key(member)).is_live());
+        let present = meta.is_some_and(|m| p.before(&m.elements, &member_key(member)).is_live());
         return OpAnswer::Count(i64::from(present));
     }
     match change(CollOp::SetRemove, stream, source, &[member], p) {
@@ -588,11 +585,16 @@ fn change(op: CollOp, stream: &StreamId, key: &[u8], args: &[&[u8]], p: &mut Pen
         Ok(Some(meta)) if meta.kind != op.kind() => return OpAnswer::Refused(WRONGTYPE),
         Ok(found) => found,
     };
-    let mut meta = found.unwrap_or(Meta { kind: op.kind(), created: p.version(), len: 0, head: 0 });
+    let mut meta = found.unwrap_or(Meta {
+        kind: op.kind(),
+        elements: elements(stream, key, p.version()),
+        len: 0,
+        head: 0,
+    });
     if meta.len.saturating_add(args.len() as u64) > MAX_ELEMENTS {
         return OpAnswer::Refused(TOO_MANY);
     }
-    let elements = meta.elements(stream, key);
+    let elements = meta.elements;
     // Each element write: what it does to the count (+1, 0, -1).
     let put = |p: &mut Pending<'_>, member: &[u8], value: Option<Vec<u8>>| {
         let ek = member_key(member);
@@ -875,7 +877,7 @@ fn write_meta(p: &mut Pending<'_>, stream: &StreamId, key: &[u8], existed: bool,
     let expires_at = if existed { p.before(stream, key).kept_expiry() } else { None };
     if !existed {
         if let Some(old) = stale(p, stream, key) {
-            p.flush(old.elements(stream, key));
+            p.flush(old.elements);
         }
         p.set(types(stream), key.to_vec(), Slot::lasting(NewValue::Computed(vec![meta.kind.byte()])));
     }
@@ -964,9 +966,10 @@ mod tests {
         let args: Vec<&[u8]> = vec![b"", b"field", &[0xff; 300]];
         assert_eq!(decode_args(&encode_args(&args)).unwrap(), args);
         assert!(decode_args(&[5, b'a']).is_err());
-        let meta = Meta { kind: Kind::Set, created: 7 << 16, len: 3, head: 0 };
+        let meta =
+            Meta { kind: Kind::Set, elements: elements(&StreamId([1; 32]), b"k", 7 << 16), len: 3, head: 0 };
         assert_eq!(Meta::decode(&meta.encode()), Some(meta));
-        let meta = Meta { kind: Kind::List, created: 7 << 16, len: 3, head: -2 };
+        let meta = Meta { kind: Kind::List, elements: StreamId([2; 32]), len: 3, head: -2 };
         assert_eq!(meta.position(-1), Some(0));
         assert_eq!(meta.position(3), None);
         assert!(position_key(-1) < position_key(0) && position_key(0) < position_key(i64::MAX));

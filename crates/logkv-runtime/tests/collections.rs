@@ -101,7 +101,7 @@ impl Replica {
     /// read through its metadata as a server reads them.
     fn elements(&self, key: &[u8]) -> Option<BTreeMap<Vec<u8>, Vec<u8>>> {
         let meta = Meta::decode(&self.get(key)?).expect("a collection");
-        let es = meta.elements(&stream(1), key);
+        let es = meta.elements;
         let on_node: BTreeMap<_, _> = self
             .node
             .scan(&es, ScanOptions::default())
@@ -591,7 +591,7 @@ fn field_ops_on_a_hundred_thousand_fields_touch_what_they_touch_on_ten() {
 /// score and one score index key, whatever ZADD's options did.
 fn zset(r: &Replica, key: &[u8]) -> Vec<(String, Vec<u8>)> {
     let Some(meta) = r.get(key).and_then(|m| Meta::decode(&m)) else { return Vec::new() };
-    let es = meta.elements(&stream(1), key);
+    let es = meta.elements;
     let keys: Vec<(Vec<u8>, Vec<u8>)> =
         r.node.scan(&es, ScanOptions::default()).map(|kv| kv.unwrap()).map(|kv| (kv.key, kv.value)).collect();
     let by_score: Vec<(String, Vec<u8>)> = keys
@@ -668,7 +668,7 @@ fn sorted_set_ops_keep_scores_and_their_index_in_step() {
 /// A list's elements in order, read through its metadata.
 fn list(r: &Replica, key: &[u8]) -> Vec<Vec<u8>> {
     let Some(meta) = r.get(key).and_then(|m| Meta::decode(&m)) else { return Vec::new() };
-    let es = meta.elements(&stream(1), key);
+    let es = meta.elements;
     let values: Vec<Vec<u8>> = r.node.scan(&es, ScanOptions::default()).map(|kv| kv.unwrap().value).collect();
     assert_eq!(values.len() as u64, meta.len);
     for (i, v) in values.iter().enumerate() {

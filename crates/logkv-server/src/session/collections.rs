@@ -171,8 +171,8 @@ fn collection(view: &View<'_>, key: &[u8], kind: Kind) -> Result<Result<Option<M
 }
 
 /// One field's value (a member's empty value).
-fn element(view: &View<'_>, meta: &Meta, key: &[u8], member: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
-    let elements = meta.elements(view.stream(), key);
+fn element(view: &View<'_>, meta: &Meta, member: &[u8]) -> Result<Option<Vec<u8>>, NodeError> {
+    let elements = meta.elements;
     Ok(view.node().get(&elements, &member_key(member), view.at())?.map(|(v, _)| v))
 }
 
@@ -180,7 +180,6 @@ fn element(view: &View<'_>, meta: &Meta, key: &[u8], member: &[u8]) -> Result<Op
 fn elements(
     view: &View<'_>,
     meta: &Meta,
-    key: &[u8],
     after: Option<&[u8]>,
     limit: Option<usize>,
 ) -> Result<Vec<Element>, NodeError> {
@@ -188,7 +187,7 @@ fn elements(
     let start = after.map_or(Bound::Included(member_key(b"")), |m| Bound::Excluded(member_key(m)));
     let end = Bound::Excluded(vec![MEMBER_TAG + 1]);
     let options = ScanOptions { start, end, limit, at: view.at(), ..ScanOptions::default() };
-    let elements = meta.elements(view.stream(), key);
+    let elements = meta.elements;
     view.node()
         .scan(&elements, options)
         .filter_map(|kv| match kv {
@@ -203,7 +202,7 @@ fn members(view: &View<'_>, key: &[u8]) -> Result<Result<BTreeSet<Vec<u8>>, Repl
     Ok(match collection(view, key, Kind::Set)? {
         Err(reply) => Err(reply),
         Ok(None) => Ok(BTreeSet::new()),
-        Ok(Some(meta)) => Ok(elements(view, &meta, key, None, None)?.into_iter().map(|(m, _)| m).collect()),
+        Ok(Some(meta)) => Ok(elements(view, &meta, None, None)?.into_iter().map(|(m, _)| m).collect()),
     })
 }
 
@@ -258,8 +257,8 @@ pub fn random_places(n: usize, count: usize, repeat: bool) -> Vec<usize> {
 
 /// `count` random elements of the collection: distinct when `count` is
 /// positive, possibly repeated when negative (`SRANDMEMBER`, `HRANDFIELD`).
-fn random_elements(view: &View<'_>, meta: &Meta, key: &[u8], count: i64) -> Result<Vec<Element>, NodeError> {
-    let all = elements(view, meta, key, None, None)?;
+fn random_elements(view: &View<'_>, meta: &Meta, count: i64) -> Result<Vec<Element>, NodeError> {
+    let all = elements(view, meta, None, None)?;
     let places = random_places(all.len(), count.unsigned_abs() as usize, count < 0);
     Ok(places.into_iter().map(|i| all[i].clone()).collect())
 }
@@ -292,46 +291,46 @@ fn read_inner(
     match c {
         HGet { key, field } => run(&|| {
             let meta = meta!(hash(key), Reply::Null);
-            Ok(Ok(element(view, &meta, key, field)?.map_or(Reply::Null, Reply::Bulk)))
+            Ok(Ok(element(view, &meta, field)?.map_or(Reply::Null, Reply::Bulk)))
         }),
         HMGet { key, fields } => run(&|| {
             let meta = meta!(hash(key), Reply::Array(vec![Reply::Null; fields.len()]));
             let values: Result<Vec<_>, _> = fields
                 .iter()
-                .map(|f| element(view, &meta, key, f).map(|v| v.map_or(Reply::Null, Reply::Bulk)))
+                .map(|f| element(view, &meta, f).map(|v| v.map_or(Reply::Null, Reply::Bulk)))
                 .collect();
             Ok(Ok(Reply::Array(values?)))
         }),
         HGetAll { key } => run(&|| {
             let meta = meta!(hash(key), Reply::Map(Vec::new()));
-            let all = elements(view, &meta, key, None, None)?;
+            let all = elements(view, &meta, None, None)?;
             Ok(Ok(Reply::Map(all.into_iter().map(|(f, v)| (Reply::Bulk(f), Reply::Bulk(v))).collect())))
         }),
         HKeys { key } | HVals { key } => run(&|| {
             let meta = meta!(hash(key), Reply::Array(Vec::new()));
             let keys = matches!(c, HKeys { .. });
-            let all = elements(view, &meta, key, None, None)?;
+            let all = elements(view, &meta, None, None)?;
             Ok(Ok(Reply::Array(bulks(all.into_iter().map(|(f, v)| if keys { f } else { v })))))
         }),
         HLen { key } => run(&|| Ok(Ok(Reply::Integer(meta!(hash(key), Reply::Integer(0)).len as i64)))),
         SCard { key } => run(&|| Ok(Ok(Reply::Integer(meta!(set(key), Reply::Integer(0)).len as i64)))),
         HExists { key, field } => run(&|| {
             let meta = meta!(hash(key), Reply::Integer(0));
-            Ok(Ok(Reply::Integer(i64::from(element(view, &meta, key, field)?.is_some()))))
+            Ok(Ok(Reply::Integer(i64::from(element(view, &meta, field)?.is_some()))))
         }),
         SIsMember { key, member } => run(&|| {
             let meta = meta!(set(key), Reply::Integer(0));
-            Ok(Ok(Reply::Integer(i64::from(element(view, &meta, key, member)?.is_some()))))
+            Ok(Ok(Reply::Integer(i64::from(element(view, &meta, member)?.is_some()))))
         }),
         HStrLen { key, field } => run(&|| {
             let meta = meta!(hash(key), Reply::Integer(0));
-            Ok(Ok(Reply::Integer(element(view, &meta, key, field)?.map_or(0, |v| v.len() as i64))))
+            Ok(Ok(Reply::Integer(element(view, &meta, field)?.map_or(0, |v| v.len() as i64))))
         }),
         SMIsMember { key, members } => run(&|| {
             let meta = meta!(set(key), Reply::Array(vec![Reply::Integer(0); members.len()]));
             let found: Result<Vec<_>, _> = members
                 .iter()
-                .map(|m| element(view, &meta, key, m).map(|v| Reply::Integer(i64::from(v.is_some()))))
+                .map(|m| element(view, &meta, m).map(|v| Reply::Integer(i64::from(v.is_some()))))
                 .collect();
             Ok(Ok(Reply::Array(found?)))
         }),
@@ -346,7 +345,7 @@ fn read_inner(
         HRandField { zset: is_zset, key, count, with_values } => run(&|| {
             let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Null };
             let meta = meta!(collection(view, key, if *is_zset { Kind::ZSet } else { Kind::Hash }), absent);
-            let picked = random_elements(view, &meta, key, count.unwrap_or(1))?;
+            let picked = random_elements(view, &meta, count.unwrap_or(1))?;
             let value = |v: Vec<u8>| if *is_zset { score_text(&v) } else { v };
             Ok(Ok(match count {
                 None => picked.into_iter().next().map_or(Reply::Null, |(f, _)| Reply::Bulk(f)),
@@ -359,7 +358,7 @@ fn read_inner(
         SRandMember { key, count } => run(&|| {
             let absent = if count.is_some() { Reply::Array(Vec::new()) } else { Reply::Null };
             let meta = meta!(set(key), absent);
-            let picked = random_elements(view, &meta, key, count.unwrap_or(1))?;
+            let picked = random_elements(view, &meta, count.unwrap_or(1))?;
             Ok(Ok(match count {
                 None => picked.into_iter().next().map_or(Reply::Null, |(m, _)| Reply::Bulk(m)),
                 Some(_) => Reply::Array(bulks(picked.into_iter().map(|(m, _)| m))),
@@ -381,7 +380,7 @@ fn read_inner(
                 (true, _) => None,
                 (false, count) => Some(count.unwrap_or(DEFAULT_SCAN_COUNT) as usize),
             };
-            let page = elements(view, &meta, key, after.as_deref(), count.map(|c| c + 1))?;
+            let page = elements(view, &meta, after.as_deref(), count.map(|c| c + 1))?;
             let more = count.is_some_and(|c| page.len() > c);
             let page = &page[..count.map_or(page.len(), |c| page.len().min(c))];
             let pattern = pattern.as_deref().filter(|p| *p != b"*");
@@ -406,7 +405,7 @@ fn read_inner(
         LIndex { key, index } => run(&|| {
             let meta = meta!(list(key), Reply::Null);
             let Some(at) = meta.position(*index) else { return Ok(Ok(Reply::Null)) };
-            let elements = meta.elements(view.stream(), key);
+            let elements = meta.elements;
             let found = view.node().get(&elements, &position_key(at), view.at())?;
             Ok(Ok(found.map_or(Reply::Null, |(v, _)| Reply::Bulk(v))))
         }),
@@ -420,7 +419,7 @@ fn read_inner(
                 limit: (*max_len > 0).then_some(*max_len as usize),
                 at: view.at(),
             };
-            let elements = meta.elements(view.stream(), key);
+            let elements = meta.elements;
             let wanted = match count {
                 Some(0) => usize::MAX,
                 Some(n) => *n as usize,
@@ -459,7 +458,7 @@ fn read_inner(
             let from = Bound::Included(position_key(meta.head + start));
             let to = Bound::Included(position_key(meta.head + stop));
             let options = ScanOptions { start: from, end: to, at: view.at(), ..ScanOptions::default() };
-            let elements = meta.elements(view.stream(), key);
+            let elements = meta.elements;
             let values: Result<Vec<_>, _> =
                 view.node().scan(&elements, options).map(|kv| kv.map(|kv| Reply::Bulk(kv.value))).collect();
             Ok(Ok(Reply::Array(values?)))
@@ -467,7 +466,7 @@ fn read_inner(
         ZCard { key } => run(&|| Ok(Ok(Reply::Integer(meta!(zset(key), Reply::Integer(0)).len as i64)))),
         ZScore { key, member } => run(&|| {
             let meta = meta!(zset(key), Reply::Null);
-            Ok(Ok(score(view, &meta, key, member)?
+            Ok(Ok(score(view, &meta, member)?
                 .map_or(Reply::Null, |s| Reply::Bulk(format_score(s).into_bytes()))))
         }),
         ZMScore { key, members } => run(&|| {
@@ -475,7 +474,7 @@ fn read_inner(
             let scores: Result<Vec<_>, _> = members
                 .iter()
                 .map(|m| {
-                    score(view, &meta, key, m)
+                    score(view, &meta, m)
                         .map(|s| s.map_or(Reply::Null, |s| Reply::Bulk(format_score(s).into_bytes())))
                 })
                 .collect();
@@ -483,16 +482,14 @@ fn read_inner(
         }),
         ZCount { key, min, max } => run(&|| {
             let meta = meta!(zset(key), Reply::Integer(0));
-            Ok(Ok(Reply::Integer(by_score(view, &meta, key, *min, *max, false, None)?.len() as i64)))
+            Ok(Ok(Reply::Integer(by_score(view, &meta, *min, *max, false, None)?.len() as i64)))
         }),
         ZRange { range, .. } => run(&|| {
             let meta = meta!(zset(&range.key), Reply::Array(Vec::new()));
             let found = match &range.by {
-                ZRangeBy::Rank(start, stop) => by_rank(view, &meta, &range.key, *start, *stop, range.rev)?,
-                ZRangeBy::Lex(min, max) => by_lex(view, &meta, &range.key, min, max, range.rev, range.limit)?,
-                ZRangeBy::Score(min, max) => {
-                    by_score(view, &meta, &range.key, *min, *max, range.rev, range.limit)?
-                }
+                ZRangeBy::Rank(start, stop) => by_rank(view, &meta, *start, *stop, range.rev)?,
+                ZRangeBy::Lex(min, max) => by_lex(view, &meta, min, max, range.rev, range.limit)?,
+                ZRangeBy::Score(min, max) => by_score(view, &meta, *min, *max, range.rev, range.limit)?,
             };
             let with_scores = range.with_scores;
             Ok(Ok(Reply::Array(
@@ -507,16 +504,16 @@ fn read_inner(
         }),
         ZLexCount { key, min, max } => run(&|| {
             let meta = meta!(zset(key), Reply::Integer(0));
-            Ok(Ok(Reply::Integer(by_lex(view, &meta, key, min, max, false, None)?.len() as i64)))
+            Ok(Ok(Reply::Integer(by_lex(view, &meta, min, max, false, None)?.len() as i64)))
         }),
         ZRank { key, member, rev } => run(&|| {
             let meta = meta!(zset(key), Reply::Null);
-            let Some(s) = score(view, &meta, key, member)? else {
+            let Some(s) = score(view, &meta, member)? else {
                 return Ok(Ok(Reply::Null));
             };
             // The members before it in score order: O(rank).
             let below =
-                score_range(view, &meta, key, Bound::Unbounded, Bound::Excluded(score_key(s, member)), false)
+                score_range(view, &meta, Bound::Unbounded, Bound::Excluded(score_key(s, member)), false)
                     .count() as i64;
             Ok(Ok(Reply::Integer(if *rev { meta.len as i64 - 1 - below } else { below })))
         }),
@@ -530,8 +527,8 @@ fn score_text(value: &[u8]) -> Vec<u8> {
 }
 
 /// A sorted set member's score.
-fn score(view: &View<'_>, meta: &Meta, key: &[u8], member: &[u8]) -> Result<Option<f64>, NodeError> {
-    Ok(element(view, meta, key, member)?.and_then(|v| score_of(&v)))
+fn score(view: &View<'_>, meta: &Meta, member: &[u8]) -> Result<Option<f64>, NodeError> {
+    Ok(element(view, meta, member)?.and_then(|v| score_of(&v)))
 }
 
 /// The (score, member) pairs of a sorted set between two score index keys,
@@ -539,7 +536,6 @@ fn score(view: &View<'_>, meta: &Meta, key: &[u8], member: &[u8]) -> Result<Opti
 fn score_range<'v>(
     view: &'v View<'_>,
     meta: &Meta,
-    key: &[u8],
     start: Bound<Vec<u8>>,
     end: Bound<Vec<u8>>,
     reverse: bool,
@@ -549,7 +545,7 @@ fn score_range<'v>(
     let start = if start == Bound::Unbounded { all_start } else { start };
     let end = if end == Bound::Unbounded { all_end } else { end };
     let options = ScanOptions { start, end, reverse, at: view.at(), ..ScanOptions::default() };
-    let elements = meta.elements(view.stream(), key);
+    let elements = meta.elements;
     view.node().scan(&elements, options).filter_map(|kv| match kv {
         Ok(kv) => of_score_key(&kv.key).map(|(s, m)| Ok((s, m.to_vec()))),
         Err(e) => Some(Err(e)),
@@ -560,7 +556,6 @@ fn score_range<'v>(
 fn by_rank(
     view: &View<'_>,
     meta: &Meta,
-    key: &[u8],
     start: i64,
     stop: i64,
     rev: bool,
@@ -571,7 +566,7 @@ fn by_rank(
     if start > stop || start >= len {
         return Ok(Vec::new());
     }
-    score_range(view, meta, key, Bound::Unbounded, Bound::Unbounded, rev)
+    score_range(view, meta, Bound::Unbounded, Bound::Unbounded, rev)
         .skip(start as usize)
         .take((stop - start + 1) as usize)
         .collect()
@@ -582,7 +577,6 @@ fn by_rank(
 fn by_score(
     view: &View<'_>,
     meta: &Meta,
-    key: &[u8],
     min: ScoreBound,
     max: ScoreBound,
     rev: bool,
@@ -606,7 +600,7 @@ fn by_score(
         Some((offset, count)) => (offset as usize, usize::try_from(count).unwrap_or(usize::MAX)),
         None => (0, usize::MAX),
     };
-    score_range(view, meta, key, start, end, rev)
+    score_range(view, meta, start, end, rev)
         .filter(|r| r.as_ref().map_or(true, |(s, _)| inside(*s)))
         .skip(offset)
         .take(count)
@@ -618,7 +612,6 @@ fn by_score(
 fn by_lex(
     view: &View<'_>,
     meta: &Meta,
-    key: &[u8],
     min: &LexBound,
     max: &LexBound,
     rev: bool,
@@ -648,7 +641,7 @@ fn by_lex(
         None => (0, usize::MAX),
     };
     let options = ScanOptions { start, end, reverse: rev, at: view.at(), ..ScanOptions::default() };
-    let elements = meta.elements(view.stream(), key);
+    let elements = meta.elements;
     view.node()
         .scan(&elements, options)
         .filter_map(|kv| match kv {
@@ -674,9 +667,9 @@ pub fn plan_zremrange(
         Ok(Some(meta)) => meta,
     };
     let found = match by {
-        ZRangeBy::Rank(start, stop) => by_rank(view, &meta, &key, start, stop, false)?,
-        ZRangeBy::Score(min, max) => by_score(view, &meta, &key, min, max, false, None)?,
-        ZRangeBy::Lex(min, max) => by_lex(view, &meta, &key, &min, &max, false, None)?,
+        ZRangeBy::Rank(start, stop) => by_rank(view, &meta, start, stop, false)?,
+        ZRangeBy::Score(min, max) => by_score(view, &meta, min, max, false, None)?,
+        ZRangeBy::Lex(min, max) => by_lex(view, &meta, &min, &max, false, None)?,
     };
     if found.is_empty() {
         return Ok(Err(Reply::Integer(0)));
@@ -702,7 +695,7 @@ pub fn plan_zpop(
     if n == 0 {
         return Ok(Err(Reply::Array(Vec::new())));
     }
-    let picked: Result<Vec<_>, _> = score_range(view, &meta, &key, Bound::Unbounded, Bound::Unbounded, max)
+    let picked: Result<Vec<_>, _> = score_range(view, &meta, Bound::Unbounded, Bound::Unbounded, max)
         .take(n)
         .map(|r| r.map(|(_, m)| m))
         .collect();
@@ -726,7 +719,7 @@ pub fn plan_pop(
     if n == 0 {
         return Ok(Err(empty));
     }
-    let picked: Vec<Vec<u8>> = random_elements(view, &meta, &key, n)?.into_iter().map(|(m, _)| m).collect();
+    let picked: Vec<Vec<u8>> = random_elements(view, &meta, n)?.into_iter().map(|(m, _)| m).collect();
     let answer = Answer::Popped { single: count.is_none() };
     Ok(Ok(Planned { ops: vec![op_of(key, CollOp::SetRemove, &picked)], answer }))
 }
