@@ -7,6 +7,14 @@ use super::command::Bytes;
 use super::command_error::CommandError;
 use super::number::{parse_i64, parse_u64};
 
+/// How `ZUNIONSTORE`/`ZINTERSTORE` combine a member's scores.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Aggregate {
+    Sum,
+    Min,
+    Max,
+}
+
 /// How `SINTER`, `SUNION` and `SDIFF` (and their `STORE` forms) combine sets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SetAlgebra {
@@ -169,6 +177,15 @@ pub enum CollCommand {
         op: SetAlgebra,
         destination: Bytes,
         keys: Vec<Bytes>,
+    },
+    /// `ZUNIONSTORE`/`ZINTERSTORE dest numkeys key... [WEIGHTS w...]
+    /// [AGGREGATE SUM|MIN|MAX]` (weights checked to be floats, one per key).
+    ZStore {
+        union: bool,
+        destination: Bytes,
+        keys: Vec<Bytes>,
+        weights: Vec<Bytes>,
+        aggregate: Aggregate,
     },
     /// `SINTERCARD numkeys key... [LIMIT n]` (0: no limit).
     SInterCard {
@@ -339,6 +356,8 @@ impl CollCommand {
             SAlgebraStore { op: SetAlgebra::Union, .. } => "sunionstore",
             SAlgebraStore { op: SetAlgebra::Diff, .. } => "sdiffstore",
             SInterCard { .. } => "sintercard",
+            ZStore { union: true, .. } => "zunionstore",
+            ZStore { union: false, .. } => "zinterstore",
             ZAdd { incrby: false, .. } => "zadd",
             ZAdd { incrby: true, .. } => "zincrby",
             ZRem { .. } => "zrem",
@@ -494,6 +513,11 @@ pub fn parse(name: &[u8], args: &[Bytes]) -> Option<Result<CollCommand, CommandE
             checked(-3, command, &|| {
                 Ok(SAlgebraStore { op: algebra(name), destination: one(1), keys: rest(2) })
             })
+        }
+        b"zunionstore" | b"zinterstore" => {
+            let union = name == b"zunionstore";
+            let command = if union { "zunionstore" } else { "zinterstore" };
+            checked(-4, command, &|| parse_zstore(args, union, command))
         }
         b"sintercard" => checked(-3, "sintercard", &|| parse_intercard(args)),
         b"zadd" => checked(-4, "zadd", &|| parse_zadd(args)),
@@ -770,6 +794,41 @@ fn parse_zrange(args: &[Bytes]) -> Result<CollCommand, CommandError> {
     };
     let range = ZRangeQuery { key: args[1].clone(), by, rev, limit, with_scores };
     Ok(CollCommand::ZRange { range: Box::new(range), name: "zrange" })
+}
+
+/// `ZUNIONSTORE|ZINTERSTORE destination numkeys key [key ...] [WEIGHTS
+/// weight ...] [AGGREGATE SUM|MIN|MAX]`.
+fn parse_zstore(args: &[Bytes], union: bool, command: &'static str) -> Result<CollCommand, CommandError> {
+    let n = integer(&args[2])?;
+    let n = usize::try_from(n).ok().filter(|n| *n > 0).ok_or(CommandError::NoInputKeys { command })?;
+    let keys = args.get(3..3 + n).ok_or(CommandError::Syntax)?.to_vec();
+    let mut weights = Vec::new();
+    let mut aggregate = Aggregate::Sum;
+    let mut i = 3 + n;
+    while let Some(word) = args.get(i) {
+        if is(word, "weights") && args.len() > i + n {
+            weights = args[i + 1..i + 1 + n].to_vec();
+            if weights.iter().any(|w| logkv_runtime::collection::parse_score(w).is_none()) {
+                return Err(CommandError::WeightNotFloat);
+            }
+            i += 1 + n;
+        } else if is(word, "aggregate") && args.len() > i + 1 {
+            let w = &args[i + 1];
+            aggregate = if is(w, "sum") {
+                Aggregate::Sum
+            } else if is(w, "min") {
+                Aggregate::Min
+            } else if is(w, "max") {
+                Aggregate::Max
+            } else {
+                return Err(CommandError::Syntax);
+            };
+            i += 2;
+        } else {
+            return Err(CommandError::Syntax);
+        }
+    }
+    Ok(CollCommand::ZStore { union, destination: args[1].clone(), keys, weights, aggregate })
 }
 
 /// `LPOS key element [RANK rank] [COUNT num] [MAXLEN len]`.

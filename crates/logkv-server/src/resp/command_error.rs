@@ -41,6 +41,10 @@ pub enum CommandError {
     LimitNegative,
     #[error("ERR min or max is not a float")]
     MinMaxNotFloat,
+    #[error("ERR at least 1 input key is needed for '{command}' command")]
+    NoInputKeys { command: &'static str },
+    #[error("ERR weight value is not a float")]
+    WeightNotFloat,
     #[error("ERR min or max not valid string range item")]
     LexRange,
     #[error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")]

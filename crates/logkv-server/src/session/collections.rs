@@ -6,14 +6,14 @@
 //! `HRANDFIELD`) are made here, on the receiving node: `SPOP` logs the
 //! removal of the members it picked, so apply stays deterministic.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::hash::{BuildHasher, RandomState};
 use std::ops::Bound;
 
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::collection::{
-    encode_args, format_score, member_key, member_of, of_score_key, position_key, score_key, score_of,
-    sortable, CollOp, Kind, Meta, MEMBER_TAG, SCORE_TAG, WRONGTYPE,
+    encode_args, format_score, member_key, member_of, of_score_key, parse_score, position_key, score_key,
+    score_of, sortable, CollOp, Kind, Meta, MEMBER_TAG, SCORE_TAG, WRONGTYPE,
 };
 use logkv_runtime::node::NodeError;
 use logkv_store::ScanOptions;
@@ -22,7 +22,7 @@ use super::glob;
 use super::keyspace::Cursors;
 use super::view::View;
 use super::writes::{Answer, Planned};
-use crate::resp::collection::{CollCommand, LexBound, ScoreBound, SetAlgebra, ZRangeBy};
+use crate::resp::collection::{Aggregate, CollCommand, LexBound, ScoreBound, SetAlgebra, ZRangeBy};
 use crate::resp::command::Bytes;
 use crate::resp::reply::Reply;
 
@@ -722,6 +722,72 @@ pub fn plan_pop(
     let picked: Vec<Vec<u8>> = random_elements(view, &meta, n)?.into_iter().map(|(m, _)| m).collect();
     let answer = Answer::Popped { single: count.is_none() };
     Ok(Ok(Planned { ops: vec![op_of(key, CollOp::SetRemove, &picked)], answer }))
+}
+
+/// What `ZUNIONSTORE`/`ZINTERSTORE` log: the destination replaced by the
+/// result computed here from the newest state, as `plan_store`'s. Sets
+/// count as sorted sets whose scores are all 1.
+pub fn plan_zstore(
+    view: &View<'_>,
+    union: bool,
+    destination: Bytes,
+    keys: &[Bytes],
+    weights: &[Bytes],
+    aggregate: Aggregate,
+) -> Result<Result<Planned, Reply>, NodeError> {
+    let mut result: Option<BTreeMap<Vec<u8>, f64>> = None;
+    for (i, key) in keys.iter().enumerate() {
+        let weight = weights.get(i).and_then(|w| parse_score(w)).unwrap_or(1.0);
+        let scored: Vec<(f64, Vec<u8>)> = match view.meta(key)? {
+            Err(None) => Vec::new(),
+            Ok(meta) if meta.kind == Kind::ZSet => by_rank(view, &meta, 0, -1, false)?,
+            Ok(meta) if meta.kind == Kind::Set => {
+                elements(view, &meta, None, None)?.into_iter().map(|(m, _)| (1.0, m)).collect()
+            }
+            _ => return Ok(Err(Reply::Error(WRONGTYPE.into()))),
+        };
+        let weighted = scored.into_iter().map(|(s, m)| {
+            let s = s * weight;
+            (m, if s.is_nan() { 0.0 } else { s })
+        });
+        let combine = |a: f64, b: f64| {
+            let c = match aggregate {
+                Aggregate::Sum => a + b,
+                Aggregate::Min => a.min(b),
+                Aggregate::Max => a.max(b),
+            };
+            if c.is_nan() {
+                0.0
+            } else {
+                c
+            }
+        };
+        result = Some(match result {
+            None => weighted.collect(),
+            Some(mut acc) if union => {
+                for (m, s) in weighted {
+                    let merged = acc.get(&m).map_or(s, |a| combine(*a, s));
+                    acc.insert(m, merged);
+                }
+                acc
+            }
+            Some(acc) => {
+                let this: BTreeMap<Vec<u8>, f64> = weighted.collect();
+                acc.into_iter().filter_map(|(m, a)| Some((m.clone(), combine(a, *this.get(&m)?)))).collect()
+            }
+        });
+    }
+    let result = result.unwrap_or_default();
+    let mut ops = vec![(destination.clone(), Op::DeleteIfPresent)];
+    if !result.is_empty() {
+        let mut args = vec![vec![0u8]];
+        for (m, s) in result {
+            args.push(s.to_string().into_bytes());
+            args.push(m);
+        }
+        ops.push(op_of(destination, CollOp::ZAdd, &args));
+    }
+    Ok(Ok(Planned { ops, answer: Answer::Stored }))
 }
 
 /// What `SINTERSTORE`, `SUNIONSTORE` and `SDIFFSTORE` log: the destination

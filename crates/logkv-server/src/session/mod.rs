@@ -363,6 +363,12 @@ impl Session {
             Command::Discard => self.multi.discard(),
             Command::Exec => self.exec().await,
             Command::Coll(CollCommand::SPop { key, count }) => self.pop(key, count).await,
+            Command::Coll(CollCommand::ZStore { union, destination, keys, weights, aggregate }) => {
+                let node = self.shared.node.clone();
+                let view = View::new(&node, self.stream, None);
+                let planned = collections::plan_zstore(&view, union, destination, &keys, &weights, aggregate);
+                self.write_planned(if union { "zunionstore" } else { "zinterstore" }, planned).await
+            }
             Command::Coll(CollCommand::ZRemRange { key, by }) => {
                 let node = self.shared.node.clone();
                 let name = match by {

@@ -1646,6 +1646,32 @@ pub const COMMANDS: &[Spec] = &[
         &[]
     ),
     spec!(
+        "zunionstore",
+        -4,
+        &["write", "denyoom", "movablekeys"],
+        (1, 1, 1),
+        ZSET_WRITE_SLOW,
+        "sorted-set",
+        "Add multiple sorted sets and store the resulting sorted set in a new key",
+        "2.0.0",
+        "O(N)+O(M log(M)) with N being the sum of the sizes of the input sorted sets, and M being the number of elements in the resulting sorted set.",
+        &["OW", "update"],
+        &[]
+    ),
+    spec!(
+        "zinterstore",
+        -4,
+        &["write", "denyoom", "movablekeys"],
+        (1, 1, 1),
+        ZSET_WRITE_SLOW,
+        "sorted-set",
+        "Intersect multiple sorted sets and store the resulting sorted set in a new key",
+        "2.0.0",
+        "O(N*K)+O(M*log(M)) worst case with N being the smallest input sorted set, K being the number of input sorted sets and M being the number of elements in the resulting sorted set.",
+        &["OW", "update"],
+        &[]
+    ),
+    spec!(
         "sscan",
         -3,
         READ_ONLY,
