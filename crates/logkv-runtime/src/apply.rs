@@ -229,6 +229,17 @@ pub enum OpAnswer {
     Value(Option<Vec<u8>>),
     /// A flush: the stream's keys are gone.
     Flushed,
+    /// A collection op that counts: fields or members added or removed,
+    /// or whether it set (`HSETNX`).
+    Count(i64),
+    /// A collection op that removes members: the ones it removed.
+    Members(Vec<Vec<u8>>),
+    /// A sorted-set op that removes members: the ones it removed, with
+    /// their scores as Redis prints them.
+    Scored(Vec<(Vec<u8>, Vec<u8>)>),
+    /// A collection op refused without changing anything: Redis's error
+    /// text (`WRONGTYPE …`, `ERR hash value is not an integer`).
+    Refused(&'static str),
 }
 
 /// What applying a transaction does: its result and, if it committed, its
@@ -342,6 +353,21 @@ fn checked(
             return Err(TxResult::WritePermissionDenied { stream: w.stream, key: w.key.clone() });
         }
     }
+    // A collection op that writes a second key (`SMOVE`) is checked for it too.
+    for w in &writes {
+        let WriteOp::Collection { op, args } = w.op else { continue };
+        let Some(other) = crate::collection::other_key(op, args.get(tx.body)) else { continue };
+        if other.is_empty() || other.len() > crate::codec::MAX_KEY_BYTES {
+            let why = format!("{}: a destination key of {} bytes", op.name(), other.len());
+            return Err(TxResult::DataParseError(ParseError::invalid(why)));
+        }
+        if check_versions && !decoded.check_reads_only && newer(&w.stream, &other) {
+            return Err(TxResult::VersionConfliction);
+        }
+        if !acl.has_write_permission(&tx.sender, &w.stream, &other) {
+            return Err(TxResult::WritePermissionDenied { stream: w.stream, key: other });
+        }
+    }
     if writes.iter().any(|w| w.op == WriteOp::Get && !tagged(&w.stream)) {
         return Err(TxResult::TagsMismatch);
     }
@@ -385,58 +411,151 @@ fn checked(
     // before; the state's bytes are read only by ops that compute from them.
     // A flush drops what earlier writes of the transaction left in its
     // stream, and later ones see the stream empty.
-    let mut values: BTreeMap<(StreamId, &[u8]), Slot> = BTreeMap::new();
-    let mut flushes: Vec<StreamId> = Vec::new();
+    let mut pending = Pending {
+        state,
+        body: tx.body,
+        now: tx.log_time_ms,
+        version: tx.version,
+        values: BTreeMap::new(),
+        written: 0,
+        flushes: Vec::new(),
+    };
     let mut answers = Vec::with_capacity(writes.len());
     for w in &writes {
-        if w.op == WriteOp::Flush {
-            values.retain(|(s, _), _| *s != w.stream);
-            if !flushes.contains(&w.stream) {
-                flushes.push(w.stream);
+        let answer = match w.op {
+            // A flush takes the stream's type records with its keys, so no
+            // key it emptied still reads as a collection.
+            WriteOp::Flush => {
+                pending.flush(w.stream);
+                pending.flush(crate::collection::types(&w.stream));
+                OpAnswer::Flushed
             }
-            answers.push(OpAnswer::Flushed);
-            continue;
-        }
-        let k = (w.stream, w.key.as_slice());
-        let earlier = values.get(&k);
-        let flushed = flushes.contains(&w.stream);
-        let before = Before {
-            earlier,
-            flushed,
-            state,
-            stream: &w.stream,
-            key: &w.key,
-            body: tx.body,
-            now: tx.log_time_ms,
+            WriteOp::Collection { op, args } => {
+                crate::collection::evaluate(op, &w.stream, &w.key, args.get(tx.body), &mut pending)?
+            }
+            // A string op that reads the value refuses a collection's metadata.
+            WriteOp::Get | WriteOp::Append(_) | WriteOp::Increment(_)
+                if crate::collection::is_collection(&pending, &w.stream, &w.key) =>
+            {
+                OpAnswer::Refused(crate::collection::WRONGTYPE)
+            }
+            op => {
+                let (value, answer) = evaluate(op, &pending.before(&w.stream, &w.key), tx.body)?;
+                if let Some(value) = value {
+                    // A string write over a collection removes it (an expiry
+                    // change keeps it: the key holds the same metadata).
+                    if !matches!(op, WriteOp::Expire { .. }) {
+                        if let Some(meta) = crate::collection::stale(&pending, &w.stream, &w.key) {
+                            crate::collection::clean_up(&mut pending, &w.stream, &w.key, &meta);
+                        }
+                    }
+                    pending.set(w.stream, w.key.clone(), value);
+                }
+                answer
+            }
         };
-        let (value, answer) = evaluate(w.op, &before, tx.body)?;
         answers.push(answer);
-        if let Some(value) = value {
-            values.insert(k, value);
-        }
     }
-    let writes = order
-        .iter()
-        .filter_map(|&i| {
-            let w = &writes[i];
-            let Slot { value, expires_at } = values.remove(&(w.stream, w.key.as_slice()))?;
-            Some(EffectWrite { stream: w.stream, key: w.key.clone(), value, expires_at })
-        })
-        .collect();
+    let flushes = std::mem::take(&mut pending.flushes);
+    let writes = pending.into_writes();
     Ok(TxEffects { result: TxResult::Commit, flushes, writes, acl: changes, answers })
 }
 
 /// What a key holds after a write of the transaction: its value and the
 /// value's expiry.
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct Slot {
-    value: NewValue,
-    expires_at: Option<u64>,
+pub(crate) struct Slot {
+    pub(crate) value: NewValue,
+    pub(crate) expires_at: Option<u64>,
 }
 
 impl Slot {
-    fn lasting(value: NewValue) -> Self {
+    pub(crate) fn lasting(value: NewValue) -> Self {
         Slot { value, expires_at: None }
+    }
+}
+
+/// What the transaction wrote so far, over the state: the keys it changed
+/// (its own and those its collection ops derive) and the streams it
+/// flushed. A flush drops what earlier writes left in its stream, and
+/// later ones see the stream empty.
+pub(crate) struct Pending<'a> {
+    state: &'a dyn StateView,
+    body: &'a [u8],
+    now: u64,
+    version: u64,
+    /// Each key's slot, with the place of its last write.
+    values: BTreeMap<(StreamId, Vec<u8>), (usize, Slot)>,
+    written: usize,
+    flushes: Vec<StreamId>,
+}
+
+impl<'a> Pending<'a> {
+    /// The transaction's version.
+    pub(crate) fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The key as the transaction sees it now.
+    pub(crate) fn before<'b>(&'b self, stream: &'b StreamId, key: &'b [u8]) -> Before<'b> {
+        Before {
+            earlier: self.values.get(&(*stream, key.to_vec())).map(|(_, slot)| slot),
+            flushed: self.flushes.contains(stream),
+            state: self.state,
+            stream,
+            key,
+            body: self.body,
+            now: self.now,
+        }
+    }
+
+    /// Whether the key holds a value, expired or not.
+    pub(crate) fn held(&self, stream: &StreamId, key: &[u8]) -> bool {
+        let b = self.before(stream, key);
+        match b.earlier {
+            Some(slot) => slot.value != NewValue::Deleted,
+            None => !b.flushed && self.state.is_live(stream, key),
+        }
+    }
+
+    /// The bytes the key holds, expired or not.
+    pub(crate) fn held_bytes(&self, stream: &StreamId, key: &[u8]) -> Option<Vec<u8>> {
+        let b = self.before(stream, key);
+        match b.earlier.map(|slot| &slot.value) {
+            Some(NewValue::Body(v)) => Some(v.get(self.body).to_vec()),
+            Some(NewValue::Computed(c)) => Some(c.clone()),
+            Some(NewValue::Deleted) => None,
+            None if b.flushed => None,
+            None => self.state.live_value(stream, key).map(Cow::into_owned),
+        }
+    }
+
+    /// Writes the key.
+    pub(crate) fn set(&mut self, stream: StreamId, key: Vec<u8>, slot: Slot) {
+        self.written += 1;
+        self.values.insert((stream, key), (self.written, slot));
+    }
+
+    /// Flushes the stream.
+    pub(crate) fn flush(&mut self, stream: StreamId) {
+        self.values.retain(|(s, _), _| *s != stream);
+        if !self.flushes.contains(&stream) {
+            self.flushes.push(stream);
+        }
+    }
+
+    /// The keys changed, in the order of each one's last write.
+    fn into_writes(self) -> Vec<EffectWrite> {
+        let mut out: Vec<_> = self.values.into_iter().collect();
+        out.sort_unstable_by_key(|(_, (at, _))| *at);
+        out.into_iter()
+            .map(|((stream, key), (_, Slot { value, expires_at }))| EffectWrite {
+                stream,
+                key,
+                value,
+                expires_at,
+            })
+            .collect()
     }
 }
 
@@ -462,7 +581,7 @@ fn expired_since(state: &dyn StateView, stream: &StreamId, key: &[u8], version: 
 /// The live value a write op sees: what an earlier write of the same
 /// transaction left, else the state's, whose bytes are read only if asked.
 /// A value whose expiry lies before the transaction's log time is not live.
-struct Before<'a> {
+pub(crate) struct Before<'a> {
     earlier: Option<&'a Slot>,
     /// The transaction flushed the key's stream before this op: without an
     /// earlier write, the key is absent.
@@ -485,7 +604,7 @@ impl Before<'_> {
         }
     }
 
-    fn is_live(&self) -> bool {
+    pub(crate) fn is_live(&self) -> bool {
         let held = match self.earlier {
             Some(slot) => slot.value != NewValue::Deleted,
             None => !self.flushed && self.state.is_live(self.stream, self.key),
@@ -494,11 +613,11 @@ impl Before<'_> {
     }
 
     /// The expiry a value computed from the live one keeps.
-    fn kept_expiry(&self) -> Option<u64> {
+    pub(crate) fn kept_expiry(&self) -> Option<u64> {
         self.expires_at().filter(|_| self.is_live())
     }
 
-    fn bytes(&self) -> Option<Cow<'_, [u8]>> {
+    pub(crate) fn bytes(&self) -> Option<Cow<'_, [u8]>> {
         if !self.is_live() {
             return None;
         }
@@ -544,8 +663,8 @@ fn evaluate(op: WriteOp, before: &Before<'_>, body: &[u8]) -> Result<(Option<Slo
             wrote(live, if live { lasting(NewValue::Deleted) } else { None })
         }
         WriteOp::Get => Ok((None, OpAnswer::Value(before.bytes().map(Cow::into_owned)))),
-        // Applied to the whole stream by the caller, never to one key.
-        WriteOp::Flush => Ok((None, OpAnswer::Flushed)),
+        // Applied by the caller, to the whole stream or through the collection.
+        WriteOp::Flush | WriteOp::Collection { .. } => unreachable!("evaluated by the caller"),
         WriteOp::Append(v) => {
             let mut bytes = before.bytes().map(Cow::into_owned).unwrap_or_default();
             bytes.extend_from_slice(v.get(body));

@@ -21,7 +21,7 @@ use crate::varint::{self, VarintError};
 /// The first four bytes of every entry.
 pub const MAGIC: [u8; 4] = *b"LKVE";
 /// The newest entry format this code understands.
-pub const PROTOCOL_VERSION: u16 = Protocol::V6 as u16;
+pub const PROTOCOL_VERSION: u16 = Protocol::V7 as u16;
 /// Most tags an entry, or one of its transactions, may carry.
 pub const MAX_TAGS: usize = 65_536;
 
@@ -55,6 +55,11 @@ pub enum Protocol {
     /// (`codec::native::Op::Flush`): the feature level of O(1) flushes
     /// (`FLUSHDB`, `FLUSHALL`). Signed only for entries that use it.
     V6 = 6,
+    /// V6, whose native bodies may also hold the collection ops
+    /// (`codec::native::Op::Collection`, 0x10 and up): the feature level of
+    /// hashes and sets (docs/datamodel.md). Signed only for entries that
+    /// use them.
+    V7 = 7,
 }
 
 impl Protocol {
@@ -72,6 +77,7 @@ impl Protocol {
             4 => Some(Protocol::V4),
             5 => Some(Protocol::V5),
             6 => Some(Protocol::V6),
+            7 => Some(Protocol::V7),
             _ => None,
         }
     }
@@ -80,7 +86,7 @@ impl Protocol {
     fn put_count(self, out: &mut Vec<u8>, n: usize) {
         match self {
             Protocol::V1 => out.extend_from_slice(&(n as u32).to_be_bytes()),
-            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 => {
+            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 | Protocol::V7 => {
                 varint::put(out, n as u64)
             }
         }
@@ -92,7 +98,7 @@ impl Protocol {
         for tag in tags {
             match self {
                 Protocol::V1 => out.extend_from_slice(&tag.0),
-                Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 => {
+                Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 | Protocol::V7 => {
                     let index = all.binary_search(tag).expect("the entry's tags are the union");
                     varint::put(out, index as u64);
                 }
@@ -616,7 +622,9 @@ impl<'a> Reader<'a> {
     fn count(&mut self, what: &'static str) -> Result<usize, EnvelopeError> {
         let n = match self.protocol {
             Protocol::V1 => u64::from(u32::from_be_bytes(self.array(what)?)),
-            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 => self.varint(what)?,
+            Protocol::V2 | Protocol::V3 | Protocol::V4 | Protocol::V5 | Protocol::V6 | Protocol::V7 => {
+                self.varint(what)?
+            }
         };
         Ok(usize::try_from(n).unwrap_or(usize::MAX))
     }

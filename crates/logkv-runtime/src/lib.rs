@@ -10,6 +10,7 @@ pub mod acl;
 pub mod annex;
 pub mod apply;
 pub mod codec;
+pub mod collection;
 pub mod digest;
 pub mod divergence;
 pub mod entry;

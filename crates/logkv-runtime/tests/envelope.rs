@@ -34,8 +34,8 @@ fn encoded() -> Vec<u8> {
     sample().encode_signed(&signer()).expect("a valid entry encodes")
 }
 
-const PROTOCOLS: [Protocol; 6] =
-    [Protocol::V1, Protocol::V2, Protocol::V3, Protocol::V4, Protocol::V5, Protocol::V6];
+const PROTOCOLS: [Protocol; 7] =
+    [Protocol::V1, Protocol::V2, Protocol::V3, Protocol::V4, Protocol::V5, Protocol::V6, Protocol::V7];
 
 fn encoded_as(protocol: Protocol) -> Vec<u8> {
     sample().encode_signed_as(protocol, &signer()).expect("a valid entry encodes")
@@ -49,7 +49,7 @@ fn an_encoded_entry_parses_back_and_verifies() {
     for protocol in PROTOCOLS {
         parses_back_and_verifies(protocol);
     }
-    assert_eq!(PROTOCOL_VERSION, 6);
+    assert_eq!(PROTOCOL_VERSION, 7);
 }
 
 fn parses_back_and_verifies(protocol: Protocol) {

@@ -260,10 +260,10 @@ fn non_integer_amounts_are_refused() {
 
 #[test]
 fn scan_parses_cursor_match_and_count() {
-    assert_eq!(cmd("scan 0"), Command::Scan { cursor: 0, pattern: None, count: None });
+    assert_eq!(cmd("scan 0"), Command::Scan { cursor: 0, pattern: None, count: None, kind: None });
     assert_eq!(
-        cmd("SCAN 17 match user:* COUNT 100"),
-        Command::Scan { cursor: 17, pattern: Some(b("user:*")), count: Some(100) }
+        cmd("SCAN 17 match user:* COUNT 100 type hash"),
+        Command::Scan { cursor: 17, pattern: Some(b("user:*")), count: Some(100), kind: Some(b("hash")) }
     );
 }
 

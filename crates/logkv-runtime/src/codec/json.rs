@@ -19,6 +19,7 @@
 use super::native::{self, Op};
 use super::zerog::{self, Body, BodyWrite};
 use super::{Control, ControlOp, NewExpiry, ParseError, Read, MAX_LIST_LEN, NATIVE, NATIVE_COMPACT, ZEROG};
+use crate::collection::{CollOp, COLL_OPS};
 use crate::envelope::EnvelopeError;
 use crate::types::{ParseIdError, StreamId};
 use base64::engine::general_purpose::STANDARD;
@@ -197,7 +198,9 @@ fn native_doc(body: &native::Body) -> NativeDoc {
                     Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
                         (Some(b64(v)), None)
                     }
-                    Op::PutExpiring { value, .. } => (Some(b64(value)), None),
+                    Op::PutExpiring { value, .. } | Op::Collection { args: value, .. } => {
+                        (Some(b64(value)), None)
+                    }
                     Op::Increment(n) => (None, Some(serde_json::Value::String(n.to_string()))),
                     Op::Delete | Op::DeleteIfPresent | Op::Get | Op::Expire { .. } | Op::Flush => {
                         (None, None)
@@ -231,10 +234,11 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
             let at = |field| format!("writes[{i}].{field}");
             let value = w.value.as_deref().map(|v| unb64(v, at("value"))).transpose()?;
             let delta = w.delta.as_ref().map(|d| delta(d, at("delta"))).transpose()?;
-            let name = WRITE_OPS.iter().find(|n| **n == w.op).ok_or_else(|| JsonError::UnknownOp {
+            let mut names = WRITE_OPS.iter().copied().chain(COLL_OPS.iter().map(|o| o.name()));
+            let name: &'static str = names.find(|n| *n == w.op).ok_or_else(|| JsonError::UnknownOp {
                 at: at("op"),
                 name: w.op.clone(),
-                expected: WRITE_OPS.join(", "),
+                expected: WRITE_OPS.join(", ") + ", and the collection ops",
             })?;
             let at_ms =
                 w.at.as_ref().map(|v| unsigned(v, "at")).transpose().map_err(|_| JsonError::Number {
@@ -243,7 +247,7 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
                     got: w.at.as_ref().map(ToString::to_string).unwrap_or_default(),
                 })?;
             let bad = || JsonError::OpFields { at: format!("writes[{i}]"), op: name };
-            if let ("PutExpiring", Some(v), None) = (*name, &value, delta) {
+            if let ("PutExpiring", Some(v), None) = (name, &value, delta) {
                 let (cond, expiry) = w.mode.and_then(native::put_cond).ok_or_else(bad)?;
                 let expiry = match (expiry, at_ms) {
                     (NewExpiry::At(_), Some(t)) => NewExpiry::At(t),
@@ -257,7 +261,7 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
                     op,
                 });
             }
-            if let ("Expire", None, None) = (*name, &value, delta) {
+            if let ("Expire", None, None) = (name, &value, delta) {
                 let (cond, timed) = w.mode.and_then(native::expire_cond).ok_or_else(bad)?;
                 if timed != at_ms.is_some() {
                     return Err(bad());
@@ -272,7 +276,7 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
             if w.mode.is_some() || at_ms.is_some() {
                 return Err(bad());
             }
-            let op = match (*name, value, delta) {
+            let op = match (name, value, delta) {
                 ("Put", Some(v), None) => Op::Put(v.into()),
                 ("Delete", None, None) => Op::Delete,
                 ("Increment", None, Some(n)) => Op::Increment(n),
@@ -282,6 +286,9 @@ fn native_body(doc: NativeDoc) -> Result<native::Body, JsonError> {
                 ("DeleteIfPresent", None, None) => Op::DeleteIfPresent,
                 ("Get", None, None) => Op::Get,
                 ("Flush", None, None) => Op::Flush,
+                (name, Some(v), None) if CollOp::of_name(name).is_some() => {
+                    Op::Collection { op: CollOp::of_name(name).expect("just found"), args: v.into() }
+                }
                 (op, ..) => return Err(JsonError::OpFields { at: format!("writes[{i}]"), op }),
             };
             Ok(native::BodyWrite { stream: id(&w.stream, at("stream"))?, key: unb64(&w.key, at("key"))?, op })
@@ -314,6 +321,9 @@ const WRITE_OPS: [&str; 11] = [
 ];
 
 fn write_op_name(op: &Op) -> &'static str {
+    if let Op::Collection { op, .. } = op {
+        return op.name();
+    }
     WRITE_OPS[match op {
         Op::Put(_) => 0,
         Op::Delete => 1,
@@ -326,6 +336,7 @@ fn write_op_name(op: &Op) -> &'static str {
         Op::PutExpiring { .. } => 8,
         Op::Expire { .. } => 9,
         Op::Flush => 10,
+        Op::Collection { .. } => unreachable!("named above"),
     }]
 }
 

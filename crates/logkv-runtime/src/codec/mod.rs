@@ -154,6 +154,15 @@ pub enum WriteOp {
     /// version is older than the flush are absent from then on (`FLUSHDB`;
     /// native codecs, protocol 6). Its key is always [`FLUSH_KEY`].
     Flush,
+    /// A collection op on the write's key (`HSET`, `SADD`…; native codecs,
+    /// protocol 7): apply decides its effects on the collection's elements
+    /// from the state (`crate::collection`).
+    Collection {
+        /// Which op.
+        op: crate::collection::CollOp,
+        /// Its arguments (`collection::encode_args`).
+        args: ValueRef,
+    },
 }
 
 /// The key a [`WriteOp::Flush`] carries: the layout has a key on every
@@ -168,6 +177,7 @@ impl WriteOp {
             WriteOp::Get => Protocol::V3,
             WriteOp::PutExpiring { .. } | WriteOp::Expire { .. } => Protocol::V4,
             WriteOp::Flush => Protocol::V6,
+            WriteOp::Collection { op, .. } => op.protocol(),
             _ => Protocol::V1,
         }
     }

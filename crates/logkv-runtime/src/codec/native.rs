@@ -25,6 +25,7 @@ use super::{
     Codec, Control, Decoded, ExpireCond, NewExpiry, ParseError, PutCond, Read, ValueRef, Write, WriteOp,
     FLUSH_KEY, NATIVE, NATIVE_COMPACT,
 };
+use crate::collection::CollOp;
 use crate::envelope::{Protocol, TxPart, TxWrite};
 use crate::types::StreamId;
 
@@ -229,6 +230,13 @@ pub enum Op {
     /// Remove every key of the write's stream (`FLUSHDB`); the write's key
     /// must be [`FLUSH_KEY`] ([`WriteOp::Flush`]).
     Flush,
+    /// A collection op ([`WriteOp::Collection`]): op byte 0x10 and up.
+    Collection {
+        /// Which op.
+        op: CollOp,
+        /// Its arguments (`collection::encode_args`).
+        args: Bytes,
+    },
 }
 
 impl Op {
@@ -245,6 +253,7 @@ impl Op {
             Op::PutExpiring { .. } => PUT_EXPIRING,
             Op::Expire { .. } => EXPIRE,
             Op::Flush => FLUSH,
+            Op::Collection { op, .. } => op.byte(),
         }
     }
 
@@ -253,6 +262,7 @@ impl Op {
         match self {
             Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => Some(v),
             Op::PutExpiring { value, .. } => Some(value),
+            Op::Collection { args, .. } => Some(args),
             Op::Delete | Op::DeleteIfPresent | Op::Increment(_) | Op::Get | Op::Expire { .. } | Op::Flush => {
                 None
             }
@@ -266,6 +276,7 @@ impl Op {
             Op::Get => Protocol::V3,
             Op::PutExpiring { .. } | Op::Expire { .. } => Protocol::V4,
             Op::Flush => Protocol::V6,
+            Op::Collection { op, .. } => op.protocol(),
             _ => Protocol::V1,
         }
     }
@@ -325,6 +336,9 @@ fn owned(decoded: Decoded, body: &[u8]) -> Result<Body, ParseError> {
                 }
                 WriteOp::Expire { cond, at } => Op::Expire { cond, at },
                 WriteOp::Flush => Op::Flush,
+                WriteOp::Collection { op, args } => {
+                    Op::Collection { op, args: Bytes::copy_from_slice(args.get(body)) }
+                }
             };
             BodyWrite { stream: w.stream, key: w.key, op }
         })
@@ -435,9 +449,11 @@ impl AroundValues {
             match &w.op {
                 Op::Delete | Op::DeleteIfPresent | Op::Get | Op::Flush => {}
                 Op::Increment(n) => out.raw(&n.to_be_bytes()),
-                Op::Put(v) | Op::Append(v) | Op::PutIfAbsent(v) | Op::PutIfPresent(v) => {
-                    out.value_len(v.len(), 4)
-                }
+                Op::Put(v)
+                | Op::Append(v)
+                | Op::PutIfAbsent(v)
+                | Op::PutIfPresent(v)
+                | Op::Collection { args: v, .. } => out.value_len(v.len(), 4),
                 Op::PutExpiring { value, cond, expiry } => {
                     out.raw(&[put_mode(*cond, *expiry)]);
                     if let NewExpiry::At(at) = expiry {
@@ -486,6 +502,7 @@ fn with_value(op: WriteOp, v: ValueRef) -> WriteOp {
         WriteOp::PutIfAbsent(_) => WriteOp::PutIfAbsent(v),
         WriteOp::PutIfPresent(_) => WriteOp::PutIfPresent(v),
         WriteOp::PutExpiring { cond, expiry, .. } => WriteOp::PutExpiring { value: v, cond, expiry },
+        WriteOp::Collection { op, .. } => WriteOp::Collection { op, args: v },
         op => op,
     }
 }
@@ -535,14 +552,20 @@ fn write_set(cur: &mut Cursor<'_, '_>) -> Result<Vec<Write>, ParseError> {
                     "flush at offset {at} has a key other than {FLUSH_KEY:?}"
                 )))
             }
-            _ => return Err(ParseError::invalid(format!("unknown write op 0x{byte:02x} at offset {at}"))),
+            _ => match CollOp::of_byte(byte) {
+                Some(op) => WriteOp::Collection { op, args: none },
+                None => {
+                    return Err(ParseError::invalid(format!("unknown write op 0x{byte:02x} at offset {at}")))
+                }
+            },
         };
         let pending = match pending {
             WriteOp::Put(_)
             | WriteOp::Append(_)
             | WriteOp::PutIfAbsent(_)
             | WriteOp::PutIfPresent(_)
-            | WriteOp::PutExpiring { .. } => Pending::Value(pending, cur.value_len(4, "write value_len")?),
+            | WriteOp::PutExpiring { .. }
+            | WriteOp::Collection { .. } => Pending::Value(pending, cur.value_len(4, "write value_len")?),
             op => Pending::Ready(op),
         };
         headers.push((stream, key, pending));

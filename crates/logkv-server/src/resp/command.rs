@@ -2,6 +2,7 @@
 //! to case, arity and options checked, integers read, with Redis's exact
 //! error texts (see [`CommandError`]).
 
+pub use super::collection::CollCommand;
 use super::command_error::{printable, unknown_command};
 use super::number::{parse_i64, parse_u64};
 use super::reply::Protocol;
@@ -249,6 +250,8 @@ pub enum Command {
         cursor: u64,
         pattern: Option<Bytes>,
         count: Option<u64>,
+        /// `TYPE`: only keys holding this kind (`string`, `hash`, `set`).
+        kind: Option<Bytes>,
     },
     Keys {
         pattern: Bytes,
@@ -423,6 +426,8 @@ pub enum Command {
         dest: Bytes,
         sources: Vec<Bytes>,
     },
+    /// A hash or set command.
+    Coll(CollCommand),
 }
 
 impl Command {
@@ -514,6 +519,7 @@ impl Command {
             Command::PfAdd { .. } => "pfadd",
             Command::PfCount { .. } => "pfcount",
             Command::PfMerge { .. } => "pfmerge",
+            Command::Coll(c) => c.name(),
         }
     }
 }
@@ -848,7 +854,10 @@ pub fn parse(args: &[Bytes]) -> Result<Command, CommandError> {
             arity(-2, "pfmerge")?;
             Command::PfMerge { dest: one(1), sources: rest(2) }
         }
-        _ => return Err(unknown_command(args)),
+        other => match super::collection::parse(other, args) {
+            Some(c) => Command::Coll(c?),
+            None => return Err(unknown_command(args)),
+        },
     };
     Ok(command)
 }
@@ -979,12 +988,15 @@ fn parse_scan(args: &[Bytes]) -> Result<Command, CommandError> {
     let cursor = parse_u64(&args[1]).ok_or(CommandError::InvalidCursor)?;
     let mut pattern = None;
     let mut count = None;
+    let mut kind = None;
     for option in args[2..].chunks(2) {
         let [name, value] = option else {
             return Err(CommandError::Syntax);
         };
         if is(name, "match") {
             pattern = Some(value.clone());
+        } else if is(name, "type") {
+            kind = Some(value.clone());
         } else if is(name, "count") {
             let n = integer(value)?;
             count = Some(u64::try_from(n).ok().filter(|n| *n >= 1).ok_or(CommandError::Syntax)?);
@@ -992,7 +1004,7 @@ fn parse_scan(args: &[Bytes]) -> Result<Command, CommandError> {
             return Err(CommandError::Syntax);
         }
     }
-    Ok(Command::Scan { cursor, pattern, count })
+    Ok(Command::Scan { cursor, pattern, count, kind })
 }
 
 /// `HELLO [protover [AUTH username password] [SETNAME clientname]]`.

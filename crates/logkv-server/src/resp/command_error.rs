@@ -44,6 +44,40 @@ pub enum CommandError {
     /// An argument that must be an integer is not one.
     #[error("ERR value is not an integer or out of range")]
     NotInteger,
+    /// An argument that must be a float (an `INCRBYFLOAT` or `ZADD`
+    /// increment, a score) is not one.
+    #[error("ERR value is not a valid float")]
+    NotFloat,
+    #[error("ERR value is out of range, must be positive")]
+    NotPositive,
+    #[error("ERR numkeys should be greater than 0")]
+    NumKeysNotPositive,
+    #[error("ERR Number of keys can't be greater than number of args")]
+    NumKeysTooMany,
+    #[error("ERR LIMIT can't be negative")]
+    LimitNegative,
+    #[error("ERR min or max is not a float")]
+    MinMaxNotFloat,
+    #[error("ERR at least 1 input key is needed for '{command}' command")]
+    NoInputKeys { command: &'static str },
+    #[error("ERR weight value is not a float")]
+    WeightNotFloat,
+    #[error("ERR min or max not valid string range item")]
+    LexRange,
+    #[error("ERR syntax error, WITHSCORES not supported in combination with BYLEX")]
+    WithScoresByLex,
+    #[error("ERR RANK can't be zero: use 1 to start from the first match, 2 from the second ... or use negative to start from the end of the list")]
+    LposRank,
+    #[error("ERR {what} can't be negative")]
+    LposNegative { what: &'static str },
+    #[error("ERR XX and NX options at the same time are not compatible")]
+    ZAddNxXx,
+    #[error("ERR GT, LT, and/or NX options at the same time are not compatible")]
+    ZAddGtLtNx,
+    #[error("ERR INCR option supports a single increment-element pair")]
+    ZAddIncrPairs,
+    #[error("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX")]
+    LimitWithoutBy,
     /// `DECRBY` by `i64::MIN`, whose negation does not fit.
     #[error("ERR decrement would overflow")]
     DecrementOverflow,
@@ -120,9 +154,6 @@ pub enum CommandError {
     /// A `RESTORE ... FREQ` outside 0..=255.
     #[error("ERR Invalid FREQ value, must be >= 0 and <= 255")]
     InvalidFreq,
-    /// An `INCRBYFLOAT` increment that is not a number.
-    #[error("ERR value is not a valid float")]
-    NotFloat,
     /// A negative `SETRANGE` offset.
     #[error("ERR offset is out of range")]
     OffsetOutOfRange,

@@ -3,6 +3,7 @@
 //! arguments into a typed [`command::Command`], and [`reply`] writes answers
 //! byte for byte as Redis does.
 
+pub mod collection;
 pub mod command;
 mod command_error;
 pub mod frame;

@@ -13,6 +13,7 @@ use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::signing::keccak256;
 use logkv_runtime::types::StreamId;
 
+use super::view::{Held, View};
 use super::{writes, Session};
 use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
@@ -181,6 +182,18 @@ impl Session {
         let (source, node) = (self.stream, self.shared.node.clone());
         for _ in 0..ACROSS_ATTEMPTS {
             let version = node.replay_progress().applied_version;
+            // Moving a collection's elements across databases is not built
+            // yet (checked at the version the read set pins).
+            match View::new(&node, source, Some(version)).held(from) {
+                Ok(Held::Coll(kind)) => {
+                    return Reply::Error(format!(
+                        "ERR MOVE or COPY of a {} to another database is not supported yet",
+                        kind.name()
+                    ))
+                }
+                Ok(_) => {}
+                Err(e) => return writes::node_error(&e),
+            }
             let read = || -> Result<_, logkv_runtime::node::NodeError> {
                 let Some((value, _)) = node.get(&source, from, Some(version))? else {
                     return Ok(None);

@@ -21,7 +21,7 @@ use logkv_store::ScanOptions;
 use parking_lot::Mutex;
 
 use super::glob;
-use super::view::View;
+use super::view::{Held, View};
 use crate::resp::reply::Reply;
 
 /// Cursors remembered server-wide; older ones expire.
@@ -42,7 +42,7 @@ struct Table {
 
 impl Cursors {
     /// A new cursor that continues after `key`.
-    fn open(&self, key: Vec<u8>) -> u64 {
+    pub(crate) fn open(&self, key: Vec<u8>) -> u64 {
         let mut t = self.0.lock();
         t.last += 1;
         let cursor = t.last;
@@ -56,7 +56,7 @@ impl Cursors {
     }
 
     /// The key a cursor continues after.
-    fn resume(&self, cursor: u64) -> Option<Vec<u8>> {
+    pub(crate) fn resume(&self, cursor: u64) -> Option<Vec<u8>> {
         self.0.lock().keys.get(&cursor).cloned()
     }
 
@@ -144,6 +144,7 @@ pub fn scan(
     cursor: u64,
     pattern: Option<&[u8]>,
     count: Option<u64>,
+    kind: Option<&[u8]>,
 ) -> Result<Reply, NodeError> {
     let after = match cursor {
         0 => None,
@@ -158,18 +159,36 @@ pub fn scan(
     let mut last: Option<Vec<u8>> = None;
     let mut found = Vec::new();
     let mut more = false;
+    let mut failed = None;
+    // `TYPE`: the kind each key holds, looked up only for keys that match.
+    let mut of_kind = |k: &[u8]| {
+        let Some(kind) = kind else { return true };
+        let name = match view.held(k) {
+            Ok(Held::Absent) => return false,
+            Ok(Held::Str(_)) => "string",
+            Ok(Held::Coll(c)) => c.name(),
+            Err(e) => {
+                failed.get_or_insert(e);
+                return false;
+            }
+        };
+        kind.eq_ignore_ascii_case(name.as_bytes())
+    };
     each_key(view, after.as_deref(), |k| {
         if examined == count {
             more = true;
             return false;
         }
         examined += 1;
-        if pattern.is_none_or(|p| glob::matches(p, k)) {
+        if pattern.is_none_or(|p| glob::matches(p, k)) && of_kind(k) {
             found.push(Reply::Bulk(k.to_vec()));
         }
         last = Some(k.to_vec());
         true
     })?;
+    if let Some(e) = failed {
+        return Err(e);
+    }
     let next = match (more, last) {
         (true, Some(key)) => cursors.open(key),
         _ => 0,

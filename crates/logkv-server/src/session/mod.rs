@@ -20,6 +20,7 @@
 //! | `multi` | `WATCH`, `MULTI`, `EXEC`, `DISCARD`, `UNWATCH` |
 //! | `auth` | the users file, `AUTH`, `HELLO ... AUTH` |
 //! | `keyspace` | `SCAN` (and its cursor table), `KEYS`, `DBSIZE` |
+//! | `collections` | hash, set, sorted-set and list commands: ops for apply, reads of elements |
 //! | `databases` | databases as streams: `SELECT`, `FLUSHALL`, `MOVE`, `COPY … DB` |
 //! | `glob` | Redis's glob patterns |
 //! | `info` | `INFO`, `CONFIG GET/SET/RESETSTAT`, `ROLE`, `maxmemory` |
@@ -30,6 +31,7 @@
 pub mod auth;
 mod bits;
 pub mod clients;
+pub mod collections;
 pub mod databases;
 mod dump;
 pub mod glob;
@@ -56,7 +58,10 @@ use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
 
 use crate::config::ServeConfig;
-use crate::resp::command::{self, Bytes, ClientFilter, Command, CommandQuery, Credentials, ReplyMode};
+use crate::resp::collection::{SetAlgebra, ZRangeBy};
+use crate::resp::command::{
+    self, Bytes, ClientFilter, CollCommand, Command, CommandQuery, Credentials, ReplyMode,
+};
 use crate::resp::frame::Request;
 use crate::resp::reply::{encode, Protocol, Reply};
 use crate::resp::CommandError;
@@ -365,6 +370,39 @@ impl Session {
         done.into_iter().map(|(name, r, started)| (name, r.expect("every write answered"), started)).collect()
     }
 
+    /// `SPOP`: members picked here, removed by a logged op.
+    async fn pop(&mut self, key: Bytes, count: Option<u64>) -> Reply {
+        let node = self.shared.node.clone();
+        let planned = collections::plan_pop(&View::new(&node, self.stream, None), key, count);
+        self.write_planned("spop", planned).await
+    }
+
+    /// `SINTERSTORE` and kin: the result computed here, stored by logged ops.
+    async fn store(&mut self, op: SetAlgebra, destination: Bytes, keys: Vec<Bytes>) -> Reply {
+        let node = self.shared.node.clone();
+        let planned = collections::plan_store(&View::new(&node, self.stream, None), op, destination, &keys);
+        let name =
+            Command::Coll(CollCommand::SAlgebraStore { op, destination: Bytes::new(), keys: Vec::new() })
+                .name();
+        self.write_planned(name, planned).await
+    }
+
+    /// Writes what a command planned after reading, or answers without writing.
+    async fn write_planned(
+        &mut self,
+        name: &'static str,
+        planned: Result<Result<Planned, Reply>, logkv_runtime::node::NodeError>,
+    ) -> Reply {
+        match planned {
+            Err(e) => writes::node_error(&e),
+            Ok(Err(reply)) => reply,
+            Ok(Ok(plan)) => {
+                let mut done = self.write(vec![(name, plan, Instant::now())]).await;
+                done.pop().map_or(Reply::Null, |(_, reply, _)| reply)
+            }
+        }
+    }
+
     /// Runs one command that does not write (or `EXEC`, which may).
     async fn execute(&mut self, command: Command) -> (Reply, After) {
         let reply = match command {
@@ -380,6 +418,31 @@ impl Session {
                 Some(reply) => reply,
                 None => self.read_modify_write(other).await,
             },
+            Command::Coll(CollCommand::SPop { key, count }) => self.pop(key, count).await,
+            Command::Coll(CollCommand::ZStore { union, destination, keys, weights, aggregate }) => {
+                let node = self.shared.node.clone();
+                let view = View::new(&node, self.stream, None);
+                let planned = collections::plan_zstore(&view, union, destination, &keys, &weights, aggregate);
+                self.write_planned(if union { "zunionstore" } else { "zinterstore" }, planned).await
+            }
+            Command::Coll(CollCommand::ZRemRange { key, by }) => {
+                let node = self.shared.node.clone();
+                let name = match by {
+                    ZRangeBy::Score(..) => "zremrangebyscore",
+                    ZRangeBy::Rank(..) => "zremrangebyrank",
+                    ZRangeBy::Lex(..) => "zremrangebylex",
+                };
+                let planned = collections::plan_zremrange(&View::new(&node, self.stream, None), key, by);
+                self.write_planned(name, planned).await
+            }
+            Command::Coll(CollCommand::ZPop { key, max, count }) => {
+                let node = self.shared.node.clone();
+                let planned = collections::plan_zpop(&View::new(&node, self.stream, None), key, max, count);
+                self.write_planned(if max { "zpopmax" } else { "zpopmin" }, planned).await
+            }
+            Command::Coll(CollCommand::SAlgebraStore { op, destination, keys }) => {
+                self.store(op, destination, keys).await
+            }
             other => {
                 let node = self.shared.node.clone();
                 self.run_in(&View::new(&node, self.stream, None), &other)
@@ -393,15 +456,24 @@ impl Session {
     fn run_in(&mut self, view: &View<'_>, command: &Command) -> Reply {
         let shared = self.shared.clone();
         let data = match command {
-            Command::Scan { cursor, pattern, count } => {
-                keyspace::scan(view, &shared.resp.cursors, *cursor, pattern.as_deref(), *count)
-            }
+            Command::Scan { cursor, pattern, count, kind } => keyspace::scan(
+                view,
+                &shared.resp.cursors,
+                *cursor,
+                pattern.as_deref(),
+                *count,
+                kind.as_deref(),
+            ),
             Command::Keys { pattern } => keyspace::keys(view, pattern),
             Command::DbSize => keyspace::dbsize(view),
             Command::RandomKey => keyspace::random_key(view),
             Command::Object { query, key } => view.object(key, *query),
             Command::Ttl { key, query } => view.ttl(key, *query),
             Command::Info { sections } => info::info(&shared, sections),
+            Command::Coll(c) => match collections::read(view, c, &shared.resp.cursors) {
+                Some(read) => read,
+                None => return self.session_command(command),
+            },
             other => match view.read(other) {
                 Some(read) => read,
                 None => return self.session_command(command),

@@ -28,7 +28,7 @@ use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::node::{Applied, Node, NodeError};
 use logkv_runtime::types::{version_position, StreamId};
 
-use super::view::{self, View};
+use super::view::{self, Held, View};
 use super::{rmw, writes, Session};
 use crate::resp::command::{Bytes, Command};
 use crate::resp::reply::Reply;
@@ -326,6 +326,7 @@ impl Session {
     ) -> Reply {
         let answers: &[OpAnswer] = applied.answers.first().map_or(&[], Vec::as_slice);
         let mut before = View::new(node, self.stream, Some(applied.version - 1));
+        let after = View::new(node, self.stream, Some(applied.version));
         let mut seen = 0;
         let replies = block
             .into_iter()
@@ -333,11 +334,19 @@ impl Session {
                 Queued::Refused(reply) | Queued::Decided(reply) => reply,
                 Queued::Write(answer, range) => writes::reply(answer, &answers[range]),
                 Queued::Read(command, slots) => {
+                    let keys = view::read_keys(&command).unwrap_or_default();
                     let values = slots
                         .into_iter()
-                        .map(|slot| match slot.map(|i| &answers[i]) {
-                            Some(OpAnswer::Value(v)) => v.clone(),
-                            _ => None,
+                        .zip(keys)
+                        .map(|(slot, key)| match slot.map(|i| &answers[i]) {
+                            Some(OpAnswer::Value(Some(v))) => Held::Str(v.clone()),
+                            // A collection (apply refused to read it as a
+                            // string): its kind, from the state the block left.
+                            Some(OpAnswer::Refused(_)) => match after.held(key) {
+                                Ok(Held::Coll(kind)) => Held::Coll(kind),
+                                _ => Held::Absent,
+                            },
+                            _ => Held::Absent,
                         })
                         .collect();
                     view::read_reply(&command, values)

@@ -24,11 +24,12 @@ use bytes::Bytes;
 use logkv_runtime::apply::TxResult;
 use logkv_runtime::codec::native::Op;
 use logkv_runtime::codec::{NewExpiry, PutCond};
+use logkv_runtime::collection::{Kind, WRONGTYPE};
 use logkv_runtime::entry::EntryOutcome;
 use logkv_runtime::node::NodeError;
 
 use super::hll::{Hll, NOT_HLL};
-use super::view::View;
+use super::view::{Held, View};
 use super::{bits, dump, strings, writes, Session};
 use crate::resp::command::Command;
 use crate::resp::number::parse_i64;
@@ -96,17 +97,50 @@ pub(super) fn keys(command: &Command) -> Vec<Bytes> {
 pub(super) struct Read {
     values: Vec<Option<Vec<u8>>>,
     expiry: Option<u64>,
+    /// The first key read whose value is a collection's, and its kind.
+    collection: Option<(usize, Kind)>,
 }
 
 pub(super) fn read(view: &View<'_>, command: &Command, keys: &[Bytes]) -> Result<Read, NodeError> {
-    let values = keys.iter().map(|k| view.get(k)).collect::<Result<Vec<_>, _>>()?;
+    let mut collection = None;
+    let mut values = Vec::with_capacity(keys.len());
+    for (i, key) in keys.iter().enumerate() {
+        values.push(match view.held(key)? {
+            Held::Absent => None,
+            Held::Str(v) => Some(v),
+            Held::Coll(kind) => {
+                collection.get_or_insert((i, kind));
+                // Present, for the commands that only ask whether it is.
+                Some(Vec::new())
+            }
+        });
+    }
     let expiry = match (command, keys.first()) {
         (Command::Rename { .. } | Command::Copy { .. }, Some(key)) if values[0].is_some() => {
             view.node().expires_at(view.stream(), key, view.at())?
         }
         _ => None,
     };
-    Ok(Read { values, expiry })
+    Ok(Read { values, expiry, collection })
+}
+
+/// The answer of a command whose keys hold a collection where it needs a
+/// string: `WRONGTYPE`, or for `RENAME`/`COPY` of one a refusal (moving a
+/// collection's elements is not built yet). A collection it only checks
+/// for existence (`MSETNX`, `RESTORE`) or overwrites (a destination) is
+/// fine: apply removes what a string write replaces.
+fn collection_refusal(command: &Command, (index, kind): (usize, Kind)) -> Option<Decision> {
+    match command {
+        Command::MSetNx { .. } | Command::Restore { .. } => None,
+        Command::Rename { .. } | Command::Copy { .. } if index > 0 => None,
+        Command::BitOp { .. } if index == 0 => None,
+        Command::Rename { .. } | Command::Copy { .. } => Some(Decision::answer(Reply::Error(format!(
+            "ERR {} of a {} is not supported yet",
+            command.name().to_uppercase(),
+            kind.name()
+        )))),
+        _ => Some(Decision::error(WRONGTYPE)),
+    }
 }
 
 /// The ops to commit (none: answer without writing) and the reply once
@@ -142,7 +176,10 @@ fn with_expiry(value: Vec<u8>, at: Option<u64>) -> Op {
 /// The decision of a command on what it read; `max_value` is the node's
 /// value limit, `now_ms` its read time (for `RESTORE`'s relative TTL).
 pub(super) fn decide(command: &Command, read: Read, max_value: usize, now_ms: u64) -> Decision {
-    let Read { mut values, expiry } = read;
+    if let Some(refusal) = read.collection.and_then(|c| collection_refusal(command, c)) {
+        return refusal;
+    }
+    let Read { mut values, expiry, .. } = read;
     let first = values.first_mut().and_then(Option::take);
     match command {
         Command::Rename { from, to, nx } => {

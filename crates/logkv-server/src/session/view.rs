@@ -10,6 +10,7 @@
 
 use std::collections::BTreeMap;
 
+use logkv_runtime::collection::{self, Kind, Meta, META_MAGIC};
 use logkv_runtime::node::{Node, NodeError};
 use logkv_runtime::types::StreamId;
 
@@ -22,6 +23,27 @@ use crate::resp::string_args::{BitFieldOp, ObjectQuery};
 /// Redis's answer to `OBJECT FREQ` without an LFU eviction policy (logkv
 /// evicts nothing, so never has one).
 const NO_LFU: &str = "ERR An LFU maxmemory policy is not selected, access frequency not tracked. Please note that when switching between policies at runtime LRU and LFU data will take some time to adjust.";
+
+/// What a key holds, as reads tell the kinds apart.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Held {
+    /// Nothing (absent, deleted or expired).
+    Absent,
+    /// A string.
+    Str(Vec<u8>),
+    /// A collection of this kind.
+    Coll(Kind),
+}
+
+impl Held {
+    /// The string, if it is one.
+    fn string(&self) -> Option<&Vec<u8>> {
+        match self {
+            Held::Str(v) => Some(v),
+            _ => None,
+        }
+    }
+}
 
 /// The connection's stream as of a version, with keys made live (`true`)
 /// or dead (`false`) on top.
@@ -82,6 +104,30 @@ impl<'a> View<'a> {
         Ok(self.node.get(&self.stream, key, self.at)?.map(|(v, _)| v))
     }
 
+    /// What `key` holds as of the version: a value that starts as a
+    /// collection's metadata is one only if the type stream says so.
+    pub fn held(&self, key: &[u8]) -> Result<Held, NodeError> {
+        Ok(match self.meta(key)? {
+            Err(None) => Held::Absent,
+            Err(Some(v)) => Held::Str(v),
+            Ok(meta) => Held::Coll(meta.kind),
+        })
+    }
+
+    /// The collection metadata `key` holds, or else its string value
+    /// (`None`: nothing).
+    pub fn meta(&self, key: &[u8]) -> Result<Result<Meta, Option<Vec<u8>>>, NodeError> {
+        let Some(v) = self.get(key)? else {
+            return Ok(Err(None));
+        };
+        if !v.starts_with(&META_MAGIC)
+            || self.node.get(&collection::types(&self.stream), key, self.at)?.is_none()
+        {
+            return Ok(Err(Some(v)));
+        }
+        Ok(Meta::decode(&v).ok_or(Some(v)))
+    }
+
     /// `TTL` and its kin: -2 for no key, -1 for a key without expiry, else
     /// the time left (or the expiry's Unix time), seconds rounded as
     /// Redis rounds them. Time left is judged as reads judge expiry
@@ -110,8 +156,13 @@ impl<'a> View<'a> {
         let Some((value, version)) = self.node.get(&self.stream, key, self.at)? else {
             return Ok(Reply::Null);
         };
+        let held = self.held(key)?;
         Ok(match query {
-            ObjectQuery::Encoding => Reply::Bulk(strings::encoding(&value).as_bytes().to_vec()),
+            ObjectQuery::Encoding => Reply::Bulk(match &held {
+                // One record per element: Redis's names for its large forms.
+                Held::Coll(kind) => collection_encoding(*kind).as_bytes().to_vec(),
+                _ => strings::encoding(&value).as_bytes().to_vec(),
+            }),
             ObjectQuery::Freq => Reply::Error(NO_LFU.into()),
             ObjectQuery::RefCount => Reply::Integer(1),
             ObjectQuery::IdleTime => {
@@ -126,8 +177,18 @@ impl<'a> View<'a> {
     /// not one.
     pub fn read(&self, command: &Command) -> Option<Result<Reply, NodeError>> {
         let keys = read_keys(command)?;
-        let values: Result<Vec<_>, _> = keys.iter().map(|k| self.get(k)).collect();
+        let values: Result<Vec<_>, _> = keys.iter().map(|k| self.held(k)).collect();
         Some(values.map(|v| read_reply(command, v)))
+    }
+}
+
+/// What `OBJECT ENCODING` says of a collection: the name Redis gives the
+/// form it uses for large ones, whose costs logkv's element records share.
+fn collection_encoding(kind: Kind) -> &'static str {
+    match kind {
+        Kind::Hash | Kind::Set => "hashtable",
+        Kind::ZSet => "skiplist",
+        Kind::List => "quicklist",
     }
 }
 
@@ -152,44 +213,71 @@ pub fn read_keys(command: &Command) -> Option<Vec<&Bytes>> {
 }
 
 /// The reply of a read command from the values of its [`read_keys`].
-pub fn read_reply(command: &Command, values: Vec<Option<Vec<u8>>>) -> Reply {
+pub fn read_reply(command: &Command, values: Vec<Held>) -> Reply {
+    let wrongtype = || Reply::Error(collection::WRONGTYPE.into());
     // The values move into the reply: a GET's value is not copied again.
-    let first = || values.first().and_then(Option::as_ref);
+    let first = values.first().cloned().unwrap_or(Held::Absent);
+    let string = |held: Held| match held {
+        Held::Str(v) => Reply::Bulk(v),
+        _ => Reply::Null,
+    };
     match command {
-        Command::Get { .. } => values.into_iter().next().flatten().map_or(Reply::Null, Reply::Bulk),
-        Command::StrLen { .. } => Reply::Integer(first().map_or(0, |v| v.len() as i64)),
-        Command::Type { .. } => Reply::Simple(if first().is_some() { "string" } else { "none" }.into()),
-        Command::MGet { .. } => {
-            Reply::Array(values.into_iter().map(|v| v.map_or(Reply::Null, Reply::Bulk)).collect())
+        // Commands of strings on a collection (MGET answers nil for it, as Redis).
+        Command::Get { .. }
+        | Command::StrLen { .. }
+        | Command::GetRange { .. }
+        | Command::GetBit { .. }
+        | Command::BitCount { .. }
+        | Command::BitPos { .. }
+        | Command::BitField { .. }
+            if matches!(first, Held::Coll(_)) =>
+        {
+            wrongtype()
         }
+        Command::PfCount { .. } if values.iter().any(|v| matches!(v, Held::Coll(_))) => wrongtype(),
+        Command::Get { .. } => string(first),
+        Command::StrLen { .. } => Reply::Integer(first.string().map_or(0, |v| v.len() as i64)),
+        Command::Type { .. } => Reply::Simple(
+            match first {
+                Held::Absent => "none",
+                Held::Str(_) => "string",
+                Held::Coll(kind) => kind.name(),
+            }
+            .into(),
+        ),
+        Command::MGet { .. } => Reply::Array(values.into_iter().map(string).collect()),
         Command::Exists { .. } | Command::Touch { .. } => {
-            Reply::Integer(values.iter().filter(|v| v.is_some()).count() as i64)
+            Reply::Integer(values.iter().filter(|v| **v != Held::Absent).count() as i64)
         }
         Command::GetRange { start, end, .. } => {
-            Reply::Bulk(first().map_or(&[][..], |v| strings::range(v, *start, *end)).to_vec())
+            Reply::Bulk(first.string().map_or(&[][..], |v| strings::range(v, *start, *end)).to_vec())
         }
-        Command::Dump { .. } => first().map_or(Reply::Null, |v| Reply::Bulk(dump::dump(v))),
+        Command::Dump { .. } => match &first {
+            Held::Absent => Reply::Null,
+            Held::Str(v) => Reply::Bulk(dump::dump(v)),
+            Held::Coll(kind) => Reply::Error(format!("ERR DUMP of a {} is not supported yet", kind.name())),
+        },
         Command::GetBit { offset, .. } => {
-            Reply::Integer(first().is_some_and(|v| bits::get_bit(v, *offset)).into())
+            Reply::Integer(first.string().is_some_and(|v| bits::get_bit(v, *offset)).into())
         }
-        Command::BitCount { range, .. } => match (first(), range) {
+        Command::BitCount { range, .. } => match (first.string(), range) {
             (None, _) => Reply::Integer(0),
             (Some(_), Err(e)) => Reply::from(e),
             (Some(v), Ok(range)) => Reply::Integer(bits::count(v, *range)),
         },
-        Command::BitPos { bit, range, .. } => match (first(), range) {
+        Command::BitPos { bit, range, .. } => match (first.string(), range) {
             (None, _) => Reply::Integer(if *bit { -1 } else { 0 }),
             (Some(_), Err(e)) => Reply::from(e),
             (Some(v), Ok(range)) => Reply::Integer(bits::position(v, *bit, *range)),
         },
         Command::BitField { ops, .. } => {
-            let mut value = first().cloned().unwrap_or_default();
+            let mut value = first.string().cloned().unwrap_or_default();
             let answers = bits::bitfield(&mut value, ops);
             Reply::Array(answers.into_iter().map(|a| a.map_or(Reply::Null, Reply::Integer)).collect())
         }
         Command::PfCount { .. } => {
             let mut merged = Hll::default();
-            for value in values.iter().flatten() {
+            for value in values.iter().filter_map(Held::string) {
                 match Hll::decode(value) {
                     Some(hll) => merged.merge(&hll),
                     None => return Reply::Error(NOT_HLL.into()),

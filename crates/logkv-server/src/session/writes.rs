@@ -14,6 +14,7 @@ use logkv_runtime::codec::{ExpireCond, NewExpiry, PutCond, FLUSH_KEY};
 use logkv_runtime::node::NodeError;
 use logkv_runtime::types::StreamId;
 
+use super::collections;
 use crate::compacted;
 use crate::resp::command::{Bytes, Command, SetCondition, SetExpiry};
 use crate::resp::reply::Reply;
@@ -37,6 +38,20 @@ pub enum Answer {
     Incremented,
     /// `EXPIRE` and kin, `PERSIST`: 1 if the expiry changed, else 0.
     Changed,
+    /// `HSET`, `HSETNX`, `HDEL`, `SADD`: the count apply answered.
+    Count,
+    /// `SREM`: how many members apply removed.
+    Removed,
+    /// `HINCRBYFLOAT`: the value apply computed.
+    Computed,
+    /// `SPOP`: the members removed (`single`: the one, or nil).
+    Popped { single: bool },
+    /// `S…STORE`: the size of the set stored (0 if none was).
+    Stored,
+    /// `ZPOPMIN`/`ZPOPMAX`: the members removed, each with its score.
+    ZPopped,
+    /// `LPOP`/`RPOP`: the element (`single`), or the elements; nil for no list.
+    ListPopped { single: bool },
 }
 
 /// A write command as ops and the recipe for its reply.
@@ -111,6 +126,7 @@ pub fn plan(command: Command, now_ms: u64) -> Result<Planned, Command> {
             one(key, Op::Expire { cond: ExpireCond::Always, at: None }, Answer::Changed)
         }
         Command::FlushDb => one(Bytes::from_static(FLUSH_KEY), Op::Flush, Answer::Ok),
+        Command::Coll(c) => collections::plan(c).map_err(Command::Coll)?,
         other => return Err(other),
     })
 }
@@ -131,11 +147,21 @@ pub fn is_write(command: &Command) -> bool {
             | Command::Expire { .. }
             | Command::Persist { .. }
             | Command::FlushDb
-    )
+    ) || matches!(command, Command::Coll(c) if collections::is_planned_write(c))
 }
 
 /// The reply of a committed write from its ops' answers, in op order.
 pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
+    // An op refused on the key's kind (or a value it cannot compute with)
+    // answers the command's error.
+    if let Some(OpAnswer::Refused(error)) = answers.iter().find(|a| matches!(a, OpAnswer::Refused(_))) {
+        return Reply::Error((*error).into());
+    }
+    let members = || match answers.first() {
+        Some(OpAnswer::Members(m)) => m.clone(),
+        Some(OpAnswer::Scored(m)) => m.iter().map(|(m, _)| m.clone()).collect(),
+        _ => Vec::new(),
+    };
     let wrote = |a: Option<&OpAnswer>| match a {
         Some(OpAnswer::Wrote { existed, changed }) => (*existed, *changed),
         _ => (false, false),
@@ -147,7 +173,25 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
             (_, false) => Reply::Null,
         },
         Answer::SetNx | Answer::Changed => Reply::Integer(i64::from(wrote(answers.first()).1)),
-        Answer::OldValue => match answers.first() {
+        Answer::Count | Answer::Stored => {
+            Reply::Integer(answers.iter().map(|a| if let OpAnswer::Count(n) = a { *n } else { 0 }).sum())
+        }
+        Answer::Removed => Reply::Integer(members().len() as i64),
+        Answer::ListPopped { single } => match (answers.first(), single) {
+            (Some(OpAnswer::Members(m)), true) => m.first().cloned().map_or(Reply::Null, Reply::Bulk),
+            (Some(OpAnswer::Members(m)), false) => Reply::Array(m.iter().cloned().map(Reply::Bulk).collect()),
+            (_, true) => Reply::Null,
+            (_, false) => Reply::NullArray,
+        },
+        Answer::ZPopped => match answers.first() {
+            Some(OpAnswer::Scored(m)) => Reply::Array(
+                m.iter().flat_map(|(m, s)| [Reply::Bulk(m.clone()), Reply::Bulk(s.clone())]).collect(),
+            ),
+            _ => Reply::Array(Vec::new()),
+        },
+        Answer::Popped { single: true } => members().into_iter().next().map_or(Reply::Null, Reply::Bulk),
+        Answer::Popped { single: false } => Reply::Set(members().into_iter().map(Reply::Bulk).collect()),
+        Answer::OldValue | Answer::Computed => match answers.first() {
             Some(OpAnswer::Value(Some(v))) => Reply::Bulk(v.clone()),
             _ => Reply::Null,
         },
@@ -168,8 +212,9 @@ pub fn reply(answer: Answer, answers: &[OpAnswer]) -> Reply {
 /// in a `MULTI` block see.
 pub fn live_after(op: &Op, answer: &OpAnswer) -> Option<bool> {
     match (op, answer) {
-        // A flush is not one key's (`View::set_flushed` records it).
-        (Op::Get | Op::Flush, _) => None,
+        // A flush is not one key's (`View::set_flushed` records it); a
+        // collection op may make or empty its key, which its answer does not tell.
+        (Op::Get | Op::Flush | Op::Collection { .. }, _) => None,
         (Op::Delete | Op::DeleteIfPresent, OpAnswer::Wrote { existed, changed }) => {
             Some(*existed && !changed)
         }
@@ -235,6 +280,9 @@ pub fn key_fits(key: &[u8], max_key_bytes: usize) -> bool {
 }
 
 pub fn check_limits(ops: &[(Bytes, Op)], max_key_bytes: usize, max_value_bytes: usize) -> Option<Reply> {
+    if let Some(refused) = collections::check_members(ops, max_key_bytes) {
+        return Some(refused);
+    }
     for (key, op) in ops {
         if !key_fits(key, max_key_bytes) {
             return Some(Reply::Error(format!(
