@@ -214,3 +214,34 @@ fn randomkey_and_object_answer_from_the_live_keys() {
     assert!(idle >= 1, "{idle}");
     assert_eq!(run(&mut con, &[b"OBJECT", b"REFCOUNT", b"apple"]).unwrap(), Value::Int(1));
 }
+
+/// A collection's metadata is never copied as a string value: moving one
+/// is refused until its elements can move with it, and the collection is
+/// left as it was.
+#[test]
+fn rename_copy_move_and_dump_of_a_collection_are_refused() {
+    let server = quiet_server();
+    let mut con = connect(&server);
+    run(&mut con, &[b"HSET", b"h", b"f", b"v"]).unwrap();
+    for args in [
+        &[&b"RENAME"[..], b"h", b"h2"][..],
+        &[b"RENAMENX", b"h", b"h2"],
+        &[b"COPY", b"h", b"h2"],
+        &[b"COPY", b"h", b"h2", b"DB", b"1"],
+        &[b"MOVE", b"h", b"1"],
+    ] {
+        let error = error_text(run(&mut con, args));
+        assert!(error.contains("hash") && error.contains("not supported yet"), "{args:?}: {error}");
+    }
+    assert!(error_text(run(&mut con, &[b"DUMP", b"h"])).contains("not supported yet"));
+    assert_eq!(run(&mut con, &[b"EXISTS", b"h2"]).unwrap(), Value::Int(0));
+    assert_eq!(run(&mut con, &[b"HGET", b"h", b"f"]).unwrap(), bulk("v"));
+    run(&mut con, &[b"SELECT", b"1"]).unwrap();
+    assert_eq!(run(&mut con, &[b"EXISTS", b"h"]).unwrap(), Value::Int(0));
+    // A string over a collection destination replaces it, as in Redis.
+    run(&mut con, &[b"SELECT", b"0"]).unwrap();
+    run(&mut con, &[b"SET", b"s", b"text"]).unwrap();
+    assert_eq!(run(&mut con, &[b"RENAME", b"s", b"h"]).unwrap(), Value::Okay);
+    assert_eq!(run(&mut con, &[b"GET", b"h"]).unwrap(), bulk("text"));
+    assert_eq!(run(&mut con, &[b"TYPE", b"h"]).unwrap(), Value::SimpleString("string".into()));
+}
