@@ -400,15 +400,25 @@ impl Store {
         )?;
         batch.extend(pending);
         apply(&mut batch);
-        // What is still stale was dropped whole.
+        // The walk repointed every key the file holds, so what is still
+        // stale was dropped whole: forgotten without looking it up (a block
+        // read per dropped key made compacting a swept cache slow).
+        let forget = |batch: &mut Vec<(u32, Vec<u8>, u64)>| {
+            let mut index = self.index.write();
+            for (ks, key, meta) in batch.drain(..) {
+                index.remove_if(ks, &key, meta);
+            }
+        };
         let snapshot = self.index.read().snapshot();
         for (ks, index) in &snapshot.spaces {
             for (key, meta) in index.iter().filter(|&(_, m)| self.is_stale(m)) {
-                if head.lookup(*ks, key)?.is_none() {
-                    self.index.write().remove_if(*ks, key, meta);
+                batch.push((*ks, key.to_vec(), meta));
+                if batch.len() == REPOINT_BATCH {
+                    forget(&mut batch);
                 }
             }
         }
+        forget(&mut batch);
         Ok(())
     }
 

@@ -352,3 +352,51 @@ fn compactions_under_concurrent_writes_keep_every_newest_value() {
         check(&Store::open(Path::new(DIR), options()).unwrap());
     }
 }
+
+/// A swept cache: nearly every key written was deleted since. Compaction
+/// drops the deleted keys whole, the index keeps only the live ones and
+/// they read back, before and after a reopen. It prints how long the
+/// compaction took (docs/benchmarks.md): forgetting a dropped key must not
+/// cost a random read of the compacted file.
+#[test]
+fn compacting_a_swept_cache_leaves_only_its_live_keys_in_the_index() {
+    const KEYS: u32 = 100_000;
+    const LIVE: u32 = 100;
+    let dir = tempfile::tempdir().expect("temp dir");
+    let retention =
+        Retention { versions: Some(1), duration: Some(std::time::Duration::ZERO), tombstone_horizon: None };
+    let options = || StoreOptions {
+        log: logkv_store::LogConfig {
+            segment_size_bytes: 1 << 20,
+            durability: Durability::None,
+            ..Default::default()
+        },
+        retention,
+        ..StoreOptions::default()
+    };
+    let store = Store::open(dir.path(), options()).expect("open");
+    let key = |i: u32| format!("cache:{i:08}").into_bytes();
+    for chunk in (0..KEYS).collect::<Vec<_>>().chunks(1_000) {
+        let mut batch = WriteBatch::new();
+        chunk.iter().for_each(|&i| drop(batch.put(key(i), vec![1; 32])));
+        store.write(&batch).unwrap();
+        let mut batch = WriteBatch::new();
+        chunk.iter().filter(|&&i| i >= LIVE).for_each(|&i| drop(batch.delete(key(i))));
+        store.write(&batch).unwrap();
+    }
+    // The window starts after the last segment that began before it: one
+    // more segment, begun after the deletes, puts them all behind it.
+    store.log().roll().unwrap();
+    store.put(b"after", b"x").unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(5));
+    let report = store.compact(&mut |_, _| {}).unwrap();
+    eprintln!("compacting {KEYS} keys, {} dropped: {:?}", report.keys_dropped, report.elapsed);
+    assert_eq!(report.keys_dropped, u64::from(KEYS - LIVE), "{report:?}");
+    assert_eq!(store.index_entries(), LIVE as usize + 1);
+    assert_eq!(store.get(&key(LIVE - 1)).unwrap().unwrap().data, vec![1; 32]);
+    assert_eq!(store.get(&key(LIVE)).unwrap(), None);
+    store.close().unwrap();
+    let store = Store::open(dir.path(), options()).expect("reopen");
+    assert_eq!(store.index_entries(), LIVE as usize + 1);
+    assert_eq!(store.get(&key(0)).unwrap().unwrap().data, vec![1; 32]);
+}
