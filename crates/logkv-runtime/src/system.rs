@@ -93,6 +93,12 @@ pub fn expiry_key(stream: &StreamId, key: &[u8]) -> [u8; 65] {
     k
 }
 
+/// The prefixes of `stream`'s system keys that its flush voids when older
+/// than it: its expiry keys and its expiry queue.
+pub fn flush_voided_prefixes(stream: &StreamId) -> [[u8; 33]; 2] {
+    [per_stream(EXPIRY_PREFIX, stream), per_stream(QUEUE_PREFIX, stream)]
+}
+
 /// The expiry an expiry key's value holds; `None` if it is not 8 bytes.
 pub fn expiry_of(value: &[u8]) -> Option<u64> {
     u64_of(value)

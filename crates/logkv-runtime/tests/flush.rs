@@ -4,7 +4,8 @@
 //! state see the stream empty while reads as of an older version still see
 //! its data; a key the flush covers reports the flush's version to version
 //! checks; the flush and the per-stream digest sums survive a reopen; and
-//! the op exists only from protocol 6 on.
+//! the op exists only from protocol 6 on; compaction drops what a flush
+//! removed, the system keys it voided included.
 
 mod support;
 
@@ -21,7 +22,7 @@ use logkv_runtime::mem_state::MemState;
 use logkv_runtime::node::{Applied, Node, NodeOptions};
 use logkv_runtime::signing::Signer;
 use logkv_runtime::types::StreamId;
-use logkv_store::{Durability, LogConfig, RecoveryMode, StoreOptions};
+use logkv_store::{Durability, LogConfig, RecoveryMode, Retention, StoreOptions};
 use support::{control, controls, nwrite, signed_as, signer, stream};
 
 /// 2100-01-01T00:00:00Z in Unix milliseconds: only log time expires keys.
@@ -466,4 +467,75 @@ proptest::proptest! {
             }
         }
     }
+}
+
+/// A flush voids its stream's expiry keys in the system keyspace (`"e"`
+/// and `"q"`, older than the flush); compaction drops them as it drops the
+/// stream's keys. Flushing many expiring keys over and over keeps the
+/// index bounded, while the node reads and digests as the in-memory state
+/// does, before and after a reopen.
+#[test]
+fn compaction_drops_the_expiry_keys_a_flush_voided() {
+    const KEYS: usize = 500;
+    const ROUNDS: usize = 5;
+    let fs = SimFs::new();
+    let open = || {
+        let log = LogConfig {
+            segment_size_bytes: 1 << 20,
+            durability: Durability::None,
+            recovery: RecoveryMode::Strict,
+        };
+        let retention = Retention { versions: Some(1), ..Retention::default() };
+        let store = StoreOptions { fs: Arc::new(fs.clone()), log, retention, ..StoreOptions::default() };
+        let options = NodeOptions { store, version_check_horizon: 4, ..NodeOptions::default() };
+        Node::open(Path::new("/node"), options).expect("open node")
+    };
+    let node = open();
+    let (mut mem, mut applier) = (MemState::default(), Applier::new(Watched::All));
+    let mut position = 0;
+    // Applies one entry on the node and the in-memory state; the latter's
+    // digest after it.
+    let mut apply = |node: &Node, txs: Vec<TxPart>| {
+        position += 1;
+        let bytes = signed_as(Protocol::V6, &signer(1), position, txs);
+        node.apply_replicated(position, T0 + position, &bytes, Some(true)).unwrap();
+        applier.apply_entry(&mut mem, position, T0 + position, &bytes, Some(true));
+        mem.digest()
+    };
+    let expiring = Op::PutExpiring {
+        value: b"v".to_vec().into(),
+        cond: PutCond::Always,
+        expiry: NewExpiry::At(T0 + 1_000_000),
+    };
+    let (mut entries, mut digest) = (Vec::new(), None);
+    for round in 0..ROUNDS {
+        let keys: Vec<Vec<u8>> = (0..KEYS).map(|i| format!("{round}:{i}").into_bytes()).collect();
+        apply(&node, vec![tx(keys.iter().map(|k| (k.as_slice(), expiring.clone())).collect())]);
+        apply(&node, vec![tx(vec![flush()])]);
+        // One key expiring after the flush stays, with its system keys.
+        apply(&node, vec![tx(vec![(b"kept", expiring.clone())])]);
+        // Past the version-check horizon, the flush may be compacted away.
+        for _ in 0..5 {
+            digest = Some(apply(&node, vec![]));
+        }
+        node.store().compact(&mut |_, _| {}).expect("compact");
+        assert_eq!(Some(node.digest_at(None).unwrap()), digest, "round {round}");
+        assert_eq!(node.expiring_keys(&stream(1)), 1);
+        entries.push(node.store().index_entries());
+    }
+    // Without dropping the void keys, each round would add 2 × KEYS.
+    assert!(entries.iter().all(|&n| n == entries[0] && n < KEYS), "index entries by round: {entries:?}");
+    let check = |node: &Node| {
+        assert_eq!(node.get(&stream(1), b"kept", None).unwrap().map(|(v, _)| v), Some(b"v".to_vec()));
+        assert_eq!(node.expires_at(&stream(1), b"kept", None).unwrap(), Some(T0 + 1_000_000));
+        assert_eq!(node.get(&stream(1), b"0:0", None).unwrap(), None);
+    };
+    check(&node);
+    node.close().unwrap();
+    let node = open();
+    check(&node);
+    assert_eq!(Some(node.digest_at(None).unwrap()), digest);
+    assert_eq!(node.expiring_keys(&stream(1)), 1);
+    node.store().compact(&mut |_, _| {}).expect("compact after reopen");
+    assert_eq!(node.store().index_entries(), entries[0]);
 }

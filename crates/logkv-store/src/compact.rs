@@ -271,7 +271,7 @@ impl Store {
         report: &mut CompactionReport,
     ) -> Result<(Vec<Kept>, bool)> {
         let mut kept = Vec::new();
-        let floor = self.floors.read().get(&keyspace).copied();
+        let floor = self.floors.read().of(keyspace, key);
         // Versions of the compacted range met so far, and newer ones. Only
         // the former count for retention: a newer version may not be
         // durable yet, so the range's newest must stay whatever follows it.
@@ -309,8 +309,8 @@ impl Store {
                 continue;
             }
             nth += 1;
-            // A newest version below the keyspace's floor was removed at
-            // the floor, as if deleted there.
+            // A newest version below the floor of its keyspace or of a
+            // prefix of the key was removed at the floor, as if deleted there.
             let deleted_at = match floor {
                 Some(f) if h.version < f => Some(f),
                 _ => (h.kind == OpKind::Delete).then_some(h.version),

@@ -15,6 +15,7 @@ mod checkpoint;
 mod coalesce;
 mod compact;
 mod error;
+mod floors;
 mod head;
 mod index;
 mod keyspaces;

@@ -168,9 +168,9 @@ pub struct Store {
     pub(crate) verify_checksums: bool,
     /// Values whose checksum did not match (each refused).
     pub(crate) checksum_failures: AtomicU64,
-    /// Per keyspace, the version below which a key's newest version counts
-    /// as deleted at that version ([`Store::raise_floor`]).
-    pub(crate) floors: RwLock<std::collections::BTreeMap<u32, u64>>,
+    /// Per keyspace and key prefix, the version below which a key's newest
+    /// version counts as deleted at that version ([`Store::raise_floor`]).
+    pub(crate) floors: RwLock<crate::floors::Floors>,
     pub(crate) _lock: Box<dyn LockGuard>,
 }
 
@@ -248,16 +248,15 @@ impl Store {
         Ok(at)
     }
 
-    /// Tells compaction that every key of `keyspace` whose newest version is
-    /// below `version` was removed at `version` (the runtime's stream
-    /// flush): compaction treats such a key as one whose newest version is
-    /// a delete at `version`, and drops it whole under the same rules
-    /// (retention.rs). Reads are not changed: the caller hides such keys
-    /// itself. Not persisted: the caller raises floors again after open.
-    pub fn raise_floor(&self, keyspace: u32, version: u64) {
-        let mut floors = self.floors.write();
-        let floor = floors.entry(keyspace).or_default();
-        *floor = (*floor).max(version);
+    /// Tells compaction that every key of `keyspace` under `prefix` (empty:
+    /// the whole keyspace) whose newest version is below `version` was
+    /// removed at `version` (the runtime's stream flush, and the system
+    /// keys it voids): compaction treats such a key as one whose newest
+    /// version is a delete at `version`, and drops it whole under the same
+    /// rules (retention.rs). Reads are not changed: the caller hides such
+    /// keys itself. Not persisted: the caller raises floors again after open.
+    pub fn raise_floor(&self, keyspace: u32, prefix: &[u8], version: u64) {
+        self.floors.write().raise(keyspace, prefix, version);
     }
 
     /// Reads as of a version below this are answered `Compacted` for every

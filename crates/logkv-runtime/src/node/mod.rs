@@ -56,9 +56,10 @@ use crate::store_state::{
     ValueSums,
 };
 use crate::system::{
-    expiry_count_key, keyspace_of_value_sum_key, nonce_key, nonce_key_parts, stream_of_count_key,
-    stream_of_flush_key, stream_of_key, u64_of, FactOf, EXPIRY_COUNT_PREFIX, EXPIRY_PREFIX, FACT_PREFIX,
-    FIRST_STREAM_KEYSPACE, FLUSH_PREFIX, NONCE_PREFIX, STREAM_PREFIX, SYSTEM_KEYSPACE, VALUE_SUM_PREFIX,
+    expiry_count_key, flush_voided_prefixes, keyspace_of_value_sum_key, nonce_key, nonce_key_parts,
+    stream_of_count_key, stream_of_flush_key, stream_of_key, u64_of, FactOf, EXPIRY_COUNT_PREFIX,
+    EXPIRY_PREFIX, FACT_PREFIX, FIRST_STREAM_KEYSPACE, FLUSH_PREFIX, NONCE_PREFIX, STREAM_PREFIX,
+    SYSTEM_KEYSPACE, VALUE_SUM_PREFIX,
 };
 use crate::types::{tx_version, version_position, Address, StreamId};
 
@@ -267,6 +268,18 @@ fn counts_after(queues: &Queues, changes: &QueueChanges) -> Vec<(StreamId, u64)>
         .collect()
 }
 
+/// Tells the store what `stream`'s flush at `version` removed, so that
+/// compaction drops it (compaction.md): the keys of its keyspace, if it has
+/// one, and the system keys the flush voids.
+fn raise_flush_floors(store: &Store, keyspace: Option<u32>, stream: &StreamId, version: u64) {
+    if let Some(ks) = keyspace {
+        store.raise_floor(ks, &[], version);
+    }
+    for prefix in flush_voided_prefixes(stream) {
+        store.raise_floor(SYSTEM_KEYSPACE, &prefix, version);
+    }
+}
+
 /// The wall clock in Unix milliseconds: the log time of an entry this node
 /// appends first.
 fn now_ms() -> u64 {
@@ -331,9 +344,7 @@ impl Node {
         }
         // Compaction drops what a flush removed (compaction.md).
         for (stream, version) in &flushes {
-            if let Some(ks) = streams.get(stream) {
-                store.raise_floor(*ks, *version);
-            }
+            raise_flush_floors(&store, streams.get(stream).copied(), stream, *version);
         }
         let by_keyspace: BTreeMap<u32, StreamId> = streams.iter().map(|(s, ks)| (*ks, *s)).collect();
         let mut value_sums = BTreeMap::new();
@@ -724,9 +735,8 @@ impl Node {
                     }
                 }
                 for (stream, version) in &new_flushes {
-                    if let Some(ks) = self.streams.read().get(stream) {
-                        self.store.raise_floor(*ks, *version);
-                    }
+                    let keyspace = self.streams.read().get(stream).copied();
+                    raise_flush_floors(&self.store, keyspace, stream, *version);
                 }
                 self.flushes.write().extend(new_flushes);
                 self.applied_time_ms.fetch_max(log_time_ms, Ordering::Relaxed);
