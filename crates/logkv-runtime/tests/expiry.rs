@@ -508,7 +508,8 @@ fn expired_keys_leave_the_index() {
             apply(end + 2_000 + i, Vec::new());
         }
         assert_eq!(node.digest_at(None).unwrap(), mem.digest(), "store-backed and in-memory agree");
-        node.store().compact(&mut |_, _| {}).expect("compact");
+        let report = node.store().compact(&mut |_, _| {}).expect("compact");
+        eprintln!("swept: {swept}, compaction: {:?}, {} keys dropped", report.elapsed, report.keys_dropped);
         let index = node.store().index_entries();
         assert_eq!(node.digest_at(None).unwrap(), mem.digest());
         (index, node.expiring_keys(&s()))

@@ -192,7 +192,7 @@ impl Metrics {
         let progress = node.replay_progress();
         let log = node.store().log().stats().snapshot();
         let segment_bytes: u64 = node.store().log().segments().iter().map(|(_, capacity)| capacity).sum();
-        let gauges: [Sample; 13] = [
+        let gauges: [Sample; 14] = [
             ("logkv_connections", "gauge", "open client connections", self.connections.load(Relaxed) as f64),
             (
                 "logkv_connections_rejected_total",
@@ -230,6 +230,12 @@ impl Metrics {
                 "gauge",
                 "bytes held by the in-memory index",
                 node.store().index_bytes() as f64,
+            ),
+            (
+                "logkv_index_entries",
+                "gauge",
+                "keys in the in-memory index, of every keyspace (live, deleted not yet compacted away, system)",
+                node.store().index_entries() as f64,
             ),
             (
                 "logkv_log_bytes_written_total",

@@ -377,12 +377,15 @@ fn compacting_a_swept_cache_leaves_only_its_live_keys_in_the_index() {
     let store = Store::open(dir.path(), options()).expect("open");
     let key = |i: u32| format!("cache:{i:08}").into_bytes();
     for chunk in (0..KEYS).collect::<Vec<_>>().chunks(1_000) {
-        let mut batch = WriteBatch::new();
-        chunk.iter().for_each(|&i| drop(batch.put(key(i), vec![1; 32])));
-        store.write(&batch).unwrap();
-        let mut batch = WriteBatch::new();
-        chunk.iter().filter(|&&i| i >= LIVE).for_each(|&i| drop(batch.delete(key(i))));
-        store.write(&batch).unwrap();
+        let (mut puts, mut deletes) = (WriteBatch::new(), WriteBatch::new());
+        for &i in chunk {
+            puts.put(key(i), vec![1; 32]);
+            if i >= LIVE {
+                deletes.delete(key(i));
+            }
+        }
+        store.write(&puts).unwrap();
+        store.write(&deletes).unwrap();
     }
     // The window starts after the last segment that began before it: one
     // more segment, begun after the deletes, puts them all behind it.

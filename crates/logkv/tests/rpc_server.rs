@@ -464,6 +464,7 @@ fn metrics_name_each_method_and_command_and_health_endpoints_answer() {
         "logkv_log_segment_bytes ",
         "logkv_applied_position ",
         "logkv_index_bytes ",
+        "logkv_index_entries ",
         "logkv_connections ",
     ] {
         assert!(text.contains(series), "no {series} in\n{text}");
